@@ -1,0 +1,81 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { AppError } from '../errors.js';
+import type { AttributesAdapter, PathOutcome, Target } from './adapter.js';
+import { classifyChattrMessage, parseChattrErrors, parseLsattr, splitIntoBatches } from './batch.js';
+
+// Messages are parsed, so they must not be translated.
+const ENV = { LC_ALL: 'C', LANG: 'C' };
+// A just-written file on XFS with SELinux sometimes refuses its first chattr: a path gets this many tries on its own.
+const SINGLE_PATH_TRIES = 3;
+const RETRY_DELAY_MS = 25;
+
+interface Run {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(command: 'chattr' | 'lsattr', args: readonly string[]): Promise<Run> {
+  const result = await execa(command, args, { env: ENV, reject: false, stdin: 'ignore', stripFinalNewline: false, maxBuffer: 64 * 1024 * 1024 });
+  if (result.failed && result.exitCode === undefined) {
+    throw new AppError('CHATTR_MISSING', `Cannot run ${command}: ${result.shortMessage}`, {
+      value: command,
+      hint: 'install e2fsprogs (apt-get install e2fsprogs), which provides chattr and lsattr',
+      cause: result,
+    });
+  }
+  return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+// The only place that spawns chattr and lsattr: many paths per spawn, one outcome per path.
+export class ChattrAdapter implements AttributesAdapter {
+  async setImmutable(targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
+    const outcomes: PathOutcome[] = [];
+    for (const recursive of [false, true]) {
+      const paths = targets.filter((t) => t.recursive === recursive).map((t) => t.path);
+      for (const batch of splitIntoBatches(paths)) outcomes.push(...(await this.#setBatch(batch, recursive, immutable)));
+    }
+    return outcomes;
+  }
+
+  async #setBatch(batch: readonly string[], recursive: boolean, immutable: boolean): Promise<PathOutcome[]> {
+    const flags = [...(recursive ? ['-R'] : []), immutable ? '+i' : '-i', '--'];
+    const result = await run('chattr', [...flags, ...batch]);
+    if (result.exitCode === 0) return batch.map((path) => ({ path, status: 'ok' }));
+    // A name with a newline cannot be told apart in chattr's messages: such paths always get a run of their own.
+    const { failures, understood } = parseChattrErrors(result.stderr, batch);
+    const suspects = understood ? new Set(failures.map((f) => f.path)) : new Set(batch);
+    for (const p of batch) if (p.includes('\n')) suspects.add(p);
+    const outcomes: PathOutcome[] = [];
+    for (const path of batch) {
+      outcomes.push(suspects.has(path) ? await this.#setOne(path, flags) : { path, status: 'ok' });
+    }
+    return outcomes;
+  }
+
+  async #setOne(path: string, flags: readonly string[]): Promise<PathOutcome> {
+    let last: Run | undefined;
+    for (let attempt = 1; attempt <= SINGLE_PATH_TRIES; attempt++) {
+      last = await run('chattr', [...flags, path]);
+      if (last.exitCode === 0) return { path, status: 'ok' };
+      const line = last.stderr.trim();
+      const code = classifyChattrMessage(line);
+      // Only the path itself vanishing is not an error; a file vanishing inside a tree leaves the tree half done.
+      if (code === 'ENOENT' && line.endsWith(` ${path}`)) return { path, status: 'vanished' };
+      if (attempt < SINGLE_PATH_TRIES) await sleep(RETRY_DELAY_MS * attempt);
+    }
+    const message = last?.stderr.trim() ?? '';
+    return { path, status: 'failed', code: classifyChattrMessage(message), message };
+  }
+
+  async isImmutable(paths: readonly string[]): Promise<Map<string, boolean | undefined>> {
+    const found = new Map<string, boolean | undefined>();
+    for (const batch of splitIntoBatches(paths)) {
+      const result = await run('lsattr', ['-d', '--', ...batch]);
+      const parsed = parseLsattr(result.stdout);
+      for (const p of batch) found.set(p, parsed.get(p));
+    }
+    return found;
+  }
+}

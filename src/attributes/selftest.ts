@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import { appendFile, lstat, realpath, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError, errnoCode } from '../errors.js';
+import type { AttributesAdapter } from './adapter.js';
+import { readFilesystemType } from './filesystem.js';
+
+// Proves on the remote itself that +i holds: a probe file is locked, a write and an unlink must fail with EPERM, then it is cleaned up.
+// The probe starts with a dot, which XO treats as its own temporary and never reads.
+export async function selfTestRemote(root: string, attributes: AttributesAdapter): Promise<void> {
+  const real = await realpath(root);
+  const fsType = readFilesystemType(real);
+  const probe = path.join(root, `.xo-immutable-backups-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const fail = (what: string, cause?: unknown): AppError =>
+    new AppError('SELF_TEST_FAILED', `Self-test on ${root} (filesystem ${fsType}) failed: ${what}`, {
+      value: { root, fsType },
+      hint:
+        fsType === 'nfs' || fsType === 'nfs4' || fsType === 'cifs' || fsType === 'tmpfs' || fsType === 'fuse'
+          ? `${fsType} does not keep the immutable attribute; run the daemon on the server that holds the disks (ext4, xfs or btrfs)`
+          : 'the remote must be on a local filesystem that supports chattr +i (ext4, xfs, btrfs) and the daemon must run as root',
+      cause,
+    });
+  try {
+    await writeFile(probe, 'probe\n', { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    throw fail(`cannot create ${probe}: ${(error as Error).message}`, error);
+  }
+  try {
+    const [locked] = await attributes.setImmutable([{ path: probe, recursive: false }], true);
+    if (locked?.status !== 'ok') {
+      const detail = locked?.status === 'failed' ? locked.message : 'the probe vanished';
+      throw fail(`chattr +i did not take: ${detail}`);
+    }
+    for (const [what, attempt] of [
+      ['a write', () => appendFile(probe, 'x')],
+      ['an unlink', () => unlink(probe)],
+    ] as const) {
+      try {
+        await attempt();
+        throw fail(`${what} of the locked probe succeeded`);
+      } catch (error) {
+        if (error instanceof AppError) throw error;
+        if (errnoCode(error) !== 'EPERM') throw fail(`${what} of the locked probe failed with ${errnoCode(error) ?? 'an unknown error'} instead of EPERM`, error);
+      }
+    }
+  } finally {
+    await attributes.setImmutable([{ path: probe, recursive: false }], false).catch(() => undefined);
+    await unlink(probe).catch(() => undefined);
+  }
+  // A probe that survived its cleanup would be a leftover the admin has to remove by hand: say so.
+  const stillThere = await lstat(probe).then(() => true, () => false);
+  if (stillThere) throw fail(`the probe ${probe} could not be removed; remove it with chattr -i and rm`);
+}

@@ -1,0 +1,99 @@
+import { appendFile, mkdir, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { assertImmutableCapability } from '../attributes/capability.js';
+import { ChattrAdapter } from '../attributes/chattr.js';
+import { validateConfig } from '../config/validate.js';
+import { configInvalid } from '../config/load.js';
+import { Daemon } from '../daemon/daemon.js';
+import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime } from '../demo/sample-remote.js';
+import { errnoCode } from '../errors.js';
+import { createLogger } from '../log/logger.js';
+import { EXIT } from './exit-codes.js';
+
+const HOUR = 60 * 60 * 1000;
+
+// `demo`: the main job on an embedded default. A sample remote in a temp folder is protected by the real daemon and
+// real chattr, a delete is refused, and everything is unlocked and removed again.
+export async function runDemo(options: { keep: boolean }, out: (line: string) => void): Promise<number> {
+  assertImmutableCapability();
+  const attributes = new ChattrAdapter();
+  const base = await mkdtemp(path.join(os.tmpdir(), 'xo-immutable-demo-'));
+  const root = path.join(base, 'remote');
+  const logLines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      done();
+    },
+  });
+  const result = validateConfig({ indexPath: path.join(base, 'index'), remotes: { demo: { root, immutabilityDuration: '7d' } } });
+  if (!result.ok) throw configInvalid('(embedded demo config)', result.problems);
+  const daemon = new Daemon({ config: result.config, log: createLogger('info', sink), attributes });
+  try {
+    out(`Sample XO remote: ${root} (backups stay immutable for 7 days)`);
+    const now = Date.now();
+    await mkdir(root);
+    const early = await writeVmBackup(root, { vm: 'demo-vm-written-while-stopped', datetime: xoDatetime(now - 2 * HOUR), disks: [{ type: 'flat' }, { type: 'flat' }] });
+    const expired = await writeVmBackup(root, { vm: 'demo-vm-expired', datetime: xoDatetime(now - 8 * 24 * HOUR) });
+    out('1. Before the daemon starts: one VM backup inside its window, one from 8 days ago (already past the 7 days).');
+
+    await daemon.start();
+    out(`2. Daemon started; start-up catch-up locked ${await countImmutable(attributes, early.units)} of ${early.units.length} units of the waiting backup, and none of the expired one (${await countImmutable(attributes, expired.units)} locked).`);
+
+    const written = Date.now();
+    const fresh = [
+      await writeVmBackup(root, { vm: 'demo-vm', datetime: xoDatetime(written), disks: [{ type: 'vhd-directory', blocks: 20 }, { type: 'flat' }] }),
+      await writeVmBackup(root, { vm: 'demo-vm-full', datetime: xoDatetime(written), xva: true, disks: [] }),
+      await writeConfigBackup(root, 'demo-schedule', xoDatetime(written)),
+      await writePoolBackup(root, 'demo-schedule', 'demo-pool', xoDatetime(written)),
+    ];
+    const units = fresh.flatMap((b) => b.units);
+    const lockedIn = await waitUntilImmutable(attributes, units, 10_000);
+    out(`3. XO wrote 4 new backups (VM with a VHD directory, full VM, config, pool metadata): all ${units.length} units immutable ${lockedIn === undefined ? 'NOT within 10 s' : `${lockedIn} ms after the last json was written`}.`);
+
+    const victim = fresh[0]?.label ?? '';
+    out('4. Someone holding XO\'s credentials tries to destroy a backup:');
+    out(`   rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`);
+    out(`   append to ${path.relative(base, victim)}: ${await refusal(() => appendFile(victim, 'ransom'))}`);
+    const cache = fresh[0]?.neverLocked[0] ?? '';
+    out(`5. What XO must keep writing stays mutable: append to ${path.relative(base, cache)}: ${await refusal(() => appendFile(cache, 'x'))}`);
+    const indexDays = await readdir(path.join(base, 'index', 'demo'));
+    out(`6. Index entries (written before each chattr) under ${path.join(base, 'index', 'demo')}: days ${indexDays.join(', ')}.`);
+    out('7. What journalctl would show (first lock lines):');
+    for (const line of logLines.filter((l) => l.includes('"msg":"locked')).slice(0, 3)) out(`   ${line}`);
+    return lockedIn === undefined ? EXIT.failure : EXIT.ok;
+  } finally {
+    await daemon.stop();
+    if (options.keep) {
+      out(`Kept ${base}. To remove it: chattr -R -i ${base} && rm -rf ${base}`);
+    } else {
+      await attributes.setImmutable([{ path: base, recursive: true }], false);
+      await rm(base, { recursive: true, force: true });
+      out(`Cleaned up: unlocked (chattr -R -i) and removed ${base}.`);
+    }
+  }
+}
+
+async function countImmutable(attributes: ChattrAdapter, paths: readonly string[]): Promise<number> {
+  return [...(await attributes.isImmutable(paths)).values()].filter((v) => v === true).length;
+}
+
+async function waitUntilImmutable(attributes: ChattrAdapter, paths: readonly string[], timeoutMs: number): Promise<number | undefined> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if ((await countImmutable(attributes, paths)) === paths.length) return Date.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return undefined;
+}
+
+async function refusal(attempt: () => Promise<unknown>): Promise<string> {
+  try {
+    await attempt();
+    return 'allowed';
+  } catch (error) {
+    return `refused (${errnoCode(error) ?? String(error)})`;
+  }
+}

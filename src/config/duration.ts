@@ -1,0 +1,12 @@
+import ms from 'ms';
+
+// Durations are written as the prior art wrote them ("7d", "1h", "30s"); a bare number is refused because its unit is a guess.
+export function parseDuration(text: string): number | undefined {
+  if (!/^\s*\d+(\.\d+)?\s*[a-zA-Z]+\s*$/.test(text)) return undefined;
+  const value = ms(text as ms.StringValue);
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+export function formatDuration(milliseconds: number): string {
+  return ms(milliseconds, { long: true });
+}

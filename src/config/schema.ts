@@ -1,0 +1,77 @@
+import type { FromSchema } from 'json-schema-to-ts';
+
+// The one description of the config file: validation uses it and the TypeScript types are derived from it.
+export const configSchema = {
+  $id: 'https://xo-immutable-backups/config.schema.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['remotes'],
+  properties: {
+    $schema: { type: 'string' },
+    indexPath: {
+      type: 'string',
+      description: 'Absolute folder holding the index of protected units, one sub-folder per remote id. Must not lie inside a remote.',
+    },
+    liftEvery: {
+      type: 'string',
+      description: 'How often the lift job runs, as a duration such as "1h".',
+    },
+    rescanEvery: {
+      type: 'string',
+      description: 'How often every backup folder is reconciled even without a filesystem event, as a duration such as "15m".',
+    },
+    jsonSettleTime: {
+      type: 'string',
+      description: 'How long a backup json that is not readable JSON (encrypted remotes) must stay unchanged before it counts as complete.',
+    },
+    logLevel: {
+      type: 'string',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
+    },
+    remotes: {
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['root', 'immutabilityDuration'],
+        properties: {
+          root: { type: 'string', description: 'Absolute path of the remote as mounted on this server.' },
+          immutabilityDuration: { type: 'string', description: 'How long each backup stays immutable, at least "1d".' },
+          rebuildIndexOnStart: { type: 'boolean' },
+        },
+      },
+    },
+  },
+} as const;
+
+export type RawConfig = FromSchema<typeof configSchema>;
+
+export const defaults = {
+  indexPath: '/var/lib/xo-immutable-backups',
+  liftEvery: '1h',
+  rescanEvery: '15m',
+  jsonSettleTime: '5s',
+  logLevel: 'info',
+} as const;
+
+export const MIN_IMMUTABILITY_MS = 24 * 60 * 60 * 1000;
+
+export type LogLevel = NonNullable<RawConfig['logLevel']>;
+
+export interface RemoteConfig {
+  id: string;
+  root: string;
+  immutabilityDurationMs: number;
+  rebuildIndexOnStart: boolean;
+}
+
+// The validated config with durations in milliseconds and defaults applied: what the daemon runs on.
+export interface Config {
+  indexPath: string;
+  liftEveryMs: number;
+  rescanEveryMs: number;
+  jsonSettleMs: number;
+  logLevel: LogLevel;
+  remotes: RemoteConfig[];
+}

@@ -1,0 +1,168 @@
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import { assertImmutableCapability } from '../attributes/capability.js';
+import { ChattrAdapter } from '../attributes/chattr.js';
+import { selfTestRemote } from '../attributes/selftest.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { Config, RemoteConfig } from '../config/schema.js';
+import { isInside } from '../config/validate.js';
+import { AppError, errnoCode } from '../errors.js';
+import { IndexStore } from '../index/store.js';
+import type { Logger } from '../log/logger.js';
+import { findLeafFolders } from '../remote/scan.js';
+import type { LeafFolder, RemoteContext } from '../protect/context.js';
+import { lockUnits } from '../protect/locker.js';
+import { reconcileFolder } from '../protect/reconcile.js';
+import { ProtectionScheduler, type ProtectionCounters } from '../protect/scheduler.js';
+import { immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
+import { VERSION } from '../version.js';
+import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
+
+export interface DaemonOptions {
+  config: Config;
+  log: Logger;
+  clock?: Clock;
+  attributes?: AttributesAdapter;
+  // Tests pass a fake /proc/self/status; production reads the real one.
+  procStatus?: string;
+}
+
+// The composition root of the protection daemon: the constructor only stores; start() checks, builds and runs; stop() undoes.
+export class Daemon {
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #attributes: AttributesAdapter;
+  readonly #procStatus: string | undefined;
+  readonly #watchers: RemoteWatcher[] = [];
+  #scheduler: ProtectionScheduler | undefined;
+  #rescanTimer: NodeJS.Timeout | undefined;
+  #remotes: RemoteContext[] = [];
+
+  constructor(options: DaemonOptions) {
+    this.#config = options.config;
+    this.#log = options.log;
+    this.#clock = options.clock ?? systemClock;
+    this.#attributes = options.attributes ?? new ChattrAdapter();
+    this.#procStatus = options.procStatus;
+  }
+
+  get counters(): ProtectionCounters | undefined {
+    return this.#scheduler?.counters;
+  }
+
+  // Every check that can fail runs before anything watches or locks: a remote that fails them stops the daemon.
+  async start(): Promise<void> {
+    const log = this.#log;
+    const started = this.#clock.now();
+    assertImmutableCapability(this.#procStatus);
+    for (const remote of this.#config.remotes) this.#remotes.push(await this.#prepareRemote(remote));
+
+    const scheduler = new ProtectionScheduler({
+      reconcile: (folder) => reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: this.#config.jsonSettleMs }),
+      lock: (requests) => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' })),
+      clock: this.#clock,
+      log: log.child({ module: 'protect' }),
+    });
+    this.#scheduler = scheduler;
+
+    for (const remote of this.#remotes) {
+      const watcher = new RemoteWatcher(remote.root, log.child({ module: 'watcher', remote: remote.id }), (event) => this.#onWatchEvent(remote, event));
+      this.#watchers.push(watcher);
+      await watcher.start();
+    }
+    // Catch-up is the same reconcile as for an event, over every folder: backups written while the daemon was down get locked here.
+    const before = scheduler.counters.backupsLocked;
+    await this.#rescan();
+    await scheduler.idle();
+    log.info(
+      { remotes: this.#remotes.map((r) => r.id), backupsLocked: scheduler.counters.backupsLocked - before, startupMs: this.#clock.now() - started, version: VERSION },
+      `protecting ${this.#remotes.length} remote${this.#remotes.length === 1 ? '' : 's'}; start-up catch-up locked ${scheduler.counters.backupsLocked - before} backup(s)`,
+    );
+    this.#rescanTimer = setInterval(() => {
+      this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed'));
+    }, this.#config.rescanEveryMs);
+  }
+
+  // Resolves once everything queued so far is locked; for the demo and tests.
+  async settled(): Promise<void> {
+    await this.#scheduler?.idle();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer);
+    this.#rescanTimer = undefined;
+    await Promise.all(this.#watchers.map((w) => w.close()));
+    this.#watchers.length = 0;
+    await this.#scheduler?.stop();
+  }
+
+  async #rescan(): Promise<void> {
+    for (const remote of this.#remotes) {
+      for (const leaf of await findLeafFolders(remote.root)) this.#scheduler?.enqueue({ remote, ...leaf });
+    }
+  }
+
+  #onWatchEvent(remote: RemoteContext, event: WatchEvent): void {
+    const scheduler = this.#scheduler;
+    if (scheduler === undefined) return;
+    if (event.type === 'leaf-removed') scheduler.forget(event.path);
+    else scheduler.enqueue({ remote, ...event.leaf } satisfies LeafFolder);
+  }
+
+  async #prepareRemote(remote: RemoteConfig): Promise<RemoteContext> {
+    const log = this.#log.child({ remote: remote.id });
+    const realRoot = await checkRoot(remote);
+    const realIndex = await realpathOfNearest(this.#config.indexPath);
+    if (isInside(realIndex, realRoot)) {
+      throw new AppError('CONFIG_INVALID', `indexPath ${this.#config.indexPath} lies inside remote "${remote.id}" (${realRoot}) once links are resolved`, {
+        value: this.#config.indexPath,
+        hint: 'the remote is written by the party the index protects against: move indexPath outside every remote',
+      });
+    }
+    await selfTestRemote(remote.root, this.#attributes);
+    const index = new IndexStore(this.#config.indexPath, remote.id);
+    await index.open();
+    await writeImmutabilityFile(remote.root, immutabilityStatus(remote.immutabilityDurationMs, this.#clock.now(), VERSION), this.#attributes);
+    if (remote.rebuildIndexOnStart) log.warn('rebuildIndexOnStart is set, but this version cannot rebuild the index yet; the setting is ignored');
+    log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
+    return { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index };
+  }
+}
+
+async function checkRoot(remote: RemoteConfig): Promise<string> {
+  try {
+    const stats = await stat(remote.root);
+    if (!stats.isDirectory()) {
+      throw new AppError('REMOTE_NOT_DIRECTORY', `Remote "${remote.id}": ${remote.root} is not a directory`, {
+        value: remote.root,
+        hint: `set remotes.${remote.id}.root to the folder XO uses as the remote`,
+      });
+    }
+    return await realpath(remote.root);
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw new AppError('REMOTE_NOT_FOUND', `Remote "${remote.id}": ${remote.root} ${errnoCode(error) === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`}`, {
+      value: remote.root,
+      hint: `mount the remote, or fix remotes.${remote.id}.root; the daemon will not create it, so that an unmounted remote is never mistaken for an empty one`,
+      cause: error,
+    });
+  }
+}
+
+// The real path a folder has or would have: its nearest existing ancestor resolved, the rest appended.
+async function realpathOfNearest(target: string): Promise<string> {
+  const missing: string[] = [];
+  let current = path.resolve(target);
+  for (;;) {
+    try {
+      return path.join(await realpath(current), ...missing.reverse());
+    } catch (error) {
+      const parent = path.dirname(current);
+      if (errnoCode(error) !== 'ENOENT' || parent === current) throw error;
+      missing.push(path.basename(current));
+      current = parent;
+    }
+  }
+}

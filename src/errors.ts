@@ -1,0 +1,37 @@
+// Every failure an admin can see carries a stable code, the value that was wrong and what to do about it.
+export type ErrorCode =
+  | 'CONFIG_NOT_FOUND'
+  | 'CONFIG_UNREADABLE'
+  | 'CONFIG_INVALID'
+  | 'MISSING_CAPABILITY'
+  | 'REMOTE_NOT_FOUND'
+  | 'REMOTE_NOT_DIRECTORY'
+  | 'FILESYSTEM_UNSUPPORTED'
+  | 'SELF_TEST_FAILED'
+  | 'INDEX_UNUSABLE'
+  | 'CHATTR_MISSING'
+  | 'CHATTR_FAILED'
+  | 'USAGE';
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ErrorCode;
+  readonly value: unknown;
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, options: { value?: unknown; hint: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.value = options.value;
+    this.hint = options.hint;
+  }
+}
+
+// Node's system errors carry `code`; everything else does not.
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const { code } = error as { code: unknown };
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import { utcDay } from '../remote/datetime.js';
+import type { BackupKind } from '../remote/patterns.js';
+
+// What a unit looked like right after it was locked; a changed ctime means someone lifted or altered it.
+export interface Identity {
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+// One protected unit. Written as "pending" before chattr (write-ahead) and "locked", with its identity, after.
+export interface IndexEntry {
+  version: 1;
+  state: 'pending' | 'locked';
+  remote: string;
+  path: string;
+  kind: BackupKind;
+  recursive: boolean;
+  backup: string;
+  backupDatetime: string;
+  day: string;
+  requestedAt: string;
+  lockedAt?: string;
+  identity?: Identity;
+}
+
+export function entryName(absolutePath: string): string {
+  return createHash('sha256').update(absolutePath, 'utf8').digest('hex');
+}
+
+export function dayOf(backupInstant: number): string {
+  return utcDay(backupInstant);
+}
+
+export interface EntryRequest {
+  remote: string;
+  path: string;
+  kind: BackupKind;
+  recursive: boolean;
+  backup: string;
+  backupInstant: number;
+}
+
+export function pendingEntry(request: EntryRequest, now: number): IndexEntry {
+  return {
+    version: 1,
+    state: 'pending',
+    remote: request.remote,
+    path: request.path,
+    kind: request.kind,
+    recursive: request.recursive,
+    backup: request.backup,
+    backupDatetime: new Date(request.backupInstant).toISOString(),
+    day: dayOf(request.backupInstant),
+    requestedAt: new Date(now).toISOString(),
+  };
+}
+
+export function lockedEntry(pending: IndexEntry, identity: Identity, now: number): IndexEntry {
+  return { ...pending, state: 'locked', lockedAt: new Date(now).toISOString(), identity };
+}
+
+// Still locked as we left it: same inode, and nothing (not even chattr -i) has touched its ctime since.
+export function isUnchangedSinceLock(entry: IndexEntry | undefined, current: Identity): boolean {
+  return entry?.state === 'locked' && entry.identity !== undefined && entry.identity.dev === current.dev && entry.identity.ino === current.ino && entry.identity.ctimeNs === current.ctimeNs;
+}
+
+export function parseEntry(text: string): IndexEntry | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<IndexEntry>;
+    if (value.version !== 1 || typeof value.path !== 'string' || typeof value.day !== 'string') return undefined;
+    return value as IndexEntry;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,20 @@
+export type Completion = { complete: true; completedAt: number } | { complete: false; recheckAt?: number };
+
+// XO writes a backup's json last, so its json being whole means the run is complete. Readable JSON is whole as soon as it
+// parses (an object's closing brace comes last). Ciphertext (encrypted remotes) cannot be parsed: it counts as whole once it
+// has stayed unchanged for `settleMs`, and the caller is told when to look again.
+export function judgeCompletion(content: string | undefined, size: number, mtimeMs: number, now: number, settleMs: number): Completion {
+  if (size === 0) return { complete: false };
+  if (content !== undefined && parsesAsObject(content)) return { complete: true, completedAt: mtimeMs };
+  if (now - mtimeMs >= settleMs) return { complete: true, completedAt: mtimeMs + settleMs };
+  return { complete: false, recheckAt: mtimeMs + settleMs };
+}
+
+export function parsesAsObject(content: string): boolean {
+  try {
+    const value: unknown = JSON.parse(content);
+    return typeof value === 'object' && value !== null;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,42 @@
+import type { IndexStore } from '../index/store.js';
+import type { BackupKind } from '../remote/patterns.js';
+
+// One configured remote as the protection code sees it, after its start-up checks passed.
+export interface RemoteContext {
+  id: string;
+  root: string;
+  // The root with symlinks resolved, to check that nothing we act on lies outside it.
+  realRoot: string;
+  durationMs: number;
+  index: IndexStore;
+}
+
+// A folder where a completion signal can appear: a VM folder, or a config or pool metadata date folder.
+export interface LeafFolder {
+  remote: RemoteContext;
+  kind: BackupKind;
+  path: string;
+}
+
+export interface BackupRef {
+  // What names the backup in logs: the json of a VM backup, the folder of a config or pool backup.
+  label: string;
+  datetime: string;
+  instant: number;
+  completedAt: number;
+}
+
+// One unit to lock, with the backup that governs its window.
+export interface LockRequest {
+  remote: RemoteContext;
+  kind: BackupKind;
+  unit: string;
+  recursive: boolean;
+  backup: BackupRef;
+}
+
+export interface Refusal {
+  path: string;
+  reason: string;
+  security: boolean;
+}

@@ -1,0 +1,136 @@
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { errnoCode } from '../errors.js';
+import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
+import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
+import { findVmBackups, governingClaims, isInWindow, lookupListed, metadataReferences, resolveAliasTarget, vmBackupParts, isAliasName, type Claim, type UnitRef } from '../remote/model.js';
+import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
+import { judgeCompletion, parsesAsObject } from './completion.js';
+import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
+
+export interface ReconcileOptions {
+  now: number;
+  jsonSettleMs: number;
+}
+
+export interface FolderReport {
+  requests: LockRequest[];
+  refusals: Refusal[];
+  // When an unfinished-looking json should be looked at again, if no event comes first.
+  recheckAt?: number;
+}
+
+const METADATA_LIMIT = 16 * 1024 * 1024;
+
+// Level-triggered: lists the folder, finds the completed backups inside their window, and returns what of them is not locked yet.
+// Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
+export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
+  const report: FolderReport = { requests: [], refusals: [] };
+  if (!(await isConfined(folder, report))) return report;
+  if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report);
+  else await reconcileDateFolder(folder, options, report);
+  return report;
+}
+
+// The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
+async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
+  const relative = path.relative(folder.remote.root, folder.path);
+  try {
+    if ((await realpath(folder.path)) === path.join(folder.remote.realRoot, relative)) return true;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return false;
+    throw error;
+  }
+  report.refusals.push({ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true });
+  return false;
+}
+
+async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
+  const { remote } = folder;
+  const entries = await listFolder(folder.path);
+  const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) => isInWindow(b.instant, options.now, remote.durationMs));
+  if (backups.length === 0) return;
+  const vdis = await listVdiFolders(folder.path);
+  const claims: Claim<BackupRef>[] = [];
+  for (const backup of backups) {
+    const json = path.join(folder.path, backup.metadata);
+    const examined = await examine(json);
+    if (examined?.type !== 'file') continue;
+    const alreadyLocked = isUnchangedSinceLock(await remote.index.read(dayOf(backup.instant), json), examined.identity);
+    const content = alreadyLocked ? undefined : await readSmallFile(json, METADATA_LIMIT);
+    const completion = alreadyLocked ? { complete: true as const, completedAt: examined.mtimeMs } : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
+    if (!completion.complete) {
+      if (completion.recheckAt !== undefined) report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
+      continue;
+    }
+    const ref: BackupRef = { label: json, datetime: backup.datetime, instant: backup.instant, completedAt: completion.completedAt };
+    const { units, aliases } = vmBackupParts(backup, entries, vdis);
+    // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
+    const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
+    for (const reference of metadataReferences(parsed)) {
+      const listed = lookupListed(reference, entries, vdis);
+      if (listed === undefined || units.some((u) => u.path === reference)) continue;
+      units.push({ path: reference, recursive: listed.isDirectory });
+      if (isAliasName(reference) && listed.isFile) aliases.push(reference);
+    }
+    for (const alias of aliases) {
+      const target = await aliasTarget(folder, alias, report);
+      if (target !== undefined) units.push(target);
+    }
+    for (const unit of units) claims.push({ unit, backup: ref });
+  }
+  for (const claim of governingClaims(claims)) {
+    await requestIfUnlocked(folder, path.join(folder.path, claim.unit.path), claim.unit.recursive, claim.backup, report);
+  }
+}
+
+async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {
+  const content = await readSmallFile(path.join(folder.path, alias));
+  if (content === undefined) return undefined;
+  const target = resolveAliasTarget(alias, content);
+  if (target === undefined) {
+    report.refusals.push({ path: path.join(folder.path, alias), reason: `the alias points outside its VDI folder (${JSON.stringify(content.trim().slice(0, 200))})`, security: true });
+    return undefined;
+  }
+  const examined = await examine(path.join(folder.path, target));
+  if (examined === undefined) return undefined;
+  return { path: target, recursive: examined.type === 'directory' };
+}
+
+async function reconcileDateFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
+  const name = path.basename(folder.path);
+  const instant = parseBackupDatetime(name);
+  if (!isDatetimeName(name) || instant === undefined || !isInWindow(instant, options.now, folder.remote.durationMs)) return;
+  const metadata = path.join(folder.path, 'metadata.json');
+  const examined = await examine(metadata);
+  if (examined?.type !== 'file') return;
+  const self = await examine(folder.path);
+  if (self === undefined || isUnchangedSinceLock(await folder.remote.index.read(dayOf(instant), folder.path), self.identity)) return;
+  const completion = judgeCompletion(await readSmallFile(metadata, METADATA_LIMIT), examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
+  if (!completion.complete) {
+    if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
+    return;
+  }
+  const ref: BackupRef = { label: folder.path, datetime: name, instant, completedAt: completion.completedAt };
+  await requestIfUnlocked(folder, folder.path, true, ref, report, self);
+}
+
+async function requestIfUnlocked(folder: LeafFolder, unit: string, recursive: boolean, backup: BackupRef, report: FolderReport, known?: Examined): Promise<void> {
+  const examined = known ?? (await examine(unit));
+  if (examined === undefined) return;
+  const refusal = refusalFor(unit, examined);
+  if (refusal !== undefined) {
+    report.refusals.push(refusal);
+    return;
+  }
+  if (known === undefined && isUnchangedSinceLock(await folder.remote.index.read(dayOf(backup.instant), unit), examined.identity)) return;
+  report.requests.push({ remote: folder.remote, kind: folder.kind, unit, recursive: recursive && examined.type === 'directory', backup });
+}
+
+// Only plain files and directories are units. A file with a second hard link could be a link to a file outside the backups.
+export function refusalFor(unit: string, examined: Examined): Refusal | undefined {
+  if (examined.type === 'symlink') return { path: unit, reason: 'it is a symbolic link', security: true };
+  if (examined.type === 'other') return { path: unit, reason: 'it is not a regular file or directory', security: true };
+  if (examined.type === 'file' && examined.links > 1) return { path: unit, reason: `it has ${examined.links} hard links`, security: true };
+  return undefined;
+}

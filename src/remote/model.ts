@@ -1,0 +1,122 @@
+import path from 'node:path';
+import { parseBackupDatetime } from './datetime.js';
+import { isVmMetadataName } from './patterns.js';
+
+// A pure model of what XO wrote: listings in, backups and their protection units out. No I/O here.
+
+export interface ListedEntry {
+  name: string;
+  isDirectory: boolean;
+  isFile: boolean;
+}
+
+export interface VdiFolder {
+  // Relative to the VM folder: "vdis/<jobId>/<vdiUuid>".
+  path: string;
+  entries: ListedEntry[];
+}
+
+export interface VmBackup {
+  datetime: string;
+  instant: number;
+  metadata: string;
+}
+
+// A unit of protection, relative to its VM folder: a file, or a VHD directory locked as one (recursive).
+export interface UnitRef {
+  path: string;
+  recursive: boolean;
+}
+
+export function findVmBackups(names: readonly string[]): VmBackup[] {
+  const backups: VmBackup[] = [];
+  for (const name of names) {
+    if (!isVmMetadataName(name)) continue;
+    const instant = parseBackupDatetime(name);
+    if (instant === undefined) continue;
+    backups.push({ datetime: name.slice(0, -'.json'.length), instant, metadata: name });
+  }
+  return backups.sort((a, b) => a.instant - b.instant);
+}
+
+// The parts of one run found by name: its json, xva and checksum, and in each VDI folder its flat VHD,
+// VHD directory or alias. Aliases are returned apart: what they point to needs a read.
+export function vmBackupParts(backup: VmBackup, folder: readonly ListedEntry[], vdis: readonly VdiFolder[]): { units: UnitRef[]; aliases: string[] } {
+  const units: UnitRef[] = [{ path: backup.metadata, recursive: false }];
+  const aliases: string[] = [];
+  for (const suffix of ['.xva', '.xva.checksum']) {
+    if (folder.some((e) => e.isFile && e.name === backup.datetime + suffix)) units.push({ path: backup.datetime + suffix, recursive: false });
+  }
+  for (const vdi of vdis) {
+    for (const entry of vdi.entries) {
+      if (entry.name === `${backup.datetime}.vhd` && (entry.isFile || entry.isDirectory)) {
+        units.push({ path: `${vdi.path}/${entry.name}`, recursive: entry.isDirectory });
+      } else if (entry.name === `${backup.datetime}.alias.vhd` && entry.isFile) {
+        units.push({ path: `${vdi.path}/${entry.name}`, recursive: false });
+        aliases.push(`${vdi.path}/${entry.name}`);
+      }
+    }
+  }
+  return { units, aliases };
+}
+
+// What an alias points to, relative to the VM folder; undefined when it would leave its VDI folder.
+export function resolveAliasTarget(aliasPath: string, content: string): string | undefined {
+  const target = content.trim();
+  if (target === '' || target.includes('\0') || path.posix.isAbsolute(target)) return undefined;
+  const vdiFolder = path.posix.dirname(aliasPath);
+  const resolved = path.posix.normalize(path.posix.join(vdiFolder, target));
+  return resolved.startsWith(`${vdiFolder}/`) ? resolved : undefined;
+}
+
+// The paths a readable metadata json says its run wrote (its xva and VHDs), relative to the VM folder.
+// Paths that would leave the VM folder are dropped: the json is written by the party we protect against.
+export function metadataReferences(metadata: unknown): string[] {
+  if (typeof metadata !== 'object' || metadata === null) return [];
+  const { xva, vhds } = metadata as { xva?: unknown; vhds?: unknown };
+  const candidates: unknown[] = [xva];
+  if (typeof vhds === 'object' && vhds !== null) candidates.push(...Object.values(vhds));
+  const references: string[] = [];
+  for (const candidate of candidates) {
+    if (typeof candidate !== 'string' || candidate === '' || candidate.includes('\0') || path.posix.isAbsolute(candidate)) continue;
+    const normalized = path.posix.normalize(candidate);
+    if (normalized === '.' || normalized.startsWith('../') || normalized === '..') continue;
+    references.push(normalized);
+  }
+  return references;
+}
+
+// Finds a referenced path in the listings already read, so a metadata reference costs no extra I/O.
+export function lookupListed(relativePath: string, folder: readonly ListedEntry[], vdis: readonly VdiFolder[]): ListedEntry | undefined {
+  const slash = relativePath.lastIndexOf('/');
+  if (slash === -1) return folder.find((e) => e.name === relativePath);
+  const dir = relativePath.slice(0, slash);
+  const name = relativePath.slice(slash + 1);
+  return vdis.find((v) => v.path === dir)?.entries.find((e) => e.name === name);
+}
+
+export function isAliasName(name: string): boolean {
+  return name.endsWith('.alias.vhd');
+}
+
+export interface Claim<B> {
+  unit: UnitRef;
+  backup: B;
+}
+
+// After a merge, an older-named unit can hold a newer backup's data: the newest backup that references a unit governs its window.
+export function governingClaims<B extends { instant: number }>(claims: readonly Claim<B>[]): Claim<B>[] {
+  const byPath = new Map<string, Claim<B>>();
+  for (const claim of claims) {
+    const current = byPath.get(claim.unit.path);
+    if (current === undefined || claim.backup.instant > current.backup.instant) {
+      byPath.set(claim.unit.path, { unit: { path: claim.unit.path, recursive: claim.unit.recursive || (current?.unit.recursive ?? false) }, backup: claim.backup });
+    }
+  }
+  return [...byPath.values()];
+}
+
+// A backup still inside its immutability window; one already older than the duration is never locked.
+export function isInWindow(instant: number, now: number, durationMs: number): boolean {
+  return instant > now - durationMs;
+}

@@ -1,0 +1,76 @@
+import type { Dirent } from 'node:fs';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { errnoCode } from '../errors.js';
+import type { Identity } from '../index/entry.js';
+import type { ListedEntry, VdiFolder } from './model.js';
+
+// Thin reads around the pure model: one readdir per folder, no stat for what a listing already tells.
+
+function toListed(entry: Dirent): ListedEntry {
+  return { name: entry.name, isDirectory: entry.isDirectory(), isFile: entry.isFile() };
+}
+
+export async function listFolder(folder: string): Promise<ListedEntry[]> {
+  try {
+    return (await readdir(folder, { withFileTypes: true })).map(toListed);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
+    throw error;
+  }
+}
+
+// vdis/<jobId>/<vdiUuid>/: two levels of folders, then the listing of each VDI folder. Symlinked folders are not entered.
+export async function listVdiFolders(vmFolder: string): Promise<VdiFolder[]> {
+  const folders: VdiFolder[] = [];
+  for (const job of await listFolder(path.join(vmFolder, 'vdis'))) {
+    if (!job.isDirectory || job.name.startsWith('.')) continue;
+    for (const vdi of await listFolder(path.join(vmFolder, 'vdis', job.name))) {
+      if (!vdi.isDirectory || vdi.name.startsWith('.')) continue;
+      const relative = `vdis/${job.name}/${vdi.name}`;
+      folders.push({ path: relative, entries: await listFolder(path.join(vmFolder, relative)) });
+    }
+  }
+  return folders;
+}
+
+// Aliases are a few bytes; anything larger is not an alias XO wrote.
+export async function readSmallFile(file: string, limit = 64 * 1024): Promise<string | undefined> {
+  try {
+    const content = await readFile(file);
+    return content.length > limit ? undefined : content.toString('utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export interface Examined {
+  identity: Identity;
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  links: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export async function examine(file: string): Promise<Examined | undefined> {
+  try {
+    const stats = await lstat(file, { bigint: true });
+    return {
+      identity: {
+        dev: stats.dev.toString(),
+        ino: stats.ino.toString(),
+        size: stats.size.toString(),
+        mtimeNs: stats.mtimeNs.toString(),
+        ctimeNs: stats.ctimeNs.toString(),
+      },
+      type: stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other',
+      links: Number(stats.nlink),
+      size: Number(stats.size),
+      mtimeMs: Number(stats.mtimeMs),
+    };
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}

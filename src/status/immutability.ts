@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import { rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+
+export const IMMUTABILITY_FILE = 'immutability.json';
+
+export interface ImmutabilityStatus {
+  since: number;
+  immutable: boolean;
+  duration: number;
+  version: string;
+  daemon: 'xo-immutable-backups';
+}
+
+// XO shows a padlock on a remote when this file exists at its root; the prior art's fields are kept so XO reads it the same.
+export function immutabilityStatus(durationMs: number, now: number, version: string): ImmutabilityStatus {
+  return { since: now, immutable: true, duration: durationMs, version, daemon: 'xo-immutable-backups' };
+}
+
+// Rewritten at every start and locked, so a client of the remote cannot remove the padlock or change what it says.
+export async function writeImmutabilityFile(root: string, status: ImmutabilityStatus, attributes: AttributesAdapter): Promise<void> {
+  const target = path.join(root, IMMUTABILITY_FILE);
+  const [unlocked] = await attributes.setImmutable([{ path: target, recursive: false }], false);
+  if (unlocked?.status === 'failed') throw new Error(`cannot unlock ${target} to rewrite it: ${unlocked.message}`);
+  // 'wx' refuses to follow a link planted at the temporary name.
+  const temporary = path.join(root, `.${IMMUTABILITY_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  try {
+    await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
+    await rename(temporary, target);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+  const [locked] = await attributes.setImmutable([{ path: target, recursive: false }], true);
+  if (locked?.status !== 'ok') throw new Error(`cannot lock ${target}: ${locked?.status === 'failed' ? locked.message : 'it vanished'}`);
+}
