@@ -30,7 +30,7 @@ export class AppError extends Error {
 // Node's system errors carry `code`; everything else does not.
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const { code } = error as { code: unknown };
+    const { code } = error;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

@@ -53,7 +53,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--keep', 'keep the demo folder instead of unlocking and removing it', false)
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (options: { keep: boolean }) => {
-      exitCode = await runDemo(options, io.out);
+      exitCode = await runDemo(options, (line) => io.out(line));
     });
 
   try {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDuration } from './duration.js';
-import { configSchema, defaults, MIN_IMMUTABILITY_MS, type Config, type RawConfig } from './schema.js';
+import { configSchema, defaults, MIN_IMMUTABILITY_MS, type Config, type LogLevel, type RawConfig, type RemoteConfig } from './schema.js';
 
 export interface ConfigProblem {
   key: string;
@@ -17,53 +17,52 @@ const checkShape = ajv.compile<RawConfig>(configSchema);
 
 const REMOTE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-// Pure: turns what was read from the file into a Config, or lists every problem at once with its key.
+// Pure: turns what was read from the file into a Config, or lists every problem at once with its key:
+// shape problems (unknown keys, wrong types) and value problems (durations, paths, overlaps) together.
 export function validateConfig(raw: unknown): ValidationResult {
-  if (!checkShape(raw)) {
-    return { ok: false, problems: (checkShape.errors ?? []).map((error) => shapeProblem(error, raw)) };
-  }
-  const problems: ConfigProblem[] = [];
-  const duration = (key: string, text: string, minimum = 1): number => {
-    const value = parseDuration(text);
-    if (value === undefined) {
-      problems.push({ key, value: text, message: 'is not a duration', hint: 'write a number and a unit, such as "30s", "15m", "1h" or "7d"' });
+  const problems: ConfigProblem[] = checkShape(raw) ? [] : (checkShape.errors ?? []).map((error) => shapeProblem(error, raw));
+  const top = isRecord(raw) ? raw : {};
+  const text = (value: unknown, fallback: string): string => (typeof value === 'string' ? value : fallback);
+  const duration = (key: string, value: string, minimum = 1): number => {
+    const parsed = parseDuration(value);
+    if (parsed === undefined) {
+      problems.push({ key, value, message: 'is not a duration', hint: 'write a number and a unit, such as "30s", "15m", "1h" or "7d"' });
       return 0;
     }
-    if (value < minimum) {
-      problems.push({ key, value: text, message: `is shorter than ${minimum === MIN_IMMUTABILITY_MS ? '1 day' : `${minimum} ms`}`, hint: 'use a longer duration, such as "7d"' });
+    if (parsed < minimum) {
+      problems.push({ key, value, message: `is shorter than ${minimum === MIN_IMMUTABILITY_MS ? '1 day' : `${minimum} ms`}`, hint: 'use a longer duration, such as "7d"' });
     }
-    return value;
+    return parsed;
   };
 
-  const indexPath = raw.indexPath ?? defaults.indexPath;
+  const indexPath = text(top.indexPath, defaults.indexPath);
   if (!path.isAbsolute(indexPath)) {
     problems.push({ key: 'indexPath', value: indexPath, message: 'is not an absolute path', hint: `write a full path such as "${defaults.indexPath}"` });
   }
-  const liftEveryMs = duration('liftEvery', raw.liftEvery ?? defaults.liftEvery);
-  const rescanEveryMs = duration('rescanEvery', raw.rescanEvery ?? defaults.rescanEvery, 1000);
-  const jsonSettleMs = duration('jsonSettleTime', raw.jsonSettleTime ?? defaults.jsonSettleTime);
+  const liftEveryMs = duration('liftEvery', text(top.liftEvery, defaults.liftEvery));
+  const rescanEveryMs = duration('rescanEvery', text(top.rescanEvery, defaults.rescanEvery), 1000);
+  const jsonSettleMs = duration('jsonSettleTime', text(top.jsonSettleTime, defaults.jsonSettleTime));
 
-  const remotes = Object.entries(raw.remotes).map(([id, remote]) => {
+  const remotes: RemoteConfig[] = [];
+  for (const [id, remote] of Object.entries(isRecord(top.remotes) ? top.remotes : {})) {
     const key = `remotes.${id}`;
     if (!REMOTE_ID.test(id)) {
       problems.push({ key, value: id, message: 'is not a usable remote id', hint: 'use letters, digits, ".", "_" and "-" only, starting with a letter or digit (the id names a folder of the index)' });
     }
-    if (!path.isAbsolute(remote.root)) {
-      problems.push({ key: `${key}.root`, value: remote.root, message: 'is not an absolute path', hint: 'write the full path where the remote is mounted on this server, such as "/srv/backups"' });
-    } else if (path.resolve(remote.root) === '/') {
-      problems.push({ key: `${key}.root`, value: remote.root, message: 'is the filesystem root', hint: 'point root at the folder XO uses as the remote' });
+    if (!isRecord(remote)) continue;
+    const root = typeof remote.root === 'string' ? remote.root : undefined;
+    if (root !== undefined && !path.isAbsolute(root)) {
+      problems.push({ key: `${key}.root`, value: root, message: 'is not an absolute path', hint: 'write the full path where the remote is mounted on this server, such as "/srv/backups"' });
+    } else if (root !== undefined && path.resolve(root) === '/') {
+      problems.push({ key: `${key}.root`, value: root, message: 'is the filesystem root', hint: 'point root at the folder XO uses as the remote' });
     }
-    return {
-      id,
-      root: path.resolve(remote.root),
-      immutabilityDurationMs: duration(`${key}.immutabilityDuration`, remote.immutabilityDuration, MIN_IMMUTABILITY_MS),
-      rebuildIndexOnStart: remote.rebuildIndexOnStart ?? false,
-    };
-  });
+    const immutabilityDurationMs = typeof remote.immutabilityDuration === 'string' ? duration(`${key}.immutabilityDuration`, remote.immutabilityDuration, MIN_IMMUTABILITY_MS) : 0;
+    remotes.push({ id, root: path.resolve(root ?? '/'), immutabilityDurationMs, rebuildIndexOnStart: remote.rebuildIndexOnStart === true });
+  }
 
   if (path.isAbsolute(indexPath)) {
     for (const remote of remotes) {
-      if (isInside(path.resolve(indexPath), remote.root) || isInside(remote.root, path.resolve(indexPath))) {
+      if (remote.root !== '/' && (isInside(path.resolve(indexPath), remote.root) || isInside(remote.root, path.resolve(indexPath)))) {
         problems.push({
           key: 'indexPath',
           value: indexPath,
@@ -75,17 +74,15 @@ export function validateConfig(raw: unknown): ValidationResult {
   }
   for (const [i, a] of remotes.entries()) {
     for (const b of remotes.slice(i + 1)) {
-      if (isInside(a.root, b.root) || isInside(b.root, a.root)) {
+      if (a.root !== '/' && b.root !== '/' && (isInside(a.root, b.root) || isInside(b.root, a.root))) {
         problems.push({ key: `remotes.${b.id}.root`, value: b.root, message: `overlaps remote "${a.id}" (${a.root})`, hint: 'give each remote its own folder; one remote inside another would be protected twice' });
       }
     }
   }
 
   if (problems.length > 0) return { ok: false, problems };
-  return {
-    ok: true,
-    config: { indexPath: path.resolve(indexPath), liftEveryMs, rescanEveryMs, jsonSettleMs, logLevel: raw.logLevel ?? defaults.logLevel, remotes },
-  };
+  const logLevel = (typeof top.logLevel === 'string' ? top.logLevel : defaults.logLevel) as LogLevel;
+  return { ok: true, config: { indexPath: path.resolve(indexPath), liftEveryMs, rescanEveryMs, jsonSettleMs, logLevel, remotes } };
 }
 
 // True when `child` is `parent` or lies below it (lexically; the daemon checks real paths again at start).

@@ -75,7 +75,7 @@ export function metadataReferences(metadata: unknown): string[] {
   if (typeof metadata !== 'object' || metadata === null) return [];
   const { xva, vhds } = metadata as { xva?: unknown; vhds?: unknown };
   const candidates: unknown[] = [xva];
-  if (typeof vhds === 'object' && vhds !== null) candidates.push(...Object.values(vhds));
+  if (typeof vhds === 'object' && vhds !== null) candidates.push(...(Object.values(vhds) as unknown[]));
   const references: string[] = [];
   for (const candidate of candidates) {
     if (typeof candidate !== 'string' || candidate === '' || candidate.includes('\0') || path.posix.isAbsolute(candidate)) continue;

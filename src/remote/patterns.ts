@@ -27,6 +27,8 @@ const LEAVES: [BackupKind, string][] = [
 
 export function classifyFolder(relativePath: string): FolderRole | undefined {
   if (relativePath === '') return { role: 'structure', kind: 'root' };
+  // Dot names are XO's temporaries and queues (extglob negation would match them, so they are refused first).
+  if (relativePath.split('/').some((segment) => segment.startsWith('.'))) return undefined;
   for (const [kind, pattern] of STRUCTURE) {
     if (micromatch.isMatch(relativePath, pattern, options)) return { role: 'structure', kind };
   }

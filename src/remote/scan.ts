@@ -7,8 +7,9 @@ export interface FoundLeaf {
   path: string;
 }
 
-// Every leaf folder under a root, found by walking only the structural folders: one readdir each, never into a VM folder.
-export async function findLeafFolders(root: string): Promise<FoundLeaf[]> {
+// Every leaf folder under a root (or under one of its structural folders, given relative to the root),
+// found by walking only the structural folders: one readdir each, never into a VM folder.
+export async function findLeafFolders(root: string, from = ''): Promise<FoundLeaf[]> {
   const leaves: FoundLeaf[] = [];
   const walk = async (relative: string): Promise<void> => {
     for (const entry of await listFolder(path.join(root, relative))) {
@@ -19,6 +20,6 @@ export async function findLeafFolders(root: string): Promise<FoundLeaf[]> {
       else if (role?.role === 'leaf') leaves.push({ kind: role.kind, path: path.join(root, child) });
     }
   };
-  await walk('');
+  await walk(from);
   return leaves;
 }

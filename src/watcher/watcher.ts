@@ -4,6 +4,11 @@ import { watch, type FSWatcher } from 'chokidar';
 import { errnoCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { classifyFolder, isCompletionSignal, type BackupKind } from '../remote/patterns.js';
+import { findLeafFolders } from '../remote/scan.js';
+
+// chokidar lists a newly added folder before its watch exists, so a sub-folder created in between is never reported.
+// A structural folder that appears while running is therefore listed again by us after these delays.
+const RELIST_DELAYS_MS = [250, 2_000, 10_000];
 
 export interface Leaf {
   kind: BackupKind;
@@ -25,6 +30,8 @@ export class RemoteWatcher {
   readonly #onEvent: (event: WatchEvent) => void;
   readonly #leaves = new Map<string, { leaf: Leaf; watch: FolderWatch | undefined }>();
   #structure: FSWatcher | undefined;
+  #ready = false;
+  readonly #relistTimers = new Set<NodeJS.Timeout>();
 
   constructor(root: string, log: Logger, onEvent: (event: WatchEvent) => void) {
     this.#root = root;
@@ -46,6 +53,7 @@ export class RemoteWatcher {
     structure.on('unlinkDir', (dir: string) => this.#removed(dir));
     structure.on('error', (err: unknown) => this.#watchError(err as Error, this.#root));
     await new Promise<void>((resolve) => structure.once('ready', resolve));
+    this.#ready = true;
   }
 
   // Every leaf folder seen so far, for the periodic rescan.
@@ -54,6 +62,8 @@ export class RemoteWatcher {
   }
 
   async close(): Promise<void> {
+    for (const timer of this.#relistTimers) clearTimeout(timer);
+    this.#relistTimers.clear();
     for (const { watch: folderWatch } of this.#leaves.values()) folderWatch?.close();
     this.#leaves.clear();
     await this.#structure?.close();
@@ -66,13 +76,36 @@ export class RemoteWatcher {
 
   #added(dir: string): void {
     const role = classifyFolder(this.#relative(dir));
+    this.#log.trace({ path: dir, role }, 'folder appeared');
     if (role === undefined) return;
     if (role.role === 'structure') {
-      if (role.kind !== 'root') this.#structure?.add(dir);
+      if (role.kind === 'root') return;
+      this.#structure?.add(dir);
+      // At start the daemon's own scan covers what chokidar may miss; later, this folder is new and may fill at once.
+      if (this.#ready) this.#relistLater(dir);
       return;
     }
-    if (this.#leaves.has(dir)) return;
-    const leaf: Leaf = { kind: role.kind, path: dir };
+    this.#addLeaf({ kind: role.kind, path: dir });
+  }
+
+  #relistLater(dir: string): void {
+    for (const delay of RELIST_DELAYS_MS) {
+      const timer = setTimeout(() => {
+        this.#relistTimers.delete(timer);
+        findLeafFolders(this.#root, this.#relative(dir))
+          .then((leaves) => {
+            for (const leaf of leaves) this.#addLeaf(leaf);
+          })
+          .catch((err: unknown) => this.#log.warn({ err, path: dir }, 'could not list a new folder'));
+      }, delay);
+      timer.unref();
+      this.#relistTimers.add(timer);
+    }
+  }
+
+  #addLeaf(leaf: Leaf): void {
+    const dir = leaf.path;
+    if (this.#leaves.has(dir) || this.#structure === undefined) return;
     this.#leaves.set(dir, { leaf, watch: this.#watchLeaf(leaf) });
     this.#onEvent({ type: 'leaf-added', leaf });
   }

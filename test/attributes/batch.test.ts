@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { parseChattrErrors, parseLsattr, splitIntoBatches } from '../../src/attributes/batch.js';
+
+describe('splitIntoBatches', () => {
+  it('keeps every batch under the byte and count limits, in order, losing nothing', () => {
+    const paths = Array.from({ length: 1000 }, (_, i) => `/srv/remote/xo-vm-backups/vm-${i}/20261122T061500Z.json`);
+    const batches = splitIntoBatches(paths, 4096, 50);
+    expect(batches.flat()).toEqual(paths);
+    for (const batch of batches) {
+      expect(batch.length).toBeLessThanOrEqual(50);
+      expect(batch.reduce((n, p) => n + Buffer.byteLength(p) + 1, 0)).toBeLessThanOrEqual(4096);
+    }
+  });
+
+  it('gives a path longer than the limit a batch of its own', () => {
+    expect(splitIntoBatches(['a', 'x'.repeat(100), 'b'], 10)).toEqual([['a'], ['x'.repeat(100)], ['b']]);
+  });
+});
+
+describe('parseChattrErrors', () => {
+  it('pins each message on its path, and paths inside a recursive unit on the unit', () => {
+    const stderr = ['chattr: No such file or directory while trying to stat /r/gone', 'chattr: Operation not permitted while setting flags on /r/tree/blocks/0/1', ''].join('\n');
+    const { failures, understood } = parseChattrErrors(stderr, ['/r/ok', '/r/gone', '/r/tree']);
+    expect(understood).toBe(true);
+    expect(failures.map((f) => [f.path, f.code])).toEqual([
+      ['/r/gone', 'ENOENT'],
+      ['/r/tree', 'EPERM'],
+    ]);
+  });
+
+  it('prefers the longest path when one is a prefix of another', () => {
+    const { failures } = parseChattrErrors('chattr: Input/output error while setting flags on /r/a b', ['/r/a', '/r/a b']);
+    expect(failures.map((f) => f.path)).toEqual(['/r/a b']);
+  });
+
+  it('says when a line names none of the batch', () => {
+    expect(parseChattrErrors('chattr: something odd', ['/r/a']).understood).toBe(false);
+  });
+});
+
+describe('parseLsattr', () => {
+  it('reads the i flag per path, names with spaces included', () => {
+    const parsed = parseLsattr('----i---------e------- /r/a b\n--------------e------- /r/c\n');
+    expect([...parsed]).toEqual([
+      ['/r/a b', true],
+      ['/r/c', false],
+    ]);
+  });
+});

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config/validate.js';
+
+const minimal = { remotes: { main: { root: '/srv/backups', immutabilityDuration: '7d' } } };
+
+describe('validateConfig', () => {
+  it('accepts config.sample.json as shipped', () => {
+    const result = validateConfig(JSON.parse(readFileSync('config.sample.json', 'utf8')));
+    expect(result.ok).toBe(true);
+  });
+
+  it('applies the documented defaults and turns durations into milliseconds', () => {
+    const result = validateConfig(minimal);
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        indexPath: '/var/lib/xo-immutable-backups',
+        liftEveryMs: 3_600_000,
+        rescanEveryMs: 900_000,
+        jsonSettleMs: 5_000,
+        logLevel: 'info',
+        remotes: [{ id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false }],
+      },
+    });
+  });
+
+  it('reports every problem at once, shape and value together, each with its key, value and a hint', () => {
+    const result = validateConfig({
+      liftEvery: 'soon',
+      remotes: { a: { root: 'relative/path', immutabilityDuration: '12h' }, b: { root: '/srv/b', immutabilityDuration: '7d', immutabilityDurations: '8d' } },
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => [p.key, p.value])).toEqual([
+      ['remotes.b.immutabilityDurations', undefined],
+      ['liftEvery', 'soon'],
+      ['remotes.a.root', 'relative/path'],
+      ['remotes.a.immutabilityDuration', '12h'],
+    ]);
+    for (const problem of result.problems) expect(problem.hint.length).toBeGreaterThan(10);
+  });
+
+  it('lists every shape problem with its path', () => {
+    const result = validateConfig({ logLevel: 'loud', remotes: { a: { immutabilityDuration: 7 } } });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => `${p.key} ${p.message}`).sort()).toEqual(['logLevel is not one of the allowed values', 'remotes.a.immutabilityDuration should be string', 'remotes.a.root is missing']);
+  });
+
+  it('refuses an empty or missing remotes section', () => {
+    for (const raw of [{}, { remotes: {} }]) {
+      const result = validateConfig(raw);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.problems[0]?.key).toBe('remotes');
+    }
+  });
+
+  it('refuses an immutability duration under one day and durations without a unit', () => {
+    for (const immutabilityDuration of ['23h', '1000', '-1d', '0d']) {
+      const result = validateConfig({ remotes: { a: { root: '/srv/a', immutabilityDuration } } });
+      expect(result.ok, immutabilityDuration).toBe(false);
+    }
+    expect(validateConfig({ remotes: { a: { root: '/srv/a', immutabilityDuration: '1d' } } }).ok).toBe(true);
+  });
+
+  it('refuses an index inside a remote, a remote inside another, and ids that cannot name a folder', () => {
+    const result = validateConfig({
+      indexPath: '/srv/a/index',
+      remotes: { a: { root: '/srv/a', immutabilityDuration: '7d' }, b: { root: '/srv/a/b', immutabilityDuration: '7d' }, '../x': { root: '/srv/x', immutabilityDuration: '7d' } },
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => p.key)).toEqual(['remotes.../x', 'indexPath', 'remotes.b.root']);
+    expect(result.problems[1]?.message).toContain('overlaps remote "a"');
+  });
+});

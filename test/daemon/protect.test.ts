@@ -1,0 +1,173 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFile, lstat, mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { entryName, type IndexEntry } from '../../src/index/entry.js';
+import { utcDay } from '../../src/remote/datetime.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor } from '../support/remote.js';
+
+// What an attacker holding XO's credentials would try on each unit.
+async function expectRefusesChanges(unit: string): Promise<void> {
+  if ((await lstat(unit)).isDirectory()) {
+    await expect(writeFile(path.join(unit, 'planted'), 'x'), unit).rejects.toMatchObject({ code: 'EPERM' });
+  } else {
+    await expect(appendFile(unit, 'ransom'), unit).rejects.toMatchObject({ code: 'EPERM' });
+    await expect(unlink(unit), unit).rejects.toMatchObject({ code: 'EPERM' });
+  }
+}
+
+describe('protect daemon on ext4 with real chattr', () => {
+  it('locks backups of all three kinds written while it runs, and writes and unlinks then fail', async () => {
+    const remote = await tempRemote();
+    await startDaemon(remote);
+    const dt = xoDatetime(Date.now());
+    const backups = [
+      await writeVmBackup(remote.root, { datetime: dt, disks: [{ type: 'flat' }, { type: 'vhd-directory', blocks: 5 }, { type: 'legacy-vhd-directory' }] }),
+      await writeVmBackup(remote.root, { datetime: dt, xva: true, disks: [] }),
+      await writeConfigBackup(remote.root, 'schedule-1', dt),
+      await writePoolBackup(remote.root, 'schedule-2', 'pool-1', dt),
+    ];
+    const units = backups.flatMap((b) => b.units);
+    await waitFor(() => allImmutable(units), 'every unit to be immutable');
+    for (const unit of units) await expectRefusesChanges(unit);
+    // A VHD directory is one unit, locked with every block in it.
+    const vhdDirectory = backups[0]!.units.find((u) => u.endsWith(`data/${dt}.vhd`))!;
+    await expect(unlink(path.join(vhdDirectory, 'blocks', '0', '0'))).rejects.toMatchObject({ code: 'EPERM' });
+  });
+
+  it('locks at start what was written while it was stopped, before start() returns', async () => {
+    const remote = await tempRemote();
+    const waiting = [
+      await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 2 * DAY), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] }),
+      await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - DAY)),
+      await writePoolBackup(remote.root, 's', 'p', xoDatetime(Date.now() - DAY)),
+    ];
+    const { logs } = await startDaemon(remote);
+    expect(allImmutable(waiting.flatMap((b) => b.units))).toBe(true);
+    expect(logs.find((l) => l.msg.startsWith('protecting 1 remote'))).toMatchObject({ backupsLocked: 3 });
+  });
+
+  it('leaves mutable everything XO must keep writing and everything outside the three trees', async () => {
+    const remote = await tempRemote();
+    const r = remote.root;
+    const dt = xoDatetime(Date.now());
+    const vm = path.join(r, 'xo-vm-backups', 'vm-1');
+    const mutable = [
+      path.join(r, 'encryption.json'),
+      path.join(r, 'metadata.json'),
+      path.join(r, '1732000000000.test'),
+      path.join(r, 'xo-vm-backups', '.queue', 'clean-vm', `${dt}.json`),
+      path.join(r, 'xo-vm-backups', 'vm-1.lock', `${dt}.json`),
+      path.join(r, 'elsewhere', `${dt}.json`),
+      path.join(vm, `.${dt}.json`),
+      path.join(vm, `.123.${dt}.xva`),
+      path.join(vm, 'vdis', 'job', 'vdi', '.parent.merge.json'),
+      path.join(r, 'xo-config-backups', 'schedule', 'not-a-date', 'metadata.json'),
+    ];
+    for (const file of mutable) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, '{}');
+    }
+    await startDaemon(remote);
+    const backup = await writeVmBackup(r, { vm: 'vm-1', datetime: dt });
+    await waitFor(() => allImmutable(backup.units), 'the real backup to be locked');
+    for (const file of [...mutable, ...backup.neverLocked]) {
+      expect(isImmutable(file), file).toBe(false);
+      await appendFile(file, ' ');
+    }
+  });
+
+  it('does not lock a backup whose datetime is already older than the duration', async () => {
+    const remote = await tempRemote();
+    const old = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 8 * DAY) });
+    await startDaemon(remote);
+    const lateOld = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 7 * DAY - 60_000) });
+    const fresh = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(fresh.units), 'the fresh backup to be locked');
+    for (const unit of [...old.units, ...lateOld.units]) expect(isImmutable(unit), unit).toBe(false);
+  });
+
+  it('locks a VM folder created and filled at once, before its watch can exist', async () => {
+    const remote = await tempRemote();
+    await startDaemon(remote);
+    const dt = xoDatetime(Date.now());
+    const vdi = path.join(remote.root, 'xo-vm-backups', 'burst-vm', 'vdis', 'job', 'vdi');
+    mkdirSync(vdi, { recursive: true });
+    writeFileSync(path.join(vdi, `${dt}.vhd`), 'disk');
+    writeFileSync(path.join(remote.root, 'xo-vm-backups', 'burst-vm', `${dt}.json`), '{"mode":"delta"}');
+    await waitFor(() => allImmutable([path.join(vdi, `${dt}.vhd`), path.join(remote.root, 'xo-vm-backups', 'burst-vm', `${dt}.json`)]), 'the burst backup to be locked');
+  });
+
+  it('locks backups in VM folders created one after another in a tree that did not exist at start', async () => {
+    const remote = await tempRemote();
+    await startDaemon(remote);
+    const dt = xoDatetime(Date.now());
+    // chokidar lists a new folder before watching it: folders made in that gap are found by the watcher's relisting.
+    const backups = [];
+    for (let i = 0; i < 5; i++) backups.push(await writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: dt }));
+    await waitFor(() => allImmutable(backups.flatMap((b) => b.units)), 'every backup to be locked', 20_000);
+  });
+
+  it('waits for a json that is still being written, and locks it once it is whole', async () => {
+    const remote = await tempRemote();
+    // A long settle time: only the json becoming whole may trigger the lock here, never its staying unchanged.
+    await startDaemon(remote, { config: { jsonSettleMs: 600_000 } });
+    const dt = xoDatetime(Date.now());
+    const folder = path.join(remote.root, 'xo-vm-backups', 'slow-vm');
+    await mkdir(folder, { recursive: true });
+    const json = path.join(folder, `${dt}.json`);
+    await writeFile(json, '{"mode":"delta","vhds":');
+    // A backup in another folder acts as a barrier: inotify delivers in order, so once it is locked the partial json was seen.
+    const barrier = await writeVmBackup(remote.root, { datetime: dt });
+    await waitFor(() => allImmutable(barrier.units), 'the barrier backup');
+    expect(isImmutable(json)).toBe(false);
+    await appendFile(json, '{}}');
+    await waitFor(() => isImmutable(json), 'the completed json to be locked');
+  });
+
+  it('locks the backups of an encrypted remote once their ciphertext json has settled', async () => {
+    const remote = await tempRemote();
+    await writeFile(path.join(remote.root, 'encryption.json'), '{"algorithm":"aes-256-gcm"}');
+    await startDaemon(remote, { config: { jsonSettleMs: 300 } });
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), encrypted: true, disks: [{ type: 'vhd-directory' }] });
+    await waitFor(() => allImmutable(backup.units), 'the encrypted backup to be locked');
+  });
+
+  it('writes one index entry per unit, before locking, with the backup day and the identity after locking', async () => {
+    const remote = await tempRemote();
+    const instant = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) - DAY + 1000;
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(instant), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    await startDaemon(remote);
+    for (const unit of backup.units) {
+      const file = path.join(remote.indexPath, 'r', utcDay(instant), entryName(unit));
+      const entry = JSON.parse(await readFile(file, 'utf8')) as IndexEntry;
+      const stats = await lstat(unit, { bigint: true });
+      expect(entry).toMatchObject({ state: 'locked', remote: 'r', path: unit, day: utcDay(instant), backup: backup.label });
+      expect(entry.identity).toEqual({ dev: String(stats.dev), ino: String(stats.ino), size: String(stats.size), mtimeNs: String(stats.mtimeNs), ctimeNs: String(stats.ctimeNs) });
+      expect(entry.recursive).toBe(stats.isDirectory());
+    }
+    expect((await lstat(path.join(remote.indexPath, 'r'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('writes immutability.json at the remote root and locks it', async () => {
+    const remote = await tempRemote();
+    await startDaemon(remote);
+    const file = path.join(remote.root, 'immutability.json');
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ immutable: true, duration: 7 * DAY });
+    expect(isImmutable(file)).toBe(true);
+  });
+
+  it('locks nothing outside the root through a symlinked VM folder', async () => {
+    const remote = await tempRemote();
+    const outside = await tempFolder('xo-immutable-outside-');
+    const planted = await writeVmBackup(outside, { vm: 'victim', datetime: xoDatetime(Date.now()) });
+    await mkdir(path.join(remote.root, 'xo-vm-backups'));
+    await symlink(path.join(outside, 'xo-vm-backups', 'victim'), path.join(remote.root, 'xo-vm-backups', 'linked-vm'));
+    await startDaemon(remote);
+    const real = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(real.units), 'the real backup to be locked');
+    for (const unit of planted.units) expect(isImmutable(unit), unit).toBe(false);
+  });
+});

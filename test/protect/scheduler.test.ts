@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import type { LeafFolder, LockRequest, RemoteContext } from '../../src/protect/context.js';
+import type { LockResult } from '../../src/protect/locker.js';
+import { ProtectionScheduler } from '../../src/protect/scheduler.js';
+import { createLogger } from '../../src/log/logger.js';
+
+const remote = { id: 'r', root: '/r', realRoot: '/r', durationMs: 1 } as unknown as RemoteContext;
+const folder = (name: string): LeafFolder => ({ remote, kind: 'vm', path: `/r/xo-vm-backups/${name}` });
+const request = (f: LeafFolder, unit: string): LockRequest => ({
+  remote,
+  kind: 'vm',
+  unit: `${f.path}/${unit}`,
+  recursive: false,
+  backup: { label: `${f.path}/x.json`, datetime: 'x', instant: 0, completedAt: 0 },
+});
+
+function harness(failing = new Set<string>()) {
+  const reconciled: string[] = [];
+  const lockCalls: string[][] = [];
+  const scheduler = new ProtectionScheduler({
+    reconcile: async (f) => {
+      reconciled.push(f.path);
+      return { requests: [request(f, 'a.json'), request(f, 'b.vhd')], refusals: [] };
+    },
+    lock: async (requests): Promise<LockResult[]> => {
+      lockCalls.push(requests.map((r) => r.unit));
+      return requests.map((r) => ({
+        request: r,
+        outcome: failing.has(r.unit) ? { path: r.unit, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' } : { path: r.unit, status: 'ok' },
+        indexed: true,
+      }));
+    },
+    clock: { now: () => 0 },
+    log: createLogger('silent'),
+  });
+  return { scheduler, reconciled, lockCalls };
+}
+
+describe('ProtectionScheduler', () => {
+  it('coalesces repeated hints for one folder into one reconcile', async () => {
+    const { scheduler, reconciled } = harness();
+    for (let i = 0; i < 50; i++) scheduler.enqueue(folder('vm-1'));
+    await scheduler.idle();
+    expect(reconciled).toEqual(['/r/xo-vm-backups/vm-1']);
+  });
+
+  it('locks the units of many backups in one shared batch', async () => {
+    const { scheduler, lockCalls } = harness();
+    for (let i = 0; i < 20; i++) scheduler.enqueue(folder(`vm-${i}`));
+    await scheduler.idle();
+    expect(lockCalls).toHaveLength(1);
+    expect(lockCalls[0]).toHaveLength(40);
+    expect(scheduler.counters).toMatchObject({ backupsLocked: 20, unitsLocked: 40, lockFailures: 0 });
+  });
+
+  it('counts a unit that failed to lock and keeps going with the rest', async () => {
+    const { scheduler } = harness(new Set(['/r/xo-vm-backups/vm-1/b.vhd']));
+    scheduler.enqueue(folder('vm-1'));
+    scheduler.enqueue(folder('vm-2'));
+    await scheduler.idle();
+    expect(scheduler.counters).toMatchObject({ backupsLocked: 2, unitsLocked: 3, lockFailures: 1 });
+    await scheduler.stop();
+  });
+});

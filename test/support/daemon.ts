@@ -1,0 +1,49 @@
+import { Writable } from 'node:stream';
+import type { AttributesAdapter } from '../../src/attributes/adapter.js';
+import type { Clock } from '../../src/clock.js';
+import type { Config } from '../../src/config/schema.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { createLogger } from '../../src/log/logger.js';
+import { stopBeforeCleanup, type TestRemote } from './remote.js';
+
+export const DAY = 86_400_000;
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface RunningDaemon {
+  daemon: Daemon;
+  logs: LogLine[];
+  config: Config;
+}
+
+export function testConfig(remote: TestRemote, overrides: Partial<Config> = {}): Config {
+  return {
+    indexPath: remote.indexPath,
+    liftEveryMs: 3_600_000,
+    rescanEveryMs: 3_600_000,
+    jsonSettleMs: 5_000,
+    logLevel: 'debug',
+    remotes: [{ id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false }],
+    ...overrides,
+  };
+}
+
+// The real daemon in this process, logging into an array the test can read (as pino's own tests read a sink).
+export async function startDaemon(remote: TestRemote, options: { config?: Partial<Config>; clock?: Clock; attributes?: AttributesAdapter } = {}): Promise<RunningDaemon> {
+  const logs: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  const config = testConfig(remote, options.config);
+  const daemon = new Daemon({ config, log: createLogger(config.logLevel, sink), ...(options.clock ? { clock: options.clock } : {}), ...(options.attributes ? { attributes: options.attributes } : {}) });
+  stopBeforeCleanup(() => daemon.stop());
+  await daemon.start();
+  return { daemon, logs, config };
+}

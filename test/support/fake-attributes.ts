@@ -1,0 +1,24 @@
+import { existsSync } from 'node:fs';
+import type { AttributesAdapter, PathOutcome, Target } from '../../src/attributes/adapter.js';
+
+// An in-memory stand-in for chattr, for unit tests of logic; the contract suite runs it beside the real adapter.
+export class FakeAttributes implements AttributesAdapter {
+  readonly immutable = new Set<string>();
+  readonly calls: { targets: Target[]; immutable: boolean }[] = [];
+  failFor = new Set<string>();
+
+  async setImmutable(targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
+    this.calls.push({ targets: [...targets], immutable });
+    return targets.map(({ path }): PathOutcome => {
+      if (this.failFor.has(path)) return { path, status: 'failed', code: 'EIO', message: `chattr: Input/output error while setting flags on ${path}` };
+      if (!existsSync(path)) return { path, status: 'vanished' };
+      if (immutable) this.immutable.add(path);
+      else this.immutable.delete(path);
+      return { path, status: 'ok' };
+    });
+  }
+
+  async isImmutable(paths: readonly string[]): Promise<Map<string, boolean | undefined>> {
+    return new Map(paths.map((p) => [p, existsSync(p) ? this.immutable.has(p) : undefined]));
+  }
+}
