@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { appendFile, lstat, mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import { entryName, type IndexEntry } from '../../src/index/entry.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
@@ -105,7 +105,7 @@ describe('protect daemon on ext4 with real chattr', () => {
     await startDaemon(remote);
     const dt = xoDatetime(Date.now());
     // chokidar lists a new folder before watching it: folders made in that gap are found by the watcher's relisting.
-    const backups = [];
+    const backups: WrittenBackup[] = [];
     for (let i = 0; i < 5; i++) backups.push(await writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: dt }));
     await waitFor(() => allImmutable(backups.flatMap((b) => b.units)), 'every backup to be locked', 20_000);
   });
