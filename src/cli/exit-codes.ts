@@ -21,6 +21,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'FILESYSTEM_UNSUPPORTED':
     case 'SELF_TEST_FAILED':
     case 'INDEX_UNUSABLE':
+    case 'STATUS_FILE_FAILED':
     case 'CHATTR_MISSING':
       return EXIT.startupCheck;
     default:

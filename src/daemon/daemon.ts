@@ -39,6 +39,7 @@ export class Daemon {
   #scheduler: ProtectionScheduler | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   #remotes: RemoteContext[] = [];
+  #stopping = false;
 
   constructor(options: DaemonOptions) {
     this.#config = options.config;
@@ -68,6 +69,7 @@ export class Daemon {
     this.#scheduler = scheduler;
 
     for (const remote of this.#remotes) {
+      if (this.#stopping) return;
       const watcher = new RemoteWatcher(remote.root, log.child({ module: 'watcher', remote: remote.id }), (event) => this.#onWatchEvent(remote, event));
       this.#watchers.push(watcher);
       await watcher.start();
@@ -76,6 +78,8 @@ export class Daemon {
     const before = scheduler.counters.backupsLocked;
     await this.#rescan();
     await scheduler.idle();
+    // A SIGTERM during start-up stops the daemon; nothing may be started after that.
+    if (this.#stopping) return;
     log.info(
       { remotes: this.#remotes.map((r) => r.id), backupsLocked: scheduler.counters.backupsLocked - before, startupMs: this.#clock.now() - started, version: VERSION },
       `protecting ${this.#remotes.length} remote${this.#remotes.length === 1 ? '' : 's'}; start-up catch-up locked ${scheduler.counters.backupsLocked - before} backup(s)`,
@@ -91,6 +95,7 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer);
     this.#rescanTimer = undefined;
     await Promise.all(this.#watchers.map((w) => w.close()));
@@ -124,7 +129,15 @@ export class Daemon {
     await selfTestRemote(remote.root, this.#attributes);
     const index = new IndexStore(this.#config.indexPath, remote.id);
     await index.open();
-    await writeImmutabilityFile(remote.root, immutabilityStatus(remote.immutabilityDurationMs, this.#clock.now(), VERSION), this.#attributes);
+    try {
+      await writeImmutabilityFile(remote.root, immutabilityStatus(remote.immutabilityDurationMs, this.#clock.now(), VERSION), this.#attributes);
+    } catch (error) {
+      throw new AppError('STATUS_FILE_FAILED', `Remote "${remote.id}": cannot write and lock ${path.join(remote.root, 'immutability.json')}: ${(error as Error).message}`, {
+        value: remote.root,
+        hint: 'check that the remote is mounted read-write and that nothing but this daemon manages immutability.json',
+        cause: error,
+      });
+    }
     if (remote.rebuildIndexOnStart) log.warn('rebuildIndexOnStart is set, but this version cannot rebuild the index yet; the setting is ignored');
     log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
     return { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index };

@@ -56,7 +56,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const json = path.join(folder.path, backup.metadata);
     const examined = await examine(json);
     if (examined?.type !== 'file') continue;
-    const alreadyLocked = isUnchangedSinceLock(await remote.index.read(dayOf(backup.instant), json), examined.identity);
+    const alreadyLocked = await isLockedAsIndexed(folder, backup.instant, json, examined);
     const content = alreadyLocked ? undefined : await readSmallFile(json, METADATA_LIMIT);
     const completion = alreadyLocked ? { complete: true as const, completedAt: examined.mtimeMs } : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
     if (!completion.complete) {
@@ -80,7 +80,10 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     for (const unit of units) claims.push({ unit, backup: ref });
   }
   for (const claim of governingClaims(claims)) {
-    await requestIfUnlocked(folder, path.join(folder.path, claim.unit.path), claim.unit.recursive, claim.backup, report);
+    const unit = path.join(folder.path, claim.unit.path);
+    const examined = await examine(unit);
+    if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
+    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report);
   }
 }
 
@@ -105,26 +108,25 @@ async function reconcileDateFolder(folder: LeafFolder, options: ReconcileOptions
   const examined = await examine(metadata);
   if (examined?.type !== 'file') return;
   const self = await examine(folder.path);
-  if (self === undefined || isUnchangedSinceLock(await folder.remote.index.read(dayOf(instant), folder.path), self.identity)) return;
+  // Already locked and unchanged: done without reading metadata.json again.
+  if (self === undefined || (await isLockedAsIndexed(folder, instant, folder.path, self))) return;
   const completion = judgeCompletion(await readSmallFile(metadata, METADATA_LIMIT), examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
   if (!completion.complete) {
     if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
     return;
   }
-  const ref: BackupRef = { label: folder.path, datetime: name, instant, completedAt: completion.completedAt };
-  await requestIfUnlocked(folder, folder.path, true, ref, report, self);
+  addRequest(folder, folder.path, self, true, { label: folder.path, datetime: name, instant, completedAt: completion.completedAt }, report);
 }
 
-async function requestIfUnlocked(folder: LeafFolder, unit: string, recursive: boolean, backup: BackupRef, report: FolderReport, known?: Examined): Promise<void> {
-  const examined = known ?? (await examine(unit));
-  if (examined === undefined) return;
+// Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime.
+async function isLockedAsIndexed(folder: LeafFolder, backupInstant: number, unit: string, examined: Examined): Promise<boolean> {
+  return isUnchangedSinceLock(await folder.remote.index.read(dayOf(backupInstant), unit), examined.identity);
+}
+
+function addRequest(folder: LeafFolder, unit: string, examined: Examined, recursive: boolean, backup: BackupRef, report: FolderReport): void {
   const refusal = refusalFor(unit, examined);
-  if (refusal !== undefined) {
-    report.refusals.push(refusal);
-    return;
-  }
-  if (known === undefined && isUnchangedSinceLock(await folder.remote.index.read(dayOf(backup.instant), unit), examined.identity)) return;
-  report.requests.push({ remote: folder.remote, kind: folder.kind, unit, recursive: recursive && examined.type === 'directory', backup });
+  if (refusal !== undefined) report.refusals.push(refusal);
+  else report.requests.push({ remote: folder.remote, kind: folder.kind, unit, recursive: recursive && examined.type === 'directory', backup });
 }
 
 // Only plain files and directories are units. A file with a second hard link could be a link to a file outside the backups.
