@@ -2,7 +2,7 @@ import { appendFile, mkdir, mkdtemp, readdir, rm, unlink } from 'node:fs/promise
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { assertImmutableCapability } from '../attributes/capability.js';
+import { assertCapabilities } from '../attributes/capability.js';
 import { ChattrAdapter } from '../attributes/chattr.js';
 import { validateConfig } from '../config/validate.js';
 import { configInvalid } from '../config/load.js';
@@ -17,7 +17,7 @@ const HOUR = 60 * 60 * 1000;
 // `demo`: the main job on an embedded default. A sample remote in a temp folder is protected by the real daemon and
 // real chattr, a delete is refused, and everything is unlocked and removed again.
 export async function runDemo(options: { keep: boolean }, out: (line: string) => void): Promise<number> {
-  assertImmutableCapability();
+  assertCapabilities();
   const attributes = new ChattrAdapter();
   const base = await mkdtemp(path.join(os.tmpdir(), 'xo-immutable-demo-'));
   const root = path.join(base, 'remote');

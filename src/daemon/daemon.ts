@@ -1,7 +1,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import { assertImmutableCapability } from '../attributes/capability.js';
+import { assertCapabilities } from '../attributes/capability.js';
 import { ChattrAdapter } from '../attributes/chattr.js';
 import { selfTestRemote } from '../attributes/selftest.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -57,7 +57,7 @@ export class Daemon {
   async start(): Promise<void> {
     const log = this.#log;
     const started = this.#clock.now();
-    assertImmutableCapability(this.#procStatus);
+    assertCapabilities(this.#procStatus);
     for (const remote of this.#config.remotes) this.#remotes.push(await this.#prepareRemote(remote));
 
     const scheduler = new ProtectionScheduler({

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 
@@ -27,6 +27,8 @@ export async function writeImmutabilityFile(root: string, status: ImmutabilitySt
   const temporary = path.join(root, `.${IMMUTABILITY_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
     await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
+    // XO reads it as a non-root NFS or SMB user: readable whatever the service's umask.
+    await chmod(temporary, 0o644);
     await rename(temporary, target);
   } catch (error) {
     await unlink(temporary).catch(() => undefined);

@@ -1,18 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { assertImmutableCapability, parseEffectiveCapabilities } from '../../src/attributes/capability.js';
+import { assertCapabilities, parseEffectiveCapabilities } from '../../src/attributes/capability.js';
 import { AppError } from '../../src/errors.js';
 
 const status = (capEff: string): string => `Name:\tnode\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t${capEff}\n`;
 
-describe('CAP_LINUX_IMMUTABLE check', () => {
-  it('passes with the full root set and with bit 9 alone', () => {
-    expect(() => assertImmutableCapability(status('000001ffffffffff'))).not.toThrow();
-    expect(() => assertImmutableCapability(status('0000000000000200'))).not.toThrow();
+describe('capability check', () => {
+  it('passes with the full root set and with the three it needs alone', () => {
+    expect(() => assertCapabilities(status('000001ffffffffff'))).not.toThrow();
+    expect(() => assertCapabilities(status('000000000000020a'))).not.toThrow();
   });
 
   it('refuses without bit 9, naming the capability and how to grant it', () => {
     try {
-      assertImmutableCapability(status('000001fffffffdff'));
+      assertCapabilities(status('000001fffffffdff'));
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(AppError);
@@ -23,8 +23,12 @@ describe('CAP_LINUX_IMMUTABLE check', () => {
     }
   });
 
+  it('names CAP_FOWNER and CAP_DAC_OVERRIDE when they are missing', () => {
+    expect(() => assertCapabilities(status('0000000000000200'))).toThrow(/CAP_FOWNER, CAP_DAC_OVERRIDE/);
+  });
+
   it('refuses when the status has no CapEff line', () => {
     expect(parseEffectiveCapabilities('Name:\tnode\n')).toBeUndefined();
-    expect(() => assertImmutableCapability('Name:\tnode\n')).toThrow(/CAP_LINUX_IMMUTABLE/);
+    expect(() => assertCapabilities('Name:\tnode\n')).toThrow(/CAP_LINUX_IMMUTABLE/);
   });
 });

@@ -151,11 +151,17 @@ describe('protect daemon on ext4 with real chattr', () => {
     expect((await lstat(path.join(remote.indexPath, 'r'))).mode & 0o777).toBe(0o700);
   });
 
-  it('writes immutability.json at the remote root and locks it', async () => {
+  it('writes immutability.json at the remote root, readable by XO whatever the umask, and locks it', async () => {
     const remote = await tempRemote();
-    await startDaemon(remote);
+    const umask = process.umask(0o077);
+    try {
+      await startDaemon(remote);
+    } finally {
+      process.umask(umask);
+    }
     const file = path.join(remote.root, 'immutability.json');
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ immutable: true, duration: 7 * DAY });
+    expect((await lstat(file)).mode & 0o777).toBe(0o644);
     expect(isImmutable(file)).toBe(true);
   });
 
