@@ -15,7 +15,7 @@ export async function selfTestRemote(root: string, attributes: AttributesAdapter
     new AppError('SELF_TEST_FAILED', `Self-test on ${root} (filesystem ${fsType}) failed: ${what}`, {
       value: { root, fsType },
       hint:
-        fsType === 'nfs' || fsType === 'nfs4' || fsType === 'cifs' || fsType === 'tmpfs' || fsType === 'fuse'
+        ['nfs', 'nfs4', 'cifs', 'smb3', 'fuse'].includes(fsType) || fsType.startsWith('fuse.')
           ? `${fsType} does not keep the immutable attribute; run the daemon on the server that holds the disks (ext4, xfs or btrfs)`
           : 'the remote must be on a local filesystem that supports chattr +i (ext4, xfs, btrfs) and the daemon must run as root',
       cause,
