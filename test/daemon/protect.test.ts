@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { appendFile, lstat, mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -133,6 +134,29 @@ describe('protect daemon on ext4 with real chattr', () => {
     await startDaemon(remote, { config: { jsonSettleMs: 300 } });
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), encrypted: true, disks: [{ type: 'vhd-directory' }] });
     await waitFor(() => allImmutable(backup.units), 'the encrypted backup to be locked');
+  });
+
+  it('restarts idempotently: what is locked and unchanged is neither locked nor indexed again', async () => {
+    const remote = await tempRemote();
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    const first = await startDaemon(remote);
+    await first.daemon.stop();
+    const ctimes = await Promise.all(backup.units.map(async (u) => (await lstat(u, { bigint: true })).ctimeNs));
+    const second = await startDaemon(remote);
+    expect(second.logs.filter((l) => l.msg.startsWith('locked '))).toEqual([]);
+    expect(await Promise.all(backup.units.map(async (u) => (await lstat(u, { bigint: true })).ctimeNs))).toEqual(ctimes);
+    expect(allImmutable(backup.units)).toBe(true);
+  });
+
+  it('locks again a unit someone unlocked while the daemon was stopped', async () => {
+    const remote = await tempRemote();
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
+    const first = await startDaemon(remote);
+    await first.daemon.stop();
+    const victim = backup.units[0]!;
+    execFileSync('chattr', ['-i', victim]);
+    await startDaemon(remote);
+    expect(isImmutable(victim)).toBe(true);
   });
 
   it('writes one index entry per unit, before locking, with the backup day and the identity after locking', async () => {
