@@ -6,7 +6,3 @@ export function parseDuration(text: string): number | undefined {
   const value = ms(text as ms.StringValue);
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
-
-export function formatDuration(milliseconds: number): string {
-  return ms(milliseconds, { long: true });
-}

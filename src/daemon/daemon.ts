@@ -89,11 +89,6 @@ export class Daemon {
     }, this.#config.rescanEveryMs);
   }
 
-  // Resolves once everything queued so far is locked; for the demo and tests.
-  async settled(): Promise<void> {
-    await this.#scheduler?.idle();
-  }
-
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer);
