@@ -1,7 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { VERSION } from '../version.js';
+import { systemClock } from '../clock.js';
 import { runDemo } from './demo.js';
+import { runLift, type LiftCommandOptions } from './lift.js';
 import { EXIT } from './exit-codes.js';
 import { runProtect } from './protect.js';
 import { renderError } from './render.js';
@@ -54,6 +56,20 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (options: { keep: boolean }) => {
       exitCode = await runDemo(options, (line) => io.out(line));
+    });
+
+  program
+    .command('lift')
+    .description('Unlock every backup whose immutability window has passed (one pass, then exit). The daemon does the same every liftEvery.')
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--dry-run', 'print what would be unlocked, per remote and day; change nothing', false)
+    .option('--json', 'print the result as JSON', false)
+    .option('--all', 'make the --remote fully mutable, windows ignored (decommissioning); asks for confirmation', false)
+    .option('--yes', 'confirm --all without asking', false)
+    .addHelpText('after', `\nAlso installed as xo-lift-remote-immutability, the prior art's name.\nNothing is unlocked before the duration has passed since the backup's own datetime.${EXIT_CODES_HELP.replace('1  failed while running', '1  something failed or was refused (listed)')}`)
+    .action(async (options: Omit<LiftCommandOptions, 'config'> & { config: string }) => {
+      exitCode = await runLift(options, io, systemClock);
     });
 
   try {

@@ -1,4 +1,4 @@
-import { realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { assertCapabilities } from '../attributes/capability.js';
@@ -10,8 +10,12 @@ import { isInside } from '../config/validate.js';
 import { AppError, errnoCode } from '../errors.js';
 import { IndexStore } from '../index/store.js';
 import type { Logger } from '../log/logger.js';
+import { resolveRemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
-import type { LeafFolder, RemoteContext } from '../protect/context.js';
+import type { LeafFolder } from '../protect/context.js';
+import type { RemoteContext } from '../remote/context.js';
+import { liftRemote } from '../lift/apply.js';
+import { logLiftReport } from '../lift/report.js';
 import { lockUnits } from '../protect/locker.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import { ProtectionScheduler, type ProtectionCounters } from '../protect/scheduler.js';
@@ -38,6 +42,8 @@ export class Daemon {
   readonly #watchers: RemoteWatcher[] = [];
   #scheduler: ProtectionScheduler | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
+  #liftTimer: NodeJS.Timeout | undefined;
+  #lifting: Promise<void> | undefined;
   #remotes: RemoteContext[] = [];
   #stopping = false;
 
@@ -87,12 +93,37 @@ export class Daemon {
     this.#rescanTimer = setInterval(() => {
       this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed'));
     }, this.#config.rescanEveryMs);
+    await this.#liftPass();
+    this.#liftTimer = setInterval(() => void this.#liftPass(), this.#config.liftEveryMs);
+  }
+
+  // One lift pass over every remote; a pass still running when the next is due is not doubled.
+  #liftPass(): Promise<void> {
+    this.#lifting ??= (async () => {
+      for (const remote of this.#remotes) {
+        if (this.#stopping) return;
+        const log = this.#log.child({ module: 'lift', remote: remote.id });
+        try {
+          const report = await liftRemote(remote, this.#attributes, { now: this.#clock.now(), dryRun: false, all: false });
+          logLiftReport(report, log);
+        } catch (err) {
+          log.error({ err }, `lift pass on remote ${remote.id} failed; it runs again in ${Math.round(this.#config.liftEveryMs / 60_000)} min`);
+        }
+      }
+    })().finally(() => {
+      this.#lifting = undefined;
+    });
+    return this.#lifting;
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer);
     this.#rescanTimer = undefined;
+    if (this.#liftTimer !== undefined) clearInterval(this.#liftTimer);
+    this.#liftTimer = undefined;
+    // A lift pass in flight finishes its batch: unlock-then-forget never stops between the two.
+    await this.#lifting;
     await Promise.all(this.#watchers.map((w) => w.close()));
     this.#watchers.length = 0;
     await this.#scheduler?.stop();
@@ -113,7 +144,7 @@ export class Daemon {
 
   async #prepareRemote(remote: RemoteConfig): Promise<RemoteContext> {
     const log = this.#log.child({ remote: remote.id });
-    const realRoot = await checkRoot(remote);
+    const realRoot = await resolveRemoteRoot(remote);
     const realIndex = await realpathOfNearest(this.#config.indexPath);
     if (isInside(realIndex, realRoot)) {
       throw new AppError('CONFIG_INVALID', `indexPath ${this.#config.indexPath} lies inside remote "${remote.id}" (${realRoot}) once links are resolved`, {
@@ -136,26 +167,6 @@ export class Daemon {
     if (remote.rebuildIndexOnStart) log.warn('rebuildIndexOnStart is set, but this version cannot rebuild the index yet; the setting is ignored');
     log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
     return { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index };
-  }
-}
-
-async function checkRoot(remote: RemoteConfig): Promise<string> {
-  try {
-    const stats = await stat(remote.root);
-    if (!stats.isDirectory()) {
-      throw new AppError('REMOTE_NOT_DIRECTORY', `Remote "${remote.id}": ${remote.root} is not a directory`, {
-        value: remote.root,
-        hint: `set remotes.${remote.id}.root to the folder XO uses as the remote`,
-      });
-    }
-    return await realpath(remote.root);
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw new AppError('REMOTE_NOT_FOUND', `Remote "${remote.id}": ${remote.root} ${errnoCode(error) === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`}`, {
-      value: remote.root,
-      hint: `mount the remote, or fix remotes.${remote.id}.root; the daemon will not create it, so that an unmounted remote is never mistaken for an empty one`,
-      cause: error,
-    });
   }
 }
 

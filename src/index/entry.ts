@@ -9,6 +9,8 @@ export interface Identity {
   size: string;
   mtimeNs: string;
   ctimeNs: string;
+  // Tells a new file from an old one when the filesystem hands the freed inode number straight back ("0": not kept).
+  birthtimeNs?: string;
 }
 
 // One protected unit. Written as "pending" before chattr (write-ahead) and "locked", with its identity, after.

@@ -1,8 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
+
+const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
+const ENTRY_NAME = /^[0-9a-f]{64}$/;
+
+// One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
+// (the prior art's bare-path entries, or a damaged file): `text` then holds what it says.
+export interface StoredEntry {
+  day: string;
+  name: string;
+  entry: IndexEntry | undefined;
+  text: string;
+}
 
 // The day-bucketed index of one remote: <indexPath>/<remoteId>/<YYYY-MM-DD>/<sha256(path)>, one JSON file per unit.
 export class IndexStore {
@@ -41,21 +53,79 @@ export class IndexStore {
     }
   }
 
-  // Atomic: a reader sees the old entry or the new one, never half of one.
+  // Atomic: a reader sees the old entry or the new one, never half of one. A day folder removed meanwhile (by a lift
+  // in another process) is created again.
   async write(entry: IndexEntry): Promise<void> {
     const dayFolder = path.join(this.folder, entry.day);
-    if (!this.#knownDays.has(entry.day)) {
-      await mkdir(dayFolder, { recursive: true, mode: 0o700 });
-      this.#knownDays.add(entry.day);
-    }
     const target = path.join(dayFolder, entryName(entry.path));
     const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    for (let attempt = 1; ; attempt++) {
+      if (!this.#knownDays.has(entry.day)) {
+        await mkdir(dayFolder, { recursive: true, mode: 0o700 });
+        this.#knownDays.add(entry.day);
+      }
+      try {
+        await writeFile(temporary, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+        await rename(temporary, target);
+        return;
+      } catch (error) {
+        await unlink(temporary).catch(() => undefined);
+        if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
+        this.#knownDays.delete(entry.day);
+      }
+    }
+  }
+
+  // The day buckets present, oldest first; none when the index was never created.
+  async listDays(): Promise<string[]> {
     try {
-      await writeFile(temporary, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
-      await rename(temporary, target);
+      return (await readdir(this.folder, { withFileTypes: true }))
+        .filter((e) => e.isDirectory() && DAY_NAME.test(e.name))
+        .map((e) => e.name)
+        .sort();
     } catch (error) {
-      await unlink(temporary).catch(() => undefined);
-      if (errnoCode(error) === 'ENOENT') this.#knownDays.delete(entry.day);
+      if (errnoCode(error) === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  async readDay(day: string): Promise<StoredEntry[]> {
+    const dayFolder = path.join(this.folder, day);
+    let names: string[];
+    try {
+      names = (await readdir(dayFolder)).filter((n) => ENTRY_NAME.test(n));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return [];
+      throw error;
+    }
+    const stored: StoredEntry[] = [];
+    for (const name of names) {
+      try {
+        const text = await readFile(path.join(dayFolder, name), 'utf8');
+        stored.push({ day, name, entry: parseEntry(text), text });
+      } catch (error) {
+        if (errnoCode(error) !== 'ENOENT') throw error;
+      }
+    }
+    return stored;
+  }
+
+  // Forgets one entry; the day bucket goes too once it is empty.
+  async remove(day: string, name: string): Promise<void> {
+    try {
+      await unlink(path.join(this.folder, day, name));
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+
+  async removeDayIfEmpty(day: string): Promise<boolean> {
+    try {
+      await rmdir(path.join(this.folder, day));
+      this.#knownDays.delete(day);
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOTEMPTY' || errnoCode(error) === 'EEXIST' || errnoCode(error) === 'ENOENT') return false;
       throw error;
     }
   }

@@ -1,15 +1,5 @@
-import type { IndexStore } from '../index/store.js';
+import type { RemoteContext } from '../remote/context.js';
 import type { BackupKind } from '../remote/patterns.js';
-
-// One configured remote as the protection code sees it, after its start-up checks passed.
-export interface RemoteContext {
-  id: string;
-  root: string;
-  // The root with symlinks resolved, to check that nothing we act on lies outside it.
-  realRoot: string;
-  durationMs: number;
-  index: IndexStore;
-}
 
 // A folder where a completion signal can appear: a VM folder, or a config or pool metadata date folder.
 export interface LeafFolder {

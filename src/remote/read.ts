@@ -63,6 +63,7 @@ export async function examine(file: string): Promise<Examined | undefined> {
         size: stats.size.toString(),
         mtimeNs: stats.mtimeNs.toString(),
         ctimeNs: stats.ctimeNs.toString(),
+        birthtimeNs: stats.birthtimeNs.toString(),
       },
       type: stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other',
       links: Number(stats.nlink),

@@ -169,7 +169,7 @@ describe('protect daemon on ext4 with real chattr', () => {
       const entry = JSON.parse(await readFile(file, 'utf8')) as IndexEntry;
       const stats = await lstat(unit, { bigint: true });
       expect(entry).toMatchObject({ state: 'locked', remote: 'r', path: unit, day: utcDay(instant), backup: backup.label });
-      expect(entry.identity).toEqual({ dev: String(stats.dev), ino: String(stats.ino), size: String(stats.size), mtimeNs: String(stats.mtimeNs), ctimeNs: String(stats.ctimeNs) });
+      expect(entry.identity).toEqual({ dev: String(stats.dev), ino: String(stats.ino), size: String(stats.size), mtimeNs: String(stats.mtimeNs), ctimeNs: String(stats.ctimeNs), birthtimeNs: String(stats.birthtimeNs) });
       expect(entry.recursive).toBe(stats.isDirectory());
     }
     expect((await lstat(path.join(remote.indexPath, 'r'))).mode & 0o777).toBe(0o700);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { LeafFolder, LockRequest, RemoteContext } from '../../src/protect/context.js';
+import type { LeafFolder, LockRequest } from '../../src/protect/context.js';
+import type { RemoteContext } from '../../src/remote/context.js';
 import type { LockResult } from '../../src/protect/locker.js';
 import { ProtectionScheduler } from '../../src/protect/scheduler.js';
 import { createLogger } from '../../src/log/logger.js';

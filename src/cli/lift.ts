@@ -1,0 +1,122 @@
+import { createInterface } from 'node:readline/promises';
+import { assertCapabilities } from '../attributes/capability.js';
+import { ChattrAdapter } from '../attributes/chattr.js';
+import type { Clock } from '../clock.js';
+import { loadConfig } from '../config/load.js';
+import type { RemoteConfig } from '../config/schema.js';
+import { AppError } from '../errors.js';
+import { IndexStore } from '../index/store.js';
+import { liftRemote, type LiftReport } from '../lift/apply.js';
+import { makeRemoteMutable } from '../lift/mutable.js';
+import { countByDay } from '../lift/report.js';
+import { resolveRemoteRoot } from '../remote/root.js';
+import { EXIT } from './exit-codes.js';
+import type { Io } from './main.js';
+
+export interface LiftCommandOptions {
+  config: string;
+  remote?: string;
+  dryRun: boolean;
+  json: boolean;
+  all: boolean;
+  yes: boolean;
+}
+
+interface RemoteOutcome {
+  report?: LiftReport;
+  error?: { code: string; message: string; hint: string };
+}
+
+// `lift`: one pass, then exit. With --all, one remote is made fully mutable (decommissioning).
+export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock, stdin: NodeJS.ReadStream = process.stdin): Promise<number> {
+  const config = loadConfig(options.config);
+  const remotes = selectRemotes(config.remotes, options.remote);
+  if (options.all) await confirmAll(options, io, stdin);
+  if (!options.dryRun) assertCapabilities();
+  const attributes = new ChattrAdapter();
+  const outcomes: RemoteOutcome[] = [];
+  for (const remote of remotes) {
+    const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r${options.dryRun ? 'checking' : 'lifting'} ${remote.id}: ${done}/${total} units`) : undefined;
+    try {
+      const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index: new IndexStore(config.indexPath, remote.id) };
+      const report = options.all
+        ? await makeRemoteMutable(context, attributes, clock.now(), progress)
+        : await liftRemote(context, attributes, { now: clock.now(), dryRun: options.dryRun, all: false, ...(progress ? { onProgress: progress } : {}) });
+      outcomes.push({ report });
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      outcomes.push({ error: { code: error.code, message: error.message, hint: error.hint } });
+    } finally {
+      if (progress) process.stderr.write('\r\x1b[K');
+    }
+  }
+  if (options.json) io.out(JSON.stringify(toJson(outcomes), null, 2));
+  else for (const outcome of outcomes) for (const line of describe(outcome, options)) io.out(line);
+  const troubled = outcomes.some((o) => o.error !== undefined || (o.report !== undefined && (o.report.failed.length > 0 || o.report.suspicious.length > 0)));
+  return troubled ? EXIT.failure : EXIT.ok;
+}
+
+function selectRemotes(remotes: RemoteConfig[], id: string | undefined): RemoteConfig[] {
+  if (id === undefined) return remotes;
+  const found = remotes.filter((r) => r.id === id);
+  if (found.length > 0) return found;
+  throw new AppError('USAGE', `There is no remote "${id}" in the config`, { value: id, hint: `use one of: ${remotes.map((r) => r.id).join(', ')}` });
+}
+
+// Making a remote mutable cannot be undone by this tool: it takes --yes, or the remote id typed at a terminal.
+async function confirmAll(options: LiftCommandOptions, io: Io, stdin: NodeJS.ReadStream): Promise<void> {
+  if (options.remote === undefined) {
+    throw new AppError('USAGE', '--all makes one remote fully mutable and needs --remote ID', { value: '--all', hint: 'add --remote ID (the id of the remote in the config)' });
+  }
+  if (options.dryRun) throw new AppError('USAGE', '--all cannot be combined with --dry-run', { value: '--all --dry-run', hint: 'run `lift --dry-run --remote ID` to see what expires; --all unlocks everything' });
+  if (options.yes) return;
+  if (!stdin.isTTY) {
+    throw new AppError('USAGE', `Refusing to make remote "${options.remote}" fully mutable without confirmation`, {
+      value: '--all',
+      hint: 'add --yes to confirm (stop the xo-immutable-backups service first, or it locks backups inside their window again)',
+    });
+  }
+  io.err(`This unlocks every backup of remote "${options.remote}", whatever its window, and marks the remote as no longer immutable.`);
+  io.err('Stop the xo-immutable-backups service first, or it will lock the backups inside their window again.');
+  const prompt = createInterface({ input: stdin, output: process.stderr });
+  const answer = await prompt.question(`Type the remote id (${options.remote}) to go on: `);
+  prompt.close();
+  if (answer.trim() !== options.remote) throw new AppError('USAGE', 'Not confirmed; nothing was changed', { value: answer, hint: 'type the remote id exactly, or pass --yes' });
+}
+
+function describe(outcome: RemoteOutcome, options: LiftCommandOptions): string[] {
+  if (outcome.error !== undefined) return [`error [${outcome.error.code}]: ${outcome.error.message}`, `  what to do: ${outcome.error.hint}`];
+  const report = outcome.report!;
+  const verb = options.dryRun ? 'would unlock' : 'unlocked';
+  const lines = [`remote ${report.remote}: ${verb} ${report.unlocked.length} unit(s)${options.all ? ' (all)' : `; ${report.kept} still inside their window stay locked`}`];
+  for (const [day, count] of countByDay(report.unlocked)) lines.push(`  ${day}  ${count} unit(s)`);
+  if (report.vanished.length > 0) lines.push(`  ${report.vanished.length} unit(s) already gone from the remote: ${options.dryRun ? 'their entries would be' : 'entries'} forgotten`);
+  if (report.cachesRemoved.length > 0) lines.push(`  removed XO's metadata cache (cache.json.gz) in ${report.cachesRemoved.length} VM folder(s), so XO re-reads them`);
+  if (options.all && !options.dryRun) lines.push('  immutability.json now says immutable: false; nothing under the root is immutable any more');
+  for (const f of report.failed) lines.push(`  FAILED ${f.path}: ${f.message}`);
+  for (const s of report.suspicious) lines.push(`  NOT UNLOCKED ${s.path}: ${s.reason}`);
+  for (const u of report.unreadableEntries) lines.push(`  left alone: ${u} is not an index entry this version reads`);
+  return lines;
+}
+
+function toJson(outcomes: RemoteOutcome[]): unknown {
+  return {
+    remotes: outcomes.map((o) =>
+      o.error !== undefined
+        ? { error: o.error }
+        : {
+            remote: o.report!.remote,
+            dryRun: o.report!.dryRun,
+            unlocked: o.report!.unlocked.length,
+            days: Object.fromEntries(countByDay(o.report!.unlocked)),
+            kept: o.report!.kept,
+            units: o.report!.unlocked,
+            vanished: o.report!.vanished,
+            failed: o.report!.failed,
+            suspicious: o.report!.suspicious,
+            unreadableEntries: o.report!.unreadableEntries,
+            cachesRemoved: o.report!.cachesRemoved,
+          },
+    ),
+  };
+}

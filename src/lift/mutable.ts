@@ -1,0 +1,15 @@
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { RemoteContext } from '../remote/context.js';
+import { immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
+import { VERSION } from '../version.js';
+import { liftRemote, type LiftReport } from './apply.js';
+
+// Decommissioning: everything in the remote's index is unlocked and forgotten, then anything still immutable under
+// its root (units the index lost track of), and immutability.json says the remote is no longer immutable.
+export async function makeRemoteMutable(remote: RemoteContext, attributes: AttributesAdapter, now: number, onProgress?: (done: number, total: number) => void): Promise<LiftReport> {
+  const report = await liftRemote(remote, attributes, { now, dryRun: false, all: true, ...(onProgress ? { onProgress } : {}) });
+  const [sweep] = await attributes.setImmutable([{ path: remote.root, recursive: true }], false);
+  if (sweep?.status === 'failed') report.failed.push({ path: remote.root, message: sweep.message });
+  await writeImmutabilityFile(remote.root, { ...immutabilityStatus(remote.durationMs, now, VERSION), immutable: false }, attributes, { lock: false });
+  return report;
+}

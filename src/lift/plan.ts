@@ -1,0 +1,78 @@
+import path from 'node:path';
+import type { Identity } from '../index/entry.js';
+import type { StoredEntry } from '../index/store.js';
+import { parseBackupDatetime } from '../remote/datetime.js';
+import { isInWindow } from '../remote/model.js';
+import type { BackupKind } from '../remote/patterns.js';
+
+// One unit the lift would unlock, with every entry that names it (all are forgotten once it is unlocked).
+export interface LiftCandidate {
+  path: string;
+  kind: BackupKind;
+  recursive: boolean;
+  // The newest backup that references the unit: its window is the one that counts.
+  governingInstant: number;
+  // The day bucket of the governing entry, for reporting per day.
+  day: string;
+  entries: { day: string; name: string }[];
+  // As recorded at lock time by the newest entry that recorded one; pending entries have none.
+  identity: Identity | undefined;
+}
+
+export interface LiftPlan {
+  unlock: LiftCandidate[];
+  // Units whose window has not passed: left locked.
+  kept: number;
+  // Files in the index that are not entries of ours (damaged, or the prior art's): left alone and reported.
+  unreadable: StoredEntry[];
+}
+
+// Pure: which units expire now. A unit is unlocked only when the newest backup referencing it is older than
+// now - duration, and when its own name, if it carries a datetime, is older too ("never early", whatever the bucket).
+// `all` (making a remote fully mutable) ignores the windows.
+export function planLift(stored: readonly StoredEntry[], now: number, durationMs: number, all = false): LiftPlan {
+  const byPath = new Map<string, LiftCandidate>();
+  const unreadable: StoredEntry[] = [];
+  for (const item of stored) {
+    const { entry } = item;
+    const instant = entry === undefined ? Number.NaN : Date.parse(entry.backupDatetime);
+    if (entry === undefined || Number.isNaN(instant)) {
+      unreadable.push(item);
+      continue;
+    }
+    const candidate = byPath.get(entry.path);
+    if (candidate === undefined) {
+      byPath.set(entry.path, {
+        path: entry.path,
+        kind: entry.kind,
+        recursive: entry.recursive,
+        governingInstant: instant,
+        day: item.day,
+        entries: [{ day: item.day, name: item.name }],
+        identity: entry.identity,
+      });
+      continue;
+    }
+    candidate.entries.push({ day: item.day, name: item.name });
+    candidate.recursive ||= entry.recursive;
+    if (instant >= candidate.governingInstant) {
+      candidate.governingInstant = instant;
+      candidate.day = item.day;
+      candidate.identity = entry.identity ?? candidate.identity;
+    }
+  }
+  const unlock: LiftCandidate[] = [];
+  let kept = 0;
+  for (const candidate of byPath.values()) {
+    if (all || isExpired(candidate, now, durationMs)) unlock.push(candidate);
+    else kept++;
+  }
+  unlock.sort((a, b) => a.governingInstant - b.governingInstant || a.path.localeCompare(b.path));
+  return { unlock, kept, unreadable };
+}
+
+function isExpired(candidate: LiftCandidate, now: number, durationMs: number): boolean {
+  if (isInWindow(candidate.governingInstant, now, durationMs)) return false;
+  const named = parseBackupDatetime(path.basename(candidate.path));
+  return named === undefined || !isInWindow(named, now, durationMs);
+}

@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
+import { entryName, lockedEntry, pendingEntry } from '../../src/index/entry.js';
+import { IndexStore } from '../../src/index/store.js';
+import { liftRemote } from '../../src/lift/apply.js';
+import { makeRemoteMutable } from '../../src/lift/mutable.js';
+import type { RemoteContext } from '../../src/remote/context.js';
+import { utcDay } from '../../src/remote/datetime.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+
+const WEEK = 7 * DAY;
+const attributes = new ChattrAdapter();
+
+function contextOf(remote: TestRemote): RemoteContext {
+  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index: new IndexStore(remote.indexPath, 'r') };
+}
+
+// A remote protected by the real daemon whose clock stood at `at`; the daemon is stopped again.
+async function protectAt(remote: TestRemote, at: number, backups: () => Promise<WrittenBackup[]>): Promise<WrittenBackup[]> {
+  const written = await backups();
+  const { daemon } = await startDaemon(remote, { clock: { now: () => at } });
+  await daemon.stop();
+  expect(allImmutable(written.flatMap((b) => b.units))).toBe(true);
+  return written;
+}
+
+function indexFiles(remote: TestRemote): string[] {
+  const folder = path.join(remote.indexPath, 'r');
+  return readdirSync(folder).flatMap((day) => readdirSync(path.join(folder, day)).map((n) => `${day}/${n}`));
+}
+
+describe('lift on ext4 with real chattr', () => {
+  const t = Date.UTC(2026, 9, 1, 6, 15, 0);
+  const all3 = (root: string, dt: string) => async () => [
+    await writeVmBackup(root, { vm: `vm-${dt}`, datetime: dt, disks: [{ type: 'flat' }, { type: 'vhd-directory' }] }),
+    await writeConfigBackup(root, 'sched', dt),
+    await writePoolBackup(root, 'sched', 'pool', dt),
+  ];
+
+  it('unlocks nothing one day before the window ends, then every expired backup of all three kinds, deletable by rm -rf', async () => {
+    const remote = await tempRemote();
+    const expired = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    const recent = await protectAt(remote, t + 3 * DAY, all3(remote.root, xoDatetime(t + 3 * DAY)));
+    const before = await liftRemote(contextOf(remote), attributes, { now: t + WEEK - DAY, dryRun: false, all: false });
+    expect(before.unlocked).toEqual([]);
+    expect(allImmutable([...expired, ...recent].flatMap((b) => b.units))).toBe(true);
+
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(report.failed).toEqual([]);
+    expect(report.suspicious).toEqual([]);
+    expect(report.unlocked.map((u) => u.day)).toEqual(Array(report.unlocked.length).fill(utcDay(t)));
+    for (const unit of expired.flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
+    expect(allImmutable(recent.flatMap((b) => b.units))).toBe(true);
+    // XO re-reads a VM folder's metadata once its cache is gone.
+    expect(report.cachesRemoved).toEqual([expired[0]!.neverLocked[0]]);
+    expect(existsSync(expired[0]!.neverLocked[0]!)).toBe(false);
+    // What XO's retention does: delete whole backups with a plain rm -rf.
+    execFileSync('rm', ['-rf', path.dirname(expired[0]!.label), expired[1]!.label, expired[2]!.label]);
+    expect(existsSync(expired[1]!.label)).toBe(false);
+    // Only the recent backup's day bucket is left in the index.
+    expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([utcDay(t + 3 * DAY)]);
+  });
+
+  it('changes nothing with dryRun, and says what it would unlock', async () => {
+    const remote = await tempRemote();
+    const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    const entries = indexFiles(remote);
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + 30 * DAY, dryRun: true, all: false });
+    expect(report.unlocked).toHaveLength(entries.length);
+    expect(allImmutable(written.flatMap((b) => b.units))).toBe(true);
+    expect(indexFiles(remote)).toEqual(entries);
+    expect(existsSync(written[0]!.neverLocked[0]!)).toBe(true);
+  });
+
+  it('repairs a crash between unlocking and forgetting: the next pass removes the entries of already-unlocked units', async () => {
+    const remote = await tempRemote();
+    const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    // The crashed pass had unlocked everything but removed no entry.
+    execFileSync('chattr', ['-R', '-i', remote.root]);
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(report.failed).toEqual([]);
+    expect(report.unlocked.length).toBe(written.flatMap((b) => b.units).length - 4);
+    expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
+  });
+
+  it('refuses an entry pointing outside the root, or through a symlinked folder, and one whose inode changed', async () => {
+    const remote = await tempRemote();
+    const outside = await tempFolder('xo-immutable-outside-');
+    const victim = path.join(outside, 'victim');
+    await writeFile(victim, 'not a backup');
+    execFileSync('chattr', ['+i', victim]);
+    const store = new IndexStore(remote.indexPath, 'r');
+    await store.open();
+    const plant = async (unit: string) => {
+      const ino = execFileSync('stat', ['-c', '%d %i', unit], { encoding: 'utf8' }).trim().split(' ');
+      await store.write(lockedEntry(pendingEntry({ remote: 'r', path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: t }, t), { dev: ino[0]!, ino: ino[1]!, size: '0', mtimeNs: '0', ctimeNs: '0' }, t));
+    };
+    await plant(victim);
+    await mkdir(path.join(remote.root, 'xo-vm-backups'), { recursive: true });
+    await symlink(outside, path.join(remote.root, 'xo-vm-backups', 'linked'));
+    await plant(path.join(remote.root, 'xo-vm-backups', 'linked', 'victim'));
+    const [replaced] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+    const json = replaced!.label;
+    execFileSync('chattr', ['-i', json]);
+    await unlink(json);
+    await writeFile(json, '{"planted":true}');
+    execFileSync('chattr', ['+i', json]);
+
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(report.suspicious.map((s) => s.path).sort()).toEqual([json, path.join(remote.root, 'xo-vm-backups', 'linked', 'victim'), victim].sort());
+    expect(isImmutable(victim)).toBe(true);
+    expect(isImmutable(json)).toBe(true);
+    expect(existsSync(path.join(remote.indexPath, 'r', utcDay(t), entryName(victim)))).toBe(true);
+  });
+
+  it('makes a remote fully mutable with all: the index, anything it lost track of, and immutability.json', async () => {
+    const remote = await tempRemote();
+    const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t + 3600_000)));
+    const stray = path.join(remote.root, 'xo-vm-backups', 'stray');
+    await writeFile(stray, 'locked by hand');
+    execFileSync('chattr', ['+i', stray]);
+    const report = await makeRemoteMutable(contextOf(remote), attributes, t + 3600_000);
+    expect(report.failed).toEqual([]);
+    for (const unit of [...written.flatMap((b) => b.units), stray, path.join(remote.root, 'immutability.json')]) expect(isImmutable(unit), unit).toBe(false);
+    expect(JSON.parse(await readFile(path.join(remote.root, 'immutability.json'), 'utf8'))).toMatchObject({ immutable: false });
+    expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
+    await rm(remote.root, { recursive: true });
+  });
+
+  it('lifts in the daemon at start and every liftEvery, as the clock moves past the window', async () => {
+    const remote = await tempRemote();
+    let now = t + 3600_000;
+    const written = await all3(remote.root, xoDatetime(t))();
+    const { logs } = await startDaemon(remote, { clock: { now: () => now }, config: { liftEveryMs: 100 } });
+    expect(allImmutable(written.flatMap((b) => b.units))).toBe(true);
+    now = t + WEEK + 1000;
+    await waitFor(() => written.flatMap((b) => b.units).every((u) => !isImmutable(u)), 'the daemon to lift the expired backups');
+    expect(logs.some((l) => l.msg.startsWith('lifted ') && l.unlocked === written.flatMap((b) => b.units).length - 4)).toBe(true);
+  });
+});
