@@ -3,7 +3,6 @@ import { assertCapabilities } from '../attributes/capability.js';
 import { ChattrAdapter } from '../attributes/chattr.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
-import type { RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { IndexStore } from '../index/store.js';
 import { liftRemote, type LiftReport } from '../lift/apply.js';
@@ -12,6 +11,7 @@ import { countByDay } from '../lift/report.js';
 import { resolveRemoteRoot } from '../remote/root.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
+import { selectRemotes } from './select.js';
 
 export interface LiftCommandOptions {
   config: string;
@@ -54,13 +54,6 @@ export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock,
   else for (const outcome of outcomes) for (const line of describe(outcome, options)) io.out(line);
   const troubled = outcomes.some((o) => o.error !== undefined || (o.report !== undefined && (o.report.failed.length > 0 || o.report.suspicious.length > 0)));
   return troubled ? EXIT.failure : EXIT.ok;
-}
-
-function selectRemotes(remotes: RemoteConfig[], id: string | undefined): RemoteConfig[] {
-  if (id === undefined) return remotes;
-  const found = remotes.filter((r) => r.id === id);
-  if (found.length > 0) return found;
-  throw new AppError('USAGE', `There is no remote "${id}" in the config`, { value: id, hint: `use one of: ${remotes.map((r) => r.id).join(', ')}` });
 }
 
 // Making a remote mutable cannot be undone by this tool: it takes --yes, or the remote id typed at a terminal.

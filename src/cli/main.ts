@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { systemClock } from '../clock.js';
 import { runDemo } from './demo.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
+import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
 import { EXIT } from './exit-codes.js';
 import { runProtect } from './protect.js';
 import { renderError } from './render.js';
@@ -70,6 +71,18 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addHelpText('after', `\nAlso installed as xo-lift-remote-immutability, the prior art's name.\nNothing is unlocked before the duration has passed since the backup's own datetime.${EXIT_CODES_HELP.replace('1  failed while running', '1  something failed or was refused (listed)')}`)
     .action(async (options: Omit<LiftCommandOptions, 'config'> & { config: string }) => {
       exitCode = await runLift(options, io, systemClock);
+    });
+
+  program
+    .command('rebuild-index')
+    .description('Give every immutable backup unit without an index entry one (after a lost index, or to switch over from @xen-orchestra/immutable-backups, whose index is imported).')
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--json', 'print the result as JSON', false)
+    .option('--import <dir>', "also import the prior art's index from this folder (<day>/<sha256> files holding a path); repeatable", (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .addHelpText('after', `\nThe day of each entry comes from the datetime in the unit's name or its alias; units without one are listed, never guessed.${EXIT_CODES_HELP.replace('1  failed while running', '1  some immutable units have no datetime (listed)')}`)
+    .action(async (options: RebuildCommandOptions) => {
+      exitCode = await runRebuild(options, io, systemClock);
     });
 
   try {

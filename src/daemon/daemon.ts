@@ -12,6 +12,7 @@ import { IndexStore } from '../index/store.js';
 import type { Logger } from '../log/logger.js';
 import { resolveRemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
+import { rebuildIndex } from '../rebuild/rebuild.js';
 import type { LeafFolder } from '../protect/context.js';
 import type { RemoteContext } from '../remote/context.js';
 import { liftRemote } from '../lift/apply.js';
@@ -164,9 +165,15 @@ export class Daemon {
         cause: error,
       });
     }
-    if (remote.rebuildIndexOnStart) log.warn('rebuildIndexOnStart is set, but this version cannot rebuild the index yet; the setting is ignored');
     log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
-    return { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index };
+    const context: RemoteContext = { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index };
+    if (remote.rebuildIndexOnStart) {
+      // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
+      const report = await rebuildIndex(context, this.#attributes, { importFrom: [this.#config.indexPath], now: this.#clock.now() });
+      log.info({ indexed: report.indexed.length, imported: report.imported, undated: report.undated, foldersScanned: report.foldersScanned }, `rebuilt the index of remote ${remote.id}: ${report.indexed.length} unit(s) had no entry`);
+      for (const undated of report.undated) log.warn({ path: undated }, `immutable unit ${undated} has no datetime in its name or an alias; not indexed, lift it by hand when it is no longer needed`);
+    }
+    return context;
   }
 }
 

@@ -1,0 +1,49 @@
+import { ChattrAdapter } from '../attributes/chattr.js';
+import type { Clock } from '../clock.js';
+import { loadConfig } from '../config/load.js';
+import { AppError } from '../errors.js';
+import { IndexStore } from '../index/store.js';
+import { countByDay } from '../lift/report.js';
+import { rebuildIndex, type RebuildReport } from '../rebuild/rebuild.js';
+import { resolveRemoteRoot } from '../remote/root.js';
+import { EXIT } from './exit-codes.js';
+import type { Io } from './main.js';
+import { selectRemotes } from './select.js';
+
+export interface RebuildCommandOptions {
+  config: string;
+  remote?: string;
+  json: boolean;
+  import: string[];
+}
+
+// `rebuild-index`: every immutable unit without an entry gets one; the prior art's index is imported on the way.
+export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: Clock): Promise<number> {
+  const config = loadConfig(options.config);
+  const remotes = selectRemotes(config.remotes, options.remote);
+  const attributes = new ChattrAdapter();
+  const reports: RebuildReport[] = [];
+  for (const remote of remotes) {
+    const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\rscanning ${remote.id}: ${done}/${total} folders`) : undefined;
+    const index = new IndexStore(config.indexPath, remote.id);
+    const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index };
+    await index.open();
+    try {
+      reports.push(await rebuildIndex(context, attributes, { importFrom: [config.indexPath, ...options.import], now: clock.now(), ...(progress ? { onProgress: progress } : {}) }));
+    } finally {
+      if (progress) process.stderr.write('\r\x1b[K');
+    }
+  }
+  if (options.json) {
+    io.out(JSON.stringify({ remotes: reports.map((r) => ({ ...r, days: Object.fromEntries(countByDay(r.indexed)) })) }, null, 2));
+  } else {
+    for (const r of reports) {
+      io.out(`remote ${r.remote}: scanned ${r.foldersScanned} folder(s); ${r.indexed.length} immutable unit(s) had no entry and now have one (${r.imported} from the prior art's index)`);
+      for (const [day, count] of countByDay(r.indexed)) io.out(`  ${day}  ${count} unit(s)`);
+      for (const u of r.undated) io.out(`  NO DATETIME ${u}: immutable, but its name tells no datetime; not indexed (lift it by hand when no longer needed)`);
+      for (const s of r.skippedLegacy) io.out(`  prior-art entry left alone: ${s.path}: ${s.reason}`);
+    }
+  }
+  if (reports.length === 0) throw new AppError('USAGE', 'No remote to rebuild', { value: options.remote, hint: 'check the remotes in the config' });
+  return reports.some((r) => r.undated.length > 0) ? EXIT.failure : EXIT.ok;
+}

@@ -1,0 +1,98 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { entryName } from '../../src/index/entry.js';
+import { IndexStore } from '../../src/index/store.js';
+import { liftRemote } from '../../src/lift/apply.js';
+import { rebuildIndex } from '../../src/rebuild/rebuild.js';
+import type { RemoteContext } from '../../src/remote/context.js';
+import { utcDay } from '../../src/remote/datetime.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempRemote, type TestRemote } from '../support/remote.js';
+
+const WEEK = 7 * DAY;
+const attributes = new ChattrAdapter();
+const t = Date.UTC(2026, 9, 1, 6, 15, 0);
+
+async function contextOf(remote: TestRemote): Promise<RemoteContext> {
+  const index = new IndexStore(remote.indexPath, 'r');
+  await index.open();
+  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index };
+}
+
+describe('rebuild-index on ext4 with real chattr', () => {
+  it('indexes every immutable unit after the index was lost, orphans included, so one lift frees them all', async () => {
+    const remote = await tempRemote();
+    const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    const config = await writeConfigBackup(remote.root, 's', xoDatetime(t));
+    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3600_000 } });
+    await daemon.stop();
+    // XO's retention deleted the json of a run whose disks stay (an orphan), then the index was lost.
+    execFileSync('chattr', ['-i', vm.label]);
+    await unlink(vm.label);
+    await rm(path.join(remote.indexPath, 'r'), { recursive: true });
+    const locked = [...vm.units.filter((u) => u !== vm.label), config.label];
+
+    const report = await rebuildIndex(await contextOf(remote), attributes, { importFrom: [], now: t + DAY });
+    expect(report.indexed.map((i) => i.path).sort()).toEqual([...locked].sort());
+    expect(report.indexed.every((i) => i.day === utcDay(t))).toBe(true);
+    expect(report.undated).toEqual([]);
+
+    const lifted = await liftRemote(await contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(lifted.failed).toEqual([]);
+    for (const unit of [...vm.units.filter((u) => u !== vm.label), ...config.units]) expect(isImmutable(unit), unit).toBe(false);
+  });
+
+  it('imports the prior art\'s index and reports immutable units it cannot date instead of guessing', async () => {
+    const remote = await tempRemote();
+    const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) });
+    execFileSync('chattr', ['+i', ...vm.units]);
+    // The prior art's layout: <day>/<sha256(path)> holding the bare path, bucketed by its own (wrong) day.
+    const legacy = path.join(remote.base, 'legacy-index');
+    await mkdir(path.join(legacy, '2026-10-05'), { recursive: true });
+    for (const unit of vm.units) await writeFile(path.join(legacy, '2026-10-05', entryName(unit)), unit);
+    await writeFile(path.join(legacy, '2026-10-05', entryName('/etc/passwd')), '/etc/passwd');
+    const undatable = path.join(remote.root, 'xo-vm-backups', 'vm', 'vdis', 'j', 'v', 'data', 'c0ffee-uuid.vhd');
+    await mkdir(undatable, { recursive: true });
+    execFileSync('chattr', ['+i', undatable]);
+
+    const report = await rebuildIndex(await contextOf(remote), attributes, { importFrom: [legacy], now: t + DAY });
+    expect(report.imported).toBe(vm.units.length);
+    // The day comes from the backup's name, not from the prior art's bucket.
+    expect(report.indexed.map((i) => i.day)).toEqual(vm.units.map(() => utcDay(t)));
+    expect(report.undated).toEqual([undatable]);
+    expect(report.skippedLegacy).toEqual([{ path: '/etc/passwd', reason: `not inside ${remote.root}` }]);
+    expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([utcDay(t)]);
+    expect(allImmutable(vm.units)).toBe(true);
+  });
+
+  it('with rebuildIndexOnStart, the daemon finds what its index lost and lifts it when its window has passed', async () => {
+    const remote = await tempRemote();
+    const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) });
+    execFileSync('chattr', ['+i', ...vm.units]);
+    const later = t + WEEK + 3600_000;
+    const plain = await startDaemon(remote, { clock: { now: () => later } });
+    await plain.daemon.stop();
+    expect(allImmutable(vm.units)).toBe(true);
+    const rebuilding = await startDaemon(remote, { clock: { now: () => later }, config: { remotes: [{ id: 'r', root: remote.root, immutabilityDurationMs: WEEK, rebuildIndexOnStart: true }] } });
+    for (const unit of vm.units) expect(isImmutable(unit), unit).toBe(false);
+    expect(rebuilding.logs.some((l) => l.msg.startsWith('rebuilt the index of remote r'))).toBe(true);
+  });
+
+  it('runs from the CLI with --json', async () => {
+    const remote = await tempRemote();
+    const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
+    execFileSync('chattr', ['+i', ...vm.units]);
+    const config = path.join(remote.base, 'config.json');
+    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
+    const result = spawnSync(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), 'rebuild-index', '--config', config, '--json'], { encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).toBe(0);
+    const parsed = JSON.parse(result.stdout) as { remotes: { remote: string; indexed: unknown[] }[] };
+    expect(parsed.remotes[0]?.indexed).toHaveLength(vm.units.length);
+    expect(existsSync(path.join(remote.indexPath, 'r'))).toBe(true);
+  });
+});
