@@ -1,6 +1,5 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { errnoCode } from '../errors.js';
 import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import { findVmBackups, governingClaims, isInWindow, lookupListed, metadataReferences, resolveAliasTarget, vmBackupParts, isAliasName, type Claim, type UnitRef } from '../remote/model.js';
@@ -34,15 +33,20 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
 
 // The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
 async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
-  const relative = path.relative(folder.remote.root, folder.path);
-  try {
-    if ((await realpath(folder.path)) === path.join(folder.remote.realRoot, relative)) return true;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return false;
-    throw error;
-  }
+  const real = await realpath(folder.path).catch(() => undefined);
+  if (real === undefined) return false;
+  if (real === expectedRealPath(folder, folder.path)) return true;
   report.refusals.push({ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true });
   return false;
+}
+
+function expectedRealPath(folder: LeafFolder, dir: string): string {
+  return path.join(folder.remote.realRoot, path.relative(folder.remote.root, dir));
+}
+
+// chattr follows symlinked parent folders (vdis/, a VDI folder, data/): a folder counts only if resolving it changes nothing.
+async function isRealPath(folder: LeafFolder, dir: string): Promise<boolean> {
+  return (await realpath(dir).catch(() => undefined)) === expectedRealPath(folder, dir);
 }
 
 async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
@@ -57,7 +61,9 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const examined = await examine(json);
     if (examined?.type !== 'file') continue;
     const alreadyLocked = await isLockedAsIndexed(folder, backup.instant, json, examined);
-    const content = alreadyLocked ? undefined : await readSmallFile(json, METADATA_LIMIT);
+    // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
+    // while the json succeeded would never be tried again.
+    const content = await readSmallFile(json, METADATA_LIMIT);
     const completion = alreadyLocked ? { complete: true as const, completedAt: examined.mtimeMs } : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
     if (!completion.complete) {
       if (completion.recheckAt !== undefined) report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
@@ -79,11 +85,14 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     }
     for (const unit of units) claims.push({ unit, backup: ref });
   }
+  const parents = new Map<string, Promise<boolean>>();
   for (const claim of governingClaims(claims)) {
     const unit = path.join(folder.path, claim.unit.path);
     const examined = await examine(unit);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
-    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report);
+    const parent = path.dirname(unit);
+    if (!parents.has(parent)) parents.set(parent, isRealPath(folder, parent));
+    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
   }
 }
 
@@ -115,7 +124,7 @@ async function reconcileDateFolder(folder: LeafFolder, options: ReconcileOptions
     if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
     return;
   }
-  addRequest(folder, folder.path, self, true, { label: folder.path, datetime: name, instant, completedAt: completion.completedAt }, report);
+  addRequest(folder, folder.path, self, true, { label: folder.path, datetime: name, instant, completedAt: completion.completedAt }, report, true);
 }
 
 // Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime.
@@ -123,8 +132,8 @@ async function isLockedAsIndexed(folder: LeafFolder, backupInstant: number, unit
   return isUnchangedSinceLock(await folder.remote.index.read(dayOf(backupInstant), unit), examined.identity);
 }
 
-function addRequest(folder: LeafFolder, unit: string, examined: Examined, recursive: boolean, backup: BackupRef, report: FolderReport): void {
-  const refusal = refusalFor(unit, examined);
+function addRequest(folder: LeafFolder, unit: string, examined: Examined, recursive: boolean, backup: BackupRef, report: FolderReport, confined: boolean): void {
+  const refusal = confined ? refusalFor(unit, examined) : { path: unit, reason: 'a folder on its path is a symbolic link (chattr would follow it out of the remote)', security: true };
   if (refusal !== undefined) report.refusals.push(refusal);
   else report.requests.push({ remote: folder.remote, kind: folder.kind, unit, recursive: recursive && examined.type === 'directory', backup });
 }

@@ -63,7 +63,7 @@ export function vmBackupParts(backup: VmBackup, folder: readonly ListedEntry[], 
 // What an alias points to, relative to the VM folder; undefined when it would leave its VDI folder.
 export function resolveAliasTarget(aliasPath: string, content: string): string | undefined {
   const target = content.trim();
-  if (target === '' || target.includes('\0') || path.posix.isAbsolute(target)) return undefined;
+  if (target === '' || target.includes('\0') || path.posix.isAbsolute(target) || !target.endsWith('.vhd') || path.posix.basename(target).startsWith('.')) return undefined;
   const vdiFolder = path.posix.dirname(aliasPath);
   const resolved = path.posix.normalize(path.posix.join(vdiFolder, target));
   return resolved.startsWith(`${vdiFolder}/`) ? resolved : undefined;
@@ -86,13 +86,18 @@ export function metadataReferences(metadata: unknown): string[] {
   return references;
 }
 
-// Finds a referenced path in the listings already read, so a metadata reference costs no extra I/O.
+// Finds a referenced path in the listings already read, so a metadata reference costs no extra I/O. Only what XO
+// puts there is accepted: an .xva at the top of the VM folder, a VHD or alias directly in a VDI folder, never a dot
+// name. A json can name anything, and it is written by the party we protect against.
 export function lookupListed(relativePath: string, folder: readonly ListedEntry[], vdis: readonly VdiFolder[]): ListedEntry | undefined {
   const slash = relativePath.lastIndexOf('/');
-  if (slash === -1) return folder.find((e) => e.name === relativePath);
-  const dir = relativePath.slice(0, slash);
   const name = relativePath.slice(slash + 1);
-  return vdis.find((v) => v.path === dir)?.entries.find((e) => e.name === name);
+  if (name.startsWith('.')) return undefined;
+  if (slash === -1) return name.endsWith('.xva') ? folder.find((e) => e.isFile && e.name === name) : undefined;
+  if (!name.endsWith('.vhd')) return undefined;
+  const entry = vdis.find((v) => v.path === relativePath.slice(0, slash))?.entries.find((e) => e.name === name);
+  if (entry === undefined || (entry.isDirectory && name.endsWith('.alias.vhd'))) return undefined;
+  return entry;
 }
 
 export function isAliasName(name: string): boolean {

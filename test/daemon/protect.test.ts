@@ -200,4 +200,43 @@ describe('protect daemon on ext4 with real chattr', () => {
     await waitFor(() => allImmutable(real.units), 'the real backup to be locked');
     for (const unit of planted.units) expect(isImmutable(unit), unit).toBe(false);
   });
+
+  it('follows no symlinked data/ or vdis/ folder out of the remote, whatever an alias says', async () => {
+    const remote = await tempRemote();
+    const outside = await tempFolder('xo-immutable-outside-');
+    await mkdir(path.join(outside, 'victim.vhd', 'blocks'), { recursive: true });
+    await writeFile(path.join(outside, 'victim.vhd', 'blocks', '0'), 'precious');
+    await writeFile(path.join(outside, `${xoDatetime(Date.now())}.vhd`), 'precious');
+    await startDaemon(remote);
+    const dt = xoDatetime(Date.now());
+    const vm = path.join(remote.root, 'xo-vm-backups', 'vm');
+    await mkdir(path.join(vm, 'vdis', 'job', 'vdi'), { recursive: true });
+    await symlink(outside, path.join(vm, 'vdis', 'job', 'vdi', 'data'));
+    await writeFile(path.join(vm, 'vdis', 'job', 'vdi', `${dt}.alias.vhd`), 'data/victim.vhd');
+    const other = path.join(remote.root, 'xo-vm-backups', 'vm2');
+    await mkdir(other, { recursive: true });
+    await symlink(path.join(outside), path.join(other, 'vdis'));
+    await writeFile(path.join(other, `${dt}.json`), '{}');
+    await writeFile(path.join(vm, `${dt}.json`), '{}');
+    await waitFor(() => isImmutable(path.join(vm, `${dt}.json`)) && isImmutable(path.join(other, `${dt}.json`)), 'both jsons to be locked');
+    expect(isImmutable(path.join(outside, 'victim.vhd'))).toBe(false);
+    expect(isImmutable(path.join(outside, 'victim.vhd', 'blocks', '0'))).toBe(false);
+    expect(isImmutable(path.join(outside, `${dt}.vhd`))).toBe(false);
+  });
+
+  it('locks only what XO writes where XO writes it, whatever a json names', async () => {
+    const remote = await tempRemote();
+    await startDaemon(remote);
+    const dt = xoDatetime(Date.now());
+    const vm = path.join(remote.root, 'xo-vm-backups', 'vm');
+    const protectedFiles = [path.join(vm, 'cache.json.gz'), path.join(vm, '.123.tmp.xva'), path.join(vm, 'vdis', 'job', 'vdi', '.parent.merge.json'), path.join(vm, 'vdis', 'job', 'vdi', '20200101T000000Z.vhd.partial')];
+    for (const file of protectedFiles) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, 'x');
+    }
+    const json = path.join(vm, `${dt}.json`);
+    await writeFile(json, JSON.stringify({ xva: 'cache.json.gz', vhds: { a: 'vdis', b: '.123.tmp.xva', c: 'vdis/job/vdi/.parent.merge.json', d: 'vdis/job', e: 'vdis/job/vdi/20200101T000000Z.vhd.partial' } }));
+    await waitFor(() => isImmutable(json), 'the json to be locked');
+    for (const file of [...protectedFiles, path.join(vm, 'vdis')]) expect(isImmutable(file), file).toBe(false);
+  });
 });
