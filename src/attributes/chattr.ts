@@ -19,9 +19,10 @@ interface Run {
 async function run(command: 'chattr' | 'lsattr', args: readonly string[]): Promise<Run> {
   const result = await execa(command, args, { env: ENV, reject: false, stdin: 'ignore', stripFinalNewline: false, maxBuffer: 64 * 1024 * 1024 });
   if (result.failed && result.exitCode === undefined) {
-    throw new AppError('CHATTR_MISSING', `Cannot run ${command}: ${result.shortMessage}`, {
+    const missing = result.code === 'ENOENT';
+    throw new AppError(missing ? 'CHATTR_MISSING' : 'CHATTR_FAILED', `Cannot run ${command}: ${result.shortMessage}`, {
       value: command,
-      hint: 'install e2fsprogs (apt-get install e2fsprogs), which provides chattr and lsattr',
+      hint: missing ? 'install e2fsprogs (apt-get install e2fsprogs), which provides chattr and lsattr' : 'the system could not start a process (out of memory, processes or file descriptors?); the daemon tries again',
       cause: result,
     });
   }

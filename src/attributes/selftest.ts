@@ -1,16 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, lstat, realpath, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, readdir, realpath, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errnoCode } from '../errors.js';
 import type { AttributesAdapter } from './adapter.js';
 import { readFilesystemType } from './filesystem.js';
 
+const PROBE_PREFIX = '.xo-immutable-backups-probe-';
+
+// A crash between locking a probe and removing it leaves a locked dot file at the root: the next start removes it.
+async function removeStaleProbes(root: string, attributes: AttributesAdapter): Promise<void> {
+  const stale = (await readdir(root).catch(() => [])).filter((name) => name.startsWith(PROBE_PREFIX)).map((name) => path.join(root, name));
+  if (stale.length === 0) return;
+  await attributes.setImmutable(stale.map((p) => ({ path: p, recursive: false })), false);
+  for (const probe of stale) await unlink(probe).catch(() => undefined);
+}
+
 // Proves on the remote itself that +i holds: a probe file is locked, a write and an unlink must fail with EPERM, then it is cleaned up.
 // The probe starts with a dot, which XO treats as its own temporary and never reads.
 export async function selfTestRemote(root: string, attributes: AttributesAdapter): Promise<void> {
+  await removeStaleProbes(root, attributes);
   const real = await realpath(root);
   const fsType = readFilesystemType(real);
-  const probe = path.join(root, `.xo-immutable-backups-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const probe = path.join(root, `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   const fail = (what: string, cause?: unknown): AppError =>
     new AppError('SELF_TEST_FAILED', `Self-test on ${root} (filesystem ${fsType}) failed: ${what}`, {
       value: { root, fsType },

@@ -38,7 +38,7 @@ export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock,
   for (const remote of remotes) {
     const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r${options.dryRun ? 'checking' : 'lifting'} ${remote.id}: ${done}/${total} units`) : undefined;
     try {
-      const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index: new IndexStore(config.indexPath, remote.id) };
+      const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index: new IndexStore(config.indexPath, remote.id), encrypted: false };
       const report = options.all
         ? await makeRemoteMutable(context, attributes, clock.now(), progress)
         : await liftRemote(context, attributes, { now: clock.now(), dryRun: options.dryRun, all: false, ...(progress ? { onProgress: progress } : {}) });

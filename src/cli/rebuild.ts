@@ -26,7 +26,7 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
   for (const remote of remotes) {
     const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\rscanning ${remote.id}: ${done}/${total} folders`) : undefined;
     const index = new IndexStore(config.indexPath, remote.id);
-    const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index };
+    const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index, encrypted: false };
     await index.open();
     try {
       reports.push(await rebuildIndex(context, attributes, { importFrom: [config.indexPath, ...options.import], now: clock.now(), ...(progress ? { onProgress: progress } : {}) }));

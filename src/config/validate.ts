@@ -41,7 +41,7 @@ export function validateConfig(raw: unknown): ValidationResult {
   }
   const liftEveryMs = duration('liftEvery', text(top.liftEvery, defaults.liftEvery));
   const rescanEveryMs = duration('rescanEvery', text(top.rescanEvery, defaults.rescanEvery), 1000);
-  const jsonSettleMs = duration('jsonSettleTime', text(top.jsonSettleTime, defaults.jsonSettleTime));
+  const jsonSettleMs = duration('jsonSettleTime', text(top.jsonSettleTime, defaults.jsonSettleTime), 1000);
 
   const remotes: RemoteConfig[] = [];
   for (const [id, remote] of Object.entries(isRecord(top.remotes) ? top.remotes : {})) {

@@ -10,7 +10,7 @@ import { isInside } from '../config/validate.js';
 import { AppError, errnoCode } from '../errors.js';
 import { IndexStore } from '../index/store.js';
 import type { Logger } from '../log/logger.js';
-import { resolveRemoteRoot } from '../remote/root.js';
+import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import type { LeafFolder } from '../protect/context.js';
@@ -19,10 +19,13 @@ import { liftRemote } from '../lift/apply.js';
 import { logLiftReport } from '../lift/report.js';
 import { lockUnits } from '../protect/locker.js';
 import { reconcileFolder } from '../protect/reconcile.js';
-import { ProtectionScheduler, type ProtectionCounters } from '../protect/scheduler.js';
+import { MAX_TIMER_MS, ProtectionScheduler, type ProtectionCounters } from '../protect/scheduler.js';
 import { immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
 import { VERSION } from '../version.js';
 import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
+
+// On a remote XO does not encrypt, a json that never becomes valid JSON (XO crashed mid-write) is locked after this long.
+export const PLAIN_REMOTE_SETTLE_MS = 10 * 60 * 1000;
 
 export interface DaemonOptions {
   config: Config;
@@ -40,7 +43,7 @@ export class Daemon {
   readonly #clock: Clock;
   readonly #attributes: AttributesAdapter;
   readonly #procStatus: string | undefined;
-  readonly #watchers: RemoteWatcher[] = [];
+  readonly #watchers = new Map<RemoteContext, RemoteWatcher>();
   #scheduler: ProtectionScheduler | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   #liftTimer: NodeJS.Timeout | undefined;
@@ -68,7 +71,8 @@ export class Daemon {
     for (const remote of this.#config.remotes) this.#remotes.push(await this.#prepareRemote(remote));
 
     const scheduler = new ProtectionScheduler({
-      reconcile: (folder) => reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: this.#config.jsonSettleMs }),
+      // A json that does not parse on a plain remote is being written: only a very long silence makes it complete.
+      reconcile: (folder) => reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: folder.remote.encrypted ? this.#config.jsonSettleMs : PLAIN_REMOTE_SETTLE_MS }),
       lock: (requests) => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' })),
       clock: this.#clock,
       log: log.child({ module: 'protect' }),
@@ -78,7 +82,7 @@ export class Daemon {
     for (const remote of this.#remotes) {
       if (this.#stopping) return;
       const watcher = new RemoteWatcher(remote.root, log.child({ module: 'watcher', remote: remote.id }), (event) => this.#onWatchEvent(remote, event));
-      this.#watchers.push(watcher);
+      this.#watchers.set(remote, watcher);
       await watcher.start();
     }
     // Catch-up is the same reconcile as for an event, over every folder: backups written while the daemon was down get locked here.
@@ -93,9 +97,9 @@ export class Daemon {
     );
     this.#rescanTimer = setInterval(() => {
       this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed'));
-    }, this.#config.rescanEveryMs);
+    }, Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs));
     await this.#liftPass();
-    this.#liftTimer = setInterval(() => void this.#liftPass(), this.#config.liftEveryMs);
+    this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
   }
 
   // One lift pass over every remote; a pass still running when the next is due is not doubled.
@@ -125,14 +129,16 @@ export class Daemon {
     this.#liftTimer = undefined;
     // A lift pass in flight finishes its batch: unlock-then-forget never stops between the two.
     await this.#lifting;
-    await Promise.all(this.#watchers.map((w) => w.close()));
-    this.#watchers.length = 0;
+    await Promise.all([...this.#watchers.values()].map((w) => w.close()));
+    this.#watchers.clear();
     await this.#scheduler?.stop();
   }
 
   async #rescan(): Promise<void> {
     for (const remote of this.#remotes) {
-      for (const leaf of await findLeafFolders(remote.root)) this.#scheduler?.enqueue({ remote, ...leaf });
+      const leaves = await findLeafFolders(remote.root);
+      this.#watchers.get(remote)?.adopt(leaves);
+      for (const leaf of leaves) this.#scheduler?.enqueue({ remote, ...leaf });
     }
   }
 
@@ -166,7 +172,7 @@ export class Daemon {
       });
     }
     log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
-    const context: RemoteContext = { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index };
+    const context: RemoteContext = { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index, encrypted: await isEncryptedRemote(remote.root) };
     if (remote.rebuildIndexOnStart) {
       // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
       const report = await rebuildIndex(context, this.#attributes, { importFrom: [this.#config.indexPath], now: this.#clock.now() });

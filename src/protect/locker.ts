@@ -23,7 +23,7 @@ export async function lockUnits(requests: readonly LockRequest[], attributes: At
       await request.remote.index.write(entry);
       pending.set(request, entry);
     } catch (err) {
-      log.error({ err, path: request.unit, remote: request.remote.id }, 'index entry could not be written; locking the unit anyway, rebuild-index will find it');
+      log.error({ err, path: request.unit, remote: request.remote.id }, 'index entry could not be written; locking the unit anyway (when in doubt, protect); run `xo-immutable-backups rebuild-index` once the index is writable');
     }
   });
 

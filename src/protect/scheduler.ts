@@ -9,6 +9,7 @@ export interface SchedulerDeps {
   lock(requests: LockRequest[]): Promise<LockResult[]>;
   clock: Clock;
   log: Logger;
+  retryDelayMs?: number;
 }
 
 export interface ProtectionCounters {
@@ -22,6 +23,8 @@ export interface ProtectionCounters {
 
 // How long a folder whose reconcile or lock failed waits before it is tried again.
 export const RETRY_DELAY_MS = 10_000;
+// setTimeout fires at once for delays past 2^31-1 ms (24.8 days); a later recheck just comes early and re-arms.
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 // Folders reconciled in one round; their units share chattr batches.
 const FOLDERS_PER_ROUND = 512;
 const RECONCILE_CONCURRENCY = 16;
@@ -56,7 +59,7 @@ export class ProtectionScheduler {
     const timer = setTimeout(() => {
       this.#timers.delete(folder.path);
       this.enqueue(folder);
-    }, Math.max(0, at - this.#deps.clock.now()));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#deps.clock.now())));
     timer.unref();
     this.#timers.set(folder.path, { at, timer });
   }
@@ -81,6 +84,10 @@ export class ProtectionScheduler {
     this.#timers.clear();
     this.#dirty.clear();
     await this.#running;
+  }
+
+  #retryDelay(): number {
+    return this.#deps.retryDelayMs ?? RETRY_DELAY_MS;
   }
 
   #kick(): void {
@@ -131,14 +138,23 @@ export class ProtectionScheduler {
         } catch (err) {
           this.counters.reconcileErrors++;
           log.error({ err, remote: folder.remote.id, folder: folder.path }, 'could not read a backup folder; it will be tried again');
-          this.enqueueAt(folder, clock.now() + RETRY_DELAY_MS);
+          this.enqueueAt(folder, clock.now() + this.#retryDelay());
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, folders.length) }, worker));
     if (requests.length === 0) return;
 
-    const results = await this.#deps.lock(requests);
+    let results: LockResult[];
+    try {
+      results = await this.#deps.lock(requests);
+    } catch (err) {
+      // chattr could not even be spawned (EAGAIN, EMFILE, ENOMEM...): every folder of the round is tried again.
+      this.counters.lockFailures += requests.length;
+      log.error({ err, units: requests.length }, `could not lock ${requests.length} unit(s); their folders are tried again in ${this.#retryDelay() / 1000} s`);
+      for (const folder of new Set(folderOf.values())) this.enqueueAt(folder, clock.now() + this.#retryDelay());
+      return;
+    }
     const byBackup = new Map<string, LockResult[]>();
     for (const result of results) {
       const key = result.request.backup.label;
@@ -150,7 +166,7 @@ export class ProtectionScheduler {
         this.counters.lockFailures++;
         log.error({ remote: request.remote.id, path: outcome.path, code: outcome.code, err: { message: outcome.message } }, `could not lock ${outcome.path}; it will be tried again`);
         const folder = folderOf.get(request.unit);
-        if (folder !== undefined) this.enqueueAt(folder, clock.now() + RETRY_DELAY_MS);
+        if (folder !== undefined) this.enqueueAt(folder, clock.now() + this.#retryDelay());
       } else if (outcome.status === 'ok' && !result.indexed) {
         this.counters.indexFailures++;
       }

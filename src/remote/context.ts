@@ -8,4 +8,6 @@ export interface RemoteContext {
   realRoot: string;
   durationMs: number;
   index: IndexStore;
+  // XO encrypts this remote: its jsons are ciphertext, complete once unchanged for jsonSettleTime.
+  encrypted: boolean;
 }

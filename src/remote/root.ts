@@ -1,4 +1,5 @@
-import { realpath, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError, errnoCode } from '../errors.js';
 
@@ -24,3 +25,18 @@ export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
   }
 }
 
+
+// XO writes encryption.json at the root of every remote it knows: {"algorithm":"none"} when it does not encrypt.
+// One that cannot be read counts as encrypted, so its backups are still locked once their json has settled.
+export async function isEncryptedRemote(root: string): Promise<boolean> {
+  try {
+    const { algorithm } = JSON.parse(await readFile(path.join(root, 'encryption.json'), 'utf8')) as { algorithm?: unknown };
+    return algorithm !== 'none';
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') return true;
+  }
+  return stat(path.join(root, 'metadata.json')).then(
+    () => true,
+    () => false,
+  );
+}

@@ -56,9 +56,14 @@ export class RemoteWatcher {
     this.#ready = true;
   }
 
-  // Every leaf folder seen so far, for the periodic rescan.
-  leaves(): Leaf[] {
-    return [...this.#leaves.values()].map((l) => l.leaf);
+  // The periodic rescan hands over every leaf it found: one chokidar never reported (created while it listed a new
+  // folder) gets its watch now, and one whose watch failed (ENOSPC) is tried again.
+  adopt(leaves: readonly Leaf[]): void {
+    for (const leaf of leaves) {
+      const known = this.#leaves.get(leaf.path);
+      if (known === undefined) this.#addLeaf(leaf);
+      else if (known.watch === undefined) known.watch = this.#watchLeaf(known.leaf);
+    }
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
-import { allImmutable, isImmutable, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+import { allImmutable, isImmutable, stopBeforeCleanup, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 
 // The CLI as an admin and systemd run it: a separate process, through the bin launchers, built into dist/ by `npm test`.
 const BIN = path.resolve('bin/xo-immutable-backups.js');
@@ -87,6 +87,11 @@ describe('xo-immutable-backups CLI', () => {
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Whatever happens, the daemon is gone before the cleanup unlocks and removes the remote.
+    stopBeforeCleanup(async () => {
+      child.kill('SIGKILL');
+      await exited;
+    });
     try {
       await waitFor(() => stdout.includes('protecting 1 remote'), 'the daemon to start');
       expect(allImmutable(waiting.units)).toBe(true);
@@ -96,6 +101,7 @@ describe('xo-immutable-backups CLI', () => {
       expect(await exited).toBe(0);
     } finally {
       child.kill('SIGKILL');
+      await exited;
     }
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: string; units?: number });
     expect(lines.filter((l) => l.msg.startsWith('locked vm backup'))).toHaveLength(2);

@@ -18,7 +18,7 @@ const WEEK = 7 * DAY;
 const attributes = new ChattrAdapter();
 
 function contextOf(remote: TestRemote): RemoteContext {
-  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index: new IndexStore(remote.indexPath, 'r') };
+  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index: new IndexStore(remote.indexPath, 'r'), encrypted: false };
 }
 
 // A remote protected by the real daemon whose clock stood at `at`; the daemon is stopped again.

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { LeafFolder, LockRequest } from '../../src/protect/context.js';
 import type { RemoteContext } from '../../src/remote/context.js';
 import type { LockResult } from '../../src/protect/locker.js';
@@ -60,6 +60,28 @@ describe('ProtectionScheduler', () => {
     scheduler.enqueue(folder('vm-2'));
     await scheduler.idle();
     expect(scheduler.counters).toMatchObject({ backupsLocked: 2, unitsLocked: 3, lockFailures: 1 });
+    await scheduler.stop();
+  });
+
+  it('tries every folder of a round again when chattr cannot even be spawned', async () => {
+    let calls = 0;
+    const locked: string[] = [];
+    const scheduler = new ProtectionScheduler({
+      reconcile: async (f) => ({ requests: locked.length > 0 ? [] : [request(f, 'a.json')], refusals: [] }),
+      lock: async (requests): Promise<LockResult[]> => {
+        if (calls++ === 0) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
+        locked.push(...requests.map((r) => r.unit));
+        return requests.map((r) => ({ request: r, outcome: { path: r.unit, status: 'ok' }, indexed: true }));
+      },
+      clock: { now: () => Date.now() },
+      log: createLogger('silent'),
+      retryDelayMs: 20,
+    });
+    scheduler.enqueue(folder('vm-1'));
+    scheduler.enqueue(folder('vm-2'));
+    await scheduler.idle();
+    expect(locked).toEqual([]);
+    await vi.waitFor(() => expect(locked.sort()).toEqual(['/r/xo-vm-backups/vm-1/a.json', '/r/xo-vm-backups/vm-2/a.json']));
     await scheduler.stop();
   });
 });

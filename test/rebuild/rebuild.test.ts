@@ -21,7 +21,7 @@ const t = Date.UTC(2026, 9, 1, 6, 15, 0);
 async function contextOf(remote: TestRemote): Promise<RemoteContext> {
   const index = new IndexStore(remote.indexPath, 'r');
   await index.open();
-  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index };
+  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index, encrypted: false };
 }
 
 describe('rebuild-index on ext4 with real chattr', () => {

@@ -11,7 +11,9 @@ const stoppers: (() => Promise<void>)[] = [];
 // Whatever could still lock (a running daemon) is stopped first, so nothing re-locks behind the cleanup.
 afterEach(async () => {
   for (const stop of stoppers.splice(0).reverse()) await stop().catch(() => undefined);
-  for (const folder of created.splice(0)) await removeLocked(folder);
+  const failures: unknown[] = [];
+  for (const folder of created.splice(0)) await removeLocked(folder).catch((error: unknown) => failures.push(error));
+  if (failures.length > 0) throw new AggregateError(failures, 'could not remove every temp folder');
 });
 
 export function stopBeforeCleanup(stop: () => Promise<void>): void {
