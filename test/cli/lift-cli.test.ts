@@ -38,6 +38,8 @@ describe('xo-immutable-backups lift', () => {
 
     const lifted = run(['lift', '--config', config]);
     expect(lifted.status).toBe(0);
+    // Piped: no progress on stderr.
+    expect(lifted.stderr).toBe('');
     expect(lifted.stdout).toContain(`remote r: unlocked ${units.length - 2} unit(s); ${fresh.length} still inside their window stay locked`);
     for (const unit of units) expect(isImmutable(unit), unit).toBe(false);
     expect(allImmutable(fresh)).toBe(true);
@@ -65,5 +67,14 @@ describe('xo-immutable-backups lift', () => {
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('Usage: xo-immutable-backups lift');
     expect(help.stdout).toContain('--dry-run');
+  });
+
+  it('shows progress on stderr when run on a terminal', async () => {
+    const { config } = await expiredRemote();
+    // script(1) gives the command a terminal; its transcript holds what the terminal showed.
+    const result = spawnSync('script', ['-qec', `"${process.execPath}" "${BIN}" lift --dry-run --config "${config}"`, '/dev/null'], { encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('checking r: 3/3 units');
+    expect(result.stdout).toContain('would unlock 3 unit(s)');
   });
 });
