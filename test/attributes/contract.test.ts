@@ -4,15 +4,18 @@ import { describe, expect, it } from 'vitest';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { ChattrAdapter } from '../../src/attributes/chattr.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
+import { canMake, mountFilesystem, type FilesystemType } from '../support/filesystems.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
 
-// One contract, every backend: the fake that unit tests rely on must behave like chattr on a real filesystem.
-const backends: [string, () => AttributesAdapter, boolean][] = [
-  ['fake', () => new FakeAttributes(), false],
-  ['chattr on ext4', () => new ChattrAdapter(), true],
+// One contract, every backend: the fake that unit tests rely on must behave like chattr on each real filesystem.
+const onLoop = (type: FilesystemType): [string, () => AttributesAdapter, boolean, () => Promise<string>] => [`chattr on loop-mounted ${type}`, () => new ChattrAdapter(), true, () => mountFilesystem(type)];
+const backends: [string, () => AttributesAdapter, boolean, () => Promise<string>][] = [
+  ['fake', () => new FakeAttributes(), false, () => tempFolder()],
+  ['chattr on /tmp (ext4)', () => new ChattrAdapter(), true, () => tempFolder()],
+  ...(['ext4', 'xfs', 'btrfs', 'tmpfs'] as const).filter((type) => canMake(type) || process.env.CI !== undefined).map(onLoop),
 ];
 
-describe.each(backends)('attributes adapter: %s', (_name, make, real) => {
+describe.each(backends)('attributes adapter: %s', (_name, make, real, tempFolder) => {
   it('locks and unlocks many paths in one call, with one outcome per path', async () => {
     const folder = await tempFolder();
     const files = await Promise.all(['a', 'b c', '-starts-with-dash', "quote'd", 'ünïcödé', 'x'.repeat(255)].map(async (name) => {

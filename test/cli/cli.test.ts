@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { mountFilesystem } from '../support/filesystems.js';
 import { allImmutable, isImmutable, stopBeforeCleanup, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 
 // The CLI as an admin and systemd run it: a separate process, through the bin launchers, built into dist/ by `npm test`.
@@ -77,6 +78,18 @@ describe('xo-immutable-backups CLI', () => {
     expect(result.status).toBe(3);
     expect(result.stderr).toContain('REMOTE_NOT_FOUND');
     expect(existsSync(path.join(remote.base, 'unmounted'))).toBe(false);
+  });
+
+  it('refuses a remote on a filesystem without +i support, naming the filesystem, with exit 3', async () => {
+    const remote = await tempRemote();
+    const root = await mountFilesystem('ramfs');
+    const file = path.join(remote.base, 'config.json');
+    await writeFile(file, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root, immutabilityDuration: '7d' } } }));
+    const result = run(['protect', '--config', file]);
+    expect(result.status).toBe(3);
+    expect(result.stderr).toContain('SELF_TEST_FAILED');
+    expect(result.stderr).toContain('filesystem ramfs');
+    expect(existsSync(path.join(root, 'immutability.json'))).toBe(false);
   });
 
   it('runs as a daemon that locks backups, logs JSON lines, and exits 0 on SIGTERM', async () => {
