@@ -72,7 +72,12 @@ export class ChattrAdapter implements AttributesAdapter {
 
   async isImmutable(paths: readonly string[]): Promise<Map<string, boolean | undefined>> {
     const found = new Map<string, boolean | undefined>();
-    for (const batch of splitIntoBatches(paths)) {
+    // lsattr prints one line per path: a name with a newline is asked about alone, its whole output one answer.
+    for (const p of paths.filter((p) => p.includes('\n'))) {
+      const result = await run('lsattr', ['-d', '--', p]);
+      found.set(p, result.exitCode === 0 ? result.stdout.slice(0, result.stdout.indexOf(' ')).includes('i') : undefined);
+    }
+    for (const batch of splitIntoBatches(paths.filter((p) => !p.includes('\n')))) {
       const result = await run('lsattr', ['-d', '--', ...batch]);
       const parsed = parseLsattr(result.stdout);
       for (const p of batch) found.set(p, parsed.get(p));
