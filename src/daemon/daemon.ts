@@ -34,6 +34,8 @@ export interface DaemonOptions {
   attributes?: AttributesAdapter;
   // Tests pass a fake /proc/self/status; production reads the real one.
   procStatus?: string;
+  // false: no filesystem events at all, only the start-up scan and the periodic rescan (tests of lost events).
+  watch?: boolean;
 }
 
 // The composition root of the protection daemon: the constructor only stores; start() checks, builds and runs; stop() undoes.
@@ -43,6 +45,7 @@ export class Daemon {
   readonly #clock: Clock;
   readonly #attributes: AttributesAdapter;
   readonly #procStatus: string | undefined;
+  readonly #watch: boolean;
   readonly #watchers = new Map<RemoteContext, RemoteWatcher>();
   #scheduler: ProtectionScheduler | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -57,6 +60,7 @@ export class Daemon {
     this.#clock = options.clock ?? systemClock;
     this.#attributes = options.attributes ?? new ChattrAdapter();
     this.#procStatus = options.procStatus;
+    this.#watch = options.watch ?? true;
   }
 
   get counters(): ProtectionCounters | undefined {
@@ -79,7 +83,7 @@ export class Daemon {
     });
     this.#scheduler = scheduler;
 
-    for (const remote of this.#remotes) {
+    for (const remote of this.#watch ? this.#remotes : []) {
       if (this.#stopping) return;
       const watcher = new RemoteWatcher(remote.root, log.child({ module: 'watcher', remote: remote.id }), (event) => this.#onWatchEvent(remote, event));
       this.#watchers.set(remote, watcher);

@@ -1,10 +1,11 @@
-import { realpath, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { isInside } from '../config/validate.js';
 import { errnoCode } from '../errors.js';
 import type { StoredEntry } from '../index/store.js';
 import type { RemoteContext } from '../remote/context.js';
+import { isRealFolder } from '../remote/confine.js';
 import { examine } from '../remote/read.js';
 import { planLift, type LiftCandidate } from './plan.js';
 
@@ -98,15 +99,9 @@ async function checkCandidate(remote: RemoteContext, candidate: LiftCandidate): 
   if (!path.isAbsolute(unit) || !isInside(unit, remote.root) || path.resolve(unit) === path.resolve(remote.root)) {
     return { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
   }
-  const parent = path.dirname(unit);
-  try {
-    if ((await realpath(parent)) !== path.join(remote.realRoot, path.relative(remote.root, parent))) {
-      return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
-    }
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return { kind: 'vanished' };
-    throw error;
-  }
+  const real = await isRealFolder(remote, path.dirname(unit));
+  if (real === undefined) return { kind: 'vanished' };
+  if (!real) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
   const examined = await examine(unit);
   if (examined === undefined) return { kind: 'vanished' };
   if (examined.type === 'symlink' || examined.type === 'other') return { kind: 'suspicious', reason: `it is now a ${examined.type === 'symlink' ? 'symbolic link' : 'special file'}` };

@@ -1,7 +1,9 @@
+import path from 'node:path';
 import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
 import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
 import type { Logger } from '../log/logger.js';
+import { isRealFolder } from '../remote/confine.js';
 import { examine } from '../remote/read.js';
 import type { LockRequest } from './context.js';
 
@@ -16,8 +18,19 @@ const WRITE_CONCURRENCY = 64;
 // Write-ahead, then lock: every unit gets its index entry before chattr, so a crash never leaves an immutable unit nothing will lift.
 // If the entry cannot be written the unit is locked all the same (when in doubt, protect) and the failure is logged.
 export async function lockUnits(requests: readonly LockRequest[], attributes: AttributesAdapter, clock: Clock, log: Logger): Promise<LockResult[]> {
+  // Checked again right before chattr, which follows symlinked parents: a folder swapped for a link since the
+  // reconcile must not lead it out of the remote.
+  const confined = new Map<string, Promise<boolean | undefined>>();
+  const allowed: LockRequest[] = [];
+  const byPath = new Map<string, PathOutcome>();
+  for (const request of requests) {
+    const parent = path.dirname(request.unit);
+    if (!confined.has(parent)) confined.set(parent, isRealFolder(request.remote, parent));
+    if ((await confined.get(parent)!) === true) allowed.push(request);
+    else byPath.set(request.unit, { path: request.unit, status: 'failed', code: 'ECONFINE', message: `not locked: ${parent} is no longer a real folder of the remote (a symbolic link?)` });
+  }
   const pending = new Map<LockRequest, IndexEntry>();
-  await forEachLimited(requests, WRITE_CONCURRENCY, async (request) => {
+  await forEachLimited(allowed, WRITE_CONCURRENCY, async (request) => {
     const entry = pendingEntry(entryRequestOf(request), clock.now());
     try {
       await request.remote.index.write(entry);
@@ -27,8 +40,8 @@ export async function lockUnits(requests: readonly LockRequest[], attributes: At
     }
   });
 
-  const outcomes = await attributes.setImmutable(requests.map((r) => ({ path: r.unit, recursive: r.recursive })), true);
-  const byPath = new Map(outcomes.map((o) => [o.path, o]));
+  const outcomes = await attributes.setImmutable(allowed.map((r) => ({ path: r.unit, recursive: r.recursive })), true);
+  for (const outcome of outcomes) byPath.set(outcome.path, outcome);
 
   const results: LockResult[] = [];
   await forEachLimited(requests, WRITE_CONCURRENCY, async (request) => {

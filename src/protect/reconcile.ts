@@ -1,8 +1,8 @@
-import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import { findVmBackups, governingClaims, isInWindow, lookupListed, metadataReferences, resolveAliasTarget, vmBackupParts, isAliasName, type Claim, type UnitRef } from '../remote/model.js';
+import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
 import { judgeCompletion, parsesAsObject } from './completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
@@ -33,20 +33,9 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
 
 // The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
 async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
-  const real = await realpath(folder.path).catch(() => undefined);
-  if (real === undefined) return false;
-  if (real === expectedRealPath(folder, folder.path)) return true;
-  report.refusals.push({ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true });
-  return false;
-}
-
-function expectedRealPath(folder: LeafFolder, dir: string): string {
-  return path.join(folder.remote.realRoot, path.relative(folder.remote.root, dir));
-}
-
-// chattr follows symlinked parent folders (vdis/, a VDI folder, data/): a folder counts only if resolving it changes nothing.
-async function isRealPath(folder: LeafFolder, dir: string): Promise<boolean> {
-  return (await realpath(dir).catch(() => undefined)) === expectedRealPath(folder, dir);
+  const real = await isRealFolder(folder.remote, folder.path);
+  if (real === false) report.refusals.push({ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true });
+  return real === true;
 }
 
 async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
@@ -91,7 +80,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const examined = await examine(unit);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
     const parent = path.dirname(unit);
-    if (!parents.has(parent)) parents.set(parent, isRealPath(folder, parent));
+    if (!parents.has(parent)) parents.set(parent, isRealFolder(folder.remote, parent).then((real) => real === true));
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
   }
 }

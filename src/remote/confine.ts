@@ -1,0 +1,15 @@
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import type { RemoteContext } from './context.js';
+
+// Where a folder under the remote root really is when no link is followed on the way.
+function expectedRealPath(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir: string): string {
+  return path.join(remote.realRoot, path.relative(remote.root, dir));
+}
+
+// chattr follows symlinked parent folders: a folder is safe to act in only if resolving it changes nothing.
+// undefined when it does not exist (any more).
+export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir: string): Promise<boolean | undefined> {
+  const real = await realpath(dir).catch(() => undefined);
+  return real === undefined ? undefined : real === expectedRealPath(remote, dir);
+}
