@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'STATUS_FILE_FAILED'
   | 'CHATTR_MISSING'
   | 'CHATTR_FAILED'
+  | 'CLOCK_FROZEN'
   | 'USAGE';
 
 export class AppError extends Error {

@@ -8,6 +8,9 @@ import { IndexStore } from '../index/store.js';
 import { liftRemote, type LiftReport } from '../lift/apply.js';
 import { makeRemoteMutable } from '../lift/mutable.js';
 import { countByDay } from '../lift/report.js';
+import { acceptClock } from '../clockguard/guard.js';
+import { judgeRecordedClock } from '../clockguard/judge.js';
+import { readClockState, writeClockState } from '../clockguard/state.js';
 import { resolveRemoteRoot } from '../remote/root.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
@@ -20,6 +23,7 @@ export interface LiftCommandOptions {
   json: boolean;
   all: boolean;
   yes: boolean;
+  acceptClock: boolean;
 }
 
 interface RemoteOutcome {
@@ -33,6 +37,8 @@ export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock,
   const remotes = selectRemotes(config.remotes, options.remote);
   if (options.all) await confirmAll(options, io, stdin);
   if (!options.dryRun) assertCapabilities();
+  const clockNote = await checkClock(config.indexPath, config.maxClockJumpMs, clock, options);
+  if (clockNote !== undefined) io.err(clockNote);
   const attributes = new ChattrAdapter();
   const outcomes: RemoteOutcome[] = [];
   for (const remote of remotes) {
@@ -75,6 +81,26 @@ async function confirmAll(options: LiftCommandOptions, io: Io, stdin: NodeJS.Rea
   const answer = await prompt.question(`Type the remote id (${options.remote}) to go on: `);
   prompt.close();
   if (answer.trim() !== options.remote) throw new AppError('USAGE', 'Not confirmed; nothing was changed', { value: answer, hint: 'type the remote id exactly, or pass --yes' });
+}
+
+// Lifting trusts the wall clock: a clock set back (or found frozen by the daemon) stops it until an admin accepts the
+// clock. --accept-clock records the current time as right; --dry-run only warns.
+async function checkClock(indexPath: string, maxJumpMs: number, clock: Clock, options: LiftCommandOptions): Promise<string | undefined> {
+  if (options.acceptClock) {
+    await acceptClock(indexPath, clock);
+    return `clock accepted: lifting resumes from ${new Date(clock.now()).toISOString()}`;
+  }
+  const state = await readClockState(indexPath);
+  const recorded = judgeRecordedClock(state.lastWall, clock.now(), maxJumpMs);
+  const reason = state.frozen?.reason ?? (recorded.ok ? undefined : recorded.reason);
+  if (reason === undefined) return undefined;
+  if (options.dryRun) return `warning: lifting is frozen (${reason}); this is what would be unlocked once the clock is accepted`;
+  if (state.frozen === undefined && !options.all) await writeClockState(indexPath, { ...state, frozen: { since: new Date(clock.now()).toISOString(), reason } });
+  if (options.all) return undefined;
+  throw new AppError('CLOCK_FROZEN', `Lifting is frozen: ${reason}`, {
+    value: new Date(clock.now()).toISOString(),
+    hint: 'check the clock (timedatectl, NTP); if it is right, run `xo-immutable-backups lift --accept-clock`',
+  });
 }
 
 function describe(outcome: RemoteOutcome, options: LiftCommandOptions): string[] {

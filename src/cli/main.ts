@@ -68,6 +68,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--json', 'print the result as JSON', false)
     .option('--all', 'make the --remote fully mutable, windows ignored (decommissioning); asks for confirmation', false)
     .option('--yes', 'confirm --all without asking', false)
+    .option('--accept-clock', 'the clock has been checked and is right: unfreeze lifting (frozen after a clock jump) and lift', false)
     .addHelpText('after', `\nAlso installed as xo-lift-remote-immutability, the prior art's name.\nNothing is unlocked before the duration has passed since the backup's own datetime.${EXIT_CODES_HELP.replace('1  failed while running', '1  something failed or was refused (listed)')}`)
     .action(async (options: Omit<LiftCommandOptions, 'config'> & { config: string }) => {
       exitCode = await runLift(options, io, systemClock);

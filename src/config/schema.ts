@@ -24,6 +24,10 @@ export const configSchema = {
       type: 'string',
       description: 'How long a backup json that is not readable JSON (encrypted remotes) must stay unchanged before it counts as complete.',
     },
+    maxClockJump: {
+      type: 'string',
+      description: 'How far the wall clock may move against the monotonic clock before lifting is frozen, as a duration such as "1d".',
+    },
     logLevel: {
       type: 'string',
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
@@ -52,6 +56,7 @@ export const defaults = {
   liftEvery: '1h',
   rescanEvery: '15m',
   jsonSettleTime: '5s',
+  maxClockJump: '1d',
   logLevel: 'info',
 } as const;
 
@@ -72,6 +77,7 @@ export interface Config {
   liftEveryMs: number;
   rescanEveryMs: number;
   jsonSettleMs: number;
+  maxClockJumpMs: number;
   logLevel: LogLevel;
   remotes: RemoteConfig[];
 }

@@ -42,6 +42,7 @@ export function validateConfig(raw: unknown): ValidationResult {
   const liftEveryMs = duration('liftEvery', text(top.liftEvery, defaults.liftEvery));
   const rescanEveryMs = duration('rescanEvery', text(top.rescanEvery, defaults.rescanEvery), 1000);
   const jsonSettleMs = duration('jsonSettleTime', text(top.jsonSettleTime, defaults.jsonSettleTime), 1000);
+  const maxClockJumpMs = duration('maxClockJump', text(top.maxClockJump, defaults.maxClockJump), 60_000);
 
   const remotes: RemoteConfig[] = [];
   for (const [id, remote] of Object.entries(isRecord(top.remotes) ? top.remotes : {})) {
@@ -82,7 +83,7 @@ export function validateConfig(raw: unknown): ValidationResult {
 
   if (problems.length > 0) return { ok: false, problems };
   const logLevel = (typeof top.logLevel === 'string' ? top.logLevel : defaults.logLevel) as LogLevel;
-  return { ok: true, config: { indexPath: path.resolve(indexPath), liftEveryMs, rescanEveryMs, jsonSettleMs, logLevel, remotes } };
+  return { ok: true, config: { indexPath: path.resolve(indexPath), liftEveryMs, rescanEveryMs, jsonSettleMs, maxClockJumpMs, logLevel, remotes } };
 }
 
 // True when `child` is `parent` or lies below it (lexically; the daemon checks real paths again at start).

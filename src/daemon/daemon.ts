@@ -6,6 +6,7 @@ import { ChattrAdapter } from '../attributes/chattr.js';
 import { selfTestRemote } from '../attributes/selftest.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
+import { ClockGuard } from '../clockguard/guard.js';
 import { isInside } from '../config/validate.js';
 import { AppError, errnoCode } from '../errors.js';
 import { IndexStore } from '../index/store.js';
@@ -23,6 +24,8 @@ import { MAX_TIMER_MS, ProtectionScheduler, type ProtectionCounters } from '../p
 import { immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
 import { VERSION } from '../version.js';
 import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
+
+const CLOCK_CHECK_MS = 60_000;
 
 // On a remote XO does not encrypt, a json that never becomes valid JSON (XO crashed mid-write) is locked after this long.
 export const PLAIN_REMOTE_SETTLE_MS = 10 * 60 * 1000;
@@ -50,6 +53,8 @@ export class Daemon {
   #scheduler: ProtectionScheduler | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   #liftTimer: NodeJS.Timeout | undefined;
+  #clockTimer: NodeJS.Timeout | undefined;
+  #clockGuard: ClockGuard | undefined;
   #lifting: Promise<void> | undefined;
   #remotes: RemoteContext[] = [];
   #stopping = false;
@@ -102,6 +107,12 @@ export class Daemon {
     this.#rescanTimer = setInterval(() => {
       this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed'));
     }, Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs));
+    const guard = new ClockGuard(this.#config.indexPath, this.#clock, this.#config.maxClockJumpMs, log.child({ module: 'clock' }));
+    this.#clockGuard = guard;
+    // Checked often, so a jump and a jump back between two lift passes are still seen.
+    this.#clockTimer = setInterval(() => {
+      guard.check().catch((err: unknown) => log.error({ err }, 'clock check failed'));
+    }, CLOCK_CHECK_MS);
     await this.#liftPass();
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
   }
@@ -109,6 +120,11 @@ export class Daemon {
   // One lift pass over every remote; a pass still running when the next is due is not doubled.
   #liftPass(): Promise<void> {
     this.#lifting ??= (async () => {
+      const verdict = await this.#clockGuard?.check().catch((err: unknown) => ({ frozen: true as const, reason: `the clock state cannot be kept: ${(err as Error).message}` }));
+      if (verdict?.frozen === true) {
+        this.#log.error({ module: 'lift', reason: verdict.reason }, `lift pass skipped: lifting is frozen (${verdict.reason}); run \`xo-immutable-backups lift --accept-clock\` once the clock is right`);
+        return;
+      }
       for (const remote of this.#remotes) {
         if (this.#stopping) return;
         const log = this.#log.child({ module: 'lift', remote: remote.id });
@@ -131,6 +147,8 @@ export class Daemon {
     this.#rescanTimer = undefined;
     if (this.#liftTimer !== undefined) clearInterval(this.#liftTimer);
     this.#liftTimer = undefined;
+    if (this.#clockTimer !== undefined) clearInterval(this.#clockTimer);
+    this.#clockTimer = undefined;
     // A lift pass in flight finishes its batch: unlock-then-forget never stops between the two.
     await this.#lifting;
     await Promise.all([...this.#watchers.values()].map((w) => w.close()));

@@ -19,6 +19,7 @@ describe('validateConfig', () => {
         liftEveryMs: 3_600_000,
         rescanEveryMs: 900_000,
         jsonSettleMs: 5_000,
+        maxClockJumpMs: 86_400_000,
         logLevel: 'info',
         remotes: [{ id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false }],
       },

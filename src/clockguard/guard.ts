@@ -1,0 +1,54 @@
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log/logger.js';
+import { judgeRecordedClock, judgeRunningClock, formatMs, type ClockSample } from './judge.js';
+import { readClockState, writeClockState } from './state.js';
+
+// Watches the wall clock for the daemon and keeps the verdict in the index's clock state, which `lift` reads too.
+// Locking never stops for the clock; only lifting does.
+export class ClockGuard {
+  readonly #indexPath: string;
+  readonly #clock: Clock;
+  readonly #maxJumpMs: number;
+  readonly #log: Logger;
+  #previous: ClockSample | undefined;
+
+  constructor(indexPath: string, clock: Clock, maxJumpMs: number, log: Logger) {
+    this.#indexPath = indexPath;
+    this.#clock = clock;
+    this.#maxJumpMs = maxJumpMs;
+    this.#log = log;
+  }
+
+  // Checks the clock, records the time, and says whether lifting may go on.
+  async check(): Promise<{ frozen: false } | { frozen: true; reason: string }> {
+    const wall = this.#clock.now();
+    const state = await readClockState(this.#indexPath);
+    let reason: string | undefined;
+    if (this.#previous === undefined) {
+      const recorded = judgeRecordedClock(state.lastWall, wall, this.#maxJumpMs);
+      if (!recorded.ok) reason = recorded.reason;
+      else if (recorded.forwardGapMs !== undefined) this.#log.warn({ gapMs: recorded.forwardGapMs }, `the clock moved ${formatMs(recorded.forwardGapMs)} forward since this index last recorded it (the server was off?); lifting goes on`);
+    }
+    const monotonic = this.#clock.monotonic?.();
+    if (monotonic !== undefined) {
+      const current = { wall, monotonic };
+      if (this.#previous !== undefined) {
+        const running = judgeRunningClock(this.#previous, current, this.#maxJumpMs);
+        if (!running.ok) reason = running.reason;
+      }
+      this.#previous = current;
+    }
+    const frozen = state.frozen ?? (reason === undefined ? undefined : { since: new Date(wall).toISOString(), reason });
+    if (frozen !== undefined && state.frozen === undefined) {
+      this.#log.error({ reason: frozen.reason }, `lifting is frozen: ${frozen.reason}. Backups stay locked and new ones are still locked. Check the clock (timedatectl, NTP), then run \`xo-immutable-backups lift --accept-clock\``);
+    }
+    // Never record a time earlier than one already recorded: a clock set back must not erase the evidence.
+    await writeClockState(this.#indexPath, { lastWall: Math.max(wall, state.lastWall ?? wall), ...(frozen ? { frozen } : {}) });
+    return frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason };
+  }
+}
+
+// `lift --accept-clock`: the admin has checked the clock; lifting resumes from the current time.
+export async function acceptClock(indexPath: string, clock: Clock): Promise<void> {
+  await writeClockState(indexPath, { lastWall: clock.now() });
+}

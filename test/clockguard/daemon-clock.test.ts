@@ -1,0 +1,60 @@
+import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { acceptClock } from '../../src/clockguard/guard.js';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
+
+const WEEK = 7 * DAY;
+
+describe('clock guard', () => {
+  it('freezes lifting when the wall clock jumps forward while running; locking goes on; --accept-clock resumes', async () => {
+    const remote = await tempRemote();
+    const t = Date.now() - 8 * DAY;
+    let wall = t + 3600_000;
+    let monotonic = 0;
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
+    const { logs } = await startDaemon(remote, { clock: { now: () => wall, monotonic: () => monotonic }, config: { liftEveryMs: 50 } });
+    expect(allImmutable(backup.units)).toBe(true);
+    // Someone sets the clock 8 days ahead; one second passes for real.
+    wall = t + WEEK + DAY;
+    monotonic += 1000;
+    await waitFor(() => logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen')), 'the lift to be frozen');
+    expect(allImmutable(backup.units)).toBe(true);
+    const state = JSON.parse(await readFile(path.join(remote.indexPath, 'clock.json'), 'utf8')) as { frozen?: { reason: string } };
+    expect(state.frozen?.reason).toContain('jumped forward by 8.0 days');
+    // Locking goes on while lifting is frozen.
+    const fresh = await writeVmBackup(remote.root, { datetime: xoDatetime(wall) });
+    await waitFor(() => allImmutable(fresh.units), 'a new backup to be locked');
+    // The admin checks the clock and accepts it: the expired backup is lifted at the next pass.
+    await acceptClock(remote.indexPath, { now: () => wall });
+    await waitFor(() => backup.units.every((u) => !isImmutable(u)), 'the expired backup to be lifted');
+  });
+
+  it('freezes lifting at start when the clock is earlier than the index last recorded, and lift refuses too', async () => {
+    const remote = await tempRemote();
+    const t = Date.now() - 8 * DAY;
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
+    const first = await startDaemon(remote, { clock: { now: () => t + 3600_000 } });
+    await first.daemon.stop();
+    await writeFile(path.join(remote.indexPath, 'clock.json'), JSON.stringify({ lastWall: Date.now() + 30 * DAY }));
+    const second = await startDaemon(remote);
+    expect(second.logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen'))).toBe(true);
+    expect(allImmutable(backup.units)).toBe(true);
+    await second.daemon.stop();
+
+    const config = path.join(remote.base, 'config.json');
+    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
+    const bin = path.resolve('bin/xo-immutable-backups.js');
+    const refused = spawnSync(process.execPath, [bin, 'lift', '--config', config], { encoding: 'utf8', timeout: 20_000 });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('CLOCK_FROZEN');
+    expect(refused.stderr).toContain('--accept-clock');
+    expect(allImmutable(backup.units)).toBe(true);
+    const accepted = spawnSync(process.execPath, [bin, 'lift', '--config', config, '--accept-clock'], { encoding: 'utf8', timeout: 20_000 });
+    expect(accepted.status).toBe(0);
+    for (const unit of backup.units) expect(isImmutable(unit)).toBe(false);
+  });
+});
