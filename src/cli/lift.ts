@@ -10,7 +10,7 @@ import { makeRemoteMutable } from '../lift/mutable.js';
 import { countByDay } from '../lift/report.js';
 import { acceptClock } from '../clockguard/guard.js';
 import { judgeRecordedClock } from '../clockguard/judge.js';
-import { readClockState, writeClockState } from '../clockguard/state.js';
+import { freeze, readClockState } from '../clockguard/state.js';
 import { resolveRemoteRoot } from '../remote/root.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
@@ -95,7 +95,7 @@ async function checkClock(indexPath: string, maxJumpMs: number, clock: Clock, op
   const reason = state.frozen?.reason ?? (recorded.ok ? undefined : recorded.reason);
   if (reason === undefined) return undefined;
   if (options.dryRun) return `warning: lifting is frozen (${reason}); this is what would be unlocked once the clock is accepted`;
-  if (state.frozen === undefined && !options.all) await writeClockState(indexPath, { ...state, frozen: { since: new Date(clock.now()).toISOString(), reason } });
+  if (state.frozen === undefined && !options.all) await freeze(indexPath, { since: new Date(clock.now()).toISOString(), reason });
   if (options.all) return undefined;
   throw new AppError('CLOCK_FROZEN', `Lifting is frozen: ${reason}`, {
     value: new Date(clock.now()).toISOString(),

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 import { judgeRecordedClock, judgeRunningClock, formatMs, type ClockSample } from './judge.js';
-import { readClockState, writeClockState } from './state.js';
+import { freeze, readClockState, recordWall, unfreeze } from './state.js';
 
 // Watches the wall clock for the daemon and keeps the verdict in the index's clock state, which `lift` reads too.
 // Locking never stops for the clock; only lifting does.
@@ -40,15 +40,17 @@ export class ClockGuard {
     }
     const frozen = state.frozen ?? (reason === undefined ? undefined : { since: new Date(wall).toISOString(), reason });
     if (frozen !== undefined && state.frozen === undefined) {
+      await freeze(this.#indexPath, frozen);
       this.#log.error({ reason: frozen.reason }, `lifting is frozen: ${frozen.reason}. Backups stay locked and new ones are still locked. Check the clock (timedatectl, NTP), then run \`xo-immutable-backups lift --accept-clock\``);
     }
     // Never record a time earlier than one already recorded: a clock set back must not erase the evidence.
-    await writeClockState(this.#indexPath, { lastWall: Math.max(wall, state.lastWall ?? wall), ...(frozen ? { frozen } : {}) });
+    await recordWall(this.#indexPath, Math.max(wall, state.lastWall ?? wall));
     return frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason };
   }
 }
 
 // `lift --accept-clock`: the admin has checked the clock; lifting resumes from the current time.
 export async function acceptClock(indexPath: string, clock: Clock): Promise<void> {
-  await writeClockState(indexPath, { lastWall: clock.now() });
+  await recordWall(indexPath, clock.now());
+  await unfreeze(indexPath);
 }

@@ -3,35 +3,64 @@ import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 
-// Kept beside the index (root only): the last wall time seen, and why lifting is frozen, if it is.
+// Kept beside the index (root only), in two files so that no writer can undo another's decision:
+// clock.json holds the last wall time seen (only the daemon and --accept-clock write it);
+// clock-frozen.json exists while lifting is frozen (created once by whoever detects a jump, removed by --accept-clock).
 export interface ClockState {
   lastWall?: number;
   frozen?: { since: string; reason: string };
 }
 
-export function clockStatePath(indexPath: string): string {
-  return path.join(indexPath, 'clock.json');
-}
+const WALL = 'clock.json';
+const FROZEN = 'clock-frozen.json';
 
 export async function readClockState(indexPath: string): Promise<ClockState> {
-  try {
-    return JSON.parse(await readFile(clockStatePath(indexPath), 'utf8')) as ClockState;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return {};
-    // A damaged state file is a reason to stop lifting, not to forget that lifting was frozen.
-    return { frozen: { since: new Date().toISOString(), reason: `the clock state ${clockStatePath(indexPath)} cannot be read: ${(error as Error).message}` } };
-  }
+  const state: ClockState = {};
+  const wall = await readJson<{ lastWall?: number }>(path.join(indexPath, WALL));
+  if (wall instanceof Error) state.frozen = damaged(indexPath, WALL, wall);
+  else if (typeof wall?.lastWall === 'number') state.lastWall = wall.lastWall;
+  const frozen = await readJson<{ since: string; reason: string }>(path.join(indexPath, FROZEN));
+  if (frozen instanceof Error) state.frozen = damaged(indexPath, FROZEN, frozen);
+  else if (frozen !== undefined) state.frozen = frozen;
+  return state;
 }
 
-export async function writeClockState(indexPath: string, state: ClockState): Promise<void> {
+export async function recordWall(indexPath: string, lastWall: number): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  const target = clockStatePath(indexPath);
+  const target = path.join(indexPath, WALL);
   const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await writeFile(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
+    await writeFile(temporary, `${JSON.stringify({ lastWall })}\n`, { mode: 0o600 });
     await rename(temporary, target);
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
     throw error;
   }
+}
+
+// The first reason found stays: a later freeze never replaces it.
+export async function freeze(indexPath: string, frozen: { since: string; reason: string }): Promise<void> {
+  await mkdir(indexPath, { recursive: true, mode: 0o700 });
+  await writeFile(path.join(indexPath, FROZEN), `${JSON.stringify(frozen)}\n`, { mode: 0o600, flag: 'wx' }).catch((error: unknown) => {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+  });
+}
+
+export async function unfreeze(indexPath: string): Promise<void> {
+  await unlink(path.join(indexPath, FROZEN)).catch((error: unknown) => {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  });
+}
+
+async function readJson<T>(file: string): Promise<T | undefined | Error> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (error) {
+    return errnoCode(error) === 'ENOENT' ? undefined : (error as Error);
+  }
+}
+
+// A damaged state file is a reason to stop lifting, not to forget that lifting was frozen.
+function damaged(indexPath: string, name: string, error: Error): { since: string; reason: string } {
+  return { since: new Date().toISOString(), reason: `the clock state ${path.join(indexPath, name)} cannot be read (${error.message})` };
 }

@@ -23,8 +23,8 @@ describe('clock guard', () => {
     monotonic += 1000;
     await waitFor(() => logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen')), 'the lift to be frozen');
     expect(allImmutable(backup.units)).toBe(true);
-    const state = JSON.parse(await readFile(path.join(remote.indexPath, 'clock.json'), 'utf8')) as { frozen?: { reason: string } };
-    expect(state.frozen?.reason).toContain('jumped forward by 8.0 days');
+    const frozen = JSON.parse(await readFile(path.join(remote.indexPath, 'clock-frozen.json'), 'utf8')) as { reason: string };
+    expect(frozen.reason).toContain('jumped forward by 8.0 days');
     // Locking goes on while lifting is frozen.
     const fresh = await writeVmBackup(remote.root, { datetime: xoDatetime(wall) });
     await waitFor(() => allImmutable(fresh.units), 'a new backup to be locked');
