@@ -27,6 +27,7 @@ export interface LiftCommandOptions {
 }
 
 interface RemoteOutcome {
+  remote: string;
   report?: LiftReport;
   error?: { code: string; message: string; hint: string };
 }
@@ -48,17 +49,17 @@ export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock,
       const report = options.all
         ? await makeRemoteMutable(context, attributes, clock.now(), progress)
         : await liftRemote(context, attributes, { now: clock.now(), dryRun: options.dryRun, all: false, ...(progress ? { onProgress: progress } : {}) });
-      outcomes.push({ report });
+      outcomes.push({ remote: remote.id, report });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      outcomes.push({ error: { code: error.code, message: error.message, hint: error.hint } });
+      outcomes.push({ remote: remote.id, error: { code: error.code, message: error.message, hint: error.hint } });
     } finally {
       if (progress) process.stderr.write('\r\x1b[K');
     }
   }
   if (options.json) io.out(JSON.stringify(toJson(outcomes), null, 2));
   else for (const outcome of outcomes) for (const line of describe(outcome, options)) io.out(line);
-  const troubled = outcomes.some((o) => o.error !== undefined || (o.report !== undefined && (o.report.failed.length > 0 || o.report.suspicious.length > 0)));
+  const troubled = outcomes.some((o) => o.error !== undefined || (o.report !== undefined && (o.report.failed.length > 0 || o.report.suspicious.length > 0 || o.report.unreadableEntries.length > 0)));
   return troubled ? EXIT.failure : EXIT.ok;
 }
 
@@ -111,7 +112,7 @@ function describe(outcome: RemoteOutcome, options: LiftCommandOptions): string[]
   for (const [day, count] of countByDay(report.unlocked)) lines.push(`  ${day}  ${count} unit(s)`);
   if (report.vanished.length > 0) lines.push(`  ${report.vanished.length} unit(s) already gone from the remote: ${options.dryRun ? 'their entries would be' : 'entries'} forgotten`);
   if (report.cachesRemoved.length > 0) lines.push(`  removed XO's metadata cache (cache.json.gz) in ${report.cachesRemoved.length} VM folder(s), so XO re-reads them`);
-  if (options.all && !options.dryRun) lines.push('  immutability.json now says immutable: false; nothing under the root is immutable any more');
+  if (options.all && report.failed.length === 0) lines.push('  immutability.json now says immutable: false; nothing under the root is immutable any more');
   for (const f of report.failed) lines.push(`  FAILED ${f.path}: ${f.message}`);
   for (const s of report.suspicious) lines.push(`  NOT UNLOCKED ${s.path}: ${s.reason}`);
   for (const u of report.unreadableEntries) lines.push(`  left alone: ${u} is not an index entry this version reads`);
@@ -122,7 +123,7 @@ function toJson(outcomes: RemoteOutcome[]): unknown {
   return {
     remotes: outcomes.map((o) =>
       o.error !== undefined
-        ? { error: o.error }
+        ? { remote: o.remote, error: o.error }
         : {
             remote: o.report!.remote,
             dryRun: o.report!.dryRun,

@@ -23,19 +23,23 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
   const remotes = selectRemotes(config.remotes, options.remote);
   const attributes = new ChattrAdapter();
   const reports: RebuildReport[] = [];
+  const errors: { remote: string; code: string; message: string; hint: string }[] = [];
   for (const remote of remotes) {
     const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\rscanning ${remote.id}: ${done}/${total} folders`) : undefined;
-    const index = new IndexStore(config.indexPath, remote.id);
-    const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index, encrypted: false };
-    await index.open();
     try {
+      const index = new IndexStore(config.indexPath, remote.id);
+      const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index, encrypted: false };
+      await index.open();
       reports.push(await rebuildIndex(context, attributes, { importFrom: [config.indexPath, ...options.import], now: clock.now(), ...(progress ? { onProgress: progress } : {}) }));
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      errors.push({ remote: remote.id, code: error.code, message: error.message, hint: error.hint });
     } finally {
       if (progress) process.stderr.write('\r\x1b[K');
     }
   }
   if (options.json) {
-    io.out(JSON.stringify({ remotes: reports.map((r) => ({ ...r, days: Object.fromEntries(countByDay(r.indexed)) })) }, null, 2));
+    io.out(JSON.stringify({ remotes: [...reports.map((r) => ({ ...r, days: Object.fromEntries(countByDay(r.indexed)) })), ...errors.map(({ remote, ...error }) => ({ remote, error }))] }, null, 2));
   } else {
     for (const r of reports) {
       io.out(`remote ${r.remote}: scanned ${r.foldersScanned} folder(s); ${r.indexed.length} immutable unit(s) had no entry and now have one (${r.imported} from the prior art's index)`);
@@ -43,7 +47,7 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
       for (const u of r.undated) io.out(`  NO DATETIME ${u}: immutable, but its name tells no datetime; not indexed (lift it by hand when no longer needed)`);
       for (const s of r.skippedLegacy) io.out(`  prior-art entry left alone: ${s.path}: ${s.reason}`);
     }
+    for (const e of errors) io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}\n  what to do: ${e.hint}`);
   }
-  if (reports.length === 0) throw new AppError('USAGE', 'No remote to rebuild', { value: options.remote, hint: 'check the remotes in the config' });
-  return reports.some((r) => r.undated.length > 0) ? EXIT.failure : EXIT.ok;
+  return errors.length > 0 || reports.some((r) => r.undated.length > 0) ? EXIT.failure : EXIT.ok;
 }

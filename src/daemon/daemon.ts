@@ -58,6 +58,7 @@ export class Daemon {
   #lifting: Promise<void> | undefined;
   #remotes: RemoteContext[] = [];
   #stopping = false;
+  #exclusiveTail: Promise<unknown> = Promise.resolve();
 
   constructor(options: DaemonOptions) {
     this.#config = options.config;
@@ -82,7 +83,7 @@ export class Daemon {
     const scheduler = new ProtectionScheduler({
       // A json that does not parse on a plain remote is being written: only a very long silence makes it complete.
       reconcile: (folder) => reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: folder.remote.encrypted ? this.#config.jsonSettleMs : PLAIN_REMOTE_SETTLE_MS }),
-      lock: (requests) => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' })),
+      lock: (requests) => this.#exclusive(() => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' }))),
       clock: this.#clock,
       log: log.child({ module: 'protect' }),
     });
@@ -117,6 +118,13 @@ export class Daemon {
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
   }
 
+  // Locking and lifting never interleave: a lift must not unlock a unit while a lock batch records its identity.
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#exclusiveTail.then(work, work);
+    this.#exclusiveTail = run.catch(() => undefined);
+    return run;
+  }
+
   // One lift pass over every remote; a pass still running when the next is due is not doubled.
   #liftPass(): Promise<void> {
     this.#lifting ??= (async () => {
@@ -129,7 +137,7 @@ export class Daemon {
         if (this.#stopping) return;
         const log = this.#log.child({ module: 'lift', remote: remote.id });
         try {
-          const report = await liftRemote(remote, this.#attributes, { now: this.#clock.now(), dryRun: false, all: false });
+          const report = await this.#exclusive(() => liftRemote(remote, this.#attributes, { now: this.#clock.now(), dryRun: false, all: false }));
           logLiftReport(report, log);
         } catch (err) {
           log.error({ err }, `lift pass on remote ${remote.id} failed; it runs again in ${Math.round(this.#config.liftEveryMs / 60_000)} min`);

@@ -33,11 +33,15 @@ export interface LiftPlan {
 export function planLift(stored: readonly StoredEntry[], now: number, durationMs: number, all = false): LiftPlan {
   const byPath = new Map<string, LiftCandidate>();
   const unreadable: StoredEntry[] = [];
+  // A path named by an entry whose datetime cannot be read may belong to a newer backup: it is not unlocked.
+  const blocked = new Set<string>();
   for (const item of stored) {
     const { entry } = item;
     const instant = entry === undefined ? Number.NaN : Date.parse(entry.backupDatetime);
     if (entry === undefined || Number.isNaN(instant)) {
       unreadable.push(item);
+      const named = entry?.path ?? bareLegacyPath(item.text);
+      if (named !== undefined) blocked.add(named);
       continue;
     }
     const candidate = byPath.get(entry.path);
@@ -64,7 +68,7 @@ export function planLift(stored: readonly StoredEntry[], now: number, durationMs
   const unlock: LiftCandidate[] = [];
   let kept = 0;
   for (const candidate of byPath.values()) {
-    if (all || isExpired(candidate, now, durationMs)) unlock.push(candidate);
+    if (all || (!blocked.has(candidate.path) && isExpired(candidate, now, durationMs))) unlock.push(candidate);
     else kept++;
   }
   unlock.sort((a, b) => a.governingInstant - b.governingInstant || a.path.localeCompare(b.path));
@@ -75,4 +79,10 @@ function isExpired(candidate: LiftCandidate, now: number, durationMs: number): b
   if (isInWindow(candidate.governingInstant, now, durationMs)) return false;
   const named = parseBackupDatetime(path.basename(candidate.path));
   return named === undefined || !isInWindow(named, now, durationMs);
+}
+
+// The prior art's entries hold nothing but the absolute path.
+function bareLegacyPath(text: string): string | undefined {
+  const trimmed = text.trim();
+  return trimmed.startsWith('/') && !trimmed.includes('\n') ? trimmed : undefined;
 }

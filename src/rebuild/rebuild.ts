@@ -8,6 +8,7 @@ import type { RemoteContext } from '../remote/context.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { BackupKind } from '../remote/patterns.js';
 import { examine, listFolder, listVdiFolders, readSmallFile } from '../remote/read.js';
+import { isRealFolder } from '../remote/confine.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { vmRebuildCandidates } from './candidates.js';
 
@@ -39,49 +40,74 @@ const ENTRY_NAME = /^[0-9a-f]{64}$/;
 // after a lost or damaged index, or when switching over from the prior art (whose entries hold a bare path).
 export async function rebuildIndex(remote: RemoteContext, attributes: AttributesAdapter, options: { importFrom: string[]; now: number; onProgress?: (done: number, total: number) => void }): Promise<RebuildReport> {
   const report: RebuildReport = { remote: remote.id, indexed: [], imported: 0, undated: [], skippedLegacy: [], foldersScanned: 0 };
-  const known = new Set<string>();
-  const ownLegacy: string[] = [];
+  // The newest backup datetime each path is already indexed under: a newer one found on the remote still gets an entry.
+  const newest = new Map<string, number>();
+  const ownLegacy = new Map<string, string>();
   for (const day of await remote.index.listDays()) {
     for (const stored of await remote.index.readDay(day)) {
-      if (stored.entry !== undefined) known.add(stored.entry.path);
-      else if (isLegacyText(stored.text)) ownLegacy.push(path.join(remote.index.folder, day, stored.name));
+      const instant = stored.entry === undefined ? Number.NaN : Date.parse(stored.entry.backupDatetime);
+      if (stored.entry !== undefined && !Number.isNaN(instant)) newest.set(stored.entry.path, Math.max(instant, newest.get(stored.entry.path) ?? instant));
+      else if (stored.entry === undefined && isLegacyText(stored.text)) ownLegacy.set(path.join(remote.index.folder, day, stored.name), stored.text.trim());
     }
   }
-  const legacy = new Set<string>();
-  for (const file of ownLegacy) legacy.add(((await readSmallFile(file)) ?? '').trim());
+  const legacy = new Set<string>(ownLegacy.values());
   for (const folder of options.importFrom) for (const p of await readLegacyIndex(folder)) legacy.add(p);
 
-  const candidates: Candidate[] = [];
+  const candidates = new Map<string, Candidate>();
   const leaves = await findLeafFolders(remote.root);
   for (const leaf of leaves) {
-    candidates.push(...(await leafCandidates(leaf.kind, leaf.path)));
+    for (const candidate of await leafCandidates(leaf.kind, leaf.path)) candidates.set(candidate.path, candidate);
     report.foldersScanned++;
     options.onProgress?.(report.foldersScanned, leaves.length);
   }
-  const immutable = await attributes.isImmutable(candidates.map((c) => c.path));
-  const found = new Set<string>();
-  for (const candidate of candidates) {
-    if (immutable.get(candidate.path) !== true) continue;
-    found.add(candidate.path);
-    if (known.has(candidate.path)) continue;
-    if (candidate.instant === undefined) {
-      report.undated.push(candidate.path);
+  // The prior art locked files the walk does not look for (those inside config and pool date folders): each is a unit.
+  for (const p of legacy) {
+    if (candidates.has(p)) continue;
+    const candidate = await legacyCandidate(remote, p);
+    if (candidate === undefined) report.skippedLegacy.push({ path: p, reason: isInside(p, remote.root) ? 'not a file or folder of a backup of this remote' : `not inside ${remote.root}` });
+    else candidates.set(p, candidate);
+  }
+  const immutable = await attributes.isImmutable([...candidates.keys()]);
+  const indexed = new Set<string>(newest.keys());
+  for (const candidate of candidates.values()) {
+    if (immutable.get(candidate.path) !== true) {
+      if (legacy.has(candidate.path)) report.skippedLegacy.push({ path: candidate.path, reason: 'not immutable any more' });
       continue;
     }
+    const known = newest.get(candidate.path);
+    if (candidate.instant === undefined) {
+      if (known === undefined) report.undated.push(candidate.path);
+      continue;
+    }
+    if (known !== undefined && known >= candidate.instant) continue;
     const examined = await examine(candidate.path);
     if (examined === undefined || examined.type === 'symlink' || examined.type === 'other') continue;
     const request = { remote: remote.id, path: candidate.path, kind: candidate.kind, recursive: candidate.recursive, backup: candidate.backup, backupInstant: candidate.instant };
     await remote.index.write(lockedEntry(pendingEntry(request, options.now), examined.identity, options.now));
+    indexed.add(candidate.path);
     report.indexed.push({ path: candidate.path, day: dayOf(candidate.instant) });
     if (legacy.has(candidate.path)) report.imported++;
   }
-  for (const p of legacy) {
-    if (found.has(p)) continue;
-    report.skippedLegacy.push({ path: p, reason: isInside(p, remote.root) ? 'not an immutable backup unit of this remote any more' : `not inside ${remote.root}` });
+  // The prior art's files in our own tree go once what they name has an entry of ours.
+  for (const [file, named] of ownLegacy) {
+    if (!indexed.has(named)) continue;
+    await unlink(file).catch(() => undefined);
+    await remote.index.removeDayIfEmpty(path.basename(path.dirname(file)));
   }
-  // The prior art's files in our own tree are replaced by the entries just written.
-  for (const file of ownLegacy) await unlink(file).catch(() => undefined);
   return report;
+}
+
+// A path from the prior art's index, as a unit: inside a backup tree of this remote, no symlink on the way, dated by
+// the nearest datetime in its path (its own name, or its date folder's).
+async function legacyCandidate(remote: RemoteContext, unit: string): Promise<Candidate | undefined> {
+  if (!path.isAbsolute(unit) || !isInside(unit, remote.root)) return undefined;
+  const segments = path.relative(remote.root, unit).split(path.sep);
+  const kind = ({ 'xo-vm-backups': 'vm', 'xo-config-backups': 'config', 'xo-pool-metadata-backups': 'pool' } as const)[segments[0] ?? ''];
+  if (kind === undefined || segments.length < 2 || (await isRealFolder(remote, path.dirname(unit))) !== true) return undefined;
+  const examined = await examine(unit);
+  if (examined === undefined || (examined.type !== 'file' && examined.type !== 'directory')) return undefined;
+  const dated = [...segments].reverse().map((segment) => parseBackupDatetime(segment)).find((instant) => instant !== undefined);
+  return { path: unit, kind, recursive: examined.type === 'directory', instant: dated, backup: unit };
 }
 
 async function leafCandidates(kind: BackupKind, folder: string): Promise<Candidate[]> {

@@ -1,5 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { errnoCode } from '../errors.js';
 import type { RemoteContext } from './context.js';
 
 // Where a folder under the remote root really is when no link is followed on the way.
@@ -8,8 +9,14 @@ function expectedRealPath(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir:
 }
 
 // chattr follows symlinked parent folders: a folder is safe to act in only if resolving it changes nothing.
-// undefined when it does not exist (any more).
+// undefined when it does not exist (any more); a link loop is not a real folder; any other error is thrown.
 export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir: string): Promise<boolean | undefined> {
-  const real = await realpath(dir).catch(() => undefined);
-  return real === undefined ? undefined : real === expectedRealPath(remote, dir);
+  try {
+    return (await realpath(dir)) === expectedRealPath(remote, dir);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'ELOOP') return false;
+    throw error;
+  }
 }

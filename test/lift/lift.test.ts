@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChattrAdapter } from '../../src/attributes/chattr.js';
@@ -81,11 +81,12 @@ describe('lift on ext4 with real chattr', () => {
   it('repairs a crash between unlocking and forgetting: the next pass removes the entries of already-unlocked units', async () => {
     const remote = await tempRemote();
     const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
-    // The crashed pass had unlocked everything but removed no entry.
-    execFileSync('chattr', ['-R', '-i', remote.root]);
+    // The crashed pass had unlocked every backup but removed no entry.
+    for (const backup of written) execFileSync('chattr', ['-R', '-i', backup.label.endsWith('.json') ? path.dirname(backup.label) : backup.label]);
     const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
     expect(report.failed).toEqual([]);
-    expect(report.unlocked.length).toBe(written.flatMap((b) => b.units).length - 4);
+    // One entry per unit: the VM's json, flat disk, alias and VHD directory, and one folder per config or pool backup.
+    expect(report.unlocked.length).toBe(4 + 1 + 1);
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
   });
 
@@ -142,5 +143,48 @@ describe('lift on ext4 with real chattr', () => {
     now = t + WEEK + 1000;
     await waitFor(() => written.flatMap((b) => b.units).every((u) => !isImmutable(u)), 'the daemon to lift the expired backups');
     await waitFor(() => logs.filter((l) => l.msg.startsWith('lifted ')).reduce((n, l) => n + Number(l.unlocked), 0) === 6, 'the lift to be logged');
+  });
+
+  it('forgets nothing while the root is not the protected remote (unmounted), and lifts once it is back', async () => {
+    const remote = await tempRemote();
+    const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    const entries = indexFiles(remote);
+    // Unmounted: the mount point is an empty folder.
+    const away = `${remote.root}.away`;
+    await rename(remote.root, away);
+    await mkdir(remote.root);
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(report.unlocked).toEqual([]);
+    expect(report.vanished).toEqual([]);
+    expect(report.failed[0]?.message).toContain('is the remote mounted?');
+    expect(indexFiles(remote)).toEqual(entries);
+    await rm(remote.root, { recursive: true });
+    await rename(away, remote.root);
+    const back = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(back.failed).toEqual([]);
+    for (const unit of written.flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
+  });
+
+  it('keeps the entries of units whose folder was renamed away, and still compares identity across a new device number', async () => {
+    const remote = await tempRemote();
+    const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+    const folder = path.dirname(vm!.label);
+    await rename(folder, path.join(path.dirname(folder), '.hidden'));
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(report.vanished).toEqual([]);
+    expect(report.failed.map((f) => f.path).sort()).toEqual([...vm!.units].sort());
+    await rename(path.join(path.dirname(folder), '.hidden'), folder);
+    // The same files after a reboot that renumbered the disk: entries record another device number.
+    for (const day of readdirSync(path.join(remote.indexPath, 'r'))) {
+      for (const name of readdirSync(path.join(remote.indexPath, 'r', day))) {
+        const file = path.join(remote.indexPath, 'r', day, name);
+        const entry = JSON.parse(await readFile(file, 'utf8')) as { identity: { dev: string } };
+        entry.identity.dev = '999999';
+        await writeFile(file, JSON.stringify(entry));
+      }
+    }
+    const back = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(back.suspicious).toEqual([]);
+    for (const unit of vm!.units) expect(isImmutable(unit), unit).toBe(false);
   });
 });

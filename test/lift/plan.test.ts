@@ -66,4 +66,14 @@ describe('planLift', () => {
     expect(paths(plan)).toEqual(['/r/a']);
     expect(plan.unreadable).toEqual([legacy]);
   });
+
+  it('keeps a unit locked when another entry for it cannot be read: it may belong to a newer backup', () => {
+    const good = stored('/r/data/a.vhd', t);
+    const broken = { ...stored('/r/data/a.vhd', t + 19 * DAY), name: 'broken' };
+    broken.entry = { ...broken.entry!, backupDatetime: 'garbage' };
+    const legacy: StoredEntry = { day: '2026-11-30', name: 'legacy', entry: undefined, text: '/r/data/b.vhd\n' };
+    const plan = planLift([good, broken, stored('/r/data/b.vhd', t), legacy], t + 8 * DAY, WEEK);
+    expect(paths(plan)).toEqual([]);
+    expect(plan.unreadable.map((u) => u.name)).toEqual(['broken', 'legacy']);
+  });
 });

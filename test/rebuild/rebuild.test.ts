@@ -83,6 +83,50 @@ describe('rebuild-index on ext4 with real chattr', () => {
     expect(rebuilding.logs.some((l) => l.msg.startsWith('rebuilt the index of remote r'))).toBe(true);
   });
 
+  it('gives a merged VHD directory a newer entry when a newer alias points to it, so it is not lifted early', async () => {
+    const remote = await tempRemote();
+    const a = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t), disks: [{ type: 'vhd-directory' }] });
+    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3600_000 } });
+    await daemon.stop();
+    // A later run C (5 days on) was merged into A's VHD directory: C's alias points to it. C's entries were lost.
+    const alias = a.units.find((u) => u.endsWith('.alias.vhd'))!;
+    const dataDir = a.units.find((u) => u.includes('/data/'))!;
+    const c = xoDatetime(t + 5 * DAY);
+    const cAlias = path.join(path.dirname(alias), `${c}.alias.vhd`);
+    await writeFile(cAlias, `data/${path.basename(dataDir)}`);
+    const cJson = path.join(path.dirname(a.label), `${c}.json`);
+    await writeFile(cJson, '{}');
+    execFileSync('chattr', ['+i', cAlias, cJson]);
+
+    const report = await rebuildIndex(await contextOf(remote), attributes, { importFrom: [], now: t + 6 * DAY });
+    expect(report.indexed.map((i) => [i.path, i.day]).sort()).toEqual([[cAlias, utcDay(t + 5 * DAY)], [cJson, utcDay(t + 5 * DAY)], [dataDir, utcDay(t + 5 * DAY)]].sort());
+    await liftRemote(await contextOf(remote), attributes, { now: t + 8 * DAY, dryRun: false, all: false });
+    expect(isImmutable(a.label)).toBe(false);
+    expect(isImmutable(dataDir)).toBe(true);
+  });
+
+  it('imports the prior art\'s locks on the files inside config and pool date folders', async () => {
+    const remote = await tempRemote();
+    const config = await writeConfigBackup(remote.root, 's', xoDatetime(t));
+    const files = config.units.filter((u) => u !== config.label);
+    execFileSync('chattr', ['+i', ...files]);
+    const index = new IndexStore(remote.indexPath, 'r');
+    await index.open();
+    // The prior art's own entries, left in the index folder the admin kept.
+    await mkdir(path.join(remote.indexPath, 'r', '2026-10-03'), { recursive: true });
+    for (const file of files) await writeFile(path.join(remote.indexPath, 'r', '2026-10-03', entryName(file)), file);
+    await writeFile(path.join(remote.root, 'immutability.json'), '{}');
+    execFileSync('chattr', ['+i', path.join(remote.root, 'immutability.json')]);
+
+    const report = await rebuildIndex(await contextOf(remote), attributes, { importFrom: [], now: t + DAY });
+    expect(report.imported).toBe(files.length);
+    expect(report.indexed.map((i) => i.day)).toEqual(files.map(() => utcDay(t)));
+    expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([utcDay(t)]);
+    const lifted = await liftRemote(await contextOf(remote), attributes, { now: t + 8 * DAY, dryRun: false, all: false });
+    expect(lifted.failed).toEqual([]);
+    execFileSync('rm', ['-rf', config.label]);
+  });
+
   it('runs from the CLI with --json', async () => {
     const remote = await tempRemote();
     const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
