@@ -11,6 +11,7 @@ import { isInside } from '../config/validate.js';
 import { AppError, errnoCode } from '../errors.js';
 import { IndexStore } from '../index/store.js';
 import type { Logger } from '../log/logger.js';
+import { remoteHealthProblem } from '../remote/health.js';
 import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
@@ -26,6 +27,7 @@ import { VERSION } from '../version.js';
 import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
 
 const CLOCK_CHECK_MS = 60_000;
+const HEALTH_CHECK_MS = 10_000;
 
 // On a remote XO does not encrypt, a json that never becomes valid JSON (XO crashed mid-write) is locked after this long.
 export const PLAIN_REMOTE_SETTLE_MS = 10 * 60 * 1000;
@@ -39,6 +41,8 @@ export interface DaemonOptions {
   procStatus?: string;
   // false: no filesystem events at all, only the start-up scan and the periodic rescan (tests of lost events).
   watch?: boolean;
+  // How often each remote root is checked to still be the protected remote (tests shorten it).
+  healthCheckEveryMs?: number;
 }
 
 // The composition root of the protection daemon: the constructor only stores; start() checks, builds and runs; stop() undoes.
@@ -49,6 +53,9 @@ export class Daemon {
   readonly #attributes: AttributesAdapter;
   readonly #procStatus: string | undefined;
   readonly #watch: boolean;
+  readonly #healthCheckEveryMs: number;
+  readonly #unavailable = new Set<RemoteContext>();
+  #healthTimer: NodeJS.Timeout | undefined;
   readonly #watchers = new Map<RemoteContext, RemoteWatcher>();
   #scheduler: ProtectionScheduler | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -67,6 +74,7 @@ export class Daemon {
     this.#attributes = options.attributes ?? new ChattrAdapter();
     this.#procStatus = options.procStatus;
     this.#watch = options.watch ?? true;
+    this.#healthCheckEveryMs = options.healthCheckEveryMs ?? HEALTH_CHECK_MS;
   }
 
   get counters(): ProtectionCounters | undefined {
@@ -82,18 +90,16 @@ export class Daemon {
 
     const scheduler = new ProtectionScheduler({
       // A json that does not parse on a plain remote is being written: only a very long silence makes it complete.
-      reconcile: (folder) => reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: folder.remote.encrypted ? this.#config.jsonSettleMs : PLAIN_REMOTE_SETTLE_MS }),
+      reconcile: async (folder) => this.#unavailable.has(folder.remote) ? { requests: [], refusals: [] } : reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: folder.remote.encrypted ? this.#config.jsonSettleMs : PLAIN_REMOTE_SETTLE_MS }),
       lock: (requests) => this.#exclusive(() => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' }))),
       clock: this.#clock,
       log: log.child({ module: 'protect' }),
     });
     this.#scheduler = scheduler;
 
-    for (const remote of this.#watch ? this.#remotes : []) {
+    for (const remote of this.#remotes) {
       if (this.#stopping) return;
-      const watcher = new RemoteWatcher(remote.root, log.child({ module: 'watcher', remote: remote.id }), (event) => this.#onWatchEvent(remote, event));
-      this.#watchers.set(remote, watcher);
-      await watcher.start();
+      await this.#startWatcher(remote);
     }
     // Catch-up is the same reconcile as for an event, over every folder: backups written while the daemon was down get locked here.
     const before = scheduler.counters.backupsLocked;
@@ -108,6 +114,9 @@ export class Daemon {
     this.#rescanTimer = setInterval(() => {
       this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed'));
     }, Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs));
+    this.#healthTimer = setInterval(() => {
+      this.#checkHealth().catch((err: unknown) => log.error({ err }, 'remote health check failed'));
+    }, this.#healthCheckEveryMs);
     const guard = new ClockGuard(this.#config.indexPath, this.#clock, this.#config.maxClockJumpMs, log.child({ module: 'clock' }));
     this.#clockGuard = guard;
     // Checked often, so a jump and a jump back between two lift passes are still seen.
@@ -116,6 +125,35 @@ export class Daemon {
     }, CLOCK_CHECK_MS);
     await this.#liftPass();
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
+  }
+
+  async #startWatcher(remote: RemoteContext): Promise<void> {
+    if (!this.#watch) return;
+    const watcher = new RemoteWatcher(remote.root, this.#log.child({ module: 'watcher', remote: remote.id }), (event) => this.#onWatchEvent(remote, event));
+    this.#watchers.set(remote, watcher);
+    await watcher.start();
+  }
+
+  // A remote that goes away (unmounted export, failed disk) pauses its protection, loudly, and nothing is written
+  // where it was; when it is back, its watches are set up again and a rescan catches up what was written meanwhile.
+  async #checkHealth(): Promise<void> {
+    for (const remote of this.#remotes) {
+      if (this.#stopping) return;
+      const problem = await remoteHealthProblem(remote.root, this.#attributes);
+      const log = this.#log.child({ remote: remote.id });
+      if (problem !== undefined && !this.#unavailable.has(remote)) {
+        this.#unavailable.add(remote);
+        log.error({ problem }, `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; checking again every ${Math.round(this.#healthCheckEveryMs / 1000)} s`);
+        const watcher = this.#watchers.get(remote);
+        this.#watchers.delete(remote);
+        await watcher?.close();
+      } else if (problem === undefined && this.#unavailable.has(remote)) {
+        this.#unavailable.delete(remote);
+        log.warn(`remote ${remote.id} is back; catching up on what was written while it was away`);
+        await this.#startWatcher(remote);
+        await this.#rescanRemote(remote);
+      }
+    }
   }
 
   // Locking and lifting never interleave: a lift must not unlock a unit while a lock batch records its identity.
@@ -157,6 +195,8 @@ export class Daemon {
     this.#liftTimer = undefined;
     if (this.#clockTimer !== undefined) clearInterval(this.#clockTimer);
     this.#clockTimer = undefined;
+    if (this.#healthTimer !== undefined) clearInterval(this.#healthTimer);
+    this.#healthTimer = undefined;
     // A lift pass in flight finishes its batch: unlock-then-forget never stops between the two.
     await this.#lifting;
     await Promise.all([...this.#watchers.values()].map((w) => w.close()));
@@ -165,11 +205,13 @@ export class Daemon {
   }
 
   async #rescan(): Promise<void> {
-    for (const remote of this.#remotes) {
-      const leaves = await findLeafFolders(remote.root);
-      this.#watchers.get(remote)?.adopt(leaves);
-      for (const leaf of leaves) this.#scheduler?.enqueue({ remote, ...leaf });
-    }
+    for (const remote of this.#remotes) if (!this.#unavailable.has(remote)) await this.#rescanRemote(remote);
+  }
+
+  async #rescanRemote(remote: RemoteContext): Promise<void> {
+    const leaves = await findLeafFolders(remote.root);
+    this.#watchers.get(remote)?.adopt(leaves);
+    for (const leaf of leaves) this.#scheduler?.enqueue({ remote, ...leaf });
   }
 
   #onWatchEvent(remote: RemoteContext, event: WatchEvent): void {

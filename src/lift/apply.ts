@@ -6,8 +6,8 @@ import { errnoCode } from '../errors.js';
 import type { StoredEntry } from '../index/store.js';
 import type { RemoteContext } from '../remote/context.js';
 import { isRealFolder } from '../remote/confine.js';
+import { remoteHealthProblem } from '../remote/health.js';
 import { examine } from '../remote/read.js';
-import { IMMUTABILITY_FILE } from '../status/immutability.js';
 import { planLift, type LiftCandidate } from './plan.js';
 
 export interface LiftOptions {
@@ -60,9 +60,10 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
     cachesRemoved: [],
   };
   if (plan.unlock.length === 0) return report;
-  const unhealthy = await rootProblem(remote, attributes);
+  // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
+  const unhealthy = await remoteHealthProblem(remote.root, attributes);
   if (unhealthy !== undefined) {
-    report.failed.push({ path: remote.root, message: `nothing lifted: ${unhealthy}` });
+    report.failed.push({ path: remote.root, message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)` });
     return report;
   }
   const total = plan.unlock.length;
@@ -102,15 +103,6 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
     for (const day of new Set(plan.unlock.flatMap((c) => c.entries.map((e) => e.day)))) await remote.index.removeDayIfEmpty(day);
   }
   return report;
-}
-
-// An unmounted remote is an empty folder: entries must not be forgotten because their units seem gone. The daemon
-// writes and locks immutability.json at every start, so a root without it locked is not the remote we protect.
-async function rootProblem(remote: RemoteContext, attributes: AttributesAdapter): Promise<string | undefined> {
-  const marker = path.join(remote.root, IMMUTABILITY_FILE);
-  const locked = (await attributes.isImmutable([marker])).get(marker);
-  if (locked === true) return undefined;
-  return `${remote.root} has no locked ${IMMUTABILITY_FILE}: is the remote mounted? (start the daemon once on it to write one)`;
 }
 
 type Verdict = { kind: 'ok'; recursive: boolean } | { kind: 'vanished' } | { kind: 'missing'; reason: string } | { kind: 'suspicious'; reason: string };

@@ -81,7 +81,7 @@ describe('ProtectionScheduler', () => {
     scheduler.enqueue(folder('vm-2'));
     await scheduler.idle();
     expect(locked).toEqual([]);
-    await vi.waitFor(() => expect(locked.sort()).toEqual(['/r/xo-vm-backups/vm-1/a.json', '/r/xo-vm-backups/vm-2/a.json']));
+    await vi.waitFor(() => expect(locked.sort()).toEqual(['/r/xo-vm-backups/vm-1/a.json', '/r/xo-vm-backups/vm-2/a.json']), { timeout: 10_000 });
     await scheduler.stop();
   });
 });

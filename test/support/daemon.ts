@@ -34,7 +34,7 @@ export function testConfig(remote: TestRemote, overrides: Partial<Config> = {}):
 }
 
 // The real daemon in this process, logging into an array the test can read (as pino's own tests read a sink).
-export async function startDaemon(remote: TestRemote, options: { config?: Partial<Config>; clock?: Clock; attributes?: AttributesAdapter; watch?: boolean } = {}): Promise<RunningDaemon> {
+export async function startDaemon(remote: TestRemote, options: { config?: Partial<Config>; clock?: Clock; attributes?: AttributesAdapter; watch?: boolean; healthCheckEveryMs?: number } = {}): Promise<RunningDaemon> {
   const logs: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -43,7 +43,7 @@ export async function startDaemon(remote: TestRemote, options: { config?: Partia
     },
   });
   const config = testConfig(remote, options.config);
-  const daemon = new Daemon({ config, log: createLogger(config.logLevel, sink), ...(options.clock ? { clock: options.clock } : {}), ...(options.attributes ? { attributes: options.attributes } : {}), ...(options.watch === false ? { watch: false } : {}) });
+  const daemon = new Daemon({ config, log: createLogger(config.logLevel, sink), ...(options.clock ? { clock: options.clock } : {}), ...(options.attributes ? { attributes: options.attributes } : {}), ...(options.watch === false ? { watch: false } : {}), ...(options.healthCheckEveryMs === undefined ? {} : { healthCheckEveryMs: options.healthCheckEveryMs }) });
   stopBeforeCleanup(() => daemon.stop());
   await daemon.start();
   return { daemon, logs, config };

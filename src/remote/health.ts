@@ -1,0 +1,18 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import { errnoCode } from '../errors.js';
+import { IMMUTABILITY_FILE } from '../status/immutability.js';
+
+// Whether a root is still the remote the daemon protects: it exists, and holds the immutability.json the daemon locked
+// at start. An unmounted remote is an empty folder (or none), a swapped disk has no such file: undefined means healthy.
+export async function remoteHealthProblem(root: string, attributes: AttributesAdapter): Promise<string | undefined> {
+  try {
+    if (!(await stat(root)).isDirectory()) return `${root} is not a directory any more`;
+  } catch (error) {
+    return `${root} ${errnoCode(error) === 'ENOENT' ? 'does not exist any more' : `cannot be read (${(error as Error).message})`}`;
+  }
+  const marker = path.join(root, IMMUTABILITY_FILE);
+  if ((await attributes.isImmutable([marker])).get(marker) === true) return undefined;
+  return `${root} has no locked ${IMMUTABILITY_FILE}: is the remote mounted?`;
+}

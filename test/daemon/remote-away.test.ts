@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { startDaemon } from '../support/daemon.js';
+import { mountFilesystem } from '../support/filesystems.js';
+import { allImmutable, tempFolder, waitFor } from '../support/remote.js';
+
+describe('a remote that goes away', () => {
+  it('pauses loudly, writes nothing on the folder underneath, and locks what was written meanwhile once it is back', async () => {
+    const root = await mountFilesystem('ext4');
+    const image = path.join(path.dirname(root), 'image');
+    const indexPath = path.join(await tempFolder(), 'index');
+    const { logs, daemon } = await startDaemon({ base: path.dirname(root), root, indexPath }, { healthCheckEveryMs: 100 });
+    const before = await writeVmBackup(root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(before.units), 'the first backup to be locked');
+
+    // The export goes away: the mount point is an empty folder of the filesystem underneath.
+    execFileSync('umount', [root]);
+    await waitFor(() => logs.some((l) => l.level === 'error' && l.msg.startsWith('remote r is unavailable')), 'the outage to be logged');
+    // XO writes a backup elsewhere meanwhile (the remote mounted on another path).
+    const elsewhere = path.join(await tempFolder(), 'elsewhere');
+    await mkdir(elsewhere);
+    execFileSync('mount', ['-o', 'loop', image, elsewhere]);
+    const during = await writeVmBackup(elsewhere, { vm: 'vm-during', datetime: xoDatetime(Date.now()) });
+    execFileSync('umount', [elsewhere]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await readdir(root)).toEqual([]);
+
+    execFileSync('mount', ['-o', 'loop', image, root]);
+    await waitFor(() => logs.some((l) => l.msg.startsWith('remote r is back')), 'the return to be logged');
+    const relocated = during.units.map((u) => path.join(root, path.relative(elsewhere, u)));
+    await waitFor(() => allImmutable(relocated), 'the backup written during the outage to be locked');
+    // And events work again.
+    const after = await writeVmBackup(root, { vm: 'vm-after', datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(after.units), 'a backup written after the return to be locked');
+    await daemon.stop();
+  });
+});
