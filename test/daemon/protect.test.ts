@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { appendFile, lstat, mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, link, lstat, mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
@@ -239,5 +239,26 @@ describe('protect daemon on ext4 with real chattr', () => {
     await writeFile(json, JSON.stringify({ xva: 'cache.json.gz', vhds: { a: 'vdis', b: '.123.tmp.xva', c: 'vdis/job/vdi/.parent.merge.json', d: 'vdis/job', e: 'vdis/job/vdi/20200101T000000Z.vhd.partial' } }));
     await waitFor(() => isImmutable(json), 'the json to be locked');
     for (const file of [...protectedFiles, path.join(vm, 'vdis')]) expect(isImmutable(file), file).toBe(false);
+  });
+
+  it('refuses a disk that is a hard link to a file outside the remote with a security warning, and ignores a FIFO', async () => {
+    const remote = await tempRemote();
+    const outside = path.join(await tempFolder('xo-immutable-outside-'), 'shadow');
+    await writeFile(outside, 'precious');
+    const { logs } = await startDaemon(remote);
+    const dt = xoDatetime(Date.now());
+    const vdi = path.join(remote.root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi');
+    await mkdir(vdi, { recursive: true });
+    await link(outside, path.join(vdi, `${dt}.vhd`));
+    const fifoVdi = path.join(remote.root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi2');
+    await mkdir(fifoVdi, { recursive: true });
+    execFileSync('mkfifo', [path.join(fifoVdi, `${dt}.vhd`)]);
+    const json = path.join(remote.root, 'xo-vm-backups', 'vm', `${dt}.json`);
+    await writeFile(json, '{}');
+    await waitFor(() => isImmutable(json), 'the json to be locked');
+    expect(isImmutable(outside)).toBe(false);
+    expect(logs.filter((l) => l.security === true).map((l) => l.msg)).toEqual([expect.stringContaining('it has 2 hard links')]);
+    // The FIFO is not a disk at all: never a unit, nothing logged as a failure.
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 });
