@@ -7,6 +7,8 @@ import { selfTestRemote } from '../attributes/selftest.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { ClockGuard } from '../clockguard/guard.js';
+import { readClockState } from '../clockguard/state.js';
+import { writeDaemonStatus } from '../status/daemon-status.js';
 import { isInside } from '../config/validate.js';
 import { AppError, errnoCode } from '../errors.js';
 import { IndexStore } from '../index/store.js';
@@ -54,8 +56,11 @@ export class Daemon {
   readonly #procStatus: string | undefined;
   readonly #watch: boolean;
   readonly #healthCheckEveryMs: number;
-  readonly #unavailable = new Set<RemoteContext>();
+  readonly #unavailable = new Map<RemoteContext, { problem: string; since: string }>();
+  #startedAt = '';
   #healthTimer: NodeJS.Timeout | undefined;
+  // Checks in flight, awaited by stop() so nothing writes after it returns.
+  readonly #inFlight = new Set<Promise<unknown>>();
   readonly #watchers = new Map<RemoteContext, RemoteWatcher>();
   #scheduler: ProtectionScheduler | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -85,6 +90,7 @@ export class Daemon {
   async start(): Promise<void> {
     const log = this.#log;
     const started = this.#clock.now();
+    this.#startedAt = new Date(started).toISOString();
     assertCapabilities(this.#procStatus);
     for (const remote of this.#config.remotes) this.#remotes.push(await this.#prepareRemote(remote));
 
@@ -112,19 +118,25 @@ export class Daemon {
       `protecting ${this.#remotes.length} remote${this.#remotes.length === 1 ? '' : 's'}; start-up catch-up locked ${scheduler.counters.backupsLocked - before} backup(s)`,
     );
     this.#rescanTimer = setInterval(() => {
-      this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed'));
+      this.#track(this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed')));
     }, Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs));
     this.#healthTimer = setInterval(() => {
-      this.#checkHealth().catch((err: unknown) => log.error({ err }, 'remote health check failed'));
+      this.#track(this.#checkHealth().catch((err: unknown) => log.error({ err }, 'remote health check failed')));
     }, this.#healthCheckEveryMs);
     const guard = new ClockGuard(this.#config.indexPath, this.#clock, this.#config.maxClockJumpMs, log.child({ module: 'clock' }));
     this.#clockGuard = guard;
     // Checked often, so a jump and a jump back between two lift passes are still seen.
     this.#clockTimer = setInterval(() => {
-      guard.check().catch((err: unknown) => log.error({ err }, 'clock check failed'));
+      this.#track(guard.check().catch((err: unknown) => log.error({ err }, 'clock check failed')));
     }, CLOCK_CHECK_MS);
     await this.#liftPass();
+    await this.#writeStatus();
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#inFlight.add(work);
+    void work.finally(() => this.#inFlight.delete(work));
   }
 
   async #startWatcher(remote: RemoteContext): Promise<void> {
@@ -142,7 +154,7 @@ export class Daemon {
       const problem = await remoteHealthProblem(remote.root, this.#attributes);
       const log = this.#log.child({ remote: remote.id });
       if (problem !== undefined && !this.#unavailable.has(remote)) {
-        this.#unavailable.add(remote);
+        this.#unavailable.set(remote, { problem, since: new Date(this.#clock.now()).toISOString() });
         log.error({ problem }, `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; checking again every ${Math.round(this.#healthCheckEveryMs / 1000)} s`);
         const watcher = this.#watchers.get(remote);
         this.#watchers.delete(remote);
@@ -154,6 +166,23 @@ export class Daemon {
         await this.#rescanRemote(remote);
       }
     }
+    if (!this.#stopping) await this.#writeStatus();
+  }
+
+  async #writeStatus(): Promise<void> {
+    const clock = await readClockState(this.#config.indexPath);
+    await writeDaemonStatus(this.#config.indexPath, {
+      version: 1,
+      daemonVersion: VERSION,
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      heartbeat: new Date(this.#clock.now()).toISOString(),
+      remotes: this.#remotes.map((r) => {
+        const away = this.#unavailable.get(r);
+        return { id: r.id, root: r.root, healthy: away === undefined, ...(away ? { problem: away.problem, unhealthySince: away.since } : {}) };
+      }),
+      lifting: clock.frozen === undefined ? { frozen: false } : { frozen: true, reason: clock.frozen.reason },
+    });
   }
 
   // Locking and lifting never interleave: a lift must not unlock a unit while a lock batch records its identity.
@@ -199,6 +228,7 @@ export class Daemon {
     this.#healthTimer = undefined;
     // A lift pass in flight finishes its batch: unlock-then-forget never stops between the two.
     await this.#lifting;
+    await Promise.all(this.#inFlight);
     await Promise.all([...this.#watchers.values()].map((w) => w.close()));
     this.#watchers.clear();
     await this.#scheduler?.stop();

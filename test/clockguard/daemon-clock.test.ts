@@ -16,7 +16,7 @@ describe('clock guard', () => {
     let wall = t + 3600_000;
     let monotonic = 0;
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
-    const { logs } = await startDaemon(remote, { clock: { now: () => wall, monotonic: () => monotonic }, config: { liftEveryMs: 50 } });
+    const { logs } = await startDaemon(remote, { clock: { now: () => wall, monotonic: () => monotonic }, config: { liftEveryMs: 50 }, healthCheckEveryMs: 50 });
     expect(allImmutable(backup.units)).toBe(true);
     // Someone sets the clock 8 days ahead; one second passes for real.
     wall = t + WEEK + DAY;
@@ -25,6 +25,7 @@ describe('clock guard', () => {
     expect(allImmutable(backup.units)).toBe(true);
     const frozen = JSON.parse(await readFile(path.join(remote.indexPath, 'clock-frozen.json'), 'utf8')) as { reason: string };
     expect(frozen.reason).toContain('jumped forward by 8.0 days');
+    await waitFor(async () => (JSON.parse(await readFile(path.join(remote.indexPath, 'status.json'), 'utf8')) as { lifting: { frozen: boolean } }).lifting.frozen, 'status.json to say lifting is frozen');
     // Locking goes on while lifting is frozen.
     const fresh = await writeVmBackup(remote.root, { datetime: xoDatetime(wall) });
     await waitFor(() => allImmutable(fresh.units), 'a new backup to be locked');

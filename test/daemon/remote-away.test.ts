@@ -1,11 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import type { DaemonStatus } from '../../src/status/daemon-status.js';
 import { startDaemon } from '../support/daemon.js';
 import { mountFilesystem } from '../support/filesystems.js';
 import { allImmutable, tempFolder, waitFor } from '../support/remote.js';
+
+async function status(indexPath: string): Promise<Partial<DaemonStatus> & { remotes: DaemonStatus['remotes'] }> {
+  return JSON.parse(await readFile(path.join(indexPath, 'status.json'), 'utf8').catch(() => '{"remotes":[]}')) as DaemonStatus;
+}
 
 describe('a remote that goes away', () => {
   it('pauses loudly, writes nothing on the folder underneath, and locks what was written meanwhile once it is back', async () => {
@@ -19,6 +24,8 @@ describe('a remote that goes away', () => {
     // The export goes away: the mount point is an empty folder of the filesystem underneath.
     execFileSync('umount', [root]);
     await waitFor(() => logs.some((l) => l.level === 'error' && l.msg.startsWith('remote r is unavailable')), 'the outage to be logged');
+    await waitFor(async () => (await status(indexPath)).remotes[0]?.healthy === false, 'status.json to show the remote unhealthy');
+    expect((await status(indexPath)).remotes[0]?.problem).toContain('is the remote mounted?');
     // XO writes a backup elsewhere meanwhile (the remote mounted on another path).
     const elsewhere = path.join(await tempFolder(), 'elsewhere');
     await mkdir(elsewhere);
@@ -30,6 +37,7 @@ describe('a remote that goes away', () => {
 
     execFileSync('mount', ['-o', 'loop', image, root]);
     await waitFor(() => logs.some((l) => l.msg.startsWith('remote r is back')), 'the return to be logged');
+    await waitFor(async () => (await status(indexPath)).remotes[0]?.healthy === true, 'status.json to show the remote healthy again');
     const relocated = during.units.map((u) => path.join(root, path.relative(elsewhere, u)));
     await waitFor(() => allImmutable(relocated), 'the backup written during the outage to be locked');
     // And events work again.

@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export const DAEMON_STATUS_FILE = 'status.json';
+
+// What the running daemon says about itself, rewritten at every health check (every 10 s): the heartbeat shows it is
+// alive, each remote whether it is protected, and the clock guard whether lifting is frozen. `status` reads it.
+export interface DaemonStatus {
+  version: 1;
+  daemonVersion: string;
+  pid: number;
+  startedAt: string;
+  heartbeat: string;
+  remotes: { id: string; root: string; healthy: boolean; problem?: string; unhealthySince?: string }[];
+  lifting: { frozen: boolean; reason?: string };
+}
+
+export async function writeDaemonStatus(indexPath: string, status: DaemonStatus): Promise<void> {
+  await mkdir(indexPath, { recursive: true, mode: 0o700 });
+  const target = path.join(indexPath, DAEMON_STATUS_FILE);
+  const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
+    await rename(temporary, target);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+}
