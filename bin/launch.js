@@ -1,5 +1,10 @@
 // Shared by the bin launchers: loads the built CLI, or says how to build it.
 export async function launch(prefix) {
+  // `status | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   let main;
   try {
     ({ main } = await import('../dist/cli/main.js'));

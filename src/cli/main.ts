@@ -5,6 +5,7 @@ import { systemClock } from '../clock.js';
 import { runDemo } from './demo.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
+import { runStatus } from './status.js';
 import { EXIT } from './exit-codes.js';
 import { runProtect } from './protect.js';
 import { renderError } from './render.js';
@@ -84,6 +85,17 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addHelpText('after', `\nThe day of each entry comes from the datetime in the unit's name or its alias; units without one are listed, never guessed.${EXIT_CODES_HELP.replace('1  failed while running', '1  some immutable units have no datetime (listed)')}`)
     .action(async (options: RebuildCommandOptions) => {
       exitCode = await runRebuild(options, io, systemClock);
+    });
+
+  program
+    .command('status')
+    .description('Show what is protected and until when: the daemon (from its heartbeat), each remote, the next 14 days of unlocks, the clock guard.')
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--json', 'print the report as JSON (docs/status.schema.json)', false)
+    .addHelpText('after', `${EXIT_CODES_HELP.replace('1  failed while running', '1  needs attention: the daemon is not running, a remote is unavailable, or lifting is frozen')}`)
+    .action(async (options: { config: string; remote?: string; json: boolean }) => {
+      exitCode = await runStatus(options, io, systemClock);
     });
 
   try {

@@ -58,6 +58,7 @@ export class Daemon {
   readonly #healthCheckEveryMs: number;
   readonly #unavailable = new Map<RemoteContext, { problem: string; since: string }>();
   #startedAt = '';
+  readonly #lastLift = new Map<RemoteContext, { at: string; unlocked: number; failed: number; suspicious: number }>();
   #healthTimer: NodeJS.Timeout | undefined;
   // Checks in flight, awaited by stop() so nothing writes after it returns.
   readonly #inFlight = new Set<Promise<unknown>>();
@@ -171,6 +172,7 @@ export class Daemon {
 
   async #writeStatus(): Promise<void> {
     const clock = await readClockState(this.#config.indexPath);
+    const counters = this.#scheduler?.counters;
     await writeDaemonStatus(this.#config.indexPath, {
       version: 1,
       daemonVersion: VERSION,
@@ -179,9 +181,14 @@ export class Daemon {
       heartbeat: new Date(this.#clock.now()).toISOString(),
       remotes: this.#remotes.map((r) => {
         const away = this.#unavailable.get(r);
-        return { id: r.id, root: r.root, healthy: away === undefined, ...(away ? { problem: away.problem, unhealthySince: away.since } : {}) };
+        const lastLift = this.#lastLift.get(r);
+        return { id: r.id, root: r.root, healthy: away === undefined, ...(away ? { problem: away.problem, unhealthySince: away.since } : {}), ...(lastLift ? { lastLift } : {}) };
       }),
       lifting: clock.frozen === undefined ? { frozen: false } : { frozen: true, reason: clock.frozen.reason },
+      ...(this.#scheduler?.lastLock ? { lastLock: this.#scheduler.lastLock } : {}),
+      errors: counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors,
+      securityWarnings: counters?.refusals ?? 0,
+      watchedFolders: [...this.#watchers.values()].reduce((n, w) => n + w.watchedFolders(), 0),
     });
   }
 
@@ -206,6 +213,7 @@ export class Daemon {
         try {
           const report = await this.#exclusive(() => liftRemote(remote, this.#attributes, { now: this.#clock.now(), dryRun: false, all: false }));
           logLiftReport(report, log);
+          this.#lastLift.set(remote, { at: new Date(this.#clock.now()).toISOString(), unlocked: report.unlocked.length, failed: report.failed.length, suspicious: report.suspicious.length });
         } catch (err) {
           log.error({ err }, `lift pass on remote ${remote.id} failed; it runs again in ${Math.round(this.#config.liftEveryMs / 60_000)} min`);
         }

@@ -17,6 +17,8 @@ export interface LiftCandidate {
   entries: { day: string; name: string }[];
   // As recorded at lock time by the newest entry that recorded one; pending entries have none.
   identity: Identity | undefined;
+  // The governing backup (its json, or its date folder).
+  backup: string;
 }
 
 export interface LiftPlan {
@@ -27,13 +29,11 @@ export interface LiftPlan {
   unreadable: StoredEntry[];
 }
 
-// Pure: which units expire now. A unit is unlocked only when the newest backup referencing it is older than
-// now - duration, and when its own name, if it carries a datetime, is older too ("never early", whatever the bucket).
-// `all` (making a remote fully mutable) ignores the windows.
-export function planLift(stored: readonly StoredEntry[], now: number, durationMs: number, all = false): LiftPlan {
+// Groups the entries by path: each unit with the newest backup that references it. Paths named by an entry whose
+// datetime cannot be read are set apart as blocked (they may belong to a newer backup).
+export function groupByPath(stored: readonly StoredEntry[]): { units: LiftCandidate[]; unreadable: StoredEntry[]; blocked: Set<string> } {
   const byPath = new Map<string, LiftCandidate>();
   const unreadable: StoredEntry[] = [];
-  // A path named by an entry whose datetime cannot be read may belong to a newer backup: it is not unlocked.
   const blocked = new Set<string>();
   for (const item of stored) {
     const { entry } = item;
@@ -54,6 +54,7 @@ export function planLift(stored: readonly StoredEntry[], now: number, durationMs
         day: item.day,
         entries: [{ day: item.day, name: item.name }],
         identity: entry.identity,
+        backup: entry.backup,
       });
       continue;
     }
@@ -63,11 +64,20 @@ export function planLift(stored: readonly StoredEntry[], now: number, durationMs
       candidate.governingInstant = instant;
       candidate.day = item.day;
       candidate.identity = entry.identity ?? candidate.identity;
+      candidate.backup = entry.backup;
     }
   }
+  return { units: [...byPath.values()], unreadable, blocked };
+}
+
+// Pure: which units expire now. A unit is unlocked only when the newest backup referencing it is older than
+// now - duration, and when its own name, if it carries a datetime, is older too ("never early", whatever the bucket).
+// `all` (making a remote fully mutable) ignores the windows.
+export function planLift(stored: readonly StoredEntry[], now: number, durationMs: number, all = false): LiftPlan {
+  const { units, unreadable, blocked } = groupByPath(stored);
   const unlock: LiftCandidate[] = [];
   let kept = 0;
-  for (const candidate of byPath.values()) {
+  for (const candidate of units) {
     if (all || (!blocked.has(candidate.path) && isExpired(candidate, now, durationMs))) unlock.push(candidate);
     else kept++;
   }

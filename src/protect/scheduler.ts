@@ -12,6 +12,12 @@ export interface SchedulerDeps {
   retryDelayMs?: number;
 }
 
+export interface LastLock {
+  at: string;
+  units: number;
+  failed: number;
+}
+
 export interface ProtectionCounters {
   backupsLocked: number;
   unitsLocked: number;
@@ -33,6 +39,8 @@ const RECONCILE_CONCURRENCY = 16;
 // in a round, from however many backups, is locked in shared batches.
 export class ProtectionScheduler {
   readonly counters: ProtectionCounters = { backupsLocked: 0, unitsLocked: 0, lockFailures: 0, indexFailures: 0, refusals: 0, reconcileErrors: 0 };
+  // The last lock batch, for status: when, how many units, how many failed.
+  lastLock: LastLock | undefined;
   readonly #deps: SchedulerDeps;
   readonly #dirty = new Map<string, LeafFolder>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -172,6 +180,7 @@ export class ProtectionScheduler {
       }
     }
     const lockedAt = clock.now();
+    this.lastLock = { at: new Date(lockedAt).toISOString(), units: results.filter((r) => r.outcome.status === 'ok').length, failed: results.filter((r) => r.outcome.status === 'failed').length };
     for (const [label, group] of byBackup) {
       const locked = group.filter((r) => r.outcome.status === 'ok');
       if (locked.length === 0) continue;

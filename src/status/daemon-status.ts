@@ -12,8 +12,20 @@ export interface DaemonStatus {
   pid: number;
   startedAt: string;
   heartbeat: string;
-  remotes: { id: string; root: string; healthy: boolean; problem?: string; unhealthySince?: string }[];
+  remotes: {
+    id: string;
+    root: string;
+    healthy: boolean;
+    problem?: string;
+    unhealthySince?: string;
+    lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
+  }[];
   lifting: { frozen: boolean; reason?: string };
+  lastLock?: { at: string; units: number; failed: number };
+  // Since the daemon started: failures (lock, index, reconcile) and security warnings (refused units).
+  errors: number;
+  securityWarnings: number;
+  watchedFolders: number;
 }
 
 export async function writeDaemonStatus(indexPath: string, status: DaemonStatus): Promise<void> {

@@ -66,6 +66,13 @@ export class RemoteWatcher {
     }
   }
 
+  // Folders with an inotify watch of their own (leaves), for status against fs.inotify.max_user_watches.
+  watchedFolders(): number {
+    let watched = 0;
+    for (const { watch: folderWatch } of this.#leaves.values()) if (folderWatch !== undefined) watched++;
+    return watched;
+  }
+
   async close(): Promise<void> {
     for (const timer of this.#relistTimers) clearTimeout(timer);
     this.#relistTimers.clear();

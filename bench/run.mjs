@@ -1,0 +1,684 @@
+// The benchmark of issue 5: builds a realistic remote under /tmp and runs the real CLI as separate processes.
+//   node bench/run.mjs [--scale F] [--out FILE] [--growth] [--growth-base F] [--profile DIR] [--keep-logs]
+// Run as root after `npm run build`, on a local ext4 /tmp. Prints Markdown tables and writes JSON
+// (default bench/results/bench-<date>.json). Everything made immutable is made mutable again and removed at the end,
+// also on failure or Ctrl-C (chattr -R -i, then rm -rf of /tmp/xo-bench-*).
+//
+// Steps (counts are multiplied by --scale, except the idle latency samples):
+//   1 start-up on an empty remote          6 catch-up at start (daemon stopped, more backups written)
+//   2 idle latency (json -> immutable)     7 lift of everything (faketime +8d, duration 7d)
+//   3 burst of flat VM backups             8 rebuild-index (everything locked by hand, index removed)
+//   4 VHD directory backups                9 peak RSS of the daemon (VmHWM)
+//   5 config and pool metadata backups    10 index bytes per entry; 11 the floor: batched chattr by hand
+// --growth runs all steps at base, 2x base and 4x base (default 0.05) and prints the growth of each figure.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeConfigBackup, writePoolBackup, xoDatetime } from '../dist/demo/sample-remote.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const REPO = path.resolve(path.dirname(SELF), '..');
+const BIN = path.join(REPO, 'bin', 'xo-immutable-backups.js');
+const ENV = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+const REMOTE_ID = 'main';
+const JOB_ID = 'a1b2c3d4-0000-4000-8000-000000000001';
+const DISKS_PER_VM = 4;
+const BLOCKS_PER_VHD_DIR = 1100; // blocks/0/0..1023 and blocks/1/0..75, as vhd-lib lays them out
+const XARGS_BATCH = 4096;
+const FULL = { burstVms: 5000, vhdDirVms: 75, configBackups: 24, pools: 2, poolBackups: 12, catchUpVms: 1000 };
+const IDLE_SAMPLES = 20; // per kind (existing VM folder, new VM folder); not scaled
+const TIMEOUT_MS = 600_000;
+
+// ---------------------------------------------------------------- arguments, small helpers
+
+function parseArgs(argv) {
+  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--scale') args.scale = Number(argv[++i]);
+    else if (a === '--out') args.out = argv[++i];
+    else if (a === '--growth') args.growth = true;
+    else if (a === '--growth-base') args.growthBase = Number(argv[++i]);
+    else if (a === '--profile') args.profile = path.resolve(argv[++i]);
+    else if (a === '--keep-logs') args.keepLogs = true;
+    else if (a === '--help' || a === '-h') {
+      console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(0, 14).join('\n'));
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  for (const key of ['scale', 'growthBase']) if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
+  return args;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const hrMs = () => Number(process.hrtime.bigint()) / 1e6;
+const scaled = (n, scale, min = 1) => Math.max(min, Math.round(n * scale));
+const median = (xs) => percentile(xs, 50);
+function percentile(xs, p) {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const log = (msg) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+// Deterministic uuid-looking names.
+function fakeUuid(a, b) {
+  const hex = (x, w) => (x >>> 0).toString(16).padStart(w, '0').slice(-w);
+  return `${hex(a, 8)}-${hex(b, 4)}-4${hex(a * 7 + b, 3)}-8${hex(b * 13 + a, 3)}-${hex(a, 6)}${hex(b, 6)}`;
+}
+
+// ---------------------------------------------------------------- writing backups (XO's layout and order, json last)
+
+function metadataOf(dt, vhds) {
+  const instant = Date.parse(`${dt.slice(0, 4)}-${dt.slice(4, 6)}-${dt.slice(6, 8)}T${dt.slice(9, 11)}:${dt.slice(11, 13)}:${dt.slice(13, 15)}Z`);
+  return JSON.stringify({ jobId: JOB_ID, mode: 'delta', timestamp: instant, vhds }, null, 2);
+}
+
+// A VM folder with its VDI folders and no backup yet; later backups reuse the same VDI folders.
+function makeVmFolder(root, vmIndex) {
+  const vm = fakeUuid(0x10000000 + vmIndex, 0);
+  const folder = path.join(root, 'xo-vm-backups', vm);
+  const vdis = [];
+  for (let d = 0; d < DISKS_PER_VM; d++) {
+    const vdi = fakeUuid(0x20000000 + vmIndex, d + 1);
+    fs.mkdirSync(path.join(folder, 'vdis', JOB_ID, vdi), { recursive: true });
+    vdis.push(vdi);
+  }
+  return { folder, vdis };
+}
+
+const FLAT_VHD = Buffer.alloc(4096, 1);
+const CACHE = Buffer.from('cache');
+
+// One delta backup of flat VHDs: the disks, XO's cache, then the json. Returns what must end up immutable.
+function writeFlatBackup(vm, dt) {
+  const units = [];
+  const vhds = {};
+  for (const vdi of vm.vdis) {
+    const rel = `vdis/${JOB_ID}/${vdi}/${dt}.vhd`;
+    fs.writeFileSync(path.join(vm.folder, rel), FLAT_VHD);
+    units.push(path.join(vm.folder, rel));
+    vhds[vdi] = rel;
+  }
+  fs.writeFileSync(path.join(vm.folder, 'cache.json.gz'), CACHE);
+  const json = path.join(vm.folder, `${dt}.json`);
+  fs.writeFileSync(json, metadataOf(dt, vhds));
+  units.push(json);
+  return { label: json, flat: units, recursive: [] };
+}
+
+// One delta backup of VHD directories: data/<dt>.vhd/{blocks/<n>/<m>, bat, footer, header, chunk-filters.json}, the alias, then the json.
+function writeVhdDirBackup(vm, dt) {
+  const flat = [];
+  const recursive = [];
+  const vhds = {};
+  const block = Buffer.alloc(512, 7);
+  for (const vdi of vm.vdis) {
+    const vdiFolder = path.join(vm.folder, 'vdis', JOB_ID, vdi);
+    const vhdDir = path.join(vdiFolder, 'data', `${dt}.vhd`);
+    for (let b = 0; b < BLOCKS_PER_VHD_DIR; b++) {
+      const sub = path.join(vhdDir, 'blocks', String(b >>> 10));
+      if ((b & 1023) === 0) fs.mkdirSync(sub, { recursive: true });
+      fs.writeFileSync(path.join(sub, String(b & 1023)), block);
+    }
+    for (const part of ['chunk-filters.json', 'bat', 'footer', 'header']) fs.writeFileSync(path.join(vhdDir, part), part);
+    const alias = path.join(vdiFolder, `${dt}.alias.vhd`);
+    fs.writeFileSync(alias, `data/${dt}.vhd`);
+    flat.push(alias);
+    recursive.push(vhdDir);
+    vhds[vdi] = `vdis/${JOB_ID}/${vdi}/${dt}.alias.vhd`;
+  }
+  fs.writeFileSync(path.join(vm.folder, 'cache.json.gz'), CACHE);
+  const json = path.join(vm.folder, `${dt}.json`);
+  fs.writeFileSync(json, metadataOf(dt, vhds));
+  flat.push(json);
+  return { label: json, flat, recursive };
+}
+
+// ---------------------------------------------------------------- the daemon's log (a file, as journald would hold it)
+
+class LogTail {
+  constructor(file) {
+    this.file = file;
+    this.offset = 0;
+    this.rest = '';
+    this.lines = [];
+    this.locked = new Map(); // backup label -> { at (daemon's clock, ms), latencyMs, units, failed }
+    this.errors = [];
+  }
+
+  poll() {
+    let fd;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= this.offset) return;
+      const buffer = Buffer.alloc(size - this.offset);
+      fs.readSync(fd, buffer, 0, buffer.length, this.offset);
+      this.offset = size;
+      const text = this.rest + buffer.toString('utf8');
+      const parts = text.split('\n');
+      this.rest = parts.pop();
+      for (const part of parts) this.#take(part);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  #take(text) {
+    let line;
+    try {
+      line = JSON.parse(text);
+    } catch {
+      line = { msg: text, level: 'raw' };
+    }
+    line.at = line.time ? Date.parse(line.time) : Date.now();
+    this.lines.push(line);
+    if (typeof line.msg === 'string' && line.msg.startsWith('locked ') && line.backup) {
+      this.locked.set(line.backup, { at: line.at, latencyMs: line.latencyMs, units: line.units, failed: line.failed });
+    }
+    if (line.level === 'error' || line.level === 'fatal') this.errors.push(line);
+  }
+
+  async waitFor(predicate, what, timeoutMs = TIMEOUT_MS) {
+    const deadline = hrMs() + timeoutMs;
+    for (;;) {
+      this.poll();
+      const found = predicate(this);
+      if (found) return found;
+      if (hrMs() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await sleep(5);
+    }
+  }
+
+  find(fromIndex, test) {
+    for (let i = fromIndex; i < this.lines.length; i++) if (test(this.lines[i])) return this.lines[i];
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- processes
+
+function nodeArgs(ctx, name) {
+  return ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profile}`, `--cpu-prof-name=${name}-${ctx.label}-${Date.now()}.cpuprofile`] : [];
+}
+
+async function startDaemon(ctx) {
+  const logFile = path.join(ctx.dir, `daemon-${++ctx.daemonRuns}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const spawnedAt = Date.now();
+  const child = spawn(process.execPath, [...nodeArgs(ctx, 'protect'), BIN, 'protect', '--config', ctx.config], { env: ENV, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const daemon = { child, tail: new LogTail(logFile), spawnedAt, exited, exit: undefined };
+  exited.then((e) => (daemon.exit = e));
+  ctx.daemon = daemon;
+  liveChildren.add(child);
+  exited.then(() => liveChildren.delete(child));
+  const protecting = await daemon.tail.waitFor(
+    (t) => {
+      if (daemon.exit) throw new Error(`daemon exited ${JSON.stringify(daemon.exit)} during start-up; see ${logFile}`);
+      return t.find(0, (l) => typeof l.msg === 'string' && l.msg.startsWith('protecting '));
+    },
+    'the "protecting" line',
+  );
+  return { daemon, protecting, startupMs: protecting.at - spawnedAt };
+}
+
+function peakRssMb(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB/m);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function stopDaemon(ctx) {
+  const daemon = ctx.daemon;
+  if (!daemon) return undefined;
+  const rss = daemon.exit ? NaN : peakRssMb(daemon.child.pid);
+  if (!daemon.exit) daemon.child.kill('SIGTERM');
+  const exit = await Promise.race([daemon.exited, sleep(60_000).then(() => undefined)]);
+  if (!exit) {
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
+  }
+  daemon.tail.poll();
+  ctx.daemon = undefined;
+  ctx.daemonErrors.push(...daemon.tail.errors);
+  return { peakRssMb: rss, exit: exit ?? { signal: 'SIGKILL' } };
+}
+
+function runCli(ctx, name, prefix, args) {
+  const [command, ...rest] = [...prefix, process.execPath, ...nodeArgs(ctx, name), BIN, ...args];
+  const t0 = hrMs();
+  const result = spawnSync(command, rest, { env: ENV, encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024, timeout: TIMEOUT_MS });
+  const ms = hrMs() - t0;
+  let json;
+  try {
+    json = JSON.parse(result.stdout);
+  } catch {
+    json = undefined;
+  }
+  return { ms, status: result.status, json, stderr: result.stderr?.slice(0, 2000), stdout: json ? undefined : result.stdout?.slice(0, 2000) };
+}
+
+// Runs `<command> <flags> -- paths...` through xargs, at most XARGS_BATCH paths a spawn. Returns ms and the output.
+function xargs(command, flags, paths) {
+  if (paths.length === 0) return { ms: 0, stdout: '', status: 0 };
+  const input = paths.join('\0');
+  const t0 = hrMs();
+  const result = spawnSync('xargs', ['-0', '-n', String(XARGS_BATCH), command, ...flags, '--'], { input, env: ENV, encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+  return { ms: hrMs() - t0, stdout: result.stdout, stderr: result.stderr, status: result.status };
+}
+
+// One batched `lsattr -d` pass: how many of the paths carry the immutable flag.
+function countImmutable(paths) {
+  const { stdout } = xargs('lsattr', ['-d'], paths);
+  let immutable = 0;
+  for (const line of stdout.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space > 0 && line.slice(0, space).includes('i')) immutable++;
+  }
+  return immutable;
+}
+
+// Every file and folder under the remote that is immutable (inside VHD directories and date folders too).
+function immutableUnderRoot(root) {
+  const result = spawnSync('sh', ['-c', 'find "$1" -print0 | xargs -0 -n 4096 lsattr -d -- 2>/dev/null', 'sh', root], { env: ENV, encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+  const paths = [];
+  for (const line of result.stdout.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space > 0 && line.slice(0, space).includes('i')) paths.push(line.slice(space + 1));
+  }
+  return paths;
+}
+
+const allPaths = (group) => [...group.flat, ...group.recursive];
+
+// ---------------------------------------------------------------- the steps
+
+function prepare(scale, label) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `xo-bench-${label}-`));
+  liveDirs.add(dir); // removed at exit whatever happens
+  const root = path.join(dir, 'remote');
+  const indexPath = path.join(dir, 'index');
+  fs.mkdirSync(root);
+  const config = path.join(dir, 'config.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ indexPath, logLevel: 'info', liftEvery: '1h', rescanEvery: '15m', remotes: { [REMOTE_ID]: { root, immutabilityDuration: '7d' } } }, null, 2),
+  );
+  return { dir, root, indexPath, config, scale, label, daemonRuns: 0, daemonErrors: [], groups: {}, vms: [], nextVm: 0, nextSecond: 0 };
+}
+
+// A distinct datetime per call, a few minutes in the past, so no two backups of a folder share a name.
+function nextDatetime(ctx) {
+  if (ctx.base === undefined) ctx.base = Math.floor(Date.now() / 1000) * 1000 - 3600_000;
+  return xoDatetime(ctx.base + 1000 * ctx.nextSecond++);
+}
+
+function newGroup(ctx, name) {
+  ctx.groups[name] = { flat: [], recursive: [], labels: [] };
+  return ctx.groups[name];
+}
+
+function addBackup(group, written) {
+  group.flat.push(...written.flat);
+  group.recursive.push(...written.recursive);
+  group.labels.push(written.label);
+}
+
+async function waitLocked(tail, labels, what) {
+  await tail.waitFor((t) => labels.every((l) => t.locked.has(l)), what);
+  return Math.max(...labels.map((l) => tail.locked.get(l).at));
+}
+
+// 2. one backup at a time on an idle daemon: into existing VM folders, then into new ones.
+async function idleLatency(ctx) {
+  const { tail } = ctx.daemon;
+  const group = newGroup(ctx, 'idle');
+  const existing = Array.from({ length: IDLE_SAMPLES }, () => makeVmFolder(ctx.root, ctx.nextVm++));
+  await sleep(1500); // let the watcher pick up the new folders
+  const result = {};
+  for (const [kind, folderFor] of [
+    ['existing VM folder', (i) => existing[i]],
+    ['new VM folder', () => makeVmFolder(ctx.root, ctx.nextVm++)],
+  ]) {
+    const ours = [];
+    const daemons = [];
+    for (let i = 0; i < IDLE_SAMPLES; i++) {
+      const written = writeFlatBackup(folderFor(i), nextDatetime(ctx));
+      const writtenAt = Date.now();
+      addBackup(group, written);
+      const at = await waitLocked(tail, [written.label], `idle backup ${written.label}`);
+      ours.push(at - writtenAt);
+      daemons.push(tail.locked.get(written.label).latencyMs);
+      await sleep(200);
+    }
+    result[kind] = { samples: ours.length, medianMs: median(ours), p95Ms: percentile(ours, 95), maxMs: Math.max(...ours), daemonLatencyMedianMs: median(daemons), all: ours };
+  }
+  const units = allPaths(group);
+  result.verified = countImmutable(units) === units.length;
+  return result;
+}
+
+// A burst written as fast as possible while the daemon runs: time from the last file written to every unit immutable.
+async function burst(ctx, name, count, write) {
+  const group = newGroup(ctx, name);
+  const t0 = Date.now();
+  for (let i = 0; i < count; i++) addBackup(group, await write(i));
+  const lastWrittenAt = Date.now();
+  const lastLockedAt = await waitLocked(ctx.daemon.tail, group.labels, `${name}: ${count} backups locked`);
+  const units = allPaths(group);
+  const immutable = countImmutable(units);
+  return {
+    backups: count,
+    units: units.length,
+    files: countFiles(group),
+    writeMs: lastWrittenAt - t0,
+    drainMs: Math.max(0, lastLockedAt - lastWrittenAt),
+    firstToLastMs: lastLockedAt - t0,
+    verified: immutable === units.length,
+    immutable,
+  };
+}
+
+// Files written by a group, counting every file inside VHD directories and date folders.
+function countFiles(group) {
+  let files = group.flat.length;
+  for (const dir of group.recursive) files += countTree(dir);
+  return files;
+}
+function countTree(dir) {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? countTree(path.join(dir, e.name)) : 1;
+  return n;
+}
+
+function burstVms(ctx) {
+  const count = scaled(FULL.burstVms, ctx.scale);
+  const dt = nextDatetime(ctx);
+  return burst(ctx, 'burst', count, (i) => {
+    const vm = makeVmFolder(ctx.root, ctx.nextVm++);
+    ctx.vms.push(vm);
+    return writeFlatBackup(vm, dt);
+  });
+}
+
+function burstVhdDirs(ctx) {
+  const count = scaled(FULL.vhdDirVms, ctx.scale);
+  const dt = nextDatetime(ctx);
+  return burst(ctx, 'vhdDirs', count, () => writeVhdDirBackup(makeVmFolder(ctx.root, ctx.nextVm++), dt));
+}
+
+function burstMetadata(ctx) {
+  const configs = scaled(FULL.configBackups, ctx.scale, 2);
+  const perPool = scaled(FULL.poolBackups, ctx.scale, 1);
+  const jobs = [];
+  for (let i = 0; i < configs; i++) jobs.push((dt) => writeConfigBackup(ctx.root, 'c0ffee00-0000-4000-8000-000000000001', dt));
+  for (let p = 0; p < FULL.pools; p++) for (let i = 0; i < perPool; i++) jobs.push((dt) => writePoolBackup(ctx.root, 'c0ffee00-0000-4000-8000-000000000002', fakeUuid(0x30000000 + p, 9), dt));
+  // Date folders are the units (locked recursively); writeDateFolder lists the files inside too.
+  return burst(ctx, 'metadata', jobs.length, async (i) => {
+    const written = await jobs[i](nextDatetime(ctx));
+    return { label: written.label, flat: [], recursive: [written.label] };
+  });
+}
+
+// 6. the daemon stopped, new backups written into existing VM folders, then started again.
+async function catchUp(ctx) {
+  const group = newGroup(ctx, 'catchUp');
+  const count = Math.min(scaled(FULL.catchUpVms, ctx.scale), ctx.vms.length);
+  const dt = nextDatetime(ctx);
+  for (let i = 0; i < count; i++) addBackup(group, writeFlatBackup(ctx.vms[i], dt));
+  const { protecting, startupMs } = await startDaemon(ctx);
+  const units = allPaths(group);
+  const immutable = countImmutable(units);
+  return { backups: count, units: units.length, startToProtectingMs: startupMs, daemonStartupMs: protecting.startupMs, backupsLockedAtStart: protecting.backupsLocked, verified: immutable === units.length, immutable };
+}
+
+function indexSize(ctx) {
+  const folder = path.join(ctx.indexPath, REMOTE_ID);
+  const entries = Number(spawnSync('sh', ['-c', 'find "$1" -type f | wc -l', 'sh', folder], { encoding: 'utf8' }).stdout.trim());
+  const bytes = Number(spawnSync('du', ['-sb', folder], { encoding: 'utf8' }).stdout.split(/\s/)[0]);
+  const allocated = Number(spawnSync('du', ['-s', '--block-size=1', folder], { encoding: 'utf8' }).stdout.split(/\s/)[0]);
+  return { entries, bytes, allocatedBytes: allocated, bytesPerEntry: bytes / entries, allocatedPerEntry: allocated / entries };
+}
+
+function everyUnit(ctx) {
+  const flat = [];
+  const recursive = [];
+  for (const g of Object.values(ctx.groups)) {
+    flat.push(...g.flat);
+    recursive.push(...g.recursive);
+  }
+  return { flat, recursive, all: [...flat, ...recursive] };
+}
+
+// 7. one lift pass with the clock 8 days ahead (duration 7d): everything expires.
+function lift(ctx) {
+  const run = runCli(ctx, 'lift', ['faketime', '-f', '+8d'], ['lift', '--config', ctx.config, '--json']);
+  const report = run.json?.remotes?.[0];
+  const units = everyUnit(ctx).all;
+  const stillImmutable = countImmutable(units);
+  const tree = immutableUnderRoot(ctx.root).filter((p) => path.basename(p) !== 'immutability.json');
+  return {
+    ms: run.ms,
+    status: run.status,
+    unlocked: report?.unlocked,
+    failed: report?.failed?.length,
+    suspicious: report?.suspicious?.length,
+    units: units.length,
+    verified: stillImmutable === 0 && tree.length === 0,
+    stillImmutableUnits: stillImmutable,
+    stillImmutableUnderRoot: tree.length,
+    ...(run.status === 0 ? {} : { stderr: run.stderr, stdout: run.stdout }),
+  };
+}
+
+// 11. the floor: the same unit paths, batched into few chattr spawns by hand (-R for directories).
+function floor(ctx, flag) {
+  const byGroup = {};
+  for (const [name, g] of Object.entries(ctx.groups)) {
+    const flat = xargs('chattr', [flag], g.flat);
+    const rec = xargs('chattr', ['-R', flag], g.recursive);
+    byGroup[name] = { ms: flat.ms + rec.ms, units: g.flat.length + g.recursive.length, failed: flat.status !== 0 || rec.status !== 0 };
+  }
+  const total = Object.values(byGroup).reduce((s, g) => s + g.ms, 0);
+  return { totalMs: total, byGroup };
+}
+
+// One backup's units in one chattr spawn each, as an idle daemon would at best: the latency floor.
+function idleFloor(ctx) {
+  const g = ctx.groups.idle;
+  const per = [];
+  for (let i = 0; i + 5 <= g.flat.length; i += 5) {
+    const paths = g.flat.slice(i, i + 5);
+    const t0 = hrMs();
+    spawnSync('chattr', ['-i', '--', ...paths], { env: ENV });
+    per.push(hrMs() - t0);
+    spawnSync('chattr', ['+i', '--', ...paths], { env: ENV });
+  }
+  return { medianMs: median(per) };
+}
+
+// 8. everything locked again by hand (that is the +i floor), the index removed, then rebuild-index timed.
+function rebuild(ctx) {
+  fs.rmSync(path.join(ctx.indexPath, REMOTE_ID), { recursive: true, force: true });
+  const run = runCli(ctx, 'rebuild', [], ['rebuild-index', '--config', ctx.config, '--json']);
+  const report = run.json?.remotes?.[0];
+  const lsattrFloor = xargs('lsattr', ['-d'], everyUnit(ctx).all).ms;
+  return {
+    ms: run.ms,
+    status: run.status,
+    indexed: report?.indexed?.length,
+    undated: report?.undated?.length,
+    foldersScanned: report?.foldersScanned,
+    units: everyUnit(ctx).all.length,
+    lsattrFloorMs: lsattrFloor,
+    ...(run.status === 0 ? {} : { stderr: run.stderr, stdout: run.stdout }),
+  };
+}
+
+function nodeStartFloor() {
+  const t = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = hrMs();
+    spawnSync(process.execPath, ['-e', '0']);
+    t.push(hrMs() - t0);
+  }
+  return median(t);
+}
+
+// ---------------------------------------------------------------- one run at one scale
+
+async function runOnce(scale, args) {
+  const label = `s${scale}`;
+  const ctx = prepare(scale, label);
+  ctx.profile = args.profile;
+  if (ctx.profile) fs.mkdirSync(ctx.profile, { recursive: true });
+  const r = { scale, dir: ctx.dir };
+  try {
+    log(`${label}: 1 start-up on an empty remote (${ctx.dir})`);
+    r.startup = { ms: (await startDaemon(ctx)).startupMs, nodeStartFloorMs: nodeStartFloor() };
+    log(`${label}: 2 idle latency`);
+    r.idle = await idleLatency(ctx);
+    log(`${label}: 3 burst of ${scaled(FULL.burstVms, scale)} VM backups`);
+    r.burst = await burstVms(ctx);
+    log(`${label}: 4 VHD directories (${scaled(FULL.vhdDirVms, scale) * DISKS_PER_VM} x ${BLOCKS_PER_VHD_DIR} blocks)`);
+    r.vhdDirs = await burstVhdDirs(ctx);
+    log(`${label}: 5 config and pool metadata backups`);
+    r.metadata = await burstMetadata(ctx);
+    const first = await stopDaemon(ctx);
+    log(`${label}: 6 catch-up at start`);
+    r.catchUp = await catchUp(ctx);
+    const second = await stopDaemon(ctx);
+    r.peakRss = { afterBurstsMb: first.peakRssMb, afterCatchUpMb: second.peakRssMb, mb: Math.max(first.peakRssMb, second.peakRssMb) };
+    r.daemonExits = [first.exit, second.exit];
+    r.index = indexSize(ctx);
+    log(`${label}: 7 lift of everything`);
+    r.lift = lift(ctx);
+    log(`${label}: 11 floor chattr +i, then 8 rebuild-index, then floor chattr -i`);
+    r.floorLock = floor(ctx, '+i');
+    r.rebuild = rebuild(ctx);
+    r.idleFloor = idleFloor(ctx);
+    r.floorUnlock = floor(ctx, '-i');
+    r.daemonErrors = ctx.daemonErrors.slice(0, 20).map((l) => ({ msg: l.msg, err: l.err?.message }));
+    r.daemonErrorCount = ctx.daemonErrors.length;
+    return r;
+  } finally {
+    await stopDaemon(ctx).catch(() => undefined);
+    if (args.keepLogs) for (const f of fs.readdirSync(ctx.dir).filter((f) => f.endsWith('.log'))) fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
+    cleanup(ctx.dir);
+  }
+}
+
+// ---------------------------------------------------------------- cleanup, always
+
+const liveDirs = new Set();
+const liveChildren = new Set();
+function cleanup(dir) {
+  spawnSync('chattr', ['-R', '-i', dir], { env: ENV, stdio: 'ignore' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
+}
+// Every directory prepared is removed at exit, whatever happens.
+function onSignal(signal) {
+  log(`${signal}: cleaning up`);
+  for (const child of liveChildren) child.kill('SIGKILL');
+  for (const dir of liveDirs) cleanup(dir);
+  process.exit(130);
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+process.on('exit', () => {
+  for (const dir of liveDirs) {
+    spawnSync('chattr', ['-R', '-i', dir], { stdio: 'ignore' });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------- report
+
+const fmt = (x, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '-');
+const ratio = (x, f) => (f > 0 && Number.isFinite(x) ? `${(x / f).toFixed(1)}x` : '-');
+const yes = (b) => (b ? 'yes' : '**NO**');
+
+function table(r) {
+  const fl = r.floorLock.byGroup;
+  const idleE = r.idle['existing VM folder'];
+  const idleN = r.idle['new VM folder'];
+  const rows = [
+    ['start-up, empty remote (spawn -> "protecting")', `${fmt(r.startup.ms)} ms`, `node -e 0: ${fmt(r.startup.nodeStartFloorMs)} ms`, ratio(r.startup.ms, r.startup.nodeStartFloorMs), '-'],
+    [`idle latency, existing VM folder, median / p95 (${idleE.samples})`, `${fmt(idleE.medianMs)} / ${fmt(idleE.p95Ms)} ms`, `one chattr of 5 paths: ${fmt(r.idleFloor.medianMs, 1)} ms`, ratio(idleE.medianMs, r.idleFloor.medianMs), yes(r.idle.verified)],
+    [`idle latency, new VM folder, median / p95 (${idleN.samples})`, `${fmt(idleN.medianMs)} / ${fmt(idleN.p95Ms)} ms`, '', ratio(idleN.medianMs, r.idleFloor.medianMs), yes(r.idle.verified)],
+    [`burst drain: ${fmt(r.burst.backups)} VM backups, ${fmt(r.burst.units)} files (written in ${fmt(r.burst.writeMs)} ms)`, `${fmt(r.burst.drainMs)} ms`, `${fmt(fl.burst.ms)} ms`, ratio(r.burst.drainMs, fl.burst.ms), yes(r.burst.verified)],
+    [`VHD directories: ${fmt(r.vhdDirs.backups * DISKS_PER_VM)} dirs, ${fmt(r.vhdDirs.files)} files (written in ${fmt(r.vhdDirs.writeMs)} ms)`, `${fmt(r.vhdDirs.drainMs)} ms`, `${fmt(fl.vhdDirs.ms)} ms`, ratio(r.vhdDirs.drainMs, fl.vhdDirs.ms), yes(r.vhdDirs.verified)],
+    [`config + pool metadata: ${fmt(r.metadata.backups)} date folders`, `${fmt(r.metadata.drainMs)} ms`, `${fmt(fl.metadata.ms)} ms`, ratio(r.metadata.drainMs, fl.metadata.ms), yes(r.metadata.verified)],
+    [`catch-up at start: ${fmt(r.catchUp.backups)} backups, ${fmt(r.catchUp.units)} files (spawn -> "protecting")`, `${fmt(r.catchUp.startToProtectingMs)} ms`, `${fmt(fl.catchUp.ms)} ms`, ratio(r.catchUp.startToProtectingMs, fl.catchUp.ms), yes(r.catchUp.verified)],
+    [`lift of everything: ${fmt(r.lift.unlocked)} units`, `${fmt(r.lift.ms)} ms`, `${fmt(r.floorUnlock.totalMs)} ms`, ratio(r.lift.ms, r.floorUnlock.totalMs), yes(r.lift.verified)],
+    [`rebuild-index: ${fmt(r.rebuild.foldersScanned)} folders, ${fmt(r.rebuild.indexed)} entries`, `${fmt(r.rebuild.ms)} ms`, `lsattr -d: ${fmt(r.rebuild.lsattrFloorMs)} ms`, ratio(r.rebuild.ms, r.rebuild.lsattrFloorMs), yes(r.rebuild.indexed === r.rebuild.units)],
+    ['daemon peak RSS (VmHWM)', `${fmt(r.peakRss.mb, 1)} MB`, '', '', '-'],
+    [`index per entry (${fmt(r.index.entries)} entries)`, `${fmt(r.index.bytesPerEntry)} B (allocated ${fmt(r.index.allocatedPerEntry)} B)`, '', '', '-'],
+    [`floor totals: chattr +i / -i of ${fmt(r.lift.units)} units`, `${fmt(r.floorLock.totalMs)} / ${fmt(r.floorUnlock.totalMs)} ms`, '', '', '-'],
+  ];
+  return [
+    `scale ${r.scale}`,
+    '',
+    '| figure | measured | floor (batched by hand) | ratio | all verified |',
+    '| --- | ---: | ---: | ---: | :---: |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+}
+
+function growthTable(runs) {
+  const figures = [
+    ['burst drain (ms)', (r) => r.burst.drainMs],
+    ['VHD directories drain (ms)', (r) => r.vhdDirs.drainMs],
+    ['catch-up, spawn -> protecting (ms)', (r) => r.catchUp.startToProtectingMs],
+    ['lift (ms)', (r) => r.lift.ms],
+    ['rebuild-index (ms)', (r) => r.rebuild.ms],
+    ['floor chattr +i, all (ms)', (r) => r.floorLock.totalMs],
+    ['floor chattr -i, all (ms)', (r) => r.floorUnlock.totalMs],
+    ['units', (r) => r.lift.units],
+    ['peak RSS (MB)', (r) => r.peakRss.mb],
+  ];
+  const head = `| figure | ${runs.map((r) => `scale ${r.scale}`).join(' | ')} | 2x / 1x | 4x / 1x |`;
+  const lines = [head, `| --- |${runs.map(() => ' ---: |').join('')} ---: | ---: |`];
+  for (const [name, get] of figures) {
+    const v = runs.map(get);
+    lines.push(`| ${name} | ${v.map((x) => fmt(x, name.includes('MB') ? 1 : 0)).join(' | ')} | ${(v[1] / v[0]).toFixed(2)} | ${(v[2] / v[0]).toFixed(2)} |`);
+  }
+  return lines.join('\n');
+}
+
+function machine() {
+  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1] };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark runs real chattr');
+  if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('build first: npm run build');
+  const scales = args.growth ? [args.growthBase, 2 * args.growthBase, 4 * args.growthBase] : [args.scale];
+  const runs = [];
+  for (const scale of scales) {
+    const r = await runOnce(scale, args);
+    runs.push(r);
+    console.log(table(r) + '\n');
+  }
+  if (args.growth) console.log(growthTable(runs) + '\n');
+  const date = new Date().toISOString();
+  const out = args.out ?? path.join(REPO, 'bench', 'results', `bench-${date.replace(/[:.]/g, '-')}${args.growth ? '-growth' : ''}.json`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ date, machine: machine(), args, runs }, null, 2) + '\n');
+  log(`wrote ${out}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../clock.js';
+import { readClockState } from '../clockguard/state.js';
+import { loadConfig } from '../config/load.js';
+import { IndexStore, type StoredEntry } from '../index/store.js';
+import { DAEMON_STATUS_FILE, type DaemonStatus } from '../status/daemon-status.js';
+import { buildStatus, renderStatus } from '../status/report.js';
+import { EXIT } from './exit-codes.js';
+import type { Io } from './main.js';
+import { selectRemotes } from './select.js';
+
+// `status`: what is protected, until when, and whether the daemon is running well. Exit 1 when something needs an
+// admin: the daemon is not running, a remote is unavailable, or lifting is frozen.
+export async function runStatus(options: { config: string; remote?: string; json: boolean }, io: Io, clock: Clock): Promise<number> {
+  const config = loadConfig(options.config);
+  const remotes = selectRemotes(config.remotes, options.remote);
+  const daemon = await readJson<DaemonStatus>(path.join(config.indexPath, DAEMON_STATUS_FILE));
+  const clockState = await readClockState(config.indexPath);
+  const inputs = [];
+  for (const remote of remotes) {
+    const index = new IndexStore(config.indexPath, remote.id);
+    const stored: StoredEntry[] = [];
+    for (const day of await index.listDays()) stored.push(...(await index.readDay(day)));
+    inputs.push({ id: remote.id, root: remote.root, durationMs: remote.immutabilityDurationMs, stored });
+  }
+  const report = buildStatus({
+    now: clock.now(),
+    daemon,
+    daemonProcessExists: daemon !== undefined && processExists(daemon.pid),
+    frozenReason: clockState.frozen?.reason,
+    maxUserWatches: Number.parseInt((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8').catch(() => '')).trim(), 10) || undefined,
+    remotes: inputs,
+  });
+  if (options.json) io.out(JSON.stringify(report, null, 2));
+  else for (const line of renderStatus(report)) io.out(line);
+  const attention = !report.daemon.running || report.lifting.frozen || report.remotes.some((r) => r.healthy === false);
+  return attention ? EXIT.failure : EXIT.ok;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,125 @@
+import type { StoredEntry } from '../index/store.js';
+import { groupByPath } from '../lift/plan.js';
+import { utcDay } from '../remote/datetime.js';
+import type { DaemonStatus } from './daemon-status.js';
+
+export const STATUS_SCHEMA_VERSION = 1;
+// The daemon rewrites status.json every 10 s: three missed beats mean it is not running.
+const HEARTBEAT_STALE_MS = 35_000;
+
+export interface RemoteStatus {
+  id: string;
+  root: string;
+  healthy: boolean | null;
+  problem: string | null;
+  immutabilityDurationMs: number;
+  protectedUnits: number;
+  protectedBackups: number;
+  oldestBackup: string | null;
+  newestBackup: string | null;
+  // Units that become mutable each UTC day, today first (today includes any already due at the next pass).
+  unlocks: { day: string; units: number }[];
+  lastLift: { at: string; unlocked: number; failed: number; suspicious: number } | null;
+}
+
+// The `status --json` document: docs/status.schema.json describes it, version by version.
+export interface StatusReport {
+  version: typeof STATUS_SCHEMA_VERSION;
+  generatedAt: string;
+  daemon: { running: boolean; pid: number | null; heartbeat: string | null; startedAt: string | null; version: string | null };
+  lifting: { frozen: boolean; reason: string | null };
+  lastLock: { at: string; units: number; failed: number } | null;
+  errorsSinceStart: number | null;
+  securityWarningsSinceStart: number | null;
+  inotify: { watchedFolders: number | null; maxUserWatches: number | null };
+  remotes: RemoteStatus[];
+}
+
+export interface RemoteInput {
+  id: string;
+  root: string;
+  durationMs: number;
+  stored: StoredEntry[];
+}
+
+// Pure: what the index, the daemon's own status file and the clock state say, as one report.
+export function buildStatus(input: {
+  now: number;
+  daemon: DaemonStatus | undefined;
+  daemonProcessExists: boolean;
+  frozenReason: string | undefined;
+  maxUserWatches: number | undefined;
+  remotes: RemoteInput[];
+  days?: number;
+}): StatusReport {
+  const { daemon, now } = input;
+  const running = daemon !== undefined && input.daemonProcessExists && now - Date.parse(daemon.heartbeat) < HEARTBEAT_STALE_MS;
+  return {
+    version: STATUS_SCHEMA_VERSION,
+    generatedAt: new Date(now).toISOString(),
+    daemon: { running, pid: daemon?.pid ?? null, heartbeat: daemon?.heartbeat ?? null, startedAt: daemon?.startedAt ?? null, version: daemon?.daemonVersion ?? null },
+    lifting: { frozen: input.frozenReason !== undefined, reason: input.frozenReason ?? null },
+    lastLock: daemon?.lastLock ?? null,
+    errorsSinceStart: running ? daemon.errors : null,
+    securityWarningsSinceStart: running ? daemon.securityWarnings : null,
+    inotify: { watchedFolders: running ? daemon.watchedFolders : null, maxUserWatches: input.maxUserWatches ?? null },
+    remotes: input.remotes.map((remote) => {
+      const seen = daemon?.remotes.find((r) => r.id === remote.id);
+      return { ...summarizeRemote(remote, now, input.days ?? 14), healthy: running && seen !== undefined ? seen.healthy : null, problem: seen?.problem ?? null, lastLift: seen?.lastLift ?? null };
+    }),
+  };
+}
+
+function summarizeRemote(remote: RemoteInput, now: number, days: number): Omit<RemoteStatus, 'healthy' | 'problem' | 'lastLift'> {
+  const { units } = groupByPath(remote.stored);
+  const today = utcDay(now);
+  const timeline = new Map<string, number>();
+  for (let i = 0; i < days; i++) timeline.set(utcDay(now + i * 86_400_000), 0);
+  const backups = new Set<string>();
+  let oldest: number | undefined;
+  let newest: number | undefined;
+  for (const unit of units) {
+    backups.add(unit.backup);
+    oldest = Math.min(oldest ?? unit.governingInstant, unit.governingInstant);
+    newest = Math.max(newest ?? unit.governingInstant, unit.governingInstant);
+    const day = utcDay(Math.max(now, unit.governingInstant + remote.durationMs));
+    if (timeline.has(day)) timeline.set(day, (timeline.get(day) ?? 0) + 1);
+    else if (day < today) timeline.set(today, (timeline.get(today) ?? 0) + 1);
+  }
+  return {
+    id: remote.id,
+    root: remote.root,
+    immutabilityDurationMs: remote.durationMs,
+    protectedUnits: units.length,
+    protectedBackups: backups.size,
+    oldestBackup: oldest === undefined ? null : new Date(oldest).toISOString(),
+    newestBackup: newest === undefined ? null : new Date(newest).toISOString(),
+    unlocks: [...timeline].map(([day, count]) => ({ day, units: count })),
+  };
+}
+
+// Human output, within 80 columns.
+export function renderStatus(report: StatusReport): string[] {
+  const time = (iso: string | null): string => (iso === null ? '-' : `${iso.slice(0, 16).replace('T', ' ')} UTC`);
+  const lines: string[] = [];
+  const d = report.daemon;
+  lines.push(d.running ? `daemon:    running (pid ${d.pid}, version ${d.version}), heartbeat ${time(d.heartbeat)}` : `daemon:    NOT RUNNING${d.heartbeat === null ? '' : ` (last heartbeat ${time(d.heartbeat)})`}`);
+  lines.push(report.lifting.frozen ? `lifting:   FROZEN: ${report.lifting.reason ?? ''}`.slice(0, 80) : 'lifting:   active (clock guard ok)');
+  if (report.lifting.frozen) lines.push('           check the clock, then: xo-immutable-backups lift --accept-clock');
+  if (report.lastLock !== null) lines.push(`last lock: ${time(report.lastLock.at)}, ${report.lastLock.units} unit(s), ${report.lastLock.failed} failed`);
+  if (report.errorsSinceStart !== null) lines.push(`problems:  ${report.errorsSinceStart} error(s), ${report.securityWarningsSinceStart} security warning(s) since start`);
+  if (report.inotify.watchedFolders !== null) lines.push(`watches:   ${report.inotify.watchedFolders} folder(s) of fs.inotify.max_user_watches ${report.inotify.maxUserWatches ?? '?'}`);
+  for (const remote of report.remotes) {
+    lines.push('');
+    const health = remote.healthy === null ? 'health unknown' : remote.healthy ? 'healthy' : 'UNAVAILABLE';
+    lines.push(`remote ${remote.id}: ${health}, ${remote.root}`.slice(0, 80));
+    if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
+    lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
+    if (remote.oldestBackup !== null) lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
+    if (remote.lastLift !== null) lines.push(`  last lift: ${time(remote.lastLift.at)}, ${remote.lastLift.unlocked} unlocked, ${remote.lastLift.failed} failed`);
+    lines.push('  unlocks in the next 14 days (units per UTC day):');
+    const most = Math.max(1, ...remote.unlocks.map((u) => u.units));
+    for (const { day, units } of remote.unlocks) lines.push(`    ${day} ${String(units).padStart(7)} ${'#'.repeat(Math.ceil((units / most) * 50))}`);
+  }
+  return lines;
+}

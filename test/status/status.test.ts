@@ -1,0 +1,61 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { DAY } from '../support/daemon.js';
+import { allImmutable, stopBeforeCleanup, tempRemote, waitFor } from '../support/remote.js';
+
+const BIN = path.resolve('bin/xo-immutable-backups.js');
+const schema = JSON.parse(readFileSync('docs/status.schema.json', 'utf8')) as object;
+const validate = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(schema);
+
+function status(config: string, ...args: string[]): { status: number | null; stdout: string } {
+  const result = spawnSync(process.execPath, [BIN, 'status', '--config', config, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { status: result.status, stdout: result.stdout };
+}
+
+describe('xo-immutable-backups status', () => {
+  it('reports a real protected remote: JSON valid against its schema, counts matching the index, 80 columns', async () => {
+    const remote = await tempRemote();
+    const config = path.join(remote.base, 'config.json');
+    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
+    const old = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 3 * DAY), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    const cfg = await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - DAY));
+
+    // Not running yet: said so, and the exit code asks for attention.
+    const before = status(config, '--json');
+    expect(before.status).toBe(1);
+    expect(JSON.parse(before.stdout)).toMatchObject({ daemon: { running: false }, remotes: [{ protectedUnits: 0 }] });
+
+    const child = spawn(process.execPath, [BIN, 'protect', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    stopBeforeCleanup(async () => {
+      child.kill('SIGTERM');
+      await exited;
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await waitFor(() => out.includes('protecting 1 remote'), 'the daemon to start');
+    expect(allImmutable([...old.units, ...cfg.units])).toBe(true);
+
+    const result = status(config, '--json');
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout) as { daemon: { running: boolean; pid: number }; remotes: { protectedUnits: number; protectedBackups: number; unlocks: { day: string; units: number }[]; healthy: boolean }[] };
+    expect(validate(report), JSON.stringify(validate.errors)).toBe(true);
+    expect(report.daemon).toMatchObject({ running: true, pid: child.pid });
+    // One entry per unit: the VM's json, flat disk, alias and VHD directory, and the config backup's folder.
+    expect(report.remotes[0]).toMatchObject({ protectedUnits: 5, protectedBackups: 2, healthy: true });
+    expect(report.remotes[0]?.unlocks).toHaveLength(14);
+    expect(report.remotes[0]?.unlocks.reduce((n, u) => n + u.units, 0)).toBe(5);
+    expect(report.remotes[0]?.unlocks[4]?.units).toBe(4);
+
+    const human = status(config);
+    expect(human.status).toBe(0);
+    expect(human.stdout).toContain('daemon:    running');
+    expect(human.stdout).toContain('protected: 5 unit(s) in 2 backup(s)');
+    for (const line of human.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
+  });
+});
