@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { systemClock } from '../clock.js';
+import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
@@ -96,6 +97,16 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addHelpText('after', `${EXIT_CODES_HELP.replace('1  failed while running', '1  needs attention: the daemon is not running, a remote is unavailable, or lifting is frozen')}`)
     .action(async (options: { config: string; remote?: string; json: boolean }) => {
       exitCode = await runStatus(options, io, systemClock);
+    });
+
+  program
+    .command('check')
+    .description('Preflight before enabling the service: config, capabilities, chattr, each remote root and its +i self-test, index location, inotify watches, the systemd unit.')
+    .addOption(configOption())
+    .option('--json', 'print the checks as JSON', false)
+    .addHelpText('after', `${EXIT_CODES_HELP.replace('1  failed while running', '1  a check failed (each failure names its fix)')}`)
+    .action(async (options: { config: string; json: boolean }) => {
+      exitCode = await runCheck(options, io);
     });
 
   try {

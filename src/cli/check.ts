@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { assertCapabilities } from '../attributes/capability.js';
+import { ChattrAdapter } from '../attributes/chattr.js';
+import { selfTestRemote } from '../attributes/selftest.js';
+import { loadConfig } from '../config/load.js';
+import { isInside } from '../config/validate.js';
+import type { Config } from '../config/schema.js';
+import { AppError } from '../errors.js';
+import { resolveRemoteRoot } from '../remote/root.js';
+import { findLeafFolders } from '../remote/scan.js';
+import { EXIT } from './exit-codes.js';
+import type { Io } from './main.js';
+
+export interface CheckResult {
+  check: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+const UNIT_PATHS = ['/etc/systemd/system/xo-immutable-backups.service', '/lib/systemd/system/xo-immutable-backups.service', '/usr/lib/systemd/system/xo-immutable-backups.service'];
+
+// `check`: the preflight an admin runs before enabling the service. Every check runs, one line each; exit 1 if any failed.
+export async function runCheck(options: { config: string; json: boolean }, io: Io): Promise<number> {
+  const results: CheckResult[] = [];
+  const record = async (check: string, run: () => Promise<string>): Promise<boolean> => {
+    try {
+      results.push({ check, ok: true, detail: await run() });
+      return true;
+    } catch (error) {
+      const appError = error instanceof AppError ? error : undefined;
+      results.push({ check, ok: false, detail: (error as Error).message, ...(appError ? { fix: appError.hint } : {}) });
+      return false;
+    }
+  };
+
+  let config: Config | undefined;
+  await record('config', async () => {
+    config = loadConfig(options.config);
+    return `${options.config} is valid (${config.remotes.length} remote(s))`;
+  });
+  await record('capabilities', async () => {
+    assertCapabilities();
+    return 'CAP_LINUX_IMMUTABLE, CAP_FOWNER and CAP_DAC_OVERRIDE are effective';
+  });
+  const attributes = new ChattrAdapter();
+  await record('chattr and lsattr', async () => {
+    await attributes.isImmutable(['/']);
+    return 'installed';
+  });
+  let folders = 0;
+  for (const remote of config?.remotes ?? []) {
+    const rootOk = await record(`remote ${remote.id}: root`, async () => `${await resolveRemoteRoot(remote)} exists`);
+    if (!rootOk) continue;
+    await record(`remote ${remote.id}: immutable attribute`, async () => {
+      await selfTestRemote(remote.root, attributes);
+      return 'self-test passed: a locked probe refused a write and an unlink';
+    });
+    await record(`remote ${remote.id}: index outside the remote`, async () => {
+      const real = await resolveRemoteRoot(remote);
+      if (isInside(config!.indexPath, real) || isInside(config!.indexPath, remote.root)) {
+        throw new AppError('CONFIG_INVALID', `indexPath ${config!.indexPath} is inside ${remote.root}`, { value: config!.indexPath, hint: 'move indexPath outside every remote, such as "/var/lib/xo-immutable-backups"' });
+      }
+      return `${config!.indexPath} is outside`;
+    });
+    folders += (await findLeafFolders(remote.root)).length;
+  }
+  if (config !== undefined) {
+    await record('inotify watches', async () => {
+      const limit = Number.parseInt((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8')).trim(), 10);
+      // One watch per backup folder, a few for the folders above them, and room for growth.
+      const needed = folders * 2 + 1024;
+      if (limit < needed) {
+        throw new AppError('USAGE', `fs.inotify.max_user_watches is ${limit}, and ${folders} backup folder(s) need about ${needed}`, { value: limit, hint: `sysctl -w fs.inotify.max_user_watches=${needed} and keep it in /etc/sysctl.d/90-xo-immutable-backups.conf` });
+      }
+      return `${limit} allowed, about ${folders} needed now`;
+    });
+  }
+  await record('systemd unit', async () => {
+    const found = UNIT_PATHS.find((p) => existsSync(p));
+    if (found === undefined) throw new AppError('USAGE', 'xo-immutable-backups.service is not installed', { value: UNIT_PATHS[0], hint: 'copy systemd/xo-immutable-backups.service to /etc/systemd/system/, edit ReadWritePaths, then systemctl daemon-reload (docs/installation.md)' });
+    return found;
+  });
+
+  if (options.json) io.out(JSON.stringify({ ok: results.every((r) => r.ok), checks: results }, null, 2));
+  else {
+    for (const r of results) {
+      io.out(`${r.ok ? 'OK  ' : 'FAIL'} ${r.check}: ${r.detail}`);
+      if (r.fix !== undefined) io.out(`     fix: ${r.fix}`);
+    }
+  }
+  return results.every((r) => r.ok) ? EXIT.ok : EXIT.failure;
+}
