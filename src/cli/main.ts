@@ -7,6 +7,7 @@ import { runDemo } from './demo.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
 import { runStatus } from './status.js';
+import { runVerify } from './verify.js';
 import { EXIT } from './exit-codes.js';
 import { runProtect } from './protect.js';
 import { renderError } from './render.js';
@@ -107,6 +108,17 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addHelpText('after', `${EXIT_CODES_HELP.replace('1  failed while running', '1  a check failed (each failure names its fix)')}`)
     .action(async (options: { config: string; json: boolean }) => {
       exitCode = await runCheck(options, io);
+    });
+
+  program
+    .command('verify')
+    .description('Prove protection: every indexed unit exists, is immutable and unchanged since it was locked (inode, size, times), and no completed backup in its window is unprotected.')
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--json', 'print the findings as JSON', false)
+    .addHelpText('after', `${EXIT_CODES_HELP.replace('1  failed while running', '1  there are findings (each named)')}`)
+    .action(async (options: { config: string; remote?: string; json: boolean }) => {
+      exitCode = await runVerify(options, io, systemClock);
     });
 
   try {

@@ -21,6 +21,7 @@ import type { LeafFolder } from '../protect/context.js';
 import type { RemoteContext } from '../remote/context.js';
 import { liftRemote } from '../lift/apply.js';
 import { logLiftReport } from '../lift/report.js';
+import { settleTimeFor } from '../protect/completion.js';
 import { lockUnits } from '../protect/locker.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import { MAX_TIMER_MS, ProtectionScheduler, type ProtectionCounters } from '../protect/scheduler.js';
@@ -30,9 +31,6 @@ import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
 
 const CLOCK_CHECK_MS = 60_000;
 const HEALTH_CHECK_MS = 10_000;
-
-// On a remote XO does not encrypt, a json that never becomes valid JSON (XO crashed mid-write) is locked after this long.
-export const PLAIN_REMOTE_SETTLE_MS = 10 * 60 * 1000;
 
 export interface DaemonOptions {
   config: Config;
@@ -97,7 +95,7 @@ export class Daemon {
 
     const scheduler = new ProtectionScheduler({
       // A json that does not parse on a plain remote is being written: only a very long silence makes it complete.
-      reconcile: async (folder) => this.#unavailable.has(folder.remote) ? { requests: [], refusals: [] } : reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: folder.remote.encrypted ? this.#config.jsonSettleMs : PLAIN_REMOTE_SETTLE_MS }),
+      reconcile: async (folder) => this.#unavailable.has(folder.remote) ? { requests: [], refusals: [] } : reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: settleTimeFor(folder.remote.encrypted, this.#config.jsonSettleMs) }),
       lock: (requests) => this.#exclusive(() => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' }))),
       clock: this.#clock,
       log: log.child({ module: 'protect' }),

@@ -1,3 +1,11 @@
+// On a remote XO does not encrypt, a json that never becomes valid JSON (XO crashed mid-write) is taken as complete
+// (when in doubt, protect) only after this long; on encrypted remotes the configured jsonSettleTime applies.
+export const PLAIN_REMOTE_SETTLE_MS = 10 * 60 * 1000;
+
+export function settleTimeFor(encrypted: boolean, jsonSettleMs: number): number {
+  return encrypted ? jsonSettleMs : PLAIN_REMOTE_SETTLE_MS;
+}
+
 export type Completion = { complete: true; completedAt: number } | { complete: false; recheckAt?: number };
 
 // XO writes a backup's json last, so its json being whole means the run is complete. Readable JSON is whole as soon as it

@@ -1,0 +1,60 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { compareIdentity } from '../../src/verify/verify.js';
+import { startDaemon } from '../support/daemon.js';
+import { tempRemote } from '../support/remote.js';
+
+const BIN = path.resolve('bin/xo-immutable-backups.js');
+
+interface Verified {
+  ok: boolean;
+  remotes: { entriesChecked: number; findings: { kind: string; path: string }[] }[];
+}
+
+function verify(config: string): { status: number | null; report: Verified; stdout: string } {
+  const result = spawnSync(process.execPath, [BIN, 'verify', '--config', config, '--json'], { encoding: 'utf8', timeout: 20_000 });
+  return { status: result.status, report: JSON.parse(result.stdout) as Verified, stdout: result.stdout };
+}
+
+describe('xo-immutable-backups verify', () => {
+  it('passes on an untouched remote, and names each unit lifted and changed, deleted, or never locked', async () => {
+    const remote = await tempRemote();
+    const config = path.join(remote.base, 'config.json');
+    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
+    const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 3600_000), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    const cfg = await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - 3600_000));
+    const { daemon } = await startDaemon(remote);
+    await daemon.stop();
+
+    const clean = verify(config);
+    expect(clean.status).toBe(0);
+    expect(clean.report.ok).toBe(true);
+    expect(clean.report.remotes[0]?.entriesChecked).toBe(5);
+
+    const disk = vm.units.find((u) => u.endsWith('.vhd') && !u.includes('/data/'))!;
+    execFileSync('chattr', ['-i', disk]);
+    await appendFile(disk, 'tampered');
+    const alias = vm.units.find((u) => u.endsWith('.alias.vhd'))!;
+    execFileSync('chattr', ['-i', alias]);
+    await rm(alias);
+    // Written while the daemon was stopped: a completed backup inside its window, never locked.
+    const late = await writeVmBackup(remote.root, { vm: 'vm-late', datetime: xoDatetime(Date.now()) });
+
+    const found = verify(config);
+    expect(found.status).toBe(1);
+    const findings = found.report.remotes[0]!.findings;
+    expect(findings).toEqual(expect.arrayContaining([{ kind: 'not-immutable', path: disk, detail: expect.any(String) }, { kind: 'missing', path: alias, detail: expect.any(String) }]));
+    for (const unit of late.units) expect(findings.some((f) => f.kind === 'unprotected' && f.path === unit), unit).toBe(true);
+    expect(findings.some((f) => f.path === cfg.label)).toBe(false);
+  });
+
+  it('calls any ctime change a change, and a new device number alone something else', () => {
+    const recorded = { dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs: '5', birthtimeNs: '6' };
+    expect(compareIdentity(recorded, { ...recorded })).toEqual({ changed: [], deviceChanged: false });
+    expect(compareIdentity(recorded, { ...recorded, ctimeNs: '7' }).changed).toEqual(['ctimeNs 5 -> 7']);
+    expect(compareIdentity(recorded, { ...recorded, dev: '9' })).toEqual({ changed: [], deviceChanged: true });
+  });
+});
