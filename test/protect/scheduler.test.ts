@@ -67,7 +67,8 @@ describe('ProtectionScheduler', () => {
     let calls = 0;
     const locked: string[] = [];
     const scheduler = new ProtectionScheduler({
-      reconcile: async (f) => ({ requests: locked.length > 0 ? [] : [request(f, 'a.json')], refusals: [] }),
+      // Level-triggered like the real one: a folder asks for its unit until that unit is locked.
+      reconcile: async (f) => ({ requests: locked.includes(`${f.path}/a.json`) ? [] : [request(f, 'a.json')], refusals: [] }),
       lock: async (requests): Promise<LockResult[]> => {
         if (calls++ === 0) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
         locked.push(...requests.map((r) => r.unit));
