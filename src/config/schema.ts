@@ -24,6 +24,10 @@ export const configSchema = {
       type: 'string',
       description: 'How long a backup json that is not readable JSON (encrypted remotes) must stay unchanged before it counts as complete.',
     },
+    metricsFile: {
+      type: 'string',
+      description: 'Absolute path of a Prometheus node_exporter textfile (*.prom) the daemon rewrites every 10 s; unset: none.',
+    },
     maxClockJump: {
       type: 'string',
       description: 'How far the wall clock may move against the monotonic clock before lifting is frozen, as a duration such as "1d".',
@@ -78,6 +82,7 @@ export interface Config {
   rescanEveryMs: number;
   jsonSettleMs: number;
   maxClockJumpMs: number;
+  metricsFile: string | undefined;
   logLevel: LogLevel;
   remotes: RemoteConfig[];
 }

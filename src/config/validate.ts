@@ -43,6 +43,10 @@ export function validateConfig(raw: unknown): ValidationResult {
   const rescanEveryMs = duration('rescanEvery', text(top.rescanEvery, defaults.rescanEvery), 1000);
   const jsonSettleMs = duration('jsonSettleTime', text(top.jsonSettleTime, defaults.jsonSettleTime), 1000);
   const maxClockJumpMs = duration('maxClockJump', text(top.maxClockJump, defaults.maxClockJump), 60_000);
+  const metricsFile = typeof top.metricsFile === 'string' ? top.metricsFile : undefined;
+  if (metricsFile !== undefined && !path.isAbsolute(metricsFile)) {
+    problems.push({ key: 'metricsFile', value: metricsFile, message: 'is not an absolute path', hint: 'write the full path in node_exporter\'s textfile folder, such as "/var/lib/prometheus/node-exporter/xo-immutable-backups.prom"' });
+  }
 
   const remotes: RemoteConfig[] = [];
   for (const [id, remote] of Object.entries(isRecord(top.remotes) ? top.remotes : {})) {
@@ -83,7 +87,7 @@ export function validateConfig(raw: unknown): ValidationResult {
 
   if (problems.length > 0) return { ok: false, problems };
   const logLevel = (typeof top.logLevel === 'string' ? top.logLevel : defaults.logLevel) as LogLevel;
-  return { ok: true, config: { indexPath: path.resolve(indexPath), liftEveryMs, rescanEveryMs, jsonSettleMs, maxClockJumpMs, logLevel, remotes } };
+  return { ok: true, config: { indexPath: path.resolve(indexPath), liftEveryMs, rescanEveryMs, jsonSettleMs, maxClockJumpMs, metricsFile, logLevel, remotes } };
 }
 
 // True when `child` is `parent` or lies below it (lexically; the daemon checks real paths again at start).

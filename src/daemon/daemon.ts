@@ -9,6 +9,7 @@ import type { Config, RemoteConfig } from '../config/schema.js';
 import { ClockGuard } from '../clockguard/guard.js';
 import { readClockState } from '../clockguard/state.js';
 import { writeDaemonStatus } from '../status/daemon-status.js';
+import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { isInside } from '../config/validate.js';
 import { AppError, errnoCode } from '../errors.js';
 import { IndexStore } from '../index/store.js';
@@ -57,6 +58,7 @@ export class Daemon {
   readonly #unavailable = new Map<RemoteContext, { problem: string; since: string }>();
   #startedAt = '';
   readonly #lastLift = new Map<RemoteContext, { at: string; unlocked: number; failed: number; suspicious: number }>();
+  readonly #liftTotals = new Map<RemoteContext, { failures: number; kept: number; lastSuccessMs?: number }>();
   #healthTimer: NodeJS.Timeout | undefined;
   // Checks in flight, awaited by stop() so nothing writes after it returns.
   readonly #inFlight = new Set<Promise<unknown>>();
@@ -129,7 +131,7 @@ export class Daemon {
       this.#track(guard.check().catch((err: unknown) => log.error({ err }, 'clock check failed')));
     }, CLOCK_CHECK_MS);
     await this.#liftPass();
-    await this.#writeStatus();
+    await this.#writeStatus().catch((err: unknown) => log.error({ err }, 'could not write status.json or the metrics file'));
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
   }
 
@@ -188,6 +190,27 @@ export class Daemon {
       securityWarnings: counters?.refusals ?? 0,
       watchedFolders: [...this.#watchers.values()].reduce((n, w) => n + w.watchedFolders(), 0),
     });
+    if (this.#config.metricsFile !== undefined) {
+      const scheduler = this.#scheduler;
+      await writeMetricsFile(
+        this.#config.metricsFile,
+        renderMetrics({
+          version: VERSION,
+          heartbeatMs: this.#clock.now(),
+          liftingFrozen: clock.frozen !== undefined,
+          lockFailuresTotal: counters?.lockFailures ?? 0,
+          indexFailuresTotal: counters?.indexFailures ?? 0,
+          securityWarningsTotal: counters?.refusals ?? 0,
+          pendingRechecks: scheduler?.pendingRechecks() ?? 0,
+          lastSuccessfulLockMs: scheduler?.lastSuccessfulLockAt,
+          lastReconcileMs: scheduler?.lastReconcileAt,
+          remotes: this.#remotes.map((r) => {
+            const totals = this.#liftTotals.get(r);
+            return { id: r.id, healthy: !this.#unavailable.has(r), protectedUnits: totals?.kept, liftFailuresTotal: totals?.failures ?? 0, lastSuccessfulLiftMs: totals?.lastSuccessMs };
+          }),
+        }),
+      );
+    }
   }
 
   // Locking and lifting never interleave: a lift must not unlock a unit while a lock batch records its identity.
@@ -212,6 +235,9 @@ export class Daemon {
           const report = await this.#exclusive(() => liftRemote(remote, this.#attributes, { now: this.#clock.now(), dryRun: false, all: false }));
           logLiftReport(report, log);
           this.#lastLift.set(remote, { at: new Date(this.#clock.now()).toISOString(), unlocked: report.unlocked.length, failed: report.failed.length, suspicious: report.suspicious.length });
+          const totals = this.#liftTotals.get(remote) ?? { failures: 0, kept: 0 };
+          const failures = report.failed.length + report.suspicious.length;
+          this.#liftTotals.set(remote, { failures: totals.failures + failures, kept: report.kept, lastSuccessMs: failures === 0 ? this.#clock.now() : totals.lastSuccessMs });
         } catch (err) {
           log.error({ err }, `lift pass on remote ${remote.id} failed; it runs again in ${Math.round(this.#config.liftEveryMs / 60_000)} min`);
         }

@@ -41,6 +41,9 @@ export class ProtectionScheduler {
   readonly counters: ProtectionCounters = { backupsLocked: 0, unitsLocked: 0, lockFailures: 0, indexFailures: 0, refusals: 0, reconcileErrors: 0 };
   // The last lock batch, for status: when, how many units, how many failed.
   lastLock: LastLock | undefined;
+  // When a lock batch last locked everything it was given, and when a folder was last reconciled without error.
+  lastSuccessfulLockAt: number | undefined;
+  lastReconcileAt: number | undefined;
   readonly #deps: SchedulerDeps;
   readonly #dirty = new Map<string, LeafFolder>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -70,6 +73,11 @@ export class ProtectionScheduler {
     }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#deps.clock.now())));
     timer.unref();
     this.#timers.set(folder.path, { at, timer });
+  }
+
+  // Folders waiting to be tried again after a failure or to have a json looked at again.
+  pendingRechecks(): number {
+    return this.#timers.size;
   }
 
   forget(folderPath: string): void {
@@ -133,6 +141,7 @@ export class ProtectionScheduler {
         const folder = folders[next++] as LeafFolder;
         try {
           const report = await this.#deps.reconcile(folder);
+          this.lastReconcileAt = clock.now();
           for (const refusal of report.refusals) {
             this.counters.refusals++;
             log.warn({ remote: folder.remote.id, path: refusal.path, security: refusal.security }, `not locking ${refusal.path}: ${refusal.reason}`);
@@ -181,6 +190,7 @@ export class ProtectionScheduler {
     }
     const lockedAt = clock.now();
     this.lastLock = { at: new Date(lockedAt).toISOString(), units: results.filter((r) => r.outcome.status === 'ok').length, failed: results.filter((r) => r.outcome.status === 'failed').length };
+    if (this.lastLock.failed === 0) this.lastSuccessfulLockAt = lockedAt;
     for (const [label, group] of byBackup) {
       const locked = group.filter((r) => r.outcome.status === 'ok');
       if (locked.length === 0) continue;

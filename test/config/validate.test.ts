@@ -20,6 +20,7 @@ describe('validateConfig', () => {
         rescanEveryMs: 900_000,
         jsonSettleMs: 5_000,
         maxClockJumpMs: 86_400_000,
+        metricsFile: undefined,
         logLevel: 'info',
         remotes: [{ id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false }],
       },

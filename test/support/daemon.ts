@@ -27,6 +27,7 @@ export function testConfig(remote: TestRemote, overrides: Partial<Config> = {}):
     rescanEveryMs: 3_600_000,
     jsonSettleMs: 5_000,
     maxClockJumpMs: 86_400_000,
+    metricsFile: undefined,
     logLevel: 'debug',
     remotes: [{ id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false }],
     ...overrides,

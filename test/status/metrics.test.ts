@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { renderMetrics } from '../../src/status/metrics.js';
+import { VERSION } from '../../src/version.js';
+import { startDaemon } from '../support/daemon.js';
+import { tempRemote, waitFor } from '../support/remote.js';
+
+// The text exposition format, as node_exporter's textfile collector reads it: comments, then `name{labels} value`.
+function parse(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-z_:][a-z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+]+)$/i.exec(line);
+    if (match === null) throw new Error(`not a sample line: ${line}`);
+    samples.set(match[1]!, Number(match[2]));
+  }
+  return samples;
+}
+
+describe('metrics file', () => {
+  it('is written by the daemon, parses, and its values match what it protected', async () => {
+    const remote = await tempRemote();
+    const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
+    await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 3600_000), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - 3600_000));
+    const started = Date.now();
+    await startDaemon(remote, { config: { metricsFile } });
+    const samples = parse(await readFile(metricsFile, 'utf8'));
+    expect(samples.get(`xo_immutable_backups_build_info{version="${VERSION}"}`)).toBe(1);
+    expect(samples.get('xo_immutable_backups_protected_units{remote="r"}')).toBe(5);
+    expect(samples.get('xo_immutable_backups_remote_healthy{remote="r"}')).toBe(1);
+    expect(samples.get('xo_immutable_backups_lock_failures_total')).toBe(0);
+    expect(samples.get('xo_immutable_backups_lifting_frozen')).toBe(0);
+    const lastLock = samples.get('xo_immutable_backups_last_lock_success_timestamp_seconds')!;
+    expect(lastLock).toBeGreaterThanOrEqual(Math.floor(started / 1000));
+    expect(lastLock).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
+    await waitFor(async () => parse(await readFile(metricsFile, 'utf8')).has('xo_immutable_backups_last_lift_success_timestamp_seconds{remote="r"}'), 'the lift timestamp');
+  });
+
+  it('escapes label values and leaves out what is not known yet', () => {
+    const text = renderMetrics({ version: '1"2', heartbeatMs: 5000, liftingFrozen: true, lockFailuresTotal: 1, indexFailuresTotal: 0, securityWarningsTotal: 2, pendingRechecks: 0, lastSuccessfulLockMs: undefined, lastReconcileMs: undefined, remotes: [{ id: 'a', healthy: false, protectedUnits: undefined, liftFailuresTotal: 0, lastSuccessfulLiftMs: undefined }] });
+    const samples = parse(text);
+    expect(samples.get('xo_immutable_backups_build_info{version="1\\"2"}')).toBe(1);
+    expect(samples.get('xo_immutable_backups_lifting_frozen')).toBe(1);
+    expect(samples.get('xo_immutable_backups_remote_healthy{remote="a"}')).toBe(0);
+    expect(text).not.toContain('protected_units');
+    expect(text).not.toContain('last_lock_success');
+  });
+});
