@@ -686,7 +686,7 @@ function growthTable(runs) {
 }
 
 function machine() {
-  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1] };
+  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, loadAvgAtEnd: os.loadavg(), tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1] };
 }
 
 async function main() {

@@ -9,6 +9,8 @@ import { configInvalid } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
 import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime } from '../demo/sample-remote.js';
 import { errnoCode } from '../errors.js';
+import { IndexStore } from '../index/store.js';
+import { liftRemote } from '../lift/apply.js';
 import { createLogger } from '../log/logger.js';
 import { EXIT } from './exit-codes.js';
 
@@ -63,7 +65,12 @@ export async function runDemo(options: { keep: boolean }, out: (line: string) =>
     out(`6. Index entries (written before each chattr) under ${path.join(base, 'index', 'demo')}: days ${indexDays.join(', ')}.`);
     out('7. What journalctl would show (first lock lines):');
     for (const line of logLines.filter((l) => l.includes('"msg":"locked')).slice(0, 3)) out(`   ${line}`);
-    return lockedIn === undefined ? EXIT.failure : EXIT.ok;
+    await daemon.stop();
+    // What `lift` does once the window has passed, shown with a clock 8 days ahead instead of waiting a week.
+    const index = new IndexStore(path.join(base, 'index'), 'demo');
+    const lifted = await liftRemote({ id: 'demo', root, realRoot: root, durationMs: 7 * 24 * HOUR, index, encrypted: false }, attributes, { now: Date.now() + 8 * 24 * HOUR, dryRun: false, all: false });
+    out(`8. Eight days later (a simulated clock), the lift pass unlocks ${lifted.unlocked.length} unit(s) whose window has passed; now: rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`);
+    return lockedIn === undefined || lifted.failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     await daemon.stop();
     if (options.keep) {

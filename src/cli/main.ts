@@ -55,7 +55,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
 
   program
     .command('demo')
-    .description('Protect a sample XO remote in a temporary folder with the real daemon and chattr, show a delete being refused, then clean up (needs root).')
+    .description('Protect a sample XO remote in a temporary folder with the real daemon and chattr, show a delete being refused, lift it with a clock 8 days ahead, then clean up (needs root).')
     .option('--keep', 'keep the demo folder instead of unlocking and removing it', false)
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (options: { keep: boolean }) => {
