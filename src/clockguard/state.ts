@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic.js';
 import { errnoCode } from '../errors.js';
 
 // Kept beside the index (root only), in two files so that no writer can undo another's decision:
@@ -27,15 +27,7 @@ export async function readClockState(indexPath: string): Promise<ClockState> {
 
 export async function recordWall(indexPath: string, lastWall: number): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  const target = path.join(indexPath, WALL);
-  const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, `${JSON.stringify({ lastWall })}\n`, { mode: 0o600 });
-    await rename(temporary, target);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomic(path.join(indexPath, WALL), `${JSON.stringify({ lastWall })}\n`, 0o600);
 }
 
 // The first reason found stays: a later freeze never replaces it.

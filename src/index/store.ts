@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 
@@ -58,18 +58,15 @@ export class IndexStore {
   async write(entry: IndexEntry): Promise<void> {
     const dayFolder = path.join(this.folder, entry.day);
     const target = path.join(dayFolder, entryName(entry.path));
-    const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     for (let attempt = 1; ; attempt++) {
       if (!this.#knownDays.has(entry.day)) {
         await mkdir(dayFolder, { recursive: true, mode: 0o700 });
         this.#knownDays.add(entry.day);
       }
       try {
-        await writeFile(temporary, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
-        await rename(temporary, target);
+        await writeFileAtomic(target, `${JSON.stringify(entry)}\n`, 0o600);
         return;
       } catch (error) {
-        await unlink(temporary).catch(() => undefined);
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
         this.#knownDays.delete(entry.day);
       }

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic.js';
 
 export const DAEMON_STATUS_FILE = 'status.json';
 
@@ -30,13 +30,5 @@ export interface DaemonStatus {
 
 export async function writeDaemonStatus(indexPath: string, status: DaemonStatus): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  const target = path.join(indexPath, DAEMON_STATUS_FILE);
-  const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
-    await rename(temporary, target);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomic(path.join(indexPath, DAEMON_STATUS_FILE), `${JSON.stringify(status, null, 2)}\n`, 0o600);
 }

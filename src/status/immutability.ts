@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
+import { writeFileAtomic } from '../atomic.js';
 
 export const IMMUTABILITY_FILE = 'immutability.json';
 
@@ -24,17 +23,8 @@ export async function writeImmutabilityFile(root: string, status: ImmutabilitySt
   const target = path.join(root, IMMUTABILITY_FILE);
   const [unlocked] = await attributes.setImmutable([{ path: target, recursive: false }], false);
   if (unlocked?.status === 'failed') throw new Error(`cannot unlock ${target} to rewrite it: ${unlocked.message}`);
-  // 'wx' refuses to follow a link planted at the temporary name.
-  const temporary = path.join(root, `.${IMMUTABILITY_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
-  try {
-    await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
-    // XO reads it as a non-root NFS or SMB user: readable whatever the service's umask.
-    await chmod(temporary, 0o644);
-    await rename(temporary, target);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
+  // 0644 whatever the service's umask: XO reads the file as a non-root NFS or SMB user.
+  await writeFileAtomic(target, `${JSON.stringify(status, null, 2)}\n`, 0o644);
   if (!options.lock) return;
   const [locked] = await attributes.setImmutable([{ path: target, recursive: false }], true);
   if (locked?.status !== 'ok') throw new Error(`cannot lock ${target}: ${locked?.status === 'failed' ? locked.message : 'it vanished'}`);

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic.js';
 
 export interface MetricsInput {
   version: string;
@@ -48,12 +47,5 @@ export function renderMetrics(input: MetricsInput): string {
 
 // Atomic (temp file and rename in the same folder): node_exporter never reads half a file.
 export async function writeMetricsFile(file: string, content: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, content, { mode: 0o644 });
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomic(file, content, 0o644);
 }
