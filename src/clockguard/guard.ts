@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
-import { judgeRecordedClock, judgeRunningClock, formatMs, type ClockSample } from './judge.js';
+import { formatMs, judgeRecordedClock, judgeRunningClock, type ClockSample } from './judge.js';
 import { freeze, readClockState, recordWall, unfreeze } from './state.js';
 
 // Watches the wall clock for the daemon and keeps the verdict in the index's clock state, which `lift` reads too.
@@ -10,7 +10,10 @@ export class ClockGuard {
   readonly #clock: Clock;
   readonly #maxJumpMs: number;
   readonly #log: Logger;
-  #previous: ClockSample | undefined;
+  // Drift is measured from a baseline (start, or the last --accept-clock), not between two checks: many small steps
+  // add up to one large jump.
+  #baseline: ClockSample | undefined;
+  #wasFrozen = false;
 
   constructor(indexPath: string, clock: Clock, maxJumpMs: number, log: Logger) {
     this.#indexPath = indexPath;
@@ -24,19 +27,25 @@ export class ClockGuard {
     const wall = this.#clock.now();
     const state = await readClockState(this.#indexPath);
     let reason: string | undefined;
-    if (this.#previous === undefined) {
+    if (this.#baseline === undefined) {
       const recorded = judgeRecordedClock(state.lastWall, wall, this.#maxJumpMs);
       if (!recorded.ok) reason = recorded.reason;
       else if (recorded.forwardGapMs !== undefined) this.#log.warn({ gapMs: recorded.forwardGapMs }, `the clock moved ${formatMs(recorded.forwardGapMs)} forward since this index last recorded it (the server was off?); lifting goes on`);
+    } else {
+      // While running, the wall clock may not go back before a time already recorded either.
+      const recorded = judgeRecordedClock(state.lastWall, wall, this.#maxJumpMs);
+      if (!recorded.ok) reason = recorded.reason;
     }
     const monotonic = this.#clock.monotonic?.();
+    // An admin accepted the clock (the frozen file is gone): drift counts from now on.
+    if (this.#wasFrozen && state.frozen === undefined) this.#baseline = undefined;
     if (monotonic !== undefined) {
       const current = { wall, monotonic };
-      if (this.#previous !== undefined) {
-        const running = judgeRunningClock(this.#previous, current, this.#maxJumpMs);
+      if (this.#baseline === undefined) this.#baseline = current;
+      else {
+        const running = judgeRunningClock(this.#baseline, current, this.#maxJumpMs);
         if (!running.ok) reason = running.reason;
       }
-      this.#previous = current;
     }
     const frozen = state.frozen ?? (reason === undefined ? undefined : { since: new Date(wall).toISOString(), reason });
     if (frozen !== undefined && state.frozen === undefined) {
@@ -45,6 +54,7 @@ export class ClockGuard {
     }
     // Never record a time earlier than one already recorded: a clock set back must not erase the evidence.
     await recordWall(this.#indexPath, Math.max(wall, state.lastWall ?? wall));
+    this.#wasFrozen = frozen !== undefined;
     return frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason };
   }
 }

@@ -8,11 +8,11 @@ export interface ClockSample {
 
 export type ClockVerdict = { ok: true } | { ok: false; reason: string };
 
-// While running: the wall clock must move as the monotonic clock does, within maxJumpMs.
+// While running: since the baseline, the wall clock must have moved as the monotonic clock did, within maxJumpMs.
 export function judgeRunningClock(previous: ClockSample, current: ClockSample, maxJumpMs: number): ClockVerdict {
   const drift = current.wall - previous.wall - (current.monotonic - previous.monotonic);
   if (Math.abs(drift) <= maxJumpMs) return { ok: true };
-  return { ok: false, reason: `the wall clock jumped ${drift > 0 ? 'forward' : 'backward'} by ${formatMs(Math.abs(drift))} while the daemon was running` };
+  return { ok: false, reason: `the wall clock jumped ${drift > 0 ? 'forward' : 'backward'} by ${formatMs(Math.abs(drift))} (in all) while the daemon was running` };
 }
 
 // Across restarts only the last wall time recorded is known: going backward past it is a clock problem; going forward

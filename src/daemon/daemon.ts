@@ -1,4 +1,5 @@
-import { realpath } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { assertCapabilities } from '../attributes/capability.js';
@@ -26,7 +27,7 @@ import { settleTimeFor } from '../protect/completion.js';
 import { lockUnits } from '../protect/locker.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import { MAX_TIMER_MS, ProtectionScheduler, type ProtectionCounters } from '../protect/scheduler.js';
-import { immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
+import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
 import { VERSION } from '../version.js';
 import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
 
@@ -56,6 +57,9 @@ export class Daemon {
   readonly #watch: boolean;
   readonly #healthCheckEveryMs: number;
   readonly #unavailable = new Map<RemoteContext, { problem: string; since: string }>();
+  // The device of each root: a different one means the remote was unmounted and mounted again, and watches on the old
+  // one are dead.
+  readonly #rootDevices = new Map<RemoteContext, number>();
   #startedAt = '';
   readonly #lastLift = new Map<RemoteContext, { at: string; unlocked: number; failed: number; suspicious: number }>();
   readonly #liftTotals = new Map<RemoteContext, { failures: number; kept: number; lastSuccessMs?: number }>();
@@ -135,6 +139,14 @@ export class Daemon {
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
   }
 
+  async #restartWatcher(remote: RemoteContext): Promise<void> {
+    const old = this.#watchers.get(remote);
+    this.#watchers.delete(remote);
+    await old?.close();
+    this.#rootDevices.set(remote, (await stat(remote.root)).dev);
+    await this.#startWatcher(remote);
+  }
+
   #track(work: Promise<unknown>): void {
     this.#inFlight.add(work);
     void work.finally(() => this.#inFlight.delete(work));
@@ -150,24 +162,36 @@ export class Daemon {
   // A remote that goes away (unmounted export, failed disk) pauses its protection, loudly, and nothing is written
   // where it was; when it is back, its watches are set up again and a rescan catches up what was written meanwhile.
   async #checkHealth(): Promise<void> {
-    for (const remote of this.#remotes) {
-      if (this.#stopping) return;
-      const problem = await remoteHealthProblem(remote.root, this.#attributes);
-      const log = this.#log.child({ remote: remote.id });
-      if (problem !== undefined && !this.#unavailable.has(remote)) {
-        this.#unavailable.set(remote, { problem, since: new Date(this.#clock.now()).toISOString() });
-        log.error({ problem }, `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; checking again every ${Math.round(this.#healthCheckEveryMs / 1000)} s`);
-        const watcher = this.#watchers.get(remote);
-        this.#watchers.delete(remote);
-        await watcher?.close();
-      } else if (problem === undefined && this.#unavailable.has(remote)) {
-        this.#unavailable.delete(remote);
-        log.warn(`remote ${remote.id} is back; catching up on what was written while it was away`);
-        await this.#startWatcher(remote);
-        await this.#rescanRemote(remote);
+    try {
+      for (const remote of this.#remotes) {
+        if (this.#stopping) return;
+        await this.#checkRemoteHealth(remote).catch((err: unknown) => this.#log.error({ err, remote: remote.id }, `health check of remote ${remote.id} failed`));
       }
+    } finally {
+      // The heartbeat goes on even when a check failed: status must not call a running daemon dead.
+      if (!this.#stopping) await this.#writeStatus();
     }
-    if (!this.#stopping) await this.#writeStatus();
+  }
+
+  async #checkRemoteHealth(remote: RemoteContext): Promise<void> {
+    const problem = await remoteHealthProblem(remote.root, this.#attributes);
+    const log = this.#log.child({ remote: remote.id });
+    if (problem !== undefined && !this.#unavailable.has(remote)) {
+      this.#unavailable.set(remote, { problem, since: new Date(this.#clock.now()).toISOString() });
+      log.error({ problem }, `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; checking again every ${Math.round(this.#healthCheckEveryMs / 1000)} s`);
+      const watcher = this.#watchers.get(remote);
+      this.#watchers.delete(remote);
+      await watcher?.close();
+    } else if (problem === undefined && this.#unavailable.has(remote)) {
+      this.#unavailable.delete(remote);
+      log.warn(`remote ${remote.id} is back; catching up on what was written while it was away`);
+      await this.#restartWatcher(remote);
+      await this.#rescanRemote(remote);
+    } else if (problem === undefined && (await stat(remote.root)).dev !== this.#rootDevices.get(remote)) {
+      log.warn(`remote ${remote.id} is another mount of its filesystem than before (remounted?); watching it again and catching up`);
+      await this.#restartWatcher(remote);
+      await this.#rescanRemote(remote);
+    }
   }
 
   async #writeStatus(): Promise<void> {
@@ -293,8 +317,17 @@ export class Daemon {
         hint: 'the remote is written by the party the index protects against: move indexPath outside every remote',
       });
     }
-    await selfTestRemote(remote.root, this.#attributes);
     const index = new IndexStore(this.#config.indexPath, remote.id);
+    // A remote protected before always has its immutability.json: without it, this is the empty folder of an unmounted
+    // remote, and nothing must be written there.
+    const days = await index.listDays();
+    if (days.length > 0 && !existsSync(path.join(remote.root, IMMUTABILITY_FILE))) {
+      throw new AppError('REMOTE_NOT_FOUND', `Remote "${remote.id}": ${remote.root} has no ${IMMUTABILITY_FILE}, yet the index holds entries for it (${days.length} day(s)): it looks unmounted`, {
+        value: remote.root,
+        hint: `mount the remote; if it really is a new, empty remote, move ${index.folder} away first`,
+      });
+    }
+    await selfTestRemote(remote.root, this.#attributes);
     await index.open();
     try {
       await writeImmutabilityFile(remote.root, immutabilityStatus(remote.immutabilityDurationMs, this.#clock.now(), VERSION), this.#attributes);
@@ -307,6 +340,7 @@ export class Daemon {
     }
     log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
     const context: RemoteContext = { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index, encrypted: await isEncryptedRemote(remote.root) };
+    this.#rootDevices.set(context, (await stat(realRoot)).dev);
     if (remote.rebuildIndexOnStart) {
       // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
       const report = await rebuildIndex(context, this.#attributes, { importFrom: [this.#config.indexPath], now: this.#clock.now() });

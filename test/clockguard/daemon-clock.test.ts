@@ -34,6 +34,24 @@ describe('clock guard', () => {
     await waitFor(() => backup.units.every((u) => !isImmutable(u)), 'the expired backup to be lifted');
   });
 
+  it('freezes lifting when the clock is stepped ahead a little at a time', async () => {
+    const remote = await tempRemote();
+    const t = Date.now() - 3600_000;
+    let wall = t + 3600_000;
+    let monotonic = 0;
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
+    const { logs } = await startDaemon(remote, { clock: { now: () => wall, monotonic: () => monotonic }, config: { liftEveryMs: 30 } });
+    // 23 hours at a time, one second of real time each: never a day at once, 9.6 days in all.
+    for (let step = 0; step < 10; step++) {
+      wall += 23 * 3600_000;
+      monotonic += 1000;
+      const passes = logs.filter((l) => l.module === 'lift' || l.msg.startsWith('lift pass skipped')).length;
+      await waitFor(() => logs.filter((l) => l.module === 'lift' || l.msg.startsWith('lift pass skipped')).length > passes || logs.some((l) => l.msg.startsWith('lifting is frozen')), 'a lift pass');
+    }
+    expect(logs.some((l) => l.msg.startsWith('lifting is frozen'))).toBe(true);
+    expect(allImmutable(backup.units)).toBe(true);
+  });
+
   it('freezes lifting at start when the clock is earlier than the index last recorded, and lift refuses too', async () => {
     const remote = await tempRemote();
     const t = Date.now() - 8 * DAY;

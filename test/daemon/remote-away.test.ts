@@ -44,5 +44,11 @@ describe('a remote that goes away', () => {
     const after = await writeVmBackup(root, { vm: 'vm-after', datetime: xoDatetime(Date.now()) });
     await waitFor(() => allImmutable(after.units), 'a backup written after the return to be locked');
     await daemon.stop();
+
+    // Restarted while the remote is unmounted: refused, and nothing written on the empty mount point.
+    execFileSync('umount', [root]);
+    await expect(startDaemon({ base: path.dirname(root), root, indexPath })).rejects.toMatchObject({ code: 'REMOTE_NOT_FOUND' });
+    expect(await readdir(root)).toEqual([]);
+    execFileSync('mount', ['-o', 'loop', image, root]);
   });
 });

@@ -97,16 +97,14 @@ describe('lift on ext4 with real chattr', () => {
     await writeFile(victim, 'not a backup');
     execFileSync('chattr', ['+i', victim]);
     const store = new IndexStore(remote.indexPath, 'r');
-    await store.open();
     const plant = async (unit: string) => {
       const ino = execFileSync('stat', ['-c', '%d %i', unit], { encoding: 'utf8' }).trim().split(' ');
       await store.write(lockedEntry(pendingEntry({ remote: 'r', path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: t }, t), { dev: ino[0]!, ino: ino[1]!, size: '0', mtimeNs: '0', ctimeNs: '0' }, t));
     };
+    const [replaced] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
     await plant(victim);
-    await mkdir(path.join(remote.root, 'xo-vm-backups'), { recursive: true });
     await symlink(outside, path.join(remote.root, 'xo-vm-backups', 'linked'));
     await plant(path.join(remote.root, 'xo-vm-backups', 'linked', 'victim'));
-    const [replaced] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
     const json = replaced!.label;
     execFileSync('chattr', ['-i', json]);
     await unlink(json);
