@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { isInside } from '../config/validate.js';
 import type { Config } from '../config/schema.js';
 import { AppError } from '../errors.js';
-import { resolveRemoteRoot } from '../remote/root.js';
+import { realpathOfNearest, resolveRemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
@@ -47,6 +47,8 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
   const attributes = new ChattrAdapter();
   await record('chattr and lsattr', async () => {
     await attributes.isImmutable(['/']);
+    // A path that does not exist: chattr runs and reports it vanished, which proves it is there.
+    await attributes.setImmutable([{ path: `/nonexistent-xo-immutable-backups-check-${process.pid}`, recursive: false }], false);
     return 'installed';
   });
   let folders = 0;
@@ -59,7 +61,7 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
     });
     await record(`remote ${remote.id}: index outside the remote`, async () => {
       const real = await resolveRemoteRoot(remote);
-      if (isInside(config!.indexPath, real) || isInside(config!.indexPath, remote.root)) {
+      if (isInside(await realpathOfNearest(config!.indexPath), real) || isInside(config!.indexPath, remote.root)) {
         throw new AppError('CONFIG_INVALID', `indexPath ${config!.indexPath} is inside ${remote.root}`, { value: config!.indexPath, hint: 'move indexPath outside every remote, such as "/var/lib/xo-immutable-backups"' });
       }
       return `${config!.indexPath} is outside`;

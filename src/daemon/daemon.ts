@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { assertCapabilities } from '../attributes/capability.js';
@@ -12,11 +12,11 @@ import { readClockState } from '../clockguard/state.js';
 import { writeDaemonStatus } from '../status/daemon-status.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { isInside } from '../config/validate.js';
-import { AppError, errnoCode } from '../errors.js';
+import { AppError } from '../errors.js';
 import { IndexStore } from '../index/store.js';
 import type { Logger } from '../log/logger.js';
 import { remoteHealthProblem } from '../remote/health.js';
-import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
+import { isEncryptedRemote, realpathOfNearest, resolveRemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import type { LeafFolder } from '../protect/context.js';
@@ -226,6 +226,7 @@ export class Daemon {
           indexFailuresTotal: counters?.indexFailures ?? 0,
           securityWarningsTotal: counters?.refusals ?? 0,
           pendingRechecks: scheduler?.pendingRechecks() ?? 0,
+          coverageGaps: scheduler?.coverageGaps() ?? 0,
           lastSuccessfulLockMs: scheduler?.lastSuccessfulLockAt,
           lastReconcileMs: scheduler?.lastReconcileAt,
           remotes: this.#remotes.map((r) => {
@@ -348,21 +349,5 @@ export class Daemon {
       for (const undated of report.undated) log.warn({ path: undated }, `immutable unit ${undated} has no datetime in its name or an alias; not indexed, lift it by hand when it is no longer needed`);
     }
     return context;
-  }
-}
-
-// The real path a folder has or would have: its nearest existing ancestor resolved, the rest appended.
-async function realpathOfNearest(target: string): Promise<string> {
-  const missing: string[] = [];
-  let current = path.resolve(target);
-  for (;;) {
-    try {
-      return path.join(await realpath(current), ...missing.reverse());
-    } catch (error) {
-      const parent = path.dirname(current);
-      if (errnoCode(error) !== 'ENOENT' || parent === current) throw error;
-      missing.push(path.basename(current));
-      current = parent;
-    }
   }
 }

@@ -49,6 +49,8 @@ export class ProtectionScheduler {
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   #running: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
+  // Per folder, the units its last reconcile and lock left unprotected (refused, or failed to lock): coverage gaps.
+  readonly #gaps = new Map<string, Set<string>>();
   #stopped = false;
 
   constructor(deps: SchedulerDeps) {
@@ -75,6 +77,13 @@ export class ProtectionScheduler {
     this.#timers.set(folder.path, { at, timer });
   }
 
+  // Units the daemon knows are completed but not locked (refused, or failed and waiting for a retry).
+  coverageGaps(): number {
+    let gaps = 0;
+    for (const units of this.#gaps.values()) gaps += units.size;
+    return gaps;
+  }
+
   // Folders waiting to be tried again after a failure or to have a json looked at again.
   pendingRechecks(): number {
     return this.#timers.size;
@@ -82,6 +91,7 @@ export class ProtectionScheduler {
 
   forget(folderPath: string): void {
     this.#dirty.delete(folderPath);
+    this.#gaps.delete(folderPath);
     const existing = this.#timers.get(folderPath);
     if (existing !== undefined) clearTimeout(existing.timer);
     this.#timers.delete(folderPath);
@@ -142,6 +152,8 @@ export class ProtectionScheduler {
         try {
           const report = await this.#deps.reconcile(folder);
           this.lastReconcileAt = clock.now();
+          if (report.refusals.length > 0) this.#gaps.set(folder.path, new Set(report.refusals.map((r) => r.path)));
+          else this.#gaps.delete(folder.path);
           for (const refusal of report.refusals) {
             this.counters.refusals++;
             log.warn({ remote: folder.remote.id, path: refusal.path, security: refusal.security }, `not locking ${refusal.path}: ${refusal.reason}`);
@@ -179,6 +191,8 @@ export class ProtectionScheduler {
       if (group === undefined) byBackup.set(key, [result]);
       else group.push(result);
       const { outcome, request } = result;
+      const folderPath = folderOf.get(request.unit)?.path;
+      if (outcome.status === 'failed' && folderPath !== undefined) this.#gaps.set(folderPath, (this.#gaps.get(folderPath) ?? new Set()).add(request.unit));
       if (outcome.status === 'failed') {
         this.counters.lockFailures++;
         log.error({ remote: request.remote.id, path: outcome.path, code: outcome.code, err: { message: outcome.message } }, `could not lock ${outcome.path}; it will be tried again`);

@@ -40,3 +40,19 @@ export async function isEncryptedRemote(root: string): Promise<boolean> {
     () => false,
   );
 }
+
+// The real path a folder has or would have: its nearest existing ancestor resolved, the rest appended.
+export async function realpathOfNearest(target: string): Promise<string> {
+  const missing: string[] = [];
+  let current = path.resolve(target);
+  for (;;) {
+    try {
+      return path.join(await realpath(current), ...missing.reverse());
+    } catch (error) {
+      const parent = path.dirname(current);
+      if (errnoCode(error) !== 'ENOENT' || parent === current) throw error;
+      missing.push(path.basename(current));
+      current = parent;
+    }
+  }
+}

@@ -8,6 +8,7 @@ export interface MetricsInput {
   indexFailuresTotal: number;
   securityWarningsTotal: number;
   pendingRechecks: number;
+  coverageGaps: number;
   lastSuccessfulLockMs: number | undefined;
   lastReconcileMs: number | undefined;
   remotes: { id: string; healthy: boolean; protectedUnits: number | undefined; liftFailuresTotal: number; lastSuccessfulLiftMs: number | undefined }[];
@@ -35,6 +36,7 @@ export function renderMetrics(input: MetricsInput): string {
   metric('lock_failures_total', 'counter', 'Units that could not be locked since the daemon started.', [[{}, input.lockFailuresTotal]]);
   metric('index_failures_total', 'counter', 'Units locked whose index entry could not be written since the daemon started.', [[{}, input.indexFailuresTotal]]);
   metric('security_warnings_total', 'counter', 'Units refused (symlinks, hard links, outside the remote) since the daemon started.', [[{}, input.securityWarningsTotal]]);
+  metric('coverage_gaps', 'gauge', 'Units of completed backups in their window that are not locked: refused (symlinks, hard links) or failed and waiting for a retry.', [[{}, input.coverageGaps]]);
   metric('pending_rechecks', 'gauge', 'Folders waiting to be looked at again (a failed lock, a json not yet complete).', [[{}, input.pendingRechecks]]);
   metric('last_lock_success_timestamp_seconds', 'gauge', 'When a lock batch last locked every unit it was given.', [[{}, seconds(input.lastSuccessfulLockMs)]]);
   metric('last_reconcile_timestamp_seconds', 'gauge', 'When a backup folder was last reconciled without error.', [[{}, seconds(input.lastReconcileMs)]]);

@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { Identity, IndexEntry } from '../index/entry.js';
@@ -7,7 +8,7 @@ import type { RemoteContext } from '../remote/context.js';
 import { examine } from '../remote/read.js';
 import { findLeafFolders } from '../remote/scan.js';
 
-export type FindingKind = 'missing' | 'not-immutable' | 'changed' | 'device-changed' | 'pending' | 'unreadable-entry' | 'unprotected';
+export type FindingKind = 'missing' | 'not-immutable' | 'changed' | 'device-changed' | 'pending' | 'unreadable-entry' | 'unprotected' | 'refused';
 
 export interface Finding {
   kind: FindingKind;
@@ -42,12 +43,21 @@ export async function verifyRemote(remote: RemoteContext, attributes: Attributes
     }
   }
   const immutable = await attributes.isImmutable([...new Set(entries.map((e) => e.path))]);
+  // A directory unit (VHD directory, config or pool date folder) is locked with everything in it: every file inside
+  // must still be immutable.
+  const inside = new Map<string, string[]>();
+  for (const entry of entries) if (entry.recursive && immutable.get(entry.path) === true) inside.set(entry.path, await listTree(entry.path));
+  const insideImmutable = await attributes.isImmutable([...inside.values()].flat());
   const leaves = await findLeafFolders(remote.root);
   const total = entries.length + leaves.length;
   for (const entry of entries) {
     report.entriesChecked++;
     const finding = await checkEntry(entry, immutable.get(entry.path));
     if (finding !== undefined) report.findings.push(finding);
+    else {
+      const loose = (inside.get(entry.path) ?? []).filter((p) => insideImmutable.get(p) !== true);
+      if (loose.length > 0) report.findings.push({ kind: 'not-immutable', path: entry.path, detail: `${loose.length} file(s) inside are not immutable, such as ${loose[0]}` });
+    }
     if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
   }
   for (const leaf of leaves) {
@@ -56,10 +66,20 @@ export async function verifyRemote(remote: RemoteContext, attributes: Attributes
     for (const request of folder.requests) {
       if (!report.findings.some((f) => f.path === request.unit)) report.findings.push({ kind: 'unprotected', path: request.unit, detail: `part of completed backup ${request.backup.label}, inside its window, not locked as indexed` });
     }
+    // What the daemon refuses to lock (symlinks, hard links, folders behind links) is a gap too: named, never hidden.
+    for (const refusal of folder.refusals) report.findings.push({ kind: 'refused', path: refusal.path, detail: `not locked: ${refusal.reason}` });
     report.foldersChecked++;
     options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
   }
   return report;
+}
+
+async function listTree(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { recursive: true })).map((name) => path.join(dir, name));
+  } catch {
+    return [];
+  }
 }
 
 async function checkEntry(entry: IndexEntry, immutable: boolean | undefined): Promise<Finding | undefined> {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, link, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -42,6 +42,15 @@ describe('xo-immutable-backups verify', () => {
     await rm(alias);
     // Written while the daemon was stopped: a completed backup inside its window, never locked.
     const late = await writeVmBackup(remote.root, { vm: 'vm-late', datetime: xoDatetime(Date.now()) });
+    // A block inside a locked VHD directory, unlocked and changed by hand.
+    const vhdDirectory = vm.units.find((u) => u.includes('/data/'))!;
+    const block = path.join(vhdDirectory, 'blocks', '0', '1');
+    execFileSync('chattr', ['-i', block]);
+    await appendFile(block, 'tampered');
+    // A disk the daemon refuses: a second hard link.
+    const linked = await writeVmBackup(remote.root, { vm: 'vm-linked', datetime: xoDatetime(Date.now()) });
+    const linkedDisk = linked.units.find((u) => u.endsWith('.vhd'))!;
+    await link(linkedDisk, path.join(remote.base, 'second-link'));
 
     const found = verify(config);
     expect(found.status).toBe(1);
@@ -49,7 +58,9 @@ describe('xo-immutable-backups verify', () => {
     expect(findings.filter((f) => f.kind !== 'unprotected').map((f) => [f.kind, f.path]).sort()).toEqual([
       ['missing', alias],
       ['not-immutable', disk],
-    ]);
+      ['not-immutable', vhdDirectory],
+      ['refused', linkedDisk],
+    ].sort());
     for (const unit of late.units) expect(findings.some((f) => f.kind === 'unprotected' && f.path === unit), unit).toBe(true);
     expect(findings.some((f) => f.path === cfg.label)).toBe(false);
   });
