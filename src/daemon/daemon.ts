@@ -135,7 +135,10 @@ export class Daemon {
       this.#track(guard.check().catch((err: unknown) => log.error({ err }, 'clock check failed')));
     }, CLOCK_CHECK_MS);
     await this.#liftPass();
+    // A SIGTERM during that first pass: stop() has run, and no timer may be armed after it (it would keep the process alive).
+    if (this.#stopping) return;
     await this.#writeStatus().catch((err: unknown) => log.error({ err }, 'could not write status.json or the metrics file'));
+    if (this.#stopping) return;
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
   }
 

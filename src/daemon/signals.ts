@@ -15,12 +15,8 @@ export function stopOnSignals(daemon: Stoppable, log: Logger): Promise<void> {
       daemon
         .stop()
         .catch((err: unknown) => log.error({ err }, 'error while stopping'))
-        .finally(() => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          process.off('SIGHUP', hangup);
-          resolve();
-        });
+        // The handlers stay: a second SIGTERM while exiting is ignored rather than killing the process mid-way.
+        .finally(resolve);
     };
     const hangup = (): void => {
       log.warn('SIGHUP received: reloading the config is not supported; run `systemctl restart xo-immutable-backups` to apply a changed config');

@@ -92,6 +92,29 @@ describe('xo-immutable-backups CLI', () => {
     expect(existsSync(path.join(root, 'immutability.json'))).toBe(false);
   });
 
+  it('exits 0 on a SIGTERM that arrives during its first lift pass, right after start-up', async () => {
+    const remote = await tempRemote();
+    const file = await writeConfig(remote);
+    for (let i = 0; i < 20; i++) await writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: xoDatetime(Date.now() - 60_000) });
+    const child = spawn(process.execPath, [BIN, 'protect', '--config', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    stopBeforeCleanup(async () => {
+      child.kill('SIGKILL');
+      await exited;
+    });
+    let stdout = '';
+    let signalled = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes('protecting 1 remote') && !signalled) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running after 15 s'), 15_000))]);
+    expect(code).toBe(0);
+  });
+
   it('runs as a daemon that locks backups, logs JSON lines, and exits 0 on SIGTERM', async () => {
     const remote = await tempRemote();
     const file = await writeConfig(remote);
