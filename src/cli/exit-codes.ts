@@ -18,7 +18,6 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'MISSING_CAPABILITY':
     case 'REMOTE_NOT_FOUND':
     case 'REMOTE_NOT_DIRECTORY':
-    case 'FILESYSTEM_UNSUPPORTED':
     case 'SELF_TEST_FAILED':
     case 'INDEX_UNUSABLE':
     case 'STATUS_FILE_FAILED':

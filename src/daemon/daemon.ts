@@ -26,7 +26,7 @@ import { logLiftReport } from '../lift/report.js';
 import { settleTimeFor } from '../protect/completion.js';
 import { lockUnits } from '../protect/locker.js';
 import { reconcileFolder } from '../protect/reconcile.js';
-import { MAX_TIMER_MS, ProtectionScheduler, type ProtectionCounters } from '../protect/scheduler.js';
+import { MAX_TIMER_MS, ProtectionScheduler } from '../protect/scheduler.js';
 import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
 import { VERSION } from '../version.js';
 import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
@@ -85,10 +85,6 @@ export class Daemon {
     this.#procStatus = options.procStatus;
     this.#watch = options.watch ?? true;
     this.#healthCheckEveryMs = options.healthCheckEveryMs ?? HEALTH_CHECK_MS;
-  }
-
-  get counters(): ProtectionCounters | undefined {
-    return this.#scheduler?.counters;
   }
 
   // Every check that can fail runs before anything watches or locks: a remote that fails them stops the daemon.
