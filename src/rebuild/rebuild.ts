@@ -1,9 +1,9 @@
-import { readdir, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { isInside } from '../config/validate.js';
-import { errnoCode } from '../errors.js';
 import { dayOf, lockedEntry, pendingEntry } from '../index/entry.js';
+import { IndexStore } from '../index/store.js';
 import type { RemoteContext } from '../remote/context.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { BackupKind } from '../remote/patterns.js';
@@ -33,8 +33,6 @@ interface Candidate {
   backup: string;
 }
 
-const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
-const ENTRY_NAME = /^[0-9a-f]{64}$/;
 
 // Walks the remote and gives every immutable unit without an entry one, so that the lift can find it again:
 // after a lost or damaged index, or when switching over from the prior art (whose entries hold a bare path).
@@ -134,27 +132,12 @@ async function leafCandidates(kind: BackupKind, folder: string): Promise<Candida
   });
 }
 
-// The prior art's index: <day>/<sha256(path)> files holding the bare absolute path.
+// The prior art's index: <day>/<sha256(path)> files holding the bare absolute path, in the same layout as ours.
 async function readLegacyIndex(folder: string): Promise<string[]> {
+  const store = new IndexStore(path.dirname(folder), path.basename(folder));
   const paths: string[] = [];
-  let days: string[];
-  try {
-    days = (await readdir(folder)).filter((d) => DAY_NAME.test(d));
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw error;
-  }
-  for (const day of days) {
-    let names: string[];
-    try {
-      names = (await readdir(path.join(folder, day))).filter((n) => ENTRY_NAME.test(n));
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const text = (await readSmallFile(path.join(folder, day, name), 4096)) ?? '';
-      if (isLegacyText(text)) paths.push(text.trim());
-    }
+  for (const day of await store.listDays()) {
+    for (const stored of await store.readDay(day)) if (stored.entry === undefined && isLegacyText(stored.text)) paths.push(stored.text.trim());
   }
   return paths;
 }
