@@ -1,11 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { mountFilesystem } from '../support/filesystems.js';
-import { allImmutable, isImmutable, stopBeforeCleanup, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+import { spawnProtect } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 
 // The CLI as an admin and systemd run it: a separate process, through the bin launchers, built into dist/ by `npm test`.
 const BIN = path.resolve('bin/xo-immutable-backups.js');
@@ -96,16 +97,8 @@ describe('xo-immutable-backups CLI', () => {
     const remote = await tempRemote();
     const file = await writeConfig(remote);
     for (let i = 0; i < 20; i++) await writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: xoDatetime(Date.now() - 60_000) });
-    const child = spawn(process.execPath, [BIN, 'protect', '--config', file], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    stopBeforeCleanup(async () => {
-      child.kill('SIGKILL');
-      await exited;
-    });
-    let stdout = '';
     let signalled = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
+    const { child, exited } = spawnProtect(file, (stdout) => {
       if (stdout.includes('protecting 1 remote') && !signalled) {
         signalled = true;
         child.kill('SIGTERM');
@@ -119,17 +112,9 @@ describe('xo-immutable-backups CLI', () => {
     const remote = await tempRemote();
     const file = await writeConfig(remote);
     const waiting = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 60_000) });
-    const child = spawn(process.execPath, [BIN, 'protect', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    // Whatever happens, the daemon is gone before the cleanup unlocks and removes the remote.
-    stopBeforeCleanup(async () => {
-      child.kill('SIGKILL');
-      await exited;
-    });
+    const { child, exited, stdout } = spawnProtect(file);
     try {
-      await waitFor(() => stdout.includes('protecting 1 remote'), 'the daemon to start');
+      await waitFor(() => stdout().includes('protecting 1 remote'), 'the daemon to start');
       expect(allImmutable(waiting.units)).toBe(true);
       const fresh = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
       await waitFor(() => allImmutable(fresh.units), 'the new backup to be locked');
@@ -139,7 +124,7 @@ describe('xo-immutable-backups CLI', () => {
       child.kill('SIGKILL');
       await exited;
     }
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: string; units?: number });
+    const lines = stdout().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: string; units?: number });
     expect(lines.filter((l) => l.msg.startsWith('locked vm backup'))).toHaveLength(2);
     expect(lines.at(-1)?.msg).toBe('stopped');
     expect(isImmutable(path.join(remote.root, 'immutability.json'))).toBe(true);

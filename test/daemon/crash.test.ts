@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,23 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import { entryName, type IndexEntry } from '../../src/index/entry.js';
 import { parseBackupDatetime, utcDay } from '../../src/remote/datetime.js';
-import { startDaemon } from '../support/daemon.js';
-import { allImmutable, isImmutable, stopBeforeCleanup, tempRemote, waitFor } from '../support/remote.js';
+import { spawnProtect, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 describe('crash consistency', () => {
   it('after kill -9 in the middle of a burst, a restart leaves every backup locked and every locked unit indexed', async () => {
     const remote = await tempRemote();
     const config = path.join(remote.base, 'config.json');
     await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
-    const child = spawn(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), 'protect', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-    stopBeforeCleanup(async () => {
-      child.kill('SIGKILL');
-      await exited;
-    });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    await waitFor(() => stdout.includes('protecting 1 remote'), 'the daemon to start');
+    const { child, exited, stdout } = spawnProtect(config);
+    await waitFor(() => stdout().includes('protecting 1 remote'), 'the daemon to start');
 
     const dt = xoDatetime(Date.now());
     const burst: Promise<WrittenBackup>[] = [];
@@ -31,7 +23,7 @@ describe('crash consistency', () => {
       burst.push(writeConfigBackup(remote.root, `schedule-${i}`, dt));
     }
     // Killed as soon as the first lock lands, with most of the burst still to do.
-    await waitFor(() => stdout.includes('"msg":"locked'), 'the first lock');
+    await waitFor(() => stdout().includes('"msg":"locked'), 'the first lock');
     child.kill('SIGKILL');
     await exited;
     const backups = await Promise.all(burst);

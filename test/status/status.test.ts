@@ -1,12 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
-import { DAY } from '../support/daemon.js';
-import { allImmutable, stopBeforeCleanup, tempRemote, waitFor } from '../support/remote.js';
+import { DAY, spawnProtect } from '../support/daemon.js';
+import { allImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
 const schema = JSON.parse(readFileSync('docs/status.schema.json', 'utf8')) as object;
@@ -30,15 +30,8 @@ describe('xo-immutable-backups status', () => {
     expect(before.status).toBe(1);
     expect(JSON.parse(before.stdout)).toMatchObject({ daemon: { running: false }, remotes: [{ protectedUnits: 0 }] });
 
-    const child = spawn(process.execPath, [BIN, 'protect', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-    stopBeforeCleanup(async () => {
-      child.kill('SIGTERM');
-      await exited;
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    await waitFor(() => out.includes('protecting 1 remote'), 'the daemon to start');
+    const { child, stdout } = spawnProtect(config);
+    await waitFor(() => stdout().includes('protecting 1 remote'), 'the daemon to start');
     expect(allImmutable([...old.units, ...cfg.units])).toBe(true);
 
     const result = status(config, '--json');

@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import type { Clock } from '../../src/clock.js';
@@ -48,4 +50,28 @@ export async function startDaemon(remote: TestRemote, options: { config?: Partia
   stopBeforeCleanup(() => daemon.stop());
   await daemon.start();
   return { daemon, logs, config };
+}
+
+export interface ProtectProcess {
+  child: ChildProcess;
+  // Resolves with the exit code (null when killed by a signal).
+  exited: Promise<number | null>;
+  readonly stdout: () => string;
+}
+
+// The real CLI's daemon in its own process, as systemd runs it. Whatever the test does, it is killed and gone before
+// the cleanup unlocks and removes the remote.
+export function spawnProtect(config: string, onOutput?: (stdout: string) => void): ProtectProcess {
+  const child = spawn(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), 'protect', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  stopBeforeCleanup(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    onOutput?.(stdout);
+  });
+  return { child, exited, stdout: () => stdout };
 }
