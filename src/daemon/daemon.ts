@@ -25,14 +25,18 @@ import { liftRemote } from '../lift/apply.js';
 import { logLiftReport } from '../lift/report.js';
 import { settleTimeFor } from '../protect/completion.js';
 import { lockUnits } from '../protect/locker.js';
+import { loadProven, saveProven } from '../protect/proven-file.js';
+import { ProvenBackups } from '../protect/proven.js';
 import { reconcileFolder } from '../protect/reconcile.js';
-import { MAX_TIMER_MS, ProtectionScheduler } from '../protect/scheduler.js';
+import { MAX_TIMER_MS, ProtectionScheduler, type Urgency } from '../protect/scheduler.js';
 import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
 import { VERSION } from '../version.js';
 import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
 
 const CLOCK_CHECK_MS = 60_000;
 const HEALTH_CHECK_MS = 10_000;
+// A burst proves thousands of backups a minute: the file is written at most this often, and at stop.
+const PROVEN_SAVE_MS = 60_000;
 
 export interface DaemonOptions {
   config: Config;
@@ -57,6 +61,8 @@ export class Daemon {
   readonly #watch: boolean;
   readonly #healthCheckEveryMs: number;
   readonly #unavailable = new Map<RemoteContext, { problem: string; since: string }>();
+  readonly #proven = new Map<RemoteContext, ProvenBackups>();
+  #provenSavedAt = 0;
   // The device of each root: a different one means the remote was unmounted and mounted again, and watches on the old
   // one are dead.
   readonly #rootDevices = new Map<RemoteContext, number>();
@@ -97,7 +103,11 @@ export class Daemon {
 
     const scheduler = new ProtectionScheduler({
       // A json that does not parse on a plain remote is being written: only a very long silence makes it complete.
-      reconcile: async (folder) => this.#unavailable.has(folder.remote) ? { requests: [], refusals: [] } : reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: settleTimeFor(folder.remote.encrypted, this.#config.jsonSettleMs) }),
+      reconcile: async (folder, full) =>
+        this.#unavailable.has(folder.remote)
+          ? { requests: [], refusals: [], provable: [] }
+          : reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: settleTimeFor(folder.remote.encrypted, this.#config.jsonSettleMs), proven: this.#proven.get(folder.remote), full }),
+      proven: (folder) => this.#proven.get(folder.remote),
       lock: (requests) => this.#exclusive(() => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' }))),
       clock: this.#clock,
       log: log.child({ module: 'protect' }),
@@ -108,9 +118,10 @@ export class Daemon {
       if (this.#stopping) return;
       await this.#startWatcher(remote);
     }
-    // Catch-up is the same reconcile as for an event, over every folder: backups written while the daemon was down get locked here.
+    // Catch-up is the same reconcile as for an event, over every folder: backups written while the daemon was down get
+    // locked here. It skips backups proven before the stop; the full proof that follows in the background does not.
     const before = scheduler.counters.backupsLocked;
-    await this.#rescan();
+    await this.#rescan('event');
     await scheduler.idle();
     // A SIGTERM during start-up stops the daemon; nothing may be started after that.
     if (this.#stopping) return;
@@ -118,9 +129,8 @@ export class Daemon {
       { remotes: this.#remotes.map((r) => r.id), backupsLocked: scheduler.counters.backupsLocked - before, startupMs: this.#clock.now() - started, version: VERSION },
       `protecting ${this.#remotes.length} remote${this.#remotes.length === 1 ? '' : 's'}; start-up catch-up locked ${scheduler.counters.backupsLocked - before} backup(s)`,
     );
-    this.#rescanTimer = setInterval(() => {
-      this.#track(this.#rescan().catch((err: unknown) => log.error({ err }, 'periodic rescan failed')));
-    }, Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs));
+    this.#fullProof('after start-up');
+    this.#rescanTimer = setInterval(() => this.#fullProof('periodic rescan'), Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs));
     this.#healthTimer = setInterval(() => {
       this.#track(this.#checkHealth().catch((err: unknown) => log.error({ err }, 'remote health check failed')));
     }, this.#healthCheckEveryMs);
@@ -169,6 +179,7 @@ export class Daemon {
     } finally {
       // The heartbeat goes on even when a check failed: status must not call a running daemon dead.
       if (!this.#stopping) await this.#writeStatus();
+      if (!this.#stopping && performance.now() - this.#provenSavedAt >= PROVEN_SAVE_MS) await this.#saveProven();
     }
   }
 
@@ -185,11 +196,11 @@ export class Daemon {
       this.#unavailable.delete(remote);
       log.warn(`remote ${remote.id} is back; catching up on what was written while it was away`);
       await this.#restartWatcher(remote);
-      await this.#rescanRemote(remote);
+      await this.#rescanRemote(remote, 'event', 'scan');
     } else if (problem === undefined && (await stat(remote.root)).dev !== this.#rootDevices.get(remote)) {
       log.warn(`remote ${remote.id} is another mount of its filesystem than before (remounted?); watching it again and catching up`);
       await this.#restartWatcher(remote);
-      await this.#rescanRemote(remote);
+      await this.#rescanRemote(remote, 'event', 'scan');
     }
   }
 
@@ -288,22 +299,49 @@ export class Daemon {
     await Promise.all([...this.#watchers.values()].map((w) => w.close()));
     this.#watchers.clear();
     await this.#scheduler?.stop();
+    await this.#saveProven();
   }
 
-  async #rescan(): Promise<void> {
-    for (const remote of this.#remotes) if (!this.#unavailable.has(remote)) await this.#rescanRemote(remote);
+  async #rescan(urgency: Urgency): Promise<void> {
+    for (const remote of this.#remotes) if (!this.#unavailable.has(remote)) await this.#rescanRemote(remote, urgency);
   }
 
-  async #rescanRemote(remote: RemoteContext): Promise<void> {
+  // 'event' then 'scan' on the same folder: a full proof, right away.
+  async #rescanRemote(remote: RemoteContext, ...urgencies: Urgency[]): Promise<void> {
     const leaves = await findLeafFolders(remote.root);
     this.#watchers.get(remote)?.adopt(leaves);
-    for (const leaf of leaves) this.#scheduler?.enqueue({ remote, ...leaf });
+    for (const leaf of leaves) for (const urgency of urgencies) this.#scheduler?.enqueue({ remote, ...leaf }, urgency);
+  }
+
+  // Every retained backup looked at again, proven or not, behind whatever events bring: catches a unit unlocked by
+  // hand behind an untouched json. Only the listing is tracked: stop() does not wait for the proof to finish.
+  #fullProof(why: string): void {
+    const started = this.#clock.now();
+    const listing = this.#rescan('scan');
+    this.#track(listing.catch((err: unknown) => this.#log.error({ err }, `${why}: listing the remotes failed`)));
+    void listing
+      .then(() => this.#scheduler?.idle())
+      .then(() => {
+        if (!this.#stopping) this.#log.info({ ms: this.#clock.now() - started, proven: [...this.#proven.values()].reduce((n, p) => n + p.size, 0) }, `full proof (${why}) done: every retained backup was checked`);
+      })
+      .catch(() => undefined);
+  }
+
+  async #saveProven(): Promise<void> {
+    this.#provenSavedAt = performance.now();
+    for (const [remote, proven] of this.#proven) {
+      if (!proven.takeChanged()) continue;
+      await saveProven(remote.index.folder, proven).catch((err: unknown) => this.#log.warn({ err, remote: remote.id }, 'could not save which backups are proven locked; the next start-up looks at every backup again'));
+    }
   }
 
   #onWatchEvent(remote: RemoteContext, event: WatchEvent): void {
     const scheduler = this.#scheduler;
     if (scheduler === undefined) return;
-    if (event.type === 'leaf-removed') scheduler.forget(event.path);
+    if (event.type === 'leaf-removed') {
+      scheduler.forget(event.path);
+      this.#proven.get(remote)?.forgetFolder(event.path);
+    }
     else scheduler.enqueue({ remote, ...event.leaf } satisfies LeafFolder);
   }
 
@@ -341,6 +379,13 @@ export class Daemon {
     log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
     const context: RemoteContext = { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index, encrypted: await isEncryptedRemote(remote.root) };
     this.#rootDevices.set(context, (await stat(realRoot)).dev);
+    this.#proven.set(
+      context,
+      await loadProven(index.folder).catch((err: unknown) => {
+        log.warn({ err }, 'could not read which backups were proven locked; the start-up catch-up looks at every backup');
+        return new ProvenBackups();
+      }),
+    );
     if (remote.rebuildIndexOnStart) {
       // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
       const report = await rebuildIndex(context, this.#attributes, { importFrom: [this.#config.indexPath], now: this.#clock.now() });

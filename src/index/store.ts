@@ -1,11 +1,13 @@
-import { chmod, mkdir, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, mkdir, open, opendir, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
+import { mapLimited } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
+const READ_CONCURRENCY = 32;
 
 // One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
 // (the prior art's bare-path entries, or a damaged file): `text` then holds what it says.
@@ -53,8 +55,12 @@ export class IndexStore {
     }
   }
 
-  // Atomic: a reader sees the old entry or the new one, never half of one. A day folder removed meanwhile (by a lift
-  // in another process) is created again.
+  // Creating a file is the dearest step of locking (about 0.3 ms on an ext4 with `discard`, 40 us for a rewrite), so an
+  // entry is created once, as "pending", and rewritten in place as "locked": no temporary file, no rename. The new
+  // text is padded with spaces to at least the old length, so the file never shrinks and is never empty after its
+  // first write. A reader racing a rewrite, or a crash between create and write, sees an unparsable entry: every reader
+  // treats that conservatively (the reconcile locks and rewrites it, the lift keeps the path locked and reports it).
+  // A day folder removed meanwhile (by a lift in another process) is created again.
   async write(entry: IndexEntry): Promise<void> {
     const dayFolder = path.join(this.folder, entry.day);
     const target = path.join(dayFolder, entryName(entry.path));
@@ -64,7 +70,7 @@ export class IndexStore {
         this.#knownDays.add(entry.day);
       }
       try {
-        await writeFileAtomic(target, `${JSON.stringify(entry)}\n`, 0o600);
+        await rewriteInPlace(target, `${JSON.stringify(entry)}\n`);
         return;
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
@@ -86,25 +92,51 @@ export class IndexStore {
     }
   }
 
-  async readDay(day: string): Promise<StoredEntry[]> {
-    const dayFolder = path.join(this.folder, day);
-    let names: string[];
+  // The entry names of one day bucket; none when it is gone.
+  async names(day: string): Promise<string[]> {
     try {
-      names = (await readdir(dayFolder)).filter((n) => ENTRY_NAME.test(n));
+      return (await readdir(path.join(this.folder, day))).filter((n) => ENTRY_NAME.test(n));
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return [];
       throw error;
     }
-    const stored: StoredEntry[] = [];
-    for (const name of names) {
+  }
+
+  // The same, one at a time, for buckets too large to hold in memory as a list.
+  async *streamNames(day: string): AsyncGenerator<string> {
+    let dir;
+    try {
+      dir = await opendir(path.join(this.folder, day), { bufferSize: 256 });
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    for await (const entry of dir) if (ENTRY_NAME.test(entry.name)) yield entry.name;
+  }
+
+  async countNames(day: string): Promise<number> {
+    let count = 0;
+    for await (const name of this.streamNames(day)) count += name.length > 0 ? 1 : 0;
+    return count;
+  }
+
+  async readDay(day: string): Promise<StoredEntry[]> {
+    return this.readEntries(day, await this.names(day));
+  }
+
+  // Read READ_CONCURRENCY at a time; an entry removed meanwhile is left out.
+  async readEntries(day: string, names: readonly string[]): Promise<StoredEntry[]> {
+    const dayFolder = path.join(this.folder, day);
+    const read = await mapLimited(names, READ_CONCURRENCY, async (name): Promise<StoredEntry | undefined> => {
       try {
         const text = await readFile(path.join(dayFolder, name), 'utf8');
-        stored.push({ day, name, entry: parseEntry(text), text });
+        return { day, name, entry: parseEntry(text), text };
       } catch (error) {
-        if (errnoCode(error) !== 'ENOENT') throw error;
+        if (errnoCode(error) === 'ENOENT') return undefined;
+        throw error;
       }
-    }
-    return stored;
+    });
+    return read.filter((s): s is StoredEntry => s !== undefined);
   }
 
   // Forgets one entry; the day bucket goes too once it is empty.
@@ -125,5 +157,18 @@ export class IndexStore {
       if (errnoCode(error) === 'ENOTEMPTY' || errnoCode(error) === 'EEXIST' || errnoCode(error) === 'ENOENT') return false;
       throw error;
     }
+  }
+}
+
+async function rewriteInPlace(target: string, text: string): Promise<void> {
+  // O_NOFOLLOW: a link planted in the index is refused, never written through.
+  const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  try {
+    const { size } = await handle.stat();
+    let bytes = Buffer.from(text, 'utf8');
+    if (bytes.length < size) bytes = Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.alloc(size - bytes.length, ' '), bytes.subarray(bytes.length - 1)]);
+    await handle.write(bytes, 0, bytes.length, 0);
+  } finally {
+    await handle.close();
   }
 }

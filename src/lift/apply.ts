@@ -1,14 +1,14 @@
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
+import { forEachLimited, mapLimited } from '../concurrency.js';
 import { isInside } from '../config/validate.js';
 import { errnoCode } from '../errors.js';
-import type { StoredEntry } from '../index/store.js';
 import type { RemoteContext } from '../remote/context.js';
 import { isRealFolder } from '../remote/confine.js';
 import { remoteHealthProblem } from '../remote/health.js';
 import { examine } from '../remote/read.js';
-import { planLift, type LiftCandidate } from './plan.js';
+import { blockedPaths, liftableDays, planLift, type LiftCandidate } from './plan.js';
 
 export interface LiftOptions {
   now: number;
@@ -39,70 +39,110 @@ export interface LiftReport {
   cachesRemoved: string[];
 }
 
-const BATCH = 4096;
+// Units read, checked and unlocked together: one chattr batch, and a bound on what a pass holds in memory.
+const CHUNK = 4096;
+const CHECK_CONCURRENCY = 32;
 
 // Unlock, then forget: chattr -i first, then XO's caches, then the entries, so a crash in between leaves entries for
 // mutable units that the next pass removes. Nothing is unlocked before its window has passed (lift/plan.ts), and
 // nothing is forgotten while the root does not look like the protected remote (unmounted, swapped).
+// The index is streamed: only the day buckets old enough to hold an expired entry are read, one chunk at a time, so
+// a pass costs what it lifts, not what is protected.
 export async function liftRemote(remote: RemoteContext, attributes: AttributesAdapter, options: LiftOptions): Promise<LiftReport> {
-  const stored: StoredEntry[] = [];
-  for (const day of await remote.index.listDays()) stored.push(...(await remote.index.readDay(day)));
-  const plan = planLift(stored, options.now, remote.durationMs, options.all);
-  const report: LiftReport = {
-    remote: remote.id,
-    dryRun: options.dryRun,
-    unlocked: [],
-    vanished: [],
-    failed: [],
-    suspicious: [],
-    unreadableEntries: plan.unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)),
-    kept: plan.kept,
-    cachesRemoved: [],
-  };
-  if (plan.unlock.length === 0) return report;
-  // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
-  const unhealthy = await remoteHealthProblem(remote.root, attributes);
-  if (unhealthy !== undefined) {
-    report.failed.push({ path: remote.root, message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)` });
-    return report;
+  const report: LiftReport = { remote: remote.id, dryRun: options.dryRun, unlocked: [], vanished: [], failed: [], suspicious: [], unreadableEntries: [], kept: 0, cachesRemoved: [] };
+  const days = await remote.index.listDays();
+  const liftable = liftableDays(days, options.now, remote.durationMs, options.all);
+  for (const day of days) if (!liftable.includes(day)) report.kept += await remote.index.countNames(day);
+  if (liftable.length === 0) return report;
+
+  const namesOf = new Map<string, string[]>();
+  let total = 0;
+  for (const day of liftable) {
+    const names = await remote.index.names(day);
+    namesOf.set(day, names);
+    total += names.length;
   }
-  const total = plan.unlock.length;
+  // Entries of a path that a newer bucket names as well: the newest governs, and they are forgotten with it.
+  const carried = new Map<string, { day: string; name: string }[]>();
+  const blocked = new Set<string>();
+  let healthChecked = false;
   let done = 0;
-  for (let start = 0; start < total; start += BATCH) {
-    const batch = plan.unlock.slice(start, start + BATCH);
-    const safe: { candidate: LiftCandidate; recursive: boolean }[] = [];
-    const gone: LiftCandidate[] = [];
-    for (const candidate of batch) {
-      const verdict = await checkCandidate(remote, candidate);
-      if (verdict.kind === 'suspicious') report.suspicious.push({ path: candidate.path, reason: verdict.reason });
-      else if (verdict.kind === 'missing') report.failed.push({ path: candidate.path, message: verdict.reason });
-      else if (verdict.kind === 'vanished') gone.push(candidate);
-      else safe.push({ candidate, recursive: verdict.recursive });
-    }
-    const unlocked: LiftCandidate[] = [];
-    if (options.dryRun) {
-      unlocked.push(...safe.map(({ candidate }) => candidate));
-    } else {
-      const outcomes = await attributes.setImmutable(safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive })), false);
-      const byPath = new Map(outcomes.map((o) => [o.path, o]));
-      for (const { candidate } of safe) {
-        const outcome = byPath.get(candidate.path);
-        if (outcome?.status === 'ok') unlocked.push(candidate);
-        else if (outcome?.status === 'vanished') gone.push(candidate);
-        else report.failed.push({ path: candidate.path, message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported' });
+  for (const day of liftable) {
+    const names = namesOf.get(day) ?? [];
+    namesOf.delete(day);
+    const superseded = await namesInLaterDays(remote, names, days.filter((d) => d > day));
+    for (const name of superseded) carried.set(name, [...(carried.get(name) ?? []), { day, name }]);
+    const own = names.filter((name) => !superseded.has(name));
+    done += superseded.size;
+    for (let start = 0; start < own.length; start += CHUNK) {
+      const chunk = own.slice(start, start + CHUNK);
+      const plan = planLift(await remote.index.readEntries(day, chunk), options.now, remote.durationMs, options.all, blocked);
+      report.kept += plan.kept;
+      report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
+      for (const named of blockedPaths(plan.unreadable)) blocked.add(named);
+      for (const candidate of plan.unlock) {
+        for (const entry of [...candidate.entries]) candidate.entries.push(...(carried.get(entry.name) ?? []));
       }
-      report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
-      for (const candidate of [...unlocked, ...gone]) for (const entry of candidate.entries) await remote.index.remove(entry.day, entry.name);
+      if (plan.unlock.length > 0 && !healthChecked) {
+        // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
+        const unhealthy = await remoteHealthProblem(remote.root, attributes);
+        if (unhealthy !== undefined) {
+          report.failed.push({ path: remote.root, message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)` });
+          return report;
+        }
+        healthChecked = true;
+      }
+      const forgotten = await liftChunk(remote, attributes, plan.unlock, options.dryRun, report);
+      for (const name of forgotten) carried.delete(name);
+      done += chunk.length;
+      options.onProgress?.(done, total);
     }
-    report.unlocked.push(...unlocked.map(unitOf));
-    report.vanished.push(...gone.map(unitOf));
-    done += batch.length;
-    options.onProgress?.(done, total);
-  }
-  if (!options.dryRun) {
-    for (const day of new Set(plan.unlock.flatMap((c) => c.entries.map((e) => e.day)))) await remote.index.removeDayIfEmpty(day);
+    if (!options.dryRun) await remote.index.removeDayIfEmpty(day);
   }
   return report;
+}
+
+// Which of `names` a later bucket holds too; the later buckets are streamed, never held whole.
+async function namesInLaterDays(remote: RemoteContext, names: readonly string[], laterDays: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (names.length === 0 || laterDays.length === 0) return found;
+  const mine = new Set(names);
+  for (const day of laterDays) for await (const name of remote.index.streamNames(day)) if (mine.has(name)) found.add(name);
+  return found;
+}
+
+// Checks, unlocks and forgets one chunk; returns the names of the entries forgotten.
+async function liftChunk(remote: RemoteContext, attributes: AttributesAdapter, candidates: readonly LiftCandidate[], dryRun: boolean, report: LiftReport): Promise<string[]> {
+  const verdicts = await mapLimited(candidates, CHECK_CONCURRENCY, (candidate) => checkCandidate(remote, candidate));
+  const safe: { candidate: LiftCandidate; recursive: boolean }[] = [];
+  const gone: LiftCandidate[] = [];
+  candidates.forEach((candidate, i) => {
+    const verdict = verdicts[i]!;
+    if (verdict.kind === 'suspicious') report.suspicious.push({ path: candidate.path, reason: verdict.reason });
+    else if (verdict.kind === 'missing') report.failed.push({ path: candidate.path, message: verdict.reason });
+    else if (verdict.kind === 'vanished') gone.push(candidate);
+    else safe.push({ candidate, recursive: verdict.recursive });
+  });
+  const unlocked: LiftCandidate[] = [];
+  if (dryRun) {
+    unlocked.push(...safe.map(({ candidate }) => candidate));
+  } else if (safe.length > 0) {
+    const outcomes = await attributes.setImmutable(safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive })), false);
+    const byPath = new Map(outcomes.map((o) => [o.path, o]));
+    for (const { candidate } of safe) {
+      const outcome = byPath.get(candidate.path);
+      if (outcome?.status === 'ok') unlocked.push(candidate);
+      else if (outcome?.status === 'vanished') gone.push(candidate);
+      else report.failed.push({ path: candidate.path, message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported' });
+    }
+  }
+  report.unlocked.push(...unlocked.map(unitOf));
+  report.vanished.push(...gone.map(unitOf));
+  if (dryRun) return [];
+  report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
+  const entries = [...unlocked, ...gone].flatMap((candidate) => candidate.entries);
+  await forEachLimited(entries, CHECK_CONCURRENCY, (entry) => remote.index.remove(entry.day, entry.name));
+  return entries.map((entry) => entry.name);
 }
 
 type Verdict = { kind: 'ok'; recursive: boolean } | { kind: 'vanished' } | { kind: 'missing'; reason: string } | { kind: 'suspicious'; reason: string };
@@ -145,7 +185,7 @@ async function removeVmCaches(remote: RemoteContext, unlocked: readonly LiftCand
     if (tree === 'xo-vm-backups' && vm !== undefined) folders.add(path.join(remote.root, tree, vm));
   }
   const removed: string[] = [];
-  for (const folder of folders) {
+  await forEachLimited([...folders], CHECK_CONCURRENCY, async (folder) => {
     const cache = path.join(folder, 'cache.json.gz');
     try {
       await unlink(cache);
@@ -153,6 +193,6 @@ async function removeVmCaches(remote: RemoteContext, unlocked: readonly LiftCand
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') failed.push({ path: cache, message: `could not remove XO's metadata cache: ${(error as Error).message}` });
     }
-  }
+  });
   return removed;
 }

@@ -73,16 +73,31 @@ export function groupByPath(stored: readonly StoredEntry[]): { units: LiftCandid
 // Pure: which units expire now. A unit is unlocked only when the newest backup referencing it is older than
 // now - duration, and when its own name, if it carries a datetime, is older too ("never early", whatever the bucket).
 // `all` (making a remote fully mutable) ignores the windows.
-export function planLift(stored: readonly StoredEntry[], now: number, durationMs: number, all = false): LiftPlan {
+// `alsoBlocked`: paths named by unreadable entries found elsewhere (in other day buckets).
+export function planLift(stored: readonly StoredEntry[], now: number, durationMs: number, all = false, alsoBlocked: ReadonlySet<string> = new Set()): LiftPlan {
   const { units, unreadable, blocked } = groupByPath(stored);
   const unlock: LiftCandidate[] = [];
   let kept = 0;
   for (const candidate of units) {
-    if (all || (!blocked.has(candidate.path) && isExpired(candidate, now, durationMs))) unlock.push(candidate);
+    if (all || (!blocked.has(candidate.path) && !alsoBlocked.has(candidate.path) && isExpired(candidate, now, durationMs))) unlock.push(candidate);
     else kept++;
   }
   unlock.sort((a, b) => a.governingInstant - b.governingInstant || a.path.localeCompare(b.path));
   return { unlock, kept, unreadable };
+}
+
+// Pure: the day buckets that can hold an expired entry, oldest first. An entry's bucket is the UTC day of its backup
+// datetime, so a bucket that starts after now - duration holds nothing expired and is never read.
+export function liftableDays(days: readonly string[], now: number, durationMs: number, all = false): string[] {
+  return days.filter((day) => all || Date.parse(`${day}T00:00:00.000Z`) <= now - durationMs).sort();
+}
+
+// Paths named by entries that cannot be read: they may belong to a newer backup, so they stay locked.
+export function blockedPaths(unreadable: readonly StoredEntry[]): string[] {
+  return unreadable.flatMap((item) => {
+    const named = item.entry?.path ?? bareLegacyPath(item.text);
+    return named === undefined ? [] : [named];
+  });
 }
 
 function isExpired(candidate: LiftCandidate, now: number, durationMs: number): boolean {

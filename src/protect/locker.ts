@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
-import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
+import { forEachLimited } from '../concurrency.js';
+import { lockedEntry, pendingEntry, type Identity, type IndexEntry } from '../index/entry.js';
 import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine } from '../remote/read.js';
@@ -11,6 +12,8 @@ export interface LockResult {
   request: LockRequest;
   outcome: PathOutcome;
   indexed: boolean;
+  // As read right after the lock, when indexed.
+  identity?: Identity;
 }
 
 const WRITE_CONCURRENCY = 64;
@@ -48,18 +51,20 @@ export async function lockUnits(requests: readonly LockRequest[], attributes: At
     const outcome = byPath.get(request.unit) ?? { path: request.unit, status: 'failed', code: 'EUNKNOWN', message: 'no outcome reported' };
     const entry = pending.get(request);
     let indexed = false;
+    let identity: Identity | undefined;
     if (outcome.status === 'ok' && entry !== undefined) {
       try {
         const examined = await examine(request.unit);
         if (examined !== undefined) {
           await request.remote.index.write(lockedEntry(entry, examined.identity, clock.now()));
           indexed = true;
+          identity = examined.identity;
         }
       } catch (err) {
         log.error({ err, path: request.unit, remote: request.remote.id }, 'unit locked but its index entry could not be completed; the next reconcile retries');
       }
     }
-    results.push({ request, outcome, indexed });
+    results.push({ request, outcome, indexed, identity });
   });
   return results;
 }
@@ -73,15 +78,4 @@ function entryRequestOf(request: LockRequest) {
     backup: request.backup.label,
     backupInstant: request.backup.instant,
   };
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -1,15 +1,25 @@
 import path from 'node:path';
-import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
+import { dayOf, isUnchangedSinceLock, type Identity } from '../index/entry.js';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
-import { findVmBackups, governingClaims, isInWindow, lookupListed, metadataReferences, resolveAliasTarget, vmBackupParts, isAliasName, type Claim, type UnitRef } from '../remote/model.js';
+import { findVmBackups, governingClaims, isInWindow, lookupListed, metadataReferences, resolveAliasTarget, vmBackupParts, isAliasName, type Claim, type UnitRef, type VdiFolder } from '../remote/model.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
 import { judgeCompletion, parsesAsObject } from './completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
+import type { ProvenBackups } from './proven.js';
 
 export interface ReconcileOptions {
   now: number;
   jsonSettleMs: number;
+  // Backups proven locked before, skipped unless `full`; without it every backup is looked at.
+  proven?: ProvenBackups;
+  full?: boolean;
+}
+
+// A complete VM backup this reconcile looked at: proven once every unit it governs is locked and indexed.
+export interface ProvableBackup {
+  json: string;
+  identity: Identity;
 }
 
 export interface FolderReport {
@@ -17,6 +27,8 @@ export interface FolderReport {
   refusals: Refusal[];
   // When an unfinished-looking json should be looked at again, if no event comes first.
   recheckAt?: number;
+  // Empty when anything in the folder was refused: a folder with a gap proves nothing.
+  provable: ProvableBackup[];
 }
 
 const METADATA_LIMIT = 16 * 1024 * 1024;
@@ -24,7 +36,7 @@ const METADATA_LIMIT = 16 * 1024 * 1024;
 // Level-triggered: lists the folder, finds the completed backups inside their window, and returns what of them is not locked yet.
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
-  const report: FolderReport = { requests: [], refusals: [] };
+  const report: FolderReport = { requests: [], refusals: [], provable: [] };
   if (!(await isConfined(folder, report))) return report;
   if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report);
   else await reconcileDateFolder(folder, options, report);
@@ -42,13 +54,16 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   const { remote } = folder;
   const entries = await listFolder(folder.path);
   const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) => isInWindow(b.instant, options.now, remote.durationMs));
+  options.proven?.retainOnly(folder.path, backups.map((b) => b.metadata));
   if (backups.length === 0) return;
-  const vdis = await listVdiFolders(folder.path);
+  // Listed only when some backup needs a look: a folder whose backups are all proven costs a readdir and an lstat per json.
+  let vdis: VdiFolder[] | undefined;
   const claims: Claim<BackupRef>[] = [];
   for (const backup of backups) {
     const json = path.join(folder.path, backup.metadata);
     const examined = await examine(json);
     if (examined?.type !== 'file') continue;
+    if (options.full !== true && options.proven?.isProven(folder.path, backup.metadata, examined.identity) === true) continue;
     const alreadyLocked = await isLockedAsIndexed(folder, backup.instant, json, examined);
     // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
     // while the json succeeded would never be tried again.
@@ -59,6 +74,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
       continue;
     }
     const ref: BackupRef = { label: json, datetime: backup.datetime, instant: backup.instant, completedAt: completion.completedAt };
+    vdis ??= await listVdiFolders(folder.path);
     const { units, aliases } = vmBackupParts(backup, entries, vdis);
     // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
     const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
@@ -73,6 +89,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
       if (target !== undefined) units.push(target);
     }
     for (const unit of units) claims.push({ unit, backup: ref });
+    report.provable.push({ json, identity: examined.identity });
   }
   const parents = new Map<string, Promise<boolean>>();
   for (const claim of governingClaims(claims)) {
@@ -83,6 +100,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     if (!parents.has(parent)) parents.set(parent, isRealFolder(folder.remote, parent).then((real) => real === true));
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
   }
+  if (report.refusals.length > 0) report.provable = [];
 }
 
 async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {

@@ -1,11 +1,16 @@
+import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 import type { LeafFolder, LockRequest } from './context.js';
 import type { LockResult } from './locker.js';
+import type { ProvenBackups } from './proven.js';
 import type { FolderReport } from './reconcile.js';
 
 export interface SchedulerDeps {
-  reconcile(folder: LeafFolder): Promise<FolderReport>;
+  // `full`: look at every backup, proven or not.
+  reconcile(folder: LeafFolder, full: boolean): Promise<FolderReport>;
+  // Where a remote's proven backups are kept; none: nothing is remembered.
+  proven?(folder: LeafFolder): ProvenBackups | undefined;
   lock(requests: LockRequest[]): Promise<LockResult[]>;
   clock: Clock;
   log: Logger;
@@ -33,7 +38,11 @@ export const RETRY_DELAY_MS = 10_000;
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 // Folders reconciled in one round; their units share chattr batches.
 const FOLDERS_PER_ROUND = 512;
-const RECONCILE_CONCURRENCY = 16;
+const RECONCILE_CONCURRENCY = 32;
+
+// An event (or the start-up catch-up) asks for a look at what changed, before anything else; a periodic scan asks for a
+// full proof of every backup, in the background, so it never delays a new backup.
+export type Urgency = 'event' | 'scan';
 
 // Turns "this folder changed" hints into reconciles: repeated hints for one folder coalesce, and every unit found
 // in a round, from however many backups, is locked in shared batches.
@@ -45,7 +54,8 @@ export class ProtectionScheduler {
   lastSuccessfulLockAt: number | undefined;
   lastReconcileAt: number | undefined;
   readonly #deps: SchedulerDeps;
-  readonly #dirty = new Map<string, LeafFolder>();
+  readonly #dirty = new Map<string, { folder: LeafFolder; full: boolean }>();
+  readonly #background = new Map<string, LeafFolder>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   #running: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
@@ -57,9 +67,12 @@ export class ProtectionScheduler {
     this.#deps = deps;
   }
 
-  enqueue(folder: LeafFolder): void {
+  enqueue(folder: LeafFolder, urgency: Urgency = 'event'): void {
     if (this.#stopped) return;
-    this.#dirty.set(folder.path, folder);
+    const queued = this.#dirty.get(folder.path);
+    if (urgency === 'scan' && queued === undefined) this.#background.set(folder.path, folder);
+    else if (urgency === 'scan') queued!.full = true;
+    else this.#dirty.set(folder.path, { folder, full: (queued?.full ?? false) || this.#background.delete(folder.path) });
     this.#kick();
   }
 
@@ -91,6 +104,7 @@ export class ProtectionScheduler {
 
   forget(folderPath: string): void {
     this.#dirty.delete(folderPath);
+    this.#background.delete(folderPath);
     this.#gaps.delete(folderPath);
     const existing = this.#timers.get(folderPath);
     if (existing !== undefined) clearTimeout(existing.timer);
@@ -99,7 +113,7 @@ export class ProtectionScheduler {
 
   // Resolves once every folder queued so far has been reconciled and locked (timers for later rechecks excepted).
   idle(): Promise<void> {
-    if (this.#running === undefined && this.#dirty.size === 0) return Promise.resolve();
+    if (this.#running === undefined && this.#queued() === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -109,7 +123,12 @@ export class ProtectionScheduler {
     for (const { timer } of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     this.#dirty.clear();
+    this.#background.clear();
     await this.#running;
+  }
+
+  #queued(): number {
+    return this.#dirty.size + this.#background.size;
   }
 
   #retryDelay(): number {
@@ -123,7 +142,7 @@ export class ProtectionScheduler {
       .catch((err: unknown) => this.#deps.log.error({ err }, 'protection round failed'))
       .finally(() => {
         this.#running = undefined;
-        if (this.#dirty.size > 0 && !this.#stopped) {
+        if (this.#queued() > 0 && !this.#stopped) {
           this.#kick();
           return;
         }
@@ -134,23 +153,36 @@ export class ProtectionScheduler {
   }
 
   async #drain(): Promise<void> {
-    while (this.#dirty.size > 0 && !this.#stopped) {
-      const round = [...this.#dirty.values()].slice(0, FOLDERS_PER_ROUND);
-      for (const folder of round) this.#dirty.delete(folder.path);
+    while (this.#queued() > 0 && !this.#stopped) {
+      const round: { folder: LeafFolder; full: boolean }[] = [];
+      for (const queued of this.#dirty.values()) {
+        if (round.length === FOLDERS_PER_ROUND) break;
+        round.push(queued);
+      }
+      for (const folder of this.#background.values()) {
+        if (round.length === FOLDERS_PER_ROUND) break;
+        round.push({ folder, full: true });
+      }
+      for (const { folder } of round) {
+        this.#dirty.delete(folder.path);
+        this.#background.delete(folder.path);
+      }
       await this.#runRound(round);
     }
   }
 
-  async #runRound(folders: LeafFolder[]): Promise<void> {
+  async #runRound(folders: { folder: LeafFolder; full: boolean }[]): Promise<void> {
     const { log, clock } = this.#deps;
     const requests: LockRequest[] = [];
     const folderOf = new Map<string, LeafFolder>();
+    const provable: { folder: LeafFolder; report: FolderReport }[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < folders.length) {
-        const folder = folders[next++] as LeafFolder;
+        const { folder, full } = folders[next++]!;
         try {
-          const report = await this.#deps.reconcile(folder);
+          const report = await this.#deps.reconcile(folder, full);
+          if (report.provable.length > 0) provable.push({ folder, report });
           this.lastReconcileAt = clock.now();
           if (report.refusals.length > 0) this.#gaps.set(folder.path, new Set(report.refusals.map((r) => r.path)));
           else this.#gaps.delete(folder.path);
@@ -172,7 +204,10 @@ export class ProtectionScheduler {
       }
     };
     await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, folders.length) }, worker));
-    if (requests.length === 0) return;
+    if (requests.length === 0) {
+      this.#prove(provable, []);
+      return;
+    }
 
     let results: LockResult[];
     try {
@@ -202,6 +237,7 @@ export class ProtectionScheduler {
         this.counters.indexFailures++;
       }
     }
+    this.#prove(provable, results);
     const lockedAt = clock.now();
     this.lastLock = { at: new Date(lockedAt).toISOString(), units: results.filter((r) => r.outcome.status === 'ok').length, failed: results.filter((r) => r.outcome.status === 'failed').length };
     if (this.lastLock.failed === 0) this.lastSuccessfulLockAt = lockedAt;
@@ -223,6 +259,27 @@ export class ProtectionScheduler {
         },
         `locked ${request.kind} backup ${label} (${locked.length} unit${locked.length === 1 ? '' : 's'})`,
       );
+    }
+  }
+
+  // A backup is proven once every unit it governs is locked and indexed: those of this round's batches, and the rest
+  // already were. Its json's identity is the one after the lock when the json was locked in this round.
+  #prove(provable: readonly { folder: LeafFolder; report: FolderReport }[], results: readonly LockResult[]): void {
+    const byBackup = new Map<string, LockResult[]>();
+    for (const result of results) {
+      const group = byBackup.get(result.request.backup.label);
+      if (group === undefined) byBackup.set(result.request.backup.label, [result]);
+      else group.push(result);
+    }
+    for (const { folder, report } of provable) {
+      const proven = this.#deps.proven?.(folder);
+      if (proven === undefined) continue;
+      for (const backup of report.provable) {
+        const group = byBackup.get(backup.json) ?? [];
+        if (group.some((r) => r.outcome.status !== 'ok' || !r.indexed)) continue;
+        const identity = group.find((r) => r.request.unit === backup.json)?.identity ?? backup.identity;
+        proven.prove(folder.path, path.basename(backup.json), identity);
+      }
     }
   }
 }

@@ -149,15 +149,25 @@ describe('protect daemon on ext4 with real chattr', () => {
     expect(allImmutable(backup.units)).toBe(true);
   });
 
-  it('locks again a unit someone unlocked while the daemon was stopped', async () => {
+  it('locks again a unit someone unlocked while the daemon was stopped: a json at start-up, a disk behind an untouched json by the full proof that follows', async () => {
     const remote = await tempRemote();
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
     const first = await startDaemon(remote);
     await first.daemon.stop();
-    const victim = backup.units[0]!;
-    execFileSync('chattr', ['-i', victim]);
+    // What the catch-up may skip at the next start: this backup, proven locked.
+    expect(await readFile(path.join(remote.indexPath, 'proven-r.json'), 'utf8')).toContain(path.basename(backup.label));
+    const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
+    execFileSync('chattr', ['-i', disk]);
+    const running = await startDaemon(remote);
+    await waitFor(() => isImmutable(disk), 'the full proof to lock the disk again');
+
+    const second = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() + 1000) });
+    await waitFor(() => allImmutable(second.units), 'the second backup to be locked');
+    const json = second.units.find((u) => u.endsWith('.json'))!;
+    await running.daemon.stop();
+    execFileSync('chattr', ['-i', json]);
     await startDaemon(remote);
-    expect(isImmutable(victim)).toBe(true);
+    expect(isImmutable(json)).toBe(true);
   });
 
   it('writes one index entry per unit, before locking, with the backup day and the identity after locking', async () => {

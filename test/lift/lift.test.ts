@@ -185,4 +185,31 @@ describe('lift on ext4 with real chattr', () => {
     expect(back.suspicious).toEqual([]);
     for (const unit of vm!.units) expect(isImmutable(unit), unit).toBe(false);
   });
+
+  it('reads the index as buckets on disk: a unit a newer bucket names again stays locked until that bucket expires, then all its entries go', async () => {
+    const remote = await tempRemote();
+    const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+    const disk = vm!.units.find((u) => u.endsWith('.vhd'))!;
+    const context = contextOf(remote);
+    // A newer backup (after a merge) references the same disk: its entry sits in a later bucket.
+    const newer = t + 3 * DAY;
+    const [old] = await context.index.readEntries(utcDay(t), [entryName(disk)]);
+    await context.index.write({ ...old!.entry!, backup: 'newer.json', backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) });
+    // A bucket in the window is not even read: a damaged entry there is not reported by a pass with nothing to lift.
+    await mkdir(path.join(remote.indexPath, 'r', utcDay(newer + DAY)), { recursive: true });
+    await writeFile(path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere')), 'damaged');
+    const early = await liftRemote(context, attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(early.unlocked.map((u) => u.path).sort()).toEqual(vm!.units.filter((u) => u !== disk).sort());
+    expect(isImmutable(disk)).toBe(true);
+    expect(early.unreadableEntries).toEqual([]);
+    expect(indexFiles(remote).sort()).toEqual([`${utcDay(t)}/${entryName(disk)}`, `${utcDay(newer)}/${entryName(disk)}`, `${utcDay(newer + DAY)}/${entryName('/elsewhere')}`].sort());
+
+    const late = await liftRemote(context, attributes, { now: newer + WEEK + 1000, dryRun: false, all: false });
+    expect(late.unlocked.map((u) => u.path)).toEqual([disk]);
+    expect(isImmutable(disk)).toBe(false);
+    expect(indexFiles(remote)).toEqual([`${utcDay(newer + DAY)}/${entryName('/elsewhere')}`]);
+    // Once its bucket can hold expired entries, the damaged one is read and reported, and left alone.
+    const later = await liftRemote(context, attributes, { now: newer + DAY + WEEK + 1000, dryRun: false, all: false });
+    expect(later.unreadableEntries).toEqual([path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere'))]);
+  });
 });

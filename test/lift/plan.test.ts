@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pendingEntry, lockedEntry, type IndexEntry } from '../../src/index/entry.js';
 import type { StoredEntry } from '../../src/index/store.js';
-import { planLift } from '../../src/lift/plan.js';
+import { liftableDays, planLift } from '../../src/lift/plan.js';
 import { utcDay } from '../../src/remote/datetime.js';
 
 const DAY = 86_400_000;
@@ -75,5 +75,13 @@ describe('planLift', () => {
     const plan = planLift([good, broken, stored('/r/data/b.vhd', t), legacy], t + 8 * DAY, WEEK);
     expect(paths(plan)).toEqual([]);
     expect(plan.unreadable.map((u) => u.name)).toEqual(['broken', 'legacy']);
+  });
+
+  it('reads only the buckets that can hold an expired entry: those starting at or before now - duration', () => {
+    const days = ['2026-11-16', '2026-11-14', '2026-11-15'];
+    const now = Date.UTC(2026, 10, 22);
+    expect(liftableDays(days, now, WEEK)).toEqual(['2026-11-14', '2026-11-15']);
+    expect(liftableDays(days, now - 1, WEEK)).toEqual(['2026-11-14']);
+    expect(liftableDays(days, now, WEEK, true)).toEqual(['2026-11-14', '2026-11-15', '2026-11-16']);
   });
 });

@@ -21,7 +21,7 @@ function harness(failing = new Set<string>()) {
   const scheduler = new ProtectionScheduler({
     reconcile: async (f) => {
       reconciled.push(f.path);
-      return { requests: [request(f, 'a.json'), request(f, 'b.vhd')], refusals: [] };
+      return { requests: [request(f, 'a.json'), request(f, 'b.vhd')], refusals: [], provable: [] };
     },
     lock: async (requests): Promise<LockResult[]> => {
       lockCalls.push(requests.map((r) => r.unit));
@@ -54,6 +54,31 @@ describe('ProtectionScheduler', () => {
     expect(scheduler.counters).toMatchObject({ backupsLocked: 20, unitsLocked: 40, lockFailures: 0 });
   });
 
+  it('reconciles a folder with news before the folders of a periodic scan, and in full only when a scan asked', async () => {
+    const fulls: string[] = [];
+    const reconciled: string[] = [];
+    const tracking = new ProtectionScheduler({
+      reconcile: async (f, full) => {
+        reconciled.push(f.path);
+        if (full) fulls.push(f.path);
+        return { requests: [], refusals: [], provable: [] };
+      },
+      lock: async () => [],
+      clock: { now: () => 0 },
+      log: createLogger('silent'),
+    });
+    for (let i = 0; i < 600; i++) tracking.enqueue(folder(`old-${i}`), 'scan');
+    tracking.enqueue(folder('new'));
+    tracking.enqueue(folder('old-599'));
+    await tracking.idle();
+    expect(reconciled.indexOf('/r/xo-vm-backups/new')).toBeLessThan(2);
+    expect(reconciled.indexOf('/r/xo-vm-backups/old-599')).toBeLessThan(2);
+    expect(reconciled).toHaveLength(601);
+    expect(fulls).toHaveLength(600);
+    expect(fulls).not.toContain('/r/xo-vm-backups/new');
+    await tracking.stop();
+  });
+
   it('counts a unit that failed to lock and keeps going with the rest', async () => {
     const { scheduler } = harness(new Set(['/r/xo-vm-backups/vm-1/b.vhd']));
     scheduler.enqueue(folder('vm-1'));
@@ -68,7 +93,7 @@ describe('ProtectionScheduler', () => {
     const locked: string[] = [];
     const scheduler = new ProtectionScheduler({
       // Level-triggered like the real one: a folder asks for its unit until that unit is locked.
-      reconcile: async (f) => ({ requests: locked.includes(`${f.path}/a.json`) ? [] : [request(f, 'a.json')], refusals: [] }),
+      reconcile: async (f) => ({ requests: locked.includes(`${f.path}/a.json`) ? [] : [request(f, 'a.json')], refusals: [], provable: [] }),
       lock: async (requests): Promise<LockResult[]> => {
         if (calls++ === 0) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
         locked.push(...requests.map((r) => r.unit));

@@ -1,0 +1,58 @@
+import { readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { entryName, lockedEntry, pendingEntry, type Identity } from '../../src/index/entry.js';
+import { IndexStore } from '../../src/index/store.js';
+import { tempFolder } from '../support/remote.js';
+
+const identity: Identity = { dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs: '5', birthtimeNs: '6' };
+const request = { remote: 'r', path: '/remote/xo-vm-backups/vm/20261120T010203Z.json', kind: 'vm' as const, recursive: false, backup: 'b', backupInstant: Date.parse('2026-11-20T01:02:03Z') };
+
+async function openStore(): Promise<IndexStore> {
+  const store = new IndexStore(await tempFolder(), 'r');
+  await store.open();
+  return store;
+}
+
+describe('index store', () => {
+  it('creates the entry once as pending and rewrites it in place as locked, leaving no other file', async () => {
+    const store = await openStore();
+    const pending = pendingEntry(request, Date.now());
+    await store.write(pending);
+    const file = store.entryPath('2026-11-20', request.path);
+    const { ino } = await stat(file);
+    await store.write(lockedEntry(pending, identity, Date.now()));
+    expect((await stat(file)).ino).toBe(ino);
+    expect(await readdir(path.dirname(file))).toEqual([entryName(request.path)]);
+    expect(await store.read('2026-11-20', request.path)).toMatchObject({ state: 'locked', identity });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it('reads an entry rewritten with shorter text (padded, never truncated to garbage)', async () => {
+    const store = await openStore();
+    const pending = pendingEntry(request, Date.now());
+    await store.write(lockedEntry(pending, identity, Date.now()));
+    await store.write(pending);
+    const text = await readFile(store.entryPath('2026-11-20', request.path), 'utf8');
+    expect(text.endsWith(' \n')).toBe(true);
+    expect(await store.read('2026-11-20', request.path)).toEqual(pending);
+  });
+
+  it('refuses to write through a symbolic link planted at the entry name', async () => {
+    const store = await openStore();
+    const victim = path.join(await tempFolder(), 'victim');
+    await writeFile(victim, 'keep');
+    await store.write(pendingEntry({ ...request, path: '/other' }, Date.now()));
+    await symlink(victim, store.entryPath('2026-11-20', request.path));
+    await expect(store.write(pendingEntry(request, Date.now()))).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(await readFile(victim, 'utf8')).toBe('keep');
+  });
+
+  it('creates the day bucket again when another process removed it', async () => {
+    const store = await openStore();
+    await store.write(pendingEntry(request, Date.now()));
+    await rm(path.join(store.folder, '2026-11-20'), { recursive: true });
+    await store.write(pendingEntry(request, Date.now()));
+    expect(await store.read('2026-11-20', request.path)).toMatchObject({ state: 'pending' });
+  });
+});

@@ -1,0 +1,52 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import type { Identity } from '../../src/index/entry.js';
+import { IndexStore } from '../../src/index/store.js';
+import { loadProven } from '../../src/protect/proven-file.js';
+import { ProvenBackups } from '../../src/protect/proven.js';
+import { reconcileFolder } from '../../src/protect/reconcile.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { tempRemote } from '../support/remote.js';
+
+const id = (ctimeNs: string): Identity => ({ dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs });
+
+describe('proven backups', () => {
+  it('holds a proof only while the json keeps the identity it had, and survives a round trip through its file format', () => {
+    const proven = new ProvenBackups();
+    proven.prove('/r/vm', 'a.json', id('10'));
+    proven.prove('/r/vm', 'b.json', id('11'));
+    expect(proven.isProven('/r/vm', 'a.json', id('10'))).toBe(true);
+    expect(proven.isProven('/r/vm', 'a.json', id('12'))).toBe(false);
+    expect(proven.isProven('/r/other', 'a.json', id('10'))).toBe(false);
+    expect(proven.takeChanged()).toBe(true);
+    expect(proven.takeChanged()).toBe(false);
+    const copy = ProvenBackups.parse(proven.serialize());
+    expect(copy.isProven('/r/vm', 'b.json', id('11'))).toBe(true);
+    copy.retainOnly('/r/vm', ['b.json']);
+    expect(copy.isProven('/r/vm', 'a.json', id('10'))).toBe(false);
+    expect(copy.size).toBe(1);
+    copy.forgetFolder('/r/vm');
+    expect(copy.size).toBe(0);
+    expect(ProvenBackups.parse('{"version":1,"folders":').size).toBe(0);
+    expect(ProvenBackups.parse('{"version":2,"folders":{"/r/vm":{"a.json":"1:2:10"}}}').size).toBe(0);
+  });
+
+  it('lets a reconcile skip a proven backup, while a full one still finds a disk unlocked behind its untouched json', async () => {
+    const remote = await tempRemote();
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
+    const { daemon } = await startDaemon(remote);
+    await daemon.stop();
+    const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
+    execFileSync('chattr', ['-i', disk]);
+    const index = new IndexStore(remote.indexPath, 'r');
+    const proven = await loadProven(index.folder);
+    const folder = { remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false }, kind: 'vm' as const, path: path.dirname(backup.label) };
+    const options = { now: Date.now(), jsonSettleMs: 0, proven };
+    expect((await reconcileFolder(folder, options)).requests).toEqual([]);
+    expect((await reconcileFolder(folder, { ...options, full: true })).requests.map((r) => r.unit)).toEqual([disk]);
+    // Without a memory of proofs, every backup is looked at.
+    expect((await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0 })).requests.map((r) => r.unit)).toEqual([disk]);
+  });
+});
