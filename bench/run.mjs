@@ -1,5 +1,6 @@
 // The benchmark of issue 5: builds a realistic remote under /tmp and runs the real CLI as separate processes.
 //   node bench/run.mjs [--scale F] [--out FILE] [--growth] [--growth-base F] [--profile DIR] [--keep-logs]
+//                      [--fs tmp|ext4-loop] [--memory]
 // Run as root after `npm run build`, on a local ext4 /tmp. Prints Markdown tables and writes JSON
 // (default bench/results/bench-<date>.json). Everything made immutable is made mutable again and removed at the end,
 // also on failure or Ctrl-C (chattr -R -i, then rm -rf of /tmp/xo-bench-*).
@@ -11,12 +12,17 @@
 //   4 VHD directory backups                9 peak RSS of the daemon (VmHWM)
 //   5 config and pool metadata backups    10 index bytes per entry; 11 the floor: batched chattr by hand
 // --growth runs all steps at base, 2x base and 4x base (default 0.05) and prints the growth of each figure.
+// --fs ext4-loop runs everything (remote and index) on a freshly made ext4 image, loop-mounted: /tmp's own ext4 creates
+//   files 10x slower here (see docs/performance.md). --memory runs the memory-at-scale workloads instead of the steps:
+//   5000 VM folders x 14 retained backups, and an index of 1,000,000 entries (both x --scale).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 import { writeConfigBackup, writePoolBackup, xoDatetime } from '../dist/demo/sample-remote.js';
+import { lockedEntry, pendingEntry } from '../dist/index/entry.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const REPO = path.resolve(path.dirname(SELF), '..');
@@ -34,7 +40,7 @@ const TIMEOUT_MS = 600_000;
 // ---------------------------------------------------------------- arguments, small helpers
 
 function parseArgs(argv) {
-  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false };
+  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false, fs: 'tmp', memory: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--scale') args.scale = Number(argv[++i]);
@@ -43,12 +49,15 @@ function parseArgs(argv) {
     else if (a === '--growth-base') args.growthBase = Number(argv[++i]);
     else if (a === '--profile') args.profile = path.resolve(argv[++i]);
     else if (a === '--keep-logs') args.keepLogs = true;
+    else if (a === '--fs') args.fs = argv[++i];
+    else if (a === '--memory') args.memory = true;
     else if (a === '--help' || a === '-h') {
       console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(0, 14).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
   for (const key of ['scale', 'growthBase']) if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
+  if (!['tmp', 'ext4-loop'].includes(args.fs)) throw new Error('--fs must be tmp (the machine\'s /tmp) or ext4-loop (a fresh ext4 image, loop-mounted)');
   return args;
 }
 
@@ -312,8 +321,38 @@ const allPaths = (group) => [...group.flat, ...group.recursive];
 
 // ---------------------------------------------------------------- the steps
 
+// Where runs put their remote and index: /tmp, or the mount point of a fresh ext4 image (--fs ext4-loop).
+let benchBase = os.tmpdir();
+let loopMount;
+
+function mountFreshExt4() {
+  const holder = fs.mkdtempSync(path.join(os.tmpdir(), 'xo-bench-fs-'));
+  liveDirs.add(holder);
+  const image = path.join(holder, 'ext4.img');
+  const mnt = path.join(holder, 'mnt');
+  fs.mkdirSync(mnt);
+  const run = (cmd, args) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error}`);
+  };
+  run('truncate', ['-s', '24G', image]);
+  // Enough inodes for the full scale (about 400,000 files) and the 1,000,000-entry index of --memory.
+  run('mkfs.ext4', ['-q', '-F', '-N', '3000000', image]);
+  run('mount', ['-o', 'loop', image, mnt]);
+  loopMount = mnt;
+  benchBase = mnt;
+  log(`running on a fresh ext4 image loop-mounted at ${mnt}`);
+}
+
+function unmountFreshExt4() {
+  if (loopMount === undefined) return;
+  spawnSync('chattr', ['-R', '-i', loopMount], { stdio: 'ignore' });
+  spawnSync('umount', [loopMount], { stdio: 'ignore' });
+  loopMount = undefined;
+}
+
 function prepare(scale, label) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `xo-bench-${label}-`));
+  const dir = fs.mkdtempSync(path.join(benchBase, `xo-bench-${label}-`));
   liveDirs.add(dir); // removed at exit whatever happens
   const root = path.join(dir, 'remote');
   const indexPath = path.join(dir, 'index');
@@ -445,11 +484,26 @@ async function catchUp(ctx) {
   const count = Math.min(scaled(FULL.catchUpVms, ctx.scale), ctx.vms.length);
   const dt = nextDatetime(ctx);
   for (let i = 0; i < count; i++) addBackup(group, writeFlatBackup(ctx.vms[i], dt));
-  const { protecting, startupMs } = await startDaemon(ctx);
+  const { daemon, protecting, startupMs } = await startDaemon(ctx);
   const units = allPaths(group);
   const immutable = countImmutable(units);
+  const lastLockedAt = Math.max(...group.labels.map((l) => daemon.tail.locked.get(l)?.at ?? NaN));
   const initialLiftPassMs = await waitInitialLiftPass(ctx, protecting.at);
-  return { backups: count, units: units.length, startToProtectingMs: startupMs, daemonStartupMs: protecting.startupMs, backupsLockedAtStart: protecting.backupsLocked, initialLiftPassMs, verified: immutable === units.length, immutable };
+  const fullProofMs = await waitFullProof(daemon);
+  return {
+    backups: count,
+    units: units.length,
+    startToProtectingMs: startupMs,
+    // The first log line is written once Node and the modules are loaded: what the daemon itself costs from there.
+    startToLastLockedMs: lastLockedAt - daemon.spawnedAt,
+    firstLineToLastLockedMs: lastLockedAt - daemon.tail.lines[0].at,
+    daemonStartupMs: protecting.startupMs,
+    backupsLockedAtStart: protecting.backupsLocked,
+    initialLiftPassMs,
+    fullProofMs,
+    verified: immutable === units.length,
+    immutable,
+  };
 }
 
 // After "protecting" the daemon runs its first lift pass (it reads the whole index), then writes status.json. Waiting
@@ -467,6 +521,27 @@ async function waitInitialLiftPass(ctx, protectingAt) {
     await sleep(10);
   }
   return NaN;
+}
+
+// The full proof that follows start-up (every retained backup, proven or not) logs a line when done.
+async function waitFullProof(daemon) {
+  const line = await daemon.tail.waitFor((t) => t.find(0, (l) => typeof l.msg === 'string' && l.msg.startsWith('full proof (after start-up) done')), 'the full proof after start-up').catch(() => undefined);
+  return line?.ms ?? NaN;
+}
+
+// The index's own floor on the filesystem it lives on: creating, then removing, one empty file per unit, synchronously
+// in one process, in one folder (an index entry is one file).
+function indexFloor(ctx, count) {
+  const folder = path.join(ctx.indexPath, 'floor');
+  fs.mkdirSync(folder, { recursive: true });
+  let t0 = hrMs();
+  for (let i = 0; i < count; i++) fs.closeSync(fs.openSync(path.join(folder, String(i)), 'w', 0o600));
+  const createMs = hrMs() - t0;
+  t0 = hrMs();
+  for (let i = 0; i < count; i++) fs.unlinkSync(path.join(folder, String(i)));
+  const unlinkMs = hrMs() - t0;
+  fs.rmdirSync(folder);
+  return { files: count, createMs, unlinkMs, createUsPerFile: (1000 * createMs) / count };
 }
 
 function indexSize(ctx) {
@@ -589,6 +664,7 @@ async function runOnce(scale, args) {
     r.peakRss = { afterBurstsMb: first.peakRssMb, afterCatchUpMb: second.peakRssMb, mb: Math.max(first.peakRssMb, second.peakRssMb) };
     r.daemonExits = [first.exit, second.exit];
     r.index = indexSize(ctx);
+    r.indexFloor = indexFloor(ctx, r.index.entries);
     log(`${label}: 7 lift of everything`);
     r.lift = lift(ctx);
     log(`${label}: 11 floor chattr +i, then 8 rebuild-index, then floor chattr -i`);
@@ -606,6 +682,112 @@ async function runOnce(scale, args) {
   }
 }
 
+// ---------------------------------------------------------------- memory at scale (--memory)
+
+const RETAINED = 14;
+const INDEX_ENTRIES = 1_000_000;
+
+async function memoryRun(scale, args) {
+  const label = `m${scale}`;
+  const ctx = prepare(scale, label);
+  ctx.profile = args.profile;
+  const r = { scale, dir: ctx.dir, memory: true };
+  try {
+    const vms = scaled(FULL.burstVms, scale);
+    log(`${label}: a. ${vms} VM folders x ${RETAINED} retained backups, written while the daemon is stopped`);
+    const group = newGroup(ctx, 'retained');
+    for (let i = 0; i < vms; i++) ctx.vms.push(makeVmFolder(ctx.root, ctx.nextVm++));
+    let t0 = hrMs();
+    for (let k = 0; k < RETAINED; k++) {
+      const dt = nextDatetime(ctx);
+      for (const vm of ctx.vms) addBackup(group, writeFlatBackup(vm, dt));
+    }
+    const retained = { vms, backups: vms * RETAINED, units: allPaths(group).length, writeMs: hrMs() - t0 };
+    r.retained = retained;
+    log(`${label}: a. start: the daemon locks all ${retained.units} units`);
+    let started = await startDaemon(ctx);
+    retained.firstStartToProtectingMs = started.startupMs;
+    await waitInitialLiftPass(ctx, started.protecting.at);
+    retained.firstFullProofMs = await waitFullProof(started.daemon);
+    const count = scaled(FULL.catchUpVms, scale);
+    log(`${label}: a. one more backup in ${count} of those folders while it runs`);
+    const dt = nextDatetime(ctx);
+    retained.burst = await burst(ctx, 'retainedBurst', count, (i) => writeFlatBackup(ctx.vms[i], dt));
+    const units = [...allPaths(group), ...allPaths(ctx.groups.retainedBurst)];
+    retained.verified = countImmutable(units) === units.length;
+    const first = await stopDaemon(ctx);
+    retained.peakRssFirstMb = first.peakRssMb;
+    log(`${label}: a. restart with everything proven`);
+    started = await startDaemon(ctx);
+    retained.restartToProtectingMs = started.startupMs;
+    await waitInitialLiftPass(ctx, started.protecting.at);
+    retained.restartFullProofMs = await waitFullProof(started.daemon);
+    const second = await stopDaemon(ctx);
+    retained.peakRssRestartMb = second.peakRssMb;
+    retained.proven = fs.existsSync(path.join(ctx.indexPath, `proven-${REMOTE_ID}.json`)) ? fs.statSync(path.join(ctx.indexPath, `proven-${REMOTE_ID}.json`)).size : 0;
+
+    const entries = scaled(INDEX_ENTRIES, scale);
+    log(`${label}: b. ${entries} generated index entries, all inside their window`);
+    t0 = hrMs();
+    generateIndex(ctx, entries);
+    const index = { entries, generateMs: hrMs() - t0 };
+    r.index = index;
+    started = await startDaemon(ctx);
+    index.startToProtectingMs = started.startupMs;
+    index.initialLiftPassMs = await waitInitialLiftPass(ctx, started.protecting.at);
+    index.fullProofMs = await waitFullProof(started.daemon);
+    const third = await stopDaemon(ctx);
+    index.peakRssMb = third.peakRssMb;
+    const dry = runCli(ctx, 'lift', [], ['lift', '--config', ctx.config, '--dry-run', '--json']);
+    index.liftDryRunMs = dry.ms;
+    index.liftDryRunKept = dry.json?.remotes?.[0]?.kept;
+    r.daemonErrorCount = ctx.daemonErrors.length;
+    r.daemonErrors = ctx.daemonErrors.slice(0, 20).map((l) => ({ msg: l.msg, err: l.err?.message }));
+    return r;
+  } finally {
+    await stopDaemon(ctx).catch(() => undefined);
+    if (args.keepLogs) for (const f of fs.readdirSync(ctx.dir).filter((f) => f.endsWith('.log'))) fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
+    cleanup(ctx.dir);
+  }
+}
+
+// Entries for units that do not exist, spread over the last 6 days: every bucket is inside the 7-day window, so the
+// daemon has nothing to lift and nothing to lock; what it holds is what an index this size costs it.
+function generateIndex(ctx, count) {
+  const now = Date.now();
+  const made = new Set();
+  for (let i = 0; i < count; i++) {
+    const instant = now - (i % 6) * 86_400_000 - 3600_000;
+    const unit = path.join(ctx.root, 'xo-vm-backups', fakeUuid(0x40000000 + Math.floor(i / 5), 0), 'vdis', JOB_ID, fakeUuid(0x50000000 + i, 1), `${xoDatetime(instant)}.vhd`);
+    const entry = lockedEntry(pendingEntry({ remote: REMOTE_ID, path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: instant }, instant), { dev: '1', ino: String(i), size: '4096', mtimeNs: '0', ctimeNs: '0', birthtimeNs: '0' }, instant);
+    const folder = path.join(ctx.indexPath, REMOTE_ID, entry.day);
+    if (!made.has(folder)) {
+      fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+      made.add(folder);
+    }
+    fs.writeFileSync(path.join(folder, createHash('sha256').update(unit).digest('hex')), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+  }
+}
+
+function memoryTable(r) {
+  const a = r.retained;
+  const b = r.index;
+  const rows = [
+    [`a. ${fmt(a.vms)} VM folders x ${RETAINED} backups (${fmt(a.units)} units): written while stopped`, `${fmt(a.writeMs)} ms`],
+    ['a. first start, locking all of them: spawn -> "protecting"; full proof after', `${fmt(a.firstStartToProtectingMs)}; ${fmt(a.firstFullProofMs)} ms`],
+    [`a. then ${fmt(a.burst.backups)} more backups into those folders while it runs: drain`, `${fmt(a.burst.drainMs)} ms (written in ${fmt(a.burst.writeMs)} ms)`],
+    ['a. peak RSS of that daemon (VmHWM)', `${fmt(a.peakRssFirstMb, 1)} MB`],
+    ['a. restart with everything proven: spawn -> "protecting"; full proof after', `${fmt(a.restartToProtectingMs)}; ${fmt(a.restartFullProofMs)} ms`],
+    ['a. peak RSS of the restarted daemon (VmHWM)', `${fmt(a.peakRssRestartMb, 1)} MB`],
+    ['a. proven-main.json', `${fmt(a.proven / 1024)} KB`],
+    ['a. all verified', yes(a.verified)],
+    [`b. index of ${fmt(b.entries)} more entries (generated in ${fmt(b.generateMs)} ms): spawn -> "protecting"; first lift pass`, `${fmt(b.startToProtectingMs)}; ${fmt(b.initialLiftPassMs)} ms`],
+    ['b. peak RSS of that daemon (VmHWM)', `${fmt(b.peakRssMb, 1)} MB`],
+    ['b. lift --dry-run on that index', `${fmt(b.liftDryRunMs)} ms (kept ${fmt(b.liftDryRunKept)})`],
+  ];
+  return [`memory at scale ${r.scale}`, '', '| figure | measured |', '| --- | ---: |', ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
 // ---------------------------------------------------------------- cleanup, always
 
 const liveDirs = new Set();
@@ -619,13 +801,17 @@ function cleanup(dir) {
 function onSignal(signal) {
   log(`${signal}: cleaning up`);
   for (const child of liveChildren) child.kill('SIGKILL');
-  for (const dir of liveDirs) cleanup(dir);
+  for (const dir of [...liveDirs].reverse()) {
+    if (dir === path.dirname(loopMount ?? '/')) unmountFreshExt4();
+    cleanup(dir);
+  }
   process.exit(130);
 }
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 process.on('exit', () => {
-  for (const dir of liveDirs) {
+  for (const dir of [...liveDirs].reverse()) {
+    if (dir === path.dirname(loopMount ?? '/')) unmountFreshExt4();
     spawnSync('chattr', ['-R', '-i', dir], { stdio: 'ignore' });
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -648,12 +834,14 @@ function table(r) {
     [`burst drain: ${fmt(r.burst.backups)} VM backups, ${fmt(r.burst.units)} files (written in ${fmt(r.burst.writeMs)} ms)`, `${fmt(r.burst.drainMs)} ms`, `${fmt(fl.burst.ms)} ms`, ratio(r.burst.drainMs, fl.burst.ms), yes(r.burst.verified)],
     [`VHD directories: ${fmt(r.vhdDirs.backups * DISKS_PER_VM)} dirs, ${fmt(r.vhdDirs.files)} files (written in ${fmt(r.vhdDirs.writeMs)} ms)`, `${fmt(r.vhdDirs.drainMs)} ms`, `${fmt(fl.vhdDirs.ms)} ms`, ratio(r.vhdDirs.drainMs, fl.vhdDirs.ms), yes(r.vhdDirs.verified)],
     [`config + pool metadata: ${fmt(r.metadata.backups)} date folders`, `${fmt(r.metadata.drainMs)} ms`, `${fmt(fl.metadata.ms)} ms`, ratio(r.metadata.drainMs, fl.metadata.ms), yes(r.metadata.verified)],
-    [`catch-up at start: ${fmt(r.catchUp.backups)} backups, ${fmt(r.catchUp.units)} files (spawn -> "protecting")`, `${fmt(r.catchUp.startToProtectingMs)} ms`, `${fmt(fl.catchUp.ms)} ms`, ratio(r.catchUp.startToProtectingMs, fl.catchUp.ms), yes(r.catchUp.verified)],
+    [`catch-up at start: ${fmt(r.catchUp.backups)} backups, ${fmt(r.catchUp.units)} files (spawn -> last locked)`, `${fmt(r.catchUp.startToLastLockedMs)} ms`, `${fmt(fl.catchUp.ms)} ms`, ratio(r.catchUp.startToLastLockedMs, fl.catchUp.ms), yes(r.catchUp.verified)],
+    [`(catch-up: daemon's first log line -> last locked; spawn -> "protecting"; full proof of every backup after)`, `${fmt(r.catchUp.firstLineToLastLockedMs)}; ${fmt(r.catchUp.startToProtectingMs)}; ${fmt(r.catchUp.fullProofMs)} ms`, `node -e 0: ${fmt(r.startup.nodeStartFloorMs)} ms`, '', ''],
     [`lift of everything: ${fmt(r.lift.unlocked)} units`, `${fmt(r.lift.ms)} ms`, `${fmt(r.floorUnlock.totalMs)} ms`, ratio(r.lift.ms, r.floorUnlock.totalMs), yes(r.lift.verified)],
     [`rebuild-index: ${fmt(r.rebuild.foldersScanned)} folders, ${fmt(r.rebuild.indexed)} entries`, `${fmt(r.rebuild.ms)} ms`, `lsattr -d: ${fmt(r.rebuild.lsattrFloorMs)} ms`, ratio(r.rebuild.ms, r.rebuild.lsattrFloorMs), yes(r.rebuild.indexed === r.rebuild.units)],
     ['daemon peak RSS (VmHWM)', `${fmt(r.peakRss.mb, 1)} MB`, '', '', '-'],
     [`index per entry (${fmt(r.index.entries)} entries)`, `${fmt(r.index.bytesPerEntry)} B (allocated ${fmt(r.index.allocatedPerEntry)} B)`, '', '', '-'],
     [`floor totals: chattr +i / -i of ${fmt(r.lift.units)} units`, `${fmt(r.floorLock.totalMs)} / ${fmt(r.floorUnlock.totalMs)} ms`, '', '', '-'],
+    [`index floor: create / unlink ${fmt(r.indexFloor.files)} empty files by hand`, `${fmt(r.indexFloor.createMs)} / ${fmt(r.indexFloor.unlinkMs)} ms (${fmt(r.indexFloor.createUsPerFile)} us a create)`, '', '', '-'],
   ];
   return [
     `scale ${r.scale}`,
@@ -668,7 +856,7 @@ function growthTable(runs) {
   const figures = [
     ['burst drain (ms)', (r) => r.burst.drainMs],
     ['VHD directories drain (ms)', (r) => r.vhdDirs.drainMs],
-    ['catch-up, spawn -> protecting (ms)', (r) => r.catchUp.startToProtectingMs],
+    ['catch-up, spawn -> last locked (ms)', (r) => r.catchUp.startToLastLockedMs],
     ['lift (ms)', (r) => r.lift.ms],
     ['rebuild-index (ms)', (r) => r.rebuild.ms],
     ['floor chattr +i, all (ms)', (r) => r.floorLock.totalMs],
@@ -686,26 +874,28 @@ function growthTable(runs) {
 }
 
 function machine() {
-  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, loadAvgAtEnd: os.loadavg(), tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1] };
+  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, loadAvgAtEnd: os.loadavg(), tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1], benchFs: loopMount ? 'fresh ext4 image, loop-mounted' : 'tmp' };
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark runs real chattr');
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('build first: npm run build');
+  if (args.fs === 'ext4-loop') mountFreshExt4();
   const scales = args.growth ? [args.growthBase, 2 * args.growthBase, 4 * args.growthBase] : [args.scale];
   const runs = [];
   for (const scale of scales) {
-    const r = await runOnce(scale, args);
+    const r = args.memory ? await memoryRun(scale, args) : await runOnce(scale, args);
     runs.push(r);
-    console.log(table(r) + '\n');
+    console.log((args.memory ? memoryTable(r) : table(r)) + '\n');
   }
-  if (args.growth) console.log(growthTable(runs) + '\n');
+  if (args.growth && !args.memory) console.log(growthTable(runs) + '\n');
   const date = new Date().toISOString();
   const out = args.out ?? path.join(REPO, 'bench', 'results', `bench-${date.replace(/[:.]/g, '-')}${args.growth ? '-growth' : ''}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify({ date, machine: machine(), args, runs }, null, 2) + '\n');
   log(`wrote ${out}`);
+  unmountFreshExt4();
 }
 
 main().catch((err) => {
