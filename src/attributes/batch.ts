@@ -21,6 +21,21 @@ export function splitIntoBatches(paths: readonly string[], maxBytes = MAX_BATCH_
   return batches;
 }
 
+// chattr processes run at once. Setting +i makes the kernel write back the file's dirty pages first (and wait), so a
+// just-written backup costs chattr a disk round trip per file: several processes keep several in flight (on this
+// machine 2,500 fresh files took 830 ms in one chattr, 180 ms in eight).
+export const CHATTR_LANES = 8;
+// Below this many paths a batch is not split further: a spawn costs more than it saves.
+const MIN_SPLIT_PATHS = 64;
+
+// Batches for CHATTR_LANES processes: large lists are cut into about one batch per lane. Directories (-R) can hold
+// thousands of files each, so they are spread one per batch when there are few.
+export function splitForLanes(paths: readonly string[], recursive: boolean, lanes = CHATTR_LANES): string[][] {
+  const perLane = Math.ceil(paths.length / lanes);
+  const size = Math.min(MAX_BATCH_PATHS, Math.max(recursive ? 1 : MIN_SPLIT_PATHS, perLane));
+  return splitIntoBatches(paths, MAX_BATCH_BYTES, size);
+}
+
 export interface ChattrFailure {
   path: string;
   code: string;

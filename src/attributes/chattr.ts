@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { AppError } from '../errors.js';
 import type { AttributesAdapter, PathOutcome, Target } from './adapter.js';
-import { classifyChattrMessage, parseChattrErrors, parseLsattr, splitIntoBatches } from './batch.js';
+import { mapLimited } from '../concurrency.js';
+import { CHATTR_LANES, classifyChattrMessage, parseChattrErrors, parseLsattr, splitForLanes, splitIntoBatches } from './batch.js';
 
 // Messages are parsed, so they must not be translated.
 const ENV = { LC_ALL: 'C', LANG: 'C' };
@@ -32,12 +33,12 @@ async function run(command: 'chattr' | 'lsattr', args: readonly string[]): Promi
 // The only place that spawns chattr and lsattr: many paths per spawn, one outcome per path.
 export class ChattrAdapter implements AttributesAdapter {
   async setImmutable(targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
-    const outcomes: PathOutcome[] = [];
+    const batches: { paths: string[]; recursive: boolean }[] = [];
     for (const recursive of [false, true]) {
       const paths = targets.filter((t) => t.recursive === recursive).map((t) => t.path);
-      for (const batch of splitIntoBatches(paths)) outcomes.push(...(await this.#setBatch(batch, recursive, immutable)));
+      for (const batch of splitForLanes(paths, recursive)) batches.push({ paths: batch, recursive });
     }
-    return outcomes;
+    return (await mapLimited(batches, CHATTR_LANES, (batch) => this.#setBatch(batch.paths, batch.recursive, immutable))).flat();
   }
 
   async #setBatch(batch: readonly string[], recursive: boolean, immutable: boolean): Promise<PathOutcome[]> {

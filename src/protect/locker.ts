@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
-import { forEachLimited } from '../concurrency.js';
+import { forEachLimited, mapLimited } from '../concurrency.js';
 import { lockedEntry, pendingEntry, type Identity, type IndexEntry } from '../index/entry.js';
 import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
@@ -23,13 +23,13 @@ const WRITE_CONCURRENCY = 64;
 export async function lockUnits(requests: readonly LockRequest[], attributes: AttributesAdapter, clock: Clock, log: Logger): Promise<LockResult[]> {
   // Checked again right before chattr, which follows symlinked parents: a folder swapped for a link since the
   // reconcile must not lead it out of the remote.
-  const confined = new Map<string, Promise<boolean | undefined>>();
+  const parents = [...new Map(requests.map((r) => [path.dirname(r.unit), r.remote])).entries()];
+  const real = new Map(await mapLimited(parents, WRITE_CONCURRENCY, async ([parent, remote]) => [parent, await isRealFolder(remote, parent)] as const));
   const allowed: LockRequest[] = [];
   const byPath = new Map<string, PathOutcome>();
   for (const request of requests) {
     const parent = path.dirname(request.unit);
-    if (!confined.has(parent)) confined.set(parent, isRealFolder(request.remote, parent));
-    if ((await confined.get(parent)!) === true) allowed.push(request);
+    if (real.get(parent) === true) allowed.push(request);
     else byPath.set(request.unit, { path: request.unit, status: 'failed', code: 'ECONFINE', message: `not locked: ${parent} is no longer a real folder of the remote (a symbolic link?)` });
   }
   const pending = new Map<LockRequest, IndexEntry>();

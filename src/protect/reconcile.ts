@@ -59,6 +59,9 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   // Listed only when some backup needs a look: a folder whose backups are all proven costs a readdir and an lstat per json.
   let vdis: VdiFolder[] | undefined;
   const claims: Claim<BackupRef>[] = [];
+  // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
+  // appear, it must be looked at again.
+  const missing = new Set<string>();
   for (const backup of backups) {
     const json = path.join(folder.path, backup.metadata);
     const examined = await examine(json);
@@ -80,6 +83,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
     for (const reference of metadataReferences(parsed)) {
       const listed = lookupListed(reference, entries, vdis);
+      if (listed === undefined) missing.add(json);
       if (listed === undefined || units.some((u) => u.path === reference)) continue;
       units.push({ path: reference, recursive: listed.isDirectory });
       if (isAliasName(reference) && listed.isFile) aliases.push(reference);
@@ -95,12 +99,13 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   for (const claim of governingClaims(claims)) {
     const unit = path.join(folder.path, claim.unit.path);
     const examined = await examine(unit);
+    if (examined === undefined) missing.add(claim.backup.label);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
     const parent = path.dirname(unit);
     if (!parents.has(parent)) parents.set(parent, isRealFolder(folder.remote, parent).then((real) => real === true));
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
   }
-  if (report.refusals.length > 0) report.provable = [];
+  report.provable = report.refusals.length > 0 ? [] : report.provable.filter((backup) => !missing.has(backup.json));
 }
 
 async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseChattrErrors, parseLsattr, splitIntoBatches } from '../../src/attributes/batch.js';
+import { MAX_BATCH_PATHS, parseChattrErrors, parseLsattr, splitForLanes, splitIntoBatches } from '../../src/attributes/batch.js';
 
 describe('splitIntoBatches', () => {
   it('keeps every batch under the byte and count limits, in order, losing nothing', () => {
@@ -45,5 +45,23 @@ describe('parseLsattr', () => {
       ['/r/a b', true],
       ['/r/c', false],
     ]);
+  });
+});
+
+describe('splitForLanes', () => {
+  const paths = (n: number) => Array.from({ length: n }, (_, i) => `/r/xo-vm-backups/vm/vdis/j/v/${i}.vhd`);
+
+  it('keeps one backup in one spawn, cuts a burst into one batch per lane, and never passes the batch limits', () => {
+    expect(splitForLanes(paths(5), false)).toHaveLength(1);
+    expect(splitForLanes(paths(100), false)).toHaveLength(2);
+    const burst = splitForLanes(paths(2500), false, 8);
+    expect(burst).toHaveLength(8);
+    expect(burst.flat()).toEqual(paths(2500));
+    expect(splitForLanes(paths(80_000), false, 8).every((b) => b.length <= MAX_BATCH_PATHS)).toBe(true);
+  });
+
+  it('spreads a few directories one per batch, since each can hold thousands of files', () => {
+    expect(splitForLanes(paths(4), true, 8)).toEqual(paths(4).map((p) => [p]));
+    expect(splitForLanes(paths(300), true, 8)).toHaveLength(8);
   });
 });

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -48,5 +49,22 @@ describe('proven backups', () => {
     expect((await reconcileFolder(folder, { ...options, full: true })).requests.map((r) => r.unit)).toEqual([disk]);
     // Without a memory of proofs, every backup is looked at.
     expect((await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0 })).requests.map((r) => r.unit)).toEqual([disk]);
+  });
+
+  it('proves nothing of a backup whose json names a disk that is missing, so the disk is looked at when it appears', async () => {
+    const remote = await tempRemote();
+    const whole = await writeVmBackup(remote.root, { vm: 'vm-a', datetime: xoDatetime(Date.now()) });
+    const partial = await writeVmBackup(remote.root, { vm: 'vm-b', datetime: xoDatetime(Date.now()) });
+    const disk = partial.units.find((u) => u.endsWith('.vhd'))!;
+    await rename(disk, `${disk}.away`);
+    const { daemon } = await startDaemon(remote, { watch: false });
+    await daemon.stop();
+    const saved = await readFile(path.join(remote.indexPath, 'proven-r.json'), 'utf8');
+    expect(saved).toContain(path.basename(whole.label));
+    expect(saved).not.toContain(path.dirname(partial.label));
+    await rename(`${disk}.away`, disk);
+    const index = new IndexStore(remote.indexPath, 'r');
+    const folder = { remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false }, kind: 'vm' as const, path: path.dirname(partial.label) };
+    expect((await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0, proven: await loadProven(index.folder) })).requests.map((r) => r.unit)).toEqual([disk]);
   });
 });
