@@ -38,11 +38,20 @@ export const RETRY_DELAY_MS = 10_000;
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 // Folders reconciled in one round; their units share chattr batches.
 const FOLDERS_PER_ROUND = 512;
+// A round stops taking folders once it holds this many units: a catch-up of folders with many retained backups
+// otherwise holds tens of thousands of requests and entries at once (the rest waits for the next round).
+const UNITS_PER_ROUND = 4096;
 const RECONCILE_CONCURRENCY = 32;
 
 // An event (or the start-up catch-up) asks for a look at what changed, before anything else; a periodic scan asks for a
 // full proof of every backup, in the background, so it never delays a new backup.
 export type Urgency = 'event' | 'scan';
+
+interface RoundItem {
+  folder: LeafFolder;
+  full: boolean;
+  urgent: boolean;
+}
 
 // Turns "this folder changed" hints into reconciles: repeated hints for one folder coalesce, and every unit found
 // in a round, from however many backups, is locked in shared batches.
@@ -127,6 +136,13 @@ export class ProtectionScheduler {
     await this.#running;
   }
 
+  // A folder taken for a round but not reached: back in its queue, unless something queued it again meanwhile.
+  #requeue({ folder, full, urgent }: RoundItem): void {
+    if (this.#stopped || this.#dirty.has(folder.path)) return;
+    if (urgent) this.#dirty.set(folder.path, { folder, full });
+    else this.#background.set(folder.path, folder);
+  }
+
   #queued(): number {
     return this.#dirty.size + this.#background.size;
   }
@@ -154,14 +170,14 @@ export class ProtectionScheduler {
 
   async #drain(): Promise<void> {
     while (this.#queued() > 0 && !this.#stopped) {
-      const round: { folder: LeafFolder; full: boolean }[] = [];
+      const round: RoundItem[] = [];
       for (const queued of this.#dirty.values()) {
         if (round.length === FOLDERS_PER_ROUND) break;
-        round.push(queued);
+        round.push({ ...queued, urgent: true });
       }
       for (const folder of this.#background.values()) {
         if (round.length === FOLDERS_PER_ROUND) break;
-        round.push({ folder, full: true });
+        round.push({ folder, full: true, urgent: false });
       }
       for (const { folder } of round) {
         this.#dirty.delete(folder.path);
@@ -171,14 +187,14 @@ export class ProtectionScheduler {
     }
   }
 
-  async #runRound(folders: { folder: LeafFolder; full: boolean }[]): Promise<void> {
+  async #runRound(folders: RoundItem[]): Promise<void> {
     const { log, clock } = this.#deps;
     const requests: LockRequest[] = [];
     const folderOf = new Map<string, LeafFolder>();
     const provable: { folder: LeafFolder; report: FolderReport }[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < folders.length) {
+      while (next < folders.length && requests.length < UNITS_PER_ROUND) {
         const { folder, full } = folders[next++]!;
         try {
           const report = await this.#deps.reconcile(folder, full);
@@ -204,6 +220,7 @@ export class ProtectionScheduler {
       }
     };
     await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, folders.length) }, worker));
+    for (const item of folders.slice(next)) this.#requeue(item);
     if (requests.length === 0) {
       this.#prove(provable, []);
       return;

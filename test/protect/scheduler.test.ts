@@ -79,6 +79,31 @@ describe('ProtectionScheduler', () => {
     await tracking.stop();
   });
 
+  it('cuts a catch-up of many units into several rounds, reconciling each folder once and locking every unit', async () => {
+    const reconciled: string[] = [];
+    const batches: number[] = [];
+    const scheduler = new ProtectionScheduler({
+      reconcile: async (f) => {
+        reconciled.push(f.path);
+        return { requests: Array.from({ length: 100 }, (_, i) => request(f, `${i}.vhd`)), refusals: [], provable: [] };
+      },
+      lock: async (requests): Promise<LockResult[]> => {
+        batches.push(requests.length);
+        return requests.map((r) => ({ request: r, outcome: { path: r.unit, status: 'ok' }, indexed: true }));
+      },
+      clock: { now: () => 0 },
+      log: createLogger('silent'),
+    });
+    for (let i = 0; i < 200; i++) scheduler.enqueue(folder(`vm-${i}`));
+    await scheduler.idle();
+    expect(new Set(reconciled).size).toBe(200);
+    expect(reconciled).toHaveLength(200);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(20_000);
+    expect(batches.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(4096 + 32 * 100);
+    await scheduler.stop();
+  });
+
   it('counts a unit that failed to lock and keeps going with the rest', async () => {
     const { scheduler } = harness(new Set(['/r/xo-vm-backups/vm-1/b.vhd']));
     scheduler.enqueue(folder('vm-1'));
