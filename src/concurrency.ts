@@ -1,14 +1,24 @@
 // Runs `work` over `items`, at most `limit` at a time: the filesystem calls of many units overlap in libuv's thread
-// pool instead of waiting for each other, without opening thousands of files at once.
+// pool instead of waiting for each other, without opening thousands of files at once. After a failure no new item is
+// started, and the ones in flight are waited for before the first error is thrown: nothing started here runs on once
+// the caller has moved on (a lock batch must be over before a lift may begin).
 export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const index = next++;
-      await work(items[index] as T, index);
+      try {
+        await work(items[index] as T, index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (rejected !== undefined) throw rejected.reason;
 }
 
 // Like forEachLimited, keeping each result at its item's position.

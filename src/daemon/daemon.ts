@@ -331,7 +331,10 @@ export class Daemon {
     this.#provenSavedAt = performance.now();
     for (const [remote, proven] of this.#proven) {
       if (!proven.takeChanged()) continue;
-      await saveProven(remote.index.folder, proven).catch((err: unknown) => this.#log.warn({ err, remote: remote.id }, 'could not save which backups are proven locked; the next start-up looks at every backup again'));
+      await saveProven(remote.index.folder, proven).catch((err: unknown) => {
+        proven.markChanged();
+        this.#log.warn({ err, remote: remote.id }, 'could not save which backups are proven locked; tried again in a minute (a start-up meanwhile looks at every backup again)');
+      });
     }
   }
 

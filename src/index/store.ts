@@ -70,8 +70,9 @@ export class IndexStore {
         this.#knownDays.add(entry.day);
       }
       try {
-        await rewriteInPlace(target, `${JSON.stringify(entry)}\n`);
-        return;
+        // Written into a file a lift in another process unlinked meanwhile: written again, into a new one.
+        if (await rewriteInPlace(target, `${JSON.stringify(entry)}\n`)) return;
+        if (attempt > 2) throw Object.assign(new Error(`index entry ${target} was removed while being written, ${attempt} times`), { code: 'EAGAIN' });
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
         this.#knownDays.delete(entry.day);
@@ -114,12 +115,6 @@ export class IndexStore {
     for await (const entry of dir) if (ENTRY_NAME.test(entry.name)) yield entry.name;
   }
 
-  async countNames(day: string): Promise<number> {
-    let count = 0;
-    for await (const name of this.streamNames(day)) count += name.length > 0 ? 1 : 0;
-    return count;
-  }
-
   async readDay(day: string): Promise<StoredEntry[]> {
     return this.readEntries(day, await this.names(day));
   }
@@ -160,7 +155,8 @@ export class IndexStore {
   }
 }
 
-async function rewriteInPlace(target: string, text: string): Promise<void> {
+// False when the file was unlinked before the write ended (the text went into a file no one will read).
+async function rewriteInPlace(target: string, text: string): Promise<boolean> {
   // O_NOFOLLOW: a link planted in the index is refused, never written through.
   const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
@@ -168,6 +164,7 @@ async function rewriteInPlace(target: string, text: string): Promise<void> {
     let bytes = Buffer.from(text, 'utf8');
     if (bytes.length < size) bytes = Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.alloc(size - bytes.length, ' '), bytes.subarray(bytes.length - 1)]);
     await handle.write(bytes, 0, bytes.length, 0);
+    return (await handle.stat()).nlink > 0;
   } finally {
     await handle.close();
   }

@@ -52,66 +52,86 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
   const report: LiftReport = { remote: remote.id, dryRun: options.dryRun, unlocked: [], vanished: [], failed: [], suspicious: [], unreadableEntries: [], kept: 0, cachesRemoved: [] };
   const days = await remote.index.listDays();
   const liftable = liftableDays(days, options.now, remote.durationMs, options.all);
-  for (const day of days) if (!liftable.includes(day)) report.kept += await remote.index.countNames(day);
-  if (liftable.length === 0) return report;
-
+  const liftableSet = new Set(liftable);
+  // For every name in a liftable bucket, the newest bucket holding it: the path's newest entry, which governs.
   const namesOf = new Map<string, string[]>();
+  const newestDay = new Map<string, string>();
   let total = 0;
   for (const day of liftable) {
     const names = await remote.index.names(day);
     namesOf.set(day, names);
     total += names.length;
+    for (const name of names) newestDay.set(name, day);
   }
-  // Entries of a path that a newer bucket names as well: the newest governs, and they are forgotten with it.
+  // The other buckets are newer: streamed once, never read or held.
+  let entries = total;
+  for (const day of days) {
+    if (liftableSet.has(day)) continue;
+    for await (const name of remote.index.streamNames(day)) {
+      entries++;
+      if (newestDay.has(name)) newestDay.set(name, day);
+    }
+  }
+  // Entries whose path a newer bucket names too, carried until that newer entry is lifted, and forgotten with it.
   const carried = new Map<string, { day: string; name: string }[]>();
   const blocked = new Set<string>();
   let healthChecked = false;
+  let forgotten = 0;
   let done = 0;
-  for (const day of liftable) {
-    const names = namesOf.get(day) ?? [];
-    namesOf.delete(day);
-    const superseded = await namesInLaterDays(remote, names, days.filter((d) => d > day));
-    for (const name of superseded) carried.set(name, [...(carried.get(name) ?? []), { day, name }]);
-    const own = names.filter((name) => !superseded.has(name));
-    done += superseded.size;
-    for (let start = 0; start < own.length; start += CHUNK) {
-      const chunk = own.slice(start, start + CHUNK);
-      const plan = planLift(await remote.index.readEntries(day, chunk), options.now, remote.durationMs, options.all, blocked);
-      report.kept += plan.kept;
-      report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
-      for (const named of blockedPaths(plan.unreadable)) blocked.add(named);
-      for (const candidate of plan.unlock) {
-        for (const entry of [...candidate.entries]) candidate.entries.push(...(carried.get(entry.name) ?? []));
+  try {
+    for (const day of liftable) {
+      const names = namesOf.get(day) ?? [];
+      namesOf.delete(day);
+      const own: string[] = [];
+      for (const name of names) {
+        if (newestDay.get(name) === day) own.push(name);
+        else carried.set(name, [...(carried.get(name) ?? []), { day, name }]);
       }
-      if (plan.unlock.length > 0 && !healthChecked) {
-        // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
-        const unhealthy = await remoteHealthProblem(remote.root, attributes);
-        if (unhealthy !== undefined) {
-          report.failed.push({ path: remote.root, message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)` });
-          return report;
+      done += names.length - own.length;
+      for (let start = 0; start < own.length; start += CHUNK) {
+        const chunk = own.slice(start, start + CHUNK);
+        const plan = planLift(await remote.index.readEntries(day, chunk), options.now, remote.durationMs, options.all, blocked);
+        report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
+        for (const named of blockedPaths(plan.unreadable)) blocked.add(named);
+        for (const candidate of plan.unlock) {
+          const older = candidate.entries.flatMap((entry) => carried.get(entry.name) ?? []);
+          candidate.entries.push(...older);
+          // A governing entry written before its lock (pending) has no identity: an older one's is checked instead.
+          candidate.identity ??= await newestIdentity(remote, older);
         }
-        healthChecked = true;
+        if (plan.unlock.length > 0 && !healthChecked) {
+          // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
+          const unhealthy = await remoteHealthProblem(remote.root, attributes);
+          if (unhealthy !== undefined) {
+            report.failed.push({ path: remote.root, message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)` });
+            return report;
+          }
+          healthChecked = true;
+        }
+        const forgottenNames = await liftChunk(remote, attributes, plan.unlock, options.dryRun, report);
+        forgotten += forgottenNames.length;
+        for (const name of forgottenNames) carried.delete(name);
+        done += chunk.length;
+        options.onProgress?.(done, total);
       }
-      const forgotten = await liftChunk(remote, attributes, plan.unlock, options.dryRun, report);
-      for (const name of forgotten) carried.delete(name);
-      done += chunk.length;
-      options.onProgress?.(done, total);
+      if (!options.dryRun) await remote.index.removeDayIfEmpty(day);
     }
-    if (!options.dryRun) await remote.index.removeDayIfEmpty(day);
+    return report;
+  } finally {
+    // What the index holds after the pass (or would, with dryRun): one entry per unit and bucket naming it.
+    report.kept = entries - forgotten;
   }
-  return report;
 }
 
-// Which of `names` a later bucket holds too; the later buckets are streamed, never held whole.
-async function namesInLaterDays(remote: RemoteContext, names: readonly string[], laterDays: readonly string[]): Promise<Set<string>> {
-  const found = new Set<string>();
-  if (names.length === 0 || laterDays.length === 0) return found;
-  const mine = new Set(names);
-  for (const day of laterDays) for await (const name of remote.index.streamNames(day)) if (mine.has(name)) found.add(name);
-  return found;
+async function newestIdentity(remote: RemoteContext, older: readonly { day: string; name: string }[]): Promise<LiftCandidate['identity']> {
+  for (const { day, name } of [...older].sort((a, b) => b.day.localeCompare(a.day))) {
+    const [stored] = await remote.index.readEntries(day, [name]);
+    if (stored?.entry?.identity !== undefined) return stored.entry.identity;
+  }
+  return undefined;
 }
 
-// Checks, unlocks and forgets one chunk; returns the names of the entries forgotten.
+// Checks, unlocks and forgets one chunk; returns the names of the entries forgotten (with dryRun: that would be).
 async function liftChunk(remote: RemoteContext, attributes: AttributesAdapter, candidates: readonly LiftCandidate[], dryRun: boolean, report: LiftReport): Promise<string[]> {
   const verdicts = await mapLimited(candidates, CHECK_CONCURRENCY, (candidate) => checkCandidate(remote, candidate));
   const safe: { candidate: LiftCandidate; recursive: boolean }[] = [];
@@ -138,9 +158,9 @@ async function liftChunk(remote: RemoteContext, attributes: AttributesAdapter, c
   }
   report.unlocked.push(...unlocked.map(unitOf));
   report.vanished.push(...gone.map(unitOf));
-  if (dryRun) return [];
-  report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
   const entries = [...unlocked, ...gone].flatMap((candidate) => candidate.entries);
+  if (dryRun) return entries.map((entry) => entry.name);
+  report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
   await forEachLimited(entries, CHECK_CONCURRENCY, (entry) => remote.index.remove(entry.day, entry.name));
   return entries.map((entry) => entry.name);
 }

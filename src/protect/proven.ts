@@ -42,6 +42,14 @@ export class ProvenBackups {
     this.#changed = true;
   }
 
+  // Something of the backup is not locked (a failed lock, a refusal, a missing unit): the next reconcile looks again.
+  unprove(folder: string, json: string): void {
+    const backups = this.#folders.get(folder);
+    if (backups?.delete(json) !== true) return;
+    this.#changed = true;
+    if (backups.size === 0) this.#folders.delete(folder);
+  }
+
   // Jsons gone from the folder (retention) or out of their window are dropped, so memory follows what is retained now.
   retainOnly(folder: string, jsons: readonly string[]): void {
     const backups = this.#folders.get(folder);
@@ -70,6 +78,11 @@ export class ProvenBackups {
     const changed = this.#changed;
     this.#changed = false;
     return changed;
+  }
+
+  // The copy on disk could not be written: it is still stale.
+  markChanged(): void {
+    this.#changed = true;
   }
 
   serialize(): string {

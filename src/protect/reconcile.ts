@@ -29,6 +29,8 @@ export interface FolderReport {
   recheckAt?: number;
   // Empty when anything in the folder was refused: a folder with a gap proves nothing.
   provable: ProvableBackup[];
+  // Jsons whose proof, if any, no longer holds (a refusal in the folder, a unit missing).
+  unprovable?: string[];
 }
 
 const METADATA_LIMIT = 16 * 1024 * 1024;
@@ -62,11 +64,19 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
   // appear, it must be looked at again.
   const missing = new Set<string>();
+  const considered: string[] = [];
+  const jsons: { backup: (typeof backups)[number]; json: string; examined: Examined }[] = [];
   for (const backup of backups) {
     const json = path.join(folder.path, backup.metadata);
     const examined = await examine(json);
-    if (examined?.type !== 'file') continue;
-    if (options.full !== true && options.proven?.isProven(folder.path, backup.metadata, examined.identity) === true) continue;
+    if (examined?.type === 'file') jsons.push({ backup, json, examined });
+  }
+  // A proven backup is skipped only when it is older than every backup looked at: a unit belongs to the newest backup
+  // that references it, so a newer one must take part even when proven.
+  const isProven = (item: (typeof jsons)[number]): boolean => options.full !== true && options.proven?.isProven(folder.path, item.backup.metadata, item.examined.identity) === true;
+  const oldestUnproven = Math.min(...jsons.filter((item) => !isProven(item)).map((item) => item.backup.instant));
+  for (const { backup, json, examined } of jsons) {
+    if (backup.instant < oldestUnproven && isProven({ backup, json, examined })) continue;
     const alreadyLocked = await isLockedAsIndexed(folder, backup.instant, json, examined);
     // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
     // while the json succeeded would never be tried again.
@@ -94,6 +104,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     }
     for (const unit of units) claims.push({ unit, backup: ref });
     report.provable.push({ json, identity: examined.identity });
+    considered.push(json);
   }
   const parents = new Map<string, Promise<boolean>>();
   for (const claim of governingClaims(claims)) {
@@ -105,6 +116,8 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     if (!parents.has(parent)) parents.set(parent, isRealFolder(folder.remote, parent).then((real) => real === true));
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
   }
+  // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
+  report.unprovable = report.refusals.length > 0 ? considered : considered.filter((json) => missing.has(json));
   report.provable = report.refusals.length > 0 ? [] : report.provable.filter((backup) => !missing.has(backup.json));
 }
 

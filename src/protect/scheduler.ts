@@ -65,7 +65,7 @@ export class ProtectionScheduler {
   readonly #deps: SchedulerDeps;
   readonly #dirty = new Map<string, { folder: LeafFolder; full: boolean }>();
   readonly #background = new Map<string, LeafFolder>();
-  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout; full: boolean }>();
   #running: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
   // Per folder, the units its last reconcile and lock left unprotected (refused, or failed to lock): coverage gaps.
@@ -85,18 +85,21 @@ export class ProtectionScheduler {
     this.#kick();
   }
 
-  // Looks at a folder again at a given time unless an event brings it in first; the earliest request wins.
-  enqueueAt(folder: LeafFolder, at: number): void {
+  // Looks at a folder again at a given time unless an event brings it in first; the earliest request wins. `full`:
+  // look at every backup then, proven or not (a retry of a full proof).
+  enqueueAt(folder: LeafFolder, at: number, full = false): void {
     if (this.#stopped) return;
     const existing = this.#timers.get(folder.path);
-    if (existing !== undefined && existing.at <= at) return;
+    if (existing !== undefined && existing.at <= at && (existing.full || !full)) return;
     if (existing !== undefined) clearTimeout(existing.timer);
+    const wantFull = full || (existing?.full ?? false);
     const timer = setTimeout(() => {
       this.#timers.delete(folder.path);
       this.enqueue(folder);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#deps.clock.now())));
+      if (wantFull) this.enqueue(folder, 'scan');
+    }, Math.min(MAX_TIMER_MS, Math.max(0, Math.min(at, existing?.at ?? at) - this.#deps.clock.now())));
     timer.unref();
-    this.#timers.set(folder.path, { at, timer });
+    this.#timers.set(folder.path, { at: Math.min(at, existing?.at ?? at), timer, full: wantFull });
   }
 
   // Units the daemon knows are completed but not locked (refused, or failed and waiting for a retry).
@@ -138,8 +141,10 @@ export class ProtectionScheduler {
 
   // A folder taken for a round but not reached: back in its queue, unless something queued it again meanwhile.
   #requeue({ folder, full, urgent }: RoundItem): void {
-    if (this.#stopped || this.#dirty.has(folder.path)) return;
-    if (urgent) this.#dirty.set(folder.path, { folder, full });
+    if (this.#stopped) return;
+    const queued = this.#dirty.get(folder.path);
+    if (queued !== undefined) queued.full ||= full;
+    else if (urgent) this.#dirty.set(folder.path, { folder, full: full || this.#background.delete(folder.path) });
     else this.#background.set(folder.path, folder);
   }
 
@@ -192,13 +197,16 @@ export class ProtectionScheduler {
     const requests: LockRequest[] = [];
     const folderOf = new Map<string, LeafFolder>();
     const provable: { folder: LeafFolder; report: FolderReport }[] = [];
+    // Folders of this round taken for a full proof: a retry stays one.
+    const fullFolders = new Set<string>();
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < folders.length && requests.length < UNITS_PER_ROUND) {
         const { folder, full } = folders[next++]!;
+        if (full) fullFolders.add(folder.path);
         try {
           const report = await this.#deps.reconcile(folder, full);
-          if (report.provable.length > 0) provable.push({ folder, report });
+          provable.push({ folder, report });
           this.lastReconcileAt = clock.now();
           if (report.refusals.length > 0) this.#gaps.set(folder.path, new Set(report.refusals.map((r) => r.path)));
           else this.#gaps.delete(folder.path);
@@ -215,14 +223,14 @@ export class ProtectionScheduler {
         } catch (err) {
           this.counters.reconcileErrors++;
           log.error({ err, remote: folder.remote.id, folder: folder.path }, 'could not read a backup folder; it will be tried again');
-          this.enqueueAt(folder, clock.now() + this.#retryDelay());
+          this.enqueueAt(folder, clock.now() + this.#retryDelay(), full);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, folders.length) }, worker));
     for (const item of folders.slice(next)) this.#requeue(item);
     if (requests.length === 0) {
-      this.#prove(provable, []);
+      this.#settleProofs(provable, []);
       return;
     }
 
@@ -233,7 +241,8 @@ export class ProtectionScheduler {
       // chattr could not even be spawned (EAGAIN, EMFILE, ENOMEM...): every folder of the round is tried again.
       this.counters.lockFailures += requests.length;
       log.error({ err, units: requests.length }, `could not lock ${requests.length} unit(s); their folders are tried again in ${this.#retryDelay() / 1000} s`);
-      for (const folder of new Set(folderOf.values())) this.enqueueAt(folder, clock.now() + this.#retryDelay());
+      for (const folder of new Set(folderOf.values())) this.enqueueAt(folder, clock.now() + this.#retryDelay(), fullFolders.has(folder.path));
+      this.#settleProofs(provable, requests.map((request) => ({ request, outcome: { path: request.unit, status: 'failed', code: 'ESPAWN', message: 'chattr could not be run' }, indexed: false })));
       return;
     }
     const byBackup = new Map<string, LockResult[]>();
@@ -249,12 +258,12 @@ export class ProtectionScheduler {
         this.counters.lockFailures++;
         log.error({ remote: request.remote.id, path: outcome.path, code: outcome.code, err: { message: outcome.message } }, `could not lock ${outcome.path}; it will be tried again`);
         const folder = folderOf.get(request.unit);
-        if (folder !== undefined) this.enqueueAt(folder, clock.now() + this.#retryDelay());
+        if (folder !== undefined) this.enqueueAt(folder, clock.now() + this.#retryDelay(), fullFolders.has(folder.path));
       } else if (outcome.status === 'ok' && !result.indexed) {
         this.counters.indexFailures++;
       }
     }
-    this.#prove(provable, results);
+    this.#settleProofs(provable, results);
     const lockedAt = clock.now();
     this.lastLock = { at: new Date(lockedAt).toISOString(), units: results.filter((r) => r.outcome.status === 'ok').length, failed: results.filter((r) => r.outcome.status === 'failed').length };
     if (this.lastLock.failed === 0) this.lastSuccessfulLockAt = lockedAt;
@@ -280,20 +289,25 @@ export class ProtectionScheduler {
   }
 
   // A backup is proven once every unit it governs is locked and indexed: those of this round's batches, and the rest
-  // already were. Its json's identity is the one after the lock when the json was locked in this round.
-  #prove(provable: readonly { folder: LeafFolder; report: FolderReport }[], results: readonly LockResult[]): void {
+  // already were. Its json's identity is the one after the lock when the json was locked in this round. A backup with
+  // a unit that failed, or that the reconcile could not prove, loses any proof it had, so a retry looks at it again.
+  #settleProofs(reconciled: readonly { folder: LeafFolder; report: FolderReport }[], results: readonly LockResult[]): void {
     const byBackup = new Map<string, LockResult[]>();
     for (const result of results) {
       const group = byBackup.get(result.request.backup.label);
       if (group === undefined) byBackup.set(result.request.backup.label, [result]);
       else group.push(result);
     }
-    for (const { folder, report } of provable) {
+    for (const { folder, report } of reconciled) {
       const proven = this.#deps.proven?.(folder);
       if (proven === undefined) continue;
+      for (const json of report.unprovable ?? []) proven.unprove(folder.path, path.basename(json));
       for (const backup of report.provable) {
         const group = byBackup.get(backup.json) ?? [];
-        if (group.some((r) => r.outcome.status !== 'ok' || !r.indexed)) continue;
+        if (group.some((r) => r.outcome.status !== 'ok' || !r.indexed)) {
+          proven.unprove(folder.path, path.basename(backup.json));
+          continue;
+        }
         const identity = group.find((r) => r.request.unit === backup.json)?.identity ?? backup.identity;
         proven.prove(folder.path, path.basename(backup.json), identity);
       }

@@ -41,7 +41,7 @@ export function renderMetrics(input: MetricsInput): string {
   metric('last_lock_success_timestamp_seconds', 'gauge', 'When a lock batch last locked every unit it was given.', [[{}, seconds(input.lastSuccessfulLockMs)]]);
   metric('last_reconcile_timestamp_seconds', 'gauge', 'When a backup folder was last reconciled without error.', [[{}, seconds(input.lastReconcileMs)]]);
   metric('remote_healthy', 'gauge', '1 while the remote root holds its locked immutability.json.', input.remotes.map((r) => [{ remote: r.id }, r.healthy ? 1 : 0]));
-  metric('protected_units', 'gauge', 'Units in the index, as of the last lift pass.', input.remotes.map((r) => [{ remote: r.id }, r.protectedUnits]));
+  metric('protected_units', 'gauge', 'Index entries left locked by the last lift pass (one per unit and day bucket naming it).', input.remotes.map((r) => [{ remote: r.id }, r.protectedUnits]));
   metric('lift_failures_total', 'counter', 'Units that could not be unlocked, or were refused, since the daemon started.', input.remotes.map((r) => [{ remote: r.id }, r.liftFailuresTotal]));
   metric('last_lift_success_timestamp_seconds', 'gauge', 'When a lift pass last ended without failure.', input.remotes.map((r) => [{ remote: r.id }, seconds(r.lastSuccessfulLiftMs)]));
   return `${lines.join('\n')}\n`;

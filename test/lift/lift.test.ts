@@ -212,4 +212,25 @@ describe('lift on ext4 with real chattr', () => {
     const later = await liftRemote(context, attributes, { now: newer + DAY + WEEK + 1000, dryRun: false, all: false });
     expect(later.unreadableEntries).toEqual([path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere'))]);
   });
+
+  it('checks the identity an older entry recorded when the newest entry for a unit was written before its lock (pending)', async () => {
+    const remote = await tempRemote();
+    const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+    const disk = vm!.units.find((u) => u.endsWith('.vhd'))!;
+    const context = contextOf(remote);
+    const newer = t + 2 * DAY;
+    const [old] = await context.index.readEntries(utcDay(t), [entryName(disk)]);
+    const pending = { ...old!.entry!, state: 'pending' as const, backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) };
+    delete pending.identity;
+    delete pending.lockedAt;
+    await context.index.write(pending);
+    // Another file at the disk's path, locked by someone else: not the file that was locked.
+    execFileSync('chattr', ['-i', disk]);
+    await rm(disk);
+    await writeFile(disk, 'planted');
+    execFileSync('chattr', ['+i', disk]);
+    const report = await liftRemote(context, attributes, { now: newer + WEEK + 1000, dryRun: false, all: false });
+    expect(report.suspicious.map((s) => s.path)).toEqual([disk]);
+    expect(isImmutable(disk)).toBe(true);
+  });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { LeafFolder, LockRequest } from '../../src/protect/context.js';
 import type { RemoteContext } from '../../src/remote/context.js';
 import type { LockResult } from '../../src/protect/locker.js';
+import { ProvenBackups } from '../../src/protect/proven.js';
 import { ProtectionScheduler } from '../../src/protect/scheduler.js';
 import { createLogger } from '../../src/log/logger.js';
 
@@ -101,6 +102,34 @@ describe('ProtectionScheduler', () => {
     expect(batches.reduce((a, b) => a + b, 0)).toBe(20_000);
     expect(batches.length).toBeGreaterThanOrEqual(3);
     expect(Math.max(...batches)).toBeLessThanOrEqual(4096 + 32 * 100);
+    await scheduler.stop();
+  });
+
+  it('takes a proof back when a unit of the backup fails to lock, and retries a full proof as a full proof', async () => {
+    const identity = { dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs: '5' };
+    const proven = new ProvenBackups();
+    const f = folder('vm-1');
+    proven.prove(f.path, 'x.json', identity);
+    const fulls: boolean[] = [];
+    let attempts = 0;
+    const scheduler = new ProtectionScheduler({
+      reconcile: async (_f, full) => {
+        fulls.push(full);
+        return { requests: [request(f, 'b.vhd')], refusals: [], provable: [{ json: `${f.path}/x.json`, identity }] };
+      },
+      lock: async (requests): Promise<LockResult[]> =>
+        requests.map((r) => ({ request: r, outcome: attempts++ === 0 ? { path: r.unit, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' } : { path: r.unit, status: 'ok' }, indexed: true })),
+      proven: () => proven,
+      clock: { now: () => Date.now() },
+      log: createLogger('silent'),
+      retryDelayMs: 5,
+    });
+    scheduler.enqueue(f, 'scan');
+    await scheduler.idle();
+    expect(proven.isProven(f.path, 'x.json', identity)).toBe(false);
+    await vi.waitFor(() => expect(fulls).toEqual([true, true]));
+    await scheduler.idle();
+    expect(proven.isProven(f.path, 'x.json', identity)).toBe(true);
     await scheduler.stop();
   });
 
