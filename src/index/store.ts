@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { chmod, mkdir, open, opendir, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
+import { constants, type Dir, type Dirent } from 'node:fs';
+import { chmod, mkdir, open, opendir, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { mapLimited } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
@@ -8,6 +8,7 @@ import { entryName, parseEntry, type IndexEntry } from './entry.js';
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
 const READ_CONCURRENCY = 32;
+const NAME_BATCH = 1024;
 
 // One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
 // (the prior art's bare-path entries, or a damaged file): `text` then holds what it says.
@@ -22,6 +23,7 @@ export interface StoredEntry {
 export class IndexStore {
   readonly folder: string;
   readonly #knownDays = new Set<string>();
+  readonly #counts = new Map<string, { mtimeNs: bigint; count: number }>();
 
   constructor(indexPath: string, remoteId: string) {
     this.folder = path.join(indexPath, remoteId);
@@ -103,16 +105,46 @@ export class IndexStore {
     }
   }
 
-  // The same, one at a time, for buckets too large to hold in memory as a list.
-  async *streamNames(day: string): AsyncGenerator<string> {
-    let dir;
+  // The same in batches, for buckets too large to hold in memory as a list. Each batch is read synchronously (a
+  // directory read of 1,024 names: about 3x faster than one promise per name) and the event loop runs between batches.
+  async *streamNames(day: string): AsyncGenerator<string[]> {
+    let dir: Dir;
     try {
-      dir = await opendir(path.join(this.folder, day), { bufferSize: 256 });
+      dir = await opendir(path.join(this.folder, day), { bufferSize: NAME_BATCH });
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return;
       throw error;
     }
-    for await (const entry of dir) if (ENTRY_NAME.test(entry.name)) yield entry.name;
+    try {
+      for (;;) {
+        const batch: string[] = [];
+        let entry: Dirent | null = null;
+        while (batch.length < NAME_BATCH && (entry = dir.readSync()) !== null) if (ENTRY_NAME.test(entry.name)) batch.push(entry.name);
+        if (batch.length > 0) yield batch;
+        if (entry === null) return;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      dir.closeSync();
+    }
+  }
+
+  // How many entries a bucket holds, remembered by the bucket's mtime (an entry created or removed changes it; a
+  // rewrite in place does not): a lift pass with nothing to lift costs one stat per bucket.
+  async countNames(day: string): Promise<number> {
+    let mtimeNs: bigint;
+    try {
+      mtimeNs = (await stat(path.join(this.folder, day), { bigint: true })).mtimeNs;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return 0;
+      throw error;
+    }
+    const known = this.#counts.get(day);
+    if (known?.mtimeNs === mtimeNs) return known.count;
+    let count = 0;
+    for await (const batch of this.streamNames(day)) count += batch.length;
+    this.#counts.set(day, { mtimeNs, count });
+    return count;
   }
 
   async readDay(day: string): Promise<StoredEntry[]> {

@@ -63,13 +63,18 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
     total += names.length;
     for (const name of names) newestDay.set(name, day);
   }
-  // The other buckets are newer: streamed once, never read or held.
+  // The other buckets are newer: their names are streamed once, never held, and only to find newer entries of what
+  // may be lifted; with nothing liftable they are only counted.
   let entries = total;
   for (const day of days) {
     if (liftableSet.has(day)) continue;
-    for await (const name of remote.index.streamNames(day)) {
-      entries++;
-      if (newestDay.has(name)) newestDay.set(name, day);
+    if (newestDay.size === 0) {
+      entries += await remote.index.countNames(day);
+      continue;
+    }
+    for await (const batch of remote.index.streamNames(day)) {
+      entries += batch.length;
+      for (const name of batch) if (newestDay.has(name)) newestDay.set(name, day);
     }
   }
   // Entries whose path a newer bucket names too, carried until that newer entry is lifted, and forgotten with it.

@@ -55,4 +55,20 @@ describe('index store', () => {
     await store.write(pendingEntry(request, Date.now()));
     expect(await store.read('2026-11-20', request.path)).toMatchObject({ state: 'pending' });
   });
+
+  it('streams a large bucket in batches and counts it again only once an entry was added or removed', async () => {
+    const store = await openStore();
+    const day = '2026-11-20';
+    const paths = Array.from({ length: 2500 }, (_, i) => `/remote/xo-vm-backups/vm/${i}.vhd`);
+    for (const p of paths) await store.write(pendingEntry({ ...request, path: p }, Date.now()));
+    await writeFile(path.join(store.folder, day, 'not-an-entry'), 'x');
+    const batches: string[][] = [];
+    for await (const batch of store.streamNames(day)) batches.push(batch);
+    expect(batches.length).toBe(3);
+    expect(batches.flat().sort()).toEqual(paths.map((p) => entryName(p)).sort());
+    expect(await store.countNames(day)).toBe(2500);
+    await store.remove(day, entryName(paths[0]!));
+    expect(await store.countNames(day)).toBe(2499);
+    expect(await store.countNames('2026-01-01')).toBe(0);
+  });
 });
