@@ -1,6 +1,7 @@
 // The benchmark of issue 5: builds a realistic remote under /tmp and runs the real CLI as separate processes.
 //   node bench/run.mjs [--scale F] [--out FILE] [--growth] [--growth-base F] [--profile DIR] [--keep-logs]
-//                      [--fs tmp|ext4-loop] [--memory]
+//                      [--fs tmp|ext4-loop] [--memory] [--runs N]
+// --runs N repeats each scale N times and prints, after each run's table, one of medians (each figure's median).
 // Run as root after `npm run build`, on a local ext4 /tmp. Prints Markdown tables and writes JSON
 // (default bench/results/bench-<date>.json). Everything made immutable is made mutable again and removed at the end,
 // also on failure or Ctrl-C (chattr -R -i, then rm -rf of /tmp/xo-bench-*).
@@ -42,7 +43,7 @@ const TIMEOUT_MS = 600_000;
 // ---------------------------------------------------------------- arguments, small helpers
 
 function parseArgs(argv) {
-  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false, fs: 'tmp', memory: false };
+  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false, fs: 'tmp', memory: false, runs: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--scale') args.scale = Number(argv[++i]);
@@ -53,12 +54,14 @@ function parseArgs(argv) {
     else if (a === '--keep-logs') args.keepLogs = true;
     else if (a === '--fs') args.fs = argv[++i];
     else if (a === '--memory') args.memory = true;
+    else if (a === '--runs') args.runs = Number(argv[++i]);
     else if (a === '--help' || a === '-h') {
       console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(0, 14).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
   for (const key of ['scale', 'growthBase']) if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
+  if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs must be a whole number, 1 or more');
   if (!['tmp', 'ext4-loop'].includes(args.fs)) throw new Error('--fs must be tmp (the machine\'s /tmp) or ext4-loop (a fresh ext4 image, loop-mounted)');
   return args;
 }
@@ -902,6 +905,18 @@ function growthTable(runs) {
   return lines.join('\n');
 }
 
+// Each number the median of the runs' same figure; "verified" only if every run verified; the rest from the first run.
+function medianOf(same) {
+  const merge = (values) => {
+    const first = values[0];
+    if (typeof first === 'number') return median(values.filter((v) => typeof v === 'number' && Number.isFinite(v)));
+    if (typeof first === 'boolean') return values.every(Boolean);
+    if (first && typeof first === 'object' && !Array.isArray(first)) return Object.fromEntries(Object.keys(first).map((k) => [k, merge(values.map((v) => v?.[k]))]));
+    return first;
+  };
+  return merge(same);
+}
+
 function machine() {
   return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, loadAvgAtEnd: os.loadavg(), tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1], benchFs: loopMount ? 'fresh ext4 image, loop-mounted' : 'tmp' };
 }
@@ -913,16 +928,26 @@ async function main() {
   if (args.fs === 'ext4-loop') mountFreshExt4();
   const scales = args.growth ? [args.growthBase, 2 * args.growthBase, 4 * args.growthBase] : [args.scale];
   const runs = [];
+  const repeats = [];
   for (const scale of scales) {
-    const r = args.memory ? await memoryRun(scale, args) : await runOnce(scale, args);
+    const same = [];
+    for (let i = 0; i < args.runs; i++) {
+      const r = args.memory ? await memoryRun(scale, args) : await runOnce(scale, args);
+      same.push(r);
+      console.log((args.memory ? memoryTable(r) : table(r)) + '\n');
+    }
+    const r = same.length === 1 ? same[0] : medianOf(same);
+    if (same.length > 1) {
+      console.log(`medians of ${same.length} runs:\n` + (args.memory ? memoryTable(r) : table(r)) + '\n');
+      repeats.push(same);
+    }
     runs.push(r);
-    console.log((args.memory ? memoryTable(r) : table(r)) + '\n');
   }
   if (args.growth && !args.memory) console.log(growthTable(runs) + '\n');
   const date = new Date().toISOString();
   const out = args.out ?? path.join(REPO, 'bench', 'results', `bench-${date.replace(/[:.]/g, '-')}${args.growth ? '-growth' : ''}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify({ date, machine: machine(), args, runs }, null, 2) + '\n');
+  fs.writeFileSync(out, JSON.stringify({ date, machine: machine(), args, runs, ...(repeats.length > 0 ? { repeats } : {}) }, null, 2) + '\n');
   log(`wrote ${out}`);
   unmountFreshExt4();
 }
