@@ -57,7 +57,7 @@ export class IndexStore {
     }
   }
 
-  // Creating a file is the dearest step of locking (about 0.3 ms on an ext4 with `discard`, 40 us for a rewrite), so an
+  // Creating a file is the dearest step of locking (30 us to 1 ms here, with the disk's load; 40 us for a rewrite), so an
   // entry is created once, as "pending", and rewritten in place as "locked": no temporary file, no rename. The new
   // text is padded with spaces to at least the old length, so the file never shrinks and is never empty after its
   // first write. A reader racing a rewrite, or a crash between create and write, sees an unparsable entry: every reader
