@@ -215,11 +215,12 @@ describe('protect daemon on ext4 with real chattr', () => {
   it('follows no symlinked data/ or vdis/ folder out of the remote, whatever an alias says', async () => {
     const remote = await tempRemote();
     const outside = await tempFolder('xo-immutable-outside-');
+    // One datetime for the planted disk and the backup, however slow the machine: the disk must match the backup's name.
+    const dt = xoDatetime(Date.now());
     await mkdir(path.join(outside, 'victim.vhd', 'blocks'), { recursive: true });
     await writeFile(path.join(outside, 'victim.vhd', 'blocks', '0'), 'precious');
-    await writeFile(path.join(outside, `${xoDatetime(Date.now())}.vhd`), 'precious');
+    await writeFile(path.join(outside, `${dt}.vhd`), 'precious');
     await startDaemon(remote);
-    const dt = xoDatetime(Date.now());
     const vm = path.join(remote.root, 'xo-vm-backups', 'vm');
     await mkdir(path.join(vm, 'vdis', 'job', 'vdi'), { recursive: true });
     await symlink(outside, path.join(vm, 'vdis', 'job', 'vdi', 'data'));
