@@ -64,7 +64,6 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
   // appear, it must be looked at again.
   const missing = new Set<string>();
-  const considered: string[] = [];
   const jsons: { backup: (typeof backups)[number]; json: string; examined: Examined }[] = [];
   for (const backup of backups) {
     const json = path.join(folder.path, backup.metadata);
@@ -104,7 +103,6 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     }
     for (const unit of units) claims.push({ unit, backup: ref });
     report.provable.push({ json, identity: examined.identity });
-    considered.push(json);
   }
   const parents = new Map<string, Promise<boolean>>();
   for (const claim of governingClaims(claims)) {
@@ -117,6 +115,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
   }
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
+  const considered = report.provable.map((backup) => backup.json);
   report.unprovable = report.refusals.length > 0 ? considered : considered.filter((json) => missing.has(json));
   report.provable = report.refusals.length > 0 ? [] : report.provable.filter((backup) => !missing.has(backup.json));
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChattrAdapter } from '../../src/attributes/chattr.js';
 import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
-import { entryName, lockedEntry, pendingEntry } from '../../src/index/entry.js';
+import { entryName, lockedEntry, pendingEntry, type IndexEntry } from '../../src/index/entry.js';
 import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { makeRemoteMutable } from '../../src/lift/mutable.js';
@@ -28,6 +28,17 @@ async function protectAt(remote: TestRemote, at: number, backups: () => Promise<
   await daemon.stop();
   expect(allImmutable(written.flatMap((b) => b.units))).toBe(true);
   return written;
+}
+
+// A VM backup at t protected by the daemon, whose disk a newer backup (after a merge) references again: `newerEntry`
+// turns the disk's entry into the one that newer backup's bucket holds.
+async function diskReferencedAgain(remote: TestRemote, t: number, newer: number, newerEntry: (entry: IndexEntry) => IndexEntry) {
+  const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+  const disk = vm!.units.find((u) => u.endsWith('.vhd'))!;
+  const context = contextOf(remote);
+  const [old] = await context.index.readEntries(utcDay(t), [entryName(disk)]);
+  await context.index.write(newerEntry({ ...old!.entry!, backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) }));
+  return { vm: vm!, disk, context };
 }
 
 function indexFiles(remote: TestRemote): string[] {
@@ -188,18 +199,14 @@ describe('lift on ext4 with real chattr', () => {
 
   it('reads the index as buckets on disk: a unit a newer bucket names again stays locked until that bucket expires, then all its entries go', async () => {
     const remote = await tempRemote();
-    const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
-    const disk = vm!.units.find((u) => u.endsWith('.vhd'))!;
-    const context = contextOf(remote);
     // A newer backup (after a merge) references the same disk: its entry sits in a later bucket.
     const newer = t + 3 * DAY;
-    const [old] = await context.index.readEntries(utcDay(t), [entryName(disk)]);
-    await context.index.write({ ...old!.entry!, backup: 'newer.json', backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) });
+    const { vm, disk, context } = await diskReferencedAgain(remote, t, newer, (entry) => ({ ...entry, backup: 'newer.json' }));
     // A bucket in the window is not even read: a damaged entry there is not reported by a pass with nothing to lift.
     await mkdir(path.join(remote.indexPath, 'r', utcDay(newer + DAY)), { recursive: true });
     await writeFile(path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere')), 'damaged');
     const early = await liftRemote(context, attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
-    expect(early.unlocked.map((u) => u.path).sort()).toEqual(vm!.units.filter((u) => u !== disk).sort());
+    expect(early.unlocked.map((u) => u.path).sort()).toEqual(vm.units.filter((u) => u !== disk).sort());
     expect(isImmutable(disk)).toBe(true);
     expect(early.unreadableEntries).toEqual([]);
     expect(indexFiles(remote).sort()).toEqual([`${utcDay(t)}/${entryName(disk)}`, `${utcDay(newer)}/${entryName(disk)}`, `${utcDay(newer + DAY)}/${entryName('/elsewhere')}`].sort());
@@ -215,15 +222,13 @@ describe('lift on ext4 with real chattr', () => {
 
   it('checks the identity an older entry recorded when the newest entry for a unit was written before its lock (pending)', async () => {
     const remote = await tempRemote();
-    const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
-    const disk = vm!.units.find((u) => u.endsWith('.vhd'))!;
-    const context = contextOf(remote);
     const newer = t + 2 * DAY;
-    const [old] = await context.index.readEntries(utcDay(t), [entryName(disk)]);
-    const pending = { ...old!.entry!, state: 'pending' as const, backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) };
-    delete pending.identity;
-    delete pending.lockedAt;
-    await context.index.write(pending);
+    const { disk, context } = await diskReferencedAgain(remote, t, newer, (entry) => {
+      const pending: IndexEntry = { ...entry, state: 'pending' };
+      delete pending.identity;
+      delete pending.lockedAt;
+      return pending;
+    });
     // Another file at the disk's path, locked by someone else: not the file that was locked.
     execFileSync('chattr', ['-i', disk]);
     await rm(disk);
