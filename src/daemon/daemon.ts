@@ -114,13 +114,14 @@ export class Daemon {
     });
     this.#scheduler = scheduler;
 
+    // Counted from here: the watchers' first listings already enqueue folders, and may lock backups before the rescan.
+    const before = scheduler.counters.backupsLocked;
     for (const remote of this.#remotes) {
       if (this.#stopping) return;
       await this.#startWatcher(remote);
     }
     // Catch-up is the same reconcile as for an event, over every folder: backups written while the daemon was down get
     // locked here. It skips backups proven before the stop; the full proof that follows in the background does not.
-    const before = scheduler.counters.backupsLocked;
     await this.#rescan('event');
     await scheduler.idle();
     // A SIGTERM during start-up stops the daemon; nothing may be started after that.

@@ -1,4 +1,5 @@
-import { watch as watchFolder, type FSWatcher as FolderWatch } from 'node:fs';
+import { lstatSync, watch as watchFolder, type FSWatcher as FolderWatch } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errnoCode } from '../errors.js';
@@ -23,12 +24,16 @@ export type WatchEvent =
 // Watching is what costs memory, so it is kept proportional to folders, never to retained backups:
 // chokidar follows the few structural folders (depth 0: it reports their sub-folders without entering them), and each leaf
 // folder (VM folder, config or pool date folder) gets one plain fs.watch, whose events only say "look at this folder".
+// The VM tree is the exception among structural folders: it holds one folder per VM (thousands), and chokidar lists a
+// folder again after each change in it, with an lstat of every entry (once a second through a burst: 12 s of CPU for a
+// burst of 5,000 new VM folders). A plain fs.watch names the folder that changed, so it costs one lstat per change.
 // Events are hints: the daemon's start-up scan and periodic rescan make a missed one cost latency, never protection.
 export class RemoteWatcher {
   readonly #root: string;
   readonly #log: Logger;
   readonly #onEvent: (event: WatchEvent) => void;
   readonly #leaves = new Map<string, { leaf: Leaf; watch: FolderWatch | undefined }>();
+  readonly #vmTrees = new Map<string, { watch: FolderWatch; ino: number }>();
   #structure: FSWatcher | undefined;
   #ready = false;
   readonly #relistTimers = new Set<NodeJS.Timeout>();
@@ -57,18 +62,21 @@ export class RemoteWatcher {
   }
 
   // The periodic rescan hands over every leaf it found: one chokidar never reported (created while it listed a new
-  // folder) gets its watch now, and one whose watch failed (ENOSPC) is tried again.
+  // folder) gets its watch now, and one whose watch failed (ENOSPC) is tried again. So does the VM tree, also when it
+  // was replaced by a new folder of the same name (the watch then follows the old one).
   adopt(leaves: readonly Leaf[]): void {
     for (const leaf of leaves) {
       const known = this.#leaves.get(leaf.path);
       if (known === undefined) this.#addLeaf(leaf);
       else if (known.watch === undefined) known.watch = this.#watchLeaf(known.leaf);
     }
+    const vmTree = path.join(this.#root, 'xo-vm-backups');
+    if (leaves.some((leaf) => leaf.kind === 'vm')) this.#checkVmTree(vmTree);
   }
 
-  // Folders with an inotify watch of their own (leaves), for status against fs.inotify.max_user_watches.
+  // Folders with an inotify watch of their own (leaves and VM trees), for status against fs.inotify.max_user_watches.
   watchedFolders(): number {
-    let watched = 0;
+    let watched = this.#vmTrees.size;
     for (const { watch: folderWatch } of this.#leaves.values()) if (folderWatch !== undefined) watched++;
     return watched;
   }
@@ -78,6 +86,8 @@ export class RemoteWatcher {
     this.#relistTimers.clear();
     for (const { watch: folderWatch } of this.#leaves.values()) folderWatch?.close();
     this.#leaves.clear();
+    for (const tree of this.#vmTrees.values()) tree.watch.close();
+    this.#vmTrees.clear();
     await this.#structure?.close();
     this.#structure = undefined;
   }
@@ -92,6 +102,10 @@ export class RemoteWatcher {
     if (role === undefined) return;
     if (role.role === 'structure') {
       if (role.kind === 'root') return;
+      if (role.kind === 'vmTree') {
+        this.#watchVmTree(dir);
+        return;
+      }
       this.#structure?.add(dir);
       // At start the daemon's own scan covers what chokidar may miss; later, this folder is new and may fill at once.
       if (this.#ready) this.#relistLater(dir);
@@ -115,6 +129,82 @@ export class RemoteWatcher {
     }
   }
 
+  #watchVmTree(dir: string): void {
+    if (this.#vmTrees.has(dir) || this.#structure === undefined) return;
+    let tree: FolderWatch;
+    let ino: number;
+    try {
+      ino = lstatSync(dir).ino;
+      tree = watchFolder(dir, { persistent: true }, (_event, file) => {
+        if (file === null) return this.#listVmTree(dir);
+        const name = String(file);
+        // The tree's own rename or removal is reported under its own name.
+        if (name === path.basename(dir)) this.#checkVmTree(dir);
+        this.#vmTreeEntryChanged(path.join(dir, name));
+      });
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      this.#watchError(err as Error, dir);
+      return;
+    }
+    tree.on('error', (err) => {
+      this.#forgetVmTree(dir);
+      if (errnoCode(err) !== 'ENOENT') this.#watchError(err, dir);
+    });
+    this.#vmTrees.set(dir, { watch: tree, ino });
+    // Listed once its watch exists: a VM folder created meanwhile is seen by the listing, the watch, or both.
+    this.#listVmTree(dir);
+  }
+
+  #listVmTree(dir: string): void {
+    findLeafFolders(this.#root, this.#relative(dir))
+      .then((leaves) => {
+        for (const leaf of leaves) this.#addLeaf(leaf);
+      })
+      .catch((err: unknown) => this.#log.warn({ err, path: dir }, 'could not list the VM backups folder; the periodic rescan will'));
+  }
+
+  // Created, renamed or removed: which one, only an lstat tells. A symlinked "VM folder" is no leaf, as in the scan.
+  #vmTreeEntryChanged(entry: string): void {
+    const role = classifyFolder(this.#relative(entry));
+    if (role?.role !== 'leaf') return;
+    lstat(entry)
+      .then((stats) => {
+        if (stats.isDirectory()) this.#addLeaf({ kind: role.kind, path: entry });
+        else this.#removed(entry);
+      })
+      .catch((err: unknown) => {
+        const code = errnoCode(err);
+        if (code === 'ENOENT' || code === 'ENOTDIR') this.#removed(entry);
+        else this.#log.warn({ err, path: entry }, 'could not look at a changed VM folder; the periodic rescan will');
+      });
+  }
+
+  #checkVmTree(dir: string): void {
+    const watched = this.#vmTrees.get(dir);
+    if (watched === undefined) {
+      this.#watchVmTree(dir);
+      return;
+    }
+    lstat(dir).then(
+      (stats) => {
+        if (stats.ino === watched.ino || this.#vmTrees.get(dir) !== watched) return;
+        this.#forgetVmTree(dir);
+        if (stats.isDirectory()) this.#watchVmTree(dir);
+      },
+      (err: unknown) => {
+        if (this.#vmTrees.get(dir) === watched && errnoCode(err) === 'ENOENT') this.#forgetVmTree(dir);
+      },
+    );
+  }
+
+  // The tree itself went (renamed, removed, unmounted): its VM folders with it. If it comes back, chokidar reports it anew.
+  #forgetVmTree(dir: string): void {
+    this.#vmTrees.get(dir)?.watch.close();
+    this.#vmTrees.delete(dir);
+    for (const leaf of [...this.#leaves.keys()]) if (path.dirname(leaf) === dir) this.#removed(leaf);
+  }
+
   #addLeaf(leaf: Leaf): void {
     const dir = leaf.path;
     if (this.#leaves.has(dir) || this.#structure === undefined) return;
@@ -123,6 +213,7 @@ export class RemoteWatcher {
   }
 
   #removed(dir: string): void {
+    if (this.#vmTrees.has(dir)) this.#forgetVmTree(dir);
     const known = this.#leaves.get(dir);
     if (known === undefined) return;
     known.watch?.close();

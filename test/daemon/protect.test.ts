@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { appendFile, link, lstat, mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, link, lstat, mkdir, readFile, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
@@ -110,6 +110,22 @@ describe('protect daemon on ext4 with real chattr', () => {
     const backups: WrittenBackup[] = [];
     for (let i = 0; i < 5; i++) backups.push(await writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: dt }));
     await waitFor(() => allImmutable(backups.flatMap((b) => b.units)), 'every backup to be locked', 20_000);
+  });
+
+  it('keeps locking when the VM backups folder is replaced by a new one, without waiting for a rescan', async () => {
+    const remote = await tempRemote();
+    // The periodic rescan is an hour away here: only the watches can find these backups.
+    await startDaemon(remote);
+    const tree = path.join(remote.root, 'xo-vm-backups');
+    const first = await writeVmBackup(remote.root, { vm: 'vm-a', datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(first.units), 'the first backup to be locked');
+    // Renaming a folder that holds immutable files is allowed: only the files themselves are locked.
+    await rename(tree, path.join(remote.root, 'old-vm-backups'));
+    await mkdir(tree);
+    const second = await writeVmBackup(remote.root, { vm: 'vm-a', datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(second.units), 'the backup in the new folder to be locked', 20_000);
+    const third = await writeVmBackup(remote.root, { vm: 'vm-b', datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(third.units), 'a backup in a second VM folder of the new tree to be locked', 20_000);
   });
 
   it('waits for a json that is still being written, and locks it once it is whole', async () => {
