@@ -1,6 +1,6 @@
 // The benchmark of issue 5: builds a realistic remote under /tmp and runs the real CLI as separate processes.
 //   node bench/run.mjs [--scale F] [--out FILE] [--growth] [--growth-base F] [--profile DIR] [--keep-logs]
-//                      [--fs tmp|ext4-loop] [--memory] [--runs N]
+//                      [--fs tmp|ext4-loop] [--memory] [--runs N] [--log-level debug]
 // --runs N repeats each scale N times and prints, after each run's table, one of medians (each figure's median).
 // Run as root after `npm run build`, on a local ext4 /tmp. Prints Markdown tables and writes JSON
 // (default bench/results/bench-<date>.json). Everything made immutable is made mutable again and removed at the end,
@@ -43,7 +43,7 @@ const TIMEOUT_MS = 600_000;
 // ---------------------------------------------------------------- arguments, small helpers
 
 function parseArgs(argv) {
-  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false, fs: 'tmp', memory: false, runs: 1 };
+  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false, fs: 'tmp', memory: false, runs: 1, logLevel: 'info' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--scale') args.scale = Number(argv[++i]);
@@ -55,6 +55,7 @@ function parseArgs(argv) {
     else if (a === '--fs') args.fs = argv[++i];
     else if (a === '--memory') args.memory = true;
     else if (a === '--runs') args.runs = Number(argv[++i]);
+    else if (a === '--log-level') args.logLevel = argv[++i];
     else if (a === '--help' || a === '-h') {
       console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(0, 14).join('\n'));
       process.exit(0);
@@ -62,6 +63,7 @@ function parseArgs(argv) {
   }
   for (const key of ['scale', 'growthBase']) if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
   if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs must be a whole number, 1 or more');
+  if (!['trace', 'debug', 'info'].includes(args.logLevel)) throw new Error('--log-level must be trace, debug or info');
   if (!['tmp', 'ext4-loop'].includes(args.fs)) throw new Error('--fs must be tmp (the machine\'s /tmp) or ext4-loop (a fresh ext4 image, loop-mounted)');
   return args;
 }
@@ -365,7 +367,7 @@ function prepare(scale, label) {
   const config = path.join(dir, 'config.json');
   fs.writeFileSync(
     config,
-    JSON.stringify({ indexPath, logLevel: 'info', liftEvery: '1h', rescanEvery: '15m', remotes: { [REMOTE_ID]: { root, immutabilityDuration: '7d' } } }, null, 2),
+    JSON.stringify({ indexPath, logLevel: benchArgs.logLevel, liftEvery: '1h', rescanEvery: '15m', remotes: { [REMOTE_ID]: { root, immutabilityDuration: '7d' } } }, null, 2),
   );
   return { dir, root, indexPath, config, scale, label, daemonRuns: 0, daemonErrors: [], groups: {}, vms: [], nextVm: 0, nextSecond: 0 };
 }
@@ -921,8 +923,11 @@ function machine() {
   return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, loadAvgAtEnd: os.loadavg(), tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1], benchFs: loopMount ? 'fresh ext4 image, loop-mounted' : 'tmp' };
 }
 
+let benchArgs;
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  benchArgs = args;
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark runs real chattr');
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('build first: npm run build');
   if (args.fs === 'ext4-loop') mountFreshExt4();

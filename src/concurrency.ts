@@ -1,7 +1,6 @@
-// Runs `work` over `items`, at most `limit` at a time: the filesystem calls of many units overlap in libuv's thread
-// pool instead of waiting for each other, without opening thousands of files at once. After a failure no new item is
-// started, and the ones in flight are waited for before the first error is thrown: nothing started here runs on once
-// the caller has moved on (a lock batch must be over before a lift may begin).
+// Runs `work` over `items`, at most `limit` at a time (chattr processes, say), without starting thousands at once.
+// After a failure no new item is started, and the ones in flight are waited for before the first error is thrown:
+// nothing started here runs on once the caller has moved on (a lock batch must be over before a lift may begin).
 export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   let failed = false;
@@ -28,4 +27,16 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, work:
     results[index] = await work(item);
   });
   return results;
+}
+
+// Synchronous filesystem calls cost a fifth to a half of their fs/promises form here (no thread-pool hop: measured on
+// index entries, 10,000 rewrites in 0.26 s against 1.46 s), but they block the event loop. The hot paths make them
+// after `await yieldIfDue()`, which lets timers, signals and watch events in at least every SLICE_MS.
+const SLICE_MS = 10;
+let sliceStarted = performance.now();
+
+export async function yieldIfDue(): Promise<void> {
+  if (performance.now() - sliceStarted < SLICE_MS) return;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  sliceStarted = performance.now();
 }

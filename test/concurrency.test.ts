@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { forEachLimited, mapLimited } from '../src/concurrency.js';
+import { forEachLimited, mapLimited, yieldIfDue } from '../src/concurrency.js';
 
 describe('forEachLimited', () => {
   it('runs at most limit items at once and keeps results in order', async () => {
@@ -30,5 +30,20 @@ describe('forEachLimited', () => {
     await expect(failure).rejects.toThrow('EAGAIN');
     expect(inFlight).toBe(0);
     expect(started).toEqual([0, 1, 2]);
+  });
+});
+
+describe('yieldIfDue', () => {
+  it('lets a timer run during a long stretch of synchronous work', async () => {
+    let fired = false;
+    setTimeout(() => (fired = true), 0);
+    const started = performance.now();
+    // Synchronous work in 1 ms steps, as a lock round's filesystem calls are; a signal handler is such a callback.
+    while (!fired && performance.now() - started < 2_000) {
+      const step = performance.now();
+      while (performance.now() - step < 1);
+      await yieldIfDue();
+    }
+    expect(fired).toBe(true);
   });
 });

@@ -1,13 +1,12 @@
-import { constants, type Dir, type Dirent } from 'node:fs';
-import { chmod, mkdir, open, opendir, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync, type Dir, type Dirent } from 'node:fs';
+import { chmod, mkdir, opendir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { mapLimited } from '../concurrency.js';
+import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
-const READ_CONCURRENCY = 32;
 const NAME_BATCH = 1024;
 
 // One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
@@ -20,6 +19,8 @@ export interface StoredEntry {
 }
 
 // The day-bucketed index of one remote: <indexPath>/<remoteId>/<YYYY-MM-DD>/<sha256(path)>, one JSON file per unit.
+// Entries are read, written and removed with synchronous calls between slices (concurrency.ts: yieldIfDue): through
+// the thread pool a rewrite or a read cost five times as much here.
 export class IndexStore {
   readonly folder: string;
   readonly #knownDays = new Set<string>();
@@ -50,7 +51,8 @@ export class IndexStore {
 
   async read(day: string, unitPath: string): Promise<IndexEntry | undefined> {
     try {
-      return parseEntry(await readFile(this.entryPath(day, unitPath), 'utf8'));
+      await yieldIfDue();
+      return parseEntry(readFileSync(this.entryPath(day, unitPath), 'utf8'));
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
       throw error;
@@ -67,13 +69,14 @@ export class IndexStore {
     const dayFolder = path.join(this.folder, entry.day);
     const target = path.join(dayFolder, entryName(entry.path));
     for (let attempt = 1; ; attempt++) {
+      await yieldIfDue();
       if (!this.#knownDays.has(entry.day)) {
-        await mkdir(dayFolder, { recursive: true, mode: 0o700 });
+        mkdirSync(dayFolder, { recursive: true, mode: 0o700 });
         this.#knownDays.add(entry.day);
       }
       try {
         // Written into a file a lift in another process unlinked meanwhile: written again, into a new one.
-        if (await rewriteInPlace(target, `${JSON.stringify(entry)}\n`)) return;
+        if (rewriteInPlace(target, `${JSON.stringify(entry)}\n`)) return;
         if (attempt > 2) throw Object.assign(new Error(`index entry ${target} was removed while being written, ${attempt} times`), { code: 'EAGAIN' });
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
@@ -151,25 +154,27 @@ export class IndexStore {
     return this.readEntries(day, await this.names(day));
   }
 
-  // Read READ_CONCURRENCY at a time; an entry removed meanwhile is left out.
+  // An entry removed meanwhile is left out.
   async readEntries(day: string, names: readonly string[]): Promise<StoredEntry[]> {
     const dayFolder = path.join(this.folder, day);
-    const read = await mapLimited(names, READ_CONCURRENCY, async (name): Promise<StoredEntry | undefined> => {
+    const read: StoredEntry[] = [];
+    for (const name of names) {
       try {
-        const text = await readFile(path.join(dayFolder, name), 'utf8');
-        return { day, name, entry: parseEntry(text), text };
+        await yieldIfDue();
+        const text = readFileSync(path.join(dayFolder, name), 'utf8');
+        read.push({ day, name, entry: parseEntry(text), text });
       } catch (error) {
-        if (errnoCode(error) === 'ENOENT') return undefined;
-        throw error;
+        if (errnoCode(error) !== 'ENOENT') throw error;
       }
-    });
-    return read.filter((s): s is StoredEntry => s !== undefined);
+    }
+    return read;
   }
 
   // Forgets one entry; the day bucket goes too once it is empty.
   async remove(day: string, name: string): Promise<void> {
     try {
-      await unlink(path.join(this.folder, day, name));
+      await yieldIfDue();
+      unlinkSync(path.join(this.folder, day, name));
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
@@ -188,16 +193,16 @@ export class IndexStore {
 }
 
 // False when the file was unlinked before the write ended (the text went into a file no one will read).
-async function rewriteInPlace(target: string, text: string): Promise<boolean> {
+function rewriteInPlace(target: string, text: string): boolean {
   // O_NOFOLLOW: a link planted in the index is refused, never written through.
-  const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
-    const { size } = await handle.stat();
+    const { size } = fstatSync(fd);
     let bytes = Buffer.from(text, 'utf8');
     if (bytes.length < size) bytes = Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.alloc(size - bytes.length, ' '), bytes.subarray(bytes.length - 1)]);
-    await handle.write(bytes, 0, bytes.length, 0);
-    return (await handle.stat()).nlink > 0;
+    writeSync(fd, bytes, 0, bytes.length, 0);
+    return fstatSync(fd).nlink > 0;
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }

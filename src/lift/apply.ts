@@ -1,7 +1,7 @@
-import { unlink } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import { forEachLimited, mapLimited } from '../concurrency.js';
+import { yieldIfDue } from '../concurrency.js';
 import { isInside } from '../config/validate.js';
 import { errnoCode } from '../errors.js';
 import type { RemoteContext } from '../remote/context.js';
@@ -41,7 +41,6 @@ export interface LiftReport {
 
 // Units read, checked and unlocked together: one chattr batch, and a bound on what a pass holds in memory.
 const CHUNK = 4096;
-const CHECK_CONCURRENCY = 32;
 
 // Unlock, then forget: chattr -i first, then XO's caches, then the entries, so a crash in between leaves entries for
 // mutable units that the next pass removes. Nothing is unlocked before its window has passed (lift/plan.ts), and
@@ -138,7 +137,8 @@ async function newestIdentity(remote: RemoteContext, older: readonly { day: stri
 
 // Checks, unlocks and forgets one chunk; returns the names of the entries forgotten (with dryRun: that would be).
 async function liftChunk(remote: RemoteContext, attributes: AttributesAdapter, candidates: readonly LiftCandidate[], dryRun: boolean, report: LiftReport): Promise<string[]> {
-  const verdicts = await mapLimited(candidates, CHECK_CONCURRENCY, (candidate) => checkCandidate(remote, candidate));
+  const verdicts: Verdict[] = [];
+  for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate));
   const safe: { candidate: LiftCandidate; recursive: boolean }[] = [];
   const gone: LiftCandidate[] = [];
   candidates.forEach((candidate, i) => {
@@ -166,7 +166,7 @@ async function liftChunk(remote: RemoteContext, attributes: AttributesAdapter, c
   const entries = [...unlocked, ...gone].flatMap((candidate) => candidate.entries);
   if (dryRun) return entries.map((entry) => entry.name);
   report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
-  await forEachLimited(entries, CHECK_CONCURRENCY, (entry) => remote.index.remove(entry.day, entry.name));
+  for (const entry of entries) await remote.index.remove(entry.day, entry.name);
   return entries.map((entry) => entry.name);
 }
 
@@ -210,14 +210,15 @@ async function removeVmCaches(remote: RemoteContext, unlocked: readonly LiftCand
     if (tree === 'xo-vm-backups' && vm !== undefined) folders.add(path.join(remote.root, tree, vm));
   }
   const removed: string[] = [];
-  await forEachLimited([...folders], CHECK_CONCURRENCY, async (folder) => {
+  for (const folder of folders) {
     const cache = path.join(folder, 'cache.json.gz');
     try {
-      await unlink(cache);
+      await yieldIfDue();
+      unlinkSync(cache);
       removed.push(cache);
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') failed.push({ path: cache, message: `could not remove XO's metadata cache: ${(error as Error).message}` });
     }
-  });
+  }
   return removed;
 }

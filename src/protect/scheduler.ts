@@ -41,7 +41,6 @@ const FOLDERS_PER_ROUND = 512;
 // A round stops taking folders once it holds this many units: a catch-up of folders with many retained backups
 // otherwise holds tens of thousands of requests and entries at once (the rest waits for the next round).
 const UNITS_PER_ROUND = 4096;
-const RECONCILE_CONCURRENCY = 32;
 
 // An event (or the start-up catch-up) asks for a look at what changed, before anything else; a periodic scan asks for a
 // full proof of every backup, in the background, so it never delays a new backup.
@@ -200,7 +199,9 @@ export class ProtectionScheduler {
     // Folders of this round taken for a full proof: a retry stays one.
     const fullFolders = new Set<string>();
     let next = 0;
-    const worker = async (): Promise<void> => {
+    // One folder after the other: the reconcile's filesystem calls are synchronous (between slices), so running
+    // several at once would only interleave them.
+    const reconcileAll = async (): Promise<void> => {
       while (next < folders.length && requests.length < UNITS_PER_ROUND) {
         const { folder, full } = folders[next++]!;
         if (full) fullFolders.add(folder.path);
@@ -227,7 +228,9 @@ export class ProtectionScheduler {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, folders.length) }, worker));
+    const started = performance.now();
+    await reconcileAll();
+    log.debug({ folders: next, units: requests.length, reconcileMs: Math.round(performance.now() - started) }, `reconciled ${next} folder(s)`);
     for (const item of folders.slice(next)) this.#requeue(item);
     if (requests.length === 0) {
       this.#settleProofs(provable, []);

@@ -1,7 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import { forEachLimited, mapLimited } from '../concurrency.js';
 import { isInside } from '../config/validate.js';
 import { dayOf, lockedEntry, pendingEntry } from '../index/entry.js';
 import { IndexStore } from '../index/store.js';
@@ -25,10 +24,6 @@ export interface RebuildReport {
   skippedLegacy: { path: string; reason: string }[];
   foldersScanned: number;
 }
-
-// Folders walked and entries written at once: their filesystem calls overlap instead of waiting for each other.
-const WALK_CONCURRENCY = 16;
-const WRITE_CONCURRENCY = 32;
 
 interface Candidate {
   path: string;
@@ -58,13 +53,11 @@ export async function rebuildIndex(remote: RemoteContext, attributes: Attributes
 
   const candidates = new Map<string, Candidate>();
   const leaves = await findLeafFolders(remote.root);
-  const found = await mapLimited(leaves, WALK_CONCURRENCY, async (leaf) => {
-    const inLeaf = await leafCandidates(leaf.kind, leaf.path);
+  for (const leaf of leaves) {
+    for (const candidate of await leafCandidates(leaf.kind, leaf.path)) candidates.set(candidate.path, candidate);
     report.foldersScanned++;
     options.onProgress?.(report.foldersScanned, leaves.length);
-    return inLeaf;
-  });
-  for (const candidate of found.flat()) candidates.set(candidate.path, candidate);
+  }
   // The prior art locked files the walk does not look for (those inside config and pool date folders): each is a unit.
   for (const p of legacy) {
     if (candidates.has(p)) continue;
@@ -87,16 +80,16 @@ export async function rebuildIndex(remote: RemoteContext, attributes: Attributes
     }
     if (known === undefined || known < candidate.instant) toWrite.push(candidate);
   }
-  await forEachLimited(toWrite, WRITE_CONCURRENCY, async (candidate) => {
+  for (const candidate of toWrite) {
     const instant = candidate.instant!;
     const examined = await examine(candidate.path);
-    if (examined === undefined || examined.type === 'symlink' || examined.type === 'other') return;
+    if (examined === undefined || examined.type === 'symlink' || examined.type === 'other') continue;
     const request = { remote: remote.id, path: candidate.path, kind: candidate.kind, recursive: candidate.recursive, backup: candidate.backup, backupInstant: instant };
     await remote.index.write(lockedEntry(pendingEntry(request, options.now), examined.identity, options.now));
     indexed.add(candidate.path);
     report.indexed.push({ path: candidate.path, day: dayOf(instant) });
     if (legacy.has(candidate.path)) report.imported++;
-  });
+  }
   report.indexed.sort((a, b) => a.path.localeCompare(b.path));
   // The prior art's files in our own tree go once what they name has an entry of ours.
   for (const [file, named] of ownLegacy) {

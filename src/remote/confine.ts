@@ -1,5 +1,6 @@
-import { realpath } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 import type { RemoteContext } from './context.js';
 
@@ -12,7 +13,8 @@ function expectedRealPath(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir:
 // undefined when it does not exist (any more); a link loop is not a real folder; any other error is thrown.
 export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir: string): Promise<boolean | undefined> {
   try {
-    return (await realpath(dir)) === expectedRealPath(remote, dir);
+    await yieldIfDue();
+    return realpathSync.native(dir) === expectedRealPath(remote, dir);
   } catch (error) {
     const code = errnoCode(error);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;

@@ -1,11 +1,12 @@
-import type { Dirent } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
 import path from 'node:path';
+import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 import type { Identity } from '../index/entry.js';
 import type { ListedEntry, VdiFolder } from './model.js';
 
 // Thin reads around the pure model: one readdir per folder, no stat for what a listing already tells.
+// Synchronous calls between slices (concurrency.ts: yieldIfDue): the thread pool's hop cost more than the calls.
 
 function toListed(entry: Dirent): ListedEntry {
   return { name: entry.name, isDirectory: entry.isDirectory(), isFile: entry.isFile() };
@@ -13,7 +14,8 @@ function toListed(entry: Dirent): ListedEntry {
 
 export async function listFolder(folder: string): Promise<ListedEntry[]> {
   try {
-    return (await readdir(folder, { withFileTypes: true })).map(toListed);
+    await yieldIfDue();
+    return readdirSync(folder, { withFileTypes: true }).map(toListed);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
     throw error;
@@ -34,14 +36,24 @@ export async function listVdiFolders(vmFolder: string): Promise<VdiFolder[]> {
   return folders;
 }
 
-// Aliases are a few bytes; anything larger is not an alias XO wrote.
+// Aliases are a few bytes; anything larger is not an alias XO wrote. Only a regular file is read, and opened
+// non-blocking: a FIFO swapped in after the listing must not hang the daemon, whose calls here are synchronous.
 export async function readSmallFile(file: string, limit = 64 * 1024): Promise<string | undefined> {
+  let fd: number;
   try {
-    const content = await readFile(file);
-    return content.length > limit ? undefined : content.toString('utf8');
+    await yieldIfDue();
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || stats.size > limit) return undefined;
+    const content = readFileSync(fd);
+    return content.length > limit ? undefined : content.toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -55,7 +67,8 @@ export interface Examined {
 
 export async function examine(file: string): Promise<Examined | undefined> {
   try {
-    const stats = await lstat(file, { bigint: true });
+    await yieldIfDue();
+    const stats = lstatSync(file, { bigint: true });
     return {
       identity: {
         dev: stats.dev.toString(),
