@@ -683,18 +683,23 @@ async function runOnce(scale, args) {
     r.startup = { ms: started.startupMs, initialLiftPassMs: await waitInitialLiftPass(ctx, started.protecting.at), nodeStartFloorMs: nodeStartFloor() };
     log(`${label}: 2 idle latency`);
     r.idle = await idleLatency(ctx);
+    // The peak so far after each step of the first daemon: where the peak comes from.
+    const hwm = () => (ctx.daemon && !ctx.daemon.exit ? peakRssMb(ctx.daemon.child.pid) : NaN);
+    const peakAfter = { idle: hwm() };
     log(`${label}: 3 burst of ${scaled(FULL.burstVms, scale)} VM backups`);
     r.burst = await burstVms(ctx);
+    peakAfter.burst = hwm();
     r.freshFloor = freshFloor(ctx, r.burst.units);
     log(`${label}: 4 VHD directories (${scaled(FULL.vhdDirVms, scale) * DISKS_PER_VM} x ${BLOCKS_PER_VHD_DIR} blocks)`);
     r.vhdDirs = await burstVhdDirs(ctx);
+    peakAfter.vhdDirs = hwm();
     log(`${label}: 5 config and pool metadata backups`);
     r.metadata = await burstMetadata(ctx);
     const first = await stopDaemon(ctx);
     log(`${label}: 6 catch-up at start`);
     r.catchUp = await catchUp(ctx);
     const second = await stopDaemon(ctx);
-    r.peakRss = { afterBurstsMb: first.peakRssMb, afterCatchUpMb: second.peakRssMb, mb: Math.max(first.peakRssMb, second.peakRssMb) };
+    r.peakRss = { afterBurstsMb: first.peakRssMb, afterCatchUpMb: second.peakRssMb, mb: Math.max(first.peakRssMb, second.peakRssMb), firstDaemonAfterMb: peakAfter };
     r.daemonExits = [first.exit, second.exit];
     r.index = indexSize(ctx);
     r.indexFloor = indexFloor(ctx, r.index.entries);
@@ -873,6 +878,7 @@ function table(r) {
     [`lift of everything: ${fmt(r.lift.unlocked)} units`, `${fmt(r.lift.ms)} ms`, `${fmt(r.floorUnlock.totalMs)} ms`, ratio(r.lift.ms, r.floorUnlock.totalMs), yes(r.lift.verified)],
     [`rebuild-index: ${fmt(r.rebuild.foldersScanned)} folders, ${fmt(r.rebuild.indexed)} entries`, `${fmt(r.rebuild.ms)} ms`, `lsattr -d: ${fmt(r.rebuild.lsattrFloorMs)} ms`, ratio(r.rebuild.ms, r.rebuild.lsattrFloorMs), yes(r.rebuild.indexed === r.rebuild.units)],
     ['daemon peak RSS (VmHWM)', `${fmt(r.peakRss.mb, 1)} MB`, '', '', '-'],
+    ...(r.peakRss.firstDaemonAfterMb ? [['(peak so far after idle latency / burst / VHD directories; the catch-up daemon)', `${['idle', 'burst', 'vhdDirs'].map((k) => fmt(r.peakRss.firstDaemonAfterMb[k], 1)).join(' / ')}; ${fmt(r.peakRss.afterCatchUpMb, 1)} MB`, '', '', '']] : []),
     [`index per entry (${fmt(r.index.entries)} entries)`, `${fmt(r.index.bytesPerEntry)} B (allocated ${fmt(r.index.allocatedPerEntry)} B)`, '', '', '-'],
     [`floor totals: chattr +i / -i of ${fmt(r.lift.units)} units`, `${fmt(r.floorLock.totalMs)} / ${fmt(r.floorUnlock.totalMs)} ms`, '', '', '-'],
     [`index floor: create / unlink ${fmt(r.indexFloor.files)} empty files by hand`, `${fmt(r.indexFloor.createMs)} / ${fmt(r.indexFloor.unlinkMs)} ms (${fmt(r.indexFloor.createUsPerFile)} us a create)`, '', '', '-'],

@@ -170,7 +170,7 @@ export class IndexStore {
     return read;
   }
 
-  // Forgets one entry; the day bucket goes too once it is empty.
+  // Forgets one entry (its day bucket stays: removeDayIfEmpty).
   async remove(day: string, name: string): Promise<void> {
     try {
       await yieldIfDue();

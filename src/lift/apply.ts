@@ -16,6 +16,8 @@ export interface LiftOptions {
   // Make the whole remote mutable, windows ignored (decommissioning).
   all: boolean;
   onProgress?: (done: number, total: number) => void;
+  // Entries read, checked and unlocked together (default CHUNK); smaller in tests, to see chunks follow each other.
+  chunkSize?: number;
 }
 
 export interface LiftedUnit {
@@ -82,6 +84,15 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
   let healthChecked = false;
   let forgotten = 0;
   let done = 0;
+  // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
+  let lastLifted: ChunkLifted | undefined;
+  const forgetLast = async (): Promise<void> => {
+    if (lastLifted === undefined) return;
+    const names = await forgetChunk(remote, lastLifted, options.dryRun, report);
+    lastLifted = undefined;
+    forgotten += names.length;
+    for (const name of names) carried.delete(name);
+  };
   try {
     for (const day of liftable) {
       const names = namesOf.get(day) ?? [];
@@ -92,8 +103,9 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
         else carried.set(name, [...(carried.get(name) ?? []), { day, name }]);
       }
       done += names.length - own.length;
-      for (let start = 0; start < own.length; start += CHUNK) {
-        const chunk = own.slice(start, start + CHUNK);
+      const chunkSize = options.chunkSize ?? CHUNK;
+      for (let start = 0; start < own.length; start += chunkSize) {
+        const chunk = own.slice(start, start + chunkSize);
         const plan = planLift(await remote.index.readEntries(day, chunk), options.now, remote.durationMs, options.all, blocked);
         report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
         for (const named of blockedPaths(plan.unreadable)) blocked.add(named);
@@ -112,14 +124,13 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
           }
           healthChecked = true;
         }
-        const forgottenNames = await liftChunk(remote, attributes, plan.unlock, options.dryRun, report);
-        forgotten += forgottenNames.length;
-        for (const name of forgottenNames) carried.delete(name);
+        lastLifted = await unlockChunk(remote, attributes, plan.unlock, options.dryRun, report, forgetLast);
         done += chunk.length;
         options.onProgress?.(done, total);
       }
-      if (!options.dryRun) await remote.index.removeDayIfEmpty(day);
     }
+    await forgetLast();
+    if (!options.dryRun) for (const day of liftable) await remote.index.removeDayIfEmpty(day);
     return report;
   } finally {
     // What the index holds after the pass (or would, with dryRun): one entry per unit and bucket naming it.
@@ -135,8 +146,14 @@ async function newestIdentity(remote: RemoteContext, older: readonly { day: stri
   return undefined;
 }
 
-// Checks, unlocks and forgets one chunk; returns the names of the entries forgotten (with dryRun: that would be).
-async function liftChunk(remote: RemoteContext, attributes: AttributesAdapter, candidates: readonly LiftCandidate[], dryRun: boolean, report: LiftReport): Promise<string[]> {
+interface ChunkLifted {
+  unlocked: LiftCandidate[];
+  gone: LiftCandidate[];
+}
+
+// Checks and unlocks one chunk. `meanwhile` (forgetting the chunk before) runs while this chunk's chattr does, so their
+// disk waits overlap; chattr is waited for whatever `meanwhile` does, so nothing started here outlives the call.
+async function unlockChunk(remote: RemoteContext, attributes: AttributesAdapter, candidates: readonly LiftCandidate[], dryRun: boolean, report: LiftReport, meanwhile: () => Promise<void>): Promise<ChunkLifted> {
   const verdicts: Verdict[] = [];
   for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate));
   const safe: { candidate: LiftCandidate; recursive: boolean }[] = [];
@@ -149,23 +166,36 @@ async function liftChunk(remote: RemoteContext, attributes: AttributesAdapter, c
     else safe.push({ candidate, recursive: verdict.recursive });
   });
   const unlocked: LiftCandidate[] = [];
-  if (dryRun) {
-    unlocked.push(...safe.map(({ candidate }) => candidate));
-  } else if (safe.length > 0) {
-    const outcomes = await attributes.setImmutable(safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive })), false);
-    const byPath = new Map(outcomes.map((o) => [o.path, o]));
+  if (dryRun || safe.length === 0) {
+    await meanwhile();
+    if (dryRun) unlocked.push(...safe.map(({ candidate }) => candidate));
+  } else {
+    const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive })), false), meanwhile()]);
+    if (unlocking.status === 'rejected') throw unlocking.reason;
+    const byPath = new Map(unlocking.value.map((o) => [o.path, o]));
     for (const { candidate } of safe) {
       const outcome = byPath.get(candidate.path);
       if (outcome?.status === 'ok') unlocked.push(candidate);
       else if (outcome?.status === 'vanished') gone.push(candidate);
       else report.failed.push({ path: candidate.path, message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported' });
     }
+    // Reported as unlocked even when forgetting the chunk before failed: they are (their entries stay, for the next pass).
+    if (other.status === 'rejected') {
+      report.unlocked.push(...unlocked.map(unitOf));
+      throw other.reason;
+    }
   }
   report.unlocked.push(...unlocked.map(unitOf));
   report.vanished.push(...gone.map(unitOf));
-  const entries = [...unlocked, ...gone].flatMap((candidate) => candidate.entries);
+  return { unlocked, gone };
+}
+
+// Forgets what a chunk unlocked (XO's caches, then the entries); returns the names of the entries forgotten (with
+// dryRun: that would be).
+async function forgetChunk(remote: RemoteContext, lifted: ChunkLifted, dryRun: boolean, report: LiftReport): Promise<string[]> {
+  const entries = [...lifted.unlocked, ...lifted.gone].flatMap((candidate) => candidate.entries);
   if (dryRun) return entries.map((entry) => entry.name);
-  report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
+  report.cachesRemoved.push(...(await removeVmCaches(remote, lifted.unlocked, report.failed)));
   for (const entry of entries) await remote.index.remove(entry.day, entry.name);
   return entries.map((entry) => entry.name);
 }

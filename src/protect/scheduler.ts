@@ -230,7 +230,11 @@ export class ProtectionScheduler {
     };
     const started = performance.now();
     await reconcileAll();
-    log.debug({ folders: next, units: requests.length, reconcileMs: Math.round(performance.now() - started) }, `reconciled ${next} folder(s)`);
+    if (log.isLevelEnabled('debug')) {
+      const { rss, heapTotal, heapUsed, external } = process.memoryUsage();
+      const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
+      log.debug({ folders: next, units: requests.length, reconcileMs: Math.round(performance.now() - started), rssMb: mb(rss), heapMb: mb(heapUsed), heapTotalMb: mb(heapTotal), externalMb: mb(external) }, `reconciled ${next} folder(s)`);
+    }
     for (const item of folders.slice(next)) this.#requeue(item);
     if (requests.length === 0) {
       this.#settleProofs(provable, []);

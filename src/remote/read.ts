@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
@@ -36,22 +36,27 @@ export async function listVdiFolders(vmFolder: string): Promise<VdiFolder[]> {
   return folders;
 }
 
-// Aliases are a few bytes; anything larger is not an alias XO wrote. Only a regular file is read, and opened
-// non-blocking: a FIFO swapped in after the listing must not hang the daemon, whose calls here are synchronous.
+// Aliases are a few bytes; anything larger is not an alias XO wrote. Only a regular file is read, never through a
+// symlink swapped in after the listing, opened non-blocking (a FIFO must not hang the daemon, whose calls here are
+// synchronous), and never past the limit, even when it grows while read.
 export async function readSmallFile(file: string, limit = 64 * 1024): Promise<string | undefined> {
   let fd: number;
   try {
     await yieldIfDue();
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ELOOP') return undefined;
     throw error;
   }
   try {
     const stats = fstatSync(fd);
     if (!stats.isFile() || stats.size > limit) return undefined;
-    const content = readFileSync(fd);
-    return content.length > limit ? undefined : content.toString('utf8');
+    // One byte more than the file held: reading it means the file grew, past what fstat said.
+    const buffer = Buffer.allocUnsafe(stats.size + 1);
+    let length = 0;
+    for (let read = -1; read !== 0 && length < buffer.length; length += read) read = readSync(fd, buffer, length, buffer.length - length, length);
+    return length > stats.size ? undefined : buffer.toString('utf8', 0, length);
   } finally {
     closeSync(fd);
   }

@@ -1,4 +1,4 @@
-import { lstatSync, watch as watchFolder, type FSWatcher as FolderWatch } from 'node:fs';
+import { lstatSync, watch as watchFolder, type BigIntStats, type FSWatcher as FolderWatch } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -10,6 +10,9 @@ import { findLeafFolders } from '../remote/scan.js';
 // chokidar lists a newly added folder before its watch exists, so a sub-folder created in between is never reported.
 // A structural folder that appears while running is therefore listed again by us after these delays.
 const RELIST_DELAYS_MS = [250, 2_000, 10_000];
+// The VM tree is listed again this long after a burst of its events ends: inotify drops events when its queue
+// overflows (libuv reports nothing then), and a VM folder whose creation was lost would wait for the rescan.
+const VM_TREE_RELIST_MS = 1_000;
 
 export interface Leaf {
   kind: BackupKind;
@@ -33,7 +36,7 @@ export class RemoteWatcher {
   readonly #log: Logger;
   readonly #onEvent: (event: WatchEvent) => void;
   readonly #leaves = new Map<string, { leaf: Leaf; watch: FolderWatch | undefined }>();
-  readonly #vmTrees = new Map<string, { watch: FolderWatch; ino: number }>();
+  readonly #vmTrees = new Map<string, { watch: FolderWatch; identity: string; relist: NodeJS.Timeout | undefined }>();
   #structure: FSWatcher | undefined;
   #ready = false;
   readonly #relistTimers = new Set<NodeJS.Timeout>();
@@ -70,8 +73,7 @@ export class RemoteWatcher {
       if (known === undefined) this.#addLeaf(leaf);
       else if (known.watch === undefined) known.watch = this.#watchLeaf(known.leaf);
     }
-    const vmTree = path.join(this.#root, 'xo-vm-backups');
-    if (leaves.some((leaf) => leaf.kind === 'vm')) this.#checkVmTree(vmTree);
+    this.#checkVmTree(path.join(this.#root, 'xo-vm-backups'));
   }
 
   // Folders with an inotify watch of their own (leaves and VM trees), for status against fs.inotify.max_user_watches.
@@ -86,7 +88,10 @@ export class RemoteWatcher {
     this.#relistTimers.clear();
     for (const { watch: folderWatch } of this.#leaves.values()) folderWatch?.close();
     this.#leaves.clear();
-    for (const tree of this.#vmTrees.values()) tree.watch.close();
+    for (const tree of this.#vmTrees.values()) {
+      tree.watch.close();
+      clearTimeout(tree.relist);
+    }
     this.#vmTrees.clear();
     await this.#structure?.close();
     this.#structure = undefined;
@@ -132,11 +137,15 @@ export class RemoteWatcher {
   #watchVmTree(dir: string): void {
     if (this.#vmTrees.has(dir) || this.#structure === undefined) return;
     let tree: FolderWatch;
-    let ino: number;
+    let identity: string;
     try {
-      ino = lstatSync(dir).ino;
+      const stats = lstatSync(dir, { bigint: true });
+      // Swapped for a link since it was listed: never watched through it (the rescan looks again).
+      if (!stats.isDirectory()) return;
+      identity = treeIdentity(stats);
       tree = watchFolder(dir, { persistent: true }, (_event, file) => {
-        if (file === null) return this.#listVmTree(dir);
+        this.#relistVmTreeLater(dir);
+        if (file === null) return;
         const name = String(file);
         // The tree's own rename or removal is reported under its own name.
         if (name === path.basename(dir)) this.#checkVmTree(dir);
@@ -151,9 +160,20 @@ export class RemoteWatcher {
       this.#forgetVmTree(dir);
       if (errnoCode(err) !== 'ENOENT') this.#watchError(err, dir);
     });
-    this.#vmTrees.set(dir, { watch: tree, ino });
+    this.#vmTrees.set(dir, { watch: tree, identity, relist: undefined });
     // Listed once its watch exists: a VM folder created meanwhile is seen by the listing, the watch, or both.
     this.#listVmTree(dir);
+  }
+
+  #relistVmTreeLater(dir: string): void {
+    const watched = this.#vmTrees.get(dir);
+    if (watched === undefined) return;
+    clearTimeout(watched.relist);
+    watched.relist = setTimeout(() => {
+      watched.relist = undefined;
+      if (this.#vmTrees.get(dir) === watched) this.#listVmTree(dir);
+    }, VM_TREE_RELIST_MS);
+    watched.relist.unref();
   }
 
   #listVmTree(dir: string): void {
@@ -186,9 +206,9 @@ export class RemoteWatcher {
       this.#watchVmTree(dir);
       return;
     }
-    lstat(dir).then(
+    lstat(dir, { bigint: true }).then(
       (stats) => {
-        if (stats.ino === watched.ino || this.#vmTrees.get(dir) !== watched) return;
+        if (treeIdentity(stats) === watched.identity || this.#vmTrees.get(dir) !== watched) return;
         this.#forgetVmTree(dir);
         if (stats.isDirectory()) this.#watchVmTree(dir);
       },
@@ -200,7 +220,9 @@ export class RemoteWatcher {
 
   // The tree itself went (renamed, removed, unmounted): its VM folders with it. If it comes back, chokidar reports it anew.
   #forgetVmTree(dir: string): void {
-    this.#vmTrees.get(dir)?.watch.close();
+    const watched = this.#vmTrees.get(dir);
+    watched?.watch.close();
+    clearTimeout(watched?.relist);
     this.#vmTrees.delete(dir);
     for (const leaf of [...this.#leaves.keys()]) if (path.dirname(leaf) === dir) this.#removed(leaf);
   }
@@ -251,4 +273,9 @@ export class RemoteWatcher {
     }
     this.#log.error({ err, path: where }, `watching ${where} failed; new backups there are found by the periodic rescan`);
   }
+}
+
+// A folder removed and made again can get the same inode number back: its birth time tells them apart.
+function treeIdentity(stats: BigIntStats): string {
+  return `${stats.dev}:${stats.ino}:${stats.birthtimeNs}`;
 }

@@ -114,18 +114,19 @@ describe('protect daemon on ext4 with real chattr', () => {
 
   it('keeps locking when the VM backups folder is replaced by a new one, without waiting for a rescan', async () => {
     const remote = await tempRemote();
+    const tree = path.join(remote.root, 'xo-vm-backups');
+    await mkdir(tree);
     // The periodic rescan is an hour away here: only the watches can find these backups.
     await startDaemon(remote);
-    const tree = path.join(remote.root, 'xo-vm-backups');
-    const first = await writeVmBackup(remote.root, { vm: 'vm-a', datetime: xoDatetime(Date.now()) });
-    await waitFor(() => allImmutable(first.units), 'the first backup to be locked');
-    // Renaming a folder that holds immutable files is allowed: only the files themselves are locked.
-    await rename(tree, path.join(remote.root, 'old-vm-backups'));
-    await mkdir(tree);
-    const second = await writeVmBackup(remote.root, { vm: 'vm-a', datetime: xoDatetime(Date.now()) });
-    await waitFor(() => allImmutable(second.units), 'the backup in the new folder to be locked', 20_000);
-    const third = await writeVmBackup(remote.root, { vm: 'vm-b', datetime: xoDatetime(Date.now()) });
-    await waitFor(() => allImmutable(third.units), 'a backup in a second VM folder of the new tree to be locked', 20_000);
+    // A new tree renamed over the old, empty one: the root still lists a folder of that name, so only the tree's own
+    // watch can tell it was replaced.
+    const staging = path.join(remote.root, 'staging');
+    const ready = await writeVmBackup(staging, { vm: 'vm-a', datetime: xoDatetime(Date.now()) });
+    await rename(path.join(staging, 'xo-vm-backups'), tree);
+    const moved = ready.units.map((u) => path.join(tree, path.relative(path.join(staging, 'xo-vm-backups'), u)));
+    await waitFor(() => allImmutable(moved), 'the backup the new tree came with to be locked', 20_000);
+    const later = await writeVmBackup(remote.root, { vm: 'vm-b', datetime: xoDatetime(Date.now()) });
+    await waitFor(() => allImmutable(later.units), 'a backup written into the new tree to be locked', 20_000);
   });
 
   it('waits for a json that is still being written, and locks it once it is whole', async () => {

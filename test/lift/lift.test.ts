@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { ChattrAdapter } from '../../src/attributes/chattr.js';
 import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import { entryName, lockedEntry, pendingEntry, type IndexEntry } from '../../src/index/entry.js';
@@ -87,6 +88,55 @@ describe('lift on ext4 with real chattr', () => {
     expect(allImmutable(written.flatMap((b) => b.units))).toBe(true);
     expect(indexFiles(remote)).toEqual(entries);
     expect(existsSync(written[0]!.neverLocked[0]!)).toBe(true);
+  });
+
+  it('lifts in chunks over several buckets, each chunk forgotten while the next one is unlocked, and leaves no entry', async () => {
+    const remote = await tempRemote();
+    const first = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    const second = await protectAt(remote, t + DAY + 3600_000, all3(remote.root, xoDatetime(t + DAY)));
+    const entries = indexFiles(remote);
+    const dry = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + DAY + 1000, dryRun: true, all: false, chunkSize: 2 });
+    expect(dry.unlocked).toHaveLength(entries.length);
+    expect(indexFiles(remote)).toEqual(entries);
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + DAY + 1000, dryRun: false, all: false, chunkSize: 2 });
+    expect(report.failed).toEqual([]);
+    expect(report.unlocked).toHaveLength(entries.length);
+    expect(report.kept).toBe(0);
+    for (const unit of [...first, ...second].flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
+    expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
+  });
+
+  it('forgets no entry before its unit is unlocked, keeps what chattr failed on, and stops after a chattr that cannot run', async () => {
+    const remote = await tempRemote();
+    const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    const context = contextOf(remote);
+    const day = utcDay(t);
+    const hasEntry = (unit: string) => existsSync(path.join(remote.indexPath, 'r', day, entryName(unit)));
+    const failing = written[1]!.label;
+    let calls = 0;
+    // The real chattr, watched: every unit it is asked to unlock still has its entry then.
+    const watched: AttributesAdapter = {
+      isImmutable: (paths) => attributes.isImmutable(paths),
+      async setImmutable(targets, immutable) {
+        calls++;
+        for (const target of targets) expect(hasEntry(target.path), target.path).toBe(true);
+        if (calls === 3) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
+        const outcomes = await attributes.setImmutable(targets.filter((target) => target.path !== failing), immutable);
+        return targets.some((target) => target.path === failing) ? [...outcomes, { path: failing, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }] : outcomes;
+      },
+    };
+    const units = (await context.index.readDay(day)).map((stored) => stored.entry!.path);
+    expect(units).toContain(failing);
+    await expect(liftRemote(context, watched, { now: t + WEEK + 1000, dryRun: false, all: false, chunkSize: 2 })).rejects.toMatchObject({ code: 'EAGAIN' });
+    // Whatever was unlocked before the failure has no entry left, except the one chattr failed on; the rest is untouched.
+    for (const unit of units) expect(hasEntry(unit), unit).toBe(isImmutable(unit) || unit === failing);
+    expect(isImmutable(failing)).toBe(true);
+    expect(units.filter((unit) => !isImmutable(unit)).length).toBeGreaterThan(0);
+    // The next pass, with chattr working, lifts the rest.
+    const report = await liftRemote(context, attributes, { now: t + WEEK + 1000, dryRun: false, all: false, chunkSize: 2 });
+    expect(report.failed).toEqual([]);
+    for (const unit of written.flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
+    expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
   });
 
   it('repairs a crash between unlocking and forgetting: the next pass removes the entries of already-unlocked units', async () => {
