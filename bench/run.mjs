@@ -30,7 +30,8 @@ const REPO = path.resolve(path.dirname(SELF), '..');
 const BIN = path.join(REPO, 'bin', 'xo-immutable-backups.js');
 const ENV = { ...process.env, LC_ALL: 'C', LANG: 'C' };
 // The daemon runs as systemd/xo-immutable-backups.service starts it (Environment=NODE_OPTIONS=...).
-const DAEMON_ENV = { ...ENV, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--max-semi-space-size=2'].filter(Boolean).join(' ') };
+// As the systemd unit sets them.
+const DAEMON_ENV = { ...ENV, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--max-semi-space-size=2 --max-old-space-size=1024'].filter(Boolean).join(' ') };
 const REMOTE_ID = 'main';
 const JOB_ID = 'a1b2c3d4-0000-4000-8000-000000000001';
 const DISKS_PER_VM = 4;
