@@ -166,6 +166,8 @@ async function unlockChunk(remote: RemoteContext, attributes: AttributesAdapter,
     else safe.push({ candidate, recursive: verdict.recursive });
   });
   const unlocked: LiftCandidate[] = [];
+  // Forgetting the chunk before failed: this chunk is still reported as unlocked (it is; its entries stay, for the next pass).
+  let forgetFailure: PromiseRejectedResult | undefined;
   if (dryRun || safe.length === 0) {
     await meanwhile();
     if (dryRun) unlocked.push(...safe.map(({ candidate }) => candidate));
@@ -179,14 +181,11 @@ async function unlockChunk(remote: RemoteContext, attributes: AttributesAdapter,
       else if (outcome?.status === 'vanished') gone.push(candidate);
       else report.failed.push({ path: candidate.path, message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported' });
     }
-    // Reported as unlocked even when forgetting the chunk before failed: they are (their entries stay, for the next pass).
-    if (other.status === 'rejected') {
-      report.unlocked.push(...unlocked.map(unitOf));
-      throw other.reason;
-    }
+    if (other.status === 'rejected') forgetFailure = other;
   }
   report.unlocked.push(...unlocked.map(unitOf));
   report.vanished.push(...gone.map(unitOf));
+  if (forgetFailure !== undefined) throw forgetFailure.reason;
   return { unlocked, gone };
 }
 

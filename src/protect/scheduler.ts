@@ -199,37 +199,34 @@ export class ProtectionScheduler {
     // Folders of this round taken for a full proof: a retry stays one.
     const fullFolders = new Set<string>();
     let next = 0;
+    const started = performance.now();
     // One folder after the other: the reconcile's filesystem calls are synchronous (between slices), so running
     // several at once would only interleave them.
-    const reconcileAll = async (): Promise<void> => {
-      while (next < folders.length && requests.length < UNITS_PER_ROUND) {
-        const { folder, full } = folders[next++]!;
-        if (full) fullFolders.add(folder.path);
-        try {
-          const report = await this.#deps.reconcile(folder, full);
-          provable.push({ folder, report });
-          this.lastReconcileAt = clock.now();
-          if (report.refusals.length > 0) this.#gaps.set(folder.path, new Set(report.refusals.map((r) => r.path)));
-          else this.#gaps.delete(folder.path);
-          for (const refusal of report.refusals) {
-            this.counters.refusals++;
-            log.warn({ remote: folder.remote.id, path: refusal.path, security: refusal.security }, `not locking ${refusal.path}: ${refusal.reason}`);
-          }
-          for (const request of report.requests) {
-            if (folderOf.has(request.unit)) continue;
-            folderOf.set(request.unit, folder);
-            requests.push(request);
-          }
-          if (report.recheckAt !== undefined) this.enqueueAt(folder, report.recheckAt);
-        } catch (err) {
-          this.counters.reconcileErrors++;
-          log.error({ err, remote: folder.remote.id, folder: folder.path }, 'could not read a backup folder; it will be tried again');
-          this.enqueueAt(folder, clock.now() + this.#retryDelay(), full);
+    while (next < folders.length && requests.length < UNITS_PER_ROUND) {
+      const { folder, full } = folders[next++]!;
+      if (full) fullFolders.add(folder.path);
+      try {
+        const report = await this.#deps.reconcile(folder, full);
+        provable.push({ folder, report });
+        this.lastReconcileAt = clock.now();
+        if (report.refusals.length > 0) this.#gaps.set(folder.path, new Set(report.refusals.map((r) => r.path)));
+        else this.#gaps.delete(folder.path);
+        for (const refusal of report.refusals) {
+          this.counters.refusals++;
+          log.warn({ remote: folder.remote.id, path: refusal.path, security: refusal.security }, `not locking ${refusal.path}: ${refusal.reason}`);
         }
+        for (const request of report.requests) {
+          if (folderOf.has(request.unit)) continue;
+          folderOf.set(request.unit, folder);
+          requests.push(request);
+        }
+        if (report.recheckAt !== undefined) this.enqueueAt(folder, report.recheckAt);
+      } catch (err) {
+        this.counters.reconcileErrors++;
+        log.error({ err, remote: folder.remote.id, folder: folder.path }, 'could not read a backup folder; it will be tried again');
+        this.enqueueAt(folder, clock.now() + this.#retryDelay(), full);
       }
-    };
-    const started = performance.now();
-    await reconcileAll();
+    }
     if (log.isLevelEnabled('debug')) {
       const { rss, heapTotal, heapUsed, external } = process.memoryUsage();
       const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;

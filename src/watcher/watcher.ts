@@ -123,11 +123,7 @@ export class RemoteWatcher {
     for (const delay of RELIST_DELAYS_MS) {
       const timer = setTimeout(() => {
         this.#relistTimers.delete(timer);
-        findLeafFolders(this.#root, this.#relative(dir))
-          .then((leaves) => {
-            for (const leaf of leaves) this.#addLeaf(leaf);
-          })
-          .catch((err: unknown) => this.#log.warn({ err, path: dir }, 'could not list a new folder'));
+        this.#listLeaves(dir, 'could not list a new folder');
       }, delay);
       timer.unref();
       this.#relistTimers.add(timer);
@@ -162,7 +158,7 @@ export class RemoteWatcher {
     });
     this.#vmTrees.set(dir, { watch: tree, identity, relist: undefined });
     // Listed once its watch exists: a VM folder created meanwhile is seen by the listing, the watch, or both.
-    this.#listVmTree(dir);
+    this.#listLeaves(dir, 'could not list the VM backups folder; the periodic rescan will');
   }
 
   #relistVmTreeLater(dir: string): void {
@@ -171,17 +167,18 @@ export class RemoteWatcher {
     clearTimeout(watched.relist);
     watched.relist = setTimeout(() => {
       watched.relist = undefined;
-      if (this.#vmTrees.get(dir) === watched) this.#listVmTree(dir);
+      if (this.#vmTrees.get(dir) === watched) this.#listLeaves(dir, 'could not list the VM backups folder; the periodic rescan will');
     }, VM_TREE_RELIST_MS);
     watched.relist.unref();
   }
 
-  #listVmTree(dir: string): void {
+  // Every leaf folder under a structural one gets its watch (and a first reconcile) if it has none yet.
+  #listLeaves(dir: string, failure: string): void {
     findLeafFolders(this.#root, this.#relative(dir))
       .then((leaves) => {
         for (const leaf of leaves) this.#addLeaf(leaf);
       })
-      .catch((err: unknown) => this.#log.warn({ err, path: dir }, 'could not list the VM backups folder; the periodic rescan will'));
+      .catch((err: unknown) => this.#log.warn({ err, path: dir }, failure));
   }
 
   // Created, renamed or removed: which one, only an lstat tells. A symlinked "VM folder" is no leaf, as in the scan.

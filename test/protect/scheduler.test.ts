@@ -101,7 +101,7 @@ describe('ProtectionScheduler', () => {
     expect(reconciled).toHaveLength(200);
     expect(batches.reduce((a, b) => a + b, 0)).toBe(20_000);
     expect(batches.length).toBeGreaterThanOrEqual(3);
-    expect(Math.max(...batches)).toBeLessThanOrEqual(4096 + 32 * 100);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(4096 + 100);
     await scheduler.stop();
   });
 
