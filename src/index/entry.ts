@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { utcDay } from '../remote/datetime.js';
 import type { BackupKind } from '../remote/patterns.js';
 
@@ -30,7 +30,8 @@ export interface IndexEntry {
 }
 
 export function entryName(absolutePath: string): string {
-  return createHash('sha256').update(absolutePath, 'utf8').digest('hex');
+  // One-shot: a Hash object per name cost twice as much, and names are computed for every read and write.
+  return hash('sha256', absolutePath, 'hex');
 }
 
 export function dayOf(backupInstant: number): string {

@@ -155,7 +155,9 @@ interface ChunkLifted {
 // disk waits overlap; chattr is waited for whatever `meanwhile` does, so nothing started here outlives the call.
 async function unlockChunk(remote: RemoteContext, attributes: AttributesAdapter, candidates: readonly LiftCandidate[], dryRun: boolean, report: LiftReport, meanwhile: () => Promise<void>): Promise<ChunkLifted> {
   const verdicts: Verdict[] = [];
-  for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate));
+  // Folders of this chunk found real so far: the units of one backup share all but their last folder.
+  const real = new Set<string>();
+  for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate, real));
   const safe: { candidate: LiftCandidate; recursive: boolean }[] = [];
   const gone: LiftCandidate[] = [];
   candidates.forEach((candidate, i) => {
@@ -203,12 +205,12 @@ type Verdict = { kind: 'ok'; recursive: boolean } | { kind: 'vanished' } | { kin
 
 // The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
 // and be the very file that was locked (inode and birth time: the device number can change across reboots).
-async function checkCandidate(remote: RemoteContext, candidate: LiftCandidate): Promise<Verdict> {
+async function checkCandidate(remote: RemoteContext, candidate: LiftCandidate, knownReal: Set<string>): Promise<Verdict> {
   const { path: unit } = candidate;
   if (!path.isAbsolute(unit) || !isInside(unit, remote.root) || path.resolve(unit) === path.resolve(remote.root)) {
     return { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
   }
-  const real = await isRealFolder(remote, path.dirname(unit));
+  const real = await isRealFolder(remote, path.dirname(unit), knownReal);
   // A locked unit's folder cannot be removed, only renamed: keep the entries until it is back or lifted by hand.
   if (real === undefined) return { kind: 'missing', reason: `its folder ${path.dirname(unit)} is gone (renamed?); entries kept, the next pass tries again` };
   if (!real) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };

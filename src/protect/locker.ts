@@ -23,7 +23,8 @@ export async function lockUnits(requests: readonly LockRequest[], attributes: At
   const started = performance.now();
   const parents = [...new Map(requests.map((r) => [path.dirname(r.unit), r.remote])).entries()];
   const real = new Map<string, boolean | undefined>();
-  for (const [parent, remote] of parents) real.set(parent, await isRealFolder(remote, parent));
+  const known = new Set<string>();
+  for (const [parent, remote] of parents) real.set(parent, await isRealFolder(remote, parent, known));
   const allowed: LockRequest[] = [];
   const byPath = new Map<string, PathOutcome>();
   for (const request of requests) {

@@ -39,20 +39,22 @@ const METADATA_LIMIT = 16 * 1024 * 1024;
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
-  if (!(await isConfined(folder, report))) return report;
-  if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report);
+  // Folders of this reconcile found real so far: the units' folders are checked below the folder's own.
+  const real = new Set<string>();
+  if (!(await isConfined(folder, report, real))) return report;
+  if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report, real);
   else await reconcileDateFolder(folder, options, report);
   return report;
 }
 
 // The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
-async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
-  const real = await isRealFolder(folder.remote, folder.path);
+async function isConfined(folder: LeafFolder, report: FolderReport, known: Set<string>): Promise<boolean> {
+  const real = await isRealFolder(folder.remote, folder.path, known);
   if (real === false) report.refusals.push({ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true });
   return real === true;
 }
 
-async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
+async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport, real: Set<string>): Promise<void> {
   const { remote } = folder;
   const entries = await listFolder(folder.path);
   const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) => isInWindow(b.instant, options.now, remote.durationMs));
@@ -111,7 +113,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     if (examined === undefined) missing.add(claim.backup.label);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
     const parent = path.dirname(unit);
-    if (!parents.has(parent)) parents.set(parent, isRealFolder(folder.remote, parent).then((real) => real === true));
+    if (!parents.has(parent)) parents.set(parent, isRealFolder(folder.remote, parent, real).then((found) => found === true));
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
   }
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
