@@ -12,15 +12,17 @@ import type { RemoteContext } from './context.js';
 export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir: string, known: Set<string> = new Set()): Promise<boolean | undefined> {
   try {
     await yieldIfDue();
-    const relative = path.relative(remote.root, dir);
-    if (relative.startsWith('..') || path.isAbsolute(relative)) return realpathSync.native(dir) === path.join(remote.realRoot, relative);
-    if (!known.has(remote.root)) {
-      if (realpathSync.native(remote.root) !== remote.realRoot) return false;
-      known.add(remote.root);
+    const { root } = remote;
+    if (!isPlainlyBelow(root, dir)) return realpathSync.native(dir) === path.join(remote.realRoot, path.relative(root, dir));
+    if (!known.has(root)) {
+      if (realpathSync.native(root) !== remote.realRoot) return false;
+      known.add(root);
     }
-    let folder = remote.root;
-    for (const name of relative === '' ? [] : relative.split(path.sep)) {
-      folder = path.join(folder, name);
+    // Each folder from the root down, by slicing: this runs for every unit locked or lifted, so it allocates little.
+    for (let end = root.length; end < dir.length; ) {
+      end = dir.indexOf('/', end + 1);
+      if (end === -1) end = dir.length;
+      const folder = dir.slice(0, end);
       if (known.has(folder)) continue;
       const stats = lstatSync(folder, { throwIfNoEntry: false });
       if (stats === undefined) return undefined;
@@ -34,4 +36,11 @@ export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoo
     if (code === 'ELOOP') return false;
     throw error;
   }
+}
+
+// `dir` is the root or below it, written the way path.join writes it (no "//", ".", ".." or trailing "/").
+function isPlainlyBelow(root: string, dir: string): boolean {
+  if (root.length < 2 || root.endsWith('/') || !dir.startsWith(root)) return false;
+  if (dir.length === root.length) return true;
+  return dir[root.length] === '/' && !dir.endsWith('/') && !dir.includes('//') && !dir.includes('/./') && !dir.includes('/../') && !dir.endsWith('/.') && !dir.endsWith('/..');
 }
