@@ -39,22 +39,20 @@ const METADATA_LIMIT = 16 * 1024 * 1024;
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
-  // Folders of this reconcile found real so far: the units' folders are checked below the folder's own.
-  const real = new Set<string>();
-  if (!(await isConfined(folder, report, real))) return report;
-  if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report, real);
+  if (!(await isConfined(folder, report))) return report;
+  if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report);
   else await reconcileDateFolder(folder, options, report);
   return report;
 }
 
 // The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
-async function isConfined(folder: LeafFolder, report: FolderReport, known: Set<string>): Promise<boolean> {
-  const real = await isRealFolder(folder.remote, folder.path, known);
+async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
+  const real = await isRealFolder(folder.remote, folder.path);
   if (real === false) report.refusals.push({ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true });
   return real === true;
 }
 
-async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport, real: Set<string>): Promise<void> {
+async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
   const { remote } = folder;
   const entries = await listFolder(folder.path);
   const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) => isInWindow(b.instant, options.now, remote.durationMs));
@@ -107,6 +105,8 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     report.provable.push({ json, identity: examined.identity });
   }
   const parents = new Map<string, Promise<boolean>>();
+  // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
+  const real = new Set<string>();
   for (const claim of governingClaims(claims)) {
     const unit = path.join(folder.path, claim.unit.path);
     const examined = await examine(unit);

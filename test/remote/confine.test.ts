@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { isRealFolder } from '../../src/remote/confine.js';
 describe('isRealFolder', () => {
   let base: string;
   let root: string;
-  const remote = () => ({ root, realRoot: root });
+  const remote = () => ({ root, realRoot: realpathSync(root) });
 
   beforeEach(() => {
     base = mkdtempSync(path.join(tmpdir(), 'xo-confine-'));
@@ -39,12 +39,30 @@ describe('isRealFolder', () => {
   it('refuses every folder once the root resolves somewhere else than at start', async () => {
     const link = path.join(base, 'root-link');
     symlinkSync(root, link);
-    const moved = { root: link, realRoot: root };
+    const moved = { root: link, realRoot: realpathSync(root) };
     expect(await isRealFolder(moved, path.join(link, 'xo-vm-backups', 'vm'))).toBe(true);
     rmSync(link);
     symlinkSync(path.join(base, 'elsewhere'), link);
     mkdirSync(path.join(base, 'elsewhere', 'xo-vm-backups', 'vm'), { recursive: true });
-    expect(await isRealFolder(moved, path.join(link, 'xo-vm-backups', 'vm'))).toBe(false);
+    const known = new Set<string>();
+    expect(await isRealFolder(moved, path.join(link, 'xo-vm-backups', 'vm'), known)).toBe(false);
+    expect(await isRealFolder(moved, link, known)).toBe(false);
+    expect(known.size).toBe(0);
+  });
+
+  it('judges paths not written the way path.join writes them by resolving them, as before', async () => {
+    const vm = path.join(root, 'xo-vm-backups', 'vm');
+    expect(await isRealFolder(remote(), `${vm}/`)).toBe(true);
+    expect(await isRealFolder(remote(), `${root}/xo-vm-backups//vm`)).toBe(true);
+    expect(await isRealFolder(remote(), `${root}/xo-vm-backups/./vm/vdis/../vdis`)).toBe(true);
+    symlinkSync(path.join(base, 'elsewhere'), path.join(vm, 'linked'));
+    expect(await isRealFolder(remote(), `${vm}/linked/`)).toBe(false);
+    expect(await isRealFolder(remote(), `${vm}/./linked/vdi-b`)).toBe(false);
+  });
+
+  it('refuses a link that leads nowhere', async () => {
+    symlinkSync(path.join(base, 'nowhere'), path.join(root, 'xo-vm-backups', 'dangling'));
+    expect(await isRealFolder(remote(), path.join(root, 'xo-vm-backups', 'dangling', 'vdis'))).toBe(false);
   });
 
   it('says undefined for a folder that is not there, or under a file', async () => {
