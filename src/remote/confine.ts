@@ -7,8 +7,9 @@ import type { RemoteContext } from './context.js';
 // chattr follows symlinked parent folders: a folder is safe to act in only if resolving it changes nothing, i.e. the
 // root still resolves to where it did at start and no folder below it is a symbolic link.
 // undefined when it does not exist (any more); a link loop is not a real folder; any other error is thrown.
-// `known`: folders this pass already found real (a lock batch, a folder's reconcile), not looked at again: the units of
-// one backup share all but their last folder, and a realpath of each cost 22 us here against 3 us an lstat.
+// `known`: folders this pass already found real (a lock batch, a reconcile's unit checks, a lift chunk), not looked at
+// again: the units of one backup share all but their last folder, and a realpath of each cost 22 us here against 3 us
+// an lstat.
 export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir: string, known: Set<string> = new Set()): Promise<boolean | undefined> {
   try {
     await yieldIfDue();
