@@ -104,7 +104,6 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     for (const unit of units) claims.push({ unit, backup: ref });
     report.provable.push({ json, identity: examined.identity });
   }
-  const parents = new Map<string, Promise<boolean>>();
   // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
   const real = new Set<string>();
   for (const claim of governingClaims(claims)) {
@@ -112,9 +111,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const examined = await examine(unit);
     if (examined === undefined) missing.add(claim.backup.label);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
-    const parent = path.dirname(unit);
-    if (!parents.has(parent)) parents.set(parent, isRealFolder(folder.remote, parent, real).then((found) => found === true));
-    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await parents.get(parent)!);
+    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, (await isRealFolder(folder.remote, path.dirname(unit), real)) === true);
   }
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
   const considered = report.provable.map((backup) => backup.json);
