@@ -9,7 +9,8 @@ function summarise(file, top) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   const deltas = profile.timeDeltas;
-  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (deltas[i] ?? 0));
+  for (let i = 0; i < profile.samples.length; i++)
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (deltas[i] ?? 0));
   const total = deltas.reduce((a, b) => a + b, 0);
   const perFunction = new Map();
   const perFile = new Map();
@@ -25,9 +26,14 @@ function summarise(file, top) {
     [...map.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([k, us]) => `  ${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`)
+      .map(
+        ([k, us]) =>
+          `  ${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`,
+      )
       .join('\n');
-  console.log(`${path.basename(file)}: ${(total / 1000).toFixed(0)} ms sampled\nby function:\n${show(perFunction)}\nby file:\n${show(perFile)}\n`);
+  console.log(
+    `${path.basename(file)}: ${(total / 1000).toFixed(0)} ms sampled\nby function:\n${show(perFunction)}\nby file:\n${show(perFile)}\n`,
+  );
 }
 
 const args = process.argv.slice(2);

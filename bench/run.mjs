@@ -31,7 +31,12 @@ const BIN = path.join(REPO, 'bin', 'xo-immutable-backups.js');
 const ENV = { ...process.env, LC_ALL: 'C', LANG: 'C' };
 // The daemon runs as systemd/xo-immutable-backups.service starts it (Environment=NODE_OPTIONS=...).
 // As the systemd unit sets them.
-const DAEMON_ENV = { ...ENV, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--max-semi-space-size=2 --max-old-space-size=1024'].filter(Boolean).join(' ') };
+const DAEMON_ENV = {
+  ...ENV,
+  NODE_OPTIONS: [process.env.NODE_OPTIONS, '--max-semi-space-size=2 --max-old-space-size=1024']
+    .filter(Boolean)
+    .join(' '),
+};
 const REMOTE_ID = 'main';
 const JOB_ID = 'a1b2c3d4-0000-4000-8000-000000000001';
 const DISKS_PER_VM = 4;
@@ -44,7 +49,18 @@ const TIMEOUT_MS = 600_000;
 // ---------------------------------------------------------------- arguments, small helpers
 
 function parseArgs(argv) {
-  const args = { scale: 1, out: undefined, growth: false, growthBase: 0.05, profile: undefined, keepLogs: false, fs: 'tmp', memory: false, runs: 1, logLevel: 'info' };
+  const args = {
+    scale: 1,
+    out: undefined,
+    growth: false,
+    growthBase: 0.05,
+    profile: undefined,
+    keepLogs: false,
+    fs: 'tmp',
+    memory: false,
+    runs: 1,
+    logLevel: 'info',
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--scale') args.scale = Number(argv[++i]);
@@ -62,10 +78,12 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
-  for (const key of ['scale', 'growthBase']) if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
+  for (const key of ['scale', 'growthBase'])
+    if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
   if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs must be a whole number, 1 or more');
   if (!['trace', 'debug', 'info'].includes(args.logLevel)) throw new Error('--log-level must be trace, debug or info');
-  if (!['tmp', 'ext4-loop'].includes(args.fs)) throw new Error('--fs must be tmp (the machine\'s /tmp) or ext4-loop (a fresh ext4 image, loop-mounted)');
+  if (!['tmp', 'ext4-loop'].includes(args.fs))
+    throw new Error("--fs must be tmp (the machine's /tmp) or ext4-loop (a fresh ext4 image, loop-mounted)");
   return args;
 }
 
@@ -89,7 +107,9 @@ function fakeUuid(a, b) {
 // ---------------------------------------------------------------- writing backups (XO's layout and order, json last)
 
 function metadataOf(dt, vhds) {
-  const instant = Date.parse(`${dt.slice(0, 4)}-${dt.slice(4, 6)}-${dt.slice(6, 8)}T${dt.slice(9, 11)}:${dt.slice(11, 13)}:${dt.slice(13, 15)}Z`);
+  const instant = Date.parse(
+    `${dt.slice(0, 4)}-${dt.slice(4, 6)}-${dt.slice(6, 8)}T${dt.slice(9, 11)}:${dt.slice(11, 13)}:${dt.slice(13, 15)}Z`,
+  );
   return JSON.stringify({ jobId: JOB_ID, mode: 'delta', timestamp: instant, vhds }, null, 2);
 }
 
@@ -140,7 +160,8 @@ function writeVhdDirBackup(vm, dt) {
       if ((b & 1023) === 0) fs.mkdirSync(sub, { recursive: true });
       fs.writeFileSync(path.join(sub, String(b & 1023)), block);
     }
-    for (const part of ['chunk-filters.json', 'bat', 'footer', 'header']) fs.writeFileSync(path.join(vhdDir, part), part);
+    for (const part of ['chunk-filters.json', 'bat', 'footer', 'header'])
+      fs.writeFileSync(path.join(vhdDir, part), part);
     const alias = path.join(vdiFolder, `${dt}.alias.vhd`);
     fs.writeFileSync(alias, `data/${dt}.vhd`);
     flat.push(alias);
@@ -223,14 +244,19 @@ class LogTail {
 // ---------------------------------------------------------------- processes
 
 function nodeArgs(ctx, name) {
-  return ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profile}`, `--cpu-prof-name=${name}-${ctx.label}-${Date.now()}.cpuprofile`] : [];
+  return ctx.profile
+    ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profile}`, `--cpu-prof-name=${name}-${ctx.label}-${Date.now()}.cpuprofile`]
+    : [];
 }
 
 async function startDaemon(ctx) {
   const logFile = path.join(ctx.dir, `daemon-${++ctx.daemonRuns}.log`);
   const out = fs.openSync(logFile, 'a');
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs(ctx, 'protect'), BIN, 'protect', '--config', ctx.config], { env: DAEMON_ENV, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [...nodeArgs(ctx, 'protect'), BIN, 'protect', '--config', ctx.config], {
+    env: DAEMON_ENV,
+    stdio: ['ignore', out, out],
+  });
   fs.closeSync(out);
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const daemon = { child, tail: new LogTail(logFile), spawnedAt, exited, exit: undefined };
@@ -238,13 +264,10 @@ async function startDaemon(ctx) {
   ctx.daemon = daemon;
   liveChildren.add(child);
   exited.then(() => liveChildren.delete(child));
-  const protecting = await daemon.tail.waitFor(
-    (t) => {
-      if (daemon.exit) throw new Error(`daemon exited ${JSON.stringify(daemon.exit)} during start-up; see ${logFile}`);
-      return t.find(0, (l) => typeof l.msg === 'string' && l.msg.startsWith('protecting '));
-    },
-    'the "protecting" line',
-  );
+  const protecting = await daemon.tail.waitFor((t) => {
+    if (daemon.exit) throw new Error(`daemon exited ${JSON.stringify(daemon.exit)} during start-up; see ${logFile}`);
+    return t.find(0, (l) => typeof l.msg === 'string' && l.msg.startsWith('protecting '));
+  }, 'the "protecting" line');
   return { daemon, protecting, startupMs: protecting.at - spawnedAt };
 }
 
@@ -265,7 +288,11 @@ async function stopDaemon(ctx) {
   const from = daemon.tail.lines.length;
   let stoppedMs;
   try {
-    await daemon.tail.waitFor((t) => daemon.exit || t.find(from, (l) => l.msg === 'stopped'), 'the "stopped" line', 60_000);
+    await daemon.tail.waitFor(
+      (t) => daemon.exit || t.find(from, (l) => l.msg === 'stopped'),
+      'the "stopped" line',
+      60_000,
+    );
     stoppedMs = hrMs() - t0;
   } catch {
     stoppedMs = NaN;
@@ -283,7 +310,12 @@ async function stopDaemon(ctx) {
 function runCli(ctx, name, prefix, args) {
   const [command, ...rest] = [...prefix, process.execPath, ...nodeArgs(ctx, name), BIN, ...args];
   const t0 = hrMs();
-  const result = spawnSync(command, rest, { env: ENV, encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024, timeout: TIMEOUT_MS });
+  const result = spawnSync(command, rest, {
+    env: ENV,
+    encoding: 'utf8',
+    maxBuffer: 1024 * 1024 * 1024,
+    timeout: TIMEOUT_MS,
+  });
   const ms = hrMs() - t0;
   let json;
   try {
@@ -291,7 +323,13 @@ function runCli(ctx, name, prefix, args) {
   } catch {
     json = undefined;
   }
-  return { ms, status: result.status, json, stderr: result.stderr?.slice(0, 2000), stdout: json ? undefined : result.stdout?.slice(0, 2000) };
+  return {
+    ms,
+    status: result.status,
+    json,
+    stderr: result.stderr?.slice(0, 2000),
+    stdout: json ? undefined : result.stdout?.slice(0, 2000),
+  };
 }
 
 // Runs `<command> <flags> -- paths...` through xargs, at most XARGS_BATCH paths a spawn. Returns ms and the output.
@@ -299,7 +337,12 @@ function xargs(command, flags, paths) {
   if (paths.length === 0) return { ms: 0, stdout: '', status: 0 };
   const input = paths.join('\0');
   const t0 = hrMs();
-  const result = spawnSync('xargs', ['-0', '-n', String(XARGS_BATCH), command, ...flags, '--'], { input, env: ENV, encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+  const result = spawnSync('xargs', ['-0', '-n', String(XARGS_BATCH), command, ...flags, '--'], {
+    input,
+    env: ENV,
+    encoding: 'utf8',
+    maxBuffer: 1024 * 1024 * 1024,
+  });
   return { ms: hrMs() - t0, stdout: result.stdout, stderr: result.stderr, status: result.status };
 }
 
@@ -316,7 +359,11 @@ function countImmutable(paths) {
 
 // Every file and folder under the remote that is immutable (inside VHD directories and date folders too).
 function immutableUnderRoot(root) {
-  const result = spawnSync('sh', ['-c', 'find "$1" -print0 | xargs -0 -n 4096 lsattr -d -- 2>/dev/null', 'sh', root], { env: ENV, encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+  const result = spawnSync('sh', ['-c', 'find "$1" -print0 | xargs -0 -n 4096 lsattr -d -- 2>/dev/null', 'sh', root], {
+    env: ENV,
+    encoding: 'utf8',
+    maxBuffer: 1024 * 1024 * 1024,
+  });
   const paths = [];
   for (const line of result.stdout.split('\n')) {
     const space = line.indexOf(' ');
@@ -368,9 +415,32 @@ function prepare(scale, label) {
   const config = path.join(dir, 'config.json');
   fs.writeFileSync(
     config,
-    JSON.stringify({ indexPath, logLevel: benchArgs.logLevel, liftEvery: '1h', rescanEvery: '15m', remotes: { [REMOTE_ID]: { root, immutabilityDuration: '7d' } } }, null, 2),
+    JSON.stringify(
+      {
+        indexPath,
+        logLevel: benchArgs.logLevel,
+        liftEvery: '1h',
+        rescanEvery: '15m',
+        remotes: { [REMOTE_ID]: { root, immutabilityDuration: '7d' } },
+      },
+      null,
+      2,
+    ),
   );
-  return { dir, root, indexPath, config, scale, label, daemonRuns: 0, daemonErrors: [], groups: {}, vms: [], nextVm: 0, nextSecond: 0 };
+  return {
+    dir,
+    root,
+    indexPath,
+    config,
+    scale,
+    label,
+    daemonRuns: 0,
+    daemonErrors: [],
+    groups: {},
+    vms: [],
+    nextVm: 0,
+    nextSecond: 0,
+  };
 }
 
 // A distinct datetime per call, a few minutes in the past, so no two backups of a folder share a name.
@@ -417,7 +487,14 @@ async function idleLatency(ctx) {
       daemons.push(tail.locked.get(written.label).latencyMs);
       await sleep(200);
     }
-    result[kind] = { samples: ours.length, medianMs: median(ours), p95Ms: percentile(ours, 95), maxMs: Math.max(...ours), daemonLatencyMedianMs: median(daemons), all: ours };
+    result[kind] = {
+      samples: ours.length,
+      medianMs: median(ours),
+      p95Ms: percentile(ours, 95),
+      maxMs: Math.max(...ours),
+      daemonLatencyMedianMs: median(daemons),
+      all: ours,
+    };
   }
   const units = allPaths(group);
   result.verified = countImmutable(units) === units.length;
@@ -453,7 +530,8 @@ function countFiles(group) {
 }
 function countTree(dir) {
   let n = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? countTree(path.join(dir, e.name)) : 1;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }))
+    n += e.isDirectory() ? countTree(path.join(dir, e.name)) : 1;
   return n;
 }
 
@@ -477,8 +555,13 @@ function burstMetadata(ctx) {
   const configs = scaled(FULL.configBackups, ctx.scale, 2);
   const perPool = scaled(FULL.poolBackups, ctx.scale, 1);
   const jobs = [];
-  for (let i = 0; i < configs; i++) jobs.push((dt) => writeConfigBackup(ctx.root, 'c0ffee00-0000-4000-8000-000000000001', dt));
-  for (let p = 0; p < FULL.pools; p++) for (let i = 0; i < perPool; i++) jobs.push((dt) => writePoolBackup(ctx.root, 'c0ffee00-0000-4000-8000-000000000002', fakeUuid(0x30000000 + p, 9), dt));
+  for (let i = 0; i < configs; i++)
+    jobs.push((dt) => writeConfigBackup(ctx.root, 'c0ffee00-0000-4000-8000-000000000001', dt));
+  for (let p = 0; p < FULL.pools; p++)
+    for (let i = 0; i < perPool; i++)
+      jobs.push((dt) =>
+        writePoolBackup(ctx.root, 'c0ffee00-0000-4000-8000-000000000002', fakeUuid(0x30000000 + p, 9), dt),
+      );
   // Date folders are the units (locked recursively); writeDateFolder lists the files inside too.
   return burst(ctx, 'metadata', jobs.length, async (i) => {
     const written = await jobs[i](nextDatetime(ctx));
@@ -533,7 +616,12 @@ async function waitInitialLiftPass(ctx, protectingAt) {
 
 // The full proof that follows start-up (every retained backup, proven or not) logs a line when done.
 async function waitFullProof(daemon) {
-  const line = await daemon.tail.waitFor((t) => t.find(0, (l) => typeof l.msg === 'string' && l.msg.startsWith('full proof (after start-up) done')), 'the full proof after start-up').catch(() => undefined);
+  const line = await daemon.tail
+    .waitFor(
+      (t) => t.find(0, (l) => typeof l.msg === 'string' && l.msg.startsWith('full proof (after start-up) done')),
+      'the full proof after start-up',
+    )
+    .catch(() => undefined);
   return line?.ms ?? NaN;
 }
 
@@ -554,7 +642,10 @@ function freshFloor(ctx, count) {
     }
     const perSpawn = Math.min(XARGS_BATCH, Math.ceil(count / lanes));
     const t0 = hrMs();
-    spawnSync('xargs', ['-0', '-P', String(lanes), '-n', String(perSpawn), 'chattr', '+i', '--'], { input: paths.join('\0'), env: ENV });
+    spawnSync('xargs', ['-0', '-P', String(lanes), '-n', String(perSpawn), 'chattr', '+i', '--'], {
+      input: paths.join('\0'),
+      env: ENV,
+    });
     result[`lanes${lanes}Ms`] = hrMs() - t0;
     spawnSync('chattr', ['-R', '-i', folder], { env: ENV });
     fs.rmSync(folder, { recursive: true, force: true });
@@ -579,10 +670,20 @@ function indexFloor(ctx, count) {
 
 function indexSize(ctx) {
   const folder = path.join(ctx.indexPath, REMOTE_ID);
-  const entries = Number(spawnSync('sh', ['-c', 'find "$1" -type f | wc -l', 'sh', folder], { encoding: 'utf8' }).stdout.trim());
+  const entries = Number(
+    spawnSync('sh', ['-c', 'find "$1" -type f | wc -l', 'sh', folder], { encoding: 'utf8' }).stdout.trim(),
+  );
   const bytes = Number(spawnSync('du', ['-sb', folder], { encoding: 'utf8' }).stdout.split(/\s/)[0]);
-  const allocated = Number(spawnSync('du', ['-s', '--block-size=1', folder], { encoding: 'utf8' }).stdout.split(/\s/)[0]);
-  return { entries, bytes, allocatedBytes: allocated, bytesPerEntry: bytes / entries, allocatedPerEntry: allocated / entries };
+  const allocated = Number(
+    spawnSync('du', ['-s', '--block-size=1', folder], { encoding: 'utf8' }).stdout.split(/\s/)[0],
+  );
+  return {
+    entries,
+    bytes,
+    allocatedBytes: allocated,
+    bytesPerEntry: bytes / entries,
+    allocatedPerEntry: allocated / entries,
+  };
 }
 
 function everyUnit(ctx) {
@@ -622,7 +723,11 @@ function floor(ctx, flag) {
   for (const [name, g] of Object.entries(ctx.groups)) {
     const flat = xargs('chattr', [flag], g.flat);
     const rec = xargs('chattr', ['-R', flag], g.recursive);
-    byGroup[name] = { ms: flat.ms + rec.ms, units: g.flat.length + g.recursive.length, failed: flat.status !== 0 || rec.status !== 0 };
+    byGroup[name] = {
+      ms: flat.ms + rec.ms,
+      units: g.flat.length + g.recursive.length,
+      failed: flat.status !== 0 || rec.status !== 0,
+    };
   }
   const total = Object.values(byGroup).reduce((s, g) => s + g.ms, 0);
   return { totalMs: total, byGroup };
@@ -681,7 +786,11 @@ async function runOnce(scale, args) {
   try {
     log(`${label}: 1 start-up on an empty remote (${ctx.dir})`);
     const started = await startDaemon(ctx);
-    r.startup = { ms: started.startupMs, initialLiftPassMs: await waitInitialLiftPass(ctx, started.protecting.at), nodeStartFloorMs: nodeStartFloor() };
+    r.startup = {
+      ms: started.startupMs,
+      initialLiftPassMs: await waitInitialLiftPass(ctx, started.protecting.at),
+      nodeStartFloorMs: nodeStartFloor(),
+    };
     log(`${label}: 2 idle latency`);
     r.idle = await idleLatency(ctx);
     // The peak so far after each step of the first daemon: where the peak comes from.
@@ -700,7 +809,12 @@ async function runOnce(scale, args) {
     log(`${label}: 6 catch-up at start`);
     r.catchUp = await catchUp(ctx);
     const second = await stopDaemon(ctx);
-    r.peakRss = { afterBurstsMb: first.peakRssMb, afterCatchUpMb: second.peakRssMb, mb: Math.max(first.peakRssMb, second.peakRssMb), firstDaemonAfterMb: peakAfter };
+    r.peakRss = {
+      afterBurstsMb: first.peakRssMb,
+      afterCatchUpMb: second.peakRssMb,
+      mb: Math.max(first.peakRssMb, second.peakRssMb),
+      firstDaemonAfterMb: peakAfter,
+    };
     r.daemonExits = [first.exit, second.exit];
     r.index = indexSize(ctx);
     r.indexFloor = indexFloor(ctx, r.index.entries);
@@ -716,7 +830,9 @@ async function runOnce(scale, args) {
     return r;
   } finally {
     await stopDaemon(ctx).catch(() => undefined);
-    if (args.keepLogs) for (const f of fs.readdirSync(ctx.dir).filter((f) => f.endsWith('.log'))) fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
+    if (args.keepLogs)
+      for (const f of fs.readdirSync(ctx.dir).filter((f) => f.endsWith('.log')))
+        fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
     cleanup(ctx.dir);
   }
 }
@@ -763,7 +879,9 @@ async function memoryRun(scale, args) {
     retained.restartFullProofMs = await waitFullProof(started.daemon);
     const second = await stopDaemon(ctx);
     retained.peakRssRestartMb = second.peakRssMb;
-    retained.proven = fs.existsSync(path.join(ctx.indexPath, `proven-${REMOTE_ID}.json`)) ? fs.statSync(path.join(ctx.indexPath, `proven-${REMOTE_ID}.json`)).size : 0;
+    retained.proven = fs.existsSync(path.join(ctx.indexPath, `proven-${REMOTE_ID}.json`))
+      ? fs.statSync(path.join(ctx.indexPath, `proven-${REMOTE_ID}.json`)).size
+      : 0;
 
     const entries = scaled(INDEX_ENTRIES, scale);
     log(`${label}: b. ${entries} generated index entries, all inside their window`);
@@ -785,7 +903,9 @@ async function memoryRun(scale, args) {
     return r;
   } finally {
     await stopDaemon(ctx).catch(() => undefined);
-    if (args.keepLogs) for (const f of fs.readdirSync(ctx.dir).filter((f) => f.endsWith('.log'))) fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
+    if (args.keepLogs)
+      for (const f of fs.readdirSync(ctx.dir).filter((f) => f.endsWith('.log')))
+        fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
     cleanup(ctx.dir);
   }
 }
@@ -797,14 +917,31 @@ function generateIndex(ctx, count) {
   const made = new Set();
   for (let i = 0; i < count; i++) {
     const instant = now - (i % 6) * 86_400_000 - 3600_000;
-    const unit = path.join(ctx.root, 'xo-vm-backups', fakeUuid(0x40000000 + Math.floor(i / 5), 0), 'vdis', JOB_ID, fakeUuid(0x50000000 + i, 1), `${xoDatetime(instant)}.vhd`);
-    const entry = lockedEntry(pendingEntry({ remote: REMOTE_ID, path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: instant }, instant), { dev: '1', ino: String(i), size: '4096', mtimeNs: '0', ctimeNs: '0', birthtimeNs: '0' }, instant);
+    const unit = path.join(
+      ctx.root,
+      'xo-vm-backups',
+      fakeUuid(0x40000000 + Math.floor(i / 5), 0),
+      'vdis',
+      JOB_ID,
+      fakeUuid(0x50000000 + i, 1),
+      `${xoDatetime(instant)}.vhd`,
+    );
+    const entry = lockedEntry(
+      pendingEntry(
+        { remote: REMOTE_ID, path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: instant },
+        instant,
+      ),
+      { dev: '1', ino: String(i), size: '4096', mtimeNs: '0', ctimeNs: '0', birthtimeNs: '0' },
+      instant,
+    );
     const folder = path.join(ctx.indexPath, REMOTE_ID, entry.day);
     if (!made.has(folder)) {
       fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
       made.add(folder);
     }
-    fs.writeFileSync(path.join(folder, createHash('sha256').update(unit).digest('hex')), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(folder, createHash('sha256').update(unit).digest('hex')), `${JSON.stringify(entry)}\n`, {
+      mode: 0o600,
+    });
   }
 }
 
@@ -812,19 +949,40 @@ function memoryTable(r) {
   const a = r.retained;
   const b = r.index;
   const rows = [
-    [`a. ${fmt(a.vms)} VM folders x ${RETAINED} backups (${fmt(a.units)} units): written while stopped`, `${fmt(a.writeMs)} ms`],
-    ['a. first start, locking all of them: spawn -> "protecting"; full proof after', `${fmt(a.firstStartToProtectingMs)}; ${fmt(a.firstFullProofMs)} ms`],
-    [`a. then ${fmt(a.burst.backups)} more backups into those folders while it runs: drain`, `${fmt(a.burst.drainMs)} ms (written in ${fmt(a.burst.writeMs)} ms)`],
+    [
+      `a. ${fmt(a.vms)} VM folders x ${RETAINED} backups (${fmt(a.units)} units): written while stopped`,
+      `${fmt(a.writeMs)} ms`,
+    ],
+    [
+      'a. first start, locking all of them: spawn -> "protecting"; full proof after',
+      `${fmt(a.firstStartToProtectingMs)}; ${fmt(a.firstFullProofMs)} ms`,
+    ],
+    [
+      `a. then ${fmt(a.burst.backups)} more backups into those folders while it runs: drain`,
+      `${fmt(a.burst.drainMs)} ms (written in ${fmt(a.burst.writeMs)} ms)`,
+    ],
     ['a. peak RSS of that daemon (VmHWM)', `${fmt(a.peakRssFirstMb, 1)} MB`],
-    ['a. restart with everything proven: spawn -> "protecting"; full proof after', `${fmt(a.restartToProtectingMs)}; ${fmt(a.restartFullProofMs)} ms`],
+    [
+      'a. restart with everything proven: spawn -> "protecting"; full proof after',
+      `${fmt(a.restartToProtectingMs)}; ${fmt(a.restartFullProofMs)} ms`,
+    ],
     ['a. peak RSS of the restarted daemon (VmHWM)', `${fmt(a.peakRssRestartMb, 1)} MB`],
     ['a. proven-main.json', `${fmt(a.proven / 1024)} KB`],
     ['a. all verified', yes(a.verified)],
-    [`b. index of ${fmt(b.entries)} more entries (generated in ${fmt(b.generateMs)} ms): spawn -> "protecting"; first lift pass`, `${fmt(b.startToProtectingMs)}; ${fmt(b.initialLiftPassMs)} ms`],
+    [
+      `b. index of ${fmt(b.entries)} more entries (generated in ${fmt(b.generateMs)} ms): spawn -> "protecting"; first lift pass`,
+      `${fmt(b.startToProtectingMs)}; ${fmt(b.initialLiftPassMs)} ms`,
+    ],
     ['b. peak RSS of that daemon (VmHWM)', `${fmt(b.peakRssMb, 1)} MB`],
     ['b. lift --dry-run on that index', `${fmt(b.liftDryRunMs)} ms (kept ${fmt(b.liftDryRunKept)})`],
   ];
-  return [`memory at scale ${r.scale}`, '', '| figure | measured |', '| --- | ---: |', ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+  return [
+    `memory at scale ${r.scale}`,
+    '',
+    '| figure | measured |',
+    '| --- | ---: |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------- cleanup, always
@@ -858,7 +1016,10 @@ process.on('exit', () => {
 
 // ---------------------------------------------------------------- report
 
-const fmt = (x, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '-');
+const fmt = (x, d = 0) =>
+  typeof x === 'number' && Number.isFinite(x)
+    ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
+    : '-';
 const ratio = (x, f) => (f > 0 && Number.isFinite(x) ? `${(x / f).toFixed(1)}x` : '-');
 const yes = (b) => (b ? 'yes' : '**NO**');
 
@@ -867,22 +1028,116 @@ function table(r) {
   const idleE = r.idle['existing VM folder'];
   const idleN = r.idle['new VM folder'];
   const rows = [
-    ['start-up, empty remote (spawn -> "protecting")', `${fmt(r.startup.ms)} ms`, `node -e 0: ${fmt(r.startup.nodeStartFloorMs)} ms`, ratio(r.startup.ms, r.startup.nodeStartFloorMs), '-'],
-    [`idle latency, existing VM folder, median / p95 (${idleE.samples})`, `${fmt(idleE.medianMs)} / ${fmt(idleE.p95Ms)} ms`, `one chattr of 5 paths: ${fmt(r.idleFloor.medianMs, 1)} ms`, ratio(idleE.medianMs, r.idleFloor.medianMs), yes(r.idle.verified)],
-    [`idle latency, new VM folder, median / p95 (${idleN.samples})`, `${fmt(idleN.medianMs)} / ${fmt(idleN.p95Ms)} ms`, '', ratio(idleN.medianMs, r.idleFloor.medianMs), yes(r.idle.verified)],
-    [`burst drain: ${fmt(r.burst.backups)} VM backups, ${fmt(r.burst.units)} files (written in ${fmt(r.burst.writeMs)} ms)`, `${fmt(r.burst.drainMs)} ms`, `${fmt(fl.burst.ms)} ms`, ratio(r.burst.drainMs, fl.burst.ms), yes(r.burst.verified)],
-    [`(floor for files just written: chattr +i of ${fmt(r.freshFloor.files)} fresh files, 1 process / 8 processes)`, '', `${fmt(r.freshFloor.lanes1Ms)} / ${fmt(r.freshFloor.lanes8Ms)} ms`, ratio(r.burst.drainMs, r.freshFloor.lanes8Ms), ''],
-    [`VHD directories: ${fmt(r.vhdDirs.backups * DISKS_PER_VM)} dirs, ${fmt(r.vhdDirs.files)} files (written in ${fmt(r.vhdDirs.writeMs)} ms)`, `${fmt(r.vhdDirs.drainMs)} ms`, `${fmt(fl.vhdDirs.ms)} ms`, ratio(r.vhdDirs.drainMs, fl.vhdDirs.ms), yes(r.vhdDirs.verified)],
-    [`config + pool metadata: ${fmt(r.metadata.backups)} date folders`, `${fmt(r.metadata.drainMs)} ms`, `${fmt(fl.metadata.ms)} ms`, ratio(r.metadata.drainMs, fl.metadata.ms), yes(r.metadata.verified)],
-    [`catch-up at start: ${fmt(r.catchUp.backups)} backups, ${fmt(r.catchUp.units)} files (spawn -> last locked)`, `${fmt(r.catchUp.startToLastLockedMs)} ms`, `${fmt(fl.catchUp.ms)} ms`, ratio(r.catchUp.startToLastLockedMs, fl.catchUp.ms), yes(r.catchUp.verified)],
-    [`(catch-up: daemon's first log line -> last locked; spawn -> "protecting"; full proof of every backup after)`, `${fmt(r.catchUp.firstLineToLastLockedMs)}; ${fmt(r.catchUp.startToProtectingMs)}; ${fmt(r.catchUp.fullProofMs)} ms`, `node -e 0: ${fmt(r.startup.nodeStartFloorMs)} ms`, '', ''],
-    [`lift of everything: ${fmt(r.lift.unlocked)} units`, `${fmt(r.lift.ms)} ms`, `${fmt(r.floorUnlock.totalMs)} ms`, ratio(r.lift.ms, r.floorUnlock.totalMs), yes(r.lift.verified)],
-    [`rebuild-index: ${fmt(r.rebuild.foldersScanned)} folders, ${fmt(r.rebuild.indexed)} entries`, `${fmt(r.rebuild.ms)} ms`, `lsattr -d: ${fmt(r.rebuild.lsattrFloorMs)} ms`, ratio(r.rebuild.ms, r.rebuild.lsattrFloorMs), yes(r.rebuild.indexed === r.rebuild.units)],
+    [
+      'start-up, empty remote (spawn -> "protecting")',
+      `${fmt(r.startup.ms)} ms`,
+      `node -e 0: ${fmt(r.startup.nodeStartFloorMs)} ms`,
+      ratio(r.startup.ms, r.startup.nodeStartFloorMs),
+      '-',
+    ],
+    [
+      `idle latency, existing VM folder, median / p95 (${idleE.samples})`,
+      `${fmt(idleE.medianMs)} / ${fmt(idleE.p95Ms)} ms`,
+      `one chattr of 5 paths: ${fmt(r.idleFloor.medianMs, 1)} ms`,
+      ratio(idleE.medianMs, r.idleFloor.medianMs),
+      yes(r.idle.verified),
+    ],
+    [
+      `idle latency, new VM folder, median / p95 (${idleN.samples})`,
+      `${fmt(idleN.medianMs)} / ${fmt(idleN.p95Ms)} ms`,
+      '',
+      ratio(idleN.medianMs, r.idleFloor.medianMs),
+      yes(r.idle.verified),
+    ],
+    [
+      `burst drain: ${fmt(r.burst.backups)} VM backups, ${fmt(r.burst.units)} files (written in ${fmt(r.burst.writeMs)} ms)`,
+      `${fmt(r.burst.drainMs)} ms`,
+      `${fmt(fl.burst.ms)} ms`,
+      ratio(r.burst.drainMs, fl.burst.ms),
+      yes(r.burst.verified),
+    ],
+    [
+      `(floor for files just written: chattr +i of ${fmt(r.freshFloor.files)} fresh files, 1 process / 8 processes)`,
+      '',
+      `${fmt(r.freshFloor.lanes1Ms)} / ${fmt(r.freshFloor.lanes8Ms)} ms`,
+      ratio(r.burst.drainMs, r.freshFloor.lanes8Ms),
+      '',
+    ],
+    [
+      `VHD directories: ${fmt(r.vhdDirs.backups * DISKS_PER_VM)} dirs, ${fmt(r.vhdDirs.files)} files (written in ${fmt(r.vhdDirs.writeMs)} ms)`,
+      `${fmt(r.vhdDirs.drainMs)} ms`,
+      `${fmt(fl.vhdDirs.ms)} ms`,
+      ratio(r.vhdDirs.drainMs, fl.vhdDirs.ms),
+      yes(r.vhdDirs.verified),
+    ],
+    [
+      `config + pool metadata: ${fmt(r.metadata.backups)} date folders`,
+      `${fmt(r.metadata.drainMs)} ms`,
+      `${fmt(fl.metadata.ms)} ms`,
+      ratio(r.metadata.drainMs, fl.metadata.ms),
+      yes(r.metadata.verified),
+    ],
+    [
+      `catch-up at start: ${fmt(r.catchUp.backups)} backups, ${fmt(r.catchUp.units)} files (spawn -> last locked)`,
+      `${fmt(r.catchUp.startToLastLockedMs)} ms`,
+      `${fmt(fl.catchUp.ms)} ms`,
+      ratio(r.catchUp.startToLastLockedMs, fl.catchUp.ms),
+      yes(r.catchUp.verified),
+    ],
+    [
+      `(catch-up: daemon's first log line -> last locked; spawn -> "protecting"; full proof of every backup after)`,
+      `${fmt(r.catchUp.firstLineToLastLockedMs)}; ${fmt(r.catchUp.startToProtectingMs)}; ${fmt(r.catchUp.fullProofMs)} ms`,
+      `node -e 0: ${fmt(r.startup.nodeStartFloorMs)} ms`,
+      '',
+      '',
+    ],
+    [
+      `lift of everything: ${fmt(r.lift.unlocked)} units`,
+      `${fmt(r.lift.ms)} ms`,
+      `${fmt(r.floorUnlock.totalMs)} ms`,
+      ratio(r.lift.ms, r.floorUnlock.totalMs),
+      yes(r.lift.verified),
+    ],
+    [
+      `rebuild-index: ${fmt(r.rebuild.foldersScanned)} folders, ${fmt(r.rebuild.indexed)} entries`,
+      `${fmt(r.rebuild.ms)} ms`,
+      `lsattr -d: ${fmt(r.rebuild.lsattrFloorMs)} ms`,
+      ratio(r.rebuild.ms, r.rebuild.lsattrFloorMs),
+      yes(r.rebuild.indexed === r.rebuild.units),
+    ],
     ['daemon peak RSS (VmHWM)', `${fmt(r.peakRss.mb, 1)} MB`, '', '', '-'],
-    ...(r.peakRss.firstDaemonAfterMb ? [['(peak so far after idle latency / burst / VHD directories; the catch-up daemon)', `${['idle', 'burst', 'vhdDirs'].map((k) => fmt(r.peakRss.firstDaemonAfterMb[k], 1)).join(' / ')}; ${fmt(r.peakRss.afterCatchUpMb, 1)} MB`, '', '', '']] : []),
-    [`index per entry (${fmt(r.index.entries)} entries)`, `${fmt(r.index.bytesPerEntry)} B (allocated ${fmt(r.index.allocatedPerEntry)} B)`, '', '', '-'],
-    [`floor totals: chattr +i / -i of ${fmt(r.lift.units)} units`, `${fmt(r.floorLock.totalMs)} / ${fmt(r.floorUnlock.totalMs)} ms`, '', '', '-'],
-    [`index floor: create / unlink ${fmt(r.indexFloor.files)} empty files by hand`, `${fmt(r.indexFloor.createMs)} / ${fmt(r.indexFloor.unlinkMs)} ms (${fmt(r.indexFloor.createUsPerFile)} us a create)`, '', '', '-'],
+    ...(r.peakRss.firstDaemonAfterMb
+      ? [
+          [
+            '(peak so far after idle latency / burst / VHD directories; the catch-up daemon)',
+            `${['idle', 'burst', 'vhdDirs'].map((k) => fmt(r.peakRss.firstDaemonAfterMb[k], 1)).join(' / ')}; ${fmt(r.peakRss.afterCatchUpMb, 1)} MB`,
+            '',
+            '',
+            '',
+          ],
+        ]
+      : []),
+    [
+      `index per entry (${fmt(r.index.entries)} entries)`,
+      `${fmt(r.index.bytesPerEntry)} B (allocated ${fmt(r.index.allocatedPerEntry)} B)`,
+      '',
+      '',
+      '-',
+    ],
+    [
+      `floor totals: chattr +i / -i of ${fmt(r.lift.units)} units`,
+      `${fmt(r.floorLock.totalMs)} / ${fmt(r.floorUnlock.totalMs)} ms`,
+      '',
+      '',
+      '-',
+    ],
+    [
+      `index floor: create / unlink ${fmt(r.indexFloor.files)} empty files by hand`,
+      `${fmt(r.indexFloor.createMs)} / ${fmt(r.indexFloor.unlinkMs)} ms (${fmt(r.indexFloor.createUsPerFile)} us a create)`,
+      '',
+      '',
+      '-',
+    ],
   ];
   return [
     `scale ${r.scale}`,
@@ -909,7 +1164,9 @@ function growthTable(runs) {
   const lines = [head, `| --- |${runs.map(() => ' ---: |').join('')} ---: | ---: |`];
   for (const [name, get] of figures) {
     const v = runs.map(get);
-    lines.push(`| ${name} | ${v.map((x) => fmt(x, name.includes('MB') ? 1 : 0)).join(' | ')} | ${(v[1] / v[0]).toFixed(2)} | ${(v[2] / v[0]).toFixed(2)} |`);
+    lines.push(
+      `| ${name} | ${v.map((x) => fmt(x, name.includes('MB') ? 1 : 0)).join(' | ')} | ${(v[1] / v[0]).toFixed(2)} | ${(v[2] / v[0]).toFixed(2)} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -920,14 +1177,24 @@ function medianOf(same) {
     const first = values[0];
     if (typeof first === 'number') return median(values.filter((v) => typeof v === 'number' && Number.isFinite(v)));
     if (typeof first === 'boolean') return values.every(Boolean);
-    if (first && typeof first === 'object' && !Array.isArray(first)) return Object.fromEntries(Object.keys(first).map((k) => [k, merge(values.map((v) => v?.[k]))]));
+    if (first && typeof first === 'object' && !Array.isArray(first))
+      return Object.fromEntries(Object.keys(first).map((k) => [k, merge(values.map((v) => v?.[k]))]));
     return first;
   };
   return merge(same);
 }
 
 function machine() {
-  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)), kernel: os.release(), node: process.version, loadAvgAtEnd: os.loadavg(), tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1], benchFs: loopMount ? 'fresh ext4 image, loop-mounted' : 'tmp' };
+  return {
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memGb: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
+    kernel: os.release(),
+    node: process.version,
+    loadAvgAtEnd: os.loadavg(),
+    tmpFs: spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1],
+    benchFs: loopMount ? 'fresh ext4 image, loop-mounted' : 'tmp',
+  };
 }
 
 let benchArgs;
@@ -957,9 +1224,15 @@ async function main() {
   }
   if (args.growth && !args.memory) console.log(growthTable(runs) + '\n');
   const date = new Date().toISOString();
-  const out = args.out ?? path.join(REPO, 'bench', 'results', `bench-${date.replace(/[:.]/g, '-')}${args.growth ? '-growth' : ''}.json`);
+  const out =
+    args.out ??
+    path.join(REPO, 'bench', 'results', `bench-${date.replace(/[:.]/g, '-')}${args.growth ? '-growth' : ''}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify({ date, machine: machine(), args, runs, ...(repeats.length > 0 ? { repeats } : {}) }, null, 2) + '\n');
+  fs.writeFileSync(
+    out,
+    JSON.stringify({ date, machine: machine(), args, runs, ...(repeats.length > 0 ? { repeats } : {}) }, null, 2) +
+      '\n',
+  );
   log(`wrote ${out}`);
   unmountFreshExt4();
 }

@@ -48,7 +48,10 @@ const vmName = (i) => fakeUuid(0x10000000 + i, 0);
 // 20261122T061500Z, one day earlier per retained backup.
 function datetime(index) {
   const d = new Date(Date.UTC(2026, 10, 22, 6, 15, 0) - index * 86400_000);
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 function buildRemote(n, k) {
@@ -88,7 +91,10 @@ function buildRemote(n, k) {
         vhds[path.basename(vdiDir)] = path.relative(vmDir, path.join(vdiDir, `${dt}.vhd`));
         files++;
       }
-      fs.writeFileSync(path.join(vmDir, `${dt}.json`), JSON.stringify({ mode: 'delta', jobId, timestamp: dt, vm: { uuid: vm }, vhds }));
+      fs.writeFileSync(
+        path.join(vmDir, `${dt}.json`),
+        JSON.stringify({ mode: 'delta', jobId, timestamp: dt, vm: { uuid: vm }, vhds }),
+      );
       files++;
     }
     fs.writeFileSync(path.join(vmDir, 'cache.json.gz'), cache);
@@ -96,7 +102,9 @@ function buildRemote(n, k) {
   }
   fs.writeFileSync(marker, JSON.stringify(shape));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  console.error(`built ${remoteRoot(n, k)}: ${n} VM folders, ${files} files, ${n * (2 + DISKS_PER_VM)} sub-folders in ${seconds.toFixed(1)} s`);
+  console.error(
+    `built ${remoteRoot(n, k)}: ${n} VM folders, ${files} files, ${n * (2 + DISKS_PER_VM)} sub-folders in ${seconds.toFixed(1)} s`,
+  );
 }
 
 // ---------------------------------------------------------------- child side
@@ -118,7 +126,10 @@ function inotifyWatches() {
     }
     if (target !== 'anon_inode:inotify') continue;
     try {
-      count += fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+      count += fs
+        .readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('inotify wd:')).length;
     } catch {
       // fd went away
     }
@@ -230,7 +241,8 @@ async function runChild(strategy, n, k) {
 
 function chokidarVersion() {
   try {
-    return JSON.parse(fs.readFileSync(path.join(BENCH_DIR, '..', 'node_modules', 'chokidar', 'package.json'), 'utf8')).version;
+    return JSON.parse(fs.readFileSync(path.join(BENCH_DIR, '..', 'node_modules', 'chokidar', 'package.json'), 'utf8'))
+      .version;
   } catch {
     return 'unknown';
   }
@@ -247,12 +259,16 @@ function main(args) {
       continue;
     }
     console.error(`${strategy}: running...`);
-    const child = spawnSync(process.execPath, ['--expose-gc', SELF, '--child', strategy, '--vms', String(n), '--retained', String(k)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      encoding: 'utf8',
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 3_600_000,
-    });
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', SELF, '--child', strategy, '--vms', String(n), '--retained', String(k)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        encoding: 'utf8',
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 3_600_000,
+      },
+    );
     const lastLine = (child.stdout ?? '').trim().split('\n').pop();
     let row;
     try {
@@ -274,12 +290,17 @@ function main(args) {
   for (const r of rows) {
     if (r.skipped) lines.push(`| ${r.strategy} | skipped | skipped | skipped | skipped |`);
     else if (r.error && r.peakRssMb === undefined) lines.push(`| ${r.strategy} | error: ${r.error} | | | |`);
-    else lines.push(`| ${r.strategy} | ${fmt(r.readyS, 2)} | ${fmt(r.peakRssMb, 1)} | ${fmt(r.rssAfterGcMb, 1)} | ${r.inotifyWatches ?? '-'} |`);
+    else
+      lines.push(
+        `| ${r.strategy} | ${fmt(r.readyS, 2)} | ${fmt(r.peakRssMb, 1)} | ${fmt(r.rssAfterGcMb, 1)} | ${r.inotifyWatches ?? '-'} |`,
+      );
   }
   const ours = rows.find((r) => r.strategy === 'ours');
   if (ours && !ours.skipped) {
     lines.push('');
-    lines.push(`ours: ${ours.leaves}/${n} leaves reported${ours.error ? ` (${ours.error})` : ''}; chokidar ready after ${fmt(ours.chokidarReadyS, 2)} s; new <dt>.json seen as leaf-changed after ${ours.changeDetectedMs ?? `never (${ours.changeError})`} ms`);
+    lines.push(
+      `ours: ${ours.leaves}/${n} leaves reported${ours.error ? ` (${ours.error})` : ''}; chokidar ready after ${fmt(ours.chokidarReadyS, 2)} s; new <dt>.json seen as leaf-changed after ${ours.changeDetectedMs ?? `never (${ours.changeError})`} ms`,
+    );
   }
   console.log(lines.join('\n'));
 
@@ -296,7 +317,19 @@ function main(args) {
   };
   fs.writeFileSync(
     out,
-    JSON.stringify({ date: new Date().toISOString(), vms: n, retained: k, disksPerVm: DISKS_PER_VM, root: remoteRoot(n, k), machine, results: rows }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        vms: n,
+        retained: k,
+        disksPerVm: DISKS_PER_VM,
+        root: remoteRoot(n, k),
+        machine,
+        results: rows,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   console.error(`wrote ${out}`);
 }

@@ -1,7 +1,11 @@
 // Runs `work` over `items`, at most `limit` at a time (chattr processes, say), without starting thousands at once.
 // After a failure no new item is started, and the ones in flight are waited for before the first error is thrown:
 // nothing started here runs on once the caller has moved on (a lock batch must be over before a lift may begin).
-export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
@@ -21,7 +25,11 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, work
 }
 
 // Like forEachLimited, keeping each result at its item's position.
-export async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   await forEachLimited(items, limit, async (item, index) => {
     results[index] = await work(item);

@@ -3,7 +3,11 @@ export const MAX_BATCH_BYTES = 128 * 1024;
 export const MAX_BATCH_PATHS = 4096;
 
 // Splits paths into argument lists that each fit one chattr spawn.
-export function splitIntoBatches(paths: readonly string[], maxBytes = MAX_BATCH_BYTES, maxPaths = MAX_BATCH_PATHS): string[][] {
+export function splitIntoBatches(
+  paths: readonly string[],
+  maxBytes = MAX_BATCH_BYTES,
+  maxPaths = MAX_BATCH_PATHS,
+): string[][] {
   const batches: string[][] = [];
   let current: string[] = [];
   let bytes = 0;
@@ -44,7 +48,10 @@ export interface ChattrFailure {
 
 // chattr, run with LC_ALL=C, says "chattr: <reason> while <doing> <path>" per failed path and goes on.
 // Returns the failures it can pin on a path of the batch (or a path inside one, under -R) and whether every line was understood.
-export function parseChattrErrors(stderr: string, batch: readonly string[]): { failures: ChattrFailure[]; understood: boolean } {
+export function parseChattrErrors(
+  stderr: string,
+  batch: readonly string[],
+): { failures: ChattrFailure[]; understood: boolean } {
   const failures: ChattrFailure[] = [];
   let understood = true;
   const sorted = [...batch].sort((a, b) => b.length - a.length);

@@ -22,10 +22,16 @@ export function hasCapability(effective: bigint, bit: number): boolean {
 // Refuses to go on without the capabilities: every lock would fail, one path at a time, in a log nobody reads.
 export function assertCapabilities(procStatus = readFileSync('/proc/self/status', 'utf8')): void {
   const effective = parseEffectiveCapabilities(procStatus);
-  const missing = REQUIRED_CAPABILITIES.filter((c) => effective === undefined || !hasCapability(effective, c.bit)).map((c) => c.name);
+  const missing = REQUIRED_CAPABILITIES.filter((c) => effective === undefined || !hasCapability(effective, c.bit)).map(
+    (c) => c.name,
+  );
   if (missing.length === 0) return;
-  throw new AppError('MISSING_CAPABILITY', `This process lacks ${missing.join(', ')}, so it cannot ${missing.includes('CAP_LINUX_IMMUTABLE') ? 'set or clear the immutable attribute' : 'lock files it does not own or cannot read'}`, {
-    value: effective === undefined ? 'unknown' : `CapEff=${effective.toString(16)}`,
-    hint: `run it as root; under systemd keep ${missing.join(' ')} in CapabilityBoundingSet= (see systemd/xo-immutable-backups.service)`,
-  });
+  throw new AppError(
+    'MISSING_CAPABILITY',
+    `This process lacks ${missing.join(', ')}, so it cannot ${missing.includes('CAP_LINUX_IMMUTABLE') ? 'set or clear the immutable attribute' : 'lock files it does not own or cannot read'}`,
+    {
+      value: effective === undefined ? 'unknown' : `CapEff=${effective.toString(16)}`,
+      hint: `run it as root; under systemd keep ${missing.join(' ')} in CapabilityBoundingSet= (see systemd/xo-immutable-backups.service)`,
+    },
+  );
 }

@@ -3,7 +3,14 @@ import { execa } from 'execa';
 import { AppError } from '../errors.js';
 import type { AttributesAdapter, PathOutcome, Target } from './adapter.js';
 import { mapLimited } from '../concurrency.js';
-import { CHATTR_LANES, classifyChattrMessage, parseChattrErrors, parseLsattr, splitForLanes, splitIntoBatches } from './batch.js';
+import {
+  CHATTR_LANES,
+  classifyChattrMessage,
+  parseChattrErrors,
+  parseLsattr,
+  splitForLanes,
+  splitIntoBatches,
+} from './batch.js';
 
 // Messages are parsed, so they must not be translated.
 const ENV = { LC_ALL: 'C', LANG: 'C' };
@@ -18,12 +25,20 @@ interface Run {
 }
 
 async function run(command: 'chattr' | 'lsattr', args: readonly string[]): Promise<Run> {
-  const result = await execa(command, args, { env: ENV, reject: false, stdin: 'ignore', stripFinalNewline: false, maxBuffer: 64 * 1024 * 1024 });
+  const result = await execa(command, args, {
+    env: ENV,
+    reject: false,
+    stdin: 'ignore',
+    stripFinalNewline: false,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (result.failed && result.exitCode === undefined) {
     const missing = result.code === 'ENOENT';
     throw new AppError(missing ? 'CHATTR_MISSING' : 'CHATTR_FAILED', `Cannot run ${command}: ${result.shortMessage}`, {
       value: command,
-      hint: missing ? 'install e2fsprogs (apt-get install e2fsprogs), which provides chattr and lsattr' : 'the system could not start a process (out of memory, processes or file descriptors?); the daemon tries again',
+      hint: missing
+        ? 'install e2fsprogs (apt-get install e2fsprogs), which provides chattr and lsattr'
+        : 'the system could not start a process (out of memory, processes or file descriptors?); the daemon tries again',
       cause: result,
     });
   }
@@ -38,7 +53,9 @@ export class ChattrAdapter implements AttributesAdapter {
       const paths = targets.filter((t) => t.recursive === recursive).map((t) => t.path);
       for (const batch of splitForLanes(paths, recursive)) batches.push({ paths: batch, recursive });
     }
-    return (await mapLimited(batches, CHATTR_LANES, (batch) => this.#setBatch(batch.paths, batch.recursive, immutable))).flat();
+    return (
+      await mapLimited(batches, CHATTR_LANES, (batch) => this.#setBatch(batch.paths, batch.recursive, immutable))
+    ).flat();
   }
 
   async #setBatch(batch: readonly string[], recursive: boolean, immutable: boolean): Promise<PathOutcome[]> {
@@ -76,7 +93,10 @@ export class ChattrAdapter implements AttributesAdapter {
     // lsattr prints one line per path: a name with a newline is asked about alone, its whole output one answer.
     for (const p of paths.filter((p) => p.includes('\n'))) {
       const result = await run('lsattr', ['-d', '--', p]);
-      found.set(p, result.exitCode === 0 ? result.stdout.slice(0, result.stdout.indexOf(' ')).includes('i') : undefined);
+      found.set(
+        p,
+        result.exitCode === 0 ? result.stdout.slice(0, result.stdout.indexOf(' ')).includes('i') : undefined,
+      );
     }
     for (const batch of splitIntoBatches(paths.filter((p) => !p.includes('\n')))) {
       const result = await run('lsattr', ['-d', '--', ...batch]);

@@ -9,9 +9,14 @@ const PROBE_PREFIX = '.xo-immutable-backups-probe-';
 
 // A crash between locking a probe and removing it leaves a locked dot file at the root: the next start removes it.
 async function removeStaleProbes(root: string, attributes: AttributesAdapter): Promise<void> {
-  const stale = (await readdir(root).catch(() => [])).filter((name) => name.startsWith(PROBE_PREFIX)).map((name) => path.join(root, name));
+  const stale = (await readdir(root).catch(() => []))
+    .filter((name) => name.startsWith(PROBE_PREFIX))
+    .map((name) => path.join(root, name));
   if (stale.length === 0) return;
-  await attributes.setImmutable(stale.map((p) => ({ path: p, recursive: false })), false);
+  await attributes.setImmutable(
+    stale.map((p) => ({ path: p, recursive: false })),
+    false,
+  );
   for (const probe of stale) await unlink(probe).catch(() => undefined);
 }
 
@@ -51,7 +56,11 @@ export async function selfTestRemote(root: string, attributes: AttributesAdapter
         throw fail(`${what} of the locked probe succeeded`);
       } catch (error) {
         if (error instanceof AppError) throw error;
-        if (errnoCode(error) !== 'EPERM') throw fail(`${what} of the locked probe failed with ${errnoCode(error) ?? 'an unknown error'} instead of EPERM`, error);
+        if (errnoCode(error) !== 'EPERM')
+          throw fail(
+            `${what} of the locked probe failed with ${errnoCode(error) ?? 'an unknown error'} instead of EPERM`,
+            error,
+          );
       }
     }
   } finally {
@@ -59,6 +68,9 @@ export async function selfTestRemote(root: string, attributes: AttributesAdapter
     await unlink(probe).catch(() => undefined);
   }
   // A probe that survived its cleanup would be a leftover the admin has to remove by hand: say so.
-  const stillThere = await lstat(probe).then(() => true, () => false);
+  const stillThere = await lstat(probe).then(
+    () => true,
+    () => false,
+  );
   if (stillThere) throw fail(`the probe ${probe} could not be removed; remove it with chattr -i and rm`);
 }

@@ -19,7 +19,11 @@ export interface CheckResult {
   fix?: string;
 }
 
-const UNIT_PATHS = ['/etc/systemd/system/xo-immutable-backups.service', '/lib/systemd/system/xo-immutable-backups.service', '/usr/lib/systemd/system/xo-immutable-backups.service'];
+const UNIT_PATHS = [
+  '/etc/systemd/system/xo-immutable-backups.service',
+  '/lib/systemd/system/xo-immutable-backups.service',
+  '/usr/lib/systemd/system/xo-immutable-backups.service',
+];
 
 // `check`: the preflight an admin runs before enabling the service. Every check runs, one line each; exit 1 if any failed.
 export async function runCheck(options: { config: string; json: boolean }, io: Io): Promise<number> {
@@ -48,7 +52,10 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
   await record('chattr and lsattr', async () => {
     await attributes.isImmutable(['/']);
     // A path that does not exist: chattr runs and reports it vanished, which proves it is there.
-    await attributes.setImmutable([{ path: `/nonexistent-xo-immutable-backups-check-${process.pid}`, recursive: false }], false);
+    await attributes.setImmutable(
+      [{ path: `/nonexistent-xo-immutable-backups-check-${process.pid}`, recursive: false }],
+      false,
+    );
     return 'installed';
   });
   let folders = 0;
@@ -62,7 +69,10 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
     await record(`remote ${remote.id}: index outside the remote`, async () => {
       const real = await resolveRemoteRoot(remote);
       if (isInside(await realpathOfNearest(config!.indexPath), real) || isInside(config!.indexPath, remote.root)) {
-        throw new AppError('CONFIG_INVALID', `indexPath ${config!.indexPath} is inside ${remote.root}`, { value: config!.indexPath, hint: 'move indexPath outside every remote, such as "/var/lib/xo-immutable-backups"' });
+        throw new AppError('CONFIG_INVALID', `indexPath ${config!.indexPath} is inside ${remote.root}`, {
+          value: config!.indexPath,
+          hint: 'move indexPath outside every remote, such as "/var/lib/xo-immutable-backups"',
+        });
       }
       return `${config!.indexPath} is outside`;
     });
@@ -74,14 +84,25 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
       // One watch per backup folder, a few for the folders above them, and room for growth.
       const needed = folders * 2 + 1024;
       if (limit < needed) {
-        throw new AppError('USAGE', `fs.inotify.max_user_watches is ${limit}, and ${folders} backup folder(s) need about ${needed}`, { value: limit, hint: `sysctl -w fs.inotify.max_user_watches=${needed} and keep it in /etc/sysctl.d/90-xo-immutable-backups.conf` });
+        throw new AppError(
+          'USAGE',
+          `fs.inotify.max_user_watches is ${limit}, and ${folders} backup folder(s) need about ${needed}`,
+          {
+            value: limit,
+            hint: `sysctl -w fs.inotify.max_user_watches=${needed} and keep it in /etc/sysctl.d/90-xo-immutable-backups.conf`,
+          },
+        );
       }
       return `${limit} allowed, about ${folders} needed now`;
     });
   }
   await record('systemd unit', async () => {
     const found = UNIT_PATHS.find((p) => existsSync(p));
-    if (found === undefined) throw new AppError('USAGE', 'xo-immutable-backups.service is not installed', { value: UNIT_PATHS[0], hint: 'copy systemd/xo-immutable-backups.service to /etc/systemd/system/, edit ReadWritePaths, then systemctl daemon-reload (docs/installation.md)' });
+    if (found === undefined)
+      throw new AppError('USAGE', 'xo-immutable-backups.service is not installed', {
+        value: UNIT_PATHS[0],
+        hint: 'copy systemd/xo-immutable-backups.service to /etc/systemd/system/, edit ReadWritePaths, then systemctl daemon-reload (docs/installation.md)',
+      });
     return found;
   });
 

@@ -26,50 +26,80 @@ export async function runDemo(options: { keep: boolean }, out: (line: string) =>
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      logLines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
-  const result = validateConfig({ indexPath: path.join(base, 'index'), remotes: { demo: { root, immutabilityDuration: '7d' } } });
+  const result = validateConfig({
+    indexPath: path.join(base, 'index'),
+    remotes: { demo: { root, immutabilityDuration: '7d' } },
+  });
   if (!result.ok) throw configInvalid('(embedded demo config)', result.problems);
   const daemon = new Daemon({ config: result.config, log: createLogger('info', sink), attributes });
   try {
     out(`Sample XO remote: ${root} (backups stay immutable for 7 days)`);
     const now = Date.now();
     await mkdir(root);
-    const early = await writeVmBackup(root, { vm: 'demo-vm-written-while-stopped', datetime: xoDatetime(now - 2 * HOUR), disks: [{ type: 'flat' }, { type: 'flat' }] });
+    const early = await writeVmBackup(root, {
+      vm: 'demo-vm-written-while-stopped',
+      datetime: xoDatetime(now - 2 * HOUR),
+      disks: [{ type: 'flat' }, { type: 'flat' }],
+    });
     const expired = await writeVmBackup(root, { vm: 'demo-vm-expired', datetime: xoDatetime(now - 8 * 24 * HOUR) });
     out('1. Before the daemon starts: one VM backup inside its window, one from 8 days ago (already past the 7 days).');
 
     await daemon.start();
-    out(`2. Daemon started; start-up catch-up locked ${await countImmutable(attributes, early.units)} of ${early.units.length} units of the waiting backup, and none of the expired one (${await countImmutable(attributes, expired.units)} locked).`);
+    out(
+      `2. Daemon started; start-up catch-up locked ${await countImmutable(attributes, early.units)} of ${early.units.length} units of the waiting backup, and none of the expired one (${await countImmutable(attributes, expired.units)} locked).`,
+    );
 
     const written = Date.now();
     const fresh = [
-      await writeVmBackup(root, { vm: 'demo-vm', datetime: xoDatetime(written), disks: [{ type: 'vhd-directory', blocks: 20 }, { type: 'flat' }] }),
+      await writeVmBackup(root, {
+        vm: 'demo-vm',
+        datetime: xoDatetime(written),
+        disks: [{ type: 'vhd-directory', blocks: 20 }, { type: 'flat' }],
+      }),
       await writeVmBackup(root, { vm: 'demo-vm-full', datetime: xoDatetime(written), xva: true, disks: [] }),
       await writeConfigBackup(root, 'demo-schedule', xoDatetime(written)),
       await writePoolBackup(root, 'demo-schedule', 'demo-pool', xoDatetime(written)),
     ];
     const units = fresh.flatMap((b) => b.units);
     const lockedIn = await waitUntilImmutable(attributes, units, 10_000);
-    out(`3. XO wrote 4 new backups (VM with a VHD directory, full VM, config, pool metadata): all ${units.length} units immutable ${lockedIn === undefined ? 'NOT within 10 s' : `${lockedIn} ms after the last json was written`}.`);
+    out(
+      `3. XO wrote 4 new backups (VM with a VHD directory, full VM, config, pool metadata): all ${units.length} units immutable ${lockedIn === undefined ? 'NOT within 10 s' : `${lockedIn} ms after the last json was written`}.`,
+    );
 
     const victim = fresh[0]?.label ?? '';
-    out('4. Someone holding XO\'s credentials tries to destroy a backup:');
+    out("4. Someone holding XO's credentials tries to destroy a backup:");
     out(`   rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`);
     out(`   append to ${path.relative(base, victim)}: ${await refusal(() => appendFile(victim, 'ransom'))}`);
     const cache = fresh[0]?.neverLocked[0] ?? '';
-    out(`5. What XO must keep writing stays mutable: append to ${path.relative(base, cache)}: ${await refusal(() => appendFile(cache, 'x'))}`);
+    out(
+      `5. What XO must keep writing stays mutable: append to ${path.relative(base, cache)}: ${await refusal(() => appendFile(cache, 'x'))}`,
+    );
     const indexDays = await readdir(path.join(base, 'index', 'demo'));
-    out(`6. Index entries (written before each chattr) under ${path.join(base, 'index', 'demo')}: days ${indexDays.join(', ')}.`);
+    out(
+      `6. Index entries (written before each chattr) under ${path.join(base, 'index', 'demo')}: days ${indexDays.join(', ')}.`,
+    );
     out('7. What journalctl would show (first lock lines):');
     for (const line of logLines.filter((l) => l.includes('"msg":"locked')).slice(0, 3)) out(`   ${line}`);
     await daemon.stop();
     // What `lift` does once the window has passed, shown with a clock 8 days ahead instead of waiting a week.
     const index = new IndexStore(path.join(base, 'index'), 'demo');
-    const lifted = await liftRemote({ id: 'demo', root, realRoot: root, durationMs: 7 * 24 * HOUR, index, encrypted: false }, attributes, { now: Date.now() + 8 * 24 * HOUR, dryRun: false, all: false });
-    out(`8. Eight days later (a simulated clock), the lift pass unlocks ${lifted.unlocked.length} unit(s) whose window has passed; now: rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`);
+    const lifted = await liftRemote(
+      { id: 'demo', root, realRoot: root, durationMs: 7 * 24 * HOUR, index, encrypted: false },
+      attributes,
+      { now: Date.now() + 8 * 24 * HOUR, dryRun: false, all: false },
+    );
+    out(
+      `8. Eight days later (a simulated clock), the lift pass unlocks ${lifted.unlocked.length} unit(s) whose window has passed; now: rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`,
+    );
     return lockedIn === undefined || lifted.failed.length > 0 ? EXIT.failure : EXIT.ok;
   } finally {
     await daemon.stop();
@@ -87,7 +117,11 @@ async function countImmutable(attributes: ChattrAdapter, paths: readonly string[
   return [...(await attributes.isImmutable(paths)).values()].filter((v) => v === true).length;
 }
 
-async function waitUntilImmutable(attributes: ChattrAdapter, paths: readonly string[], timeoutMs: number): Promise<number | undefined> {
+async function waitUntilImmutable(
+  attributes: ChattrAdapter,
+  paths: readonly string[],
+  timeoutMs: number,
+): Promise<number | undefined> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     if ((await countImmutable(attributes, paths)) === paths.length) return Date.now() - started;

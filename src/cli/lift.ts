@@ -33,7 +33,12 @@ interface RemoteOutcome {
 }
 
 // `lift`: one pass, then exit. With --all, one remote is made fully mutable (decommissioning).
-export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock, stdin: NodeJS.ReadStream = process.stdin): Promise<number> {
+export async function runLift(
+  options: LiftCommandOptions,
+  io: Io,
+  clock: Clock,
+  stdin: NodeJS.ReadStream = process.stdin,
+): Promise<number> {
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   if (options.all) await confirmAll(options, io, stdin);
@@ -43,12 +48,28 @@ export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock,
   const attributes = new ChattrAdapter();
   const outcomes: RemoteOutcome[] = [];
   for (const remote of remotes) {
-    const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r${options.dryRun ? 'checking' : 'lifting'} ${remote.id}: ${done}/${total} units`) : undefined;
+    const progress =
+      !options.json && process.stderr.isTTY
+        ? (done: number, total: number) =>
+            process.stderr.write(`\r${options.dryRun ? 'checking' : 'lifting'} ${remote.id}: ${done}/${total} units`)
+        : undefined;
     try {
-      const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index: new IndexStore(config.indexPath, remote.id), encrypted: false };
+      const context = {
+        id: remote.id,
+        root: remote.root,
+        realRoot: await resolveRemoteRoot(remote),
+        durationMs: remote.immutabilityDurationMs,
+        index: new IndexStore(config.indexPath, remote.id),
+        encrypted: false,
+      };
       const report = options.all
         ? await makeRemoteMutable(context, attributes, clock.now(), progress)
-        : await liftRemote(context, attributes, { now: clock.now(), dryRun: options.dryRun, all: false, ...(progress ? { onProgress: progress } : {}) });
+        : await liftRemote(context, attributes, {
+            now: clock.now(),
+            dryRun: options.dryRun,
+            all: false,
+            ...(progress ? { onProgress: progress } : {}),
+          });
       outcomes.push({ remote: remote.id, report });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
@@ -59,16 +80,28 @@ export async function runLift(options: LiftCommandOptions, io: Io, clock: Clock,
   }
   if (options.json) io.out(JSON.stringify(toJson(outcomes), null, 2));
   else for (const outcome of outcomes) for (const line of describe(outcome, options)) io.out(line);
-  const troubled = outcomes.some((o) => o.error !== undefined || (o.report !== undefined && (o.report.failed.length > 0 || o.report.suspicious.length > 0 || o.report.unreadableEntries.length > 0)));
+  const troubled = outcomes.some(
+    (o) =>
+      o.error !== undefined ||
+      (o.report !== undefined &&
+        (o.report.failed.length > 0 || o.report.suspicious.length > 0 || o.report.unreadableEntries.length > 0)),
+  );
   return troubled ? EXIT.failure : EXIT.ok;
 }
 
 // Making a remote mutable cannot be undone by this tool: it takes --yes, or the remote id typed at a terminal.
 async function confirmAll(options: LiftCommandOptions, io: Io, stdin: NodeJS.ReadStream): Promise<void> {
   if (options.remote === undefined) {
-    throw new AppError('USAGE', '--all makes one remote fully mutable and needs --remote ID', { value: '--all', hint: 'add --remote ID (the id of the remote in the config)' });
+    throw new AppError('USAGE', '--all makes one remote fully mutable and needs --remote ID', {
+      value: '--all',
+      hint: 'add --remote ID (the id of the remote in the config)',
+    });
   }
-  if (options.dryRun) throw new AppError('USAGE', '--all cannot be combined with --dry-run', { value: '--all --dry-run', hint: 'run `lift --dry-run --remote ID` to see what expires; --all unlocks everything' });
+  if (options.dryRun)
+    throw new AppError('USAGE', '--all cannot be combined with --dry-run', {
+      value: '--all --dry-run',
+      hint: 'run `lift --dry-run --remote ID` to see what expires; --all unlocks everything',
+    });
   if (options.yes) return;
   if (!stdin.isTTY) {
     throw new AppError('USAGE', `Refusing to make remote "${options.remote}" fully mutable without confirmation`, {
@@ -76,17 +109,28 @@ async function confirmAll(options: LiftCommandOptions, io: Io, stdin: NodeJS.Rea
       hint: 'add --yes to confirm (stop the xo-immutable-backups service first, or it locks backups inside their window again)',
     });
   }
-  io.err(`This unlocks every backup of remote "${options.remote}", whatever its window, and marks the remote as no longer immutable.`);
+  io.err(
+    `This unlocks every backup of remote "${options.remote}", whatever its window, and marks the remote as no longer immutable.`,
+  );
   io.err('Stop the xo-immutable-backups service first, or it will lock the backups inside their window again.');
   const prompt = createInterface({ input: stdin, output: process.stderr });
   const answer = await prompt.question(`Type the remote id (${options.remote}) to go on: `);
   prompt.close();
-  if (answer.trim() !== options.remote) throw new AppError('USAGE', 'Not confirmed; nothing was changed', { value: answer, hint: 'type the remote id exactly, or pass --yes' });
+  if (answer.trim() !== options.remote)
+    throw new AppError('USAGE', 'Not confirmed; nothing was changed', {
+      value: answer,
+      hint: 'type the remote id exactly, or pass --yes',
+    });
 }
 
 // Lifting trusts the wall clock: a clock set back (or found frozen by the daemon) stops it until an admin accepts the
 // clock. --accept-clock records the current time as right; --dry-run only warns.
-async function checkClock(indexPath: string, maxJumpMs: number, clock: Clock, options: LiftCommandOptions): Promise<string | undefined> {
+async function checkClock(
+  indexPath: string,
+  maxJumpMs: number,
+  clock: Clock,
+  options: LiftCommandOptions,
+): Promise<string | undefined> {
   if (options.acceptClock) {
     await acceptClock(indexPath, clock);
     return `clock accepted: lifting resumes from ${new Date(clock.now()).toISOString()}`;
@@ -95,8 +139,10 @@ async function checkClock(indexPath: string, maxJumpMs: number, clock: Clock, op
   const recorded = judgeRecordedClock(state.lastWall, clock.now(), maxJumpMs);
   const reason = state.frozen?.reason ?? (recorded.ok ? undefined : recorded.reason);
   if (reason === undefined) return undefined;
-  if (options.dryRun) return `warning: lifting is frozen (${reason}); this is what would be unlocked once the clock is accepted`;
-  if (state.frozen === undefined && !options.all) await freeze(indexPath, { since: new Date(clock.now()).toISOString(), reason });
+  if (options.dryRun)
+    return `warning: lifting is frozen (${reason}); this is what would be unlocked once the clock is accepted`;
+  if (state.frozen === undefined && !options.all)
+    await freeze(indexPath, { since: new Date(clock.now()).toISOString(), reason });
   if (options.all) return undefined;
   throw new AppError('CLOCK_FROZEN', `Lifting is frozen: ${reason}`, {
     value: new Date(clock.now()).toISOString(),
@@ -105,14 +151,24 @@ async function checkClock(indexPath: string, maxJumpMs: number, clock: Clock, op
 }
 
 function describe(outcome: RemoteOutcome, options: LiftCommandOptions): string[] {
-  if (outcome.error !== undefined) return [`error [${outcome.error.code}]: ${outcome.error.message}`, `  what to do: ${outcome.error.hint}`];
+  if (outcome.error !== undefined)
+    return [`error [${outcome.error.code}]: ${outcome.error.message}`, `  what to do: ${outcome.error.hint}`];
   const report = outcome.report!;
   const verb = options.dryRun ? 'would unlock' : 'unlocked';
-  const lines = [`remote ${report.remote}: ${verb} ${report.unlocked.length} unit(s)${options.all ? ' (all)' : `; ${report.kept} still inside their window stay locked`}`];
+  const lines = [
+    `remote ${report.remote}: ${verb} ${report.unlocked.length} unit(s)${options.all ? ' (all)' : `; ${report.kept} still inside their window stay locked`}`,
+  ];
   for (const [day, count] of countByDay(report.unlocked)) lines.push(`  ${day}  ${count} unit(s)`);
-  if (report.vanished.length > 0) lines.push(`  ${report.vanished.length} unit(s) already gone from the remote: ${options.dryRun ? 'their entries would be' : 'entries'} forgotten`);
-  if (report.cachesRemoved.length > 0) lines.push(`  removed XO's metadata cache (cache.json.gz) in ${report.cachesRemoved.length} VM folder(s), so XO re-reads them`);
-  if (options.all && report.failed.length === 0) lines.push('  immutability.json now says immutable: false; nothing under the root is immutable any more');
+  if (report.vanished.length > 0)
+    lines.push(
+      `  ${report.vanished.length} unit(s) already gone from the remote: ${options.dryRun ? 'their entries would be' : 'entries'} forgotten`,
+    );
+  if (report.cachesRemoved.length > 0)
+    lines.push(
+      `  removed XO's metadata cache (cache.json.gz) in ${report.cachesRemoved.length} VM folder(s), so XO re-reads them`,
+    );
+  if (options.all && report.failed.length === 0)
+    lines.push('  immutability.json now says immutable: false; nothing under the root is immutable any more');
   for (const f of report.failed) lines.push(`  FAILED ${f.path}: ${f.message}`);
   for (const s of report.suspicious) lines.push(`  NOT UNLOCKED ${s.path}: ${s.reason}`);
   for (const u of report.unreadableEntries) lines.push(`  left alone: ${u} is not an index entry this version reads`);

@@ -25,12 +25,28 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
   const reports: RebuildReport[] = [];
   const errors: { remote: string; code: string; message: string; hint: string }[] = [];
   for (const remote of remotes) {
-    const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\rscanning ${remote.id}: ${done}/${total} folders`) : undefined;
+    const progress =
+      !options.json && process.stderr.isTTY
+        ? (done: number, total: number) => process.stderr.write(`\rscanning ${remote.id}: ${done}/${total} folders`)
+        : undefined;
     try {
       const index = new IndexStore(config.indexPath, remote.id);
-      const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index, encrypted: false };
+      const context = {
+        id: remote.id,
+        root: remote.root,
+        realRoot: await resolveRemoteRoot(remote),
+        durationMs: remote.immutabilityDurationMs,
+        index,
+        encrypted: false,
+      };
       await index.open();
-      reports.push(await rebuildIndex(context, attributes, { importFrom: [config.indexPath, ...options.import], now: clock.now(), ...(progress ? { onProgress: progress } : {}) }));
+      reports.push(
+        await rebuildIndex(context, attributes, {
+          importFrom: [config.indexPath, ...options.import],
+          now: clock.now(),
+          ...(progress ? { onProgress: progress } : {}),
+        }),
+      );
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       errors.push({ remote: remote.id, code: error.code, message: error.message, hint: error.hint });
@@ -39,12 +55,28 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
     }
   }
   if (options.json) {
-    io.out(JSON.stringify({ remotes: [...reports.map((r) => ({ ...r, days: Object.fromEntries(countByDay(r.indexed)) })), ...errors.map(({ remote, ...error }) => ({ remote, error }))] }, null, 2));
+    io.out(
+      JSON.stringify(
+        {
+          remotes: [
+            ...reports.map((r) => ({ ...r, days: Object.fromEntries(countByDay(r.indexed)) })),
+            ...errors.map(({ remote, ...error }) => ({ remote, error })),
+          ],
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     for (const r of reports) {
-      io.out(`remote ${r.remote}: scanned ${r.foldersScanned} folder(s); ${r.indexed.length} immutable unit(s) had no entry and now have one (${r.imported} from the prior art's index)`);
+      io.out(
+        `remote ${r.remote}: scanned ${r.foldersScanned} folder(s); ${r.indexed.length} immutable unit(s) had no entry and now have one (${r.imported} from the prior art's index)`,
+      );
       for (const [day, count] of countByDay(r.indexed)) io.out(`  ${day}  ${count} unit(s)`);
-      for (const u of r.undated) io.out(`  NO DATETIME ${u}: immutable, but its name tells no datetime; not indexed (lift it by hand when no longer needed)`);
+      for (const u of r.undated)
+        io.out(
+          `  NO DATETIME ${u}: immutable, but its name tells no datetime; not indexed (lift it by hand when no longer needed)`,
+        );
       for (const s of r.skippedLegacy) io.out(`  prior-art entry left alone: ${s.path}: ${s.reason}`);
     }
     for (const e of errors) io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}\n  what to do: ${e.hint}`);

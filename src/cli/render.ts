@@ -10,5 +10,8 @@ export function renderError(error: unknown, json: boolean): { text: string; exit
     return { text, exitCode: exitCodeFor(error.code) };
   }
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  return { text: json ? JSON.stringify({ error: { code: 'UNEXPECTED', message } }) : `error: ${message}`, exitCode: EXIT.failure };
+  return {
+    text: json ? JSON.stringify({ error: { code: 'UNEXPECTED', message } }) : `error: ${message}`,
+    exitCode: EXIT.failure,
+  };
 }

@@ -6,5 +6,8 @@ export function selectRemotes(remotes: RemoteConfig[], id: string | undefined): 
   if (id === undefined) return remotes;
   const found = remotes.filter((r) => r.id === id);
   if (found.length > 0) return found;
-  throw new AppError('USAGE', `There is no remote "${id}" in the config`, { value: id, hint: `use one of: ${remotes.map((r) => r.id).join(', ')}` });
+  throw new AppError('USAGE', `There is no remote "${id}" in the config`, {
+    value: id,
+    hint: `use one of: ${remotes.map((r) => r.id).join(', ')}`,
+  });
 }

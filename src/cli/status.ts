@@ -12,7 +12,11 @@ import { selectRemotes } from './select.js';
 
 // `status`: what is protected, until when, and whether the daemon is running well. Exit 1 when something needs an
 // admin: the daemon is not running, a remote is unavailable, or lifting is frozen.
-export async function runStatus(options: { config: string; remote?: string; json: boolean }, io: Io, clock: Clock): Promise<number> {
+export async function runStatus(
+  options: { config: string; remote?: string; json: boolean },
+  io: Io,
+  clock: Clock,
+): Promise<number> {
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   const daemon = await readJson<DaemonStatus>(path.join(config.indexPath, DAEMON_STATUS_FILE));
@@ -29,7 +33,9 @@ export async function runStatus(options: { config: string; remote?: string; json
     daemon,
     daemonProcessExists: daemon !== undefined && processExists(daemon.pid),
     frozenReason: clockState.frozen?.reason,
-    maxUserWatches: Number.parseInt((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8').catch(() => '')).trim(), 10) || undefined,
+    maxUserWatches:
+      Number.parseInt((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8').catch(() => '')).trim(), 10) ||
+      undefined,
     remotes: inputs,
   });
   if (options.json) io.out(JSON.stringify(report, null, 2));

@@ -10,16 +10,36 @@ import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
 
 // `verify`: exits 1 on any finding, naming each one.
-export async function runVerify(options: { config: string; remote?: string; json: boolean }, io: Io, clock: Clock): Promise<number> {
+export async function runVerify(
+  options: { config: string; remote?: string; json: boolean },
+  io: Io,
+  clock: Clock,
+): Promise<number> {
   const config = loadConfig(options.config);
   const attributes = new ChattrAdapter();
   const reports: VerifyReport[] = [];
   const errors: { remote: string; code: string; message: string }[] = [];
   for (const remote of selectRemotes(config.remotes, options.remote)) {
-    const progress = !options.json && process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\rverifying ${remote.id}: ${done}/${total}`) : undefined;
+    const progress =
+      !options.json && process.stderr.isTTY
+        ? (done: number, total: number) => process.stderr.write(`\rverifying ${remote.id}: ${done}/${total}`)
+        : undefined;
     try {
-      const context = { id: remote.id, root: remote.root, realRoot: await resolveRemoteRoot(remote), durationMs: remote.immutabilityDurationMs, index: new IndexStore(config.indexPath, remote.id), encrypted: await isEncryptedRemote(remote.root) };
-      reports.push(await verifyRemote(context, attributes, { now: clock.now(), jsonSettleMs: config.jsonSettleMs, ...(progress ? { onProgress: progress } : {}) }));
+      const context = {
+        id: remote.id,
+        root: remote.root,
+        realRoot: await resolveRemoteRoot(remote),
+        durationMs: remote.immutabilityDurationMs,
+        index: new IndexStore(config.indexPath, remote.id),
+        encrypted: await isEncryptedRemote(remote.root),
+      };
+      reports.push(
+        await verifyRemote(context, attributes, {
+          now: clock.now(),
+          jsonSettleMs: config.jsonSettleMs,
+          ...(progress ? { onProgress: progress } : {}),
+        }),
+      );
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       errors.push({ remote: remote.id, code: error.code, message: error.message });
@@ -28,10 +48,23 @@ export async function runVerify(options: { config: string; remote?: string; json
     }
   }
   if (options.json) {
-    io.out(JSON.stringify({ ok: errors.length === 0 && reports.every((r) => r.findings.length === 0), verifiedAt: new Date(clock.now()).toISOString(), remotes: reports, errors }, null, 2));
+    io.out(
+      JSON.stringify(
+        {
+          ok: errors.length === 0 && reports.every((r) => r.findings.length === 0),
+          verifiedAt: new Date(clock.now()).toISOString(),
+          remotes: reports,
+          errors,
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     for (const r of reports) {
-      io.out(`remote ${r.remote}: ${r.entriesChecked} indexed unit(s) and ${r.foldersChecked} backup folder(s) checked: ${r.findings.length === 0 ? 'every unit is immutable and unchanged, and no completed backup in its window is unprotected' : `${r.findings.length} finding(s)`}`);
+      io.out(
+        `remote ${r.remote}: ${r.entriesChecked} indexed unit(s) and ${r.foldersChecked} backup folder(s) checked: ${r.findings.length === 0 ? 'every unit is immutable and unchanged, and no completed backup in its window is unprotected' : `${r.findings.length} finding(s)`}`,
+      );
       for (const f of r.findings) io.out(`  ${f.kind.toUpperCase()} ${f.path}: ${f.detail}`);
     }
     for (const e of errors) io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}`);

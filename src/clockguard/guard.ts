@@ -30,7 +30,11 @@ export class ClockGuard {
     if (this.#baseline === undefined) {
       const recorded = judgeRecordedClock(state.lastWall, wall, this.#maxJumpMs);
       if (!recorded.ok) reason = recorded.reason;
-      else if (recorded.forwardGapMs !== undefined) this.#log.warn({ gapMs: recorded.forwardGapMs }, `the clock moved ${formatMs(recorded.forwardGapMs)} forward since this index last recorded it (the server was off?); lifting goes on`);
+      else if (recorded.forwardGapMs !== undefined)
+        this.#log.warn(
+          { gapMs: recorded.forwardGapMs },
+          `the clock moved ${formatMs(recorded.forwardGapMs)} forward since this index last recorded it (the server was off?); lifting goes on`,
+        );
     } else {
       // While running, the wall clock may not go back before a time already recorded either.
       const recorded = judgeRecordedClock(state.lastWall, wall, this.#maxJumpMs);
@@ -50,7 +54,10 @@ export class ClockGuard {
     const frozen = state.frozen ?? (reason === undefined ? undefined : { since: new Date(wall).toISOString(), reason });
     if (frozen !== undefined && state.frozen === undefined) {
       await freeze(this.#indexPath, frozen);
-      this.#log.error({ reason: frozen.reason }, `lifting is frozen: ${frozen.reason}. Backups stay locked and new ones are still locked. Check the clock (timedatectl, NTP), then run \`xo-immutable-backups lift --accept-clock\``);
+      this.#log.error(
+        { reason: frozen.reason },
+        `lifting is frozen: ${frozen.reason}. Backups stay locked and new ones are still locked. Check the clock (timedatectl, NTP), then run \`xo-immutable-backups lift --accept-clock\``,
+      );
     }
     // Never record a time earlier than one already recorded: a clock set back must not erase the evidence.
     await recordWall(this.#indexPath, Math.max(wall, state.lastWall ?? wall));

@@ -33,9 +33,11 @@ export async function recordWall(indexPath: string, lastWall: number): Promise<v
 // The first reason found stays: a later freeze never replaces it.
 export async function freeze(indexPath: string, frozen: { since: string; reason: string }): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  await writeFile(path.join(indexPath, FROZEN), `${JSON.stringify(frozen)}\n`, { mode: 0o600, flag: 'wx' }).catch((error: unknown) => {
-    if (errnoCode(error) !== 'EEXIST') throw error;
-  });
+  await writeFile(path.join(indexPath, FROZEN), `${JSON.stringify(frozen)}\n`, { mode: 0o600, flag: 'wx' }).catch(
+    (error: unknown) => {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+    },
+  );
 }
 
 export async function unfreeze(indexPath: string): Promise<void> {
@@ -54,5 +56,8 @@ async function readJson<T>(file: string): Promise<T | undefined | Error> {
 
 // A damaged state file is a reason to stop lifting, not to forget that lifting was frozen.
 function damaged(indexPath: string, name: string, error: Error): { since: string; reason: string } {
-  return { since: new Date().toISOString(), reason: `the clock state ${path.join(indexPath, name)} cannot be read (${error.message})` };
+  return {
+    since: new Date().toISOString(),
+    reason: `the clock state ${path.join(indexPath, name)} cannot be read (${error.message})`,
+  };
 }

@@ -15,13 +15,17 @@ export function loadConfig(file: string): Config {
     accessSync(absolute, constants.R_OK);
   } catch (error) {
     const missing = errnoCode(error) === 'ENOENT';
-    throw new AppError(missing ? 'CONFIG_NOT_FOUND' : 'CONFIG_UNREADABLE', `Config file ${absolute} ${missing ? 'does not exist' : 'cannot be read'}`, {
-      value: absolute,
-      hint: missing
-        ? `copy config.sample.json to ${DEFAULT_CONFIG_PATH} and edit it, or pass --config FILE`
-        : 'check the path and its permissions',
-      cause: error,
-    });
+    throw new AppError(
+      missing ? 'CONFIG_NOT_FOUND' : 'CONFIG_UNREADABLE',
+      `Config file ${absolute} ${missing ? 'does not exist' : 'cannot be read'}`,
+      {
+        value: absolute,
+        hint: missing
+          ? `copy config.sample.json to ${DEFAULT_CONFIG_PATH} and edit it, or pass --config FILE`
+          : 'check the path and its permissions',
+        cause: error,
+      },
+    );
   }
   let raw: unknown;
   try {
@@ -47,9 +51,15 @@ export function loadConfig(file: string): Config {
 }
 
 export function configInvalid(file: string, problems: ConfigProblem[]): AppError {
-  const lines = problems.map((p) => `  ${p.key}: ${p.message}${p.value === undefined ? '' : ` (is ${JSON.stringify(p.value)})`}; ${p.hint}`);
-  return new AppError('CONFIG_INVALID', `Config file ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`, {
-    value: problems,
-    hint: 'fix each key listed above; nothing was changed on any remote',
-  });
+  const lines = problems.map(
+    (p) => `  ${p.key}: ${p.message}${p.value === undefined ? '' : ` (is ${JSON.stringify(p.value)})`}; ${p.hint}`,
+  );
+  return new AppError(
+    'CONFIG_INVALID',
+    `Config file ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`,
+    {
+      value: problems,
+      hint: 'fix each key listed above; nothing was changed on any remote',
+    },
+  );
 }

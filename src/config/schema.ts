@@ -10,7 +10,8 @@ export const configSchema = {
     $schema: { type: 'string' },
     indexPath: {
       type: 'string',
-      description: 'Absolute folder holding the index of protected units, one sub-folder per remote id. Must not lie inside a remote.',
+      description:
+        'Absolute folder holding the index of protected units, one sub-folder per remote id. Must not lie inside a remote.',
     },
     liftEvery: {
       type: 'string',
@@ -18,19 +19,23 @@ export const configSchema = {
     },
     rescanEvery: {
       type: 'string',
-      description: 'How often every backup folder is reconciled even without a filesystem event, as a duration such as "15m".',
+      description:
+        'How often every backup folder is reconciled even without a filesystem event, as a duration such as "15m".',
     },
     jsonSettleTime: {
       type: 'string',
-      description: 'How long a backup json that is not readable JSON (encrypted remotes) must stay unchanged before it counts as complete.',
+      description:
+        'How long a backup json that is not readable JSON (encrypted remotes) must stay unchanged before it counts as complete.',
     },
     metricsFile: {
       type: 'string',
-      description: 'Absolute path of a Prometheus node_exporter textfile (*.prom) the daemon rewrites every 10 s; unset: none.',
+      description:
+        'Absolute path of a Prometheus node_exporter textfile (*.prom) the daemon rewrites every 10 s; unset: none.',
     },
     maxClockJump: {
       type: 'string',
-      description: 'How far the wall clock may move against the monotonic clock before lifting is frozen, as a duration such as "1d".',
+      description:
+        'How far the wall clock may move against the monotonic clock before lifting is frozen, as a duration such as "1d".',
     },
     logLevel: {
       type: 'string',

@@ -106,9 +106,15 @@ export class Daemon {
       reconcile: async (folder, full) =>
         this.#unavailable.has(folder.remote)
           ? { requests: [], refusals: [], provable: [] }
-          : reconcileFolder(folder, { now: this.#clock.now(), jsonSettleMs: settleTimeFor(folder.remote.encrypted, this.#config.jsonSettleMs), proven: this.#proven.get(folder.remote), full }),
+          : reconcileFolder(folder, {
+              now: this.#clock.now(),
+              jsonSettleMs: settleTimeFor(folder.remote.encrypted, this.#config.jsonSettleMs),
+              proven: this.#proven.get(folder.remote),
+              full,
+            }),
       proven: (folder) => this.#proven.get(folder.remote),
-      lock: (requests) => this.#exclusive(() => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' }))),
+      lock: (requests) =>
+        this.#exclusive(() => lockUnits(requests, this.#attributes, this.#clock, log.child({ module: 'protect' }))),
       clock: this.#clock,
       log: log.child({ module: 'protect' }),
     });
@@ -127,15 +133,28 @@ export class Daemon {
     // A SIGTERM during start-up stops the daemon; nothing may be started after that.
     if (this.#stopping) return;
     log.info(
-      { remotes: this.#remotes.map((r) => r.id), backupsLocked: scheduler.counters.backupsLocked - before, startupMs: this.#clock.now() - started, version: VERSION },
+      {
+        remotes: this.#remotes.map((r) => r.id),
+        backupsLocked: scheduler.counters.backupsLocked - before,
+        startupMs: this.#clock.now() - started,
+        version: VERSION,
+      },
       `protecting ${this.#remotes.length} remote${this.#remotes.length === 1 ? '' : 's'}; start-up catch-up locked ${scheduler.counters.backupsLocked - before} backup(s)`,
     );
     this.#fullProof('after start-up');
-    this.#rescanTimer = setInterval(() => this.#fullProof('periodic rescan'), Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs));
+    this.#rescanTimer = setInterval(
+      () => this.#fullProof('periodic rescan'),
+      Math.min(MAX_TIMER_MS, this.#config.rescanEveryMs),
+    );
     this.#healthTimer = setInterval(() => {
       this.#track(this.#checkHealth().catch((err: unknown) => log.error({ err }, 'remote health check failed')));
     }, this.#healthCheckEveryMs);
-    const guard = new ClockGuard(this.#config.indexPath, this.#clock, this.#config.maxClockJumpMs, log.child({ module: 'clock' }));
+    const guard = new ClockGuard(
+      this.#config.indexPath,
+      this.#clock,
+      this.#config.maxClockJumpMs,
+      log.child({ module: 'clock' }),
+    );
     this.#clockGuard = guard;
     // Checked often, so a jump and a jump back between two lift passes are still seen.
     this.#clockTimer = setInterval(() => {
@@ -144,7 +163,9 @@ export class Daemon {
     await this.#liftPass();
     // A SIGTERM during that first pass: stop() has run, and no timer may be armed after it (it would keep the process alive).
     if (this.#stopping) return;
-    await this.#writeStatus().catch((err: unknown) => log.error({ err }, 'could not write status.json or the metrics file'));
+    await this.#writeStatus().catch((err: unknown) =>
+      log.error({ err }, 'could not write status.json or the metrics file'),
+    );
     if (this.#stopping) return;
     this.#liftTimer = setInterval(() => void this.#liftPass(), Math.min(MAX_TIMER_MS, this.#config.liftEveryMs));
   }
@@ -164,7 +185,9 @@ export class Daemon {
 
   async #startWatcher(remote: RemoteContext): Promise<void> {
     if (!this.#watch) return;
-    const watcher = new RemoteWatcher(remote.root, this.#log.child({ module: 'watcher', remote: remote.id }), (event) => this.#onWatchEvent(remote, event));
+    const watcher = new RemoteWatcher(remote.root, this.#log.child({ module: 'watcher', remote: remote.id }), (event) =>
+      this.#onWatchEvent(remote, event),
+    );
     this.#watchers.set(remote, watcher);
     await watcher.start();
   }
@@ -175,7 +198,9 @@ export class Daemon {
     try {
       for (const remote of this.#remotes) {
         if (this.#stopping) return;
-        await this.#checkRemoteHealth(remote).catch((err: unknown) => this.#log.error({ err, remote: remote.id }, `health check of remote ${remote.id} failed`));
+        await this.#checkRemoteHealth(remote).catch((err: unknown) =>
+          this.#log.error({ err, remote: remote.id }, `health check of remote ${remote.id} failed`),
+        );
       }
     } finally {
       // The heartbeat goes on even when a check failed: status must not call a running daemon dead.
@@ -189,7 +214,10 @@ export class Daemon {
     const log = this.#log.child({ remote: remote.id });
     if (problem !== undefined && !this.#unavailable.has(remote)) {
       this.#unavailable.set(remote, { problem, since: new Date(this.#clock.now()).toISOString() });
-      log.error({ problem }, `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; checking again every ${Math.round(this.#healthCheckEveryMs / 1000)} s`);
+      log.error(
+        { problem },
+        `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; checking again every ${Math.round(this.#healthCheckEveryMs / 1000)} s`,
+      );
       const watcher = this.#watchers.get(remote);
       this.#watchers.delete(remote);
       await watcher?.close();
@@ -199,7 +227,9 @@ export class Daemon {
       await this.#restartWatcher(remote);
       await this.#rescanRemote(remote, 'event', 'scan');
     } else if (problem === undefined && (await stat(remote.root)).dev !== this.#rootDevices.get(remote)) {
-      log.warn(`remote ${remote.id} is another mount of its filesystem than before (remounted?); watching it again and catching up`);
+      log.warn(
+        `remote ${remote.id} is another mount of its filesystem than before (remounted?); watching it again and catching up`,
+      );
       await this.#restartWatcher(remote);
       await this.#rescanRemote(remote, 'event', 'scan');
     }
@@ -217,7 +247,13 @@ export class Daemon {
       remotes: this.#remotes.map((r) => {
         const away = this.#unavailable.get(r);
         const lastLift = this.#lastLift.get(r);
-        return { id: r.id, root: r.root, healthy: away === undefined, ...(away ? { problem: away.problem, unhealthySince: away.since } : {}), ...(lastLift ? { lastLift } : {}) };
+        return {
+          id: r.id,
+          root: r.root,
+          healthy: away === undefined,
+          ...(away ? { problem: away.problem, unhealthySince: away.since } : {}),
+          ...(lastLift ? { lastLift } : {}),
+        };
       }),
       lifting: clock.frozen === undefined ? { frozen: false } : { frozen: true, reason: clock.frozen.reason },
       ...(this.#scheduler?.lastLock ? { lastLock: this.#scheduler.lastLock } : {}),
@@ -242,7 +278,13 @@ export class Daemon {
           lastReconcileMs: scheduler?.lastReconcileAt,
           remotes: this.#remotes.map((r) => {
             const totals = this.#liftTotals.get(r);
-            return { id: r.id, healthy: !this.#unavailable.has(r), protectedUnits: totals?.kept, liftFailuresTotal: totals?.failures ?? 0, lastSuccessfulLiftMs: totals?.lastSuccessMs };
+            return {
+              id: r.id,
+              healthy: !this.#unavailable.has(r),
+              protectedUnits: totals?.kept,
+              liftFailuresTotal: totals?.failures ?? 0,
+              lastSuccessfulLiftMs: totals?.lastSuccessMs,
+            };
           }),
         }),
       );
@@ -259,23 +301,43 @@ export class Daemon {
   // One lift pass over every remote; a pass still running when the next is due is not doubled.
   #liftPass(): Promise<void> {
     this.#lifting ??= (async () => {
-      const verdict = await this.#clockGuard?.check().catch((err: unknown) => ({ frozen: true as const, reason: `the clock state cannot be kept: ${(err as Error).message}` }));
+      const verdict = await this.#clockGuard?.check().catch((err: unknown) => ({
+        frozen: true as const,
+        reason: `the clock state cannot be kept: ${(err as Error).message}`,
+      }));
       if (verdict?.frozen === true) {
-        this.#log.error({ module: 'lift', reason: verdict.reason }, `lift pass skipped: lifting is frozen (${verdict.reason}); run \`xo-immutable-backups lift --accept-clock\` once the clock is right`);
+        this.#log.error(
+          { module: 'lift', reason: verdict.reason },
+          `lift pass skipped: lifting is frozen (${verdict.reason}); run \`xo-immutable-backups lift --accept-clock\` once the clock is right`,
+        );
         return;
       }
       for (const remote of this.#remotes) {
         if (this.#stopping) return;
         const log = this.#log.child({ module: 'lift', remote: remote.id });
         try {
-          const report = await this.#exclusive(() => liftRemote(remote, this.#attributes, { now: this.#clock.now(), dryRun: false, all: false }));
+          const report = await this.#exclusive(() =>
+            liftRemote(remote, this.#attributes, { now: this.#clock.now(), dryRun: false, all: false }),
+          );
           logLiftReport(report, log);
-          this.#lastLift.set(remote, { at: new Date(this.#clock.now()).toISOString(), unlocked: report.unlocked.length, failed: report.failed.length, suspicious: report.suspicious.length });
+          this.#lastLift.set(remote, {
+            at: new Date(this.#clock.now()).toISOString(),
+            unlocked: report.unlocked.length,
+            failed: report.failed.length,
+            suspicious: report.suspicious.length,
+          });
           const totals = this.#liftTotals.get(remote) ?? { failures: 0, kept: 0 };
           const failures = report.failed.length + report.suspicious.length;
-          this.#liftTotals.set(remote, { failures: totals.failures + failures, kept: report.kept, lastSuccessMs: failures === 0 ? this.#clock.now() : totals.lastSuccessMs });
+          this.#liftTotals.set(remote, {
+            failures: totals.failures + failures,
+            kept: report.kept,
+            lastSuccessMs: failures === 0 ? this.#clock.now() : totals.lastSuccessMs,
+          });
         } catch (err) {
-          log.error({ err }, `lift pass on remote ${remote.id} failed; it runs again in ${Math.round(this.#config.liftEveryMs / 60_000)} min`);
+          log.error(
+            { err },
+            `lift pass on remote ${remote.id} failed; it runs again in ${Math.round(this.#config.liftEveryMs / 60_000)} min`,
+          );
         }
       }
     })().finally(() => {
@@ -323,7 +385,11 @@ export class Daemon {
     void listing
       .then(() => this.#scheduler?.idle())
       .then(() => {
-        if (!this.#stopping) this.#log.info({ ms: this.#clock.now() - started, proven: [...this.#proven.values()].reduce((n, p) => n + p.size, 0) }, `full proof (${why}) done: every retained backup was checked`);
+        if (!this.#stopping)
+          this.#log.info(
+            { ms: this.#clock.now() - started, proven: [...this.#proven.values()].reduce((n, p) => n + p.size, 0) },
+            `full proof (${why}) done: every retained backup was checked`,
+          );
       })
       .catch(() => undefined);
   }
@@ -334,7 +400,10 @@ export class Daemon {
       if (!proven.takeChanged()) continue;
       await saveProven(remote.index.folder, proven).catch((err: unknown) => {
         proven.markChanged();
-        this.#log.warn({ err, remote: remote.id }, 'could not save which backups are proven locked; tried again in a minute (a start-up meanwhile looks at every backup again)');
+        this.#log.warn(
+          { err, remote: remote.id },
+          'could not save which backups are proven locked; tried again in a minute (a start-up meanwhile looks at every backup again)',
+        );
       });
     }
   }
@@ -345,8 +414,7 @@ export class Daemon {
     if (event.type === 'leaf-removed') {
       scheduler.forget(event.path);
       this.#proven.get(remote)?.forgetFolder(event.path);
-    }
-    else scheduler.enqueue({ remote, ...event.leaf } satisfies LeafFolder);
+    } else scheduler.enqueue({ remote, ...event.leaf } satisfies LeafFolder);
   }
 
   async #prepareRemote(remote: RemoteConfig): Promise<RemoteContext> {
@@ -354,47 +422,91 @@ export class Daemon {
     const realRoot = await resolveRemoteRoot(remote);
     const realIndex = await realpathOfNearest(this.#config.indexPath);
     if (isInside(realIndex, realRoot)) {
-      throw new AppError('CONFIG_INVALID', `indexPath ${this.#config.indexPath} lies inside remote "${remote.id}" (${realRoot}) once links are resolved`, {
-        value: this.#config.indexPath,
-        hint: 'the remote is written by the party the index protects against: move indexPath outside every remote',
-      });
+      throw new AppError(
+        'CONFIG_INVALID',
+        `indexPath ${this.#config.indexPath} lies inside remote "${remote.id}" (${realRoot}) once links are resolved`,
+        {
+          value: this.#config.indexPath,
+          hint: 'the remote is written by the party the index protects against: move indexPath outside every remote',
+        },
+      );
     }
     const index = new IndexStore(this.#config.indexPath, remote.id);
     // A remote protected before always has its immutability.json: without it, this is the empty folder of an unmounted
     // remote, and nothing must be written there.
     const days = await index.listDays();
     if (days.length > 0 && !existsSync(path.join(remote.root, IMMUTABILITY_FILE))) {
-      throw new AppError('REMOTE_NOT_FOUND', `Remote "${remote.id}": ${remote.root} has no ${IMMUTABILITY_FILE}, yet the index holds entries for it (${days.length} day(s)): it looks unmounted`, {
-        value: remote.root,
-        hint: `mount the remote; if it really is a new, empty remote, move ${index.folder} away first`,
-      });
+      throw new AppError(
+        'REMOTE_NOT_FOUND',
+        `Remote "${remote.id}": ${remote.root} has no ${IMMUTABILITY_FILE}, yet the index holds entries for it (${days.length} day(s)): it looks unmounted`,
+        {
+          value: remote.root,
+          hint: `mount the remote; if it really is a new, empty remote, move ${index.folder} away first`,
+        },
+      );
     }
     await selfTestRemote(remote.root, this.#attributes);
     await index.open();
     try {
-      await writeImmutabilityFile(remote.root, immutabilityStatus(remote.immutabilityDurationMs, this.#clock.now(), VERSION), this.#attributes);
+      await writeImmutabilityFile(
+        remote.root,
+        immutabilityStatus(remote.immutabilityDurationMs, this.#clock.now(), VERSION),
+        this.#attributes,
+      );
     } catch (error) {
-      throw new AppError('STATUS_FILE_FAILED', `Remote "${remote.id}": cannot write and lock ${path.join(remote.root, 'immutability.json')}: ${(error as Error).message}`, {
-        value: remote.root,
-        hint: 'check that the remote is mounted read-write and that nothing but this daemon manages immutability.json',
-        cause: error,
-      });
+      throw new AppError(
+        'STATUS_FILE_FAILED',
+        `Remote "${remote.id}": cannot write and lock ${path.join(remote.root, 'immutability.json')}: ${(error as Error).message}`,
+        {
+          value: remote.root,
+          hint: 'check that the remote is mounted read-write and that nothing but this daemon manages immutability.json',
+          cause: error,
+        },
+      );
     }
-    log.info({ root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder }, `remote ${remote.id} passed its start-up checks`);
-    const context: RemoteContext = { id: remote.id, root: remote.root, realRoot, durationMs: remote.immutabilityDurationMs, index, encrypted: await isEncryptedRemote(remote.root) };
+    log.info(
+      { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: index.folder },
+      `remote ${remote.id} passed its start-up checks`,
+    );
+    const context: RemoteContext = {
+      id: remote.id,
+      root: remote.root,
+      realRoot,
+      durationMs: remote.immutabilityDurationMs,
+      index,
+      encrypted: await isEncryptedRemote(remote.root),
+    };
     this.#rootDevices.set(context, (await stat(realRoot)).dev);
     this.#proven.set(
       context,
       await loadProven(index.folder).catch((err: unknown) => {
-        log.warn({ err }, 'could not read which backups were proven locked; the start-up catch-up looks at every backup');
+        log.warn(
+          { err },
+          'could not read which backups were proven locked; the start-up catch-up looks at every backup',
+        );
         return new ProvenBackups();
       }),
     );
     if (remote.rebuildIndexOnStart) {
       // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
-      const report = await rebuildIndex(context, this.#attributes, { importFrom: [this.#config.indexPath], now: this.#clock.now() });
-      log.info({ indexed: report.indexed.length, imported: report.imported, undated: report.undated, foldersScanned: report.foldersScanned }, `rebuilt the index of remote ${remote.id}: ${report.indexed.length} unit(s) had no entry`);
-      for (const undated of report.undated) log.warn({ path: undated }, `immutable unit ${undated} has no datetime in its name or an alias; not indexed, lift it by hand when it is no longer needed`);
+      const report = await rebuildIndex(context, this.#attributes, {
+        importFrom: [this.#config.indexPath],
+        now: this.#clock.now(),
+      });
+      log.info(
+        {
+          indexed: report.indexed.length,
+          imported: report.imported,
+          undated: report.undated,
+          foldersScanned: report.foldersScanned,
+        },
+        `rebuilt the index of remote ${remote.id}: ${report.indexed.length} unit(s) had no entry`,
+      );
+      for (const undated of report.undated)
+        log.warn(
+          { path: undated },
+          `immutable unit ${undated} has no datetime in its name or an alias; not indexed, lift it by hand when it is no longer needed`,
+        );
     }
     return context;
   }

@@ -19,7 +19,9 @@ export function stopOnSignals(daemon: Stoppable, log: Logger): Promise<void> {
         .finally(resolve);
     };
     const hangup = (): void => {
-      log.warn('SIGHUP received: reloading the config is not supported; run `systemctl restart xo-immutable-backups` to apply a changed config');
+      log.warn(
+        'SIGHUP received: reloading the config is not supported; run `systemctl restart xo-immutable-backups` to apply a changed config',
+      );
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

@@ -5,10 +5,14 @@ import path from 'node:path';
 // Writes backups the way XO lays them out and in XO's order (disks first, the json last), for the demo and the tests.
 
 export function xoDatetime(instant: number): string {
-  return new Date(instant).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(instant)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
-export type SampleDisk = { type: 'flat' } | { type: 'vhd-directory'; blocks?: number } | { type: 'legacy-vhd-directory' };
+export type SampleDisk =
+  { type: 'flat' } | { type: 'vhd-directory'; blocks?: number } | { type: 'legacy-vhd-directory' };
 
 export interface SampleVmBackup {
   vm?: string;
@@ -51,8 +55,10 @@ export async function writeVmBackup(root: string, backup: SampleVmBackup): Promi
     const vhdDir = path.join(vdiFolder, 'data', dataName);
     const blocks = disk.type === 'vhd-directory' ? (disk.blocks ?? 3) : 3;
     await mkdir(path.join(vhdDir, 'blocks', '0'), { recursive: true });
-    for (let block = 0; block < blocks; block++) await writeFile(path.join(vhdDir, 'blocks', '0', String(block)), Buffer.alloc(512, block));
-    for (const part of ['chunk-filters.json', 'bat', 'footer', 'header']) await writeFile(path.join(vhdDir, part), part);
+    for (let block = 0; block < blocks; block++)
+      await writeFile(path.join(vhdDir, 'blocks', '0', String(block)), Buffer.alloc(512, block));
+    for (const part of ['chunk-filters.json', 'bat', 'footer', 'header'])
+      await writeFile(path.join(vhdDir, part), part);
     await writeFile(path.join(vdiFolder, `${dt}.alias.vhd`), `data/${dataName}`);
     units.push(path.join(vdiFolder, `${dt}.alias.vhd`), vhdDir);
     vhds[vdi] = `vdis/${jobId}/${vdi}/${dt}.alias.vhd`;
@@ -70,11 +76,16 @@ export async function writeVmBackup(root: string, backup: SampleVmBackup): Promi
   const metadata = {
     jobId,
     mode: backup.xva === true ? 'full' : 'delta',
-    timestamp: Date.parse(`${dt.slice(0, 4)}-${dt.slice(4, 6)}-${dt.slice(6, 8)}T${dt.slice(9, 11)}:${dt.slice(11, 13)}:${dt.slice(13, 15)}Z`),
+    timestamp: Date.parse(
+      `${dt.slice(0, 4)}-${dt.slice(4, 6)}-${dt.slice(6, 8)}T${dt.slice(9, 11)}:${dt.slice(11, 13)}:${dt.slice(13, 15)}Z`,
+    ),
     ...(backup.xva === true ? { xva: `./${dt}.xva` } : { vhds }),
   };
   const json = path.join(folder, `${dt}.json`);
-  await writeFile(json, backup.encrypted === true ? cipherText(JSON.stringify(metadata)) : JSON.stringify(metadata, null, 2));
+  await writeFile(
+    json,
+    backup.encrypted === true ? cipherText(JSON.stringify(metadata)) : JSON.stringify(metadata, null, 2),
+  );
   units.push(json);
   return { label: json, units, neverLocked: [cache] };
 }
@@ -83,7 +94,12 @@ export async function writeConfigBackup(root: string, schedule: string, datetime
   return writeDateFolder(path.join(root, 'xo-config-backups', schedule, datetime), 'data.json');
 }
 
-export async function writePoolBackup(root: string, schedule: string, pool: string, datetime: string): Promise<WrittenBackup> {
+export async function writePoolBackup(
+  root: string,
+  schedule: string,
+  pool: string,
+  datetime: string,
+): Promise<WrittenBackup> {
   return writeDateFolder(path.join(root, 'xo-pool-metadata-backups', schedule, pool, datetime), 'data');
 }
 
@@ -91,7 +107,11 @@ async function writeDateFolder(folder: string, dataName: string): Promise<Writte
   await mkdir(folder, { recursive: true });
   await writeFile(path.join(folder, dataName), '{"sample":true}');
   await writeFile(path.join(folder, 'metadata.json'), JSON.stringify({ data: dataName }));
-  return { label: folder, units: [folder, path.join(folder, dataName), path.join(folder, 'metadata.json')], neverLocked: [] };
+  return {
+    label: folder,
+    units: [folder, path.join(folder, dataName), path.join(folder, 'metadata.json')],
+    neverLocked: [],
+  };
 }
 
 // Bytes that look like XO's aes-256-gcm output: never valid JSON.

@@ -68,7 +68,13 @@ export function lockedEntry(pending: IndexEntry, identity: Identity, now: number
 
 // Still locked as we left it: same inode, and nothing (not even chattr -i) has touched its ctime since.
 export function isUnchangedSinceLock(entry: IndexEntry | undefined, current: Identity): boolean {
-  return entry?.state === 'locked' && entry.identity !== undefined && entry.identity.dev === current.dev && entry.identity.ino === current.ino && entry.identity.ctimeNs === current.ctimeNs;
+  return (
+    entry?.state === 'locked' &&
+    entry.identity !== undefined &&
+    entry.identity.dev === current.dev &&
+    entry.identity.ino === current.ino &&
+    entry.identity.ctimeNs === current.ctimeNs
+  );
 }
 
 export function parseEntry(text: string): IndexEntry | undefined {

@@ -1,4 +1,16 @@
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync, type Dir, type Dirent } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Dir,
+  type Dirent,
+} from 'node:fs';
 import { chmod, mkdir, opendir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
@@ -37,11 +49,15 @@ export class IndexStore {
       await mkdir(this.folder, { recursive: true, mode: 0o700 });
       await chmod(this.folder, 0o700);
     } catch (error) {
-      throw new AppError('INDEX_UNUSABLE', `Cannot create the index folder ${this.folder}: ${(error as Error).message}`, {
-        value: this.folder,
-        hint: 'check indexPath in the config; the folder must be writable by root and on a writable filesystem (systemd: ReadWritePaths)',
-        cause: error,
-      });
+      throw new AppError(
+        'INDEX_UNUSABLE',
+        `Cannot create the index folder ${this.folder}: ${(error as Error).message}`,
+        {
+          value: this.folder,
+          hint: 'check indexPath in the config; the folder must be writable by root and on a writable filesystem (systemd: ReadWritePaths)',
+          cause: error,
+        },
+      );
     }
   }
 
@@ -80,7 +96,10 @@ export class IndexStore {
       try {
         // Written into a file a lift in another process unlinked meanwhile: written again, into a new one.
         if (rewriteInPlace(target, `${JSON.stringify(entry)}\n`)) return;
-        if (attempt > 2) throw Object.assign(new Error(`index entry ${target} was removed while being written, ${attempt} times`), { code: 'EAGAIN' });
+        if (attempt > 2)
+          throw Object.assign(new Error(`index entry ${target} was removed while being written, ${attempt} times`), {
+            code: 'EAGAIN',
+          });
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
         this.#knownDays.delete(entry.day);
@@ -125,7 +144,8 @@ export class IndexStore {
       for (;;) {
         const batch: string[] = [];
         let entry: Dirent | null = null;
-        while (batch.length < NAME_BATCH && (entry = dir.readSync()) !== null) if (ENTRY_NAME.test(entry.name)) batch.push(entry.name);
+        while (batch.length < NAME_BATCH && (entry = dir.readSync()) !== null)
+          if (ENTRY_NAME.test(entry.name)) batch.push(entry.name);
         if (batch.length > 0) yield batch;
         if (entry === null) return;
         await yieldIfDue();
@@ -189,7 +209,8 @@ export class IndexStore {
       this.#knownDays.delete(day);
       return true;
     } catch (error) {
-      if (errnoCode(error) === 'ENOTEMPTY' || errnoCode(error) === 'EEXIST' || errnoCode(error) === 'ENOENT') return false;
+      if (errnoCode(error) === 'ENOTEMPTY' || errnoCode(error) === 'EEXIST' || errnoCode(error) === 'ENOENT')
+        return false;
       throw error;
     }
   }
@@ -202,7 +223,12 @@ function rewriteInPlace(target: string, text: string): boolean {
   try {
     const { size } = fstatSync(fd);
     let bytes = Buffer.from(text, 'utf8');
-    if (bytes.length < size) bytes = Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.alloc(size - bytes.length, ' '), bytes.subarray(bytes.length - 1)]);
+    if (bytes.length < size)
+      bytes = Buffer.concat([
+        bytes.subarray(0, bytes.length - 1),
+        Buffer.alloc(size - bytes.length, ' '),
+        bytes.subarray(bytes.length - 1),
+      ]);
     writeSync(fd, bytes, 0, bytes.length, 0);
     return fstatSync(fd).nlink > 0;
   } finally {

@@ -49,8 +49,22 @@ const CHUNK = 4096;
 // nothing is forgotten while the root does not look like the protected remote (unmounted, swapped).
 // The index is streamed: only the day buckets old enough to hold an expired entry are read, one chunk at a time, so
 // a pass costs what it lifts, not what is protected.
-export async function liftRemote(remote: RemoteContext, attributes: AttributesAdapter, options: LiftOptions): Promise<LiftReport> {
-  const report: LiftReport = { remote: remote.id, dryRun: options.dryRun, unlocked: [], vanished: [], failed: [], suspicious: [], unreadableEntries: [], kept: 0, cachesRemoved: [] };
+export async function liftRemote(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  options: LiftOptions,
+): Promise<LiftReport> {
+  const report: LiftReport = {
+    remote: remote.id,
+    dryRun: options.dryRun,
+    unlocked: [],
+    vanished: [],
+    failed: [],
+    suspicious: [],
+    unreadableEntries: [],
+    kept: 0,
+    cachesRemoved: [],
+  };
   const days = await remote.index.listDays();
   const liftable = liftableDays(days, options.now, remote.durationMs, options.all);
   const liftableSet = new Set(liftable);
@@ -106,7 +120,13 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
       const chunkSize = options.chunkSize ?? CHUNK;
       for (let start = 0; start < own.length; start += chunkSize) {
         const chunk = own.slice(start, start + chunkSize);
-        const plan = planLift(await remote.index.readEntries(day, chunk), options.now, remote.durationMs, options.all, blocked);
+        const plan = planLift(
+          await remote.index.readEntries(day, chunk),
+          options.now,
+          remote.durationMs,
+          options.all,
+          blocked,
+        );
         report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
         for (const named of blockedPaths(plan.unreadable)) blocked.add(named);
         for (const candidate of plan.unlock) {
@@ -119,7 +139,10 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
           // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
           const unhealthy = await remoteHealthProblem(remote.root, attributes);
           if (unhealthy !== undefined) {
-            report.failed.push({ path: remote.root, message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)` });
+            report.failed.push({
+              path: remote.root,
+              message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)`,
+            });
             return report;
           }
           healthChecked = true;
@@ -138,7 +161,10 @@ export async function liftRemote(remote: RemoteContext, attributes: AttributesAd
   }
 }
 
-async function newestIdentity(remote: RemoteContext, older: readonly { day: string; name: string }[]): Promise<LiftCandidate['identity']> {
+async function newestIdentity(
+  remote: RemoteContext,
+  older: readonly { day: string; name: string }[],
+): Promise<LiftCandidate['identity']> {
   for (const { day, name } of [...older].sort((a, b) => b.day.localeCompare(a.day))) {
     const [stored] = await remote.index.readEntries(day, [name]);
     if (stored?.entry?.identity !== undefined) return stored.entry.identity;
@@ -153,7 +179,14 @@ interface ChunkLifted {
 
 // Checks and unlocks one chunk. `meanwhile` (forgetting the chunk before) runs while this chunk's chattr does, so their
 // disk waits overlap; chattr is waited for whatever `meanwhile` does, so nothing started here outlives the call.
-async function unlockChunk(remote: RemoteContext, attributes: AttributesAdapter, candidates: readonly LiftCandidate[], dryRun: boolean, report: LiftReport, meanwhile: () => Promise<void>): Promise<ChunkLifted> {
+async function unlockChunk(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  candidates: readonly LiftCandidate[],
+  dryRun: boolean,
+  report: LiftReport,
+  meanwhile: () => Promise<void>,
+): Promise<ChunkLifted> {
   const verdicts: Verdict[] = [];
   // Folders of this chunk found real so far: the units of one backup share all but their last folder.
   const real = new Set<string>();
@@ -174,14 +207,24 @@ async function unlockChunk(remote: RemoteContext, attributes: AttributesAdapter,
     await meanwhile();
     if (dryRun) unlocked.push(...safe.map(({ candidate }) => candidate));
   } else {
-    const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive })), false), meanwhile()]);
+    const [unlocking, other] = await Promise.allSettled([
+      attributes.setImmutable(
+        safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive })),
+        false,
+      ),
+      meanwhile(),
+    ]);
     if (unlocking.status === 'rejected') throw unlocking.reason;
     const byPath = new Map(unlocking.value.map((o) => [o.path, o]));
     for (const { candidate } of safe) {
       const outcome = byPath.get(candidate.path);
       if (outcome?.status === 'ok') unlocked.push(candidate);
       else if (outcome?.status === 'vanished') gone.push(candidate);
-      else report.failed.push({ path: candidate.path, message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported' });
+      else
+        report.failed.push({
+          path: candidate.path,
+          message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported',
+        });
     }
     if (other.status === 'rejected') forgetFailure = other;
   }
@@ -193,7 +236,12 @@ async function unlockChunk(remote: RemoteContext, attributes: AttributesAdapter,
 
 // Forgets what a chunk unlocked (XO's caches, then the entries); returns the names of the entries forgotten (with
 // dryRun: that would be).
-async function forgetChunk(remote: RemoteContext, lifted: ChunkLifted, dryRun: boolean, report: LiftReport): Promise<string[]> {
+async function forgetChunk(
+  remote: RemoteContext,
+  lifted: ChunkLifted,
+  dryRun: boolean,
+  report: LiftReport,
+): Promise<string[]> {
   const entries = [...lifted.unlocked, ...lifted.gone].flatMap((candidate) => candidate.entries);
   if (dryRun) return entries.map((entry) => entry.name);
   report.cachesRemoved.push(...(await removeVmCaches(remote, lifted.unlocked, report.failed)));
@@ -201,24 +249,44 @@ async function forgetChunk(remote: RemoteContext, lifted: ChunkLifted, dryRun: b
   return entries.map((entry) => entry.name);
 }
 
-type Verdict = { kind: 'ok'; recursive: boolean } | { kind: 'vanished' } | { kind: 'missing'; reason: string } | { kind: 'suspicious'; reason: string };
+type Verdict =
+  | { kind: 'ok'; recursive: boolean }
+  | { kind: 'vanished' }
+  | { kind: 'missing'; reason: string }
+  | { kind: 'suspicious'; reason: string };
 
 // The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
 // and be the very file that was locked (inode and birth time: the device number can change across reboots).
-async function checkCandidate(remote: RemoteContext, candidate: LiftCandidate, knownReal: Set<string>): Promise<Verdict> {
+async function checkCandidate(
+  remote: RemoteContext,
+  candidate: LiftCandidate,
+  knownReal: Set<string>,
+): Promise<Verdict> {
   const { path: unit } = candidate;
   if (!path.isAbsolute(unit) || !isInside(unit, remote.root) || path.resolve(unit) === path.resolve(remote.root)) {
     return { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
   }
   const real = await isRealFolder(remote, path.dirname(unit), knownReal);
   // A locked unit's folder cannot be removed, only renamed: keep the entries until it is back or lifted by hand.
-  if (real === undefined) return { kind: 'missing', reason: `its folder ${path.dirname(unit)} is gone (renamed?); entries kept, the next pass tries again` };
+  if (real === undefined)
+    return {
+      kind: 'missing',
+      reason: `its folder ${path.dirname(unit)} is gone (renamed?); entries kept, the next pass tries again`,
+    };
   if (!real) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
   const examined = await examine(unit);
   if (examined === undefined) return { kind: 'vanished' };
-  if (examined.type === 'symlink' || examined.type === 'other') return { kind: 'suspicious', reason: `it is now a ${examined.type === 'symlink' ? 'symbolic link' : 'special file'}` };
+  if (examined.type === 'symlink' || examined.type === 'other')
+    return {
+      kind: 'suspicious',
+      reason: `it is now a ${examined.type === 'symlink' ? 'symbolic link' : 'special file'}`,
+    };
   const recorded = candidate.identity;
-  const reborn = recorded?.birthtimeNs !== undefined && recorded.birthtimeNs !== '0' && examined.identity.birthtimeNs !== '0' && recorded.birthtimeNs !== examined.identity.birthtimeNs;
+  const reborn =
+    recorded?.birthtimeNs !== undefined &&
+    recorded.birthtimeNs !== '0' &&
+    examined.identity.birthtimeNs !== '0' &&
+    recorded.birthtimeNs !== examined.identity.birthtimeNs;
   if (recorded !== undefined && (recorded.ino !== examined.identity.ino || reborn)) {
     return {
       kind: 'suspicious',
@@ -233,7 +301,11 @@ function unitOf(candidate: LiftCandidate): LiftedUnit {
 }
 
 // XO caches a VM folder's metadata in cache.json.gz; after a lift it must re-read it, so the cache goes.
-async function removeVmCaches(remote: RemoteContext, unlocked: readonly LiftCandidate[], failed: LiftReport['failed']): Promise<string[]> {
+async function removeVmCaches(
+  remote: RemoteContext,
+  unlocked: readonly LiftCandidate[],
+  failed: LiftReport['failed'],
+): Promise<string[]> {
   const folders = new Set<string>();
   for (const unit of unlocked) {
     if (unit.kind !== 'vm') continue;
@@ -248,7 +320,8 @@ async function removeVmCaches(remote: RemoteContext, unlocked: readonly LiftCand
       unlinkSync(cache);
       removed.push(cache);
     } catch (error) {
-      if (errnoCode(error) !== 'ENOENT') failed.push({ path: cache, message: `could not remove XO's metadata cache: ${(error as Error).message}` });
+      if (errnoCode(error) !== 'ENOENT')
+        failed.push({ path: cache, message: `could not remove XO's metadata cache: ${(error as Error).message}` });
     }
   }
   return removed;

@@ -6,16 +6,34 @@ import { liftRemote, type LiftReport } from './apply.js';
 
 // Decommissioning: everything in the remote's index is unlocked and forgotten, then anything still immutable under
 // its root (units the index lost track of), and immutability.json says the remote is no longer immutable.
-export async function makeRemoteMutable(remote: RemoteContext, attributes: AttributesAdapter, now: number, onProgress?: (done: number, total: number) => void): Promise<LiftReport> {
-  const report = await liftRemote(remote, attributes, { now, dryRun: false, all: true, ...(onProgress ? { onProgress } : {}) });
+export async function makeRemoteMutable(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  now: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<LiftReport> {
+  const report = await liftRemote(remote, attributes, {
+    now,
+    dryRun: false,
+    all: true,
+    ...(onProgress ? { onProgress } : {}),
+  });
   // An unmounted remote: nothing was done, and nothing must be written onto the folder underneath.
   if (report.failed.some((f) => f.path === remote.root)) return report;
   // The real root: chattr -R does not enter a root given as a symlink.
   const [sweep] = await attributes.setImmutable([{ path: remote.realRoot, recursive: true }], false);
   if (sweep?.status === 'failed') {
-    report.failed.push({ path: remote.root, message: `some files under the root are still immutable: ${sweep.message}` });
+    report.failed.push({
+      path: remote.root,
+      message: `some files under the root are still immutable: ${sweep.message}`,
+    });
     return report;
   }
-  await writeImmutabilityFile(remote.root, { ...immutabilityStatus(remote.durationMs, now, VERSION), immutable: false }, attributes, { lock: false });
+  await writeImmutabilityFile(
+    remote.root,
+    { ...immutabilityStatus(remote.durationMs, now, VERSION), immutable: false },
+    attributes,
+    { lock: false },
+  );
   return report;
 }

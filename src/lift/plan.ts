@@ -31,7 +31,11 @@ export interface LiftPlan {
 
 // Groups the entries by path: each unit with the newest backup that references it. Paths named by an entry whose
 // datetime cannot be read are set apart as blocked (they may belong to a newer backup).
-export function groupByPath(stored: readonly StoredEntry[]): { units: LiftCandidate[]; unreadable: StoredEntry[]; blocked: Set<string> } {
+export function groupByPath(stored: readonly StoredEntry[]): {
+  units: LiftCandidate[];
+  unreadable: StoredEntry[];
+  blocked: Set<string>;
+} {
   const byPath = new Map<string, LiftCandidate>();
   const unreadable: StoredEntry[] = [];
   const blocked = new Set<string>();
@@ -74,12 +78,22 @@ export function groupByPath(stored: readonly StoredEntry[]): { units: LiftCandid
 // now - duration, and when its own name, if it carries a datetime, is older too ("never early", whatever the bucket).
 // `all` (making a remote fully mutable) ignores the windows.
 // `alsoBlocked`: paths named by unreadable entries found elsewhere (in other day buckets).
-export function planLift(stored: readonly StoredEntry[], now: number, durationMs: number, all = false, alsoBlocked: ReadonlySet<string> = new Set()): LiftPlan {
+export function planLift(
+  stored: readonly StoredEntry[],
+  now: number,
+  durationMs: number,
+  all = false,
+  alsoBlocked: ReadonlySet<string> = new Set(),
+): LiftPlan {
   const { units, unreadable, blocked } = groupByPath(stored);
   const unlock: LiftCandidate[] = [];
   let kept = 0;
   for (const candidate of units) {
-    if (all || (!blocked.has(candidate.path) && !alsoBlocked.has(candidate.path) && isExpired(candidate, now, durationMs))) unlock.push(candidate);
+    if (
+      all ||
+      (!blocked.has(candidate.path) && !alsoBlocked.has(candidate.path) && isExpired(candidate, now, durationMs))
+    )
+      unlock.push(candidate);
     else kept++;
   }
   unlock.sort((a, b) => a.governingInstant - b.governingInstant || a.path.localeCompare(b.path));

@@ -10,15 +10,30 @@ export function countByDay(units: readonly { day: string }[]): [string, number][
 
 // The daemon's journal lines for one lift pass: one summary, then one line per failure or refusal.
 export function logLiftReport(report: LiftReport, log: Logger): void {
-  for (const failure of report.failed) log.error({ path: failure.path, err: { message: failure.message } }, `could not unlock ${failure.path}; the next lift pass tries again`);
-  for (const suspicious of report.suspicious) log.warn({ path: suspicious.path, security: true }, `not unlocking ${suspicious.path}: ${suspicious.reason}`);
-  for (const entry of report.unreadableEntries) log.warn({ entry }, `index file ${entry} is not an entry this version can read; left alone (rebuild-index imports the prior art's)`);
+  for (const failure of report.failed)
+    log.error(
+      { path: failure.path, err: { message: failure.message } },
+      `could not unlock ${failure.path}; the next lift pass tries again`,
+    );
+  for (const suspicious of report.suspicious)
+    log.warn({ path: suspicious.path, security: true }, `not unlocking ${suspicious.path}: ${suspicious.reason}`);
+  for (const entry of report.unreadableEntries)
+    log.warn(
+      { entry },
+      `index file ${entry} is not an entry this version can read; left alone (rebuild-index imports the prior art's)`,
+    );
   if (report.unlocked.length + report.vanished.length === 0) {
     log.debug({ kept: report.kept }, 'lift pass: nothing expired');
     return;
   }
   log.info(
-    { unlocked: report.unlocked.length, vanished: report.vanished.length, kept: report.kept, days: Object.fromEntries(countByDay(report.unlocked)), cachesRemoved: report.cachesRemoved.length },
+    {
+      unlocked: report.unlocked.length,
+      vanished: report.vanished.length,
+      kept: report.kept,
+      days: Object.fromEntries(countByDay(report.unlocked)),
+      cachesRemoved: report.cachesRemoved.length,
+    },
     `lifted ${report.unlocked.length} unit(s) whose window has passed on remote ${report.remote}`,
   );
 }

@@ -11,7 +11,13 @@ export type Completion = { complete: true; completedAt: number } | { complete: f
 // XO writes a backup's json last, so its json being whole means the run is complete. Readable JSON is whole as soon as it
 // parses (an object's closing brace comes last). Ciphertext (encrypted remotes) cannot be parsed: it counts as whole once it
 // has stayed unchanged for `settleMs`, and the caller is told when to look again.
-export function judgeCompletion(content: string | undefined, size: number, fileMtimeMs: number, now: number, settleMs: number): Completion {
+export function judgeCompletion(
+  content: string | undefined,
+  size: number,
+  fileMtimeMs: number,
+  now: number,
+  settleMs: number,
+): Completion {
   if (size === 0) return { complete: false };
   // A modification time in the future (clock skew, or set on purpose) counts from now, not from then.
   const mtimeMs = Math.min(fileMtimeMs, now);

@@ -17,7 +17,12 @@ export interface LockResult {
 
 // Write-ahead, then lock: every unit gets its index entry before chattr, so a crash never leaves an immutable unit nothing will lift.
 // If the entry cannot be written the unit is locked all the same (when in doubt, protect) and the failure is logged.
-export async function lockUnits(requests: readonly LockRequest[], attributes: AttributesAdapter, clock: Clock, log: Logger): Promise<LockResult[]> {
+export async function lockUnits(
+  requests: readonly LockRequest[],
+  attributes: AttributesAdapter,
+  clock: Clock,
+  log: Logger,
+): Promise<LockResult[]> {
   // Checked again right before chattr, which follows symlinked parents: a folder swapped for a link since the
   // reconcile must not lead it out of the remote.
   const started = performance.now();
@@ -30,7 +35,13 @@ export async function lockUnits(requests: readonly LockRequest[], attributes: At
   for (const request of requests) {
     const parent = path.dirname(request.unit);
     if (real.get(parent) === true) allowed.push(request);
-    else byPath.set(request.unit, { path: request.unit, status: 'failed', code: 'ECONFINE', message: `not locked: ${parent} is no longer a real folder of the remote (a symbolic link?)` });
+    else
+      byPath.set(request.unit, {
+        path: request.unit,
+        status: 'failed',
+        code: 'ECONFINE',
+        message: `not locked: ${parent} is no longer a real folder of the remote (a symbolic link?)`,
+      });
   }
   const confined = performance.now();
   const pending = new Map<LockRequest, IndexEntry>();
@@ -40,18 +51,29 @@ export async function lockUnits(requests: readonly LockRequest[], attributes: At
       await request.remote.index.write(entry);
       pending.set(request, entry);
     } catch (err) {
-      log.error({ err, path: request.unit, remote: request.remote.id }, 'index entry could not be written; locking the unit anyway (when in doubt, protect); run `xo-immutable-backups rebuild-index` once the index is writable');
+      log.error(
+        { err, path: request.unit, remote: request.remote.id },
+        'index entry could not be written; locking the unit anyway (when in doubt, protect); run `xo-immutable-backups rebuild-index` once the index is writable',
+      );
     }
   }
 
   const written = performance.now();
-  const outcomes = await attributes.setImmutable(allowed.map((r) => ({ path: r.unit, recursive: r.recursive })), true);
+  const outcomes = await attributes.setImmutable(
+    allowed.map((r) => ({ path: r.unit, recursive: r.recursive })),
+    true,
+  );
   const locked = performance.now();
   for (const outcome of outcomes) byPath.set(outcome.path, outcome);
 
   const results: LockResult[] = [];
   for (const request of requests) {
-    const outcome = byPath.get(request.unit) ?? { path: request.unit, status: 'failed', code: 'EUNKNOWN', message: 'no outcome reported' };
+    const outcome = byPath.get(request.unit) ?? {
+      path: request.unit,
+      status: 'failed',
+      code: 'EUNKNOWN',
+      message: 'no outcome reported',
+    };
     const entry = pending.get(request);
     let indexed = false;
     let identity: Identity | undefined;
@@ -64,14 +86,26 @@ export async function lockUnits(requests: readonly LockRequest[], attributes: At
           identity = examined.identity;
         }
       } catch (err) {
-        log.error({ err, path: request.unit, remote: request.remote.id }, 'unit locked but its index entry could not be completed; the next reconcile retries');
+        log.error(
+          { err, path: request.unit, remote: request.remote.id },
+          'unit locked but its index entry could not be completed; the next reconcile retries',
+        );
       }
     }
     results.push({ request, outcome, indexed, identity });
   }
   // Where a batch's time goes, for tuning (the benchmark reads it with logLevel debug).
   const ms = (from: number, to: number): number => Math.round(to - from);
-  log.debug({ units: requests.length, confineMs: ms(started, confined), entriesMs: ms(confined, written), chattrMs: ms(written, locked), completeMs: ms(locked, performance.now()) }, `lock batch of ${requests.length} unit(s)`);
+  log.debug(
+    {
+      units: requests.length,
+      confineMs: ms(started, confined),
+      entriesMs: ms(confined, written),
+      chattrMs: ms(written, locked),
+      completeMs: ms(locked, performance.now()),
+    },
+    `lock batch of ${requests.length} unit(s)`,
+  );
   return results;
 }
 

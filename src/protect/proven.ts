@@ -17,7 +17,8 @@ export class ProvenBackups {
       for (const [folder, backups] of Object.entries(value.folders as Record<string, unknown>)) {
         if (typeof backups !== 'object' || backups === null) continue;
         const kept = new Map<string, string>();
-        for (const [json, stamp] of Object.entries(backups as Record<string, unknown>)) if (typeof stamp === 'string') kept.set(json, stamp);
+        for (const [json, stamp] of Object.entries(backups as Record<string, unknown>))
+          if (typeof stamp === 'string') kept.set(json, stamp);
         if (kept.size > 0) proven.#folders.set(folder, kept);
       }
     } catch {

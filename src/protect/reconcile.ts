@@ -1,7 +1,19 @@
 import path from 'node:path';
 import { dayOf, isUnchangedSinceLock, type Identity } from '../index/entry.js';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
-import { findVmBackups, governingClaims, isInWindow, lookupListed, metadataReferences, resolveAliasTarget, vmBackupParts, isAliasName, type Claim, type UnitRef, type VdiFolder } from '../remote/model.js';
+import {
+  findVmBackups,
+  governingClaims,
+  isInWindow,
+  lookupListed,
+  metadataReferences,
+  resolveAliasTarget,
+  vmBackupParts,
+  isAliasName,
+  type Claim,
+  type UnitRef,
+  type VdiFolder,
+} from '../remote/model.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
 import { judgeCompletion, parsesAsObject } from './completion.js';
@@ -48,15 +60,25 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
 // The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
 async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
   const real = await isRealFolder(folder.remote, folder.path);
-  if (real === false) report.refusals.push({ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true });
+  if (real === false)
+    report.refusals.push({
+      path: folder.path,
+      reason: 'the folder is reached through a symbolic link',
+      security: true,
+    });
   return real === true;
 }
 
 async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
   const { remote } = folder;
   const entries = await listFolder(folder.path);
-  const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) => isInWindow(b.instant, options.now, remote.durationMs));
-  options.proven?.retainOnly(folder.path, backups.map((b) => b.metadata));
+  const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) =>
+    isInWindow(b.instant, options.now, remote.durationMs),
+  );
+  options.proven?.retainOnly(
+    folder.path,
+    backups.map((b) => b.metadata),
+  );
   if (backups.length === 0) return;
   // Listed only when some backup needs a look: a folder whose backups are all proven costs a readdir and an lstat per json.
   let vdis: VdiFolder[] | undefined;
@@ -72,7 +94,9 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   }
   // A proven backup is skipped only when it is older than every backup looked at: a unit belongs to the newest backup
   // that references it, so a newer one must take part even when proven.
-  const isProven = (item: (typeof jsons)[number]): boolean => options.full !== true && options.proven?.isProven(folder.path, item.backup.metadata, item.examined.identity) === true;
+  const isProven = (item: (typeof jsons)[number]): boolean =>
+    options.full !== true &&
+    options.proven?.isProven(folder.path, item.backup.metadata, item.examined.identity) === true;
   const oldestUnproven = Math.min(...jsons.filter((item) => !isProven(item)).map((item) => item.backup.instant));
   for (const { backup, json, examined } of jsons) {
     if (backup.instant < oldestUnproven && isProven({ backup, json, examined })) continue;
@@ -80,12 +104,20 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
     // while the json succeeded would never be tried again.
     const content = await readSmallFile(json, METADATA_LIMIT);
-    const completion = alreadyLocked ? { complete: true as const, completedAt: examined.mtimeMs } : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
+    const completion = alreadyLocked
+      ? { complete: true as const, completedAt: examined.mtimeMs }
+      : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
     if (!completion.complete) {
-      if (completion.recheckAt !== undefined) report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
+      if (completion.recheckAt !== undefined)
+        report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
       continue;
     }
-    const ref: BackupRef = { label: json, datetime: backup.datetime, instant: backup.instant, completedAt: completion.completedAt };
+    const ref: BackupRef = {
+      label: json,
+      datetime: backup.datetime,
+      instant: backup.instant,
+      completedAt: completion.completedAt,
+    };
     vdis ??= await listVdiFolders(folder.path);
     const { units, aliases } = vmBackupParts(backup, entries, vdis);
     // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
@@ -111,7 +143,15 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const examined = await examine(unit);
     if (examined === undefined) missing.add(claim.backup.label);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
-    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, (await isRealFolder(folder.remote, path.dirname(unit), real)) === true);
+    addRequest(
+      folder,
+      unit,
+      examined,
+      claim.unit.recursive,
+      claim.backup,
+      report,
+      (await isRealFolder(folder.remote, path.dirname(unit), real)) === true,
+    );
   }
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
   const considered = report.provable.map((backup) => backup.json);
@@ -124,7 +164,11 @@ async function aliasTarget(folder: LeafFolder, alias: string, report: FolderRepo
   if (content === undefined) return undefined;
   const target = resolveAliasTarget(alias, content);
   if (target === undefined) {
-    report.refusals.push({ path: path.join(folder.path, alias), reason: `the alias points outside its VDI folder (${JSON.stringify(content.trim().slice(0, 200))})`, security: true });
+    report.refusals.push({
+      path: path.join(folder.path, alias),
+      reason: `the alias points outside its VDI folder (${JSON.stringify(content.trim().slice(0, 200))})`,
+      security: true,
+    });
     return undefined;
   }
   const examined = await examine(path.join(folder.path, target));
@@ -135,36 +179,78 @@ async function aliasTarget(folder: LeafFolder, alias: string, report: FolderRepo
 async function reconcileDateFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
   const name = path.basename(folder.path);
   const instant = parseBackupDatetime(name);
-  if (!isDatetimeName(name) || instant === undefined || !isInWindow(instant, options.now, folder.remote.durationMs)) return;
+  if (!isDatetimeName(name) || instant === undefined || !isInWindow(instant, options.now, folder.remote.durationMs))
+    return;
   const metadata = path.join(folder.path, 'metadata.json');
   const examined = await examine(metadata);
   if (examined?.type !== 'file') return;
   const self = await examine(folder.path);
   // Already locked and unchanged: done without reading metadata.json again.
   if (self === undefined || (await isLockedAsIndexed(folder, instant, folder.path, self))) return;
-  const completion = judgeCompletion(await readSmallFile(metadata, METADATA_LIMIT), examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
+  const completion = judgeCompletion(
+    await readSmallFile(metadata, METADATA_LIMIT),
+    examined.size,
+    examined.mtimeMs,
+    options.now,
+    options.jsonSettleMs,
+  );
   if (!completion.complete) {
     if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
     return;
   }
-  addRequest(folder, folder.path, self, true, { label: folder.path, datetime: name, instant, completedAt: completion.completedAt }, report, true);
+  addRequest(
+    folder,
+    folder.path,
+    self,
+    true,
+    { label: folder.path, datetime: name, instant, completedAt: completion.completedAt },
+    report,
+    true,
+  );
 }
 
 // Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime.
-async function isLockedAsIndexed(folder: LeafFolder, backupInstant: number, unit: string, examined: Examined): Promise<boolean> {
+async function isLockedAsIndexed(
+  folder: LeafFolder,
+  backupInstant: number,
+  unit: string,
+  examined: Examined,
+): Promise<boolean> {
   return isUnchangedSinceLock(await folder.remote.index.read(dayOf(backupInstant), unit), examined.identity);
 }
 
-function addRequest(folder: LeafFolder, unit: string, examined: Examined, recursive: boolean, backup: BackupRef, report: FolderReport, confined: boolean): void {
-  const refusal = confined ? refusalFor(unit, examined) : { path: unit, reason: 'a folder on its path is a symbolic link (chattr would follow it out of the remote)', security: true };
+function addRequest(
+  folder: LeafFolder,
+  unit: string,
+  examined: Examined,
+  recursive: boolean,
+  backup: BackupRef,
+  report: FolderReport,
+  confined: boolean,
+): void {
+  const refusal = confined
+    ? refusalFor(unit, examined)
+    : {
+        path: unit,
+        reason: 'a folder on its path is a symbolic link (chattr would follow it out of the remote)',
+        security: true,
+      };
   if (refusal !== undefined) report.refusals.push(refusal);
-  else report.requests.push({ remote: folder.remote, kind: folder.kind, unit, recursive: recursive && examined.type === 'directory', backup });
+  else
+    report.requests.push({
+      remote: folder.remote,
+      kind: folder.kind,
+      unit,
+      recursive: recursive && examined.type === 'directory',
+      backup,
+    });
 }
 
 // Only plain files and directories are units. A file with a second hard link could be a link to a file outside the backups.
 export function refusalFor(unit: string, examined: Examined): Refusal | undefined {
   if (examined.type === 'symlink') return { path: unit, reason: 'it is a symbolic link', security: true };
   if (examined.type === 'other') return { path: unit, reason: 'it is not a regular file or directory', security: true };
-  if (examined.type === 'file' && examined.links > 1) return { path: unit, reason: `it has ${examined.links} hard links`, security: true };
+  if (examined.type === 'file' && examined.links > 1)
+    return { path: unit, reason: `it has ${examined.links} hard links`, security: true };
   return undefined;
 }

@@ -55,7 +55,14 @@ interface RoundItem {
 // Turns "this folder changed" hints into reconciles: repeated hints for one folder coalesce, and every unit found
 // in a round, from however many backups, is locked in shared batches.
 export class ProtectionScheduler {
-  readonly counters: ProtectionCounters = { backupsLocked: 0, unitsLocked: 0, lockFailures: 0, indexFailures: 0, refusals: 0, reconcileErrors: 0 };
+  readonly counters: ProtectionCounters = {
+    backupsLocked: 0,
+    unitsLocked: 0,
+    lockFailures: 0,
+    indexFailures: 0,
+    refusals: 0,
+    reconcileErrors: 0,
+  };
   // The last lock batch, for status: when, how many units, how many failed.
   lastLock: LastLock | undefined;
   // When a lock batch last locked everything it was given, and when a folder was last reconciled without error.
@@ -80,7 +87,8 @@ export class ProtectionScheduler {
     const queued = this.#dirty.get(folder.path);
     if (urgency === 'scan' && queued === undefined) this.#background.set(folder.path, folder);
     else if (urgency === 'scan') queued!.full = true;
-    else this.#dirty.set(folder.path, { folder, full: (queued?.full ?? false) || this.#background.delete(folder.path) });
+    else
+      this.#dirty.set(folder.path, { folder, full: (queued?.full ?? false) || this.#background.delete(folder.path) });
     this.#kick();
   }
 
@@ -92,11 +100,14 @@ export class ProtectionScheduler {
     if (existing !== undefined && existing.at <= at && (existing.full || !full)) return;
     if (existing !== undefined) clearTimeout(existing.timer);
     const wantFull = full || (existing?.full ?? false);
-    const timer = setTimeout(() => {
-      this.#timers.delete(folder.path);
-      this.enqueue(folder);
-      if (wantFull) this.enqueue(folder, 'scan');
-    }, Math.min(MAX_TIMER_MS, Math.max(0, Math.min(at, existing?.at ?? at) - this.#deps.clock.now())));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(folder.path);
+        this.enqueue(folder);
+        if (wantFull) this.enqueue(folder, 'scan');
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, Math.min(at, existing?.at ?? at) - this.#deps.clock.now())),
+    );
     timer.unref();
     this.#timers.set(folder.path, { at: Math.min(at, existing?.at ?? at), timer, full: wantFull });
   }
@@ -213,7 +224,10 @@ export class ProtectionScheduler {
         else this.#gaps.delete(folder.path);
         for (const refusal of report.refusals) {
           this.counters.refusals++;
-          log.warn({ remote: folder.remote.id, path: refusal.path, security: refusal.security }, `not locking ${refusal.path}: ${refusal.reason}`);
+          log.warn(
+            { remote: folder.remote.id, path: refusal.path, security: refusal.security },
+            `not locking ${refusal.path}: ${refusal.reason}`,
+          );
         }
         for (const request of report.requests) {
           if (folderOf.has(request.unit)) continue;
@@ -223,14 +237,28 @@ export class ProtectionScheduler {
         if (report.recheckAt !== undefined) this.enqueueAt(folder, report.recheckAt);
       } catch (err) {
         this.counters.reconcileErrors++;
-        log.error({ err, remote: folder.remote.id, folder: folder.path }, 'could not read a backup folder; it will be tried again');
+        log.error(
+          { err, remote: folder.remote.id, folder: folder.path },
+          'could not read a backup folder; it will be tried again',
+        );
         this.enqueueAt(folder, clock.now() + this.#retryDelay(), full);
       }
     }
     if (log.isLevelEnabled('debug')) {
       const { rss, heapTotal, heapUsed, external } = process.memoryUsage();
       const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
-      log.debug({ folders: next, units: requests.length, reconcileMs: Math.round(performance.now() - started), rssMb: mb(rss), heapMb: mb(heapUsed), heapTotalMb: mb(heapTotal), externalMb: mb(external) }, `reconciled ${next} folder(s)`);
+      log.debug(
+        {
+          folders: next,
+          units: requests.length,
+          reconcileMs: Math.round(performance.now() - started),
+          rssMb: mb(rss),
+          heapMb: mb(heapUsed),
+          heapTotalMb: mb(heapTotal),
+          externalMb: mb(external),
+        },
+        `reconciled ${next} folder(s)`,
+      );
     }
     for (const item of folders.slice(next)) this.#requeue(item);
     if (requests.length === 0) {
@@ -244,9 +272,20 @@ export class ProtectionScheduler {
     } catch (err) {
       // chattr could not even be spawned (EAGAIN, EMFILE, ENOMEM...): every folder of the round is tried again.
       this.counters.lockFailures += requests.length;
-      log.error({ err, units: requests.length }, `could not lock ${requests.length} unit(s); their folders are tried again in ${this.#retryDelay() / 1000} s`);
-      for (const folder of new Set(folderOf.values())) this.enqueueAt(folder, clock.now() + this.#retryDelay(), fullFolders.has(folder.path));
-      this.#settleProofs(provable, requests.map((request) => ({ request, outcome: { path: request.unit, status: 'failed', code: 'ESPAWN', message: 'chattr could not be run' }, indexed: false })));
+      log.error(
+        { err, units: requests.length },
+        `could not lock ${requests.length} unit(s); their folders are tried again in ${this.#retryDelay() / 1000} s`,
+      );
+      for (const folder of new Set(folderOf.values()))
+        this.enqueueAt(folder, clock.now() + this.#retryDelay(), fullFolders.has(folder.path));
+      this.#settleProofs(
+        provable,
+        requests.map((request) => ({
+          request,
+          outcome: { path: request.unit, status: 'failed', code: 'ESPAWN', message: 'chattr could not be run' },
+          indexed: false,
+        })),
+      );
       return;
     }
     const byBackup = new Map<string, LockResult[]>();
@@ -257,19 +296,28 @@ export class ProtectionScheduler {
       else group.push(result);
       const { outcome, request } = result;
       const folderPath = folderOf.get(request.unit)?.path;
-      if (outcome.status === 'failed' && folderPath !== undefined) this.#gaps.set(folderPath, (this.#gaps.get(folderPath) ?? new Set()).add(request.unit));
+      if (outcome.status === 'failed' && folderPath !== undefined)
+        this.#gaps.set(folderPath, (this.#gaps.get(folderPath) ?? new Set()).add(request.unit));
       if (outcome.status === 'failed') {
         this.counters.lockFailures++;
-        log.error({ remote: request.remote.id, path: outcome.path, code: outcome.code, err: { message: outcome.message } }, `could not lock ${outcome.path}; it will be tried again`);
+        log.error(
+          { remote: request.remote.id, path: outcome.path, code: outcome.code, err: { message: outcome.message } },
+          `could not lock ${outcome.path}; it will be tried again`,
+        );
         const folder = folderOf.get(request.unit);
-        if (folder !== undefined) this.enqueueAt(folder, clock.now() + this.#retryDelay(), fullFolders.has(folder.path));
+        if (folder !== undefined)
+          this.enqueueAt(folder, clock.now() + this.#retryDelay(), fullFolders.has(folder.path));
       } else if (outcome.status === 'ok' && !result.indexed) {
         this.counters.indexFailures++;
       }
     }
     this.#settleProofs(provable, results);
     const lockedAt = clock.now();
-    this.lastLock = { at: new Date(lockedAt).toISOString(), units: results.filter((r) => r.outcome.status === 'ok').length, failed: results.filter((r) => r.outcome.status === 'failed').length };
+    this.lastLock = {
+      at: new Date(lockedAt).toISOString(),
+      units: results.filter((r) => r.outcome.status === 'ok').length,
+      failed: results.filter((r) => r.outcome.status === 'failed').length,
+    };
     if (this.lastLock.failed === 0) this.lastSuccessfulLockAt = lockedAt;
     for (const [label, group] of byBackup) {
       const locked = group.filter((r) => r.outcome.status === 'ok');
@@ -295,7 +343,10 @@ export class ProtectionScheduler {
   // A backup is proven once every unit it governs is locked and indexed: those of this round's batches, and the rest
   // already were. Its json's identity is the one after the lock when the json was locked in this round. A backup with
   // a unit that failed, or that the reconcile could not prove, loses any proof it had, so a retry looks at it again.
-  #settleProofs(reconciled: readonly { folder: LeafFolder; report: FolderReport }[], results: readonly LockResult[]): void {
+  #settleProofs(
+    reconciled: readonly { folder: LeafFolder; report: FolderReport }[],
+    results: readonly LockResult[],
+  ): void {
     const byBackup = new Map<string, LockResult[]>();
     for (const result of results) {
       const group = byBackup.get(result.request.backup.label);

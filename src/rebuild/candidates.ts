@@ -16,7 +16,12 @@ const BACKUP_PART = /^(\d{8}T\d{6}Z?)\.(json|xva|xva\.checksum|vhd|alias\.vhd)$/
 // Pure: every unit of a VM folder the daemon could have locked, orphans included (VHDs whose json XO deleted,
 // VHD directories a merge left under an older name). A unit's datetime comes from its own name, or else from the
 // newest alias pointing to it; a unit with neither has none (reported, never guessed).
-export function vmRebuildCandidates(folder: readonly ListedEntry[], vdis: readonly VdiFolder[], dataFolders: ReadonlyMap<string, ListedEntry[]>, aliases: ReadonlyMap<string, string>): RebuildCandidate[] {
+export function vmRebuildCandidates(
+  folder: readonly ListedEntry[],
+  vdis: readonly VdiFolder[],
+  dataFolders: ReadonlyMap<string, ListedEntry[]>,
+  aliases: ReadonlyMap<string, string>,
+): RebuildCandidate[] {
   const candidates = new Map<string, RebuildCandidate>();
   const add = (relative: string, isDirectory: boolean, instant: number | undefined): void => {
     const known = candidates.get(relative);

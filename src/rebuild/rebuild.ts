@@ -33,19 +33,31 @@ interface Candidate {
   backup: string;
 }
 
-
 // Walks the remote and gives every immutable unit without an entry one, so that the lift can find it again:
 // after a lost or damaged index, or when switching over from the prior art (whose entries hold a bare path).
-export async function rebuildIndex(remote: RemoteContext, attributes: AttributesAdapter, options: { importFrom: string[]; now: number; onProgress?: (done: number, total: number) => void }): Promise<RebuildReport> {
-  const report: RebuildReport = { remote: remote.id, indexed: [], imported: 0, undated: [], skippedLegacy: [], foldersScanned: 0 };
+export async function rebuildIndex(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  options: { importFrom: string[]; now: number; onProgress?: (done: number, total: number) => void },
+): Promise<RebuildReport> {
+  const report: RebuildReport = {
+    remote: remote.id,
+    indexed: [],
+    imported: 0,
+    undated: [],
+    skippedLegacy: [],
+    foldersScanned: 0,
+  };
   // The newest backup datetime each path is already indexed under: a newer one found on the remote still gets an entry.
   const newest = new Map<string, number>();
   const ownLegacy = new Map<string, string>();
   for (const day of await remote.index.listDays()) {
     for (const stored of await remote.index.readDay(day)) {
       const instant = stored.entry === undefined ? Number.NaN : Date.parse(stored.entry.backupDatetime);
-      if (stored.entry !== undefined && !Number.isNaN(instant)) newest.set(stored.entry.path, Math.max(instant, newest.get(stored.entry.path) ?? instant));
-      else if (stored.entry === undefined && isLegacyText(stored.text)) ownLegacy.set(path.join(remote.index.folder, day, stored.name), stored.text.trim());
+      if (stored.entry !== undefined && !Number.isNaN(instant))
+        newest.set(stored.entry.path, Math.max(instant, newest.get(stored.entry.path) ?? instant));
+      else if (stored.entry === undefined && isLegacyText(stored.text))
+        ownLegacy.set(path.join(remote.index.folder, day, stored.name), stored.text.trim());
     }
   }
   const legacy = new Set<string>(ownLegacy.values());
@@ -62,7 +74,13 @@ export async function rebuildIndex(remote: RemoteContext, attributes: Attributes
   for (const p of legacy) {
     if (candidates.has(p)) continue;
     const candidate = await legacyCandidate(remote, p);
-    if (candidate === undefined) report.skippedLegacy.push({ path: p, reason: isInside(p, remote.root) ? 'not a file or folder of a backup of this remote' : `not inside ${remote.root}` });
+    if (candidate === undefined)
+      report.skippedLegacy.push({
+        path: p,
+        reason: isInside(p, remote.root)
+          ? 'not a file or folder of a backup of this remote'
+          : `not inside ${remote.root}`,
+      });
     else candidates.set(p, candidate);
   }
   const immutable = await attributes.isImmutable([...candidates.keys()]);
@@ -70,7 +88,8 @@ export async function rebuildIndex(remote: RemoteContext, attributes: Attributes
   const toWrite: Candidate[] = [];
   for (const candidate of candidates.values()) {
     if (immutable.get(candidate.path) !== true) {
-      if (legacy.has(candidate.path)) report.skippedLegacy.push({ path: candidate.path, reason: 'not immutable any more' });
+      if (legacy.has(candidate.path))
+        report.skippedLegacy.push({ path: candidate.path, reason: 'not immutable any more' });
       continue;
     }
     const known = newest.get(candidate.path);
@@ -84,7 +103,14 @@ export async function rebuildIndex(remote: RemoteContext, attributes: Attributes
     const instant = candidate.instant!;
     const examined = await examine(candidate.path);
     if (examined === undefined || examined.type === 'symlink' || examined.type === 'other') continue;
-    const request = { remote: remote.id, path: candidate.path, kind: candidate.kind, recursive: candidate.recursive, backup: candidate.backup, backupInstant: instant };
+    const request = {
+      remote: remote.id,
+      path: candidate.path,
+      kind: candidate.kind,
+      recursive: candidate.recursive,
+      backup: candidate.backup,
+      backupInstant: instant,
+    };
     await remote.index.write(lockedEntry(pendingEntry(request, options.now), examined.identity, options.now));
     indexed.add(candidate.path);
     report.indexed.push({ path: candidate.path, day: dayOf(instant) });
@@ -105,24 +131,33 @@ export async function rebuildIndex(remote: RemoteContext, attributes: Attributes
 async function legacyCandidate(remote: RemoteContext, unit: string): Promise<Candidate | undefined> {
   if (!path.isAbsolute(unit) || !isInside(unit, remote.root)) return undefined;
   const segments = path.relative(remote.root, unit).split(path.sep);
-  const kind = ({ 'xo-vm-backups': 'vm', 'xo-config-backups': 'config', 'xo-pool-metadata-backups': 'pool' } as const)[segments[0] ?? ''];
-  if (kind === undefined || segments.length < 2 || (await isRealFolder(remote, path.dirname(unit))) !== true) return undefined;
+  const kind = ({ 'xo-vm-backups': 'vm', 'xo-config-backups': 'config', 'xo-pool-metadata-backups': 'pool' } as const)[
+    segments[0] ?? ''
+  ];
+  if (kind === undefined || segments.length < 2 || (await isRealFolder(remote, path.dirname(unit))) !== true)
+    return undefined;
   const examined = await examine(unit);
   if (examined === undefined || (examined.type !== 'file' && examined.type !== 'directory')) return undefined;
-  const dated = [...segments].reverse().map((segment) => parseBackupDatetime(segment)).find((instant) => instant !== undefined);
+  const dated = [...segments]
+    .reverse()
+    .map((segment) => parseBackupDatetime(segment))
+    .find((instant) => instant !== undefined);
   return { path: unit, kind, recursive: examined.type === 'directory', instant: dated, backup: unit };
 }
 
 async function leafCandidates(kind: BackupKind, folder: string): Promise<Candidate[]> {
   if (kind !== 'vm') {
-    return [{ path: folder, kind, recursive: true, instant: parseBackupDatetime(path.basename(folder)), backup: folder }];
+    return [
+      { path: folder, kind, recursive: true, instant: parseBackupDatetime(path.basename(folder)), backup: folder },
+    ];
   }
   const entries = await listFolder(folder);
   const vdis = await listVdiFolders(folder);
   const dataFolders = new Map<string, Awaited<ReturnType<typeof listFolder>>>();
   const aliases = new Map<string, string>();
   for (const vdi of vdis) {
-    if (vdi.entries.some((e) => e.name === 'data' && e.isDirectory)) dataFolders.set(vdi.path, await listFolder(path.join(folder, vdi.path, 'data')));
+    if (vdi.entries.some((e) => e.name === 'data' && e.isDirectory))
+      dataFolders.set(vdi.path, await listFolder(path.join(folder, vdi.path, 'data')));
     for (const entry of vdi.entries) {
       if (!entry.isFile || !entry.name.endsWith('.alias.vhd')) continue;
       const content = await readSmallFile(path.join(folder, vdi.path, entry.name));
@@ -132,7 +167,10 @@ async function leafCandidates(kind: BackupKind, folder: string): Promise<Candida
   const names = new Set(entries.map((e) => e.name));
   return vmRebuildCandidates(entries, vdis, dataFolders, aliases).map((c) => {
     const datetime = /^(\d{8}T\d{6}Z?)/.exec(path.posix.basename(c.path))?.[1];
-    const json = datetime !== undefined && names.has(`${datetime}.json`) ? path.join(folder, `${datetime}.json`) : path.join(folder, c.path);
+    const json =
+      datetime !== undefined && names.has(`${datetime}.json`)
+        ? path.join(folder, `${datetime}.json`)
+        : path.join(folder, c.path);
     return { path: path.join(folder, c.path), kind, recursive: c.isDirectory, instant: c.instant, backup: json };
   });
 }
@@ -142,7 +180,8 @@ async function readLegacyIndex(folder: string): Promise<string[]> {
   const store = new IndexStore(path.dirname(folder), path.basename(folder));
   const paths: string[] = [];
   for (const day of await store.listDays()) {
-    for (const stored of await store.readDay(day)) if (stored.entry === undefined && isLegacyText(stored.text)) paths.push(stored.text.trim());
+    for (const stored of await store.readDay(day))
+      if (stored.entry === undefined && isLegacyText(stored.text)) paths.push(stored.text.trim());
   }
   return paths;
 }

@@ -10,17 +10,22 @@ import type { RemoteContext } from './context.js';
 // `known`: folders this pass already found real (a lock batch, a reconcile's unit checks, a lift chunk), not looked at
 // again: the units of one backup share all but their last folder, and a realpath of each cost 22 us here against 3 us
 // an lstat.
-export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoot'>, dir: string, known: Set<string> = new Set()): Promise<boolean | undefined> {
+export async function isRealFolder(
+  remote: Pick<RemoteContext, 'root' | 'realRoot'>,
+  dir: string,
+  known: Set<string> = new Set(),
+): Promise<boolean | undefined> {
   try {
     await yieldIfDue();
     const { root } = remote;
-    if (!isPlainlyBelow(root, dir)) return realpathSync.native(dir) === path.join(remote.realRoot, path.relative(root, dir));
+    if (!isPlainlyBelow(root, dir))
+      return realpathSync.native(dir) === path.join(remote.realRoot, path.relative(root, dir));
     if (!known.has(root)) {
       if (realpathSync.native(root) !== remote.realRoot) return false;
       known.add(root);
     }
     // Each folder from the root down, by slicing: this runs for every unit locked or lifted, so it allocates little.
-    for (let end = root.length; end < dir.length; ) {
+    for (let end = root.length; end < dir.length;) {
       end = dir.indexOf('/', end + 1);
       if (end === -1) end = dir.length;
       const folder = dir.slice(0, end);
@@ -43,5 +48,13 @@ export async function isRealFolder(remote: Pick<RemoteContext, 'root' | 'realRoo
 function isPlainlyBelow(root: string, dir: string): boolean {
   if (root.length < 2 || root.endsWith('/') || !dir.startsWith(root)) return false;
   if (dir.length === root.length) return true;
-  return dir[root.length] === '/' && !dir.endsWith('/') && !dir.includes('//') && !dir.includes('/./') && !dir.includes('/../') && !dir.endsWith('/.') && !dir.endsWith('/..');
+  return (
+    dir[root.length] === '/' &&
+    !dir.endsWith('/') &&
+    !dir.includes('//') &&
+    !dir.includes('/./') &&
+    !dir.includes('/../') &&
+    !dir.endsWith('/.') &&
+    !dir.endsWith('/..')
+  );
 }

@@ -41,11 +41,16 @@ export function findVmBackups(names: readonly string[]): VmBackup[] {
 
 // The parts of one run found by name: its json, xva and checksum, and in each VDI folder its flat VHD,
 // VHD directory or alias. Aliases are returned apart: what they point to needs a read.
-export function vmBackupParts(backup: VmBackup, folder: readonly ListedEntry[], vdis: readonly VdiFolder[]): { units: UnitRef[]; aliases: string[] } {
+export function vmBackupParts(
+  backup: VmBackup,
+  folder: readonly ListedEntry[],
+  vdis: readonly VdiFolder[],
+): { units: UnitRef[]; aliases: string[] } {
   const units: UnitRef[] = [{ path: backup.metadata, recursive: false }];
   const aliases: string[] = [];
   for (const suffix of ['.xva', '.xva.checksum']) {
-    if (folder.some((e) => e.isFile && e.name === backup.datetime + suffix)) units.push({ path: backup.datetime + suffix, recursive: false });
+    if (folder.some((e) => e.isFile && e.name === backup.datetime + suffix))
+      units.push({ path: backup.datetime + suffix, recursive: false });
   }
   for (const vdi of vdis) {
     for (const entry of vdi.entries) {
@@ -63,7 +68,14 @@ export function vmBackupParts(backup: VmBackup, folder: readonly ListedEntry[], 
 // What an alias points to, relative to the VM folder; undefined when it would leave its VDI folder.
 export function resolveAliasTarget(aliasPath: string, content: string): string | undefined {
   const target = content.trim();
-  if (target === '' || target.includes('\0') || path.posix.isAbsolute(target) || !target.endsWith('.vhd') || path.posix.basename(target).startsWith('.')) return undefined;
+  if (
+    target === '' ||
+    target.includes('\0') ||
+    path.posix.isAbsolute(target) ||
+    !target.endsWith('.vhd') ||
+    path.posix.basename(target).startsWith('.')
+  )
+    return undefined;
   const vdiFolder = path.posix.dirname(aliasPath);
   const resolved = path.posix.normalize(path.posix.join(vdiFolder, target));
   return resolved.startsWith(`${vdiFolder}/`) ? resolved : undefined;
@@ -78,7 +90,13 @@ export function metadataReferences(metadata: unknown): string[] {
   if (typeof vhds === 'object' && vhds !== null) candidates.push(...(Object.values(vhds) as unknown[]));
   const references: string[] = [];
   for (const candidate of candidates) {
-    if (typeof candidate !== 'string' || candidate === '' || candidate.includes('\0') || path.posix.isAbsolute(candidate)) continue;
+    if (
+      typeof candidate !== 'string' ||
+      candidate === '' ||
+      candidate.includes('\0') ||
+      path.posix.isAbsolute(candidate)
+    )
+      continue;
     const normalized = path.posix.normalize(candidate);
     if (normalized === '.' || normalized.startsWith('../') || normalized === '..') continue;
     references.push(normalized);
@@ -89,7 +107,11 @@ export function metadataReferences(metadata: unknown): string[] {
 // Finds a referenced path in the listings already read, so a metadata reference costs no extra I/O. Only what XO
 // puts there is accepted: an .xva at the top of the VM folder, a VHD or alias directly in a VDI folder, never a dot
 // name. A json can name anything, and it is written by the party we protect against.
-export function lookupListed(relativePath: string, folder: readonly ListedEntry[], vdis: readonly VdiFolder[]): ListedEntry | undefined {
+export function lookupListed(
+  relativePath: string,
+  folder: readonly ListedEntry[],
+  vdis: readonly VdiFolder[],
+): ListedEntry | undefined {
   const slash = relativePath.lastIndexOf('/');
   const name = relativePath.slice(slash + 1);
   if (name.startsWith('.')) return undefined;
@@ -115,7 +137,10 @@ export function governingClaims<B extends { instant: number }>(claims: readonly 
   for (const claim of claims) {
     const current = byPath.get(claim.unit.path);
     if (current === undefined || claim.backup.instant > current.backup.instant) {
-      byPath.set(claim.unit.path, { unit: { path: claim.unit.path, recursive: claim.unit.recursive || (current?.unit.recursive ?? false) }, backup: claim.backup });
+      byPath.set(claim.unit.path, {
+        unit: { path: claim.unit.path, recursive: claim.unit.recursive || (current?.unit.recursive ?? false) },
+        backup: claim.backup,
+      });
     }
   }
   return [...byPath.values()];

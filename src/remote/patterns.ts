@@ -3,7 +3,8 @@ import { isDatetimeName } from './datetime.js';
 
 // What a folder under a remote root is, judged from its path relative to the root.
 // Structural folders only lead to others; leaf folders are where a completion signal appears.
-export type StructuralFolder = 'root' | 'vmTree' | 'configTree' | 'configSchedule' | 'poolTree' | 'poolSchedule' | 'poolOfSchedule';
+export type StructuralFolder =
+  'root' | 'vmTree' | 'configTree' | 'configSchedule' | 'poolTree' | 'poolSchedule' | 'poolOfSchedule';
 export type BackupKind = 'vm' | 'config' | 'pool';
 export type FolderRole = { role: 'structure'; kind: StructuralFolder } | { role: 'leaf'; kind: BackupKind };
 

@@ -55,7 +55,8 @@ export async function readSmallFile(file: string, limit = 64 * 1024): Promise<st
     // One byte more than the file held: reading it means the file grew, past what fstat said.
     const buffer = Buffer.allocUnsafe(stats.size + 1);
     let length = 0;
-    for (let read = -1; read !== 0 && length < buffer.length; length += read) read = readSync(fd, buffer, length, buffer.length - length, length);
+    for (let read = -1; read !== 0 && length < buffer.length; length += read)
+      read = readSync(fd, buffer, length, buffer.length - length, length);
     return length > stats.size ? undefined : buffer.toString('utf8', 0, length);
   } finally {
     closeSync(fd);

@@ -17,20 +17,25 @@ export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
     return await realpath(remote.root);
   } catch (error) {
     if (error instanceof AppError) throw error;
-    throw new AppError('REMOTE_NOT_FOUND', `Remote "${remote.id}": ${remote.root} ${errnoCode(error) === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`}`, {
-      value: remote.root,
-      hint: `mount the remote, or fix remotes.${remote.id}.root; the daemon will not create it, so that an unmounted remote is never mistaken for an empty one`,
-      cause: error,
-    });
+    throw new AppError(
+      'REMOTE_NOT_FOUND',
+      `Remote "${remote.id}": ${remote.root} ${errnoCode(error) === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`}`,
+      {
+        value: remote.root,
+        hint: `mount the remote, or fix remotes.${remote.id}.root; the daemon will not create it, so that an unmounted remote is never mistaken for an empty one`,
+        cause: error,
+      },
+    );
   }
 }
-
 
 // XO writes encryption.json at the root of every remote it knows: {"algorithm":"none"} when it does not encrypt.
 // One that cannot be read counts as encrypted, so its backups are still locked once their json has settled.
 export async function isEncryptedRemote(root: string): Promise<boolean> {
   try {
-    const { algorithm } = JSON.parse(await readFile(path.join(root, 'encryption.json'), 'utf8')) as { algorithm?: unknown };
+    const { algorithm } = JSON.parse(await readFile(path.join(root, 'encryption.json'), 'utf8')) as {
+      algorithm?: unknown;
+    };
     return algorithm !== 'none';
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') return true;

@@ -19,7 +19,12 @@ export function immutabilityStatus(durationMs: number, now: number, version: str
 
 // Rewritten at every start and locked, so a client of the remote cannot remove the padlock or change what it says.
 // Left unlocked only when a remote is made mutable for good.
-export async function writeImmutabilityFile(root: string, status: ImmutabilityStatus, attributes: AttributesAdapter, options = { lock: true }): Promise<void> {
+export async function writeImmutabilityFile(
+  root: string,
+  status: ImmutabilityStatus,
+  attributes: AttributesAdapter,
+  options = { lock: true },
+): Promise<void> {
   const target = path.join(root, IMMUTABILITY_FILE);
   const [unlocked] = await attributes.setImmutable([{ path: target, recursive: false }], false);
   if (unlocked?.status === 'failed') throw new Error(`cannot unlock ${target} to rewrite it: ${unlocked.message}`);
@@ -27,5 +32,6 @@ export async function writeImmutabilityFile(root: string, status: ImmutabilitySt
   await writeFileAtomic(target, `${JSON.stringify(status, null, 2)}\n`, 0o644);
   if (!options.lock) return;
   const [locked] = await attributes.setImmutable([{ path: target, recursive: false }], true);
-  if (locked?.status !== 'ok') throw new Error(`cannot lock ${target}: ${locked?.status === 'failed' ? locked.message : 'it vanished'}`);
+  if (locked?.status !== 'ok')
+    throw new Error(`cannot lock ${target}: ${locked?.status === 'failed' ? locked.message : 'it vanished'}`);
 }

@@ -11,7 +11,13 @@ export interface MetricsInput {
   coverageGaps: number;
   lastSuccessfulLockMs: number | undefined;
   lastReconcileMs: number | undefined;
-  remotes: { id: string; healthy: boolean; protectedUnits: number | undefined; liftFailuresTotal: number; lastSuccessfulLiftMs: number | undefined }[];
+  remotes: {
+    id: string;
+    healthy: boolean;
+    protectedUnits: number | undefined;
+    liftFailuresTotal: number;
+    lastSuccessfulLiftMs: number | undefined;
+  }[];
 }
 
 const PREFIX = 'xo_immutable_backups';
@@ -20,30 +26,94 @@ const PREFIX = 'xo_immutable_backups';
 // *_timestamp_seconds gauges, counters end in _total, as the Prometheus naming conventions ask.
 export function renderMetrics(input: MetricsInput): string {
   const lines: string[] = [];
-  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: [Record<string, string>, number | undefined][]): void => {
+  const metric = (
+    name: string,
+    type: 'gauge' | 'counter',
+    help: string,
+    samples: [Record<string, string>, number | undefined][],
+  ): void => {
     const present = samples.filter((s): s is [Record<string, string>, number] => s[1] !== undefined);
     if (present.length === 0) return;
     lines.push(`# HELP ${PREFIX}_${name} ${help}`, `# TYPE ${PREFIX}_${name} ${type}`);
     for (const [labels, value] of present) {
-      const rendered = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+      const rendered = Object.entries(labels).map(
+        ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+      );
       lines.push(`${PREFIX}_${name}${rendered.length > 0 ? `{${rendered.join(',')}}` : ''} ${value}`);
     }
   };
-  const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.floor(ms / 1000));
+  const seconds = (ms: number | undefined): number | undefined =>
+    ms === undefined ? undefined : Math.floor(ms / 1000);
   metric('build_info', 'gauge', 'Version of the running daemon.', [[{ version: input.version }, 1]]);
-  metric('heartbeat_timestamp_seconds', 'gauge', 'When the daemon last wrote this file; stale means it is not running.', [[{}, seconds(input.heartbeatMs)]]);
-  metric('lifting_frozen', 'gauge', '1 when the clock guard froze lifting (run lift --accept-clock once the clock is right).', [[{}, input.liftingFrozen ? 1 : 0]]);
-  metric('lock_failures_total', 'counter', 'Units that could not be locked since the daemon started.', [[{}, input.lockFailuresTotal]]);
-  metric('index_failures_total', 'counter', 'Units locked whose index entry could not be written since the daemon started.', [[{}, input.indexFailuresTotal]]);
-  metric('security_warnings_total', 'counter', 'Units refused (symlinks, hard links, outside the remote) since the daemon started.', [[{}, input.securityWarningsTotal]]);
-  metric('coverage_gaps', 'gauge', 'Units of completed backups in their window that are not locked: refused (symlinks, hard links) or failed and waiting for a retry.', [[{}, input.coverageGaps]]);
-  metric('pending_rechecks', 'gauge', 'Folders waiting to be looked at again (a failed lock, a json not yet complete).', [[{}, input.pendingRechecks]]);
-  metric('last_lock_success_timestamp_seconds', 'gauge', 'When a lock batch last locked every unit it was given.', [[{}, seconds(input.lastSuccessfulLockMs)]]);
-  metric('last_reconcile_timestamp_seconds', 'gauge', 'When a backup folder was last reconciled without error.', [[{}, seconds(input.lastReconcileMs)]]);
-  metric('remote_healthy', 'gauge', '1 while the remote root holds its locked immutability.json.', input.remotes.map((r) => [{ remote: r.id }, r.healthy ? 1 : 0]));
-  metric('protected_units', 'gauge', 'Index entries left locked by the last lift pass (one per unit and day bucket naming it).', input.remotes.map((r) => [{ remote: r.id }, r.protectedUnits]));
-  metric('lift_failures_total', 'counter', 'Units that could not be unlocked, or were refused, since the daemon started.', input.remotes.map((r) => [{ remote: r.id }, r.liftFailuresTotal]));
-  metric('last_lift_success_timestamp_seconds', 'gauge', 'When a lift pass last ended without failure.', input.remotes.map((r) => [{ remote: r.id }, seconds(r.lastSuccessfulLiftMs)]));
+  metric(
+    'heartbeat_timestamp_seconds',
+    'gauge',
+    'When the daemon last wrote this file; stale means it is not running.',
+    [[{}, seconds(input.heartbeatMs)]],
+  );
+  metric(
+    'lifting_frozen',
+    'gauge',
+    '1 when the clock guard froze lifting (run lift --accept-clock once the clock is right).',
+    [[{}, input.liftingFrozen ? 1 : 0]],
+  );
+  metric('lock_failures_total', 'counter', 'Units that could not be locked since the daemon started.', [
+    [{}, input.lockFailuresTotal],
+  ]);
+  metric(
+    'index_failures_total',
+    'counter',
+    'Units locked whose index entry could not be written since the daemon started.',
+    [[{}, input.indexFailuresTotal]],
+  );
+  metric(
+    'security_warnings_total',
+    'counter',
+    'Units refused (symlinks, hard links, outside the remote) since the daemon started.',
+    [[{}, input.securityWarningsTotal]],
+  );
+  metric(
+    'coverage_gaps',
+    'gauge',
+    'Units of completed backups in their window that are not locked: refused (symlinks, hard links) or failed and waiting for a retry.',
+    [[{}, input.coverageGaps]],
+  );
+  metric(
+    'pending_rechecks',
+    'gauge',
+    'Folders waiting to be looked at again (a failed lock, a json not yet complete).',
+    [[{}, input.pendingRechecks]],
+  );
+  metric('last_lock_success_timestamp_seconds', 'gauge', 'When a lock batch last locked every unit it was given.', [
+    [{}, seconds(input.lastSuccessfulLockMs)],
+  ]);
+  metric('last_reconcile_timestamp_seconds', 'gauge', 'When a backup folder was last reconciled without error.', [
+    [{}, seconds(input.lastReconcileMs)],
+  ]);
+  metric(
+    'remote_healthy',
+    'gauge',
+    '1 while the remote root holds its locked immutability.json.',
+    input.remotes.map((r) => [{ remote: r.id }, r.healthy ? 1 : 0]),
+  );
+  metric(
+    'protected_units',
+    'gauge',
+    'Index entries left locked by the last lift pass (one per unit and day bucket naming it).',
+    input.remotes.map((r) => [{ remote: r.id }, r.protectedUnits]),
+  );
+  metric(
+    'lift_failures_total',
+    'counter',
+    'Units that could not be unlocked, or were refused, since the daemon started.',
+    input.remotes.map((r) => [{ remote: r.id }, r.liftFailuresTotal]),
+  );
+  metric(
+    'last_lift_success_timestamp_seconds',
+    'gauge',
+    'When a lift pass last ended without failure.',
+    input.remotes.map((r) => [{ remote: r.id }, seconds(r.lastSuccessfulLiftMs)]),
+  );
   return `${lines.join('\n')}\n`;
 }
 

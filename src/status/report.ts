@@ -26,7 +26,13 @@ export interface RemoteStatus {
 export interface StatusReport {
   version: typeof STATUS_SCHEMA_VERSION;
   generatedAt: string;
-  daemon: { running: boolean; pid: number | null; heartbeat: string | null; startedAt: string | null; version: string | null };
+  daemon: {
+    running: boolean;
+    pid: number | null;
+    heartbeat: string | null;
+    startedAt: string | null;
+    version: string | null;
+  };
   lifting: { frozen: boolean; reason: string | null };
   lastLock: { at: string; units: number; failed: number } | null;
   errorsSinceStart: number | null;
@@ -53,11 +59,18 @@ export function buildStatus(input: {
   days?: number;
 }): StatusReport {
   const { daemon, now } = input;
-  const running = daemon !== undefined && input.daemonProcessExists && now - Date.parse(daemon.heartbeat) < HEARTBEAT_STALE_MS;
+  const running =
+    daemon !== undefined && input.daemonProcessExists && now - Date.parse(daemon.heartbeat) < HEARTBEAT_STALE_MS;
   return {
     version: STATUS_SCHEMA_VERSION,
     generatedAt: new Date(now).toISOString(),
-    daemon: { running, pid: daemon?.pid ?? null, heartbeat: daemon?.heartbeat ?? null, startedAt: daemon?.startedAt ?? null, version: daemon?.daemonVersion ?? null },
+    daemon: {
+      running,
+      pid: daemon?.pid ?? null,
+      heartbeat: daemon?.heartbeat ?? null,
+      startedAt: daemon?.startedAt ?? null,
+      version: daemon?.daemonVersion ?? null,
+    },
     lifting: { frozen: input.frozenReason !== undefined, reason: input.frozenReason ?? null },
     lastLock: daemon?.lastLock ?? null,
     errorsSinceStart: running ? daemon.errors : null,
@@ -65,12 +78,21 @@ export function buildStatus(input: {
     inotify: { watchedFolders: running ? daemon.watchedFolders : null, maxUserWatches: input.maxUserWatches ?? null },
     remotes: input.remotes.map((remote) => {
       const seen = daemon?.remotes.find((r) => r.id === remote.id);
-      return { ...summarizeRemote(remote, now, input.days ?? 14), healthy: running && seen !== undefined ? seen.healthy : null, problem: seen?.problem ?? null, lastLift: seen?.lastLift ?? null };
+      return {
+        ...summarizeRemote(remote, now, input.days ?? 14),
+        healthy: running && seen !== undefined ? seen.healthy : null,
+        problem: seen?.problem ?? null,
+        lastLift: seen?.lastLift ?? null,
+      };
     }),
   };
 }
 
-function summarizeRemote(remote: RemoteInput, now: number, days: number): Omit<RemoteStatus, 'healthy' | 'problem' | 'lastLift'> {
+function summarizeRemote(
+  remote: RemoteInput,
+  now: number,
+  days: number,
+): Omit<RemoteStatus, 'healthy' | 'problem' | 'lastLift'> {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
   const timeline = new Map<string, number>();
@@ -103,23 +125,45 @@ export function renderStatus(report: StatusReport): string[] {
   const time = (iso: string | null): string => (iso === null ? '-' : `${iso.slice(0, 16).replace('T', ' ')} UTC`);
   const lines: string[] = [];
   const d = report.daemon;
-  lines.push(d.running ? `daemon:    running (pid ${d.pid}, version ${d.version}), heartbeat ${time(d.heartbeat)}` : `daemon:    NOT RUNNING${d.heartbeat === null ? '' : ` (last heartbeat ${time(d.heartbeat)})`}`);
-  lines.push(report.lifting.frozen ? `lifting:   FROZEN: ${report.lifting.reason ?? ''}`.slice(0, 80) : 'lifting:   active (clock guard ok)');
+  lines.push(
+    d.running
+      ? `daemon:    running (pid ${d.pid}, version ${d.version}), heartbeat ${time(d.heartbeat)}`
+      : `daemon:    NOT RUNNING${d.heartbeat === null ? '' : ` (last heartbeat ${time(d.heartbeat)})`}`,
+  );
+  lines.push(
+    report.lifting.frozen
+      ? `lifting:   FROZEN: ${report.lifting.reason ?? ''}`.slice(0, 80)
+      : 'lifting:   active (clock guard ok)',
+  );
   if (report.lifting.frozen) lines.push('           check the clock, then: xo-immutable-backups lift --accept-clock');
-  if (report.lastLock !== null) lines.push(`last lock: ${time(report.lastLock.at)}, ${report.lastLock.units} unit(s), ${report.lastLock.failed} failed`);
-  if (report.errorsSinceStart !== null) lines.push(`problems:  ${report.errorsSinceStart} error(s), ${report.securityWarningsSinceStart} security warning(s) since start`);
-  if (report.inotify.watchedFolders !== null) lines.push(`watches:   ${report.inotify.watchedFolders} folder(s) of fs.inotify.max_user_watches ${report.inotify.maxUserWatches ?? '?'}`);
+  if (report.lastLock !== null)
+    lines.push(
+      `last lock: ${time(report.lastLock.at)}, ${report.lastLock.units} unit(s), ${report.lastLock.failed} failed`,
+    );
+  if (report.errorsSinceStart !== null)
+    lines.push(
+      `problems:  ${report.errorsSinceStart} error(s), ${report.securityWarningsSinceStart} security warning(s) since start`,
+    );
+  if (report.inotify.watchedFolders !== null)
+    lines.push(
+      `watches:   ${report.inotify.watchedFolders} folder(s) of fs.inotify.max_user_watches ${report.inotify.maxUserWatches ?? '?'}`,
+    );
   for (const remote of report.remotes) {
     lines.push('');
     const health = remote.healthy === null ? 'health unknown' : remote.healthy ? 'healthy' : 'UNAVAILABLE';
     lines.push(`remote ${remote.id}: ${health}, ${remote.root}`.slice(0, 80));
     if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
     lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
-    if (remote.oldestBackup !== null) lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
-    if (remote.lastLift !== null) lines.push(`  last lift: ${time(remote.lastLift.at)}, ${remote.lastLift.unlocked} unlocked, ${remote.lastLift.failed} failed`);
+    if (remote.oldestBackup !== null)
+      lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
+    if (remote.lastLift !== null)
+      lines.push(
+        `  last lift: ${time(remote.lastLift.at)}, ${remote.lastLift.unlocked} unlocked, ${remote.lastLift.failed} failed`,
+      );
     lines.push('  unlocks in the next 14 days (units per UTC day):');
     const most = Math.max(1, ...remote.unlocks.map((u) => u.units));
-    for (const { day, units } of remote.unlocks) lines.push(`    ${day} ${String(units).padStart(7)} ${'#'.repeat(Math.ceil((units / most) * 50))}`);
+    for (const { day, units } of remote.unlocks)
+      lines.push(`    ${day} ${String(units).padStart(7)} ${'#'.repeat(Math.ceil((units / most) * 50))}`);
   }
   return lines;
 }

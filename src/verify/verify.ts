@@ -8,7 +8,15 @@ import type { RemoteContext } from '../remote/context.js';
 import { examine } from '../remote/read.js';
 import { findLeafFolders } from '../remote/scan.js';
 
-export type FindingKind = 'missing' | 'not-immutable' | 'changed' | 'device-changed' | 'pending' | 'unreadable-entry' | 'unprotected' | 'refused';
+export type FindingKind =
+  | 'missing'
+  | 'not-immutable'
+  | 'changed'
+  | 'device-changed'
+  | 'pending'
+  | 'unreadable-entry'
+  | 'unprotected'
+  | 'refused';
 
 export interface Finding {
   kind: FindingKind;
@@ -27,18 +35,29 @@ const COMPARED: (keyof Identity)[] = ['ino', 'size', 'mtimeNs', 'ctimeNs', 'birt
 
 // Pure: how a unit differs from what its entry recorded at lock time. Any ctime change means it was lifted or altered.
 export function compareIdentity(recorded: Identity, current: Identity): { changed: string[]; deviceChanged: boolean } {
-  const changed = COMPARED.filter((key) => recorded[key] !== undefined && recorded[key] !== '0' && recorded[key] !== current[key]).map((key) => `${key} ${recorded[key]} -> ${current[key]}`);
+  const changed = COMPARED.filter(
+    (key) => recorded[key] !== undefined && recorded[key] !== '0' && recorded[key] !== current[key],
+  ).map((key) => `${key} ${recorded[key]} -> ${current[key]}`);
   return { changed, deviceChanged: recorded.dev !== current.dev };
 }
 
 // Evidence for an auditor: every indexed unit exists, is immutable and unchanged since it was locked, and no completed
 // backup inside its window lacks protection. Reads only.
-export async function verifyRemote(remote: RemoteContext, attributes: AttributesAdapter, options: { now: number; jsonSettleMs: number; onProgress?: (done: number, total: number) => void }): Promise<VerifyReport> {
+export async function verifyRemote(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  options: { now: number; jsonSettleMs: number; onProgress?: (done: number, total: number) => void },
+): Promise<VerifyReport> {
   const report: VerifyReport = { remote: remote.id, entriesChecked: 0, foldersChecked: 0, findings: [] };
   const entries: IndexEntry[] = [];
   for (const day of await remote.index.listDays()) {
     for (const stored of await remote.index.readDay(day)) {
-      if (stored.entry === undefined) report.findings.push({ kind: 'unreadable-entry', path: path.join(remote.index.folder, day, stored.name), detail: 'not an index entry this version reads' });
+      if (stored.entry === undefined)
+        report.findings.push({
+          kind: 'unreadable-entry',
+          path: path.join(remote.index.folder, day, stored.name),
+          detail: 'not an index entry this version reads',
+        });
       else entries.push(stored.entry);
     }
   }
@@ -46,7 +65,8 @@ export async function verifyRemote(remote: RemoteContext, attributes: Attributes
   // A directory unit (VHD directory, config or pool date folder) is locked with everything in it: every file inside
   // must still be immutable.
   const inside = new Map<string, string[]>();
-  for (const entry of entries) if (entry.recursive && immutable.get(entry.path) === true) inside.set(entry.path, await listTree(entry.path));
+  for (const entry of entries)
+    if (entry.recursive && immutable.get(entry.path) === true) inside.set(entry.path, await listTree(entry.path));
   const insideImmutable = await attributes.isImmutable([...inside.values()].flat());
   const leaves = await findLeafFolders(remote.root);
   const total = entries.length + leaves.length;
@@ -56,18 +76,32 @@ export async function verifyRemote(remote: RemoteContext, attributes: Attributes
     if (finding !== undefined) report.findings.push(finding);
     else {
       const loose = (inside.get(entry.path) ?? []).filter((p) => insideImmutable.get(p) !== true);
-      if (loose.length > 0) report.findings.push({ kind: 'not-immutable', path: entry.path, detail: `${loose.length} file(s) inside are not immutable, such as ${loose[0]}` });
+      if (loose.length > 0)
+        report.findings.push({
+          kind: 'not-immutable',
+          path: entry.path,
+          detail: `${loose.length} file(s) inside are not immutable, such as ${loose[0]}`,
+        });
     }
     if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
   }
   for (const leaf of leaves) {
     // The daemon's own reconcile, run dry: whatever it would lock now is a completed backup left unprotected.
-    const folder = await reconcileFolder({ remote, ...leaf }, { now: options.now, jsonSettleMs: settleTimeFor(remote.encrypted, options.jsonSettleMs) });
+    const folder = await reconcileFolder(
+      { remote, ...leaf },
+      { now: options.now, jsonSettleMs: settleTimeFor(remote.encrypted, options.jsonSettleMs) },
+    );
     for (const request of folder.requests) {
-      if (!report.findings.some((f) => f.path === request.unit)) report.findings.push({ kind: 'unprotected', path: request.unit, detail: `part of completed backup ${request.backup.label}, inside its window, not locked as indexed` });
+      if (!report.findings.some((f) => f.path === request.unit))
+        report.findings.push({
+          kind: 'unprotected',
+          path: request.unit,
+          detail: `part of completed backup ${request.backup.label}, inside its window, not locked as indexed`,
+        });
     }
     // What the daemon refuses to lock (symlinks, hard links, folders behind links) is a gap too: named, never hidden.
-    for (const refusal of folder.refusals) report.findings.push({ kind: 'refused', path: refusal.path, detail: `not locked: ${refusal.reason}` });
+    for (const refusal of folder.refusals)
+      report.findings.push({ kind: 'refused', path: refusal.path, detail: `not locked: ${refusal.reason}` });
     report.foldersChecked++;
     options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
   }
@@ -84,11 +118,32 @@ async function listTree(dir: string): Promise<string[]> {
 
 async function checkEntry(entry: IndexEntry, immutable: boolean | undefined): Promise<Finding | undefined> {
   const examined = await examine(entry.path);
-  if (examined === undefined) return { kind: 'missing', path: entry.path, detail: `indexed for backup ${entry.backup}, but gone` };
-  if (entry.state !== 'locked' || entry.identity === undefined) return { kind: 'pending', path: entry.path, detail: 'its lock was never confirmed (the daemon stopped between indexing and locking?)' };
-  if (immutable !== true) return { kind: 'not-immutable', path: entry.path, detail: 'indexed as locked, but the immutable attribute is not set' };
+  if (examined === undefined)
+    return { kind: 'missing', path: entry.path, detail: `indexed for backup ${entry.backup}, but gone` };
+  if (entry.state !== 'locked' || entry.identity === undefined)
+    return {
+      kind: 'pending',
+      path: entry.path,
+      detail: 'its lock was never confirmed (the daemon stopped between indexing and locking?)',
+    };
+  if (immutable !== true)
+    return {
+      kind: 'not-immutable',
+      path: entry.path,
+      detail: 'indexed as locked, but the immutable attribute is not set',
+    };
   const { changed, deviceChanged } = compareIdentity(entry.identity, examined.identity);
-  if (changed.length > 0) return { kind: 'changed', path: entry.path, detail: `changed since it was locked at ${entry.lockedAt ?? '?'}: ${changed.join(', ')}` };
-  if (deviceChanged) return { kind: 'device-changed', path: entry.path, detail: `device number ${entry.identity.dev} -> ${examined.identity.dev} (remounted or renumbered?); inode and times unchanged` };
+  if (changed.length > 0)
+    return {
+      kind: 'changed',
+      path: entry.path,
+      detail: `changed since it was locked at ${entry.lockedAt ?? '?'}: ${changed.join(', ')}`,
+    };
+  if (deviceChanged)
+    return {
+      kind: 'device-changed',
+      path: entry.path,
+      detail: `device number ${entry.identity.dev} -> ${examined.identity.dev} (remounted or renumbered?); inode and times unchanged`,
+    };
   return undefined;
 }

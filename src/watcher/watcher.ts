@@ -167,7 +167,8 @@ export class RemoteWatcher {
     clearTimeout(watched.relist);
     watched.relist = setTimeout(() => {
       watched.relist = undefined;
-      if (this.#vmTrees.get(dir) === watched) this.#listLeaves(dir, 'could not list the VM backups folder; the periodic rescan will');
+      if (this.#vmTrees.get(dir) === watched)
+        this.#listLeaves(dir, 'could not list the VM backups folder; the periodic rescan will');
     }, VM_TREE_RELIST_MS);
     watched.relist.unref();
   }
@@ -268,7 +269,10 @@ export class RemoteWatcher {
       );
       return;
     }
-    this.#log.error({ err, path: where }, `watching ${where} failed; new backups there are found by the periodic rescan`);
+    this.#log.error(
+      { err, path: where },
+      `watching ${where} failed; new backups there are found by the periodic rescan`,
+    );
   }
 }
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_BATCH_PATHS, parseChattrErrors, parseLsattr, splitForLanes, splitIntoBatches } from '../../src/attributes/batch.js';
+import {
+  MAX_BATCH_PATHS,
+  parseChattrErrors,
+  parseLsattr,
+  splitForLanes,
+  splitIntoBatches,
+} from '../../src/attributes/batch.js';
 
 describe('splitIntoBatches', () => {
   it('keeps every batch under the byte and count limits, in order, losing nothing', () => {
@@ -19,7 +25,11 @@ describe('splitIntoBatches', () => {
 
 describe('parseChattrErrors', () => {
   it('pins each message on its path, and paths inside a recursive unit on the unit', () => {
-    const stderr = ['chattr: No such file or directory while trying to stat /r/gone', 'chattr: Operation not permitted while setting flags on /r/tree/blocks/0/1', ''].join('\n');
+    const stderr = [
+      'chattr: No such file or directory while trying to stat /r/gone',
+      'chattr: Operation not permitted while setting flags on /r/tree/blocks/0/1',
+      '',
+    ].join('\n');
     const { failures, understood } = parseChattrErrors(stderr, ['/r/ok', '/r/gone', '/r/tree']);
     expect(understood).toBe(true);
     expect(failures.map((f) => [f.path, f.code])).toEqual([
@@ -29,7 +39,10 @@ describe('parseChattrErrors', () => {
   });
 
   it('prefers the longest path when one is a prefix of another', () => {
-    const { failures } = parseChattrErrors('chattr: Input/output error while setting flags on /r/a b', ['/r/a', '/r/a b']);
+    const { failures } = parseChattrErrors('chattr: Input/output error while setting flags on /r/a b', [
+      '/r/a',
+      '/r/a b',
+    ]);
     expect(failures.map((f) => f.path)).toEqual(['/r/a b']);
   });
 

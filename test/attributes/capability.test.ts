@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { assertCapabilities, parseEffectiveCapabilities } from '../../src/attributes/capability.js';
 import { AppError } from '../../src/errors.js';
 
-const status = (capEff: string): string => `Name:\tnode\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t${capEff}\n`;
+const status = (capEff: string): string =>
+  `Name:\tnode\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t${capEff}\n`;
 
 describe('capability check', () => {
   it('passes with the full root set and with the three it needs alone', () => {

@@ -24,10 +24,18 @@ describe('chattr error mapping', () => {
 for last; do :; done
 for p; do case "$p" in */bad) echo "chattr: Operation not supported while setting flags on $p" >&2; fail=1;; esac; done
 exit \${fail:-0}`);
-    const outcomes = await new ChattrAdapter().setImmutable(['/r/good', '/r/bad', '/r/also-good'].map((p) => ({ path: p, recursive: false })), true);
+    const outcomes = await new ChattrAdapter().setImmutable(
+      ['/r/good', '/r/bad', '/r/also-good'].map((p) => ({ path: p, recursive: false })),
+      true,
+    );
     expect(outcomes).toEqual([
       { path: '/r/good', status: 'ok' },
-      { path: '/r/bad', status: 'failed', code: 'ENOTSUP', message: 'chattr: Operation not supported while setting flags on /r/bad' },
+      {
+        path: '/r/bad',
+        status: 'failed',
+        code: 'ENOTSUP',
+        message: 'chattr: Operation not supported while setting flags on /r/bad',
+      },
       { path: '/r/also-good', status: 'ok' },
     ]);
   });
@@ -37,13 +45,16 @@ exit \${fail:-0}`);
     await fakeChattr(`
 if [ ! -e ${marker} ]; then touch ${marker}; echo "chattr: Operation not permitted while setting flags on /r/fresh" >&2; exit 1; fi
 exit 0`);
-    expect(await new ChattrAdapter().setImmutable([{ path: '/r/fresh', recursive: false }], true)).toEqual([{ path: '/r/fresh', status: 'ok' }]);
+    expect(await new ChattrAdapter().setImmutable([{ path: '/r/fresh', recursive: false }], true)).toEqual([
+      { path: '/r/fresh', status: 'ok' },
+    ]);
   });
 
   it('says to install e2fsprogs when chattr is missing', async () => {
     process.env.PATH = await tempFolder('xo-immutable-emptybin-');
     await expect(new ChattrAdapter().setImmutable([{ path: '/r/x', recursive: false }], true)).rejects.toSatisfy(
-      (error: unknown) => error instanceof AppError && error.code === 'CHATTR_MISSING' && error.hint.includes('e2fsprogs'),
+      (error: unknown) =>
+        error instanceof AppError && error.code === 'CHATTR_MISSING' && error.hint.includes('e2fsprogs'),
     );
   });
 });

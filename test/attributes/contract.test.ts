@@ -8,29 +8,44 @@ import { canMake, mountFilesystem, type FilesystemType } from '../support/filesy
 import { isImmutable, tempFolder } from '../support/remote.js';
 
 // One contract, every backend: the fake that unit tests rely on must behave like chattr on each real filesystem.
-const onLoop = (type: FilesystemType): [string, () => AttributesAdapter, boolean, () => Promise<string>] => [`chattr on loop-mounted ${type}`, () => new ChattrAdapter(), true, () => mountFilesystem(type)];
+const onLoop = (type: FilesystemType): [string, () => AttributesAdapter, boolean, () => Promise<string>] => [
+  `chattr on loop-mounted ${type}`,
+  () => new ChattrAdapter(),
+  true,
+  () => mountFilesystem(type),
+];
 const backends: [string, () => AttributesAdapter, boolean, () => Promise<string>][] = [
   ['fake', () => new FakeAttributes(), false, () => tempFolder()],
   ['chattr on /tmp (ext4)', () => new ChattrAdapter(), true, () => tempFolder()],
-  ...(['ext4', 'xfs', 'btrfs', 'tmpfs'] as const).filter((type) => canMake(type) || process.env.CI !== undefined).map(onLoop),
+  ...(['ext4', 'xfs', 'btrfs', 'tmpfs'] as const)
+    .filter((type) => canMake(type) || process.env.CI !== undefined)
+    .map(onLoop),
 ];
 
 describe.each(backends)('attributes adapter: %s', (_name, make, real, tempFolder) => {
   it('locks and unlocks many paths in one call, with one outcome per path', async () => {
     const folder = await tempFolder();
-    const files = await Promise.all(['a', 'b c', '-starts-with-dash', "quote'd", 'ünïcödé', 'x'.repeat(255)].map(async (name) => {
-      const file = path.join(folder, name);
-      await writeFile(file, name);
-      return file;
-    }));
+    const files = await Promise.all(
+      ['a', 'b c', '-starts-with-dash', "quote'd", 'ünïcödé', 'x'.repeat(255)].map(async (name) => {
+        const file = path.join(folder, name);
+        await writeFile(file, name);
+        return file;
+      }),
+    );
     const adapter = make();
-    const locked = await adapter.setImmutable(files.map((p) => ({ path: p, recursive: false })), true);
+    const locked = await adapter.setImmutable(
+      files.map((p) => ({ path: p, recursive: false })),
+      true,
+    );
     expect(locked.map((o) => o.status)).toEqual(files.map(() => 'ok'));
     expect([...(await adapter.isImmutable(files)).values()]).toEqual(files.map(() => true));
     if (real) {
       for (const file of files) await expect(appendFile(file, 'x')).rejects.toMatchObject({ code: 'EPERM' });
     }
-    const unlocked = await adapter.setImmutable(files.map((p) => ({ path: p, recursive: false })), false);
+    const unlocked = await adapter.setImmutable(
+      files.map((p) => ({ path: p, recursive: false })),
+      false,
+    );
     expect(unlocked.map((o) => o.status)).toEqual(files.map(() => 'ok'));
     expect([...(await adapter.isImmutable(files)).values()]).toEqual(files.map(() => false));
   });
@@ -41,7 +56,13 @@ describe.each(backends)('attributes adapter: %s', (_name, make, real, tempFolder
     await writeFile(present, 'x');
     const gone = path.join(folder, 'gone');
     const adapter = make();
-    const outcomes = await adapter.setImmutable([{ path: gone, recursive: false }, { path: present, recursive: false }], true);
+    const outcomes = await adapter.setImmutable(
+      [
+        { path: gone, recursive: false },
+        { path: present, recursive: false },
+      ],
+      true,
+    );
     expect(outcomes).toEqual([
       { path: gone, status: 'vanished' },
       { path: present, status: 'ok' },

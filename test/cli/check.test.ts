@@ -18,8 +18,19 @@ describe('xo-immutable-backups check', () => {
     const file = await config(remote.indexPath, remote.root, remote.base);
     const result = spawnSync(process.execPath, [BIN, 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 });
     const lines = result.stdout.trim().split('\n');
-    for (const check of ['config', 'capabilities', 'chattr and lsattr', 'remote r: root', 'remote r: immutable attribute', 'remote r: index outside the remote', 'inotify watches']) {
-      expect(lines.find((l) => l.includes(` ${check}:`)), check).toMatch(/^OK /);
+    for (const check of [
+      'config',
+      'capabilities',
+      'chattr and lsattr',
+      'remote r: root',
+      'remote r: immutable attribute',
+      'remote r: index outside the remote',
+      'inotify watches',
+    ]) {
+      expect(
+        lines.find((l) => l.includes(` ${check}:`)),
+        check,
+      ).toMatch(/^OK /);
     }
     const unit = lines.findIndex((l) => l.includes(' systemd unit:'));
     if (lines[unit]?.startsWith('FAIL')) {
@@ -31,19 +42,31 @@ describe('xo-immutable-backups check', () => {
   it('fails with the fix named when CAP_LINUX_IMMUTABLE is dropped', async () => {
     const remote = await tempRemote();
     const file = await config(remote.indexPath, remote.root, remote.base);
-    const result = spawnSync('capsh', ['--drop=cap_linux_immutable', '--', '-c', `exec "${process.execPath}" "${BIN}" check --config "${file}"`], { encoding: 'utf8', timeout: 20_000 });
+    const result = spawnSync(
+      'capsh',
+      ['--drop=cap_linux_immutable', '--', '-c', `exec "${process.execPath}" "${BIN}" check --config "${file}"`],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/FAIL capabilities: This process lacks CAP_LINUX_IMMUTABLE/);
-    expect(result.stdout).toContain('fix: run it as root; under systemd keep CAP_LINUX_IMMUTABLE in CapabilityBoundingSet=');
+    expect(result.stdout).toContain(
+      'fix: run it as root; under systemd keep CAP_LINUX_IMMUTABLE in CapabilityBoundingSet=',
+    );
     expect(result.stdout).toMatch(/FAIL remote r: immutable attribute/);
   });
 
   it('fails with the fix named when the index is inside a remote', async () => {
     const remote = await tempRemote();
     const file = await config(path.join(remote.root, 'index'), remote.root, remote.base);
-    const result = spawnSync(process.execPath, [BIN, 'check', '--config', file, '--json'], { encoding: 'utf8', timeout: 20_000 });
+    const result = spawnSync(process.execPath, [BIN, 'check', '--config', file, '--json'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(result.status).toBe(1);
-    const report = JSON.parse(result.stdout) as { ok: boolean; checks: { check: string; ok: boolean; detail: string; fix?: string }[] };
+    const report = JSON.parse(result.stdout) as {
+      ok: boolean;
+      checks: { check: string; ok: boolean; detail: string; fix?: string }[];
+    };
     expect(report.ok).toBe(false);
     expect(report.checks[0]).toMatchObject({ check: 'config', ok: false });
     expect(report.checks[0]?.detail).toContain('indexPath: overlaps remote "r"');

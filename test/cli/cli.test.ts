@@ -19,7 +19,13 @@ function run(args: string[], command = BIN): { status: number | null; stdout: st
 
 async function writeConfig(remote: TestRemote, remoteSettings: Record<string, unknown> = {}): Promise<string> {
   const file = path.join(remote.base, 'config.json');
-  await writeFile(file, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d', ...remoteSettings } } }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      indexPath: remote.indexPath,
+      remotes: { r: { root: remote.root, immutabilityDuration: '7d', ...remoteSettings } },
+    }),
+  );
   return file;
 }
 
@@ -45,7 +51,13 @@ describe('xo-immutable-backups CLI', () => {
   it('refuses a bad config with exit 2, naming every bad key, before touching the remote', async () => {
     const remote = await tempRemote();
     const file = path.join(remote.base, 'config.json');
-    await writeFile(file, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '2h', rebuildIndexOnStrat: true } } }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: remote.root, immutabilityDuration: '2h', rebuildIndexOnStrat: true } },
+      }),
+    );
     const result = run(['protect', '--config', file]);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('CONFIG_INVALID');
@@ -65,7 +77,11 @@ describe('xo-immutable-backups CLI', () => {
   it('refuses to start without CAP_LINUX_IMMUTABLE, naming it, with exit 3', async () => {
     const remote = await tempRemote();
     const file = await writeConfig(remote);
-    const result = spawnSync('capsh', ['--drop=cap_linux_immutable', '--', '-c', `exec "${process.execPath}" "${BIN}" protect --config "${file}"`], { encoding: 'utf8', timeout: 20_000 });
+    const result = spawnSync(
+      'capsh',
+      ['--drop=cap_linux_immutable', '--', '-c', `exec "${process.execPath}" "${BIN}" protect --config "${file}"`],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
     expect(result.status).toBe(3);
     expect(result.stderr).toContain('CAP_LINUX_IMMUTABLE');
     expect(existsSync(path.join(remote.root, 'immutability.json'))).toBe(false);
@@ -74,7 +90,13 @@ describe('xo-immutable-backups CLI', () => {
   it('refuses a remote root that does not exist with exit 3, and does not create it', async () => {
     const remote = await tempRemote();
     const file = await writeConfig(remote);
-    await writeFile(file, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: path.join(remote.base, 'unmounted'), immutabilityDuration: '7d' } } }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: path.join(remote.base, 'unmounted'), immutabilityDuration: '7d' } },
+      }),
+    );
     const result = run(['protect', '--config', file]);
     expect(result.status).toBe(3);
     expect(result.stderr).toContain('REMOTE_NOT_FOUND');
@@ -85,7 +107,10 @@ describe('xo-immutable-backups CLI', () => {
     const remote = await tempRemote();
     const root = await mountFilesystem('ramfs');
     const file = path.join(remote.base, 'config.json');
-    await writeFile(file, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root, immutabilityDuration: '7d' } } }));
+    await writeFile(
+      file,
+      JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root, immutabilityDuration: '7d' } } }),
+    );
     const result = run(['protect', '--config', file]);
     expect(result.status).toBe(3);
     expect(result.stderr).toContain('SELF_TEST_FAILED');
@@ -96,7 +121,8 @@ describe('xo-immutable-backups CLI', () => {
   it('exits 0 on a SIGTERM that arrives during its first lift pass, right after start-up', async () => {
     const remote = await tempRemote();
     const file = await writeConfig(remote);
-    for (let i = 0; i < 20; i++) await writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: xoDatetime(Date.now() - 60_000) });
+    for (let i = 0; i < 20; i++)
+      await writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: xoDatetime(Date.now() - 60_000) });
     let signalled = false;
     const { child, exited } = spawnProtect(file, (stdout) => {
       if (stdout.includes('protecting 1 remote') && !signalled) {
@@ -104,7 +130,10 @@ describe('xo-immutable-backups CLI', () => {
         child.kill('SIGTERM');
       }
     });
-    const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running after 15 s'), 15_000))]);
+    const code = await Promise.race([
+      exited,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 15 s'), 15_000)),
+    ]);
     expect(code).toBe(0);
   });
 
@@ -124,7 +153,10 @@ describe('xo-immutable-backups CLI', () => {
       child.kill('SIGKILL');
       await exited;
     }
-    const lines = stdout().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: string; units?: number });
+    const lines = stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; level: string; units?: number });
     expect(lines.filter((l) => l.msg.startsWith('locked vm backup'))).toHaveLength(2);
     expect(lines.at(-1)?.msg).toBe('stopped');
     expect(isImmutable(path.join(remote.root, 'immutability.json'))).toBe(true);

@@ -9,7 +9,11 @@ import { allImmutable, isImmutable, tempRemote, type TestRemote } from '../suppo
 const BIN = path.resolve('bin/xo-immutable-backups.js');
 
 function run(args: string[], command = BIN): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [command, ...args], { encoding: 'utf8', timeout: 20_000, stdio: ['pipe', 'pipe', 'pipe'] });
+  const result = spawnSync(process.execPath, [command, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -17,13 +21,19 @@ function run(args: string[], command = BIN): { status: number | null; stdout: st
 async function expiredRemote(): Promise<{ remote: TestRemote; config: string; units: string[]; fresh: string[] }> {
   const remote = await tempRemote();
   const then = Date.now() - 8 * DAY;
-  const old = [await writeVmBackup(remote.root, { datetime: xoDatetime(then) }), await writeConfigBackup(remote.root, 's', xoDatetime(then))];
+  const old = [
+    await writeVmBackup(remote.root, { datetime: xoDatetime(then) }),
+    await writeConfigBackup(remote.root, 's', xoDatetime(then)),
+  ];
   const recent = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - DAY) });
   // A daemon started now would lift the old ones at once: this one's clock stands 8 days back.
   const { daemon } = await startDaemon(remote, { clock: { now: () => then + 3600_000 } });
   await daemon.stop();
   const config = path.join(remote.base, 'config.json');
-  await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
+  await writeFile(
+    config,
+    JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }),
+  );
   return { remote, config, units: old.flatMap((b) => b.units), fresh: recent.units };
 }
 
@@ -32,15 +42,24 @@ describe('xo-immutable-backups lift', () => {
     const { config, units, fresh } = await expiredRemote();
     const dry = run(['lift', '--config', config, '--dry-run', '--json']);
     expect(dry.status).toBe(0);
-    const planned = JSON.parse(dry.stdout) as { remotes: { remote: string; unlocked: number; kept: number; dryRun: boolean }[] };
-    expect(planned.remotes[0]).toMatchObject({ remote: 'r', dryRun: true, unlocked: units.length - 2, kept: fresh.length });
+    const planned = JSON.parse(dry.stdout) as {
+      remotes: { remote: string; unlocked: number; kept: number; dryRun: boolean }[];
+    };
+    expect(planned.remotes[0]).toMatchObject({
+      remote: 'r',
+      dryRun: true,
+      unlocked: units.length - 2,
+      kept: fresh.length,
+    });
     expect(allImmutable(units)).toBe(true);
 
     const lifted = run(['lift', '--config', config]);
     expect(lifted.status).toBe(0);
     // Piped: no progress on stderr.
     expect(lifted.stderr).toBe('');
-    expect(lifted.stdout).toContain(`remote r: unlocked ${units.length - 2} unit(s); ${fresh.length} still inside their window stay locked`);
+    expect(lifted.stdout).toContain(
+      `remote r: unlocked ${units.length - 2} unit(s); ${fresh.length} still inside their window stay locked`,
+    );
     for (const unit of units) expect(isImmutable(unit), unit).toBe(false);
     expect(allImmutable(fresh)).toBe(true);
   });
@@ -72,7 +91,11 @@ describe('xo-immutable-backups lift', () => {
   it('shows progress on stderr when run on a terminal', async () => {
     const { config } = await expiredRemote();
     // script(1) gives the command a terminal; its transcript holds what the terminal showed.
-    const result = spawnSync('script', ['-qec', `"${process.execPath}" "${BIN}" lift --dry-run --config "${config}"`, '/dev/null'], { encoding: 'utf8', timeout: 20_000 });
+    const result = spawnSync(
+      'script',
+      ['-qec', `"${process.execPath}" "${BIN}" lift --dry-run --config "${config}"`, '/dev/null'],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('checking r: 3/3 units');
     expect(result.stdout).toContain('would unlock 3 unit(s)');

@@ -16,16 +16,33 @@ describe('clock guard', () => {
     let wall = t + 3600_000;
     let monotonic = 0;
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
-    const { logs } = await startDaemon(remote, { clock: { now: () => wall, monotonic: () => monotonic }, config: { liftEveryMs: 50 }, healthCheckEveryMs: 50 });
+    const { logs } = await startDaemon(remote, {
+      clock: { now: () => wall, monotonic: () => monotonic },
+      config: { liftEveryMs: 50 },
+      healthCheckEveryMs: 50,
+    });
     expect(allImmutable(backup.units)).toBe(true);
     // Someone sets the clock 8 days ahead; one second passes for real.
     wall = t + WEEK + DAY;
     monotonic += 1000;
-    await waitFor(() => logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen')), 'the lift to be frozen');
+    await waitFor(
+      () => logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen')),
+      'the lift to be frozen',
+    );
     expect(allImmutable(backup.units)).toBe(true);
-    const frozen = JSON.parse(await readFile(path.join(remote.indexPath, 'clock-frozen.json'), 'utf8')) as { reason: string };
+    const frozen = JSON.parse(await readFile(path.join(remote.indexPath, 'clock-frozen.json'), 'utf8')) as {
+      reason: string;
+    };
     expect(frozen.reason).toContain('jumped forward by 8.0 days');
-    await waitFor(async () => (JSON.parse(await readFile(path.join(remote.indexPath, 'status.json'), 'utf8')) as { lifting: { frozen: boolean } }).lifting.frozen, 'status.json to say lifting is frozen');
+    await waitFor(
+      async () =>
+        (
+          JSON.parse(await readFile(path.join(remote.indexPath, 'status.json'), 'utf8')) as {
+            lifting: { frozen: boolean };
+          }
+        ).lifting.frozen,
+      'status.json to say lifting is frozen',
+    );
     // Locking goes on while lifting is frozen.
     const fresh = await writeVmBackup(remote.root, { datetime: xoDatetime(wall) });
     await waitFor(() => allImmutable(fresh.units), 'a new backup to be locked');
@@ -40,13 +57,21 @@ describe('clock guard', () => {
     let wall = t + 3600_000;
     let monotonic = 0;
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
-    const { logs } = await startDaemon(remote, { clock: { now: () => wall, monotonic: () => monotonic }, config: { liftEveryMs: 30 } });
+    const { logs } = await startDaemon(remote, {
+      clock: { now: () => wall, monotonic: () => monotonic },
+      config: { liftEveryMs: 30 },
+    });
     // 23 hours at a time, one second of real time each: never a day at once, 9.6 days in all.
     for (let step = 0; step < 10; step++) {
       wall += 23 * 3600_000;
       monotonic += 1000;
       const passes = logs.filter((l) => l.module === 'lift' || l.msg.startsWith('lift pass skipped')).length;
-      await waitFor(() => logs.filter((l) => l.module === 'lift' || l.msg.startsWith('lift pass skipped')).length > passes || logs.some((l) => l.msg.startsWith('lifting is frozen')), 'a lift pass');
+      await waitFor(
+        () =>
+          logs.filter((l) => l.module === 'lift' || l.msg.startsWith('lift pass skipped')).length > passes ||
+          logs.some((l) => l.msg.startsWith('lifting is frozen')),
+        'a lift pass',
+      );
     }
     expect(logs.some((l) => l.msg.startsWith('lifting is frozen'))).toBe(true);
     expect(allImmutable(backup.units)).toBe(true);
@@ -65,14 +90,26 @@ describe('clock guard', () => {
     await second.daemon.stop();
 
     const config = path.join(remote.base, 'config.json');
-    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
+      }),
+    );
     const bin = path.resolve('bin/xo-immutable-backups.js');
-    const refused = spawnSync(process.execPath, [bin, 'lift', '--config', config], { encoding: 'utf8', timeout: 20_000 });
+    const refused = spawnSync(process.execPath, [bin, 'lift', '--config', config], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('CLOCK_FROZEN');
     expect(refused.stderr).toContain('--accept-clock');
     expect(allImmutable(backup.units)).toBe(true);
-    const accepted = spawnSync(process.execPath, [bin, 'lift', '--config', config, '--accept-clock'], { encoding: 'utf8', timeout: 20_000 });
+    const accepted = spawnSync(process.execPath, [bin, 'lift', '--config', config, '--accept-clock'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(accepted.status).toBe(0);
     for (const unit of backup.units) expect(isImmutable(unit)).toBe(false);
   });

@@ -16,7 +16,7 @@ function thrown(fn: () => unknown): AppError {
 }
 
 describe('loadConfig', () => {
-  it('reads a config without rewriting the admin\'s file', async () => {
+  it("reads a config without rewriting the admin's file", async () => {
     const file = path.join(await tempFolder(), 'config.json');
     const text = '{ "remotes": { "main": { "root": "/srv/b", "immutabilityDuration": "7d" } } }\n';
     writeFileSync(file, text);
@@ -44,7 +44,10 @@ describe('loadConfig', () => {
 
   it('lists every invalid key in one error', async () => {
     const file = path.join(await tempFolder(), 'config.json');
-    writeFileSync(file, JSON.stringify({ liftEvery: 'x', remotes: { main: { root: 'rel', immutabilityDuration: '1h' } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ liftEvery: 'x', remotes: { main: { root: 'rel', immutabilityDuration: '1h' } } }),
+    );
     const error = thrown(() => loadConfig(file));
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain('liftEvery');

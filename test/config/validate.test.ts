@@ -22,7 +22,9 @@ describe('validateConfig', () => {
         maxClockJumpMs: 86_400_000,
         metricsFile: undefined,
         logLevel: 'info',
-        remotes: [{ id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false }],
+        remotes: [
+          { id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false },
+        ],
       },
     });
   });
@@ -30,7 +32,10 @@ describe('validateConfig', () => {
   it('reports every problem at once, shape and value together, each with its key, value and a hint', () => {
     const result = validateConfig({
       liftEvery: 'soon',
-      remotes: { a: { root: 'relative/path', immutabilityDuration: '12h' }, b: { root: '/srv/b', immutabilityDuration: '7d', immutabilityDurations: '8d' } },
+      remotes: {
+        a: { root: 'relative/path', immutabilityDuration: '12h' },
+        b: { root: '/srv/b', immutabilityDuration: '7d', immutabilityDurations: '8d' },
+      },
     });
     expect(result.ok).toBe(false);
     if (result.ok) return;
@@ -47,7 +52,11 @@ describe('validateConfig', () => {
     const result = validateConfig({ logLevel: 'loud', remotes: { a: { immutabilityDuration: 7 } } });
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.problems.map((p) => `${p.key} ${p.message}`).sort()).toEqual(['logLevel is not one of the allowed values', 'remotes.a.immutabilityDuration should be string', 'remotes.a.root is missing']);
+    expect(result.problems.map((p) => `${p.key} ${p.message}`).sort()).toEqual([
+      'logLevel is not one of the allowed values',
+      'remotes.a.immutabilityDuration should be string',
+      'remotes.a.root is missing',
+    ]);
   });
 
   it('refuses an empty or missing remotes section', () => {
@@ -69,7 +78,11 @@ describe('validateConfig', () => {
   it('refuses an index inside a remote, a remote inside another, and ids that cannot name a folder', () => {
     const result = validateConfig({
       indexPath: '/srv/a/index',
-      remotes: { a: { root: '/srv/a', immutabilityDuration: '7d' }, b: { root: '/srv/a/b', immutabilityDuration: '7d' }, '../x': { root: '/srv/x', immutabilityDuration: '7d' } },
+      remotes: {
+        a: { root: '/srv/a', immutabilityDuration: '7d' },
+        b: { root: '/srv/a/b', immutabilityDuration: '7d' },
+        '../x': { root: '/srv/x', immutabilityDuration: '7d' },
+      },
     });
     expect(result.ok).toBe(false);
     if (result.ok) return;

@@ -12,14 +12,26 @@ describe('crash consistency', () => {
   it('after kill -9 in the middle of a burst, a restart leaves every backup locked and every locked unit indexed', async () => {
     const remote = await tempRemote();
     const config = path.join(remote.base, 'config.json');
-    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
+      }),
+    );
     const { child, exited, stdout } = spawnProtect(config);
     await waitFor(() => stdout().includes('protecting 1 remote'), 'the daemon to start');
 
     const dt = xoDatetime(Date.now());
     const burst: Promise<WrittenBackup>[] = [];
     for (let i = 0; i < 40; i++) {
-      burst.push(writeVmBackup(remote.root, { vm: `vm-${i}`, datetime: dt, disks: [{ type: 'flat' }, { type: 'vhd-directory', blocks: 10 }] }));
+      burst.push(
+        writeVmBackup(remote.root, {
+          vm: `vm-${i}`,
+          datetime: dt,
+          disks: [{ type: 'flat' }, { type: 'vhd-directory', blocks: 10 }],
+        }),
+      );
       burst.push(writeConfigBackup(remote.root, `schedule-${i}`, dt));
     }
     // Killed as soon as the first lock lands, with most of the burst still to do.

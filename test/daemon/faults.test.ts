@@ -19,7 +19,11 @@ describe('per-file faults', () => {
       const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
       await waitFor(() => allImmutable(backup.units), 'the backup to be locked anyway');
       // Each unit is named (again at every reconcile that finds it without an entry).
-      const named = new Set(logs.filter((l) => l.level === 'error' && l.msg.startsWith('index entry could not be written')).map((l) => l.path));
+      const named = new Set(
+        logs
+          .filter((l) => l.level === 'error' && l.msg.startsWith('index entry could not be written'))
+          .map((l) => l.path),
+      );
       expect([...named].sort()).toEqual([...backup.units].sort());
     } finally {
       execFileSync('chattr', ['-i', day]);

@@ -10,14 +10,30 @@ import { DAY, startDaemon } from '../support/daemon.js';
 import { isImmutable, tempRemote } from '../support/remote.js';
 
 // XO names VM folders by uuid, but the remote is hostile input: every name a filesystem allows must work end to end.
-const ODD_NAMES = ['with space', "it's \"quoted\"", 'ünïcödé-虚拟机', '-starts-with-dash', 'new\nline', '*glob?[x]', 'x'.repeat(255)];
+const ODD_NAMES = [
+  'with space',
+  'it\'s "quoted"',
+  'ünïcödé-虚拟机',
+  '-starts-with-dash',
+  'new\nline',
+  '*glob?[x]',
+  'x'.repeat(255),
+];
 
 describe('odd names', () => {
   it('are locked, indexed, rebuilt and lifted like any other', async () => {
     const remote = await tempRemote();
     const t = Date.UTC(2026, 9, 1, 6, 15, 0);
     const backups = [];
-    for (const vm of ODD_NAMES) backups.push(await writeVmBackup(remote.root, { vm, datetime: xoDatetime(t), jobId: vm === 'x'.repeat(255) ? 'j'.repeat(255) : undefined, disks: [{ type: 'flat' }, { type: 'vhd-directory' }] }));
+    for (const vm of ODD_NAMES)
+      backups.push(
+        await writeVmBackup(remote.root, {
+          vm,
+          datetime: xoDatetime(t),
+          jobId: vm === 'x'.repeat(255) ? 'j'.repeat(255) : undefined,
+          disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+        }),
+      );
     const units = backups.flatMap((b) => b.units);
     const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3600_000 } });
     await daemon.stop();

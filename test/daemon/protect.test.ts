@@ -3,7 +3,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { appendFile, link, lstat, mkdir, readFile, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
+import {
+  writeConfigBackup,
+  writePoolBackup,
+  writeVmBackup,
+  xoDatetime,
+  type WrittenBackup,
+} from '../../src/demo/sample-remote.js';
 import { entryName, type IndexEntry } from '../../src/index/entry.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
@@ -25,7 +31,10 @@ describe('protect daemon on ext4 with real chattr', () => {
     await startDaemon(remote);
     const dt = xoDatetime(Date.now());
     const backups = [
-      await writeVmBackup(remote.root, { datetime: dt, disks: [{ type: 'flat' }, { type: 'vhd-directory', blocks: 5 }, { type: 'legacy-vhd-directory' }] }),
+      await writeVmBackup(remote.root, {
+        datetime: dt,
+        disks: [{ type: 'flat' }, { type: 'vhd-directory', blocks: 5 }, { type: 'legacy-vhd-directory' }],
+      }),
       await writeVmBackup(remote.root, { datetime: dt, xva: true, disks: [] }),
       await writeConfigBackup(remote.root, 'schedule-1', dt),
       await writePoolBackup(remote.root, 'schedule-2', 'pool-1', dt),
@@ -41,7 +50,10 @@ describe('protect daemon on ext4 with real chattr', () => {
   it('locks at start what was written while it was stopped, before start() returns', async () => {
     const remote = await tempRemote();
     const waiting = [
-      await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 2 * DAY), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] }),
+      await writeVmBackup(remote.root, {
+        datetime: xoDatetime(Date.now() - 2 * DAY),
+        disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+      }),
       await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - DAY)),
       await writePoolBackup(remote.root, 's', 'p', xoDatetime(Date.now() - DAY)),
     ];
@@ -99,7 +111,11 @@ describe('protect daemon on ext4 with real chattr', () => {
     mkdirSync(vdi, { recursive: true });
     writeFileSync(path.join(vdi, `${dt}.vhd`), 'disk');
     writeFileSync(path.join(remote.root, 'xo-vm-backups', 'burst-vm', `${dt}.json`), '{"mode":"delta"}');
-    await waitFor(() => allImmutable([path.join(vdi, `${dt}.vhd`), path.join(remote.root, 'xo-vm-backups', 'burst-vm', `${dt}.json`)]), 'the burst backup to be locked');
+    await waitFor(
+      () =>
+        allImmutable([path.join(vdi, `${dt}.vhd`), path.join(remote.root, 'xo-vm-backups', 'burst-vm', `${dt}.json`)]),
+      'the burst backup to be locked',
+    );
   });
 
   it('locks backups in VM folders created one after another in a tree that did not exist at start', async () => {
@@ -150,19 +166,28 @@ describe('protect daemon on ext4 with real chattr', () => {
     const remote = await tempRemote();
     await writeFile(path.join(remote.root, 'encryption.json'), '{"algorithm":"aes-256-gcm"}');
     await startDaemon(remote, { config: { jsonSettleMs: 300 } });
-    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), encrypted: true, disks: [{ type: 'vhd-directory' }] });
+    const backup = await writeVmBackup(remote.root, {
+      datetime: xoDatetime(Date.now()),
+      encrypted: true,
+      disks: [{ type: 'vhd-directory' }],
+    });
     await waitFor(() => allImmutable(backup.units), 'the encrypted backup to be locked');
   });
 
   it('restarts idempotently: what is locked and unchanged is neither locked nor indexed again', async () => {
     const remote = await tempRemote();
-    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    const backup = await writeVmBackup(remote.root, {
+      datetime: xoDatetime(Date.now()),
+      disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+    });
     const first = await startDaemon(remote);
     await first.daemon.stop();
     const ctimes = await Promise.all(backup.units.map(async (u) => (await lstat(u, { bigint: true })).ctimeNs));
     const second = await startDaemon(remote);
     expect(second.logs.filter((l) => l.msg.startsWith('locked '))).toEqual([]);
-    expect(await Promise.all(backup.units.map(async (u) => (await lstat(u, { bigint: true })).ctimeNs))).toEqual(ctimes);
+    expect(await Promise.all(backup.units.map(async (u) => (await lstat(u, { bigint: true })).ctimeNs))).toEqual(
+      ctimes,
+    );
     expect(allImmutable(backup.units)).toBe(true);
   });
 
@@ -189,15 +214,32 @@ describe('protect daemon on ext4 with real chattr', () => {
 
   it('writes one index entry per unit, before locking, with the backup day and the identity after locking', async () => {
     const remote = await tempRemote();
-    const instant = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) - DAY + 1000;
-    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(instant), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    const instant =
+      Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) - DAY + 1000;
+    const backup = await writeVmBackup(remote.root, {
+      datetime: xoDatetime(instant),
+      disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+    });
     await startDaemon(remote);
     for (const unit of backup.units) {
       const file = path.join(remote.indexPath, 'r', utcDay(instant), entryName(unit));
       const entry = JSON.parse(await readFile(file, 'utf8')) as IndexEntry;
       const stats = await lstat(unit, { bigint: true });
-      expect(entry).toMatchObject({ state: 'locked', remote: 'r', path: unit, day: utcDay(instant), backup: backup.label });
-      expect(entry.identity).toEqual({ dev: String(stats.dev), ino: String(stats.ino), size: String(stats.size), mtimeNs: String(stats.mtimeNs), ctimeNs: String(stats.ctimeNs), birthtimeNs: String(stats.birthtimeNs) });
+      expect(entry).toMatchObject({
+        state: 'locked',
+        remote: 'r',
+        path: unit,
+        day: utcDay(instant),
+        backup: backup.label,
+      });
+      expect(entry.identity).toEqual({
+        dev: String(stats.dev),
+        ino: String(stats.ino),
+        size: String(stats.size),
+        mtimeNs: String(stats.mtimeNs),
+        ctimeNs: String(stats.ctimeNs),
+        birthtimeNs: String(stats.birthtimeNs),
+      });
       expect(entry.recursive).toBe(stats.isDirectory());
     }
     expect((await lstat(path.join(remote.indexPath, 'r'))).mode & 0o777).toBe(0o700);
@@ -247,7 +289,10 @@ describe('protect daemon on ext4 with real chattr', () => {
     await symlink(path.join(outside), path.join(other, 'vdis'));
     await writeFile(path.join(other, `${dt}.json`), '{}');
     await writeFile(path.join(vm, `${dt}.json`), '{}');
-    await waitFor(() => isImmutable(path.join(vm, `${dt}.json`)) && isImmutable(path.join(other, `${dt}.json`)), 'both jsons to be locked');
+    await waitFor(
+      () => isImmutable(path.join(vm, `${dt}.json`)) && isImmutable(path.join(other, `${dt}.json`)),
+      'both jsons to be locked',
+    );
     expect(isImmutable(path.join(outside, 'victim.vhd'))).toBe(false);
     expect(isImmutable(path.join(outside, 'victim.vhd', 'blocks', '0'))).toBe(false);
     expect(isImmutable(path.join(outside, `${dt}.vhd`))).toBe(false);
@@ -258,13 +303,30 @@ describe('protect daemon on ext4 with real chattr', () => {
     await startDaemon(remote);
     const dt = xoDatetime(Date.now());
     const vm = path.join(remote.root, 'xo-vm-backups', 'vm');
-    const protectedFiles = [path.join(vm, 'cache.json.gz'), path.join(vm, '.123.tmp.xva'), path.join(vm, 'vdis', 'job', 'vdi', '.parent.merge.json'), path.join(vm, 'vdis', 'job', 'vdi', '20200101T000000Z.vhd.partial')];
+    const protectedFiles = [
+      path.join(vm, 'cache.json.gz'),
+      path.join(vm, '.123.tmp.xva'),
+      path.join(vm, 'vdis', 'job', 'vdi', '.parent.merge.json'),
+      path.join(vm, 'vdis', 'job', 'vdi', '20200101T000000Z.vhd.partial'),
+    ];
     for (const file of protectedFiles) {
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, 'x');
     }
     const json = path.join(vm, `${dt}.json`);
-    await writeFile(json, JSON.stringify({ xva: 'cache.json.gz', vhds: { a: 'vdis', b: '.123.tmp.xva', c: 'vdis/job/vdi/.parent.merge.json', d: 'vdis/job', e: 'vdis/job/vdi/20200101T000000Z.vhd.partial' } }));
+    await writeFile(
+      json,
+      JSON.stringify({
+        xva: 'cache.json.gz',
+        vhds: {
+          a: 'vdis',
+          b: '.123.tmp.xva',
+          c: 'vdis/job/vdi/.parent.merge.json',
+          d: 'vdis/job',
+          e: 'vdis/job/vdi/20200101T000000Z.vhd.partial',
+        },
+      }),
+    );
     await waitFor(() => isImmutable(json), 'the json to be locked');
     for (const file of [...protectedFiles, path.join(vm, 'vdis')]) expect(isImmutable(file), file).toBe(false);
   });

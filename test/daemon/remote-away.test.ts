@@ -9,7 +9,9 @@ import { mountFilesystem } from '../support/filesystems.js';
 import { allImmutable, tempFolder, waitFor } from '../support/remote.js';
 
 async function status(indexPath: string): Promise<Partial<DaemonStatus> & { remotes: DaemonStatus['remotes'] }> {
-  return JSON.parse(await readFile(path.join(indexPath, 'status.json'), 'utf8').catch(() => '{"remotes":[]}')) as DaemonStatus;
+  return JSON.parse(
+    await readFile(path.join(indexPath, 'status.json'), 'utf8').catch(() => '{"remotes":[]}'),
+  ) as DaemonStatus;
 }
 
 describe('a remote that goes away', () => {
@@ -17,14 +19,23 @@ describe('a remote that goes away', () => {
     const root = await mountFilesystem('ext4');
     const image = path.join(path.dirname(root), 'image');
     const indexPath = path.join(await tempFolder(), 'index');
-    const { logs, daemon } = await startDaemon({ base: path.dirname(root), root, indexPath }, { healthCheckEveryMs: 100 });
+    const { logs, daemon } = await startDaemon(
+      { base: path.dirname(root), root, indexPath },
+      { healthCheckEveryMs: 100 },
+    );
     const before = await writeVmBackup(root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
     await waitFor(() => allImmutable(before.units), 'the first backup to be locked');
 
     // The export goes away: the mount point is an empty folder of the filesystem underneath.
     execFileSync('umount', [root]);
-    await waitFor(() => logs.some((l) => l.level === 'error' && l.msg.startsWith('remote r is unavailable')), 'the outage to be logged');
-    await waitFor(async () => (await status(indexPath)).remotes[0]?.healthy === false, 'status.json to show the remote unhealthy');
+    await waitFor(
+      () => logs.some((l) => l.level === 'error' && l.msg.startsWith('remote r is unavailable')),
+      'the outage to be logged',
+    );
+    await waitFor(
+      async () => (await status(indexPath)).remotes[0]?.healthy === false,
+      'status.json to show the remote unhealthy',
+    );
     expect((await status(indexPath)).remotes[0]?.problem).toContain('is the remote mounted?');
     // XO writes a backup elsewhere meanwhile (the remote mounted on another path).
     const elsewhere = path.join(await tempFolder(), 'elsewhere');
@@ -37,7 +48,10 @@ describe('a remote that goes away', () => {
 
     execFileSync('mount', ['-o', 'loop', image, root]);
     await waitFor(() => logs.some((l) => l.msg.startsWith('remote r is back')), 'the return to be logged');
-    await waitFor(async () => (await status(indexPath)).remotes[0]?.healthy === true, 'status.json to show the remote healthy again');
+    await waitFor(
+      async () => (await status(indexPath)).remotes[0]?.healthy === true,
+      'status.json to show the remote healthy again',
+    );
     const relocated = during.units.map((u) => path.join(root, path.relative(elsewhere, u)));
     await waitFor(() => allImmutable(relocated), 'the backup written during the outage to be locked');
     // And events work again.
@@ -47,7 +61,9 @@ describe('a remote that goes away', () => {
 
     // Restarted while the remote is unmounted: refused, and nothing written on the empty mount point.
     execFileSync('umount', [root]);
-    await expect(startDaemon({ base: path.dirname(root), root, indexPath })).rejects.toMatchObject({ code: 'REMOTE_NOT_FOUND' });
+    await expect(startDaemon({ base: path.dirname(root), root, indexPath })).rejects.toMatchObject({
+      code: 'REMOTE_NOT_FOUND',
+    });
     expect(await readdir(root)).toEqual([]);
     execFileSync('mount', ['-o', 'loop', image, root]);
   });

@@ -6,7 +6,14 @@ import { IndexStore } from '../../src/index/store.js';
 import { tempFolder } from '../support/remote.js';
 
 const identity: Identity = { dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs: '5', birthtimeNs: '6' };
-const request = { remote: 'r', path: '/remote/xo-vm-backups/vm/20261120T010203Z.json', kind: 'vm' as const, recursive: false, backup: 'b', backupInstant: Date.parse('2026-11-20T01:02:03Z') };
+const request = {
+  remote: 'r',
+  path: '/remote/xo-vm-backups/vm/20261120T010203Z.json',
+  kind: 'vm' as const,
+  recursive: false,
+  backup: 'b',
+  backupInstant: Date.parse('2026-11-20T01:02:03Z'),
+};
 
 async function openStore(): Promise<IndexStore> {
   const store = new IndexStore(await tempFolder(), 'r');

@@ -5,7 +5,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { ChattrAdapter } from '../../src/attributes/chattr.js';
-import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
+import {
+  writeConfigBackup,
+  writePoolBackup,
+  writeVmBackup,
+  xoDatetime,
+  type WrittenBackup,
+} from '../../src/demo/sample-remote.js';
 import { entryName, lockedEntry, pendingEntry, type IndexEntry } from '../../src/index/entry.js';
 import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
@@ -19,11 +25,22 @@ const WEEK = 7 * DAY;
 const attributes = new ChattrAdapter();
 
 function contextOf(remote: TestRemote): RemoteContext {
-  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index: new IndexStore(remote.indexPath, 'r'), encrypted: false };
+  return {
+    id: 'r',
+    root: remote.root,
+    realRoot: remote.root,
+    durationMs: WEEK,
+    index: new IndexStore(remote.indexPath, 'r'),
+    encrypted: false,
+  };
 }
 
 // A remote protected by the real daemon whose clock stood at `at`; the daemon is stopped again.
-async function protectAt(remote: TestRemote, at: number, backups: () => Promise<WrittenBackup[]>): Promise<WrittenBackup[]> {
+async function protectAt(
+  remote: TestRemote,
+  at: number,
+  backups: () => Promise<WrittenBackup[]>,
+): Promise<WrittenBackup[]> {
   const written = await backups();
   const { daemon } = await startDaemon(remote, { clock: { now: () => at } });
   await daemon.stop();
@@ -33,12 +50,21 @@ async function protectAt(remote: TestRemote, at: number, backups: () => Promise<
 
 // A VM backup at t protected by the daemon, whose disk a newer backup (after a merge) references again: `newerEntry`
 // turns the disk's entry into the one that newer backup's bucket holds.
-async function diskReferencedAgain(remote: TestRemote, t: number, newer: number, newerEntry: (entry: IndexEntry) => IndexEntry) {
-  const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+async function diskReferencedAgain(
+  remote: TestRemote,
+  t: number,
+  newer: number,
+  newerEntry: (entry: IndexEntry) => IndexEntry,
+) {
+  const [vm] = await protectAt(remote, t + 3600_000, async () => [
+    await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) }),
+  ]);
   const disk = vm!.units.find((u) => u.endsWith('.vhd'))!;
   const context = contextOf(remote);
   const [old] = await context.index.readEntries(utcDay(t), [entryName(disk)]);
-  await context.index.write(newerEntry({ ...old!.entry!, backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) }));
+  await context.index.write(
+    newerEntry({ ...old!.entry!, backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) }),
+  );
   return { vm: vm!, disk, context };
 }
 
@@ -95,10 +121,20 @@ describe('lift on ext4 with real chattr', () => {
     const first = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
     const second = await protectAt(remote, t + DAY + 3600_000, all3(remote.root, xoDatetime(t + DAY)));
     const entries = indexFiles(remote);
-    const dry = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + DAY + 1000, dryRun: true, all: false, chunkSize: 2 });
+    const dry = await liftRemote(contextOf(remote), attributes, {
+      now: t + WEEK + DAY + 1000,
+      dryRun: true,
+      all: false,
+      chunkSize: 2,
+    });
     expect(dry.unlocked).toHaveLength(entries.length);
     expect(indexFiles(remote)).toEqual(entries);
-    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + DAY + 1000, dryRun: false, all: false, chunkSize: 2 });
+    const report = await liftRemote(contextOf(remote), attributes, {
+      now: t + WEEK + DAY + 1000,
+      dryRun: false,
+      all: false,
+      chunkSize: 2,
+    });
     expect(report.failed).toEqual([]);
     expect(report.unlocked).toHaveLength(entries.length);
     expect(report.kept).toBe(0);
@@ -121,19 +157,31 @@ describe('lift on ext4 with real chattr', () => {
         calls++;
         for (const target of targets) expect(hasEntry(target.path), target.path).toBe(true);
         if (calls === 3) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
-        const outcomes = await attributes.setImmutable(targets.filter((target) => target.path !== failing), immutable);
-        return targets.some((target) => target.path === failing) ? [...outcomes, { path: failing, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }] : outcomes;
+        const outcomes = await attributes.setImmutable(
+          targets.filter((target) => target.path !== failing),
+          immutable,
+        );
+        return targets.some((target) => target.path === failing)
+          ? [...outcomes, { path: failing, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }]
+          : outcomes;
       },
     };
     const units = (await context.index.readDay(day)).map((stored) => stored.entry!.path);
     expect(units).toContain(failing);
-    await expect(liftRemote(context, watched, { now: t + WEEK + 1000, dryRun: false, all: false, chunkSize: 2 })).rejects.toMatchObject({ code: 'EAGAIN' });
+    await expect(
+      liftRemote(context, watched, { now: t + WEEK + 1000, dryRun: false, all: false, chunkSize: 2 }),
+    ).rejects.toMatchObject({ code: 'EAGAIN' });
     // Whatever was unlocked before the failure has no entry left, except the one chattr failed on; the rest is untouched.
     for (const unit of units) expect(hasEntry(unit), unit).toBe(isImmutable(unit) || unit === failing);
     expect(isImmutable(failing)).toBe(true);
     expect(units.filter((unit) => !isImmutable(unit)).length).toBeGreaterThan(0);
     // The next pass, with chattr working, lifts the rest.
-    const report = await liftRemote(context, attributes, { now: t + WEEK + 1000, dryRun: false, all: false, chunkSize: 2 });
+    const report = await liftRemote(context, attributes, {
+      now: t + WEEK + 1000,
+      dryRun: false,
+      all: false,
+      chunkSize: 2,
+    });
     expect(report.failed).toEqual([]);
     for (const unit of written.flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
@@ -143,7 +191,8 @@ describe('lift on ext4 with real chattr', () => {
     const remote = await tempRemote();
     const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
     // The crashed pass had unlocked every backup but removed no entry.
-    for (const backup of written) execFileSync('chattr', ['-R', '-i', backup.label.endsWith('.json') ? path.dirname(backup.label) : backup.label]);
+    for (const backup of written)
+      execFileSync('chattr', ['-R', '-i', backup.label.endsWith('.json') ? path.dirname(backup.label) : backup.label]);
     const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
     expect(report.failed).toEqual([]);
     // One entry per unit: the VM's json, flat disk, alias and VHD directory, and one folder per config or pool backup.
@@ -160,9 +209,17 @@ describe('lift on ext4 with real chattr', () => {
     const store = new IndexStore(remote.indexPath, 'r');
     const plant = async (unit: string) => {
       const ino = execFileSync('stat', ['-c', '%d %i', unit], { encoding: 'utf8' }).trim().split(' ');
-      await store.write(lockedEntry(pendingEntry({ remote: 'r', path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: t }, t), { dev: ino[0]!, ino: ino[1]!, size: '0', mtimeNs: '0', ctimeNs: '0' }, t));
+      await store.write(
+        lockedEntry(
+          pendingEntry({ remote: 'r', path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: t }, t),
+          { dev: ino[0]!, ino: ino[1]!, size: '0', mtimeNs: '0', ctimeNs: '0' },
+          t,
+        ),
+      );
     };
-    const [replaced] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+    const [replaced] = await protectAt(remote, t + 3600_000, async () => [
+      await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) }),
+    ]);
     await plant(victim);
     await symlink(outside, path.join(remote.root, 'xo-vm-backups', 'linked'));
     await plant(path.join(remote.root, 'xo-vm-backups', 'linked', 'victim'));
@@ -173,7 +230,9 @@ describe('lift on ext4 with real chattr', () => {
     execFileSync('chattr', ['+i', json]);
 
     const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
-    expect(report.suspicious.map((s) => s.path).sort()).toEqual([json, path.join(remote.root, 'xo-vm-backups', 'linked', 'victim'), victim].sort());
+    expect(report.suspicious.map((s) => s.path).sort()).toEqual(
+      [json, path.join(remote.root, 'xo-vm-backups', 'linked', 'victim'), victim].sort(),
+    );
     expect(isImmutable(victim)).toBe(true);
     expect(isImmutable(json)).toBe(true);
     expect(existsSync(path.join(remote.indexPath, 'r', utcDay(t), entryName(victim)))).toBe(true);
@@ -187,8 +246,11 @@ describe('lift on ext4 with real chattr', () => {
     execFileSync('chattr', ['+i', stray]);
     const report = await makeRemoteMutable(contextOf(remote), attributes, t + 3600_000);
     expect(report.failed).toEqual([]);
-    for (const unit of [...written.flatMap((b) => b.units), stray, path.join(remote.root, 'immutability.json')]) expect(isImmutable(unit), unit).toBe(false);
-    expect(JSON.parse(await readFile(path.join(remote.root, 'immutability.json'), 'utf8'))).toMatchObject({ immutable: false });
+    for (const unit of [...written.flatMap((b) => b.units), stray, path.join(remote.root, 'immutability.json')])
+      expect(isImmutable(unit), unit).toBe(false);
+    expect(JSON.parse(await readFile(path.join(remote.root, 'immutability.json'), 'utf8'))).toMatchObject({
+      immutable: false,
+    });
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
     await rm(remote.root, { recursive: true });
   });
@@ -200,8 +262,14 @@ describe('lift on ext4 with real chattr', () => {
     const { logs } = await startDaemon(remote, { clock: { now: () => now }, config: { liftEveryMs: 100 } });
     expect(allImmutable(written.flatMap((b) => b.units)), 'locked at start').toBe(true);
     now = t + WEEK + 1000;
-    await waitFor(() => written.flatMap((b) => b.units).every((u) => !isImmutable(u)), 'the daemon to lift the expired backups');
-    await waitFor(() => logs.filter((l) => l.msg.startsWith('lifted ')).reduce((n, l) => n + Number(l.unlocked), 0) === 6, 'the lift to be logged');
+    await waitFor(
+      () => written.flatMap((b) => b.units).every((u) => !isImmutable(u)),
+      'the daemon to lift the expired backups',
+    );
+    await waitFor(
+      () => logs.filter((l) => l.msg.startsWith('lifted ')).reduce((n, l) => n + Number(l.unlocked), 0) === 6,
+      'the lift to be logged',
+    );
   });
 
   it('forgets nothing while the root is not the protected remote (unmounted), and lifts once it is back', async () => {
@@ -226,7 +294,9 @@ describe('lift on ext4 with real chattr', () => {
 
   it('keeps the entries of units whose folder was renamed away, and still compares identity across a new device number', async () => {
     const remote = await tempRemote();
-    const [vm] = await protectAt(remote, t + 3600_000, async () => [await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) })]);
+    const [vm] = await protectAt(remote, t + 3600_000, async () => [
+      await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) }),
+    ]);
     const folder = path.dirname(vm!.label);
     await rename(folder, path.join(path.dirname(folder), '.hidden'));
     const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
@@ -251,7 +321,10 @@ describe('lift on ext4 with real chattr', () => {
     const remote = await tempRemote();
     // A newer backup (after a merge) references the same disk: its entry sits in a later bucket.
     const newer = t + 3 * DAY;
-    const { vm, disk, context } = await diskReferencedAgain(remote, t, newer, (entry) => ({ ...entry, backup: 'newer.json' }));
+    const { vm, disk, context } = await diskReferencedAgain(remote, t, newer, (entry) => ({
+      ...entry,
+      backup: 'newer.json',
+    }));
     // A bucket in the window is not even read: a damaged entry there is not reported by a pass with nothing to lift.
     await mkdir(path.join(remote.indexPath, 'r', utcDay(newer + DAY)), { recursive: true });
     await writeFile(path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere')), 'damaged');
@@ -259,7 +332,13 @@ describe('lift on ext4 with real chattr', () => {
     expect(early.unlocked.map((u) => u.path).sort()).toEqual(vm.units.filter((u) => u !== disk).sort());
     expect(isImmutable(disk)).toBe(true);
     expect(early.unreadableEntries).toEqual([]);
-    expect(indexFiles(remote).sort()).toEqual([`${utcDay(t)}/${entryName(disk)}`, `${utcDay(newer)}/${entryName(disk)}`, `${utcDay(newer + DAY)}/${entryName('/elsewhere')}`].sort());
+    expect(indexFiles(remote).sort()).toEqual(
+      [
+        `${utcDay(t)}/${entryName(disk)}`,
+        `${utcDay(newer)}/${entryName(disk)}`,
+        `${utcDay(newer + DAY)}/${entryName('/elsewhere')}`,
+      ].sort(),
+    );
 
     const late = await liftRemote(context, attributes, { now: newer + WEEK + 1000, dryRun: false, all: false });
     expect(late.unlocked.map((u) => u.path)).toEqual([disk]);
@@ -267,7 +346,9 @@ describe('lift on ext4 with real chattr', () => {
     expect(indexFiles(remote)).toEqual([`${utcDay(newer + DAY)}/${entryName('/elsewhere')}`]);
     // Once its bucket can hold expired entries, the damaged one is read and reported, and left alone.
     const later = await liftRemote(context, attributes, { now: newer + DAY + WEEK + 1000, dryRun: false, all: false });
-    expect(later.unreadableEntries).toEqual([path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere'))]);
+    expect(later.unreadableEntries).toEqual([
+      path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere')),
+    ]);
   });
 
   it('checks the identity an older entry recorded when the newest entry for a unit was written before its lock (pending)', async () => {

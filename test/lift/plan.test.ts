@@ -9,7 +9,17 @@ const WEEK = 7 * DAY;
 const identity = { dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs: '5' };
 
 function stored(unit: string, backupInstant: number, extra: Partial<IndexEntry> = {}): StoredEntry {
-  const entry = { ...lockedEntry(pendingEntry({ remote: 'r', path: unit, kind: 'vm', recursive: false, backup: '/r/b.json', backupInstant }, backupInstant), identity, backupInstant), ...extra };
+  const entry = {
+    ...lockedEntry(
+      pendingEntry(
+        { remote: 'r', path: unit, kind: 'vm', recursive: false, backup: '/r/b.json', backupInstant },
+        backupInstant,
+      ),
+      identity,
+      backupInstant,
+    ),
+    ...extra,
+  };
   return { day: utcDay(backupInstant), name: `${unit}@${backupInstant}`, entry, text: JSON.stringify(entry) };
 }
 

@@ -8,7 +8,10 @@ describe('judgeCompletion', () => {
   });
 
   it('waits on a half-written json and on an empty one', () => {
-    expect(judgeCompletion('{"mode":', 8, now - 60_000, now, 5000)).toEqual({ complete: true, completedAt: now - 55_000 });
+    expect(judgeCompletion('{"mode":', 8, now - 60_000, now, 5000)).toEqual({
+      complete: true,
+      completedAt: now - 55_000,
+    });
     expect(judgeCompletion('{"mode":', 8, now - 1000, now, 5000)).toEqual({ complete: false, recheckAt: now + 4000 });
     expect(judgeCompletion('', 0, now - 60_000, now, 5000)).toEqual({ complete: false });
   });

@@ -17,11 +17,24 @@ describe('lockUnits', () => {
     const remote = await tempRemote();
     const index = new IndexStore(remote.indexPath, 'r');
     await index.open();
-    const context: RemoteContext = { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 1, index, encrypted: false };
+    const context: RemoteContext = {
+      id: 'r',
+      root: remote.root,
+      realRoot: remote.root,
+      durationMs: 1,
+      index,
+      encrypted: false,
+    };
     const unit = path.join(remote.root, 'unit');
     await writeFile(unit, 'x');
     const instant = Date.UTC(2026, 10, 22, 6);
-    const request: LockRequest = { remote: context, kind: 'vm', unit, recursive: false, backup: { label: unit, datetime: '20261122T060000Z', instant, completedAt: instant } };
+    const request: LockRequest = {
+      remote: context,
+      kind: 'vm',
+      unit,
+      recursive: false,
+      backup: { label: unit, datetime: '20261122T060000Z', instant, completedAt: instant },
+    };
     const seenAtChattr: boolean[] = [];
     const fake = new FakeAttributes();
     const watching = Object.assign(Object.create(fake) as FakeAttributes, {

@@ -43,12 +43,18 @@ describe('proven backups', () => {
     execFileSync('chattr', ['-i', disk]);
     const index = new IndexStore(remote.indexPath, 'r');
     const proven = await loadProven(index.folder);
-    const folder = { remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false }, kind: 'vm' as const, path: path.dirname(backup.label) };
+    const folder = {
+      remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false },
+      kind: 'vm' as const,
+      path: path.dirname(backup.label),
+    };
     const options = { now: Date.now(), jsonSettleMs: 0, proven };
     expect((await reconcileFolder(folder, options)).requests).toEqual([]);
     expect((await reconcileFolder(folder, { ...options, full: true })).requests.map((r) => r.unit)).toEqual([disk]);
     // Without a memory of proofs, every backup is looked at.
-    expect((await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0 })).requests.map((r) => r.unit)).toEqual([disk]);
+    expect((await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0 })).requests.map((r) => r.unit)).toEqual([
+      disk,
+    ]);
   });
 
   it('proves nothing of a backup whose json names a disk that is missing, so the disk is looked at when it appears', async () => {
@@ -64,7 +70,15 @@ describe('proven backups', () => {
     expect(saved).not.toContain(path.dirname(partial.label));
     await rename(`${disk}.away`, disk);
     const index = new IndexStore(remote.indexPath, 'r');
-    const folder = { remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false }, kind: 'vm' as const, path: path.dirname(partial.label) };
-    expect((await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0, proven: await loadProven(index.folder) })).requests.map((r) => r.unit)).toEqual([disk]);
+    const folder = {
+      remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false },
+      kind: 'vm' as const,
+      path: path.dirname(partial.label),
+    };
+    expect(
+      (
+        await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0, proven: await loadProven(index.folder) })
+      ).requests.map((r) => r.unit),
+    ).toEqual([disk]);
   });
 });

@@ -28,7 +28,9 @@ function harness(failing = new Set<string>()) {
       lockCalls.push(requests.map((r) => r.unit));
       return requests.map((r) => ({
         request: r,
-        outcome: failing.has(r.unit) ? { path: r.unit, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' } : { path: r.unit, status: 'ok' },
+        outcome: failing.has(r.unit)
+          ? { path: r.unit, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }
+          : { path: r.unit, status: 'ok' },
         indexed: true,
       }));
     },
@@ -118,7 +120,14 @@ describe('ProtectionScheduler', () => {
         return { requests: [request(f, 'b.vhd')], refusals: [], provable: [{ json: `${f.path}/x.json`, identity }] };
       },
       lock: async (requests): Promise<LockResult[]> =>
-        requests.map((r) => ({ request: r, outcome: attempts++ === 0 ? { path: r.unit, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' } : { path: r.unit, status: 'ok' }, indexed: true })),
+        requests.map((r) => ({
+          request: r,
+          outcome:
+            attempts++ === 0
+              ? { path: r.unit, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }
+              : { path: r.unit, status: 'ok' },
+          indexed: true,
+        })),
       proven: () => proven,
       clock: { now: () => Date.now() },
       log: createLogger('silent'),
@@ -147,7 +156,11 @@ describe('ProtectionScheduler', () => {
     const locked: string[] = [];
     const scheduler = new ProtectionScheduler({
       // Level-triggered like the real one: a folder asks for its unit until that unit is locked.
-      reconcile: async (f) => ({ requests: locked.includes(`${f.path}/a.json`) ? [] : [request(f, 'a.json')], refusals: [], provable: [] }),
+      reconcile: async (f) => ({
+        requests: locked.includes(`${f.path}/a.json`) ? [] : [request(f, 'a.json')],
+        refusals: [],
+        provable: [],
+      }),
       lock: async (requests): Promise<LockResult[]> => {
         if (calls++ === 0) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
         locked.push(...requests.map((r) => r.unit));
@@ -161,7 +174,10 @@ describe('ProtectionScheduler', () => {
     scheduler.enqueue(folder('vm-2'));
     await scheduler.idle();
     expect(locked).toEqual([]);
-    await vi.waitFor(() => expect(locked.sort()).toEqual(['/r/xo-vm-backups/vm-1/a.json', '/r/xo-vm-backups/vm-2/a.json']), { timeout: 10_000 });
+    await vi.waitFor(
+      () => expect(locked.sort()).toEqual(['/r/xo-vm-backups/vm-1/a.json', '/r/xo-vm-backups/vm-2/a.json']),
+      { timeout: 10_000 },
+    );
     await scheduler.stop();
   });
 });

@@ -27,7 +27,11 @@ async function contextOf(remote: TestRemote): Promise<RemoteContext> {
 describe('rebuild-index on ext4 with real chattr', () => {
   it('indexes every immutable unit after the index was lost, orphans included, so one lift frees them all', async () => {
     const remote = await tempRemote();
-    const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    const vm = await writeVmBackup(remote.root, {
+      vm: 'vm',
+      datetime: xoDatetime(t),
+      disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+    });
     const config = await writeConfigBackup(remote.root, 's', xoDatetime(t));
     const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3600_000 } });
     await daemon.stop();
@@ -42,12 +46,17 @@ describe('rebuild-index on ext4 with real chattr', () => {
     expect(report.indexed.every((i) => i.day === utcDay(t))).toBe(true);
     expect(report.undated).toEqual([]);
 
-    const lifted = await liftRemote(await contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const lifted = await liftRemote(await contextOf(remote), attributes, {
+      now: t + WEEK + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(lifted.failed).toEqual([]);
-    for (const unit of [...vm.units.filter((u) => u !== vm.label), ...config.units]) expect(isImmutable(unit), unit).toBe(false);
+    for (const unit of [...vm.units.filter((u) => u !== vm.label), ...config.units])
+      expect(isImmutable(unit), unit).toBe(false);
   });
 
-  it('imports the prior art\'s index and reports immutable units it cannot date instead of guessing', async () => {
+  it("imports the prior art's index and reports immutable units it cannot date instead of guessing", async () => {
     const remote = await tempRemote();
     const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) });
     execFileSync('chattr', ['+i', ...vm.units]);
@@ -78,14 +87,21 @@ describe('rebuild-index on ext4 with real chattr', () => {
     const plain = await startDaemon(remote, { clock: { now: () => later } });
     await plain.daemon.stop();
     expect(allImmutable(vm.units)).toBe(true);
-    const rebuilding = await startDaemon(remote, { clock: { now: () => later }, config: { remotes: [{ id: 'r', root: remote.root, immutabilityDurationMs: WEEK, rebuildIndexOnStart: true }] } });
+    const rebuilding = await startDaemon(remote, {
+      clock: { now: () => later },
+      config: { remotes: [{ id: 'r', root: remote.root, immutabilityDurationMs: WEEK, rebuildIndexOnStart: true }] },
+    });
     for (const unit of vm.units) expect(isImmutable(unit), unit).toBe(false);
     expect(rebuilding.logs.some((l) => l.msg.startsWith('rebuilt the index of remote r'))).toBe(true);
   });
 
   it('gives a merged VHD directory a newer entry when a newer alias points to it, so it is not lifted early', async () => {
     const remote = await tempRemote();
-    const a = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t), disks: [{ type: 'vhd-directory' }] });
+    const a = await writeVmBackup(remote.root, {
+      vm: 'vm',
+      datetime: xoDatetime(t),
+      disks: [{ type: 'vhd-directory' }],
+    });
     const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3600_000 } });
     await daemon.stop();
     // A later run C (5 days on) was merged into A's VHD directory: C's alias points to it. C's entries were lost.
@@ -99,13 +115,19 @@ describe('rebuild-index on ext4 with real chattr', () => {
     execFileSync('chattr', ['+i', cAlias, cJson]);
 
     const report = await rebuildIndex(await contextOf(remote), attributes, { importFrom: [], now: t + 6 * DAY });
-    expect(report.indexed.map((i) => [i.path, i.day]).sort()).toEqual([[cAlias, utcDay(t + 5 * DAY)], [cJson, utcDay(t + 5 * DAY)], [dataDir, utcDay(t + 5 * DAY)]].sort());
+    expect(report.indexed.map((i) => [i.path, i.day]).sort()).toEqual(
+      [
+        [cAlias, utcDay(t + 5 * DAY)],
+        [cJson, utcDay(t + 5 * DAY)],
+        [dataDir, utcDay(t + 5 * DAY)],
+      ].sort(),
+    );
     await liftRemote(await contextOf(remote), attributes, { now: t + 8 * DAY, dryRun: false, all: false });
     expect(isImmutable(a.label)).toBe(false);
     expect(isImmutable(dataDir)).toBe(true);
   });
 
-  it('imports the prior art\'s locks on the files inside config and pool date folders', async () => {
+  it("imports the prior art's locks on the files inside config and pool date folders", async () => {
     const remote = await tempRemote();
     const config = await writeConfigBackup(remote.root, 's', xoDatetime(t));
     const files = config.units.filter((u) => u !== config.label);
@@ -122,7 +144,11 @@ describe('rebuild-index on ext4 with real chattr', () => {
     expect(report.imported).toBe(files.length);
     expect(report.indexed.map((i) => i.day)).toEqual(files.map(() => utcDay(t)));
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([utcDay(t)]);
-    const lifted = await liftRemote(await contextOf(remote), attributes, { now: t + 8 * DAY, dryRun: false, all: false });
+    const lifted = await liftRemote(await contextOf(remote), attributes, {
+      now: t + 8 * DAY,
+      dryRun: false,
+      all: false,
+    });
     expect(lifted.failed).toEqual([]);
     execFileSync('rm', ['-rf', config.label]);
   });
@@ -132,8 +158,18 @@ describe('rebuild-index on ext4 with real chattr', () => {
     const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
     execFileSync('chattr', ['+i', ...vm.units]);
     const config = path.join(remote.base, 'config.json');
-    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
-    const result = spawnSync(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), 'rebuild-index', '--config', config, '--json'], { encoding: 'utf8', timeout: 20_000 });
+    await writeFile(
+      config,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
+      }),
+    );
+    const result = spawnSync(
+      process.execPath,
+      [path.resolve('bin/xo-immutable-backups.js'), 'rebuild-index', '--config', config, '--json'],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
     expect(result.status).toBe(0);
     const parsed = JSON.parse(result.stdout) as { remotes: { remote: string; indexed: unknown[] }[] };
     expect(parsed.remotes[0]?.indexed).toHaveLength(vm.units.length);

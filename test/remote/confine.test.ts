@@ -31,8 +31,12 @@ describe('isRealFolder', () => {
   it('still finds a link in one folder after its siblings were found real in the same pass', async () => {
     symlinkSync(path.join(base, 'elsewhere', 'vdi-b'), path.join(root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi-b'));
     const known = new Set<string>();
-    expect(await isRealFolder(remote(), path.join(root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi-a'), known)).toBe(true);
-    expect(await isRealFolder(remote(), path.join(root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi-b'), known)).toBe(false);
+    expect(await isRealFolder(remote(), path.join(root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi-a'), known)).toBe(
+      true,
+    );
+    expect(await isRealFolder(remote(), path.join(root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi-b'), known)).toBe(
+      false,
+    );
     expect(known.has(path.join(root, 'xo-vm-backups', 'vm', 'vdis', 'job', 'vdi-b'))).toBe(false);
   });
 

@@ -9,7 +9,14 @@ describe('backup datetimes', () => {
   });
 
   it('refuses names that are not real datetimes', () => {
-    for (const name of ['20261322T000000Z', '20260230T000000Z', '20261122T250000Z', 'cache.json.gz', '2026-11-22', '']) {
+    for (const name of [
+      '20261322T000000Z',
+      '20260230T000000Z',
+      '20261122T250000Z',
+      'cache.json.gz',
+      '2026-11-22',
+      '',
+    ]) {
       expect(parseBackupDatetime(name), name).toBeUndefined();
     }
   });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { findVmBackups, governingClaims, isInWindow, metadataReferences, resolveAliasTarget, vmBackupParts, type ListedEntry } from '../../src/remote/model.js';
+import {
+  findVmBackups,
+  governingClaims,
+  isInWindow,
+  metadataReferences,
+  resolveAliasTarget,
+  vmBackupParts,
+  type ListedEntry,
+} from '../../src/remote/model.js';
 
 const file = (name: string): ListedEntry => ({ name, isFile: true, isDirectory: false });
 const dir = (name: string): ListedEntry => ({ name, isFile: false, isDirectory: true });
@@ -7,7 +15,15 @@ const DAY = 86_400_000;
 
 describe('findVmBackups', () => {
   it('finds one backup per run json and nothing else, oldest first', () => {
-    const backups = findVmBackups(['cache.json.gz', '20261122T061500Z.json', '20261121T061500Z.json', '.20261123T000000Z.json', '20261122T061500Z.xva', 'vdis', '20261399T000000Z.json']);
+    const backups = findVmBackups([
+      'cache.json.gz',
+      '20261122T061500Z.json',
+      '20261121T061500Z.json',
+      '.20261123T000000Z.json',
+      '20261122T061500Z.xva',
+      'vdis',
+      '20261399T000000Z.json',
+    ]);
     expect(backups.map((b) => b.metadata)).toEqual(['20261121T061500Z.json', '20261122T061500Z.json']);
   });
 });
@@ -15,9 +31,18 @@ describe('findVmBackups', () => {
 describe('vmBackupParts', () => {
   const backup = findVmBackups(['20261122T061500Z.json'])[0]!;
   it('collects the json, xva, checksum, flat VHDs, VHD directories and aliases of one run only', () => {
-    const folder = [file('20261122T061500Z.json'), file('20261122T061500Z.xva'), file('20261122T061500Z.xva.checksum'), file('20261121T061500Z.xva'), file('cache.json.gz')];
+    const folder = [
+      file('20261122T061500Z.json'),
+      file('20261122T061500Z.xva'),
+      file('20261122T061500Z.xva.checksum'),
+      file('20261121T061500Z.xva'),
+      file('cache.json.gz'),
+    ];
     const vdis = [
-      { path: 'vdis/job/a', entries: [file('20261122T061500Z.vhd'), file('20261121T061500Z.vhd'), file('.parent.merge.json')] },
+      {
+        path: 'vdis/job/a',
+        entries: [file('20261122T061500Z.vhd'), file('20261121T061500Z.vhd'), file('.parent.merge.json')],
+      },
       { path: 'vdis/job/b', entries: [file('20261122T061500Z.alias.vhd'), dir('data')] },
       { path: 'vdis/job/c', entries: [dir('20261122T061500Z.vhd')] },
     ];
@@ -36,7 +61,9 @@ describe('vmBackupParts', () => {
 
 describe('resolveAliasTarget', () => {
   it('resolves a relative alias inside its VDI folder', () => {
-    expect(resolveAliasTarget('vdis/j/v/20261122T061500Z.alias.vhd', 'data/20261122T061500Z.vhd\n')).toBe('vdis/j/v/data/20261122T061500Z.vhd');
+    expect(resolveAliasTarget('vdis/j/v/20261122T061500Z.alias.vhd', 'data/20261122T061500Z.vhd\n')).toBe(
+      'vdis/j/v/data/20261122T061500Z.vhd',
+    );
     expect(resolveAliasTarget('vdis/j/v/x.alias.vhd', './data/uuid.vhd')).toBe('vdis/j/v/data/uuid.vhd');
   });
 
@@ -50,7 +77,9 @@ describe('resolveAliasTarget', () => {
 describe('metadataReferences', () => {
   it('takes the xva and VHD paths of a readable json and drops anything leaving the VM folder', () => {
     expect(metadataReferences({ xva: './20261122T061500Z.xva' })).toEqual(['20261122T061500Z.xva']);
-    expect(metadataReferences({ vhds: { a: 'vdis/j/a/x.alias.vhd', b: '../../../etc/shadow', c: '/etc/passwd', d: 42 } })).toEqual(['vdis/j/a/x.alias.vhd']);
+    expect(
+      metadataReferences({ vhds: { a: 'vdis/j/a/x.alias.vhd', b: '../../../etc/shadow', c: '/etc/passwd', d: 42 } }),
+    ).toEqual(['vdis/j/a/x.alias.vhd']);
     expect(metadataReferences('ciphertext')).toEqual([]);
   });
 });

@@ -23,7 +23,10 @@ describe('metrics file', () => {
   it('is written by the daemon, parses, and its values match what it protected', async () => {
     const remote = await tempRemote();
     const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
-    await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 3600_000), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    await writeVmBackup(remote.root, {
+      datetime: xoDatetime(Date.now() - 3600_000),
+      disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+    });
     await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - 3600_000));
     const started = Date.now();
     await startDaemon(remote, { config: { metricsFile } });
@@ -37,20 +40,43 @@ describe('metrics file', () => {
     const lastLock = samples.get('xo_immutable_backups_last_lock_success_timestamp_seconds')!;
     expect(lastLock).toBeGreaterThanOrEqual(Math.floor(started / 1000));
     expect(lastLock).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
-    await waitFor(async () => parse(await readFile(metricsFile, 'utf8')).has('xo_immutable_backups_last_lift_success_timestamp_seconds{remote="r"}'), 'the lift timestamp');
+    await waitFor(
+      async () =>
+        parse(await readFile(metricsFile, 'utf8')).has(
+          'xo_immutable_backups_last_lift_success_timestamp_seconds{remote="r"}',
+        ),
+      'the lift timestamp',
+    );
   });
 
   it('counts a refused disk as a coverage gap', async () => {
     const remote = await tempRemote();
     const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 3600_000) });
-    await link(backup.units.find((u) => u.endsWith('.vhd'))!, path.join(remote.base, 'second-link'));
+    await link(
+      backup.units.find((u) => u.endsWith('.vhd'))!,
+      path.join(remote.base, 'second-link'),
+    );
     await startDaemon(remote, { config: { metricsFile } });
     expect(parse(await readFile(metricsFile, 'utf8')).get('xo_immutable_backups_coverage_gaps')).toBe(1);
   });
 
   it('escapes label values and leaves out what is not known yet', () => {
-    const text = renderMetrics({ version: '1"2', heartbeatMs: 5000, liftingFrozen: true, lockFailuresTotal: 1, indexFailuresTotal: 0, securityWarningsTotal: 2, pendingRechecks: 0, coverageGaps: 3, lastSuccessfulLockMs: undefined, lastReconcileMs: undefined, remotes: [{ id: 'a', healthy: false, protectedUnits: undefined, liftFailuresTotal: 0, lastSuccessfulLiftMs: undefined }] });
+    const text = renderMetrics({
+      version: '1"2',
+      heartbeatMs: 5000,
+      liftingFrozen: true,
+      lockFailuresTotal: 1,
+      indexFailuresTotal: 0,
+      securityWarningsTotal: 2,
+      pendingRechecks: 0,
+      coverageGaps: 3,
+      lastSuccessfulLockMs: undefined,
+      lastReconcileMs: undefined,
+      remotes: [
+        { id: 'a', healthy: false, protectedUnits: undefined, liftFailuresTotal: 0, lastSuccessfulLiftMs: undefined },
+      ],
+    });
     const samples = parse(text);
     expect(samples.get('xo_immutable_backups_build_info{version="1\\"2"}')).toBe(1);
     expect(samples.get('xo_immutable_backups_lifting_frozen')).toBe(1);

@@ -13,7 +13,10 @@ const schema = JSON.parse(readFileSync('docs/status.schema.json', 'utf8')) as ob
 const validate = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(schema);
 
 function status(config: string, ...args: string[]): { status: number | null; stdout: string } {
-  const result = spawnSync(process.execPath, [BIN, 'status', '--config', config, ...args], { encoding: 'utf8', timeout: 20_000 });
+  const result = spawnSync(process.execPath, [BIN, 'status', '--config', config, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { status: result.status, stdout: result.stdout };
 }
 
@@ -21,8 +24,18 @@ describe('xo-immutable-backups status', () => {
   it('reports a real protected remote: JSON valid against its schema, counts matching the index, 80 columns', async () => {
     const remote = await tempRemote();
     const config = path.join(remote.base, 'config.json');
-    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
-    const old = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 3 * DAY), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    await writeFile(
+      config,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
+      }),
+    );
+    const old = await writeVmBackup(remote.root, {
+      vm: 'vm',
+      datetime: xoDatetime(Date.now() - 3 * DAY),
+      disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+    });
     const cfg = await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - DAY));
 
     // Not running yet: said so, and the exit code asks for attention.
@@ -36,7 +49,15 @@ describe('xo-immutable-backups status', () => {
 
     const result = status(config, '--json');
     expect(result.status).toBe(0);
-    const report = JSON.parse(result.stdout) as { daemon: { running: boolean; pid: number }; remotes: { protectedUnits: number; protectedBackups: number; unlocks: { day: string; units: number }[]; healthy: boolean }[] };
+    const report = JSON.parse(result.stdout) as {
+      daemon: { running: boolean; pid: number };
+      remotes: {
+        protectedUnits: number;
+        protectedBackups: number;
+        unlocks: { day: string; units: number }[];
+        healthy: boolean;
+      }[];
+    };
     expect(validate(report), JSON.stringify(validate.errors)).toBe(true);
     expect(report.daemon).toMatchObject({ running: true, pid: child.pid });
     // One entry per unit: the VM's json, flat disk, alias and VHD directory, and the config backup's folder.

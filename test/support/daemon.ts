@@ -37,7 +37,16 @@ export function testConfig(remote: TestRemote, overrides: Partial<Config> = {}):
 }
 
 // The real daemon in this process, logging into an array the test can read (as pino's own tests read a sink).
-export async function startDaemon(remote: TestRemote, options: { config?: Partial<Config>; clock?: Clock; attributes?: AttributesAdapter; watch?: boolean; healthCheckEveryMs?: number } = {}): Promise<RunningDaemon> {
+export async function startDaemon(
+  remote: TestRemote,
+  options: {
+    config?: Partial<Config>;
+    clock?: Clock;
+    attributes?: AttributesAdapter;
+    watch?: boolean;
+    healthCheckEveryMs?: number;
+  } = {},
+): Promise<RunningDaemon> {
   const logs: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -46,7 +55,14 @@ export async function startDaemon(remote: TestRemote, options: { config?: Partia
     },
   });
   const config = testConfig(remote, options.config);
-  const daemon = new Daemon({ config, log: createLogger(config.logLevel, sink), ...(options.clock ? { clock: options.clock } : {}), ...(options.attributes ? { attributes: options.attributes } : {}), ...(options.watch === false ? { watch: false } : {}), ...(options.healthCheckEveryMs === undefined ? {} : { healthCheckEveryMs: options.healthCheckEveryMs }) });
+  const daemon = new Daemon({
+    config,
+    log: createLogger(config.logLevel, sink),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.attributes ? { attributes: options.attributes } : {}),
+    ...(options.watch === false ? { watch: false } : {}),
+    ...(options.healthCheckEveryMs === undefined ? {} : { healthCheckEveryMs: options.healthCheckEveryMs }),
+  });
   stopBeforeCleanup(() => daemon.stop());
   await daemon.start();
   return { daemon, logs, config };
@@ -62,7 +78,9 @@ export interface ProtectProcess {
 // The real CLI's daemon in its own process, as systemd runs it. Whatever the test does, it is killed and gone before
 // the cleanup unlocks and removes the remote.
 export function spawnProtect(config: string, onOutput?: (stdout: string) => void): ProtectProcess {
-  const child = spawn(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), 'protect', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), 'protect', '--config', config], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   stopBeforeCleanup(async () => {
     child.kill('SIGKILL');

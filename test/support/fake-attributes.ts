@@ -10,7 +10,13 @@ export class FakeAttributes implements AttributesAdapter {
   async setImmutable(targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
     this.calls.push({ targets: [...targets], immutable });
     return targets.map(({ path }): PathOutcome => {
-      if (this.failFor.has(path)) return { path, status: 'failed', code: 'EIO', message: `chattr: Input/output error while setting flags on ${path}` };
+      if (this.failFor.has(path))
+        return {
+          path,
+          status: 'failed',
+          code: 'EIO',
+          message: `chattr: Input/output error while setting flags on ${path}`,
+        };
       if (!existsSync(path)) return { path, status: 'vanished' };
       if (immutable) this.immutable.add(path);
       else this.immutable.delete(path);

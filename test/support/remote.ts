@@ -54,7 +54,11 @@ export function isImmutable(file: string): boolean {
 }
 
 // Polls until the check passes: waiting for the daemon, not asserting how fast it is (the benchmark measures that).
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const started = Date.now();
   while (!(await check())) {
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);

@@ -15,7 +15,10 @@ interface Verified {
 }
 
 function verify(config: string): { status: number | null; report: Verified; stdout: string } {
-  const result = spawnSync(process.execPath, [BIN, 'verify', '--config', config, '--json'], { encoding: 'utf8', timeout: 20_000 });
+  const result = spawnSync(process.execPath, [BIN, 'verify', '--config', config, '--json'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { status: result.status, report: JSON.parse(result.stdout) as Verified, stdout: result.stdout };
 }
 
@@ -23,8 +26,18 @@ describe('xo-immutable-backups verify', () => {
   it('passes on an untouched remote, and names each unit lifted and changed, deleted, or never locked', async () => {
     const remote = await tempRemote();
     const config = path.join(remote.base, 'config.json');
-    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }));
-    const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 3600_000), disks: [{ type: 'flat' }, { type: 'vhd-directory' }] });
+    await writeFile(
+      config,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
+      }),
+    );
+    const vm = await writeVmBackup(remote.root, {
+      vm: 'vm',
+      datetime: xoDatetime(Date.now() - 3600_000),
+      disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+    });
     const cfg = await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - 3600_000));
     const { daemon } = await startDaemon(remote);
     await daemon.stop();
@@ -55,13 +68,24 @@ describe('xo-immutable-backups verify', () => {
     const found = verify(config);
     expect(found.status).toBe(1);
     const findings = found.report.remotes[0]!.findings;
-    expect(findings.filter((f) => f.kind !== 'unprotected').map((f) => [f.kind, f.path]).sort()).toEqual([
-      ['missing', alias],
-      ['not-immutable', disk],
-      ['not-immutable', vhdDirectory],
-      ['refused', linkedDisk],
-    ].sort());
-    for (const unit of late.units) expect(findings.some((f) => f.kind === 'unprotected' && f.path === unit), unit).toBe(true);
+    expect(
+      findings
+        .filter((f) => f.kind !== 'unprotected')
+        .map((f) => [f.kind, f.path])
+        .sort(),
+    ).toEqual(
+      [
+        ['missing', alias],
+        ['not-immutable', disk],
+        ['not-immutable', vhdDirectory],
+        ['refused', linkedDisk],
+      ].sort(),
+    );
+    for (const unit of late.units)
+      expect(
+        findings.some((f) => f.kind === 'unprotected' && f.path === unit),
+        unit,
+      ).toBe(true);
     expect(findings.some((f) => f.path === cfg.label)).toBe(false);
   });
 
