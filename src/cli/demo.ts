@@ -9,7 +9,7 @@ import { configInvalid } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
 import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime } from '../demo/sample-remote.js';
 import { errnoCode } from '../errors.js';
-import { IndexStore } from '../index/store.js';
+import { openRemoteContext } from '../context/open.js';
 import { liftRemote } from '../lift/apply.js';
 import { createLogger } from '../log/logger.js';
 import { EXIT } from './exit-codes.js';
@@ -91,12 +91,12 @@ export async function runDemo(options: { keep: boolean }, out: (line: string) =>
     for (const line of logLines.filter((l) => l.includes('"msg":"locked')).slice(0, 3)) out(`   ${line}`);
     await daemon.stop();
     // What `lift` does once the window has passed, shown with a clock 8 days ahead instead of waiting a week.
-    const index = new IndexStore(path.join(base, 'index'), 'demo');
-    const lifted = await liftRemote(
-      { id: 'demo', root, realRoot: root, durationMs: 7 * 24 * HOUR, index, encrypted: false },
-      attributes,
-      { now: Date.now() + 8 * 24 * HOUR, dryRun: false, all: false },
-    );
+    const context = await openRemoteContext(result.config.remotes[0]!, result.config.indexPath);
+    const lifted = await liftRemote(context, attributes, {
+      now: Date.now() + 8 * 24 * HOUR,
+      dryRun: false,
+      all: false,
+    });
     out(
       `8. Eight days later (a simulated clock), the lift pass unlocks ${lifted.unlocked.length} unit(s) whose window has passed; now: rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`,
     );

@@ -4,14 +4,13 @@ import { ChattrAdapter } from '../attributes/chattr.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
-import { IndexStore } from '../index/store.js';
 import { liftRemote, type LiftReport } from '../lift/apply.js';
 import { makeRemoteMutable } from '../lift/mutable.js';
 import { countByDay } from '../lift/report.js';
 import { acceptClock } from '../clockguard/guard.js';
 import { judgeRecordedClock } from '../clockguard/judge.js';
 import { freeze, readClockState } from '../clockguard/state.js';
-import { resolveRemoteRoot } from '../remote/root.js';
+import { openRemoteContext } from '../context/open.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -54,14 +53,7 @@ export async function runLift(
             process.stderr.write(`\r${options.dryRun ? 'checking' : 'lifting'} ${remote.id}: ${done}/${total} units`)
         : undefined;
     try {
-      const context = {
-        id: remote.id,
-        root: remote.root,
-        realRoot: await resolveRemoteRoot(remote),
-        durationMs: remote.immutabilityDurationMs,
-        index: new IndexStore(config.indexPath, remote.id),
-        encrypted: false,
-      };
+      const context = await openRemoteContext(remote, config.indexPath);
       const report = options.all
         ? await makeRemoteMutable(context, attributes, clock.now(), progress)
         : await liftRemote(context, attributes, {

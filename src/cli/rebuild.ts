@@ -2,10 +2,9 @@ import { ChattrAdapter } from '../attributes/chattr.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
-import { IndexStore } from '../index/store.js';
 import { countByDay } from '../lift/report.js';
 import { rebuildIndex, type RebuildReport } from '../rebuild/rebuild.js';
-import { resolveRemoteRoot } from '../remote/root.js';
+import { openRemoteContext } from '../context/open.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -30,16 +29,8 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
         ? (done: number, total: number) => process.stderr.write(`\rscanning ${remote.id}: ${done}/${total} folders`)
         : undefined;
     try {
-      const index = new IndexStore(config.indexPath, remote.id);
-      const context = {
-        id: remote.id,
-        root: remote.root,
-        realRoot: await resolveRemoteRoot(remote),
-        durationMs: remote.immutabilityDurationMs,
-        index,
-        encrypted: false,
-      };
-      await index.open();
+      const context = await openRemoteContext(remote, config.indexPath);
+      await context.index.open();
       reports.push(
         await rebuildIndex(context, attributes, {
           importFrom: [config.indexPath, ...options.import],

@@ -2,8 +2,7 @@ import { ChattrAdapter } from '../attributes/chattr.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
-import { IndexStore } from '../index/store.js';
-import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
+import { openRemoteContext } from '../context/open.js';
 import { verifyRemote, type VerifyReport } from '../verify/verify.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
@@ -25,14 +24,7 @@ export async function runVerify(
         ? (done: number, total: number) => process.stderr.write(`\rverifying ${remote.id}: ${done}/${total}`)
         : undefined;
     try {
-      const context = {
-        id: remote.id,
-        root: remote.root,
-        realRoot: await resolveRemoteRoot(remote),
-        durationMs: remote.immutabilityDurationMs,
-        index: new IndexStore(config.indexPath, remote.id),
-        encrypted: await isEncryptedRemote(remote.root),
-      };
+      const context = await openRemoteContext(remote, config.indexPath);
       reports.push(
         await verifyRemote(context, attributes, {
           now: clock.now(),

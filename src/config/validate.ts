@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDuration } from './duration.js';
+import { isInside } from '../paths.js';
 import {
   configSchema,
   defaults,
@@ -161,12 +162,6 @@ export function validateConfig(raw: unknown): ValidationResult {
       remotes,
     },
   };
-}
-
-// True when `child` is `parent` or lies below it (lexically; the daemon checks real paths again at start).
-export function isInside(child: string, parent: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
 function shapeProblem(error: ErrorObject, raw: unknown): ConfigProblem {

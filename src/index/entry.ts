@@ -1,18 +1,9 @@
 import { hash } from 'node:crypto';
 import { utcDay } from '../remote/datetime.js';
+import type { Identity } from '../remote/identity.js';
 import type { BackupKind } from '../remote/patterns.js';
 
 // What a unit looked like right after it was locked; a changed ctime means someone lifted or altered it.
-export interface Identity {
-  dev: string;
-  ino: string;
-  size: string;
-  mtimeNs: string;
-  ctimeNs: string;
-  // Tells a new file from an old one when the filesystem hands the freed inode number straight back ("0": not kept).
-  birthtimeNs?: string;
-}
-
 // One protected unit. Written as "pending" before chattr (write-ahead) and "locked", with its identity, after.
 export interface IndexEntry {
   version: 1;

@@ -1,6 +1,6 @@
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import type { RemoteContext } from '../remote/context.js';
-import { immutabilityStatus, writeImmutabilityFile } from '../status/immutability.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import { immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
 import { VERSION } from '../version.js';
 import { liftRemote, type LiftReport } from './apply.js';
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Identity } from '../index/entry.js';
+import type { Identity } from '../remote/identity.js';
 import type { StoredEntry } from '../index/store.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';

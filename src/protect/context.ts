@@ -1,4 +1,4 @@
-import type { RemoteContext } from '../remote/context.js';
+import type { RemoteContext } from '../context/remote-context.js';
 import type { BackupKind } from '../remote/patterns.js';
 
 // A folder where a completion signal can appear: a VM folder, or a config or pool metadata date folder.

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
-import { lockedEntry, pendingEntry, type Identity, type IndexEntry } from '../index/entry.js';
+import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
+import type { Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine } from '../remote/read.js';

@@ -1,4 +1,4 @@
-import type { Identity } from '../index/entry.js';
+import type { Identity } from '../remote/identity.js';
 
 // Per VM folder, the backups (by json name) whose every unit was seen locked as indexed, with the json's identity at
 // that moment. A json is locked too, so any change to the backup since (a rewrite, a chattr -i of the json) changes its

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { dayOf, isUnchangedSinceLock, type Identity } from '../index/entry.js';
+import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
+import type { Identity } from '../remote/identity.js';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import {
   findVmBackups,

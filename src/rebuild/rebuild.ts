@@ -1,10 +1,10 @@
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import { isInside } from '../config/validate.js';
+import { isInside } from '../paths.js';
 import { dayOf, lockedEntry, pendingEntry } from '../index/entry.js';
 import { IndexStore } from '../index/store.js';
-import type { RemoteContext } from '../remote/context.js';
+import type { RemoteContext } from '../context/remote-context.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { BackupKind } from '../remote/patterns.js';
 import { examine, listFolder, listVdiFolders, readSmallFile } from '../remote/read.js';

@@ -2,7 +2,7 @@ import { lstatSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
-import type { RemoteContext } from './context.js';
+import type { RemoteRoot } from './root.js';
 
 // chattr follows symlinked parent folders: a folder is safe to act in only if resolving it changes nothing, i.e. the
 // root still resolves to where it did at start and no folder below it is a symbolic link.
@@ -11,7 +11,7 @@ import type { RemoteContext } from './context.js';
 // again: the units of one backup share all but their last folder, and a realpath of each cost 22 us here against 3 us
 // an lstat.
 export async function isRealFolder(
-  remote: Pick<RemoteContext, 'root' | 'realRoot'>,
+  remote: RemoteRoot,
   dir: string,
   known: Set<string> = new Set(),
 ): Promise<boolean | undefined> {

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { errnoCode } from '../errors.js';
-import { IMMUTABILITY_FILE } from '../status/immutability.js';
+import { IMMUTABILITY_FILE } from './immutability-file.js';
 
 // Whether a root is still the remote the daemon protects: it exists, and holds the immutability.json the daemon locked
 // at start. An unmounted remote is an empty folder (or none), a swapped disk has no such file: undefined means healthy.

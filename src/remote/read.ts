@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
-import type { Identity } from '../index/entry.js';
+import type { Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
 
 // Thin reads around the pure model: one readdir per folder, no stat for what a listing already tells.

@@ -3,6 +3,12 @@ import path from 'node:path';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError, errnoCode } from '../errors.js';
 
+// A remote's root as configured, and as resolved once at start: everything acted on must still resolve below it.
+export interface RemoteRoot {
+  root: string;
+  realRoot: string;
+}
+
 // The remote root must exist and be a directory; it is never created, so that an unmounted remote is never
 // mistaken for an empty one. Returns its real path, against which everything acted on is checked.
 export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
@@ -44,20 +50,4 @@ export async function isEncryptedRemote(root: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-// The real path a folder has or would have: its nearest existing ancestor resolved, the rest appended.
-export async function realpathOfNearest(target: string): Promise<string> {
-  const missing: string[] = [];
-  let current = path.resolve(target);
-  for (;;) {
-    try {
-      return path.join(await realpath(current), ...missing.reverse());
-    } catch (error) {
-      const parent = path.dirname(current);
-      if (errnoCode(error) !== 'ENOENT' || parent === current) throw error;
-      missing.push(path.basename(current));
-      current = parent;
-    }
-  }
 }

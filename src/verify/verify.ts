@@ -1,10 +1,11 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import type { Identity, IndexEntry } from '../index/entry.js';
+import type { IndexEntry } from '../index/entry.js';
+import type { Identity } from '../remote/identity.js';
 import { settleTimeFor } from '../protect/completion.js';
 import { reconcileFolder } from '../protect/reconcile.js';
-import type { RemoteContext } from '../remote/context.js';
+import type { RemoteContext } from '../context/remote-context.js';
 import { examine } from '../remote/read.js';
 import { findLeafFolders } from '../remote/scan.js';
 

@@ -1,7 +1,8 @@
 import { readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { entryName, lockedEntry, pendingEntry, type Identity } from '../../src/index/entry.js';
+import { entryName, lockedEntry, pendingEntry } from '../../src/index/entry.js';
+import type { Identity } from '../../src/remote/identity.js';
 import { IndexStore } from '../../src/index/store.js';
 import { tempFolder } from '../support/remote.js';
 

@@ -16,7 +16,7 @@ import { entryName, lockedEntry, pendingEntry, type IndexEntry } from '../../src
 import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { makeRemoteMutable } from '../../src/lift/mutable.js';
-import type { RemoteContext } from '../../src/remote/context.js';
+import type { RemoteContext } from '../../src/context/remote-context.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor, type TestRemote } from '../support/remote.js';

@@ -7,7 +7,7 @@ import { IndexStore } from '../../src/index/store.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { LockRequest } from '../../src/protect/context.js';
 import { lockUnits } from '../../src/protect/locker.js';
-import type { RemoteContext } from '../../src/remote/context.js';
+import type { RemoteContext } from '../../src/context/remote-context.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
 import { tempRemote } from '../support/remote.js';

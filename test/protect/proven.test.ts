@@ -3,7 +3,7 @@ import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
-import type { Identity } from '../../src/index/entry.js';
+import type { Identity } from '../../src/remote/identity.js';
 import { IndexStore } from '../../src/index/store.js';
 import { loadProven } from '../../src/protect/proven-file.js';
 import { ProvenBackups } from '../../src/protect/proven.js';

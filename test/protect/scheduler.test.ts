@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { LeafFolder, LockRequest } from '../../src/protect/context.js';
-import type { RemoteContext } from '../../src/remote/context.js';
+import type { RemoteContext } from '../../src/context/remote-context.js';
 import type { LockResult } from '../../src/protect/locker.js';
 import { ProvenBackups } from '../../src/protect/proven.js';
 import { ProtectionScheduler } from '../../src/protect/scheduler.js';

@@ -9,7 +9,7 @@ import { entryName } from '../../src/index/entry.js';
 import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { rebuildIndex } from '../../src/rebuild/rebuild.js';
-import type { RemoteContext } from '../../src/remote/context.js';
+import type { RemoteContext } from '../../src/context/remote-context.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, type TestRemote } from '../support/remote.js';
