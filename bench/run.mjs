@@ -1203,6 +1203,9 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   benchArgs = args;
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark runs real chattr');
+  // The lift step moves the clock 8 days ahead for the lift CLI alone; without faketime it would measure nothing.
+  if (spawnSync('faketime', ['-f', '+0d', 'true']).status !== 0)
+    throw new Error('faketime is missing: install it (Debian: apt-get install faketime), then run the benchmark again');
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('build first: npm run build');
   if (args.fs === 'ext4-loop') mountFreshExt4();
   const scales = args.growth ? [args.growthBase, 2 * args.growthBase, 4 * args.growthBase] : [args.scale];

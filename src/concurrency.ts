@@ -48,3 +48,14 @@ export async function yieldIfDue(): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve));
   sliceStarted = performance.now();
 }
+
+// Runs each piece of work after the one before it has settled, in call order, whatever its outcome.
+export class TakeTurns {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(work, work);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+}

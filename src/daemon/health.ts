@@ -1,0 +1,117 @@
+import { stat } from 'node:fs/promises';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { Clock } from '../clock.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import type { Logger } from '../log/logger.js';
+import { remoteHealthProblem } from '../remote/health.js';
+import { Periodic } from './periodic.js';
+import type { RemoteSet } from './remotes.js';
+import type { RescanService } from './rescan.js';
+import type { Service } from './service.js';
+import type { WatchService } from './watchers.js';
+
+// The remotes whose protection is paused because they went away; written by health, read by whatever acts on them.
+export class RemotePauses {
+  readonly #paused = new Map<RemoteContext, { problem: string; since: string }>();
+
+  isPaused(remote: RemoteContext): boolean {
+    return this.#paused.has(remote);
+  }
+
+  pause(remote: RemoteContext, problem: string, since: string): void {
+    this.#paused.set(remote, { problem, since });
+  }
+
+  resume(remote: RemoteContext): void {
+    this.#paused.delete(remote);
+  }
+
+  why(remote: RemoteContext): { problem: string; since: string } | undefined {
+    return this.#paused.get(remote);
+  }
+}
+
+export interface HealthDeps {
+  remotes: RemoteSet;
+  watchers: WatchService;
+  rescan: RescanService;
+  pauses: RemotePauses;
+  attributes: AttributesAdapter;
+  clock: Clock;
+  log: Logger;
+  everyMs: number;
+  // Called after every check, whatever it found: the status heartbeat must not call a running daemon dead.
+  afterCheck: () => Promise<void>;
+}
+
+// A remote that goes away (unmounted export, failed disk) pauses its protection, loudly, and nothing is written
+// where it was; when it is back, or mounted again, its watches are set up again and a rescan catches up.
+export class HealthService implements Service {
+  readonly name = 'remote health';
+  readonly #deps: HealthDeps;
+  readonly #periodic: Periodic;
+  readonly #devices = new Map<RemoteContext, number>();
+
+  constructor(deps: HealthDeps) {
+    this.#deps = deps;
+    this.#periodic = new Periodic(
+      deps.everyMs,
+      () => this.#checkAll(),
+      (err: unknown) => deps.log.error({ err }, 'remote health check failed'),
+    );
+  }
+
+  async start(): Promise<void> {
+    for (const remote of this.#deps.remotes.list) {
+      const device = this.#deps.remotes.deviceAtOpen(remote);
+      if (device !== undefined) this.#devices.set(remote, device);
+    }
+    this.#periodic.arm();
+  }
+
+  async stop(): Promise<void> {
+    await this.#periodic.stop();
+  }
+
+  async #checkAll(): Promise<void> {
+    try {
+      for (const remote of this.#deps.remotes.list) {
+        if (this.#periodic.stopped) return;
+        await this.#check(remote).catch((err: unknown) =>
+          this.#deps.log.error({ err, remote: remote.id }, `health check of remote ${remote.id} failed`),
+        );
+      }
+    } finally {
+      if (!this.#periodic.stopped) await this.#deps.afterCheck();
+    }
+  }
+
+  async #check(remote: RemoteContext): Promise<void> {
+    const { pauses, attributes, clock } = this.#deps;
+    const log = this.#deps.log.child({ remote: remote.id });
+    const problem = await remoteHealthProblem(remote.root, attributes);
+    if (problem !== undefined && !pauses.isPaused(remote)) {
+      pauses.pause(remote, problem, new Date(clock.now()).toISOString());
+      log.error(
+        { problem },
+        `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; ` +
+          `checking again every ${Math.round(this.#deps.everyMs / 1000)} s`,
+      );
+      await this.#deps.watchers.close(remote);
+    } else if (problem === undefined && pauses.isPaused(remote)) {
+      pauses.resume(remote);
+      log.warn(`remote ${remote.id} is back; catching up on what was written while it was away`);
+      await this.#watchAgain(remote);
+    } else if (problem === undefined && (await stat(remote.root)).dev !== this.#devices.get(remote)) {
+      log.warn(
+        `remote ${remote.id} is another mount of its filesystem than before (remounted?); watching it again and catching up`,
+      );
+      await this.#watchAgain(remote);
+    }
+  }
+
+  async #watchAgain(remote: RemoteContext): Promise<void> {
+    this.#devices.set(remote, await this.#deps.watchers.restart(remote));
+    await this.#deps.rescan.rescanRemote(remote, 'event', 'scan');
+  }
+}

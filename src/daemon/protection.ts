@@ -1,0 +1,75 @@
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { Clock } from '../clock.js';
+import type { TakeTurns } from '../concurrency.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import { settleTimeFor } from '../protect/completion.js';
+import type { LeafFolder } from '../protect/context.js';
+import { lockUnits } from '../protect/locker.js';
+import { reconcileFolder } from '../protect/reconcile.js';
+import { ProtectionScheduler, type Urgency } from '../protect/scheduler.js';
+import type { RemotePauses } from './health.js';
+import type { ProvenService } from './proven.js';
+import type { Service } from './service.js';
+
+export interface ProtectionDeps {
+  config: Config;
+  attributes: AttributesAdapter;
+  clock: Clock;
+  log: Logger;
+  proven: ProvenService;
+  pauses: RemotePauses;
+  // Lock batches and lift passes take turns: a lift must not unlock a unit while a batch records its identity.
+  turns: TakeTurns;
+}
+
+// Reconciles the folders that events and scans name, and locks what they find, in shared batches.
+export class ProtectionService implements Service {
+  readonly name = 'protection';
+  readonly #deps: ProtectionDeps;
+  #scheduler: ProtectionScheduler | undefined;
+
+  constructor(deps: ProtectionDeps) {
+    this.#deps = deps;
+  }
+
+  get scheduler(): ProtectionScheduler | undefined {
+    return this.#scheduler;
+  }
+
+  async start(): Promise<void> {
+    const { config, attributes, clock, log, proven, pauses, turns } = this.#deps;
+    this.#scheduler = new ProtectionScheduler({
+      reconcile: async (folder, full) =>
+        pauses.isPaused(folder.remote)
+          ? { requests: [], refusals: [], provable: [] }
+          : reconcileFolder(folder, {
+              now: clock.now(),
+              // A json that does not parse on a plain remote is being written: only a long silence makes it complete.
+              jsonSettleMs: settleTimeFor(folder.remote.encrypted, config.jsonSettleMs),
+              proven: proven.get(folder.remote),
+              full,
+            }),
+      proven: (folder) => proven.get(folder.remote),
+      lock: (requests) => turns.run(() => lockUnits(requests, attributes, clock, log)),
+      clock,
+      log,
+    });
+  }
+
+  enqueue(folder: LeafFolder, urgency: Urgency): void {
+    this.#scheduler?.enqueue(folder, urgency);
+  }
+
+  forget(folderPath: string): void {
+    this.#scheduler?.forget(folderPath);
+  }
+
+  async idle(): Promise<void> {
+    await this.#scheduler?.idle();
+  }
+
+  async stop(): Promise<void> {
+    await this.#scheduler?.stop();
+  }
+}

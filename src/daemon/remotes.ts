@@ -1,0 +1,140 @@
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import { selfTestRemote } from '../attributes/selftest.js';
+import type { Clock } from '../clock.js';
+import type { Config, RemoteConfig } from '../config/schema.js';
+import { openRemoteContext } from '../context/open.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { isInside, realpathOfNearest } from '../paths.js';
+import { rebuildIndex } from '../rebuild/rebuild.js';
+import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
+import { VERSION } from '../version.js';
+import type { Service } from './service.js';
+
+// Opens every configured remote at start: each check that can fail runs before anything watches or locks, and a
+// remote that fails one stops the daemon.
+export class RemoteSet implements Service {
+  readonly name = 'remotes';
+  readonly #config: Config;
+  readonly #attributes: AttributesAdapter;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #list: RemoteContext[] = [];
+  // The device each root was on when opened: another one later means the remote was mounted again.
+  readonly #devices = new Map<RemoteContext, number>();
+
+  constructor(deps: { config: Config; attributes: AttributesAdapter; clock: Clock; log: Logger }) {
+    this.#config = deps.config;
+    this.#attributes = deps.attributes;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+  }
+
+  get list(): readonly RemoteContext[] {
+    return this.#list;
+  }
+
+  deviceAtOpen(remote: RemoteContext): number | undefined {
+    return this.#devices.get(remote);
+  }
+
+  async start(): Promise<void> {
+    for (const remote of this.#config.remotes) {
+      const context = await this.#open(remote);
+      this.#list.push(context);
+      this.#devices.set(context, (await stat(context.realRoot)).dev);
+    }
+  }
+
+  async stop(): Promise<void> {}
+
+  async #open(remote: RemoteConfig): Promise<RemoteContext> {
+    const log = this.#log.child({ remote: remote.id });
+    const context = await openRemoteContext(remote, this.#config.indexPath);
+    await this.#assertIndexOutside(context);
+    await this.#assertMounted(context);
+    await selfTestRemote(remote.root, this.#attributes);
+    await context.index.open();
+    await this.#writeImmutabilityFile(context);
+    log.info(
+      { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: context.index.folder },
+      `remote ${remote.id} passed its start-up checks`,
+    );
+    // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
+    if (remote.rebuildIndexOnStart) await this.#rebuildIndex(context, log);
+    return context;
+  }
+
+  async #assertIndexOutside(remote: RemoteContext): Promise<void> {
+    const { indexPath } = this.#config;
+    if (!isInside(await realpathOfNearest(indexPath), remote.realRoot)) return;
+    throw new AppError(
+      'CONFIG_INVALID',
+      `indexPath ${indexPath} lies inside remote "${remote.id}" (${remote.realRoot}) once links are resolved`,
+      {
+        value: indexPath,
+        hint: 'the remote is written by the party the index protects against: move indexPath outside every remote',
+      },
+    );
+  }
+
+  // A remote protected before always has its immutability.json: without it, this is the empty folder of an unmounted
+  // remote, and nothing must be written there.
+  async #assertMounted(remote: RemoteContext): Promise<void> {
+    const days = await remote.index.listDays();
+    if (days.length === 0 || existsSync(path.join(remote.root, IMMUTABILITY_FILE))) return;
+    throw new AppError(
+      'REMOTE_NOT_FOUND',
+      `Remote "${remote.id}": ${remote.root} has no ${IMMUTABILITY_FILE}, ` +
+        `yet the index holds entries for it (${days.length} day(s)): it looks unmounted`,
+      {
+        value: remote.root,
+        hint: `mount the remote; if it really is a new, empty remote, move ${remote.index.folder} away first`,
+      },
+    );
+  }
+
+  async #writeImmutabilityFile(remote: RemoteContext): Promise<void> {
+    const status = immutabilityStatus(remote.durationMs, this.#clock.now(), VERSION);
+    try {
+      await writeImmutabilityFile(remote.root, status, this.#attributes);
+    } catch (error) {
+      throw new AppError(
+        'STATUS_FILE_FAILED',
+        `Remote "${remote.id}": cannot write and lock ${path.join(remote.root, IMMUTABILITY_FILE)}: ` +
+          (error as Error).message,
+        {
+          value: remote.root,
+          hint: 'check that the remote is mounted read-write and that nothing but this daemon manages immutability.json',
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async #rebuildIndex(remote: RemoteContext, log: Logger): Promise<void> {
+    const report = await rebuildIndex(remote, this.#attributes, {
+      importFrom: [this.#config.indexPath],
+      now: this.#clock.now(),
+    });
+    log.info(
+      {
+        indexed: report.indexed.length,
+        imported: report.imported,
+        undated: report.undated,
+        foldersScanned: report.foldersScanned,
+      },
+      `rebuilt the index of remote ${remote.id}: ${report.indexed.length} unit(s) had no entry`,
+    );
+    for (const undated of report.undated)
+      log.warn(
+        { path: undated },
+        `immutable unit ${undated} has no datetime in its name or an alias; ` +
+          'not indexed, lift it by hand when it is no longer needed',
+      );
+  }
+}

@@ -1,0 +1,107 @@
+import type { Clock } from '../clock.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import type { Logger } from '../log/logger.js';
+import type { Urgency } from '../protect/scheduler.js';
+import { findLeafFolders } from '../remote/scan.js';
+import { VERSION } from '../version.js';
+import type { RemotePauses } from './health.js';
+import { Periodic } from './periodic.js';
+import type { ProtectionService } from './protection.js';
+import type { ProvenService } from './proven.js';
+import type { RemoteSet } from './remotes.js';
+import type { Service } from './service.js';
+import type { WatchService } from './watchers.js';
+
+export interface RescanDeps {
+  remotes: RemoteSet;
+  protection: ProtectionService;
+  watchers: WatchService;
+  proven: ProvenService;
+  pauses: RemotePauses;
+  clock: Clock;
+  log: Logger;
+  everyMs: number;
+}
+
+// Level-triggered protection: every folder of every remote reconciled at start (the catch-up) and again periodically
+// (the full proof), so a lost event costs latency, never protection.
+export class RescanService implements Service {
+  readonly name = 'rescan';
+  readonly #deps: RescanDeps;
+  readonly #periodic: Periodic;
+  #stopped = false;
+  #firstProof: Promise<void> | undefined;
+
+  constructor(deps: RescanDeps) {
+    this.#deps = deps;
+    this.#periodic = new Periodic(
+      deps.everyMs,
+      async () => this.#fullProof('periodic rescan'),
+      () => undefined,
+    );
+  }
+
+  // The catch-up: backups written while the daemon was down get locked before start() returns. It skips backups
+  // proven before the stop; the full proof that follows in the background does not.
+  async start(): Promise<void> {
+    const { protection, clock, log, remotes } = this.#deps;
+    const started = clock.now();
+    await this.#rescan('event');
+    await protection.idle();
+    if (this.#stopped) return;
+    // Since the scheduler started: the watchers' first listings already enqueue folders and may lock backups.
+    const locked = protection.scheduler?.counters.backupsLocked ?? 0;
+    const count = remotes.list.length;
+    log.info(
+      {
+        remotes: remotes.list.map((r) => r.id),
+        backupsLocked: locked,
+        startupMs: clock.now() - started,
+        version: VERSION,
+      },
+      `protecting ${count} remote${count === 1 ? '' : 's'}; start-up catch-up locked ${locked} backup(s)`,
+    );
+    this.#firstProof = this.#fullProof('after start-up');
+    this.#periodic.arm();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#periodic.stop();
+    await this.#firstProof;
+  }
+
+  // One remote listed again: 'event' then 'scan' on the same folder is a full proof, right away.
+  async rescanRemote(remote: RemoteContext, ...urgencies: Urgency[]): Promise<void> {
+    const leaves = await findLeafFolders(remote.root);
+    this.#deps.watchers.adopt(remote, leaves);
+    for (const leaf of leaves)
+      for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
+  }
+
+  async #rescan(urgency: Urgency): Promise<void> {
+    for (const remote of this.#deps.remotes.list)
+      if (!this.#deps.pauses.isPaused(remote)) await this.rescanRemote(remote, urgency);
+  }
+
+  // Every retained backup looked at again, proven or not, behind whatever events bring: catches a unit unlocked by
+  // hand behind an untouched json. Only the listing is awaited: stop() does not wait for the proof to finish.
+  async #fullProof(why: string): Promise<void> {
+    const { protection, proven, clock, log } = this.#deps;
+    const started = clock.now();
+    try {
+      await this.#rescan('scan');
+    } catch (err) {
+      log.error({ err }, `${why}: listing the remotes failed`);
+      return;
+    }
+    void protection
+      .idle()
+      .then(() => {
+        if (this.#stopped) return;
+        const ms = clock.now() - started;
+        log.info({ ms, proven: proven.count() }, `full proof (${why}) done: every retained backup was checked`);
+      })
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,123 @@
+import type { Clock } from '../clock.js';
+import { readClockState } from '../clockguard/state.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import { writeDaemonStatus, type DaemonStatus } from '../status/daemon-status.js';
+import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
+import { VERSION } from '../version.js';
+import type { RemotePauses } from './health.js';
+import type { LiftLoop } from './lift-loop.js';
+import type { ProtectionService } from './protection.js';
+import type { RemoteSet } from './remotes.js';
+import type { Service } from './service.js';
+import type { WatchService } from './watchers.js';
+
+export interface StatusDeps {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  remotes: RemoteSet;
+  pauses: RemotePauses;
+  protection: ProtectionService;
+  watchers: WatchService;
+  lift: LiftLoop;
+  startedAt: () => string;
+}
+
+// status.json (read by `status`) and the metrics file: written once protection runs, then at every health check.
+export class StatusWriter implements Service {
+  readonly name = 'status';
+  readonly #deps: StatusDeps;
+  #stopped = false;
+  #writing: Promise<void> | undefined;
+
+  constructor(deps: StatusDeps) {
+    this.#deps = deps;
+  }
+
+  async start(): Promise<void> {
+    await this.write().catch((err: unknown) =>
+      this.#deps.log.error({ err }, 'could not write status.json or the metrics file'),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#writing;
+  }
+
+  write(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const writing = this.#write().finally(() => {
+      if (this.#writing === writing) this.#writing = undefined;
+    });
+    this.#writing = writing;
+    return writing;
+  }
+
+  async #write(): Promise<void> {
+    const { config } = this.#deps;
+    const clock = await readClockState(config.indexPath);
+    const frozen = clock.frozen;
+    await writeDaemonStatus(config.indexPath, this.#daemonStatus(frozen));
+    if (config.metricsFile !== undefined)
+      await writeMetricsFile(config.metricsFile, this.#metrics(frozen !== undefined));
+  }
+
+  #daemonStatus(frozen: { reason: string } | undefined): DaemonStatus {
+    const { clock, remotes, pauses, protection, lift, watchers } = this.#deps;
+    const scheduler = protection.scheduler;
+    const counters = scheduler?.counters;
+    return {
+      version: 1,
+      daemonVersion: VERSION,
+      pid: process.pid,
+      startedAt: this.#deps.startedAt(),
+      heartbeat: new Date(clock.now()).toISOString(),
+      remotes: remotes.list.map((r) => {
+        const away = pauses.why(r);
+        return {
+          id: r.id,
+          root: r.root,
+          healthy: away === undefined,
+          problem: away?.problem,
+          unhealthySince: away?.since,
+          lastLift: lift.lastLift(r),
+        };
+      }),
+      lifting: frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason },
+      lastLock: scheduler?.lastLock,
+      errors: counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors,
+      securityWarnings: counters?.refusals ?? 0,
+      watchedFolders: watchers.watchedFolders(),
+    };
+  }
+
+  #metrics(liftingFrozen: boolean): string {
+    const { clock, remotes, pauses, protection, lift } = this.#deps;
+    const scheduler = protection.scheduler;
+    const counters = scheduler?.counters;
+    return renderMetrics({
+      version: VERSION,
+      heartbeatMs: clock.now(),
+      liftingFrozen,
+      lockFailuresTotal: counters?.lockFailures ?? 0,
+      indexFailuresTotal: counters?.indexFailures ?? 0,
+      securityWarningsTotal: counters?.refusals ?? 0,
+      pendingRechecks: scheduler?.pendingRechecks() ?? 0,
+      coverageGaps: scheduler?.coverageGaps() ?? 0,
+      lastSuccessfulLockMs: scheduler?.lastSuccessfulLockAt,
+      lastReconcileMs: scheduler?.lastReconcileAt,
+      remotes: remotes.list.map((r) => {
+        const totals = lift.totals(r);
+        return {
+          id: r.id,
+          healthy: !pauses.isPaused(r),
+          protectedUnits: totals?.kept,
+          liftFailuresTotal: totals?.failures ?? 0,
+          lastSuccessfulLiftMs: totals?.lastSuccessMs,
+        };
+      }),
+    });
+  }
+}
