@@ -48,7 +48,7 @@ export class Daemon {
 
     const remotes = new RemoteSet(base);
     const proven = new ProvenService({ ...base, remotes });
-    const protection = new ProtectionService({ ...base, proven, log: log.child({ module: 'protect' }) });
+    const protection = new ProtectionService({ ...base, remotes, proven, log: log.child({ module: 'protect' }) });
     const enabled = options.watch ?? true;
     const watchers = new WatchService({ remotes, protection, proven, log: log.child({ module: 'watcher' }), enabled });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });

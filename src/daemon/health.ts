@@ -10,23 +10,31 @@ import type { RescanService } from './rescan.js';
 import type { Service } from './service.js';
 import type { WatchService } from './watchers.js';
 
-// The remotes whose protection is paused because they went away; written by health, read by whatever acts on them.
+export interface Pause {
+  problem: string;
+  since: string;
+  // Not a fault: a new remote XO has not written to yet, where nothing may be written before XO sets it up.
+  waitingForXo: boolean;
+}
+
+// The remotes whose protection is paused (gone away, or not set up by XO yet): written by the remotes and health
+// services, read by whatever acts on a remote.
 export class RemotePauses {
-  readonly #paused = new Map<RemoteContext, { problem: string; since: string }>();
+  readonly #paused = new Map<RemoteContext, Pause>();
 
   isPaused(remote: RemoteContext): boolean {
     return this.#paused.has(remote);
   }
 
-  pause(remote: RemoteContext, problem: string, since: string): void {
-    this.#paused.set(remote, { problem, since });
+  pause(remote: RemoteContext, pause: Pause): void {
+    this.#paused.set(remote, pause);
   }
 
   resume(remote: RemoteContext): void {
     this.#paused.delete(remote);
   }
 
-  why(remote: RemoteContext): { problem: string; since: string } | undefined {
+  why(remote: RemoteContext): Pause | undefined {
     return this.#paused.get(remote);
   }
 }
@@ -89,9 +97,10 @@ export class HealthService implements Service {
   async #check(remote: RemoteContext): Promise<void> {
     const { pauses, attributes, clock } = this.#deps;
     const log = this.#deps.log.child({ remote: remote.id });
+    if (pauses.why(remote)?.waitingForXo === true) return this.#checkWaiting(remote);
     const problem = await remoteHealthProblem(remote.root, attributes);
     if (problem !== undefined && !pauses.isPaused(remote)) {
-      pauses.pause(remote, problem, new Date(clock.now()).toISOString());
+      pauses.pause(remote, { problem, since: new Date(clock.now()).toISOString(), waitingForXo: false });
       log.error(
         { problem },
         `remote ${remote.id} is unavailable: ${problem}. Its protection is paused and nothing is written there; ` +
@@ -108,6 +117,12 @@ export class HealthService implements Service {
       );
       await this.#watchAgain(remote);
     }
+  }
+
+  // Once XO has written to a new remote, it is protected like any other (a watch event may have seen it first). Its
+  // watches are set up again: the empty folder may have been the mount point of a remote mounted since.
+  async #checkWaiting(remote: RemoteContext): Promise<void> {
+    if (await this.#deps.remotes.activateIfWritten(remote)) await this.#watchAgain(remote);
   }
 
   async #watchAgain(remote: RemoteContext): Promise<void> {

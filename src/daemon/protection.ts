@@ -8,8 +8,8 @@ import type { LeafFolder } from '../protect/context.js';
 import { lockUnits } from '../protect/locker.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import { ProtectionScheduler, type Urgency } from '../protect/scheduler.js';
-import type { RemotePauses } from './health.js';
 import type { ProvenService } from './proven.js';
+import type { RemoteSet } from './remotes.js';
 import type { Service } from './service.js';
 
 export interface ProtectionDeps {
@@ -18,7 +18,7 @@ export interface ProtectionDeps {
   clock: Clock;
   log: Logger;
   proven: ProvenService;
-  pauses: RemotePauses;
+  remotes: RemoteSet;
   // Lock batches and lift passes take turns: a lift must not unlock a unit while a batch records its identity.
   turns: TakeTurns;
 }
@@ -38,10 +38,10 @@ export class ProtectionService implements Service {
   }
 
   async start(): Promise<void> {
-    const { config, attributes, clock, log, proven, pauses, turns } = this.#deps;
+    const { config, attributes, clock, log, proven, remotes, turns } = this.#deps;
     this.#scheduler = new ProtectionScheduler({
       reconcile: async (folder, full) =>
-        pauses.isPaused(folder.remote)
+        !(await remotes.activateIfWritten(folder.remote))
           ? { requests: [], refusals: [], provable: [] }
           : reconcileFolder(folder, {
               now: clock.now(),

@@ -12,7 +12,9 @@ import type { Logger } from '../log/logger.js';
 import { isInside, realpathOfNearest } from '../paths.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
+import { isEncryptedRemote, isUntouchedByXo } from '../remote/root.js';
 import { VERSION } from '../version.js';
+import type { RemotePauses } from './health.js';
 import type { Service } from './service.js';
 
 // Opens every configured remote at start: each check that can fail runs before anything watches or locks, and a
@@ -27,8 +29,18 @@ export class RemoteSet implements Service {
   // The device each root was on when opened: another one later means the remote was mounted again.
   readonly #devices = new Map<RemoteContext, number>();
 
-  constructor(deps: { config: Config; attributes: AttributesAdapter; clock: Clock; log: Logger }) {
+  readonly #pauses: RemotePauses;
+  readonly #activations = new Map<RemoteContext, Promise<boolean>>();
+
+  constructor(deps: {
+    config: Config;
+    attributes: AttributesAdapter;
+    clock: Clock;
+    log: Logger;
+    pauses: RemotePauses;
+  }) {
     this.#config = deps.config;
+    this.#pauses = deps.pauses;
     this.#attributes = deps.attributes;
     this.#clock = deps.clock;
     this.#log = deps.log;
@@ -59,14 +71,49 @@ export class RemoteSet implements Service {
     await this.#assertMounted(context);
     await selfTestRemote(remote.root, this.#attributes);
     await context.index.open();
-    await this.#writeImmutabilityFile(context);
     log.info(
       { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: context.index.folder },
       `remote ${remote.id} passed its start-up checks`,
     );
+    if (await isUntouchedByXo(context.root)) this.#waitForXo(context, log);
+    else await this.#writeImmutabilityFile(context);
     // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
     if (remote.rebuildIndexOnStart) await this.#rebuildIndex(context, log);
     return context;
+  }
+
+  // A new remote is protected once XO has written there: its marker is written, and encryption read again (XO may
+  // just have set it up). True when the remote is protected (now or already).
+  activateIfWritten(remote: RemoteContext): Promise<boolean> {
+    const pause = this.#pauses.why(remote);
+    if (pause === undefined) return Promise.resolve(true);
+    if (!pause.waitingForXo) return Promise.resolve(false);
+    let activation = this.#activations.get(remote);
+    if (activation === undefined) {
+      activation = this.#activate(remote).finally(() => this.#activations.delete(remote));
+      this.#activations.set(remote, activation);
+    }
+    return activation;
+  }
+
+  async #activate(remote: RemoteContext): Promise<boolean> {
+    if (await isUntouchedByXo(remote.root)) return false;
+    await this.#writeImmutabilityFile(remote);
+    remote.encrypted = await isEncryptedRemote(remote.root);
+    this.#pauses.resume(remote);
+    this.#log.info(
+      { remote: remote.id, encrypted: remote.encrypted },
+      `XO has written to remote ${remote.id}: ${IMMUTABILITY_FILE} written, protecting it from now on`,
+    );
+    return true;
+  }
+
+  #waitForXo(remote: RemoteContext, log: Logger): void {
+    const problem =
+      `${remote.root} holds nothing XO wrote yet; ${IMMUTABILITY_FILE} is written, and backups protected, ` +
+      'once XO has written there (so that XO can still set the remote up, with encryption or not)';
+    this.#pauses.pause(remote, { problem, since: new Date(this.#clock.now()).toISOString(), waitingForXo: true });
+    log.warn({ root: remote.root }, `remote ${remote.id} is new: ${problem}`);
   }
 
   async #assertIndexOutside(remote: RemoteContext): Promise<void> {

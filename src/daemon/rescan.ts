@@ -4,7 +4,6 @@ import type { Logger } from '../log/logger.js';
 import type { Urgency } from '../protect/scheduler.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { VERSION } from '../version.js';
-import type { RemotePauses } from './health.js';
 import { Periodic } from './periodic.js';
 import type { ProtectionService } from './protection.js';
 import type { ProvenService } from './proven.js';
@@ -17,7 +16,6 @@ export interface RescanDeps {
   protection: ProtectionService;
   watchers: WatchService;
   proven: ProvenService;
-  pauses: RemotePauses;
   clock: Clock;
   log: Logger;
   everyMs: number;
@@ -80,8 +78,9 @@ export class RescanService implements Service {
   }
 
   async #rescan(urgency: Urgency): Promise<void> {
+    // A remote gone away is skipped; a new one is looked at once XO has written there.
     for (const remote of this.#deps.remotes.list)
-      if (!this.#deps.pauses.isPaused(remote)) await this.rescanRemote(remote, urgency);
+      if (await this.#deps.remotes.activateIfWritten(remote)) await this.rescanRemote(remote, urgency);
   }
 
   // Every retained backup looked at again, proven or not, behind whatever events bring: catches a unit unlocked by

@@ -75,13 +75,15 @@ export class StatusWriter implements Service {
       startedAt: this.#deps.startedAt(),
       heartbeat: new Date(clock.now()).toISOString(),
       remotes: remotes.list.map((r) => {
-        const away = pauses.why(r);
+        const pause = pauses.why(r);
+        const away = pause?.waitingForXo === true ? undefined : pause;
         return {
           id: r.id,
           root: r.root,
           healthy: away === undefined,
-          problem: away?.problem,
+          problem: pause?.problem,
           unhealthySince: away?.since,
+          waitingForXo: pause?.waitingForXo,
           lastLift: lift.lastLift(r),
         };
       }),
@@ -112,7 +114,7 @@ export class StatusWriter implements Service {
         const totals = lift.totals(r);
         return {
           id: r.id,
-          healthy: !pauses.isPaused(r),
+          healthy: pauses.why(r)?.waitingForXo !== false,
           protectedUnits: totals?.kept,
           liftFailuresTotal: totals?.failures ?? 0,
           lastSuccessfulLiftMs: totals?.lastSuccessMs,

@@ -1,7 +1,8 @@
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError, errnoCode } from '../errors.js';
+import { readSmallFile } from './read.js';
 
 // A remote's root as configured, and as resolved once at start: everything acted on must still resolve below it.
 export interface RemoteRoot {
@@ -35,19 +36,33 @@ export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
   }
 }
 
-// XO writes encryption.json at the root of every remote it knows: {"algorithm":"none"} when it does not encrypt.
-// One that cannot be read counts as encrypted, so its backups are still locked once their json has settled.
+// XO writes encryption.json (plain) and metadata.json (a canary, encrypted) when it sets up an encrypted remote; a
+// plain remote has neither, or encryption.json saying "none". One that cannot be read counts as encrypted, so its
+// backups are still locked once their json has settled. Read like any remote content: no FIFO, link or large file.
 export async function isEncryptedRemote(root: string): Promise<boolean> {
+  const descriptor = path.join(root, 'encryption.json');
   try {
-    const { algorithm } = JSON.parse(await readFile(path.join(root, 'encryption.json'), 'utf8')) as {
-      algorithm?: unknown;
-    };
-    return algorithm !== 'none';
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') return true;
+    if (!(await exists(descriptor))) return await exists(path.join(root, 'metadata.json'));
+    const text = await readSmallFile(descriptor);
+    return text === undefined || (JSON.parse(text) as { algorithm?: unknown }).algorithm !== 'none';
+  } catch {
+    return true;
   }
-  return stat(path.join(root, 'metadata.json')).then(
-    () => true,
-    () => false,
-  );
+}
+
+// XO sets up encryption only on a root holding nothing but dotfiles and its own two files ("Remote directory must be
+// empty."): until XO has written something else there, the daemon writes nothing at the root.
+export async function isUntouchedByXo(root: string): Promise<boolean> {
+  const names = await readdir(root);
+  return names.every((name) => name.startsWith('.') || name === 'encryption.json');
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await lstat(file);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw error;
+  }
 }

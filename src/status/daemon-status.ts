@@ -18,6 +18,8 @@ export interface DaemonStatus {
     healthy: boolean;
     problem?: string;
     unhealthySince?: string;
+    // A new remote XO has not written to yet: nothing to protect, and nothing written at its root (not a fault).
+    waitingForXo?: boolean;
     lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
   }[];
   lifting: { frozen: boolean; reason?: string };

@@ -12,6 +12,8 @@ export interface RemoteStatus {
   root: string;
   healthy: boolean | null;
   problem: string | null;
+  // null when the daemon is not running.
+  waitingForXo: boolean | null;
   immutabilityDurationMs: number;
   protectedUnits: number;
   protectedBackups: number;
@@ -82,6 +84,7 @@ export function buildStatus(input: {
         ...summarizeRemote(remote, now, input.days ?? 14),
         healthy: running && seen !== undefined ? seen.healthy : null,
         problem: seen?.problem ?? null,
+        waitingForXo: running && seen !== undefined ? seen.waitingForXo === true : null,
         lastLift: seen?.lastLift ?? null,
       };
     }),
@@ -92,7 +95,7 @@ function summarizeRemote(
   remote: RemoteInput,
   now: number,
   days: number,
-): Omit<RemoteStatus, 'healthy' | 'problem' | 'lastLift'> {
+): Omit<RemoteStatus, 'healthy' | 'problem' | 'waitingForXo' | 'lastLift'> {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
   const timeline = new Map<string, number>();
@@ -150,7 +153,14 @@ export function renderStatus(report: StatusReport): string[] {
     );
   for (const remote of report.remotes) {
     lines.push('');
-    const health = remote.healthy === null ? 'health unknown' : remote.healthy ? 'healthy' : 'UNAVAILABLE';
+    const health =
+      remote.healthy === null
+        ? 'health unknown'
+        : remote.waitingForXo === true
+          ? "waiting for XO's first write"
+          : remote.healthy
+            ? 'healthy'
+            : 'UNAVAILABLE';
     lines.push(`remote ${remote.id}: ${health}, ${remote.root}`.slice(0, 80));
     if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
     lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);

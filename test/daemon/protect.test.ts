@@ -245,8 +245,9 @@ describe('protect daemon on ext4 with real chattr', () => {
     expect((await lstat(path.join(remote.indexPath, 'r'))).mode & 0o777).toBe(0o700);
   });
 
-  it('writes immutability.json at the remote root, readable by XO whatever the umask, and locks it', async () => {
+  it('writes immutability.json at the root of a remote XO has written to, readable by XO whatever the umask, and locks it', async () => {
     const remote = await tempRemote();
+    await mkdir(path.join(remote.root, 'xo-vm-backups'));
     const umask = process.umask(0o077);
     try {
       await startDaemon(remote);
