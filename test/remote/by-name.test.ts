@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { dataDirectoryClaims, vhdDirectoryNames, type DataDirectory } from '../../src/remote/by-name.js';
+import type { ListedEntry, VdiFolder } from '../../src/remote/model.js';
+
+const file = (name: string): ListedEntry => ({ name, isFile: true, isDirectory: false });
+const dir = (name: string): ListedEntry => ({ name, isFile: false, isDirectory: true });
+const backup = (datetime: string) => ({
+  datetime,
+  instant: Date.parse(datetime.replace(/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/, '$1-$2-$3T$4:$5:$6Z')),
+});
+const VDI = 'vdis/job/vdi';
+const data = (name: string, finished = true): DataDirectory => ({ path: `${VDI}/data/${name}`, name, finished });
+const vdi = (...names: string[]): VdiFolder => ({ path: VDI, entries: [...names.map(file), dir('data')] });
+const owners = (claims: ReturnType<typeof dataDirectoryClaims>) =>
+  Object.fromEntries(claims.map((c) => [c.unit.path.slice(`${VDI}/data/`.length), c.backup.datetime]));
+
+describe('dataDirectoryClaims (encrypted remotes: by name only)', () => {
+  const b1 = backup('20261201T010000Z');
+  const b2 = backup('20261201T020000Z');
+  const b3 = backup('20261201T030000Z');
+
+  it('pairs each alias with the data directory of its own name, recursively', () => {
+    const claims = dataDirectoryClaims(
+      vdi('20261201T010000Z.alias.vhd', '20261201T020000Z.alias.vhd'),
+      [data('20261201T010000Z.vhd'), data('20261201T020000Z.vhd')],
+      [b1, b2],
+    );
+    expect(owners(claims)).toEqual({ '20261201T010000Z.vhd': b1.datetime, '20261201T020000Z.vhd': b2.datetime });
+    expect(claims.every((c) => c.unit.recursive)).toBe(true);
+  });
+
+  it('gives a merged base (no alias of its name) to the newest backup of its VDI folder, never leaves it out', () => {
+    // After XO merged b1 into its base, 20261201T000000Z.vhd holds the chain's data under its older name.
+    const claims = dataDirectoryClaims(
+      vdi('20261201T020000Z.alias.vhd', '20261201T030000Z.alias.vhd'),
+      [data('20261201T000000Z.vhd'), data('20261201T020000Z.vhd'), data('20261201T030000Z.vhd')],
+      [b2, b3],
+    );
+    expect(owners(claims)).toEqual({
+      '20261201T000000Z.vhd': b3.datetime,
+      '20261201T020000Z.vhd': b2.datetime,
+      '20261201T030000Z.vhd': b3.datetime,
+    });
+  });
+
+  it('gives a legacy uuid-named directory to the newest backup of its VDI folder', () => {
+    const claims = dataDirectoryClaims(
+      vdi('20261201T010000Z.alias.vhd', '20261201T020000Z.alias.vhd'),
+      [data('0b6c1e4e-8d0f-4d59-9d9c-3f8b0c1d2e3f.vhd')],
+      [b1, b2],
+    );
+    expect(owners(claims)).toEqual({ '0b6c1e4e-8d0f-4d59-9d9c-3f8b0c1d2e3f.vhd': b2.datetime });
+  });
+
+  it('locks nothing of a backup not complete yet, nor a directory XO is still writing', () => {
+    const claims = dataDirectoryClaims(
+      vdi('20261201T010000Z.alias.vhd', '20261201T020000Z.alias.vhd'),
+      // b2's json is not complete (not in `backups`); b3 has no alias yet and its directory is being written.
+      [data('20261201T020000Z.vhd'), data('20261201T030000Z.vhd', false)],
+      [b1],
+    );
+    expect(owners(claims)).toEqual({});
+  });
+
+  it('ignores backups whose alias is in another VDI folder', () => {
+    const claims = dataDirectoryClaims(vdi('20261201T010000Z.alias.vhd'), [data('20261201T000000Z.vhd')], [b1, b3]);
+    expect(owners(claims)).toEqual({ '20261201T000000Z.vhd': b1.datetime });
+  });
+});
+
+describe('vhdDirectoryNames', () => {
+  it('keeps VHD directories, not dot names or files', () => {
+    expect(
+      vhdDirectoryNames([dir('20261201T010000Z.vhd'), dir('.20261201T020000Z.vhd'), file('x.vhd'), dir('other')]),
+    ).toEqual(['20261201T010000Z.vhd']);
+  });
+});
