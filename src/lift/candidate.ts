@@ -1,0 +1,60 @@
+import path from 'node:path';
+import type { RemoteContext } from '../context/remote-context.js';
+import { isInside } from '../paths.js';
+import { isRealFolder } from '../remote/confine.js';
+import type { Identity } from '../remote/identity.js';
+import { examine } from '../remote/read.js';
+import type { LiftCandidate } from './plan.js';
+
+export type Verdict =
+  | { kind: 'ok'; recursive: boolean }
+  | { kind: 'vanished' }
+  | { kind: 'missing'; reason: string }
+  | { kind: 'suspicious'; reason: string };
+
+// The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
+// and be the very file that was locked (inode and birth time: the device number can change across reboots).
+export async function checkCandidate(
+  remote: RemoteContext,
+  candidate: LiftCandidate,
+  knownReal: Set<string>,
+): Promise<Verdict> {
+  const { path: unit } = candidate;
+  if (!path.isAbsolute(unit) || !isInside(unit, remote.root) || path.resolve(unit) === path.resolve(remote.root)) {
+    return { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
+  }
+  const real = await isRealFolder(remote, path.dirname(unit), knownReal);
+  // A locked unit's folder cannot be removed, only renamed: keep the entries until it is back or lifted by hand.
+  if (real === undefined)
+    return {
+      kind: 'missing',
+      reason: `its folder ${path.dirname(unit)} is gone (renamed?); entries kept, the next pass tries again`,
+    };
+  if (!real) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
+  const examined = await examine(unit);
+  if (examined === undefined) return { kind: 'vanished' };
+  if (examined.type === 'symlink' || examined.type === 'other')
+    return {
+      kind: 'suspicious',
+      reason: `it is now a ${examined.type === 'symlink' ? 'symbolic link' : 'special file'}`,
+    };
+  const swapped = swapReason(candidate.identity, examined.identity);
+  if (swapped !== undefined) return { kind: 'suspicious', reason: swapped };
+  return { kind: 'ok', recursive: candidate.recursive || examined.type === 'directory' };
+}
+
+// Why the file found is not the one that was locked, or undefined when it is (or nothing was recorded).
+function swapReason(recorded: Identity | undefined, found: Identity): string | undefined {
+  if (recorded === undefined) return undefined;
+  const reborn =
+    recorded.birthtimeNs !== undefined &&
+    recorded.birthtimeNs !== '0' &&
+    found.birthtimeNs !== '0' &&
+    recorded.birthtimeNs !== found.birthtimeNs;
+  if (recorded.ino === found.ino && !reborn) return undefined;
+  return (
+    `it is not the file that was locked (inode/birth ${found.ino}/${found.birthtimeNs ?? '?'}, ` +
+    `recorded ${recorded.ino}/${recorded.birthtimeNs ?? '?'}); ` +
+    'check it, then unlock it by hand (chattr -i) or with lift --all'
+  );
+}

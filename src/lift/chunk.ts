@@ -1,0 +1,109 @@
+import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import type { LiftedUnit, LiftReport } from './apply.js';
+import { removeVmCaches } from './caches.js';
+import { checkCandidate, type Verdict } from './candidate.js';
+import type { LiftCandidate } from './plan.js';
+
+export interface ChunkLifted {
+  unlocked: LiftCandidate[];
+  gone: LiftCandidate[];
+}
+
+interface Safe {
+  candidate: LiftCandidate;
+  recursive: boolean;
+}
+
+// Checks and unlocks one chunk. `meanwhile` (forgetting the chunk before) runs while this chunk's chattr does, so their
+// disk waits overlap; chattr is waited for whatever `meanwhile` does, so nothing started here outlives the call.
+export async function unlockChunk(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  candidates: readonly LiftCandidate[],
+  dryRun: boolean,
+  report: LiftReport,
+  meanwhile: () => Promise<void>,
+): Promise<ChunkLifted> {
+  const { safe, gone } = await sortCandidates(remote, candidates, report);
+  let unlocked: LiftCandidate[] = [];
+  // Forgetting the chunk before failed: this chunk is still reported as unlocked (its entries stay for the next pass).
+  let forgetFailure: PromiseRejectedResult | undefined;
+  if (dryRun || safe.length === 0) {
+    await meanwhile();
+    if (dryRun) unlocked = safe.map(({ candidate }) => candidate);
+  } else {
+    const targets = safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive }));
+    const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(targets, false), meanwhile()]);
+    if (unlocking.status === 'rejected') throw unlocking.reason;
+    unlocked = sortOutcomes(safe, unlocking.value, gone, report.failed);
+    if (other.status === 'rejected') forgetFailure = other;
+  }
+  report.unlocked.push(...unlocked.map(unitOf));
+  report.vanished.push(...gone.map(unitOf));
+  if (forgetFailure !== undefined) throw forgetFailure.reason;
+  return { unlocked, gone };
+}
+
+// Forgets what a chunk unlocked (XO's caches, then the entries); returns the names of the entries forgotten (with
+// dryRun: that would be).
+export async function forgetChunk(
+  remote: RemoteContext,
+  lifted: ChunkLifted,
+  dryRun: boolean,
+  report: LiftReport,
+): Promise<string[]> {
+  const entries = [...lifted.unlocked, ...lifted.gone].flatMap((candidate) => candidate.entries);
+  if (dryRun) return entries.map((entry) => entry.name);
+  report.cachesRemoved.push(...(await removeVmCaches(remote, lifted.unlocked, report.failed)));
+  for (const entry of entries) await remote.index.remove(entry.day, entry.name);
+  return entries.map((entry) => entry.name);
+}
+
+// Splits a chunk by verdict: safe to unlock, already gone, or reported (suspicious or missing) and left alone.
+async function sortCandidates(
+  remote: RemoteContext,
+  candidates: readonly LiftCandidate[],
+  report: LiftReport,
+): Promise<{ safe: Safe[]; gone: LiftCandidate[] }> {
+  // Folders of this chunk found real so far: the units of one backup share all but their last folder.
+  const real = new Set<string>();
+  const verdicts: Verdict[] = [];
+  for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate, real));
+  const safe: Safe[] = [];
+  const gone: LiftCandidate[] = [];
+  candidates.forEach((candidate, i) => {
+    const verdict = verdicts[i]!;
+    if (verdict.kind === 'suspicious') report.suspicious.push({ path: candidate.path, reason: verdict.reason });
+    else if (verdict.kind === 'missing') report.failed.push({ path: candidate.path, message: verdict.reason });
+    else if (verdict.kind === 'vanished') gone.push(candidate);
+    else safe.push({ candidate, recursive: verdict.recursive });
+  });
+  return { safe, gone };
+}
+
+// The candidates chattr unlocked; those it found gone join `gone`, the others are reported as failed.
+function sortOutcomes(
+  safe: readonly Safe[],
+  outcomes: readonly PathOutcome[],
+  gone: LiftCandidate[],
+  failed: LiftReport['failed'],
+): LiftCandidate[] {
+  const byPath = new Map(outcomes.map((o) => [o.path, o]));
+  const unlocked: LiftCandidate[] = [];
+  for (const { candidate } of safe) {
+    const outcome = byPath.get(candidate.path);
+    if (outcome?.status === 'ok') unlocked.push(candidate);
+    else if (outcome?.status === 'vanished') gone.push(candidate);
+    else
+      failed.push({
+        path: candidate.path,
+        message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported',
+      });
+  }
+  return unlocked;
+}
+
+function unitOf(candidate: LiftCandidate): LiftedUnit {
+  return { path: candidate.path, day: candidate.day, kind: candidate.kind };
+}

@@ -1,0 +1,140 @@
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import { remoteHealthProblem } from '../remote/health.js';
+import type { LiftOptions, LiftReport } from './apply.js';
+import { forgetChunk, unlockChunk, type ChunkLifted } from './chunk.js';
+import { blockedPaths, planLift, type LiftCandidate, type LiftPlan } from './plan.js';
+
+// Units read, checked and unlocked together: one chattr batch, and a bound on what a pass holds in memory.
+const CHUNK = 4096;
+
+// The names of the liftable buckets, read before the pass.
+export interface LiftableNames {
+  namesOf: Map<string, string[]>;
+  // For every name, the newest bucket holding it: the path's newest entry, which governs.
+  newestDay: Map<string, string>;
+  total: number;
+}
+
+type EntryRef = { day: string; name: string };
+
+// One pass over the liftable buckets, oldest first, a chunk at a time; each chunk is forgotten while the next unlocks.
+export class LiftPass {
+  // Entries forgotten so far (with dryRun: that would be).
+  forgotten = 0;
+  readonly #remote: RemoteContext;
+  readonly #attributes: AttributesAdapter;
+  readonly #options: LiftOptions;
+  readonly #report: LiftReport;
+  readonly #names: LiftableNames;
+  // Entries whose path a newer bucket names too, carried until that newer entry is lifted, and forgotten with it.
+  readonly #carried = new Map<string, EntryRef[]>();
+  readonly #blocked = new Set<string>();
+  #healthChecked = false;
+  #done = 0;
+  // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
+  #lastLifted: ChunkLifted | undefined;
+
+  constructor(
+    remote: RemoteContext,
+    attributes: AttributesAdapter,
+    options: LiftOptions,
+    report: LiftReport,
+    names: LiftableNames,
+  ) {
+    this.#remote = remote;
+    this.#attributes = attributes;
+    this.#options = options;
+    this.#report = report;
+    this.#names = names;
+  }
+
+  // Stops early when the remote does not look healthy: nothing more is lifted or forgotten.
+  async run(liftable: readonly string[]): Promise<void> {
+    for (const day of liftable) if (!(await this.#liftDay(day))) return;
+    await this.#forgetLast();
+    if (!this.#options.dryRun) for (const day of liftable) await this.#remote.index.removeDayIfEmpty(day);
+  }
+
+  async #liftDay(day: string): Promise<boolean> {
+    const own = this.#takeOwnNames(day);
+    const chunkSize = this.#options.chunkSize ?? CHUNK;
+    for (let start = 0; start < own.length; start += chunkSize) {
+      if (!(await this.#liftChunk(day, own.slice(start, start + chunkSize)))) return false;
+    }
+    return true;
+  }
+
+  // The bucket's names whose newest entry it holds; the others are carried to their newer entry.
+  #takeOwnNames(day: string): string[] {
+    const names = this.#names.namesOf.get(day) ?? [];
+    this.#names.namesOf.delete(day);
+    const own: string[] = [];
+    for (const name of names) {
+      if (this.#names.newestDay.get(name) === day) own.push(name);
+      else this.#carried.set(name, [...(this.#carried.get(name) ?? []), { day, name }]);
+    }
+    this.#done += names.length - own.length;
+    return own;
+  }
+
+  async #liftChunk(day: string, chunk: string[]): Promise<boolean> {
+    const plan = await this.#planChunk(day, chunk);
+    if (plan.unlock.length > 0 && !(await this.#remoteLooksHealthy())) return false;
+    const { dryRun } = this.#options;
+    const forgetLast = (): Promise<void> => this.#forgetLast();
+    this.#lastLifted = await unlockChunk(this.#remote, this.#attributes, plan.unlock, dryRun, this.#report, forgetLast);
+    this.#done += chunk.length;
+    this.#options.onProgress?.(this.#done, this.#names.total);
+    return true;
+  }
+
+  async #planChunk(day: string, chunk: string[]): Promise<LiftPlan> {
+    const { index, durationMs } = this.#remote;
+    const { now, all } = this.#options;
+    const plan = planLift(await index.readEntries(day, chunk), now, durationMs, all, this.#blocked);
+    this.#report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(index.folder, u.day, u.name)));
+    for (const named of blockedPaths(plan.unreadable)) this.#blocked.add(named);
+    for (const candidate of plan.unlock) await this.#addCarried(candidate);
+    return plan;
+  }
+
+  async #addCarried(candidate: LiftCandidate): Promise<void> {
+    const older = candidate.entries.flatMap((entry) => this.#carried.get(entry.name) ?? []);
+    candidate.entries.push(...older);
+    // A governing entry written before its lock (pending) has no identity: an older one's is checked instead.
+    candidate.identity ??= await this.#newestIdentity(older);
+  }
+
+  async #newestIdentity(older: readonly EntryRef[]): Promise<LiftCandidate['identity']> {
+    for (const { day, name } of [...older].sort((a, b) => b.day.localeCompare(a.day))) {
+      const [stored] = await this.#remote.index.readEntries(day, [name]);
+      if (stored?.entry?.identity !== undefined) return stored.entry.identity;
+    }
+    return undefined;
+  }
+
+  // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
+  async #remoteLooksHealthy(): Promise<boolean> {
+    if (this.#healthChecked) return true;
+    const unhealthy = await remoteHealthProblem(this.#remote.root, this.#attributes);
+    if (unhealthy !== undefined) {
+      this.#report.failed.push({
+        path: this.#remote.root,
+        message: `nothing lifted: ${unhealthy} (start the daemon once on it to write the file)`,
+      });
+      return false;
+    }
+    this.#healthChecked = true;
+    return true;
+  }
+
+  async #forgetLast(): Promise<void> {
+    if (this.#lastLifted === undefined) return;
+    const names = await forgetChunk(this.#remote, this.#lastLifted, this.#options.dryRun, this.#report);
+    this.#lastLifted = undefined;
+    this.forgotten += names.length;
+    for (const name of names) this.#carried.delete(name);
+  }
+}
