@@ -1,0 +1,168 @@
+import { Option, type Command } from 'commander';
+import { systemClock } from '../clock.js';
+import { DEFAULT_CONFIG_PATH } from '../config/load.js';
+import { runCheck } from './check.js';
+import { runDemo } from './demo.js';
+import { runLift, type LiftCommandOptions } from './lift.js';
+import type { Io } from './main.js';
+import { runProtect } from './protect.js';
+import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
+import { runStatus } from './status.js';
+import { runVerify } from './verify.js';
+
+// Where a command's action leaves its exit code for main() to return.
+export type SetExit = (code: number) => void;
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  done (protect: stopped by SIGTERM or SIGINT)
+  1  failed while running
+  2  bad usage or config (nothing was changed)
+  3  a start-up check failed: capability, remote root, self-test, index, chattr`;
+
+// The exit codes, with what exit code 1 means for this command.
+function exitCodesWhere(one: string): string {
+  return EXIT_CODES_HELP.replace('1  failed while running', `1  ${one}`);
+}
+
+function configOption(): Option {
+  return new Option('-c, --config <file>', 'config file').default(DEFAULT_CONFIG_PATH);
+}
+
+export function addProtectCommand(program: Command, setExit: SetExit): void {
+  program
+    .command('protect')
+    .description(
+      'Run the protection daemon: lock every completed backup of every configured remote, ' +
+        'then watch for new ones (what the systemd unit runs).',
+    )
+    .addOption(configOption())
+    .addHelpText(
+      'after',
+      "\nAlso installed as xo-immutable-remote, the prior art's name." +
+        `\nLogs: JSON lines on stdout (journalctl -u xo-immutable-backups).${EXIT_CODES_HELP}`,
+    )
+    .action(async (options: { config: string }) => {
+      setExit(await runProtect(options.config));
+    });
+}
+
+export function addDemoCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('demo')
+    .description(
+      'Protect a sample XO remote in a temporary folder with the real daemon and chattr, show a delete being refused, ' +
+        'lift it with a clock 8 days ahead, then clean up (needs root).',
+    )
+    .option('--keep', 'keep the demo folder instead of unlocking and removing it', false)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (options: { keep: boolean }) => {
+      setExit(await runDemo(options, (line) => io.out(line)));
+    });
+}
+
+export function addLiftCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('lift')
+    .description(
+      'Unlock every backup whose immutability window has passed (one pass, then exit). ' +
+        'The daemon does the same every liftEvery.',
+    )
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--dry-run', 'print what would be unlocked, per remote and day; change nothing', false)
+    .option('--json', 'print the result as JSON', false)
+    .option('--all', 'make the --remote fully mutable, windows ignored (decommissioning); asks for confirmation', false)
+    .option('--yes', 'confirm --all without asking', false)
+    .option(
+      '--accept-clock',
+      'the clock has been checked and is right: unfreeze lifting (frozen after a clock jump) and lift',
+      false,
+    )
+    .addHelpText(
+      'after',
+      "\nAlso installed as xo-lift-remote-immutability, the prior art's name." +
+        "\nNothing is unlocked before the duration has passed since the backup's own datetime." +
+        exitCodesWhere('something failed or was refused (listed)'),
+    )
+    .action(async (options: Omit<LiftCommandOptions, 'config'> & { config: string }) => {
+      setExit(await runLift(options, io, systemClock));
+    });
+}
+
+export function addRebuildCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('rebuild-index')
+    .description(
+      'Give every immutable backup unit without an index entry one (after a lost index, ' +
+        'or to switch over from @xen-orchestra/immutable-backups, whose index is imported).',
+    )
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--json', 'print the result as JSON', false)
+    .option(
+      '--import <dir>',
+      "also import the prior art's index from this folder (<day>/<sha256> files holding a path); repeatable",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addHelpText(
+      'after',
+      "\nThe day of each entry comes from the datetime in the unit's name or its alias; " +
+        'units without one are listed, never guessed.' +
+        exitCodesWhere('some immutable units have no datetime (listed)'),
+    )
+    .action(async (options: RebuildCommandOptions) => {
+      setExit(await runRebuild(options, io, systemClock));
+    });
+}
+
+export function addStatusCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('status')
+    .description(
+      'Show what is protected and until when: the daemon (from its heartbeat), each remote, ' +
+        'the next 14 days of unlocks, the clock guard.',
+    )
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--json', 'print the report as JSON (docs/status.schema.json)', false)
+    .addHelpText(
+      'after',
+      exitCodesWhere('needs attention: the daemon is not running, a remote is unavailable, or lifting is frozen'),
+    )
+    .action(async (options: { config: string; remote?: string; json: boolean }) => {
+      setExit(await runStatus(options, io, systemClock));
+    });
+}
+
+export function addCheckCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('check')
+    .description(
+      'Preflight before enabling the service: config, capabilities, chattr, each remote root and its +i self-test, ' +
+        'index location, inotify watches, the systemd unit.',
+    )
+    .addOption(configOption())
+    .option('--json', 'print the checks as JSON', false)
+    .addHelpText('after', exitCodesWhere('a check failed (each failure names its fix)'))
+    .action(async (options: { config: string; json: boolean }) => {
+      setExit(await runCheck(options, io));
+    });
+}
+
+export function addVerifyCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('verify')
+    .description(
+      'Prove protection: every indexed unit exists, is immutable and unchanged since it was locked ' +
+        '(inode, size, times), and no completed backup in its window is unprotected.',
+    )
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--json', 'print the findings as JSON', false)
+    .addHelpText('after', exitCodesWhere('there are findings (each named)'))
+    .action(async (options: { config: string; remote?: string; json: boolean }) => {
+      setExit(await runVerify(options, io, systemClock));
+    });
+}
