@@ -6,8 +6,15 @@ import { assertCapabilities } from '../attributes/capability.js';
 import { ChattrAdapter } from '../attributes/chattr.js';
 import { validateConfig } from '../config/validate.js';
 import { configInvalid } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { Daemon } from '../daemon/daemon.js';
-import { writeConfigBackup, writePoolBackup, writeVmBackup, xoDatetime } from '../demo/sample-remote.js';
+import {
+  writeConfigBackup,
+  writePoolBackup,
+  writeVmBackup,
+  xoDatetime,
+  type WrittenBackup,
+} from '../demo/sample-remote.js';
 import { errnoCode } from '../errors.js';
 import { openRemoteContext } from '../context/open.js';
 import { liftRemote } from '../lift/apply.js';
@@ -16,17 +23,52 @@ import { EXIT } from './exit-codes.js';
 
 const HOUR = 60 * 60 * 1000;
 
+// What every step of the demo works on.
+interface Scene {
+  base: string;
+  root: string;
+  attributes: ChattrAdapter;
+  out: (line: string) => void;
+}
+
 // `demo`: the main job on an embedded default. A sample remote in a temp folder is protected by the real daemon and
 // real chattr, a delete is refused, and everything is unlocked and removed again.
 export async function runDemo(options: { keep: boolean }, out: (line: string) => void): Promise<number> {
   assertCapabilities();
-  const attributes = new ChattrAdapter();
   const base = await mkdtemp(path.join(os.tmpdir(), 'xo-immutable-demo-'));
-  const root = path.join(base, 'remote');
+  const scene: Scene = { base, root: path.join(base, 'remote'), attributes: new ChattrAdapter(), out };
   const logLines: string[] = [];
-  const sink = new Writable({
+  const config = demoConfig(scene);
+  const daemon = new Daemon({ config, log: createLogger('info', lineSink(logLines)), attributes: scene.attributes });
+  try {
+    out(`Sample XO remote: ${scene.root} (backups stay immutable for 7 days)`);
+    await showCatchUp(scene, daemon);
+    const { victim, lockedIn } = await showFreshBackups(scene);
+    await showWhatStaysMutable(scene, victim);
+    await showIndex(scene, logLines);
+    await daemon.stop();
+    const liftFailed = await showLift(scene, config, victim.label);
+    return lockedIn === undefined || liftFailed ? EXIT.failure : EXIT.ok;
+  } finally {
+    await daemon.stop();
+    await cleanUp(scene, options.keep);
+  }
+}
+
+function demoConfig({ base, root }: Scene): Config {
+  const result = validateConfig({
+    indexPath: path.join(base, 'index'),
+    remotes: { demo: { root, immutabilityDuration: '7d' } },
+  });
+  if (!result.ok) throw configInvalid('(embedded demo config)', result.problems);
+  return result.config;
+}
+
+// Keeps the daemon's log lines, to show what journalctl would.
+function lineSink(lines: string[]): Writable {
+  return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      logLines.push(
+      lines.push(
         ...chunk
           .toString('utf8')
           .split('\n')
@@ -35,82 +77,103 @@ export async function runDemo(options: { keep: boolean }, out: (line: string) =>
       done();
     },
   });
-  const result = validateConfig({
-    indexPath: path.join(base, 'index'),
-    remotes: { demo: { root, immutabilityDuration: '7d' } },
+}
+
+// Steps 1 and 2: backups written while the daemon is stopped are locked at start, unless already expired.
+async function showCatchUp({ root, attributes, out }: Scene, daemon: Daemon): Promise<void> {
+  const now = Date.now();
+  await mkdir(root);
+  const early = await writeVmBackup(root, {
+    vm: 'demo-vm-written-while-stopped',
+    datetime: xoDatetime(now - 2 * HOUR),
+    disks: [{ type: 'flat' }, { type: 'flat' }],
   });
-  if (!result.ok) throw configInvalid('(embedded demo config)', result.problems);
-  const daemon = new Daemon({ config: result.config, log: createLogger('info', sink), attributes });
-  try {
-    out(`Sample XO remote: ${root} (backups stay immutable for 7 days)`);
-    const now = Date.now();
-    await mkdir(root);
-    const early = await writeVmBackup(root, {
-      vm: 'demo-vm-written-while-stopped',
-      datetime: xoDatetime(now - 2 * HOUR),
-      disks: [{ type: 'flat' }, { type: 'flat' }],
-    });
-    const expired = await writeVmBackup(root, { vm: 'demo-vm-expired', datetime: xoDatetime(now - 8 * 24 * HOUR) });
-    out('1. Before the daemon starts: one VM backup inside its window, one from 8 days ago (already past the 7 days).');
+  const expired = await writeVmBackup(root, { vm: 'demo-vm-expired', datetime: xoDatetime(now - 8 * 24 * HOUR) });
+  out('1. Before the daemon starts: one VM backup inside its window, one from 8 days ago (already past the 7 days).');
 
-    await daemon.start();
-    out(
-      `2. Daemon started; start-up catch-up locked ${await countImmutable(attributes, early.units)} of ${early.units.length} units of the waiting backup, and none of the expired one (${await countImmutable(attributes, expired.units)} locked).`,
-    );
+  await daemon.start();
+  out(
+    `2. Daemon started; start-up catch-up locked ${await countImmutable(attributes, early.units)} ` +
+      `of ${early.units.length} units of the waiting backup, ` +
+      `and none of the expired one (${await countImmutable(attributes, expired.units)} locked).`,
+  );
+}
 
-    const written = Date.now();
-    const fresh = [
-      await writeVmBackup(root, {
-        vm: 'demo-vm',
-        datetime: xoDatetime(written),
-        disks: [{ type: 'vhd-directory', blocks: 20 }, { type: 'flat' }],
-      }),
-      await writeVmBackup(root, { vm: 'demo-vm-full', datetime: xoDatetime(written), xva: true, disks: [] }),
-      await writeConfigBackup(root, 'demo-schedule', xoDatetime(written)),
-      await writePoolBackup(root, 'demo-schedule', 'demo-pool', xoDatetime(written)),
-    ];
-    const units = fresh.flatMap((b) => b.units);
-    const lockedIn = await waitUntilImmutable(attributes, units, 10_000);
-    out(
-      `3. XO wrote 4 new backups (VM with a VHD directory, full VM, config, pool metadata): all ${units.length} units immutable ${lockedIn === undefined ? 'NOT within 10 s' : `${lockedIn} ms after the last json was written`}.`,
-    );
+// Step 3: new backups of every kind are locked while the daemon runs; the VM backup is then attacked.
+async function showFreshBackups({ root, attributes, out }: Scene): Promise<{
+  victim: WrittenBackup;
+  lockedIn: number | undefined;
+}> {
+  const written = Date.now();
+  const fresh = [
+    await writeVmBackup(root, {
+      vm: 'demo-vm',
+      datetime: xoDatetime(written),
+      disks: [{ type: 'vhd-directory', blocks: 20 }, { type: 'flat' }],
+    }),
+    await writeVmBackup(root, { vm: 'demo-vm-full', datetime: xoDatetime(written), xva: true, disks: [] }),
+    await writeConfigBackup(root, 'demo-schedule', xoDatetime(written)),
+    await writePoolBackup(root, 'demo-schedule', 'demo-pool', xoDatetime(written)),
+  ];
+  const units = fresh.flatMap((b) => b.units);
+  const lockedIn = await waitUntilImmutable(attributes, units, 10_000);
+  out(
+    '3. XO wrote 4 new backups (VM with a VHD directory, full VM, config, pool metadata): ' +
+      `all ${units.length} units immutable ` +
+      (lockedIn === undefined ? 'NOT within 10 s' : `${lockedIn} ms after the last json was written`) +
+      '.',
+  );
+  return { victim: fresh[0]!, lockedIn };
+}
 
-    const victim = fresh[0]?.label ?? '';
-    out("4. Someone holding XO's credentials tries to destroy a backup:");
-    out(`   rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`);
-    out(`   append to ${path.relative(base, victim)}: ${await refusal(() => appendFile(victim, 'ransom'))}`);
-    const cache = fresh[0]?.neverLocked[0] ?? '';
-    out(
-      `5. What XO must keep writing stays mutable: append to ${path.relative(base, cache)}: ${await refusal(() => appendFile(cache, 'x'))}`,
-    );
-    const indexDays = await readdir(path.join(base, 'index', 'demo'));
-    out(
-      `6. Index entries (written before each chattr) under ${path.join(base, 'index', 'demo')}: days ${indexDays.join(', ')}.`,
-    );
-    out('7. What journalctl would show (first lock lines):');
-    for (const line of logLines.filter((l) => l.includes('"msg":"locked')).slice(0, 3)) out(`   ${line}`);
-    await daemon.stop();
-    // What `lift` does once the window has passed, shown with a clock 8 days ahead instead of waiting a week.
-    const context = await openRemoteContext(result.config.remotes[0]!, result.config.indexPath);
-    const lifted = await liftRemote(context, attributes, {
-      now: Date.now() + 8 * 24 * HOUR,
-      dryRun: false,
-      all: false,
-    });
-    out(
-      `8. Eight days later (a simulated clock), the lift pass unlocks ${lifted.unlocked.length} unit(s) whose window has passed; now: rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`,
-    );
-    return lockedIn === undefined || lifted.failed.length > 0 ? EXIT.failure : EXIT.ok;
-  } finally {
-    await daemon.stop();
-    if (options.keep) {
-      out(`Kept ${base}. To remove it: chattr -R -i ${base} && rm -rf ${base}`);
-    } else {
-      await attributes.setImmutable([{ path: base, recursive: true }], false);
-      await rm(base, { recursive: true, force: true });
-      out(`Cleaned up: unlocked (chattr -R -i) and removed ${base}.`);
-    }
+// Steps 4 and 5: the backup refuses a delete and an append; the cache XO keeps writing does not.
+async function showWhatStaysMutable({ base, out }: Scene, victim: WrittenBackup): Promise<void> {
+  const label = victim.label;
+  out("4. Someone holding XO's credentials tries to destroy a backup:");
+  out(`   rm ${path.relative(base, label)}: ${await refusal(() => unlink(label))}`);
+  out(`   append to ${path.relative(base, label)}: ${await refusal(() => appendFile(label, 'ransom'))}`);
+  const cache = victim.neverLocked[0] ?? '';
+  out(
+    `5. What XO must keep writing stays mutable: append to ${path.relative(base, cache)}: ` +
+      (await refusal(() => appendFile(cache, 'x'))),
+  );
+}
+
+// Steps 6 and 7: the index entries and the daemon's first lock lines.
+async function showIndex({ base, out }: Scene, logLines: readonly string[]): Promise<void> {
+  const indexDays = await readdir(path.join(base, 'index', 'demo'));
+  out(
+    `6. Index entries (written before each chattr) under ${path.join(base, 'index', 'demo')}: ` +
+      `days ${indexDays.join(', ')}.`,
+  );
+  out('7. What journalctl would show (first lock lines):');
+  for (const line of logLines.filter((l) => l.includes('"msg":"locked')).slice(0, 3)) out(`   ${line}`);
+}
+
+// Step 8: what `lift` does once the window has passed, with a clock 8 days ahead instead of waiting a week.
+// True when something could not be unlocked.
+async function showLift({ base, attributes, out }: Scene, config: Config, victim: string): Promise<boolean> {
+  const context = await openRemoteContext(config.remotes[0]!, config.indexPath);
+  const lifted = await liftRemote(context, attributes, {
+    now: Date.now() + 8 * 24 * HOUR,
+    dryRun: false,
+    all: false,
+  });
+  out(
+    `8. Eight days later (a simulated clock), the lift pass unlocks ${lifted.unlocked.length} unit(s) ` +
+      `whose window has passed; now: rm ${path.relative(base, victim)}: ${await refusal(() => unlink(victim))}`,
+  );
+  return lifted.failed.length > 0;
+}
+
+async function cleanUp({ base, attributes, out }: Scene, keep: boolean): Promise<void> {
+  if (keep) {
+    out(`Kept ${base}. To remove it: chattr -R -i ${base} && rm -rf ${base}`);
+    return;
   }
+  await attributes.setImmutable([{ path: base, recursive: true }], false);
+  await rm(base, { recursive: true, force: true });
+  out(`Cleaned up: unlocked (chattr -R -i) and removed ${base}.`);
 }
 
 async function countImmutable(attributes: ChattrAdapter, paths: readonly string[]): Promise<number> {
