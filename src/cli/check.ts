@@ -5,7 +5,7 @@ import { ChattrAdapter } from '../attributes/chattr.js';
 import { selfTestRemote } from '../attributes/selftest.js';
 import { loadConfig } from '../config/load.js';
 import { isInside } from '../paths.js';
-import type { Config } from '../config/schema.js';
+import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { resolveRemoteRoot } from '../remote/root.js';
 import { realpathOfNearest } from '../paths.js';
@@ -26,10 +26,31 @@ const UNIT_PATHS = [
   '/usr/lib/systemd/system/xo-immutable-backups.service',
 ];
 
+// Runs one check and records its result; false when it failed.
+type Recorder = (check: string, run: () => Promise<string>) => Promise<boolean>;
+
 // `check`: the preflight an admin runs before enabling the service. Every check runs, one line each; exit 1 if any failed.
 export async function runCheck(options: { config: string; json: boolean }, io: Io): Promise<number> {
   const results: CheckResult[] = [];
-  const record = async (check: string, run: () => Promise<string>): Promise<boolean> => {
+  const record = recorderInto(results);
+  const config = await checkConfig(record, options.config);
+  await record('capabilities', async () => {
+    assertCapabilities();
+    return 'CAP_LINUX_IMMUTABLE, CAP_FOWNER and CAP_DAC_OVERRIDE are effective';
+  });
+  const attributes = new ChattrAdapter();
+  await checkChattr(record, attributes);
+  if (config !== undefined) {
+    const folders = await checkRemotes(record, config, attributes);
+    await checkInotifyWatches(record, folders);
+  }
+  await checkSystemdUnit(record);
+  printResults(io, results, options.json);
+  return results.every((r) => r.ok) ? EXIT.ok : EXIT.failure;
+}
+
+function recorderInto(results: CheckResult[]): Recorder {
+  return async (check, run) => {
     try {
       results.push({ check, ok: true, detail: await run() });
       return true;
@@ -39,17 +60,18 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
       return false;
     }
   };
+}
 
+async function checkConfig(record: Recorder, file: string): Promise<Config | undefined> {
   let config: Config | undefined;
   await record('config', async () => {
-    config = loadConfig(options.config);
-    return `${options.config} is valid (${config.remotes.length} remote(s))`;
+    config = loadConfig(file);
+    return `${file} is valid (${config.remotes.length} remote(s))`;
   });
-  await record('capabilities', async () => {
-    assertCapabilities();
-    return 'CAP_LINUX_IMMUTABLE, CAP_FOWNER and CAP_DAC_OVERRIDE are effective';
-  });
-  const attributes = new ChattrAdapter();
+  return config;
+}
+
+async function checkChattr(record: Recorder, attributes: ChattrAdapter): Promise<void> {
   await record('chattr and lsattr', async () => {
     await attributes.isImmutable(['/']);
     // A path that does not exist: chattr runs and reports it vanished, which proves it is there.
@@ -59,60 +81,77 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
     );
     return 'installed';
   });
+}
+
+// Checks each remote's root, its +i self-test and that the index is outside it; returns the backup folders found.
+async function checkRemotes(record: Recorder, config: Config, attributes: ChattrAdapter): Promise<number> {
   let folders = 0;
-  for (const remote of config?.remotes ?? []) {
+  for (const remote of config.remotes) {
     const rootOk = await record(`remote ${remote.id}: root`, async () => `${await resolveRemoteRoot(remote)} exists`);
     if (!rootOk) continue;
     await record(`remote ${remote.id}: immutable attribute`, async () => {
       await selfTestRemote(remote.root, attributes);
       return 'self-test passed: a locked probe refused a write and an unlink';
     });
-    await record(`remote ${remote.id}: index outside the remote`, async () => {
-      const real = await resolveRemoteRoot(remote);
-      if (isInside(await realpathOfNearest(config!.indexPath), real) || isInside(config!.indexPath, remote.root)) {
-        throw new AppError('CONFIG_INVALID', `indexPath ${config!.indexPath} is inside ${remote.root}`, {
-          value: config!.indexPath,
-          hint: 'move indexPath outside every remote, such as "/var/lib/xo-immutable-backups"',
-        });
-      }
-      return `${config!.indexPath} is outside`;
-    });
+    await record(`remote ${remote.id}: index outside the remote`, () => indexOutside(config.indexPath, remote));
     folders += (await findLeafFolders(remote.root)).length;
   }
-  if (config !== undefined) {
-    await record('inotify watches', async () => {
-      const limit = Number.parseInt((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8')).trim(), 10);
-      // One watch per backup folder, a few for the folders above them, and room for growth.
-      const needed = folders * 2 + 1024;
-      if (limit < needed) {
-        throw new AppError(
-          'USAGE',
-          `fs.inotify.max_user_watches is ${limit}, and ${folders} backup folder(s) need about ${needed}`,
-          {
-            value: limit,
-            hint: `sysctl -w fs.inotify.max_user_watches=${needed} and keep it in /etc/sysctl.d/90-xo-immutable-backups.conf`,
-          },
-        );
-      }
-      return `${limit} allowed, about ${folders} needed now`;
+  return folders;
+}
+
+async function indexOutside(indexPath: string, remote: RemoteConfig): Promise<string> {
+  const real = await resolveRemoteRoot(remote);
+  if (isInside(await realpathOfNearest(indexPath), real) || isInside(indexPath, remote.root)) {
+    throw new AppError('CONFIG_INVALID', `indexPath ${indexPath} is inside ${remote.root}`, {
+      value: indexPath,
+      hint: 'move indexPath outside every remote, such as "/var/lib/xo-immutable-backups"',
     });
   }
+  return `${indexPath} is outside`;
+}
+
+async function checkInotifyWatches(record: Recorder, folders: number): Promise<void> {
+  await record('inotify watches', async () => {
+    const limit = Number.parseInt((await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8')).trim(), 10);
+    // One watch per backup folder, a few for the folders above them, and room for growth.
+    const needed = folders * 2 + 1024;
+    if (limit < needed) {
+      throw new AppError(
+        'USAGE',
+        `fs.inotify.max_user_watches is ${limit}, and ${folders} backup folder(s) need about ${needed}`,
+        {
+          value: limit,
+          hint:
+            `sysctl -w fs.inotify.max_user_watches=${needed} ` +
+            'and keep it in /etc/sysctl.d/90-xo-immutable-backups.conf',
+        },
+      );
+    }
+    return `${limit} allowed, about ${folders} needed now`;
+  });
+}
+
+async function checkSystemdUnit(record: Recorder): Promise<void> {
   await record('systemd unit', async () => {
     const found = UNIT_PATHS.find((p) => existsSync(p));
     if (found === undefined)
       throw new AppError('USAGE', 'xo-immutable-backups.service is not installed', {
         value: UNIT_PATHS[0],
-        hint: 'copy systemd/xo-immutable-backups.service to /etc/systemd/system/, edit ReadWritePaths, then systemctl daemon-reload (docs/installation.md)',
+        hint:
+          'copy systemd/xo-immutable-backups.service to /etc/systemd/system/, edit ReadWritePaths, ' +
+          'then systemctl daemon-reload (docs/installation.md)',
       });
     return found;
   });
+}
 
-  if (options.json) io.out(JSON.stringify({ ok: results.every((r) => r.ok), checks: results }, null, 2));
-  else {
-    for (const r of results) {
-      io.out(`${r.ok ? 'OK  ' : 'FAIL'} ${r.check}: ${r.detail}`);
-      if (r.fix !== undefined) io.out(`     fix: ${r.fix}`);
-    }
+function printResults(io: Io, results: readonly CheckResult[], json: boolean): void {
+  if (json) {
+    io.out(JSON.stringify({ ok: results.every((r) => r.ok), checks: results }, null, 2));
+    return;
   }
-  return results.every((r) => r.ok) ? EXIT.ok : EXIT.failure;
+  for (const r of results) {
+    io.out(`${r.ok ? 'OK  ' : 'FAIL'} ${r.check}: ${r.detail}`);
+    if (r.fix !== undefined) io.out(`     fix: ${r.fix}`);
+  }
 }
