@@ -66,7 +66,8 @@ async function checkConfig(record: Recorder, file: string): Promise<Config | und
   let config: Config | undefined;
   await record('config', async () => {
     config = loadConfig(file);
-    return `${file} is valid (${config.remotes.length} remote(s))`;
+    const warnings = (config.warnings ?? []).map((w) => `; warning: ${w}`).join('');
+    return `${file} is valid (${config.remotes.length} remote(s))${warnings}`;
   });
   return config;
 }

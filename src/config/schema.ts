@@ -52,6 +52,11 @@ export const configSchema = {
           root: { type: 'string', description: 'Absolute path of the remote as mounted on this server.' },
           immutabilityDuration: { type: 'string', description: 'How long each backup stays immutable, at least "1d".' },
           rebuildIndexOnStart: { type: 'boolean' },
+          delayBetweenSizeCheck: {
+            anyOf: [{ type: 'string' }, { type: 'number' }],
+            description:
+              'Accepted from @xen-orchestra/immutable-backups and ignored: a backup is complete when its json is.',
+          },
         },
       },
     },
@@ -82,6 +87,8 @@ export interface RemoteConfig {
 
 // The validated config with durations in milliseconds and defaults applied: what the daemon runs on.
 export interface Config {
+  // Keys accepted but ignored (a config migrated from the prior art): logged at start, shown by `check`.
+  warnings?: string[];
   indexPath: string;
   liftEveryMs: number;
   rescanEveryMs: number;

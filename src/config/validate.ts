@@ -53,6 +53,7 @@ export function validateConfig(raw: unknown): ValidationResult {
   problems.push(...indexOverlaps(indexPath, remotes), ...remoteOverlaps(remotes));
 
   if (problems.length > 0) return { ok: false, problems };
+  const warnings = ignoredKeyWarnings(top);
   const logLevel = (typeof top.logLevel === 'string' ? top.logLevel : defaults.logLevel) as LogLevel;
   return {
     ok: true,
@@ -65,8 +66,21 @@ export function validateConfig(raw: unknown): ValidationResult {
       metricsFile,
       logLevel,
       remotes,
+      warnings,
     },
   };
+}
+
+// Keys of the prior art's config that mean nothing here: accepted, so a migrated config starts, and named.
+function ignoredKeyWarnings(top: Record<string, unknown>): string[] {
+  const remotes = isRecord(top.remotes) ? top.remotes : {};
+  return Object.entries(remotes)
+    .filter(([, remote]) => isRecord(remote) && remote.delayBetweenSizeCheck !== undefined)
+    .map(
+      ([id]) =>
+        `remotes.${id}.delayBetweenSizeCheck is ignored (a setting of @xen-orchestra/immutable-backups): ` +
+        'a backup counts as complete when its json does, not when file sizes stop changing; remove the key',
+    );
 }
 
 function text(value: unknown, fallback: string): string {

@@ -35,6 +35,8 @@ export class Daemon {
   readonly #services: readonly Service[];
   readonly #procStatus: string | undefined;
   readonly #clock: Clock;
+  readonly #config: Config;
+  readonly #log: Logger;
   #startedAt = '';
   #stopping = false;
 
@@ -59,6 +61,8 @@ export class Daemon {
     const health = new HealthService({ ...base, remotes, watchers, rescan, everyMs, afterCheck });
 
     this.#clock = clock;
+    this.#config = config;
+    this.#log = log;
     this.#procStatus = options.procStatus;
     // The order is the start-up sequence: remotes checked and opened; what was proven read back; the scheduler;
     // watches; the catch-up; health checks; the first lift pass; the first status.
@@ -68,6 +72,7 @@ export class Daemon {
   async start(): Promise<void> {
     this.#startedAt = new Date(this.#clock.now()).toISOString();
     assertCapabilities(this.#procStatus);
+    for (const warning of this.#config.warnings ?? []) this.#log.warn({ module: 'config' }, warning);
     for (const service of this.#services) {
       // A SIGTERM during start-up stops the daemon; nothing may be started after that.
       if (this.#stopping) return;

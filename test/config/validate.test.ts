@@ -25,8 +25,20 @@ describe('validateConfig', () => {
         remotes: [
           { id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false },
         ],
+        warnings: [],
       },
     });
+  });
+
+  it('accepts a config migrated from the prior art, naming each of its keys that is ignored here', () => {
+    const result = validateConfig({
+      liftEvery: '1h',
+      remotes: { remote1: { root: '/mnt/ssd/vhdblock', immutabilityDuration: '7d', delayBetweenSizeCheck: '100ms' } },
+    });
+    expect(result.ok).toBe(true);
+    expect(result.ok && result.config.warnings).toEqual([
+      expect.stringMatching(/^remotes\.remote1\.delayBetweenSizeCheck is ignored .*remove the key$/),
+    ]);
   });
 
   it('reports every problem at once, shape and value together, each with its key, value and a hint', () => {
