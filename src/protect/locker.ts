@@ -16,17 +16,50 @@ export interface LockResult {
   identity?: Identity;
 }
 
-// Write-ahead, then lock: every unit gets its index entry before chattr, so a crash never leaves an immutable unit nothing will lift.
-// If the entry cannot be written the unit is locked all the same (when in doubt, protect) and the failure is logged.
+// Write-ahead, then lock: every unit gets its index entry before chattr, so a crash never leaves an immutable unit
+// nothing will lift. If the entry cannot be written the unit is locked all the same (when in doubt, protect).
 export async function lockUnits(
   requests: readonly LockRequest[],
   attributes: AttributesAdapter,
   clock: Clock,
   log: Logger,
 ): Promise<LockResult[]> {
-  // Checked again right before chattr, which follows symlinked parents: a folder swapped for a link since the
-  // reconcile must not lead it out of the remote.
   const started = performance.now();
+  const { allowed, byPath } = await confine(requests);
+  const confined = performance.now();
+  const pending = await writePendingEntries(allowed, clock, log);
+  const written = performance.now();
+  const outcomes = await attributes.setImmutable(
+    allowed.map((r) => ({ path: r.unit, recursive: r.recursive })),
+    true,
+  );
+  const locked = performance.now();
+  for (const outcome of outcomes) byPath.set(outcome.path, outcome);
+  const results: LockResult[] = [];
+  for (const request of requests) {
+    const outcome = byPath.get(request.unit) ?? noOutcome(request.unit);
+    results.push(await completeEntry(request, outcome, pending.get(request), clock, log));
+  }
+  // Where a batch's time goes, for tuning (the benchmark reads it with logLevel debug).
+  const ms = (from: number, to: number): number => Math.round(to - from);
+  log.debug(
+    {
+      units: requests.length,
+      confineMs: ms(started, confined),
+      entriesMs: ms(confined, written),
+      chattrMs: ms(written, locked),
+      completeMs: ms(locked, performance.now()),
+    },
+    `lock batch of ${requests.length} unit(s)`,
+  );
+  return results;
+}
+
+// Checked again right before chattr, which follows symlinked parents: a folder swapped for a link since the
+// reconcile must not lead it out of the remote. The refused units get a failed outcome in `byPath`.
+async function confine(
+  requests: readonly LockRequest[],
+): Promise<{ allowed: LockRequest[]; byPath: Map<string, PathOutcome> }> {
   const parents = [...new Map(requests.map((r) => [path.dirname(r.unit), r.remote])).entries()];
   const real = new Map<string, boolean | undefined>();
   const known = new Set<string>();
@@ -44,7 +77,15 @@ export async function lockUnits(
         message: `not locked: ${parent} is no longer a real folder of the remote (a symbolic link?)`,
       });
   }
-  const confined = performance.now();
+  return { allowed, byPath };
+}
+
+// The pending entries written, by request; a request whose entry could not be written is logged and left out.
+async function writePendingEntries(
+  allowed: readonly LockRequest[],
+  clock: Clock,
+  log: Logger,
+): Promise<Map<LockRequest, IndexEntry>> {
   const pending = new Map<LockRequest, IndexEntry>();
   for (const request of allowed) {
     const entry = pendingEntry(entryRequestOf(request), clock.now());
@@ -54,60 +95,44 @@ export async function lockUnits(
     } catch (err) {
       log.error(
         { err, path: request.unit, remote: request.remote.id },
-        'index entry could not be written; locking the unit anyway (when in doubt, protect); run `xo-immutable-backups rebuild-index` once the index is writable',
+        'index entry could not be written; locking the unit anyway (when in doubt, protect); ' +
+          'run `xo-immutable-backups rebuild-index` once the index is writable',
       );
     }
   }
+  return pending;
+}
 
-  const written = performance.now();
-  const outcomes = await attributes.setImmutable(
-    allowed.map((r) => ({ path: r.unit, recursive: r.recursive })),
-    true,
-  );
-  const locked = performance.now();
-  for (const outcome of outcomes) byPath.set(outcome.path, outcome);
-
-  const results: LockResult[] = [];
-  for (const request of requests) {
-    const outcome = byPath.get(request.unit) ?? {
-      path: request.unit,
-      status: 'failed',
-      code: 'EUNKNOWN',
-      message: 'no outcome reported',
-    };
-    const entry = pending.get(request);
-    let indexed = false;
-    let identity: Identity | undefined;
-    if (outcome.status === 'ok' && entry !== undefined) {
-      try {
-        const examined = await examine(request.unit);
-        if (examined !== undefined) {
-          await request.remote.index.write(lockedEntry(entry, examined.identity, clock.now()));
-          indexed = true;
-          identity = examined.identity;
-        }
-      } catch (err) {
-        log.error(
-          { err, path: request.unit, remote: request.remote.id },
-          'unit locked but its index entry could not be completed; the next reconcile retries',
-        );
+// Completes a locked unit's pending entry with the identity read right after the lock.
+async function completeEntry(
+  request: LockRequest,
+  outcome: PathOutcome,
+  entry: IndexEntry | undefined,
+  clock: Clock,
+  log: Logger,
+): Promise<LockResult> {
+  let indexed = false;
+  let identity: Identity | undefined;
+  if (outcome.status === 'ok' && entry !== undefined) {
+    try {
+      const examined = await examine(request.unit);
+      if (examined !== undefined) {
+        await request.remote.index.write(lockedEntry(entry, examined.identity, clock.now()));
+        indexed = true;
+        identity = examined.identity;
       }
+    } catch (err) {
+      log.error(
+        { err, path: request.unit, remote: request.remote.id },
+        'unit locked but its index entry could not be completed; the next reconcile retries',
+      );
     }
-    results.push({ request, outcome, indexed, identity });
   }
-  // Where a batch's time goes, for tuning (the benchmark reads it with logLevel debug).
-  const ms = (from: number, to: number): number => Math.round(to - from);
-  log.debug(
-    {
-      units: requests.length,
-      confineMs: ms(started, confined),
-      entriesMs: ms(confined, written),
-      chattrMs: ms(written, locked),
-      completeMs: ms(locked, performance.now()),
-    },
-    `lock batch of ${requests.length} unit(s)`,
-  );
-  return results;
+  return { request, outcome, indexed, identity };
+}
+
+function noOutcome(unit: string): PathOutcome {
+  return { path: unit, status: 'failed', code: 'EUNKNOWN', message: 'no outcome reported' };
 }
 
 function entryRequestOf(request: LockRequest) {
