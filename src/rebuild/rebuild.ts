@@ -48,7 +48,30 @@ export async function rebuildIndex(
     skippedLegacy: [],
     foldersScanned: 0,
   };
-  // The newest backup datetime each path is already indexed under: a newer one found on the remote still gets an entry.
+  const { newest, ownLegacy } = await readIndexed(remote);
+  const legacy = new Set<string>(ownLegacy.values());
+  for (const folder of options.importFrom) for (const p of await readLegacyIndex(folder)) legacy.add(p);
+  const candidates = await walkCandidates(remote, report, options.onProgress);
+  await addLegacyCandidates(remote, legacy, candidates, report);
+  const immutable = await attributes.isImmutable([...candidates.keys()]);
+  const toWrite = selectToWrite(candidates, immutable, newest, legacy, report);
+  const indexed = new Set<string>(newest.keys());
+  for (const candidate of toWrite) {
+    if (!(await writeEntry(remote, candidate, options.now))) continue;
+    indexed.add(candidate.path);
+    report.indexed.push({ path: candidate.path, day: dayOf(candidate.instant!) });
+    if (legacy.has(candidate.path)) report.imported++;
+  }
+  report.indexed.sort((a, b) => a.path.localeCompare(b.path));
+  await removeOwnLegacy(remote, ownLegacy, indexed);
+  return report;
+}
+
+// The newest backup datetime each path is already indexed under (a newer one found on the remote still gets an
+// entry), and the prior art's files in our own tree, with the path each names.
+async function readIndexed(
+  remote: RemoteContext,
+): Promise<{ newest: Map<string, number>; ownLegacy: Map<string, string> }> {
   const newest = new Map<string, number>();
   const ownLegacy = new Map<string, string>();
   for (const day of await remote.index.listDays()) {
@@ -60,17 +83,31 @@ export async function rebuildIndex(
         ownLegacy.set(path.join(remote.index.folder, day, stored.name), stored.text.trim());
     }
   }
-  const legacy = new Set<string>(ownLegacy.values());
-  for (const folder of options.importFrom) for (const p of await readLegacyIndex(folder)) legacy.add(p);
+  return { newest, ownLegacy };
+}
 
+async function walkCandidates(
+  remote: RemoteContext,
+  report: RebuildReport,
+  onProgress: ((done: number, total: number) => void) | undefined,
+): Promise<Map<string, Candidate>> {
   const candidates = new Map<string, Candidate>();
   const leaves = await findLeafFolders(remote.root);
   for (const leaf of leaves) {
     for (const candidate of await leafCandidates(leaf.kind, leaf.path)) candidates.set(candidate.path, candidate);
     report.foldersScanned++;
-    options.onProgress?.(report.foldersScanned, leaves.length);
+    onProgress?.(report.foldersScanned, leaves.length);
   }
-  // The prior art locked files the walk does not look for (those inside config and pool date folders): each is a unit.
+  return candidates;
+}
+
+// The prior art locked files the walk does not look for (those inside config and pool date folders): each is a unit.
+async function addLegacyCandidates(
+  remote: RemoteContext,
+  legacy: ReadonlySet<string>,
+  candidates: Map<string, Candidate>,
+  report: RebuildReport,
+): Promise<void> {
   for (const p of legacy) {
     if (candidates.has(p)) continue;
     const candidate = await legacyCandidate(remote, p);
@@ -83,8 +120,16 @@ export async function rebuildIndex(
       });
     else candidates.set(p, candidate);
   }
-  const immutable = await attributes.isImmutable([...candidates.keys()]);
-  const indexed = new Set<string>(newest.keys());
+}
+
+// Pure: the immutable, dated candidates with no entry as new as theirs; the rest is reported where it matters.
+function selectToWrite(
+  candidates: ReadonlyMap<string, Candidate>,
+  immutable: ReadonlyMap<string, boolean | undefined>,
+  newest: ReadonlyMap<string, number>,
+  legacy: ReadonlySet<string>,
+  report: RebuildReport,
+): Candidate[] {
   const toWrite: Candidate[] = [];
   for (const candidate of candidates.values()) {
     if (immutable.get(candidate.path) !== true) {
@@ -99,31 +144,36 @@ export async function rebuildIndex(
     }
     if (known === undefined || known < candidate.instant) toWrite.push(candidate);
   }
-  for (const candidate of toWrite) {
-    const instant = candidate.instant!;
-    const examined = await examine(candidate.path);
-    if (examined === undefined || examined.type === 'symlink' || examined.type === 'other') continue;
-    const request = {
-      remote: remote.id,
-      path: candidate.path,
-      kind: candidate.kind,
-      recursive: candidate.recursive,
-      backup: candidate.backup,
-      backupInstant: instant,
-    };
-    await remote.index.write(lockedEntry(pendingEntry(request, options.now), examined.identity, options.now));
-    indexed.add(candidate.path);
-    report.indexed.push({ path: candidate.path, day: dayOf(instant) });
-    if (legacy.has(candidate.path)) report.imported++;
-  }
-  report.indexed.sort((a, b) => a.path.localeCompare(b.path));
-  // The prior art's files in our own tree go once what they name has an entry of ours.
+  return toWrite;
+}
+
+// Writes a locked entry for a dated candidate; false when it is gone or no longer a file or folder.
+async function writeEntry(remote: RemoteContext, candidate: Candidate, now: number): Promise<boolean> {
+  const examined = await examine(candidate.path);
+  if (examined === undefined || examined.type === 'symlink' || examined.type === 'other') return false;
+  const request = {
+    remote: remote.id,
+    path: candidate.path,
+    kind: candidate.kind,
+    recursive: candidate.recursive,
+    backup: candidate.backup,
+    backupInstant: candidate.instant!,
+  };
+  await remote.index.write(lockedEntry(pendingEntry(request, now), examined.identity, now));
+  return true;
+}
+
+// The prior art's files in our own tree go once what they name has an entry of ours.
+async function removeOwnLegacy(
+  remote: RemoteContext,
+  ownLegacy: ReadonlyMap<string, string>,
+  indexed: ReadonlySet<string>,
+): Promise<void> {
   for (const [file, named] of ownLegacy) {
     if (!indexed.has(named)) continue;
     await unlink(file).catch(() => undefined);
     await remote.index.removeDayIfEmpty(path.basename(path.dirname(file)));
   }
-  return report;
 }
 
 // A path from the prior art's index, as a unit: inside a backup tree of this remote, no symlink on the way, dated by
