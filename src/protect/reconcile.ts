@@ -13,7 +13,9 @@ import {
   isAliasName,
   type Claim,
   type UnitRef,
+  type ListedEntry,
   type VdiFolder,
+  type VmBackup,
 } from '../remote/model.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
@@ -70,73 +72,116 @@ async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boo
   return real === true;
 }
 
+// What a reconcile of one VM folder works on.
+interface VmScan {
+  folder: LeafFolder;
+  options: ReconcileOptions;
+  report: FolderReport;
+  entries: ListedEntry[];
+  // Listed only when some backup needs a look: a folder whose backups are all proven costs a readdir and an lstat per json.
+  vdis?: VdiFolder[];
+  // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
+  // appear, it must be looked at again.
+  missing: Set<string>;
+}
+
+interface VmJson {
+  backup: VmBackup;
+  json: string;
+  examined: Examined;
+}
+
 async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
-  const { remote } = folder;
   const entries = await listFolder(folder.path);
   const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) =>
-    isInWindow(b.instant, options.now, remote.durationMs),
+    isInWindow(b.instant, options.now, folder.remote.durationMs),
   );
   options.proven?.retainOnly(
     folder.path,
     backups.map((b) => b.metadata),
   );
   if (backups.length === 0) return;
-  // Listed only when some backup needs a look: a folder whose backups are all proven costs a readdir and an lstat per json.
-  let vdis: VdiFolder[] | undefined;
+  const scan: VmScan = { folder, options, report, entries, missing: new Set() };
   const claims: Claim<BackupRef>[] = [];
-  // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
-  // appear, it must be looked at again.
-  const missing = new Set<string>();
-  const jsons: { backup: (typeof backups)[number]; json: string; examined: Examined }[] = [];
+  for (const item of toLookAt(scan, await examineJsons(folder, backups)))
+    claims.push(...(await claimBackup(scan, item)));
+  await requestClaims(scan, claims);
+  // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
+  const considered = report.provable.map((backup) => backup.json);
+  report.unprovable = report.refusals.length > 0 ? considered : considered.filter((json) => scan.missing.has(json));
+  report.provable =
+    report.refusals.length > 0 ? [] : report.provable.filter((backup) => !scan.missing.has(backup.json));
+}
+
+async function examineJsons(folder: LeafFolder, backups: readonly VmBackup[]): Promise<VmJson[]> {
+  const jsons: VmJson[] = [];
   for (const backup of backups) {
     const json = path.join(folder.path, backup.metadata);
     const examined = await examine(json);
     if (examined?.type === 'file') jsons.push({ backup, json, examined });
   }
-  // A proven backup is skipped only when it is older than every backup looked at: a unit belongs to the newest backup
-  // that references it, so a newer one must take part even when proven.
-  const isProven = (item: (typeof jsons)[number]): boolean =>
+  return jsons;
+}
+
+// A proven backup is skipped only when it is older than every backup looked at: a unit belongs to the newest backup
+// that references it, so a newer one must take part even when proven.
+function toLookAt({ folder, options }: VmScan, jsons: readonly VmJson[]): VmJson[] {
+  const isProven = (item: VmJson): boolean =>
     options.full !== true &&
     options.proven?.isProven(folder.path, item.backup.metadata, item.examined.identity) === true;
   const oldestUnproven = Math.min(...jsons.filter((item) => !isProven(item)).map((item) => item.backup.instant));
-  for (const { backup, json, examined } of jsons) {
-    if (backup.instant < oldestUnproven && isProven({ backup, json, examined })) continue;
-    const alreadyLocked = await isLockedAsIndexed(folder, backup.instant, json, examined);
-    // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
-    // while the json succeeded would never be tried again.
-    const content = await readSmallFile(json, METADATA_LIMIT);
-    const completion = alreadyLocked
-      ? { complete: true as const, completedAt: examined.mtimeMs }
-      : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
-    if (!completion.complete) {
-      if (completion.recheckAt !== undefined)
-        report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
-      continue;
-    }
-    const ref: BackupRef = {
-      label: json,
-      datetime: backup.datetime,
-      instant: backup.instant,
-      completedAt: completion.completedAt,
-    };
-    vdis ??= await listVdiFolders(folder.path);
-    const { units, aliases } = vmBackupParts(backup, entries, vdis);
-    // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
-    const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
-    for (const reference of metadataReferences(parsed)) {
-      const listed = lookupListed(reference, entries, vdis);
-      if (listed === undefined) missing.add(json);
-      if (listed === undefined || units.some((u) => u.path === reference)) continue;
-      units.push({ path: reference, recursive: listed.isDirectory });
-      if (isAliasName(reference) && listed.isFile) aliases.push(reference);
-    }
-    for (const alias of aliases) {
-      const target = await aliasTarget(folder, alias, report);
-      if (target !== undefined) units.push(target);
-    }
-    for (const unit of units) claims.push({ unit, backup: ref });
-    report.provable.push({ json, identity: examined.identity });
+  return jsons.filter((item) => !(item.backup.instant < oldestUnproven && isProven(item)));
+}
+
+// The units a complete backup claims; none while its json does not look complete yet.
+async function claimBackup(scan: VmScan, { backup, json, examined }: VmJson): Promise<Claim<BackupRef>[]> {
+  const { folder, options, report } = scan;
+  const alreadyLocked = await isLockedAsIndexed(folder, backup.instant, json, examined);
+  // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
+  // while the json succeeded would never be tried again.
+  const content = await readSmallFile(json, METADATA_LIMIT);
+  const completion = alreadyLocked
+    ? { complete: true as const, completedAt: examined.mtimeMs }
+    : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
+  if (!completion.complete) {
+    if (completion.recheckAt !== undefined)
+      report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
+    return [];
   }
+  const ref: BackupRef = {
+    label: json,
+    datetime: backup.datetime,
+    instant: backup.instant,
+    completedAt: completion.completedAt,
+  };
+  const units = await unitsOf(scan, backup, json, content);
+  report.provable.push({ json, identity: examined.identity });
+  return units.map((unit) => ({ unit, backup: ref }));
+}
+
+async function unitsOf(scan: VmScan, backup: VmBackup, json: string, content: string | undefined): Promise<UnitRef[]> {
+  const { folder, entries, report } = scan;
+  scan.vdis ??= await listVdiFolders(folder.path);
+  const { vdis } = scan;
+  const { units, aliases } = vmBackupParts(backup, entries, vdis);
+  // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
+  const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
+  for (const reference of metadataReferences(parsed)) {
+    const listed = lookupListed(reference, entries, vdis);
+    if (listed === undefined) scan.missing.add(json);
+    if (listed === undefined || units.some((u) => u.path === reference)) continue;
+    units.push({ path: reference, recursive: listed.isDirectory });
+    if (isAliasName(reference) && listed.isFile) aliases.push(reference);
+  }
+  for (const alias of aliases) {
+    const target = await aliasTarget(folder, alias, report);
+    if (target !== undefined) units.push(target);
+  }
+  return units;
+}
+
+// Asks for each governing claim not locked as indexed yet; a unit gone since the listing makes its backup missing.
+async function requestClaims({ folder, report, missing }: VmScan, claims: readonly Claim<BackupRef>[]): Promise<void> {
   // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
   const real = new Set<string>();
   for (const claim of governingClaims(claims)) {
@@ -154,10 +199,6 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
       (await isRealFolder(folder.remote, path.dirname(unit), real)) === true,
     );
   }
-  // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
-  const considered = report.provable.map((backup) => backup.json);
-  report.unprovable = report.refusals.length > 0 ? considered : considered.filter((json) => missing.has(json));
-  report.provable = report.refusals.length > 0 ? [] : report.provable.filter((backup) => !missing.has(backup.json));
 }
 
 async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {
