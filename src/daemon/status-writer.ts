@@ -84,6 +84,7 @@ export class StatusWriter implements Service {
           problem: pause?.problem,
           unhealthySince: away?.since,
           waitingForXo: pause?.waitingForXo,
+          protectedByNameOnly: r.encrypted,
           lastLift: lift.lastLift(r),
         };
       }),

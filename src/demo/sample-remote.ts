@@ -59,7 +59,9 @@ export async function writeVmBackup(root: string, backup: SampleVmBackup): Promi
       await writeFile(path.join(vhdDir, 'blocks', '0', String(block)), Buffer.alloc(512, block));
     for (const part of ['chunk-filters.json', 'bat', 'footer', 'header'])
       await writeFile(path.join(vhdDir, part), part);
-    await writeFile(path.join(vdiFolder, `${dt}.alias.vhd`), `data/${dataName}`);
+    // XO writes the alias through its encrypting layer too: on an encrypted remote it is ciphertext, not a path.
+    const target = `data/${dataName}`;
+    await writeFile(path.join(vdiFolder, `${dt}.alias.vhd`), backup.encrypted === true ? cipherText(target) : target);
     units.push(path.join(vdiFolder, `${dt}.alias.vhd`), vhdDir);
     vhds[vdi] = `vdis/${jobId}/${vdi}/${dt}.alias.vhd`;
   }

@@ -21,6 +21,7 @@ import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
 import { judgeCompletion, parsesAsObject } from './completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
+import { claimsByName } from './by-name.js';
 import type { ProvenBackups } from './proven.js';
 
 export interface ReconcileOptions {
@@ -105,6 +106,9 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   const claims: Claim<BackupRef>[] = [];
   for (const item of toLookAt(scan, await examineJsons(folder, backups)))
     claims.push(...(await claimBackup(scan, item)));
+  // Aliases are ciphertext there: which VHD directory is whose is read from names (remote/by-name.ts).
+  if (folder.remote.encrypted && scan.vdis !== undefined)
+    claims.push(...(await claimsByName(folder.path, scan.vdis, completeBackups(claims))));
   await requestClaims(scan, claims);
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
   const considered = report.provable.map((backup) => backup.json);
@@ -173,11 +177,17 @@ async function unitsOf(scan: VmScan, backup: VmBackup, json: string, content: st
     units.push({ path: reference, recursive: listed.isDirectory });
     if (isAliasName(reference) && listed.isFile) aliases.push(reference);
   }
-  for (const alias of aliases) {
-    const target = await aliasTarget(folder, alias, report);
-    if (target !== undefined) units.push(target);
+  if (!folder.remote.encrypted) {
+    for (const alias of aliases) {
+      const target = await aliasTarget(folder, alias, report);
+      if (target !== undefined) units.push(target);
+    }
   }
   return units;
+}
+
+function completeBackups(claims: readonly Claim<BackupRef>[]): BackupRef[] {
+  return [...new Map(claims.map((claim) => [claim.backup.label, claim.backup])).values()];
 }
 
 // Asks for each governing claim not locked as indexed yet; a unit gone since the listing makes its backup missing.

@@ -36,6 +36,10 @@ export function dataDirectoryClaims<B extends { datetime: string; instant: numbe
   return claims;
 }
 
+export function isFinishedVhdDirectory(listing: readonly ListedEntry[]): boolean {
+  return VHD_DIRECTORY_FINAL_FILES.every((name) => listing.some((e) => e.isFile && e.name === name));
+}
+
 // The VHD directories a listing of <vdi>/data/ shows: dot names are XO's temporary files, not disks.
 export function vhdDirectoryNames(dataListing: readonly ListedEntry[]): string[] {
   return dataListing

@@ -20,6 +20,8 @@ export interface DaemonStatus {
     unhealthySince?: string;
     // A new remote XO has not written to yet: nothing to protect, and nothing written at its root (not a fault).
     waitingForXo?: boolean;
+    // Encrypted: aliases and jsons are ciphertext, so VHD directories are matched to backups by name alone.
+    protectedByNameOnly?: boolean;
     lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
   }[];
   lifting: { frozen: boolean; reason?: string };

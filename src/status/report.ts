@@ -14,6 +14,8 @@ export interface RemoteStatus {
   problem: string | null;
   // null when the daemon is not running.
   waitingForXo: boolean | null;
+  // Encrypted remote: VHD directories matched to backups by name alone. null when the daemon is not running.
+  protectedByNameOnly: boolean | null;
   immutabilityDurationMs: number;
   protectedUnits: number;
   protectedBackups: number;
@@ -85,6 +87,7 @@ export function buildStatus(input: {
         healthy: running && seen !== undefined ? seen.healthy : null,
         problem: seen?.problem ?? null,
         waitingForXo: running && seen !== undefined ? seen.waitingForXo === true : null,
+        protectedByNameOnly: running && seen !== undefined ? seen.protectedByNameOnly === true : null,
         lastLift: seen?.lastLift ?? null,
       };
     }),
@@ -95,7 +98,7 @@ function summarizeRemote(
   remote: RemoteInput,
   now: number,
   days: number,
-): Omit<RemoteStatus, 'healthy' | 'problem' | 'waitingForXo' | 'lastLift'> {
+): Omit<RemoteStatus, 'healthy' | 'problem' | 'waitingForXo' | 'protectedByNameOnly' | 'lastLift'> {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
   const timeline = new Map<string, number>();
@@ -163,6 +166,7 @@ export function renderStatus(report: StatusReport): string[] {
             : 'UNAVAILABLE';
     lines.push(`remote ${remote.id}: ${health}, ${remote.root}`.slice(0, 80));
     if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
+    if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
     lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
     if (remote.oldestBackup !== null)
       lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);

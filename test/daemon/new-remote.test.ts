@@ -37,7 +37,10 @@ describe('a new remote XO has not written to yet', () => {
     await waitFor(() => allImmutable([marker, ...backup.units]), 'the marker and the backup to be locked');
     expect(logs.some((l) => l.msg.includes('XO has written to remote r') && l.encrypted === true)).toBe(true);
     await waitFor(async () => (await daemonStatus(remote.indexPath)).remotes[0]?.waitingForXo !== true, 'status');
-    expect((await daemonStatus(remote.indexPath)).remotes[0]).toMatchObject({ healthy: true });
+    expect((await daemonStatus(remote.indexPath)).remotes[0]).toMatchObject({
+      healthy: true,
+      protectedByNameOnly: true,
+    });
   });
 
   it('is protected as soon as XO writes a backup, without waiting for a health check', async () => {

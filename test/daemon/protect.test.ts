@@ -174,6 +174,26 @@ describe('protect daemon on ext4 with real chattr', () => {
     await waitFor(() => allImmutable(backup.units), 'the encrypted backup to be locked');
   });
 
+  it('locks every VHD directory of an encrypted remote by name, a merged base with an older name included', async () => {
+    const remote = await tempRemote();
+    await writeFile(path.join(remote.root, 'encryption.json'), '{"algorithm":"chacha20-poly1305"}');
+    await writeFile(path.join(remote.root, 'metadata.json'), 'ciphertext');
+    const head = await writeVmBackup(remote.root, {
+      datetime: xoDatetime(Date.now() - 3_600_000),
+      encrypted: true,
+      disks: [{ type: 'vhd-directory' }],
+    });
+    // XO merged an older backup into its base: the base keeps the older name, and only the newer alias (ciphertext)
+    // points at it. No alias is named after it any more.
+    const base = path.join(path.dirname(head.units[0]!), 'data', `${xoDatetime(Date.now() - 3 * 3_600_000)}.vhd`);
+    await mkdir(path.join(base, 'blocks', '0'), { recursive: true });
+    for (const part of ['header', 'footer', 'bat', 'chunk-filters.json', 'blocks/0/0'])
+      await writeFile(path.join(base, part), part);
+    const { logs } = await startDaemon(remote, { config: { jsonSettleMs: 300 } });
+    await waitFor(() => allImmutable([...head.units, base]), 'the encrypted backup and its base to be locked');
+    expect(logs.filter((l) => String(l.msg).startsWith('not locking'))).toEqual([]);
+  });
+
   it('restarts idempotently: what is locked and unchanged is neither locked nor indexed again', async () => {
     const remote = await tempRemote();
     const backup = await writeVmBackup(remote.root, {
