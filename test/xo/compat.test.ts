@@ -1,0 +1,239 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstat, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startDaemon } from '../support/daemon.js';
+import { isImmutable, stopBeforeCleanup, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+import type { WrittenBackup, XoRemote, Vm } from './harness.mjs';
+import { missingForXo } from './requirements.js';
+
+// Xen Orchestra's own code writes, restores and prunes backups on a remote the real daemon protects (docs/compatibility.md).
+// XO's packages load libfuse.so.2 at import: without it the suite is skipped with one line, except in CI where it fails.
+const missing = missingForXo();
+if (missing !== undefined && process.env.CI !== undefined) throw new Error(`XO compatibility suite: ${missing}`);
+if (missing !== undefined) console.log(`xo-compat: skipped, ${missing}`);
+const h = missing === undefined ? await import('./harness.mjs') : undefined;
+
+const HOUR = 3_600_000;
+// XO's remote settings for each kind of remote (encryption requires VHD directories in xo-server).
+const KINDS = {
+  flat: { useVhdDirectory: false },
+  'vhd-directory': { useVhdDirectory: true },
+  encrypted: { useVhdDirectory: true, encryptionKey: 'xo-compat-suite-key-32-character' },
+} as const;
+type Kind = keyof typeof KINDS;
+
+interface ProtectedChain {
+  remote: TestRemote;
+  xo: XoRemote;
+  vm: Vm;
+  backups: WrittenBackup[];
+}
+
+// A full and two deltas of a VM with two small disks, written by XO's code into a remote the daemon protects
+// (immutability duration 7 days), each backup a few hours old so that all three are inside the window.
+async function protectedChain(kind: Kind): Promise<ProtectedChain> {
+  const harness = h!;
+  const remote = await tempRemote();
+  // The shortest jsonSettleTime an admin can set: encrypted jsons (ciphertext) count as complete after it.
+  const config = { config: { jsonSettleMs: 1_000 } };
+  const open = async () => {
+    const xo = await harness.openRemote({ root: remote.root, ...KINDS[kind], retryEperm: false });
+    stopBeforeCleanup(() => xo.close());
+    return xo;
+  };
+  let xo: XoRemote;
+  if (kind === 'encrypted') {
+    // XO refuses to set up encryption on a root that holds immutability.json ("Remote directory must be empty."):
+    // XO first, then the daemon, until the daemon handles the other order.
+    xo = await open();
+    await startDaemon(remote, config);
+  } else {
+    await startDaemon(remote, config);
+    xo = await open();
+  }
+  const vm = harness.makeVm({ disks: [8 * harness.MiB, 16 * harness.MiB] });
+  const now = Date.now();
+  const backups = await harness.writeChain(xo, vm, [now - 3 * HOUR, now - 2 * HOUR, now - HOUR], {
+    // Backups come hours apart: the daemon has locked one (its json and disks) before XO writes the next.
+    onWritten: (backup) => {
+      const top = [backup.metadataPath, ...backup.disks.map((d) => d.path)].map((p) => path.join(remote.root, p));
+      return waitFor(() => immutableAmong(top).length === top.length, `backup ${backup.datetime} to be locked`);
+    },
+  });
+  return { remote, xo, vm, backups };
+}
+
+// The paths that carry +i, from one lsattr call (the suite polls many files).
+function immutableAmong(files: readonly string[]): string[] {
+  const out = execFileSync('lsattr', ['-d', '--', ...files], {
+    encoding: 'utf8',
+    env: { ...process.env, LC_ALL: 'C' },
+  });
+  return out
+    .split('\n')
+    .filter((line) => line.slice(0, line.indexOf(' ')).includes('i'))
+    .map((line) => line.slice(line.indexOf(' ') + 1));
+}
+
+async function filesOf(chain: ProtectedChain): Promise<string[]> {
+  const files: string[] = [];
+  for (const backup of chain.backups) files.push(...(await h!.backupFiles(chain.xo, backup)));
+  return files;
+}
+
+// What identifies a file's content and the file itself: a change or a replacement both show.
+async function fingerprints(chain: ProtectedChain, files: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const file of files) {
+    const key = path.relative(chain.remote.root, file);
+    try {
+      const { ino, size } = await lstat(file);
+      out[key] = `${ino} ${size} ${createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex')}`;
+    } catch (error) {
+      out[key] = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    }
+  }
+  return out;
+}
+
+async function oldestListed(chain: ProtectedChain) {
+  const listed = await h!.listVmBackups(chain.xo, chain.vm.uuid);
+  expect(listed).toHaveLength(chain.backups.length);
+  return listed.reduce((a, b) => (b.timestamp < a.timestamp ? b : a));
+}
+
+async function expectEveryFileImmutable(kind: Kind): Promise<void> {
+  const chain = await protectedChain(kind);
+  const files = await filesOf(chain);
+  const unlocked = () => {
+    const locked = new Set(immutableAmong(files));
+    return files.filter((f) => !locked.has(f));
+  };
+  // The daemon locks a backup's units together, and its json and disks are locked already: this wait is short.
+  await waitFor(() => unlocked().length === 0, 'every file to be immutable', 5_000).catch(() => undefined);
+  const left = unlocked();
+  console.log(
+    `xo-compat ${kind}: ${files.length - left.length}/${files.length} files of ${chain.backups.length} completed backups immutable`,
+  );
+  expect(
+    left.map((f) => path.relative(chain.remote.root, f)),
+    'files of completed backups left mutable',
+  ).toEqual([]);
+}
+
+async function expectRestoresIdentically(kind: Kind, chain: ProtectedChain, when: string): Promise<void> {
+  const failed: string[] = [];
+  for (const backup of chain.backups) {
+    const mismatches = await h!.restoreMismatches(chain.xo, backup);
+    if (mismatches.length > 0) failed.push(`${backup.datetime}: ${mismatches.join(', ')}`);
+  }
+  const disks = chain.backups.reduce((n, b) => n + b.disks.length, 0);
+  console.log(
+    `xo-compat ${kind}: ${chain.backups.length - failed.length}/${chain.backups.length} backups (${disks} disks) restored identically by XO ${when}`,
+  );
+  expect(failed, 'backups XO restored with different content').toEqual([]);
+}
+
+// XO's retention on the oldest backup: deleteDeltaVmBackups, then cleanVm with merge and remove.
+async function pruneOldest(chain: ProtectedChain) {
+  const files = await filesOf(chain);
+  const before = await fingerprints(chain, files);
+  const outcome = await h!.runRetention(chain.xo, chain.vm.uuid, [await oldestListed(chain)]);
+  const after = await fingerprints(chain, files);
+  const touched = files.filter((f) => {
+    const key = path.relative(chain.remote.root, f);
+    return before[key] !== after[key];
+  });
+  return { outcome, files, before, after, touched };
+}
+
+describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects", () => {
+  describe.each(['flat', 'vhd-directory'] as const)('%s remote', (kind) => {
+    it('every file of every completed backup is immutable', async () => {
+      await expectEveryFileImmutable(kind);
+    });
+  });
+
+  // The requirement on encrypted remotes, in its own test: the daemon must lock the data directory behind each
+  // alias, whose content it cannot read (ciphertext).
+  it('encrypted remote: every file of every completed backup is immutable, data/<dt>.vhd/ included', async () => {
+    await expectEveryFileImmutable('encrypted');
+  });
+
+  describe.each(['vhd-directory', 'encrypted'] as const)('%s remote', (kind) => {
+    it("XO's restore reads every protected backup back identically", async () => {
+      const chain = await protectedChain(kind);
+      await expectRestoresIdentically(kind, chain, 'on the protected remote');
+    });
+
+    it("XO's retention removes and changes nothing inside the window, and every backup still restores", async () => {
+      const chain = await protectedChain(kind);
+      const { outcome, files, before, after, touched } = await pruneOldest(chain);
+      expect(outcome.deleteError?.code, 'unlinking the oldest json').toBe('EPERM');
+      console.log(
+        `xo-compat ${kind}: ${files.length - touched.length}/${files.length} files of ${chain.backups.length} backups unchanged after XO's retention`,
+      );
+      expect(after).toEqual(before);
+      await expectRestoresIdentically(kind, chain, "after XO's retention");
+    });
+  });
+
+  // Today's truths on flat-VHD remotes (issue 15): vhd-lib opens every .vhd read-write ('r+'), even to read it.
+  it("flat VHD: XO's deltas fall back to fulls, the locked parent cannot be opened (EPERM, issue 15)", async () => {
+    const chain = await protectedChain('flat');
+    const [, ...deltas] = chain.backups;
+    for (const delta of deltas) {
+      expect(delta.fellBackToFull, delta.datetime).toEqual(delta.disks.map((d) => d.vdiUuid));
+      expect(delta.baseCheckErrors?.map((e) => e.code)).toEqual(delta.disks.map(() => 'EPERM'));
+    }
+    console.log(
+      `xo-compat flat: ${deltas.length}/${deltas.length} deltas written as fulls by XO (locked parent: EPERM)`,
+    );
+  });
+
+  it('flat VHD: XO cannot restore a locked backup (EPERM, issue 15)', async () => {
+    const chain = await protectedChain('flat');
+    for (const backup of chain.backups) {
+      await expect(h!.restoreBackup(chain.xo, backup.metadataPath), backup.datetime).rejects.toMatchObject({
+        code: 'EPERM',
+      });
+    }
+    console.log(`xo-compat flat: 0/${chain.backups.length} locked backups restorable by XO (EPERM)`);
+  });
+
+  it("flat VHD: XO's cleanVm judges the locked backups broken, and deletes nothing (EPERM, issue 15)", async () => {
+    const chain = await protectedChain('flat');
+    const { outcome, files, before, after, touched } = await pruneOldest(chain);
+    expect(outcome.deleteError?.code, 'unlinking the oldest json').toBe('EPERM');
+    // Every disk fails to open: each backup is "incomplete", and cleanVm rejects on the json it tries to remove.
+    expect(outcome.warnings.filter((w) => w.message === 'incremental backup is incomplete')).toHaveLength(
+      chain.backups.length,
+    );
+    expect(outcome.cleanError?.code, 'cleanVm').toBe('EPERM');
+    console.log(
+      `xo-compat flat: ${files.length - touched.length}/${files.length} files of ${chain.backups.length} backups unchanged after XO's retention`,
+    );
+    expect(after).toEqual(before);
+  });
+
+  describe.each(Object.keys(KINDS) as Kind[])('%s remote', (kind) => {
+    it("XO's padlock never shows (XO bug: isImmutable reads the json with {flag:'r+'}, fs honours only flags)", async () => {
+      const chain = await protectedChain(kind);
+      expect(isImmutable(path.join(chain.remote.root, 'immutability.json'))).toBe(true);
+      // Without its cache, listVmBackups reads every json through readVmBackupMetadata, the one path that sets
+      // isImmutable (the cache keeps raw metadata): with XO's bug fixed, the locked jsons would show a padlock.
+      await rm(path.join(chain.remote.root, path.dirname(chain.backups[0]!.metadataPath), 'cache.json.gz'));
+      const listed = await h!.listVmBackups(chain.xo, chain.vm.uuid);
+      expect(listed).toHaveLength(chain.backups.length);
+      const padlocks = listed.filter((b) => b.isImmutable === true);
+      console.log(
+        `xo-compat ${kind}: ${padlocks.length}/${listed.length} locked backups show XO's padlock (isImmutable)`,
+      );
+      expect(padlocks).toEqual([]);
+    });
+  });
+});
