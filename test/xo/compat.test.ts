@@ -43,16 +43,12 @@ async function protectedChain(kind: Kind): Promise<ProtectedChain> {
     stopBeforeCleanup(() => xo.close());
     return xo;
   };
-  let xo: XoRemote;
-  if (kind === 'encrypted') {
-    // XO refuses to set up encryption on a root that holds immutability.json ("Remote directory must be empty."):
-    // XO first, then the daemon, until the daemon handles the other order.
-    xo = await open();
-    await startDaemon(remote, config);
-  } else {
-    await startDaemon(remote, config);
-    xo = await open();
-  }
+  // The daemon first, on a new empty remote: XO must still be able to set it up, encryption included (XO refuses a
+  // root holding anything but dotfiles and its own two files: "Remote directory must be empty.").
+  await startDaemon(remote, config);
+  const xo: XoRemote = await open();
+  if (kind === 'encrypted')
+    console.log('xo-compat encrypted: XO set up encryption on a root the daemon was protecting');
   const vm = harness.makeVm({ disks: [8 * harness.MiB, 16 * harness.MiB] });
   const now = Date.now();
   const backups = await harness.writeChain(xo, vm, [now - 3 * HOUR, now - 2 * HOUR, now - HOUR], {
