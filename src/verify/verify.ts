@@ -4,6 +4,7 @@ import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { IndexEntry } from '../index/entry.js';
 import type { Identity } from '../remote/identity.js';
 import { settleTimeFor } from '../protect/completion.js';
+import type { LeafFolder } from '../protect/context.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { examine } from '../remote/read.js';
@@ -50,6 +51,30 @@ export async function verifyRemote(
   options: { now: number; jsonSettleMs: number; onProgress?: (done: number, total: number) => void },
 ): Promise<VerifyReport> {
   const report: VerifyReport = { remote: remote.id, entriesChecked: 0, foldersChecked: 0, findings: [] };
+  const entries = await readEntries(remote, report);
+  const immutable = await attributes.isImmutable([...new Set(entries.map((e) => e.path))]);
+  const inside = await listLockedTrees(entries, immutable);
+  const insideImmutable = await attributes.isImmutable([...inside.values()].flat());
+  const leaves = await findLeafFolders(remote.root);
+  const total = entries.length + leaves.length;
+  for (const entry of entries) {
+    report.entriesChecked++;
+    const finding =
+      (await checkEntry(entry, immutable.get(entry.path))) ??
+      looseInside(entry, inside.get(entry.path), insideImmutable);
+    if (finding !== undefined) report.findings.push(finding);
+    if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
+  }
+  for (const leaf of leaves) {
+    await checkFolder({ remote, ...leaf }, options, report);
+    report.foldersChecked++;
+    options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
+  }
+  return report;
+}
+
+// The readable entries; an unreadable one is a finding.
+async function readEntries(remote: RemoteContext, report: VerifyReport): Promise<IndexEntry[]> {
   const entries: IndexEntry[] = [];
   for (const day of await remote.index.listDays()) {
     for (const stored of await remote.index.readDay(day)) {
@@ -62,51 +87,56 @@ export async function verifyRemote(
       else entries.push(stored.entry);
     }
   }
-  const immutable = await attributes.isImmutable([...new Set(entries.map((e) => e.path))]);
-  // A directory unit (VHD directory, config or pool date folder) is locked with everything in it: every file inside
-  // must still be immutable.
+  return entries;
+}
+
+// A directory unit (VHD directory, config or pool date folder) is locked with everything in it: every file inside
+// must still be immutable. Returns, per locked directory unit, the files inside.
+async function listLockedTrees(
+  entries: readonly IndexEntry[],
+  immutable: ReadonlyMap<string, boolean | undefined>,
+): Promise<Map<string, string[]>> {
   const inside = new Map<string, string[]>();
   for (const entry of entries)
     if (entry.recursive && immutable.get(entry.path) === true) inside.set(entry.path, await listTree(entry.path));
-  const insideImmutable = await attributes.isImmutable([...inside.values()].flat());
-  const leaves = await findLeafFolders(remote.root);
-  const total = entries.length + leaves.length;
-  for (const entry of entries) {
-    report.entriesChecked++;
-    const finding = await checkEntry(entry, immutable.get(entry.path));
-    if (finding !== undefined) report.findings.push(finding);
-    else {
-      const loose = (inside.get(entry.path) ?? []).filter((p) => insideImmutable.get(p) !== true);
-      if (loose.length > 0)
-        report.findings.push({
-          kind: 'not-immutable',
-          path: entry.path,
-          detail: `${loose.length} file(s) inside are not immutable, such as ${loose[0]}`,
-        });
-    }
-    if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
+  return inside;
+}
+
+function looseInside(
+  entry: IndexEntry,
+  inside: readonly string[] | undefined,
+  insideImmutable: ReadonlyMap<string, boolean | undefined>,
+): Finding | undefined {
+  const loose = (inside ?? []).filter((p) => insideImmutable.get(p) !== true);
+  if (loose.length === 0) return undefined;
+  return {
+    kind: 'not-immutable',
+    path: entry.path,
+    detail: `${loose.length} file(s) inside are not immutable, such as ${loose[0]}`,
+  };
+}
+
+// The daemon's own reconcile, run dry: whatever it would lock now is a completed backup left unprotected.
+async function checkFolder(
+  folder: LeafFolder,
+  options: { now: number; jsonSettleMs: number },
+  report: VerifyReport,
+): Promise<void> {
+  const reconciled = await reconcileFolder(folder, {
+    now: options.now,
+    jsonSettleMs: settleTimeFor(folder.remote.encrypted, options.jsonSettleMs),
+  });
+  for (const request of reconciled.requests) {
+    if (!report.findings.some((f) => f.path === request.unit))
+      report.findings.push({
+        kind: 'unprotected',
+        path: request.unit,
+        detail: `part of completed backup ${request.backup.label}, inside its window, not locked as indexed`,
+      });
   }
-  for (const leaf of leaves) {
-    // The daemon's own reconcile, run dry: whatever it would lock now is a completed backup left unprotected.
-    const folder = await reconcileFolder(
-      { remote, ...leaf },
-      { now: options.now, jsonSettleMs: settleTimeFor(remote.encrypted, options.jsonSettleMs) },
-    );
-    for (const request of folder.requests) {
-      if (!report.findings.some((f) => f.path === request.unit))
-        report.findings.push({
-          kind: 'unprotected',
-          path: request.unit,
-          detail: `part of completed backup ${request.backup.label}, inside its window, not locked as indexed`,
-        });
-    }
-    // What the daemon refuses to lock (symlinks, hard links, folders behind links) is a gap too: named, never hidden.
-    for (const refusal of folder.refusals)
-      report.findings.push({ kind: 'refused', path: refusal.path, detail: `not locked: ${refusal.reason}` });
-    report.foldersChecked++;
-    options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
-  }
-  return report;
+  // What the daemon refuses to lock (symlinks, hard links, folders behind links) is a gap too: named, never hidden.
+  for (const refusal of reconciled.refusals)
+    report.findings.push({ kind: 'refused', path: refusal.path, detail: `not locked: ${refusal.reason}` });
 }
 
 async function listTree(dir: string): Promise<string[]> {
@@ -144,7 +174,9 @@ async function checkEntry(entry: IndexEntry, immutable: boolean | undefined): Pr
     return {
       kind: 'device-changed',
       path: entry.path,
-      detail: `device number ${entry.identity.dev} -> ${examined.identity.dev} (remounted or renumbered?); inode and times unchanged`,
+      detail:
+        `device number ${entry.identity.dev} -> ${examined.identity.dev} (remounted or renumbered?); ` +
+        'inode and times unchanged',
     };
   return undefined;
 }
