@@ -20,49 +20,21 @@ async function removeStaleProbes(root: string, attributes: AttributesAdapter): P
   for (const probe of stale) await unlink(probe).catch(() => undefined);
 }
 
-// Proves on the remote itself that +i holds: a probe file is locked, a write and an unlink must fail with EPERM, then it is cleaned up.
-// The probe starts with a dot, which XO treats as its own temporary and never reads.
+type Failure = (what: string, cause?: unknown) => AppError;
+
+// Proves on the remote itself that +i holds: a probe file is locked, a write and an unlink must fail with EPERM,
+// then it is cleaned up. The probe starts with a dot, which XO treats as its own temporary and never reads.
 export async function selfTestRemote(root: string, attributes: AttributesAdapter): Promise<void> {
   await removeStaleProbes(root, attributes);
-  const real = await realpath(root);
-  const fsType = readFilesystemType(real);
+  const fail = failureOn(root, readFilesystemType(await realpath(root)));
   const probe = path.join(root, `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fail = (what: string, cause?: unknown): AppError =>
-    new AppError('SELF_TEST_FAILED', `Self-test on ${root} (filesystem ${fsType}) failed: ${what}`, {
-      value: { root, fsType },
-      hint:
-        ['nfs', 'nfs4', 'cifs', 'smb3', 'fuse'].includes(fsType) || fsType.startsWith('fuse.')
-          ? `${fsType} does not keep the immutable attribute; run the daemon on the server that holds the disks (ext4, xfs or btrfs)`
-          : 'the remote must be on a local filesystem that supports chattr +i (ext4, xfs, btrfs) and the daemon must run as root',
-      cause,
-    });
   try {
     await writeFile(probe, 'probe\n', { flag: 'wx', mode: 0o600 });
   } catch (error) {
     throw fail(`cannot create ${probe}: ${(error as Error).message}`, error);
   }
   try {
-    const [locked] = await attributes.setImmutable([{ path: probe, recursive: false }], true);
-    if (locked?.status !== 'ok') {
-      const detail = locked?.status === 'failed' ? locked.message : 'the probe vanished';
-      throw fail(`chattr +i did not take: ${detail}`);
-    }
-    for (const [what, attempt] of [
-      ['a write', () => appendFile(probe, 'x')],
-      ['an unlink', () => unlink(probe)],
-    ] as const) {
-      try {
-        await attempt();
-        throw fail(`${what} of the locked probe succeeded`);
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        if (errnoCode(error) !== 'EPERM')
-          throw fail(
-            `${what} of the locked probe failed with ${errnoCode(error) ?? 'an unknown error'} instead of EPERM`,
-            error,
-          );
-      }
-    }
+    await proveLockHolds(probe, attributes, fail);
   } finally {
     await attributes.setImmutable([{ path: probe, recursive: false }], false).catch(() => undefined);
     await unlink(probe).catch(() => undefined);
@@ -73,4 +45,43 @@ export async function selfTestRemote(root: string, attributes: AttributesAdapter
     () => false,
   );
   if (stillThere) throw fail(`the probe ${probe} could not be removed; remove it with chattr -i and rm`);
+}
+
+function failureOn(root: string, fsType: string): Failure {
+  return (what, cause) =>
+    new AppError('SELF_TEST_FAILED', `Self-test on ${root} (filesystem ${fsType}) failed: ${what}`, {
+      value: { root, fsType },
+      hint:
+        ['nfs', 'nfs4', 'cifs', 'smb3', 'fuse'].includes(fsType) || fsType.startsWith('fuse.')
+          ? `${fsType} does not keep the immutable attribute; ` +
+            'run the daemon on the server that holds the disks (ext4, xfs or btrfs)'
+          : 'the remote must be on a local filesystem that supports chattr +i (ext4, xfs, btrfs) ' +
+            'and the daemon must run as root',
+      cause,
+    });
+}
+
+// Locks the probe, then a write and an unlink of it must both fail with EPERM.
+async function proveLockHolds(probe: string, attributes: AttributesAdapter, fail: Failure): Promise<void> {
+  const [locked] = await attributes.setImmutable([{ path: probe, recursive: false }], true);
+  if (locked?.status !== 'ok') {
+    const detail = locked?.status === 'failed' ? locked.message : 'the probe vanished';
+    throw fail(`chattr +i did not take: ${detail}`);
+  }
+  for (const [what, attempt] of [
+    ['a write', () => appendFile(probe, 'x')],
+    ['an unlink', () => unlink(probe)],
+  ] as const) {
+    try {
+      await attempt();
+      throw fail(`${what} of the locked probe succeeded`);
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      if (errnoCode(error) !== 'EPERM')
+        throw fail(
+          `${what} of the locked probe failed with ${errnoCode(error) ?? 'an unknown error'} instead of EPERM`,
+          error,
+        );
+    }
+  }
 }
