@@ -43,36 +43,11 @@ export async function writeVmBackup(root: string, backup: SampleVmBackup): Promi
   const vhds: Record<string, string> = {};
   for (const disk of backup.disks ?? [{ type: 'flat' }]) {
     const vdi = randomUUID();
-    const vdiFolder = path.join(folder, 'vdis', jobId, vdi);
-    await mkdir(vdiFolder, { recursive: true });
-    if (disk.type === 'flat') {
-      await writeFile(path.join(vdiFolder, `${dt}.vhd`), Buffer.alloc(4096, 1));
-      units.push(path.join(vdiFolder, `${dt}.vhd`));
-      vhds[vdi] = `vdis/${jobId}/${vdi}/${dt}.vhd`;
-      continue;
-    }
-    const dataName = disk.type === 'legacy-vhd-directory' ? `${randomUUID()}.vhd` : `${dt}.vhd`;
-    const vhdDir = path.join(vdiFolder, 'data', dataName);
-    const blocks = disk.type === 'vhd-directory' ? (disk.blocks ?? 3) : 3;
-    await mkdir(path.join(vhdDir, 'blocks', '0'), { recursive: true });
-    for (let block = 0; block < blocks; block++)
-      await writeFile(path.join(vhdDir, 'blocks', '0', String(block)), Buffer.alloc(512, block));
-    for (const part of ['chunk-filters.json', 'bat', 'footer', 'header'])
-      await writeFile(path.join(vhdDir, part), part);
-    // XO writes the alias through its encrypting layer too: on an encrypted remote it is ciphertext, not a path.
-    const target = `data/${dataName}`;
-    await writeFile(path.join(vdiFolder, `${dt}.alias.vhd`), backup.encrypted === true ? cipherText(target) : target);
-    units.push(path.join(vdiFolder, `${dt}.alias.vhd`), vhdDir);
-    vhds[vdi] = `vdis/${jobId}/${vdi}/${dt}.alias.vhd`;
+    const written = await writeDisk(path.join(folder, 'vdis', jobId, vdi), dt, disk, backup.encrypted === true);
+    units.push(...written.units);
+    vhds[vdi] = `vdis/${jobId}/${vdi}/${written.name}`;
   }
-  if (backup.xva === true) {
-    // Large files land under a dot name and are renamed into place.
-    const temporary = path.join(folder, `.${Date.now()}.${dt}.xva`);
-    await writeFile(temporary, Buffer.alloc(8192, 2));
-    await rename(temporary, path.join(folder, `${dt}.xva`));
-    await writeFile(path.join(folder, `${dt}.xva.checksum`), 'sha256-of-the-xva');
-    units.push(path.join(folder, `${dt}.xva`), path.join(folder, `${dt}.xva.checksum`));
-  }
+  if (backup.xva === true) units.push(...(await writeXva(folder, dt)));
   const cache = path.join(folder, 'cache.json.gz');
   await writeFile(cache, 'cache');
   const metadata = {
@@ -90,6 +65,40 @@ export async function writeVmBackup(root: string, backup: SampleVmBackup): Promi
   );
   units.push(json);
   return { label: json, units, neverLocked: [cache] };
+}
+
+// One disk in its VDI folder: a flat VHD, or a VHD directory with its alias. `name`: what the json names.
+async function writeDisk(
+  vdiFolder: string,
+  dt: string,
+  disk: SampleDisk,
+  encrypted: boolean,
+): Promise<{ units: string[]; name: string }> {
+  await mkdir(vdiFolder, { recursive: true });
+  if (disk.type === 'flat') {
+    await writeFile(path.join(vdiFolder, `${dt}.vhd`), Buffer.alloc(4096, 1));
+    return { units: [path.join(vdiFolder, `${dt}.vhd`)], name: `${dt}.vhd` };
+  }
+  const dataName = disk.type === 'legacy-vhd-directory' ? `${randomUUID()}.vhd` : `${dt}.vhd`;
+  const vhdDir = path.join(vdiFolder, 'data', dataName);
+  const blocks = disk.type === 'vhd-directory' ? (disk.blocks ?? 3) : 3;
+  await mkdir(path.join(vhdDir, 'blocks', '0'), { recursive: true });
+  for (let block = 0; block < blocks; block++)
+    await writeFile(path.join(vhdDir, 'blocks', '0', String(block)), Buffer.alloc(512, block));
+  for (const part of ['chunk-filters.json', 'bat', 'footer', 'header']) await writeFile(path.join(vhdDir, part), part);
+  // XO writes the alias through its encrypting layer too: on an encrypted remote it is ciphertext, not a path.
+  const target = `data/${dataName}`;
+  await writeFile(path.join(vdiFolder, `${dt}.alias.vhd`), encrypted ? cipherText(target) : target);
+  return { units: [path.join(vdiFolder, `${dt}.alias.vhd`), vhdDir], name: `${dt}.alias.vhd` };
+}
+
+// Large files land under a dot name and are renamed into place.
+async function writeXva(folder: string, dt: string): Promise<string[]> {
+  const temporary = path.join(folder, `.${Date.now()}.${dt}.xva`);
+  await writeFile(temporary, Buffer.alloc(8192, 2));
+  await rename(temporary, path.join(folder, `${dt}.xva`));
+  await writeFile(path.join(folder, `${dt}.xva.checksum`), 'sha256-of-the-xva');
+  return [path.join(folder, `${dt}.xva`), path.join(folder, `${dt}.xva.checksum`)];
 }
 
 export async function writeConfigBackup(root: string, schedule: string, datetime: string): Promise<WrittenBackup> {
