@@ -10,7 +10,7 @@ import { countByDay } from '../lift/report.js';
 import { acceptClock } from '../clockguard/guard.js';
 import { judgeRecordedClock } from '../clockguard/judge.js';
 import { freeze, readClockState } from '../clockguard/state.js';
-import { openRemoteContext } from '../context/open.js';
+import { forEachRemote } from './each-remote.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -45,31 +45,21 @@ export async function runLift(
   const clockNote = await checkClock(config.indexPath, config.maxClockJumpMs, clock, options);
   if (clockNote !== undefined) io.err(clockNote);
   const attributes = new ChattrAdapter();
-  const outcomes: RemoteOutcome[] = [];
-  for (const remote of remotes) {
-    const progress =
-      !options.json && process.stderr.isTTY
-        ? (done: number, total: number) =>
-            process.stderr.write(`\r${options.dryRun ? 'checking' : 'lifting'} ${remote.id}: ${done}/${total} units`)
-        : undefined;
-    try {
-      const context = await openRemoteContext(remote, config.indexPath);
-      const report = options.all
-        ? await makeRemoteMutable(context, attributes, clock.now(), progress)
-        : await liftRemote(context, attributes, {
-            now: clock.now(),
-            dryRun: options.dryRun,
-            all: false,
-            ...(progress ? { onProgress: progress } : {}),
-          });
-      outcomes.push({ remote: remote.id, report });
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      outcomes.push({ remote: remote.id, error: { code: error.code, message: error.message, hint: error.hint } });
-    } finally {
-      if (progress) process.stderr.write('\r\x1b[K');
-    }
-  }
+  const verb = options.dryRun ? 'checking' : 'lifting';
+  const progressLabel = (remote: { id: string }, done: number, total: number): string =>
+    `${verb} ${remote.id}: ${done}/${total} units`;
+  const outcomes: RemoteOutcome[] = (
+    await forEachRemote(remotes, config, { json: options.json, progressLabel }, (context, onProgress) =>
+      options.all
+        ? makeRemoteMutable(context, attributes, clock.now(), onProgress)
+        : liftRemote(context, attributes, { now: clock.now(), dryRun: options.dryRun, all: false, onProgress }),
+    )
+  ).map((o) =>
+    o.error === undefined
+      ? { remote: o.remote, report: o.result }
+      : { remote: o.remote, error: { code: o.error.code, message: o.error.message, hint: o.error.hint } },
+  );
+
   if (options.json) io.out(JSON.stringify(toJson(outcomes), null, 2));
   else for (const outcome of outcomes) for (const line of describe(outcome, options)) io.out(line);
   const troubled = outcomes.some(

@@ -1,10 +1,9 @@
 import { ChattrAdapter } from '../attributes/chattr.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
-import { AppError } from '../errors.js';
 import { countByDay } from '../lift/report.js';
-import { rebuildIndex, type RebuildReport } from '../rebuild/rebuild.js';
-import { openRemoteContext } from '../context/open.js';
+import { rebuildIndex } from '../rebuild/rebuild.js';
+import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -21,30 +20,23 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   const attributes = new ChattrAdapter();
-  const reports: RebuildReport[] = [];
-  const errors: { remote: string; code: string; message: string; hint: string }[] = [];
-  for (const remote of remotes) {
-    const progress =
-      !options.json && process.stderr.isTTY
-        ? (done: number, total: number) => process.stderr.write(`\rscanning ${remote.id}: ${done}/${total} folders`)
-        : undefined;
-    try {
-      const context = await openRemoteContext(remote, config.indexPath);
+  const progressLabel = (remote: { id: string }, done: number, total: number): string =>
+    `scanning ${remote.id}: ${done}/${total} folders`;
+  const outcomes = await forEachRemote(
+    remotes,
+    config,
+    { json: options.json, progressLabel },
+    async (context, onProgress) => {
       await context.index.open();
-      reports.push(
-        await rebuildIndex(context, attributes, {
-          importFrom: [config.indexPath, ...options.import],
-          now: clock.now(),
-          ...(progress ? { onProgress: progress } : {}),
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      errors.push({ remote: remote.id, code: error.code, message: error.message, hint: error.hint });
-    } finally {
-      if (progress) process.stderr.write('\r\x1b[K');
-    }
-  }
+      return rebuildIndex(context, attributes, {
+        importFrom: [config.indexPath, ...options.import],
+        now: clock.now(),
+        onProgress,
+      });
+    },
+  );
+  const reports = resultsOf(outcomes);
+  const errors = errorsOf(outcomes);
   if (options.json) {
     io.out(
       JSON.stringify(

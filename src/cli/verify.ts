@@ -1,9 +1,8 @@
 import { ChattrAdapter } from '../attributes/chattr.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
-import { AppError } from '../errors.js';
-import { openRemoteContext } from '../context/open.js';
-import { verifyRemote, type VerifyReport } from '../verify/verify.js';
+import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
+import { verifyRemote } from '../verify/verify.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -16,29 +15,15 @@ export async function runVerify(
 ): Promise<number> {
   const config = loadConfig(options.config);
   const attributes = new ChattrAdapter();
-  const reports: VerifyReport[] = [];
-  const errors: { remote: string; code: string; message: string }[] = [];
-  for (const remote of selectRemotes(config.remotes, options.remote)) {
-    const progress =
-      !options.json && process.stderr.isTTY
-        ? (done: number, total: number) => process.stderr.write(`\rverifying ${remote.id}: ${done}/${total}`)
-        : undefined;
-    try {
-      const context = await openRemoteContext(remote, config.indexPath);
-      reports.push(
-        await verifyRemote(context, attributes, {
-          now: clock.now(),
-          jsonSettleMs: config.jsonSettleMs,
-          ...(progress ? { onProgress: progress } : {}),
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      errors.push({ remote: remote.id, code: error.code, message: error.message });
-    } finally {
-      if (progress) process.stderr.write('\r\x1b[K');
-    }
-  }
+  const progressLabel = (remote: { id: string }, done: number, total: number): string =>
+    `verifying ${remote.id}: ${done}/${total}`;
+  const remotes = selectRemotes(config.remotes, options.remote);
+  const outcomes = await forEachRemote(remotes, config, { json: options.json, progressLabel }, (context, onProgress) =>
+    verifyRemote(context, attributes, { now: clock.now(), jsonSettleMs: config.jsonSettleMs, onProgress }),
+  );
+  const reports = resultsOf(outcomes);
+  // verify has always reported errors without a hint.
+  const errors = errorsOf(outcomes).map(({ remote, code, message }) => ({ remote, code, message }));
   if (options.json) {
     io.out(
       JSON.stringify(
