@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { isInside } from '../paths.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
-import { resolveRemoteRoot } from '../remote/root.js';
+import { isEncryptedRemote, isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import { realpathOfNearest } from '../paths.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { EXIT } from './exit-codes.js';
@@ -95,9 +95,22 @@ async function checkRemotes(record: Recorder, config: Config, attributes: Chattr
       return 'self-test passed: a locked probe refused a write and an unlink';
     });
     await record(`remote ${remote.id}: index outside the remote`, () => indexOutside(config.indexPath, remote));
+    await record(`remote ${remote.id}: kind`, () => remoteKind(remote));
     folders += (await findLeafFolders(remote.root)).length;
   }
   return folders;
+}
+
+// How the daemon will protect it, and, for a new remote, that either order of set-up works.
+async function remoteKind(remote: RemoteConfig): Promise<string> {
+  if (await isUntouchedByXo(remote.root))
+    return (
+      'new: XO has written nothing there yet; the daemon writes immutability.json once XO has, ' +
+      'so add the remote in XO (with encryption or not) before or after starting the service'
+    );
+  return (await isEncryptedRemote(remote.root))
+    ? 'encrypted: VHD directories are matched to backups by name (aliases and jsons are ciphertext)'
+    : "plain: aliases and jsons are read to find each backup's VHD directories";
 }
 
 async function indexOutside(indexPath: string, remote: RemoteConfig): Promise<string> {

@@ -25,6 +25,7 @@ describe('xo-immutable-backups check', () => {
       'remote r: root',
       'remote r: immutable attribute',
       'remote r: index outside the remote',
+      'remote r: kind',
       'inotify watches',
     ]) {
       expect(
@@ -32,6 +33,8 @@ describe('xo-immutable-backups check', () => {
         check,
       ).toMatch(/^OK /);
     }
+    // A new, empty remote: the admin learns that either order of set-up with XO works.
+    expect(lines.find((l) => l.includes(' remote r: kind:'))).toContain('before or after starting the service');
     const unit = lines.findIndex((l) => l.includes(' systemd unit:'));
     if (lines[unit]?.startsWith('FAIL')) {
       expect(result.status).toBe(1);
