@@ -37,9 +37,8 @@ export async function mapLimited<T, R>(
   return results;
 }
 
-// Synchronous filesystem calls cost a fifth to a half of their fs/promises form here (no thread-pool hop: measured on
-// index entries, 10,000 rewrites in 0.26 s against 1.46 s), but they block the event loop. The hot paths make them
-// after `await yieldIfDue()`, which lets timers, signals and watch events in at least every SLICE_MS.
+// Hot paths make synchronous fs calls (cheaper than fs/promises, docs/performance.md) after `await yieldIfDue()`,
+// which lets timers, signals and watch events in at least every SLICE_MS.
 const SLICE_MS = 10;
 let sliceStarted = performance.now();
 

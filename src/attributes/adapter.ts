@@ -1,4 +1,4 @@
-// The immutable attribute behind one interface, so protection logic can be tested against a fake and run against chattr.
+// The immutable attribute behind one interface, so protection logic is tested against a fake and runs against chattr.
 export interface Target {
   path: string;
   // A directory locked or lifted with everything in it (a VHD directory, a config backup folder).

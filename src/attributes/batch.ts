@@ -25,9 +25,8 @@ export function splitIntoBatches(
   return batches;
 }
 
-// chattr processes run at once. Setting +i makes the kernel write back the file's dirty pages first (and wait), so a
-// just-written backup costs chattr a disk round trip per file: several processes keep several in flight (on this
-// machine 2,500 fresh files took 830 ms in one chattr, 180 ms in eight).
+// chattr processes run at once: +i waits for a fresh file's write-back, so several keep several disk round trips in
+// flight (docs/performance.md).
 export const CHATTR_LANES = 8;
 // Below this many paths a batch is not split further: a spawn costs more than it saves.
 const MIN_SPLIT_PATHS = 64;
@@ -47,7 +46,7 @@ export interface ChattrFailure {
 }
 
 // chattr, run with LC_ALL=C, says "chattr: <reason> while <doing> <path>" per failed path and goes on.
-// Returns the failures it can pin on a path of the batch (or a path inside one, under -R) and whether every line was understood.
+// The failures it can pin on a path of the batch (or inside one, under -R), and whether every line was understood.
 export function parseChattrErrors(
   stderr: string,
   batch: readonly string[],

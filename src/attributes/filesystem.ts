@@ -23,7 +23,7 @@ export function parseMountinfo(text: string): Mount[] {
   return mounts;
 }
 
-// The filesystem type of the mount that holds `realPath` (the longest mount point that prefixes it; the last one mounted wins).
+// The filesystem type of the mount holding `realPath` (the longest prefixing mount point; the last mounted wins).
 export function filesystemTypeOf(realPath: string, mounts: readonly Mount[]): string | undefined {
   let best: Mount | undefined;
   for (const mount of mounts) {

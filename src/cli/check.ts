@@ -29,7 +29,7 @@ const UNIT_PATHS = [
 // Runs one check and records its result; false when it failed.
 type Recorder = (check: string, run: () => Promise<string>) => Promise<boolean>;
 
-// `check`: the preflight an admin runs before enabling the service. Every check runs, one line each; exit 1 if any failed.
+// `check`: the preflight before enabling the service. Every check runs, one line each; exit 1 if any failed.
 export async function runCheck(options: { config: string; json: boolean }, io: Io): Promise<number> {
   const results: CheckResult[] = [];
   const record = recorderInto(results);

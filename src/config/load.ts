@@ -7,7 +7,7 @@ import { validateConfig, type ConfigProblem } from './validate.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/xo-immutable-backups/config.json';
 
-// Reads the admin's file through conf and validates it; conf gets no defaults and no schema, so it never writes the file back.
+// conf gets no defaults and no schema, so it never writes the admin's file back.
 export function loadConfig(file: string): Config {
   const absolute = path.resolve(file);
   try {

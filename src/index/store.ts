@@ -31,8 +31,7 @@ export interface StoredEntry {
 }
 
 // The day-bucketed index of one remote: <indexPath>/<remoteId>/<YYYY-MM-DD>/<sha256(path)>, one JSON file per unit.
-// Entries are read, written and removed with synchronous calls between slices (concurrency.ts: yieldIfDue): through
-// the thread pool a rewrite or a read cost five times as much here.
+// Synchronous calls between slices (yieldIfDue): the thread pool costs more here (docs/performance.md).
 export class IndexStore {
   readonly folder: string;
   readonly #knownDays = new Set<string>();
@@ -42,7 +41,7 @@ export class IndexStore {
     this.folder = path.join(indexPath, remoteId);
   }
 
-  // Only root reads the index: it maps every protected path, which is worth nothing to an attacker but nothing to share either.
+  // Only root reads the index: a map of every protected path is worth little to an attacker, and nothing to share.
   async open(): Promise<void> {
     try {
       await mkdir(path.dirname(this.folder), { recursive: true, mode: 0o700 });
@@ -69,7 +68,7 @@ export class IndexStore {
     try {
       await yieldIfDue();
       const file = this.entryPath(day, unitPath);
-      // Most reads in a burst are of entries not written yet: a thrown ENOENT cost 12 to 17 us here, this stat 2 us.
+      // stat first: most reads in a burst miss, and a miss is cheaper than a thrown ENOENT (docs/performance.md).
       if (statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
       return parseEntry(readFileSync(file, 'utf8'));
     } catch (error) {
@@ -78,12 +77,8 @@ export class IndexStore {
     }
   }
 
-  // Creating a file is the dearest step of locking (30 us to 1 ms here, with the disk's load; 40 us for a rewrite), so an
-  // entry is created once, as "pending", and rewritten in place as "locked": no temporary file, no rename. The new
-  // text is padded with spaces to at least the old length, so the file never shrinks and is never empty after its
-  // first write. A reader racing a rewrite, or a crash between create and write, sees an unparsable entry: every reader
-  // treats that conservatively (the reconcile locks and rewrites it, the lift keeps the path locked and reports it).
-  // A day folder removed meanwhile (by a lift in another process) is created again.
+  // Created once, rewritten in place padded to the old length: a create costs most (docs/performance.md).
+  // A racing reader or a crash sees an unparsable entry, which every reader treats conservatively.
   async write(entry: IndexEntry): Promise<void> {
     const dayFolder = path.join(this.folder, entry.day);
     const target = path.join(dayFolder, entryName(entry.path));
@@ -130,8 +125,7 @@ export class IndexStore {
     }
   }
 
-  // The same in batches, for buckets too large to hold in memory as a list. Each batch is read synchronously (a
-  // directory read of 1,024 names: about 3x faster than one promise per name), between slices like every other call.
+  // The same in batches, for buckets too large to hold as a list; each batch read synchronously (docs/performance.md).
   async *streamNames(day: string): AsyncGenerator<string[]> {
     let dir: Dir;
     try {

@@ -9,7 +9,7 @@ export interface LiftOptions {
   // Make the whole remote mutable, windows ignored (decommissioning).
   all: boolean;
   onProgress?: (done: number, total: number) => void;
-  // Entries read, checked and unlocked together (default CHUNK in pass.ts); smaller in tests, to see chunks follow each other.
+  // Entries read, checked and unlocked together (default CHUNK in pass.ts); smaller in tests.
   chunkSize?: number;
 }
 
@@ -34,11 +34,8 @@ export interface LiftReport {
   cachesRemoved: string[];
 }
 
-// Unlock, then forget: chattr -i first, then XO's caches, then the entries, so a crash in between leaves entries for
-// mutable units that the next pass removes. Nothing is unlocked before its window has passed (lift/plan.ts), and
-// nothing is forgotten while the root does not look like the protected remote (unmounted, swapped).
-// The index is streamed: only the day buckets old enough to hold an expired entry are read, one chunk at a time, so
-// a pass costs what it lifts, not what is protected.
+// Unlock, then forget (chattr -i, XO's caches, the entries), so a crash leaves only entries the next pass removes.
+// Only the buckets old enough to expire are read, a chunk at a time: a pass costs what it lifts, not what is protected.
 export async function liftRemote(
   remote: RemoteContext,
   attributes: AttributesAdapter,

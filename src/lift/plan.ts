@@ -74,10 +74,8 @@ export function groupByPath(stored: readonly StoredEntry[]): {
   return { units: [...byPath.values()], unreadable, blocked };
 }
 
-// Pure: which units expire now. A unit is unlocked only when the newest backup referencing it is older than
-// now - duration, and when its own name, if it carries a datetime, is older too ("never early", whatever the bucket).
-// `all` (making a remote fully mutable) ignores the windows.
-// `alsoBlocked`: paths named by unreadable entries found elsewhere (in other day buckets).
+// Pure: which units expire now: the newest backup referencing one, and its own name's datetime, are both past the
+// window ("never early"). `alsoBlocked`: paths named by unreadable entries in other buckets.
 export function planLift(
   stored: readonly StoredEntry[],
   now: number,

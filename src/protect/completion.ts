@@ -8,9 +8,8 @@ export function settleTimeFor(encrypted: boolean, jsonSettleMs: number): number 
 
 export type Completion = { complete: true; completedAt: number } | { complete: false; recheckAt?: number };
 
-// XO writes a backup's json last, so its json being whole means the run is complete. Readable JSON is whole as soon as it
-// parses (an object's closing brace comes last). Ciphertext (encrypted remotes) cannot be parsed: it counts as whole once it
-// has stayed unchanged for `settleMs`, and the caller is told when to look again.
+// XO writes a backup's json last, so a whole json means a complete run: readable JSON once it parses, ciphertext
+// (encrypted remotes) once unchanged for `settleMs`; the caller is told when to look again.
 export function judgeCompletion(
   content: string | undefined,
   size: number,

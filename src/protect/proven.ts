@@ -1,10 +1,7 @@
 import type { Identity } from '../remote/identity.js';
 
-// Per VM folder, the backups (by json name) whose every unit was seen locked as indexed, with the json's identity at
-// that moment. A json is locked too, so any change to the backup since (a rewrite, a chattr -i of the json) changes its
-// ctime and voids the proof. Reconciles triggered by events and the start-up catch-up skip proven backups, so their
-// cost follows what changed, not what is retained; a full proof (after start-up, and every periodic rescan) ignores it,
-// and still catches a unit someone unlocked by hand behind an untouched json.
+// Per VM folder, the backups whose every unit was seen locked, with the json's identity (any change voids the proof):
+// event reconciles skip them so their cost follows what changed; a full proof ignores them.
 export class ProvenBackups {
   readonly #folders = new Map<string, Map<string, string>>();
   #changed = false;

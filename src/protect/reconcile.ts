@@ -51,7 +51,7 @@ export interface FolderReport {
 
 const METADATA_LIMIT = 16 * 1024 * 1024;
 
-// Level-triggered: lists the folder, finds the completed backups inside their window, and returns what of them is not locked yet.
+// Level-triggered: returns what of the completed backups inside their window is not locked yet.
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
@@ -79,7 +79,7 @@ interface VmScan {
   options: ReconcileOptions;
   report: FolderReport;
   entries: ListedEntry[];
-  // Listed only when some backup needs a look: a folder whose backups are all proven costs a readdir and an lstat per json.
+  // Listed only when some backup needs a look, so an all-proven folder costs a readdir and an lstat per json.
   vdis?: VdiFolder[];
   // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
   // appear, it must be looked at again.
@@ -298,7 +298,7 @@ function addRequest(
     });
 }
 
-// Only plain files and directories are units. A file with a second hard link could be a link to a file outside the backups.
+// Only plain files and directories are units; a second hard link could lead to a file outside the backups.
 export function refusalFor(unit: string, examined: Examined): Refusal | undefined {
   if (examined.type === 'symlink') return { path: unit, reason: 'it is a symbolic link', security: true };
   if (examined.type === 'other') return { path: unit, reason: 'it is not a regular file or directory', security: true };

@@ -4,12 +4,9 @@ import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 import type { RemoteRoot } from './root.js';
 
-// chattr follows symlinked parent folders: a folder is safe to act in only if resolving it changes nothing, i.e. the
-// root still resolves to where it did at start and no folder below it is a symbolic link.
-// undefined when it does not exist (any more); a link loop is not a real folder; any other error is thrown.
-// `known`: folders this pass already found real (a lock batch, a reconcile's unit checks, a lift chunk), not looked at
-// again: the units of one backup share all but their last folder, and a realpath of each cost 22 us here against 3 us
-// an lstat.
+// chattr follows symlinked parent folders: a folder is safe to act in only if the root still resolves to where it did
+// at start and no folder below it is a symbolic link. undefined: it does not exist (any more).
+// `known`: folders this pass already found real; an lstat of each beats a realpath of every unit (docs/performance.md).
 export async function isRealFolder(
   remote: RemoteRoot,
   dir: string,

@@ -1,4 +1,4 @@
-// What a file is, rather than where it is: a unit found again under the same path is the same unit only if this matches.
+// What a file is, not where: a unit found again under the same path is the same unit only if this matches.
 export interface Identity {
   dev: string;
   ino: string;

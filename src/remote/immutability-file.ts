@@ -12,7 +12,7 @@ export interface ImmutabilityStatus {
   daemon: 'xo-immutable-backups';
 }
 
-// XO shows a padlock on a remote when this file exists at its root; the prior art's fields are kept so XO reads it the same.
+// XO shows a padlock on a remote with this file at its root; the prior art's fields are kept so XO reads it the same.
 export function immutabilityStatus(durationMs: number, now: number, version: string): ImmutabilityStatus {
   return { since: now, immutable: true, duration: durationMs, version, daemon: 'xo-immutable-backups' };
 }

@@ -131,7 +131,7 @@ export interface Claim<B> {
   backup: B;
 }
 
-// After a merge, an older-named unit can hold a newer backup's data: the newest backup that references a unit governs its window.
+// After a merge an older-named unit can hold newer data: the newest backup referencing a unit governs its window.
 export function governingClaims<B extends { instant: number }>(claims: readonly Claim<B>[]): Claim<B>[] {
   const byPath = new Map<string, Claim<B>>();
   for (const claim of claims) {

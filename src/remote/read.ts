@@ -22,7 +22,7 @@ export async function listFolder(folder: string): Promise<ListedEntry[]> {
   }
 }
 
-// vdis/<jobId>/<vdiUuid>/: two levels of folders, then the listing of each VDI folder. Symlinked folders are not entered.
+// vdis/<jobId>/<vdiUuid>/: two levels of folders, then each VDI folder's listing; symlinked folders are not entered.
 export async function listVdiFolders(vmFolder: string): Promise<VdiFolder[]> {
   const folders: VdiFolder[] = [];
   for (const job of await listFolder(path.join(vmFolder, 'vdis'))) {

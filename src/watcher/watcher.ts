@@ -24,13 +24,9 @@ export type WatchEvent =
   | { type: 'leaf-changed'; leaf: Leaf; file: string | undefined }
   | { type: 'leaf-removed'; path: string };
 
-// Watching is what costs memory, so it is kept proportional to folders, never to retained backups:
-// chokidar follows the few structural folders (depth 0: it reports their sub-folders without entering them), and each leaf
-// folder (VM folder, config or pool date folder) gets one plain fs.watch, whose events only say "look at this folder".
-// The VM tree is the exception among structural folders: it holds one folder per VM (thousands), and chokidar lists a
-// folder again after each change in it, with an lstat of every entry (once a second through a burst: 12 s of CPU for a
-// burst of 5,000 new VM folders). A plain fs.watch names the folder that changed, so it costs one lstat per change.
-// Events are hints: the daemon's start-up scan and periodic rescan make a missed one cost latency, never protection.
+// Watches cost memory per folder, never per backup: chokidar for the structural folders, one fs.watch per leaf, and a
+// plain fs.watch for the VM tree, which chokidar would relist on every change (docs/performance.md).
+// Events are hints: the start-up scan and periodic rescan make a missed one cost latency, never protection.
 export class RemoteWatcher {
   readonly #root: string;
   readonly #log: Logger;
@@ -216,7 +212,7 @@ export class RemoteWatcher {
     );
   }
 
-  // The tree itself went (renamed, removed, unmounted): its VM folders with it. If it comes back, chokidar reports it anew.
+  // The tree itself went (renamed, removed, unmounted), and its VM folders with it; chokidar reports its return.
   #forgetVmTree(dir: string): void {
     const watched = this.#vmTrees.get(dir);
     watched?.watch.close();
