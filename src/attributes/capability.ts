@@ -28,10 +28,15 @@ export function assertCapabilities(procStatus = readFileSync('/proc/self/status'
   if (missing.length === 0) return;
   throw new AppError(
     'MISSING_CAPABILITY',
-    `This process lacks ${missing.join(', ')}, so it cannot ${missing.includes('CAP_LINUX_IMMUTABLE') ? 'set or clear the immutable attribute' : 'lock files it does not own or cannot read'}`,
+    `This process lacks ${missing.join(', ')}, so it cannot ` +
+      (missing.includes('CAP_LINUX_IMMUTABLE')
+        ? 'set or clear the immutable attribute'
+        : 'lock files it does not own or cannot read'),
     {
       value: effective === undefined ? 'unknown' : `CapEff=${effective.toString(16)}`,
-      hint: `run it as root; under systemd keep ${missing.join(' ')} in CapabilityBoundingSet= (see systemd/xo-immutable-backups.service)`,
+      hint:
+        `run it as root; under systemd keep ${missing.join(' ')} in CapabilityBoundingSet= ` +
+        '(see systemd/xo-immutable-backups.service)',
     },
   );
 }

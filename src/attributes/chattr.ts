@@ -38,7 +38,8 @@ async function run(command: 'chattr' | 'lsattr', args: readonly string[]): Promi
       value: command,
       hint: missing
         ? 'install e2fsprogs (apt-get install e2fsprogs), which provides chattr and lsattr'
-        : 'the system could not start a process (out of memory, processes or file descriptors?); the daemon tries again',
+        : 'the system could not start a process (out of memory, processes or file descriptors?); ' +
+          'the daemon tries again',
       cause: result,
     });
   }

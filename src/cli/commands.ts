@@ -51,8 +51,8 @@ export function addDemoCommand(program: Command, io: Io, setExit: SetExit): void
   program
     .command('demo')
     .description(
-      'Protect a sample XO remote in a temporary folder with the real daemon and chattr, show a delete being refused, ' +
-        'lift it with a clock 8 days ahead, then clean up (needs root).',
+      'Protect a sample XO remote in a temporary folder with the real daemon and chattr, ' +
+        'show a delete being refused, lift it with a clock 8 days ahead, then clean up (needs root).',
     )
     .option('--keep', 'keep the demo folder instead of unlocking and removing it', false)
     .addHelpText('after', EXIT_CODES_HELP)

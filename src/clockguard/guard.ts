@@ -33,7 +33,8 @@ export class ClockGuard {
       else if (recorded.forwardGapMs !== undefined)
         this.#log.warn(
           { gapMs: recorded.forwardGapMs },
-          `the clock moved ${formatMs(recorded.forwardGapMs)} forward since this index last recorded it (the server was off?); lifting goes on`,
+          `the clock moved ${formatMs(recorded.forwardGapMs)} forward since this index last recorded it ` +
+            '(the server was off?); lifting goes on',
         );
     } else {
       // While running, the wall clock may not go back before a time already recorded either.
@@ -56,7 +57,8 @@ export class ClockGuard {
       await freeze(this.#indexPath, frozen);
       this.#log.error(
         { reason: frozen.reason },
-        `lifting is frozen: ${frozen.reason}. Backups stay locked and new ones are still locked. Check the clock (timedatectl, NTP), then run \`xo-immutable-backups lift --accept-clock\``,
+        `lifting is frozen: ${frozen.reason}. Backups stay locked and new ones are still locked. ` +
+          'Check the clock (timedatectl, NTP), then run `xo-immutable-backups lift --accept-clock`',
       );
     }
     // Never record a time earlier than one already recorded: a clock set back must not erase the evidence.

@@ -14,7 +14,9 @@ export function judgeRunningClock(previous: ClockSample, current: ClockSample, m
   if (Math.abs(drift) <= maxJumpMs) return { ok: true };
   return {
     ok: false,
-    reason: `the wall clock jumped ${drift > 0 ? 'forward' : 'backward'} by ${formatMs(Math.abs(drift))} (in all) while the daemon was running`,
+    reason:
+      `the wall clock jumped ${drift > 0 ? 'forward' : 'backward'} by ${formatMs(Math.abs(drift))} (in all) ` +
+      'while the daemon was running',
   };
 }
 
@@ -29,7 +31,9 @@ export function judgeRecordedClock(
   if (wall < lastRecordedWall - Math.min(maxJumpMs, 60_000)) {
     return {
       ok: false,
-      reason: `the wall clock (${new Date(wall).toISOString()}) is earlier than the last time this index recorded (${new Date(lastRecordedWall).toISOString()})`,
+      reason:
+        `the wall clock (${new Date(wall).toISOString()}) is earlier than ` +
+        `the last time this index recorded (${new Date(lastRecordedWall).toISOString()})`,
     };
   }
   const gap = wall - lastRecordedWall;

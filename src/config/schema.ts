@@ -11,7 +11,8 @@ export const configSchema = {
     indexPath: {
       type: 'string',
       description:
-        'Absolute folder holding the index of protected units, one sub-folder per remote id. Must not lie inside a remote.',
+        'Absolute folder holding the index of protected units, one sub-folder per remote id. ' +
+        'Must not lie inside a remote.',
     },
     liftEvery: {
       type: 'string',
@@ -25,7 +26,8 @@ export const configSchema = {
     jsonSettleTime: {
       type: 'string',
       description:
-        'How long a backup json that is not readable JSON (encrypted remotes) must stay unchanged before it counts as complete.',
+        'How long a backup json that is not readable JSON (encrypted remotes) ' +
+        'must stay unchanged before it counts as complete.',
     },
     metricsFile: {
       type: 'string',
@@ -35,7 +37,8 @@ export const configSchema = {
     maxClockJump: {
       type: 'string',
       description:
-        'How far the wall clock may move against the monotonic clock before lifting is frozen, as a duration such as "1d".',
+        'How far the wall clock may move against the monotonic clock before lifting is frozen, ' +
+        'as a duration such as "1d".',
     },
     logLevel: {
       type: 'string',

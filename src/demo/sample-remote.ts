@@ -54,7 +54,8 @@ export async function writeVmBackup(root: string, backup: SampleVmBackup): Promi
     jobId,
     mode: backup.xva === true ? 'full' : 'delta',
     timestamp: Date.parse(
-      `${dt.slice(0, 4)}-${dt.slice(4, 6)}-${dt.slice(6, 8)}T${dt.slice(9, 11)}:${dt.slice(11, 13)}:${dt.slice(13, 15)}Z`,
+      `${dt.slice(0, 4)}-${dt.slice(4, 6)}-${dt.slice(6, 8)}` +
+        `T${dt.slice(9, 11)}:${dt.slice(11, 13)}:${dt.slice(13, 15)}Z`,
     ),
     ...(backup.xva === true ? { xva: `./${dt}.xva` } : { vhds }),
   };

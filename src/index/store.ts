@@ -53,7 +53,9 @@ export class IndexStore {
         `Cannot create the index folder ${this.folder}: ${(error as Error).message}`,
         {
           value: this.folder,
-          hint: 'check indexPath in the config; the folder must be writable by root and on a writable filesystem (systemd: ReadWritePaths)',
+          hint:
+            'check indexPath in the config; the folder must be writable by root ' +
+            'and on a writable filesystem (systemd: ReadWritePaths)',
           cause: error,
         },
       );

@@ -10,7 +10,9 @@ export async function remoteHealthProblem(root: string, attributes: AttributesAd
   try {
     if (!(await stat(root)).isDirectory()) return `${root} is not a directory any more`;
   } catch (error) {
-    return `${root} ${errnoCode(error) === 'ENOENT' ? 'does not exist any more' : `cannot be read (${(error as Error).message})`}`;
+    const why =
+      errnoCode(error) === 'ENOENT' ? 'does not exist any more' : `cannot be read (${(error as Error).message})`;
+    return `${root} ${why}`;
   }
   const marker = path.join(root, IMMUTABILITY_FILE);
   if ((await attributes.isImmutable([marker])).get(marker) === true) return undefined;

@@ -26,10 +26,13 @@ export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
     if (error instanceof AppError) throw error;
     throw new AppError(
       'REMOTE_NOT_FOUND',
-      `Remote "${remote.id}": ${remote.root} ${errnoCode(error) === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`}`,
+      `Remote "${remote.id}": ${remote.root} ` +
+        (errnoCode(error) === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`),
       {
         value: remote.root,
-        hint: `mount the remote, or fix remotes.${remote.id}.root; the daemon will not create it, so that an unmounted remote is never mistaken for an empty one`,
+        hint:
+          `mount the remote, or fix remotes.${remote.id}.root; ` +
+          'the daemon will not create it, so that an unmounted remote is never mistaken for an empty one',
         cause: error,
       },
     );

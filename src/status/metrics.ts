@@ -75,7 +75,8 @@ export function renderMetrics(input: MetricsInput): string {
   metric(
     'coverage_gaps',
     'gauge',
-    'Units of completed backups in their window that are not locked: refused (symlinks, hard links) or failed and waiting for a retry.',
+    'Units of completed backups in their window that are not locked: ' +
+      'refused (symlinks, hard links) or failed and waiting for a retry.',
     [[{}, input.coverageGaps]],
   );
   metric(

@@ -148,11 +148,13 @@ export function renderStatus(report: StatusReport): string[] {
     );
   if (report.errorsSinceStart !== null)
     lines.push(
-      `problems:  ${report.errorsSinceStart} error(s), ${report.securityWarningsSinceStart} security warning(s) since start`,
+      `problems:  ${report.errorsSinceStart} error(s), ` +
+        `${report.securityWarningsSinceStart} security warning(s) since start`,
     );
   if (report.inotify.watchedFolders !== null)
     lines.push(
-      `watches:   ${report.inotify.watchedFolders} folder(s) of fs.inotify.max_user_watches ${report.inotify.maxUserWatches ?? '?'}`,
+      `watches:   ${report.inotify.watchedFolders} folder(s) ` +
+        `of fs.inotify.max_user_watches ${report.inotify.maxUserWatches ?? '?'}`,
     );
   for (const remote of report.remotes) {
     lines.push('');
@@ -172,7 +174,8 @@ export function renderStatus(report: StatusReport): string[] {
       lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
     if (remote.lastLift !== null)
       lines.push(
-        `  last lift: ${time(remote.lastLift.at)}, ${remote.lastLift.unlocked} unlocked, ${remote.lastLift.failed} failed`,
+        `  last lift: ${time(remote.lastLift.at)}, ` +
+          `${remote.lastLift.unlocked} unlocked, ${remote.lastLift.failed} failed`,
       );
     lines.push('  unlocks in the next 14 days (units per UTC day):');
     const most = Math.max(1, ...remote.unlocks.map((u) => u.units));

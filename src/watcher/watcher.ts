@@ -261,7 +261,10 @@ export class RemoteWatcher {
     if (errnoCode(err) === 'ENOSPC') {
       this.#log.error(
         { err, path: where, watchedFolders: this.#leaves.size },
-        `out of inotify watches while watching ${where}: raise fs.inotify.max_user_watches above ${this.#leaves.size * 2 + 1024} (sysctl -w fs.inotify.max_user_watches=N, and in /etc/sysctl.d/ to keep it); until then new backups there are found by the periodic rescan only`,
+        `out of inotify watches while watching ${where}: ` +
+          `raise fs.inotify.max_user_watches above ${this.#leaves.size * 2 + 1024} ` +
+          '(sysctl -w fs.inotify.max_user_watches=N, and in /etc/sysctl.d/ to keep it); ' +
+          'until then new backups there are found by the periodic rescan only',
       );
       return;
     }
