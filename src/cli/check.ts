@@ -55,8 +55,8 @@ function recorderInto(results: CheckResult[]): Recorder {
       results.push({ check, ok: true, detail: await run() });
       return true;
     } catch (error) {
-      const appError = error instanceof AppError ? error : undefined;
-      results.push({ check, ok: false, detail: (error as Error).message, ...(appError ? { fix: appError.hint } : {}) });
+      const fix = error instanceof AppError ? error.hint : undefined;
+      results.push({ check, ok: false, detail: (error as Error).message, fix });
       return false;
     }
   };

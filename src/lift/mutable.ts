@@ -16,7 +16,7 @@ export async function makeRemoteMutable(
     now,
     dryRun: false,
     all: true,
-    ...(onProgress ? { onProgress } : {}),
+    onProgress,
   });
   // An unmounted remote: nothing was done, and nothing must be written onto the folder underneath.
   if (report.failed.some((f) => f.path === remote.root)) return report;
