@@ -1,5 +1,8 @@
 // On a remote XO does not encrypt, a json that never becomes valid JSON (XO crashed mid-write) is taken as complete
 // (when in doubt, protect) only after this long; on encrypted remotes the configured jsonSettleTime applies.
+// A json or metadata.json larger than this is not one XO wrote: it is never read whole.
+export const METADATA_LIMIT = 16 * 1024 * 1024;
+
 export const PLAIN_REMOTE_SETTLE_MS = 10 * 60 * 1000;
 
 export function settleTimeFor(encrypted: boolean, jsonSettleMs: number): number {

@@ -1,7 +1,5 @@
 import path from 'node:path';
-import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
 import type { Identity } from '../remote/identity.js';
-import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import {
   findVmBackups,
   governingClaims,
@@ -19,8 +17,10 @@ import {
 } from '../remote/model.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
-import { judgeCompletion, parsesAsObject } from './completion.js';
+import { judgeCompletion, METADATA_LIMIT, parsesAsObject } from './completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
+import { reconcileDateFolder } from './date-folder.js';
+import { addRequest, isLockedAsIndexed } from './request.js';
 import { claimsByName } from './by-name.js';
 import type { ProvenBackups } from './proven.js';
 
@@ -48,8 +48,6 @@ export interface FolderReport {
   // Jsons whose proof, if any, no longer holds (a refusal in the folder, a unit missing).
   unprovable?: string[];
 }
-
-const METADATA_LIMIT = 16 * 1024 * 1024;
 
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
@@ -226,83 +224,4 @@ async function aliasTarget(folder: LeafFolder, alias: string, report: FolderRepo
   const examined = await examine(path.join(folder.path, target));
   if (examined === undefined) return undefined;
   return { path: target, recursive: examined.type === 'directory' };
-}
-
-async function reconcileDateFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
-  const name = path.basename(folder.path);
-  const instant = parseBackupDatetime(name);
-  if (!isDatetimeName(name) || instant === undefined || !isInWindow(instant, options.now, folder.remote.durationMs))
-    return;
-  const metadata = path.join(folder.path, 'metadata.json');
-  const examined = await examine(metadata);
-  if (examined?.type !== 'file') return;
-  const self = await examine(folder.path);
-  // Already locked and unchanged: done without reading metadata.json again.
-  if (self === undefined || (await isLockedAsIndexed(folder, instant, folder.path, self))) return;
-  const completion = judgeCompletion(
-    await readSmallFile(metadata, METADATA_LIMIT),
-    examined.size,
-    examined.mtimeMs,
-    options.now,
-    options.jsonSettleMs,
-  );
-  if (!completion.complete) {
-    if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
-    return;
-  }
-  addRequest(
-    folder,
-    folder.path,
-    self,
-    true,
-    { label: folder.path, datetime: name, instant, completedAt: completion.completedAt },
-    report,
-    true,
-  );
-}
-
-// Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime.
-async function isLockedAsIndexed(
-  folder: LeafFolder,
-  backupInstant: number,
-  unit: string,
-  examined: Examined,
-): Promise<boolean> {
-  return isUnchangedSinceLock(await folder.remote.index.read(dayOf(backupInstant), unit), examined.identity);
-}
-
-function addRequest(
-  folder: LeafFolder,
-  unit: string,
-  examined: Examined,
-  recursive: boolean,
-  backup: BackupRef,
-  report: FolderReport,
-  confined: boolean,
-): void {
-  const refusal = confined
-    ? refusalFor(unit, examined)
-    : {
-        path: unit,
-        reason: 'a folder on its path is a symbolic link (chattr would follow it out of the remote)',
-        security: true,
-      };
-  if (refusal !== undefined) report.refusals.push(refusal);
-  else
-    report.requests.push({
-      remote: folder.remote,
-      kind: folder.kind,
-      unit,
-      recursive: recursive && examined.type === 'directory',
-      backup,
-    });
-}
-
-// Only plain files and directories are units; a second hard link could lead to a file outside the backups.
-export function refusalFor(unit: string, examined: Examined): Refusal | undefined {
-  if (examined.type === 'symlink') return { path: unit, reason: 'it is a symbolic link', security: true };
-  if (examined.type === 'other') return { path: unit, reason: 'it is not a regular file or directory', security: true };
-  if (examined.type === 'file' && examined.links > 1)
-    return { path: unit, reason: `it has ${examined.links} hard links`, security: true };
-  return undefined;
 }

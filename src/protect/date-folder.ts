@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
+import { isInWindow } from '../remote/model.js';
+import { examine, readSmallFile } from '../remote/read.js';
+import { judgeCompletion, METADATA_LIMIT } from './completion.js';
+import type { LeafFolder } from './context.js';
+import type { FolderReport, ReconcileOptions } from './reconcile.js';
+import { addRequest, isLockedAsIndexed } from './request.js';
+
+// A config or pool metadata date folder: complete once its metadata.json is, then locked whole.
+export async function reconcileDateFolder(
+  folder: LeafFolder,
+  options: ReconcileOptions,
+  report: FolderReport,
+): Promise<void> {
+  const name = path.basename(folder.path);
+  const instant = parseBackupDatetime(name);
+  if (!isDatetimeName(name) || instant === undefined || !isInWindow(instant, options.now, folder.remote.durationMs))
+    return;
+  const metadata = path.join(folder.path, 'metadata.json');
+  const examined = await examine(metadata);
+  if (examined?.type !== 'file') return;
+  const self = await examine(folder.path);
+  // Already locked and unchanged: done without reading metadata.json again.
+  if (self === undefined || (await isLockedAsIndexed(folder, instant, folder.path, self))) return;
+  const completion = judgeCompletion(
+    await readSmallFile(metadata, METADATA_LIMIT),
+    examined.size,
+    examined.mtimeMs,
+    options.now,
+    options.jsonSettleMs,
+  );
+  if (!completion.complete) {
+    if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
+    return;
+  }
+  addRequest(
+    folder,
+    folder.path,
+    self,
+    true,
+    { label: folder.path, datetime: name, instant, completedAt: completion.completedAt },
+    report,
+    true,
+  );
+}
