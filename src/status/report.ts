@@ -128,7 +128,14 @@ function summarizeRemote(
 
 // Human output, within 80 columns.
 export function renderStatus(report: StatusReport): string[] {
-  const time = (iso: string | null): string => (iso === null ? '-' : `${iso.slice(0, 16).replace('T', ' ')} UTC`);
+  return [...renderDaemon(report), ...report.remotes.flatMap((remote) => ['', ...renderRemote(remote)])];
+}
+
+function time(iso: string | null): string {
+  return iso === null ? '-' : `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+function renderDaemon(report: StatusReport): string[] {
   const lines: string[] = [];
   const d = report.daemon;
   lines.push(
@@ -156,31 +163,30 @@ export function renderStatus(report: StatusReport): string[] {
       `watches:   ${report.inotify.watchedFolders} folder(s) ` +
         `of fs.inotify.max_user_watches ${report.inotify.maxUserWatches ?? '?'}`,
     );
-  for (const remote of report.remotes) {
-    lines.push('');
-    const health =
-      remote.healthy === null
-        ? 'health unknown'
-        : remote.waitingForXo === true
-          ? "waiting for XO's first write"
-          : remote.healthy
-            ? 'healthy'
-            : 'UNAVAILABLE';
-    lines.push(`remote ${remote.id}: ${health}, ${remote.root}`.slice(0, 80));
-    if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
-    if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
-    lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
-    if (remote.oldestBackup !== null)
-      lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
-    if (remote.lastLift !== null)
-      lines.push(
-        `  last lift: ${time(remote.lastLift.at)}, ` +
-          `${remote.lastLift.unlocked} unlocked, ${remote.lastLift.failed} failed`,
-      );
-    lines.push('  unlocks in the next 14 days (units per UTC day):');
-    const most = Math.max(1, ...remote.unlocks.map((u) => u.units));
-    for (const { day, units } of remote.unlocks)
-      lines.push(`    ${day} ${String(units).padStart(7)} ${'#'.repeat(Math.ceil((units / most) * 50))}`);
-  }
+  return lines;
+}
+
+function healthOf(remote: RemoteStatus): string {
+  if (remote.healthy === null) return 'health unknown';
+  if (remote.waitingForXo === true) return "waiting for XO's first write";
+  return remote.healthy ? 'healthy' : 'UNAVAILABLE';
+}
+
+function renderRemote(remote: RemoteStatus): string[] {
+  const lines = [`remote ${remote.id}: ${healthOf(remote)}, ${remote.root}`.slice(0, 80)];
+  if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
+  if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
+  lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
+  if (remote.oldestBackup !== null)
+    lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
+  if (remote.lastLift !== null)
+    lines.push(
+      `  last lift: ${time(remote.lastLift.at)}, ` +
+        `${remote.lastLift.unlocked} unlocked, ${remote.lastLift.failed} failed`,
+    );
+  lines.push('  unlocks in the next 14 days (units per UTC day):');
+  const most = Math.max(1, ...remote.unlocks.map((u) => u.units));
+  for (const { day, units } of remote.unlocks)
+    lines.push(`    ${day} ${String(units).padStart(7)} ${'#'.repeat(Math.ceil((units / most) * 50))}`);
   return lines;
 }
