@@ -19,7 +19,12 @@ export async function runVerify(
     `verifying ${remote.id}: ${done}/${total}`;
   const remotes = selectRemotes(config.remotes, options.remote);
   const outcomes = await forEachRemote(remotes, config, { json: options.json, progressLabel }, (context, onProgress) =>
-    verifyRemote(context, attributes, { now: clock.now(), jsonSettleMs: config.jsonSettleMs, onProgress }),
+    verifyRemote(context, attributes, {
+      now: clock.now(),
+      jsonSettleMs: config.jsonSettleMs,
+      protectChains: config.protectChains,
+      onProgress,
+    }),
   );
   const reports = resultsOf(outcomes);
   // verify has always reported errors without a hint.

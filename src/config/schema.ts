@@ -40,6 +40,11 @@ export const configSchema = {
         'How far the wall clock may move against the monotonic clock before lifting is frozen, ' +
         'as a duration such as "1d".',
     },
+    protectChains: {
+      type: 'boolean',
+      description:
+        "Keep every VHD a backup inside its window is built on locked until that backup leaves it (default true); false: each backup's own window only, so a delta may be locked while its base is deletable.",
+    },
     logLevel: {
       type: 'string',
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
@@ -74,6 +79,7 @@ export const defaults = {
   rescanEvery: '15m',
   jsonSettleTime: '5s',
   maxClockJump: '1d',
+  protectChains: true,
   logLevel: 'info',
 } as const;
 
@@ -90,6 +96,7 @@ export interface RemoteConfig {
 
 // The validated config with durations in milliseconds and defaults applied: what the daemon runs on.
 export interface Config {
+  protectChains: boolean;
   // Keys accepted but ignored (a config migrated from the prior art): logged at start, shown by `check`.
   warnings?: string[];
   indexPath: string;

@@ -65,6 +65,7 @@ export function validateConfig(raw: unknown): ValidationResult {
       maxClockJumpMs,
       metricsFile,
       logLevel,
+      protectChains: typeof top.protectChains === 'boolean' ? top.protectChains : defaults.protectChains,
       remotes,
       warnings,
     },

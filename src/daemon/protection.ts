@@ -49,6 +49,7 @@ export class ProtectionService implements Service {
               jsonSettleMs: settleTimeFor(folder.remote.encrypted, config.jsonSettleMs),
               proven: proven.get(folder.remote),
               full,
+              protectChains: config.protectChains,
             }),
       proven: (folder) => proven.get(folder.remote),
       lock: (requests) => turns.run(() => lockUnits(requests, attributes, clock, log)),

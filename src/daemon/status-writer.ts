@@ -85,6 +85,9 @@ export class StatusWriter implements Service {
           unhealthySince: away?.since,
           waitingForXo: pause?.waitingForXo,
           protectedByNameOnly: r.encrypted,
+          vmsWithUnknownChain: [...(scheduler?.foldersWithUnknownChains() ?? [])].filter((f) =>
+            f.startsWith(`${r.root}/`),
+          ).length,
           lastLift: lift.lastLift(r),
         };
       }),

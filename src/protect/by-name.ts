@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  chainClaimsByName,
   dataDirectoryClaims,
   isFinishedVhdDirectory,
   vhdDirectoryNames,
@@ -15,6 +16,7 @@ export async function claimsByName(
   vmFolder: string,
   vdis: readonly VdiFolder[],
   complete: readonly BackupRef[],
+  chains: boolean,
 ): Promise<Claim<BackupRef>[]> {
   const claims: Claim<BackupRef>[] = [];
   for (const vdi of vdis) {
@@ -28,7 +30,7 @@ export async function claimsByName(
         isFinishedVhdDirectory(await listFolder(path.join(vmFolder, dataFolder, name)));
       directories.push({ path: `${dataFolder}/${name}`, name, finished });
     }
-    claims.push(...dataDirectoryClaims(vdi, directories, complete));
+    claims.push(...(chains ? chainClaimsByName : dataDirectoryClaims)(vdi, directories, complete));
   }
   return claims;
 }

@@ -22,6 +22,8 @@ import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed } from './request.js';
 import { claimsByName } from './by-name.js';
+import { chainOf } from './chain.js';
+import type { VhdLink } from '../remote/vhd-header.js';
 import type { ProvenBackups } from './proven.js';
 
 export interface ReconcileOptions {
@@ -30,6 +32,8 @@ export interface ReconcileOptions {
   // Backups proven locked before, skipped unless `full`; without it every backup is looked at.
   proven?: ProvenBackups;
   full?: boolean;
+  // Lock each backup's whole VHD chain until the newest backup needing it leaves its window (default true).
+  protectChains?: boolean;
 }
 
 // A complete VM backup this reconcile looked at: proven once every unit it governs is locked and indexed.
@@ -47,6 +51,9 @@ export interface FolderReport {
   provable: ProvableBackup[];
   // Jsons whose proof, if any, no longer holds (a refusal in the folder, a unit missing).
   unprovable?: string[];
+  // A VHD chain could not be read (encrypted, damaged header, parent missing): protected on the safe side.
+  // Undefined when no chain was looked at (every backup proven, or chains not protected).
+  chainUnknown?: boolean;
 }
 
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
@@ -82,6 +89,8 @@ interface VmScan {
   // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
   // appear, it must be looked at again.
   missing: Set<string>;
+  // Parent links read this reconcile, by VHD path: the backups of a folder share most of their chain.
+  links?: Map<string, Promise<VhdLink>>;
 }
 
 interface VmJson {
@@ -105,8 +114,14 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   for (const item of toLookAt(scan, await examineJsons(folder, backups)))
     claims.push(...(await claimBackup(scan, item)));
   // Aliases are ciphertext there: which VHD directory is whose is read from names (remote/by-name.ts).
-  if (folder.remote.encrypted && scan.vdis !== undefined)
-    claims.push(...(await claimsByName(folder.path, scan.vdis, completeBackups(claims))));
+  if (folder.remote.encrypted && scan.vdis !== undefined) {
+    // An encrypted VHD's parent cannot be read: with chains protected, the safe side is taken (and said).
+    if (options.protectChains !== false && scan.vdis.length > 0) report.chainUnknown = true;
+    claims.push(
+      ...(await claimsByName(folder.path, scan.vdis, completeBackups(claims), options.protectChains !== false)),
+    );
+  }
+  if (scan.vdis !== undefined && options.protectChains !== false) report.chainUnknown ??= false;
   await requestClaims(scan, claims);
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
   const considered = report.provable.map((backup) => backup.json);
@@ -180,8 +195,26 @@ async function unitsOf(scan: VmScan, backup: VmBackup, json: string, content: st
       const target = await aliasTarget(folder, alias, report);
       if (target !== undefined) units.push(target);
     }
+    if (scan.options.protectChains !== false) units.push(...(await chainUnits(scan, units)));
   }
   return units;
+}
+
+// Every VHD each disk of the backup is built on: XO cannot restore a delta whose parent is gone.
+async function chainUnits(scan: VmScan, units: readonly UnitRef[]): Promise<UnitRef[]> {
+  const { folder, report } = scan;
+  const chain: UnitRef[] = [];
+  for (const unit of units) {
+    const slash = unit.path.lastIndexOf('/');
+    const vdi = scan.vdis?.find((v) => v.path === unit.path.slice(0, slash));
+    const disk = unit.path.slice(slash + 1);
+    if (vdi === undefined || unit.recursive || !disk.endsWith('.vhd')) continue;
+    const resolve = (alias: string): Promise<UnitRef | undefined> => aliasTarget(folder, alias, report);
+    const found = await chainOf(folder.path, vdi, disk, resolve, (scan.links ??= new Map<string, Promise<VhdLink>>()));
+    chain.push(...found.units);
+    if (found.unknown) report.chainUnknown = true;
+  }
+  return chain;
 }
 
 function completeBackups(claims: readonly Claim<BackupRef>[]): BackupRef[] {

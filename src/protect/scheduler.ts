@@ -72,6 +72,8 @@ export class ProtectionScheduler {
   #idleWaiters: (() => void)[] = [];
   // Per folder, the units its last reconcile and lock left unprotected (refused, or failed to lock): coverage gaps.
   readonly #gaps = new Map<string, Set<string>>();
+  // VM folders whose VHD chains could not be read, protected on the safe side (status says how many).
+  readonly #unknownChains = new Set<string>();
   #stopped = false;
 
   constructor(deps: SchedulerDeps) {
@@ -102,6 +104,10 @@ export class ProtectionScheduler {
     return gaps;
   }
 
+  foldersWithUnknownChains(): ReadonlySet<string> {
+    return this.#unknownChains;
+  }
+
   // Folders waiting to be tried again after a failure or to have a json looked at again.
   pendingRechecks(): number {
     return this.#rechecks.size;
@@ -110,6 +116,7 @@ export class ProtectionScheduler {
   forget(folderPath: string): void {
     this.#queue.delete(folderPath);
     this.#gaps.delete(folderPath);
+    this.#unknownChains.delete(folderPath);
     this.#rechecks.cancel(folderPath);
   }
 
@@ -186,6 +193,8 @@ export class ProtectionScheduler {
       batch.reconciled.push({ folder, report });
       this.lastReconcileAt = this.#deps.clock.now();
       this.#noteRefusals(folder, report);
+      if (report.chainUnknown === true) this.#unknownChains.add(folder.path);
+      else if (report.chainUnknown === false) this.#unknownChains.delete(folder.path);
       addRequests(batch, folder, report.requests);
       if (report.recheckAt !== undefined) this.enqueueAt(folder, report.recheckAt);
     } catch (err) {

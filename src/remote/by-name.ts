@@ -40,6 +40,26 @@ export function isFinishedVhdDirectory(listing: readonly ListedEntry[]): boolean
   return VHD_DIRECTORY_FINAL_FILES.every((name) => listing.some((e) => e.isFile && e.name === name));
 }
 
+// With chains protected, by names alone (an encrypted VHD's parent cannot be read): every alias and finished directory
+// of a VDI folder belongs to the newest complete backup of the folder at or after its datetime, so a delta's whole
+// chain stays locked as long as it does. The safe side: a base XO could free may stay locked longer.
+export function chainClaimsByName<B extends { datetime: string; instant: number }>(
+  vdi: VdiFolder,
+  data: readonly DataDirectory[],
+  backups: readonly B[],
+): Claim<B>[] {
+  const aliases = vdi.entries.filter((e) => e.isFile && e.name.endsWith('.alias.vhd') && !e.name.startsWith('.'));
+  const inFolder = backups.filter((b) => aliases.some((a) => a.name === `${b.datetime}.alias.vhd`));
+  const claims: Claim<B>[] = [];
+  const claim = (unitPath: string, name: string, recursive: boolean): void => {
+    const owner = newestAtOrAfter(inFolder, parseBackupDatetime(name));
+    if (owner !== undefined) claims.push({ unit: { path: unitPath, recursive }, backup: owner });
+  };
+  for (const alias of aliases) claim(`${vdi.path}/${alias.name}`, alias.name, false);
+  for (const directory of data) if (directory.finished) claim(directory.path, directory.name, true);
+  return claims;
+}
+
 // The VHD directories a listing of <vdi>/data/ shows: dot names are XO's temporary files, not disks.
 export function vhdDirectoryNames(dataListing: readonly ListedEntry[]): string[] {
   return dataListing

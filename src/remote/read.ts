@@ -36,10 +36,37 @@ export async function listVdiFolders(vmFolder: string): Promise<VdiFolder[]> {
   return folders;
 }
 
-// Aliases are a few bytes; anything larger is not an alias XO wrote. Only a regular file is read, never through a
-// symlink swapped in after the listing, opened non-blocking (a FIFO must not hang the daemon, whose calls here are
-// synchronous), and never past the limit, even when it grows while read.
+// Aliases are a few bytes; anything larger is not an alias XO wrote.
 export async function readSmallFile(file: string, limit = 64 * 1024): Promise<string | undefined> {
+  return (await readSmallBuffer(file, limit))?.toString('utf8');
+}
+
+// Remote content is read only from a regular file, never through a symlink swapped in after the listing, opened
+// non-blocking (a FIFO must not hang the daemon, whose calls here are synchronous), and never past the limit, even
+// when it grows while read.
+export async function readSmallBuffer(file: string, limit: number): Promise<Buffer | undefined> {
+  return withRegularFile(file, (fd, size) => {
+    if (size > limit) return undefined;
+    // One byte more than the file held: reading it means the file grew, past what fstat said.
+    const buffer = Buffer.allocUnsafe(size + 1);
+    const length = readFully(fd, buffer, 0);
+    return length > size ? undefined : buffer.subarray(0, length);
+  });
+}
+
+// `length` bytes at `offset` of a regular file (a VHD's footer or header); undefined when the file is shorter.
+export async function readRange(file: string, offset: number, length: number): Promise<Buffer | undefined> {
+  return withRegularFile(file, (fd, size) => {
+    if (offset + length > size) return undefined;
+    const buffer = Buffer.allocUnsafe(length);
+    return readFully(fd, buffer, offset) === length ? buffer : undefined;
+  });
+}
+
+async function withRegularFile<T>(
+  file: string,
+  read: (fd: number, size: number) => T | undefined,
+): Promise<T | undefined> {
   let fd: number;
   try {
     await yieldIfDue();
@@ -51,16 +78,17 @@ export async function readSmallFile(file: string, limit = 64 * 1024): Promise<st
   }
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFile() || stats.size > limit) return undefined;
-    // One byte more than the file held: reading it means the file grew, past what fstat said.
-    const buffer = Buffer.allocUnsafe(stats.size + 1);
-    let length = 0;
-    for (let read = -1; read !== 0 && length < buffer.length; length += read)
-      read = readSync(fd, buffer, length, buffer.length - length, length);
-    return length > stats.size ? undefined : buffer.toString('utf8', 0, length);
+    return stats.isFile() ? read(fd, stats.size) : undefined;
   } finally {
     closeSync(fd);
   }
+}
+
+function readFully(fd: number, buffer: Buffer, position: number): number {
+  let length = 0;
+  for (let read = -1; read !== 0 && length < buffer.length; length += read)
+    read = readSync(fd, buffer, length, buffer.length - length, position + length);
+  return length;
 }
 
 export interface Examined {

@@ -22,6 +22,8 @@ export interface DaemonStatus {
     waitingForXo?: boolean;
     // Encrypted: aliases and jsons are ciphertext, so VHD directories are matched to backups by name alone.
     protectedByNameOnly?: boolean;
+    // VM folders whose VHD chains could not be read: their older VHDs are kept locked on the safe side.
+    vmsWithUnknownChain?: number;
     lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
   }[];
   lifting: { frozen: boolean; reason?: string };

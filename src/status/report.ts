@@ -16,6 +16,8 @@ export interface RemoteStatus {
   waitingForXo: boolean | null;
   // Encrypted remote: VHD directories matched to backups by name alone. null when the daemon is not running.
   protectedByNameOnly: boolean | null;
+  // VM folders whose VHD chains could not be read (kept locked on the safe side). null when the daemon is not running.
+  vmsWithUnknownChain: number | null;
   immutabilityDurationMs: number;
   protectedUnits: number;
   protectedBackups: number;
@@ -88,6 +90,7 @@ export function buildStatus(input: {
         problem: seen?.problem ?? null,
         waitingForXo: running && seen !== undefined ? seen.waitingForXo === true : null,
         protectedByNameOnly: running && seen !== undefined ? seen.protectedByNameOnly === true : null,
+        vmsWithUnknownChain: running && seen !== undefined ? (seen.vmsWithUnknownChain ?? 0) : null,
         lastLift: seen?.lastLift ?? null,
       };
     }),
@@ -98,7 +101,10 @@ function summarizeRemote(
   remote: RemoteInput,
   now: number,
   days: number,
-): Omit<RemoteStatus, 'healthy' | 'problem' | 'waitingForXo' | 'protectedByNameOnly' | 'lastLift'> {
+): Omit<
+  RemoteStatus,
+  'healthy' | 'problem' | 'waitingForXo' | 'protectedByNameOnly' | 'vmsWithUnknownChain' | 'lastLift'
+> {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
   const timeline = new Map<string, number>();
@@ -176,6 +182,8 @@ function renderRemote(remote: RemoteStatus): string[] {
   const lines = [`remote ${remote.id}: ${healthOf(remote)}, ${remote.root}`.slice(0, 80)];
   if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
   if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
+  if (remote.vmsWithUnknownChain !== null && remote.vmsWithUnknownChain > 0)
+    lines.push(`  ${remote.vmsWithUnknownChain} VM(s) without a readable chain: older VHDs kept locked (safe side)`);
   lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
   if (remote.oldestBackup !== null)
     lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);

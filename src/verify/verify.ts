@@ -48,7 +48,12 @@ export function compareIdentity(recorded: Identity, current: Identity): { change
 export async function verifyRemote(
   remote: RemoteContext,
   attributes: AttributesAdapter,
-  options: { now: number; jsonSettleMs: number; onProgress?: (done: number, total: number) => void },
+  options: {
+    now: number;
+    jsonSettleMs: number;
+    protectChains?: boolean;
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<VerifyReport> {
   const report: VerifyReport = { remote: remote.id, entriesChecked: 0, foldersChecked: 0, findings: [] };
   const entries = await readEntries(remote, report);
@@ -119,12 +124,13 @@ function looseInside(
 // The daemon's own reconcile, run dry: whatever it would lock now is a completed backup left unprotected.
 async function checkFolder(
   folder: LeafFolder,
-  options: { now: number; jsonSettleMs: number },
+  options: { now: number; jsonSettleMs: number; protectChains?: boolean },
   report: VerifyReport,
 ): Promise<void> {
   const reconciled = await reconcileFolder(folder, {
     now: options.now,
     jsonSettleMs: settleTimeFor(folder.remote.encrypted, options.jsonSettleMs),
+    protectChains: options.protectChains,
   });
   for (const request of reconciled.requests) {
     if (!report.findings.some((f) => f.path === request.unit))

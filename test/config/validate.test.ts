@@ -22,6 +22,7 @@ describe('validateConfig', () => {
         maxClockJumpMs: 86_400_000,
         metricsFile: undefined,
         logLevel: 'info',
+        protectChains: true,
         remotes: [
           { id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false },
         ],

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { dataDirectoryClaims, vhdDirectoryNames, type DataDirectory } from '../../src/remote/by-name.js';
+import {
+  chainClaimsByName,
+  dataDirectoryClaims,
+  vhdDirectoryNames,
+  type DataDirectory,
+} from '../../src/remote/by-name.js';
 import type { ListedEntry, VdiFolder } from '../../src/remote/model.js';
 
 const file = (name: string): ListedEntry => ({ name, isFile: true, isDirectory: false });
@@ -65,6 +70,27 @@ describe('dataDirectoryClaims (encrypted remotes: by name only)', () => {
   it('ignores backups whose alias is in another VDI folder', () => {
     const claims = dataDirectoryClaims(vdi('20261201T010000Z.alias.vhd'), [data('20261201T000000Z.vhd')], [b1, b3]);
     expect(owners(claims)).toEqual({ '20261201T000000Z.vhd': b1.datetime });
+  });
+});
+
+describe('chainClaimsByName (encrypted remotes, chains protected: the safe side)', () => {
+  it('gives every alias and directory of the folder, its expired base included, to the newest backup at or after it', () => {
+    const b2 = backup('20261201T020000Z');
+    const b3 = backup('20261201T030000Z');
+    // 01 is outside the window (not among the complete backups), but 02 and 03 may be built on it.
+    const claims = chainClaimsByName(
+      vdi('20261201T010000Z.alias.vhd', '20261201T020000Z.alias.vhd', '20261201T030000Z.alias.vhd'),
+      [data('20261201T010000Z.vhd'), data('20261201T020000Z.vhd'), data('20261201T030000Z.vhd', false)],
+      [b2, b3],
+    );
+    const owners = Object.fromEntries(claims.map((c) => [c.unit.path.slice(VDI.length + 1), c.backup.datetime]));
+    expect(owners).toEqual({
+      '20261201T010000Z.alias.vhd': b3.datetime,
+      '20261201T020000Z.alias.vhd': b3.datetime,
+      '20261201T030000Z.alias.vhd': b3.datetime,
+      'data/20261201T010000Z.vhd': b3.datetime,
+      'data/20261201T020000Z.vhd': b3.datetime,
+    });
   });
 });
 

@@ -31,6 +31,7 @@ export function testConfig(remote: TestRemote, overrides: Partial<Config> = {}):
     maxClockJumpMs: 86_400_000,
     metricsFile: undefined,
     logLevel: 'debug',
+    protectChains: true,
     remotes: [{ id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false }],
     ...overrides,
   };
