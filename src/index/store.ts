@@ -16,6 +16,7 @@ import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
+import { UnitWindows } from './windows.js';
 
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
@@ -34,11 +35,13 @@ export interface StoredEntry {
 // Synchronous calls between slices (yieldIfDue): the thread pool costs more here (docs/performance.md).
 export class IndexStore {
   readonly folder: string;
+  readonly windows: UnitWindows;
   readonly #knownDays = new Set<string>();
   readonly #counts = new Map<string, { mtimeNs: bigint; count: number }>();
 
   constructor(indexPath: string, remoteId: string) {
     this.folder = path.join(indexPath, remoteId);
+    this.windows = new UnitWindows(indexPath, remoteId);
   }
 
   // Only root reads the index: a map of every protected path is worth little to an attacker, and nothing to share.

@@ -12,12 +12,19 @@ export type Verdict =
   | { kind: 'missing'; reason: string }
   | { kind: 'suspicious'; reason: string };
 
+export interface UnlockChecks {
+  now: number;
+  // lift --all (decommissioning): every unit goes, whatever its window or record.
+  all: boolean;
+}
+
 // The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
 // and be the very file that was locked (inode and birth time: the device number can change across reboots).
 export async function checkCandidate(
   remote: RemoteContext,
   candidate: LiftCandidate,
   knownReal: Set<string>,
+  checks: UnlockChecks,
 ): Promise<Verdict> {
   const { path: unit } = candidate;
   if (!path.isAbsolute(unit) || !isInside(unit, remote.root) || path.resolve(unit) === path.resolve(remote.root)) {
@@ -40,7 +47,28 @@ export async function checkCandidate(
     };
   const swapped = swapReason(candidate.identity, examined.identity);
   if (swapped !== undefined) return { kind: 'suspicious', reason: swapped };
+  const held = checks.all ? undefined : await heldReason(remote, candidate, examined.identity, checks.now);
+  if (held !== undefined) return { kind: 'suspicious', reason: held };
   return { kind: 'ok', recursive: candidate.recursive || examined.type === 'directory' };
+}
+
+// An entry never completed with an identity cannot show it is the unit that was locked; a unit locked for a later
+// window under another path (moved, or named again by an earlier-dated alias or json) keeps that window.
+async function heldReason(
+  remote: RemoteContext,
+  candidate: LiftCandidate,
+  found: Identity,
+  now: number,
+): Promise<string | undefined> {
+  if (candidate.identity === undefined)
+    return (
+      'its identity was never recorded (a lock that did not complete), so it cannot be shown to be the unit locked; ' +
+      'check it, then unlock it by hand (chattr -i) or with lift --all'
+    );
+  const window = await remote.index.windows.read(found);
+  if (window === undefined || window.until <= now) return undefined;
+  const until = Number.isFinite(window.until) ? new Date(window.until).toISOString() : 'an unreadable date';
+  return `it is the unit locked at ${window.path} until ${until} (moved?): it keeps that window`;
 }
 
 // Why the file found is not the one that was locked, or undefined when it is (or nothing was recorded).

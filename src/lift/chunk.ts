@@ -2,7 +2,7 @@ import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { LiftedUnit, LiftReport } from './apply.js';
 import { removeVmCaches } from './caches.js';
-import { checkCandidate, type Verdict } from './candidate.js';
+import { checkCandidate, type UnlockChecks, type Verdict } from './candidate.js';
 import type { LiftCandidate } from './plan.js';
 
 export interface ChunkLifted {
@@ -21,11 +21,12 @@ export async function unlockChunk(
   remote: RemoteContext,
   attributes: AttributesAdapter,
   candidates: readonly LiftCandidate[],
-  dryRun: boolean,
+  checks: UnlockChecks & { dryRun: boolean },
   report: LiftReport,
   meanwhile: () => Promise<void>,
 ): Promise<ChunkLifted> {
-  const { safe, gone } = await sortCandidates(remote, candidates, report);
+  const { dryRun } = checks;
+  const { safe, gone } = await sortCandidates(remote, candidates, report, checks);
   let unlocked: LiftCandidate[] = [];
   // Forgetting the chunk before failed: this chunk is still reported as unlocked (its entries stay for the next pass).
   let forgetFailure: PromiseRejectedResult | undefined;
@@ -57,6 +58,8 @@ export async function forgetChunk(
   if (dryRun) return entries.map((entry) => entry.name);
   report.cachesRemoved.push(...(await removeVmCaches(remote, lifted.unlocked, report.failed)));
   for (const entry of entries) await remote.index.remove(entry.day, entry.name);
+  for (const { identity } of [...lifted.unlocked, ...lifted.gone])
+    if (identity !== undefined) await remote.index.windows.forget(identity);
   return entries.map((entry) => entry.name);
 }
 
@@ -65,11 +68,12 @@ async function sortCandidates(
   remote: RemoteContext,
   candidates: readonly LiftCandidate[],
   report: LiftReport,
+  checks: UnlockChecks,
 ): Promise<{ safe: Safe[]; gone: LiftCandidate[] }> {
   // Folders of this chunk found real so far: the units of one backup share all but their last folder.
   const real = new Set<string>();
   const verdicts: Verdict[] = [];
-  for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate, real));
+  for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate, real, checks));
   const safe: Safe[] = [];
   const gone: LiftCandidate[] = [];
   candidates.forEach((candidate, i) => {

@@ -84,7 +84,14 @@ export class LiftPass {
     if (plan.unlock.length > 0 && !(await this.#remoteLooksHealthy())) return false;
     const { dryRun } = this.#options;
     const forgetLast = (): Promise<void> => this.#forgetLast();
-    this.#lastLifted = await unlockChunk(this.#remote, this.#attributes, plan.unlock, dryRun, this.#report, forgetLast);
+    this.#lastLifted = await unlockChunk(
+      this.#remote,
+      this.#attributes,
+      plan.unlock,
+      { dryRun, now: this.#options.now, all: this.#options.all },
+      this.#report,
+      forgetLast,
+    );
     this.#done += chunk.length;
     this.#options.onProgress?.(this.#done, this.#names.total);
     return true;

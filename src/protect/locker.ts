@@ -5,6 +5,7 @@ import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
 import type { Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
+import { parseBackupDatetime } from '../remote/datetime.js';
 import { examine } from '../remote/read.js';
 import type { LockRequest } from './context.js';
 
@@ -14,6 +15,8 @@ export interface LockResult {
   indexed: boolean;
   // As read right after the lock, when indexed.
   identity?: Identity;
+  // The unit was locked before at another path (moved): it keeps the latest of its windows.
+  movedFrom?: { path: string; until: number };
 }
 
 // Write-ahead, then lock: every unit gets its index entry before chattr, so a crash never leaves an immutable unit
@@ -113,11 +116,13 @@ async function completeEntry(
 ): Promise<LockResult> {
   let indexed = false;
   let identity: Identity | undefined;
+  let movedFrom: LockResult['movedFrom'];
   if (outcome.status === 'ok' && entry !== undefined) {
     try {
       const examined = await examine(request.unit);
       if (examined !== undefined) {
         await request.remote.index.write(lockedEntry(entry, examined.identity, clock.now()));
+        movedFrom = await recordWindow(request, examined.identity);
         indexed = true;
         identity = examined.identity;
       }
@@ -128,7 +133,18 @@ async function completeEntry(
       );
     }
   }
-  return { request, outcome, indexed, identity };
+  return { request, outcome, indexed, identity, movedFrom };
+}
+
+// A unit keeps its own name while locked (an immutable entry cannot be renamed), and lift never unlocks it before its
+// name's datetime has left the window. Only a window later than that (a merged base, a chain's older VHD, a name
+// without a datetime) needs recording by identity, so that moving its folder cannot shorten it (docs/security.md).
+async function recordWindow(request: LockRequest, identity: Identity): Promise<LockResult['movedFrom']> {
+  const named = parseBackupDatetime(path.basename(request.unit));
+  if (named !== undefined && request.backup.instant <= named) return undefined;
+  const until = request.backup.instant + request.remote.durationMs;
+  const before = await request.remote.index.windows.extend(identity, until, request.unit);
+  return before !== undefined && before.path !== request.unit ? before : undefined;
 }
 
 function noOutcome(unit: string): PathOutcome {

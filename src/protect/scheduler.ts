@@ -246,8 +246,16 @@ export class ProtectionScheduler {
     this.#logLockedBackups(results, lockedAt);
   }
 
-  #recordResult(batch: RoundBatch, { outcome, request, indexed }: LockResult): void {
+  #recordResult(batch: RoundBatch, { outcome, request, indexed, movedFrom }: LockResult): void {
     if (outcome.status === 'ok' && !indexed) this.counters.indexFailures++;
+    if (movedFrom !== undefined) {
+      this.counters.refusals++;
+      this.#deps.log.warn(
+        { remote: request.remote.id, path: request.unit, movedFrom: movedFrom.path, security: true },
+        `${request.unit} is the unit locked before at ${movedFrom.path} (moved?): ` +
+          `it stays locked at least until ${new Date(movedFrom.until).toISOString()}, whatever its new name says`,
+      );
+    }
     if (outcome.status !== 'failed') return;
     const folder = batch.folderOf.get(request.unit);
     if (folder !== undefined) this.#gaps.set(folder.path, (this.#gaps.get(folder.path) ?? new Set()).add(request.unit));

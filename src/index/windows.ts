@@ -1,0 +1,66 @@
+import { hash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { yieldIfDue } from '../concurrency.js';
+import { errnoCode } from '../errors.js';
+import type { Identity } from '../remote/identity.js';
+
+export interface UnitWindow {
+  // The end of the latest window this very unit was ever locked for.
+  until: number;
+  // Where it was last locked.
+  path: string;
+}
+
+// The folders above a unit are never immutable, so a locked unit can be moved and found again under a path, alias or
+// json with an earlier date. Its window is kept here by identity (inode and birth time: the device number can change
+// across reboots), so that no new path makes it expire earlier than the latest window it was locked for.
+export class UnitWindows {
+  readonly folder: string;
+
+  // Beside the remotes' day buckets, not among them: <indexPath>/.windows/<remote>/.
+  constructor(indexPath: string, remoteId: string) {
+    this.folder = path.join(indexPath, '.windows', remoteId);
+  }
+
+  async read(identity: Identity): Promise<UnitWindow | undefined> {
+    await yieldIfDue();
+    try {
+      const value = JSON.parse(readFileSync(this.#file(identity), 'utf8')) as Partial<UnitWindow>;
+      return typeof value.until === 'number' && typeof value.path === 'string'
+        ? { until: value.until, path: value.path }
+        : undefined;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      // A damaged record must not shorten a window: the caller keeps the unit locked until told otherwise.
+      return { until: Number.POSITIVE_INFINITY, path: `(unreadable record ${this.#file(identity)})` };
+    }
+  }
+
+  // Records that `identity` is locked at `unitPath` until at least `until`; returns the window it had before.
+  async extend(identity: Identity, until: number, unitPath: string): Promise<UnitWindow | undefined> {
+    const before = await this.read(identity);
+    if (before !== undefined && before.until >= until && before.path === unitPath) return before;
+    const record: UnitWindow = { until: Math.max(until, before?.until ?? until), path: unitPath };
+    if (!Number.isFinite(record.until)) return before;
+    const file = this.#file(identity);
+    const temporary = `${file}.${process.pid}.tmp`;
+    mkdirSync(this.folder, { recursive: true, mode: 0o700 });
+    writeFileSync(temporary, JSON.stringify(record), { mode: 0o600 });
+    renameSync(temporary, file);
+    return before;
+  }
+
+  async forget(identity: Identity): Promise<void> {
+    await yieldIfDue();
+    try {
+      unlinkSync(this.#file(identity));
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+
+  #file(identity: Identity): string {
+    return path.join(this.folder, hash('sha256', `${identity.ino}:${identity.birthtimeNs ?? '0'}`, 'hex'));
+  }
+}
