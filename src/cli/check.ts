@@ -9,7 +9,8 @@ import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { isEncryptedRemote, isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import { realpathOfNearest } from '../paths.js';
-import { findLeafFolders } from '../remote/scan.js';
+import { listVdiFolders } from '../remote/read.js';
+import { findLeafFolders, type FoundLeaf } from '../remote/scan.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 
@@ -96,7 +97,9 @@ async function checkRemotes(record: Recorder, config: Config, attributes: Chattr
     });
     await record(`remote ${remote.id}: index outside the remote`, () => indexOutside(config.indexPath, remote));
     await record(`remote ${remote.id}: kind`, () => remoteKind(remote));
-    folders += (await findLeafFolders(remote.root)).length;
+    const leaves = await findLeafFolders(remote.root);
+    await record(`remote ${remote.id}: restorable while locked`, () => flatVhdWarning(leaves));
+    folders += leaves.length;
   }
   return folders;
 }
@@ -111,6 +114,26 @@ async function remoteKind(remote: RemoteConfig): Promise<string> {
   return (await isEncryptedRemote(remote.root))
     ? 'encrypted: VHD directories are matched to backups by name (aliases and jsons are ciphertext)'
     : "plain: aliases and jsons are read to find each backup's VHD directories";
+}
+
+// XO opens a flat .vhd read-write even to read it: a locked one cannot be restored in place (docs/operations.md).
+async function flatVhdWarning(leaves: readonly FoundLeaf[]): Promise<string> {
+  let flat = 0;
+  for (const leaf of leaves) {
+    if (leaf.kind !== 'vm') continue;
+    const vdis = await listVdiFolders(leaf.path);
+    if (vdis.some((v) => v.entries.some((e) => e.isFile && isFlatVhdName(e.name)))) flat++;
+  }
+  if (flat === 0) return 'no flat VHD: XO restores locked backups in place';
+  return (
+    `WARNING: ${flat} VM folder(s) hold flat .vhd files, which XO cannot restore while they are locked (it opens ` +
+    'them read-write); in XO, set the remote to "store backup as multiple data blocks", and see docs/operations.md ' +
+    '("Flat VHD remotes") for how to restore meanwhile'
+  );
+}
+
+function isFlatVhdName(name: string): boolean {
+  return name.endsWith('.vhd') && !name.endsWith('.alias.vhd') && !name.startsWith('.');
 }
 
 async function indexOutside(indexPath: string, remote: RemoteConfig): Promise<string> {

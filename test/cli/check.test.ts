@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { tempRemote } from '../support/remote.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
@@ -40,6 +41,21 @@ describe('xo-immutable-backups check', () => {
       expect(result.status).toBe(1);
       expect(lines[unit + 1]).toContain('fix: copy systemd/xo-immutable-backups.service');
     }
+  });
+
+  it('warns that XO cannot restore locked flat VHDs, and only where a VM folder holds some', async () => {
+    const remote = await tempRemote();
+    const file = await config(remote.indexPath, remote.root, remote.base);
+    const line = (): string | undefined =>
+      spawnSync(process.execPath, [BIN, 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 })
+        .stdout.split('\n')
+        .find((l) => l.includes(' remote r: restorable while locked:'));
+    await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), disks: [{ type: 'vhd-directory' }] });
+    expect(line()).toMatch(/^OK .*no flat VHD/);
+    await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), disks: [{ type: 'flat' }] });
+    expect(line()).toMatch(
+      /WARNING: 1 VM folder\(s\) hold flat \.vhd files, which XO cannot restore while they are locked/,
+    );
   });
 
   it('fails with the fix named when CAP_LINUX_IMMUTABLE is dropped', async () => {
