@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'CHATTR_MISSING'
   | 'CHATTR_FAILED'
   | 'CLOCK_FROZEN'
+  | 'DAEMON_RUNNING'
   | 'USAGE';
 
 export class AppError extends Error {

@@ -11,6 +11,7 @@ import { acceptClock } from '../clockguard/guard.js';
 import { judgeRecordedClock } from '../clockguard/judge.js';
 import { freeze, readClockState } from '../clockguard/state.js';
 import { forEachRemote } from './each-remote.js';
+import { assertDaemonStopped, runningDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -44,6 +45,15 @@ export async function runLift(
   if (!options.dryRun) assertCapabilities();
   const clockNote = await checkClock(config.indexPath, config.maxClockJumpMs, clock, options);
   if (clockNote !== undefined) io.err(clockNote);
+  if (!options.dryRun) {
+    // --accept-clock beside a running daemon: the acceptance is recorded, and the daemon's next pass lifts.
+    const running = options.acceptClock && !options.all ? await runningDaemon(config.indexPath, clock) : undefined;
+    if (running !== undefined) {
+      io.err(`the running daemon (pid ${running.pid}) lifts at its next pass`);
+      return EXIT.ok;
+    }
+    await assertDaemonStopped(config.indexPath, clock, options.all ? 'lift --all' : 'lift');
+  }
   const attributes = new ChattrAdapter();
   const verb = options.dryRun ? 'checking' : 'lifting';
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>

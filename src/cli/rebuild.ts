@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { countByDay } from '../lift/report.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
+import { assertDaemonStopped } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -19,6 +20,7 @@ export interface RebuildCommandOptions {
 export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: Clock): Promise<number> {
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
+  await assertDaemonStopped(config.indexPath, clock, 'rebuild-index');
   const attributes = new ChattrAdapter();
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>
     `scanning ${remote.id}: ${done}/${total} folders`;

@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Clock } from '../clock.js';
 import { readClockState } from '../clockguard/state.js';
 import { loadConfig } from '../config/load.js';
 import { IndexStore, type StoredEntry } from '../index/store.js';
-import { DAEMON_STATUS_FILE, type DaemonStatus } from '../status/daemon-status.js';
+import { processExists, readDaemonStatus } from '../status/daemon-status.js';
 import { buildStatus, renderStatus } from '../status/report.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
@@ -19,7 +18,7 @@ export async function runStatus(
 ): Promise<number> {
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
-  const daemon = await readJson<DaemonStatus>(path.join(config.indexPath, DAEMON_STATUS_FILE));
+  const daemon = await readDaemonStatus(config.indexPath);
   const clockState = await readClockState(config.indexPath);
   const inputs = [];
   for (const remote of remotes) {
@@ -42,21 +41,4 @@ export async function runStatus(
   else for (const line of renderStatus(report)) io.out(line);
   const attention = !report.daemon.running || report.lifting.frozen || report.remotes.some((r) => r.healthy === false);
   return attention ? EXIT.failure : EXIT.ok;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }

@@ -33,6 +33,8 @@ export interface DaemonOptions {
 // The composition root of the protection daemon: a list of services, started in order and stopped in reverse.
 export class Daemon {
   readonly #services: readonly Service[];
+  readonly #status: StatusWriter;
+  #started = false;
   readonly #procStatus: string | undefined;
   readonly #clock: Clock;
   readonly #config: Config;
@@ -67,12 +69,14 @@ export class Daemon {
     // The order is the start-up sequence: remotes checked and opened; what was proven read back; the scheduler;
     // watches; the catch-up; health checks; the first lift pass; the first status.
     this.#services = [remotes, proven, protection, watchers, rescan, health, lift, status];
+    this.#status = status;
   }
 
   async start(): Promise<void> {
     this.#startedAt = new Date(this.#clock.now()).toISOString();
     assertCapabilities(this.#procStatus);
     for (const warning of this.#config.warnings ?? []) this.#log.warn({ module: 'config' }, warning);
+    this.#started = true;
     for (const service of this.#services) {
       // A SIGTERM during start-up stops the daemon; nothing may be started after that.
       if (this.#stopping) return;
@@ -83,5 +87,9 @@ export class Daemon {
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const service of [...this.#services].reverse()) await service.stop();
+    if (this.#started)
+      await this.#status
+        .writeStopped()
+        .catch((err: unknown) => this.#log.warn({ err }, 'could not record the stop in status.json'));
   }
 }

@@ -46,6 +46,13 @@ export class StatusWriter implements Service {
     await this.#writing;
   }
 
+  // The last word of a daemon that stopped cleanly, once every service has: commands need not wait for the
+  // heartbeat to go stale before they may take their turn.
+  async writeStopped(): Promise<void> {
+    const status = this.#daemonStatus((await readClockState(this.#deps.config.indexPath)).frozen);
+    await writeDaemonStatus(this.#deps.config.indexPath, { ...status, stoppedAt: status.heartbeat });
+  }
+
   write(): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     const writing = this.#write().finally(() => {

@@ -1,8 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
 
 export const DAEMON_STATUS_FILE = 'status.json';
+// The daemon rewrites status.json every 10 s: three missed beats mean it is not running.
+export const HEARTBEAT_STALE_MS = 35_000;
 
 // What the running daemon says about itself, rewritten at every health check (every 10 s): the heartbeat shows it is
 // alive, each remote whether it is protected, and the clock guard whether lifting is frozen. `status` reads it.
@@ -12,6 +14,8 @@ export interface DaemonStatus {
   pid: number;
   startedAt: string;
   heartbeat: string;
+  // Set by the last write of a daemon that stopped cleanly: its heartbeat then means nothing.
+  stoppedAt?: string;
   remotes: {
     id: string;
     root: string;
@@ -37,4 +41,31 @@ export interface DaemonStatus {
 export async function writeDaemonStatus(indexPath: string, status: DaemonStatus): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
   await writeFileAtomic(path.join(indexPath, DAEMON_STATUS_FILE), `${JSON.stringify(status, null, 2)}\n`, 0o600);
+}
+
+export async function readDaemonStatus(indexPath: string): Promise<DaemonStatus | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(indexPath, DAEMON_STATUS_FILE), 'utf8')) as DaemonStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+// Running: a fresh heartbeat from a process that still exists.
+export function isDaemonRunning(status: DaemonStatus | undefined, now: number): status is DaemonStatus {
+  return (
+    status !== undefined &&
+    status.stoppedAt === undefined &&
+    processExists(status.pid) &&
+    now - Date.parse(status.heartbeat) < HEARTBEAT_STALE_MS
+  );
+}
+
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -1,11 +1,9 @@
 import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../lift/plan.js';
 import { utcDay } from '../remote/datetime.js';
-import type { DaemonStatus } from './daemon-status.js';
+import { HEARTBEAT_STALE_MS, type DaemonStatus } from './daemon-status.js';
 
 export const STATUS_SCHEMA_VERSION = 1;
-// The daemon rewrites status.json every 10 s: three missed beats mean it is not running.
-const HEARTBEAT_STALE_MS = 35_000;
 
 export interface RemoteStatus {
   id: string;
@@ -66,7 +64,10 @@ export function buildStatus(input: {
 }): StatusReport {
   const { daemon, now } = input;
   const running =
-    daemon !== undefined && input.daemonProcessExists && now - Date.parse(daemon.heartbeat) < HEARTBEAT_STALE_MS;
+    daemon !== undefined &&
+    daemon.stoppedAt === undefined &&
+    input.daemonProcessExists &&
+    now - Date.parse(daemon.heartbeat) < HEARTBEAT_STALE_MS;
   return {
     version: STATUS_SCHEMA_VERSION,
     generatedAt: new Date(now).toISOString(),
