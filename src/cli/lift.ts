@@ -7,8 +7,8 @@ import { AppError } from '../errors.js';
 import { liftRemote, type LiftReport } from '../lift/apply.js';
 import { makeRemoteMutable } from '../lift/mutable.js';
 import { countByDay } from '../lift/report.js';
-import { acceptClock } from '../clockguard/guard.js';
-import { judgeRecordedClock } from '../clockguard/judge.js';
+import { acceptClock, readClock } from '../clockguard/guard.js';
+import { judgeStartClock } from '../clockguard/judge.js';
 import { freeze, readClockState } from '../clockguard/state.js';
 import { forEachRemote } from './each-remote.js';
 import { assertDaemonStopped, runningDaemon } from './daemon-turn.js';
@@ -115,8 +115,8 @@ async function confirmAll(options: LiftCommandOptions, io: Io, stdin: NodeJS.Rea
     });
 }
 
-// Lifting trusts the wall clock: a clock set back (or found frozen by the daemon) stops it until an admin accepts the
-// clock. --accept-clock records the current time as right; --dry-run only warns.
+// Lifting trusts the wall clock: a clock set back, set ahead within the boot the daemon last recorded (or found frozen
+// by the daemon) stops it until an admin accepts the clock. --accept-clock records the current time as right; --dry-run only warns.
 async function checkClock(
   indexPath: string,
   maxJumpMs: number,
@@ -128,7 +128,7 @@ async function checkClock(
     return `clock accepted: lifting resumes from ${new Date(clock.now()).toISOString()}`;
   }
   const state = await readClockState(indexPath);
-  const recorded = judgeRecordedClock(state.lastWall, clock.now(), maxJumpMs);
+  const recorded = judgeStartClock(state, readClock(clock), maxJumpMs);
   const reason = state.frozen?.reason ?? (recorded.ok ? undefined : recorded.reason);
   if (reason === undefined) return undefined;
   if (options.dryRun)

@@ -1,7 +1,16 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
-import { formatMs, judgeRecordedClock, judgeRunningClock, type ClockSample } from './judge.js';
-import { freeze, readClockState, recordWall, unfreeze } from './state.js';
+import {
+  formatMs,
+  judgeRecordedClock,
+  judgeRunningClock,
+  judgeStartClock,
+  sameBootBaseline,
+  type BootSample,
+  type ClockReading,
+  type ClockSample,
+} from './judge.js';
+import { freeze, readClockState, recordClock, unfreeze } from './state.js';
 
 // Watches the wall clock for the daemon and keeps the verdict in the index's clock state, which `lift` reads too.
 // Locking never stops for the clock; only lifting does.
@@ -10,8 +19,9 @@ export class ClockGuard {
   readonly #clock: Clock;
   readonly #maxJumpMs: number;
   readonly #log: Logger;
-  // Drift is measured from a baseline (start, or the last --accept-clock), not between two checks: many small steps
-  // add up to one large jump.
+  // Drift is measured from a baseline (the first start in this boot, or the last --accept-clock), not between two
+  // checks: many small steps add up to one large jump. It is recorded with the boot id, so a restart within the same
+  // boot goes on from it instead of starting afresh.
   #baseline: ClockSample | undefined;
   #wasFrozen = false;
 
@@ -24,11 +34,14 @@ export class ClockGuard {
 
   // Checks the clock, records the time, and says whether lifting may go on.
   async check(): Promise<{ frozen: false } | { frozen: true; reason: string }> {
-    const wall = this.#clock.now();
+    const current = readClock(this.#clock);
+    const { wall, monotonic } = current;
     const state = await readClockState(this.#indexPath);
     let reason: string | undefined;
+    // An admin accepted the clock (the frozen file is gone): drift counts from now on.
+    if (this.#wasFrozen && state.frozen === undefined) this.#baseline = undefined;
     if (this.#baseline === undefined) {
-      const recorded = judgeRecordedClock(state.lastWall, wall, this.#maxJumpMs);
+      const recorded = judgeStartClock(state, current, this.#maxJumpMs);
       if (!recorded.ok) reason = recorded.reason;
       else if (recorded.forwardGapMs !== undefined)
         this.#log.warn(
@@ -36,19 +49,13 @@ export class ClockGuard {
           `the clock moved ${formatMs(recorded.forwardGapMs)} forward since this index last recorded it ` +
             '(the server was off?); lifting goes on',
         );
+      if (monotonic !== undefined) this.#baseline = sameBootBaseline(state.baseline, current) ?? { wall, monotonic };
     } else {
       // While running, the wall clock may not go back before a time already recorded either.
       const recorded = judgeRecordedClock(state.lastWall, wall, this.#maxJumpMs);
       if (!recorded.ok) reason = recorded.reason;
-    }
-    const monotonic = this.#clock.monotonic?.();
-    // An admin accepted the clock (the frozen file is gone): drift counts from now on.
-    if (this.#wasFrozen && state.frozen === undefined) this.#baseline = undefined;
-    if (monotonic !== undefined) {
-      const current = { wall, monotonic };
-      if (this.#baseline === undefined) this.#baseline = current;
-      else {
-        const running = judgeRunningClock(this.#baseline, current, this.#maxJumpMs);
+      if (monotonic !== undefined) {
+        const running = judgeRunningClock(this.#baseline, { wall, monotonic }, this.#maxJumpMs);
         if (!running.ok) reason = running.reason;
       }
     }
@@ -62,14 +69,27 @@ export class ClockGuard {
       );
     }
     // Never record a time earlier than one already recorded: a clock set back must not erase the evidence.
-    await recordWall(this.#indexPath, Math.max(wall, state.lastWall ?? wall));
+    await recordClock(this.#indexPath, Math.max(wall, state.lastWall ?? wall), bootSample(this.#baseline, current));
     this.#wasFrozen = frozen !== undefined;
     return frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason };
   }
 }
 
-// `lift --accept-clock`: the admin has checked the clock; lifting resumes from the current time.
+// `lift --accept-clock`: the admin has checked the clock; lifting resumes from the current time, which is also the
+// new baseline for this boot.
 export async function acceptClock(indexPath: string, clock: Clock): Promise<void> {
-  await recordWall(indexPath, clock.now());
+  const current = readClock(clock);
+  const baseline = current.monotonic === undefined ? undefined : { wall: current.wall, monotonic: current.monotonic };
+  await recordClock(indexPath, current.wall, bootSample(baseline, current));
   await unfreeze(indexPath);
+}
+
+// One reading for the guard and for `lift`: a boot id only counts with the monotonic clock it names.
+export function readClock(clock: Clock): ClockReading {
+  const monotonic = clock.monotonic?.();
+  return { wall: clock.now(), monotonic, bootId: monotonic === undefined ? undefined : clock.bootId?.() };
+}
+
+function bootSample(baseline: ClockSample | undefined, current: ClockReading): BootSample | undefined {
+  return baseline === undefined || current.bootId === undefined ? undefined : { ...baseline, bootId: current.bootId };
 }

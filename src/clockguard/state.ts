@@ -2,12 +2,15 @@ import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
 import { errnoCode } from '../errors.js';
+import type { BootSample } from './judge.js';
 
 // Kept beside the index (root only), in two files so that no writer can undo another's decision:
-// clock.json holds the last wall time seen (only the daemon and --accept-clock write it);
+// clock.json holds the last wall time seen and the baseline drift is measured from, with the boot it was taken in
+// (only the daemon and --accept-clock write it; a file from before boot ids were kept has no baseline);
 // clock-frozen.json exists while lifting is frozen (created once by whoever detects a jump, removed by --accept-clock).
 export interface ClockState {
   lastWall?: number;
+  baseline?: BootSample;
   frozen?: { since: string; reason: string };
 }
 
@@ -16,18 +19,23 @@ const FROZEN = 'clock-frozen.json';
 
 export async function readClockState(indexPath: string): Promise<ClockState> {
   const state: ClockState = {};
-  const wall = await readJson<{ lastWall?: number }>(path.join(indexPath, WALL));
+  const wall = await readJson<{ lastWall?: unknown; baseline?: unknown }>(path.join(indexPath, WALL));
   if (wall instanceof Error) state.frozen = damaged(indexPath, WALL, wall);
-  else if (typeof wall?.lastWall === 'number') state.lastWall = wall.lastWall;
+  else {
+    if (typeof wall?.lastWall === 'number') state.lastWall = wall.lastWall;
+    if (isBootSample(wall?.baseline)) state.baseline = wall.baseline;
+  }
   const frozen = await readJson<{ since: string; reason: string }>(path.join(indexPath, FROZEN));
   if (frozen instanceof Error) state.frozen = damaged(indexPath, FROZEN, frozen);
   else if (frozen !== undefined) state.frozen = frozen;
   return state;
 }
 
-export async function recordWall(indexPath: string, lastWall: number): Promise<void> {
+// Without a baseline (a clock that cannot name its boot), the next start is judged as after a reboot.
+export async function recordClock(indexPath: string, lastWall: number, baseline?: BootSample): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(path.join(indexPath, WALL), `${JSON.stringify({ lastWall })}\n`, 0o600);
+  const content = baseline === undefined ? { lastWall } : { lastWall, baseline };
+  await writeFileAtomic(path.join(indexPath, WALL), `${JSON.stringify(content)}\n`, 0o600);
 }
 
 // The first reason found stays: a later freeze never replaces it.
@@ -52,6 +60,12 @@ async function readJson<T>(file: string): Promise<T | undefined | Error> {
   } catch (error) {
     return errnoCode(error) === 'ENOENT' ? undefined : (error as Error);
   }
+}
+
+function isBootSample(value: unknown): value is BootSample {
+  if (typeof value !== 'object' || value === null) return false;
+  const { bootId, wall, monotonic } = value as Record<string, unknown>;
+  return typeof bootId === 'string' && typeof wall === 'number' && typeof monotonic === 'number';
 }
 
 // A damaged state file is a reason to stop lifting, not to forget that lifting was frozen.

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.js';
 import { acceptClock } from '../../src/clockguard/guard.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { DAY, startDaemon } from '../support/daemon.js';
@@ -112,5 +113,96 @@ describe('clock guard', () => {
     });
     expect(accepted.status).toBe(0);
     for (const unit of backup.units) expect(isImmutable(unit)).toBe(false);
+  });
+
+  describe('across a restart', () => {
+    // The daemon ran an hour after the backup, in boot A; then it is restarted (crashed, or killed) with the wall clock
+    // set 8 days ahead while only seconds passed for the monotonic clock: skewed NTP, then a crash.
+    async function restartAfterJump(secondBoot: { bootId: string | undefined; monotonic: number }) {
+      const remote = await tempRemote();
+      const t = Date.now() - 8 * DAY;
+      let wall = t + 3600_000;
+      let monotonic = 5_000_000;
+      let bootId: string | undefined = 'boot-a';
+      const clock = { now: () => wall, monotonic: () => monotonic, bootId: () => bootId };
+      const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
+      const first = await startDaemon(remote, { clock });
+      expect(allImmutable(backup.units)).toBe(true);
+      await first.daemon.stop();
+      wall = t + WEEK + DAY;
+      monotonic = secondBoot.monotonic;
+      bootId = secondBoot.bootId;
+      const second = await startDaemon(remote, { clock });
+      return { remote, backup, logs: second.logs };
+    }
+
+    it('freezes lifting at start when the wall clock jumped forward within the same boot', async () => {
+      const { remote, backup, logs } = await restartAfterJump({ bootId: 'boot-a', monotonic: 5_000_000 + 10_000 });
+      expect(logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen'))).toBe(true);
+      expect(allImmutable(backup.units)).toBe(true);
+      const frozen = JSON.parse(await readFile(path.join(remote.indexPath, 'clock-frozen.json'), 'utf8')) as {
+        reason: string;
+      };
+      expect(frozen.reason).toContain('jumped forward by 8.0 days');
+      expect(frozen.reason).toContain('within this boot');
+    });
+
+    it('allows the forward gap after a new boot, with a warning, and lifts', async () => {
+      const { backup, logs } = await restartAfterJump({ bootId: 'boot-b', monotonic: 30_000 });
+      expect(logs.some((l) => l.level === 'warn' && l.msg.includes('forward since this index last recorded'))).toBe(
+        true,
+      );
+      for (const unit of backup.units) expect(isImmutable(unit)).toBe(false);
+    });
+
+    it('reads a clock state written before boot ids were kept as an unknown boot, then records the boot', async () => {
+      const remote = await tempRemote();
+      const t = Date.now() - 8 * DAY;
+      const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
+      const clockFile = path.join(remote.indexPath, 'clock.json');
+      await mkdir(remote.indexPath, { recursive: true, mode: 0o700 });
+      await writeFile(clockFile, JSON.stringify({ lastWall: t + 3600_000 }));
+      const clock = { now: () => t + WEEK + DAY, monotonic: () => 1000, bootId: () => 'boot-a' };
+      const { logs } = await startDaemon(remote, { clock });
+      expect(logs.some((l) => l.level === 'warn' && l.msg.includes('forward since this index last recorded'))).toBe(
+        true,
+      );
+      for (const unit of backup.units) expect(isImmutable(unit)).toBe(false);
+      expect(JSON.parse(await readFile(clockFile, 'utf8'))).toEqual({
+        lastWall: t + WEEK + DAY,
+        baseline: { wall: t + WEEK + DAY, monotonic: 1000, bootId: 'boot-a' },
+      });
+    });
+
+    it('makes `lift` refuse too, judged on the real boot id and monotonic clock', async () => {
+      const remote = await tempRemote();
+      const t = Date.now() - 8 * DAY;
+      const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
+      await startDaemon(remote, { clock: { now: () => t + 3600_000 } }).then(({ daemon }) => daemon.stop());
+      // As the daemon records it in this boot: an hour after the backup, ten seconds ago by the monotonic clock.
+      const baseline = {
+        wall: t + 3600_000,
+        monotonic: systemClock.monotonic!() - 10_000,
+        bootId: systemClock.bootId!(),
+      };
+      await writeFile(path.join(remote.indexPath, 'clock.json'), JSON.stringify({ lastWall: baseline.wall, baseline }));
+      const config = path.join(remote.base, 'config.json');
+      await writeFile(
+        config,
+        JSON.stringify({
+          indexPath: remote.indexPath,
+          remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
+        }),
+      );
+      const bin = path.resolve('bin/xo-immutable-backups.js');
+      const refused = spawnSync(process.execPath, [bin, 'lift', '--config', config], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain('CLOCK_FROZEN');
+      expect(refused.stderr).toContain('within this boot');
+      expect(allImmutable(backup.units)).toBe(true);
+    });
   });
 });
