@@ -5,8 +5,8 @@ import type { AttributesAdapter, PathOutcome, Target } from './adapter.js';
 import { mapLimited } from '../concurrency.js';
 import {
   CHATTR_LANES,
+  ChattrErrors,
   classifyChattrMessage,
-  parseChattrErrors,
   parseLsattr,
   splitForLanes,
   splitIntoBatches,
@@ -17,6 +17,10 @@ const ENV = { LC_ALL: 'C', LANG: 'C' };
 // A just-written file on XFS with SELinux sometimes refuses its first chattr: a path gets this many tries on its own.
 const SINGLE_PATH_TRIES = 3;
 const RETRY_DELAY_MS = 25;
+// What is kept of a run's stdout (lsattr's answers, bounded by the batch's arguments). chattr's stderr is not kept
+// at all: it is read a line at a time into one message per path, as a recursive batch can print a line for every bad
+// entry inside a directory, without limit.
+const MAX_OUTPUT = 1024 * 1024;
 
 interface Run {
   exitCode: number;
@@ -24,15 +28,19 @@ interface Run {
   stderr: string;
 }
 
-async function run(command: 'chattr' | 'lsattr', args: readonly string[]): Promise<Run> {
-  const result = await execa(command, args, {
+async function run(command: 'chattr' | 'lsattr', args: readonly string[], errors?: ChattrErrors): Promise<Run> {
+  const subprocess = execa(command, args, {
     env: ENV,
     reject: false,
     stdin: 'ignore',
     stripFinalNewline: false,
-    maxBuffer: 64 * 1024 * 1024,
+    maxBuffer: MAX_OUTPUT,
+    buffer: { stderr: errors === undefined },
   });
-  if (result.failed && result.exitCode === undefined) {
+  if (errors !== undefined) for await (const line of subprocess.iterable({ from: 'stderr' })) errors.add(line);
+  const result = await subprocess;
+  // Killed (a signal, or more output than kept) is a failed run of these paths, never a failed round.
+  if (result.failed && result.exitCode === undefined && result.signal === undefined && !result.isMaxBuffer) {
     const missing = result.code === 'ENOENT';
     throw new AppError(missing ? 'CHATTR_MISSING' : 'CHATTR_FAILED', `Cannot run ${command}: ${result.shortMessage}`, {
       value: command,
@@ -43,7 +51,12 @@ async function run(command: 'chattr' | 'lsattr', args: readonly string[]): Promi
       cause: result,
     });
   }
-  return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+  const killed = result.exitCode === undefined ? `${command} was stopped (${result.shortMessage})` : '';
+  return {
+    exitCode: result.exitCode ?? 1,
+    stdout: String(result.stdout ?? ''),
+    stderr: killed === '' ? String(result.stderr ?? '') : killed,
+  };
 }
 
 // The only place that spawns chattr and lsattr: many paths per spawn, one outcome per path.
@@ -61,11 +74,15 @@ export class ChattrAdapter implements AttributesAdapter {
 
   async #setBatch(batch: readonly string[], recursive: boolean, immutable: boolean): Promise<PathOutcome[]> {
     const flags = [...(recursive ? ['-R'] : []), immutable ? '+i' : '-i', '--'];
-    const result = await run('chattr', [...flags, ...batch]);
+    const errors = new ChattrErrors(batch);
+    const result = await run('chattr', [...flags, ...batch], errors);
     if (result.exitCode === 0) return batch.map((path) => ({ path, status: 'ok' }));
+    // A failed run whose every line names its path: those paths are tried alone, the others are done. Otherwise
+    // (a line naming none, or chattr stopped before the end) no path's outcome is known: each is tried alone.
     // A name with a newline cannot be told apart in chattr's messages: such paths always get a run of their own.
-    const { failures, understood } = parseChattrErrors(result.stderr, batch);
-    const suspects = understood ? new Set(failures.map((f) => f.path)) : new Set(batch);
+    const { failures, understood } = errors.result();
+    const complete = understood && result.stderr === '';
+    const suspects = complete ? new Set(failures.map((f) => f.path)) : new Set(batch);
     for (const p of batch) if (p.includes('\n')) suspects.add(p);
     const outcomes: PathOutcome[] = [];
     for (const path of batch) {
@@ -75,17 +92,18 @@ export class ChattrAdapter implements AttributesAdapter {
   }
 
   async #setOne(path: string, flags: readonly string[]): Promise<PathOutcome> {
-    let last: Run | undefined;
+    let message = '';
     for (let attempt = 1; attempt <= SINGLE_PATH_TRIES; attempt++) {
-      last = await run('chattr', [...flags, path]);
-      if (last.exitCode === 0) return { path, status: 'ok' };
-      const line = last.stderr.trim();
-      const code = classifyChattrMessage(line);
+      const errors = new ChattrErrors([path]);
+      const result = await run('chattr', [...flags, path], errors);
+      if (result.exitCode === 0) return { path, status: 'ok' };
+      const { failures, unplaced } = errors.result();
+      const first = failures[0];
       // Only the path itself vanishing is not an error; a file vanishing inside a tree leaves the tree half done.
-      if (code === 'ENOENT' && line.endsWith(` ${path}`)) return { path, status: 'vanished' };
+      if (first?.code === 'ENOENT' && first.message.endsWith(` ${path}`)) return { path, status: 'vanished' };
+      message = [first?.message, ...unplaced, result.stderr].filter((m) => m !== undefined && m !== '').join('; ');
       if (attempt < SINGLE_PATH_TRIES) await sleep(RETRY_DELAY_MS * attempt);
     }
-    const message = last?.stderr.trim() ?? '';
     return { path, status: 'failed', code: classifyChattrMessage(message), message };
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ChattrErrors,
   MAX_BATCH_PATHS,
   parseChattrErrors,
   parseLsattr,
@@ -48,6 +49,38 @@ describe('parseChattrErrors', () => {
 
   it('says when a line names none of the batch', () => {
     expect(parseChattrErrors('chattr: something odd', ['/r/a']).understood).toBe(false);
+  });
+});
+
+describe('ChattrErrors', () => {
+  it('keeps one message per path, however many lines a flood prints, and a few lines it cannot place', () => {
+    const errors = new ChattrErrors(['/r/ok', '/r/tree']);
+    for (let i = 0; i < 20_000; i++)
+      errors.add(`chattr: Operation not supported while reading flags on /r/tree/${'l'.repeat(200)}${i}`);
+    for (let i = 0; i < 50; i++) errors.add(`chattr: something odd ${i}`);
+    const { failures, understood, unplaced } = errors.result();
+    expect(failures).toEqual([
+      {
+        path: '/r/tree',
+        code: 'ENOTSUP',
+        message: `chattr: Operation not supported while reading flags on /r/tree/${'l'.repeat(200)}0 (and 19999 more line(s) about it)`,
+      },
+    ]);
+    expect(understood).toBe(false);
+    expect(unplaced).toHaveLength(11);
+    expect(unplaced.at(-1)).toBe('(and 40 more)');
+  });
+
+  it('places lines quickly whatever the batch size and however hostile the names', () => {
+    const batch = Array.from({ length: 4096 }, (_, i) => `/r/vm-${i}/vdis/job/vdi/data/${i}.vhd`);
+    const errors = new ChattrErrors(batch);
+    const hostile = ' /'.repeat(1500);
+    const started = performance.now();
+    for (let i = 0; i < 20_000; i++)
+      errors.add(`chattr: Operation not supported while reading flags on ${batch[i % 4096]!}/x${hostile}`);
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(errors.result()).toMatchObject({ understood: true });
+    expect(errors.result().failures).toHaveLength(4096);
   });
 });
 

@@ -1,0 +1,60 @@
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Target } from '../../src/attributes/adapter.js';
+import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { isImmutable, tempFolder } from '../support/remote.js';
+
+// Deep folders with long names, then links with long names: chattr -R prints one line of about 3.9 KB per link,
+// more than the 64 MiB of output the adapter used to keep (execa then killed chattr and the whole round failed).
+const LINKS = 18_000;
+const DEPTH = 14;
+
+async function floodingDirectory(parent: string): Promise<string> {
+  const unit = path.join(parent, 'flood.vhd');
+  let deepest = unit;
+  for (let level = 0; level < DEPTH; level++) deepest = path.join(deepest, `${level}`.padEnd(250, 'd'));
+  await mkdir(deepest, { recursive: true });
+  await writeFile(path.join(unit, 'bat'), 'data');
+  const names = Array.from({ length: LINKS }, (_, i) => `${i}`.padStart(6, '0').padEnd(255 - 40, 'l'));
+  for (let start = 0; start < names.length; start += 500) {
+    await Promise.all(
+      names.slice(start, start + 500).map((name) => symlink('/nonexistent/dangling', path.join(deepest, name))),
+    );
+  }
+  return unit;
+}
+
+describe('chattr output flood', () => {
+  it('locks every other path of the batch when one directory holds thousands of dangling links', async () => {
+    const folder = await tempFolder();
+    const flood = await floodingDirectory(folder);
+    const files: string[] = [];
+    const directories: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const file = path.join(folder, `file-${i}.json`);
+      await writeFile(file, '{}');
+      files.push(file);
+      const directory = path.join(folder, `disk-${i}.vhd`);
+      await mkdir(directory);
+      await writeFile(path.join(directory, 'bat'), 'data');
+      directories.push(directory);
+    }
+    // 21 directories on 8 lanes: the flooding one shares its chattr run with two others.
+    const targets: Target[] = [
+      ...files.map((p) => ({ path: p, recursive: false })),
+      ...[...directories.slice(0, 10), flood, ...directories.slice(10)].map((p) => ({ path: p, recursive: true })),
+    ];
+
+    const outcomes = await new ChattrAdapter().setImmutable(targets, true);
+
+    const failed = outcomes.filter((o) => o.status !== 'ok');
+    expect(failed.map((o) => o.path)).toEqual([flood]);
+    const [outcome] = failed;
+    expect(outcome).toMatchObject({ status: 'failed' });
+    // One message per path, however many lines chattr printed about it.
+    expect(outcome?.status === 'failed' && outcome.message.length).toBeLessThan(10_000);
+    for (const p of [...files, ...directories, ...directories.map((d) => path.join(d, 'bat'))])
+      expect(isImmutable(p), p).toBe(true);
+  }, 120_000);
+});
