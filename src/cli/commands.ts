@@ -13,16 +13,26 @@ import { runVerify } from './verify.js';
 // Where a command's action leaves its exit code for main() to return.
 export type SetExit = (code: number) => void;
 
+// The program's --help: what each code means across commands; each command's --help lists only its own.
 export const EXIT_CODES_HELP = `
-Exit codes:
+Exit codes (each command's --help lists its own):
   0  done (protect: stopped by SIGTERM or SIGINT)
-  1  failed while running
+  1  failed while running, or needs attention
   2  bad usage or config (nothing was changed)
   3  a start-up check failed: capability, remote root, self-test, index, chattr`;
 
-// The exit codes, with what exit code 1 means for this command.
-function exitCodesWhere(one: string): string {
-  return EXIT_CODES_HELP.replace('1  failed while running', `1  ${one}`);
+const STARTUP_CHECK_FAILED = 'a start-up check failed: capability, remote root, self-test, index, chattr';
+
+// The exit codes one command can return, with what 0, 1 and (when it runs start-up checks) 3 mean for it.
+function exitCodes(meaning: { ok: string; failure: string; usage?: string; startupCheck?: string }): string {
+  return [
+    '',
+    'Exit codes:',
+    `  0  ${meaning.ok}`,
+    `  1  ${meaning.failure}`,
+    `  2  ${meaning.usage ?? 'bad usage or config (nothing was changed)'}`,
+    ...(meaning.startupCheck === undefined ? [] : [`  3  ${meaning.startupCheck}`]),
+  ].join('\n');
 }
 
 function configOption(): Option {
@@ -40,7 +50,12 @@ export function addProtectCommand(program: Command, setExit: SetExit): void {
     .addHelpText(
       'after',
       "\nAlso installed as xo-immutable-remote, the prior art's name." +
-        `\nLogs: JSON lines on stdout (journalctl -u xo-immutable-backups).${EXIT_CODES_HELP}`,
+        '\nLogs: JSON lines on stdout (journalctl -u xo-immutable-backups).' +
+        exitCodes({
+          ok: 'stopped by SIGTERM or SIGINT',
+          failure: 'failed while running',
+          startupCheck: STARTUP_CHECK_FAILED,
+        }),
     )
     .action(async (options: { config: string }) => {
       setExit(await runProtect(options.config));
@@ -55,7 +70,14 @@ export function addDemoCommand(program: Command, io: Io, setExit: SetExit): void
         'show a delete being refused, lift it with a clock 8 days ahead, then clean up (needs root).',
     )
     .option('--keep', 'keep the demo folder instead of unlocking and removing it', false)
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText(
+      'after',
+      exitCodes({
+        ok: 'done: every backup was locked in time and unlocked again, and the folder removed',
+        failure: 'a backup was not locked in time, or a lift failed',
+        startupCheck: 'a start-up check failed: not root (no CAP_LINUX_IMMUTABLE), or /tmp failed the +i self-test',
+      }),
+    )
     .action(async (options: { keep: boolean }) => {
       setExit(await runDemo(options, (line) => io.out(line)));
     });
@@ -83,7 +105,11 @@ export function addLiftCommand(program: Command, io: Io, setExit: SetExit): void
       'after',
       "\nAlso installed as xo-lift-remote-immutability, the prior art's name." +
         "\nNothing is unlocked before the duration has passed since the backup's own datetime." +
-        exitCodesWhere('something failed or was refused (listed)'),
+        exitCodes({
+          ok: 'done: everything due was unlocked (or, with --dry-run, listed)',
+          failure: 'a unit failed or was refused (listed), a remote root was missing, or lifting is frozen',
+          startupCheck: 'no CAP_LINUX_IMMUTABLE (not with --dry-run)',
+        }),
     )
     .action(async (options: Omit<LiftCommandOptions, 'config'> & { config: string }) => {
       setExit(await runLift(options, io, systemClock));
@@ -110,7 +136,10 @@ export function addRebuildCommand(program: Command, io: Io, setExit: SetExit): v
       'after',
       "\nThe day of each entry comes from the datetime in the unit's name or its alias; " +
         'units without one are listed, never guessed.' +
-        exitCodesWhere('some immutable units have no datetime (listed)'),
+        exitCodes({
+          ok: 'done: every immutable unit has an entry',
+          failure: 'some immutable units have no datetime (listed), or a remote failed (named)',
+        }),
     )
     .action(async (options: RebuildCommandOptions) => {
       setExit(await runRebuild(options, io, systemClock));
@@ -129,7 +158,10 @@ export function addStatusCommand(program: Command, io: Io, setExit: SetExit): vo
     .option('--json', 'print the report as JSON (docs/status.schema.json)', false)
     .addHelpText(
       'after',
-      exitCodesWhere('needs attention: the daemon is not running, a remote is unavailable, or lifting is frozen'),
+      exitCodes({
+        ok: 'the daemon is running, every remote is available and lifting is not frozen',
+        failure: 'needs attention: the daemon is not running, a remote is unavailable, or lifting is frozen',
+      }),
     )
     .action(async (options: { config: string; remote?: string; json: boolean }) => {
       setExit(await runStatus(options, io, systemClock));
@@ -145,7 +177,14 @@ export function addCheckCommand(program: Command, io: Io, setExit: SetExit): voi
     )
     .addOption(configOption())
     .option('--json', 'print the checks as JSON', false)
-    .addHelpText('after', exitCodesWhere('a check failed (each failure names its fix)'))
+    .addHelpText(
+      'after',
+      exitCodes({
+        ok: 'every check passed',
+        failure: 'a check failed, the config included (each failure names its fix)',
+        usage: 'bad usage (an unknown option or argument)',
+      }),
+    )
     .action(async (options: { config: string; json: boolean }) => {
       setExit(await runCheck(options, io));
     });
@@ -161,7 +200,13 @@ export function addVerifyCommand(program: Command, io: Io, setExit: SetExit): vo
     .addOption(configOption())
     .option('--remote <id>', 'only this remote')
     .option('--json', 'print the findings as JSON', false)
-    .addHelpText('after', exitCodesWhere('there are findings (each named)'))
+    .addHelpText(
+      'after',
+      exitCodes({
+        ok: 'no findings',
+        failure: 'there are findings, or a remote could not be verified (each named)',
+      }),
+    )
     .action(async (options: { config: string; remote?: string; json: boolean }) => {
       setExit(await runVerify(options, io, systemClock));
     });

@@ -42,6 +42,21 @@ describe('xo-immutable-backups CLI', () => {
     expect(unknown.stderr).toContain("unknown command 'frobnicate'");
   });
 
+  it("lists each command's own exit codes in its --help", () => {
+    const protect = run(['protect', '--help']).stdout;
+    expect(protect).toContain('0  stopped by SIGTERM or SIGINT');
+    expect(protect).toContain('3  a start-up check failed');
+    const status = run(['status', '--help']).stdout;
+    expect(status).not.toContain('SIGTERM');
+    expect(status).toContain('1  needs attention');
+    expect(status).not.toMatch(/^ {2}3 /m);
+    for (const command of ['verify', 'check', 'rebuild-index', 'lift', 'demo']) {
+      const help = run([command, '--help']).stdout;
+      expect(help, command).toContain('Exit codes:');
+      expect(help, command).not.toContain('SIGTERM');
+    }
+  });
+
   it('installs xo-immutable-remote as the protect command', () => {
     const result = run(['--help'], ALIAS);
     expect(result.status).toBe(0);
