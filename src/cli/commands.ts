@@ -3,6 +3,7 @@ import { systemClock } from '../clock.js';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
+import { abortOnSignals } from './interrupt.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
 import type { Io } from './main.js';
 import { runProtect } from './protect.js';
@@ -74,12 +75,19 @@ export function addDemoCommand(program: Command, io: Io, setExit: SetExit): void
       'after',
       exitCodes({
         ok: 'done: every backup was locked in time and unlocked again, and the folder removed',
-        failure: 'a backup was not locked in time, or a lift failed',
+        failure:
+          'a backup was not locked in time, a lift failed, or the clean-up failed (the command that finishes it is printed)',
         startupCheck: 'a start-up check failed: not root (no CAP_LINUX_IMMUTABLE), or /tmp failed the +i self-test',
-      }),
+      }) +
+        '\n  130  interrupted by SIGINT (Ctrl-C), after cleaning up\n  143  interrupted by SIGTERM, after cleaning up',
     )
     .action(async (options: { keep: boolean }) => {
-      setExit(await runDemo(options, (line) => io.out(line)));
+      const interrupt = abortOnSignals();
+      try {
+        setExit(await runDemo(options, (line) => io.out(line), interrupt.signal));
+      } finally {
+        interrupt.dispose();
+      }
     });
 }
 

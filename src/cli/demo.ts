@@ -20,6 +20,7 @@ import { openRemoteContext } from '../context/open.js';
 import { liftRemote } from '../lift/apply.js';
 import { createLogger } from '../log/logger.js';
 import { EXIT } from './exit-codes.js';
+import { exitCodeOfSignal } from './interrupt.js';
 
 const HOUR = 60 * 60 * 1000;
 
@@ -29,30 +30,52 @@ interface Scene {
   root: string;
   attributes: ChattrAdapter;
   out: (line: string) => void;
+  // Aborted by SIGINT or SIGTERM: each step stops at its next check, and the folder is cleaned up all the same.
+  interrupted: AbortSignal;
 }
 
 // `demo`: the main job on an embedded default. A sample remote in a temp folder is protected by the real daemon and
-// real chattr, a delete is refused, and everything is unlocked and removed again.
-export async function runDemo(options: { keep: boolean }, out: (line: string) => void): Promise<number> {
+// real chattr, a delete is refused, and everything is unlocked and removed again, also when interrupted.
+export async function runDemo(
+  options: { keep: boolean },
+  out: (line: string) => void,
+  interrupted: AbortSignal = new AbortController().signal,
+): Promise<number> {
   assertCapabilities();
   const base = await mkdtemp(path.join(os.tmpdir(), 'xo-immutable-demo-'));
-  const scene: Scene = { base, root: path.join(base, 'remote'), attributes: new ChattrAdapter(), out };
+  const scene: Scene = { base, root: path.join(base, 'remote'), attributes: new ChattrAdapter(), out, interrupted };
   const logLines: string[] = [];
   const config = demoConfig(scene);
   const daemon = new Daemon({ config, log: createLogger('info', lineSink(logLines)), attributes: scene.attributes });
+  let outcome: { code: number } | { error: unknown };
   try {
-    out(`Sample XO remote: ${scene.root} (backups stay immutable for 7 days)`);
-    await showCatchUp(scene, daemon);
-    const { victim, lockedIn } = await showFreshBackups(scene);
-    await showWhatStaysMutable(scene, victim);
-    await showIndex(scene, logLines);
-    await daemon.stop();
-    const liftFailed = await showLift(scene, config, victim.label);
-    return lockedIn === undefined || liftFailed ? EXIT.failure : EXIT.ok;
-  } finally {
-    await daemon.stop();
-    await cleanUp(scene, options.keep);
+    outcome = { code: await showEverything(scene, config, daemon, logLines) };
+  } catch (error) {
+    if (!interrupted.aborted) outcome = { error };
+    else {
+      out(`Interrupted by ${String(interrupted.reason)}: stopping the daemon, then cleaning up.`);
+      outcome = { code: exitCodeOfSignal(interrupted.reason) };
+    }
   }
+  await daemon.stop();
+  const cleaned = await cleanUp(scene, options.keep);
+  if ('error' in outcome) throw outcome.error;
+  return cleaned ? outcome.code : EXIT.failure;
+}
+
+async function showEverything(scene: Scene, config: Config, daemon: Daemon, logLines: string[]): Promise<number> {
+  const { out, interrupted } = scene;
+  out(`Sample XO remote: ${scene.root} (backups stay immutable for 7 days)`);
+  await showCatchUp(scene, daemon);
+  interrupted.throwIfAborted();
+  const { victim, lockedIn } = await showFreshBackups(scene);
+  interrupted.throwIfAborted();
+  await showWhatStaysMutable(scene, victim);
+  await showIndex(scene, logLines);
+  await daemon.stop();
+  interrupted.throwIfAborted();
+  const liftFailed = await showLift(scene, config, victim.label);
+  return lockedIn === undefined || liftFailed ? EXIT.failure : EXIT.ok;
 }
 
 function demoConfig({ base, root }: Scene): Config {
@@ -80,7 +103,7 @@ function lineSink(lines: string[]): Writable {
 }
 
 // Steps 1 and 2: backups written while the daemon is stopped are locked at start, unless already expired.
-async function showCatchUp({ root, attributes, out }: Scene, daemon: Daemon): Promise<void> {
+async function showCatchUp({ root, attributes, out, interrupted }: Scene, daemon: Daemon): Promise<void> {
   const now = Date.now();
   await mkdir(root);
   const early = await writeVmBackup(root, {
@@ -90,7 +113,7 @@ async function showCatchUp({ root, attributes, out }: Scene, daemon: Daemon): Pr
   });
   const expired = await writeVmBackup(root, { vm: 'demo-vm-expired', datetime: xoDatetime(now - 8 * 24 * HOUR) });
   out('1. Before the daemon starts: one VM backup inside its window, one from 8 days ago (already past the 7 days).');
-
+  interrupted.throwIfAborted();
   await daemon.start();
   out(
     `2. Daemon started; start-up catch-up locked ${await countImmutable(attributes, early.units)} ` +
@@ -100,7 +123,7 @@ async function showCatchUp({ root, attributes, out }: Scene, daemon: Daemon): Pr
 }
 
 // Step 3: new backups of every kind are locked while the daemon runs; the VM backup is then attacked.
-async function showFreshBackups({ root, attributes, out }: Scene): Promise<{
+async function showFreshBackups({ root, attributes, out, interrupted }: Scene): Promise<{
   victim: WrittenBackup;
   lockedIn: number | undefined;
 }> {
@@ -116,7 +139,7 @@ async function showFreshBackups({ root, attributes, out }: Scene): Promise<{
     await writePoolBackup(root, 'demo-schedule', 'demo-pool', xoDatetime(written)),
   ];
   const units = fresh.flatMap((b) => b.units);
-  const lockedIn = await waitUntilImmutable(attributes, units, 10_000);
+  const lockedIn = await waitUntilImmutable(attributes, units, 10_000, interrupted);
   out(
     '3. XO wrote 4 new backups (VM with a VHD directory, full VM, config, pool metadata): ' +
       `all ${units.length} units immutable ` +
@@ -166,14 +189,22 @@ async function showLift({ base, attributes, out }: Scene, config: Config, victim
   return lifted.failed.length > 0;
 }
 
-async function cleanUp({ base, attributes, out }: Scene, keep: boolean): Promise<void> {
+// False when the folder could not be removed; the one command that finishes the job is printed either way.
+async function cleanUp({ base, attributes, out }: Scene, keep: boolean): Promise<boolean> {
+  const finish = `chattr -R -i ${base} && rm -rf ${base}`;
   if (keep) {
-    out(`Kept ${base}. To remove it: chattr -R -i ${base} && rm -rf ${base}`);
-    return;
+    out(`Kept ${base}. To remove it: ${finish}`);
+    return true;
   }
-  await attributes.setImmutable([{ path: base, recursive: true }], false);
-  await rm(base, { recursive: true, force: true });
+  try {
+    await attributes.setImmutable([{ path: base, recursive: true }], false);
+    await rm(base, { recursive: true, force: true });
+  } catch (error) {
+    out(`Could not clean up ${base} (${errnoCode(error) ?? String(error)}). To finish: ${finish}`);
+    return false;
+  }
   out(`Cleaned up: unlocked (chattr -R -i) and removed ${base}.`);
+  return true;
 }
 
 async function countImmutable(attributes: ChattrAdapter, paths: readonly string[]): Promise<number> {
@@ -184,9 +215,11 @@ async function waitUntilImmutable(
   attributes: ChattrAdapter,
   paths: readonly string[],
   timeoutMs: number,
+  interrupted: AbortSignal,
 ): Promise<number | undefined> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
+    interrupted.throwIfAborted();
     if ((await countImmutable(attributes, paths)) === paths.length) return Date.now() - started;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -1,0 +1,93 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { chmod, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { removeLocked, tempFolder, waitFor } from '../support/remote.js';
+
+// The demo as an admin runs it: its own process through the bin launcher, interrupted the way Ctrl-C does.
+const BIN = path.resolve('bin/xo-immutable-backups.js');
+
+interface DemoRun {
+  output: () => string;
+  exited: Promise<number | null>;
+  interrupt: (signal: NodeJS.Signals) => void;
+}
+
+function startDemo(env: NodeJS.ProcessEnv = process.env): DemoRun {
+  const child = spawn(process.execPath, [BIN, 'demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { output: () => output, exited, interrupt: (signal) => child.kill(signal) };
+}
+
+// The demo's folder, from its first line ("Sample XO remote: /tmp/xo-immutable-demo-XXXXXX/remote ...").
+function demoFolder(output: string): string | undefined {
+  const match = /Sample XO remote: (\S+)\/remote /.exec(output);
+  return match?.[1];
+}
+
+async function interruptAfter(line: RegExp, signal: NodeJS.Signals): Promise<void> {
+  const demo = startDemo();
+  let folder: string | undefined;
+  try {
+    await waitFor(() => line.test(demo.output()), `the demo's line ${String(line)}`, 20_000);
+    folder = demoFolder(demo.output());
+    expect(folder).toMatch(/xo-immutable-demo-/);
+    demo.interrupt(signal);
+    const code = await demo.exited;
+    expect(code, demo.output()).toBe(signal === 'SIGINT' ? 130 : 143);
+    expect(demo.output()).toContain(`Interrupted by ${signal}`);
+    expect(demo.output()).toContain(`Cleaned up: unlocked (chattr -R -i) and removed ${folder}.`);
+    expect(existsSync(folder!)).toBe(false);
+  } finally {
+    demo.interrupt('SIGKILL');
+    await demo.exited;
+    folder ??= demoFolder(demo.output());
+    if (folder !== undefined) await removeLocked(folder);
+  }
+}
+
+describe('demo', () => {
+  it('cleans up its folder when interrupted by SIGINT right after its first line', async () => {
+    await interruptAfter(/^Sample XO remote: /m, 'SIGINT');
+  });
+
+  it('cleans up its folder, immutable files included, when interrupted by SIGTERM once backups are locked', async () => {
+    await interruptAfter(/^3\. /m, 'SIGTERM');
+  });
+
+  it('prints the one command that finishes a clean-up that failed', async () => {
+    // A stand-in chattr first on PATH ignores the demo's final `chattr -R -i` of its folder and runs the real one
+    // for everything else, so the folder keeps immutable files and cannot be removed.
+    const bin = await tempFolder('xo-immutable-fakebin-');
+    const demoPrefix = path.join(os.tmpdir(), 'xo-immutable-demo-');
+    const realChattr = execFileSync('sh', ['-c', 'command -v chattr'], { encoding: 'utf8' }).trim();
+    await writeFile(
+      path.join(bin, 'chattr'),
+      `#!/bin/sh\ncase "$1 $2 $4" in\n  "-R -i ${demoPrefix}"*/*) ;;\n  "-R -i ${demoPrefix}"*) exit 0 ;;\nesac\nexec ${realChattr} "$@"\n`,
+    );
+    await chmod(path.join(bin, 'chattr'), 0o755);
+    const demo = startDemo({ ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` });
+    let folder: string | undefined;
+    try {
+      const code = await demo.exited;
+      folder = demoFolder(demo.output());
+      expect(code, demo.output()).toBe(1);
+      const finish = `chattr -R -i ${folder} && rm -rf ${folder}`;
+      expect(demo.output()).toContain(`Could not clean up ${folder} (`);
+      expect(demo.output()).toContain(`To finish: ${finish}\n`);
+      expect(existsSync(folder!)).toBe(true);
+      execFileSync('sh', ['-c', finish]);
+      expect(existsSync(folder!)).toBe(false);
+    } finally {
+      demo.interrupt('SIGKILL');
+      await demo.exited;
+      folder ??= demoFolder(demo.output());
+      if (folder !== undefined) await removeLocked(folder);
+    }
+  });
+});
