@@ -23,7 +23,6 @@ export interface LastLift {
 
 export interface LiftTotals {
   failures: number;
-  kept: number;
   lastSuccessMs?: number;
 }
 
@@ -117,18 +116,17 @@ export class LiftLoop implements Service {
 
   #record(remote: RemoteContext, report: LiftReport): void {
     const now = this.#deps.clock.now();
-    const { unlocked, failed, suspicious, kept } = report;
+    const { unlocked, failed, suspicious } = report;
     this.#lastLift.set(remote, {
       at: new Date(now).toISOString(),
       unlocked: unlocked.length,
       failed: failed.length,
       suspicious: suspicious.length,
     });
-    const totals = this.#totals.get(remote) ?? { failures: 0, kept: 0 };
+    const totals = this.#totals.get(remote) ?? { failures: 0 };
     const failures = failed.length + suspicious.length;
     this.#totals.set(remote, {
       failures: totals.failures + failures,
-      kept,
       lastSuccessMs: failures === 0 ? now : totals.lastSuccessMs,
     });
   }

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { readClockState } from '../clockguard/state.js';
+import { mapLimited } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { writeDaemonStatus, type DaemonStatus } from '../status/daemon-status.js';
@@ -68,7 +69,7 @@ export class StatusWriter implements Service {
     const frozen = clock.frozen;
     await writeDaemonStatus(config.indexPath, this.#daemonStatus(frozen));
     if (config.metricsFile !== undefined)
-      await writeMetricsFile(config.metricsFile, this.#metrics(frozen !== undefined));
+      await writeMetricsFile(config.metricsFile, await this.#metrics(frozen !== undefined));
   }
 
   #daemonStatus(frozen: { reason: string } | undefined): DaemonStatus {
@@ -106,7 +107,7 @@ export class StatusWriter implements Service {
     };
   }
 
-  #metrics(liftingFrozen: boolean): string {
+  async #metrics(liftingFrozen: boolean): Promise<string> {
     const { clock, remotes, pauses, protection, lift } = this.#deps;
     const scheduler = protection.scheduler;
     const counters = scheduler?.counters;
@@ -121,12 +122,14 @@ export class StatusWriter implements Service {
       coverageGaps: scheduler?.coverageGaps() ?? 0,
       lastSuccessfulLockMs: scheduler?.lastSuccessfulLockAt,
       lastReconcileMs: scheduler?.lastReconcileAt,
-      remotes: remotes.list.map((r) => {
+      remotes: await mapLimited(remotes.list, 1, async (r) => {
         const totals = lift.totals(r);
         return {
           id: r.id,
           healthy: pauses.why(r)?.waitingForXo !== false,
-          protectedUnits: totals?.kept,
+          // Counted now, not at the last lift pass: every lock batch adds entries. Left out when the index cannot be
+          // read (the metric goes missing rather than wrong).
+          protectedUnits: await r.index.countEntries().catch(() => undefined),
           liftFailuresTotal: totals?.failures ?? 0,
           lastSuccessfulLiftMs: totals?.lastSuccessMs,
         };

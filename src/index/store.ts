@@ -172,6 +172,13 @@ export class IndexStore {
     return count;
   }
 
+  // Every entry of the remote, as the protected_units metric counts them: one stat per bucket once counted.
+  async countEntries(): Promise<number> {
+    let count = 0;
+    for (const day of await this.listDays()) count += await this.countNames(day);
+    return count;
+  }
+
   async readDay(day: string): Promise<StoredEntry[]> {
     return this.readEntries(day, await this.names(day));
   }

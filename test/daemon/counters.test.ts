@@ -1,0 +1,64 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runStatus } from '../../src/cli/status.js';
+import { systemClock } from '../../src/clock.js';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { startDaemon } from '../support/daemon.js';
+import { allImmutable, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+
+// Each figure the daemon shows (status.json, the metrics file, `status`) is true when it is written: the tests look
+// at the first one written after the event, with health checks (and so status writes) every 50 ms.
+const EVERY_MS = 50;
+
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_:][a-z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+]+)$/i.exec(line);
+    if (match !== null) samples.set(match[1]!, Number(match[2]));
+  }
+  return samples;
+}
+
+// The first metrics file written after `since` (its heartbeat, in seconds, is later).
+async function metricsWrittenAfter(file: string, since: number): Promise<Map<string, number>> {
+  let samples = new Map<string, number>();
+  await waitFor(async () => {
+    samples = parseMetrics(await readFile(file, 'utf8').catch(() => ''));
+    return (samples.get('xo_immutable_backups_heartbeat_timestamp_seconds') ?? 0) * 1000 > since;
+  }, 'the metrics file to be written again');
+  return samples;
+}
+
+// `status` as an admin runs it, against the daemon running in this process.
+async function statusLines(remote: TestRemote): Promise<string[]> {
+  const config = path.join(remote.base, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }),
+  );
+  const lines: string[] = [];
+  await runStatus({ config, json: false }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, systemClock);
+  return lines;
+}
+
+describe('counters right after the event', () => {
+  it('protected_units counts the units of a backup locked after start, not only at the lift pass', async () => {
+    const remote = await tempRemote();
+    const metricsFile = path.join(remote.base, 'metrics.prom');
+    await startDaemon(remote, { config: { metricsFile }, healthCheckEveryMs: EVERY_MS });
+    expect(
+      parseMetrics(await readFile(metricsFile, 'utf8')).get('xo_immutable_backups_protected_units{remote="r"}'),
+    ).toBe(0);
+
+    const backup = await writeVmBackup(remote.root, {
+      datetime: xoDatetime(Date.now()),
+      disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+    });
+    await waitFor(() => allImmutable(backup.units), 'the backup to be locked');
+    const locked = Date.now();
+    const samples = await metricsWrittenAfter(metricsFile, locked);
+    expect(samples.get('xo_immutable_backups_protected_units{remote="r"}')).toBe(backup.units.length);
+    expect(await statusLines(remote)).toContain(`  protected: ${backup.units.length} unit(s) in 1 backup(s)`);
+  });
+});
