@@ -21,12 +21,19 @@ export interface Pause {
 // services, read by whatever acts on a remote.
 export class RemotePauses {
   readonly #paused = new Map<RemoteContext, Pause>();
+  #outages = 0;
+
+  // How many times a remote became unavailable since start: each is an error line, and status counts it as one.
+  get outages(): number {
+    return this.#outages;
+  }
 
   isPaused(remote: RemoteContext): boolean {
     return this.#paused.has(remote);
   }
 
   pause(remote: RemoteContext, pause: Pause): void {
+    if (!pause.waitingForXo && this.#paused.get(remote)?.waitingForXo !== false) this.#outages++;
     this.#paused.set(remote, pause);
   }
 

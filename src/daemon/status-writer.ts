@@ -101,7 +101,9 @@ export class StatusWriter implements Service {
       }),
       lifting: frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason },
       lastLock: scheduler?.lastLock,
-      errors: counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors,
+      errors:
+        pauses.outages +
+        (counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors),
       securityWarnings: counters?.refusals ?? 0,
       watchedFolders: watchers.watchedFolders(),
     };

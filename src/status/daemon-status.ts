@@ -32,7 +32,8 @@ export interface DaemonStatus {
   }[];
   lifting: { frozen: boolean; reason?: string };
   lastLock?: { at: string; units: number; failed: number };
-  // Since the daemon started: failures (lock, index, reconcile) and security warnings (refused units).
+  // Since the daemon started: failures (lock, index, reconcile, a remote becoming unavailable) and security warnings
+  // (refused units).
   errors: number;
   securityWarnings: number;
   watchedFolders: number;

@@ -1,9 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runStatus } from '../../src/cli/status.js';
 import { systemClock } from '../../src/clock.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import type { DaemonStatus } from '../../src/status/daemon-status.js';
 import { startDaemon } from '../support/daemon.js';
 import { allImmutable, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 
@@ -28,6 +29,18 @@ async function metricsWrittenAfter(file: string, since: number): Promise<Map<str
     return (samples.get('xo_immutable_backups_heartbeat_timestamp_seconds') ?? 0) * 1000 > since;
   }, 'the metrics file to be written again');
   return samples;
+}
+
+async function statusWrittenAfter(indexPath: string, since: number): Promise<DaemonStatus> {
+  let status: DaemonStatus | undefined;
+  await waitFor(async () => {
+    status =
+      (JSON.parse(
+        await readFile(path.join(indexPath, 'status.json'), 'utf8').catch(() => 'null'),
+      ) as DaemonStatus | null) ?? undefined;
+    return status !== undefined && Date.parse(status.heartbeat) > since;
+  }, 'status.json to be written again');
+  return status!;
 }
 
 // `status` as an admin runs it, against the daemon running in this process.
@@ -60,5 +73,33 @@ describe('counters right after the event', () => {
     const samples = await metricsWrittenAfter(metricsFile, locked);
     expect(samples.get('xo_immutable_backups_protected_units{remote="r"}')).toBe(backup.units.length);
     expect(await statusLines(remote)).toContain(`  protected: ${backup.units.length} unit(s) in 1 backup(s)`);
+  });
+
+  it('counts a remote that became unavailable as an error in status.json and `status`', async () => {
+    const remote = await tempRemote();
+    // A remote XO has written to (an empty one waits for XO's first write, which is not an outage).
+    await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
+    const { logs } = await startDaemon(remote, { healthCheckEveryMs: EVERY_MS });
+    expect((await statusWrittenAfter(remote.indexPath, 0)).errors).toBe(0);
+
+    const away = `${remote.root}-away`;
+    await rename(remote.root, away);
+    try {
+      await waitFor(
+        () => logs.some((l) => l.level === 'error' && l.msg.startsWith('remote r is unavailable')),
+        'the outage to be logged',
+      );
+      const logged = Date.now();
+      const status = await statusWrittenAfter(remote.indexPath, logged);
+      expect(status.remotes[0]?.healthy).toBe(false);
+      expect(status.errors).toBe(1);
+      const lines = await statusLines(remote);
+      expect(lines).toContain('problems:  1 error(s), 0 security warning(s) since start');
+      expect(lines.some((l) => l.startsWith('remote r: UNAVAILABLE'))).toBe(true);
+      // Still one outage, however many checks see it.
+      expect((await statusWrittenAfter(remote.indexPath, Date.now())).errors).toBe(1);
+    } finally {
+      await rename(away, remote.root);
+    }
   });
 });
