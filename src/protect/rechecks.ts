@@ -36,6 +36,12 @@ export class RecheckTimers {
     this.#timers.set(folder.path, { at: earliest, timer, full: wantFull });
   }
 
+  // A look at the folder has just seen what a recheck was armed for (a json since completed, a failure since tried
+  // again): the recheck goes, unless it was to look at every backup and this look did not.
+  supersede(folderPath: string, full: boolean): void {
+    if (full || this.#timers.get(folderPath)?.full === false) this.cancel(folderPath);
+  }
+
   cancel(folderPath: string): void {
     const existing = this.#timers.get(folderPath);
     if (existing !== undefined) clearTimeout(existing.timer);

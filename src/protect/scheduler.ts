@@ -196,6 +196,8 @@ export class ProtectionScheduler {
       if (report.chainUnknown === true) this.#unknownChains.add(folder.path);
       else if (report.chainUnknown === false) this.#unknownChains.delete(folder.path);
       addRequests(batch, folder, report.requests);
+      // Only what this reconcile left waiting keeps a recheck: pending_rechecks counts folders really waiting.
+      this.#rechecks.supersede(folder.path, full);
       if (report.recheckAt !== undefined) this.enqueueAt(folder, report.recheckAt);
     } catch (err) {
       this.counters.reconcileErrors++;

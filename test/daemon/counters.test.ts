@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runStatus } from '../../src/cli/status.js';
@@ -6,7 +6,7 @@ import { systemClock } from '../../src/clock.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import type { DaemonStatus } from '../../src/status/daemon-status.js';
 import { startDaemon } from '../support/daemon.js';
-import { allImmutable, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+import { allImmutable, tempFolder, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 
 // Each figure the daemon shows (status.json, the metrics file, `status`) is true when it is written: the tests look
 // at the first one written after the event, with health checks (and so status writes) every 50 ms.
@@ -101,5 +101,32 @@ describe('counters right after the event', () => {
     } finally {
       await rename(away, remote.root);
     }
+  });
+
+  it('pending_rechecks drops to 0 once a half-written json is complete and its backup locked', async () => {
+    const remote = await tempRemote();
+    const metricsFile = path.join(remote.base, 'metrics.prom');
+    await startDaemon(remote, { config: { metricsFile }, healthCheckEveryMs: EVERY_MS });
+
+    // XO's json still being written: the folder arrives with a json that does not parse yet.
+    const staging = path.join(await tempFolder(), 'remote');
+    const backup = await writeVmBackup(staging, { vm: 'vm', datetime: xoDatetime(Date.now()) });
+    const json = backup.label;
+    const content = await readFile(json, 'utf8');
+    await writeFile(json, content.slice(0, Math.floor(content.length / 2)));
+    await mkdir(path.join(remote.root, 'xo-vm-backups'), { recursive: true });
+    await rename(path.join(staging, 'xo-vm-backups', 'vm'), path.join(remote.root, 'xo-vm-backups', 'vm'));
+    const inRemote = (p: string): string => path.join(remote.root, path.relative(staging, p));
+    await waitFor(
+      async () =>
+        (await metricsWrittenAfter(metricsFile, Date.now())).get('xo_immutable_backups_pending_rechecks') === 1,
+      'a recheck of the half-written json',
+    );
+
+    await writeFile(inRemote(json), content);
+    await waitFor(() => allImmutable(backup.units.map(inRemote)), 'the completed backup to be locked');
+    const samples = await metricsWrittenAfter(metricsFile, Date.now());
+    expect(samples.get('xo_immutable_backups_pending_rechecks')).toBe(0);
+    expect(samples.get('xo_immutable_backups_coverage_gaps')).toBe(0);
   });
 });
