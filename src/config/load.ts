@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Conf from 'conf';
 import { AppError, errnoCode } from '../errors.js';
@@ -39,7 +39,8 @@ export function loadConfig(file: string): Config {
     });
     raw = { ...store.store };
   } catch (error) {
-    throw new AppError('CONFIG_UNREADABLE', `Config file ${absolute} is not valid JSON: ${(error as Error).message}`, {
+    const where = jsonErrorLocation((error as Error).message, readFileSync(absolute, 'utf8'));
+    throw new AppError('CONFIG_UNREADABLE', `Config file ${absolute} is not valid JSON${where}`, {
       value: absolute,
       hint: 'fix the JSON syntax (a missing comma or quote is the usual cause); config.sample.json shows the layout',
       cause: error,
@@ -48,6 +49,22 @@ export function loadConfig(file: string): Config {
   const result = validateConfig(raw);
   if (!result.ok) throw configInvalid(absolute, result.problems);
   return result.config;
+}
+
+// JSON.parse names a character position ("in JSON at position 62"), useless in an editor: " at line L, column C: what".
+export function jsonErrorLocation(message: string, text: string): string {
+  const position = /in JSON at position (\d+)/.exec(message);
+  const offset = position
+    ? Number(position[1])
+    : /Unexpected end of JSON input/.test(message)
+      ? text.length
+      : undefined;
+  const what = message.replace(/ in JSON at position \d+( \(line \d+ column \d+\))?$/, '');
+  if (offset === undefined) return `: ${what}`;
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+  return ` at line ${line}, column ${column}: ${what}`;
 }
 
 export function configInvalid(file: string, problems: ConfigProblem[]): AppError {
