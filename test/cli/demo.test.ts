@@ -30,24 +30,30 @@ function demoFolder(output: string): string | undefined {
   return match?.[1];
 }
 
+// Interrupts the demo once `line` is out. The demo may finish its last steps before the signal lands (a loaded
+// machine shows the line late): such a run proves nothing about interruption and is tried again, up to 3 times.
 async function interruptAfter(line: RegExp, signal: NodeJS.Signals): Promise<void> {
-  const demo = startDemo();
-  let folder: string | undefined;
-  try {
-    await waitFor(() => line.test(demo.output()), `the demo's line ${String(line)}`, 20_000);
-    folder = demoFolder(demo.output());
-    expect(folder).toMatch(/xo-immutable-demo-/);
-    demo.interrupt(signal);
-    const code = await demo.exited;
-    expect(code, demo.output()).toBe(signal === 'SIGINT' ? 130 : 143);
-    expect(demo.output()).toContain(`Interrupted by ${signal}`);
-    expect(demo.output()).toContain(`Cleaned up: unlocked (chattr -R -i) and removed ${folder}.`);
-    expect(existsSync(folder!)).toBe(false);
-  } finally {
-    demo.interrupt('SIGKILL');
-    await demo.exited;
-    folder ??= demoFolder(demo.output());
-    if (folder !== undefined) await removeLocked(folder);
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const demo = startDemo();
+    let folder: string | undefined;
+    try {
+      await waitFor(() => line.test(demo.output()), `the demo's line ${String(line)}`, 20_000);
+      folder = demoFolder(demo.output());
+      expect(folder).toMatch(/xo-immutable-demo-/);
+      demo.interrupt(signal);
+      const code = await demo.exited;
+      expect(existsSync(folder!)).toBe(false);
+      if (code === 0 && attempt < 3) continue;
+      expect(code, demo.output()).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(demo.output()).toContain(`Interrupted by ${signal}`);
+      expect(demo.output()).toContain(`Cleaned up: unlocked (chattr -R -i) and removed ${folder}.`);
+      return;
+    } finally {
+      demo.interrupt('SIGKILL');
+      await demo.exited;
+      folder ??= demoFolder(demo.output());
+      if (folder !== undefined) await removeLocked(folder);
+    }
   }
 }
 
