@@ -76,12 +76,13 @@ export class Daemon {
     this.#startedAt = new Date(this.#clock.now()).toISOString();
     assertCapabilities(this.#procStatus);
     for (const warning of this.#config.warnings ?? []) this.#log.warn({ module: 'config' }, warning);
-    this.#started = true;
     for (const service of this.#services) {
       // A SIGTERM during start-up stops the daemon; nothing may be started after that.
       if (this.#stopping) return;
       await service.start();
     }
+    // Only a daemon whose start-up checks passed records its stop: a failed one may not write where indexPath is.
+    this.#started = true;
   }
 
   async stop(): Promise<void> {
