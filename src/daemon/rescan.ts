@@ -77,6 +77,21 @@ export class RescanService implements Service {
       for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
   }
 
+  // Said at every start: XO cannot restore a locked flat VHD in place (docs/operations.md, "Flat VHD remotes").
+  #warnFlatVhds(): void {
+    const { protection, remotes, log } = this.#deps;
+    for (const remote of remotes.list) {
+      const vms = protection.scheduler?.facts.count('flatVhds', remote.root) ?? 0;
+      if (vms === 0) continue;
+      log.warn(
+        { remote: remote.id, vms },
+        `remote ${remote.id}: ${vms} VM folder(s) store flat .vhd files, which XO cannot restore while they are ` +
+          'locked (it opens them read-write); set the remote to store backups as multiple data blocks in XO, and see ' +
+          'docs/operations.md ("Flat VHD remotes") for restoring meanwhile',
+      );
+    }
+  }
+
   async #rescan(urgency: Urgency): Promise<void> {
     // A remote gone away is skipped; a new one is looked at once XO has written there.
     for (const remote of this.#deps.remotes.list)
@@ -100,6 +115,7 @@ export class RescanService implements Service {
         if (this.#stopped) return;
         const ms = clock.now() - started;
         log.info({ ms, proven: proven.count() }, `full proof (${why}) done: every retained backup was checked`);
+        if (why === 'after start-up') this.#warnFlatVhds();
       })
       .catch(() => undefined);
   }

@@ -93,9 +93,8 @@ export class StatusWriter implements Service {
           unhealthySince: away?.since,
           waitingForXo: pause?.waitingForXo,
           protectedByNameOnly: r.encrypted,
-          vmsWithUnknownChain: [...(scheduler?.foldersWithUnknownChains() ?? [])].filter((f) =>
-            f.startsWith(`${r.root}/`),
-          ).length,
+          vmsWithUnknownChain: scheduler?.facts.count('chainUnknown', r.root) ?? 0,
+          vmsWithFlatVhds: scheduler?.facts.count('flatVhds', r.root) ?? 0,
           lastLift: lift.lastLift(r),
         };
       }),

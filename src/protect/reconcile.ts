@@ -54,6 +54,8 @@ export interface FolderReport {
   // A VHD chain could not be read (encrypted, damaged header, parent missing): protected on the safe side.
   // Undefined when no chain was looked at (every backup proven, or chains not protected).
   chainUnknown?: boolean;
+  // The backups looked at store flat .vhd files (undefined when none was looked at).
+  flatVhds?: boolean;
 }
 
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
@@ -122,6 +124,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     );
   }
   if (scan.vdis !== undefined && options.protectChains !== false) report.chainUnknown ??= false;
+  if (scan.vdis !== undefined) report.flatVhds = claims.some((c) => isFlatVhdPath(c.unit.path));
   await requestClaims(scan, claims);
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
   const considered = report.provable.map((backup) => backup.json);
@@ -215,6 +218,10 @@ async function chainUnits(scan: VmScan, units: readonly UnitRef[]): Promise<Unit
     if (found.unknown) report.chainUnknown = true;
   }
   return chain;
+}
+
+function isFlatVhdPath(unit: string): boolean {
+  return unit.startsWith('vdis/') && unit.endsWith('.vhd') && !unit.endsWith('.alias.vhd') && !unit.includes('/data/');
 }
 
 function completeBackups(claims: readonly Claim<BackupRef>[]): BackupRef[] {

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 import type { LeafFolder, LockRequest } from './context.js';
 import { FolderQueue, type RoundItem, type Urgency } from './folder-queue.js';
+import { FolderFacts } from './folder-facts.js';
 import type { LockResult } from './locker.js';
 import type { ProvenBackups } from './proven.js';
 import { RecheckTimers } from './rechecks.js';
@@ -72,8 +73,7 @@ export class ProtectionScheduler {
   #idleWaiters: (() => void)[] = [];
   // Per folder, the units its last reconcile and lock left unprotected (refused, or failed to lock): coverage gaps.
   readonly #gaps = new Map<string, Set<string>>();
-  // VM folders whose VHD chains could not be read, protected on the safe side (status says how many).
-  readonly #unknownChains = new Set<string>();
+  readonly facts = new FolderFacts();
   #stopped = false;
 
   constructor(deps: SchedulerDeps) {
@@ -104,10 +104,6 @@ export class ProtectionScheduler {
     return gaps;
   }
 
-  foldersWithUnknownChains(): ReadonlySet<string> {
-    return this.#unknownChains;
-  }
-
   // Folders waiting to be tried again after a failure or to have a json looked at again.
   pendingRechecks(): number {
     return this.#rechecks.size;
@@ -116,7 +112,7 @@ export class ProtectionScheduler {
   forget(folderPath: string): void {
     this.#queue.delete(folderPath);
     this.#gaps.delete(folderPath);
-    this.#unknownChains.delete(folderPath);
+    this.facts.forget(folderPath);
     this.#rechecks.cancel(folderPath);
   }
 
@@ -193,8 +189,8 @@ export class ProtectionScheduler {
       batch.reconciled.push({ folder, report });
       this.lastReconcileAt = this.#deps.clock.now();
       this.#noteRefusals(folder, report);
-      if (report.chainUnknown === true) this.#unknownChains.add(folder.path);
-      else if (report.chainUnknown === false) this.#unknownChains.delete(folder.path);
+      this.facts.note(folder.path, 'chainUnknown', report.chainUnknown);
+      this.facts.note(folder.path, 'flatVhds', report.flatVhds);
       addRequests(batch, folder, report.requests);
       // Only what this reconcile left waiting keeps a recheck: pending_rechecks counts folders really waiting.
       this.#rechecks.supersede(folder.path, full);

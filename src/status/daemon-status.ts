@@ -28,6 +28,8 @@ export interface DaemonStatus {
     protectedByNameOnly?: boolean;
     // VM folders whose VHD chains could not be read: their older VHDs are kept locked on the safe side.
     vmsWithUnknownChain?: number;
+    // VM folders storing flat .vhd files, which XO cannot restore while they are locked.
+    vmsWithFlatVhds?: number;
     lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
   }[];
   lifting: { frozen: boolean; reason?: string };

@@ -16,6 +16,8 @@ export interface RemoteStatus {
   protectedByNameOnly: boolean | null;
   // VM folders whose VHD chains could not be read (kept locked on the safe side). null when the daemon is not running.
   vmsWithUnknownChain: number | null;
+  // VM folders storing flat .vhd files (XO cannot restore them while locked). null when the daemon is not running.
+  vmsWithFlatVhds: number | null;
   immutabilityDurationMs: number;
   protectedUnits: number;
   protectedBackups: number;
@@ -92,6 +94,7 @@ export function buildStatus(input: {
         waitingForXo: running && seen !== undefined ? seen.waitingForXo === true : null,
         protectedByNameOnly: running && seen !== undefined ? seen.protectedByNameOnly === true : null,
         vmsWithUnknownChain: running && seen !== undefined ? (seen.vmsWithUnknownChain ?? 0) : null,
+        vmsWithFlatVhds: running && seen !== undefined ? (seen.vmsWithFlatVhds ?? 0) : null,
         lastLift: seen?.lastLift ?? null,
       };
     }),
@@ -104,7 +107,13 @@ function summarizeRemote(
   days: number,
 ): Omit<
   RemoteStatus,
-  'healthy' | 'problem' | 'waitingForXo' | 'protectedByNameOnly' | 'vmsWithUnknownChain' | 'lastLift'
+  | 'healthy'
+  | 'problem'
+  | 'waitingForXo'
+  | 'protectedByNameOnly'
+  | 'vmsWithUnknownChain'
+  | 'vmsWithFlatVhds'
+  | 'lastLift'
 > {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
@@ -185,6 +194,8 @@ function renderRemote(remote: RemoteStatus): string[] {
   if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
   if (remote.vmsWithUnknownChain !== null && remote.vmsWithUnknownChain > 0)
     lines.push(`  ${remote.vmsWithUnknownChain} VM(s) without a readable chain: older VHDs kept locked (safe side)`);
+  if (remote.vmsWithFlatVhds !== null && remote.vmsWithFlatVhds > 0)
+    lines.push(`  ${remote.vmsWithFlatVhds} VM(s) store flat VHDs: XO cannot restore them while locked`);
   lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
   if (remote.oldestBackup !== null)
     lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
