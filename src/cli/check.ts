@@ -9,6 +9,7 @@ import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { isEncryptedRemote, isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import { realpathOfNearest } from '../paths.js';
+import { isFlatVhdName } from '../remote/model.js';
 import { listVdiFolders } from '../remote/read.js';
 import { findLeafFolders, type FoundLeaf } from '../remote/scan.js';
 import { EXIT } from './exit-codes.js';
@@ -130,10 +131,6 @@ async function flatVhdWarning(leaves: readonly FoundLeaf[]): Promise<string> {
     'them read-write); in XO, set the remote to "store backup as multiple data blocks", and see docs/operations.md ' +
     '("Flat VHD remotes") for how to restore meanwhile'
   );
-}
-
-function isFlatVhdName(name: string): boolean {
-  return name.endsWith('.vhd') && !name.endsWith('.alias.vhd') && !name.startsWith('.');
 }
 
 async function indexOutside(indexPath: string, remote: RemoteConfig): Promise<string> {

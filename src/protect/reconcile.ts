@@ -9,6 +9,7 @@ import {
   resolveAliasTarget,
   vmBackupParts,
   isAliasName,
+  isFlatVhdName,
   type Claim,
   type UnitRef,
   type ListedEntry,
@@ -124,7 +125,10 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     );
   }
   if (scan.vdis !== undefined && options.protectChains !== false) report.chainUnknown ??= false;
-  if (scan.vdis !== undefined) report.flatVhds = claims.some((c) => isFlatVhdPath(c.unit.path));
+  if (scan.vdis !== undefined)
+    report.flatVhds = claims.some(
+      (c) => c.unit.path.startsWith('vdis/') && !c.unit.recursive && isFlatVhdName(path.posix.basename(c.unit.path)),
+    );
   await requestClaims(scan, claims);
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
   const considered = report.provable.map((backup) => backup.json);
@@ -218,10 +222,6 @@ async function chainUnits(scan: VmScan, units: readonly UnitRef[]): Promise<Unit
     if (found.unknown) report.chainUnknown = true;
   }
   return chain;
-}
-
-function isFlatVhdPath(unit: string): boolean {
-  return unit.startsWith('vdis/') && unit.endsWith('.vhd') && !unit.endsWith('.alias.vhd') && !unit.includes('/data/');
 }
 
 function completeBackups(claims: readonly Claim<BackupRef>[]): BackupRef[] {

@@ -122,6 +122,11 @@ export function lookupListed(
   return entry;
 }
 
+// A whole-file VHD (not an alias, not a temporary): XO opens these read-write even to read them.
+export function isFlatVhdName(name: string): boolean {
+  return name.endsWith('.vhd') && !isAliasName(name) && !name.startsWith('.');
+}
+
 export function isAliasName(name: string): boolean {
   return name.endsWith('.alias.vhd');
 }
