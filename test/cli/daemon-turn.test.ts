@@ -1,24 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
-import { allImmutable, tempRemote, waitFor } from '../support/remote.js';
+import { allImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
 
 describe('lift and rebuild-index beside a running daemon', () => {
   it('refuse to race it, naming what to do; lift --dry-run still works; after a clean stop they run', async () => {
     const remote = await tempRemote();
-    const config = path.join(remote.base, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        indexPath: remote.indexPath,
-        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
-      }),
-    );
+    const config = await writeConfigFile(remote);
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()) });
     const { daemon } = await startDaemon(remote);
     await waitFor(() => allImmutable(backup.units), 'the backup to be locked');

@@ -1,10 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { DAY, startDaemon } from '../support/daemon.js';
-import { allImmutable, isImmutable, tempRemote, type TestRemote } from '../support/remote.js';
+import { allImmutable, isImmutable, tempRemote, type TestRemote, writeConfigFile } from '../support/remote.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
 
@@ -29,11 +28,7 @@ async function expiredRemote(): Promise<{ remote: TestRemote; config: string; un
   // A daemon started now would lift the old ones at once: this one's clock stands 8 days back.
   const { daemon } = await startDaemon(remote, { clock: { now: () => then + 3600_000 } });
   await daemon.stop();
-  const config = path.join(remote.base, 'config.json');
-  await writeFile(
-    config,
-    JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }),
-  );
+  const config = await writeConfigFile(remote);
   return { remote, config, units: old.flatMap((b) => b.units), fresh: recent.units };
 }
 

@@ -6,7 +6,7 @@ import { systemClock } from '../../src/clock.js';
 import { acceptClock } from '../../src/clockguard/guard.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { DAY, startDaemon } from '../support/daemon.js';
-import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
+import { allImmutable, isImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 
 const WEEK = 7 * DAY;
 
@@ -90,14 +90,7 @@ describe('clock guard', () => {
     expect(allImmutable(backup.units)).toBe(true);
     await second.daemon.stop();
 
-    const config = path.join(remote.base, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        indexPath: remote.indexPath,
-        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
-      }),
-    );
+    const config = await writeConfigFile(remote);
     const bin = path.resolve('bin/xo-immutable-backups.js');
     const refused = spawnSync(process.execPath, [bin, 'lift', '--config', config], {
       encoding: 'utf8',
@@ -186,14 +179,7 @@ describe('clock guard', () => {
         bootId: systemClock.bootId!(),
       };
       await writeFile(path.join(remote.indexPath, 'clock.json'), JSON.stringify({ lastWall: baseline.wall, baseline }));
-      const config = path.join(remote.base, 'config.json');
-      await writeFile(
-        config,
-        JSON.stringify({
-          indexPath: remote.indexPath,
-          remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
-        }),
-      );
+      const config = await writeConfigFile(remote);
       const bin = path.resolve('bin/xo-immutable-backups.js');
       const refused = spawnSync(process.execPath, [bin, 'lift', '--config', config], {
         encoding: 'utf8',

@@ -6,7 +6,7 @@ import { systemClock } from '../../src/clock.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import type { DaemonStatus } from '../../src/status/daemon-status.js';
 import { startDaemon } from '../support/daemon.js';
-import { allImmutable, tempFolder, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+import { allImmutable, tempFolder, tempRemote, waitFor, type TestRemote, writeConfigFile } from '../support/remote.js';
 
 // Each figure the daemon shows (status.json, the metrics file, `status`) is true when it is written: the tests look
 // at the first one written after the event, with health checks (and so status writes) every 50 ms.
@@ -45,11 +45,7 @@ async function statusWrittenAfter(indexPath: string, since: number): Promise<Dae
 
 // `status` as an admin runs it, against the daemon running in this process.
 async function statusLines(remote: TestRemote): Promise<string[]> {
-  const config = path.join(remote.base, 'config.json');
-  await writeFile(
-    config,
-    JSON.stringify({ indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } }),
-  );
+  const config = await writeConfigFile(remote);
   const lines: string[] = [];
   await runStatus({ config, json: false }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, systemClock);
   return lines;

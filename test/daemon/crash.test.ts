@@ -1,24 +1,17 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import { entryName, type IndexEntry } from '../../src/index/entry.js';
 import { parseBackupDatetime, utcDay } from '../../src/remote/datetime.js';
 import { spawnProtect, startDaemon } from '../support/daemon.js';
-import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
+import { allImmutable, isImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 
 describe('crash consistency', () => {
   it('after kill -9 in the middle of a burst, a restart leaves every backup locked and every locked unit indexed', async () => {
     const remote = await tempRemote();
-    const config = path.join(remote.base, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        indexPath: remote.indexPath,
-        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
-      }),
-    );
+    const config = await writeConfigFile(remote);
     const { child, exited, stdout } = spawnProtect(config);
     await waitFor(() => stdout().includes('protecting 1 remote'), 'the daemon to start');
 

@@ -12,7 +12,7 @@ import { rebuildIndex } from '../../src/rebuild/rebuild.js';
 import type { RemoteContext } from '../../src/context/remote-context.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
-import { allImmutable, isImmutable, tempRemote, type TestRemote } from '../support/remote.js';
+import { allImmutable, isImmutable, tempRemote, type TestRemote, writeConfigFile } from '../support/remote.js';
 
 const WEEK = 7 * DAY;
 const attributes = new ChattrAdapter();
@@ -157,14 +157,7 @@ describe('rebuild-index on ext4 with real chattr', () => {
     const remote = await tempRemote();
     const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
     execFileSync('chattr', ['+i', ...vm.units]);
-    const config = path.join(remote.base, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        indexPath: remote.indexPath,
-        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
-      }),
-    );
+    const config = await writeConfigFile(remote);
     const result = spawnSync(
       process.execPath,
       [path.resolve('bin/xo-immutable-backups.js'), 'rebuild-index', '--config', config, '--json'],

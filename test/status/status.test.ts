@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { DAY, spawnProtect } from '../support/daemon.js';
-import { allImmutable, tempRemote, waitFor } from '../support/remote.js';
+import { allImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
 const schema = JSON.parse(readFileSync('docs/status.schema.json', 'utf8')) as object;
@@ -23,14 +22,7 @@ function status(config: string, ...args: string[]): { status: number | null; std
 describe('xo-immutable-backups status', () => {
   it('reports a real protected remote: JSON valid against its schema, counts matching the index, 80 columns', async () => {
     const remote = await tempRemote();
-    const config = path.join(remote.base, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        indexPath: remote.indexPath,
-        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
-      }),
-    );
+    const config = await writeConfigFile(remote);
     const old = await writeVmBackup(remote.root, {
       vm: 'vm',
       datetime: xoDatetime(Date.now() - 3 * DAY),

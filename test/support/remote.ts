@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
@@ -46,6 +46,14 @@ export async function tempRemote(): Promise<TestRemote> {
   const root = path.join(base, 'remote');
   await mkdir(root);
   return { base, root, indexPath: path.join(base, 'index') };
+}
+
+// The config file an admin would write for a test remote (one remote "r", 7 days), as a command-line test passes it.
+export async function writeConfigFile(remote: TestRemote): Promise<string> {
+  const file = path.join(remote.base, 'config.json');
+  const config = { indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } };
+  await writeFile(file, JSON.stringify(config));
+  return file;
 }
 
 export function isImmutable(file: string): boolean {

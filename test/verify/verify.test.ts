@@ -1,11 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFile, link, rm, writeFile } from 'node:fs/promises';
+import { appendFile, link, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { compareIdentity } from '../../src/verify/verify.js';
 import { startDaemon } from '../support/daemon.js';
-import { tempRemote } from '../support/remote.js';
+import { tempRemote, writeConfigFile } from '../support/remote.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
 
@@ -25,14 +25,7 @@ function verify(config: string): { status: number | null; report: Verified; stdo
 describe('xo-immutable-backups verify', () => {
   it('passes on an untouched remote, and names each unit lifted and changed, deleted, or never locked', async () => {
     const remote = await tempRemote();
-    const config = path.join(remote.base, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        indexPath: remote.indexPath,
-        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
-      }),
-    );
+    const config = await writeConfigFile(remote);
     const vm = await writeVmBackup(remote.root, {
       vm: 'vm',
       datetime: xoDatetime(Date.now() - 3600_000),
