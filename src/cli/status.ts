@@ -5,6 +5,11 @@ import { loadConfig } from '../config/load.js';
 import { IndexStore, type StoredEntry } from '../index/store.js';
 import { processExists, readDaemonStatus } from '../status/daemon-status.js';
 import { buildStatus, renderStatus } from '../status/report.js';
+import type { RestorePoints } from '../status/restore-points.js';
+import { surveyRestorePoints } from '../status/restore-survey.js';
+import { ChattrAdapter } from '../attributes/chattr.js';
+import { isEncryptedRemote } from '../remote/root.js';
+import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -25,7 +30,13 @@ export async function runStatus(
     const index = new IndexStore(config.indexPath, remote.id);
     const stored: StoredEntry[] = [];
     for (const day of await index.listDays()) stored.push(...(await index.readDay(day)));
-    inputs.push({ id: remote.id, root: remote.root, durationMs: remote.immutabilityDurationMs, stored });
+    inputs.push({
+      id: remote.id,
+      root: remote.root,
+      durationMs: remote.immutabilityDurationMs,
+      stored,
+      restorePoints: await restorePointsNow(remote, stored, clock.now()),
+    });
   }
   const report = buildStatus({
     now: clock.now(),
@@ -41,4 +52,23 @@ export async function runStatus(
   else for (const line of renderStatus(report)) io.out(line);
   const attention = !report.daemon.running || report.lifting.frozen || report.remotes.some((r) => r.healthy === false);
   return attention ? EXIT.failure : EXIT.ok;
+}
+
+// Read from the remote now, not from the daemon's last look: a unit unlocked or deleted a second ago shows.
+async function restorePointsNow(
+  remote: RemoteConfig,
+  stored: StoredEntry[],
+  now: number,
+): Promise<RestorePoints | null> {
+  try {
+    const attributes = new ChattrAdapter();
+    const surveyed = {
+      root: remote.root,
+      encrypted: await isEncryptedRemote(remote.root),
+      durationMs: remote.immutabilityDurationMs,
+    };
+    return await surveyRestorePoints(surveyed, stored, (paths) => attributes.isImmutable(paths), now);
+  } catch {
+    return null;
+  }
 }

@@ -3,7 +3,15 @@ import { readClockState } from '../clockguard/state.js';
 import { mapLimited } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import { writeDaemonStatus, type DaemonStatus } from '../status/daemon-status.js';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { StoredEntry } from '../index/store.js';
+import {
+  DAEMON_STATUS_VERSION,
+  writeDaemonStatus,
+  type DaemonStatus,
+  type RestorePointCounts,
+} from '../status/daemon-status.js';
+import { surveyRestorePoints } from '../status/restore-survey.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { VERSION } from '../version.js';
 import type { RemotePauses } from './health.js';
@@ -17,6 +25,7 @@ export interface StatusDeps {
   config: Config;
   clock: Clock;
   log: Logger;
+  attributes: AttributesAdapter;
   remotes: RemoteSet;
   pauses: RemotePauses;
   protection: ProtectionService;
@@ -31,6 +40,10 @@ export class StatusWriter implements Service {
   readonly #deps: StatusDeps;
   #stopped = false;
   #writing: Promise<void> | undefined;
+  // Restore points per remote, counted in the background every rescanEvery (a walk of the remote: not every 10 s).
+  readonly #restorePoints = new Map<string, RestorePointCounts>();
+  #counting: Promise<void> | undefined;
+  #countedAt: number | undefined;
 
   constructor(deps: StatusDeps) {
     this.#deps = deps;
@@ -45,6 +58,7 @@ export class StatusWriter implements Service {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#writing;
+    await this.#counting;
   }
 
   // The last word of a daemon that stopped cleanly, once every service has: commands need not wait for the
@@ -65,6 +79,7 @@ export class StatusWriter implements Service {
 
   async #write(): Promise<void> {
     const { config } = this.#deps;
+    this.#countRestorePointsIfDue();
     const clock = await readClockState(config.indexPath);
     const frozen = clock.frozen;
     await writeDaemonStatus(config.indexPath, this.#daemonStatus(frozen));
@@ -77,7 +92,7 @@ export class StatusWriter implements Service {
     const scheduler = protection.scheduler;
     const counters = scheduler?.counters;
     return {
-      version: 1,
+      version: DAEMON_STATUS_VERSION,
       daemonVersion: VERSION,
       pid: process.pid,
       startedAt: this.#deps.startedAt(),
@@ -96,6 +111,7 @@ export class StatusWriter implements Service {
           vmsWithUnknownChain: scheduler?.facts.count('chainUnknown', r.root) ?? 0,
           vmsWithFlatVhds: scheduler?.facts.count('flatVhds', r.root) ?? 0,
           lastLift: lift.lastLift(r),
+          restorePoints: this.#restorePoints.get(r.id),
         };
       }),
       lifting: frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason },
@@ -132,9 +148,42 @@ export class StatusWriter implements Service {
           // read (the metric goes missing rather than wrong).
           protectedUnits: await r.index.countEntries().catch(() => undefined),
           liftFailuresTotal: totals?.failures ?? 0,
+          restorePoints: this.#restorePoints.get(r.id),
           lastSuccessfulLiftMs: totals?.lastSuccessMs,
         };
       }),
     });
+  }
+
+  #countRestorePointsIfDue(): void {
+    const { clock, config, log } = this.#deps;
+    const now = clock.now();
+    if (this.#counting !== undefined || (this.#countedAt !== undefined && now - this.#countedAt < config.rescanEveryMs))
+      return;
+    this.#countedAt = now;
+    this.#counting = this.#countRestorePoints()
+      .catch((err: unknown) => log.error({ err }, 'could not count the restore points'))
+      .finally(() => (this.#counting = undefined));
+  }
+
+  async #countRestorePoints(): Promise<void> {
+    const { remotes, pauses, attributes, clock } = this.#deps;
+    for (const remote of remotes.list) {
+      if (this.#stopped) return;
+      if (pauses.why(remote) !== undefined) {
+        this.#restorePoints.delete(remote.id);
+        continue;
+      }
+      const stored: StoredEntry[] = [];
+      for (const day of await remote.index.listDays()) stored.push(...(await remote.index.readDay(day)));
+      const points = await surveyRestorePoints(remote, stored, (paths) => attributes.isImmutable(paths), clock.now());
+      this.#restorePoints.set(remote.id, {
+        inWindow: points.inWindow,
+        protected: points.protected,
+        unprotected: points.unprotected,
+        chainUnknown: points.chainUnknown,
+        checkedAt: new Date(clock.now()).toISOString(),
+      });
+    }
   }
 }

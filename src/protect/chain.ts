@@ -14,6 +14,8 @@ export interface ChainUnits {
   units: UnitRef[];
   // Some link could not be read (damaged header, parent missing): every older VHD of the folder was taken instead.
   unknown: boolean;
+  // The parent a header names that is not in the folder (deleted, or never written): relative to the VM folder.
+  missing?: string;
 }
 
 // What a backup's disk needs for XO to restore it: every VHD its parent links lead to, within its VDI folder
@@ -35,8 +37,11 @@ export async function chainOf(
     const link = await cached;
     if (link.kind === 'base') return { units, unknown: false };
     const parent = link.kind === 'delta' ? siblingName(link.parent) : undefined;
-    if (parent === undefined || seen.has(parent) || !vdi.entries.some((e) => e.isFile && e.name === parent))
-      return { units: [...units, ...(await olderVhds(vdi, disk, resolveAlias))], unknown: true };
+    if (parent === undefined || seen.has(parent) || !vdi.entries.some((e) => e.isFile && e.name === parent)) {
+      const older = await olderVhds(vdi, disk, resolveAlias);
+      const gone = parent !== undefined && !seen.has(parent) ? { missing: `${vdi.path}/${parent}` } : {};
+      return { units: [...units, ...older], unknown: true, ...gone };
+    }
     seen.add(parent);
     units.push({ path: `${vdi.path}/${parent}`, recursive: false });
     if (parent.endsWith('.alias.vhd')) {

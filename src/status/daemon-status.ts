@@ -1,6 +1,9 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
+import type { RestorePoints } from './restore-points.js';
+
+export type RestorePointCounts = Omit<RestorePoints, 'vms'> & { checkedAt: string };
 
 export const DAEMON_STATUS_FILE = 'status.json';
 // The daemon rewrites status.json every 10 s: three missed beats mean it is not running.
@@ -8,8 +11,11 @@ export const HEARTBEAT_STALE_MS = 35_000;
 
 // What the running daemon says about itself, rewritten at every health check (every 10 s): the heartbeat shows it is
 // alive, each remote whether it is protected, and the clock guard whether lifting is frozen. `status` reads it.
+// 2: remotes[].restorePoints. `status` reads version 1 too (a daemon of the previous release still running).
+export const DAEMON_STATUS_VERSION = 2;
+
 export interface DaemonStatus {
-  version: 1;
+  version: 1 | typeof DAEMON_STATUS_VERSION;
   daemonVersion: string;
   pid: number;
   startedAt: string;
@@ -31,6 +37,9 @@ export interface DaemonStatus {
     // VM folders storing flat .vhd files, which XO cannot restore while they are locked.
     vmsWithFlatVhds?: number;
     lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
+    // The daemon's last count of the restore points inside their window (status/restore-points.ts), as the metrics
+    // say; `status` reads the remote itself.
+    restorePoints?: RestorePointCounts;
   }[];
   lifting: { frozen: boolean; reason?: string };
   lastLock?: { at: string; units: number; failed: number };

@@ -17,6 +17,8 @@ export interface MetricsInput {
     protectedUnits: number | undefined;
     liftFailuresTotal: number;
     lastSuccessfulLiftMs: number | undefined;
+    // The daemon's last count of restore points inside their window; undefined until the first count.
+    restorePoints?: { protected: number; unprotected: number; chainUnknown: number };
   }[];
 }
 
@@ -114,6 +116,25 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     'When a lift pass last ended without failure.',
     input.remotes.map((r) => [{ remote: r.id }, seconds(r.lastSuccessfulLiftMs)]),
+  );
+  metric(
+    'restore_points_protected',
+    'gauge',
+    'Backups inside their window whose json, own units and whole VHD chain are locked and unchanged.',
+    input.remotes.map((r) => [{ remote: r.id }, r.restorePoints?.protected]),
+  );
+  metric(
+    'restore_points_unprotected',
+    'gauge',
+    'Backups inside their window that are not fully protected (a unit missing, unlocked or changed, ' +
+      'a base past its lock, or a chain that cannot be read).',
+    input.remotes.map((r) => [{ remote: r.id }, r.restorePoints?.unprotected]),
+  );
+  metric(
+    'restore_points_chain_unknown',
+    'gauge',
+    'Of the unprotected: backups whose VHD chain cannot be read (encrypted remote), locked on the safe side.',
+    input.remotes.map((r) => [{ remote: r.id }, r.restorePoints?.chainUnknown]),
   );
   return `${lines.join('\n')}\n`;
 }

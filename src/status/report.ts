@@ -2,8 +2,10 @@ import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../lift/plan.js';
 import { utcDay } from '../remote/datetime.js';
 import { HEARTBEAT_STALE_MS, type DaemonStatus } from './daemon-status.js';
+import type { RestorePoints, UnprotectedReason } from './restore-points.js';
 
-export const STATUS_SCHEMA_VERSION = 1;
+// 2: remotes[].restorePoints (what XO could restore after an attack).
+export const STATUS_SCHEMA_VERSION = 2;
 
 export interface RemoteStatus {
   id: string;
@@ -26,6 +28,9 @@ export interface RemoteStatus {
   // Units that become mutable each UTC day, today first (today includes any already due at the next pass).
   unlocks: { day: string; units: number }[];
   lastLift: { at: string; unlocked: number; failed: number; suspicious: number } | null;
+  // Backups inside their window and whether XO could restore each after an attack, read from the remote when
+  // `status` ran. null when the remote could not be read.
+  restorePoints: RestorePoints | null;
 }
 
 // The `status --json` document: docs/status.schema.json describes it, version by version.
@@ -52,6 +57,7 @@ export interface RemoteInput {
   root: string;
   durationMs: number;
   stored: StoredEntry[];
+  restorePoints?: RestorePoints | null;
 }
 
 // Pure: what the index, the daemon's own status file and the clock state say, as one report.
@@ -96,6 +102,7 @@ export function buildStatus(input: {
         vmsWithUnknownChain: running && seen !== undefined ? (seen.vmsWithUnknownChain ?? 0) : null,
         vmsWithFlatVhds: running && seen !== undefined ? (seen.vmsWithFlatVhds ?? 0) : null,
         lastLift: seen?.lastLift ?? null,
+        restorePoints: remote.restorePoints ?? null,
       };
     }),
   };
@@ -114,6 +121,7 @@ function summarizeRemote(
   | 'vmsWithUnknownChain'
   | 'vmsWithFlatVhds'
   | 'lastLift'
+  | 'restorePoints'
 > {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
@@ -197,6 +205,7 @@ function renderRemote(remote: RemoteStatus): string[] {
   if (remote.vmsWithFlatVhds !== null && remote.vmsWithFlatVhds > 0)
     lines.push(`  ${remote.vmsWithFlatVhds} VM(s) store flat VHDs: XO cannot restore them while locked`);
   lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
+  lines.push(...renderRestorePoints(remote.restorePoints));
   if (remote.oldestBackup !== null)
     lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
   if (remote.lastLift !== null)
@@ -208,5 +217,38 @@ function renderRemote(remote: RemoteStatus): string[] {
   const most = Math.max(1, ...remote.unlocks.map((u) => u.units));
   for (const { day, units } of remote.unlocks)
     lines.push(`    ${day} ${String(units).padStart(7)} ${'#'.repeat(Math.ceil((units / most) * 50))}`);
+  return lines;
+}
+
+// At most this many restore points are named one by one; status --json names them all.
+const NAMED_UNPROTECTED = 20;
+
+const REASON_TEXT: Record<UnprotectedReason, string> = {
+  'unit-missing': 'a unit is missing',
+  'unit-unlocked': 'a unit is not locked',
+  'unit-changed': 'a unit changed since it was locked',
+  'base-expired': 'a VHD it is built on is past its lock',
+  'chain-unknown': 'chain cannot be read',
+};
+
+function renderRestorePoints(points: RestorePoints | null): string[] {
+  if (points === null) return ['  restore points: the remote could not be read'];
+  const lines = [
+    `  restore points in the window: ${points.inWindow}, ${points.protected} protected` +
+      (points.unprotected > points.chainUnknown ? `, ${points.unprotected - points.chainUnknown} NOT` : ''),
+  ];
+  if (points.chainUnknown > 0)
+    lines.push(`  ${points.chainUnknown} on chains that cannot be read: locked on the safe side, not proven`);
+  // With no new backup, the first VM to run out of protected restore points does so then.
+  const until = points.vms.map((vm) => vm.protectedUntil).filter((u): u is string => u !== null);
+  if (until.length > 0 && until.length === points.vms.length)
+    lines.push(`  every VM restorable until at least ${time(until.sort()[0]!)}`);
+  const named = points.vms.flatMap((vm) =>
+    vm.unprotected.filter((u) => u.reason !== 'chain-unknown').map((u) => ({ vm: vm.vm, ...u })),
+  );
+  for (const { vm, backup, reason } of named.slice(0, NAMED_UNPROTECTED))
+    lines.push(`    ${vm.slice(0, 8)} ${backup}: ${REASON_TEXT[reason]}`.slice(0, 80));
+  if (named.length > NAMED_UNPROTECTED)
+    lines.push(`    and ${named.length - NAMED_UNPROTECTED} more (status --json names them all)`);
   return lines;
 }

@@ -9,6 +9,8 @@ import { reconcileFolder } from '../protect/reconcile.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { examine } from '../remote/read.js';
 import { findLeafFolders } from '../remote/scan.js';
+import type { StoredEntry } from '../index/store.js';
+import { surveyRestorePoints } from '../status/restore-survey.js';
 
 export type FindingKind =
   | 'missing'
@@ -18,7 +20,10 @@ export type FindingKind =
   | 'pending'
   | 'unreadable-entry'
   | 'unprotected'
-  | 'refused';
+  | 'refused'
+  // A backup inside its window that XO could not restore after an attack: a unit of it or of its chain is missing,
+  // unlocked, changed, or past its lock.
+  | 'unrestorable';
 
 export interface Finding {
   kind: FindingKind;
@@ -56,14 +61,18 @@ export async function verifyRemote(
   },
 ): Promise<VerifyReport> {
   const report: VerifyReport = { remote: remote.id, entriesChecked: 0, foldersChecked: 0, findings: [] };
-  const entries = await readEntries(remote, report);
+  const stored: StoredEntry[] = [];
+  const entries = await readEntries(remote, report, stored);
   const immutable = await attributes.isImmutable([...new Set(entries.map((e) => e.path))]);
   const inside = await listLockedTrees(entries, immutable);
   const insideImmutable = await attributes.isImmutable([...inside.values()].flat());
   const leaves = await findLeafFolders(remote.root);
   const total = entries.length + leaves.length;
+  const newest = newestPerPath(entries);
   for (const entry of entries) {
     report.entriesChecked++;
+    // A newer backup claimed the unit (a chain) and locked it again, which moved its ctime: its entry is the one.
+    if (newest.get(entry.path) !== entry) continue;
     const finding =
       (await checkEntry(entry, immutable.get(entry.path))) ??
       looseInside(entry, inside.get(entry.path), insideImmutable);
@@ -75,14 +84,46 @@ export async function verifyRemote(
     report.foldersChecked++;
     options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
   }
+  await checkRestorePoints(remote, stored, attributes, options.now, report);
   return report;
 }
 
+// Whole chains: a backup inside its window whose json, own units or chain units are not all locked and unchanged.
+// A chain that cannot be read (encrypted remote) is no finding: it is locked on the safe side, and says so in status.
+async function checkRestorePoints(
+  remote: RemoteContext,
+  stored: readonly StoredEntry[],
+  attributes: AttributesAdapter,
+  now: number,
+  report: VerifyReport,
+): Promise<void> {
+  const points = await surveyRestorePoints(remote, stored, (paths) => attributes.isImmutable(paths), now);
+  for (const vm of points.vms)
+    for (const { backup, reason } of vm.unprotected)
+      if (reason !== 'chain-unknown')
+        report.findings.push({
+          kind: 'unrestorable',
+          path: path.join(remote.root, 'xo-vm-backups', vm.vm, backup),
+          detail: `inside its window, but XO could not restore it after an attack: ${reason}`,
+        });
+}
+
+function newestPerPath(entries: readonly IndexEntry[]): Map<string, IndexEntry> {
+  const newest = new Map<string, IndexEntry>();
+  for (const entry of entries) {
+    const current = newest.get(entry.path);
+    if (current === undefined || Date.parse(entry.backupDatetime) > Date.parse(current.backupDatetime))
+      newest.set(entry.path, entry);
+  }
+  return newest;
+}
+
 // The readable entries; an unreadable one is a finding.
-async function readEntries(remote: RemoteContext, report: VerifyReport): Promise<IndexEntry[]> {
+async function readEntries(remote: RemoteContext, report: VerifyReport, all: StoredEntry[]): Promise<IndexEntry[]> {
   const entries: IndexEntry[] = [];
   for (const day of await remote.index.listDays()) {
     for (const stored of await remote.index.readDay(day)) {
+      all.push(stored);
       if (stored.entry === undefined)
         report.findings.push({
           kind: 'unreadable-entry',

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { renderMetrics } from '../../src/status/metrics.js';
 import { VERSION } from '../../src/version.js';
-import { startDaemon } from '../support/daemon.js';
+import { DAY, startDaemon } from '../support/daemon.js';
 import { tempRemote, waitFor } from '../support/remote.js';
+import { writeVhdChain } from '../support/vhd-chain.js';
 
 // The text exposition format, as node_exporter's textfile collector reads it: comments, then `name{labels} value`.
 function parse(text: string): Map<string, number> {
@@ -84,5 +85,29 @@ describe('metrics file', () => {
     expect(samples.get('xo_immutable_backups_remote_healthy{remote="a"}')).toBe(0);
     expect(text).not.toContain('protected_units');
     expect(text).not.toContain('last_lock_success');
+  });
+
+  it.each([
+    [true, 2, 0],
+    [false, 0, 2],
+  ])('counts restore points per remote (protectChains %s: %i protected, %i not)', async (protectChains, yes, no) => {
+    const remote = await tempRemote();
+    const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
+    const now = Date.now();
+    await writeVhdChain(
+      remote.root,
+      'vm',
+      'vdi',
+      [10, 3, 1].map((days) => xoDatetime(now - days * DAY)),
+    );
+    await startDaemon(remote, { config: { metricsFile, protectChains }, healthCheckEveryMs: 100 });
+    await waitFor(
+      async () => (await readFile(metricsFile, 'utf8')).includes('restore_points_protected'),
+      'the restore points to be counted',
+    );
+    const samples = parse(await readFile(metricsFile, 'utf8'));
+    expect(samples.get('xo_immutable_backups_restore_points_protected{remote="r"}')).toBe(yes);
+    expect(samples.get('xo_immutable_backups_restore_points_unprotected{remote="r"}')).toBe(no);
+    expect(samples.get('xo_immutable_backups_restore_points_chain_unknown{remote="r"}')).toBe(0);
   });
 });

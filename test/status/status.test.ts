@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
@@ -63,5 +64,45 @@ describe('xo-immutable-backups status', () => {
     expect(human.stdout).toContain('daemon:    running');
     expect(human.stdout).toContain('protected: 5 unit(s) in 2 backup(s)');
     for (const line of human.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
+  });
+
+  it('reads the version-1 status.json a daemon of the previous release writes (an upgrade with it still running)', async () => {
+    const remote = await tempRemote();
+    const config = await writeConfigFile(remote);
+    await mkdir(remote.indexPath, { recursive: true });
+    const now = new Date().toISOString();
+    // Exactly what release 0.1.0's daemon writes: no restorePoints.
+    const v1 = {
+      version: 1,
+      daemonVersion: '0.1.0',
+      pid: process.pid,
+      startedAt: now,
+      heartbeat: now,
+      remotes: [
+        {
+          id: 'r',
+          root: remote.root,
+          healthy: true,
+          protectedByNameOnly: false,
+          vmsWithUnknownChain: 0,
+          vmsWithFlatVhds: 0,
+        },
+      ],
+      lifting: { frozen: false },
+      errors: 0,
+      securityWarnings: 0,
+      watchedFolders: 3,
+    };
+    await writeFile(path.join(remote.indexPath, 'status.json'), JSON.stringify(v1, null, 2));
+    const result = status(config, '--json');
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout) as object;
+    expect(validate(report), JSON.stringify(validate.errors)).toBe(true);
+    expect(report).toMatchObject({
+      version: 2,
+      daemon: { running: true, pid: process.pid, version: '0.1.0' },
+      remotes: [{ healthy: true, restorePoints: { inWindow: 0, protected: 0, unprotected: 0, vms: [] } }],
+    });
+    expect(status(config).stdout).toContain('daemon:    running');
   });
 });

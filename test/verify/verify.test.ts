@@ -1,17 +1,18 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFile, link, rm } from 'node:fs/promises';
+import { appendFile, link, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { compareIdentity } from '../../src/verify/verify.js';
-import { startDaemon } from '../support/daemon.js';
+import { DAY, startDaemon } from '../support/daemon.js';
 import { tempRemote, writeConfigFile } from '../support/remote.js';
+import { writeVhdChain } from '../support/vhd-chain.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
 
 interface Verified {
   ok: boolean;
-  remotes: { entriesChecked: number; findings: { kind: string; path: string }[] }[];
+  remotes: { entriesChecked: number; findings: { kind: string; path: string; detail: string }[] }[];
 }
 
 function verify(config: string): { status: number | null; report: Verified; stdout: string } {
@@ -63,7 +64,7 @@ describe('xo-immutable-backups verify', () => {
     const findings = found.report.remotes[0]!.findings;
     expect(
       findings
-        .filter((f) => f.kind !== 'unprotected')
+        .filter((f) => f.kind !== 'unprotected' && f.kind !== 'unrestorable')
         .map((f) => [f.kind, f.path])
         .sort(),
     ).toEqual(
@@ -80,6 +81,50 @@ describe('xo-immutable-backups verify', () => {
         unit,
       ).toBe(true);
     expect(findings.some((f) => f.path === cfg.label)).toBe(false);
+    // Whole backups: the one missing its alias, and the two never locked.
+    expect(
+      findings
+        .filter((f) => f.kind === 'unrestorable')
+        .map((f) => [f.path, f.detail.split(': ').at(-1)])
+        .sort(),
+    ).toEqual(
+      [
+        [vm.label, 'unit-missing'],
+        [late.label, 'unit-unlocked'],
+        [linked.label, 'unit-unlocked'],
+      ].sort(),
+    );
+  });
+
+  it('checks whole chains: deltas on a base past its lock are findings, though every indexed unit is fine', async () => {
+    const remote = await tempRemote();
+    const config = await writeConfigFile(remote);
+    const settings = JSON.parse(await readFile(config, 'utf8')) as object;
+    await writeFile(config, JSON.stringify({ ...settings, protectChains: false }));
+    const now = Date.now();
+    const chain = await writeVhdChain(
+      remote.root,
+      'vm',
+      'vdi',
+      [10, 3, 1].map((days) => xoDatetime(now - days * DAY)),
+    );
+    const { daemon } = await startDaemon(remote, { config: { protectChains: false }, watch: false });
+    await daemon.stop();
+    const found = verify(config);
+    expect(found.status).toBe(1);
+    expect(found.report.remotes[0]!.findings.map((f) => [f.kind, f.path, f.detail.split(': ').at(-1)])).toEqual([
+      ['unrestorable', chain[1]!.json, 'base-expired'],
+      ['unrestorable', chain[2]!.json, 'base-expired'],
+    ]);
+
+    // With the chain protected, nothing to say.
+    await writeFile(config, JSON.stringify(settings));
+    const { daemon: again } = await startDaemon(remote, { watch: false });
+    await again.stop();
+    // The units the deltas had locked are locked again under the newest backup: no stale entry makes a finding.
+    const after = verify(config);
+    expect(after.report.remotes[0]!.findings).toEqual([]);
+    expect(after.status).toBe(0);
   });
 
   it('calls any ctime change a change, and a new device number alone something else', () => {
