@@ -12,6 +12,8 @@ import { realpathOfNearest } from '../paths.js';
 import { isFlatVhdName } from '../remote/model.js';
 import { listVdiFolders } from '../remote/read.js';
 import { findLeafFolders, type FoundLeaf } from '../remote/scan.js';
+import { surveyRemote } from '../status/restore-survey.js';
+import { adviseXoSettings } from '../status/xo-settings.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 
@@ -100,6 +102,7 @@ async function checkRemotes(record: Recorder, config: Config, attributes: Chattr
     await record(`remote ${remote.id}: kind`, () => remoteKind(remote));
     const leaves = await findLeafFolders(remote.root);
     await record(`remote ${remote.id}: restorable while locked`, () => flatVhdWarning(leaves));
+    await record(`remote ${remote.id}: XO settings`, () => xoSettingsWarning(remote));
     folders += leaves.length;
   }
   return folders;
@@ -131,6 +134,18 @@ async function flatVhdWarning(leaves: readonly FoundLeaf[]): Promise<string> {
     'them read-write); in XO, set the remote to "store backup as multiple data blocks", and see docs/operations.md ' +
     '("Flat VHD remotes") for how to restore meanwhile'
   );
+}
+
+// Settings of XO's job that fight the window, from the backups on the remote (docs/operations.md, "Chains").
+async function xoSettingsWarning(remote: RemoteConfig): Promise<string> {
+  const now = Date.now();
+  const durationMs = remote.immutabilityDurationMs;
+  const surveyed = { root: remote.root, encrypted: await isEncryptedRemote(remote.root), durationMs };
+  // Only the shape of the backups is needed here, not whether they are locked.
+  const vms = await surveyRemote(surveyed, [], () => Promise.resolve(new Map<string, boolean | undefined>()), now);
+  const advice = adviseXoSettings(vms, now, durationMs);
+  if (advice.length === 0) return 'no VM whose XO settings fight the window (as far as the remote shows)';
+  return `WARNING: ${advice.map((a) => `VM ${a.vm}: ${a.detail}; ${a.set}`).join('. ')}`;
 }
 
 async function indexOutside(indexPath: string, remote: RemoteConfig): Promise<string> {

@@ -5,8 +5,9 @@ import { loadConfig } from '../config/load.js';
 import { IndexStore, type StoredEntry } from '../index/store.js';
 import { processExists, readDaemonStatus } from '../status/daemon-status.js';
 import { buildStatus, renderStatus } from '../status/report.js';
-import type { RestorePoints } from '../status/restore-points.js';
-import { surveyRestorePoints } from '../status/restore-survey.js';
+import { judgeRemote, type RestorePoints } from '../status/restore-points.js';
+import { surveyRemote } from '../status/restore-survey.js';
+import { adviseXoSettings, type XoSettingAdvice } from '../status/xo-settings.js';
 import { ChattrAdapter } from '../attributes/chattr.js';
 import { isEncryptedRemote } from '../remote/root.js';
 import type { RemoteConfig } from '../config/schema.js';
@@ -35,7 +36,7 @@ export async function runStatus(
       root: remote.root,
       durationMs: remote.immutabilityDurationMs,
       stored,
-      restorePoints: await restorePointsNow(remote, stored, clock.now()),
+      ...(await restorePointsNow(remote, stored, clock.now())),
     });
   }
   const report = buildStatus({
@@ -59,16 +60,20 @@ async function restorePointsNow(
   remote: RemoteConfig,
   stored: StoredEntry[],
   now: number,
-): Promise<RestorePoints | null> {
+): Promise<{ restorePoints: RestorePoints | null; xoSettings: XoSettingAdvice[] | null }> {
   try {
     const attributes = new ChattrAdapter();
-    const surveyed = {
-      root: remote.root,
-      encrypted: await isEncryptedRemote(remote.root),
-      durationMs: remote.immutabilityDurationMs,
+    const durationMs = remote.immutabilityDurationMs;
+    const surveyed = { root: remote.root, encrypted: await isEncryptedRemote(remote.root), durationMs };
+    const vms = await surveyRemote(surveyed, stored, (paths) => attributes.isImmutable(paths), now);
+    return {
+      restorePoints: judgeRemote(
+        vms.map((vm) => vm.model),
+        now,
+      ),
+      xoSettings: adviseXoSettings(vms, now, durationMs),
     };
-    return await surveyRestorePoints(surveyed, stored, (paths) => attributes.isImmutable(paths), now);
   } catch {
-    return null;
+    return { restorePoints: null, xoSettings: null };
   }
 }

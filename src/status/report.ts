@@ -3,6 +3,7 @@ import { groupByPath } from '../lift/plan.js';
 import { utcDay } from '../remote/datetime.js';
 import { HEARTBEAT_STALE_MS, type DaemonStatus } from './daemon-status.js';
 import type { RestorePoints, UnprotectedReason } from './restore-points.js';
+import type { XoSettingAdvice } from './xo-settings.js';
 
 // 2: remotes[].restorePoints (what XO could restore after an attack).
 export const STATUS_SCHEMA_VERSION = 2;
@@ -31,6 +32,8 @@ export interface RemoteStatus {
   // Backups inside their window and whether XO could restore each after an attack, read from the remote when
   // `status` ran. null when the remote could not be read.
   restorePoints: RestorePoints | null;
+  // XO job settings that fight the window, per VM (status/xo-settings.ts). null when the remote could not be read.
+  xoSettings: XoSettingAdvice[] | null;
 }
 
 // The `status --json` document: docs/status.schema.json describes it, version by version.
@@ -58,6 +61,7 @@ export interface RemoteInput {
   durationMs: number;
   stored: StoredEntry[];
   restorePoints?: RestorePoints | null;
+  xoSettings?: XoSettingAdvice[] | null;
 }
 
 // Pure: what the index, the daemon's own status file and the clock state say, as one report.
@@ -103,6 +107,7 @@ export function buildStatus(input: {
         vmsWithFlatVhds: running && seen !== undefined ? (seen.vmsWithFlatVhds ?? 0) : null,
         lastLift: seen?.lastLift ?? null,
         restorePoints: remote.restorePoints ?? null,
+        xoSettings: remote.xoSettings ?? null,
       };
     }),
   };
@@ -122,6 +127,7 @@ function summarizeRemote(
   | 'vmsWithFlatVhds'
   | 'lastLift'
   | 'restorePoints'
+  | 'xoSettings'
 > {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
@@ -205,7 +211,7 @@ function renderRemote(remote: RemoteStatus): string[] {
   if (remote.vmsWithFlatVhds !== null && remote.vmsWithFlatVhds > 0)
     lines.push(`  ${remote.vmsWithFlatVhds} VM(s) store flat VHDs: XO cannot restore them while locked`);
   lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
-  lines.push(...renderRestorePoints(remote.restorePoints));
+  lines.push(...renderRestorePoints(remote.restorePoints), ...renderXoSettings(remote.xoSettings));
   if (remote.oldestBackup !== null)
     lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
   if (remote.lastLift !== null)
@@ -250,5 +256,19 @@ function renderRestorePoints(points: RestorePoints | null): string[] {
     lines.push(`    ${vm.slice(0, 8)} ${backup}: ${REASON_TEXT[reason]}`.slice(0, 80));
   if (named.length > NAMED_UNPROTECTED)
     lines.push(`    and ${named.length - NAMED_UNPROTECTED} more (status --json names them all)`);
+  return lines;
+}
+
+const SETTING_TEXT: Record<XoSettingAdvice['problem'], string> = {
+  'chain-never-freed': 'no full inside the window: set a full backup interval',
+  'retention-collides': 'retention meets locked backups: raise retention',
+};
+
+function renderXoSettings(advice: XoSettingAdvice[] | null): string[] {
+  if (advice === null || advice.length === 0) return [];
+  const lines = ['  XO settings (docs/operations.md, "Chains"; status --json says what to set):'];
+  for (const { vm, problem } of advice.slice(0, NAMED_UNPROTECTED))
+    lines.push(`    ${vm.slice(0, 8)} ${SETTING_TEXT[problem]}`);
+  if (advice.length > NAMED_UNPROTECTED) lines.push(`    and ${advice.length - NAMED_UNPROTECTED} more`);
   return lines;
 }

@@ -27,14 +27,18 @@ interface RestorePointsJson {
   }[];
 }
 
-function restorePoints(config: string): RestorePointsJson {
+function statusJson(config: string): { remotes: { restorePoints: RestorePointsJson; xoSettings: unknown }[] } {
   const result = spawnSync(process.execPath, [BIN, 'status', '--config', config, '--json'], {
     encoding: 'utf8',
     timeout: 20_000,
   });
-  const report = JSON.parse(result.stdout) as { remotes: { restorePoints: RestorePointsJson }[] };
+  const report = JSON.parse(result.stdout) as { remotes: { restorePoints: RestorePointsJson; xoSettings: unknown }[] };
   expect(validate(report), JSON.stringify(validate.errors)).toBe(true);
-  return report.remotes[0]!.restorePoints;
+  return report;
+}
+
+function restorePoints(config: string): RestorePointsJson {
+  return statusJson(config).remotes[0]!.restorePoints;
 }
 
 // A full 10 days ago (outside the 7-day window) and deltas 3 days and 1 day ago, locked by the real daemon, which is
@@ -70,6 +74,17 @@ describe('status: restore points inside the window', () => {
         unprotected: [],
       },
     ]);
+  });
+
+  it('the chain has no full inside the window: status and check name the VM and the XO setting', async () => {
+    const { config } = await lockedChain(true);
+    const advice = statusJson(config).remotes[0]!.xoSettings as { vm: string; problem: string; set: string }[];
+    expect(advice.map((a) => [a.vm, a.problem])).toEqual([['vm-1', 'chain-never-freed']]);
+    expect(advice[0]?.set).toContain('Full backup interval');
+    const human = spawnSync(process.execPath, [BIN, 'status', '--config', config], { encoding: 'utf8' }).stdout;
+    expect(human).toContain('vm-1 no full inside the window: set a full backup interval');
+    const check = spawnSync(process.execPath, [BIN, 'check', '--config', config], { encoding: 'utf8' }).stdout;
+    expect(check).toMatch(/remote r: XO settings: WARNING: VM vm-1: no full backup inside the 7-day window/);
   });
 
   it('the base unlocked by hand: both deltas unprotected, unit-unlocked', async () => {
