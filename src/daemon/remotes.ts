@@ -13,6 +13,7 @@ import { isInside, realpathOfNearest } from '../paths.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
 import { isEncryptedRemote, isUntouchedByXo } from '../remote/root.js';
+import { lockSetupFiles, XO_SETUP_FILES } from '../remote/setup-files.js';
 import { VERSION } from '../version.js';
 import type { RemotePauses } from './health.js';
 import type { Service } from './service.js';
@@ -157,6 +158,20 @@ export class RemoteSet implements Service {
         {
           value: remote.root,
           hint: 'check that the remote is mounted read-write and that nothing but this daemon manages immutability.json',
+          cause: error,
+        },
+      );
+    }
+    try {
+      await lockSetupFiles(remote.root, this.#attributes);
+    } catch (error) {
+      throw new AppError(
+        'STATUS_FILE_FAILED',
+        `Remote "${remote.id}": cannot lock XO's set-up files (${XO_SETUP_FILES.join(', ')}): ` +
+          (error as Error).message,
+        {
+          value: remote.root,
+          hint: 'check that the remote is mounted read-write and that these are regular files XO wrote',
           cause: error,
         },
       );

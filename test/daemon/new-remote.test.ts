@@ -35,6 +35,8 @@ describe('a new remote XO has not written to yet', () => {
 
     const marker = path.join(remote.root, 'immutability.json');
     await waitFor(() => allImmutable([marker, ...backup.units]), 'the marker and the backup to be locked');
+    // Without them XO refuses to open the remote ("Remote directory must be empty."): locked with the marker.
+    expect(allImmutable(['encryption.json', 'metadata.json'].map((name) => path.join(remote.root, name)))).toBe(true);
     expect(logs.some((l) => l.msg.includes('XO has written to remote r') && l.encrypted === true)).toBe(true);
     await waitFor(async () => (await daemonStatus(remote.indexPath)).remotes[0]?.waitingForXo !== true, 'status');
     expect((await daemonStatus(remote.indexPath)).remotes[0]).toMatchObject({

@@ -68,8 +68,6 @@ describe('protect daemon on ext4 with real chattr', () => {
     const dt = xoDatetime(Date.now());
     const vm = path.join(r, 'xo-vm-backups', 'vm-1');
     const mutable = [
-      path.join(r, 'encryption.json'),
-      path.join(r, 'metadata.json'),
       path.join(r, '1732000000000.test'),
       path.join(r, 'xo-vm-backups', '.queue', 'clean-vm', `${dt}.json`),
       path.join(r, 'xo-vm-backups', 'vm-1.lock', `${dt}.json`),
@@ -172,6 +170,16 @@ describe('protect daemon on ext4 with real chattr', () => {
       disks: [{ type: 'vhd-directory' }],
     });
     await waitFor(() => allImmutable(backup.units), 'the encrypted backup to be locked');
+  });
+
+  it("locks XO's set-up files at the root of an encrypted remote: without them XO cannot open it", async () => {
+    const remote = await tempRemote();
+    const setup = ['encryption.json', 'metadata.json'].map((name) => path.join(remote.root, name));
+    await writeFile(setup[0]!, '{"algorithm":"chacha20-poly1305"}');
+    await writeFile(setup[1]!, 'ciphertext');
+    await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), encrypted: true });
+    await startDaemon(remote, { config: { jsonSettleMs: 300 } });
+    expect(allImmutable(setup)).toBe(true);
   });
 
   it('locks every VHD directory of an encrypted remote by name, a merged base with an older name included', async () => {

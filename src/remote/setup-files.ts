@@ -1,0 +1,25 @@
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import { errnoCode } from '../errors.js';
+
+// What XO writes at a remote's root when it sets the remote up: encryption.json, and metadata.json, the canary it
+// decrypts at every connection. XO rewrites them only on a root holding nothing else, and refuses to open an encrypted
+// remote without them ("Remote directory must be empty."): deleting them would make every backup unreachable.
+export const XO_SETUP_FILES = ['encryption.json', 'metadata.json'] as const;
+
+// Locks the set-up files the root holds (regular files only), alongside immutability.json.
+export async function lockSetupFiles(root: string, attributes: AttributesAdapter): Promise<void> {
+  const present = [];
+  for (const name of XO_SETUP_FILES) {
+    const file = path.join(root, name);
+    try {
+      if ((await lstat(file)).isFile()) present.push({ path: file, recursive: false });
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+  if (present.length === 0) return;
+  for (const outcome of await attributes.setImmutable(present, true))
+    if (outcome.status === 'failed') throw new Error(`cannot lock ${outcome.path}: ${outcome.message}`);
+}
