@@ -48,10 +48,11 @@ export async function tempRemote(): Promise<TestRemote> {
   return { base, root, indexPath: path.join(base, 'index') };
 }
 
-// The config file an admin would write for a test remote (one remote "r", 7 days), as a command-line test passes it.
-export async function writeConfigFile(remote: TestRemote): Promise<string> {
+// The config file an admin would write for a test remote (one remote "r", 7 days unless told), as a command-line
+// test passes it.
+export async function writeConfigFile(remote: TestRemote, immutabilityDuration = '7d'): Promise<string> {
   const file = path.join(remote.base, 'config.json');
-  const config = { indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration: '7d' } } };
+  const config = { indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration } } };
   await writeFile(file, JSON.stringify(config));
   return file;
 }
@@ -76,4 +77,17 @@ export async function waitFor(
 
 export function allImmutable(paths: readonly string[]): boolean {
   return paths.every((p) => isImmutable(p));
+}
+
+// The paths that carry +i, from one lsattr call (for polling many files).
+export function immutableAmong(files: readonly string[]): string[] {
+  if (files.length === 0) return [];
+  const out = execFileSync('lsattr', ['-d', '--', ...files], {
+    encoding: 'utf8',
+    env: { ...process.env, LC_ALL: 'C' },
+  });
+  return out
+    .split('\n')
+    .filter((line) => line.slice(0, line.indexOf(' ')).includes('i'))
+    .map((line) => line.slice(line.indexOf(' ') + 1));
 }

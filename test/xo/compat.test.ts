@@ -1,10 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { lstat, readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startDaemon } from '../support/daemon.js';
-import { isImmutable, stopBeforeCleanup, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+import {
+  immutableAmong,
+  isImmutable,
+  stopBeforeCleanup,
+  tempRemote,
+  waitFor,
+  type TestRemote,
+} from '../support/remote.js';
 import type { WrittenBackup, XoRemote, Vm } from './harness.mjs';
 import { missingForXo } from './requirements.js';
 
@@ -61,45 +66,10 @@ async function protectedChain(kind: Kind): Promise<ProtectedChain> {
   return { remote, xo, vm, backups };
 }
 
-// The paths that carry +i, from one lsattr call (the suite polls many files).
-function immutableAmong(files: readonly string[]): string[] {
-  const out = execFileSync('lsattr', ['-d', '--', ...files], {
-    encoding: 'utf8',
-    env: { ...process.env, LC_ALL: 'C' },
-  });
-  return out
-    .split('\n')
-    .filter((line) => line.slice(0, line.indexOf(' ')).includes('i'))
-    .map((line) => line.slice(line.indexOf(' ') + 1));
-}
-
 async function filesOf(chain: ProtectedChain): Promise<string[]> {
   const files: string[] = [];
   for (const backup of chain.backups) files.push(...(await h!.backupFiles(chain.xo, backup)));
   return files;
-}
-
-// What identifies a file's content and the file itself: a change or a replacement both show.
-async function fingerprints(chain: ProtectedChain, files: readonly string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const file of files) {
-    const key = path.relative(chain.remote.root, file);
-    try {
-      const { ino, size } = await lstat(file);
-      out[key] = `${ino} ${size} ${createHash('sha256')
-        .update(await readFile(file))
-        .digest('hex')}`;
-    } catch (error) {
-      out[key] = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    }
-  }
-  return out;
-}
-
-async function oldestListed(chain: ProtectedChain) {
-  const listed = await h!.listVmBackups(chain.xo, chain.vm.uuid);
-  expect(listed).toHaveLength(chain.backups.length);
-  return listed.reduce((a, b) => (b.timestamp < a.timestamp ? b : a));
 }
 
 async function expectEveryFileImmutable(kind: Kind): Promise<void> {
@@ -137,9 +107,10 @@ async function expectRestoresIdentically(kind: Kind, chain: ProtectedChain, when
 // XO's retention on the oldest backup: deleteDeltaVmBackups, then cleanVm with merge and remove.
 async function pruneOldest(chain: ProtectedChain) {
   const files = await filesOf(chain);
-  const before = await fingerprints(chain, files);
-  const outcome = await h!.runRetention(chain.xo, chain.vm.uuid, [await oldestListed(chain)]);
-  const after = await fingerprints(chain, files);
+  const before = await h!.fingerprints(chain.remote.root, files);
+  const { listed, outcome } = await h!.pruneOldestBackup(chain.xo, chain.vm.uuid);
+  expect(listed).toHaveLength(chain.backups.length);
+  const after = await h!.fingerprints(chain.remote.root, files);
   const touched = files.filter((f) => {
     const key = path.relative(chain.remote.root, f);
     return before[key] !== after[key];

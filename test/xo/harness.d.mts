@@ -74,5 +74,12 @@ export interface RetentionOutcome {
 }
 
 export function runRetention(remote: XoRemote, vmUuid: string, backups: ListedBackup[]): Promise<RetentionOutcome>;
+export function pruneOldestBackup(
+  remote: XoRemote,
+  vmUuid: string,
+): Promise<{ listed: ListedBackup[]; outcome: RetentionOutcome }>;
 
 export function backupFiles(remote: XoRemote, backup: WrittenBackup): Promise<string[]>;
+export function restoreFiles(remote: XoRemote, chain: WrittenBackup[], index: number): Promise<string[]>;
+// path relative to root -> "<inode> <size> <sha256>", or the error code of reading it
+export function fingerprints(root: string, files: readonly string[]): Promise<Record<string, string>>;

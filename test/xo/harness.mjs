@@ -273,6 +273,13 @@ export async function listVmBackups(remote, vmUuid) {
   return remote.adapter.listVmBackups(vmUuid);
 }
 
+// XO's retention keeping all but a VM's oldest backup: runRetention on the one listVmBackups lists first.
+export async function pruneOldestBackup(remote, vmUuid) {
+  const listed = await listVmBackups(remote, vmUuid);
+  const oldest = listed.reduce((a, b) => (b.timestamp < a.timestamp ? b : a));
+  return { listed, outcome: await runRetention(remote, vmUuid, [oldest]) };
+}
+
 // Retention as XO runs it: adapter.deleteDeltaVmBackups(backups) (unlink the jsons), then
 // adapter.cleanVm(vmDir, { merge: true, remove: true }) (merge orphan disks into their children, delete the rest).
 // Never throws: both errors and XO's warnings are returned.
@@ -303,8 +310,8 @@ function errorInfo(error) {
 
 // What a completed backup consists of, as absolute paths: its json, each flat .vhd, each .alias.vhd and the data
 // directory XO resolves it to (through the handler, so encrypted aliases are read with the key).
-async function backupUnits(remote, backup) {
-  const units = [path.join(remote.root, backup.metadataPath)];
+async function backupUnits(remote, backup, { json = true } = {}) {
+  const units = json ? [path.join(remote.root, backup.metadataPath)] : [];
   for (const d of backup.disks) {
     units.push(path.join(remote.root, d.path));
     const target = await resolveVhdAlias(remote.handler, d.path);
@@ -315,13 +322,48 @@ async function backupUnits(remote, backup) {
 
 // Every file of a completed backup: its units, with the files inside its data directories.
 export async function backupFiles(remote, backup) {
+  return unitFiles(await backupUnits(remote, backup));
+}
+
+// Every file XO reads to restore chain[index] of a chain writeChain wrote (each delta's parent is the previous
+// backup's disk): the backup's own files, and the disks of every backup before it.
+export async function restoreFiles(remote, chain, index) {
+  assert(index >= 0 && index < chain.length, 'index must be inside the chain');
+  assert(
+    chain.every((b) => b.fellBackToFull.length === 0),
+    'a disk fell back to a full: the chain is not linear',
+  );
+  const units = await backupUnits(remote, chain[index]);
+  for (const parent of chain.slice(0, index)) units.push(...(await backupUnits(remote, parent, { json: false })));
+  return unitFiles(units);
+}
+
+async function unitFiles(units) {
   const files = [];
   async function walk(p) {
     if (!(await fs.lstat(p)).isDirectory()) return void files.push(p);
     for (const name of (await fs.readdir(p)).sort()) await walk(path.join(p, name));
   }
-  for (const unit of await backupUnits(remote, backup)) await walk(unit);
+  for (const unit of units) await walk(unit);
   return files;
+}
+
+// What identifies each file's content and the file itself (inode, size, sha256; or the error code of reading it),
+// keyed by its path relative to `root`: a change or a replacement both show.
+export async function fingerprints(root, files) {
+  const out = {};
+  for (const file of files) {
+    const key = path.relative(root, file);
+    try {
+      const { ino, size } = await fs.lstat(file);
+      out[key] = `${ino} ${size} ${createHash('sha256')
+        .update(await fs.readFile(file))
+        .digest('hex')}`;
+    } catch (error) {
+      out[key] = error?.code ?? 'unreadable';
+    }
+  }
+  return out;
 }
 
 function assert(condition, message) {
