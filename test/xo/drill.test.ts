@@ -188,26 +188,37 @@ describe.skipIf(h === undefined)('the drill: XO restores every backup inside its
 
     expect(outcome.attack.destroyed, 'files the attacker destroyed').toBeGreaterThan(0);
     expect(outcome.restores.flatMap((r) => r.failures)).toEqual([]);
-    expectStatusToMatch(outcome.status, outcome.restores);
+    expectStatusToMatch(outcome.status, kind, outcome.restores);
   });
 
   it('vhd-directory remote, protectChains false: the expired fulls are destroyed and no delta restores', async () => {
     const outcome = await drill('vhd-directory', false);
     console.log(summary('vhd-directory, protectChains false', outcome));
     expect(outcome.restores.reduce((n, r) => n + r.restorable, 0)).toBe(0);
+    expectStatusToMatch(outcome.status, 'vhd-directory', outcome.restores);
   });
 });
 
-// `status --json` must count, per VM, as protected the restore points the drill could restore (issue 17).
-// TODO(lead): status --json has no per-VM restore points on this branch yet (branch `points` adds
-// `remotes[].restorePoints.vms[]`); once it has, drop the guard so that a missing field fails.
-function expectStatusToMatch(status: unknown, restores: VmRestores[]): void {
-  const remote = (status as { remotes?: { restorePoints?: RestorePoints }[] }).remotes?.[0];
-  if (remote?.restorePoints === undefined) return;
+// `status --json`, read after the attack, must show per VM the restore points the drill could restore: protected on
+// a plain remote; on an encrypted one, where chains cannot be read, counted apart as chain-unknown (locked on the safe
+// side, never claimed protected). Whatever status calls unprotected for another reason, XO could not restore.
+function expectStatusToMatch(status: unknown, kind: Kind, restores: VmRestores[]): void {
+  const points = (status as { remotes: { restorePoints: RestorePoints | null }[] }).remotes[0]?.restorePoints;
+  expect(points, 'restorePoints in status --json').toBeTruthy();
   const shown = Object.fromEntries(
-    remote.restorePoints.vms.map((v) => [v.vm, { inWindow: v.inWindow, protected: v.protected }]),
+    points!.vms.map((v) => {
+      const chainUnknown = v.unprotected.filter((u) => u.reason === 'chain-unknown').length;
+      return [v.vm, { inWindow: v.inWindow, protected: v.protected, chainUnknown }];
+    }),
   );
-  const restored = Object.fromEntries(restores.map((r) => [r.vm, { inWindow: r.inWindow, protected: r.restorable }]));
+  const restored = Object.fromEntries(
+    restores.map((r) => [
+      r.vm,
+      kind === 'encrypted'
+        ? { inWindow: r.inWindow, protected: 0, chainUnknown: r.restorable }
+        : { inWindow: r.inWindow, protected: r.restorable, chainUnknown: 0 },
+    ]),
+  );
   expect(shown, 'per-VM restore points in status --json').toEqual(restored);
 }
 
@@ -215,5 +226,12 @@ interface RestorePoints {
   inWindow: number;
   protected: number;
   unprotected: number;
-  vms: { vm: string; inWindow: number; protected: number; protectedUntil: string | null; unprotected: unknown[] }[];
+  chainUnknown: number;
+  vms: {
+    vm: string;
+    inWindow: number;
+    protected: number;
+    protectedUntil: string | null;
+    unprotected: { backup: string; reason: string }[];
+  }[];
 }
