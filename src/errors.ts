@@ -13,6 +13,10 @@ export type ErrorCode =
   | 'CHATTR_FAILED'
   | 'CLOCK_FROZEN'
   | 'DAEMON_RUNNING'
+  | 'STAGE_TARGET_REFUSED'
+  | 'STAGE_NOT_FOUND'
+  | 'STAGE_SOURCE_REFUSED'
+  | 'STAGE_COPY_FAILED'
   | 'USAGE';
 
 export class AppError extends Error {

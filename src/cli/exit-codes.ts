@@ -14,6 +14,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'CONFIG_NOT_FOUND':
     case 'CONFIG_UNREADABLE':
     case 'CONFIG_INVALID':
+    case 'STAGE_TARGET_REFUSED':
       return EXIT.usage;
     case 'MISSING_CAPABILITY':
     case 'REMOTE_NOT_FOUND':

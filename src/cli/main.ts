@@ -6,6 +6,7 @@ import {
   addLiftCommand,
   addProtectCommand,
   addRebuildCommand,
+  addStageRestoreCommand,
   addStatusCommand,
   addVerifyCommand,
   EXIT_CODES_HELP,
@@ -60,5 +61,6 @@ function createProgram(io: Io, setExit: SetExit): Command {
   addStatusCommand(program, io, setExit);
   addCheckCommand(program, io, setExit);
   addVerifyCommand(program, io, setExit);
+  addStageRestoreCommand(program, io, setExit);
   return program;
 }
