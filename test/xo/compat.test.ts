@@ -1,11 +1,13 @@
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { startDaemon } from '../support/daemon.js';
 import {
   immutableAmong,
   isImmutable,
   stopBeforeCleanup,
+  tempFolder,
   tempRemote,
   waitFor,
   type TestRemote,
@@ -118,6 +120,41 @@ async function pruneOldest(chain: ProtectedChain) {
   return { outcome, files, before, after, touched };
 }
 
+// A full and two real deltas written by XO's code while nothing was locked (on a flat-VHD remote a locked parent makes
+// every delta a full), then locked by the daemon's catch-up: the chains stage-restore must follow.
+async function chainLockedAfterwards(kind: Kind): Promise<ProtectedChain> {
+  const harness = h!;
+  const remote = await tempRemote();
+  const xo = await harness.openRemote({ root: remote.root, ...KINDS[kind], retryEperm: false });
+  stopBeforeCleanup(() => xo.close());
+  const vm = harness.makeVm({ disks: [8 * harness.MiB, 16 * harness.MiB] });
+  const now = Date.now();
+  const backups = await harness.writeChain(xo, vm, [now - 3 * HOUR, now - 2 * HOUR, now - HOUR]);
+  for (const delta of backups.slice(1)) expect(delta.fellBackToFull, delta.datetime).toEqual([]);
+  const chain = { remote, xo, vm, backups };
+  const files = await filesOf(chain);
+  await startDaemon(remote, { config: { jsonSettleMs: 1_000 } });
+  await waitFor(() => immutableAmong(files).length === files.length, 'every file to be locked');
+  return chain;
+}
+
+// stage-restore as an admin runs it (the real CLI, in this process): one backup into a new folder, opened by XO.
+async function stageAndOpen(chain: ProtectedChain, kind: Kind, backup: WrittenBackup): Promise<XoRemote> {
+  const to = path.join(await tempFolder(), 'staged');
+  const out: string[] = [];
+  const io = { out: (line: string) => out.push(line), err: (line: string) => out.push(line) };
+  const args = ['--remote', 'r', '--vm', chain.vm.uuid, '--backup', backup.datetime, '--to', to, '--json'];
+  // jsonSettleTime as the daemon ran with: an encrypted json (ciphertext) is complete once unchanged that long.
+  const config = path.join(chain.remote.base, 'stage-config.json');
+  const remotes = { r: { root: chain.remote.root, immutabilityDuration: '7d' } };
+  await writeFile(config, JSON.stringify({ indexPath: chain.remote.indexPath, jsonSettleTime: '1s', remotes }));
+  const code = await main(['stage-restore', '-c', config, ...args], io);
+  expect(code, out.join('\n')).toBe(0);
+  const staged = await h!.openRemote({ root: to, ...KINDS[kind] });
+  stopBeforeCleanup(() => staged.close());
+  return staged;
+}
+
 describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects", () => {
   describe.each(['flat', 'vhd-directory'] as const)('%s remote', (kind) => {
     it('every file of every completed backup is immutable', async () => {
@@ -202,5 +239,33 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
       );
       expect(padlocks).toEqual([]);
     });
+  });
+
+  // Issue 15: a copy XO can open, made without unlocking anything.
+  describe.each(['flat', 'vhd-directory'] as const)('%s remote', (kind) => {
+    it('XO restores each backup from its staged copy identically; the originals stay locked', async () => {
+      const chain = await chainLockedAfterwards(kind);
+      const files = await filesOf(chain);
+      for (const backup of chain.backups) {
+        const staged = await stageAndOpen(chain, kind, backup);
+        // The same data XO wrote, i.e. what it restores from an unprotected copy.
+        expect(await h!.restoreMismatches(staged, backup), backup.datetime).toEqual([]);
+        const copies = (await h!.backupFiles(staged, backup)).filter((f) => !f.endsWith('.json'));
+        expect(immutableAmong(copies), 'staged files carrying +i').toEqual([]);
+      }
+      expect(immutableAmong(files)).toHaveLength(files.length);
+      console.log(
+        `xo-compat ${kind}: ${chain.backups.length}/${chain.backups.length} locked backups restored by XO from a staged copy, ${files.length}/${files.length} originals still locked`,
+      );
+    });
+  });
+
+  it('encrypted remote: XO opens the staged copy with its key and restores the newest backup identically', async () => {
+    const chain = await protectedChain('encrypted');
+    const newest = chain.backups.at(-1)!;
+    const staged = await stageAndOpen(chain, 'encrypted', newest);
+    expect(await h!.restoreMismatches(staged, newest)).toEqual([]);
+    const files = await filesOf(chain);
+    expect(immutableAmong(files)).toHaveLength(files.length);
   });
 });
