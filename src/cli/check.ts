@@ -131,8 +131,9 @@ async function flatVhdWarning(leaves: readonly FoundLeaf[]): Promise<string> {
   if (flat === 0) return 'no flat VHD: XO restores locked backups in place';
   return (
     `WARNING: ${flat} VM folder(s) hold flat .vhd files, which XO cannot restore while they are locked (it opens ` +
-    'them read-write); in XO, set the remote to "store backup as multiple data blocks", and see docs/operations.md ' +
-    '("Flat VHD remotes") for how to restore meanwhile'
+    'them read-write); in XO, set the remote to "store backup as multiple data blocks"; to restore meanwhile without ' +
+    'unlocking, copy a backup out with `xo-immutable-backups stage-restore` (docs/operations.md, "Restoring after an ' +
+    'incident")'
   );
 }
 

@@ -77,7 +77,7 @@ export class RescanService implements Service {
       for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
   }
 
-  // Said at every start: XO cannot restore a locked flat VHD in place (docs/operations.md, "Flat VHD remotes").
+  // Said at every start: XO cannot restore a locked flat VHD in place; stage-restore copies one out (docs/operations.md).
   #warnFlatVhds(): void {
     const { protection, remotes, log } = this.#deps;
     for (const remote of remotes.list) {
@@ -86,8 +86,8 @@ export class RescanService implements Service {
       log.warn(
         { remote: remote.id, vms },
         `remote ${remote.id}: ${vms} VM folder(s) store flat .vhd files, which XO cannot restore while they are ` +
-          'locked (it opens them read-write); set the remote to store backups as multiple data blocks in XO, and see ' +
-          'docs/operations.md ("Flat VHD remotes") for restoring meanwhile',
+          'locked (it opens them read-write); set the remote to store backups as multiple data blocks in XO; to ' +
+          'restore meanwhile, copy a backup out with `xo-immutable-backups stage-restore` (docs/operations.md)',
       );
     }
   }

@@ -209,7 +209,10 @@ function renderRemote(remote: RemoteStatus): string[] {
   if (remote.vmsWithUnknownChain !== null && remote.vmsWithUnknownChain > 0)
     lines.push(`  ${remote.vmsWithUnknownChain} VM(s) without a readable chain: older VHDs kept locked (safe side)`);
   if (remote.vmsWithFlatVhds !== null && remote.vmsWithFlatVhds > 0)
-    lines.push(`  ${remote.vmsWithFlatVhds} VM(s) store flat VHDs: XO cannot restore them while locked`);
+    lines.push(
+      `  ${remote.vmsWithFlatVhds} VM(s) store flat VHDs: XO cannot restore them while locked`,
+      '    (restore without unlocking: xo-immutable-backups stage-restore)',
+    );
   lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
   lines.push(...renderRestorePoints(remote.restorePoints), ...renderXoSettings(remote.xoSettings));
   if (remote.oldestBackup !== null)

@@ -56,6 +56,8 @@ describe('xo-immutable-backups check', () => {
     expect(line()).toMatch(
       /WARNING: 1 VM folder\(s\) hold flat \.vhd files, which XO cannot restore while they are locked/,
     );
+    // The way to restore meanwhile without unlocking anything.
+    expect(line()).toContain('xo-immutable-backups stage-restore');
   });
 
   it('fails with the fix named when CAP_LINUX_IMMUTABLE is dropped', async () => {

@@ -23,6 +23,7 @@ describe('a remote storing flat VHDs', () => {
     const { logs } = await startDaemon(remote, { healthCheckEveryMs: 100 });
     await waitFor(() => logs.some((l) => l.msg.includes('store flat .vhd files')), 'the start-up warning');
     expect(logs.find((l) => l.msg.includes('store flat .vhd files'))).toMatchObject({ level: 'warn', vms: 1 });
+    expect(logs.find((l) => l.msg.includes('store flat .vhd files'))?.msg).toContain('stage-restore');
     await waitFor(async () => (await daemonStatus(remote.indexPath))?.remotes[0]?.vmsWithFlatVhds === 1, 'status');
   });
 });

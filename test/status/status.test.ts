@@ -62,6 +62,7 @@ describe('xo-immutable-backups status', () => {
     const human = status(config);
     expect(human.status).toBe(0);
     expect(human.stdout).toContain('daemon:    running');
+    expect(human.stdout).toContain('(restore without unlocking: xo-immutable-backups stage-restore)');
     expect(human.stdout).toContain('protected: 5 unit(s) in 2 backup(s)');
     for (const line of human.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
   });
