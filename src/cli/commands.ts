@@ -5,6 +5,7 @@ import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 import { abortOnSignals } from './interrupt.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
+import { DEFAULT_HOLD } from './lift-vm.js';
 import type { Io } from './main.js';
 import { runProtect } from './protect.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
@@ -104,19 +105,39 @@ export function addLiftCommand(program: Command, io: Io, setExit: SetExit): void
     .option('--dry-run', 'print what would be unlocked, per remote and day; change nothing', false)
     .option('--json', 'print the result as JSON', false)
     .option('--all', 'make the --remote fully mutable, windows ignored (decommissioning); asks for confirmation', false)
-    .option('--yes', 'confirm --all without asking', false)
+    .option('--yes', 'confirm --all or --vm without asking', false)
     .option(
       '--accept-clock',
       'the clock has been checked and is right: unfreeze lifting (frozen after a clock jump) and lift',
       false,
     )
+    .option(
+      '--vm <uuid>',
+      "repair lift: unlock this VM's backups on the --remote now, whatever their window, and hold them unlocked; " +
+        'asks for confirmation',
+    )
+    .option('--backup <datetime>', 'with --vm: only this backup (e.g. 20261122T061500Z) and the VHDs it is built on')
+    .option(
+      '--hold <duration>',
+      `with --vm: how long the daemon leaves the VM unlocked (default ${DEFAULT_HOLD}, at most 7d)`,
+    )
+    .option('--reason <text>', 'with --vm: why, recorded with the hold and logged')
+    .option('--end-hold', 'with --vm: end the hold now; the running daemon locks the VM again at once', false)
     .addHelpText(
       'after',
       "\nAlso installed as xo-lift-remote-immutability, the prior art's name." +
-        "\nNothing is unlocked before the duration has passed since the backup's own datetime." +
+        "\nNothing is unlocked before the duration has passed since the backup's own datetime, except by a repair lift:" +
+        '\n  lift --remote ID --vm UUID [--backup DATETIME] [--hold DURATION] [--reason TEXT] [--yes]' +
+        '\n  lift --remote ID --vm UUID --end-hold' +
+        '\nA repair lift (a broken chain fixed by hand, a restore XO must do in place) records a hold under indexPath,' +
+        "\nwaits for a running daemon to acknowledge it, then unlocks; the daemon locks none of the VM's backups, new" +
+        '\nones included, until the hold ends, then locks them again. Logged as a security event; status shows it.' +
+        '\nSee docs/operations.md, "Repair lift for one VM".' +
         exitCodes({
-          ok: 'done: everything due was unlocked (or, with --dry-run, listed)',
-          failure: 'a unit failed or was refused (listed), a remote root was missing, or lifting is frozen',
+          ok: 'done: everything due was unlocked (or, with --dry-run, listed); with --vm, the VM unlocked and held',
+          failure:
+            'a unit failed, was refused or is still immutable (listed), a remote root was missing, lifting is frozen, ' +
+            'or the running daemon did not acknowledge a hold',
           startupCheck: 'no CAP_LINUX_IMMUTABLE (not with --dry-run)',
         }),
     )
@@ -169,7 +190,9 @@ export function addStatusCommand(program: Command, io: Io, setExit: SetExit): vo
       'after',
       exitCodes({
         ok: 'the daemon is running, every remote is available and lifting is not frozen',
-        failure: 'needs attention: the daemon is not running, a remote is unavailable, or lifting is frozen',
+        failure:
+          'needs attention: the daemon is not running, a remote is unavailable, lifting is frozen, ' +
+          'or a repair lift holds a VM unlocked',
       }),
     )
     .action(async (options: { config: string; remote?: string; json: boolean }) => {

@@ -13,12 +13,18 @@ import { freeze, readClockState } from '../clockguard/state.js';
 import { forEachRemote } from './each-remote.js';
 import { assertDaemonStopped, runningDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
+import { runVmLift } from './lift-vm.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
 
 export interface LiftCommandOptions {
   config: string;
   remote?: string;
+  vm?: string;
+  backup?: string;
+  hold?: string;
+  reason?: string;
+  endHold?: boolean;
   dryRun: boolean;
   json: boolean;
   all: boolean;
@@ -39,6 +45,19 @@ export async function runLift(
   clock: Clock,
   stdin: NodeJS.ReadStream = process.stdin,
 ): Promise<number> {
+  if (options.vm !== undefined)
+    return runVmLift({ ...options, vm: options.vm, endHold: options.endHold ?? false }, io, clock, stdin);
+  for (const [given, name] of [
+    [options.backup, '--backup'],
+    [options.hold, '--hold'],
+    [options.reason, '--reason'],
+    [options.endHold === true ? true : undefined, '--end-hold'],
+  ] as const)
+    if (given !== undefined)
+      throw new AppError('USAGE', `${name} goes with --vm (a repair lift of one VM)`, {
+        value: name,
+        hint: 'xo-immutable-backups lift --remote ID --vm UUID [--backup DATETIME] [--hold DURATION]',
+      });
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   if (options.all) await confirmAll(options, io, stdin);

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Clock } from '../clock.js';
 import { readClockState } from '../clockguard/state.js';
 import { loadConfig } from '../config/load.js';
+import { HoldStore } from '../index/holds.js';
 import { IndexStore, type StoredEntry } from '../index/store.js';
 import { processExists, readDaemonStatus } from '../status/daemon-status.js';
 import { buildStatus, renderStatus } from '../status/report.js';
@@ -16,7 +17,7 @@ import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
 
 // `status`: what is protected, until when, and whether the daemon is running well. Exit 1 when something needs an
-// admin: the daemon is not running, a remote is unavailable, or lifting is frozen.
+// admin: the daemon is not running, a remote is unavailable, lifting is frozen, or a repair lift holds a VM unlocked.
 export async function runStatus(
   options: { config: string; remote?: string; json: boolean },
   io: Io,
@@ -31,11 +32,13 @@ export async function runStatus(
     const index = new IndexStore(config.indexPath, remote.id);
     const stored: StoredEntry[] = [];
     for (const day of await index.listDays()) stored.push(...(await index.readDay(day)));
+    const holds = new HoldStore(config.indexPath, remote.id).list();
     inputs.push({
       id: remote.id,
       root: remote.root,
       durationMs: remote.immutabilityDurationMs,
       stored,
+      holds,
       ...(await restorePointsNow(remote, stored, clock.now())),
     });
   }
@@ -51,7 +54,10 @@ export async function runStatus(
   });
   if (options.json) io.out(JSON.stringify(report, null, 2));
   else for (const line of renderStatus(report)) io.out(line);
-  const attention = !report.daemon.running || report.lifting.frozen || report.remotes.some((r) => r.healthy === false);
+  const attention =
+    !report.daemon.running ||
+    report.lifting.frozen ||
+    report.remotes.some((r) => r.healthy === false || r.holds.length > 0);
   return attention ? EXIT.failure : EXIT.ok;
 }
 

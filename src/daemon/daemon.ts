@@ -6,6 +6,7 @@ import { TakeTurns } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { HealthService, RemotePauses } from './health.js';
+import { HoldService } from './holds.js';
 import { LiftLoop } from './lift-loop.js';
 import { ProtectionService } from './protection.js';
 import { ProvenService } from './proven.js';
@@ -53,12 +54,13 @@ export class Daemon {
     const remotes = new RemoteSet(base);
     const proven = new ProvenService({ ...base, remotes });
     const protection = new ProtectionService({ ...base, remotes, proven, log: log.child({ module: 'protect' }) });
+    const holds = new HoldService({ ...base, remotes, protection, log: log.child({ module: 'hold' }) });
     const enabled = options.watch ?? true;
     const watchers = new WatchService({ remotes, protection, proven, log: log.child({ module: 'watcher' }), enabled });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });
     const lift = new LiftLoop({ ...base, remotes });
     const startedAt = (): string => this.#startedAt;
-    const status = new StatusWriter({ ...base, remotes, protection, watchers, lift, startedAt });
+    const status = new StatusWriter({ ...base, remotes, protection, watchers, lift, holds, startedAt });
     const afterCheck = (): Promise<void> => status.write();
     const health = new HealthService({ ...base, remotes, watchers, rescan, everyMs, afterCheck });
 
@@ -66,9 +68,9 @@ export class Daemon {
     this.#config = config;
     this.#log = log;
     this.#procStatus = options.procStatus;
-    // The order is the start-up sequence: remotes checked and opened; what was proven read back; the scheduler;
-    // watches; the catch-up; health checks; the first lift pass; the first status.
-    this.#services = [remotes, proven, protection, watchers, rescan, health, lift, status];
+    // The order is the start-up sequence: remotes checked and opened; what was proven read back; the scheduler; the
+    // repair lifts' holds; watches; the catch-up; health checks; the first lift pass; the first status.
+    this.#services = [remotes, proven, protection, holds, watchers, rescan, health, lift, status];
     this.#status = status;
   }
 

@@ -15,6 +15,7 @@ import { surveyRestorePoints } from '../status/restore-survey.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { VERSION } from '../version.js';
 import type { RemotePauses } from './health.js';
+import type { HoldService } from './holds.js';
 import type { LiftLoop } from './lift-loop.js';
 import type { ProtectionService } from './protection.js';
 import type { RemoteSet } from './remotes.js';
@@ -31,6 +32,7 @@ export interface StatusDeps {
   protection: ProtectionService;
   watchers: WatchService;
   lift: LiftLoop;
+  holds: HoldService;
   startedAt: () => string;
 }
 
@@ -119,13 +121,13 @@ export class StatusWriter implements Service {
       errors:
         pauses.outages +
         (counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors),
-      securityWarnings: counters?.refusals ?? 0,
+      securityWarnings: (counters?.refusals ?? 0) + this.#deps.holds.events,
       watchedFolders: watchers.watchedFolders(),
     };
   }
 
   async #metrics(liftingFrozen: boolean): Promise<string> {
-    const { clock, remotes, pauses, protection, lift } = this.#deps;
+    const { clock, remotes, pauses, protection, lift, holds } = this.#deps;
     const scheduler = protection.scheduler;
     const counters = scheduler?.counters;
     return renderMetrics({
@@ -134,7 +136,7 @@ export class StatusWriter implements Service {
       liftingFrozen,
       lockFailuresTotal: counters?.lockFailures ?? 0,
       indexFailuresTotal: counters?.indexFailures ?? 0,
-      securityWarningsTotal: counters?.refusals ?? 0,
+      securityWarningsTotal: (counters?.refusals ?? 0) + holds.events,
       pendingRechecks: scheduler?.pendingRechecks() ?? 0,
       coverageGaps: scheduler?.coverageGaps() ?? 0,
       lastSuccessfulLockMs: scheduler?.lastSuccessfulLockAt,
@@ -149,6 +151,7 @@ export class StatusWriter implements Service {
           protectedUnits: await r.index.countEntries().catch(() => undefined),
           liftFailuresTotal: totals?.failures ?? 0,
           restorePoints: this.#restorePoints.get(r.id),
+          heldVms: holds.holds(r).length,
           lastSuccessfulLiftMs: totals?.lastSuccessMs,
         };
       }),

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
+import { HoldStore } from './holds.js';
 import { UnitWindows } from './windows.js';
 
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
@@ -36,12 +37,15 @@ export interface StoredEntry {
 export class IndexStore {
   readonly folder: string;
   readonly windows: UnitWindows;
+  // VMs whose backups a repair lift left unlocked for a while (lift --vm --hold).
+  readonly holds: HoldStore;
   readonly #knownDays = new Set<string>();
   readonly #counts = new Map<string, { mtimeNs: bigint; count: number }>();
 
   constructor(indexPath: string, remoteId: string) {
     this.folder = path.join(indexPath, remoteId);
     this.windows = new UnitWindows(indexPath, remoteId);
+    this.holds = new HoldStore(indexPath, remoteId);
   }
 
   // Only root reads the index: a map of every protected path is worth little to an attacker, and nothing to share.

@@ -56,7 +56,7 @@ export async function liftRemote(
   }
 }
 
-function emptyReport(remote: string, dryRun: boolean): LiftReport {
+export function emptyReport(remote: string, dryRun: boolean): LiftReport {
   return {
     remote,
     dryRun,

@@ -16,6 +16,9 @@ export interface UnlockChecks {
   now: number;
   // lift --all (decommissioning): every unit goes, whatever its window or record.
   all: boolean;
+  // lift --vm (a repair lift): the VM folder whose units go whatever their window, unless the unit was locked under
+  // another VM's folder (moved in: it keeps that window).
+  repairOf?: string;
 }
 
 // The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
@@ -47,7 +50,7 @@ export async function checkCandidate(
     };
   const swapped = swapReason(candidate.identity, examined.identity);
   if (swapped !== undefined) return { kind: 'suspicious', reason: swapped };
-  const held = checks.all ? undefined : await heldReason(remote, candidate, examined.identity, checks.now);
+  const held = checks.all ? undefined : await heldReason(remote, candidate, examined.identity, checks);
   if (held !== undefined) return { kind: 'suspicious', reason: held };
   return { kind: 'ok', recursive: candidate.recursive || examined.type === 'directory' };
 }
@@ -58,7 +61,7 @@ async function heldReason(
   remote: RemoteContext,
   candidate: LiftCandidate,
   found: Identity,
-  now: number,
+  { now, repairOf }: UnlockChecks,
 ): Promise<string | undefined> {
   if (candidate.identity === undefined)
     return (
@@ -67,6 +70,8 @@ async function heldReason(
     );
   const window = await remote.index.windows.read(found);
   if (window === undefined || window.until <= now) return undefined;
+  // The window stays recorded: once the repair lift's hold ends, the unit is locked for it again.
+  if (repairOf !== undefined && isInside(window.path, repairOf)) return undefined;
   const until = Number.isFinite(window.until) ? new Date(window.until).toISOString() : 'an unreadable date';
   return `it is the unit locked at ${window.path} until ${until} (moved?): it keeps that window`;
 }

@@ -7,7 +7,11 @@ import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { examine } from '../remote/read.js';
+import { vmOfPath } from '../index/holds.js';
 import type { LockRequest } from './context.js';
+
+// The outcome of a unit left alone because a repair lift holds its VM: not a failure, nothing to retry.
+export const HELD = 'EHELD';
 
 export interface LockResult {
   request: LockRequest;
@@ -28,7 +32,7 @@ export async function lockUnits(
   log: Logger,
 ): Promise<LockResult[]> {
   const started = performance.now();
-  const { allowed, byPath } = await confine(requests);
+  const { allowed, byPath } = await confine(withoutHeld(requests, clock.now()));
   const confined = performance.now();
   const pending = await writePendingEntries(allowed, clock, log);
   const written = performance.now();
@@ -58,17 +62,41 @@ export async function lockUnits(
   return results;
 }
 
+// A repair lift writes its hold, waits for the daemon to acknowledge it between two lock batches, then unlocks: a
+// batch reconciled before the hold was written is checked here, in its turn, so it cannot lock the VM again.
+function withoutHeld(
+  requests: readonly LockRequest[],
+  now: number,
+): { requests: LockRequest[]; held: Map<string, PathOutcome> } {
+  const held = new Map<string, PathOutcome>();
+  const heldVms = new Map<string, boolean>();
+  const kept: LockRequest[] = [];
+  for (const request of requests) {
+    const vm = request.kind === 'vm' ? vmOfPath(request.remote.root, request.unit) : undefined;
+    const key = `${request.remote.id}/${vm}`;
+    if (vm !== undefined && !heldVms.has(key))
+      heldVms.set(key, request.remote.index.holds.heldUntil(vm, now) !== undefined);
+    if (vm === undefined || heldVms.get(key) !== true) kept.push(request);
+    else held.set(request.unit, { path: request.unit, status: 'failed', code: HELD, message: `VM ${vm} is held` });
+  }
+  return { requests: kept, held };
+}
+
 // Checked again right before chattr, which follows symlinked parents: a folder swapped for a link since the
 // reconcile must not lead it out of the remote. The refused units get a failed outcome in `byPath`.
-async function confine(
-  requests: readonly LockRequest[],
-): Promise<{ allowed: LockRequest[]; byPath: Map<string, PathOutcome> }> {
+async function confine({
+  requests,
+  held,
+}: {
+  requests: readonly LockRequest[];
+  held: Map<string, PathOutcome>;
+}): Promise<{ allowed: LockRequest[]; byPath: Map<string, PathOutcome> }> {
   const parents = [...new Map(requests.map((r) => [path.dirname(r.unit), r.remote])).entries()];
   const real = new Map<string, boolean | undefined>();
   const known = new Set<string>();
   for (const [parent, remote] of parents) real.set(parent, await isRealFolder(remote, parent, known));
   const allowed: LockRequest[] = [];
-  const byPath = new Map<string, PathOutcome>();
+  const byPath = new Map(held);
   for (const request of requests) {
     const parent = path.dirname(request.unit);
     if (real.get(parent) === true) allowed.push(request);

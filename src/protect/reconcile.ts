@@ -57,6 +57,8 @@ export interface FolderReport {
   chainUnknown?: boolean;
   // The backups looked at store flat .vhd files (undefined when none was looked at).
   flatVhds?: boolean;
+  // A repair lift holds this VM until then: nothing of it was looked at or asked for (lift --vm --hold).
+  heldUntil?: number;
 }
 
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
@@ -103,6 +105,13 @@ interface VmJson {
 }
 
 async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
+  const heldUntil = folder.remote.index.holds.heldUntil(path.basename(folder.path), options.now);
+  if (heldUntil !== undefined) {
+    // Nothing of a held VM is proven either: once the hold ends, every backup of it is looked at again.
+    options.proven?.retainOnly(folder.path, []);
+    report.heldUntil = heldUntil;
+    return;
+  }
   const entries = await listFolder(folder.path);
   const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) =>
     isInWindow(b.instant, options.now, folder.remote.durationMs),
@@ -264,4 +273,23 @@ async function aliasTarget(folder: LeafFolder, alias: string, report: FolderRepo
   const examined = await examine(path.join(folder.path, target));
   if (examined === undefined) return undefined;
   return { path: target, recursive: examined.type === 'directory' };
+}
+
+// What restoring one backup, or repairing it by hand, needs (lift --vm --backup): its own units and every VHD its
+// disks are built on, whatever protectChains says and whether or not it is still inside its window. Absolute paths;
+// undefined when the folder holds no backup at that instant.
+export async function unitsNeededBy(folder: LeafFolder, instant: number, now: number): Promise<string[] | undefined> {
+  const entries = await listFolder(folder.path);
+  const backup = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).find((b) => b.instant === instant);
+  if (backup === undefined) return undefined;
+  const report: FolderReport = { requests: [], refusals: [], provable: [] };
+  const options: ReconcileOptions = { now, jsonSettleMs: 0, protectChains: true };
+  const scan: VmScan = { folder, options, report, entries, missing: new Set() };
+  const json = path.join(folder.path, backup.metadata);
+  const units = await unitsOf(scan, backup, json, await readSmallFile(json, METADATA_LIMIT));
+  if (folder.remote.encrypted && scan.vdis !== undefined) {
+    const ref: BackupRef = { label: json, datetime: backup.datetime, instant, completedAt: instant };
+    units.push(...(await claimsByName(folder.path, scan.vdis, [ref], true)).map((claim) => claim.unit));
+  }
+  return [...new Set(units.map((unit) => path.join(folder.path, unit.path)))];
 }

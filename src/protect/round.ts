@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { LeafFolder, LockRequest } from './context.js';
-import type { LockResult } from './locker.js';
+import { HELD, type LockResult } from './locker.js';
 import type { ProvenBackups } from './proven.js';
 import type { FolderReport } from './reconcile.js';
 
@@ -65,7 +65,7 @@ export function summarizeLock(results: readonly LockResult[], lockedAt: number):
   return {
     at: new Date(lockedAt).toISOString(),
     units: results.filter((r) => r.outcome.status === 'ok').length,
-    failed: results.filter((r) => r.outcome.status === 'failed').length,
+    failed: results.filter((r) => r.outcome.status === 'failed' && r.outcome.code !== HELD).length,
   };
 }
 

@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { LeafFolder, LockRequest } from './context.js';
 import { FolderQueue, type RoundItem, type Urgency } from './folder-queue.js';
 import { FolderFacts } from './folder-facts.js';
-import type { LockResult } from './locker.js';
+import { HELD, type LockResult } from './locker.js';
 import type { ProvenBackups } from './proven.js';
 import { RecheckTimers } from './rechecks.js';
 import type { FolderReport } from './reconcile.js';
@@ -255,6 +255,8 @@ export class ProtectionScheduler {
       );
     }
     if (outcome.status !== 'failed') return;
+    // Held by a repair lift since its folder was reconciled: left alone, and locked once the hold ends.
+    if (outcome.code === HELD) return;
     const folder = batch.folderOf.get(request.unit);
     if (folder !== undefined) this.#gaps.set(folder.path, (this.#gaps.get(folder.path) ?? new Set()).add(request.unit));
     this.counters.lockFailures++;

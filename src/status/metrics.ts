@@ -16,6 +16,7 @@ export interface MetricsInput {
     healthy: boolean;
     protectedUnits: number | undefined;
     liftFailuresTotal: number;
+    heldVms: number;
     lastSuccessfulLiftMs: number | undefined;
     // The daemon's last count of restore points inside their window; undefined until the first count.
     restorePoints?: { protected: number; unprotected: number; chainUnknown: number };
@@ -104,6 +105,12 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     'Index entries left locked by the last lift pass (one per unit and day bucket naming it).',
     input.remotes.map((r) => [{ remote: r.id }, r.protectedUnits]),
+  );
+  metric(
+    'held_vms',
+    'gauge',
+    'VMs whose backups a repair lift left unlocked (lift --vm --hold) until their hold ends.',
+    input.remotes.map((r) => [{ remote: r.id }, r.heldVms]),
   );
   metric(
     'lift_failures_total',

@@ -1,3 +1,4 @@
+import type { Hold } from '../index/holds.js';
 import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../lift/plan.js';
 import { utcDay } from '../remote/datetime.js';
@@ -34,6 +35,17 @@ export interface RemoteStatus {
   restorePoints: RestorePoints | null;
   // XO job settings that fight the window, per VM (status/xo-settings.ts). null when the remote could not be read.
   xoSettings: XoSettingAdvice[] | null;
+  // VMs a repair lift left unlocked (lift --vm --hold), soonest end first: protection is off for them until `until`.
+  holds: HeldVm[];
+}
+
+export interface HeldVm {
+  vm: string;
+  until: string;
+  since: string;
+  by: string;
+  reason: string | null;
+  backup: string | null;
 }
 
 // The `status --json` document: docs/status.schema.json describes it, version by version.
@@ -62,6 +74,7 @@ export interface RemoteInput {
   stored: StoredEntry[];
   restorePoints?: RestorePoints | null;
   xoSettings?: XoSettingAdvice[] | null;
+  holds: readonly Hold[];
 }
 
 // Pure: what the index, the daemon's own status file and the clock state say, as one report.
@@ -108,6 +121,16 @@ export function buildStatus(input: {
         lastLift: seen?.lastLift ?? null,
         restorePoints: remote.restorePoints ?? null,
         xoSettings: remote.xoSettings ?? null,
+        holds: remote.holds
+          .filter((hold) => Date.parse(hold.until) > now)
+          .map((hold) => ({
+            vm: hold.vm,
+            until: hold.until,
+            since: hold.since,
+            by: hold.by,
+            reason: hold.reason ?? null,
+            backup: hold.backup ?? null,
+          })),
       };
     }),
   };
@@ -128,6 +151,7 @@ function summarizeRemote(
   | 'lastLift'
   | 'restorePoints'
   | 'xoSettings'
+  | 'holds'
 > {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
@@ -158,7 +182,9 @@ function summarizeRemote(
 
 // Human output, within 80 columns.
 export function renderStatus(report: StatusReport): string[] {
-  return [...renderDaemon(report), ...report.remotes.flatMap((remote) => ['', ...renderRemote(remote)])];
+  const held = report.remotes.reduce((n, remote) => n + remote.holds.length, 0);
+  const holds = held === 0 ? [] : [`HELD:      ${held} VM(s) unlocked by a repair lift, NOT PROTECTED (below)`];
+  return [...renderDaemon(report), ...holds, ...report.remotes.flatMap((remote) => ['', ...renderRemote(remote)])];
 }
 
 function time(iso: string | null): string {
@@ -205,6 +231,15 @@ function healthOf(remote: RemoteStatus): string {
 function renderRemote(remote: RemoteStatus): string[] {
   const lines = [`remote ${remote.id}: ${healthOf(remote)}, ${remote.root}`.slice(0, 80)];
   if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
+  for (const hold of remote.holds)
+    lines.push(
+      `  !! HELD: VM ${hold.vm} NOT PROTECTED until ${time(hold.until)}`.slice(0, 80),
+      `     repair lift by ${hold.by} at ${time(hold.since)}${hold.backup === null ? '' : `, backup ${hold.backup}`}`.slice(
+        0,
+        80,
+      ),
+      `     end it: lift --remote ${remote.id} --vm ${hold.vm} --end-hold`.slice(0, 80),
+    );
   if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
   if (remote.vmsWithUnknownChain !== null && remote.vmsWithUnknownChain > 0)
     lines.push(`  ${remote.vmsWithUnknownChain} VM(s) without a readable chain: older VHDs kept locked (safe side)`);

@@ -75,7 +75,14 @@ describe('metrics file', () => {
       lastSuccessfulLockMs: undefined,
       lastReconcileMs: undefined,
       remotes: [
-        { id: 'a', healthy: false, protectedUnits: undefined, liftFailuresTotal: 0, lastSuccessfulLiftMs: undefined },
+        {
+          id: 'a',
+          healthy: false,
+          protectedUnits: undefined,
+          liftFailuresTotal: 0,
+          heldVms: 0,
+          lastSuccessfulLiftMs: undefined,
+        },
       ],
     });
     const samples = parse(text);

@@ -1,0 +1,105 @@
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import type { StoredEntry } from '../index/store.js';
+import { unitsNeededBy } from '../protect/reconcile.js';
+import { isRealFolder } from '../remote/confine.js';
+import { listFolder, listVdiFolders } from '../remote/read.js';
+import { emptyReport, type LiftReport } from './apply.js';
+import { removeVmCaches } from './caches.js';
+import { unlockChunk } from './chunk.js';
+import { groupByPath, type LiftCandidate } from './plan.js';
+
+const CHUNK = 4096;
+
+export interface VmLiftOptions {
+  vm: string;
+  // Only this backup (its instant) and what it needs: its own units and its disks' whole VHD chains.
+  backupInstant?: number;
+  now: number;
+  dryRun: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface VmLiftReport extends LiftReport {
+  vm: string;
+  folder: string;
+  // Paths of the VM's units found still immutable after the lift (not in the index, or locked again): listed, never
+  // guessed at.
+  stillImmutable: string[];
+}
+
+// A repair lift (lift --vm): unlocks the indexed units of one VM, or of one backup and its chain, whatever their
+// window. Entries and identity windows are kept, so that once the hold ends the daemon locks the same units again
+// for the windows they had. The identity checks of every lift apply: a unit found swapped, or locked under another
+// VM's folder and moved in, is not unlocked.
+export async function liftVm(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  options: VmLiftOptions,
+): Promise<VmLiftReport> {
+  const folder = path.join(remote.root, 'xo-vm-backups', options.vm);
+  const report: VmLiftReport = {
+    ...emptyReport(remote.id, options.dryRun),
+    vm: options.vm,
+    folder,
+    stillImmutable: [],
+  };
+  const real = await isRealFolder(remote, folder);
+  if (real !== true) {
+    report.failed.push({
+      path: folder,
+      message: real === false ? 'a folder on its path is a symbolic link' : 'the VM has no folder on this remote',
+    });
+    return report;
+  }
+  const paths =
+    options.backupInstant === undefined
+      ? await unitPathsOf(folder)
+      : await unitsNeededBy({ remote, kind: 'vm', path: folder }, options.backupInstant, options.now);
+  if (paths === undefined) {
+    report.failed.push({ path: folder, message: 'no backup of the VM has that datetime' });
+    return report;
+  }
+  const { units, unreadable } = groupByPath(await entriesFor(remote, paths));
+  report.unreadableEntries.push(...unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
+  units.sort((a, b) => a.path.localeCompare(b.path));
+  const checks = { now: options.now, all: false, repairOf: folder, dryRun: options.dryRun };
+  const unlocked: LiftCandidate[] = [];
+  for (let start = 0; start < units.length; start += CHUNK) {
+    const chunk = units.slice(start, start + CHUNK);
+    unlocked.push(...(await unlockChunk(remote, attributes, chunk, checks, report, async () => {})).unlocked);
+    options.onProgress?.(Math.min(start + CHUNK, units.length), units.length);
+  }
+  report.kept = 0;
+  if (options.dryRun) return report;
+  report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
+  const refused = new Set(report.suspicious.map((s) => s.path));
+  for (const [unit, immutable] of await attributes.isImmutable(paths))
+    if (immutable === true && !refused.has(unit)) report.stillImmutable.push(unit);
+  return report;
+}
+
+// Every place a unit of the VM can be: the files of its folder, of each VDI folder, and of each data/ folder.
+async function unitPathsOf(folder: string): Promise<string[]> {
+  const paths: string[] = [];
+  for (const entry of await listFolder(folder)) if (entry.isFile) paths.push(path.join(folder, entry.name));
+  for (const vdi of await listVdiFolders(folder)) {
+    for (const entry of vdi.entries) paths.push(path.join(folder, vdi.path, entry.name));
+    if (!vdi.entries.some((e) => e.isDirectory && e.name === 'data')) continue;
+    for (const entry of await listFolder(path.join(folder, vdi.path, 'data')))
+      paths.push(path.join(folder, vdi.path, 'data', entry.name));
+  }
+  return paths;
+}
+
+// The entries naming these paths, in every day bucket (names are hashes of paths: one stat per path and bucket).
+async function entriesFor(remote: RemoteContext, paths: readonly string[]): Promise<StoredEntry[]> {
+  const stored: StoredEntry[] = [];
+  for (const day of await remote.index.listDays()) {
+    const names = paths.map((p) => path.basename(remote.index.entryPath(day, p)));
+    stored.push(...(await remote.index.readEntries(day, names)));
+  }
+  const wanted = new Set(paths);
+  return stored.filter((s) => s.entry === undefined || wanted.has(s.entry.path));
+}
