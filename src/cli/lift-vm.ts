@@ -252,7 +252,10 @@ function describe(report: VmLiftReport, hold: Hold | undefined): string[] {
   for (const s of report.suspicious) lines.push(`  NOT UNLOCKED ${s.path}: ${s.reason}`);
   for (const u of report.unreadableEntries) lines.push(`  left alone: ${u} is not an index entry this version reads`);
   for (const p of report.stillImmutable)
-    lines.push(`  STILL IMMUTABLE ${p}: not in the index (run rebuild-index, or chattr -i it by hand)`);
+    lines.push(
+      `  STILL IMMUTABLE ${p}: locked again meanwhile, or unknown to the index; ` +
+        'run the same command again, and if it stays, chattr -i it by hand',
+    );
   return lines;
 }
 

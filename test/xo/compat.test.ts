@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import {
   tempFolder,
   tempRemote,
   waitFor,
+  writeConfigFile,
   type TestRemote,
 } from '../support/remote.js';
 import type { WrittenBackup, XoRemote, Vm } from './harness.mjs';
@@ -66,6 +68,19 @@ async function protectedChain(kind: Kind): Promise<ProtectedChain> {
     },
   });
   return { remote, xo, vm, backups };
+}
+
+// The real CLI in its own process, awaited without blocking this one.
+function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end();
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 async function filesOf(chain: ProtectedChain): Promise<string[]> {
@@ -207,6 +222,24 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
       });
     }
     console.log(`xo-compat flat: 0/${chain.backups.length} locked backups restorable by XO (EPERM)`);
+  });
+
+  // A repair lift (issue 15, item 3): the held VM restores in place, and is locked again once the hold ends.
+  it('flat VHD: after lift --vm --hold XO restores the VM, and its backups are locked again after the hold', async () => {
+    const chain = await protectedChain('flat');
+    const files = await filesOf(chain);
+    await expect(h!.restoreBackup(chain.xo, chain.backups[0]!.metadataPath)).rejects.toMatchObject({ code: 'EPERM' });
+    const config = await writeConfigFile(chain.remote);
+    const lift = ['lift', '--config', config, '--remote', 'r', '--vm', chain.vm.uuid];
+    // The daemon runs in this process: the command is awaited, not run synchronously, so the daemon can acknowledge.
+    const lifted = await cli([...lift, '--hold', '1h', '--yes', '--reason', 'xo-compat restore in place']);
+    expect(lifted.status, lifted.stderr).toBe(0);
+    expect(immutableAmong(files)).toEqual([]);
+    await expectRestoresIdentically('flat', chain, 'in place after a repair lift');
+    const ended = await cli([...lift, '--end-hold']);
+    expect(ended.status, ended.stderr).toBe(0);
+    await waitFor(() => immutableAmong(files).length === files.length, 'the held VM to be locked again');
+    console.log(`xo-compat flat: ${files.length}/${files.length} files locked again after the hold`);
   });
 
   it("flat VHD: XO's cleanVm judges the locked backups broken, and deletes nothing (EPERM, issue 15)", async () => {
