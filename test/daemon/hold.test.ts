@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -45,11 +46,12 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
       }),
     ].flatMap((b) => b.units);
     const kept = (await writeVmBackup(remote.root, { vm: other, datetime: xoDatetime(Date.now() - HOUR) })).units;
-    const options = { config: { rescanEveryMs: 300 } };
+    const metricsFile = path.join(remote.base, 'metrics.prom');
+    const options = { config: { rescanEveryMs: 300, metricsFile } };
     let running = await startDaemon(remote, options);
     await waitFor(() => allImmutable([...held, ...kept]), 'every backup to be locked');
 
-    const lifted = await run(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '20s', '--yes']);
+    const lifted = await run(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '30s', '--yes']);
     expect(lifted.stderr).toContain('acknowledged the hold');
     expect(lifted.stdout).toContain(`unlocked ${held.length} unit(s) of VM ${vm}`);
     expect(lifted.status, lifted.stderr).toBe(0);
@@ -65,6 +67,7 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     await running.daemon.stop();
     running = await startDaemon(remote, options);
     expect(running.logs.some((l) => l.msg.includes(`VM ${vm} of remote r is still held`))).toBe(true);
+    expect(await readFile(metricsFile, 'utf8')).toContain('xo_immutable_backups_held_vms{remote="r"} 1');
     const fresh = (await writeVmBackup(remote.root, { vm, datetime: xoDatetime(Date.now()) })).units;
     const otherFresh = (await writeVmBackup(remote.root, { vm: other, datetime: xoDatetime(Date.now()) })).units;
     await waitFor(() => allImmutable(otherFresh), "the other VM's new backup to be locked");
@@ -81,10 +84,10 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     // The hold ends on time (a timer, not the next rescan: that is an hour away in the restarted daemon's config).
     await running.daemon.stop();
     running = await startDaemon(remote, { config: { rescanEveryMs: HOUR } });
-    await waitFor(() => allImmutable([...held, ...fresh]), 'the held VM to be locked again', 20_000);
+    await waitFor(() => allImmutable([...held, ...fresh]), 'the held VM to be locked again', 40_000);
     expect(running.logs.some((l) => l.msg.includes(`the hold on VM ${vm} of remote r has ended`))).toBe(true);
     expect(existsSync(path.join(remote.indexPath, '.holds', 'r', `${vm}.json`))).toBe(false);
-  }, 60_000);
+  }, 90_000);
 
   it('ends a hold early with --end-hold; the daemon locks the VM again at once', async () => {
     const remote = await tempRemote();
