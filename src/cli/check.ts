@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { assertCapabilities } from '../attributes/capability.js';
 import { ChattrAdapter } from '../attributes/chattr.js';
@@ -14,6 +15,9 @@ import { listVdiFolders } from '../remote/read.js';
 import { findLeafFolders, type FoundLeaf } from '../remote/scan.js';
 import { surveyRemote } from '../status/restore-survey.js';
 import { adviseXoSettings } from '../status/xo-settings.js';
+import { readInstalledUnit, UNIT_NAME, viewedFrom, type InstalledUnit } from '../systemd/locate.js';
+import { judgeSandbox, pathNeeds, sandboxOf } from '../systemd/sandbox.js';
+import { lastValue, parseUnit, splitWords } from '../systemd/unit-file.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 
@@ -24,17 +28,11 @@ export interface CheckResult {
   fix?: string;
 }
 
-const UNIT_PATHS = [
-  '/etc/systemd/system/xo-immutable-backups.service',
-  '/lib/systemd/system/xo-immutable-backups.service',
-  '/usr/lib/systemd/system/xo-immutable-backups.service',
-];
-
 // Runs one check and records its result; false when it failed.
 type Recorder = (check: string, run: () => Promise<string>) => Promise<boolean>;
 
 // `check`: the preflight before enabling the service. Every check runs, one line each; exit 1 if any failed.
-export async function runCheck(options: { config: string; json: boolean }, io: Io): Promise<number> {
+export async function runCheck(options: { config: string; json: boolean; root?: string }, io: Io): Promise<number> {
   const results: CheckResult[] = [];
   const record = recorderInto(results);
   const config = await checkConfig(record, options.config);
@@ -48,7 +46,7 @@ export async function runCheck(options: { config: string; json: boolean }, io: I
     const folders = await checkRemotes(record, config, attributes);
     await checkInotifyWatches(record, folders);
   }
-  await checkSystemdUnit(record);
+  await checkSystemdUnit(record, results, options, config);
   printResults(io, results, options.json);
   return results.every((r) => r.ok) ? EXIT.ok : EXIT.failure;
 }
@@ -181,18 +179,57 @@ async function checkInotifyWatches(record: Recorder, folders: number): Promise<v
   });
 }
 
-async function checkSystemdUnit(record: Recorder): Promise<void> {
-  await record('systemd unit', async () => {
-    const found = UNIT_PATHS.find((p) => existsSync(p));
-    if (found === undefined)
-      throw new AppError('USAGE', 'xo-immutable-backups.service is not installed', {
-        value: UNIT_PATHS[0],
-        hint:
-          'copy systemd/xo-immutable-backups.service to /etc/systemd/system/, edit ReadWritePaths, ' +
-          'then systemctl daemon-reload (docs/installation.md)',
+// The unit as systemd will run it, drop-ins included, against every path the daemon writes: `check` itself runs
+// outside the unit's sandbox, so a path the unit leaves read-only or hides would pass everything else.
+async function checkSystemdUnit(
+  record: Recorder,
+  results: CheckResult[],
+  options: { config: string; root?: string },
+  config: Config | undefined,
+): Promise<void> {
+  let unit: InstalledUnit | undefined;
+  const found = await record('systemd unit', async () => {
+    unit = await readInstalledUnit(options.root);
+    if (unit === undefined)
+      throw new AppError('USAGE', `${UNIT_NAME} is not installed`, {
+        value: UNIT_NAME,
+        hint: `xo-immutable-backups install-unit --config ${path.resolve(options.config)} (docs/installation.md)`,
       });
-    return found;
+    return `${unit.sources.map((s) => s.path).join(' + ')} (${unit.from})`;
   });
+  if (!found || unit === undefined || config === undefined) return;
+  const parsed = parseUnit(unit.sources);
+  const configFile = viewedFrom(path.resolve(options.root ?? '/'), path.resolve(options.config));
+  await record('systemd unit: config file', async () => {
+    const unitConfig = configOfExecStart(lastValue(parsed, 'Service', ['ExecStart']));
+    if (unitConfig !== undefined && path.resolve(unitConfig) !== configFile)
+      throw new AppError('USAGE', `the unit runs the daemon with --config ${unitConfig}, not ${configFile}`, {
+        value: unitConfig,
+        hint: `check that file instead (check --config ${unitConfig}), or install-unit --config ${configFile}`,
+      });
+    return `the unit reads ${configFile}`;
+  });
+  const base = options.root ?? '/';
+  const findings = judgeSandbox(sandboxOf(parsed), pathNeeds(config, configFile), (p) =>
+    existsSync(path.join(base, p)),
+  );
+  for (const f of findings)
+    results.push({ check: `systemd unit: ${f.what}`, ok: false, detail: f.problem, fix: f.fix });
+  if (findings.length === 0)
+    results.push({
+      check: 'systemd unit: sandbox',
+      ok: true,
+      detail: 'every remote root, indexPath and the metrics folder are reachable and writable for the service',
+    });
+}
+
+// The --config FILE of an ExecStart= line, when it names one.
+function configOfExecStart(execStart: string | undefined): string | undefined {
+  if (execStart === undefined) return undefined;
+  const words = splitWords(execStart);
+  const at = words.findIndex((w) => w === '--config' || w === '-c');
+  if (at >= 0) return words[at + 1];
+  return words.find((w) => w.startsWith('--config='))?.slice('--config='.length);
 }
 
 function printResults(io: Io, results: readonly CheckResult[], json: boolean): void {

@@ -11,6 +11,7 @@ import { runProtect } from './protect.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
 import { runStageRestore, type StageRestoreCommandOptions } from './stage-restore.js';
 import { runStatus } from './status.js';
+import { runInstallUnit, runUninstallUnit, type InstallUnitOptions, type UninstallUnitOptions } from './unit.js';
 import { runVerify } from './verify.js';
 
 // Where a command's action leaves its exit code for main() to return.
@@ -209,16 +210,72 @@ export function addCheckCommand(program: Command, io: Io, setExit: SetExit): voi
     )
     .addOption(configOption())
     .option('--json', 'print the checks as JSON', false)
+    .option('--root <dir>', 'read the unit files under DIR instead of asking systemd (as systemctl --root)')
     .addHelpText(
       'after',
-      exitCodes({
-        ok: 'every check passed',
-        failure: 'a check failed, the config included (each failure names its fix)',
-        usage: 'bad usage (an unknown option or argument)',
-      }),
+      '\nThe unit is read as systemd runs it (systemctl cat: drop-ins included; without systemd, the unit folders),' +
+        '\nand every remote root, indexPath and metricsFile is judged against its ProtectSystem=, ReadWritePaths=,' +
+        '\nProtectHome=, PrivateTmp= and InaccessiblePaths=: check itself runs outside that sandbox.' +
+        exitCodes({
+          ok: 'every check passed',
+          failure: 'a check failed, the config included (each failure names its fix)',
+          usage: 'bad usage (an unknown option or argument)',
+        }),
     )
-    .action(async (options: { config: string; json: boolean }) => {
+    .action(async (options: { config: string; json: boolean; root?: string }) => {
       setExit(await runCheck(options, io));
+    });
+}
+
+export function addInstallUnitCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('install-unit')
+    .description(
+      'Install the systemd unit for this installation: /etc/systemd/system/xo-immutable-backups.service ' +
+        '(ExecStart= this node and package) and its drop-in paths.conf (ReadWritePaths= every remote root, indexPath ' +
+        'and metricsFile folder of the config), then systemctl daemon-reload. Run it again after an upgrade or a ' +
+        'config change.',
+    )
+    .addOption(configOption())
+    .option('--dry-run', 'print the files it would write; write nothing', false)
+    .option('--force', 'replace a unit file that install-unit did not write (its local changes are lost)', false)
+    .option('--root <dir>', 'write under DIR instead of / (as systemctl --root), and skip systemctl')
+    .addHelpText(
+      'after',
+      '\nThe result is judged as systemd will run it, with your own drop-ins: nothing is written when a configured' +
+        '\npath would stay unreachable (a remote under /tmp, say). Your own drop-ins are left alone.' +
+        exitCodes({
+          ok: 'installed (or, with --dry-run, printed); the next command is printed',
+          failure: 'a configured path could not be used by the service (each named with its fix)',
+          usage: 'bad usage or config, or an existing unit not written by install-unit (nothing was changed)',
+        }),
+    )
+    .action(async (options: InstallUnitOptions) => {
+      setExit(await runInstallUnit(options, io));
+    });
+}
+
+export function addUninstallUnitCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('uninstall-unit')
+    .description(
+      'Remove what install-unit wrote (the unit and its paths.conf), then systemctl daemon-reload. ' +
+        'Refuses while the service is running or enabled: systemctl disable --now xo-immutable-backups first.',
+    )
+    .option('--dry-run', 'print what it would remove; remove nothing', false)
+    .option('--force', 'also remove a unit file that install-unit did not write', false)
+    .option('--root <dir>', 'remove under DIR instead of / (as systemctl --root), and skip systemctl')
+    .addHelpText(
+      'after',
+      '\nBackups stay immutable until their windows pass: lift --all unlocks a remote now (docs/installation.md).' +
+        exitCodes({
+          ok: 'removed (or nothing to remove)',
+          failure: 'the service is running or enabled (stop and disable it first)',
+          usage: 'bad usage, or the unit file was not written by install-unit (nothing was changed)',
+        }),
+    )
+    .action(async (options: UninstallUnitOptions) => {
+      setExit(await runUninstallUnit(options, io));
     });
 }
 

@@ -3,6 +3,8 @@ import { VERSION } from '../version.js';
 import {
   addCheckCommand,
   addDemoCommand,
+  addInstallUnitCommand,
+  addUninstallUnitCommand,
   addLiftCommand,
   addProtectCommand,
   addRebuildCommand,
@@ -62,5 +64,7 @@ function createProgram(io: Io, setExit: SetExit): Command {
   addCheckCommand(program, io, setExit);
   addVerifyCommand(program, io, setExit);
   addStageRestoreCommand(program, io, setExit);
+  addInstallUnitCommand(program, io, setExit);
+  addUninstallUnitCommand(program, io, setExit);
   return program;
 }

@@ -39,7 +39,7 @@ describe('xo-immutable-backups check', () => {
     const unit = lines.findIndex((l) => l.includes(' systemd unit:'));
     if (lines[unit]?.startsWith('FAIL')) {
       expect(result.status).toBe(1);
-      expect(lines[unit + 1]).toContain('fix: copy systemd/xo-immutable-backups.service');
+      expect(lines[unit + 1]).toContain('fix: xo-immutable-backups install-unit');
     }
   });
 
