@@ -21,6 +21,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'REMOTE_NOT_DIRECTORY':
     case 'SELF_TEST_FAILED':
     case 'INDEX_UNUSABLE':
+    case 'INDEX_FORMAT_NEWER':
     case 'STATUS_FILE_FAILED':
     case 'CHATTR_MISSING':
       return EXIT.startupCheck;

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { readClockState } from '../clockguard/state.js';
 import { loadConfig } from '../config/load.js';
 import { HoldStore } from '../index/holds.js';
+import { checkIndexFormat } from '../index/format.js';
 import { IndexStore, type StoredEntry } from '../index/store.js';
 import { processExists, readDaemonStatus } from '../status/daemon-status.js';
 import { buildStatus, renderStatus } from '../status/report.js';
@@ -25,6 +26,7 @@ export async function runStatus(
 ): Promise<number> {
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
+  await checkIndexFormat(config.indexPath);
   const daemon = await readDaemonStatus(config.indexPath);
   const clockState = await readClockState(config.indexPath);
   const inputs = [];

@@ -27,7 +27,7 @@ export async function runVerify(
     }),
   );
   const reports = resultsOf(outcomes);
-  // verify has always reported errors without a hint.
+  // verify's JSON has always reported errors without a hint (its text names it).
   const errors = errorsOf(outcomes).map(({ remote, code, message }) => ({ remote, code, message }));
   if (options.json) {
     io.out(
@@ -49,7 +49,8 @@ export async function runVerify(
       );
       for (const f of r.findings) io.out(`  ${f.kind.toUpperCase()} ${f.path}: ${f.detail}`);
     }
-    for (const e of errors) io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}`);
+    for (const e of errorsOf(outcomes))
+      io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}\n  what to do: ${e.hint}`);
   }
   return errors.length === 0 && reports.every((r) => r.findings.length === 0) ? EXIT.ok : EXIT.failure;
 }

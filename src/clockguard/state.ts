@@ -2,6 +2,7 @@ import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
 import { errnoCode } from '../errors.js';
+import { newerFormatError, versionOf } from '../index/format.js';
 import type { BootSample } from './judge.js';
 
 // Kept beside the index (root only), in two files so that no writer can undo another's decision:
@@ -15,37 +16,44 @@ export interface ClockState {
 }
 
 const WALL = 'clock.json';
+// Both files were written without a version before versions existed: they are version 1. A newer clock.json freezes lifting (it cannot be
+// judged); clock-frozen.json freezes it whatever its version.
+const CLOCK_VERSION = 1;
 const FROZEN = 'clock-frozen.json';
 
 export async function readClockState(indexPath: string): Promise<ClockState> {
   const state: ClockState = {};
   const wall = await readJson<{ lastWall?: unknown; baseline?: unknown }>(path.join(indexPath, WALL));
   if (wall instanceof Error) state.frozen = damaged(indexPath, WALL, wall);
+  else if (wall !== undefined && versionOf(wall) !== CLOCK_VERSION)
+    state.frozen = damaged(indexPath, WALL, newerFormatError(path.join(indexPath, WALL), versionOf(wall)));
   else {
     if (typeof wall?.lastWall === 'number') state.lastWall = wall.lastWall;
     if (isBootSample(wall?.baseline)) state.baseline = wall.baseline;
   }
   const frozen = await readJson<{ since: string; reason: string }>(path.join(indexPath, FROZEN));
   if (frozen instanceof Error) state.frozen = damaged(indexPath, FROZEN, frozen);
-  else if (frozen !== undefined) state.frozen = frozen;
+  else if (frozen !== undefined) state.frozen = { since: frozen.since, reason: frozen.reason };
   return state;
 }
 
 // Without a baseline (a clock that cannot name its boot), the next start is judged as after a reboot.
 export async function recordClock(indexPath: string, lastWall: number, baseline?: BootSample): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  const content = baseline === undefined ? { lastWall } : { lastWall, baseline };
+  const content =
+    baseline === undefined ? { version: CLOCK_VERSION, lastWall } : { version: CLOCK_VERSION, lastWall, baseline };
   await writeFileAtomic(path.join(indexPath, WALL), `${JSON.stringify(content)}\n`, 0o600);
 }
 
 // The first reason found stays: a later freeze never replaces it.
 export async function freeze(indexPath: string, frozen: { since: string; reason: string }): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  await writeFile(path.join(indexPath, FROZEN), `${JSON.stringify(frozen)}\n`, { mode: 0o600, flag: 'wx' }).catch(
-    (error: unknown) => {
-      if (errnoCode(error) !== 'EEXIST') throw error;
-    },
-  );
+  await writeFile(path.join(indexPath, FROZEN), `${JSON.stringify({ version: CLOCK_VERSION, ...frozen })}\n`, {
+    mode: 0o600,
+    flag: 'wx',
+  }).catch((error: unknown) => {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+  });
 }
 
 export async function unfreeze(indexPath: string): Promise<void> {

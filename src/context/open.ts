@@ -1,10 +1,12 @@
 import type { RemoteConfig } from '../config/schema.js';
+import { checkIndexFormat } from '../index/format.js';
 import { IndexStore } from '../index/store.js';
 import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteContext } from './remote-context.js';
 
 // The one way the daemon and every command see a remote: root resolved, index store ready, encryption read from the root.
 export async function openRemoteContext(remote: RemoteConfig, indexPath: string): Promise<RemoteContext> {
+  await checkIndexFormat(indexPath);
   const realRoot = await resolveRemoteRoot(remote);
   return {
     id: remote.id,

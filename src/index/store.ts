@@ -17,6 +17,7 @@ import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 import { HoldStore } from './holds.js';
+import { recordIndexFormat } from './format.js';
 import { UnitWindows } from './windows.js';
 
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
@@ -54,7 +55,9 @@ export class IndexStore {
       await mkdir(path.dirname(this.folder), { recursive: true, mode: 0o700 });
       await mkdir(this.folder, { recursive: true, mode: 0o700 });
       await chmod(this.folder, 0o700);
+      await recordIndexFormat(path.dirname(this.folder));
     } catch (error) {
+      if (error instanceof AppError) throw error;
       throw new AppError(
         'INDEX_UNUSABLE',
         `Cannot create the index folder ${this.folder}: ${(error as Error).message}`,

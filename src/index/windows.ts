@@ -4,6 +4,10 @@ import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 import type { Identity } from '../remote/identity.js';
+import { versionOf } from './format.js';
+
+// Records written before versions existed have none: they are version 1.
+const WINDOW_VERSION = 1;
 
 export interface UnitWindow {
   // The end of the latest window this very unit was ever locked for.
@@ -27,6 +31,8 @@ export class UnitWindows {
     await yieldIfDue();
     try {
       const value = JSON.parse(readFileSync(this.#file(identity), 'utf8')) as Partial<UnitWindow>;
+      // A record of a newer format is kept as unreadable: it never shortens a window.
+      if (versionOf(value) !== WINDOW_VERSION) throw new Error('a newer format');
       return typeof value.until === 'number' && typeof value.path === 'string'
         ? { until: value.until, path: value.path }
         : undefined;
@@ -46,7 +52,7 @@ export class UnitWindows {
     const file = this.#file(identity);
     const temporary = `${file}.${process.pid}.tmp`;
     mkdirSync(this.folder, { recursive: true, mode: 0o700 });
-    writeFileSync(temporary, JSON.stringify(record), { mode: 0o600 });
+    writeFileSync(temporary, JSON.stringify({ version: WINDOW_VERSION, ...record }), { mode: 0o600 });
     renameSync(temporary, file);
     return before;
   }

@@ -162,6 +162,7 @@ describe('clock guard', () => {
       );
       for (const unit of backup.units) expect(isImmutable(unit)).toBe(false);
       expect(JSON.parse(await readFile(clockFile, 'utf8'))).toEqual({
+        version: 1,
         lastWall: t + WEEK + DAY,
         baseline: { wall: t + WEEK + DAY, monotonic: 1000, bootId: 'boot-a' },
       });
