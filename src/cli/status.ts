@@ -33,7 +33,7 @@ export async function runStatus(
   for (const remote of remotes) {
     const index = new IndexStore(config.indexPath, remote.id);
     const stored: StoredEntry[] = [];
-    for (const day of await index.listDays()) stored.push(...(await index.readDay(day)));
+    for (const day of await index.listDays()) for (const entry of await index.readDay(day)) stored.push(entry);
     const holds = new HoldStore(config.indexPath, remote.id).list();
     inputs.push({
       id: remote.id,

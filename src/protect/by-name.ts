@@ -30,7 +30,8 @@ export async function claimsByName(
         isFinishedVhdDirectory(await listFolder(path.join(vmFolder, dataFolder, name)));
       directories.push({ path: `${dataFolder}/${name}`, name, finished });
     }
-    claims.push(...(chains ? chainClaimsByName : dataDirectoryClaims)(vdi, directories, complete));
+    for (const claim of (chains ? chainClaimsByName : dataDirectoryClaims)(vdi, directories, complete))
+      claims.push(claim);
   }
   return claims;
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { parseBackupDatetime } from '../remote/datetime.js';
-import type { UnitRef, VdiFolder } from '../remote/model.js';
+import type { ListedEntry, UnitRef, VdiFolder } from '../remote/model.js';
 import { readRange, readSmallBuffer, readSmallFile } from '../remote/read.js';
 import { FOOTER_SIZE, HEADER_SIZE, headerOffset, vhdLink, type VhdLink } from '../remote/vhd-header.js';
 
@@ -12,10 +12,18 @@ const PART_LIMIT = 64 * 1024;
 
 export interface ChainUnits {
   units: UnitRef[];
-  // Some link could not be read (damaged header, parent missing): every older VHD of the folder was taken instead.
+  // Some link could not be read (damaged header, parent missing): every older VHD of the folder, shared by every
+  // disk of the folder that needs it (the same array: an attacker's folder can hold 20,000 files, a json name 4096).
+  older?: readonly UnitRef[];
   unknown: boolean;
   // The parent a header names that is not in the folder (deleted, or never written): relative to the VM folder.
   missing?: string;
+}
+
+// What the chains of one reconcile share: parent links by VHD path, older VHDs by folder and date.
+export interface ChainCache {
+  links: Map<string, Promise<VhdLink>>;
+  older: Map<string, Promise<UnitRef[]>>;
 }
 
 // What a backup's disk needs for XO to restore it: every VHD its parent links lead to, within its VDI folder
@@ -26,10 +34,21 @@ export async function chainOf(
   vdi: VdiFolder,
   disk: string,
   resolveAlias: (alias: string) => Promise<UnitRef | undefined>,
-  links: Map<string, Promise<VhdLink>>,
+  { links, older }: ChainCache,
+  // The folder's entries by name (built here when not given): a chain's links are looked up, not scanned for.
+  names: ReadonlyMap<string, ListedEntry> = new Map(vdi.entries.map((e) => [e.name, e])),
 ): Promise<ChainUnits> {
   const units: UnitRef[] = [];
   const seen = new Set([disk]);
+  const limit = parseBackupDatetime(disk) ?? Infinity;
+  const olderKey = `${vdi.path}\0${limit}`;
+  const fallback = async (missing?: string): Promise<ChainUnits> => {
+    const found = older.get(olderKey) ?? olderVhds(vdi, limit, resolveAlias);
+    older.set(olderKey, found);
+    return missing === undefined
+      ? { units, older: await found, unknown: true }
+      : { units, older: await found, unknown: true, missing };
+  };
   let current = disk;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
     const cached = links.get(`${vdi.path}/${current}`) ?? readLink(vmFolder, vdi.path, current, resolveAlias);
@@ -37,11 +56,8 @@ export async function chainOf(
     const link = await cached;
     if (link.kind === 'base') return { units, unknown: false };
     const parent = link.kind === 'delta' ? siblingName(link.parent) : undefined;
-    if (parent === undefined || seen.has(parent) || !vdi.entries.some((e) => e.isFile && e.name === parent)) {
-      const older = await olderVhds(vdi, disk, resolveAlias);
-      const gone = parent !== undefined && !seen.has(parent) ? { missing: `${vdi.path}/${parent}` } : {};
-      return { units: [...units, ...older], unknown: true, ...gone };
-    }
+    if (parent === undefined || seen.has(parent) || names.get(parent)?.isFile !== true)
+      return fallback(parent !== undefined && !seen.has(parent) ? `${vdi.path}/${parent}` : undefined);
     seen.add(parent);
     units.push({ path: `${vdi.path}/${parent}`, recursive: false });
     if (parent.endsWith('.alias.vhd')) {
@@ -50,7 +66,7 @@ export async function chainOf(
     }
     current = parent;
   }
-  return { units: [...units, ...(await olderVhds(vdi, disk, resolveAlias))], unknown: true };
+  return fallback();
 }
 
 // A parent named as XO names it: a plain VHD or alias name beside the child, never a path or a dot name.
@@ -60,16 +76,15 @@ function siblingName(name: string): string | undefined {
 }
 
 // The safe side when a chain cannot be read: every VHD (file, or alias and its directory) of the folder not newer than
-// the disk.
+// the disk (the disk itself included).
 async function olderVhds(
   vdi: VdiFolder,
-  disk: string,
+  limit: number,
   resolveAlias: (alias: string) => Promise<UnitRef | undefined>,
 ): Promise<UnitRef[]> {
-  const limit = parseBackupDatetime(disk) ?? Infinity;
   const units: UnitRef[] = [];
   for (const entry of vdi.entries) {
-    if (!entry.isFile || !entry.name.endsWith('.vhd') || entry.name.startsWith('.') || entry.name === disk) continue;
+    if (!entry.isFile || !entry.name.endsWith('.vhd') || entry.name.startsWith('.')) continue;
     if ((parseBackupDatetime(entry.name) ?? -Infinity) > limit) continue;
     units.push({ path: `${vdi.path}/${entry.name}`, recursive: false });
     const target = entry.name.endsWith('.alias.vhd') ? await resolveAlias(`${vdi.path}/${entry.name}`) : undefined;

@@ -3,9 +3,11 @@ import type { Identity } from '../remote/identity.js';
 import {
   findVmBackups,
   governingClaims,
+  indexListing,
   isInWindow,
+  MAX_REFERENCES_PER_JSON,
+  readReferences,
   lookupListed,
-  metadataReferences,
   resolveAliasTarget,
   vmBackupParts,
   isAliasName,
@@ -15,16 +17,17 @@ import {
   type ListedEntry,
   type VdiFolder,
   type VmBackup,
+  type VmListing,
 } from '../remote/model.js';
+import { yieldIfDue } from '../concurrency.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
-import { judgeCompletion, METADATA_LIMIT, parsesAsObject } from './completion.js';
+import { judgeCompletion, METADATA_LIMIT, parseObject } from './completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed } from './request.js';
 import { claimsByName } from './by-name.js';
-import { chainOf } from './chain.js';
-import type { VhdLink } from '../remote/vhd-header.js';
+import { chainOf, type ChainCache } from './chain.js';
 import type { ProvenBackups } from './proven.js';
 
 export interface ReconcileOptions {
@@ -46,6 +49,8 @@ export interface ProvableBackup {
 export interface FolderReport {
   requests: LockRequest[];
   refusals: Refusal[];
+  // Security warnings about what was locked all the same (a json naming more paths than XO ever writes).
+  warnings?: Refusal[];
   // When an unfinished-looking json should be looked at again, if no event comes first.
   recheckAt?: number;
   // Empty when anything in the folder was refused: a folder with a gap proves nothing.
@@ -91,11 +96,13 @@ interface VmScan {
   entries: ListedEntry[];
   // Listed only when some backup needs a look, so an all-proven folder costs a readdir and an lstat per json.
   vdis?: VdiFolder[];
+  // The same listings by name.
+  listing?: VmListing;
   // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
   // appear, it must be looked at again.
   missing: Set<string>;
   // Parent links read this reconcile, by VHD path: the backups of a folder share most of their chain.
-  links?: Map<string, Promise<VhdLink>>;
+  chains?: ChainCache;
 }
 
 interface VmJson {
@@ -124,7 +131,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   const scan: VmScan = { folder, options, report, entries, missing: new Set() };
   const claims: Claim<BackupRef>[] = [];
   for (const item of toLookAt(scan, await examineJsons(folder, backups)))
-    claims.push(...(await claimBackup(scan, item)));
+    for (const claim of await claimBackup(scan, item)) claims.push(claim);
   // Aliases are ciphertext there: which VHD directory is whose is read from names (remote/by-name.ts).
   if (folder.remote.encrypted && scan.vdis !== undefined) {
     // An encrypted VHD's parent cannot be read: with chains protected, the safe side is taken (and said).
@@ -173,9 +180,19 @@ async function claimBackup(scan: VmScan, { backup, json, examined }: VmJson): Pr
   // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
   // while the json succeeded would never be tried again.
   const content = await readSmallFile(json, METADATA_LIMIT);
+  if (examined.size > METADATA_LIMIT)
+    (report.warnings ??= []).push({
+      path: json,
+      security: true,
+      reason:
+        `it holds ${examined.size} bytes, more than any json XO writes (${METADATA_LIMIT}): it is not read, ` +
+        'and is locked with what its name gives once unchanged for 10 minutes',
+    });
+  // Parsed once: a json can be 4 MiB.
+  const parsed = content === undefined ? undefined : parseObject(content);
   const completion = alreadyLocked
     ? { complete: true as const, completedAt: examined.mtimeMs }
-    : judgeCompletion(content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
+    : judgeCompletion(parsed ?? content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
   if (!completion.complete) {
     if (completion.recheckAt !== undefined)
       report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
@@ -187,22 +204,34 @@ async function claimBackup(scan: VmScan, { backup, json, examined }: VmJson): Pr
     instant: backup.instant,
     completedAt: completion.completedAt,
   };
-  const units = await unitsOf(scan, backup, json, content);
+  const units = await unitsOf(scan, backup, json, parsed);
   report.provable.push({ json, identity: examined.identity });
   return units.map((unit) => ({ unit, backup: ref }));
 }
 
-async function unitsOf(scan: VmScan, backup: VmBackup, json: string, content: string | undefined): Promise<UnitRef[]> {
+async function unitsOf(scan: VmScan, backup: VmBackup, json: string, parsed: object | undefined): Promise<UnitRef[]> {
   const { folder, entries, report } = scan;
   scan.vdis ??= await listVdiFolders(folder.path);
-  const { vdis } = scan;
-  const { units, aliases } = vmBackupParts(backup, entries, vdis);
+  const listing = (scan.listing ??= indexListing(entries, scan.vdis));
+  const { units, aliases } = vmBackupParts(backup, entries, scan.vdis, listing);
   // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
-  const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
-  for (const reference of metadataReferences(parsed)) {
-    const listed = lookupListed(reference, entries, vdis);
+  // Looked up by name, up to a cap: a json is written by the party we protect against, and can name 300,000 paths.
+  const named = new Set(units.map((u) => u.path));
+  const { references, named: count } = readReferences(parsed);
+  if (count > MAX_REFERENCES_PER_JSON)
+    (report.warnings ??= []).push({
+      path: json,
+      security: true,
+      reason:
+        `it names ${count} paths, more than any json XO writes (${MAX_REFERENCES_PER_JSON} at most are looked at): ` +
+        'only those and what its name gives are locked',
+    });
+  for (const reference of references) {
+    await yieldIfDue();
+    const listed = lookupListed(reference, listing);
     if (listed === undefined) scan.missing.add(json);
-    if (listed === undefined || units.some((u) => u.path === reference)) continue;
+    if (listed === undefined || named.has(reference)) continue;
+    named.add(reference);
     units.push({ path: reference, recursive: listed.isDirectory });
     if (isAliasName(reference) && listed.isFile) aliases.push(reference);
   }
@@ -211,7 +240,7 @@ async function unitsOf(scan: VmScan, backup: VmBackup, json: string, content: st
       const target = await aliasTarget(folder, alias, report);
       if (target !== undefined) units.push(target);
     }
-    if (scan.options.protectChains !== false) units.push(...(await chainUnits(scan, units)));
+    if (scan.options.protectChains !== false) for (const unit of await chainUnits(scan, units)) units.push(unit);
   }
   return units;
 }
@@ -220,14 +249,31 @@ async function unitsOf(scan: VmScan, backup: VmBackup, json: string, content: st
 async function chainUnits(scan: VmScan, units: readonly UnitRef[]): Promise<UnitRef[]> {
   const { folder, report } = scan;
   const chain: UnitRef[] = [];
+  const vdis = new Map((scan.vdis ?? []).map((v) => [v.path, v]));
+  // Each unit once, and each folder's older VHDs once, however many disks fell back on them.
+  const seen = new Set(units.map((u) => u.path));
+  const olderAdded = new Set<readonly UnitRef[]>();
+  const add = (found: readonly UnitRef[]): void => {
+    for (const unit of found) {
+      if (seen.has(unit.path)) continue;
+      seen.add(unit.path);
+      chain.push(unit);
+    }
+  };
   for (const unit of units) {
     const slash = unit.path.lastIndexOf('/');
-    const vdi = scan.vdis?.find((v) => v.path === unit.path.slice(0, slash));
+    const vdi = vdis.get(unit.path.slice(0, slash));
     const disk = unit.path.slice(slash + 1);
     if (vdi === undefined || unit.recursive || !disk.endsWith('.vhd')) continue;
     const resolve = (alias: string): Promise<UnitRef | undefined> => aliasTarget(folder, alias, report);
-    const found = await chainOf(folder.path, vdi, disk, resolve, (scan.links ??= new Map<string, Promise<VhdLink>>()));
-    chain.push(...found.units);
+    const names = scan.listing?.vdis.get(vdi.path);
+    const cache = (scan.chains ??= { links: new Map(), older: new Map() });
+    const found = await chainOf(folder.path, vdi, disk, resolve, cache, names);
+    add(found.units);
+    if (found.older !== undefined && !olderAdded.has(found.older)) {
+      olderAdded.add(found.older);
+      add(found.older);
+    }
     if (found.unknown) report.chainUnknown = true;
   }
   return chain;
@@ -286,7 +332,8 @@ export async function unitsNeededBy(folder: LeafFolder, instant: number, now: nu
   const options: ReconcileOptions = { now, jsonSettleMs: 0, protectChains: true };
   const scan: VmScan = { folder, options, report, entries, missing: new Set() };
   const json = path.join(folder.path, backup.metadata);
-  const units = await unitsOf(scan, backup, json, await readSmallFile(json, METADATA_LIMIT));
+  const content = await readSmallFile(json, METADATA_LIMIT);
+  const units = await unitsOf(scan, backup, json, content === undefined ? undefined : parseObject(content));
   if (folder.remote.encrypted && scan.vdis !== undefined) {
     const ref: BackupRef = { label: json, datetime: backup.datetime, instant, completedAt: instant };
     units.push(...(await claimsByName(folder.path, scan.vdis, [ref], true)).map((claim) => claim.unit));

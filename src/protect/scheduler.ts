@@ -215,6 +215,13 @@ export class ProtectionScheduler {
         `not locking ${refusal.path}: ${refusal.reason}`,
       );
     }
+    for (const warning of report.warnings ?? []) {
+      this.counters.refusals++;
+      this.#deps.log.warn(
+        { remote: folder.remote.id, path: warning.path, security: warning.security },
+        `${warning.path}: ${warning.reason}`,
+      );
+    }
   }
 
   // Undefined when chattr could not even be spawned (EAGAIN, EMFILE, ENOMEM...): every folder is tried again.

@@ -16,6 +16,19 @@ export interface VdiFolder {
   entries: ListedEntry[];
 }
 
+// A VM folder's listings by name, built once per reconcile: a json can name hundreds of thousands of paths, and
+// each must cost one lookup, not a scan of a listing an attacker can make as long as it likes.
+export interface VmListing {
+  top: ReadonlyMap<string, ListedEntry>;
+  vdis: ReadonlyMap<string, ReadonlyMap<string, ListedEntry>>;
+}
+
+export function indexListing(folder: readonly ListedEntry[], vdis: readonly VdiFolder[]): VmListing {
+  const byName = (entries: readonly ListedEntry[]): Map<string, ListedEntry> =>
+    new Map(entries.map((e) => [e.name, e]));
+  return { top: byName(folder), vdis: new Map(vdis.map((v) => [v.path, byName(v.entries)])) };
+}
+
 export interface VmBackup {
   datetime: string;
   instant: number;
@@ -45,21 +58,22 @@ export function vmBackupParts(
   backup: VmBackup,
   folder: readonly ListedEntry[],
   vdis: readonly VdiFolder[],
+  listing: VmListing = indexListing(folder, vdis),
 ): { units: UnitRef[]; aliases: string[] } {
   const units: UnitRef[] = [{ path: backup.metadata, recursive: false }];
   const aliases: string[] = [];
   for (const suffix of ['.xva', '.xva.checksum']) {
-    if (folder.some((e) => e.isFile && e.name === backup.datetime + suffix))
+    if (listing.top.get(backup.datetime + suffix)?.isFile === true)
       units.push({ path: backup.datetime + suffix, recursive: false });
   }
-  for (const vdi of vdis) {
-    for (const entry of vdi.entries) {
-      if (entry.name === `${backup.datetime}.vhd` && (entry.isFile || entry.isDirectory)) {
-        units.push({ path: `${vdi.path}/${entry.name}`, recursive: entry.isDirectory });
-      } else if (entry.name === `${backup.datetime}.alias.vhd` && entry.isFile) {
-        units.push({ path: `${vdi.path}/${entry.name}`, recursive: false });
-        aliases.push(`${vdi.path}/${entry.name}`);
-      }
+  for (const [vdiPath, entries] of listing.vdis) {
+    const disk = entries.get(`${backup.datetime}.vhd`);
+    if (disk !== undefined && (disk.isFile || disk.isDirectory))
+      units.push({ path: `${vdiPath}/${disk.name}`, recursive: disk.isDirectory });
+    const alias = entries.get(`${backup.datetime}.alias.vhd`);
+    if (alias?.isFile === true) {
+      units.push({ path: `${vdiPath}/${alias.name}`, recursive: false });
+      aliases.push(`${vdiPath}/${alias.name}`);
     }
   }
   return { units, aliases };
@@ -81,14 +95,27 @@ export function resolveAliasTarget(aliasPath: string, content: string): string |
   return resolved.startsWith(`${vdiFolder}/`) ? resolved : undefined;
 }
 
-// The paths a readable metadata json says its run wrote (its xva and VHDs), relative to the VM folder.
-// Paths that would leave the VM folder are dropped: the json is written by the party we protect against.
-export function metadataReferences(metadata: unknown): string[] {
-  if (typeof metadata !== 'object' || metadata === null) return [];
+// XO's json names one xva, or one VHD per disk of the VM (XAPI allows a few hundred at most, docs/security.md);
+// a json naming more than this is not one XO wrote, and only this many of its references are looked at.
+export const MAX_REFERENCES_PER_JSON = 4096;
+
+// The paths a readable metadata json says its run wrote (its xva and VHDs), relative to the VM folder: the first
+// `limit` named, and how many it names in all (one pass over its keys: a json can name 300,000). Paths that would
+// leave the VM folder are dropped: the json is written by the party we protect against.
+export function readReferences(
+  metadata: unknown,
+  limit = MAX_REFERENCES_PER_JSON,
+): { references: string[]; named: number } {
+  if (typeof metadata !== 'object' || metadata === null) return { references: [], named: 0 };
   const { xva, vhds } = metadata as { xva?: unknown; vhds?: unknown };
-  const candidates: unknown[] = [xva];
-  if (typeof vhds === 'object' && vhds !== null) candidates.push(...(Object.values(vhds) as unknown[]));
-  const references: string[] = [];
+  const candidates: unknown[] = xva === undefined ? [] : [xva];
+  let named = candidates.length;
+  if (typeof vhds === 'object' && vhds !== null)
+    for (const key in vhds) {
+      if (!Object.hasOwn(vhds, key)) continue;
+      if (named++ < limit) candidates.push((vhds as Record<string, unknown>)[key]);
+    }
+  const references = new Set<string>();
   for (const candidate of candidates) {
     if (
       typeof candidate !== 'string' ||
@@ -99,25 +126,28 @@ export function metadataReferences(metadata: unknown): string[] {
       continue;
     const normalized = path.posix.normalize(candidate);
     if (normalized === '.' || normalized.startsWith('../') || normalized === '..') continue;
-    references.push(normalized);
+    references.add(normalized);
   }
-  return references;
+  return { references: [...references], named };
+}
+
+export function metadataReferences(metadata: unknown, limit = MAX_REFERENCES_PER_JSON): string[] {
+  return readReferences(metadata, limit).references;
 }
 
 // Finds a referenced path in the listings already read, so a metadata reference costs no extra I/O. Only what XO
 // puts there is accepted: an .xva at the top of the VM folder, a VHD or alias directly in a VDI folder, never a dot
 // name. A json can name anything, and it is written by the party we protect against.
-export function lookupListed(
-  relativePath: string,
-  folder: readonly ListedEntry[],
-  vdis: readonly VdiFolder[],
-): ListedEntry | undefined {
+export function lookupListed(relativePath: string, listing: VmListing): ListedEntry | undefined {
   const slash = relativePath.lastIndexOf('/');
   const name = relativePath.slice(slash + 1);
   if (name.startsWith('.')) return undefined;
-  if (slash === -1) return name.endsWith('.xva') ? folder.find((e) => e.isFile && e.name === name) : undefined;
+  if (slash === -1) {
+    const entry = name.endsWith('.xva') ? listing.top.get(name) : undefined;
+    return entry?.isFile === true ? entry : undefined;
+  }
   if (!name.endsWith('.vhd')) return undefined;
-  const entry = vdis.find((v) => v.path === relativePath.slice(0, slash))?.entries.find((e) => e.name === name);
+  const entry = listing.vdis.get(relativePath.slice(0, slash))?.get(name);
   if (entry === undefined || (entry.isDirectory && name.endsWith('.alias.vhd'))) return undefined;
   return entry;
 }

@@ -6,6 +6,7 @@ import { chainOf } from '../protect/chain.js';
 import { chainClaimsByName, isFinishedVhdDirectory, vhdDirectoryNames, type DataDirectory } from '../remote/by-name.js';
 import {
   findVmBackups,
+  indexListing,
   isAliasName,
   lookupListed,
   metadataReferences,
@@ -76,8 +77,9 @@ export async function gatherBackup(tree: FolderTree, options: GatherOptions): Pr
   const { units, aliases } = vmBackupParts(backup, entries, vdis);
   const content = contents.get(backup.metadata);
   const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
+  const listing = indexListing(entries, vdis);
   for (const reference of metadataReferences(parsed)) {
-    const listed = lookupListed(reference, entries, vdis);
+    const listed = lookupListed(reference, listing);
     if (listed === undefined) {
       gathered.problems.push({
         path: `${vmFolder}/${reference}`,
@@ -97,14 +99,14 @@ export async function gatherBackup(tree: FolderTree, options: GatherOptions): Pr
       const target = await resolve(alias);
       if (target !== undefined) units.push(target);
     }
-    const links = new Map<string, Promise<VhdLink>>();
+    const cache = { links: new Map<string, Promise<VhdLink>>(), older: new Map<string, Promise<UnitRef[]>>() };
     for (const unit of [...units]) {
       const slash = unit.path.lastIndexOf('/');
       const vdi = vdis.find((v) => v.path === unit.path.slice(0, slash));
       const disk = unit.path.slice(slash + 1);
       if (vdi === undefined || unit.recursive || !disk.endsWith('.vhd')) continue;
-      const chain = await chainOf(vmPath, vdi, disk, resolve, links);
-      units.push(...chain.units);
+      const chain = await chainOf(vmPath, vdi, disk, resolve, cache);
+      for (const unit of [...chain.units, ...(chain.older ?? [])]) units.push(unit);
       if (chain.unknown)
         gathered.notes.push(
           `the parent chain of ${vmFolder}/${unit.path} could not be read (a damaged header, or a parent missing): ` +

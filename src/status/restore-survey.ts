@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { StoredEntry } from '../index/store.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { groupByPath } from '../lift/plan.js';
-import { chainOf } from '../protect/chain.js';
+import { chainOf, type ChainCache } from '../protect/chain.js';
 import { METADATA_LIMIT, parsesAsObject } from '../protect/completion.js';
 import {
   findVmBackups,
@@ -124,7 +124,7 @@ async function surveyVmFolder(remote: SurveyedRemote, folder: string, now: numbe
   const points: RestorePointModel[] = [];
   const backups: BackupShape[] = [];
   const vdis = all.length === 0 ? [] : await listVdiFolders(folder);
-  const links = new Map<string, Promise<VhdLink>>();
+  const links: ChainCache = { links: new Map<string, Promise<VhdLink>>(), older: new Map() };
   for (const backup of all) {
     const inWindow = isInWindow(backup.instant, now, remote.durationMs);
     const content = remote.encrypted
@@ -160,7 +160,7 @@ async function pointOf(
   entries: readonly ListedEntry[],
   vdis: readonly VdiFolder[],
   parsed: unknown,
-  links: Map<string, Promise<VhdLink>>,
+  links: ChainCache,
 ): Promise<SurveyedPoint> {
   const { units, aliases } = vmBackupParts(backup, entries, vdis);
   const own = units.map((u) => u.path);
@@ -201,7 +201,8 @@ async function pointOf(
       continue;
     }
     const found = await chainOf(folder, vdi, disk.slice(slash + 1), resolve, links);
-    chain.push(...found.units.map((u) => u.path), ...(found.missing === undefined ? [] : [found.missing]));
+    for (const unit of [...found.units, ...(found.older ?? [])]) chain.push(unit.path);
+    if (found.missing !== undefined) chain.push(found.missing);
     chainKnown &&= !found.unknown;
     bases.push(found.unknown ? undefined : found.units.length === 0);
     const oldest = found.units.map((u) => parseName(u.path)).filter((i): i is number => i !== undefined);

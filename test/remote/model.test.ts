@@ -3,7 +3,9 @@ import {
   findVmBackups,
   governingClaims,
   isInWindow,
+  MAX_REFERENCES_PER_JSON,
   metadataReferences,
+  readReferences,
   resolveAliasTarget,
   vmBackupParts,
   type ListedEntry,
@@ -81,6 +83,15 @@ describe('metadataReferences', () => {
       metadataReferences({ vhds: { a: 'vdis/j/a/x.alias.vhd', b: '../../../etc/shadow', c: '/etc/passwd', d: 42 } }),
     ).toEqual(['vdis/j/a/x.alias.vhd']);
     expect(metadataReferences('ciphertext')).toEqual([]);
+  });
+
+  it('takes the first paths up to the cap, each once, and counts what the json names', () => {
+    const vhds = Object.fromEntries(Array.from({ length: 300_000 }, (_, i) => [`r${i}`, `vdis/j/v/${i % 5000}.vhd`]));
+    const { references, named } = readReferences({ xva: 'a.xva', vhds });
+    expect(named).toBe(300_001);
+    expect(references).toHaveLength(MAX_REFERENCES_PER_JSON);
+    expect(references[0]).toBe('a.xva');
+    expect(references.at(-1)).toBe(`vdis/j/v/${MAX_REFERENCES_PER_JSON - 2}.vhd`);
   });
 });
 

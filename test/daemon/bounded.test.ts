@@ -1,0 +1,76 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { MAX_REFERENCES_PER_JSON } from '../../src/remote/model.js';
+import { spawnProtect, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
+
+const HOUR = 3_600_000;
+
+// Empty VHD directories an attacker made in a VDI folder, so that matching references against the listing by scanning
+// it costs 300,000 x 20,000 comparisons (a stalled event loop for minutes before references were looked up by name).
+async function crowdedVdiFolder(vmFolder: string, entries: number): Promise<string> {
+  const vdi = path.join(vmFolder, 'vdis', 'job', 'vdi');
+  await mkdir(vdi, { recursive: true });
+  for (let start = 0; start < entries; start += 1000)
+    await Promise.all(
+      Array.from({ length: Math.min(1000, entries - start) }, (_, i) => mkdir(path.join(vdi, `${start + i}.vhd`))),
+    );
+  return vdi;
+}
+
+// Written aside and renamed in, as XO writes its jsons: complete at once.
+async function writeJson(file: string, content: unknown): Promise<void> {
+  await writeFile(`${file}.tmp`, JSON.stringify(content));
+  await rename(`${file}.tmp`, file);
+}
+
+describe('bounded work on hostile input', () => {
+  // The daemon runs in its own process, as systemd runs it: a stall of its event loop must not stall the test's.
+  it('a json naming 300,000 paths does not hold up the lock of another folder', async () => {
+    const remote = await tempRemote();
+    const evil = path.join(remote.root, 'xo-vm-backups', 'evil');
+    await crowdedVdiFolder(evil, 20_000);
+    const { stdout } = spawnProtect(await writeConfigFile(remote));
+    await waitFor(() => stdout().includes('protecting 1 remote'), 'the daemon to start');
+
+    // 300,000 references, some to directories that exist, the rest to names that do not.
+    const vhds: Record<string, string> = {};
+    for (let i = 0; i < 300_000; i++) vhds[`r${i}`] = `vdis/job/vdi/${i % 100 === 0 ? i / 100 : `missing-${i}`}.vhd`;
+    const json = path.join(evil, `${xoDatetime(Date.now() - HOUR)}.json`);
+    await writeJson(json, { mode: 'delta', vhds });
+
+    // Other VMs' backups, written while the daemon works on the hostile json: their locks must not wait for it.
+    // Idle, a backup is locked within about 0.1 s; the margin is for a loaded machine, the stall was minutes.
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const other = await writeVmBackup(remote.root, { vm: `other-${i}`, datetime: xoDatetime(Date.now() - HOUR) });
+      const written = Date.now();
+      await waitFor(() => allImmutable(other.units), 'the other backup to be locked', 60_000);
+      expect(Date.now() - written).toBeLessThan(2_000);
+    }
+    await waitFor(() => stdout().includes(`${json}: it holds`), 'a warning naming the json');
+  }, 180_000);
+
+  it(`locks what a json names up to ${MAX_REFERENCES_PER_JSON} paths, and warns naming it`, async () => {
+    const remote = await tempRemote();
+    const evil = path.join(remote.root, 'xo-vm-backups', 'evil');
+    const vdi = await crowdedVdiFolder(evil, 5_000);
+    const { daemon, logs } = await startDaemon(remote);
+
+    const vhds: Record<string, string> = {};
+    for (let i = 0; i < 5_000; i++) vhds[`r${i}`] = `vdis/job/vdi/${i}.vhd`;
+    const json = path.join(evil, `${xoDatetime(Date.now() - HOUR)}.json`);
+    await writeJson(json, { mode: 'delta', vhds });
+
+    const last = MAX_REFERENCES_PER_JSON - 1;
+    const named = [json, path.join(vdi, '0.vhd'), path.join(vdi, `${last}.vhd`)];
+    await waitFor(() => allImmutable(named), 'the json and what it names to be locked', 60_000);
+    // Stopping waits for the lock batch in flight: nothing more is locked after.
+    await daemon.stop();
+    expect(isImmutable(path.join(vdi, `${last + 1}.vhd`))).toBe(false);
+    const warning = logs.find((l) => l.path === json && l.security === true);
+    expect(warning?.msg).toContain('names 5000 paths');
+  }, 120_000);
+});
