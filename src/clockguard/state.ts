@@ -1,6 +1,6 @@
-import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
+import { syncFolder, writeFileAtomic } from '../atomic.js';
 import { errnoCode } from '../errors.js';
 import { newerFormatError, versionOf } from '../index/format.js';
 import type { BootSample } from './judge.js';
@@ -42,18 +42,27 @@ export async function recordClock(indexPath: string, lastWall: number, baseline?
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
   const content =
     baseline === undefined ? { version: CLOCK_VERSION, lastWall } : { version: CLOCK_VERSION, lastWall, baseline };
-  await writeFileAtomic(path.join(indexPath, WALL), `${JSON.stringify(content)}\n`, 0o600);
+  await writeFileAtomic(path.join(indexPath, WALL), `${JSON.stringify(content)}\n`, 0o600, { durable: true });
 }
 
 // The first reason found stays: a later freeze never replaces it.
 export async function freeze(indexPath: string, frozen: { since: string; reason: string }): Promise<void> {
   await mkdir(indexPath, { recursive: true, mode: 0o700 });
-  await writeFile(path.join(indexPath, FROZEN), `${JSON.stringify({ version: CLOCK_VERSION, ...frozen })}\n`, {
-    mode: 0o600,
-    flag: 'wx',
-  }).catch((error: unknown) => {
-    if (errnoCode(error) !== 'EEXIST') throw error;
-  });
+  let handle: FileHandle;
+  try {
+    handle = await open(path.join(indexPath, FROZEN), 'wx', 0o600);
+  } catch (error) {
+    if (errnoCode(error) === 'EEXIST') return;
+    throw error;
+  }
+  // Durable: a power loss must not take back a freeze.
+  try {
+    await handle.writeFile(`${JSON.stringify({ version: CLOCK_VERSION, ...frozen })}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await syncFolder(indexPath);
 }
 
 export async function unfreeze(indexPath: string): Promise<void> {

@@ -57,14 +57,18 @@ export class ProvenService implements Service {
   async #save(): Promise<void> {
     for (const [remote, proven] of this.#byRemote) {
       if (!proven.takeChanged()) continue;
-      await saveProven(remote.index.folder, proven).catch((err: unknown) => {
-        proven.markChanged();
-        this.#log.warn(
-          { err, remote: remote.id },
-          'could not save which backups are proven locked; ' +
-            'tried again in a minute (a start-up meanwhile looks at every backup again)',
-        );
-      });
+      // The identities the lock batches recorded reach the disk before the proof that relies on them.
+      await remote.index
+        .sync()
+        .then(() => saveProven(remote.index.folder, proven))
+        .catch((err: unknown) => {
+          proven.markChanged();
+          this.#log.warn(
+            { err, remote: remote.id },
+            'could not save which backups are proven locked; ' +
+              'tried again in a minute (a start-up meanwhile looks at every backup again)',
+          );
+        });
     }
   }
 }

@@ -11,9 +11,10 @@ import {
   type Dir,
   type Dirent,
 } from 'node:fs';
-import { chmod, mkdir, opendir, readdir, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, opendir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { yieldIfDue } from '../concurrency.js';
+import { syncFolder } from '../atomic.js';
+import { forEachLimited, yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 import { HoldStore } from './holds.js';
@@ -23,6 +24,8 @@ import { UnitWindows } from './windows.js';
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
 const NAME_BATCH = 1024;
+// fsyncs in flight at once: the disk commits them together, the thread pool runs four.
+const SYNCS_AT_ONCE = 16;
 
 // One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
 // (the prior art's bare-path entries, or a damaged file): `text` then holds what it says.
@@ -42,6 +45,9 @@ export class IndexStore {
   readonly holds: HoldStore;
   readonly #knownDays = new Set<string>();
   readonly #counts = new Map<string, { mtimeNs: bigint; count: number }>();
+  // Written since the last sync(): entry files, and the folders whose entries changed.
+  readonly #unsyncedFiles = new Set<string>();
+  readonly #unsyncedFolders = new Set<string>();
 
   constructor(indexPath: string, remoteId: string) {
     this.folder = path.join(indexPath, remoteId);
@@ -97,12 +103,18 @@ export class IndexStore {
     for (let attempt = 1; ; attempt++) {
       await yieldIfDue();
       if (!this.#knownDays.has(entry.day)) {
-        mkdirSync(dayFolder, { recursive: true, mode: 0o700 });
+        if (mkdirSync(dayFolder, { recursive: true, mode: 0o700 }) !== undefined)
+          this.#unsyncedFolders.add(this.folder);
         this.#knownDays.add(entry.day);
       }
       try {
         // Written into a file a lift in another process unlinked meanwhile: written again, into a new one.
-        if (rewriteInPlace(target, `${JSON.stringify(entry)}\n`)) return;
+        const written = rewriteInPlace(target, `${JSON.stringify(entry)}\n`);
+        if (written !== false) {
+          this.#unsyncedFiles.add(target);
+          if (written === 'created') this.#unsyncedFolders.add(dayFolder);
+          return;
+        }
         if (attempt > 2)
           throw Object.assign(new Error(`index entry ${target} was removed while being written, ${attempt} times`), {
             code: 'EAGAIN',
@@ -111,6 +123,24 @@ export class IndexStore {
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
         this.#knownDays.delete(entry.day);
       }
+    }
+  }
+
+  // Every entry written since the last call reaches the disk, with its day folder: the lock path calls it once per
+  // batch, after the entries and before chattr (write-ahead), so a power loss never loses the entry of a locked unit.
+  // One fsync per file and per folder, run together (docs/performance.md), not one after the other.
+  async sync(): Promise<void> {
+    const files = [...this.#unsyncedFiles];
+    const folders = [...this.#unsyncedFolders];
+    this.#unsyncedFiles.clear();
+    this.#unsyncedFolders.clear();
+    try {
+      await forEachLimited(files, SYNCS_AT_ONCE, syncEntry);
+      await forEachLimited(folders, SYNCS_AT_ONCE, syncFolder);
+    } catch (error) {
+      for (const file of files) this.#unsyncedFiles.add(file);
+      for (const folder of folders) this.#unsyncedFolders.add(folder);
+      throw error;
     }
   }
 
@@ -229,8 +259,25 @@ export class IndexStore {
   }
 }
 
-// False when the file was unlinked before the write ended (the text went into a file no one will read).
-function rewriteInPlace(target: string, text: string): boolean {
+// An entry file gone since it was written (a lift removed it) has nothing left to sync.
+async function syncEntry(file: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+// False when the file was unlinked before the write ended (the text went into a file no one will read); 'created'
+// when the file was new (its folder changed too).
+function rewriteInPlace(target: string, text: string): boolean | 'created' {
   // O_NOFOLLOW: a link planted in the index is refused, never written through.
   const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
@@ -243,7 +290,8 @@ function rewriteInPlace(target: string, text: string): boolean {
         bytes.subarray(bytes.length - 1),
       ]);
     writeSync(fd, bytes, 0, bytes.length, 0);
-    return fstatSync(fd).nlink > 0;
+    if (fstatSync(fd).nlink === 0) return false;
+    return size === 0 ? 'created' : true;
   } finally {
     closeSync(fd);
   }

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
@@ -52,8 +52,16 @@ export class UnitWindows {
     const file = this.#file(identity);
     const temporary = `${file}.${process.pid}.tmp`;
     mkdirSync(this.folder, { recursive: true, mode: 0o700 });
-    writeFileSync(temporary, JSON.stringify({ version: WINDOW_VERSION, ...record }), { mode: 0o600 });
+    // Durable before the unit is reported locked: a power loss must not shorten the window back to its name's.
+    const fd = openSync(temporary, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify({ version: WINDOW_VERSION, ...record }));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temporary, file);
+    syncFolderSync(this.folder);
     return before;
   }
 
@@ -68,5 +76,14 @@ export class UnitWindows {
 
   #file(identity: Identity): string {
     return path.join(this.folder, hash('sha256', `${identity.ino}:${identity.birthtimeNs ?? '0'}`, 'hex'));
+  }
+}
+
+function syncFolderSync(folder: string): void {
+  const fd = openSync(folder, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -35,6 +35,7 @@ export async function lockUnits(
   const { allowed, byPath } = await confine(withoutHeld(requests, clock.now()));
   const confined = performance.now();
   const pending = await writePendingEntries(allowed, clock, log);
+  await syncIndexes(allowed, log);
   const written = performance.now();
   const outcomes = await attributes.setImmutable(
     allowed.map((r) => ({ path: r.unit, recursive: r.recursive })),
@@ -132,6 +133,24 @@ async function writePendingEntries(
     }
   }
   return pending;
+}
+
+// Write-ahead means on disk: the batch's entries (and their day folders) are synced once, all together, before
+// chattr runs. Their completions (the identities) are synced by the next batch, or before the proven backups are saved
+// (every minute): lost, they leave pending entries, which the full proof at start-up completes again.
+// A sync that fails is logged; the units are locked all the same.
+async function syncIndexes(requests: readonly LockRequest[], log: Logger): Promise<void> {
+  for (const remote of new Set(requests.map((r) => r.remote))) {
+    try {
+      await remote.index.sync();
+    } catch (err) {
+      log.error(
+        { err, remote: remote.id },
+        'index entries could not be synced to disk; locking anyway (when in doubt, protect): ' +
+          'after a power loss run `xo-immutable-backups rebuild-index`',
+      );
+    }
+  }
 }
 
 // Completes a locked unit's pending entry with the identity read right after the lock.

@@ -20,5 +20,5 @@ export async function loadProven(indexFolder: string): Promise<ProvenBackups> {
 }
 
 export async function saveProven(indexFolder: string, proven: ProvenBackups): Promise<void> {
-  await writeFileAtomic(provenFile(indexFolder), proven.serialize(), 0o600);
+  await writeFileAtomic(provenFile(indexFolder), proven.serialize(), 0o600, { durable: true });
 }

@@ -63,6 +63,8 @@ export async function rebuildIndex(
     if (legacy.has(candidate.path)) report.imported++;
   }
   report.indexed.sort((a, b) => a.path.localeCompare(b.path));
+  // On disk before the prior art's entries they replace are removed.
+  await remote.index.sync();
   await removeOwnLegacy(remote, ownLegacy, indexed);
   return report;
 }

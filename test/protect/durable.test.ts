@@ -1,0 +1,102 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Target } from '../../src/attributes/adapter.js';
+import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { systemClock } from '../../src/clock.js';
+import { freeze, recordClock } from '../../src/clockguard/state.js';
+import { ProvenBackups } from '../../src/protect/proven.js';
+import { provenFile, saveProven } from '../../src/protect/proven-file.js';
+import type { RemoteContext } from '../../src/context/remote-context.js';
+import { IndexStore } from '../../src/index/store.js';
+import { createLogger } from '../../src/log/logger.js';
+import type { LockRequest } from '../../src/protect/context.js';
+import { lockUnits } from '../../src/protect/locker.js';
+import { utcDay } from '../../src/remote/datetime.js';
+import { stopBeforeCleanup, tempFolder, tempRemote } from '../support/remote.js';
+
+// An ext4 image loop-mounted with a 10-minute journal commit: what was not synced stays in memory, and a copy of the
+// image is what the disk would hold after a power loss at that moment.
+async function slowCommitExt4(): Promise<{ image: string; mountPoint: string; base: string }> {
+  const base = await tempFolder('xo-immutable-ext4-');
+  const image = path.join(base, 'image');
+  const mountPoint = path.join(base, 'mnt');
+  await mkdir(mountPoint);
+  execFileSync('truncate', ['-s', '64M', image]);
+  execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'ignore' });
+  execFileSync('mount', ['-o', 'loop,commit=600', image, mountPoint]);
+  stopBeforeCleanup(async () => void execFileSync('umount', [mountPoint]));
+  return { image, mountPoint, base };
+}
+
+// What a power loss right now would leave: the image as the loop device wrote it, mounted (its journal replayed).
+function afterPowerLoss(image: string, base: string): string {
+  const copy = path.join(base, `copy-${Date.now()}`);
+  execFileSync('cp', ['--sparse=always', image, copy]);
+  const mountPoint = `${copy}.mnt`;
+  execFileSync('mkdir', [mountPoint]);
+  execFileSync('mount', ['-o', 'loop', copy, mountPoint]);
+  stopBeforeCleanup(async () => void execFileSync('umount', [mountPoint]));
+  return mountPoint;
+}
+
+describe('index entries survive a power loss', () => {
+  it('are on disk, with their day folder, before chattr +i runs', async () => {
+    const remote = await tempRemote();
+    const disk = await slowCommitExt4();
+    const indexPath = path.join(disk.mountPoint, 'index');
+    const index = new IndexStore(indexPath, 'r');
+    await index.open();
+    execFileSync('sync', ['-f', disk.mountPoint]);
+    const context: RemoteContext = {
+      id: 'r',
+      root: remote.root,
+      realRoot: remote.root,
+      durationMs: 1,
+      index,
+      encrypted: false,
+    };
+    const unit = path.join(remote.root, 'unit');
+    await writeFile(unit, 'x');
+    const instant = Date.UTC(2026, 10, 22, 6);
+    const request: LockRequest = {
+      remote: context,
+      kind: 'vm',
+      unit,
+      recursive: false,
+      backup: { label: unit, datetime: '20261122T060000Z', instant, completedAt: instant },
+    };
+    const chattr = new ChattrAdapter();
+    let snapshot: string | undefined;
+    const attributes = Object.assign(Object.create(chattr) as ChattrAdapter, {
+      setImmutable: (targets: readonly Target[], on: boolean) => {
+        snapshot ??= afterPowerLoss(disk.image, disk.base);
+        return chattr.setImmutable(targets, on);
+      },
+    });
+
+    await lockUnits([request], attributes, systemClock, createLogger('fatal'));
+
+    const entry = path.relative(disk.mountPoint, index.entryPath(utcDay(instant), unit));
+    expect(existsSync(path.join(snapshot!, entry))).toBe(true);
+  });
+
+  it('keep the clock state and the proven backups once written', async () => {
+    const disk = await slowCommitExt4();
+    const indexPath = path.join(disk.mountPoint, 'index');
+    await mkdir(indexPath);
+    execFileSync('sync', ['-f', disk.mountPoint]);
+
+    await recordClock(indexPath, 1234);
+    await freeze(indexPath, { since: 'then', reason: 'a jump' });
+    await saveProven(path.join(indexPath, 'r'), new ProvenBackups());
+    const after = afterPowerLoss(disk.image, disk.base);
+
+    const moved = (file: string): string => path.join(after, path.relative(disk.mountPoint, file));
+    expect(readFileSync(moved(path.join(indexPath, 'clock.json')), 'utf8')).toContain('1234');
+    expect(readFileSync(moved(path.join(indexPath, 'clock-frozen.json')), 'utf8')).toContain('a jump');
+    expect(existsSync(moved(provenFile(path.join(indexPath, 'r'))))).toBe(true);
+  });
+});
