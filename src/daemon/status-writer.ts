@@ -123,6 +123,7 @@ export class StatusWriter implements Service {
         (counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors),
       securityWarnings: (counters?.refusals ?? 0) + this.#deps.holds.events,
       watchedFolders: watchers.watchedFolders(),
+      foldersBackingOff: scheduler?.backingOff() ?? 0,
     };
   }
 
@@ -138,6 +139,7 @@ export class StatusWriter implements Service {
       indexFailuresTotal: counters?.indexFailures ?? 0,
       securityWarningsTotal: (counters?.refusals ?? 0) + holds.events,
       pendingRechecks: scheduler?.pendingRechecks() ?? 0,
+      foldersBackingOff: scheduler?.backingOff() ?? 0,
       coverageGaps: scheduler?.coverageGaps() ?? 0,
       lastSuccessfulLockMs: scheduler?.lastSuccessfulLockAt,
       lastReconcileMs: scheduler?.lastReconcileAt,
@@ -149,6 +151,7 @@ export class StatusWriter implements Service {
           // Counted now, not at the last lift pass: every lock batch adds entries. Left out when the index cannot be
           // read (the metric goes missing rather than wrong).
           protectedUnits: await r.index.countEntries().catch(() => undefined),
+          pendingUnits: scheduler?.pendingUnits(r.id) ?? 0,
           liftFailuresTotal: totals?.failures ?? 0,
           restorePoints: this.#restorePoints.get(r.id),
           heldVms: holds.holds(r).length,

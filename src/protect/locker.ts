@@ -21,6 +21,8 @@ export interface LockResult {
   identity?: Identity;
   // The unit was locked before at another path (moved): it keeps the latest of its windows.
   movedFrom?: { path: string; until: number };
+  // Its entry was written ahead but no identity recorded (chattr failed, or the unit could not be read after).
+  leftPending?: boolean;
 }
 
 // Write-ahead, then lock: every unit gets its index entry before chattr, so a crash never leaves an immutable unit
@@ -180,7 +182,7 @@ async function completeEntry(
       );
     }
   }
-  return { request, outcome, indexed, identity, movedFrom };
+  return { request, outcome, indexed, identity, movedFrom, leftPending: entry !== undefined && !indexed };
 }
 
 // A unit keeps its own name while locked (an immutable entry cannot be renamed), and lift never unlocks it before its

@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { LeafFolder, LockRequest } from './context.js';
 import { FolderQueue, type RoundItem, type Urgency } from './folder-queue.js';
 import { FolderFacts } from './folder-facts.js';
+import { retryDelay } from './backoff.js';
 import { HELD, type LockResult } from './locker.js';
 import type { ProvenBackups } from './proven.js';
 import { RecheckTimers } from './rechecks.js';
@@ -74,6 +75,10 @@ export class ProtectionScheduler {
   // Per folder, the units its last reconcile and lock left unprotected (refused, or failed to lock): coverage gaps.
   readonly #gaps = new Map<string, Set<string>>();
   readonly facts = new FolderFacts();
+  // Failures in a row, by folder: the retry delay doubles with each (protect/backoff.ts).
+  readonly #failures = new Map<string, number>();
+  // Units whose entry a lock batch of this daemon left pending (no identity recorded), by path, with their remote id.
+  readonly #leftPending = new Map<string, string>();
   #stopped = false;
 
   constructor(deps: SchedulerDeps) {
@@ -109,9 +114,17 @@ export class ProtectionScheduler {
     return this.#rechecks.size;
   }
 
+  // Folders that failed more than once in a row: they are tried again less often (status and metrics show them).
+  backingOff(): number {
+    let count = 0;
+    for (const failures of this.#failures.values()) if (failures > 1) count++;
+    return count;
+  }
+
   forget(folderPath: string): void {
     this.#queue.delete(folderPath);
     this.#gaps.delete(folderPath);
+    this.#failures.delete(folderPath);
     this.facts.forget(folderPath);
     this.#rechecks.cancel(folderPath);
   }
@@ -130,8 +143,18 @@ export class ProtectionScheduler {
     await this.#running;
   }
 
-  #retryLater(folder: LeafFolder, full: boolean): void {
-    this.enqueueAt(folder, this.#deps.clock.now() + this.#retryDelay(), full);
+  // Called once per folder and round that failed.
+  #retryLater(folder: LeafFolder, full: boolean): number {
+    const failures = (this.#failures.get(folder.path) ?? 0) + 1;
+    this.#failures.set(folder.path, failures);
+    const delay = retryDelay(failures, this.#retryDelay());
+    this.enqueueAt(folder, this.#deps.clock.now() + delay, full);
+    return delay;
+  }
+
+  // A folder reconciled, and its units locked, without a failure: its next failure is retried after the base delay.
+  #succeeded(folders: Iterable<LeafFolder>, failed: ReadonlySet<string>): void {
+    for (const folder of folders) if (!failed.has(folder.path)) this.#failures.delete(folder.path);
   }
 
   #retryDelay(): number {
@@ -164,6 +187,10 @@ export class ProtectionScheduler {
     if (!this.#stopped) for (const item of folders.slice(batch.reached)) this.#queue.requeue(item);
     if (batch.requests.length === 0) {
       this.#settleProofs(batch, []);
+      this.#succeeded(
+        batch.reconciled.map((r) => r.folder),
+        new Set(),
+      );
       return;
     }
     const results = await this.#lockBatch(batch);
@@ -197,11 +224,11 @@ export class ProtectionScheduler {
       if (report.recheckAt !== undefined) this.enqueueAt(folder, report.recheckAt);
     } catch (err) {
       this.counters.reconcileErrors++;
+      const delay = this.#retryLater(folder, full);
       this.#deps.log.error(
-        { err, remote: folder.remote.id, folder: folder.path },
-        'could not read a backup folder; it will be tried again',
+        { err, remote: folder.remote.id, folder: folder.path, retryInMs: delay },
+        `could not read a backup folder; it will be tried again in ${Math.round(delay / 1000)} s`,
       );
-      this.#retryLater(folder, full);
     }
   }
 
@@ -233,7 +260,7 @@ export class ProtectionScheduler {
       this.counters.lockFailures += requests.length;
       this.#deps.log.error(
         { err, units: requests.length },
-        `could not lock ${requests.length} unit(s); their folders are tried again in ${this.#retryDelay() / 1000} s`,
+        `could not lock ${requests.length} unit(s); their folders are tried again (from ${this.#retryDelay() / 1000} s)`,
       );
       for (const folder of new Set(batch.folderOf.values()))
         this.#retryLater(folder, batch.fullFolders.has(folder.path));
@@ -243,7 +270,16 @@ export class ProtectionScheduler {
   }
 
   #recordResults(batch: RoundBatch, results: readonly LockResult[]): void {
-    for (const result of results) this.#recordResult(batch, result);
+    const failed = new Map<string, LeafFolder>();
+    for (const result of results) {
+      const folder = this.#recordResult(batch, result);
+      if (folder !== undefined) failed.set(folder.path, folder);
+    }
+    for (const folder of failed.values()) this.#retryLater(folder, batch.fullFolders.has(folder.path));
+    this.#succeeded(
+      batch.reconciled.map((r) => r.folder),
+      new Set(failed.keys()),
+    );
     this.#settleProofs(batch, results);
     const lockedAt = this.#deps.clock.now();
     this.lastLock = summarizeLock(results, lockedAt);
@@ -251,7 +287,20 @@ export class ProtectionScheduler {
     this.#logLockedBackups(results, lockedAt);
   }
 
-  #recordResult(batch: RoundBatch, { outcome, request, indexed, movedFrom }: LockResult): void {
+  // Units of a remote whose entry this daemon left pending and has not completed since (lift will not unlock them).
+  pendingUnits(remoteId: string): number {
+    let count = 0;
+    for (const remote of this.#leftPending.values()) if (remote === remoteId) count++;
+    return count;
+  }
+
+  // The folder to try again when the unit failed.
+  #recordResult(
+    batch: RoundBatch,
+    { outcome, request, indexed, movedFrom, leftPending }: LockResult,
+  ): LeafFolder | undefined {
+    if (leftPending === true) this.#leftPending.set(request.unit, request.remote.id);
+    else if (indexed) this.#leftPending.delete(request.unit);
     if (outcome.status === 'ok' && !indexed) this.counters.indexFailures++;
     if (movedFrom !== undefined) {
       this.counters.refusals++;
@@ -261,9 +310,9 @@ export class ProtectionScheduler {
           `it stays locked at least until ${new Date(movedFrom.until).toISOString()}, whatever its new name says`,
       );
     }
-    if (outcome.status !== 'failed') return;
+    if (outcome.status !== 'failed') return undefined;
     // Held by a repair lift since its folder was reconciled: left alone, and locked once the hold ends.
-    if (outcome.code === HELD) return;
+    if (outcome.code === HELD) return undefined;
     const folder = batch.folderOf.get(request.unit);
     if (folder !== undefined) this.#gaps.set(folder.path, (this.#gaps.get(folder.path) ?? new Set()).add(request.unit));
     this.counters.lockFailures++;
@@ -271,7 +320,7 @@ export class ProtectionScheduler {
       { remote: request.remote.id, path: outcome.path, code: outcome.code, err: { message: outcome.message } },
       `could not lock ${outcome.path}; it will be tried again`,
     );
-    if (folder !== undefined) this.#retryLater(folder, batch.fullFolders.has(folder.path));
+    return folder;
   }
 
   #logLockedBackups(results: readonly LockResult[], lockedAt: number): void {

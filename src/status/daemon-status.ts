@@ -48,6 +48,8 @@ export interface DaemonStatus {
   errors: number;
   securityWarnings: number;
   watchedFolders: number;
+  // Folders failing again and again, tried less and less often (protect/backoff.ts).
+  foldersBackingOff?: number;
 }
 
 export async function writeDaemonStatus(indexPath: string, status: DaemonStatus): Promise<void> {

@@ -8,6 +8,7 @@ export interface MetricsInput {
   indexFailuresTotal: number;
   securityWarningsTotal: number;
   pendingRechecks: number;
+  foldersBackingOff: number;
   coverageGaps: number;
   lastSuccessfulLockMs: number | undefined;
   lastReconcileMs: number | undefined;
@@ -15,6 +16,7 @@ export interface MetricsInput {
     id: string;
     healthy: boolean;
     protectedUnits: number | undefined;
+    pendingUnits: number;
     liftFailuresTotal: number;
     heldVms: number;
     lastSuccessfulLiftMs: number | undefined;
@@ -88,6 +90,12 @@ export function renderMetrics(input: MetricsInput): string {
     'Folders waiting to be looked at again (a failed lock, a json not yet complete).',
     [[{}, input.pendingRechecks]],
   );
+  metric(
+    'folders_backing_off',
+    'gauge',
+    'Folders that failed more than once in a row, tried again less and less often (up to every 10 minutes).',
+    [[{}, input.foldersBackingOff]],
+  );
   metric('last_lock_success_timestamp_seconds', 'gauge', 'When a lock batch last locked every unit it was given.', [
     [{}, seconds(input.lastSuccessfulLockMs)],
   ]);
@@ -111,6 +119,13 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     'VMs whose backups a repair lift left unlocked (lift --vm --hold) until their hold ends.',
     input.remotes.map((r) => [{ remote: r.id }, r.heldVms]),
+  );
+  metric(
+    'pending_units',
+    'gauge',
+    'Units whose entry this daemon wrote ahead of a lock that did not complete (no identity recorded): ' +
+      'lift never unlocks them (status lists them; verify checks them).',
+    input.remotes.map((r) => [{ remote: r.id }, r.pendingUnits]),
   );
   metric(
     'lift_failures_total',

@@ -180,4 +180,52 @@ describe('ProtectionScheduler', () => {
     );
     await scheduler.stop();
   });
+
+  it('tries a folder that keeps failing less and less often, and from the start again once it succeeds', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const tries: number[] = [];
+      let failing = true;
+      const scheduler = new ProtectionScheduler({
+        reconcile: async (f) => {
+          tries.push(Date.now());
+          return { requests: [request(f, 'a.vhd')], refusals: [], provable: [] };
+        },
+        lock: async (requests): Promise<LockResult[]> =>
+          requests.map((r) => ({
+            request: r,
+            outcome: failing
+              ? { path: r.unit, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }
+              : { path: r.unit, status: 'ok' },
+            indexed: !failing,
+          })),
+        clock: { now: () => Date.now() },
+        log: createLogger('silent'),
+      });
+      scheduler.enqueue(folder('vm'));
+      const advance = async (ms: number): Promise<void> => {
+        await scheduler.idle();
+        await vi.advanceTimersByTimeAsync(ms);
+        await scheduler.idle();
+      };
+      for (let i = 0; i < 8; i++) await advance(10 * 60_000);
+      const gaps = tries.slice(1).map((t, i) => (t - tries[i]!) / 1000);
+      // Before: every 10 s, forever (480 tries in 80 minutes).
+      expect(gaps.slice(0, 9)).toEqual([10, 20, 40, 80, 160, 320, 600, 600, 600]);
+      expect(scheduler.backingOff()).toBe(1);
+
+      failing = false;
+      await advance(10 * 60_000);
+      expect(scheduler.backingOff()).toBe(0);
+      failing = true;
+      const before = tries.length;
+      scheduler.enqueue(folder('vm'));
+      await advance(11_000);
+      // Failed once more after the success: tried again after the base delay, not ten minutes.
+      expect(tries.length - before).toBe(2);
+      await scheduler.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -1,0 +1,46 @@
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runStatus } from '../../src/cli/status.js';
+import { systemClock } from '../../src/clock.js';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { startDaemon } from '../support/daemon.js';
+import { tempRemote, waitFor } from '../support/remote.js';
+
+describe('units left pending', () => {
+  it('are counted in the metrics and listed by status, text and json', async () => {
+    const remote = await tempRemote();
+    const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
+    const backup = await writeVmBackup(remote.root, {
+      datetime: xoDatetime(Date.now() - 3600_000),
+      disks: [{ type: 'vhd-directory' }],
+    });
+    // A FIFO inside the VHD directory makes its chattr fail: its entry stays written ahead, with no identity.
+    const directory = backup.units.find((u) => u.includes(`${path.sep}data${path.sep}`))!;
+    execFileSync('mkfifo', [path.join(directory, 'fifo')]);
+    const { daemon } = await startDaemon(remote, { config: { metricsFile } });
+    await waitFor(
+      async () => (await readFile(metricsFile, 'utf8')).includes('xo_immutable_backups_pending_units{remote="r"} 1'),
+      'the metric to count the pending unit',
+    );
+    await daemon.stop();
+
+    const config = path.join(remote.base, 'config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        indexPath: remote.indexPath,
+        remotes: { r: { root: remote.root, immutabilityDuration: '7d' } },
+      }),
+    );
+    const out: string[] = [];
+    const io = { out: (line: string) => out.push(line), err: () => undefined };
+    await runStatus({ config, json: true }, io, systemClock);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ remotes: [{ pendingUnits: 1, pendingPaths: [directory] }] });
+    out.length = 0;
+    await runStatus({ config, json: false }, io, systemClock);
+    expect(out.join('\n')).toContain('PENDING:   1 unit(s) with no identity recorded');
+    expect(out.join('\n')).toContain(directory);
+  });
+});
