@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -73,4 +73,39 @@ describe('bounded work on hostile input', () => {
     const warning = logs.find((l) => l.path === json && l.security === true);
     expect(warning?.msg).toContain('names 5000 paths');
   }, 120_000);
+
+  it('20,000 dangling links inside a VHD directory do not stop other backups being locked', async () => {
+    const remote = await tempRemote();
+    const hostile = await writeVmBackup(remote.root, {
+      vm: 'hostile',
+      datetime: xoDatetime(Date.now() - 2 * HOUR),
+      disks: [{ type: 'vhd-directory' }],
+    });
+    const directory = hostile.units.find((u) => u.includes(`${path.sep}data${path.sep}`))!;
+    for (let start = 0; start < 20_000; start += 1000)
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          symlink('/nonexistent/dangling', path.join(directory, `link-${start + i}`.padEnd(200, 'l'))),
+        ),
+      );
+    const others = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        writeVmBackup(remote.root, {
+          vm: `other-${i}`,
+          datetime: xoDatetime(Date.now() - HOUR),
+          disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
+        }),
+      ),
+    );
+    const { daemon } = await startDaemon(remote);
+    await daemon.stop();
+    // Written while the daemon is running too: the next rounds are not held up by the failing directory either.
+    const { logs } = await startDaemon(remote);
+    const later = await writeVmBackup(remote.root, { vm: 'later', datetime: xoDatetime(Date.now() - HOUR) });
+
+    expect(allImmutable(others.flatMap((o) => o.units))).toBe(true);
+    expect(allImmutable(hostile.units.filter((u) => u !== directory))).toBe(true);
+    await waitFor(() => allImmutable(later.units), 'a backup written later to be locked', 60_000);
+    expect(logs.some((l) => l.level === 'error' && l.path === directory)).toBe(true);
+  }, 180_000);
 });
