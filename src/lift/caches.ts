@@ -3,6 +3,7 @@ import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { errnoCode } from '../errors.js';
+import { isRealFolder } from '../remote/confine.js';
 import type { LiftReport } from './apply.js';
 import type { LiftCandidate } from './plan.js';
 
@@ -13,8 +14,11 @@ export async function removeVmCaches(
   failed: LiftReport['failed'],
 ): Promise<string[]> {
   const removed: string[] = [];
+  const known = new Set<string>();
   for (const folder of vmFoldersOf(remote.root, unlocked)) {
     const cache = path.join(folder, 'cache.json.gz');
+    // A VM folder swapped for a symlink since the unlock must not lead root's unlink out of the remote.
+    if ((await isRealFolder(remote, folder, known)) !== true) continue;
     try {
       await yieldIfDue();
       unlinkSync(cache);
