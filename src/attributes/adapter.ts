@@ -1,8 +1,17 @@
-// The immutable attribute behind one interface, so protection logic is tested against a fake and runs against chattr.
+// The immutable attribute behind one interface, so protection logic is tested against a fake and runs for real.
 export interface Target {
   path: string;
   // A directory locked or lifted with everything in it (a VHD directory, a config backup folder).
   recursive: boolean;
+  // Act only if the path is still this file (its inode as recorded when it was checked): lift unlocks what it checked.
+  ino?: string;
+}
+
+// The folder paths are walked from: `root` is opened as given (links above it are the admin's) and must still be
+// `realRoot`, as resolved at start; below it no link is followed. A remote's RemoteRoot is one.
+export interface Within {
+  root: string;
+  realRoot: string;
 }
 
 export type PathOutcome =
@@ -11,7 +20,8 @@ export type PathOutcome =
   | { path: string; status: 'failed'; code: string; message: string };
 
 export interface AttributesAdapter {
-  setImmutable(targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]>;
-  // undefined: the path does not exist.
-  isImmutable(paths: readonly string[]): Promise<Map<string, boolean | undefined>>;
+  // Every path must be `within.root` or below it (or below `within.realRoot`); any other fails with ECONFINE.
+  setImmutable(within: Within, targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]>;
+  // undefined: the path does not exist, or is not a regular file or directory reached without a link.
+  isImmutable(within: Within, paths: readonly string[]): Promise<Map<string, boolean | undefined>>;
 }

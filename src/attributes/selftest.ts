@@ -1,19 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, lstat, readdir, realpath, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, readdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errnoCode } from '../errors.js';
-import type { AttributesAdapter } from './adapter.js';
+import type { AttributesAdapter, Within } from './adapter.js';
 import { readFilesystemType } from './filesystem.js';
 
 const PROBE_PREFIX = '.xo-immutable-backups-probe-';
 
 // A crash between locking a probe and removing it leaves a locked dot file at the root: the next start removes it.
-async function removeStaleProbes(root: string, attributes: AttributesAdapter): Promise<void> {
+async function removeStaleProbes(remote: Within, attributes: AttributesAdapter): Promise<void> {
+  const { root } = remote;
   const stale = (await readdir(root).catch(() => []))
     .filter((name) => name.startsWith(PROBE_PREFIX))
     .map((name) => path.join(root, name));
   if (stale.length === 0) return;
   await attributes.setImmutable(
+    remote,
     stale.map((p) => ({ path: p, recursive: false })),
     false,
   );
@@ -24,9 +26,10 @@ type Failure = (what: string, cause?: unknown) => AppError;
 
 // Proves on the remote itself that +i holds: a probe file is locked, a write and an unlink must fail with EPERM,
 // then it is cleaned up. The probe starts with a dot, which XO treats as its own temporary and never reads.
-export async function selfTestRemote(root: string, attributes: AttributesAdapter): Promise<void> {
-  await removeStaleProbes(root, attributes);
-  const fail = failureOn(root, readFilesystemType(await realpath(root)));
+export async function selfTestRemote(remote: Within, attributes: AttributesAdapter): Promise<void> {
+  const { root } = remote;
+  await removeStaleProbes(remote, attributes);
+  const fail = failureOn(root, readFilesystemType(remote.realRoot));
   const probe = path.join(root, `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await writeFile(probe, 'probe\n', { flag: 'wx', mode: 0o600 });
@@ -34,9 +37,9 @@ export async function selfTestRemote(root: string, attributes: AttributesAdapter
     throw fail(`cannot create ${probe}: ${(error as Error).message}`, error);
   }
   try {
-    await proveLockHolds(probe, attributes, fail);
+    await proveLockHolds(remote, probe, attributes, fail);
   } finally {
-    await attributes.setImmutable([{ path: probe, recursive: false }], false).catch(() => undefined);
+    await attributes.setImmutable(remote, [{ path: probe, recursive: false }], false).catch(() => undefined);
     await unlink(probe).catch(() => undefined);
   }
   // A probe that survived its cleanup would be a leftover the admin has to remove by hand: say so.
@@ -62,11 +65,16 @@ function failureOn(root: string, fsType: string): Failure {
 }
 
 // Locks the probe, then a write and an unlink of it must both fail with EPERM.
-async function proveLockHolds(probe: string, attributes: AttributesAdapter, fail: Failure): Promise<void> {
-  const [locked] = await attributes.setImmutable([{ path: probe, recursive: false }], true);
+async function proveLockHolds(
+  remote: Within,
+  probe: string,
+  attributes: AttributesAdapter,
+  fail: Failure,
+): Promise<void> {
+  const [locked] = await attributes.setImmutable(remote, [{ path: probe, recursive: false }], true);
   if (locked?.status !== 'ok') {
     const detail = locked?.status === 'failed' ? locked.message : 'the probe vanished';
-    throw fail(`chattr +i did not take: ${detail}`);
+    throw fail(`+i did not take: ${detail}`);
   }
   for (const [what, attempt] of [
     ['a write', () => appendFile(probe, 'x')],

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { assertCapabilities } from '../attributes/capability.js';
-import { ChattrAdapter } from '../attributes/chattr.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
 import { selfTestRemote } from '../attributes/selftest.js';
 import { loadConfig } from '../config/load.js';
 import { isInside } from '../paths.js';
@@ -40,8 +40,8 @@ export async function runCheck(options: { config: string; json: boolean; root?: 
     assertCapabilities();
     return 'CAP_LINUX_IMMUTABLE, CAP_FOWNER and CAP_DAC_OVERRIDE are effective';
   });
-  const attributes = new ChattrAdapter();
-  await checkChattr(record, attributes);
+  const attributes = new IoctlAdapter();
+  await checkFlagHelper(record, attributes);
   if (config !== undefined) {
     const folders = await checkRemotes(record, config, attributes);
     await checkInotifyWatches(record, folders);
@@ -74,26 +74,32 @@ async function checkConfig(record: Recorder, file: string): Promise<Config | und
   return config;
 }
 
-async function checkChattr(record: Recorder, attributes: ChattrAdapter): Promise<void> {
-  await record('chattr and lsattr', async () => {
-    await attributes.isImmutable(['/']);
-    // A path that does not exist: chattr runs and reports it vanished, which proves it is there.
-    await attributes.setImmutable(
-      [{ path: `/nonexistent-xo-immutable-backups-check-${process.pid}`, recursive: false }],
-      false,
-    );
-    return 'installed';
+async function checkFlagHelper(record: Recorder, attributes: IoctlAdapter): Promise<void> {
+  await record('flag helper (perl)', async () => {
+    const top = { root: '/', realRoot: '/' };
+    if ((await attributes.isImmutable(top, ['/'])).get('/') === undefined)
+      throw new Error('the flag helper could not read the flags of /');
+    // A path that does not exist: the helper runs and reports it vanished, which proves it works.
+    const missing = `/nonexistent-xo-immutable-backups-check-${process.pid}`;
+    const [outcome] = await attributes.setImmutable(top, [{ path: missing, recursive: false }], false);
+    if (outcome?.status !== 'vanished')
+      throw new Error(`the flag helper did not answer as expected: ${JSON.stringify(outcome)}`);
+    return 'runs (perl, libexec/xo-immutable-flags.pl)';
   });
 }
 
 // Checks each remote's root, its +i self-test and that the index is outside it; returns the backup folders found.
-async function checkRemotes(record: Recorder, config: Config, attributes: ChattrAdapter): Promise<number> {
+async function checkRemotes(record: Recorder, config: Config, attributes: IoctlAdapter): Promise<number> {
   let folders = 0;
   for (const remote of config.remotes) {
-    const rootOk = await record(`remote ${remote.id}: root`, async () => `${await resolveRemoteRoot(remote)} exists`);
+    let realRoot = '';
+    const rootOk = await record(`remote ${remote.id}: root`, async () => {
+      realRoot = await resolveRemoteRoot(remote);
+      return `${realRoot} exists`;
+    });
     if (!rootOk) continue;
     await record(`remote ${remote.id}: immutable attribute`, async () => {
-      await selfTestRemote(remote.root, attributes);
+      await selfTestRemote({ root: remote.root, realRoot }, attributes);
       return 'self-test passed: a locked probe refused a write and an unlink';
     });
     await record(`remote ${remote.id}: index outside the remote`, () => indexOutside(config.indexPath, remote));

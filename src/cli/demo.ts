@@ -1,9 +1,9 @@
-import { appendFile, mkdir, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, realpath, rm, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { assertCapabilities } from '../attributes/capability.js';
-import { ChattrAdapter } from '../attributes/chattr.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
 import { validateConfig } from '../config/validate.js';
 import { configInvalid } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -28,7 +28,7 @@ const HOUR = 60 * 60 * 1000;
 interface Scene {
   base: string;
   root: string;
-  attributes: ChattrAdapter;
+  attributes: IoctlAdapter;
   out: (line: string) => void;
   // Aborted by SIGINT or SIGTERM: each step stops at its next check, and the folder is cleaned up all the same.
   interrupted: AbortSignal;
@@ -43,7 +43,7 @@ export async function runDemo(
 ): Promise<number> {
   assertCapabilities();
   const base = await mkdtemp(path.join(os.tmpdir(), 'xo-immutable-demo-'));
-  const scene: Scene = { base, root: path.join(base, 'remote'), attributes: new ChattrAdapter(), out, interrupted };
+  const scene: Scene = { base, root: path.join(base, 'remote'), attributes: new IoctlAdapter(), out, interrupted };
   const logLines: string[] = [];
   const config = demoConfig(scene);
   const daemon = new Daemon({ config, log: createLogger('info', lineSink(logLines)), attributes: scene.attributes });
@@ -166,7 +166,7 @@ async function showWhatStaysMutable({ base, out }: Scene, victim: WrittenBackup)
 async function showIndex({ base, out }: Scene, logLines: readonly string[]): Promise<void> {
   const indexDays = await readdir(path.join(base, 'index', 'demo'));
   out(
-    `6. Index entries (written before each chattr) under ${path.join(base, 'index', 'demo')}: ` +
+    `6. Index entries (written before each lock) under ${path.join(base, 'index', 'demo')}: ` +
       `days ${indexDays.join(', ')}.`,
   );
   out('7. What journalctl would show (first lock lines):');
@@ -197,22 +197,30 @@ async function cleanUp({ base, attributes, out }: Scene, keep: boolean): Promise
     return true;
   }
   try {
-    await attributes.setImmutable([{ path: base, recursive: true }], false);
+    await attributes.setImmutable(
+      { root: base, realRoot: await realpath(base) },
+      [{ path: base, recursive: true }],
+      false,
+    );
     await rm(base, { recursive: true, force: true });
   } catch (error) {
     out(`Could not clean up ${base} (${errnoCode(error) ?? String(error)}). To finish: ${finish}`);
     return false;
   }
-  out(`Cleaned up: unlocked (chattr -R -i) and removed ${base}.`);
+  out(`Cleaned up: unlocked and removed ${base}.`);
   return true;
 }
 
-async function countImmutable(attributes: ChattrAdapter, paths: readonly string[]): Promise<number> {
-  return [...(await attributes.isImmutable(paths)).values()].filter((v) => v === true).length;
+// Walked from the folder holding them all, by its real path (os.tmpdir() may be a link).
+async function countImmutable(attributes: IoctlAdapter, paths: readonly string[]): Promise<number> {
+  let base = path.dirname(paths[0] ?? '/');
+  while (!paths.every((p) => p.startsWith(`${base}/`)) && base !== '/') base = path.dirname(base);
+  const within = { root: base, realRoot: await realpath(base) };
+  return [...(await attributes.isImmutable(within, paths)).values()].filter((v) => v === true).length;
 }
 
 async function waitUntilImmutable(
-  attributes: ChattrAdapter,
+  attributes: IoctlAdapter,
   paths: readonly string[],
   timeoutMs: number,
   interrupted: AbortSignal,

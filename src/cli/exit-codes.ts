@@ -23,7 +23,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'INDEX_UNUSABLE':
     case 'INDEX_FORMAT_NEWER':
     case 'STATUS_FILE_FAILED':
-    case 'CHATTR_MISSING':
+    case 'PERL_MISSING':
       return EXIT.startupCheck;
     default:
       return EXIT.failure;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertCapabilities } from '../attributes/capability.js';
-import { ChattrAdapter } from '../attributes/chattr.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
 import { loadConfig } from '../config/load.js';
@@ -88,7 +88,7 @@ export async function runVmLift(
     );
     await waitForDaemon(context, hold, config.indexPath, clock, io);
   }
-  const report = await liftVm(context, new ChattrAdapter(), {
+  const report = await liftVm(context, new IoctlAdapter(), {
     vm,
     ...(backupInstant === undefined ? {} : { backupInstant }),
     now,

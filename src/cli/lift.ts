@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { assertCapabilities } from '../attributes/capability.js';
-import { ChattrAdapter } from '../attributes/chattr.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
@@ -73,7 +73,7 @@ export async function runLift(
     }
     await assertDaemonStopped(config.indexPath, clock, options.all ? 'lift --all' : 'lift');
   }
-  const attributes = new ChattrAdapter();
+  const attributes = new IoctlAdapter();
   const verb = options.dryRun ? 'checking' : 'lifting';
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>
     `${verb} ${remote.id}: ${done}/${total} units`;

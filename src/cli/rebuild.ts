@@ -1,4 +1,4 @@
-import { ChattrAdapter } from '../attributes/chattr.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { countByDay } from '../lift/report.js';
@@ -21,7 +21,7 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   await assertDaemonStopped(config.indexPath, clock, 'rebuild-index');
-  const attributes = new ChattrAdapter();
+  const attributes = new IoctlAdapter();
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>
     `scanning ${remote.id}: ${done}/${total} folders`;
   const outcomes = await forEachRemote(

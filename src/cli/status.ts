@@ -10,8 +10,8 @@ import { buildStatus, renderStatus } from '../status/report.js';
 import { judgeRemote, type RestorePoints } from '../status/restore-points.js';
 import { surveyRemote } from '../status/restore-survey.js';
 import { adviseXoSettings, type XoSettingAdvice } from '../status/xo-settings.js';
-import { ChattrAdapter } from '../attributes/chattr.js';
-import { isEncryptedRemote } from '../remote/root.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
+import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
@@ -70,10 +70,11 @@ async function restorePointsNow(
   now: number,
 ): Promise<{ restorePoints: RestorePoints | null; xoSettings: XoSettingAdvice[] | null }> {
   try {
-    const attributes = new ChattrAdapter();
+    const attributes = new IoctlAdapter();
     const durationMs = remote.immutabilityDurationMs;
     const surveyed = { root: remote.root, encrypted: await isEncryptedRemote(remote.root), durationMs };
-    const vms = await surveyRemote(surveyed, stored, (paths) => attributes.isImmutable(paths), now);
+    const within = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
+    const vms = await surveyRemote(surveyed, stored, (paths) => attributes.isImmutable(within, paths), now);
     return {
       restorePoints: judgeRemote(
         vms.map((vm) => vm.model),

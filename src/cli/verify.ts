@@ -1,4 +1,4 @@
-import { ChattrAdapter } from '../attributes/chattr.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
@@ -14,7 +14,7 @@ export async function runVerify(
   clock: Clock,
 ): Promise<number> {
   const config = loadConfig(options.config);
-  const attributes = new ChattrAdapter();
+  const attributes = new IoctlAdapter();
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>
     `verifying ${remote.id}: ${done}/${total}`;
   const remotes = selectRemotes(config.remotes, options.remote);

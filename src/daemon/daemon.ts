@@ -1,6 +1,6 @@
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { assertCapabilities } from '../attributes/capability.js';
-import { ChattrAdapter } from '../attributes/chattr.js';
+import { IoctlAdapter } from '../attributes/ioctl.js';
 import { systemClock, type Clock } from '../clock.js';
 import { TakeTurns } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
@@ -46,7 +46,7 @@ export class Daemon {
   constructor(options: DaemonOptions) {
     const { config, log } = options;
     const clock = options.clock ?? systemClock;
-    const attributes = options.attributes ?? new ChattrAdapter();
+    const attributes = options.attributes ?? new IoctlAdapter();
     const everyMs = options.healthCheckEveryMs ?? HEALTH_CHECK_MS;
     // Lock batches and lift passes take turns; paused remotes are skipped by everything that acts on them.
     const base = { config, clock, attributes, log, pauses: new RemotePauses(), turns: new TakeTurns() };

@@ -105,7 +105,7 @@ export class HealthService implements Service {
     const { pauses, attributes, clock } = this.#deps;
     const log = this.#deps.log.child({ remote: remote.id });
     if (pauses.why(remote)?.waitingForXo === true) return this.#checkWaiting(remote);
-    const problem = await remoteHealthProblem(remote.root, attributes);
+    const problem = await remoteHealthProblem(remote, attributes);
     if (problem !== undefined && !pauses.isPaused(remote)) {
       pauses.pause(remote, { problem, since: new Date(clock.now()).toISOString(), waitingForXo: false });
       log.error(

@@ -70,7 +70,7 @@ export class RemoteSet implements Service {
     const context = await openRemoteContext(remote, this.#config.indexPath);
     await this.#assertIndexOutside(context);
     await this.#assertMounted(context);
-    await selfTestRemote(remote.root, this.#attributes);
+    await selfTestRemote(context, this.#attributes);
     await context.index.open();
     log.info(
       { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: context.index.folder },
@@ -149,7 +149,7 @@ export class RemoteSet implements Service {
   async #writeImmutabilityFile(remote: RemoteContext): Promise<void> {
     const status = immutabilityStatus(remote.durationMs, this.#clock.now(), VERSION);
     try {
-      await writeImmutabilityFile(remote.root, status, this.#attributes);
+      await writeImmutabilityFile(remote, status, this.#attributes);
     } catch (error) {
       throw new AppError(
         'STATUS_FILE_FAILED',
@@ -163,7 +163,7 @@ export class RemoteSet implements Service {
       );
     }
     try {
-      await lockSetupFiles(remote.root, this.#attributes);
+      await lockSetupFiles(remote, this.#attributes);
     } catch (error) {
       throw new AppError(
         'STATUS_FILE_FAILED',

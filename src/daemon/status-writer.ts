@@ -182,7 +182,12 @@ export class StatusWriter implements Service {
       }
       const stored: StoredEntry[] = [];
       for (const day of await remote.index.listDays()) stored.push(...(await remote.index.readDay(day)));
-      const points = await surveyRestorePoints(remote, stored, (paths) => attributes.isImmutable(paths), clock.now());
+      const points = await surveyRestorePoints(
+        remote,
+        stored,
+        (paths) => attributes.isImmutable(remote, paths),
+        clock.now(),
+      );
       this.#restorePoints.set(remote.id, {
         inWindow: points.inWindow,
         protected: points.protected,

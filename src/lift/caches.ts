@@ -3,7 +3,7 @@ import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { errnoCode } from '../errors.js';
-import { isRealFolder } from '../remote/confine.js';
+import { inHeldFolder } from '../remote/confine.js';
 import type { LiftReport } from './apply.js';
 import type { LiftCandidate } from './plan.js';
 
@@ -14,15 +14,18 @@ export async function removeVmCaches(
   failed: LiftReport['failed'],
 ): Promise<string[]> {
   const removed: string[] = [];
-  const known = new Set<string>();
   for (const folder of vmFoldersOf(remote.root, unlocked)) {
     const cache = path.join(folder, 'cache.json.gz');
-    // A VM folder swapped for a symlink since the unlock must not lead root's unlink out of the remote.
-    if ((await isRealFolder(remote, folder, known)) !== true) continue;
     try {
       await yieldIfDue();
-      unlinkSync(cache);
-      removed.push(cache);
+      // Removed from the VM folder reached without following a link: a folder swapped for one is left alone.
+      const done = inHeldFolder(remote, folder, (held) => {
+        unlinkSync(path.join(held, 'cache.json.gz'));
+        return true;
+      });
+      if (done === undefined)
+        failed.push({ path: cache, message: `not removed: ${folder} is not a real folder of the remote (a link?)` });
+      else removed.push(cache);
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT')
         failed.push({ path: cache, message: `could not remove XO's metadata cache: ${(error as Error).message}` });

@@ -34,8 +34,13 @@ export async function unlockChunk(
     await meanwhile();
     if (dryRun) unlocked = safe.map(({ candidate }) => candidate);
   } else {
-    const targets = safe.map(({ candidate, recursive }) => ({ path: candidate.path, recursive }));
-    const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(targets, false), meanwhile()]);
+    // Each with the inode just checked: the helper unlocks that file or nothing (docs/security.md, "rename race").
+    const targets = safe.map(({ candidate, recursive }) => ({
+      path: candidate.path,
+      recursive,
+      ino: candidate.identity?.ino,
+    }));
+    const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(remote, targets, false), meanwhile()]);
     if (unlocking.status === 'rejected') throw unlocking.reason;
     unlocked = sortOutcomes(safe, unlocking.value, gone, report.failed);
     if (other.status === 'rejected') forgetFailure = other;

@@ -20,8 +20,7 @@ export async function makeRemoteMutable(
   });
   // An unmounted remote: nothing was done, and nothing must be written onto the folder underneath.
   if (report.failed.some((f) => f.path === remote.root)) return report;
-  // The real root: chattr -R does not enter a root given as a symlink.
-  const [sweep] = await attributes.setImmutable([{ path: remote.realRoot, recursive: true }], false);
+  const [sweep] = await attributes.setImmutable(remote, [{ path: remote.root, recursive: true }], false);
   if (sweep?.status === 'failed') {
     report.failed.push({
       path: remote.root,
@@ -30,7 +29,7 @@ export async function makeRemoteMutable(
     return report;
   }
   await writeImmutabilityFile(
-    remote.root,
+    remote,
     { ...immutabilityStatus(remote.durationMs, now, VERSION), immutable: false },
     attributes,
     { lock: false },

@@ -125,7 +125,7 @@ export class LiftPass {
   // An unmounted remote looks empty: forgetting entries there would leave the real units locked for good.
   async #remoteLooksHealthy(): Promise<boolean> {
     if (this.#healthChecked) return true;
-    const unhealthy = await remoteHealthProblem(this.#remote.root, this.#attributes);
+    const unhealthy = await remoteHealthProblem(this.#remote, this.#attributes);
     if (unhealthy !== undefined) {
       this.#report.failed.push({
         path: this.#remote.root,

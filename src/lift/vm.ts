@@ -75,7 +75,7 @@ export async function liftVm(
   if (options.dryRun) return report;
   report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
   const refused = new Set(report.suspicious.map((s) => s.path));
-  for (const [unit, immutable] of await attributes.isImmutable(paths))
+  for (const [unit, immutable] of await attributes.isImmutable(remote, paths))
     if (immutable === true && !refused.has(unit)) report.stillImmutable.push(unit);
   return report;
 }

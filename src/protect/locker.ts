@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
+import type { RemoteContext } from '../context/remote-context.js';
 import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
 import type { Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
@@ -39,12 +40,15 @@ export async function lockUnits(
   const pending = await writePendingEntries(allowed, clock, log);
   await syncIndexes(allowed, log);
   const written = performance.now();
-  const outcomes = await attributes.setImmutable(
-    allowed.map((r) => ({ path: r.unit, recursive: r.recursive })),
-    true,
-  );
+  for (const [remote, mine] of byRemote(allowed)) {
+    const outcomes = await attributes.setImmutable(
+      remote,
+      mine.map((r) => ({ path: r.unit, recursive: r.recursive })),
+      true,
+    );
+    for (const outcome of outcomes) byPath.set(outcome.path, outcome);
+  }
   const locked = performance.now();
-  for (const outcome of outcomes) byPath.set(outcome.path, outcome);
   const results: LockResult[] = [];
   for (const request of requests) {
     const outcome = byPath.get(request.unit) ?? noOutcome(request.unit);
@@ -85,8 +89,9 @@ function withoutHeld(
   return { requests: kept, held };
 }
 
-// Checked again right before chattr, which follows symlinked parents: a folder swapped for a link since the
-// reconcile must not lead it out of the remote. The refused units get a failed outcome in `byPath`.
+// Checked again before the entries are written: a folder swapped for a link since the reconcile is refused here with
+// a clear message (the flag helper, which follows no link below the root, would refuse it too). The refused units get
+// a failed outcome in `byPath`.
 async function confine({
   requests,
   held,
@@ -194,6 +199,17 @@ async function recordWindow(request: LockRequest, identity: Identity): Promise<L
   const until = request.backup.instant + request.remote.durationMs;
   const before = await request.remote.index.windows.extend(identity, until, request.unit);
   return before !== undefined && before.path !== request.unit ? before : undefined;
+}
+
+// A round can hold units of several remotes; each is walked from its own root.
+function byRemote(requests: readonly LockRequest[]): Map<RemoteContext, LockRequest[]> {
+  const groups = new Map<RemoteContext, LockRequest[]>();
+  for (const request of requests) {
+    const group = groups.get(request.remote);
+    if (group === undefined) groups.set(request.remote, [request]);
+    else group.push(request);
+  }
+  return groups;
 }
 
 function noOutcome(unit: string): PathOutcome {

@@ -53,7 +53,7 @@ export async function rebuildIndex(
   for (const folder of options.importFrom) for (const p of await readLegacyIndex(folder)) legacy.add(p);
   const candidates = await walkCandidates(remote, report, options.onProgress);
   await addLegacyCandidates(remote, legacy, candidates, report);
-  const immutable = await attributes.isImmutable([...candidates.keys()]);
+  const immutable = await attributes.isImmutable(remote, [...candidates.keys()]);
   const toWrite = selectToWrite(candidates, immutable, newest, legacy, report);
   const indexed = new Set<string>(newest.keys());
   for (const candidate of toWrite) {

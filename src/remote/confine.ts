@@ -1,4 +1,4 @@
-import { lstatSync, realpathSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
@@ -54,4 +54,42 @@ function isPlainlyBelow(root: string, dir: string): boolean {
     !dir.endsWith('/.') &&
     !dir.endsWith('/..')
   );
+}
+
+// `dir` (the root or plainly below it) opened one folder at a time from the root, never following a link, for `act`
+// to work in through `/proc/self/fd/N/<name>` (the kernel's openat: nothing above is resolved again). undefined: a
+// folder on the way is gone or is not a real folder, or the root no longer resolves where it did at start.
+export function inHeldFolder<T>(remote: RemoteRoot, dir: string, act: (held: string) => T): T | undefined {
+  const { root } = remote;
+  if (!isPlainlyBelow(root, dir)) return undefined;
+  const opened: number[] = [];
+  try {
+    const held = walkFolders(
+      remote,
+      dir
+        .slice(root.length)
+        .split('/')
+        .filter((n) => n !== ''),
+      opened,
+    );
+    return held === undefined ? undefined : act(held);
+  } finally {
+    for (const fd of opened) closeSync(fd);
+  }
+}
+
+function walkFolders(remote: RemoteRoot, names: readonly string[], opened: number[]): string | undefined {
+  try {
+    let fd = openSync(remote.root, constants.O_RDONLY | constants.O_DIRECTORY);
+    opened.push(fd);
+    if (readlinkSync(`/proc/self/fd/${fd}`) !== remote.realRoot) return undefined;
+    for (const name of names) {
+      fd = openSync(`/proc/self/fd/${fd}/${name}`, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      opened.push(fd);
+    }
+    return `/proc/self/fd/${fd}`;
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(error) ?? '')) return undefined;
+    throw error;
+  }
 }

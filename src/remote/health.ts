@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { AttributesAdapter, Within } from '../attributes/adapter.js';
 import { errnoCode } from '../errors.js';
 import { IMMUTABILITY_FILE } from './immutability-file.js';
 
 // Whether a root is still the remote the daemon protects: it exists, and holds the immutability.json the daemon locked
 // at start. An unmounted remote is an empty folder (or none), a swapped disk has no such file: undefined means healthy.
-export async function remoteHealthProblem(root: string, attributes: AttributesAdapter): Promise<string | undefined> {
+export async function remoteHealthProblem(remote: Within, attributes: AttributesAdapter): Promise<string | undefined> {
+  const { root } = remote;
   try {
     if (!(await stat(root)).isDirectory()) return `${root} is not a directory any more`;
   } catch (error) {
@@ -15,6 +16,6 @@ export async function remoteHealthProblem(root: string, attributes: AttributesAd
     return `${root} ${why}`;
   }
   const marker = path.join(root, IMMUTABILITY_FILE);
-  if ((await attributes.isImmutable([marker])).get(marker) === true) return undefined;
+  if ((await attributes.isImmutable(remote, [marker])).get(marker) === true) return undefined;
   return `${root} has no locked ${IMMUTABILITY_FILE}: is the remote mounted?`;
 }

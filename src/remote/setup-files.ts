@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { AttributesAdapter, Within } from '../attributes/adapter.js';
 import { errnoCode } from '../errors.js';
 
 // What XO writes at a remote's root when it sets the remote up: encryption.json, and metadata.json, the canary it
@@ -9,10 +9,10 @@ import { errnoCode } from '../errors.js';
 export const XO_SETUP_FILES = ['encryption.json', 'metadata.json'] as const;
 
 // Locks the set-up files the root holds (regular files only), alongside immutability.json.
-export async function lockSetupFiles(root: string, attributes: AttributesAdapter): Promise<void> {
+export async function lockSetupFiles(within: Within, attributes: AttributesAdapter): Promise<void> {
   const present = [];
   for (const name of XO_SETUP_FILES) {
-    const file = path.join(root, name);
+    const file = path.join(within.root, name);
     try {
       if ((await lstat(file)).isFile()) present.push({ path: file, recursive: false });
     } catch (error) {
@@ -20,6 +20,6 @@ export async function lockSetupFiles(root: string, attributes: AttributesAdapter
     }
   }
   if (present.length === 0) return;
-  for (const outcome of await attributes.setImmutable(present, true))
+  for (const outcome of await attributes.setImmutable(within, present, true))
     if (outcome.status === 'failed') throw new Error(`cannot lock ${outcome.path}: ${outcome.message}`);
 }

@@ -63,9 +63,9 @@ export async function verifyRemote(
   const report: VerifyReport = { remote: remote.id, entriesChecked: 0, foldersChecked: 0, findings: [] };
   const stored: StoredEntry[] = [];
   const entries = await readEntries(remote, report, stored);
-  const immutable = await attributes.isImmutable([...new Set(entries.map((e) => e.path))]);
+  const immutable = await attributes.isImmutable(remote, [...new Set(entries.map((e) => e.path))]);
   const inside = await listLockedTrees(entries, immutable);
-  const insideImmutable = await attributes.isImmutable([...inside.values()].flat());
+  const insideImmutable = await attributes.isImmutable(remote, [...inside.values()].flat());
   const leaves = await findLeafFolders(remote.root);
   const total = entries.length + leaves.length;
   const newest = newestPerPath(entries);
@@ -97,7 +97,7 @@ async function checkRestorePoints(
   now: number,
   report: VerifyReport,
 ): Promise<void> {
-  const points = await surveyRestorePoints(remote, stored, (paths) => attributes.isImmutable(paths), now);
+  const points = await surveyRestorePoints(remote, stored, (paths) => attributes.isImmutable(remote, paths), now);
   for (const vm of points.vms)
     for (const { backup, reason } of vm.unprotected)
       if (reason !== 'chain-unknown')

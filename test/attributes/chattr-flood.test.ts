@@ -2,7 +2,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Target } from '../../src/attributes/adapter.js';
-import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
 
 // Deep folders with long names, then links with long names: chattr -R prints one line of about 3.9 KB per link,
@@ -46,7 +46,7 @@ describe('chattr output flood', () => {
       ...[...directories.slice(0, 10), flood, ...directories.slice(10)].map((p) => ({ path: p, recursive: true })),
     ];
 
-    const outcomes = await new ChattrAdapter().setImmutable(targets, true);
+    const outcomes = await new IoctlAdapter().setImmutable({ root: folder, realRoot: folder }, targets, true);
 
     const failed = outcomes.filter((o) => o.status !== 'ok');
     expect(failed.map((o) => o.path)).toEqual([flood]);

@@ -22,7 +22,7 @@ describe('xo-immutable-backups check', () => {
     for (const check of [
       'config',
       'capabilities',
-      'chattr and lsattr',
+      'flag helper (perl)',
       'remote r: root',
       'remote r: immutable attribute',
       'remote r: index outside the remote',

@@ -46,7 +46,7 @@ async function interruptAfter(line: RegExp, signal: NodeJS.Signals): Promise<voi
       if (code === 0 && attempt < 5) continue;
       expect(code, demo.output()).toBe(signal === 'SIGINT' ? 130 : 143);
       expect(demo.output()).toContain(`Interrupted by ${signal}`);
-      expect(demo.output()).toContain(`Cleaned up: unlocked (chattr -R -i) and removed ${folder}.`);
+      expect(demo.output()).toContain(`Cleaned up: unlocked and removed ${folder}.`);
       return;
     } finally {
       demo.interrupt('SIGKILL');
@@ -68,16 +68,17 @@ describe('demo', () => {
   });
 
   it('prints the one command that finishes a clean-up that failed', async () => {
-    // A stand-in chattr first on PATH ignores the demo's final `chattr -R -i` of its folder and runs the real one
-    // for everything else, so the folder keeps immutable files and cannot be removed.
+    // A stand-in perl first on PATH answers nothing to the demo's final unlock of its whole folder (the flag helper
+    // run on the folder itself) and runs the real one for everything else, so the folder keeps immutable files and
+    // cannot be removed.
     const bin = await tempFolder('xo-immutable-fakebin-');
     const demoPrefix = path.join(os.tmpdir(), 'xo-immutable-demo-');
-    const realChattr = execFileSync('sh', ['-c', 'command -v chattr'], { encoding: 'utf8' }).trim();
+    const realPerl = execFileSync('sh', ['-c', 'command -v perl'], { encoding: 'utf8' }).trim();
     await writeFile(
-      path.join(bin, 'chattr'),
-      `#!/bin/sh\ncase "$1 $2 $4" in\n  "-R -i ${demoPrefix}"*/*) ;;\n  "-R -i ${demoPrefix}"*) exit 0 ;;\nesac\nexec ${realChattr} "$@"\n`,
+      path.join(bin, 'perl'),
+      `#!/bin/sh\ncase "$2 $3" in\n  "clear ${demoPrefix}"*/*) ;;\n  "clear ${demoPrefix}"*) cat >/dev/null; exit 0 ;;\nesac\nexec ${realPerl} "$@"\n`,
     );
-    await chmod(path.join(bin, 'chattr'), 0o755);
+    await chmod(path.join(bin, 'perl'), 0o755);
     const demo = startDemo({ ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` });
     let folder: string | undefined;
     try {

@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { entryName, pendingEntry } from '../../src/index/entry.js';
@@ -10,7 +10,7 @@ import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 const HOUR = 3_600_000;
-const attributes = new ChattrAdapter();
+const attributes = new IoctlAdapter();
 
 describe('a locked unit moved by someone holding XO credentials', () => {
   it('keeps the window it was locked for, whatever date the new path, alias and json give it', async () => {
@@ -66,7 +66,11 @@ describe('a locked unit moved by someone holding XO credentials', () => {
     const { daemon, config } = await startDaemon(remote);
     await daemon.stop();
     const unit = written.units[0]!;
-    await attributes.setImmutable([{ path: unit, recursive: false }], true);
+    await attributes.setImmutable(
+      { root: remote.root, realRoot: remote.root },
+      [{ path: unit, recursive: false }],
+      true,
+    );
     const context = await openRemoteContext(config.remotes[0]!, config.indexPath);
     // A lock batch that never completed: the entry was written ahead, the identity never recorded.
     const request = {

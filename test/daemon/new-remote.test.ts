@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,7 +35,11 @@ describe('a new remote XO has not written to yet', () => {
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now()), encrypted: true });
 
     const marker = path.join(remote.root, 'immutability.json');
-    await waitFor(() => allImmutable([marker, ...backup.units]), 'the marker and the backup to be locked');
+    // The marker is written once the daemon has seen XO's files: it may not be there yet.
+    await waitFor(
+      () => existsSync(marker) && allImmutable([marker, ...backup.units]),
+      'the marker and the backup to be locked',
+    );
     // Without them XO refuses to open the remote ("Remote directory must be empty."): locked with the marker.
     expect(allImmutable(['encryption.json', 'metadata.json'].map((name) => path.join(remote.root, name)))).toBe(true);
     expect(logs.some((l) => l.msg.includes('XO has written to remote r') && l.encrypted === true)).toBe(true);

@@ -1,7 +1,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
@@ -46,11 +46,11 @@ describe('odd names', () => {
     rmSync(path.join(remote.indexPath, 'r'), { recursive: true });
     await index.open();
     const context = { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false };
-    const rebuilt = await rebuildIndex(context, new ChattrAdapter(), { importFrom: [], now: t + DAY });
+    const rebuilt = await rebuildIndex(context, new IoctlAdapter(), { importFrom: [], now: t + DAY });
     expect(rebuilt.indexed).toHaveLength(ODD_NAMES.length * 4);
     expect(rebuilt.undated).toEqual([]);
 
-    const report = await liftRemote(context, new ChattrAdapter(), { now: t + 8 * DAY, dryRun: false, all: false });
+    const report = await liftRemote(context, new IoctlAdapter(), { now: t + 8 * DAY, dryRun: false, all: false });
     expect(report.failed).toEqual([]);
     expect(report.unlocked).toHaveLength(ODD_NAMES.length * 4);
     for (const unit of units) expect(isImmutable(unit), JSON.stringify(unit)).toBe(false);

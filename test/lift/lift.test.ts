@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, symlink, unlink, writeFile } from 'node:fs
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
-import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import {
   writeConfigBackup,
   writePoolBackup,
@@ -22,7 +22,7 @@ import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 
 const WEEK = 7 * DAY;
-const attributes = new ChattrAdapter();
+const attributes = new IoctlAdapter();
 
 function contextOf(remote: TestRemote): RemoteContext {
   return {
@@ -152,12 +152,13 @@ describe('lift on ext4 with real chattr', () => {
     let calls = 0;
     // The real chattr, watched: every unit it is asked to unlock still has its entry then.
     const watched: AttributesAdapter = {
-      isImmutable: (paths) => attributes.isImmutable(paths),
-      async setImmutable(targets, immutable) {
+      isImmutable: (within, paths) => attributes.isImmutable(within, paths),
+      async setImmutable(within, targets, immutable) {
         calls++;
         for (const target of targets) expect(hasEntry(target.path), target.path).toBe(true);
         if (calls === 3) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
         const outcomes = await attributes.setImmutable(
+          within,
           targets.filter((target) => target.path !== failing),
           immutable,
         );

@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Target } from '../../src/attributes/adapter.js';
-import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import type { Target, Within } from '../../src/attributes/adapter.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { systemClock } from '../../src/clock.js';
 import { freeze, recordClock } from '../../src/clockguard/state.js';
 import { ProvenBackups } from '../../src/protect/proven.js';
@@ -68,12 +68,12 @@ describe('index entries survive a power loss', () => {
       recursive: false,
       backup: { label: unit, datetime: '20261122T060000Z', instant, completedAt: instant },
     };
-    const chattr = new ChattrAdapter();
+    const flags = new IoctlAdapter();
     let snapshot: string | undefined;
-    const attributes = Object.assign(Object.create(chattr) as ChattrAdapter, {
-      setImmutable: (targets: readonly Target[], on: boolean) => {
+    const attributes = Object.assign(Object.create(flags) as IoctlAdapter, {
+      setImmutable: (within: Within, targets: readonly Target[], on: boolean) => {
         snapshot ??= afterPowerLoss(disk.image, disk.base);
-        return chattr.setImmutable(targets, on);
+        return flags.setImmutable(within, targets, on);
       },
     });
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { PathOutcome, Target } from '../../src/attributes/adapter.js';
+import type { PathOutcome, Target, Within } from '../../src/attributes/adapter.js';
 import { IndexStore } from '../../src/index/store.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { LockRequest } from '../../src/protect/context.js';
@@ -38,9 +38,9 @@ describe('lockUnits', () => {
     const seenAtChattr: boolean[] = [];
     const fake = new FakeAttributes();
     const watching = Object.assign(Object.create(fake) as FakeAttributes, {
-      async setImmutable(targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
+      async setImmutable(within: Within, targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
         seenAtChattr.push(...targets.map((t) => existsSync(index.entryPath(utcDay(instant), t.path))));
-        return fake.setImmutable(targets, immutable);
+        return fake.setImmutable(within, targets, immutable);
       },
     });
     const [result] = await lockUnits([request], watching, { now: () => instant }, createLogger('silent'));

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChattrAdapter } from '../../src/attributes/chattr.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { entryName } from '../../src/index/entry.js';
 import { IndexStore } from '../../src/index/store.js';
@@ -15,7 +15,7 @@ import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, type TestRemote, writeConfigFile } from '../support/remote.js';
 
 const WEEK = 7 * DAY;
-const attributes = new ChattrAdapter();
+const attributes = new IoctlAdapter();
 const t = Date.UTC(2026, 9, 1, 6, 15, 0);
 
 async function contextOf(remote: TestRemote): Promise<RemoteContext> {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { AttributesAdapter, PathOutcome, Target } from '../../src/attributes/adapter.js';
+import type { AttributesAdapter, PathOutcome, Target, Within } from '../../src/attributes/adapter.js';
 
 // An in-memory stand-in for chattr, for unit tests of logic; the contract suite runs it beside the real adapter.
 export class FakeAttributes implements AttributesAdapter {
@@ -7,7 +7,7 @@ export class FakeAttributes implements AttributesAdapter {
   readonly calls: { targets: Target[]; immutable: boolean }[] = [];
   failFor = new Set<string>();
 
-  async setImmutable(targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
+  async setImmutable(_within: Within, targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
     this.calls.push({ targets: [...targets], immutable });
     return targets.map(({ path }): PathOutcome => {
       if (this.failFor.has(path))
@@ -24,7 +24,7 @@ export class FakeAttributes implements AttributesAdapter {
     });
   }
 
-  async isImmutable(paths: readonly string[]): Promise<Map<string, boolean | undefined>> {
+  async isImmutable(_within: Within, paths: readonly string[]): Promise<Map<string, boolean | undefined>> {
     return new Map(paths.map((p) => [p, existsSync(p) ? this.immutable.has(p) : undefined]));
   }
 }

@@ -1,0 +1,173 @@
+import { execFileSync } from 'node:child_process';
+import { link, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
+import { AppError } from '../../src/errors.js';
+import { isImmutable, tempFolder } from '../support/remote.js';
+
+const attributes = new IoctlAdapter();
+const originalPath = process.env.PATH;
+afterEach(() => {
+  process.env.PATH = originalPath;
+});
+
+// A folder standing for a remote, and one outside it whose flags must never change.
+async function remoteAndOutside(): Promise<{ root: string; outside: string; victim: string }> {
+  const root = await tempFolder();
+  const outside = await tempFolder('xo-immutable-outside-');
+  const victim = path.join(outside, 'victim');
+  await writeFile(victim, 'precious');
+  return { root, outside, victim };
+}
+
+describe('the flag helper', () => {
+  it('refuses a link, a FIFO, a device and a file with a second hard link, and locks the rest of the call', async () => {
+    const { root, victim } = await remoteAndOutside();
+    const file = (name: string) => path.join(root, name);
+    await writeFile(file('good'), 'x');
+    await symlink(victim, file('link.json'));
+    execFileSync('mkfifo', [file('fifo.json')]);
+    execFileSync('mknod', [file('null.json'), 'c', '1', '3']);
+    await writeFile(file('linked'), 'x');
+    await link(file('linked'), file('second-name.json'));
+    const names = ['link.json', 'fifo.json', 'null.json', 'second-name.json', 'good'];
+
+    const outcomes = await attributes.setImmutable(
+      { root, realRoot: root },
+      names.map((name) => ({ path: file(name), recursive: false })),
+      true,
+    );
+
+    expect(outcomes.map((o) => [path.basename(o.path), o.status, o.status === 'failed' ? o.code : ''])).toEqual([
+      ['link.json', 'failed', 'ENOTSUP'],
+      ['fifo.json', 'failed', 'ENOTSUP'],
+      ['null.json', 'failed', 'ENOTSUP'],
+      ['second-name.json', 'failed', 'ELINKS'],
+      ['good', 'ok', ''],
+    ]);
+    expect(isImmutable(file('good'))).toBe(true);
+    expect(isImmutable(victim)).toBe(false);
+    expect(isImmutable(file('linked'))).toBe(false);
+    const read = await attributes.isImmutable({ root, realRoot: root }, [file('good'), file('link.json')]);
+    expect([...read.values()]).toEqual([true, undefined]);
+  });
+
+  it('follows no symlinked folder on the way, whatever it points to', async () => {
+    const { root, outside, victim } = await remoteAndOutside();
+    await mkdir(path.join(root, 'vm'));
+    await symlink(outside, path.join(root, 'vm', 'vdis'));
+    const [outcome] = await attributes.setImmutable(
+      { root, realRoot: root },
+      [{ path: path.join(root, 'vm', 'vdis', 'victim'), recursive: false }],
+      true,
+    );
+    expect(outcome).toMatchObject({ status: 'failed', code: 'ECONFINE' });
+    expect(isImmutable(victim)).toBe(false);
+    expect(
+      (await attributes.isImmutable({ root, realRoot: root }, [path.join(root, 'vm', 'vdis', 'victim')])).get(
+        path.join(root, 'vm', 'vdis', 'victim'),
+      ),
+    ).toBeUndefined();
+  });
+
+  it('reports a dangling link and a FIFO inside a VHD directory on that directory alone', async () => {
+    const { root, outside } = await remoteAndOutside();
+    const data = path.join(root, 'data');
+    const broken = path.join(data, 'broken.vhd');
+    await mkdir(path.join(broken, 'blocks'), { recursive: true });
+    await writeFile(path.join(broken, 'blocks', '0'), 'block');
+    await symlink('/nonexistent/dangling', path.join(broken, 'blocks', 'dangling'));
+    await symlink(outside, path.join(broken, 'to-outside'));
+    execFileSync('mkfifo', [path.join(broken, 'fifo')]);
+    const sound = path.join(data, 'sound.vhd');
+    await mkdir(path.join(sound, 'blocks'), { recursive: true });
+    await writeFile(path.join(sound, 'blocks', '0'), 'block');
+    await writeFile(path.join(root, 'a.json'), '{}');
+
+    const outcomes = await attributes.setImmutable(
+      { root, realRoot: root },
+      [
+        { path: broken, recursive: true },
+        { path: sound, recursive: true },
+        { path: path.join(root, 'a.json'), recursive: false },
+      ],
+      true,
+    );
+
+    expect(outcomes.map((o) => o.status)).toEqual(['failed', 'ok', 'ok']);
+    const [first] = outcomes;
+    expect(first?.status === 'failed' && first.code).toBe('ENOTSUP');
+    // One message for the directory, naming the first problem and counting the others (the link, the FIFO).
+    expect(first?.status === 'failed' && first.message).toMatch(
+      / (is a symbolic link|is not a regular file).*\(and 2 more/,
+    );
+    for (const locked of [broken, path.join(broken, 'blocks'), path.join(broken, 'blocks', '0'), sound])
+      expect(isImmutable(locked), locked).toBe(true);
+    expect(isImmutable(path.join(sound, 'blocks', '0'))).toBe(true);
+    expect(isImmutable(path.join(outside, 'victim'))).toBe(false);
+  });
+
+  it('locks and reads names with newlines, tabs, backslashes and a leading dash', async () => {
+    const root = await tempFolder();
+    const names = ['-R', 'new\nline', 'tab\there', 'back\\slash', ' space', '\u00e9\n-i'];
+    const files = names.map((name) => path.join(root, name));
+    for (const file of files) await writeFile(file, 'x');
+    const within = { root, realRoot: root };
+    const outcomes = await attributes.setImmutable(
+      within,
+      files.map((p) => ({ path: p, recursive: false })),
+      true,
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(names.map(() => 'ok'));
+    for (const file of files) expect(isImmutable(file), JSON.stringify(file)).toBe(true);
+    expect([...(await attributes.isImmutable(within, files)).values()]).toEqual(names.map(() => true));
+  });
+
+  it('unlocks only the file it was told to expect', async () => {
+    const root = await tempFolder();
+    const file = path.join(root, 'a.vhd');
+    await writeFile(file, 'x');
+    const within = { root, realRoot: root };
+    await attributes.setImmutable(within, [{ path: file, recursive: false }], true);
+    const { ino } = await stat(file);
+    const [wrong] = await attributes.setImmutable(within, [{ path: file, recursive: false, ino: `${ino + 1}` }], false);
+    expect(wrong).toMatchObject({ status: 'failed', code: 'ECHANGED' });
+    expect(isImmutable(file)).toBe(true);
+    const [right] = await attributes.setImmutable(within, [{ path: file, recursive: false, ino: `${ino}` }], false);
+    expect(right).toEqual({ path: file, status: 'ok' });
+    expect(isImmutable(file)).toBe(false);
+  });
+
+  it('touches nothing when the root no longer resolves where it did at start, or a path is outside it', async () => {
+    const { root, victim } = await remoteAndOutside();
+    await writeFile(path.join(root, 'a'), 'x');
+    const moved = await attributes.setImmutable(
+      { root, realRoot: '/somewhere/else' },
+      [{ path: path.join(root, 'a'), recursive: false }],
+      true,
+    );
+    expect(moved).toMatchObject([{ status: 'failed', code: 'ECONFINE' }]);
+    const outside = await attributes.setImmutable(
+      { root, realRoot: root },
+      [
+        { path: victim, recursive: false },
+        { path: path.join(root, '..', path.basename(victim)), recursive: false },
+      ],
+      true,
+    );
+    expect(outside.map((o) => o.status === 'failed' && o.code)).toEqual(['ECONFINE', 'ECONFINE']);
+    expect(isImmutable(path.join(root, 'a'))).toBe(false);
+    expect(isImmutable(victim)).toBe(false);
+  });
+
+  it('says to install perl when it is missing', async () => {
+    process.env.PATH = await tempFolder('xo-immutable-emptybin-');
+    const root = await tempFolder();
+    await expect(
+      attributes.setImmutable({ root, realRoot: root }, [{ path: path.join(root, 'x'), recursive: false }], true),
+    ).rejects.toSatisfy(
+      (error: unknown) => error instanceof AppError && error.code === 'PERL_MISSING' && error.hint.includes('perl'),
+    );
+  });
+});

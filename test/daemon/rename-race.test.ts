@@ -1,0 +1,156 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdir, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
+import { openRemoteContext } from '../../src/context/open.js';
+import { xoDatetime, writeVmBackup, type WrittenBackup } from '../../src/demo/sample-remote.js';
+import { liftRemote } from '../../src/lift/apply.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, stopBeforeCleanup, tempFolder, tempRemote, waitFor } from '../support/remote.js';
+
+// How long each phase races: a few seconds of swaps, hundreds of lock or unlock attempts.
+const RACE_MS = 4_000;
+const PAIRS_PER_KIND = 2;
+
+// Swaps each folder for a symbolic link to its twin outside the remote and back, all at once, every 0.7 ms, until
+// told to stop; it leaves every real folder in place. Arguments come in threes: the folder, where it waits while the
+// link stands in, where the link waits. A rename inside a locked directory fails, and is tried again next round.
+const SWAPPER = `
+my @swaps; push @swaps, [splice(@ARGV, 0, 3)] while @ARGV; my $stop = 0; $SIG{TERM} = sub { $stop = 1 };
+print "ready\\n"; STDOUT->flush();
+until ($stop) {
+  my @done = grep { my ($f, $real, $link) = @$_; rename($f, $real) && (rename($link, $f) || !rename($real, $f)) } @swaps;
+  select(undef, undef, undef, 0.0007);
+  for (@done) { my ($f, $real, $link) = @$_; rename($f, $link); rename($real, $f) }
+  select(undef, undef, undef, 0.0007);
+}`;
+
+interface Swap {
+  folder: string;
+  real: string;
+  link: string;
+}
+
+async function startSwapping(swaps: readonly Swap[]): Promise<() => Promise<void>> {
+  const child = spawn('perl', ['-e', SWAPPER, ...swaps.flatMap((s) => [s.folder, s.real, s.link])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  // SIGTERM lets it put every folder back; SIGKILL if it cannot (a slow machine), so it never outlives the test.
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  stopBeforeCleanup(stop);
+  return stop;
+}
+
+// Every file and folder under `folder`, with whether it is immutable (links and FIFOs have no flags to show).
+function flagsUnder(folder: string): Map<string, boolean> {
+  const out = spawnSync('lsattr', ['-R', '-a', folder], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  const flags = new Map<string, boolean>();
+  for (const line of out.stdout.split('\n')) {
+    const match = /^(\S+) (\/.*)$/.exec(line);
+    if (match === null || match[2]!.endsWith('/.') || match[2]!.endsWith('/..')) continue;
+    flags.set(match[2]!, match[1]!.includes('i'));
+  }
+  return flags;
+}
+
+function entriesUnder(indexPath: string): number {
+  try {
+    return readdirSync(path.join(indexPath, 'r'), { recursive: true }).length;
+  } catch {
+    return 0;
+  }
+}
+
+// A path away for a moment (its folder swapped) counts as still locked.
+function stillLocked(unit: string): boolean {
+  try {
+    return isImmutable(unit);
+  } catch {
+    return true;
+  }
+}
+
+// A twin of `folder` outside the remote (same names inside), and a link to it waiting in `spot` (outside any VHD
+// directory: a link inside one is a problem of its own).
+async function twin(folder: string, spot: string, outside: string, name: string): Promise<Swap> {
+  const copy = path.join(outside, name);
+  spawnSync('cp', ['-a', folder, copy]);
+  const swap = { folder, real: path.join(spot, `${name}.real`), link: path.join(spot, `${name}.link`) };
+  await symlink(copy, swap.link);
+  return swap;
+}
+
+describe('rename race', () => {
+  it('never changes a flag outside the remote while folders are swapped for links as the daemon locks and lifts', async () => {
+    const remote = await tempRemote();
+    const outside = await tempFolder('xo-immutable-outside-');
+    await mkdir(path.join(outside, 'twins'));
+    const twins = path.join(outside, 'twins');
+    const dt = xoDatetime(Date.now() - 2 * DAY);
+    const backups: WrittenBackup[] = [];
+    const swapped: Swap[] = [];
+    for (let i = 0; i < 3 * PAIRS_PER_KIND; i++) {
+      const backup = await writeVmBackup(remote.root, {
+        vm: `vm-${i}`,
+        datetime: dt,
+        disks: [{ type: 'vhd-directory' }, { type: 'flat' }],
+      });
+      backups.push(backup);
+      const vhdDirectory = backup.units.find((u) => u.endsWith(`/data/${dt}.vhd`))!;
+      // A VM folder, a data/ folder, a folder inside a VHD directory.
+      const kind = i % 3;
+      const folder =
+        kind === 0
+          ? path.dirname(backup.label)
+          : kind === 1
+            ? path.dirname(vhdDirectory)
+            : path.join(vhdDirectory, 'blocks');
+      const spot = kind === 2 ? path.dirname(path.dirname(vhdDirectory)) : path.dirname(folder);
+      swapped.push(await twin(folder, spot, twins, `twin-${i}`));
+    }
+    const units = backups.flatMap((b) => b.units);
+    expect([...flagsUnder(twins).values()].length).toBeGreaterThan(30);
+
+    // Locking: the daemon catches up and rescans every 100 ms while the folders are swapped.
+    let stopSwapping = await startSwapping(swapped);
+    // start() returns once the catch-up is locked, which the swapping delays: the race runs from the first index entry
+    // (written right before a lock), however long a loaded machine takes to get there.
+    const starting = startDaemon(remote, { config: { rescanEveryMs: 100 } });
+    await waitFor(() => entriesUnder(remote.indexPath) > 0, 'the daemon to start locking', 120_000);
+    await new Promise((resolve) => setTimeout(resolve, RACE_MS));
+    await stopSwapping();
+    const { daemon } = await starting;
+    const lockedOutside = [...flagsUnder(twins)].filter(([, immutable]) => immutable).map(([p]) => p);
+    expect(lockedOutside, 'flags set outside the remote while locking').toEqual([]);
+
+    // Unlocking: everything locked inside, everything outside locked too, then lift passes run while swapping.
+    await waitFor(() => allImmutable(units), 'every unit to be locked once the swapping stopped', 60_000);
+    await daemon.stop();
+    spawnSync('chattr', ['-R', '+i', twins]);
+    const before = flagsUnder(twins);
+    expect([...before.values()].every((immutable) => immutable)).toBe(true);
+    const context = await openRemoteContext(
+      { id: 'r', root: remote.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false },
+      remote.indexPath,
+    );
+    const attributes = new IoctlAdapter();
+    stopSwapping = await startSwapping(swapped);
+    const started = Date.now();
+    while (Date.now() - started < RACE_MS && units.some((u) => stillLocked(u)))
+      await liftRemote(context, attributes, { now: Date.now() + 30 * DAY, dryRun: false, all: false });
+    await stopSwapping();
+    const unlockedOutside = [...flagsUnder(twins)].filter(([, immutable]) => !immutable).map(([p]) => p);
+    expect(unlockedOutside, 'flags cleared outside the remote while lifting').toEqual([]);
+    // Not by refusing everything: what was found in place was lifted.
+    expect(units.filter((u) => !stillLocked(u)).length).toBeGreaterThan(0);
+  }, 240_000);
+});
