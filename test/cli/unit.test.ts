@@ -1,11 +1,20 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { tempFolder } from '../support/remote.js';
 
-const BIN = path.resolve('bin/xo-immutable-backups.js');
+// install-unit judges this installation as the service would see it, and a checkout under /tmp or /home is hidden
+// from the service (PrivateTmp=, ProtectHome=). The tests run the CLI from a bind mount of the checkout under
+// /var/lib, so they pass wherever the clone lives.
+const INSTALLED = mkdtempSync('/var/lib/xo-immutable-test-');
+execFileSync('mount', ['--bind', path.resolve('.'), INSTALLED]);
+afterAll(() => {
+  execFileSync('umount', [INSTALLED]);
+  rmdirSync(INSTALLED);
+});
+const BIN = path.join(INSTALLED, 'bin/xo-immutable-backups.js');
 const UNIT = 'etc/systemd/system/xo-immutable-backups.service';
 const DROP_IN = 'etc/systemd/system/xo-immutable-backups.service.d/paths.conf';
 
