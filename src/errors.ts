@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'SELF_TEST_FAILED'
   | 'INDEX_UNUSABLE'
   | 'INDEX_FORMAT_NEWER'
+  | 'INDEX_FULL'
   | 'STATUS_FILE_FAILED'
   | 'PERL_MISSING'
   | 'FLAG_HELPER_FAILED'

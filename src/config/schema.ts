@@ -60,6 +60,18 @@ export const configSchema = {
           root: { type: 'string', description: 'Absolute path of the remote as mounted on this server.' },
           immutabilityDuration: { type: 'string', description: 'How long each backup stays immutable, at least "1d".' },
           rebuildIndexOnStart: { type: 'boolean' },
+          maxWatchedFolders: {
+            type: 'number',
+            description:
+              'Most folders of this remote given an inotify watch (default 100000): beyond it new folders are ' +
+              'locked by the periodic rescan only. A warning is logged at 80%.',
+          },
+          maxIndexEntries: {
+            type: 'number',
+            description:
+              'Most index entries for this remote (default 1000000): beyond it new units are locked without an ' +
+              'entry, so lift never unlocks them (rebuild-index recovers them). A warning is logged at 80%.',
+          },
           delayBetweenSizeCheck: {
             anyOf: [{ type: 'string' }, { type: 'number' }],
             description:
@@ -81,6 +93,10 @@ export const defaults = {
   maxClockJump: '1d',
   protectChains: true,
   logLevel: 'info',
+  // Per remote. A large real remote has a few thousand VM and VDI folders and well under 100,000 units in its window:
+  // ten times that is still far below the memory the watches and entries cost (docs/operations.md).
+  maxWatchedFolders: 100_000,
+  maxIndexEntries: 1_000_000,
 } as const;
 
 export const MIN_IMMUTABILITY_MS = 24 * 60 * 60 * 1000;
@@ -92,6 +108,9 @@ export interface RemoteConfig {
   root: string;
   immutabilityDurationMs: number;
   rebuildIndexOnStart: boolean;
+  // Caps against a flood of attacker-made folders and units (caps.ts); undefined: the defaults.
+  maxWatchedFolders?: number;
+  maxIndexEntries?: number;
 }
 
 // The validated config with durations in milliseconds and defaults applied: what the daemon runs on.

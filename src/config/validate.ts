@@ -163,9 +163,30 @@ function readRemotes(problems: ConfigProblem[], raw: Record<string, unknown>): R
       root: path.resolve(root ?? '/'),
       immutabilityDurationMs,
       rebuildIndexOnStart: remote.rebuildIndexOnStart === true,
+      maxWatchedFolders: readCap(problems, `${key}.maxWatchedFolders`, remote.maxWatchedFolders, 'maxWatchedFolders'),
+      maxIndexEntries: readCap(problems, `${key}.maxIndexEntries`, remote.maxIndexEntries, 'maxIndexEntries'),
     });
   }
   return remotes;
+}
+
+// A cap is a whole number of at least 1; a wrong type is already reported by the shape check (0 then).
+function readCap(
+  problems: ConfigProblem[],
+  key: string,
+  value: unknown,
+  name: 'maxWatchedFolders' | 'maxIndexEntries',
+): number {
+  if (value === undefined) return defaults[name];
+  if (typeof value !== 'number') return 0;
+  if (Number.isSafeInteger(value) && value >= 1) return value;
+  problems.push({
+    key,
+    value,
+    message: 'is not a whole number of at least 1',
+    hint: `write a count such as ${defaults[name]} (the default); remove the key to use the default`,
+  });
+  return 0;
 }
 
 function rootProblems(key: string, root: string | undefined): ConfigProblem[] {

@@ -1,4 +1,4 @@
-import type { RemoteConfig } from '../config/schema.js';
+import { defaults, type RemoteConfig } from '../config/schema.js';
 import { checkIndexFormat } from '../index/format.js';
 import { IndexStore } from '../index/store.js';
 import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
@@ -13,7 +13,7 @@ export async function openRemoteContext(remote: RemoteConfig, indexPath: string)
     root: remote.root,
     realRoot,
     durationMs: remote.immutabilityDurationMs,
-    index: new IndexStore(indexPath, remote.id),
+    index: new IndexStore(indexPath, remote.id, remote.maxIndexEntries ?? defaults.maxIndexEntries),
     encrypted: await isEncryptedRemote(remote.root),
   };
 }

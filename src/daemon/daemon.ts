@@ -3,7 +3,7 @@ import { assertCapabilities } from '../attributes/capability.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import { systemClock, type Clock } from '../clock.js';
 import { TakeTurns } from '../concurrency.js';
-import type { Config } from '../config/schema.js';
+import { defaults, type Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { HealthService, RemotePauses } from './health.js';
 import { HoldService } from './holds.js';
@@ -56,7 +56,15 @@ export class Daemon {
     const protection = new ProtectionService({ ...base, remotes, proven, log: log.child({ module: 'protect' }) });
     const holds = new HoldService({ ...base, remotes, protection, log: log.child({ module: 'hold' }) });
     const enabled = options.watch ?? true;
-    const watchers = new WatchService({ remotes, protection, proven, log: log.child({ module: 'watcher' }), enabled });
+    const watchers = new WatchService({
+      remotes,
+      protection,
+      proven,
+      log: log.child({ module: 'watcher' }),
+      enabled,
+      rescanEveryMs: config.rescanEveryMs,
+      caps: new Map(config.remotes.map((r) => [r.id, r.maxWatchedFolders ?? defaults.maxWatchedFolders])),
+    });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });
     const lift = new LiftLoop({ ...base, remotes });
     const startedAt = (): string => this.#startedAt;

@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { openRemoteContext } from '../context/open.js';
 import type { RemoteContext } from '../context/remote-context.js';
+import type { CapLevel } from '../caps.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { isInside, realpathOfNearest } from '../paths.js';
@@ -72,6 +73,10 @@ export class RemoteSet implements Service {
     await this.#assertMounted(context);
     await selfTestRemote(context, this.#attributes);
     await context.index.open();
+    await context.index.countForCap();
+    context.index.entries.listen((level, previous, count) =>
+      logIndexCap(log, context.index.entries.max, level, previous, count),
+    );
     log.info(
       { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: context.index.folder },
       `remote ${remote.id} passed its start-up checks`,
@@ -199,4 +204,28 @@ export class RemoteSet implements Service {
           'not indexed, lift it by hand when it is no longer needed',
       );
   }
+}
+
+// Once per crossing: 80% of maxIndexEntries, the cap, and back below each.
+function logIndexCap(log: Logger, max: number, level: CapLevel, previous: CapLevel, count: number): void {
+  const fields = { indexEntries: count, maxIndexEntries: max, cap: 'maxIndexEntries' };
+  if (level === 'reached')
+    log.error(
+      fields,
+      `the index holds ${count} entries, the cap (maxIndexEntries ${max}): new units are still locked but get no ` +
+        'entry, so lift will never unlock them; look for folders nobody made (someone holding XO credentials?), ' +
+        'remove them or raise maxIndexEntries, then run `xo-immutable-backups rebuild-index`',
+    );
+  else if (level === 'near' && previous === 'below')
+    log.warn(
+      fields,
+      `the index holds ${count} entries, ${Math.round((count / max) * 100)}% of the cap (maxIndexEntries ${max}): ` +
+        'at the cap new units are locked without an entry and stay locked until an admin acts',
+    );
+  else
+    log.info(
+      fields,
+      `the index holds ${count} entries, below ${level === 'near' ? 'the cap' : '80% of the cap'} ` +
+        `(maxIndexEntries ${max}) again`,
+    );
 }

@@ -82,6 +82,8 @@ export class StatusWriter implements Service {
   async #write(): Promise<void> {
     const { config } = this.#deps;
     this.#countRestorePointsIfDue();
+    // Index entries counted afresh for their cap (one stat per day bucket once counted); kept as they were on failure.
+    for (const remote of this.#deps.remotes.list) await remote.index.countEntries().catch(() => undefined);
     const clock = await readClockState(config.indexPath);
     const frozen = clock.frozen;
     await writeDaemonStatus(config.indexPath, this.#daemonStatus(frozen));
@@ -114,6 +116,7 @@ export class StatusWriter implements Service {
           vmsWithFlatVhds: scheduler?.facts.count('flatVhds', r.root) ?? 0,
           lastLift: lift.lastLift(r),
           restorePoints: this.#restorePoints.get(r.id),
+          caps: { watchedFolders: watchers.capFigures(r), indexEntries: r.index.entries.figures() },
         };
       }),
       lifting: frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason },
@@ -155,6 +158,8 @@ export class StatusWriter implements Service {
           liftFailuresTotal: totals?.failures ?? 0,
           restorePoints: this.#restorePoints.get(r.id),
           heldVms: holds.holds(r).length,
+          watches: this.#deps.watchers.capFigures(r),
+          indexEntries: r.index.entries.figures(),
           lastSuccessfulLiftMs: totals?.lastSuccessMs,
         };
       }),

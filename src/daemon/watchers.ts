@@ -1,5 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { RemoteContext } from '../context/remote-context.js';
+import type { CapFigures } from '../caps.js';
+import { defaults } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { Leaf } from '../watcher/watcher.js';
 import { RemoteWatcher, type WatchEvent } from '../watcher/watcher.js';
@@ -16,6 +18,9 @@ export class WatchService implements Service {
   readonly #proven: ProvenService;
   readonly #log: Logger;
   readonly #enabled: boolean;
+  readonly #rescanEveryMs: number;
+  // Caps by remote id (maxWatchedFolders).
+  readonly #caps: ReadonlyMap<string, number>;
   readonly #watchers = new Map<RemoteContext, RemoteWatcher>();
   #stopped = false;
 
@@ -25,12 +30,16 @@ export class WatchService implements Service {
     proven: ProvenService;
     log: Logger;
     enabled: boolean;
+    rescanEveryMs: number;
+    caps: ReadonlyMap<string, number>;
   }) {
     this.#remotes = deps.remotes;
     this.#protection = deps.protection;
     this.#proven = deps.proven;
     this.#log = deps.log;
     this.#enabled = deps.enabled;
+    this.#rescanEveryMs = deps.rescanEveryMs;
+    this.#caps = deps.caps;
   }
 
   async start(): Promise<void> {
@@ -48,6 +57,11 @@ export class WatchService implements Service {
 
   watchedFolders(): number {
     return [...this.#watchers.values()].reduce((n, w) => n + w.watchedFolders(), 0);
+  }
+
+  // A remote's watches against its cap; undefined when it is not watched (watching off, or the remote away).
+  capFigures(remote: RemoteContext): CapFigures | undefined {
+    return this.#watchers.get(remote)?.watches.figures();
   }
 
   // Leaves found by a listing: watched from now on, if they were not already.
@@ -73,7 +87,10 @@ export class WatchService implements Service {
   async #watch(remote: RemoteContext): Promise<void> {
     if (!this.#enabled) return;
     const log = this.#log.child({ remote: remote.id });
-    const watcher = new RemoteWatcher(remote.root, log, (event) => this.#onEvent(remote, event));
+    const watcher = new RemoteWatcher(remote.root, log, (event) => this.#onEvent(remote, event), {
+      maxWatchedFolders: this.#caps.get(remote.id) ?? defaults.maxWatchedFolders,
+      rescanEveryMs: this.#rescanEveryMs,
+    });
     this.#watchers.set(remote, watcher);
     await watcher.start();
   }

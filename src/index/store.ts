@@ -14,6 +14,7 @@ import {
 import { chmod, mkdir, open, opendir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { syncFolder } from '../atomic.js';
+import { CapGauge } from '../caps.js';
 import { forEachLimited, yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
@@ -48,9 +49,14 @@ export class IndexStore {
   // Written since the last sync(): entry files, and the folders whose entries changed.
   readonly #unsyncedFiles = new Set<string>();
   readonly #unsyncedFolders = new Set<string>();
+  // Entries against maxIndexEntries, once the daemon counts them (countForCap); commands run by an admin (rebuild-index)
+  // are never capped.
+  readonly entries: CapGauge;
+  #capped = false;
 
-  constructor(indexPath: string, remoteId: string) {
+  constructor(indexPath: string, remoteId: string, maxEntries = Number.MAX_SAFE_INTEGER) {
     this.folder = path.join(indexPath, remoteId);
+    this.entries = new CapGauge(maxEntries);
     this.windows = new UnitWindows(indexPath, remoteId);
     this.holds = new HoldStore(indexPath, remoteId);
   }
@@ -78,6 +84,12 @@ export class IndexStore {
     }
   }
 
+  // From now on a new entry is refused (INDEX_FULL) while the entries counted reach the cap; a rewrite never is.
+  async countForCap(): Promise<void> {
+    this.#capped = true;
+    await this.countEntries();
+  }
+
   entryPath(day: string, unitPath: string): string {
     return path.join(this.folder, day, entryName(unitPath));
   }
@@ -102,17 +114,21 @@ export class IndexStore {
     const target = path.join(dayFolder, entryName(entry.path));
     for (let attempt = 1; ; attempt++) {
       await yieldIfDue();
-      if (!this.#knownDays.has(entry.day)) {
+      const create = !(this.#capped && this.entries.reached);
+      if (create && !this.#knownDays.has(entry.day)) {
         if (mkdirSync(dayFolder, { recursive: true, mode: 0o700 }) !== undefined)
           this.#unsyncedFolders.add(this.folder);
         this.#knownDays.add(entry.day);
       }
       try {
         // Written into a file a lift in another process unlinked meanwhile: written again, into a new one.
-        const written = rewriteInPlace(target, `${JSON.stringify(entry)}\n`);
+        const written = rewriteInPlace(target, `${JSON.stringify(entry)}\n`, create);
         if (written !== false) {
           this.#unsyncedFiles.add(target);
-          if (written === 'created') this.#unsyncedFolders.add(dayFolder);
+          if (written === 'created') {
+            this.#unsyncedFolders.add(dayFolder);
+            this.entries.set(this.entries.count + 1);
+          }
           return;
         }
         if (attempt > 2)
@@ -120,10 +136,24 @@ export class IndexStore {
             code: 'EAGAIN',
           });
       } catch (error) {
+        if (!create && errnoCode(error) === 'ENOENT') throw this.#full(entry.path);
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
         this.#knownDays.delete(entry.day);
       }
     }
+  }
+
+  #full(unitPath: string): AppError {
+    return new AppError(
+      'INDEX_FULL',
+      `the index of ${path.basename(this.folder)} holds ${this.entries.count} entries, its cap (maxIndexEntries)`,
+      {
+        value: unitPath,
+        hint:
+          'the unit is locked without an entry, and lift never unlocks it: remove the folders nobody made, or raise ' +
+          'maxIndexEntries, then run `xo-immutable-backups rebuild-index`',
+      },
+    );
   }
 
   // Every entry written since the last call reaches the disk, with its day folder: the lock path calls it once per
@@ -210,9 +240,12 @@ export class IndexStore {
   }
 
   // Every entry of the remote, as the protected_units metric counts them: one stat per bucket once counted.
+  // Counted for the cap too, once the daemon does (entries written or removed meanwhile may be off by a few until the
+  // next count).
   async countEntries(): Promise<number> {
     let count = 0;
     for (const day of await this.listDays()) count += await this.countNames(day);
+    if (this.#capped) this.entries.set(count);
     return count;
   }
 
@@ -241,6 +274,7 @@ export class IndexStore {
     try {
       await yieldIfDue();
       unlinkSync(path.join(this.folder, day, name));
+      if (this.#capped) this.entries.set(Math.max(0, this.entries.count - 1));
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
@@ -277,9 +311,11 @@ async function syncEntry(file: string): Promise<void> {
 
 // False when the file was unlinked before the write ended (the text went into a file no one will read); 'created'
 // when the file was new (its folder changed too).
-function rewriteInPlace(target: string, text: string): boolean | 'created' {
+// `create` false: only an entry that exists is rewritten (ENOENT otherwise).
+function rewriteInPlace(target: string, text: string, create: boolean): boolean | 'created' {
   // O_NOFOLLOW: a link planted in the index is refused, never written through.
-  const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  const flags = constants.O_WRONLY | constants.O_NOFOLLOW | (create ? constants.O_CREAT : 0);
+  const fd = openSync(target, flags, 0o600);
   try {
     const { size } = fstatSync(fd);
     let bytes = Buffer.from(text, 'utf8');

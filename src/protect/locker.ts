@@ -3,6 +3,7 @@ import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
+import { AppError } from '../errors.js';
 import type { Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
@@ -126,12 +127,20 @@ async function writePendingEntries(
   log: Logger,
 ): Promise<Map<LockRequest, IndexEntry>> {
   const pending = new Map<LockRequest, IndexEntry>();
+  // Refused by the cap on index entries: one line per remote and batch, not one per unit of a flood.
+  const full = new Map<RemoteContext, { first: AppError; units: number }>();
   for (const request of allowed) {
     const entry = pendingEntry(entryRequestOf(request), clock.now());
     try {
       await request.remote.index.write(entry);
       pending.set(request, entry);
     } catch (err) {
+      if (err instanceof AppError && err.code === 'INDEX_FULL') {
+        const seen = full.get(request.remote);
+        if (seen === undefined) full.set(request.remote, { first: err, units: 1 });
+        else seen.units++;
+        continue;
+      }
       log.error(
         { err, path: request.unit, remote: request.remote.id },
         'index entry could not be written; locking the unit anyway (when in doubt, protect); ' +
@@ -139,6 +148,12 @@ async function writePendingEntries(
       );
     }
   }
+  for (const [remote, { first, units }] of full)
+    log.error(
+      { remote: remote.id, units, path: first.value, cap: 'maxIndexEntries', hint: first.hint },
+      `${units} unit(s) locked without an index entry (when in doubt, protect): ${first.message}; ` +
+        'lift will not unlock them',
+    );
   return pending;
 }
 

@@ -1,6 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
+import type { CapFigures } from '../caps.js';
 import type { RestorePoints } from './restore-points.js';
 
 export type RestorePointCounts = Omit<RestorePoints, 'vms'> & { checkedAt: string };
@@ -40,6 +41,9 @@ export interface DaemonStatus {
     // The daemon's last count of the restore points inside their window (status/restore-points.ts), as the metrics
     // say; `status` reads the remote itself.
     restorePoints?: RestorePointCounts;
+    // Counts against the remote's caps (maxWatchedFolders, maxIndexEntries); watchedFolders is absent when the remote
+    // is not watched.
+    caps?: { watchedFolders?: CapFigures; indexEntries: CapFigures };
   }[];
   lifting: { frozen: boolean; reason?: string };
   lastLock?: { at: string; units: number; failed: number };

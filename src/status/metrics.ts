@@ -1,4 +1,5 @@
 import { writeFileAtomic } from '../atomic.js';
+import type { CapFigures, CapLevel } from '../caps.js';
 
 export interface MetricsInput {
   version: string;
@@ -19,6 +20,9 @@ export interface MetricsInput {
     pendingUnits: number;
     liftFailuresTotal: number;
     heldVms: number;
+    // Against maxWatchedFolders (undefined: the remote is not watched) and maxIndexEntries.
+    watches?: CapFigures | undefined;
+    indexEntries?: CapFigures;
     lastSuccessfulLiftMs: number | undefined;
     // The daemon's last count of restore points inside their window; undefined until the first count.
     restorePoints?: { protected: number; unprotected: number; chainUnknown: number };
@@ -115,6 +119,39 @@ export function renderMetrics(input: MetricsInput): string {
     input.remotes.map((r) => [{ remote: r.id }, r.protectedUnits]),
   );
   metric(
+    'watched_folders',
+    'gauge',
+    'Folders of the remote with an inotify watch of their own.',
+    input.remotes.map((r) => [{ remote: r.id }, r.watches?.count]),
+  );
+  metric(
+    'watched_folders_cap',
+    'gauge',
+    'maxWatchedFolders: beyond it new folders are not watched and their backups are locked by the periodic rescan.',
+    input.remotes.map((r) => [{ remote: r.id }, r.watches?.max]),
+  );
+  metric(
+    'index_entries',
+    'gauge',
+    'Index entries of the remote, as counted against maxIndexEntries.',
+    input.remotes.map((r) => [{ remote: r.id }, r.indexEntries?.count]),
+  );
+  metric(
+    'index_entries_cap',
+    'gauge',
+    'maxIndexEntries: beyond it new units are locked without an entry (lift never unlocks them; rebuild-index).',
+    input.remotes.map((r) => [{ remote: r.id }, r.indexEntries?.max]),
+  );
+  metric(
+    'cap_level',
+    'gauge',
+    'Per remote and cap: 0 below 80% of it, 1 at 80% or more (a warning), 2 at the cap.',
+    input.remotes.flatMap((r): [Record<string, string>, number | undefined][] => [
+      [{ remote: r.id, cap: 'maxWatchedFolders' }, levelValue(r.watches?.level)],
+      [{ remote: r.id, cap: 'maxIndexEntries' }, levelValue(r.indexEntries?.level)],
+    ]),
+  );
+  metric(
     'held_vms',
     'gauge',
     'VMs whose backups a repair lift left unlocked (lift --vm --hold) until their hold ends.',
@@ -159,6 +196,11 @@ export function renderMetrics(input: MetricsInput): string {
     input.remotes.map((r) => [{ remote: r.id }, r.restorePoints?.chainUnknown]),
   );
   return `${lines.join('\n')}\n`;
+}
+
+function levelValue(level: CapLevel | undefined): number | undefined {
+  if (level === undefined) return undefined;
+  return level === 'reached' ? 2 : level === 'near' ? 1 : 0;
 }
 
 // Atomic (temp file and rename in the same folder): node_exporter never reads half a file.

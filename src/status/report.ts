@@ -1,3 +1,4 @@
+import type { CapFigures } from '../caps.js';
 import type { Hold } from '../index/holds.js';
 import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../lift/plan.js';
@@ -41,6 +42,9 @@ export interface RemoteStatus {
   xoSettings: XoSettingAdvice[] | null;
   // VMs a repair lift left unlocked (lift --vm --hold), soonest end first: protection is off for them until `until`.
   holds: HeldVm[];
+  // Counts against the remote's caps, as the running daemon last saw them; null when the daemon is not running (or a
+  // daemon of an earlier release). watchedFolders null: the remote is not watched.
+  caps?: { watchedFolders: CapFigures | null; indexEntries: CapFigures } | null;
 }
 
 export interface HeldVm {
@@ -126,6 +130,10 @@ export function buildStatus(input: {
         vmsWithUnknownChain: running && seen !== undefined ? (seen.vmsWithUnknownChain ?? 0) : null,
         vmsWithFlatVhds: running && seen !== undefined ? (seen.vmsWithFlatVhds ?? 0) : null,
         lastLift: seen?.lastLift ?? null,
+        caps:
+          running && seen?.caps !== undefined
+            ? { watchedFolders: seen.caps.watchedFolders ?? null, indexEntries: seen.caps.indexEntries }
+            : null,
         restorePoints: remote.restorePoints ?? null,
         xoSettings: remote.xoSettings ?? null,
         holds: remote.holds
@@ -261,6 +269,7 @@ function renderRemote(remote: RemoteStatus): string[] {
       ),
       `     end it: lift --remote ${remote.id} --vm ${hold.vm} --end-hold`.slice(0, 80),
     );
+  lines.push(...renderCaps(remote.caps ?? null));
   if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
   if (remote.vmsWithUnknownChain !== null && remote.vmsWithUnknownChain > 0)
     lines.push(`  ${remote.vmsWithUnknownChain} VM(s) without a readable chain: older VHDs kept locked (safe side)`);
@@ -283,6 +292,29 @@ function renderRemote(remote: RemoteStatus): string[] {
   const most = Math.max(1, ...remote.unlocks.map((u) => u.units));
   for (const { day, units } of remote.unlocks)
     lines.push(`    ${day} ${String(units).padStart(7)} ${'#'.repeat(Math.ceil((units / most) * 50))}`);
+  return lines;
+}
+
+// Shown from 80% of a cap on: what happens at the cap, and what to do.
+function renderCaps(caps: RemoteStatus['caps']): string[] {
+  if (caps === null || caps === undefined) return [];
+  const lines: string[] = [];
+  const { watchedFolders: watched, indexEntries: entries } = caps;
+  if (watched !== null && watched.level === 'reached')
+    lines.push(
+      `  !! WATCH CAP: ${watched.count} of ${watched.max} folders watched (maxWatchedFolders)`,
+      '     new folders are not watched: their backups are locked at the next rescan',
+    );
+  else if (watched !== null && watched.level === 'near')
+    lines.push(`  watches:   ${watched.count} of ${watched.max} folders (maxWatchedFolders), near the cap`);
+  if (entries.level === 'reached')
+    lines.push(
+      `  !! INDEX CAP: ${entries.count} of ${entries.max} entries (maxIndexEntries)`,
+      '     new units are locked without an entry: lift will not unlock them',
+      '     remove folders nobody made or raise the cap, then run rebuild-index',
+    );
+  else if (entries.level === 'near')
+    lines.push(`  index:     ${entries.count} of ${entries.max} entries (maxIndexEntries), near the cap`);
   return lines;
 }
 

@@ -2,6 +2,7 @@ import { lstatSync, watch as watchFolder, type BigIntStats, type FSWatcher as Fo
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { CapGauge, type CapLevel } from '../caps.js';
 import { errnoCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { classifyFolder, isCompletionSignal, type BackupKind } from '../remote/patterns.js';
@@ -17,6 +18,13 @@ const VM_TREE_RELIST_MS = 1_000;
 export interface Leaf {
   kind: BackupKind;
   path: string;
+}
+
+export interface WatchLimits {
+  // Folders given a watch of their own at most (maxWatchedFolders); the VM tree is always watched.
+  maxWatchedFolders: number;
+  // Named in the cap's messages: how late a backup in an unwatched folder may be locked.
+  rescanEveryMs: number;
 }
 
 export type WatchEvent =
@@ -36,11 +44,24 @@ export class RemoteWatcher {
   #structure: FSWatcher | undefined;
   #ready = false;
   readonly #relistTimers = new Set<NodeJS.Timeout>();
+  // Watches held against maxWatchedFolders: attacker-made folders must not exhaust inotify or memory.
+  readonly watches: CapGauge;
+  readonly #rescanEveryMs: number;
+  // Leaves whose watch is open: counted as they change, never by walking every leaf.
+  #leafWatches = 0;
 
-  constructor(root: string, log: Logger, onEvent: (event: WatchEvent) => void) {
+  constructor(
+    root: string,
+    log: Logger,
+    onEvent: (event: WatchEvent) => void,
+    limits: WatchLimits = { maxWatchedFolders: Number.MAX_SAFE_INTEGER, rescanEveryMs: 0 },
+  ) {
     this.#root = root;
     this.#log = log;
     this.#onEvent = onEvent;
+    this.#rescanEveryMs = limits.rescanEveryMs;
+    this.watches = new CapGauge(limits.maxWatchedFolders);
+    this.watches.listen((level, previous, count) => this.#capCrossed(level, previous, count));
   }
 
   async start(): Promise<void> {
@@ -69,21 +90,22 @@ export class RemoteWatcher {
       if (known === undefined) this.#addLeaf(leaf);
       else if (known.watch === undefined) known.watch = this.#watchLeaf(known.leaf);
     }
+    this.#countWatches();
     this.#checkVmTree(path.join(this.#root, 'xo-vm-backups'));
   }
 
   // Folders with an inotify watch of their own (leaves and VM trees), for status against fs.inotify.max_user_watches.
   watchedFolders(): number {
-    let watched = this.#vmTrees.size;
-    for (const { watch: folderWatch } of this.#leaves.values()) if (folderWatch !== undefined) watched++;
-    return watched;
+    return this.#vmTrees.size + this.#leafWatches;
   }
 
   async close(): Promise<void> {
+    this.watches.listen(() => undefined);
     for (const timer of this.#relistTimers) clearTimeout(timer);
     this.#relistTimers.clear();
     for (const { watch: folderWatch } of this.#leaves.values()) folderWatch?.close();
     this.#leaves.clear();
+    this.#leafWatches = 0;
     for (const tree of this.#vmTrees.values()) {
       tree.watch.close();
       clearTimeout(tree.relist);
@@ -153,6 +175,7 @@ export class RemoteWatcher {
       if (errnoCode(err) !== 'ENOENT') this.#watchError(err, dir);
     });
     this.#vmTrees.set(dir, { watch: tree, identity, relist: undefined });
+    this.#countWatches();
     // Listed once its watch exists: a VM folder created meanwhile is seen by the listing, the watch, or both.
     this.#listLeaves(dir, 'could not list the VM backups folder; the periodic rescan will');
   }
@@ -218,6 +241,7 @@ export class RemoteWatcher {
     watched?.watch.close();
     clearTimeout(watched?.relist);
     this.#vmTrees.delete(dir);
+    this.#countWatches();
     for (const leaf of [...this.#leaves.keys()]) if (path.dirname(leaf) === dir) this.#removed(leaf);
   }
 
@@ -225,6 +249,7 @@ export class RemoteWatcher {
     const dir = leaf.path;
     if (this.#leaves.has(dir) || this.#structure === undefined) return;
     this.#leaves.set(dir, { leaf, watch: this.#watchLeaf(leaf) });
+    this.#countWatches();
     this.#onEvent({ type: 'leaf-added', leaf });
   }
 
@@ -232,12 +257,18 @@ export class RemoteWatcher {
     if (this.#vmTrees.has(dir)) this.#forgetVmTree(dir);
     const known = this.#leaves.get(dir);
     if (known === undefined) return;
-    known.watch?.close();
+    if (known.watch !== undefined) {
+      known.watch.close();
+      this.#leafWatches--;
+    }
     this.#leaves.delete(dir);
+    this.#countWatches();
     this.#onEvent({ type: 'leaf-removed', path: dir });
   }
 
   #watchLeaf(leaf: Leaf): FolderWatch | undefined {
+    // At the cap the folder is still reconciled now and at every rescan, only not watched (docs/security.md).
+    if (this.watches.reached) return undefined;
     try {
       const folderWatch = watchFolder(leaf.path, { persistent: true }, (_event, file) => {
         const name = file === null ? undefined : String(file);
@@ -247,14 +278,50 @@ export class RemoteWatcher {
       folderWatch.on('error', (err) => {
         folderWatch.close();
         const known = this.#leaves.get(leaf.path);
-        if (known !== undefined) known.watch = undefined;
+        if (known?.watch === folderWatch) {
+          known.watch = undefined;
+          this.#leafWatches--;
+          this.#countWatches();
+        }
         if (errnoCode(err) !== 'ENOENT') this.#watchError(err, leaf.path);
       });
+      this.#leafWatches++;
+      this.#countWatches();
       return folderWatch;
     } catch (err) {
       this.#watchError(err as Error, leaf.path);
       return undefined;
     }
+  }
+
+  #countWatches(): void {
+    this.watches.set(this.watchedFolders());
+  }
+
+  // Once per crossing: 80% of the cap, the cap, and back below each.
+  #capCrossed(level: CapLevel, previous: CapLevel, count: number): void {
+    const { max } = this.watches;
+    const late = `up to ${Math.round(this.#rescanEveryMs / 1000)} s late (rescanEvery)`;
+    const fields = { watchedFolders: count, maxWatchedFolders: max, cap: 'maxWatchedFolders' };
+    if (level === 'reached')
+      this.#log.error(
+        fields,
+        `watching ${count} folders, the cap (maxWatchedFolders ${max}): new folders are not watched, ` +
+          `their backups are locked by the periodic rescan only, ${late}; look for folders nobody made ` +
+          '(someone holding XO credentials?) or raise maxWatchedFolders',
+      );
+    else if (level === 'near' && previous === 'below')
+      this.#log.warn(
+        fields,
+        `watching ${count} folders, ${Math.round((count / max) * 100)}% of the cap (maxWatchedFolders ${max}): ` +
+          `at the cap new folders are not watched and their backups are locked by the periodic rescan, ${late}`,
+      );
+    else
+      this.#log.info(
+        fields,
+        `watching ${count} folders, below ${level === 'near' ? 'the cap' : '80% of the cap'} ` +
+          `(maxWatchedFolders ${max}) again`,
+      );
   }
 
   #watchError(err: Error, where: string): void {

@@ -24,7 +24,14 @@ describe('validateConfig', () => {
         logLevel: 'info',
         protectChains: true,
         remotes: [
-          { id: 'main', root: '/srv/backups', immutabilityDurationMs: 7 * 86_400_000, rebuildIndexOnStart: false },
+          {
+            id: 'main',
+            root: '/srv/backups',
+            immutabilityDurationMs: 7 * 86_400_000,
+            rebuildIndexOnStart: false,
+            maxWatchedFolders: 100_000,
+            maxIndexEntries: 1_000_000,
+          },
         ],
         warnings: [],
       },
@@ -70,6 +77,28 @@ describe('validateConfig', () => {
       'remotes.a.immutabilityDuration should be string',
       'remotes.a.root is missing',
     ]);
+  });
+
+  it('takes caps on watched folders and index entries per remote, refusing any but a whole number of at least 1', () => {
+    const capped = validateConfig({
+      remotes: { a: { root: '/srv/a', immutabilityDuration: '7d', maxWatchedFolders: 5, maxIndexEntries: 20 } },
+    });
+    expect(capped.ok && capped.config.remotes[0]).toMatchObject({ maxWatchedFolders: 5, maxIndexEntries: 20 });
+    const result = validateConfig({
+      remotes: {
+        a: { root: '/srv/a', immutabilityDuration: '7d', maxWatchedFolders: 0, maxIndexEntries: 2.5 },
+        b: { root: '/srv/b', immutabilityDuration: '7d', maxWatchedFolders: -3, maxIndexEntries: '1000' },
+      },
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => [p.key, p.value, p.message]).sort()).toEqual([
+      ['remotes.a.maxIndexEntries', 2.5, 'is not a whole number of at least 1'],
+      ['remotes.a.maxWatchedFolders', 0, 'is not a whole number of at least 1'],
+      ['remotes.b.maxIndexEntries', '1000', 'should be number'],
+      ['remotes.b.maxWatchedFolders', -3, 'is not a whole number of at least 1'],
+    ]);
+    expect(result.problems.find((p) => p.key === 'remotes.a.maxWatchedFolders')?.hint).toMatch(/such as 100000/);
   });
 
   it('refuses an empty or missing remotes section', () => {
