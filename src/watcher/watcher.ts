@@ -49,6 +49,8 @@ export class RemoteWatcher {
   readonly #rescanEveryMs: number;
   // Leaves whose watch is open: counted as they change, never by walking every leaf.
   #leafWatches = 0;
+  // Schedule and pool folders handed to chokidar since start (a watch each), against the same cap.
+  readonly #structural = new Set<string>();
 
   constructor(
     root: string,
@@ -94,9 +96,10 @@ export class RemoteWatcher {
     this.#checkVmTree(path.join(this.#root, 'xo-vm-backups'));
   }
 
-  // Folders with an inotify watch of their own (leaves and VM trees), for status against fs.inotify.max_user_watches.
+  // Folders with an inotify watch of their own (leaves, VM trees, schedule and pool folders), for status against
+  // fs.inotify.max_user_watches and for maxWatchedFolders.
   watchedFolders(): number {
-    return this.#vmTrees.size + this.#leafWatches;
+    return this.#vmTrees.size + this.#leafWatches + this.#structural.size;
   }
 
   async close(): Promise<void> {
@@ -106,6 +109,7 @@ export class RemoteWatcher {
     for (const { watch: folderWatch } of this.#leaves.values()) folderWatch?.close();
     this.#leaves.clear();
     this.#leafWatches = 0;
+    this.#structural.clear();
     for (const tree of this.#vmTrees.values()) {
       tree.watch.close();
       clearTimeout(tree.relist);
@@ -129,7 +133,12 @@ export class RemoteWatcher {
         this.#watchVmTree(dir);
         return;
       }
-      this.#structure?.add(dir);
+      // At the cap it is not watched: the rescan lists it (findLeafFolders walks every structural folder).
+      if (!this.#structural.has(dir) && !this.watches.reached) {
+        this.#structure?.add(dir);
+        this.#structural.add(dir);
+        this.#countWatches();
+      }
       // At start the daemon's own scan covers what chokidar may miss; later, this folder is new and may fill at once.
       if (this.#ready) this.#relistLater(dir);
       return;
@@ -255,6 +264,8 @@ export class RemoteWatcher {
 
   #removed(dir: string): void {
     if (this.#vmTrees.has(dir)) this.#forgetVmTree(dir);
+    // chokidar drops the watch of a folder that went (not unwatch(): it would ignore the name if made again).
+    if (this.#structural.delete(dir)) this.#countWatches();
     const known = this.#leaves.get(dir);
     if (known === undefined) return;
     if (known.watch !== undefined) {

@@ -1,9 +1,9 @@
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runStatus } from '../../src/cli/status.js';
 import { systemClock } from '../../src/clock.js';
-import { writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
+import { writeConfigBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import type { DaemonStatus } from '../../src/status/daemon-status.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
 import { allImmutable, tempRemote, waitFor, writeConfigFile, type TestRemote } from '../support/remote.js';
@@ -43,6 +43,18 @@ async function countEntries(indexFolder: string): Promise<number> {
     if (day.isDirectory() && /^\d{4}-\d{2}-\d{2}$/.test(day.name))
       count += (await readdir(path.join(indexFolder, day.name))).length;
   return count;
+}
+
+// inotify watches this process holds, as the kernel counts them (one `inotify wd:` line each in the fd's fdinfo).
+async function inotifyWatches(): Promise<number> {
+  let watches = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target !== 'anon_inode:inotify') continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8').catch(() => '');
+    watches += info.split('\n').filter((line) => line.startsWith('inotify wd:')).length;
+  }
+  return watches;
 }
 
 describe('caps on watched folders and index entries', () => {
@@ -92,6 +104,43 @@ describe('caps on watched folders and index entries', () => {
     expect(metrics.get('xo_immutable_backups_cap_level{remote="r",cap="maxWatchedFolders"}')).toBe(2);
     expect(metrics.get('xo_immutable_backups_cap_level{remote="r",cap="maxIndexEntries"}')).toBe(0);
     expect(await statusText(remote)).toMatch(/WATCH CAP: 5 of 5 folders watched/);
+  });
+
+  it('counts schedule folders against maxWatchedFolders too, and still locks the config backups in each', async () => {
+    const remote = await tempRemote();
+    await mkdir(path.join(remote.root, 'xo-config-backups'));
+    const before = await inotifyWatches();
+    const { daemon, logs } = await startDaemon(remote, {
+      config: {
+        remotes: [
+          {
+            id: 'r',
+            root: remote.root,
+            immutabilityDurationMs: 7 * 86_400_000,
+            rebuildIndexOnStart: false,
+            maxWatchedFolders: 3,
+          },
+        ],
+        rescanEveryMs: 1_000,
+      },
+      healthCheckEveryMs: EVERY_MS,
+    });
+    // Each schedule folder is a watch (chokidar), each date folder in it another.
+    const written: WrittenBackup[] = [];
+    for (let i = 0; i < 6; i++)
+      written.push(await writeConfigBackup(remote.root, `schedule-${i}`, xoDatetime(Date.now() - HOUR)));
+    await waitFor(() => allImmutable(written.flatMap((b) => b.units)), 'every config backup to be locked');
+    // The cap's 3, and the root's own watch.
+    expect((await inotifyWatches()) - before).toBeLessThanOrEqual(3 + 1);
+    expect(capLines(logs, 'maxWatchedFolders').filter((l) => l.level === 'error')).toHaveLength(1);
+    const since = Date.now();
+    await waitFor(async () => Date.parse((await daemonStatus(remote)).heartbeat) > since, 'status.json again');
+    expect((await daemonStatus(remote)).remotes[0]?.caps?.watchedFolders).toEqual({
+      count: 3,
+      max: 3,
+      level: 'reached',
+    });
+    await daemon.stop();
   });
 
   it('locks units beyond maxIndexEntries without an entry, after warning at 80%, and says so', async () => {
