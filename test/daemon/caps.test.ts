@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { runStatus } from '../../src/cli/status.js';
 import { systemClock } from '../../src/clock.js';
 import { writeConfigBackup, writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import type { DaemonStatus } from '../../src/status/daemon-status.js';
+import type { StatusReport } from '../../src/status/report.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
 import { allImmutable, tempRemote, waitFor, writeConfigFile, type TestRemote } from '../support/remote.js';
 
@@ -26,12 +29,16 @@ async function daemonStatus(remote: TestRemote): Promise<DaemonStatus> {
   return JSON.parse(await readFile(path.join(remote.indexPath, 'status.json'), 'utf8')) as DaemonStatus;
 }
 
-async function statusText(remote: TestRemote): Promise<string> {
+async function statusText(remote: TestRemote, json = false): Promise<string> {
   const config = await writeConfigFile(remote);
   const lines: string[] = [];
-  await runStatus({ config, json: false }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, systemClock);
+  await runStatus({ config, json }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, systemClock);
   return lines.join('\n');
 }
+
+const validateStatus = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(
+  JSON.parse(readFileSync('docs/status.schema.json', 'utf8')) as object,
+);
 
 function capLines(logs: readonly LogLine[], cap: string): LogLine[] {
   return logs.filter((l) => l.cap === cap);
@@ -104,6 +111,9 @@ describe('caps on watched folders and index entries', () => {
     expect(metrics.get('xo_immutable_backups_cap_level{remote="r",cap="maxWatchedFolders"}')).toBe(2);
     expect(metrics.get('xo_immutable_backups_cap_level{remote="r",cap="maxIndexEntries"}')).toBe(0);
     expect(await statusText(remote)).toMatch(/WATCH CAP: 5 of 5 folders watched/);
+    const report = JSON.parse(await statusText(remote, true)) as StatusReport;
+    expect(validateStatus(report), JSON.stringify(validateStatus.errors)).toBe(true);
+    expect(report.remotes[0]?.caps?.watchedFolders).toEqual({ count: 5, max: 5, level: 'reached' });
   });
 
   it('counts schedule folders against maxWatchedFolders too, and still locks the config backups in each', async () => {
