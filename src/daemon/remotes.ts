@@ -73,10 +73,6 @@ export class RemoteSet implements Service {
     await this.#assertMounted(context);
     await selfTestRemote(context, this.#attributes);
     await context.index.open();
-    await context.index.countForCap();
-    context.index.entries.listen((level, previous, count) =>
-      logIndexCap(log, context.index.entries.max, level, previous, count),
-    );
     log.info(
       { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: context.index.folder },
       `remote ${remote.id} passed its start-up checks`,
@@ -85,6 +81,12 @@ export class RemoteSet implements Service {
     else await this.#writeImmutabilityFile(context);
     // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
     if (remote.rebuildIndexOnStart) await this.#rebuildIndex(context, log);
+    // Capped only now: a rebuild is never capped (it is how units locked without an entry get theirs back), so a
+    // remote already at its cap still starts, and says so.
+    context.index.entries.listen((level, previous, count) =>
+      logIndexCap(log, context.index.entries.max, level, previous, count),
+    );
+    await context.index.countForCap();
     return context;
   }
 
