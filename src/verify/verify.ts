@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { opendir } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { IndexEntry } from '../index/entry.js';
@@ -19,6 +19,8 @@ export type FindingKind =
   | 'device-changed'
   | 'pending'
   | 'unreadable-entry'
+  // A directory unit holding more entries than verify lists: those past the cap were not checked.
+  | 'unchecked'
   | 'unprotected'
   | 'refused'
   // A backup inside its window that XO could not restore after an attack: a unit of it or of its chain is missing,
@@ -58,13 +60,15 @@ export async function verifyRemote(
     jsonSettleMs: number;
     protectChains?: boolean;
     onProgress?: (done: number, total: number) => void;
+    // Entries listed inside one directory unit; the default fits a full 2 TiB VHD directory.
+    maxTreeEntries?: number;
   },
 ): Promise<VerifyReport> {
   const report: VerifyReport = { remote: remote.id, entriesChecked: 0, foldersChecked: 0, findings: [] };
   const stored: StoredEntry[] = [];
   const entries = await readEntries(remote, report, stored);
   const immutable = await attributes.isImmutable(remote, [...new Set(entries.map((e) => e.path))]);
-  const inside = await listLockedTrees(entries, immutable);
+  const inside = await listLockedTrees(entries, immutable, options.maxTreeEntries ?? MAX_TREE_ENTRIES, report);
   const insideImmutable = await attributes.isImmutable(remote, [...inside.values()].flat());
   const leaves = await findLeafFolders(remote.root);
   const total = entries.length + leaves.length;
@@ -141,10 +145,21 @@ async function readEntries(remote: RemoteContext, report: VerifyReport, all: Sto
 async function listLockedTrees(
   entries: readonly IndexEntry[],
   immutable: ReadonlyMap<string, boolean | undefined>,
+  cap: number,
+  report: VerifyReport,
 ): Promise<Map<string, string[]>> {
   const inside = new Map<string, string[]>();
-  for (const entry of entries)
-    if (entry.recursive && immutable.get(entry.path) === true) inside.set(entry.path, await listTree(entry.path));
+  for (const entry of entries) {
+    if (!entry.recursive || immutable.get(entry.path) !== true) continue;
+    const { paths, capped } = await listTree(entry.path, cap);
+    inside.set(entry.path, paths);
+    if (capped)
+      report.findings.push({
+        kind: 'unchecked',
+        path: entry.path,
+        detail: `it holds more than ${cap} entries, more than any backup XO writes: only the first ${cap} were checked`,
+      });
+  }
   return inside;
 }
 
@@ -186,12 +201,22 @@ async function checkFolder(
     report.findings.push({ kind: 'refused', path: refusal.path, detail: `not locked: ${refusal.reason}` });
 }
 
-async function listTree(dir: string): Promise<string[]> {
+// A full 2 TiB VHD directory holds 1,048,576 blocks and their thousand folders; a directory an attacker filled holds
+// what fits on the disk, which must not exhaust verify's memory.
+const MAX_TREE_ENTRIES = 1_100_000;
+
+// Up to `cap` entries inside a locked directory (links listed, not followed); `capped` when there were more.
+async function listTree(dir: string, cap: number): Promise<{ paths: string[]; capped: boolean }> {
+  const paths: string[] = [];
   try {
-    return (await readdir(dir, { recursive: true })).map((name) => path.join(dir, name));
+    for await (const entry of await opendir(dir, { recursive: true })) {
+      if (paths.length === cap) return { paths, capped: true };
+      paths.push(path.join(entry.parentPath ?? entry.path, entry.name));
+    }
   } catch {
-    return [];
+    // Unreadable or gone: its entry's own check says so.
   }
+  return { paths, capped: false };
 }
 
 async function checkEntry(entry: IndexEntry, immutable: boolean | undefined): Promise<Finding | undefined> {

@@ -3,7 +3,9 @@ import { appendFile, link, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
-import { compareIdentity } from '../../src/verify/verify.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
+import { openRemoteContext } from '../../src/context/open.js';
+import { compareIdentity, verifyRemote } from '../../src/verify/verify.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { tempRemote, writeConfigFile } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
@@ -125,6 +127,27 @@ describe('xo-immutable-backups verify', () => {
     const after = verify(config);
     expect(after.report.remotes[0]!.findings).toEqual([]);
     expect(after.status).toBe(0);
+  });
+
+  it('lists a locked directory only up to a cap, and says what it did not check', async () => {
+    const remote = await tempRemote();
+    const vm = await writeVmBackup(remote.root, {
+      datetime: xoDatetime(Date.now() - 3600_000),
+      disks: [{ type: 'vhd-directory' }],
+    });
+    const { daemon } = await startDaemon(remote);
+    await daemon.stop();
+    const vhdDirectory = vm.units.find((u) => u.includes('/data/'))!;
+    const context = await openRemoteContext(
+      { id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false },
+      remote.indexPath,
+    );
+    const options = { now: Date.now(), jsonSettleMs: 5_000 };
+    const attributes = new IoctlAdapter();
+    expect((await verifyRemote(context, attributes, options)).findings).toEqual([]);
+    const capped = await verifyRemote(context, attributes, { ...options, maxTreeEntries: 2 });
+    expect(capped.findings.map((f) => [f.kind, f.path])).toEqual([['unchecked', vhdDirectory]]);
+    expect(capped.findings[0]!.detail).toMatch(/more than 2 entries/);
   });
 
   it('calls any ctime change a change, and a new device number alone something else', () => {
