@@ -63,6 +63,7 @@ export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: 
           `  NO DATETIME ${u}: immutable, but its name tells no datetime; not indexed (lift it by hand when no longer needed)`,
         );
       for (const s of r.skippedLegacy) io.out(`  prior-art entry left alone: ${s.path}: ${s.reason}`);
+      for (const s of r.skippedFolders) io.out(`  folder not read: ${s.path}: ${s.reason}`);
     }
     for (const e of errors) io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}\n  what to do: ${e.hint}`);
   }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { RemoteContext } from '../context/remote-context.js';
+import { AppError } from '../errors.js';
 import { isInside } from '../paths.js';
 import { isRealFolder } from '../remote/confine.js';
 import type { Identity } from '../remote/identity.js';
@@ -41,7 +42,11 @@ export async function checkCandidate(
       reason: `its folder ${path.dirname(unit)} is gone (renamed?); entries kept, the next pass tries again`,
     };
   if (!real) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
-  const examined = await examine(unit);
+  const examined = await examine(unit).catch((error: unknown) => {
+    if (error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH') return 'link' as const;
+    throw error;
+  });
+  if (examined === 'link') return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
   if (examined === undefined) return { kind: 'vanished' };
   if (examined.type === 'symlink' || examined.type === 'other')
     return {

@@ -20,6 +20,7 @@ import {
   type VmListing,
 } from '../remote/model.js';
 import { yieldIfDue } from '../concurrency.js';
+import { AppError } from '../errors.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT, parseObject } from './completion.js';
@@ -71,8 +72,14 @@ export interface FolderReport {
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
   if (!(await isConfined(folder, report))) return report;
-  if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report);
-  else await reconcileDateFolder(folder, options, report);
+  try {
+    if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report);
+    else await reconcileDateFolder(folder, options, report);
+  } catch (error) {
+    // A folder swapped for a link after the check above: nothing was read through it; what was asked stands.
+    if (!isLinkOnPath(error)) throw error;
+    report.refusals.push({ path: folder.path, reason: (error as Error).message, security: true });
+  }
   return report;
 }
 
@@ -86,6 +93,22 @@ async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boo
       security: true,
     });
   return real === true;
+}
+
+// A read that met a folder swapped for a link (remote/held.ts): nothing was read through it. A security refusal naming
+// it; the rest of the folder goes on, so one planted link cannot keep a backup's other files unlocked.
+async function unlessLinked<T>(report: FolderReport, at: string, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!isLinkOnPath(error)) throw error;
+    report.refusals.push({ path: at, reason: (error as Error).message, security: true });
+    return undefined;
+  }
+}
+
+function isLinkOnPath(error: unknown): boolean {
+  return error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH';
 }
 
 // What a reconcile of one VM folder works on.
@@ -268,7 +291,10 @@ async function chainUnits(scan: VmScan, units: readonly UnitRef[]): Promise<Unit
     const resolve = (alias: string): Promise<UnitRef | undefined> => aliasTarget(folder, alias, report);
     const names = scan.listing?.vdis.get(vdi.path);
     const cache = (scan.chains ??= { links: new Map(), older: new Map() });
-    const found = await chainOf(folder.path, vdi, disk, resolve, cache, names);
+    const found = await unlessLinked(report, path.join(folder.path, unit.path), () =>
+      chainOf(folder.path, vdi, disk, resolve, cache, names),
+    );
+    if (found === undefined) continue;
     add(found.units);
     if (found.older !== undefined && !olderAdded.has(found.older)) {
       olderAdded.add(found.older);
@@ -289,7 +315,7 @@ async function requestClaims({ folder, report, missing }: VmScan, claims: readon
   const real = new Set<string>();
   for (const claim of governingClaims(claims)) {
     const unit = path.join(folder.path, claim.unit.path);
-    const examined = await examine(unit);
+    const examined = await unlessLinked(report, unit, () => examine(unit));
     if (examined === undefined) missing.add(claim.backup.label);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
     addRequest(
@@ -305,7 +331,9 @@ async function requestClaims({ folder, report, missing }: VmScan, claims: readon
 }
 
 async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {
-  const content = await readSmallFile(path.join(folder.path, alias));
+  const content = await unlessLinked(report, path.join(folder.path, alias), () =>
+    readSmallFile(path.join(folder.path, alias)),
+  );
   if (content === undefined) return undefined;
   const target = resolveAliasTarget(alias, content);
   if (target === undefined) {
@@ -316,7 +344,9 @@ async function aliasTarget(folder: LeafFolder, alias: string, report: FolderRepo
     });
     return undefined;
   }
-  const examined = await examine(path.join(folder.path, target));
+  const examined = await unlessLinked(report, path.join(folder.path, target), () =>
+    examine(path.join(folder.path, target)),
+  );
   if (examined === undefined) return undefined;
   return { path: target, recursive: examined.type === 'directory' };
 }

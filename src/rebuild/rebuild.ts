@@ -2,6 +2,7 @@ import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { isInside } from '../paths.js';
+import { AppError } from '../errors.js';
 import { dayOf, lockedEntry, pendingEntry } from '../index/entry.js';
 import { IndexStore } from '../index/store.js';
 import type { RemoteContext } from '../context/remote-context.js';
@@ -23,6 +24,8 @@ export interface RebuildReport {
   // Prior-art entries left alone: outside this remote, or naming nothing immutable any more.
   skippedLegacy: { path: string; reason: string }[];
   foldersScanned: number;
+  // Folders not read: one on the way was a symbolic link.
+  skippedFolders: { path: string; reason: string }[];
 }
 
 interface Candidate {
@@ -47,6 +50,7 @@ export async function rebuildIndex(
     undated: [],
     skippedLegacy: [],
     foldersScanned: 0,
+    skippedFolders: [],
   };
   const { newest, ownLegacy } = await readIndexed(remote);
   const legacy = new Set<string>(ownLegacy.values());
@@ -96,7 +100,13 @@ async function walkCandidates(
   const candidates = new Map<string, Candidate>();
   const leaves = await findLeafFolders(remote.root);
   for (const leaf of leaves) {
-    for (const candidate of await leafCandidates(leaf.kind, leaf.path)) candidates.set(candidate.path, candidate);
+    // A folder swapped for a link while read: nothing read through it; the rest of the remote is still indexed.
+    const found = await leafCandidates(leaf.kind, leaf.path).catch((error: unknown) => {
+      if (!(error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH')) throw error;
+      report.skippedFolders.push({ path: leaf.path, reason: error.message });
+      return [];
+    });
+    for (const candidate of found) candidates.set(candidate.path, candidate);
     report.foldersScanned++;
     onProgress?.(report.foldersScanned, leaves.length);
   }

@@ -1,7 +1,8 @@
-import { closeSync, constants, lstatSync, openSync, readlinkSync, realpathSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
-import { errnoCode } from '../errors.js';
+import { AppError, errnoCode } from '../errors.js';
+import { isPlainlyBelow, NotAFolder, openRemoteTree, procPath, type HeldTree } from './held.js';
 import type { RemoteRoot } from './root.js';
 
 // chattr follows symlinked parent folders: a folder is safe to act in only if the root still resolves to where it did
@@ -41,55 +42,27 @@ export async function isRealFolder(
   }
 }
 
-// `dir` is the root or below it, written the way path.join writes it (no "//", ".", ".." or trailing "/").
-function isPlainlyBelow(root: string, dir: string): boolean {
-  if (root.length < 2 || root.endsWith('/') || !dir.startsWith(root)) return false;
-  if (dir.length === root.length) return true;
-  return (
-    dir[root.length] === '/' &&
-    !dir.endsWith('/') &&
-    !dir.includes('//') &&
-    !dir.includes('/./') &&
-    !dir.includes('/../') &&
-    !dir.endsWith('/.') &&
-    !dir.endsWith('/..')
-  );
-}
-
 // `dir` (the root or plainly below it) opened one folder at a time from the root, never following a link, for `act`
 // to work in through `/proc/self/fd/N/<name>` (the kernel's openat: nothing above is resolved again). undefined: a
 // folder on the way is gone or is not a real folder, or the root no longer resolves where it did at start.
 export function inHeldFolder<T>(remote: RemoteRoot, dir: string, act: (held: string) => T): T | undefined {
   const { root } = remote;
   if (!isPlainlyBelow(root, dir)) return undefined;
-  const opened: number[] = [];
+  let tree: HeldTree | undefined;
+  let held: string | undefined;
   try {
-    const held = walkFolders(
-      remote,
-      dir
-        .slice(root.length)
-        .split('/')
-        .filter((n) => n !== ''),
-      opened,
-    );
-    return held === undefined ? undefined : act(held);
-  } finally {
-    for (const fd of opened) closeSync(fd);
-  }
-}
-
-function walkFolders(remote: RemoteRoot, names: readonly string[], opened: number[]): string | undefined {
-  try {
-    let fd = openSync(remote.root, constants.O_RDONLY | constants.O_DIRECTORY);
-    opened.push(fd);
-    if (readlinkSync(`/proc/self/fd/${fd}`) !== remote.realRoot) return undefined;
-    for (const name of names) {
-      fd = openSync(`/proc/self/fd/${fd}/${name}`, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-      opened.push(fd);
-    }
-    return `/proc/self/fd/${fd}`;
+    tree = openRemoteTree(remote);
+    const fd = tree.folder(dir.slice(root.length + 1));
+    if (fd !== undefined) held = procPath(fd);
   } catch (error) {
+    tree?.close();
+    if (error instanceof NotAFolder || error instanceof AppError) return undefined;
     if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(error) ?? '')) return undefined;
     throw error;
+  }
+  try {
+    return held === undefined ? undefined : act(held);
+  } finally {
+    tree.close();
   }
 }

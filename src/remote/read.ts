@@ -2,6 +2,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
+import { FILE_FLAGS, HeldTree, linkOnPath, locateInRemote, NotAFolder, openRemoteTree, procPath } from './held.js';
 import type { Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
 
@@ -12,27 +13,77 @@ function toListed(entry: Dirent): ListedEntry {
   return { name: entry.name, isDirectory: entry.isDirectory(), isFile: entry.isFile() };
 }
 
-export async function listFolder(folder: string): Promise<ListedEntry[]> {
+// `act` on a path's place in a held tree (remote/held.ts): below a remote resolved at start, walked from its root,
+// checked on the descriptor to be where it was; elsewhere (no remote's path: a demo, a test) from the path's own
+// folder. undefined when a folder on the way is missing or is a file. A folder on the way that is a symbolic link
+// (swapped in after the listing) throws REMOTE_LINK_ON_PATH: nothing is read through it.
+async function atHeld<T>(
+  file: string,
+  asFolder: boolean,
+  act: (tree: HeldTree, relative: string) => T | undefined | Promise<T | undefined>,
+): Promise<T | undefined> {
+  await yieldIfDue();
+  const located = locateInRemote(file);
+  let tree: HeldTree;
   try {
-    await yieldIfDue();
-    return readdirSync(folder, { withFileTypes: true }).map(toListed);
+    tree =
+      located === undefined
+        ? HeldTree.openTop(asFolder ? file : path.dirname(file), constants.O_RDONLY | constants.O_DIRECTORY)
+        : openRemoteTree(located.remote);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw error;
+  }
+  try {
+    return await act(tree, relative(located, file, asFolder));
+  } catch (error) {
+    if (!(error instanceof NotAFolder)) throw error;
+    // The path itself a link or a file (a folder to list): not there, as a file that is a link is not read.
+    if (error.reason === 'not a folder' || error.path === relative(located, file, asFolder)) return undefined;
+    throw linkOnPath(file, error);
+  } finally {
+    tree.close();
   }
 }
 
+function relative(located: { relative: string } | undefined, file: string, asFolder: boolean): string {
+  return located?.relative ?? (asFolder ? '' : path.basename(file));
+}
+
+// A folder to list that is a file or a link (swapped in since its parent's listing) is not entered: [].
+function listIn(tree: HeldTree, relative: string): ListedEntry[] {
+  let fd: number | undefined;
+  try {
+    fd = tree.folder(relative);
+  } catch (error) {
+    if (error instanceof NotAFolder && error.path === relative) return [];
+    throw error;
+  }
+  return fd === undefined ? [] : readdirSync(procPath(fd), { withFileTypes: true }).map(toListed);
+}
+
+export async function listFolder(folder: string): Promise<ListedEntry[]> {
+  return (await atHeld(folder, true, listIn)) ?? [];
+}
+
 // vdis/<jobId>/<vdiUuid>/: two levels of folders, then each VDI folder's listing; symlinked folders are not entered.
+// One walk from the root for the whole VM folder.
 export async function listVdiFolders(vmFolder: string): Promise<VdiFolder[]> {
   const folders: VdiFolder[] = [];
-  for (const job of await listFolder(path.join(vmFolder, 'vdis'))) {
-    if (!job.isDirectory || job.name.startsWith('.')) continue;
-    for (const vdi of await listFolder(path.join(vmFolder, 'vdis', job.name))) {
-      if (!vdi.isDirectory || vdi.name.startsWith('.')) continue;
-      const relative = `vdis/${job.name}/${vdi.name}`;
-      folders.push({ path: relative, entries: await listFolder(path.join(vmFolder, relative)) });
+  await atHeld(vmFolder, true, async (tree, top) => {
+    const at = (relative: string): string => (top === '' ? relative : `${top}/${relative}`);
+    for (const job of listIn(tree, at('vdis'))) {
+      if (!job.isDirectory || job.name.startsWith('.')) continue;
+      for (const vdi of listIn(tree, at(`vdis/${job.name}`))) {
+        if (!vdi.isDirectory || vdi.name.startsWith('.')) continue;
+        const relative = `vdis/${job.name}/${vdi.name}`;
+        await yieldIfDue();
+        folders.push({ path: relative, entries: listIn(tree, at(relative)) });
+      }
     }
-  }
+    return undefined;
+  });
   return folders;
 }
 
@@ -41,9 +92,9 @@ export async function readSmallFile(file: string, limit = 64 * 1024): Promise<st
   return (await readSmallBuffer(file, limit))?.toString('utf8');
 }
 
-// Remote content is read only from a regular file, never through a symlink swapped in after the listing, opened
-// non-blocking (a FIFO must not hang the daemon, whose calls here are synchronous), and never past the limit, even
-// when it grows while read.
+// Remote content is read only from a regular file, never through a symlink (the file's or a folder's on the way,
+// swapped in after the listing), opened non-blocking (a FIFO must not hang the daemon, whose calls here are
+// synchronous), and never past the limit, even when it grows while read.
 export async function readSmallBuffer(file: string, limit: number): Promise<Buffer | undefined> {
   return withRegularFile(file, (fd, size) => {
     if (size > limit) return undefined;
@@ -67,21 +118,25 @@ async function withRegularFile<T>(
   file: string,
   read: (fd: number, size: number) => T | undefined,
 ): Promise<T | undefined> {
-  let fd: number;
-  try {
-    await yieldIfDue();
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT' || code === 'ELOOP') return undefined;
-    throw error;
-  }
-  try {
-    const stats = fstatSync(fd);
-    return stats.isFile() ? read(fd, stats.size) : undefined;
-  } finally {
-    closeSync(fd);
-  }
+  return atHeld(file, false, (tree, relative) => {
+    const place = tree.pathOf(relative);
+    // An lstat first, so a device is never opened (an open alone can act on one); the fstat below judges what was.
+    if (place === undefined || lstatSync(place, { throwIfNoEntry: false })?.isFile() !== true) return undefined;
+    let fd: number;
+    try {
+      fd = openSync(place, FILE_FLAGS);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENXIO') return undefined;
+      throw error;
+    }
+    try {
+      const stats = fstatSync(fd);
+      return stats.isFile() ? read(fd, stats.size) : undefined;
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
 
 function readFully(fd: number, buffer: Buffer, position: number): number {
@@ -99,10 +154,16 @@ export interface Examined {
   mtimeMs: number;
 }
 
+// The entry itself (a link is not followed), reached like a read: through held folders.
 export async function examine(file: string): Promise<Examined | undefined> {
-  try {
-    await yieldIfDue();
-    const stats = lstatSync(file, { bigint: true });
+  return atHeld(file, false, (tree, relative) => {
+    const place = tree.pathOf(relative);
+    if (place === undefined) return undefined;
+    const stats =
+      relative === ''
+        ? fstatSync(tree.folder('') as number, { bigint: true })
+        : lstatSync(place, { bigint: true, throwIfNoEntry: false });
+    if (stats === undefined) return undefined;
     return {
       identity: {
         dev: stats.dev.toString(),
@@ -117,8 +178,5 @@ export async function examine(file: string): Promise<Examined | undefined> {
       size: Number(stats.size),
       mtimeMs: Number(stats.mtimeMs),
     };
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
-    throw error;
-  }
+  });
 }

@@ -2,6 +2,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError, errnoCode } from '../errors.js';
+import { holdRemoteRoot } from './held.js';
 import { readSmallFile } from './read.js';
 
 // A remote's root as configured, and as resolved once at start: everything acted on must still resolve below it.
@@ -21,7 +22,10 @@ export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
         hint: `set remotes.${remote.id}.root to the folder XO uses as the remote`,
       });
     }
-    return await realpath(remote.root);
+    const realRoot = await realpath(remote.root);
+    // From now on, what is read below the root is read from a descriptor of it, checked to be here (remote/held.ts).
+    holdRemoteRoot({ root: remote.root, realRoot });
+    return realRoot;
   } catch (error) {
     if (error instanceof AppError) throw error;
     throw new AppError(

@@ -8,65 +8,22 @@ import {
   lstatSync,
   openSync,
   readdirSync,
-  realpathSync,
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
-import { errnoCode } from '../errors.js';
+import { HeldTree, NotAFolder, openTop, parentOf, procPath } from '../remote/held.js';
 import type { ListedEntry } from '../remote/model.js';
 import type { SourceEntry } from './plan.js';
 
-const MAX_OPEN_FOLDERS = 256;
 const FOLDER_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
-// A folder tree read through descriptors: each folder is opened inside its parent's descriptor
-// (/proc/self/fd/<parent>/<name>, the openat of a language without one) without following a link, so nothing read or
-// copied can be a path an attacker swapped for a symlink after it was checked. Relative paths; '' is the top.
-export class FolderTree {
-  readonly #fds = new Map<string, number>();
-
-  private constructor(top: number) {
-    this.#fds.set('', top);
-  }
-
+// A folder tree read through descriptors (remote/held.ts: each folder opened inside its parent's descriptor without
+// following a link), so nothing read or copied can be a path an attacker swapped for a symlink after it was checked.
+// Relative paths; '' is the top.
+export class FolderTree extends HeldTree {
   // `expectedReal`: the top must still resolve there (a remote root checked at start, or a target just judged).
   static open(top: string, expectedReal?: string): FolderTree {
-    const fd = openSync(top, FOLDER_FLAGS);
-    if (expectedReal !== undefined && realpathSync.native(procPath(fd)) !== expectedReal) {
-      closeSync(fd);
-      throw new Error(`${top} no longer resolves to ${expectedReal}`);
-    }
-    return new FolderTree(fd);
-  }
-
-  // The folder's descriptor; undefined when it does not exist. Throws NotAFolder for a symlink or a file.
-  // A chain of VHD directories can hold many thousand folders: past a bound, the descriptors are opened again.
-  folder(relative: string): number | undefined {
-    if (this.#fds.size > MAX_OPEN_FOLDERS)
-      for (const [name, fd] of this.#fds)
-        if (name !== '') {
-          closeSync(fd);
-          this.#fds.delete(name);
-        }
-    return this.#folder(relative);
-  }
-
-  #folder(relative: string): number | undefined {
-    const known = this.#fds.get(relative);
-    if (known !== undefined) return known;
-    const parent = this.#folder(parentOf(relative));
-    if (parent === undefined) return undefined;
-    try {
-      const fd = openSync(childPath(parent, relative), FOLDER_FLAGS);
-      this.#fds.set(relative, fd);
-      return fd;
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ENOENT') return undefined;
-      if (code === 'ELOOP' || code === 'ENOTDIR')
-        throw new NotAFolder(relative, code === 'ELOOP' ? 'a symbolic link' : 'not a folder');
-      throw error;
-    }
+    return new FolderTree(openTop(top, FOLDER_FLAGS, expectedReal));
   }
 
   // A folder's entries by the types readdir reports (links not followed); [] when it does not exist.
@@ -132,33 +89,12 @@ export class FolderTree {
     fchownSync(fd, uid, gid);
     fchmodSync(fd, mode & 0o7777);
   }
-
-  close(): void {
-    for (const fd of this.#fds.values()) closeSync(fd);
-    this.#fds.clear();
-  }
 }
 
-export class NotAFolder extends Error {
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-  ) {
-    super(`${path}: ${reason}`);
-  }
-}
-
-export function procPath(fd: number): string {
-  return `/proc/self/fd/${fd}`;
-}
+export { NotAFolder, procPath };
 
 function childPath(parentFd: number, relative: string): string {
   return `${procPath(parentFd)}/${path.posix.basename(relative)}`;
-}
-
-function parentOf(relative: string): string {
-  const parent = path.posix.dirname(relative);
-  return parent === '.' ? '' : parent;
 }
 
 function toEntry(relative: string, stats: Stats): SourceEntry {

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdir, symlink } from 'node:fs/promises';
+import { mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
@@ -154,3 +154,44 @@ describe('rename race', () => {
     expect(units.filter((u) => !stillLocked(u)).length).toBeGreaterThan(0);
   }, 240_000);
 });
+
+describe('rename race on reads', () => {
+  it('never reads a json through a VM folder swapped for a link: what the outside twin names is not locked', async () => {
+    const remote = await tempRemote();
+    const outside = await tempFolder('xo-immutable-outside-');
+    const backup = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 3600_000) });
+    const folder = path.dirname(backup.label);
+    // An old export of the VM, past its window: nothing inside the remote names it.
+    const old = path.join(folder, '20200101T000000Z.xva');
+    await writeFile(old, 'old export');
+    const swap = await twin(folder, path.dirname(folder), outside, 'twin');
+    // The twin's json, same name, also names the old export: only a json read through the link can name it.
+    const twinJson = path.join(outside, 'twin', path.basename(backup.label));
+    const parsed = JSON.parse(await readFile(twinJson, 'utf8')) as Record<string, unknown>;
+    await writeFile(twinJson, JSON.stringify({ ...parsed, xva: './20200101T000000Z.xva' }));
+    await utimes(twinJson, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
+
+    const { daemon, logs } = await startDaemon(remote, { config: { rescanEveryMs: 50, jsonSettleMs: 300 } });
+    await waitFor(() => allImmutable(backup.units), 'the backup to be locked');
+    const stopSwapping = await startSwapping([swap]);
+    const started = Date.now();
+    while (Date.now() - started < RACE_MS && !stillLockedOrAway(old))
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    await stopSwapping();
+    await daemon.stop();
+    expect(isImmutable(old), 'an export named only by the json outside the remote').toBe(false);
+    expect(flagsUnder(path.join(outside, 'twin')).size).toBeGreaterThan(0);
+    expect([...flagsUnder(path.join(outside, 'twin')).values()].some((immutable) => immutable)).toBe(false);
+    // Seen, and said: a read that met a link is a security warning naming the folder.
+    expect(logs.some((l) => l.security === true && String(l.msg).includes('symbolic link'))).toBe(true);
+  }, 60_000);
+});
+
+// Locked, or away for a moment (its folder swapped): the loop above stops as soon as it is locked.
+function stillLockedOrAway(file: string): boolean {
+  try {
+    return isImmutable(file);
+  } catch {
+    return false;
+  }
+}
