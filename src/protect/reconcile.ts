@@ -22,7 +22,7 @@ import {
 import { yieldIfDue } from '../concurrency.js';
 import { AppError } from '../errors.js';
 import { isRealFolder } from '../remote/confine.js';
-import { examine, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
+import { examine, examineAll, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT, parseObject } from './completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
@@ -178,10 +178,11 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
 
 async function examineJsons(folder: LeafFolder, backups: readonly VmBackup[]): Promise<VmJson[]> {
   const jsons: VmJson[] = [];
-  for (const backup of backups) {
-    const json = path.join(folder.path, backup.metadata);
-    const examined = await examine(json);
-    if (examined?.type === 'file') jsons.push({ backup, json, examined });
+  const paths = backups.map((backup) => path.join(folder.path, backup.metadata));
+  // One walk from the root for all of them; a json behind a link (the VM folder swapped) stops the folder, as a read.
+  for (const [i, examined] of (await examineAll(paths)).entries()) {
+    if (examined instanceof AppError) throw examined;
+    if (examined?.type === 'file') jsons.push({ backup: backups[i] as VmBackup, json: paths[i] as string, examined });
   }
   return jsons;
 }
@@ -313,9 +314,17 @@ function completeBackups(claims: readonly Claim<BackupRef>[]): BackupRef[] {
 async function requestClaims({ folder, report, missing }: VmScan, claims: readonly Claim<BackupRef>[]): Promise<void> {
   // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
   const real = new Set<string>();
-  for (const claim of governingClaims(claims)) {
-    const unit = path.join(folder.path, claim.unit.path);
-    const examined = await unlessLinked(report, unit, () => examine(unit));
+  const governing = governingClaims(claims);
+  const units = governing.map((claim) => path.join(folder.path, claim.unit.path));
+  // Examined in one walk from the root, then each acted on: the flag helper checks each again where it acts.
+  const found = await examineAll(units);
+  for (const [i, claim] of governing.entries()) {
+    const unit = units[i] as string;
+    const examined = await unlessLinked(report, unit, async () => {
+      const result = found[i];
+      if (result instanceof AppError) throw result;
+      return result;
+    });
     if (examined === undefined) missing.add(claim.backup.label);
     if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
     addRequest(

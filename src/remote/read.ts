@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
-import { errnoCode } from '../errors.js';
+import { AppError, errnoCode } from '../errors.js';
 import { FILE_FLAGS, HeldTree, linkOnPath, locateInRemote, NotAFolder, openRemoteTree, procPath } from './held.js';
 import type { Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
@@ -156,27 +156,66 @@ export interface Examined {
 
 // The entry itself (a link is not followed), reached like a read: through held folders.
 export async function examine(file: string): Promise<Examined | undefined> {
-  return atHeld(file, false, (tree, relative) => {
-    const place = tree.pathOf(relative);
-    if (place === undefined) return undefined;
-    const stats =
-      relative === ''
-        ? fstatSync(tree.folder('') as number, { bigint: true })
-        : lstatSync(place, { bigint: true, throwIfNoEntry: false });
-    if (stats === undefined) return undefined;
-    return {
-      identity: {
-        dev: stats.dev.toString(),
-        ino: stats.ino.toString(),
-        size: stats.size.toString(),
-        mtimeNs: stats.mtimeNs.toString(),
-        ctimeNs: stats.ctimeNs.toString(),
-        birthtimeNs: stats.birthtimeNs.toString(),
-      },
-      type: stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other',
-      links: Number(stats.nlink),
-      size: Number(stats.size),
-      mtimeMs: Number(stats.mtimeMs),
-    };
-  });
+  return atHeld(file, false, examineIn);
+}
+
+// Many entries of one remote (the jsons or units of one VM folder) through one walk from its root: each folder on the
+// way is opened once for the batch. Per entry: what examine gives, or the REMOTE_LINK_ON_PATH error it would throw.
+export async function examineAll(files: readonly string[]): Promise<(Examined | undefined | AppError)[]> {
+  const located = files.map(locateInRemote);
+  const remote = located[0]?.remote;
+  if (remote === undefined || located.some((l) => l?.remote !== remote))
+    return Promise.all(files.map((file) => examine(file).catch((error: unknown) => asLinkOnPath(error))));
+  let tree: HeldTree;
+  try {
+    tree = openRemoteTree(remote);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return files.map(() => undefined);
+    return files.map(() => asLinkOnPath(error));
+  }
+  try {
+    const out: (Examined | undefined | AppError)[] = [];
+    for (const [i, file] of files.entries()) {
+      await yieldIfDue();
+      const relative = (located[i] as { relative: string }).relative;
+      try {
+        out.push(examineIn(tree, relative));
+      } catch (error) {
+        if (!(error instanceof NotAFolder)) throw error;
+        out.push(error.reason === 'not a folder' || error.path === relative ? undefined : linkOnPath(file, error));
+      }
+    }
+    return out;
+  } finally {
+    tree.close();
+  }
+}
+
+function asLinkOnPath(error: unknown): AppError {
+  if (error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH') return error;
+  throw error;
+}
+
+function examineIn(tree: HeldTree, relative: string): Examined | undefined {
+  const place = tree.pathOf(relative);
+  if (place === undefined) return undefined;
+  const stats =
+    relative === ''
+      ? fstatSync(tree.folder('') as number, { bigint: true })
+      : lstatSync(place, { bigint: true, throwIfNoEntry: false });
+  if (stats === undefined) return undefined;
+  return {
+    identity: {
+      dev: stats.dev.toString(),
+      ino: stats.ino.toString(),
+      size: stats.size.toString(),
+      mtimeNs: stats.mtimeNs.toString(),
+      ctimeNs: stats.ctimeNs.toString(),
+      birthtimeNs: stats.birthtimeNs.toString(),
+    },
+    type: stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other',
+    links: Number(stats.nlink),
+    size: Number(stats.size),
+    mtimeMs: Number(stats.mtimeMs),
+  };
 }
