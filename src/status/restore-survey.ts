@@ -15,6 +15,7 @@ import {
   type VdiFolder,
   type VmBackup,
 } from '../remote/model.js';
+import { AppError } from '../errors.js';
 import { examine, listFolder, listVdiFolders, readSmallFile } from '../remote/read.js';
 import { findLeafFolders } from '../remote/scan.js';
 import type { VhdLink } from '../remote/vhd-header.js';
@@ -77,7 +78,7 @@ export async function surveyRemote(
   for (const { model, folder } of vms) {
     for (const unit of model.units.keys()) {
       const absolute = path.join(folder, unit);
-      const examined = await examine(absolute);
+      const examined = await unlessLinked(examine(absolute));
       const entry = indexed.get(absolute);
       const identity = entry?.identity;
       const fact: UnitFacts = {
@@ -129,7 +130,7 @@ async function surveyVmFolder(remote: SurveyedRemote, folder: string, now: numbe
     const inWindow = isInWindow(backup.instant, now, remote.durationMs);
     const content = remote.encrypted
       ? undefined
-      : await readSmallFile(path.join(folder, backup.metadata), METADATA_LIMIT);
+      : await unlessLinked(readSmallFile(path.join(folder, backup.metadata), METADATA_LIMIT));
     const parsed = content !== undefined && parsesAsObject(content) ? (JSON.parse(content) as unknown) : undefined;
     // A json XO cannot read is no restore point; on a plain remote that is one still being written.
     if (!remote.encrypted && parsed === undefined) continue;
@@ -175,13 +176,13 @@ async function pointOf(
     // Aliases are ciphertext: each backup's own VHD directory is found by name, its chain cannot be read.
     for (const alias of aliases) {
       const directory = `${path.posix.dirname(alias)}/data/${path.posix.basename(alias, '.alias.vhd')}.vhd`;
-      if ((await examine(path.join(folder, directory))) !== undefined) own.push(directory);
+      if ((await unlessLinked(examine(path.join(folder, directory)))) !== undefined) own.push(directory);
     }
     const model = { backup: backup.metadata, instant: backup.instant, own, chain: [], chainKnown: disks.length === 0 };
     return { model, bases: disks.map(() => undefined) };
   }
   const resolve = async (alias: string): Promise<UnitRef | undefined> => {
-    const target = resolveAliasTarget(alias, (await readSmallFile(path.join(folder, alias))) ?? '');
+    const target = resolveAliasTarget(alias, (await unlessLinked(readSmallFile(path.join(folder, alias)))) ?? '');
     return target === undefined ? undefined : { path: target, recursive: true };
   };
   for (const alias of aliases) {
@@ -214,6 +215,17 @@ async function pointOf(
 }
 
 // Only where XO writes: an .xva at the top of the VM folder, a VHD or alias directly in a VDI folder.
+// Behind a folder swapped for a link (remote/held.ts): not read, so not there; a unit there counts as missing. A
+// survey must not fail on one planted link: the daemon's reconcile says it as a security warning.
+async function unlessLinked<T>(read: Promise<T | undefined>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH') return undefined;
+    throw error;
+  }
+}
+
 function isXoPlace(reference: string): boolean {
   return /^[^/.][^/]*\.xva$/.test(reference) || /^vdis\/[^/]+\/[^/]+\/[^/.][^/]*\.vhd$/.test(reference);
 }
