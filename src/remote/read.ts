@@ -139,7 +139,8 @@ async function withRegularFile<T>(
   });
 }
 
-function readFully(fd: number, buffer: Buffer, position: number): number {
+// Reads until the buffer is full or the file ends (readSync may return less than asked); returns the bytes read.
+export function readFully(fd: number, buffer: Buffer, position: number): number {
   let length = 0;
   for (let read = -1; read !== 0 && length < buffer.length; length += read)
     read = readSync(fd, buffer, length, buffer.length - length, position + length);

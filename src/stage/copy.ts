@@ -1,6 +1,7 @@
-import { closeSync, constants, fchownSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchownSync, fstatSync, openSync, type Stats } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { AppError, errnoCode } from '../errors.js';
+import { readFully } from '../remote/read.js';
 import { procPath, type FolderTree } from './source.js';
 
 export type CopyMethod = 'reflink' | 'copy';
@@ -52,21 +53,14 @@ function compare(source: number, copy: number, stats: Stats, relative: string, o
   const a = Buffer.allocUnsafe(CHUNK);
   const b = Buffer.allocUnsafe(CHUNK);
   for (let position = 0; ;) {
-    const read = readFull(source, a, position);
-    const readBack = readFull(copy, b, position);
+    const read = readFully(source, a, position);
+    const readBack = readFully(copy, b, position);
     if (read !== readBack || !a.subarray(0, read).equals(b.subarray(0, readBack)))
       throw copyFailed(relative, `the copy reads back different bytes from offset ${position}`);
     if (read === 0) return;
     position += read;
     onBytes(read);
   }
-}
-
-function readFull(fd: number, buffer: Buffer, position: number): number {
-  let length = 0;
-  for (let read = -1; read !== 0 && length < buffer.length; length += read)
-    read = readSync(fd, buffer, length, buffer.length - length, position + length);
-  return length;
 }
 
 function copyFailed(relative: string, why: string): AppError {
