@@ -1,27 +1,13 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { runCli } from '../support/cli.js';
 import { startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 
-const BIN = path.resolve('bin/xo-immutable-backups.js');
 const HOUR = 3_600_000;
-
-// The CLI in its own process, awaited without blocking this one: the daemon under test runs here and must answer.
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdin.end();
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 const noneImmutable = (paths: readonly string[]): boolean => paths.every((p) => !isImmutable(p));
 
@@ -51,7 +37,7 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     let running = await startDaemon(remote, options);
     await waitFor(() => allImmutable([...held, ...kept]), 'every backup to be locked');
 
-    const lifted = await run(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '30s', '--yes']);
+    const lifted = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '30s', '--yes']);
     expect(lifted.stderr).toContain('acknowledged the hold');
     expect(lifted.stdout).toContain(`unlocked ${held.length} unit(s) of VM ${vm}`);
     expect(lifted.status, lifted.stderr).toBe(0);
@@ -74,11 +60,11 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     await fullProofs(running, 2);
     expect(noneImmutable([...held, ...fresh])).toBe(true);
 
-    const status = await run(['status', '--config', config, '--json']);
+    const status = await runCli(['status', '--config', config, '--json']);
     expect(status.status).toBe(1);
     const report = JSON.parse(status.stdout) as { remotes: { holds: { vm: string; until: string }[] }[] };
     expect(report.remotes[0]?.holds).toMatchObject([{ vm }]);
-    const text = await run(['status', '--config', config]);
+    const text = await runCli(['status', '--config', config]);
     expect(text.stdout).toContain(`HELD: VM ${vm} NOT PROTECTED until`);
 
     // The hold ends on time (a timer, not the next rescan: that is an hour away in the restarted daemon's config).
@@ -96,11 +82,11 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     const units = (await writeVmBackup(remote.root, { vm, datetime: xoDatetime(Date.now() - HOUR) })).units;
     await startDaemon(remote);
     await waitFor(() => allImmutable(units), 'the backup to be locked');
-    const lifted = await run(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '1h', '--yes']);
+    const lifted = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '1h', '--yes']);
     expect(lifted.status, lifted.stderr).toBe(0);
     expect(noneImmutable(units)).toBe(true);
 
-    const ended = await run(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--end-hold']);
+    const ended = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--end-hold']);
     expect(ended.status, ended.stderr).toBe(0);
     expect(ended.stdout).toContain(`hold on VM ${vm} ended; the running daemon`);
     await waitFor(() => allImmutable(units), 'the VM to be locked again');
@@ -115,10 +101,10 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     await waitFor(() => allImmutable(units), 'the backup to be locked');
     await daemon.stop();
 
-    const refused = await run(['lift', '--config', config, '--remote', 'r', '--vm', vm]);
+    const refused = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', vm]);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain('--yes');
-    const tooLong = await run(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '8d', '--yes']);
+    const tooLong = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '8d', '--yes']);
     expect(tooLong.status).toBe(2);
     expect(tooLong.stderr).toContain('at most 7 days');
     expect(allImmutable(units)).toBe(true);
@@ -137,7 +123,7 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     await daemon.stop();
 
     const args = ['lift', '--config', config, '--remote', 'r', '--vm', vm, '--backup', newerDt, '--yes', '--json'];
-    const lifted = await run(args);
+    const lifted = await runCli(args);
     expect(lifted.status, lifted.stderr).toBe(0);
     const report = JSON.parse(lifted.stdout) as { unlocked: number; hold: { backup: string } };
     expect(report).toMatchObject({ unlocked: newer.length, hold: { backup: newerDt } });

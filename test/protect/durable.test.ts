@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Target, Within } from '../../src/attributes/adapter.js';
@@ -9,12 +9,11 @@ import { systemClock } from '../../src/clock.js';
 import { freeze, recordClock } from '../../src/clockguard/state.js';
 import { ProvenBackups } from '../../src/protect/proven.js';
 import { provenFile, saveProven } from '../../src/protect/proven-file.js';
-import type { RemoteContext } from '../../src/context/remote-context.js';
 import { IndexStore } from '../../src/index/store.js';
 import { createLogger } from '../../src/log/logger.js';
-import type { LockRequest } from '../../src/protect/context.js';
 import { lockUnits } from '../../src/protect/locker.js';
 import { utcDay } from '../../src/remote/datetime.js';
+import { oneUnitRequest } from '../support/lock-request.js';
 import { stopBeforeCleanup, tempFolder, tempRemote } from '../support/remote.js';
 
 // An ext4 image loop-mounted with a 10-minute journal commit: what was not synced stays in memory, and a copy of the
@@ -50,24 +49,7 @@ describe('index entries survive a power loss', () => {
     const index = new IndexStore(indexPath, 'r');
     await index.open();
     execFileSync('sync', ['-f', disk.mountPoint]);
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 1,
-      index,
-      encrypted: false,
-    };
-    const unit = path.join(remote.root, 'unit');
-    await writeFile(unit, 'x');
-    const instant = Date.UTC(2026, 10, 22, 6);
-    const request: LockRequest = {
-      remote: context,
-      kind: 'vm',
-      unit,
-      recursive: false,
-      backup: { label: unit, datetime: '20261122T060000Z', instant, completedAt: instant },
-    };
+    const { unit, instant, request } = await oneUnitRequest(remote.root, index);
     const flags = new IoctlAdapter();
     let snapshot: string | undefined;
     const attributes = Object.assign(Object.create(flags) as IoctlAdapter, {

@@ -1,15 +1,12 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PathOutcome, Target, Within } from '../../src/attributes/adapter.js';
 import { IndexStore } from '../../src/index/store.js';
 import { createLogger } from '../../src/log/logger.js';
-import type { LockRequest } from '../../src/protect/context.js';
 import { lockUnits } from '../../src/protect/locker.js';
-import type { RemoteContext } from '../../src/context/remote-context.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
+import { oneUnitRequest } from '../support/lock-request.js';
 import { tempRemote } from '../support/remote.js';
 
 describe('lockUnits', () => {
@@ -17,24 +14,7 @@ describe('lockUnits', () => {
     const remote = await tempRemote();
     const index = new IndexStore(remote.indexPath, 'r');
     await index.open();
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 1,
-      index,
-      encrypted: false,
-    };
-    const unit = path.join(remote.root, 'unit');
-    await writeFile(unit, 'x');
-    const instant = Date.UTC(2026, 10, 22, 6);
-    const request: LockRequest = {
-      remote: context,
-      kind: 'vm',
-      unit,
-      recursive: false,
-      backup: { label: unit, datetime: '20261122T060000Z', instant, completedAt: instant },
-    };
+    const { unit, instant, request } = await oneUnitRequest(remote.root, index);
     const seenAtChattr: boolean[] = [];
     const fake = new FakeAttributes();
     const watching = Object.assign(Object.create(fake) as FakeAttributes, {

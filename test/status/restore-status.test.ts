@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { parseBackupDatetime } from '../../src/remote/datetime.js';
+import type { RestorePoints } from '../../src/status/restore-points.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, tempRemote, writeConfigFile, type TestRemote } from '../support/remote.js';
 import { writeVhdChain, type ChainBackup } from '../support/vhd-chain.js';
@@ -14,30 +15,17 @@ const BIN = path.resolve('bin/xo-immutable-backups.js');
 const schema = JSON.parse(readFileSync('docs/status.schema.json', 'utf8')) as object;
 const validate = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(schema);
 
-interface RestorePointsJson {
-  inWindow: number;
-  protected: number;
-  unprotected: number;
-  vms: {
-    vm: string;
-    inWindow: number;
-    protected: number;
-    protectedUntil: string | null;
-    unprotected: { backup: string; reason: string }[];
-  }[];
-}
-
-function statusJson(config: string): { remotes: { restorePoints: RestorePointsJson; xoSettings: unknown }[] } {
+function statusJson(config: string): { remotes: { restorePoints: RestorePoints; xoSettings: unknown }[] } {
   const result = spawnSync(process.execPath, [BIN, 'status', '--config', config, '--json'], {
     encoding: 'utf8',
     timeout: 20_000,
   });
-  const report = JSON.parse(result.stdout) as { remotes: { restorePoints: RestorePointsJson; xoSettings: unknown }[] };
+  const report = JSON.parse(result.stdout) as { remotes: { restorePoints: RestorePoints; xoSettings: unknown }[] };
   expect(validate(report), JSON.stringify(validate.errors)).toBe(true);
   return report;
 }
 
-function restorePoints(config: string): RestorePointsJson {
+function restorePoints(config: string): RestorePoints {
   return statusJson(config).remotes[0]!.restorePoints;
 }
 

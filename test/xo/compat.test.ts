@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { runCli } from '../support/cli.js';
 import { startDaemon } from '../support/daemon.js';
 import {
   immutableAmong,
@@ -68,19 +68,6 @@ async function protectedChain(kind: Kind): Promise<ProtectedChain> {
     },
   });
   return { remote, xo, vm, backups };
-}
-
-// The real CLI in its own process, awaited without blocking this one.
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.resolve('bin/xo-immutable-backups.js'), ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdin.end();
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 async function filesOf(chain: ProtectedChain): Promise<string[]> {
@@ -232,11 +219,11 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
     const config = await writeConfigFile(chain.remote);
     const lift = ['lift', '--config', config, '--remote', 'r', '--vm', chain.vm.uuid];
     // The daemon runs in this process: the command is awaited, not run synchronously, so the daemon can acknowledge.
-    const lifted = await cli([...lift, '--hold', '1h', '--yes', '--reason', 'xo-compat restore in place']);
+    const lifted = await runCli([...lift, '--hold', '1h', '--yes', '--reason', 'xo-compat restore in place']);
     expect(lifted.status, lifted.stderr).toBe(0);
     expect(immutableAmong(files)).toEqual([]);
     await expectRestoresIdentically('flat', chain, 'in place after a repair lift');
-    const ended = await cli([...lift, '--end-hold']);
+    const ended = await runCli([...lift, '--end-hold']);
     expect(ended.status, ended.stderr).toBe(0);
     await waitFor(() => immutableAmong(files).length === files.length, 'the held VM to be locked again');
     console.log(`xo-compat flat: ${files.length}/${files.length} files locked again after the hold`);

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { RestorePoints } from '../../src/status/restore-points.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { immutableAmong, stopBeforeCleanup, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 import { attackRemote, type AttackOutcome } from './attacker.js';
@@ -220,18 +221,4 @@ function expectStatusToMatch(status: unknown, kind: Kind, restores: VmRestores[]
     ]),
   );
   expect(shown, 'per-VM restore points in status --json').toEqual(restored);
-}
-
-interface RestorePoints {
-  inWindow: number;
-  protected: number;
-  unprotected: number;
-  chainUnknown: number;
-  vms: {
-    vm: string;
-    inWindow: number;
-    protected: number;
-    protectedUntil: string | null;
-    unprotected: { backup: string; reason: string }[];
-  }[];
 }
