@@ -23,9 +23,10 @@ Exit codes (each command's --help lists its own):
   0  done (protect: stopped by SIGTERM or SIGINT)
   1  failed while running, or needs attention
   2  bad usage or config (nothing was changed)
-  3  a start-up check failed: capability, remote root, self-test, index, chattr`;
+  3  a start-up check failed: capability, remote root, self-test, index, immutable-flag helper (perl)`;
 
-const STARTUP_CHECK_FAILED = 'a start-up check failed: capability, remote root, self-test, index, chattr';
+const STARTUP_CHECK_FAILED =
+  'a start-up check failed: capability, remote root, self-test, index, immutable-flag helper (perl)';
 
 // The exit codes one command can return, with what 0, 1 and (when it runs start-up checks) 3 mean for it.
 function exitCodes(meaning: { ok: string; failure: string; usage?: string; startupCheck?: string }): string {
@@ -205,7 +206,8 @@ export function addCheckCommand(program: Command, io: Io, setExit: SetExit): voi
   program
     .command('check')
     .description(
-      'Preflight before enabling the service: config, capabilities, chattr, each remote root and its +i self-test, ' +
+      'Preflight before enabling the service: config, capabilities, the immutable-flag helper (perl), ' +
+        'each remote root and its +i self-test, ' +
         'index location, inotify watches, the systemd unit.',
     )
     .addOption(configOption())
