@@ -33,10 +33,7 @@ function* proseLines(text) {
 
 // GitHub's heading ids: the rendered text in lower case, punctuation dropped, spaces as hyphens; repeats get -1, -2.
 function slugOf(heading) {
-  const rendered = heading
-    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .replace(/<[^>]+>/g, '')
-    .replace(/[`*]/g, '');
+  const rendered = heading.replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*]/g, '');
   return rendered
     .toLowerCase()
     .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')

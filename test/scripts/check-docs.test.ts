@@ -46,7 +46,8 @@ async function goodDocs(): Promise<string> {
   await writeDoc(
     root,
     'docs/commands.md',
-    '# Commands\n\n## `lift --all`\n\n## Options\n\n## Options\n\nBack to [the README](../README.md).\n',
+    '# Commands\n\n## `lift --all`\n\n## Options\n\n## Options\n\n## VM backups: `xo-vm-backups/<vmUuid>/`\n\n' +
+      'Back to [the README](../README.md), [VM backups](#vm-backups-xo-vm-backupsvmuuid).\n',
   );
   // Folders that are not docs: never read.
   await writeDoc(root, 'node_modules/x/README.md', '[broken](nowhere.md)\n');
