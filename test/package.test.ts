@@ -16,6 +16,9 @@ describe('the package', () => {
     for (const file of ['LICENSE', 'CHANGELOG.md', 'README.md', 'config.sample.json', 'docs/installation.md'])
       expect(files).toContain(file);
     expect(files).toContain('systemd/xo-immutable-backups.service');
+    // What an admin's tools take as they are: alert rules (with their tests) and a dashboard.
+    for (const file of ['alerts.yml', 'alerts.test.yml']) expect(files).toContain(`contrib/prometheus/${file}`);
+    expect(files).toContain('contrib/grafana/dashboard.json');
     expect(files).toContain('bin/xo-immutable-backups.js');
     expect(files.some((f) => f.startsWith('dist/cli/'))).toBe(true);
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
