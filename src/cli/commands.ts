@@ -1,8 +1,10 @@
-import { Option, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { runCheck } from './check.js';
+import { renderCompletion, SHELLS, type Shell } from './completion.js';
 import { runDemo } from './demo.js';
+import { describeProgram } from './describe.js';
 import { abortOnSignals } from './interrupt.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
 import { DEFAULT_HOLD } from './lift-vm.js';
@@ -336,5 +338,23 @@ export function addStageRestoreCommand(program: Command, io: Io, setExit: SetExi
     )
     .action(async (options: StageRestoreCommandOptions) => {
       setExit(await runStageRestore(options, io, systemClock));
+    });
+}
+
+export function addCompletionCommand(program: Command, io: Io, setExit: SetExit): void {
+  program
+    .command('completion')
+    .description('Print the shell completion script for bash or zsh, written from these commands and options.')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .addHelpText(
+      'after',
+      '\nInstall (docs/installation.md):' +
+        '\n  xo-immutable-backups completion bash > /usr/local/share/bash-completion/completions/xo-immutable-backups' +
+        '\n  xo-immutable-backups completion zsh > /usr/local/share/zsh/site-functions/_xo-immutable-backups' +
+        '\n\nExit codes:\n  0  printed\n  2  bad usage (a shell other than bash or zsh)',
+    )
+    .action((shell: Shell) => {
+      io.out(renderCompletion(shell, describeProgram(program)).trimEnd());
+      setExit(0);
     });
 }

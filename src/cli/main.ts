@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import {
   addCheckCommand,
+  addCompletionCommand,
   addDemoCommand,
   addInstallUnitCommand,
   addUninstallUnitCommand,
@@ -46,7 +47,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   }
 }
 
-function createProgram(io: Io, setExit: SetExit): Command {
+// The whole command tree (exported for the man page generator, scripts/gen-man.mjs).
+export function createProgram(io: Io, setExit: SetExit): Command {
   const program = new Command('xo-immutable-backups')
     .description(
       'Makes every completed Xen Orchestra backup on a remote immutable (chattr +i) for a configured duration.',
@@ -66,5 +68,6 @@ function createProgram(io: Io, setExit: SetExit): Command {
   addStageRestoreCommand(program, io, setExit);
   addInstallUnitCommand(program, io, setExit);
   addUninstallUnitCommand(program, io, setExit);
+  addCompletionCommand(program, io, setExit);
   return program;
 }

@@ -1,0 +1,199 @@
+import type { CommandSpec, OptionSpec, ProgramSpec } from './describe.js';
+
+export const SHELLS = ['bash', 'zsh'] as const;
+export type Shell = (typeof SHELLS)[number];
+
+// The prior art's command names (package.json "bin"): each runs one command of the program.
+export const ALIASES: Readonly<Record<string, string>> = {
+  'xo-immutable-remote': 'protect',
+  'xo-lift-remote-immutability': 'lift',
+};
+
+// Pure: the completion script for a shell, from the same definitions as --help.
+export function renderCompletion(shell: Shell, spec: ProgramSpec): string {
+  return shell === 'bash' ? renderBash(spec) : renderZsh(spec);
+}
+
+// What an option's value completes to, from the name --help gives it.
+function valueKind(option: OptionSpec): 'file' | 'dir' | 'other' {
+  if (option.argument === 'file') return 'file';
+  return option.argument === 'dir' ? 'dir' : 'other';
+}
+
+function names(option: OptionSpec): string[] {
+  return option.short === undefined ? [option.long] : [option.short, option.long];
+}
+
+function bashFunction(name: string): string {
+  return `_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+function renderBash(spec: ProgramSpec): string {
+  const fn = bashFunction(spec.name);
+  const commandNames = spec.commands.map((c) => c.name).join(' ');
+  const optionCase = (command: CommandSpec): string[] => {
+    const lines = [`    ${command.name})`];
+    const valued = command.options.filter((o) => o.argument !== undefined);
+    if (valued.length > 0) {
+      lines.push('      case $prev in');
+      for (const kind of ['file', 'dir', 'other'] as const) {
+        const options = valued.filter((o) => valueKind(o) === kind);
+        if (options.length === 0) continue;
+        const complete =
+          kind === 'other'
+            ? 'return'
+            : `compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen ${kind === 'file' ? '-f' : '-d'} -- "$cur"); return`;
+        lines.push(`        ${options.flatMap(names).join('|')}) ${complete} ;;`);
+      }
+      lines.push('      esac');
+    }
+    const choices = command.arguments.flatMap((a) => a.choices ?? []);
+    const options = `mapfile -t COMPREPLY < <(compgen -W '${command.options.flatMap(names).join(' ')}' -- "$cur")`;
+    if (choices.length === 0) lines.push(`      ${options}`);
+    else
+      lines.push(
+        '      if [[ $cur == -* ]]; then',
+        `        ${options}`,
+        '      else',
+        `        mapfile -t COMPREPLY < <(compgen -W '${choices.join(' ')}' -- "$cur")`,
+        '      fi',
+      );
+    lines.push('      ;;');
+    return lines;
+  };
+  return [
+    `# bash completion for ${spec.name}, written by \`${spec.name} completion bash\` from its --help.`,
+    `# Install: ${spec.name} completion bash > /usr/local/share/bash-completion/completions/${spec.name}`,
+    `${fn}() {`,
+    '  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} command= i',
+    '  COMPREPLY=()',
+    '  case ${COMP_WORDS[0]##*/} in',
+    ...Object.entries(ALIASES).map(([alias, command]) => `    ${alias}) command=${command} ;;`),
+    '    *)',
+    '      # The command is the first word that is not an option: options before it take no value.',
+    '      for ((i = 1; i < COMP_CWORD; i++)); do',
+    '        case ${COMP_WORDS[i]} in',
+    '          -*) ;;',
+    '          *) command=${COMP_WORDS[i]}; break ;;',
+    '        esac',
+    '      done',
+    '      ;;',
+    '  esac',
+    '  case $command in',
+    "    '')",
+    '      if [[ $cur == -* ]]; then',
+    `        mapfile -t COMPREPLY < <(compgen -W '${spec.options.flatMap(names).join(' ')}' -- "$cur")`,
+    '      else',
+    `        mapfile -t COMPREPLY < <(compgen -W '${commandNames}' -- "$cur")`,
+    '      fi',
+    '      ;;',
+    ...spec.commands.flatMap((command) =>
+      command.isHelp
+        ? [
+            `    ${command.name})`,
+            `      [[ $prev == ${command.name} ]] && mapfile -t COMPREPLY < <(compgen -W '${commandNames}' -- "$cur")`,
+            '      ;;',
+          ]
+        : optionCase(command),
+    ),
+    '  esac',
+    '}',
+    `complete -F ${fn} ${[spec.name, ...Object.keys(ALIASES)].join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+// The first clause of a description (up to "; ", or also ": " and ". " for a command): what zsh lists by each name.
+function summary(text: string, ends: RegExp): string {
+  const clause = text.split(ends)[0]!.trim();
+  return clause.length <= 72 ? clause : `${clause.slice(0, clause.lastIndexOf(' ', 70))}...`;
+}
+
+const COMMAND_CLAUSE = /[.:;]\s|\s\(/;
+const OPTION_CLAUSE = /;\s/;
+
+// Inside a single-quoted zsh word: a quote closes it, so it is written '\''.
+function zshQuoted(text: string): string {
+  return text.replace(/'/g, "'\\''");
+}
+
+function zshOptionSpec(option: OptionSpec): string {
+  // In an _arguments [explanation], brackets and backslashes are escaped.
+  const explanation = `[${zshQuoted(summary(option.description, OPTION_CLAUSE).replace(/([[\]\\])/g, '\\$1'))}]`;
+  const kind = valueKind(option);
+  const action = kind === 'file' ? '_files' : kind === 'dir' ? '_files -/' : ' ';
+  const value = option.argument === undefined ? '' : `:${option.argument.replace(/[:'\\]/g, '')}:${action}`;
+  const repeat = option.repeatable ? '*' : '';
+  if (option.short === undefined)
+    return `'${repeat}${option.long}${option.argument === undefined ? '' : '='}${explanation}${value}'`;
+  // Both spellings, each excluding the other once given: '(-c --config)'{-c+,--config=}'[...]:file:_files'.
+  const exclusive = option.repeatable ? '' : `(${option.short} ${option.long})`;
+  const forms =
+    option.argument === undefined ? `{${option.short},${option.long}}` : `{${option.short}+,${option.long}=}`;
+  return `'${exclusive}${repeat}'${forms}'${explanation}${value}'`;
+}
+
+function renderZsh(spec: ProgramSpec): string {
+  const fn = `_${spec.name}`;
+  const commandFunction = (command: CommandSpec): string => `${fn}_${command.name.replace(/-/g, '_')}`;
+  const described = spec.commands.map((c) => `    '${c.name}:${zshQuoted(summary(c.description, COMMAND_CLAUSE))}'`);
+  const argumentsCall = (specs: string[], extra: string[] = []): string[] => [
+    '  _arguments -s -S \\',
+    ...[...specs, ...extra].map((s, i, all) => `    ${s}${i === all.length - 1 ? '' : ' \\'}`),
+  ];
+  return [
+    `#compdef ${[spec.name, ...Object.keys(ALIASES)].join(' ')}`,
+    `# zsh completion for ${spec.name}, written by \`${spec.name} completion zsh\` from its --help.`,
+    `# Install: ${spec.name} completion zsh > /usr/local/share/zsh/site-functions/${fn}`,
+    '',
+    `${fn}_commands() {`,
+    '  local -a commands=(',
+    ...described,
+    '  )',
+    "  _describe -t commands 'command' commands",
+    '}',
+    '',
+    ...spec.commands.flatMap((command) => [
+      `${commandFunction(command)}() {`,
+      ...(command.isHelp
+        ? [`  _arguments '1:command:${fn}_commands'`]
+        : argumentsCall([
+            ...command.options.map(zshOptionSpec),
+            ...command.arguments.map(
+              (a, i) => `'${i + 1}:${a.name}:${a.choices === undefined ? ' ' : `(${a.choices.join(' ')})`}'`,
+            ),
+          ])),
+      '}',
+      '',
+    ]),
+    `${fn}() {`,
+    '  local curcontext=$curcontext state line',
+    '  case $service in',
+    ...Object.entries(ALIASES).map(
+      ([alias, command]) =>
+        `    ${alias}) ${commandFunction(spec.commands.find((c) => c.name === command)!)}; return ;;`,
+    ),
+    '  esac',
+    ...argumentsCall(spec.options.map(zshOptionSpec), ["'1:command:->command'", "'*::argument:->argument'"]).map(
+      (line, i) => (i === 0 ? line.replace('-s -S', '-C -s -S') : line),
+    ),
+    '  case $state in',
+    `    command) ${fn}_commands ;;`,
+    '    argument)',
+    '      curcontext=${curcontext%:*:*}:$words[1]:',
+    '      case $words[1] in',
+    ...spec.commands.map((command) => `        ${command.name}) ${commandFunction(command)} ;;`),
+    '      esac',
+    '      ;;',
+    '  esac',
+    '}',
+    '',
+    '# Autoloaded from fpath, this file is the body of the function: run it. Sourced, register it.',
+    `if [[ $funcstack[1] == ${fn} ]]; then`,
+    `  ${fn} "$@"`,
+    'else',
+    `  compdef ${fn} ${[spec.name, ...Object.keys(ALIASES)].join(' ')}`,
+    'fi',
+    '',
+  ].join('\n');
+}
