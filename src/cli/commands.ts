@@ -61,7 +61,7 @@ export function addProtectCommand(program: Command, setExit: SetExit): void {
         exitCodes({
           ok: 'stopped by SIGTERM or SIGINT',
           failure: 'failed while running',
-          startupCheck: STARTUP_CHECK_FAILED,
+          startupCheck: `${STARTUP_CHECK_FAILED}; or another daemon (or a lift) holds the index`,
         }),
     )
     .action(async (options: { config: string }) => {
@@ -141,8 +141,8 @@ export function addLiftCommand(program: Command, io: Io, setExit: SetExit): void
           ok: 'done: everything due was unlocked (or, with --dry-run, listed); with --vm, the VM unlocked and held',
           failure:
             'a unit failed, was refused or is still immutable (listed), a remote root was missing, lifting is frozen, ' +
-            'or the running daemon did not acknowledge a hold',
-          startupCheck: 'no CAP_LINUX_IMMUTABLE (not with --dry-run)',
+            'or the running daemon did not acknowledge a hold; or the daemon (or another command) holds the index',
+          startupCheck: 'no CAP_LINUX_IMMUTABLE, or indexPath not writable (not with --dry-run)',
         }),
     )
     .action(async (options: Omit<LiftCommandOptions, 'config'> & { config: string }) => {
@@ -172,7 +172,10 @@ export function addRebuildCommand(program: Command, io: Io, setExit: SetExit): v
         'units without one are listed, never guessed.' +
         exitCodes({
           ok: 'done: every immutable unit has an entry',
-          failure: 'some immutable units have no datetime (listed), or a remote failed (named)',
+          failure:
+            'some immutable units have no datetime (listed), a remote failed (named), ' +
+            'or the daemon (or another command) holds the index',
+          startupCheck: 'no CAP_LINUX_IMMUTABLE, or indexPath not writable: nothing was written',
         }),
     )
     .action(async (options: RebuildCommandOptions) => {

@@ -22,6 +22,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'SELF_TEST_FAILED':
     case 'INDEX_UNUSABLE':
     case 'INDEX_FORMAT_NEWER':
+    case 'INDEX_LOCKED':
     case 'STATUS_FILE_FAILED':
     case 'PERL_MISSING':
       return EXIT.startupCheck;

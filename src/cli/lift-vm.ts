@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { assertCapabilities } from '../attributes/capability.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { parseDuration } from '../config/duration.js';
@@ -15,7 +14,8 @@ import { countByDay } from '../lift/report.js';
 import { liftVm, type VmLiftReport } from '../lift/vm.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
-import { runningDaemon } from './daemon-turn.js';
+import { runningDaemon, takeIndexTurn, type IndexTurn } from './daemon-turn.js';
+import type { LockHolder } from '../lock/instance-lock.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -61,9 +61,11 @@ export async function runVmLift(
   }
   const holdMs = parseHold(options.hold);
   const backupInstant = options.backup === undefined ? undefined : parseBackup(options.backup);
+  // Held to the end of this command when no daemon runs; a running daemon is gone through (its acknowledgement).
+  let turn: IndexTurn | undefined;
   if (!options.dryRun) {
     await confirm(options, vm, remoteId, holdMs, io, stdin);
-    assertCapabilities();
+    turn = await takeIndexTurn(config.indexPath, 'lift --vm');
   }
   const context = await openRemoteContext(remote!, config.indexPath);
   const now = clock.now();
@@ -86,7 +88,7 @@ export async function runVmLift(
       `repair lift of VM ${vm} on remote ${remoteId} by ${by}: its backups are unlocked and not locked again ` +
         `until ${hold.until}`,
     );
-    await waitForDaemon(context, hold, config.indexPath, clock, io);
+    await waitForDaemon(context, hold, turn?.daemon, io);
   }
   const report = await liftVm(context, new IoctlAdapter(), {
     vm,
@@ -105,6 +107,7 @@ export async function runVmLift(
     report.suspicious.length > 0 ||
     report.unreadableEntries.length > 0 ||
     report.stillImmutable.length > 0;
+  turn?.lock?.release();
   return troubled ? EXIT.failure : EXIT.ok;
 }
 
@@ -187,11 +190,9 @@ async function confirm(
 async function waitForDaemon(
   context: RemoteContext,
   hold: Hold,
-  indexPath: string,
-  clock: Clock,
+  daemon: LockHolder | undefined,
   io: Io,
 ): Promise<void> {
-  const daemon = await runningDaemon(indexPath, clock);
   if (daemon === undefined) return;
   const started = Date.now();
   while (context.index.holds.seenId(hold.vm) !== hold.id) {
@@ -222,7 +223,7 @@ async function endHold(
 ): Promise<number> {
   const hold = context.index.holds.read(vm);
   const removed = context.index.holds.remove(vm);
-  const daemon = await runningDaemon(indexPath, clock);
+  const daemon = await runningDaemon(indexPath);
   const next =
     daemon === undefined
       ? 'the daemon is not running: it locks them again when it starts'

@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline/promises';
-import { assertCapabilities } from '../attributes/capability.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
+import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { liftRemote, type LiftReport } from '../lift/apply.js';
 import { makeRemoteMutable } from '../lift/mutable.js';
@@ -11,7 +11,7 @@ import { acceptClock, readClock } from '../clockguard/guard.js';
 import { judgeStartClock } from '../clockguard/judge.js';
 import { freeze, readClockState } from '../clockguard/state.js';
 import { forEachRemote } from './each-remote.js';
-import { assertDaemonStopped, runningDaemon } from './daemon-turn.js';
+import { daemonRunning, takeIndexTurn } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import { runVmLift } from './lift-vm.js';
 import type { Io } from './main.js';
@@ -61,18 +61,32 @@ export async function runLift(
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   if (options.all) await confirmAll(options, io, stdin);
-  if (!options.dryRun) assertCapabilities();
-  const clockNote = await checkClock(config.indexPath, config.maxClockJumpMs, clock, options);
-  if (clockNote !== undefined) io.err(clockNote);
-  if (!options.dryRun) {
-    // --accept-clock beside a running daemon: the acceptance is recorded, and the daemon's next pass lifts.
-    const running = options.acceptClock && !options.all ? await runningDaemon(config.indexPath, clock) : undefined;
-    if (running !== undefined) {
-      io.err(`the running daemon (pid ${running.pid}) lifts at its next pass`);
+  const command = options.all ? 'lift --all' : 'lift';
+  const turn = options.dryRun ? undefined : await takeIndexTurn(config.indexPath, command);
+  try {
+    if (turn?.daemon !== undefined) {
+      // --accept-clock beside a running daemon: the acceptance is recorded, and the daemon's next pass lifts.
+      if (!options.acceptClock || options.all) throw daemonRunning(turn.daemon, command);
+      io.err((await checkClock(config.indexPath, config.maxClockJumpMs, clock, options))!);
+      io.err(`the running daemon (pid ${turn.daemon.pid}) lifts at its next pass`);
       return EXIT.ok;
     }
-    await assertDaemonStopped(config.indexPath, clock, options.all ? 'lift --all' : 'lift');
+    const clockNote = await checkClock(config.indexPath, config.maxClockJumpMs, clock, options);
+    if (clockNote !== undefined) io.err(clockNote);
+    return await liftEach(remotes, config, options, io, clock);
+  } finally {
+    turn?.lock?.release();
   }
+}
+
+// One pass over each remote selected, in this command's turn (or reading only, with --dry-run).
+async function liftEach(
+  remotes: RemoteConfig[],
+  config: Config,
+  options: LiftCommandOptions,
+  io: Io,
+  clock: Clock,
+): Promise<number> {
   const attributes = new IoctlAdapter();
   const verb = options.dryRun ? 'checking' : 'lifting';
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>

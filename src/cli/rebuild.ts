@@ -1,10 +1,11 @@
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
+import type { Config, RemoteConfig } from '../config/schema.js';
 import { countByDay } from '../lift/report.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
-import { assertDaemonStopped } from './daemon-turn.js';
+import { takeTurnWithoutDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
@@ -20,7 +21,22 @@ export interface RebuildCommandOptions {
 export async function runRebuild(options: RebuildCommandOptions, io: Io, clock: Clock): Promise<number> {
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
-  await assertDaemonStopped(config.indexPath, clock, 'rebuild-index');
+  // Capabilities, then the index to itself: run as another user, it refuses before it writes anything.
+  const lock = await takeTurnWithoutDaemon(config.indexPath, 'rebuild-index');
+  try {
+    return await rebuild(config, remotes, options, io, clock);
+  } finally {
+    lock.release();
+  }
+}
+
+async function rebuild(
+  config: Config,
+  remotes: RemoteConfig[],
+  options: RebuildCommandOptions,
+  io: Io,
+  clock: Clock,
+): Promise<number> {
   const attributes = new IoctlAdapter();
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>
     `scanning ${remote.id}: ${done}/${total} folders`;

@@ -7,6 +7,7 @@ import { defaults, type Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { HealthService, RemotePauses } from './health.js';
 import { HoldService } from './holds.js';
+import { InstanceLockService } from './instance-lock.js';
 import { LiftLoop } from './lift-loop.js';
 import { ProtectionService } from './protection.js';
 import { ProvenService } from './proven.js';
@@ -35,6 +36,7 @@ export interface DaemonOptions {
 export class Daemon {
   readonly #services: readonly Service[];
   readonly #status: StatusWriter;
+  readonly #lock: InstanceLockService;
   #started = false;
   readonly #procStatus: string | undefined;
   readonly #clock: Clock;
@@ -51,6 +53,7 @@ export class Daemon {
     // Lock batches and lift passes take turns; paused remotes are skipped by everything that acts on them.
     const base = { config, clock, attributes, log, pauses: new RemotePauses(), turns: new TakeTurns() };
 
+    const lock = new InstanceLockService({ indexPath: config.indexPath, log });
     const remotes = new RemoteSet(base);
     const proven = new ProvenService({ ...base, remotes });
     const protection = new ProtectionService({ ...base, remotes, proven, log: log.child({ module: 'protect' }) });
@@ -76,10 +79,12 @@ export class Daemon {
     this.#config = config;
     this.#log = log;
     this.#procStatus = options.procStatus;
-    // The order is the start-up sequence: remotes checked and opened; what was proven read back; the scheduler; the
-    // repair lifts' holds; watches; the catch-up; health checks; the first lift pass; the first status.
-    this.#services = [remotes, proven, protection, holds, watchers, rescan, health, lift, status];
+    // The order is the start-up sequence: the index taken (one daemon per index); remotes checked and opened; what was
+    // proven read back; the scheduler; the repair lifts' holds; watches; the catch-up; health checks; the first lift
+    // pass; the first status.
+    this.#services = [lock, remotes, proven, protection, holds, watchers, rescan, health, lift, status];
     this.#status = status;
+    this.#lock = lock;
   }
 
   async start(): Promise<void> {
@@ -97,10 +102,13 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    for (const service of [...this.#services].reverse()) await service.stop();
-    if (this.#started)
-      await this.#status
-        .writeStopped()
-        .catch((err: unknown) => this.#log.warn({ err }, 'could not record the stop in status.json'));
+    for (const service of [...this.#services].reverse()) {
+      // The stop is recorded while the index is still this daemon's: a daemon started right after cannot be overwritten.
+      if (service === this.#lock && this.#started)
+        await this.#status
+          .writeStopped()
+          .catch((err: unknown) => this.#log.warn({ err }, 'could not record the stop in status.json'));
+      await service.stop();
+    }
   }
 }
