@@ -15,3 +15,25 @@ export function renderError(error: unknown, json: boolean): { text: string; exit
     exitCode: EXIT.failure,
   };
 }
+
+// Long lines wrapped at spaces, never cut: a continuation is indented two more than the line. A word longer than the
+// width (a path) stays whole on its own line.
+export function wrapLine(line: string, width = 80): string[] {
+  if (line.length <= width) return [line];
+  const indent = ' '.repeat((/^ */.exec(line)?.[0].length ?? 0) + 2);
+  const lines: string[] = [];
+  let rest = line;
+  let prefix = '';
+  while (prefix.length + rest.length > width) {
+    const room = width - prefix.length;
+    let at = rest.lastIndexOf(' ', room);
+    // No space inside the room (past the line's own indentation): break at the next space after it.
+    if (at <= (prefix === '' ? indent.length - 2 : 0)) at = rest.indexOf(' ', room);
+    if (at === -1) break;
+    lines.push(prefix + rest.slice(0, at).trimEnd());
+    rest = rest.slice(at + 1).trimStart();
+    prefix = indent;
+  }
+  lines.push(prefix + rest);
+  return lines;
+}

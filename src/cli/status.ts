@@ -14,6 +14,7 @@ import { IoctlAdapter } from '../attributes/ioctl.js';
 import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
+import { wrapLine } from './render.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
 
@@ -55,7 +56,7 @@ export async function runStatus(
     remotes: inputs,
   });
   if (options.json) io.out(JSON.stringify(report, null, 2));
-  else for (const line of renderStatus(report)) io.out(line);
+  else for (const line of renderStatus(report).flatMap((l) => wrapLine(l))) io.out(line);
   const attention =
     !report.daemon.running ||
     report.lifting.frozen ||

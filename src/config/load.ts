@@ -2,6 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Conf from 'conf';
 import { AppError, errnoCode } from '../errors.js';
+import { positionAt, trailingCommaOffset } from './json-syntax.js';
 import type { Config } from './schema.js';
 import { validateConfig, type ConfigProblem } from './validate.js';
 
@@ -14,15 +15,20 @@ export function loadConfig(file: string): Config {
     if (!statSync(absolute).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
     accessSync(absolute, constants.R_OK);
   } catch (error) {
-    const missing = errnoCode(error) === 'ENOENT';
+    const errno = errnoCode(error) ?? 'EUNKNOWN';
+    const missing = errno === 'ENOENT';
     throw new AppError(
       missing ? 'CONFIG_NOT_FOUND' : 'CONFIG_UNREADABLE',
-      `Config file ${absolute} ${missing ? 'does not exist' : 'cannot be read'}`,
+      `Config file ${absolute} ${missing ? 'does not exist' : `cannot be read (${errno})`}`,
       {
         value: absolute,
         hint: missing
           ? `copy config.sample.json to ${DEFAULT_CONFIG_PATH} and edit it, or pass --config FILE`
-          : 'check the path and its permissions',
+          : errno === 'EACCES' || errno === 'EPERM'
+            ? "run it as root (sudo): the config is root's and may be private (0600)"
+            : errno === 'EISDIR'
+              ? 'give the path of the file itself, not of its folder'
+              : 'check the path and its permissions',
         cause: error,
       },
     );
@@ -39,10 +45,10 @@ export function loadConfig(file: string): Config {
     });
     raw = { ...store.store };
   } catch (error) {
-    const where = jsonErrorLocation((error as Error).message, readFileSync(absolute, 'utf8'));
-    throw new AppError('CONFIG_UNREADABLE', `Config file ${absolute} is not valid JSON${where}`, {
+    const syntax = describeJsonError((error as Error).message, readFileSync(absolute, 'utf8'));
+    throw new AppError('CONFIG_UNREADABLE', `Config file ${absolute} is not valid JSON${syntax.where}`, {
       value: absolute,
-      hint: 'fix the JSON syntax (a missing comma or quote is the usual cause); config.sample.json shows the layout',
+      hint: syntax.hint,
       cause: error,
     });
   }
@@ -51,20 +57,37 @@ export function loadConfig(file: string): Config {
   return result.config;
 }
 
+// A trailing comma is named as such, at the comma (JSON.parse names the bracket after it); anything else where
+// JSON.parse found it.
+export function describeJsonError(message: string, text: string): { where: string; hint: string } {
+  const comma = trailingCommaOffset(text);
+  const offset = errorOffset(message, text);
+  if (comma !== undefined && (offset === undefined || comma < offset)) {
+    const { line, column } = positionAt(text, comma);
+    return {
+      where: ` at line ${line}, column ${column}: a trailing comma after the last item (JSON allows none)`,
+      hint: `remove the comma at line ${line}, column ${column}`,
+    };
+  }
+  return {
+    where: jsonErrorLocation(message, text),
+    hint: 'fix the JSON syntax (a missing comma or quote is the usual cause); config.sample.json shows the layout',
+  };
+}
+
 // JSON.parse names a character position ("in JSON at position 62"), useless in an editor: " at line L, column C: what".
 export function jsonErrorLocation(message: string, text: string): string {
-  const position = /in JSON at position (\d+)/.exec(message);
-  const offset = position
-    ? Number(position[1])
-    : /Unexpected end of JSON input/.test(message)
-      ? text.length
-      : undefined;
+  const offset = errorOffset(message, text);
   const what = message.replace(/ in JSON at position \d+( \(line \d+ column \d+\))?$/, '');
   if (offset === undefined) return `: ${what}`;
-  const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+  const { line, column } = positionAt(text, offset);
   return ` at line ${line}, column ${column}: ${what}`;
+}
+
+function errorOffset(message: string, text: string): number | undefined {
+  const position = /in JSON at position (\d+)/.exec(message);
+  if (position) return Number(position[1]);
+  return /Unexpected end of JSON input/.test(message) ? text.length : undefined;
 }
 
 export function configInvalid(file: string, problems: ConfigProblem[]): AppError {

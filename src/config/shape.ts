@@ -1,5 +1,12 @@
 import type { ErrorObject } from 'ajv';
+import { configSchema } from './schema.js';
+import { nearestKey } from './suggest.js';
 import type { ConfigProblem } from './validate.js';
+
+const TOP_KEYS = Object.keys(configSchema.properties);
+const REMOTE_KEYS = Object.keys(configSchema.properties.remotes.additionalProperties.properties);
+// Written as strings with a unit; a bare number is the usual mistake.
+const DURATION_KEYS = new Set(['liftEvery', 'rescanEvery', 'jsonSettleTime', 'maxClockJump', 'immutabilityDuration']);
 
 // Turns one Ajv error into a problem keyed by its dotted path, with a hint an admin can act on.
 export function shapeProblem(error: ErrorObject, raw: unknown): ConfigProblem {
@@ -14,7 +21,18 @@ export function shapeProblem(error: ErrorObject, raw: unknown): ConfigProblem {
     named === undefined
       ? segments.reduce<unknown>((node, segment) => (isRecord(node) ? node[segment] : undefined), raw)
       : undefined;
-  return { key, value, ...describe(error, params) };
+  const described = describe(error, params);
+  if (error.keyword === 'additionalProperties' && named !== undefined)
+    return { key, value, ...described, hint: unknownKeyHint(named, segments.length === 0) };
+  const last = segments.at(-1);
+  if (error.keyword === 'type' && typeof value === 'number' && last !== undefined && DURATION_KEYS.has(last))
+    return {
+      key,
+      value,
+      message: 'is a number, not a duration',
+      hint: 'write the duration as a string with its unit, such as "7d" (or "12h", "30m"): a bare number has no unit',
+    };
+  return { key, value, ...described };
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -54,6 +72,23 @@ function describe(error: ErrorObject, params: Record<string, unknown>): { messag
     default:
       return { message: error.message ?? 'is invalid', hint: 'see config.sample.json' };
   }
+}
+
+// "did you mean": the nearest key at the same level, else at the other level (a remote's key written at the top, or
+// the reverse), else where to look.
+function unknownKeyHint(unknown: string, topLevel: boolean): string {
+  const usable = (keys: string[]): string[] => keys.filter((k) => k !== '$schema' && k !== 'delayBetweenSizeCheck');
+  const [here, there] = topLevel ? [usable(TOP_KEYS), usable(REMOTE_KEYS)] : [usable(REMOTE_KEYS), usable(TOP_KEYS)];
+  const near = nearestKey(unknown, here);
+  if (near !== undefined) return `did you mean \`${near}\`? (config.sample.json shows every setting)`;
+  const elsewhere = nearestKey(unknown, there);
+  if (elsewhere !== undefined) {
+    const meant = elsewhere === unknown ? `\`${elsewhere}\`` : `did you mean \`${elsewhere}\`? It`;
+    return topLevel
+      ? `${meant} is a setting of each remote: move it into remotes.<id>`
+      : `${meant} is a top-level setting: move it out of the remote, next to "remotes"`;
+  }
+  return "check its spelling against config.sample.json or the README's configuration reference";
 }
 
 function requiredHint(property: string): string {

@@ -207,7 +207,7 @@ export function pendingUnits(stored: readonly StoredEntry[]): { pendingUnits: nu
   return { pendingUnits: pending.length, pendingPaths: pending.sort().slice(0, 10) };
 }
 
-// Human output, within 80 columns.
+// Human output, lines whole: the command wraps them at 80 columns (a cut line could lose the fix it names).
 export function renderStatus(report: StatusReport): string[] {
   const held = report.remotes.reduce((n, remote) => n + remote.holds.length, 0);
   const holds = held === 0 ? [] : [`HELD:      ${held} VM(s) unlocked by a repair lift, NOT PROTECTED (below)`];
@@ -227,9 +227,7 @@ function renderDaemon(report: StatusReport): string[] {
       : `daemon:    NOT RUNNING${d.heartbeat === null ? '' : ` (last heartbeat ${time(d.heartbeat)})`}`,
   );
   lines.push(
-    report.lifting.frozen
-      ? `lifting:   FROZEN: ${report.lifting.reason ?? ''}`.slice(0, 80)
-      : 'lifting:   active (clock guard ok)',
+    report.lifting.frozen ? `lifting:   FROZEN: ${report.lifting.reason ?? ''}` : 'lifting:   active (clock guard ok)',
   );
   if (report.lifting.frozen) lines.push('           check the clock, then: xo-immutable-backups lift --accept-clock');
   if (report.lastLock !== null)
@@ -258,16 +256,13 @@ function healthOf(remote: RemoteStatus): string {
 }
 
 function renderRemote(remote: RemoteStatus): string[] {
-  const lines = [`remote ${remote.id}: ${healthOf(remote)}, ${remote.root}`.slice(0, 80)];
-  if (remote.problem !== null) lines.push(`  ${remote.problem}`.slice(0, 80));
+  const lines = [`remote ${remote.id}: ${healthOf(remote)}, ${remote.root}`];
+  if (remote.problem !== null) lines.push(`  ${remote.problem}`);
   for (const hold of remote.holds)
     lines.push(
-      `  !! HELD: VM ${hold.vm} NOT PROTECTED until ${time(hold.until)}`.slice(0, 80),
-      `     repair lift by ${hold.by} at ${time(hold.since)}${hold.backup === null ? '' : `, backup ${hold.backup}`}`.slice(
-        0,
-        80,
-      ),
-      `     end it: lift --remote ${remote.id} --vm ${hold.vm} --end-hold`.slice(0, 80),
+      `  !! HELD: VM ${hold.vm} NOT PROTECTED until ${time(hold.until)}`,
+      `     repair lift by ${hold.by} at ${time(hold.since)}${hold.backup === null ? '' : `, backup ${hold.backup}`}`,
+      `     end it: lift --remote ${remote.id} --vm ${hold.vm} --end-hold`,
     );
   lines.push(...renderCaps(remote.caps ?? null));
   if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
@@ -345,7 +340,7 @@ function renderRestorePoints(points: RestorePoints | null): string[] {
     vm.unprotected.filter((u) => u.reason !== 'chain-unknown').map((u) => ({ vm: vm.vm, ...u })),
   );
   for (const { vm, backup, reason } of named.slice(0, NAMED_UNPROTECTED))
-    lines.push(`    ${vm.slice(0, 8)} ${backup}: ${REASON_TEXT[reason]}`.slice(0, 80));
+    lines.push(`    ${vm.slice(0, 8)} ${backup}: ${REASON_TEXT[reason]}`);
   if (named.length > NAMED_UNPROTECTED)
     lines.push(`    and ${named.length - NAMED_UNPROTECTED} more (status --json names them all)`);
   return lines;

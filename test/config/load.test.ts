@@ -1,9 +1,12 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { jsonErrorLocation, loadConfig } from '../../src/config/load.js';
+import { describeJsonError, jsonErrorLocation, loadConfig } from '../../src/config/load.js';
 import { AppError } from '../../src/errors.js';
 import { tempFolder } from '../support/remote.js';
+
+const BIN = path.resolve('bin/xo-immutable-backups.js');
 
 function thrown(fn: () => unknown): AppError {
   try {
@@ -56,6 +59,29 @@ describe('loadConfig', () => {
     expect(thrown(() => loadConfig(file)).message).toContain('is not valid JSON at line 3, column 1: ');
   });
 
+  it('names a trailing comma as such, at the comma', async () => {
+    const file = path.join(await tempFolder(), 'config.json');
+    writeFileSync(file, '{\n  "remotes": {\n    "a": { "root": "/r", "immutabilityDuration": "7d" },\n  }\n}\n');
+    const error = thrown(() => loadConfig(file));
+    expect(error.code).toBe('CONFIG_UNREADABLE');
+    expect(error.message).toContain('at line 3, column 56: a trailing comma');
+    expect(error.hint).toBe('remove the comma at line 3, column 56');
+  });
+
+  it('gives the errno of an unreadable config and says to run as root', async () => {
+    const file = path.join(await tempFolder(), 'config.json');
+    writeFileSync(file, '{}');
+    chmodSync(file, 0o600);
+    const result = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'status', '--config', file],
+      { encoding: 'utf8' },
+    );
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('cannot be read (EACCES)');
+    expect(result.stderr).toContain('run it as root');
+  });
+
   it('lists every invalid key in one error', async () => {
     const file = path.join(await tempFolder(), 'config.json');
     writeFileSync(
@@ -67,6 +93,26 @@ describe('loadConfig', () => {
     expect(error.message).toContain('liftEvery');
     expect(error.message).toContain('remotes.main.root');
     expect(error.message).toContain('remotes.main.immutabilityDuration');
+  });
+});
+
+describe('describeJsonError', () => {
+  it('names a trailing comma in an object or a list, and not a comma inside a string', () => {
+    const list = '{\n  "a": [1,\n    2,\n  ]\n}';
+    expect(describeJsonError("Unexpected token ']', ...", list).where).toBe(
+      ' at line 3, column 6: a trailing comma after the last item (JSON allows none)',
+    );
+    const inString = '{ "a": ",}", "b" 2 }';
+    expect(describeJsonError("Expected ':' after property name in JSON at position 16", inString).where).toBe(
+      " at line 1, column 17: Expected ':' after property name",
+    );
+  });
+
+  it('names the first error when it comes before a trailing comma', () => {
+    const text = '{ "a" 1, "b": [2,] }';
+    expect(describeJsonError("Expected ':' after property name in JSON at position 6", text).where).toContain(
+      "column 7: Expected ':'",
+    );
   });
 });
 

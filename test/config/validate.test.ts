@@ -74,7 +74,7 @@ describe('validateConfig', () => {
     if (result.ok) return;
     expect(result.problems.map((p) => `${p.key} ${p.message}`).sort()).toEqual([
       'logLevel is not one of the allowed values',
-      'remotes.a.immutabilityDuration should be string',
+      'remotes.a.immutabilityDuration is a number, not a duration',
       'remotes.a.root is missing',
     ]);
   });
