@@ -24,7 +24,7 @@ export async function flockExclusive(fd: number, file: string): Promise<'locked'
     value: file,
     hint: missing
       ? 'install perl (apt-get install perl-base), which takes the lock and runs the flag helper'
-      : 'indexPath must be on a local filesystem that supports flock(2) (or NFS v4); see docs/operations.md, "One daemon per index"',
+      : 'put indexPath on a local filesystem, which supports flock(2) (docs/operations.md, "One daemon per index")',
     cause: result,
   });
 }
