@@ -32,8 +32,9 @@ export class ClockGuard {
     this.#log = log;
   }
 
-  // Checks the clock, records the time, and says whether lifting may go on.
-  async check(): Promise<{ frozen: false } | { frozen: true; reason: string }> {
+  // Checks the clock, records the time, and says whether lifting may go on. `wall` is the time judged: a lift acts on
+  // it, not on a later reading the guard has not seen (the clock may move while the state is read and written).
+  async check(): Promise<{ frozen: false; wall: number } | { frozen: true; reason: string }> {
     const current = readClock(this.#clock);
     const { wall, monotonic } = current;
     const state = await readClockState(this.#indexPath);
@@ -71,7 +72,7 @@ export class ClockGuard {
     // Never record a time earlier than one already recorded: a clock set back must not erase the evidence.
     await recordClock(this.#indexPath, Math.max(wall, state.lastWall ?? wall), bootSample(this.#baseline, current));
     this.#wasFrozen = frozen !== undefined;
-    return frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason };
+    return frozen === undefined ? { frozen: false, wall } : { frozen: true, reason: frozen.reason };
   }
 }
 

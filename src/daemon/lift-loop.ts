@@ -96,15 +96,16 @@ export class LiftLoop implements Service {
     }
     for (const remote of this.#deps.remotes.list) {
       if (this.#passes.stopped) return;
-      await this.#liftOne(remote);
+      await this.#liftOne(remote, verdict.wall);
     }
   }
 
-  async #liftOne(remote: RemoteContext): Promise<void> {
-    const { attributes, clock, turns, config } = this.#deps;
+  // `now`: the wall time the guard judged for this pass.
+  async #liftOne(remote: RemoteContext, now: number): Promise<void> {
+    const { attributes, turns, config } = this.#deps;
     const log = this.#deps.log.child({ module: 'lift', remote: remote.id });
     try {
-      const options = { now: clock.now(), dryRun: false, all: false };
+      const options = { now, dryRun: false, all: false };
       const report = await turns.run(() => liftRemote(remote, attributes, options));
       logLiftReport(report, log);
       this.#record(remote, report);

@@ -9,6 +9,8 @@ import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 
 const WEEK = 7 * DAY;
+// A bound on polls, there for a broken daemon, not a speed asserted: a loaded 2-core machine can take seconds a lock.
+const PATIENCE_MS = 60_000;
 
 describe('clock guard', () => {
   it('freezes lifting when the wall clock jumps forward while running; locking goes on; --accept-clock resumes', async () => {
@@ -23,12 +25,14 @@ describe('clock guard', () => {
       healthCheckEveryMs: 50,
     });
     expect(allImmutable(backup.units)).toBe(true);
-    // Someone sets the clock 8 days ahead; one second passes for real.
+    // Someone sets the clock 8 days ahead; one second passes for real. A lift pass whose guard read the clock before
+    // this acts on that reading (its verdict), so it cannot lift with the new time unjudged.
     wall = t + WEEK + DAY;
     monotonic += 1000;
     await waitFor(
       () => logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen')),
       'the lift to be frozen',
+      PATIENCE_MS,
     );
     expect(allImmutable(backup.units)).toBe(true);
     const frozen = JSON.parse(await readFile(path.join(remote.indexPath, 'clock-frozen.json'), 'utf8')) as {
@@ -43,14 +47,53 @@ describe('clock guard', () => {
           }
         ).lifting.frozen,
       'status.json to say lifting is frozen',
+      PATIENCE_MS,
     );
     // Locking goes on while lifting is frozen.
     const fresh = await writeVmBackup(remote.root, { datetime: xoDatetime(wall) });
-    await waitFor(() => allImmutable(fresh.units), 'a new backup to be locked');
+    await waitFor(() => allImmutable(fresh.units), 'a new backup to be locked', PATIENCE_MS);
     // The admin checks the clock and accepts it: the expired backup is lifted at the next pass.
     await acceptClock(remote.indexPath, { now: () => wall });
-    await waitFor(() => backup.units.every((u) => !isImmutable(u)), 'the expired backup to be lifted');
-  });
+    await waitFor(() => backup.units.every((u) => !isImmutable(u)), 'the expired backup to be lifted', PATIENCE_MS);
+  }, 240_000);
+
+  // The first test's race, made certain: the clock jumps right after the guard's reading, before the lift's.
+  it('lifts with the time the guard judged, not a later reading it has not seen', async () => {
+    const remote = await tempRemote();
+    const t = Date.now() - 8 * DAY;
+    let wall = t + 3600_000;
+    let monotonic = 0;
+    let jumpArmed = false;
+    let guardReading = false;
+    // The guard reads monotonic(), then now(): the jump lands just after that now(), for every later reader.
+    const clock = {
+      monotonic: () => {
+        guardReading = true;
+        return monotonic;
+      },
+      now: () => {
+        const seen = wall;
+        if (guardReading && jumpArmed) {
+          jumpArmed = false;
+          wall = t + WEEK + DAY;
+          monotonic += 1000;
+        }
+        guardReading = false;
+        return seen;
+      },
+    };
+    const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(t) });
+    const { logs } = await startDaemon(remote, { clock, config: { liftEveryMs: 50 } });
+    expect(allImmutable(backup.units)).toBe(true);
+    jumpArmed = true;
+    await waitFor(
+      () => logs.some((l) => l.msg.startsWith('lift pass skipped: lifting is frozen')),
+      'the lift to be frozen',
+      PATIENCE_MS,
+    );
+    expect(jumpArmed).toBe(false);
+    expect(allImmutable(backup.units)).toBe(true);
+  }, 120_000);
 
   it('freezes lifting when the clock is stepped ahead a little at a time', async () => {
     const remote = await tempRemote();
