@@ -37,7 +37,9 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     let running = await startDaemon(remote, options);
     await waitFor(() => allImmutable([...held, ...kept]), 'every backup to be locked');
 
-    const lifted = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '30s', '--yes']);
+    // An hour: the hold cannot end by itself while the test runs, however loaded the machine; the last daemon's clock
+    // is moved past it instead.
+    const lifted = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', vm, '--hold', '1h', '--yes']);
     expect(lifted.stderr).toContain('acknowledged the hold');
     expect(lifted.stdout).toContain(`unlocked ${held.length} unit(s) of VM ${vm}`);
     expect(lifted.status, lifted.stderr).toBe(0);
@@ -67,10 +69,18 @@ describe('repair lift of one VM (lift --vm --hold) beside a running daemon', () 
     const text = await runCli(['status', '--config', config]);
     expect(text.stdout).toContain(`HELD: VM ${vm} NOT PROTECTED until`);
 
-    // The hold ends on time (a timer, not the next rescan: that is an hour away in the restarted daemon's config).
+    // The hold ends when the daemon's clock passes its end (the hold check, not the next rescan: that is an hour away
+    // in the restarted daemon's config).
     await running.daemon.stop();
-    running = await startDaemon(remote, { config: { rescanEveryMs: HOUR } });
-    await waitFor(() => allImmutable([...held, ...fresh]), 'the held VM to be locked again', 40_000);
+    let shiftMs = 0;
+    running = await startDaemon(remote, {
+      config: { rescanEveryMs: HOUR },
+      clock: { now: () => Date.now() + shiftMs },
+    });
+    expect(running.logs.some((l) => l.msg.includes(`VM ${vm} of remote r is still held`))).toBe(true);
+    expect(noneImmutable([...held, ...fresh])).toBe(true);
+    shiftMs = HOUR + 60_000;
+    await waitFor(() => allImmutable([...held, ...fresh]), 'the held VM to be locked again', 60_000);
     expect(running.logs.some((l) => l.msg.includes(`the hold on VM ${vm} of remote r has ended`))).toBe(true);
     expect(existsSync(path.join(remote.indexPath, '.holds', 'r', `${vm}.json`))).toBe(false);
   }, 90_000);
