@@ -43,7 +43,11 @@ describe('a remote that goes away', () => {
     execFileSync('mount', ['-o', 'loop', image, elsewhere]);
     const during = await writeVmBackup(elsewhere, { vm: 'vm-during', datetime: xoDatetime(Date.now()) });
     execFileSync('umount', [elsewhere]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Two more health checks (status.json is rewritten after each): the paused daemon had its turns to write there.
+    for (let check = 0; check < 2; check++) {
+      const seen = (await status(indexPath)).heartbeat;
+      await waitFor(async () => (await status(indexPath)).heartbeat !== seen, 'the next health check');
+    }
     expect(await readdir(root)).toEqual([]);
 
     execFileSync('mount', ['-o', 'loop', image, root]);
