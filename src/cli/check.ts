@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.js';
 import { isInside } from '../paths.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
+import { withHeldRemote } from '../remote/held.js';
 import { isEncryptedRemote, isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import { realpathOfNearest } from '../paths.js';
 import { isFlatVhdName } from '../remote/model.js';
@@ -145,9 +146,12 @@ async function flatVhdWarning(leaves: readonly FoundLeaf[]): Promise<string> {
 async function xoSettingsWarning(remote: RemoteConfig): Promise<string> {
   const now = Date.now();
   const durationMs = remote.immutabilityDurationMs;
-  const surveyed = { root: remote.root, encrypted: await isEncryptedRemote(remote.root), durationMs };
+  const surveyed = { encrypted: await isEncryptedRemote(remote.root), durationMs };
+  const within = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
   // Only the shape of the backups is needed here, not whether they are locked.
-  const vms = await surveyRemote(surveyed, [], () => Promise.resolve(new Map<string, boolean | undefined>()), now);
+  const vms = await withHeldRemote(within, (held) =>
+    surveyRemote(held, surveyed, [], () => Promise.resolve(new Map<string, boolean | undefined>()), now),
+  );
   const advice = adviseXoSettings(vms, now, durationMs);
   if (advice.length === 0) return 'no VM whose XO settings fight the window (as far as the remote shows)';
   return `WARNING: ${advice.map((a) => `VM ${a.vm}: ${a.detail}; ${a.set}`).join('. ')}`;

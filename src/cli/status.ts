@@ -11,6 +11,7 @@ import { judgeRemote, type RestorePoints } from '../status/restore-points.js';
 import { surveyRemote } from '../status/restore-survey.js';
 import { adviseXoSettings, type XoSettingAdvice } from '../status/xo-settings.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
+import { withHeldRemote } from '../remote/held.js';
 import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
@@ -73,9 +74,11 @@ async function restorePointsNow(
   try {
     const attributes = new IoctlAdapter();
     const durationMs = remote.immutabilityDurationMs;
-    const surveyed = { root: remote.root, encrypted: await isEncryptedRemote(remote.root), durationMs };
+    const surveyed = { encrypted: await isEncryptedRemote(remote.root), durationMs };
     const within = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
-    const vms = await surveyRemote(surveyed, stored, (paths) => attributes.isImmutable(within, paths), now);
+    const vms = await withHeldRemote(within, (held) =>
+      surveyRemote(held, surveyed, stored, (paths) => attributes.isImmutable(within, paths), now),
+    );
     return {
       restorePoints: judgeRemote(
         vms.map((vm) => vm.model),

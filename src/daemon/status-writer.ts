@@ -12,6 +12,7 @@ import {
   type RestorePointCounts,
 } from '../status/daemon-status.js';
 import { surveyRestorePoints } from '../status/restore-survey.js';
+import { withHeldRemote } from '../remote/held.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { VERSION } from '../version.js';
 import type { RemotePauses } from './health.js';
@@ -187,11 +188,8 @@ export class StatusWriter implements Service {
       }
       const stored: StoredEntry[] = [];
       for (const day of await remote.index.listDays()) stored.push(...(await remote.index.readDay(day)));
-      const points = await surveyRestorePoints(
-        remote,
-        stored,
-        (paths) => attributes.isImmutable(remote, paths),
-        clock.now(),
+      const points = await withHeldRemote(remote, (held) =>
+        surveyRestorePoints(held, remote, stored, (paths) => attributes.isImmutable(remote, paths), clock.now()),
       );
       this.#restorePoints.set(remote.id, {
         inWindow: points.inWindow,

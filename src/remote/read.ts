@@ -1,17 +1,13 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, type Dirent } from 'node:fs';
+import { constants, fstatSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
-import { FILE_FLAGS, HeldTree, linkOnPath, locateInRemote, NotAFolder, openRemoteTree, procPath } from './held.js';
+import { HeldTree, linkOnPath, locateInRemote, NotAFolder, openRemoteTree, readFully } from './held.js';
 import type { Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
 
 // Thin reads around the pure model: one readdir per folder, no stat for what a listing already tells.
 // Synchronous calls between slices (concurrency.ts: yieldIfDue): the thread pool's hop cost more than the calls.
-
-function toListed(entry: Dirent): ListedEntry {
-  return { name: entry.name, isDirectory: entry.isDirectory(), isFile: entry.isFile() };
-}
 
 // `act` on a path's place in a held tree (remote/held.ts): below a remote resolved at start, walked from its root,
 // checked on the descriptor to be where it was; elsewhere (no remote's path: a demo, a test) from the path's own
@@ -52,15 +48,13 @@ function relative(located: { relative: string } | undefined, file: string, asFol
 }
 
 // A folder to list that is a file or a link (swapped in since its parent's listing) is not entered: [].
-function listIn(tree: HeldTree, relative: string): ListedEntry[] {
-  let fd: number | undefined;
+export function listIn(tree: HeldTree, relative: string): ListedEntry[] {
   try {
-    fd = tree.folder(relative);
+    return tree.list(relative).map(({ name, isDirectory, isFile }) => ({ name, isDirectory, isFile }));
   } catch (error) {
     if (error instanceof NotAFolder && error.path === relative) return [];
     throw error;
   }
-  return fd === undefined ? [] : readdirSync(procPath(fd), { withFileTypes: true }).map(toListed);
 }
 
 export async function listFolder(folder: string): Promise<ListedEntry[]> {
@@ -96,56 +90,15 @@ export async function readSmallFile(file: string, limit = 64 * 1024): Promise<st
 // swapped in after the listing), opened non-blocking (a FIFO must not hang the daemon, whose calls here are
 // synchronous), and never past the limit, even when it grows while read.
 export async function readSmallBuffer(file: string, limit: number): Promise<Buffer | undefined> {
-  return withRegularFile(file, (fd, size) => {
-    if (size > limit) return undefined;
-    // One byte more than the file held: reading it means the file grew, past what fstat said.
-    const buffer = Buffer.allocUnsafe(size + 1);
-    const length = readFully(fd, buffer, 0);
-    return length > size ? undefined : buffer.subarray(0, length);
-  });
+  return atHeld(file, false, (tree, relative) => tree.readSmall(relative, limit));
 }
 
 // `length` bytes at `offset` of a regular file (a VHD's footer or header); undefined when the file is shorter.
 export async function readRange(file: string, offset: number, length: number): Promise<Buffer | undefined> {
-  return withRegularFile(file, (fd, size) => {
-    if (offset + length > size) return undefined;
-    const buffer = Buffer.allocUnsafe(length);
-    return readFully(fd, buffer, offset) === length ? buffer : undefined;
-  });
+  return atHeld(file, false, (tree, relative) => tree.readRange(relative, offset, length));
 }
 
-async function withRegularFile<T>(
-  file: string,
-  read: (fd: number, size: number) => T | undefined,
-): Promise<T | undefined> {
-  return atHeld(file, false, (tree, relative) => {
-    const place = tree.pathOf(relative);
-    // An lstat first, so a device is never opened (an open alone can act on one); the fstat below judges what was.
-    if (place === undefined || lstatSync(place, { throwIfNoEntry: false })?.isFile() !== true) return undefined;
-    let fd: number;
-    try {
-      fd = openSync(place, FILE_FLAGS);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENXIO') return undefined;
-      throw error;
-    }
-    try {
-      const stats = fstatSync(fd);
-      return stats.isFile() ? read(fd, stats.size) : undefined;
-    } finally {
-      closeSync(fd);
-    }
-  });
-}
-
-// Reads until the buffer is full or the file ends (readSync may return less than asked); returns the bytes read.
-export function readFully(fd: number, buffer: Buffer, position: number): number {
-  let length = 0;
-  for (let read = -1; read !== 0 && length < buffer.length; length += read)
-    read = readSync(fd, buffer, length, buffer.length - length, position + length);
-  return length;
-}
+export { readFully };
 
 export interface Examined {
   identity: Identity;
@@ -197,7 +150,7 @@ function asLinkOnPath(error: unknown): AppError {
   throw error;
 }
 
-function examineIn(tree: HeldTree, relative: string): Examined | undefined {
+export function examineIn(tree: HeldTree, relative: string): Examined | undefined {
   const place = tree.pathOf(relative);
   if (place === undefined) return undefined;
   const stats =

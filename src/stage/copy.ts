@@ -1,8 +1,8 @@
 import { closeSync, constants, fchownSync, fstatSync, openSync, type Stats } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { AppError, errnoCode } from '../errors.js';
-import { readFully } from '../remote/read.js';
-import { procPath, type FolderTree } from './source.js';
+import { readFully, type HeldTree } from '../remote/held.js';
+import { openSource, procPath, type TargetTree } from './source.js';
 
 export type CopyMethod = 'reflink' | 'copy';
 
@@ -15,12 +15,12 @@ const CHUNK = 4 * 1024 * 1024;
 // shared blocks, no space) where the filesystem can, a plain copy elsewhere. Contents only: the copy never carries the
 // source's attributes (+i), and takes its owner and mode. `onBytes`: bytes compared, for progress.
 export async function copyVerified(
-  source: FolderTree,
-  target: FolderTree,
+  source: HeldTree,
+  target: TargetTree,
   relative: string,
   onBytes: (bytes: number) => void,
 ): Promise<CopyMethod> {
-  const { fd, stats } = source.openFile(relative);
+  const { fd, stats } = openSource(source, relative);
   try {
     const from = procPath(fd);
     const to = target.pathIn(relative);

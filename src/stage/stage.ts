@@ -1,11 +1,14 @@
 import { fchmodSync, fchownSync, mkdirSync, statSync } from 'node:fs';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
+import { readVmSnapshot } from '../backup/snapshot.js';
+import { settleTimeFor } from '../protect/completion.js';
+import { HeldRemote } from '../remote/held.js';
 import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
 import { copyVerified, type CopyMethod } from './copy.js';
 import { gatherBackup } from './gather.js';
 import { judgeTarget, planCopy, type Refusal, type SourceEntry } from './plan.js';
-import { FolderTree, NotAFolder } from './source.js';
+import { entryOf, NotAFolder, TargetTree, walk } from './source.js';
 import { inspectTarget, protectedRoots } from './target.js';
 
 // What XO reads at a remote's root before it lists backups: on an encrypted remote, the algorithm (plain) and the
@@ -61,27 +64,24 @@ export async function stageRestore(options: StageOptions): Promise<StageReport> 
   if (problem !== undefined)
     throw new AppError('STAGE_TARGET_REFUSED', problem.message, { value: options.to, hint: problem.hint });
   const encrypted = await isEncryptedRemote(options.remote.root);
-  const source = FolderTree.open(options.remote.root, realRoot);
+  const source = HeldRemote.open({ root: options.remote.root, realRoot });
   try {
-    const gathered = await gatherBackup(source, {
-      root: options.remote.root,
-      vm: options.vm,
+    const gathered = gatherBackup(await readVmSnapshot(source, options.vm, encrypted), {
       ...(options.backup === undefined ? {} : { backup: options.backup }),
-      encrypted,
       now: options.now,
-      jsonSettleMs: options.jsonSettleMs,
+      settleMs: settleTimeFor(encrypted, options.jsonSettleMs),
     });
     const refusals = [...gathered.problems];
     const entries: SourceEntry[] = [];
     for (const name of ROOT_FILES) {
-      const entry = source.entry(name);
+      const entry = entryOf(source, name);
       if (entry !== undefined) entries.push(entry);
       else if (encrypted)
         gathered.notes.push(`the remote has no ${name}: XO may refuse to open the staged copy as an encrypted remote`);
     }
     for (const unit of gathered.units) {
       try {
-        entries.push(...source.walk(unit));
+        entries.push(...walk(source, unit));
       } catch (error) {
         if (!(error instanceof NotAFolder)) throw error;
         refusals.push({ path: error.path, reason: error.reason });
@@ -111,7 +111,7 @@ export async function stageRestore(options: StageOptions): Promise<StageReport> 
     const destination = openTarget(target.absolute, target.real, realRoot);
     try {
       for (const directory of plan.directories) {
-        const stats = source.stat(directory);
+        const stats = source.lstat(directory);
         if (stats === undefined) throw vanished(directory);
         destination.makeFolder(directory, stats.mode, stats.uid, stats.gid);
       }
@@ -145,9 +145,9 @@ function assertVmName(vm: string): void {
 }
 
 // The target, created when missing (owned and moded as the remote's root), then opened and checked empty again.
-function openTarget(absolute: string, real: string, remoteRealRoot: string): FolderTree {
+function openTarget(absolute: string, real: string, remoteRealRoot: string): TargetTree {
   const created = mkdirSync(absolute, { recursive: true, mode: 0o700 }) !== undefined;
-  const tree = FolderTree.open(absolute, real);
+  const tree = TargetTree.open(absolute, real);
   if (tree.list('').length > 0) {
     tree.close();
     throw new AppError('STAGE_TARGET_REFUSED', `${absolute} is no longer empty`, {

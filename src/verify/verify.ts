@@ -8,6 +8,7 @@ import type { LeafFolder } from '../protect/context.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { examine } from '../remote/read.js';
+import { withHeldRemote } from '../remote/held.js';
 import { findLeafFolders } from '../remote/scan.js';
 import type { StoredEntry } from '../index/store.js';
 import { surveyRestorePoints } from '../status/restore-survey.js';
@@ -101,7 +102,9 @@ async function checkRestorePoints(
   now: number,
   report: VerifyReport,
 ): Promise<void> {
-  const points = await surveyRestorePoints(remote, stored, (paths) => attributes.isImmutable(remote, paths), now);
+  const points = await withHeldRemote(remote, (held) =>
+    surveyRestorePoints(held, remote, stored, (paths) => attributes.isImmutable(remote, paths), now),
+  );
   for (const vm of points.vms)
     for (const { backup, reason } of vm.unprotected)
       if (reason !== 'chain-unknown')
