@@ -1,5 +1,6 @@
 // Pure: which backups inside their window XO could restore after an attack, and why not the others. A restore point
-// is protected only when its json, its own units and every unit its disks are built on are locked and unchanged.
+// is protected only when its json, its own units and every unit its disks are built on have their immutable flag on
+// and are the very inodes locked, unchanged since: an index entry alone proves nothing.
 
 export type UnprotectedReason = 'base-expired' | 'unit-missing' | 'unit-unlocked' | 'unit-changed' | 'chain-unknown';
 
@@ -10,7 +11,7 @@ export interface UnitFacts {
   unchangedSinceLock: boolean;
   // When the lift may unlock it: its newest governing backup plus the duration. Undefined: not indexed.
   indexedUntil?: number;
-  // The immutable attribute; read only for a unit not unchanged since its lock (undefined: not read).
+  // The immutable flag, as the flag helper reads it (undefined: not read, or the unit went away meanwhile).
   immutable?: boolean;
 }
 
@@ -62,12 +63,13 @@ export function judgeUnit(
 ): { until: number } | { reason: UnprotectedReason } {
   if (facts === undefined || !facts.exists) return { reason: 'unit-missing' };
   const open = facts.indexedUntil !== undefined && facts.indexedUntil > now;
+  // The flag off: writable, whatever the index recorded (an entry for a unit never locked, or unlocked since).
+  if (facts.immutable !== true) return { reason: inChain && !open ? 'base-expired' : 'unit-unlocked' };
   if (facts.unchangedSinceLock && open) return { until: facts.indexedUntil! };
   // Still locked, but the next lift pass unlocks it.
   if (facts.unchangedSinceLock) return { reason: inChain ? 'base-expired' : 'unit-unlocked' };
   // Locked, but not the inode or the state this daemon locked (replaced, altered and locked again, or locked by hand).
-  if (facts.immutable === true) return { reason: 'unit-changed' };
-  return { reason: inChain && !open ? 'base-expired' : 'unit-unlocked' };
+  return { reason: 'unit-changed' };
 }
 
 export function judgeRestorePoint(

@@ -9,7 +9,12 @@ import {
 const NOW = Date.parse('2026-12-10T00:00:00Z');
 const DAY = 86_400_000;
 
-const locked = (until: number): UnitFacts => ({ exists: true, unchangedSinceLock: true, indexedUntil: until });
+const locked = (until: number): UnitFacts => ({
+  exists: true,
+  unchangedSinceLock: true,
+  immutable: true,
+  indexedUntil: until,
+});
 
 // A delta of yesterday on a full of 10 days ago: own json and alias+directory, chain the full's alias+directory.
 const point: RestorePointModel = {
@@ -58,6 +63,14 @@ describe('judgeRestorePoint', () => {
     expect(judgeRestorePoint(point, units({ [base]: unlocked }), NOW)).toEqual({ reason: 'unit-unlocked' });
     const fresh: UnitFacts = { exists: true, unchangedSinceLock: false, immutable: false };
     expect(judgeRestorePoint(point, units({ [point.own[2]!]: fresh }), NOW)).toEqual({ reason: 'unit-unlocked' });
+  });
+
+  it('the very inode indexed and unchanged, but its flag off (an entry for a unit never locked): unit-unlocked', () => {
+    const indexedOnly: UnitFacts = { exists: true, unchangedSinceLock: true, immutable: false, indexedUntil: until };
+    expect(judgeRestorePoint(point, units({ [point.own[2]!]: indexedOnly }), NOW)).toEqual({ reason: 'unit-unlocked' });
+    // A flag that could not be read is not a flag on.
+    const unread: UnitFacts = { exists: true, unchangedSinceLock: true, indexedUntil: until };
+    expect(judgeRestorePoint(point, units({ [point.own[2]!]: unread }), NOW)).toEqual({ reason: 'unit-unlocked' });
   });
 
   it('immutable but not the inode or state locked (replaced, altered and locked again): unit-changed', () => {

@@ -9,6 +9,7 @@ import { parseBackupDatetime } from '../../src/remote/datetime.js';
 import type { RestorePoints } from '../../src/status/restore-points.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, tempRemote, writeConfigFile, type TestRemote } from '../support/remote.js';
+import { indexAsLocked } from '../support/index-entry.js';
 import { writeVhdChain, type ChainBackup } from '../support/vhd-chain.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
@@ -92,6 +93,20 @@ describe('status: restore points inside the window', () => {
     const points = restorePoints(config);
     expect(points).toMatchObject({ inWindow: 2, protected: 0, unprotected: 2 });
     expect(points.vms[0]?.unprotected.map((u) => u.reason)).toEqual(['base-expired', 'base-expired']);
+  });
+
+  it('a backup indexed as locked whose flags were never set: unprotected, unit-unlocked', async () => {
+    const { remote, config } = await lockedChain(true);
+    // Written after the daemon stopped, so never locked; its entries, written by hand, match its units exactly.
+    const [never] = await writeVhdChain(remote.root, 'vm-2', 'vdi-2', [xoDatetime(Date.now() - DAY)]);
+    const instant = parseBackupDatetime(never!.datetime)!;
+    for (const unit of [never!.json, never!.alias, never!.directory])
+      await indexAsLocked(remote.indexPath, unit, { json: never!.json, instant });
+    const points = restorePoints(config);
+    expect(points).toMatchObject({ inWindow: 3, protected: 2, unprotected: 1 });
+    expect(points.vms.find((vm) => vm.vm === 'vm-2')?.unprotected).toEqual([
+      { backup: `${never!.datetime}.json`, reason: 'unit-unlocked' },
+    ]);
   });
 
   it('a unit deleted: unit-missing, and the human output names it', async () => {

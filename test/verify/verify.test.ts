@@ -8,6 +8,7 @@ import { openRemoteContext } from '../../src/context/open.js';
 import { compareIdentity, verifyRemote } from '../../src/verify/verify.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { tempRemote, writeConfigFile } from '../support/remote.js';
+import { indexAsLocked } from '../support/index-entry.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
 
 const BIN = path.resolve('bin/xo-immutable-backups.js');
@@ -127,6 +128,24 @@ describe('xo-immutable-backups verify', () => {
     const after = verify(config);
     expect(after.report.remotes[0]!.findings).toEqual([]);
     expect(after.status).toBe(0);
+  });
+
+  it('names a backup indexed as locked whose flags are off, though every identity matches', async () => {
+    const remote = await tempRemote();
+    const config = await writeConfigFile(remote);
+    const [never] = await writeVhdChain(remote.root, 'vm', 'vdi', [xoDatetime(Date.now() - DAY)]);
+    const instant = Date.now() - DAY;
+    for (const unit of [never!.json, never!.alias, never!.directory])
+      await indexAsLocked(remote.indexPath, unit, { json: never!.json, instant });
+    const found = verify(config);
+    expect(found.status).toBe(1);
+    const kinds = found.report.remotes[0]!.findings.map((f) => [f.kind, f.path, f.detail.split(': ').at(-1)]);
+    expect(kinds).toContainEqual([
+      'not-immutable',
+      never!.directory,
+      'indexed as locked, but the immutable attribute is not set',
+    ]);
+    expect(kinds).toContainEqual(['unrestorable', never!.json, 'unit-unlocked']);
   });
 
   it('lists a locked directory only up to a cap, and says what it did not check', async () => {
