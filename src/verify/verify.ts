@@ -1,4 +1,3 @@
-import { opendir } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { IndexEntry } from '../index/entry.js';
@@ -7,8 +6,10 @@ import { settleTimeFor } from '../protect/completion.js';
 import type { LeafFolder } from '../protect/context.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import type { RemoteContext } from '../context/remote-context.js';
-import { examine } from '../remote/read.js';
-import { withHeldRemote } from '../remote/held.js';
+import { examineIn, type Examined } from '../remote/read.js';
+import { NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
+import { yieldIfDue } from '../concurrency.js';
+import { errnoCode } from '../errors.js';
 import { findLeafFolders } from '../remote/scan.js';
 import type { StoredEntry } from '../index/store.js';
 import { surveyRestorePoints } from '../status/restore-survey.js';
@@ -69,42 +70,45 @@ export async function verifyRemote(
   const stored: StoredEntry[] = [];
   const entries = await readEntries(remote, report, stored);
   const immutable = await attributes.isImmutable(remote, [...new Set(entries.map((e) => e.path))]);
-  const inside = await listLockedTrees(entries, immutable, options.maxTreeEntries ?? MAX_TREE_ENTRIES, report);
-  const insideImmutable = await attributes.isImmutable(remote, [...inside.values()].flat());
-  const leaves = await findLeafFolders(remote.root);
-  const total = entries.length + leaves.length;
-  const newest = newestPerPath(entries);
-  for (const entry of entries) {
-    report.entriesChecked++;
-    // A newer backup claimed the unit (a chain) and locked it again, which moved its ctime: its entry is the one.
-    if (newest.get(entry.path) !== entry) continue;
-    const finding =
-      (await checkEntry(entry, immutable.get(entry.path))) ??
-      looseInside(entry, inside.get(entry.path), insideImmutable);
-    if (finding !== undefined) report.findings.push(finding);
-    if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
-  }
-  for (const leaf of leaves) {
-    await checkFolder({ remote, ...leaf }, options, report);
-    report.foldersChecked++;
-    options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
-  }
-  await checkRestorePoints(remote, stored, attributes, options.now, report);
+  await withHeldRemote(remote, async (held) => {
+    const cap = options.maxTreeEntries ?? MAX_TREE_ENTRIES;
+    const inside = await listLockedTrees(held, entries, immutable, cap, report);
+    const insideImmutable = await attributes.isImmutable(remote, [...inside.values()].flat());
+    const leaves = await findLeafFolders(remote.root);
+    const total = entries.length + leaves.length;
+    const newest = newestPerPath(entries);
+    for (const entry of entries) {
+      report.entriesChecked++;
+      // A newer backup claimed the unit (a chain) and locked it again, which moved its ctime: its entry is the one.
+      if (newest.get(entry.path) !== entry) continue;
+      await yieldIfDue();
+      const finding =
+        checkEntry(held, entry, immutable.get(entry.path)) ??
+        looseInside(entry, inside.get(entry.path), insideImmutable);
+      if (finding !== undefined) report.findings.push(finding);
+      if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
+    }
+    for (const leaf of leaves) {
+      await checkFolder({ remote, ...leaf }, options, report);
+      report.foldersChecked++;
+      options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
+    }
+    await checkRestorePoints(held, remote, stored, attributes, options.now, report);
+  });
   return report;
 }
 
 // Whole chains: a backup inside its window whose json, own units or chain units are not all locked and unchanged.
 // A chain that cannot be read (encrypted remote) is no finding: it is locked on the safe side, and says so in status.
 async function checkRestorePoints(
+  held: HeldRemote,
   remote: RemoteContext,
   stored: readonly StoredEntry[],
   attributes: AttributesAdapter,
   now: number,
   report: VerifyReport,
 ): Promise<void> {
-  const points = await withHeldRemote(remote, (held) =>
-    surveyRestorePoints(held, remote, stored, (paths) => attributes.isImmutable(remote, paths), now),
-  );
+  const points = await surveyRestorePoints(held, remote, stored, (paths) => attributes.isImmutable(remote, paths), now);
   for (const vm of points.vms)
     for (const { backup, reason } of vm.unprotected)
       if (reason !== 'chain-unknown')
@@ -146,6 +150,7 @@ async function readEntries(remote: RemoteContext, report: VerifyReport, all: Sto
 // A directory unit (VHD directory, config or pool date folder) is locked with everything in it: every file inside
 // must still be immutable. Returns, per locked directory unit, the files inside.
 async function listLockedTrees(
+  held: HeldRemote,
   entries: readonly IndexEntry[],
   immutable: ReadonlyMap<string, boolean | undefined>,
   cap: number,
@@ -154,7 +159,8 @@ async function listLockedTrees(
   const inside = new Map<string, string[]>();
   for (const entry of entries) {
     if (!entry.recursive || immutable.get(entry.path) !== true) continue;
-    const { paths, capped } = await listTree(entry.path, cap);
+    await yieldIfDue();
+    const { paths, capped } = listTree(held, entry.path, cap);
     inside.set(entry.path, paths);
     if (capped)
       report.findings.push({
@@ -207,23 +213,41 @@ async function checkFolder(
 // A full 2 TiB VHD directory holds 1,048,576 blocks and their thousand folders; a directory an attacker filled holds
 // what fits on the disk, which must not exhaust verify's memory.
 const MAX_TREE_ENTRIES = 1_100_000;
+const MAX_TREE_DEPTH = 16;
 
-// Up to `cap` entries inside a locked directory (links listed, not followed); `capped` when there were more.
-async function listTree(dir: string, cap: number): Promise<{ paths: string[]; capped: boolean }> {
+// Up to `cap` entries inside a locked directory, through the held remote (a link is listed, never entered);
+// `capped` when there were more.
+function listTree(held: HeldRemote, dir: string, cap: number): { paths: string[]; capped: boolean } {
   const paths: string[] = [];
-  try {
-    for await (const entry of await opendir(dir, { recursive: true })) {
-      if (paths.length === cap) return { paths, capped: true };
-      paths.push(path.join(entry.parentPath ?? entry.path, entry.name));
+  const top = held.relativeOf(dir);
+  // Deeper than any folder XO writes (blocks/<n>/<m>): counted as past the cap, not walked.
+  const walk = (relative: string, depth: number): boolean => {
+    if (depth > MAX_TREE_DEPTH) return true;
+    for (const child of held.list(relative)) {
+      if (paths.length === cap) return true;
+      paths.push(path.join(held.root, relative, child.name));
+      if (child.isDirectory && walk(`${relative}/${child.name}`, depth + 1)) return true;
     }
-  } catch {
-    // Unreadable or gone: its entry's own check says so.
+    return false;
+  };
+  try {
+    return { capped: top !== undefined && walk(top, 0), paths };
+  } catch (error) {
+    // Unreadable, gone, or behind a link swapped in: its entry's own check says so.
+    if (error instanceof NotAFolder || errnoCode(error) !== undefined) return { paths, capped: false };
+    throw error;
   }
-  return { paths, capped: false };
 }
 
-async function checkEntry(entry: IndexEntry, immutable: boolean | undefined): Promise<Finding | undefined> {
-  const examined = await examine(entry.path);
+function checkEntry(held: HeldRemote, entry: IndexEntry, immutable: boolean | undefined): Finding | undefined {
+  const relative = held.relativeOf(entry.path);
+  let examined: Examined | undefined;
+  try {
+    examined = relative === undefined ? undefined : examineIn(held, relative);
+  } catch (error) {
+    if (!(error instanceof NotAFolder)) throw error;
+    return { kind: 'missing', path: entry.path, detail: `not reached: the folder ${error.path} is ${error.reason}` };
+  }
   if (examined === undefined)
     return { kind: 'missing', path: entry.path, detail: `indexed for backup ${entry.backup}, but gone` };
   if (entry.state !== 'locked' || entry.identity === undefined)
