@@ -48,6 +48,14 @@ export function writeChain(
   options?: { onWritten?: (backup: WrittenBackup) => Promise<void> },
 ): Promise<WrittenBackup[]>;
 
+export function writeNightly(
+  remote: XoRemote,
+  vm: Vm,
+  timestamp: number,
+  options?: { full?: boolean },
+): Promise<WrittenBackup>;
+export function twinOf(vm: Vm): Vm;
+
 // VDI uuid -> sha256 of the restored disk image.
 export function restoreBackup(remote: XoRemote, metadataPath: string): Promise<Record<string, string>>;
 export function restoreMismatches(remote: XoRemote, backup: WrittenBackup): Promise<string[]>;

@@ -132,7 +132,7 @@ export function makeVm({ disks }) {
 // One backup of `vm`, written as IncrementalRemoteWriter#_transfer writes it: per disk, checkBaseVdis's
 // isMergeableParent() on the previous backup's disk (a parent that fails it, or cannot be opened, makes that disk a
 // full, as in XO), adapter.writeVhd() with checkVhd as validator; then adapter.writeVmBackupMetadata(), last.
-async function writeBackup(remote, vm, { timestamp, blocks }) {
+async function writeBackup(remote, vm, { timestamp, blocks, full = false }) {
   const { adapter, handler } = remote;
   const datetime = formatFilenameDate(timestamp);
   const previous = vm.backups.at(-1);
@@ -150,8 +150,8 @@ async function writeBackup(remote, vm, { timestamp, blocks }) {
     const fullPath = `${vmBackupDir}/${vhdPath}`;
     const newBlocks = new Map(Object.entries(blocks[i]).map(([index, seed]) => [Number(index), blockContent(seed)]));
     let parentUuid, parentPath;
-    let diskIsFull = previous === undefined;
-    if (previous !== undefined) {
+    let diskIsFull = previous === undefined || full;
+    if (!diskIsFull) {
       const parent = previous.disks[i];
       let mergeable = false;
       try {
@@ -225,17 +225,37 @@ async function writeBackup(remote, vm, { timestamp, blocks }) {
 // block k and the k-th block from the end. `onWritten` runs after each backup, before the next one is written.
 export async function writeChain(remote, vm, timestamps, { onWritten = async () => {} } = {}) {
   const results = [];
-  for (const [k, timestamp] of timestamps.entries()) {
-    const blocks = vm.disks.map((d) => {
-      const n = d.virtualSize / BLOCK_SIZE;
-      const indexes = k === 0 ? [0, 1, 3].filter((x) => x < n) : [k % n, n - 1 - (k % n)];
-      return Object.fromEntries(indexes.map((x) => [x, `${d.vdiUuid}/${timestamp}/${x}`]));
-    });
-    const result = await writeBackup(remote, vm, { timestamp, blocks });
+  for (const timestamp of timestamps) {
+    const result = await writeBackup(remote, vm, { timestamp, blocks: nextBlocks(vm, timestamp) });
     results.push(result);
     await onWritten(result);
   }
   return results;
+}
+
+// One nightly run of XO's job for `vm`: a delta on the previous backup, or a full when `full` (XO's "full backup
+// interval") or when the previous disk cannot be a parent. Blocks as writeChain writes them.
+export async function writeNightly(remote, vm, timestamp, { full = false } = {}) {
+  return writeBackup(remote, vm, { timestamp, blocks: nextBlocks(vm, timestamp), full });
+}
+
+// The same VM for another remote (an unprotected twin): same uuids and disks, none of its backups, so writing the
+// same timestamps to both gives both the same content.
+export function twinOf(vm) {
+  return {
+    ...vm,
+    disks: vm.disks.map((d) => ({ ...d, state: null })),
+    backups: [],
+  };
+}
+
+function nextBlocks(vm, timestamp) {
+  const k = vm.backups.length;
+  return vm.disks.map((d) => {
+    const n = d.virtualSize / BLOCK_SIZE;
+    const indexes = k === 0 ? [0, 1, 3].filter((x) => x < n) : [k % n, n - 1 - (k % n)];
+    return Object.fromEntries(indexes.map((x) => [x, `${d.vdiUuid}/${timestamp}/${x}`]));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
