@@ -29,6 +29,7 @@ import { reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed } from './request.js';
 import { claimsByName } from './by-name.js';
 import { chainOf, type ChainCache } from './chain.js';
+import { jsonsOfFlatChain } from './flat-jsons.js';
 import type { ProvenBackups } from './proven.js';
 
 export interface ReconcileOptions {
@@ -264,7 +265,10 @@ async function unitsOf(scan: VmScan, backup: VmBackup, json: string, parsed: obj
       const target = await aliasTarget(folder, alias, report);
       if (target !== undefined) units.push(target);
     }
-    if (scan.options.protectChains !== false) for (const unit of await chainUnits(scan, units)) units.push(unit);
+    if (scan.options.protectChains !== false) {
+      const chain = await chainUnits(scan, units);
+      for (const unit of [...chain, ...jsonsOfFlatChain(chain, listing)]) if (!named.has(unit.path)) units.push(unit);
+    }
   }
   return units;
 }
