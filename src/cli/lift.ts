@@ -192,6 +192,10 @@ function describe(outcome: RemoteOutcome, options: LiftCommandOptions): string[]
     lines.push(
       `  removed XO's metadata cache (cache.json.gz) in ${report.cachesRemoved.length} VM folder(s), so XO re-reads them`,
     );
+  if (report.deferred.length > 0)
+    lines.push(
+      `  ${report.deferred.length} expired unit(s) left locked: XO is running on their VM folder; run lift again once it is done`,
+    );
   if (options.all && report.failed.length === 0)
     lines.push('  immutability.json now says immutable: false; nothing under the root is immutable any more');
   for (const f of report.failed) lines.push(`  FAILED ${f.path}: ${f.message}`);
@@ -217,6 +221,7 @@ function toJson(outcomes: RemoteOutcome[]): unknown {
             suspicious: o.report!.suspicious,
             unreadableEntries: o.report!.unreadableEntries,
             cachesRemoved: o.report!.cachesRemoved,
+            deferred: o.report!.deferred,
           },
     ),
   };

@@ -30,6 +30,8 @@ export interface LiftReport {
   // Never acted on: outside the root, through a symlink, or not the unit that was locked.
   suspicious: { path: string; reason: string }[];
   unreadableEntries: string[];
+  // Expired, but XO was running on their VM folder: left locked for the next pass (lift/xo-busy.ts).
+  deferred: string[];
   kept: number;
   cachesRemoved: string[];
 }
@@ -65,6 +67,7 @@ export function emptyReport(remote: string, dryRun: boolean): LiftReport {
     failed: [],
     suspicious: [],
     unreadableEntries: [],
+    deferred: [],
     kept: 0,
     cachesRemoved: [],
   };

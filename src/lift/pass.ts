@@ -5,6 +5,7 @@ import { remoteHealthProblem } from '../remote/health.js';
 import type { LiftOptions, LiftReport } from './apply.js';
 import { forgetChunk, unlockChunk, type ChunkLifted } from './chunk.js';
 import { blockedPaths, planLift, type LiftCandidate, type LiftPlan } from './plan.js';
+import { deferWhileXoRuns } from './xo-busy.js';
 
 // Units read, checked and unlocked together: one chattr batch, and a bound on what a pass holds in memory.
 const CHUNK = 4096;
@@ -81,6 +82,11 @@ export class LiftPass {
 
   async #liftChunk(day: string, chunk: string[]): Promise<boolean> {
     const plan = await this.#planChunk(day, chunk);
+    if (!this.#options.all) {
+      const { unlock, deferred } = deferWhileXoRuns(this.#remote.root, plan.unlock);
+      plan.unlock = unlock;
+      this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
+    }
     if (plan.unlock.length > 0 && !(await this.#remoteLooksHealthy())) return false;
     const { dryRun } = this.#options;
     const forgetLast = (): Promise<void> => this.#forgetLast();

@@ -22,6 +22,12 @@ export function logLiftReport(report: LiftReport, log: Logger): void {
       { entry },
       `index file ${entry} is not an entry this version can read; left alone (rebuild-index imports the prior art's)`,
     );
+  if (report.deferred.length > 0)
+    log.info(
+      { deferred: report.deferred.length },
+      `not unlocking ${report.deferred.length} expired unit(s) yet: XO is running on their VM folder (its .lock ` +
+        'folder is held); the next lift pass unlocks them',
+    );
   if (report.unlocked.length + report.vanished.length === 0) {
     log.debug({ kept: report.kept }, 'lift pass: nothing expired');
     return;

@@ -1,9 +1,14 @@
+import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { main } from '../../src/cli/main.js';
+import type { RemoteContext } from '../../src/context/remote-context.js';
+import { IndexStore } from '../../src/index/store.js';
+import { liftRemote } from '../../src/lift/apply.js';
 import { runCli } from '../support/cli.js';
-import { startDaemon } from '../support/daemon.js';
+import { DAY, startDaemon } from '../support/daemon.js';
 import {
   immutableAmong,
   isImmutable,
@@ -242,6 +247,48 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
       `xo-compat flat: ${files.length - touched.length}/${files.length} files of ${chain.backups.length} backups unchanged after XO's retention`,
     );
     expect(after).toEqual(before);
+  });
+
+  // Issue 24: cleanVm opens every disk first and deletes what it judged broken last. A lift in between would unlock
+  // backups cleanVm already called broken (locked flat VHDs), and cleanVm would delete them.
+  it("flat VHD: a lift pass while XO's cleanVm runs unlocks nothing of that VM; XO keeps every backup", async () => {
+    const harness = h!;
+    const remote = await tempRemote();
+    const xo = await harness.openRemote({ root: remote.root, ...KINDS.flat, retryEperm: false });
+    stopBeforeCleanup(() => xo.close());
+    const vm = harness.makeVm({ disks: [8 * harness.MiB] });
+    const now = Date.now();
+    const backups = await harness.writeChain(xo, vm, [now - 3 * HOUR, now - 2 * HOUR, now - HOUR]);
+    const chain = { remote, xo, vm, backups };
+    const files = await filesOf(chain);
+    const { daemon } = await startDaemon(remote, { config: { jsonSettleMs: 1_000 } });
+    await waitFor(() => immutableAmong(files).length === files.length, 'every file to be locked');
+    await daemon.stop();
+    const context: RemoteContext = {
+      id: 'r',
+      root: remote.root,
+      realRoot: remote.root,
+      durationMs: 7 * DAY,
+      index: new IndexStore(remote.indexPath, 'r'),
+      encrypted: false,
+    };
+    // By the lift's clock a month has passed: every backup has left its window.
+    const lift = () => liftRemote(context, new IoctlAdapter(), { now: now + 30 * DAY, dryRun: false, all: false });
+
+    const during = await harness.cleanVmInterrupted(xo, vm.uuid, lift);
+    expect(during.interrupted, 'cleanVm deleting something').toBe(true);
+    const jsons = backups.map((b) => path.join(remote.root, b.metadataPath));
+    expect(
+      jsons.filter((json) => existsSync(json)),
+      'jsons left after cleanVm',
+    ).toEqual(jsons);
+
+    const after = await lift();
+    expect(after.unlocked.length, 'units lifted once XO is done').toBe(files.length);
+    const next = await harness.runRetention(xo, vm.uuid, []);
+    expect(next.cleanError).toBeNull();
+    expect(await harness.listVmBackups(xo, vm.uuid)).toHaveLength(backups.length);
+    await expectRestoresIdentically('flat', chain, 'after a lift held back during cleanVm');
   });
 
   describe.each(Object.keys(KINDS) as Kind[])('%s remote', (kind) => {

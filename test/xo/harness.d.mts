@@ -82,6 +82,11 @@ export interface RetentionOutcome {
 }
 
 export function runRetention(remote: XoRemote, vmUuid: string, backups: ListedBackup[]): Promise<RetentionOutcome>;
+export function cleanVmInterrupted(
+  remote: XoRemote,
+  vmUuid: string,
+  meanwhile: () => Promise<unknown>,
+): Promise<RetentionOutcome & { interrupted: boolean }>;
 export function pruneOldestBackup(
   remote: XoRemote,
   vmUuid: string,

@@ -320,6 +320,26 @@ export async function runRetention(remote, vmUuid, backups) {
   return out;
 }
 
+// cleanVm as runRetention runs it, with `meanwhile` run at XO's first unlink: after cleanVm has opened every disk and
+// judged each backup, before it deletes what it judged broken (as a lift pass of the daemon could, at that moment).
+export async function cleanVmInterrupted(remote, vmUuid, meanwhile) {
+  const { handler } = remote;
+  const unlink = handler.unlink;
+  let ran = false;
+  handler.unlink = async function (...args) {
+    if (!ran) {
+      ran = true;
+      await meanwhile();
+    }
+    return unlink.apply(this, args);
+  };
+  try {
+    return { ...(await runRetention(remote, vmUuid, [])), interrupted: ran };
+  } finally {
+    handler.unlink = unlink;
+  }
+}
+
 function errorInfo(error) {
   if (Array.isArray(error?.errors)) return { code: error.errors[0]?.code, message: error.message };
   return { code: error?.code, message: String(error?.message ?? error) };
