@@ -4,31 +4,53 @@
 #   xo-immutable-flags.pl set|clear|get ROOT REALROOT  < records
 #
 # ROOT is opened as given (the admin's links above it are followed) and must be REALROOT, as resolved at start.
-# Each record on stdin ends with a NUL: "<R|F> <inode or -> <path relative to ROOT, or .>". R: a directory with
-# everything in it; an inode: act only if the path is still that file. Every component below ROOT is opened with
-# O_NOFOLLOW from the folder already held (/proc/self/fd/N/NAME is openat(N, NAME)), the last one with O_PATH, and
-# the flag is read and changed through that descriptor, so nothing is resolved twice.
-# One line per record, in order: "<n>\t<ok|vanished|failed|on|off>\t<code>\t<message>", then "end\t<n>".
+# Each record on stdin ends with a NUL: "<kind> <inode or -> <path relative to ROOT, or .>". Kinds:
+#   F  a regular file                          (set, clear)
+#   V  a VHD directory: header, footer, bat, chunk-filters.json, parentLocatorEntry0-7, blocks/<n>/<m>  (set, clear)
+#   D  a config or pool metadata date folder: metadata.json, data, data.json, no folder  (set, clear)
+#   R  a folder and everything in it, whatever it holds: decommissioning only  (clear)
+#   ?  whatever the path is, a regular file or a directory  (get)
+# A directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its layout
+# (another folder or name, a link, a special file, a file with two links, another filesystem, or, when locking, an
+# entry already immutable in a folder that is not) refuses it (EFOREIGN, naming the entry), and nothing is touched.
+# A file record that opens a directory, or a directory record that opens a file, is refused (EKIND). An inode: act
+# only if the path is still that file.
+# Paths are opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) where the kernel has it
+# (5.6+), else one component at a time with O_NOFOLLOW from the folder already held (/proc/self/fd/N/NAME is
+# openat(N, NAME)); the last one with O_PATH; the flag is read and changed through that descriptor, so nothing is
+# resolved twice. XO_IMMUTABLE_FLAGS_WALK=1 forces the component walk (tests run both).
+# One line per record, in order: "<n>\t<ok|vanished|failed|on|off>\t<code>\t<message>[\t<identity>]", then
+# "end\t<n>"; identity, after the change, of what was acted on: "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>".
 # Names in messages are escaped (\xHH) and messages cut, so the output is bounded whatever the names.
-# No `use warnings` and no Errno: each costs more start-up time than chattr's whole run, and the helper runs for every
-# lock batch.
+# No `use warnings` and no Errno or POSIX: each costs more start-up time than chattr's whole run, and the helper runs
+# for every lock batch. The tests run it with perl -w.
 use strict;
 use Fcntl qw(O_RDONLY O_NONBLOCK O_NOFOLLOW O_NOCTTY O_DIRECTORY S_ISREG S_ISDIR S_ISLNK);
+use Config ();
 
-# Linux numbers that perl's Fcntl does not export: the same on x86_64 and arm64 (asm-generic), the only
-# architectures the adapter runs this on.
+# Linux numbers that perl does not export, by machine: the helper refuses to run anywhere else.
+my %MACHINE = (
+  x86_64 => { statx => 332, openat2 => 437 },
+  aarch64 => { statx => 291, openat2 => 437 },
+);
+# The same on both (asm-generic).
 my $O_PATH = 0x200000;
 my $FS_IOC_GETFLAGS = 0x80086601;
 my $FS_IOC_SETFLAGS = 0x40086602;
 my $FS_IMMUTABLE_FL = 0x10;
+my $STATX_ATTR_IMMUTABLE = 0x10;
+my $AT_SYMLINK_NOFOLLOW = 0x100;
+my $AT_EMPTY_PATH = 0x1000;
+my $STATX_WANTED = 0xfff;    # STATX_BASIC_STATS | STATX_BTIME
+my $RESOLVE_CONFINED = 0x02 | 0x04 | 0x08;    # NO_MAGICLINKS | NO_SYMLINKS | BENEATH
 my $MAX_MESSAGE = 600;
 
 # The errno numbers of x86_64 and arm64 (asm-generic) that a walk or an ioctl can meet.
 my %ERRNO_NAME = (
-  1 => 'EPERM', 2 => 'ENOENT', 4 => 'EINTR', 5 => 'EIO', 6 => 'ENXIO', 11 => 'EAGAIN', 12 => 'ENOMEM',
-  13 => 'EACCES', 16 => 'EBUSY', 19 => 'ENODEV', 20 => 'ENOTDIR', 21 => 'EISDIR', 22 => 'EINVAL', 23 => 'ENFILE',
-  24 => 'EMFILE', 25 => 'ENOTTY', 28 => 'ENOSPC', 30 => 'EROFS', 36 => 'ENAMETOOLONG', 40 => 'ELOOP',
-  95 => 'EOPNOTSUPP', 116 => 'ESTALE',
+  1 => 'EPERM', 2 => 'ENOENT', 4 => 'EINTR', 5 => 'EIO', 6 => 'ENXIO', 9 => 'EBADF', 11 => 'EAGAIN', 12 => 'ENOMEM',
+  13 => 'EACCES', 16 => 'EBUSY', 18 => 'EXDEV', 19 => 'ENODEV', 20 => 'ENOTDIR', 21 => 'EISDIR', 22 => 'EINVAL',
+  23 => 'ENFILE', 24 => 'EMFILE', 25 => 'ENOTTY', 28 => 'ENOSPC', 30 => 'EROFS', 36 => 'ENAMETOOLONG',
+  38 => 'ENOSYS', 40 => 'ELOOP', 95 => 'EOPNOTSUPP', 116 => 'ESTALE',
 );
 
 my ($op, $root, $real_root) = @ARGV;
@@ -43,6 +65,28 @@ sub escape {
   return $text;
 }
 
+# Refuses the whole run before anything is opened: every record fails with this.
+sub refuse_run {
+  my ($code, $message) = @_;
+  print "anchor\t$code\t", escape($message), "\n";
+  exit 3;
+}
+
+# The numbers above are those of x86_64 and aarch64 Linux: checked against the perl that runs us, and the errno numbers
+# against the C library's own messages (the adapter runs us with LC_ALL=C).
+my ($arch) = ($Config::Config{archname} // '') =~ /^([^-]+)-linux/;
+my $machine = defined $arch ? $MACHINE{$arch} : undef;
+refuse_run('EMACHINE', 'the flag helper knows the ioctl and system call numbers of x86_64 and aarch64 Linux only, not '
+    . ($Config::Config{archname} // 'this machine'))
+  unless $machine;
+for my $errno (2, 20, 40) {
+  local $! = $errno;
+  my %expected = (2 => 'No such file or directory', 20 => 'Not a directory', 40 => 'Too many levels of symbolic links');
+  refuse_run('EMACHINE', "errno $errno is \"$!\" here, not $ERRNO_NAME{$errno}: the flag helper does not fit this machine")
+    unless "$!" eq $expected{$errno};
+}
+my $use_openat2 = !($ENV{XO_IMMUTABLE_FLAGS_WALK} // '');
+
 sub errno_code {
   my ($errno) = @_;
   my $name = $ERRNO_NAME{ $errno + 0 } // 'EUNKNOWN';
@@ -51,27 +95,72 @@ sub errno_code {
 }
 
 sub emit {
-  my ($n, $status, $code, $message) = @_;
+  my ($n, $status, $code, $message, $identity) = @_;
   $message = substr($message, 0, $MAX_MESSAGE) . '...' if length $message > $MAX_MESSAGE;
-  print "$n\t$status\t$code\t$message\n";
+  print "$n\t$status\t$code\t$message", (defined $identity ? "\t$identity" : ''), "\n";
 }
 
 sub fd_path { return '/proc/self/fd/' . fileno($_[0]) }
 
+# A failure of one path: a code and a message naming what failed.
+sub failure { return { code => $_[0], message => escape($_[1]) } }
+
+# statx of `name` inside the held folder (never following a link), or of the handle itself when name is ''.
+# Returns a hash, or undef with $! set.
+sub stat_at {
+  my ($handle, $name) = @_;
+  my $buffer = "\0" x 256;
+  my $path = "$name";    # a fresh string: syscall passes a number-looking scalar as an int
+  my $flags = $path eq '' ? $AT_EMPTY_PATH | $AT_SYMLINK_NOFOLLOW : $AT_SYMLINK_NOFOLLOW;
+  return undef if syscall($machine->{statx}, fileno($handle) + 0, $path, $flags, $STATX_WANTED, $buffer) == -1;
+  my (
+    undef, undef, $attributes, $nlink, undef, undef, $mode, $ino, $size, undef, $attributes_mask,
+    undef, undef, $btime, $btime_ns, $ctime, $ctime_ns, $mtime, $mtime_ns, undef, undef, $major, $minor,
+  ) = unpack('L L Q L L L S x2 Q Q Q Q q L x4 q L x4 q L x4 q L x4 L L L L', $buffer);
+  # dev as glibc's makedev() gives it, which is what Node's stat reports: identities recorded either way compare equal.
+  my $dev = (($major & 0xfffff000) << 32) | (($major & 0xfff) << 8) | (($minor & 0xffffff00) << 12) | ($minor & 0xff);
+  return {
+    mode => $mode, nlink => $nlink, ino => $ino, dev => $dev,
+    # undef when the filesystem does not say (the flag is then read by ioctl).
+    immutable => ($attributes_mask & $STATX_ATTR_IMMUTABLE) ? (($attributes & $STATX_ATTR_IMMUTABLE) ? 1 : 0) : undef,
+    identity => join(' ', $dev, $ino, $size, $mtime * 1_000_000_000 + $mtime_ns, $ctime * 1_000_000_000 + $ctime_ns,
+      $btime * 1_000_000_000 + $btime_ns),
+  };
+}
+
+# Wraps a descriptor number the kernel returned.
+sub adopt {
+  my ($fd) = @_;
+  my $handle;
+  return $handle if open($handle, '<&=', $fd);
+  return undef;
+}
+
+# Opens `name` (one component, or a relative path with openat2) inside the held folder, never following a link;
+# undef with $! set on failure.
+sub open_at {
+  my ($dir, $name, $flags) = @_;
+  if ($use_openat2) {
+    my $path = "$name";
+    my $how = pack('QQQ', $flags, 0, $RESOLVE_CONFINED);
+    my $fd = syscall($machine->{openat2}, fileno($dir) + 0, $path, $how, 24);
+    return adopt($fd) if $fd >= 0;
+    # Older kernel (or seccomp said no): the walk from now on.
+    if ($! == 38 || $! == 1) { $use_openat2 = 0 }
+    else { return undef }
+  }
+  my $handle;
+  return $handle if sysopen($handle, fd_path($dir) . "/$name", $flags);
+  return undef;
+}
+
 # The anchor: opened following the admin's links, then it must be where the remote was found at start.
 my $anchor;
 if (!sysopen($anchor, $root, $O_PATH | O_DIRECTORY)) {
-  print "anchor\t", errno_code($!), "\t", escape("cannot open $root: $!"), "\n";
-  exit 3;
+  refuse_run(errno_code($!), "cannot open $root: $!");
 }
 my $resolved = readlink(fd_path($anchor)) // '';
-if ($resolved ne $real_root) {
-  print "anchor\tECONFINE\t", escape("$root resolves to $resolved, not $real_root as at start"), "\n";
-  exit 3;
-}
-
-# A failure of one path: a code and a message naming what failed.
-sub failure { return { code => $_[0], message => escape($_[1]) } }
+refuse_run('ECONFINE', "$root resolves to $resolved, not $real_root as at start") if $resolved ne $real_root;
 
 # Opens `rel` below the anchor, one component at a time, never following a link. Returns an O_PATH handle, or a
 # failure (vanished when the path itself is gone).
@@ -83,7 +172,6 @@ sub walk {
   my $walked = $root;
   for my $i (0 .. $#parts) {
     my $part = $parts[$i];
-    return failure('EINVAL', "$root/$rel: not a plain relative path") if $part =~ /^(|\.|\.\.)$/;
     my $last = $i == $#parts;
     my $flags = $O_PATH | O_NOFOLLOW | ($last ? 0 : O_DIRECTORY);
     my $next;
@@ -104,15 +192,26 @@ sub walk {
   return $dir;
 }
 
+# The path's handle: through openat2 in one call where the kernel confines it; any refusal is walked again, which says
+# which component failed and why (and acts as safely).
+sub open_unit {
+  my ($rel) = @_;
+  return $anchor if $rel eq '.';
+  if ($use_openat2) {
+    my $handle = open_at($anchor, $rel, $O_PATH | O_NOFOLLOW);
+    return $handle if defined $handle;
+  }
+  return walk($rel);
+}
+
 # What the flag can be changed on: a regular file with no other name, or a directory.
 sub refusal {
-  my ($handle, $name) = @_;
-  my @st = stat($handle) or return failure(errno_code($!), "$name: $!");
-  my $mode = $st[2];
+  my ($st, $name) = @_;
+  my $mode = $st->{mode};
   return failure('ENOTSUP', "$name is a symbolic link: not followed") if S_ISLNK($mode);
   return failure('ENOTSUP', "$name is not a regular file or directory") unless S_ISREG($mode) || S_ISDIR($mode);
-  return failure('ELINKS', "$name has $st[3] hard links (one may be outside the remote): not touched")
-    if S_ISREG($mode) && $st[3] > 1 && $op ne 'get';
+  return failure('ELINKS', "$name has $st->{nlink} hard links (one may be outside the remote): not touched")
+    if S_ISREG($mode) && $st->{nlink} > 1 && $op ne 'get';
   return undef;
 }
 
@@ -128,16 +227,26 @@ sub flags_of {
   return ($file, unpack('i', $buffer));
 }
 
+# Sets or clears the flag as `wanted_on` says; returns a failure, or undef (and whether it changed, in $changed).
 sub change {
-  my ($handle, $name) = @_;
+  my ($handle, $name, $wanted_on, $changed) = @_;
   my ($file, $flags) = flags_of($handle, $name);
   return $flags unless defined $file;
-  my $wanted = $op eq 'set' ? ($flags | $FS_IMMUTABLE_FL) : ($flags & ~$FS_IMMUTABLE_FL);
+  my $wanted = $wanted_on ? ($flags | $FS_IMMUTABLE_FL) : ($flags & ~$FS_IMMUTABLE_FL);
   return undef if $wanted == $flags;
   my $buffer = pack('i', $wanted) . "\0" x 4;
   ioctl($file, $FS_IOC_SETFLAGS, $buffer)
     or return failure(errno_code($!), "$!: while setting flags on $name");
+  $$changed = 1 if $changed;
   return undef;
+}
+
+sub is_immutable {
+  my ($handle, $st, $name) = @_;
+  return $st->{immutable} if defined $st->{immutable};
+  my ($file, $flags) = flags_of($handle, $name);
+  return undef unless defined $file;
+  return ($flags & $FS_IMMUTABLE_FL) ? 1 : 0;
 }
 
 # Keeps the first problem of a path and counts the rest: a flood inside one directory costs one line.
@@ -147,72 +256,205 @@ sub note {
   $problems->{count}++;
 }
 
-# A directory and everything in it: locked before its entries (so none can be swapped once it is immutable), unlocked
-# after them. Entries are opened from the held directory, links and special files reported, never followed.
-sub change_tree {
-  my ($handle, $name, $problems) = @_;
-  my @st = stat($handle);
-  my $is_dir = @st && S_ISDIR($st[2]);
-  if (!$is_dir || $op eq 'set') {
-    my $failed = change($handle, $name);
-    if ($failed) { note($problems, $failed); return }
+# What XO writes in a directory unit, by depth: 'file', 'dir', or undef for anything else (vhd-lib VhdDirectory.js;
+# backups _XoMetadataBackup.mjs and _PoolMetadataBackup.mjs). R (decommissioning) takes anything.
+my %VHD_TOP = map { ($_ => 'file') } qw(header footer bat chunk-filters.json), map {"parentLocatorEntry$_"} 0 .. 7;
+$VHD_TOP{blocks} = 'dir';
+my %DATE_FOLDER = map { ($_ => 'file') } qw(metadata.json data data.json);
+
+sub expected {
+  my ($layout, $depth, $entry) = @_;
+  if ($layout eq 'V') {
+    return $VHD_TOP{$entry} if $depth == 0;
+    return $entry =~ /\A(?:0|[1-9][0-9]{0,9})\z/ ? 'dir' : undef if $depth == 1;
+    return $entry =~ /\A(?:0|[1-9][0-9]{0,2})\z/ ? 'file' : undef if $depth == 2;
+    return undef;
   }
-  if ($is_dir) {
-    my $listing;
-    if (!opendir($listing, fd_path($handle))) {
-      note($problems, failure(errno_code($!), "$name: $!"));
+  return $depth == 0 ? $DATE_FOLDER{$entry} : undef if $layout eq 'D';
+  return 'any';
+}
+
+my %LAYOUT_NAME = (V => 'VHD directory', D => 'config or pool metadata folder', R => 'folder');
+
+# The entries of a held directory, each with its statx; a failure when it cannot be listed or an entry is outside the
+# layout. `mutable_before`: the directory was not immutable before this run, so an immutable entry was moved in.
+sub entries_of {
+  my ($dir, $name, $layout, $depth, $unit_dev, $mutable_before) = @_;
+  my $listing;
+  opendir($listing, fd_path($dir)) or return failure(errno_code($!), "$name: $!");
+  my @names = grep { $_ ne '.' && $_ ne '..' } readdir($listing);
+  closedir($listing);
+  my (@entries, @skipped);
+  for my $entry (@names) {
+    my $child = "$name/$entry";
+    my $st = stat_at($dir, $entry);
+    if (!$st) {
+      next if $! == 2 && $layout eq 'R';
+      return failure(errno_code($!), "$child: $!");
+    }
+    my $kind = expected($layout, $depth, $entry);
+    my $what = "$child is not part of a $LAYOUT_NAME{$layout}";
+    return failure('EFOREIGN', "$what (a symbolic link): refused, nothing changed") if S_ISLNK($st->{mode});
+    if ($layout eq 'R') {
+      # Decommissioning clears what it can reach: links and special files are reported, never followed.
+      my $refused = refusal($st, $child);
+      if ($refused && $refused->{code} ne 'ELINKS') { push @skipped, $refused; next }
     } else {
-      my @names = grep { $_ ne '.' && $_ ne '..' } readdir($listing);
-      closedir($listing);
-      for my $entry (@names) {
-        my $child_name = "$name/$entry";
-        my $child;
-        if (!sysopen($child, fd_path($handle) . "/$entry", $O_PATH | O_NOFOLLOW)) {
-          note($problems, failure(errno_code($!), "$child_name: $!"));
-          next;
+      return failure('EFOREIGN', "$what: refused, nothing changed") unless defined $kind;
+      return failure('EFOREIGN', "$what (a special file): refused, nothing changed")
+        unless S_ISREG($st->{mode}) || S_ISDIR($st->{mode});
+      return failure('EFOREIGN', "$what (a " . (S_ISDIR($st->{mode}) ? 'folder' : 'file') . ' where XO writes a '
+          . ($kind eq 'dir' ? 'folder' : 'file') . '): refused, nothing changed')
+        if ($kind eq 'dir') != (S_ISDIR($st->{mode}) ? 1 : 0);
+      return failure('EFOREIGN', "$what (it has $st->{nlink} hard links): refused, nothing changed")
+        if S_ISREG($st->{mode}) && $st->{nlink} > 1;
+      return failure('EFOREIGN', "$what (another filesystem): refused, nothing changed") if $st->{dev} != $unit_dev;
+      if ($mutable_before && $op eq 'set') {
+        my $immutable = $st->{immutable};
+        if (!defined $immutable) {
+          my $handle = open_at($dir, $entry, $O_PATH | O_NOFOLLOW);
+          $immutable = $handle ? is_immutable($handle, $st, $child) : undef;
         }
-        my $refused = refusal($child, $child_name);
-        if ($refused) { note($problems, $refused); next }
-        change_tree($child, $child_name, $problems);
+        return failure('EFOREIGN', "$child is immutable while its folder is not (moved in?): refused, nothing changed")
+          if $immutable;
       }
     }
-    if ($op ne 'set') {
-      my $failed = change($handle, $name);
+    push @entries, { name => $entry, st => $st };
+  }
+  return (\@entries, \@skipped);
+}
+
+# Opens an entry listed a moment ago and checks it is still the inode listed: a swap since is a race, refused.
+sub open_listed {
+  my ($dir, $entry, $name) = @_;
+  my $directory = S_ISDIR($entry->{st}{mode});
+  my $handle = open_at($dir, $entry->{name}, $O_PATH | O_NOFOLLOW | ($directory ? O_DIRECTORY : 0));
+  return failure('ERACE', "$name/$entry->{name} changed while it was checked: " . ($! || 'swapped')) unless $handle;
+  my $now = stat_at($handle, '');
+  return failure('ERACE', "$name/$entry->{name} changed while it was checked (swapped?): not touched")
+    unless $now && $now->{ino} == $entry->{st}{ino} && $now->{dev} == $entry->{st}{dev};
+  return $handle;
+}
+
+# Checks a directory unit whole, changing nothing: undef, or the first failure.
+sub check_tree {
+  my ($dir, $name, $layout, $depth, $unit_dev, $mutable_before) = @_;
+  my ($entries) = entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
+  return $entries if ref $entries eq 'HASH';
+  for my $entry (grep { S_ISDIR($_->{st}{mode}) } @$entries) {
+    my $handle = open_listed($dir, $entry, $name);
+    return $handle if ref $handle eq 'HASH';
+    my $immutable = $mutable_before ? 0 : is_immutable($handle, $entry->{st}, "$name/$entry->{name}");
+    my $failed = check_tree($handle, "$name/$entry->{name}", $layout, $depth + 1, $unit_dev, !$immutable);
+    return $failed if $failed;
+  }
+  return undef;
+}
+
+# Locks a checked directory unit: each folder before its entries (none can be swapped once it is immutable), its
+# listing checked again once it is, so what came in between the check and the lock is refused too (and the folder
+# unlocked again if this run locked it). Unlocks entries before their folder, each checked before it is acted on.
+sub change_tree {
+  my ($dir, $name, $layout, $depth, $unit_dev, $problems) = @_;
+  my $dir_st = stat_at($dir, '');
+  my $mutable_before = $dir_st ? !is_immutable($dir, $dir_st, $name) : 1;
+  my $locked_here = 0;
+  if ($op eq 'set') {
+    my $failed = change($dir, $name, 1, \$locked_here);
+    if ($failed) { note($problems, $failed); return }
+  }
+  my $before = $problems->{count};
+  my ($entries, $skipped) = entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
+  if (ref $entries eq 'HASH') {
+    note($problems, $entries);
+    change($dir, $name, 0) if $locked_here;
+    return;
+  }
+  note($problems, $_) for @$skipped;
+  for my $entry (@$entries) {
+    my $child_name = "$name/$entry->{name}";
+    my $handle = open_listed($dir, $entry, $name);
+    if (ref $handle eq 'HASH') { note($problems, $handle); next }
+    if (S_ISDIR($entry->{st}{mode})) { change_tree($handle, $child_name, $layout, $depth + 1, $unit_dev, $problems) }
+    elsif (S_ISREG($entry->{st}{mode}) && ($entry->{st}{nlink} == 1 || $layout ne 'R')) {
+      my $failed = change($handle, $child_name, $op eq 'set');
       note($problems, $failed) if $failed;
+    } else {
+      note($problems, failure('ELINKS', "$child_name has $entry->{st}{nlink} hard links: not touched"));
     }
   }
+  # A folder with a problem below stays locked: clearing it would free what it holds.
+  if ($op eq 'clear' && $problems->{count} == $before) {
+    my $failed = change($dir, $name, 0);
+    note($problems, $failed) if $failed;
+  }
 }
+
+my %KINDS = (set => 'FVD', clear => 'FVDR', get => '?');
 
 local $/ = "\0";
 my $n = 0;
 while (my $record = <STDIN>) {
   chomp $record;
-  my ($kind, $inode, $rel) = split / /, $record, 3;
+  # A record is refused whole unless it is exactly "<kind> <inode or -> <plain relative path>": an empty or cut record
+  # never reaches the root.
+  my ($kind, $inode, $rel) = $record =~ /\A([A-Z?]) (-|[0-9]{1,20}) ([^\0]+)\z/s;
+  if (!defined $rel) {
+    emit($n++, 'failed', 'EINVAL', 'malformed record "' . escape(substr($record, 0, 200)) . '": not touched');
+    next;
+  }
+  if (index($KINDS{$op}, $kind) < 0) {
+    emit($n++, 'failed', 'EINVAL', escape("record kind $kind is not one of $op: not touched"));
+    next;
+  }
   my $name = $rel eq '.' ? $root : "$root/$rel";
-  my $handle = walk($rel);
+  if ($rel ne '.' && grep { /\A(?:|\.|\.\.)\z/ } split m{/}, $rel, -1) {
+    emit($n++, 'failed', 'EINVAL', escape("$name: not a plain relative path"));
+    next;
+  }
+  if ($rel eq '.' && $kind ne 'R' && $kind ne '?') {
+    emit($n++, 'failed', 'EINVAL', escape("$root is the remote itself, never a unit: not touched"));
+    next;
+  }
+  my $handle = open_unit($rel);
   if (ref $handle eq 'HASH') {
     emit($n++, $handle->{vanished} ? 'vanished' : 'failed', $handle->{code}, $handle->{message});
     next;
   }
-  my @st = stat($handle);
-  my $refused = refusal($handle, $name);
-  if (!$refused && $inode ne '-' && $st[1] ne $inode) {
-    $refused = failure('ECHANGED', "$name is not the file checked (inode $st[1], expected $inode): not touched");
+  my $st = stat_at($handle, '');
+  my $refused = $st ? refusal($st, $name) : failure(errno_code($!), "$name: $!");
+  if (!$refused && $inode ne '-' && $st->{ino} ne $inode) {
+    $refused = failure('ECHANGED', "$name is not the file checked (inode $st->{ino}, expected $inode): not touched");
+  }
+  if (!$refused && $kind =~ /[FVD]/ && (S_ISDIR($st->{mode}) ? 1 : 0) != ($kind eq 'F' ? 0 : 1)) {
+    $refused = failure('EKIND', "$name is a " . (S_ISDIR($st->{mode}) ? 'directory' : 'file') . ', not the '
+        . ($kind eq 'F' ? 'file' : 'directory') . ' it was checked to be: not touched');
   }
   if ($refused) {
     emit($n++, 'failed', $refused->{code}, $refused->{message});
     next;
   }
   if ($op eq 'get') {
-    my ($file, $flags) = flags_of($handle, $name);
-    if (defined $file) { emit($n++, ($flags & $FS_IMMUTABLE_FL) ? 'on' : 'off', '-', '') }
-    else { emit($n++, 'failed', $flags->{code}, $flags->{message}) }
+    my $immutable = is_immutable($handle, $st, $name);
+    if (defined $immutable) { emit($n++, $immutable ? 'on' : 'off', '-', '', $st->{identity}) }
+    else { my (undef, $failed) = flags_of($handle, $name); emit($n++, 'failed', $failed->{code}, $failed->{message}) }
     next;
   }
   my %problems = (count => 0);
-  if ($kind eq 'R') { change_tree($handle, $name, \%problems) }
-  else { my $failed = change($handle, $name); note(\%problems, $failed) if $failed }
-  if ($problems{count} == 0) { emit($n++, 'ok', '-', ''); next }
+  if (S_ISDIR($st->{mode}) && $kind ne 'F') {
+    my $failed = $kind eq 'R' ? undef
+      : check_tree($handle, $name, $kind, 0, $st->{dev}, $op eq 'set' && !is_immutable($handle, $st, $name));
+    if ($failed) { note(\%problems, $failed) }
+    else { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems) }
+  } else {
+    my $failed = change($handle, $name, $op eq 'set');
+    note(\%problems, $failed) if $failed;
+  }
+  if ($problems{count} == 0) {
+    my $after = stat_at($handle, '');
+    emit($n++, 'ok', '-', '', $after ? $after->{identity} : undef);
+    next;
+  }
   my $more = $problems{count} > 1 ? ' (and ' . ($problems{count} - 1) . ' more problem(s) inside)' : '';
   emit($n++, 'failed', $problems{first}{code}, $problems{first}{message} . $more);
 }

@@ -1,8 +1,16 @@
+import type { Identity } from '../remote/identity.js';
+
+// What a directory unit may hold, and nothing else: XO's VHD directory (header, footer, bat, chunk-filters.json,
+// blocks/<n>/<m>), or a config or pool metadata date folder (metadata.json and its data file).
+export type DirectoryLayout = 'vhd-directory' | 'date-folder';
+
 // The immutable attribute behind one interface, so protection logic is tested against a fake and runs for real.
 export interface Target {
   path: string;
-  // A directory locked or lifted with everything in it (a VHD directory, a config backup folder).
+  // A directory locked or lifted with what it holds: only its layout's entries, anything else refuses it (EFOREIGN).
+  // Without a layout, everything in it, whatever it is: decommissioning only (a lock of one is refused).
   recursive: boolean;
+  layout?: DirectoryLayout;
   // Act only if the path is still this file (its inode as recorded when it was checked): lift unlocks what it checked.
   ino?: string;
 }
@@ -15,7 +23,8 @@ export interface Within {
 }
 
 export type PathOutcome =
-  | { path: string; status: 'ok' }
+  // identity: what was acted on, read on the helper's descriptor after the change.
+  | { path: string; status: 'ok'; identity?: Identity }
   | { path: string; status: 'vanished' }
   | { path: string; status: 'failed'; code: string; message: string };
 

@@ -9,6 +9,7 @@ import {
   encodeRecords,
   outcomeOf,
   parseHelperOutput,
+  recordKindOf,
   relativeWithin,
   type HelperAnswer,
   type HelperRecord,
@@ -22,7 +23,21 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const TRIES = 3;
 const RETRY_DELAY_MS = 25;
 // Outcomes that another try cannot change (what the path is, not how the filesystem answered).
-const FINAL_CODES = new Set(['ENOENT', 'ENOTSUP', 'ECONFINE', 'ECHANGED', 'ELINKS', 'EINVAL', 'ENOTDIR', 'EROFS']);
+// EKIND (a file where a directory was checked, or the reverse) and EFOREIGN (a directory unit holding what XO never
+// writes) are final here: the daemon decides the unit again at its next reconcile.
+const FINAL_CODES = new Set([
+  'ENOENT',
+  'ENOTSUP',
+  'ECONFINE',
+  'ECHANGED',
+  'ELINKS',
+  'EINVAL',
+  'ENOTDIR',
+  'EROFS',
+  'EKIND',
+  'EFOREIGN',
+  'EMACHINE',
+]);
 // One line of at most about 700 bytes per record (the helper cuts messages), 4096 records a run.
 const MAX_OUTPUT = 8 * 1024 * 1024;
 
@@ -30,6 +45,16 @@ type Operation = 'set' | 'clear' | 'get';
 
 // The helper's ioctl numbers and O_PATH are those of x86_64 and arm64.
 const ARCHITECTURES = new Set(['x64', 'arm64']);
+
+// The tests run the helper with perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1), and force its component walk
+// where the kernel has openat2 (XO_IMMUTABLE_FLAGS_WALK=1), so both ways of opening are tested.
+function helperOptions(): string[] {
+  return process.env.XO_IMMUTABLE_FLAGS_WARNINGS === '1' ? ['-w'] : [];
+}
+
+function helperEnvironment(): Record<string, string> {
+  return process.env.XO_IMMUTABLE_FLAGS_WALK === '1' ? { XO_IMMUTABLE_FLAGS_WALK: '1' } : {};
+}
 
 async function runHelper(
   operation: Operation,
@@ -41,8 +66,8 @@ async function runHelper(
       value: process.arch,
       hint: 'run the daemon on x86_64 or arm64 (aarch64)',
     });
-  const result = await execa('perl', [HELPER, operation, within.root, within.realRoot], {
-    env: { LC_ALL: 'C', LANG: 'C', PATH: process.env.PATH ?? DEFAULT_PATH },
+  const result = await execa('perl', [...helperOptions(), HELPER, operation, within.root, within.realRoot], {
+    env: { LC_ALL: 'C', LANG: 'C', PATH: process.env.PATH ?? DEFAULT_PATH, ...helperEnvironment() },
     extendEnv: false,
     reject: false,
     input: encodeRecords(records),
@@ -60,6 +85,12 @@ async function runHelper(
       cause: result,
     });
   }
+  const warned = helperOptions().length > 0 ? String(result.stderr ?? '').trim() : '';
+  if (warned !== '')
+    throw new AppError('FLAG_HELPER_FAILED', `The flag helper warned under perl -w: ${warned.slice(0, 2000)}`, {
+      value: HELPER,
+      hint: 'fix the helper (the tests run it with XO_IMMUTABLE_FLAGS_WARNINGS=1)',
+    });
   const output = parseHelperOutput(String(result.stdout ?? ''));
   if (output.anchor !== undefined) {
     const refused: HelperAnswer = { status: 'failed', ...output.anchor };
@@ -104,7 +135,7 @@ export class IoctlAdapter implements AttributesAdapter {
           code: 'ECONFINE',
           message: `${target.path} is not plainly below ${within.root}: not touched`,
         });
-      else pending.push({ target, record: { relative, recursive: target.recursive, ino: target.ino } });
+      else pending.push({ target, record: { relative, kind: recordKindOf(target), ino: target.ino } });
     }
     for (let attempt = 1; attempt <= TRIES && pending.length > 0; attempt++) {
       if (attempt > 1) await sleep(RETRY_DELAY_MS * (attempt - 1));
@@ -128,7 +159,7 @@ export class IoctlAdapter implements AttributesAdapter {
     const found = new Map<string, boolean | undefined>(paths.map((p) => [p, undefined]));
     const inside = paths.flatMap((p) => {
       const relative = relativeWithin(within, p);
-      return relative === undefined ? [] : [{ path: p, record: { relative, recursive: false } }];
+      return relative === undefined ? [] : [{ path: p, record: { relative, kind: '?' as const } }];
     });
     const byPath = new Map(inside.map((i) => [i.path, i.record]));
     await mapLimited(splitForLanes([...byPath.keys()], false), FLAG_LANES, async (batch) => {

@@ -1,4 +1,5 @@
-import type { PathOutcome, Within } from './adapter.js';
+import type { Identity } from '../remote/identity.js';
+import type { PathOutcome, Target, Within } from './adapter.js';
 
 // The flag helper's language (libexec/xo-immutable-flags.pl): records in, one line per record out. Pure.
 
@@ -16,19 +17,32 @@ export function relativeWithin(within: Within, p: string): string | undefined {
   return undefined;
 }
 
+// F a regular file; V a VHD directory and D a config or pool date folder, each holding XO's layout and nothing else;
+// R a folder and everything in it (decommissioning, clear only); ? whatever it is (get only).
+export type RecordKind = 'F' | 'V' | 'D' | 'R' | '?';
+
 export interface HelperRecord {
   relative: string;
-  recursive: boolean;
+  kind: RecordKind;
   ino?: string;
 }
 
-// "<R|F> <inode or -> <relative path>\0" each: a NUL is the one byte no name holds.
+// The record a target becomes: its layout decides what the helper accepts inside it (docs/architecture.md).
+export function recordKindOf(target: Pick<Target, 'recursive' | 'layout'>): RecordKind {
+  if (!target.recursive) return 'F';
+  if (target.layout === 'vhd-directory') return 'V';
+  if (target.layout === 'date-folder') return 'D';
+  return 'R';
+}
+
+// "<kind> <inode or -> <relative path>\0" each: a NUL is the one byte no name holds.
 export function encodeRecords(records: readonly HelperRecord[]): string {
-  return records.map((r) => `${r.recursive ? 'R' : 'F'} ${r.ino ?? '-'} ${r.relative}\0`).join('');
+  return records.map((r) => `${r.kind} ${r.ino ?? '-'} ${r.relative}\0`).join('');
 }
 
 export type HelperAnswer =
-  { status: 'ok' | 'vanished' | 'on' | 'off' } | { status: 'failed'; code: string; message: string };
+  | { status: 'ok' | 'vanished' | 'on' | 'off'; identity?: Identity }
+  | { status: 'failed'; code: string; message: string };
 
 export interface HelperOutput {
   // By record number; a record with none was not reached (the helper stopped).
@@ -38,21 +52,31 @@ export interface HelperOutput {
   complete: boolean;
 }
 
-// "<n>\t<status>\t<code>\t<message>" a record, then "end\t<count>"; "anchor\t<code>\t<message>" alone when the
-// folder is refused. Messages are escaped by the helper, so a line is a line.
+// "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>", as statx gave them on the descriptor acted on.
+export function parseIdentity(text: string | undefined): Identity | undefined {
+  const fields = text?.split(' ') ?? [];
+  if (fields.length !== 6 || fields.some((f) => !/^-?\d+$/.test(f))) return undefined;
+  const [dev, ino, size, mtimeNs, ctimeNs, birthtimeNs] = fields as [string, string, string, string, string, string];
+  return { dev, ino, size, mtimeNs, ctimeNs, birthtimeNs };
+}
+
+// "<n>\t<status>\t<code>\t<message>[\t<identity>]" a record, then "end\t<count>"; "anchor\t<code>\t<message>" alone
+// when the folder is refused. Messages are escaped by the helper (no tab, no newline), so a field is a field.
 export function parseHelperOutput(stdout: string): HelperOutput {
   const answers = new Map<number, HelperAnswer>();
   let anchor: HelperOutput['anchor'];
   let complete = false;
   for (const line of stdout.split('\n')) {
-    const [first = '', second = '', third = '', ...rest] = line.split('\t');
+    const [first = '', second = '', third = '', message = '', identityText] = line.split('\t');
     if (first === 'end') complete = true;
-    else if (first === 'anchor') anchor = { code: second, message: [third, ...rest].join('\t') };
+    else if (first === 'anchor') anchor = { code: second, message: third };
     else if (/^\d+$/.test(first)) {
       const n = Number(first);
-      if (second === 'failed') answers.set(n, { status: 'failed', code: third, message: rest.join('\t') });
-      else if (second === 'ok' || second === 'vanished' || second === 'on' || second === 'off')
-        answers.set(n, { status: second });
+      if (second === 'failed') answers.set(n, { status: 'failed', code: third, message });
+      else if (second === 'ok' || second === 'vanished' || second === 'on' || second === 'off') {
+        const identity = parseIdentity(identityText);
+        answers.set(n, identity === undefined ? { status: second } : { status: second, identity });
+      }
     }
   }
   return { answers, anchor, complete };
@@ -62,5 +86,6 @@ export function parseHelperOutput(stdout: string): HelperOutput {
 export function outcomeOf(path: string, answer: HelperAnswer | undefined): PathOutcome {
   if (answer === undefined) return { path, status: 'failed', code: 'EUNKNOWN', message: 'no outcome reported' };
   if (answer.status === 'failed') return { path, status: 'failed', code: answer.code, message: answer.message };
-  return { path, status: answer.status === 'vanished' ? 'vanished' : 'ok' };
+  if (answer.status === 'vanished') return { path, status: 'vanished' };
+  return answer.identity === undefined ? { path, status: 'ok' } : { path, status: 'ok', identity: answer.identity };
 }

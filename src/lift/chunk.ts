@@ -1,4 +1,4 @@
-import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
+import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { LiftedUnit, LiftReport } from './apply.js';
 import { removeVmCaches } from './caches.js';
@@ -35,14 +35,16 @@ export async function unlockChunk(
     if (dryRun) unlocked = safe.map(({ candidate }) => candidate);
   } else {
     // Each with the inode just checked: the helper unlocks that file or nothing (docs/security.md, "rename race").
+    // A directory is cleared only as far as its layout goes: one holding anything else stays locked (EFOREIGN).
     const targets = safe.map(({ candidate, recursive }) => ({
       path: candidate.path,
       recursive,
+      layout: layoutOf(candidate),
       ino: candidate.identity?.ino,
     }));
     const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(remote, targets, false), meanwhile()]);
     if (unlocking.status === 'rejected') throw unlocking.reason;
-    unlocked = sortOutcomes(safe, unlocking.value, gone, report.failed);
+    unlocked = sortOutcomes(safe, unlocking.value, gone, report);
     if (other.status === 'rejected') forgetFailure = other;
   }
   report.unlocked.push(...unlocked.map(unitOf));
@@ -91,12 +93,21 @@ async function sortCandidates(
   return { safe, gone };
 }
 
-// The candidates chattr unlocked; those it found gone join `gone`, the others are reported as failed.
+// A VM backup's directory unit is a VHD directory; a config or pool backup's, its date folder.
+function layoutOf(candidate: LiftCandidate): DirectoryLayout {
+  return candidate.kind === 'vm' ? 'vhd-directory' : 'date-folder';
+}
+
+// What the flag helper refuses because of what the unit holds or is: kept locked and reported as a security warning.
+const SUSPICIOUS_CODES = new Set(['EFOREIGN', 'EKIND', 'ELINKS']);
+
+// The candidates chattr unlocked; those it found gone join `gone`, the others are reported as failed (or suspicious,
+// when what the unit holds is not what was locked).
 function sortOutcomes(
   safe: readonly Safe[],
   outcomes: readonly PathOutcome[],
   gone: LiftCandidate[],
-  failed: LiftReport['failed'],
+  { failed, suspicious }: Pick<LiftReport, 'failed' | 'suspicious'>,
 ): LiftCandidate[] {
   const byPath = new Map(outcomes.map((o) => [o.path, o]));
   const unlocked: LiftCandidate[] = [];
@@ -104,6 +115,8 @@ function sortOutcomes(
     const outcome = byPath.get(candidate.path);
     if (outcome?.status === 'ok') unlocked.push(candidate);
     else if (outcome?.status === 'vanished') gone.push(candidate);
+    else if (outcome?.status === 'failed' && SUSPICIOUS_CODES.has(outcome.code))
+      suspicious.push({ path: candidate.path, reason: `${outcome.message}; it stays locked, check it by hand` });
     else
       failed.push({
         path: candidate.path,

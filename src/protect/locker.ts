@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { AttributesAdapter, PathOutcome } from '../attributes/adapter.js';
+import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
@@ -8,7 +8,6 @@ import type { Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
-import { examine } from '../remote/read.js';
 import { vmOfPath } from '../index/holds.js';
 import type { LockRequest } from './context.js';
 
@@ -19,7 +18,7 @@ export interface LockResult {
   request: LockRequest;
   outcome: PathOutcome;
   indexed: boolean;
-  // As read right after the lock, when indexed.
+  // As the flag helper read it on what it locked, when indexed.
   identity?: Identity;
   // The unit was locked before at another path (moved): it keeps the latest of its windows.
   movedFrom?: { path: string; until: number };
@@ -44,12 +43,13 @@ export async function lockUnits(
   for (const [remote, mine] of byRemote(allowed)) {
     const outcomes = await attributes.setImmutable(
       remote,
-      mine.map((r) => ({ path: r.unit, recursive: r.recursive })),
+      mine.map((r) => ({ path: r.unit, recursive: r.recursive, layout: layoutOf(r) })),
       true,
     );
     for (const outcome of outcomes) byPath.set(outcome.path, outcome);
   }
   const locked = performance.now();
+  warnOfRefusals(allowed, byPath, log);
   const results: LockResult[] = [];
   for (const request of requests) {
     const outcome = byPath.get(request.unit) ?? noOutcome(request.unit);
@@ -68,6 +68,22 @@ export async function lockUnits(
     `lock batch of ${requests.length} unit(s)`,
   );
   return results;
+}
+
+// What the flag helper refuses because of what the remote holds, not how the filesystem answered: a directory unit
+// with foreign content inside (EFOREIGN), a file where a directory was checked or the reverse (EKIND).
+const SECURITY_CODES = new Set(['EFOREIGN', 'EKIND']);
+
+// Said as a security warning naming the entry; the unit is not recorded as locked and its folder is tried again.
+function warnOfRefusals(requests: readonly LockRequest[], byPath: ReadonlyMap<string, PathOutcome>, log: Logger): void {
+  for (const request of requests) {
+    const outcome = byPath.get(request.unit);
+    if (outcome?.status !== 'failed' || !SECURITY_CODES.has(outcome.code)) continue;
+    log.warn(
+      { remote: request.remote.id, path: request.unit, code: outcome.code, security: true },
+      `${request.unit} not locked: ${outcome.message}`,
+    );
+  }
 }
 
 // A repair lift writes its hold, waits for the daemon to acknowledge it between two lock batches, then unlocks: a
@@ -175,7 +191,15 @@ async function syncIndexes(requests: readonly LockRequest[], log: Logger): Promi
   }
 }
 
-// Completes a locked unit's pending entry with the identity read right after the lock.
+// A directory unit of a VM backup is a VHD directory; of a config or pool backup, its date folder. The helper accepts
+// nothing else inside it (docs/security.md, "foreign content").
+function layoutOf(request: LockRequest): DirectoryLayout | undefined {
+  if (!request.recursive) return undefined;
+  return request.kind === 'vm' ? 'vhd-directory' : 'date-folder';
+}
+
+// Completes a locked unit's pending entry with the identity the flag helper read on the descriptor it locked: never a
+// fresh walk by path, which could find something swapped in since (docs/security.md, "kind swap").
 async function completeEntry(
   request: LockRequest,
   outcome: PathOutcome,
@@ -188,12 +212,16 @@ async function completeEntry(
   let movedFrom: LockResult['movedFrom'];
   if (outcome.status === 'ok' && entry !== undefined) {
     try {
-      const examined = await examine(request.unit);
-      if (examined !== undefined) {
-        await request.remote.index.write(lockedEntry(entry, examined.identity, clock.now()));
-        movedFrom = await recordWindow(request, examined.identity);
+      if (outcome.identity === undefined)
+        log.error(
+          { path: request.unit, remote: request.remote.id },
+          'unit locked but the flag helper returned no identity; its entry stays pending and the next reconcile retries',
+        );
+      else {
+        await request.remote.index.write(lockedEntry(entry, outcome.identity, clock.now()));
+        movedFrom = await recordWindow(request, outcome.identity);
         indexed = true;
-        identity = examined.identity;
+        identity = outcome.identity;
       }
     } catch (err) {
       log.error(

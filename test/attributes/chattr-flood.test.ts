@@ -43,7 +43,11 @@ describe('chattr output flood', () => {
     // 21 directories on 8 lanes: the flooding one shares its chattr run with two others.
     const targets: Target[] = [
       ...files.map((p) => ({ path: p, recursive: false })),
-      ...[...directories.slice(0, 10), flood, ...directories.slice(10)].map((p) => ({ path: p, recursive: true })),
+      ...[...directories.slice(0, 10), flood, ...directories.slice(10)].map((p) => ({
+        path: p,
+        recursive: true,
+        layout: 'vhd-directory' as const,
+      })),
     ];
 
     const outcomes = await new IoctlAdapter().setImmutable({ root: folder, realRoot: folder }, targets, true);

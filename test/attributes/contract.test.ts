@@ -1,4 +1,4 @@
-import { appendFile, mkdir, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
@@ -68,10 +68,20 @@ describe.each(backends)('attributes adapter: %s', (_name, make, real, tempFolder
       ],
       true,
     );
-    expect(outcomes).toEqual([
+    expect(outcomes.map(({ path: p, status }) => ({ path: p, status }))).toEqual([
       { path: gone, status: 'vanished' },
       { path: present, status: 'ok' },
     ]);
+    // The identity of what was locked, read after the change: what a stat of the path gives now.
+    const after = await stat(present, { bigint: true });
+    expect(outcomes[1]?.status === 'ok' && outcomes[1].identity).toEqual({
+      dev: `${after.dev}`,
+      ino: `${after.ino}`,
+      size: `${after.size}`,
+      mtimeNs: `${after.mtimeNs}`,
+      ctimeNs: `${after.ctimeNs}`,
+      birthtimeNs: `${after.birthtimeNs}`,
+    });
     expect((await adapter.isImmutable(within, [present, gone])).get(gone)).toBeUndefined();
     expect((await adapter.isImmutable(within, [present])).get(present)).toBe(true);
     await adapter.setImmutable(within, [{ path: present, recursive: false }], false);
@@ -80,15 +90,90 @@ describe.each(backends)('attributes adapter: %s', (_name, make, real, tempFolder
   it.runIf(real)('locks a directory with everything in it when recursive', async () => {
     const folder = await tempFolder();
     const within = { root: folder, realRoot: folder };
-    const tree = path.join(folder, 'data', '20261122T061500Z.vhd');
-    await mkdir(path.join(tree, 'blocks', '0'), { recursive: true });
-    await writeFile(path.join(tree, 'blocks', '0', '1'), 'block');
+    const tree = await vhdDirectory(path.join(folder, 'data', '20261122T061500Z.vhd'));
     const adapter = make();
-    expect((await adapter.setImmutable(within, [{ path: tree, recursive: true }], true))[0]?.status).toBe('ok');
+    const unit = { path: tree, recursive: true, layout: 'vhd-directory' as const };
+    expect((await adapter.setImmutable(within, [unit], true))[0]?.status).toBe('ok');
     expect(isImmutable(tree)).toBe(true);
     expect(isImmutable(path.join(tree, 'blocks', '0', '1'))).toBe(true);
     await expect(unlink(path.join(tree, 'blocks', '0', '1'))).rejects.toMatchObject({ code: 'EPERM' });
-    await adapter.setImmutable(within, [{ path: tree, recursive: true }], false);
+    await adapter.setImmutable(within, [unit], false);
     expect(isImmutable(path.join(tree, 'blocks', '0', '1'))).toBe(false);
+    expect(isImmutable(tree)).toBe(false);
+  });
+
+  it.runIf(real)('refuses a directory unit holding anything XO does not write there, and changes nothing', async () => {
+    const folder = await tempFolder();
+    const within = { root: folder, realRoot: folder };
+    const adapter = make();
+    // A real VM folder moved into a look-alike VHD directory, its backup already locked; a folder in a date folder.
+    const vm = path.join(folder, 'vm');
+    await mkdir(vm);
+    await writeFile(path.join(vm, '20261122T061500Z.json'), '{}');
+    await adapter.setImmutable(within, [{ path: path.join(vm, '20261122T061500Z.json'), recursive: false }], true);
+    const junk = await vhdDirectory(path.join(folder, 'junk.vhd'));
+    await rename(vm, path.join(junk, 'blocks', '0', 'vm'));
+    const date = path.join(folder, '20261122T061500Z');
+    await mkdir(path.join(date, 'sub'), { recursive: true });
+    await writeFile(path.join(date, 'metadata.json'), '{}');
+    const sound = path.join(folder, '20261123T061500Z');
+    await mkdir(sound);
+    await writeFile(path.join(sound, 'metadata.json'), '{}');
+    await writeFile(path.join(sound, 'data.json'), '{}');
+
+    const outcomes = await adapter.setImmutable(
+      within,
+      [
+        { path: junk, recursive: true, layout: 'vhd-directory' },
+        { path: date, recursive: true, layout: 'date-folder' },
+        { path: sound, recursive: true, layout: 'date-folder' },
+      ],
+      true,
+    );
+
+    expect(outcomes.map((o) => (o.status === 'failed' ? o.code : o.status))).toEqual(['EFOREIGN', 'EFOREIGN', 'ok']);
+    expect(outcomes[0]?.status === 'failed' && outcomes[0].message).toContain('blocks/0/vm');
+    for (const untouched of [junk, path.join(junk, 'blocks'), path.join(junk, 'header'), date])
+      expect(isImmutable(untouched), untouched).toBe(false);
+    expect(isImmutable(path.join(sound, 'data.json'))).toBe(true);
+    // Unlocking descends into nothing outside the layout either: the moved-in backup stays locked.
+    const moved = path.join(junk, 'blocks', '0', 'vm', '20261122T061500Z.json');
+    expect(isImmutable(moved)).toBe(true);
+    const [cleared] = await adapter.setImmutable(
+      within,
+      [{ path: junk, recursive: true, layout: 'vhd-directory' }],
+      false,
+    );
+    expect(cleared).toMatchObject({ status: 'failed', code: 'EFOREIGN' });
+    expect(isImmutable(moved)).toBe(true);
+    await adapter.setImmutable(within, [{ path: sound, recursive: true, layout: 'date-folder' }], false);
+  });
+
+  it.runIf(real)('refuses a file checked as a directory, and a directory checked as a file', async () => {
+    const folder = await tempFolder();
+    const within = { root: folder, realRoot: folder };
+    const file = path.join(folder, 'a.vhd');
+    await writeFile(file, 'x');
+    const directory = await vhdDirectory(path.join(folder, 'b.vhd'));
+    const outcomes = await make().setImmutable(
+      within,
+      [
+        { path: file, recursive: true, layout: 'vhd-directory' },
+        { path: directory, recursive: false },
+      ],
+      true,
+    );
+    expect(outcomes.map((o) => o.status === 'failed' && o.code)).toEqual(['EKIND', 'EKIND']);
+    expect(isImmutable(file)).toBe(false);
+    expect(isImmutable(directory)).toBe(false);
   });
 });
+
+// What vhd-lib's VhdDirectory writes: header, footer, bat, chunk-filters.json and blocks/<n>/<m>.
+async function vhdDirectory(directory: string): Promise<string> {
+  await mkdir(path.join(directory, 'blocks', '0'), { recursive: true });
+  for (const name of ['header', 'footer', 'bat', 'chunk-filters.json'])
+    await writeFile(path.join(directory, name), 'x');
+  await writeFile(path.join(directory, 'blocks', '0', '1'), 'block');
+  return directory;
+}

@@ -71,25 +71,25 @@ describe('the flag helper', () => {
     ).toBeUndefined();
   });
 
-  it('reports a dangling link and a FIFO inside a VHD directory on that directory alone', async () => {
+  it('refuses a VHD directory holding a dangling link, a link out or a FIFO, and locks the rest of the call', async () => {
     const { root, outside } = await remoteAndOutside();
     const data = path.join(root, 'data');
     const broken = path.join(data, 'broken.vhd');
-    await mkdir(path.join(broken, 'blocks'), { recursive: true });
-    await writeFile(path.join(broken, 'blocks', '0'), 'block');
-    await symlink('/nonexistent/dangling', path.join(broken, 'blocks', 'dangling'));
-    await symlink(outside, path.join(broken, 'to-outside'));
-    execFileSync('mkfifo', [path.join(broken, 'fifo')]);
+    await mkdir(path.join(broken, 'blocks', '0'), { recursive: true });
+    await writeFile(path.join(broken, 'blocks', '0', '0'), 'block');
+    await symlink('/nonexistent/dangling', path.join(broken, 'blocks', '0', '1'));
+    await symlink(outside, path.join(broken, 'header'));
+    execFileSync('mkfifo', [path.join(broken, 'footer')]);
     const sound = path.join(data, 'sound.vhd');
-    await mkdir(path.join(sound, 'blocks'), { recursive: true });
-    await writeFile(path.join(sound, 'blocks', '0'), 'block');
+    await mkdir(path.join(sound, 'blocks', '0'), { recursive: true });
+    await writeFile(path.join(sound, 'blocks', '0', '0'), 'block');
     await writeFile(path.join(root, 'a.json'), '{}');
 
     const outcomes = await attributes.setImmutable(
       { root, realRoot: root },
       [
-        { path: broken, recursive: true },
-        { path: sound, recursive: true },
+        { path: broken, recursive: true, layout: 'vhd-directory' },
+        { path: sound, recursive: true, layout: 'vhd-directory' },
         { path: path.join(root, 'a.json'), recursive: false },
       ],
       true,
@@ -97,14 +97,12 @@ describe('the flag helper', () => {
 
     expect(outcomes.map((o) => o.status)).toEqual(['failed', 'ok', 'ok']);
     const [first] = outcomes;
-    expect(first?.status === 'failed' && first.code).toBe('ENOTSUP');
-    // One message for the directory, naming the first problem and counting the others (the link, the FIFO).
-    expect(first?.status === 'failed' && first.message).toMatch(
-      / (is a symbolic link|is not a regular file).*\(and 2 more/,
-    );
-    for (const locked of [broken, path.join(broken, 'blocks'), path.join(broken, 'blocks', '0'), sound])
-      expect(isImmutable(locked), locked).toBe(true);
-    expect(isImmutable(path.join(sound, 'blocks', '0'))).toBe(true);
+    expect(first?.status === 'failed' && first.code).toBe('EFOREIGN');
+    expect(first?.status === 'failed' && first.message).toMatch(/(symbolic link|special file)/);
+    // Checked whole before any flag changes: nothing of it is locked.
+    for (const untouched of [broken, path.join(broken, 'blocks'), path.join(broken, 'blocks', '0', '0')])
+      expect(isImmutable(untouched), untouched).toBe(false);
+    expect(isImmutable(path.join(sound, 'blocks', '0', '0'))).toBe(true);
     expect(isImmutable(path.join(outside, 'victim'))).toBe(false);
   });
 
@@ -135,7 +133,7 @@ describe('the flag helper', () => {
     expect(wrong).toMatchObject({ status: 'failed', code: 'ECHANGED' });
     expect(isImmutable(file)).toBe(true);
     const [right] = await attributes.setImmutable(within, [{ path: file, recursive: false, ino: `${ino}` }], false);
-    expect(right).toEqual({ path: file, status: 'ok' });
+    expect(right).toMatchObject({ path: file, status: 'ok' });
     expect(isImmutable(file)).toBe(false);
   });
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRecords, outcomeOf, parseHelperOutput, relativeWithin } from '../../src/attributes/protocol.js';
+import {
+  encodeRecords,
+  outcomeOf,
+  parseHelperOutput,
+  parseIdentity,
+  recordKindOf,
+  relativeWithin,
+} from '../../src/attributes/protocol.js';
 
 describe('relativeWithin', () => {
   const within = { root: '/srv/link-to-remote', realRoot: '/mnt/disk/remote' };
@@ -28,10 +35,35 @@ describe('the helper protocol', () => {
   it('ends each record with a NUL, so a name may hold a newline, a tab or a space', () => {
     expect(
       encodeRecords([
-        { relative: 'a\nb c', recursive: true, ino: '12' },
-        { relative: '.', recursive: false },
+        { relative: 'a\nb c', kind: 'V', ino: '12' },
+        { relative: '.', kind: 'F' },
       ]),
-    ).toBe('R 12 a\nb c\0F - .\0');
+    ).toBe('V 12 a\nb c\0F - .\0');
+  });
+
+  it('names a directory unit by its layout, and a tree only when none is given', () => {
+    expect(recordKindOf({ recursive: false, layout: 'vhd-directory' })).toBe('F');
+    expect(recordKindOf({ recursive: true, layout: 'vhd-directory' })).toBe('V');
+    expect(recordKindOf({ recursive: true, layout: 'date-folder' })).toBe('D');
+    expect(recordKindOf({ recursive: true })).toBe('R');
+  });
+
+  it('reads the identity of what was acted on, and nothing from a field that is not one', () => {
+    const output = parseHelperOutput('0\tok\t-\t\t2049 12 4096 1700000000000000001 1700000000000000002 0\nend\t1\n');
+    expect(output.answers.get(0)).toEqual({
+      status: 'ok',
+      identity: {
+        dev: '2049',
+        ino: '12',
+        size: '4096',
+        mtimeNs: '1700000000000000001',
+        ctimeNs: '1700000000000000002',
+        birthtimeNs: '0',
+      },
+    });
+    expect(outcomeOf('/r/x', output.answers.get(0))).toMatchObject({ status: 'ok', identity: { ino: '12' } });
+    for (const bad of ['', '1 2 3', '1 2 3 4 5 x', '1 2 3 4 5 6 7']) expect(parseIdentity(bad), bad).toBeUndefined();
+    expect(parseHelperOutput('0\tok\t-\t\t1 2\n').answers.get(0)).toEqual({ status: 'ok' });
   });
 
   it('reads one answer per record and whether the run reached its end', () => {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import type { AttributesAdapter, PathOutcome, Target, Within } from '../../src/attributes/adapter.js';
 
 // An in-memory stand-in for chattr, for unit tests of logic; the contract suite runs it beside the real adapter.
@@ -20,7 +20,17 @@ export class FakeAttributes implements AttributesAdapter {
       if (!existsSync(path)) return { path, status: 'vanished' };
       if (immutable) this.immutable.add(path);
       else this.immutable.delete(path);
-      return { path, status: 'ok' };
+      const stats = lstatSync(path, { bigint: true });
+      // What the real helper returns: the identity of what it acted on.
+      const identity = {
+        dev: stats.dev.toString(),
+        ino: stats.ino.toString(),
+        size: stats.size.toString(),
+        mtimeNs: stats.mtimeNs.toString(),
+        ctimeNs: stats.ctimeNs.toString(),
+        birthtimeNs: stats.birthtimeNs.toString(),
+      };
+      return { path, status: 'ok', identity };
     });
   }
 
