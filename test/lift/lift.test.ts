@@ -239,6 +239,36 @@ describe('lift on ext4 with real chattr', () => {
     expect(existsSync(path.join(remote.indexPath, 'r', utcDay(t), entryName(victim)))).toBe(true);
   });
 
+  it('keeps locked a directory unit an older version locked with foreign content in it, and says so', async () => {
+    const remote = await tempRemote();
+    await protectAt(remote, t + 3600_000, async () => [
+      await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) }),
+    ]);
+    // Locked whole, as versions before the layout check did: a look-alike VHD directory holding another VM's backup.
+    const unit = path.join(remote.root, 'xo-vm-backups', 'junk', 'vdis', 'j', 'v', `${xoDatetime(t)}.vhd`);
+    await mkdir(path.join(unit, 'blocks', '0'), { recursive: true });
+    for (const part of ['header', 'footer', 'bat']) await writeFile(path.join(unit, part), part);
+    await mkdir(path.join(unit, 'other-vm'));
+    const foreign = path.join(unit, 'other-vm', `${xoDatetime(t + 3 * DAY)}.json`);
+    await writeFile(foreign, '{}');
+    execFileSync('chattr', ['-R', '+i', unit]);
+    const [dev, ino] = execFileSync('stat', ['-c', '%d %i', unit], { encoding: 'utf8' }).trim().split(' ');
+    const store = new IndexStore(remote.indexPath, 'r');
+    await store.write(
+      lockedEntry(
+        pendingEntry({ remote: 'r', path: unit, kind: 'vm', recursive: true, backup: unit, backupInstant: t }, t),
+        { dev: dev!, ino: ino!, size: '0', mtimeNs: '0', ctimeNs: '0' },
+        t,
+      ),
+    );
+
+    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    expect(report.suspicious.map((s) => s.path)).toEqual([unit]);
+    expect(report.suspicious[0]?.reason).toMatch(/other-vm is not part of a VHD directory/);
+    for (const locked of [unit, path.join(unit, 'header'), path.join(unit, 'other-vm'), foreign])
+      expect(isImmutable(locked), locked).toBe(true);
+  });
+
   it('makes a remote fully mutable with all: the index, anything it lost track of, and immutability.json', async () => {
     const remote = await tempRemote();
     const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t + 3600_000)));
