@@ -351,16 +351,29 @@ sub check_tree {
   return undef;
 }
 
+# Once locked, a unit cannot be renamed: if its path still opens it, the identity returned is the one at that path.
+# If it was moved away just before (a swap), it is unlocked again (when this run locked it) and refused as a race.
+sub still_there {
+  my ($handle, $rel, $name, $locked_here) = @_;
+  return undef unless defined $rel;
+  my $held = stat_at($handle, '');
+  my $again = open_unit($rel);
+  my $now = ref $again eq 'HASH' ? undef : stat_at($again, '');
+  return undef if $held && $now && $held->{ino} == $now->{ino} && $held->{dev} == $now->{dev};
+  change($handle, $name, 0) if $locked_here;
+  return failure('ERACE', "$name was moved or swapped while it was locked: not locked, tried again");
+}
+
 # Locks a checked directory unit: each folder before its entries (none can be swapped once it is immutable), its
 # listing checked again once it is, so what came in between the check and the lock is refused too (and the folder
 # unlocked again if this run locked it). Unlocks entries before their folder, each checked before it is acted on.
 sub change_tree {
-  my ($dir, $name, $layout, $depth, $unit_dev, $problems) = @_;
+  my ($dir, $name, $layout, $depth, $unit_dev, $problems, $rel) = @_;
   my $dir_st = stat_at($dir, '');
   my $mutable_before = $dir_st ? !is_immutable($dir, $dir_st, $name) : 1;
   my $locked_here = 0;
   if ($op eq 'set') {
-    my $failed = change($dir, $name, 1, \$locked_here);
+    my $failed = change($dir, $name, 1, \$locked_here) // still_there($dir, $rel, $name, $locked_here);
     if ($failed) { note($problems, $failed); return }
   }
   my $before = $problems->{count};
@@ -445,9 +458,11 @@ while (my $record = <STDIN>) {
     my $failed = $kind eq 'R' ? undef
       : check_tree($handle, $name, $kind, 0, $st->{dev}, $op eq 'set' && !is_immutable($handle, $st, $name));
     if ($failed) { note(\%problems, $failed) }
-    else { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems) }
+    else { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems, $rel) }
   } else {
-    my $failed = change($handle, $name, $op eq 'set');
+    my $locked_here = 0;
+    my $failed = change($handle, $name, $op eq 'set', \$locked_here);
+    $failed //= still_there($handle, $rel, $name, $locked_here) if $op eq 'set';
     note(\%problems, $failed) if $failed;
   }
   if ($problems{count} == 0) {

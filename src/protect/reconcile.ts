@@ -361,7 +361,8 @@ async function aliasTarget(folder: LeafFolder, alias: string, report: FolderRepo
     examine(path.join(folder.path, target)),
   );
   if (examined === undefined) return undefined;
-  return { path: target, recursive: examined.type === 'directory' };
+  // XO points aliases at VHD directories only (vhd-lib VhdAbstract.createAlias): a file there is not locked as one.
+  return { path: target, recursive: true };
 }
 
 // What restoring one backup, or repairing it by hand, needs (lift --vm --backup): its own units and every VHD its

@@ -35,7 +35,9 @@ export function addRequest(
       remote: folder.remote,
       kind: folder.kind,
       unit,
-      recursive: recursive && examined.type === 'directory',
+      // The kind claimed, not the one examined: a file swapped in where a directory was claimed (or the reverse) is
+      // refused by the flag helper on its descriptor (EKIND) and tried again, never locked as the other kind.
+      recursive,
       backup,
     });
 }
