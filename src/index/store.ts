@@ -5,6 +5,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  renameSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -136,11 +137,39 @@ export class IndexStore {
             code: 'EAGAIN',
           });
       } catch (error) {
-        if (!create && errnoCode(error) === 'ENOENT') throw this.#full(entry.path);
+        if (!create && errnoCode(error) === 'ENOENT') {
+          if (await this.#redate(entry, target)) return;
+          throw this.#full(entry.path);
+        }
         if (errnoCode(error) !== 'ENOENT' || attempt > 1) throw error;
         this.#knownDays.delete(entry.day);
       }
     }
+  }
+
+  // At the cap a unit already indexed is never refused a newer entry: its entry of an older bucket moves here (a
+  // re-dating, not a new entry). Rewritten first, then renamed: a crash between leaves it in the old bucket saying
+  // the newer date, which only keeps the unit locked longer.
+  async #redate(entry: IndexEntry, target: string): Promise<boolean> {
+    const name = entryName(entry.path);
+    const instant = Date.parse(entry.backupDatetime);
+    for (const day of await this.listDays()) {
+      if (day >= entry.day) break;
+      const older = path.join(this.folder, day, name);
+      const stored = statSync(older, { throwIfNoEntry: false }) === undefined ? undefined : readEntryFile(older);
+      // Only an older entry of this very path moves; one saying a later date stays where it is.
+      if (stored?.path !== entry.path || !(Date.parse(stored.backupDatetime) < instant)) continue;
+      if (rewriteInPlace(older, `${JSON.stringify(entry)}\n`, false) === false) continue;
+      const dayFolder = path.dirname(target);
+      if (mkdirSync(dayFolder, { recursive: true, mode: 0o700 }) !== undefined) this.#unsyncedFolders.add(this.folder);
+      this.#knownDays.add(entry.day);
+      renameSync(older, target);
+      this.#unsyncedFiles.add(target);
+      this.#unsyncedFolders.add(dayFolder);
+      this.#unsyncedFolders.add(path.dirname(older));
+      return true;
+    }
+    return false;
   }
 
   #full(unitPath: string): AppError {
@@ -290,6 +319,16 @@ export class IndexStore {
         return false;
       throw error;
     }
+  }
+}
+
+// An entry that cannot be read is left where it is.
+function readEntryFile(file: string): IndexEntry | undefined {
+  try {
+    return parseEntry(readFileSync(file, 'utf8'));
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
   }
 }
 

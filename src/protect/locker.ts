@@ -210,7 +210,7 @@ async function completeEntry(
   let indexed = false;
   let identity: Identity | undefined;
   let movedFrom: LockResult['movedFrom'];
-  if (outcome.status === 'ok' && entry !== undefined) {
+  if (outcome.status === 'ok') {
     try {
       if (outcome.identity === undefined)
         log.error(
@@ -218,10 +218,13 @@ async function completeEntry(
           'unit locked but the flag helper returned no identity; its entry stays pending and the next reconcile retries',
         );
       else {
-        await request.remote.index.write(lockedEntry(entry, outcome.identity, clock.now()));
+        // The window by identity is recorded whether or not the entry could be written (the index cap, a full disk).
         movedFrom = await recordWindow(request, outcome.identity);
-        indexed = true;
-        identity = outcome.identity;
+        if (entry !== undefined) {
+          await request.remote.index.write(lockedEntry(entry, outcome.identity, clock.now()));
+          indexed = true;
+          identity = outcome.identity;
+        }
       }
     } catch (err) {
       log.error(

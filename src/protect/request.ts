@@ -3,14 +3,16 @@ import type { Examined } from '../remote/read.js';
 import type { BackupRef, LeafFolder, Refusal } from './context.js';
 import type { FolderReport } from './reconcile.js';
 
-// Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime.
+// Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime, for
+// that backup or a newer one (an older backup of the same day would end its window early).
 export async function isLockedAsIndexed(
   folder: LeafFolder,
   backupInstant: number,
   unit: string,
   examined: Examined,
 ): Promise<boolean> {
-  return isUnchangedSinceLock(await folder.remote.index.read(dayOf(backupInstant), unit), examined.identity);
+  const entry = await folder.remote.index.read(dayOf(backupInstant), unit);
+  return isUnchangedSinceLock(entry, examined.identity) && Date.parse(entry!.backupDatetime) >= backupInstant;
 }
 
 export function addRequest(

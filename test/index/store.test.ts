@@ -79,4 +79,23 @@ describe('index store', () => {
     expect(await store.countNames(day)).toBe(2499);
     expect(await store.countNames('2026-01-01')).toBe(0);
   });
+
+  it('at its cap re-dates an entry of a unit already indexed (no new entry), and refuses a new unit', async () => {
+    const store = new IndexStore(await tempFolder(), 'r', 1);
+    await store.open();
+    await store.countForCap();
+    await store.write(pendingEntry(request, Date.now()));
+    const later = { ...request, backup: 'delta', backupInstant: Date.parse('2026-11-22T01:00:00Z') };
+    await store.write(pendingEntry(later, Date.now()));
+    expect(await store.listDays()).toEqual(['2026-11-20', '2026-11-22']);
+    expect(await store.names('2026-11-20')).toEqual([]);
+    expect(await store.read('2026-11-22', request.path)).toMatchObject({ backup: 'delta', day: '2026-11-22' });
+    expect(store.entries.count).toBe(1);
+    // An older claim never moves a newer entry back.
+    const earlier = { ...request, backup: 'old', backupInstant: Date.parse('2026-11-21T01:00:00Z') };
+    await expect(store.write(pendingEntry(earlier, Date.now()))).rejects.toMatchObject({ code: 'INDEX_FULL' });
+    expect(await store.read('2026-11-22', request.path)).toMatchObject({ backup: 'delta' });
+    const other = { ...request, path: '/remote/xo-vm-backups/vm/20261120T010203Z.xva' };
+    await expect(store.write(pendingEntry(other, Date.now()))).rejects.toMatchObject({ code: 'INDEX_FULL' });
+  });
 });

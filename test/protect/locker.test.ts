@@ -5,6 +5,7 @@ import { IndexStore } from '../../src/index/store.js';
 import { createLogger } from '../../src/log/logger.js';
 import { lockUnits } from '../../src/protect/locker.js';
 import { utcDay } from '../../src/remote/datetime.js';
+import { examine } from '../../src/remote/read.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
 import { oneUnitRequest } from '../support/lock-request.js';
 import { tempRemote } from '../support/remote.js';
@@ -27,5 +28,18 @@ describe('lockUnits', () => {
     expect(seenAtChattr).toEqual([true]);
     expect(result).toMatchObject({ outcome: { status: 'ok' }, indexed: true });
     expect(await index.read(utcDay(instant), unit)).toMatchObject({ state: 'locked', identity: { size: '1' } });
+  });
+
+  it('records the window by identity even when the index cap refuses the entry', async () => {
+    const remote = await tempRemote();
+    const index = new IndexStore(remote.indexPath, 'r', 0);
+    await index.open();
+    await index.countForCap();
+    const { unit, instant, request } = await oneUnitRequest(remote.root, index);
+    const [result] = await lockUnits([request], new FakeAttributes(), { now: () => instant }, createLogger('silent'));
+    expect(result).toMatchObject({ outcome: { status: 'ok' }, indexed: false });
+    expect(await index.read(utcDay(instant), unit)).toBeUndefined();
+    const found = await examine(unit);
+    expect(await index.windows.read(found!.identity)).toEqual({ until: instant + 1, path: unit });
   });
 });
