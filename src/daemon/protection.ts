@@ -50,6 +50,7 @@ export class ProtectionService implements Service {
               proven: proven.get(folder.remote),
               full,
               protectChains: config.protectChains,
+              maxClockJumpMs: config.maxClockJumpMs,
             }),
       proven: (folder) => proven.get(folder.remote),
       lock: (requests) => turns.run(() => lockUnits(requests, attributes, clock, log)),

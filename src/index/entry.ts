@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
-import { utcDay } from '../remote/datetime.js';
+import path from 'node:path';
+import { parseBackupDatetime, utcDay } from '../remote/datetime.js';
 import type { Identity } from '../remote/identity.js';
 import type { BackupKind } from '../remote/patterns.js';
 
@@ -66,6 +67,13 @@ export function isUnchangedSinceLock(entry: IndexEntry | undefined, current: Ide
     entry.identity.ino === current.ino &&
     entry.identity.ctimeNs === current.ctimeNs
   );
+}
+
+// A backup named in the future (later than now + maxClockJump) is dated by its arrival (protect/reconcile.ts), so the
+// name of its json or folder says a later instant than its entry: that instant, or undefined for any other entry.
+export function futureNameOf(entry: IndexEntry): number | undefined {
+  const named = parseBackupDatetime(path.basename(entry.backup));
+  return named !== undefined && named > Date.parse(entry.backupDatetime) ? named : undefined;
 }
 
 export function parseEntry(text: string): IndexEntry | undefined {

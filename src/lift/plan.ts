@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Identity } from '../remote/identity.js';
+import { futureNameOf } from '../index/entry.js';
 import type { StoredEntry } from '../index/store.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';
@@ -19,6 +20,8 @@ export interface LiftCandidate {
   identity: Identity | undefined;
   // The governing backup (its json, or its date folder).
   backup: string;
+  // The governing backup was named in the future and dated by its arrival: the instant its name says.
+  futureName?: number;
 }
 
 export interface LiftPlan {
@@ -59,6 +62,7 @@ export function groupByPath(stored: readonly StoredEntry[]): {
         entries: [{ day: item.day, name: item.name }],
         identity: entry.identity,
         backup: entry.backup,
+        futureName: futureNameOf(entry),
       });
       continue;
     }
@@ -69,6 +73,7 @@ export function groupByPath(stored: readonly StoredEntry[]): {
       candidate.day = item.day;
       candidate.identity = entry.identity ?? candidate.identity;
       candidate.backup = entry.backup;
+      candidate.futureName = futureNameOf(entry);
     }
   }
   return { units: [...byPath.values()], unreadable, blocked };
@@ -115,6 +120,8 @@ export function blockedPaths(unreadable: readonly StoredEntry[]): string[] {
 function isExpired(candidate: LiftCandidate, now: number, durationMs: number): boolean {
   if (isInWindow(candidate.governingInstant, now, durationMs)) return false;
   const named = parseBackupDatetime(path.basename(candidate.path));
+  // A unit named in the future has the window of its arrival, recorded by identity (lift/candidate.ts checks it).
+  if (named !== undefined && named === candidate.futureName) return true;
   return named === undefined || !isInWindow(named, now, durationMs);
 }
 

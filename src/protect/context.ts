@@ -14,6 +14,8 @@ export interface BackupRef {
   datetime: string;
   instant: number;
   completedAt: number;
+  // Named later than now + maxClockJump: `instant` is its arrival, not its name, and it claims only its own units.
+  namedInTheFuture?: boolean;
 }
 
 // One unit to lock, with the backup that governs its window.

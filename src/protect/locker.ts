@@ -241,7 +241,9 @@ async function completeEntry(
 // without a datetime) needs recording by identity, so that moving its folder cannot shorten it (docs/security.md).
 async function recordWindow(request: LockRequest, identity: Identity): Promise<LockResult['movedFrom']> {
   const named = parseBackupDatetime(path.basename(request.unit));
-  if (named !== undefined && request.backup.instant <= named) return undefined;
+  // A name in the future gives no window at lift (lift/plan.ts): its window from arrival is recorded here.
+  if (named !== undefined && request.backup.instant <= named && request.backup.namedInTheFuture !== true)
+    return undefined;
   const until = request.backup.instant + request.remote.durationMs;
   const before = await request.remote.index.windows.extend(identity, until, request.unit);
   return before !== undefined && before.path !== request.unit ? before : undefined;

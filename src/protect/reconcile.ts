@@ -40,7 +40,12 @@ export interface ReconcileOptions {
   full?: boolean;
   // Lock each backup's whole VHD chain until the newest backup needing it leaves its window (default true).
   protectChains?: boolean;
+  // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
+  maxClockJumpMs?: number;
 }
+
+// maxClockJump's default (config/schema.ts).
+const DEFAULT_MAX_CLOCK_JUMP_MS = 86_400_000;
 
 // A complete VM backup this reconcile looked at: proven once every unit it governs is locked and indexed.
 export interface ProvableBackup {
@@ -133,6 +138,9 @@ interface VmJson {
   backup: VmBackup;
   json: string;
   examined: Examined;
+  // What its window counts from: its name's datetime, or its arrival when named in the future.
+  instant: number;
+  namedInTheFuture: boolean;
 }
 
 async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
@@ -154,15 +162,25 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   if (backups.length === 0) return;
   const scan: VmScan = { folder, options, report, entries, missing: new Set() };
   const claims: Claim<BackupRef>[] = [];
-  for (const item of toLookAt(scan, await examineJsons(folder, backups)))
-    for (const claim of await claimBackup(scan, item)) claims.push(claim);
+  const jsons = (await examineJsons(folder, backups, options)).filter((item) =>
+    isInWindow(item.instant, options.now, folder.remote.durationMs),
+  );
+  for (const item of toLookAt(scan, jsons)) for (const claim of await claimBackup(scan, item)) claims.push(claim);
   // Aliases are ciphertext there: which VHD directory is whose is read from names (remote/by-name.ts).
   if (folder.remote.encrypted && scan.vdis !== undefined) {
     // An encrypted VHD's parent cannot be read: with chains protected, the safe side is taken (and said).
     if (options.protectChains !== false && scan.vdis.length > 0) report.chainUnknown = true;
-    claims.push(
-      ...(await claimsByName(folder.path, scan.vdis, completeBackups(claims), options.protectChains !== false)),
-    );
+    const complete = completeBackups(claims);
+    const named = complete.filter((b) => b.namedInTheFuture !== true);
+    const future = complete.filter((b) => b.namedInTheFuture === true);
+    claims.push(...(await claimsByName(folder.path, scan.vdis, named, options.protectChains !== false)));
+    // A backup named in the future takes part in no chain, and claims only what carries its own name.
+    if (future.length > 0)
+      claims.push(
+        ...(await claimsByName(folder.path, scan.vdis, future, false)).filter((c) =>
+          isOwnUnit(c.unit, c.backup.datetime),
+        ),
+      );
   }
   if (scan.vdis !== undefined && options.protectChains !== false) report.chainUnknown ??= false;
   if (scan.vdis !== undefined)
@@ -177,15 +195,36 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     report.refusals.length > 0 ? [] : report.provable.filter((backup) => !scan.missing.has(backup.json));
 }
 
-async function examineJsons(folder: LeafFolder, backups: readonly VmBackup[]): Promise<VmJson[]> {
+async function examineJsons(
+  folder: LeafFolder,
+  backups: readonly VmBackup[],
+  options: ReconcileOptions,
+): Promise<VmJson[]> {
   const jsons: VmJson[] = [];
   const paths = backups.map((backup) => path.join(folder.path, backup.metadata));
+  const future = options.now + (options.maxClockJumpMs ?? DEFAULT_MAX_CLOCK_JUMP_MS);
   // One walk from the root for all of them; a json behind a link (the VM folder swapped) stops the folder, as a read.
   for (const [i, examined] of (await examineAll(paths)).entries()) {
     if (examined instanceof AppError) throw examined;
-    if (examined?.type === 'file') jsons.push({ backup: backups[i] as VmBackup, json: paths[i] as string, examined });
+    if (examined?.type !== 'file') continue;
+    const backup = backups[i] as VmBackup;
+    const namedInTheFuture = backup.instant > future;
+    const instant = namedInTheFuture ? arrivalOf(examined, options.now) : backup.instant;
+    jsons.push({ backup, json: paths[i] as string, examined, instant, namedInTheFuture });
   }
   return jsons;
+}
+
+// When a json reached the remote: its modification time, never later than its ctime (which no one but the kernel
+// sets: a modification time set ahead on purpose does not count) nor now.
+function arrivalOf(examined: Examined, now: number): number {
+  const ctimeMs = Number(BigInt(examined.identity.ctimeNs) / 1_000_000n);
+  return Math.min(examined.mtimeMs, ctimeMs, now);
+}
+
+// What carries the backup's own datetime in its name (its json, xva, VHDs, aliases and their directories).
+function isOwnUnit(unit: UnitRef, datetime: string): boolean {
+  return path.posix.basename(unit.path).startsWith(datetime);
 }
 
 // A proven backup is skipped only when it is older than every backup looked at: a unit belongs to the newest backup
@@ -194,14 +233,17 @@ function toLookAt({ folder, options }: VmScan, jsons: readonly VmJson[]): VmJson
   const isProven = (item: VmJson): boolean =>
     options.full !== true &&
     options.proven?.isProven(folder.path, item.backup.metadata, item.examined.identity) === true;
-  const oldestUnproven = Math.min(...jsons.filter((item) => !isProven(item)).map((item) => item.backup.instant));
-  return jsons.filter((item) => !(item.backup.instant < oldestUnproven && isProven(item)));
+  const oldestUnproven = Math.min(...jsons.filter((item) => !isProven(item)).map((item) => item.instant));
+  return jsons.filter((item) => !(item.instant < oldestUnproven && isProven(item)));
 }
 
 // The units a complete backup claims; none while its json does not look complete yet.
-async function claimBackup(scan: VmScan, { backup, json, examined }: VmJson): Promise<Claim<BackupRef>[]> {
+async function claimBackup(
+  scan: VmScan,
+  { backup, json, examined, instant, namedInTheFuture }: VmJson,
+): Promise<Claim<BackupRef>[]> {
   const { folder, options, report } = scan;
-  const alreadyLocked = await isLockedAsIndexed(folder, backup.instant, json, examined);
+  const alreadyLocked = await isLockedAsIndexed(folder, instant, json, examined);
   // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
   // while the json succeeded would never be tried again.
   const content = await readSmallFile(json, METADATA_LIMIT);
@@ -226,15 +268,31 @@ async function claimBackup(scan: VmScan, { backup, json, examined }: VmJson): Pr
   const ref: BackupRef = {
     label: json,
     datetime: backup.datetime,
-    instant: backup.instant,
+    instant,
     completedAt: completion.completedAt,
+    ...(namedInTheFuture ? { namedInTheFuture } : {}),
   };
-  const units = await unitsOf(scan, backup, json, parsed);
+  if (namedInTheFuture)
+    (report.warnings ??= []).push({
+      path: json,
+      security: true,
+      reason:
+        `its datetime ${backup.datetime} is later than now + maxClockJump: its own units are locked for the ` +
+        `duration from its arrival (${new Date(instant).toISOString()}), and it extends no other unit's window`,
+    });
+  const units = await unitsOf(scan, backup, json, parsed, !namedInTheFuture);
   report.provable.push({ json, identity: examined.identity });
-  return units.map((unit) => ({ unit, backup: ref }));
+  const own = namedInTheFuture ? units.filter((unit) => isOwnUnit(unit, backup.datetime)) : units;
+  return own.map((unit) => ({ unit, backup: ref }));
 }
 
-async function unitsOf(scan: VmScan, backup: VmBackup, json: string, parsed: object | undefined): Promise<UnitRef[]> {
+async function unitsOf(
+  scan: VmScan,
+  backup: VmBackup,
+  json: string,
+  parsed: object | undefined,
+  chains = true,
+): Promise<UnitRef[]> {
   const { folder, entries, report } = scan;
   scan.vdis ??= await listVdiFolders(folder.path);
   const listing = (scan.listing ??= indexListing(entries, scan.vdis));
@@ -265,7 +323,7 @@ async function unitsOf(scan: VmScan, backup: VmBackup, json: string, parsed: obj
       const target = await aliasTarget(folder, alias, report);
       if (target !== undefined) units.push(target);
     }
-    if (scan.options.protectChains !== false) {
+    if (chains && scan.options.protectChains !== false) {
       const chain = await chainUnits(scan, units);
       for (const unit of [...chain, ...jsonsOfFlatChain(chain, listing)]) if (!named.has(unit.path)) units.push(unit);
     }
