@@ -43,11 +43,13 @@ export class UnitWindows {
     }
   }
 
-  // Records that `identity` is locked at `unitPath` until at least `until`; returns the window it had before.
+  // Records that `identity` is locked at `unitPath` until at least `until`; returns the window it had before. The path
+  // recorded is the one whose window is the latest: a unit moved into another VM's folder and claimed there for less
+  // keeps the path it was locked at (a repair lift of that other VM does not unlock it, lift/candidate.ts).
   async extend(identity: Identity, until: number, unitPath: string): Promise<UnitWindow | undefined> {
     const before = await this.read(identity);
-    if (before !== undefined && before.until >= until && before.path === unitPath) return before;
-    const record: UnitWindow = { until: Math.max(until, before?.until ?? until), path: unitPath };
+    if (before !== undefined && before.until >= until) return before;
+    const record: UnitWindow = { until, path: unitPath };
     if (!Number.isFinite(record.until)) return before;
     const file = this.#file(identity);
     const temporary = `${file}.${process.pid}.tmp`;

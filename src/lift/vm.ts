@@ -3,7 +3,10 @@ import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { StoredEntry } from '../index/store.js';
 import { unitsNeededBy } from '../protect/reconcile.js';
+import { isInside } from '../paths.js';
 import { isRealFolder } from '../remote/confine.js';
+import type { Identity } from '../remote/identity.js';
+import { isInWindow } from '../remote/model.js';
 import { listFolder, listVdiFolders } from '../remote/read.js';
 import { emptyReport, type LiftReport } from './apply.js';
 import { removeVmCaches } from './caches.js';
@@ -11,6 +14,7 @@ import { unlockChunk } from './chunk.js';
 import { groupByPath, type LiftCandidate } from './plan.js';
 
 const CHUNK = 4096;
+const DAY_MS = 86_400_000;
 
 export interface VmLiftOptions {
   vm: string;
@@ -61,9 +65,11 @@ export async function liftVm(
     report.failed.push({ path: folder, message: 'no backup of the VM has that datetime' });
     return report;
   }
-  const { units, unreadable } = groupByPath(await entriesFor(remote, paths));
+  const { units: named, unreadable } = groupByPath(await entriesFor(remote, paths));
   report.unreadableEntries.push(...unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
-  units.sort((a, b) => a.path.localeCompare(b.path));
+  const elsewhere = await lockedElsewhere(remote, folder, named, options.now);
+  for (const [unit, reason] of elsewhere) report.suspicious.push({ path: unit, reason });
+  const units = named.filter((u) => !elsewhere.has(u.path)).sort((a, b) => a.path.localeCompare(b.path));
   const checks = { now: options.now, all: false, repairOf: folder, dryRun: options.dryRun };
   const unlocked: LiftCandidate[] = [];
   for (let start = 0; start < units.length; start += CHUNK) {
@@ -78,6 +84,44 @@ export async function liftVm(
   for (const [unit, immutable] of await attributes.isImmutable(remote, paths))
     if (immutable === true && !refused.has(unit)) report.stillImmutable.push(unit);
   return report;
+}
+
+// A unit of another VM moved into this folder and claimed here keeps the window it was locked for there: the entries
+// still inside their window are searched for the same unit (inode and birth time) under a path outside this folder.
+// Reads every such entry once: a repair lift is rare, and an index cannot be searched by identity otherwise.
+async function lockedElsewhere(
+  remote: RemoteContext,
+  folder: string,
+  units: readonly LiftCandidate[],
+  now: number,
+): Promise<Map<string, string>> {
+  const wanted = new Map<string, string>();
+  for (const unit of units) if (unit.identity !== undefined) wanted.set(identityKey(unit.identity), unit.path);
+  const found = new Map<string, string>();
+  if (wanted.size === 0) return found;
+  const live = (await remote.index.listDays()).filter(
+    (day) => Date.parse(`${day}T00:00:00.000Z`) + DAY_MS > now - remote.durationMs,
+  );
+  for (const day of live)
+    for await (const names of remote.index.streamNames(day))
+      for (const { entry } of await remote.index.readEntries(day, names)) {
+        const unit = entry?.identity === undefined ? undefined : wanted.get(identityKey(entry.identity));
+        const instant = entry === undefined ? Number.NaN : Date.parse(entry.backupDatetime);
+        if (unit === undefined || isInside(entry!.path, folder) || !isInWindow(instant, now, remote.durationMs))
+          continue;
+        const until = new Date(instant + remote.durationMs).toISOString();
+        found.set(
+          unit,
+          `it is the unit locked at ${entry!.path} until ${until} (moved in from outside this VM's folder?): ` +
+            'it keeps that window',
+        );
+      }
+  return found;
+}
+
+// Inode and birth time: the device number can change across reboots.
+function identityKey(identity: Identity): string {
+  return `${identity.ino}:${identity.birthtimeNs ?? '0'}`;
 }
 
 // Every place a unit of the VM can be: the files of its folder, of each VDI folder, and of each data/ folder.
