@@ -19,6 +19,8 @@ describe('the package', () => {
     // What an admin's tools take as they are: alert rules (with their tests) and a dashboard.
     for (const file of ['alerts.yml', 'alerts.test.yml']) expect(files).toContain(`contrib/prometheus/${file}`);
     expect(files).toContain('contrib/grafana/dashboard.json');
+    // npm install -g links the pages its "man" field lists into <prefix>/share/man.
+    for (const page of manifest.man as string[]) expect(files).toContain(page.replace(/^\.\//, ''));
     expect(files).toContain('bin/xo-immutable-backups.js');
     expect(files.some((f) => f.startsWith('dist/cli/'))).toBe(true);
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/'))).toBe(false);

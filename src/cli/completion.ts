@@ -1,13 +1,7 @@
-import type { CommandSpec, OptionSpec, ProgramSpec } from './describe.js';
+import { ALIASES, type CommandSpec, type OptionSpec, type ProgramSpec } from './describe.js';
 
 export const SHELLS = ['bash', 'zsh'] as const;
 export type Shell = (typeof SHELLS)[number];
-
-// The prior art's command names (package.json "bin"): each runs one command of the program.
-export const ALIASES: Readonly<Record<string, string>> = {
-  'xo-immutable-remote': 'protect',
-  'xo-lift-remote-immutability': 'lift',
-};
 
 // Pure: the completion script for a shell, from the same definitions as --help.
 export function renderCompletion(shell: Shell, spec: ProgramSpec): string {

@@ -1,5 +1,11 @@
 import type { Command, Option } from 'commander';
 
+// The prior art's command names (package.json "bin", bin/*.js): each runs one command of the program.
+export const ALIASES: Readonly<Record<string, string>> = {
+  'xo-immutable-remote': 'protect',
+  'xo-lift-remote-immutability': 'lift',
+};
+
 // What --help says about the program, as plain data: the man page and the shell completion are written from it, so
 // neither can say something --help does not.
 export interface ProgramSpec {

@@ -7,7 +7,7 @@ export const configSchema = {
   additionalProperties: false,
   required: ['remotes'],
   properties: {
-    $schema: { type: 'string' },
+    $schema: { type: 'string', description: 'Ignored: lets an editor find a JSON schema for the file.' },
     indexPath: {
       type: 'string',
       description:
@@ -47,10 +47,12 @@ export const configSchema = {
     },
     logLevel: {
       type: 'string',
+      description: 'The least severe log lines the daemon writes (JSON lines on stdout, to the journal).',
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
     },
     remotes: {
       type: 'object',
+      description: 'The remotes on this server to protect, at least one, each under an id of your choice.',
       minProperties: 1,
       additionalProperties: {
         type: 'object',
@@ -59,7 +61,12 @@ export const configSchema = {
         properties: {
           root: { type: 'string', description: 'Absolute path of the remote as mounted on this server.' },
           immutabilityDuration: { type: 'string', description: 'How long each backup stays immutable, at least "1d".' },
-          rebuildIndexOnStart: { type: 'boolean' },
+          rebuildIndexOnStart: {
+            type: 'boolean',
+            description:
+              'At each start, give every immutable unit of this remote without an index entry one, as rebuild-index ' +
+              'does (after a lost index or a power loss).',
+          },
           maxWatchedFolders: {
             type: 'number',
             description:
