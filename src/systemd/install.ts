@@ -15,7 +15,8 @@ export interface Installation {
   packageRoot: string;
 }
 
-// Pure: the packaged unit with ExecStart= pointing at this installation and Documentation= at its own docs.
+// Pure: the packaged unit with ExecStart= pointing at this installation, and Documentation= adding its own docs to
+// the man pages the template names.
 export function renderUnit(template: string, installation: Installation, configFile: string): string {
   const bin = path.join(installation.packageRoot, 'bin', 'xo-immutable-backups.js');
   const execStart = [installation.node, bin, 'protect', '--config', configFile].map(execWord).join(' ');
@@ -23,7 +24,7 @@ export function renderUnit(template: string, installation: Installation, configF
     .map((doc) => pathToFileURL(path.join(installation.packageRoot, doc)).href)
     .join(' ');
   const body = template
-    .replace(/^Documentation=.*$/m, `Documentation=${docs} man:chattr(1)`)
+    .replace(/^Documentation=(.*)$/m, (_line, links: string) => `Documentation=${links} ${docs}`)
     .replace(/^ExecStart=.*$/m, `ExecStart=${execStart}`);
   const header = [
     `${INSTALLED_MARK} from ${path.join(installation.packageRoot, 'systemd', 'xo-immutable-backups.service')}.`,
