@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +104,30 @@ describe('xo-immutable-backups completion', () => {
     const run = spawnSync('bash', ['--norc', '--noprofile', '-c', driver], { encoding: 'utf8' });
     expect(run.stderr).toBe('');
     expectOffers(parseOffers(run.stdout), all);
+  });
+
+  const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
+  const bashCompletion = existsSync(BASH_COMPLETION) || process.env.CI !== undefined;
+  it.skipIf(!bashCompletion)('is loaded by bash-completion from <data dir>/bash-completion/completions', async () => {
+    const files = await fixtureFiles();
+    // As docs/installation.md installs it, under a data folder of XDG_DATA_DIRS (/usr/local/share by default).
+    const completions = path.join(files.base, 'share', 'bash-completion', 'completions');
+    await mkdir(completions, { recursive: true });
+    await writeFile(path.join(completions, PROGRAM), renderCompletion('bash', spec));
+    const driver = [
+      `source ${BASH_COMPLETION}`,
+      // What bash runs on the first Tab for a command without a completion yet.
+      `_completion_loader ${PROGRAM}`,
+      `COMP_WORDS=(${PROGRAM} lift --acc); COMP_CWORD=2; COMPREPLY=()`,
+      `$(complete -p ${PROGRAM} | sed -E 's/^complete -F ([^ ]+) .*/\\1/')`,
+      'printf \'OFFER:%s\\n\' "${COMPREPLY[@]}"; echo END-OF-OFFERS',
+    ].join('\n');
+    const run = spawnSync('bash', ['--norc', '--noprofile', '-c', driver], {
+      encoding: 'utf8',
+      env: { ...process.env, XDG_DATA_DIRS: `${path.join(files.base, 'share')}:/usr/share` },
+    });
+    expect(run.stderr).toBe('');
+    expect(parseOffers(run.stdout)).toEqual([['--accept-clock']]);
   });
 
   const zsh = requireInCi('zsh', 'zsh');
