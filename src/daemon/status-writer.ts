@@ -64,8 +64,8 @@ export class StatusWriter implements Service {
     await this.#counting;
   }
 
-  // The last word of a daemon that stopped cleanly, once every service has: commands need not wait for the
-  // heartbeat to go stale before they may take their turn.
+  // The last word of a daemon that stopped cleanly, once every other service has and before it lets go of the index:
+  // `status` says it stopped at once, rather than once its heartbeat is stale.
   async writeStopped(): Promise<void> {
     const status = this.#daemonStatus((await readClockState(this.#deps.config.indexPath)).frozen);
     await writeDaemonStatus(this.#deps.config.indexPath, { ...status, stoppedAt: status.heartbeat });

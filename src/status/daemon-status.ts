@@ -69,16 +69,6 @@ export async function readDaemonStatus(indexPath: string): Promise<DaemonStatus 
   }
 }
 
-// Running: a fresh heartbeat from a process that still exists.
-export function isDaemonRunning(status: DaemonStatus | undefined, now: number): status is DaemonStatus {
-  return (
-    status !== undefined &&
-    status.stoppedAt === undefined &&
-    processExists(status.pid) &&
-    now - Date.parse(status.heartbeat) < HEARTBEAT_STALE_MS
-  );
-}
-
 export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
