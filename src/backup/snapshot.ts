@@ -110,6 +110,7 @@ export async function readVmSnapshot(remote: HeldRemote, vm: string, encrypted: 
     if (encrypted) continue;
     for (const entry of vdi.entries) {
       if (!entry.isFile || !entry.name.endsWith('.vhd') || entry.name.startsWith('.')) continue;
+      await yieldIfDue();
       const vhd = `${vdi.path}/${entry.name}`;
       if (!entry.name.endsWith('.alias.vhd')) {
         links.set(vhd, unlessLinked(() => flatLink(remote, at(vhd))) ?? unknown('behind a symbolic link'));

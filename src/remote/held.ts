@@ -18,7 +18,7 @@ import type { RemoteRoot } from './root.js';
 // (`/proc/self/fd/<parent>/<name>`, the openat of a language without one) without following a link, so a folder
 // swapped for a symlink after it was checked is refused, never read through. Non-blocking: a FIFO must not hang.
 export const FOLDER_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-export const FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+const FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
 const MAX_OPEN_FOLDERS = 256;
 
 export function procPath(fd: number): string {

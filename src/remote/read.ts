@@ -48,7 +48,7 @@ function relative(located: { relative: string } | undefined, file: string, asFol
 }
 
 // A folder to list that is a file or a link (swapped in since its parent's listing) is not entered: [].
-export function listIn(tree: HeldTree, relative: string): ListedEntry[] {
+function listIn(tree: HeldTree, relative: string): ListedEntry[] {
   try {
     return tree.list(relative).map(({ name, isDirectory, isFile }) => ({ name, isDirectory, isFile }));
   } catch (error) {
