@@ -72,12 +72,6 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
   const disks = units.filter((u) => u.path.startsWith('vdis/') && u.path.endsWith('.vhd')).map((u) => u.path);
   if (snapshot.encrypted) return byName(snapshot, backup, { units, missing, problems }, aliases, disks);
   for (const alias of aliases) {
-    const target = snapshot.aliases.get(alias);
-    if (target !== undefined && 'outside' in target)
-      problems.push({
-        path: `${snapshot.folder}/${alias}`,
-        reason: `the alias points outside its VDI folder (${target.outside})`,
-      });
     const unit = aliasUnit(snapshot, alias);
     if (unit !== undefined) add(unit);
   }
@@ -88,6 +82,15 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
   const chain = new Map<string, UnitRef>();
   for (const found of chains)
     for (const unit of [...found.units, ...(found.older ?? [])]) if (!own.has(unit.path)) chain.set(unit.path, unit);
+  // Its own aliases and those of its chain: one pointing out of its folder is a problem, never followed.
+  for (const alias of new Set([...aliases, ...chain.keys()])) {
+    const target = snapshot.aliases.get(alias);
+    if (target !== undefined && 'outside' in target)
+      problems.push({
+        path: `${snapshot.folder}/${alias}`,
+        reason: `the alias points outside its VDI folder (${target.outside})`,
+      });
+  }
   return {
     units,
     missing,
