@@ -242,24 +242,6 @@ export function parentOf(relative: string): string {
   return parent === '.' ? '' : parent;
 }
 
-// Transitional (docs/architecture.md): protect and lift still read by path, so the roots resolved at start are kept
-// here, by configured root, and a path below one is read from a descriptor of that root. Readers that were given a
-// HeldRemote do not use it.
-const roots = new Map<string, RemoteRoot>();
-
-export function holdRemoteRoot(remote: RemoteRoot): void {
-  roots.set(remote.root, { root: remote.root, realRoot: remote.realRoot });
-}
-
-// The remote a path is plainly below (the deepest, should roots nest), and the path relative to its root.
-export function locateInRemote(file: string): { remote: RemoteRoot; relative: string } | undefined {
-  let found: RemoteRoot | undefined;
-  for (const remote of roots.values())
-    if (isPlainlyBelow(remote.root, file) && (found === undefined || remote.root.length > found.root.length))
-      found = remote;
-  return found === undefined ? undefined : { remote: found, relative: file.slice(found.root.length + 1) };
-}
-
 export function openRemoteTree(remote: RemoteRoot): HeldRemote {
   return HeldRemote.open(remote);
 }

@@ -2,12 +2,31 @@ import { constants, fstatSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
-import { HeldTree, linkOnPath, locateInRemote, NotAFolder, openRemoteTree, readFully } from './held.js';
+import { HeldTree, isPlainlyBelow, linkOnPath, NotAFolder, openRemoteTree, readFully } from './held.js';
+import type { RemoteRoot } from './root.js';
 import type { Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
 
 // Thin reads around the pure model: one readdir per folder, no stat for what a listing already tells.
 // Synchronous calls between slices (concurrency.ts: yieldIfDue): the thread pool's hop cost more than the calls.
+
+// Transitional (docs/architecture.md): protect and lift still read by path, so the roots resolved at start are kept
+// here, by configured root, and a path below one is read from a descriptor of that root. Readers that were given a
+// HeldRemote do not use it.
+const roots = new Map<string, RemoteRoot>();
+
+export function holdRemoteRoot(remote: RemoteRoot): void {
+  roots.set(remote.root, { root: remote.root, realRoot: remote.realRoot });
+}
+
+// The remote a path is plainly below (the deepest, should roots nest), and the path relative to its root.
+export function locateInRemote(file: string): { remote: RemoteRoot; relative: string } | undefined {
+  let found: RemoteRoot | undefined;
+  for (const remote of roots.values())
+    if (isPlainlyBelow(remote.root, file) && (found === undefined || remote.root.length > found.root.length))
+      found = remote;
+  return found === undefined ? undefined : { remote: found, relative: file.slice(found.root.length + 1) };
+}
 
 // `act` on a path's place in a held tree (remote/held.ts): below a remote resolved at start, walked from its root,
 // checked on the descriptor to be where it was; elsewhere (no remote's path: a demo, a test) from the path's own

@@ -2,8 +2,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError, errnoCode } from '../errors.js';
-import { holdRemoteRoot } from './held.js';
-import { readSmallFile } from './read.js';
+import { holdRemoteRoot, readSmallFile } from './read.js';
 
 // A remote's root as configured, and as resolved once at start: everything acted on must still resolve below it.
 export interface RemoteRoot {
