@@ -23,7 +23,8 @@
 # "end\t<n>"; identity, after the change, of what was acted on: "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>".
 # Names in messages are escaped (\xHH) and messages cut, so the output is bounded whatever the names.
 # No `use warnings` and no Errno or POSIX: each costs more start-up time than chattr's whole run, and the helper runs
-# for every lock batch. The tests run it with perl -w.
+# for every lock batch. The tests turn perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1, as perl -w does).
+BEGIN { $^W = 1 if ($ENV{XO_IMMUTABLE_FLAGS_WARNINGS} // '') eq '1' }
 use strict;
 use Fcntl qw(O_RDONLY O_NONBLOCK O_NOFOLLOW O_NOCTTY O_DIRECTORY S_ISREG S_ISDIR S_ISLNK);
 use Config ();

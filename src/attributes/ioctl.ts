@@ -46,14 +46,13 @@ type Operation = 'set' | 'clear' | 'get';
 // The helper's ioctl numbers and O_PATH are those of x86_64 and arm64.
 const ARCHITECTURES = new Set(['x64', 'arm64']);
 
-// The tests run the helper with perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1), and force its component walk
-// where the kernel has openat2 (XO_IMMUTABLE_FLAGS_WALK=1), so both ways of opening are tested.
-function helperOptions(): string[] {
-  return process.env.XO_IMMUTABLE_FLAGS_WARNINGS === '1' ? ['-w'] : [];
-}
+// The tests run the helper with perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1: the helper sets $^W, as -w does,
+// and any warning fails the call), and force its component walk where the kernel has openat2
+// (XO_IMMUTABLE_FLAGS_WALK=1), so both ways of opening are tested.
+const HELPER_SWITCHES = ['XO_IMMUTABLE_FLAGS_WARNINGS', 'XO_IMMUTABLE_FLAGS_WALK'] as const;
 
 function helperEnvironment(): Record<string, string> {
-  return process.env.XO_IMMUTABLE_FLAGS_WALK === '1' ? { XO_IMMUTABLE_FLAGS_WALK: '1' } : {};
+  return Object.fromEntries(HELPER_SWITCHES.filter((name) => process.env[name] === '1').map((name) => [name, '1']));
 }
 
 async function runHelper(
@@ -66,7 +65,7 @@ async function runHelper(
       value: process.arch,
       hint: 'run the daemon on x86_64 or arm64 (aarch64)',
     });
-  const result = await execa('perl', [...helperOptions(), HELPER, operation, within.root, within.realRoot], {
+  const result = await execa('perl', [HELPER, operation, within.root, within.realRoot], {
     env: { LC_ALL: 'C', LANG: 'C', PATH: process.env.PATH ?? DEFAULT_PATH, ...helperEnvironment() },
     extendEnv: false,
     reject: false,
@@ -85,7 +84,7 @@ async function runHelper(
       cause: result,
     });
   }
-  const warned = helperOptions().length > 0 ? String(result.stderr ?? '').trim() : '';
+  const warned = process.env.XO_IMMUTABLE_FLAGS_WARNINGS === '1' ? String(result.stderr ?? '').trim() : '';
   if (warned !== '')
     throw new AppError('FLAG_HELPER_FAILED', `The flag helper warned under perl -w: ${warned.slice(0, 2000)}`, {
       value: HELPER,

@@ -1,11 +1,13 @@
 import { appendFile, mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
 import { canMake, mountFilesystem, type FilesystemType } from '../support/filesystems.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
+
+const WALK = 'chattr on /tmp (ext4), the helper walking each component (no openat2)';
 
 // One contract, every backend: the fake that unit tests rely on must behave like chattr on each real filesystem.
 const onLoop = (type: FilesystemType): [string, () => AttributesAdapter, boolean, () => Promise<string>] => [
@@ -17,12 +19,23 @@ const onLoop = (type: FilesystemType): [string, () => AttributesAdapter, boolean
 const backends: [string, () => AttributesAdapter, boolean, () => Promise<string>][] = [
   ['fake', () => new FakeAttributes(), false, () => tempFolder()],
   ['chattr on /tmp (ext4)', () => new IoctlAdapter(), true, () => tempFolder()],
+  // The helper's component walk, for kernels without openat2 (before 5.6).
+  [WALK, () => new IoctlAdapter(), true, () => tempFolder()],
   ...(['ext4', 'xfs', 'btrfs', 'tmpfs'] as const)
     .filter((type) => canMake(type) || process.env.CI !== undefined)
     .map(onLoop),
 ];
 
-describe.each(backends)('attributes adapter: %s', (_name, make, real, tempFolder) => {
+describe.each(backends)('attributes adapter: %s', (name, make, real, tempFolder) => {
+  const walk = process.env.XO_IMMUTABLE_FLAGS_WALK;
+  beforeEach(() => {
+    if (name === WALK) process.env.XO_IMMUTABLE_FLAGS_WALK = '1';
+  });
+  afterEach(() => {
+    if (walk === undefined) delete process.env.XO_IMMUTABLE_FLAGS_WALK;
+    else process.env.XO_IMMUTABLE_FLAGS_WALK = walk;
+  });
+
   it('locks and unlocks many paths in one call, with one outcome per path', async () => {
     const folder = await tempFolder();
     const within = { root: folder, realRoot: folder };

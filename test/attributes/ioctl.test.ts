@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { link, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,24 @@ import { AppError } from '../../src/errors.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
 
 const attributes = new IoctlAdapter();
+const HELPER = path.resolve('libexec/xo-immutable-flags.pl');
+
+// The helper run directly, with perl's warnings on, records given as they come.
+function runHelper(
+  op: string,
+  root: string,
+  input: string,
+  perlOptions: string[] = [],
+  env: Record<string, string> = {},
+): SpawnSyncReturns<string> {
+  const out = spawnSync('perl', [...perlOptions, HELPER, op, root, root], {
+    input,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', XO_IMMUTABLE_FLAGS_WARNINGS: '1', ...env },
+  });
+  expect(out.stderr).toBe('');
+  return out;
+}
 const originalPath = process.env.PATH;
 afterEach(() => {
   process.env.PATH = originalPath;
@@ -157,6 +175,48 @@ describe('the flag helper', () => {
     expect(outside.map((o) => o.status === 'failed' && o.code)).toEqual(['ECONFINE', 'ECONFINE']);
     expect(isImmutable(path.join(root, 'a'))).toBe(false);
     expect(isImmutable(victim)).toBe(false);
+  });
+
+  it('refuses, by itself, a record that is empty, cut short, of an unknown kind or with a bad inode', async () => {
+    const root = await tempFolder();
+    await writeFile(path.join(root, 'a'), 'x');
+    const records = ['', 'F - ', 'F -', 'F', 'X - a', 'F 12x a', 'F -1 a', 'V - .', 'F - a/../a', 'R - a', '? - a'];
+    const out = runHelper('set', root, records.map((r) => `${r}\0`).join(''));
+    const lines = out.stdout.trim().split('\n');
+    expect(lines.at(-1)).toBe(`end\t${records.length}`);
+    expect(lines.slice(0, -1).map((line) => line.split('\t').slice(1, 3))).toEqual(
+      records.map(() => ['failed', 'EINVAL']),
+    );
+    // Nothing was locked, the remote itself least of all.
+    expect(isImmutable(root)).toBe(false);
+    expect(isImmutable(path.join(root, 'a'))).toBe(false);
+  });
+
+  it('refuses to run on a machine whose numbers it does not know, saying so', async () => {
+    const root = await tempFolder();
+    // A perl that reports another architecture (its Config module first on @INC).
+    const lib = await tempFolder('xo-immutable-perllib-');
+    await writeFile(path.join(lib, 'Config.pm'), "package Config; our %Config = (archname => 'mips-linux'); 1;\n");
+    const out = runHelper('get', root, '? - .\0', ['-I', lib]);
+    expect(out.status).toBe(3);
+    expect(out.stdout).toMatch(/^anchor\tEMACHINE\t.*x86_64 and aarch64 Linux only, not mips-linux\n$/);
+  });
+
+  it('opens through openat2 where the kernel has it, and by the component walk when told to', async () => {
+    const root = await tempFolder();
+    await mkdir(path.join(root, 'vm'));
+    await writeFile(path.join(root, 'vm', 'a.json'), '{}');
+    for (const walk of ['', '1']) {
+      const out = runHelper('get', root, '? - vm/a.json\0', [], { XO_IMMUTABLE_FLAGS_WALK: walk });
+      expect(out.stdout).toMatch(/^0\toff\t-\t\t\d+ \d+ 2 \d+ \d+ \d+\nend\t1\n$/);
+      const traced = spawnSync('strace', ['-f', '-e', 'trace=openat2,openat', 'perl', HELPER, 'get', root, root], {
+        input: '? - vm/a.json\0',
+        encoding: 'utf8',
+        env: { ...process.env, XO_IMMUTABLE_FLAGS_WALK: walk },
+      });
+      if (traced.error !== undefined) continue;
+      expect(traced.stderr.includes('openat2('), `openat2 used with XO_IMMUTABLE_FLAGS_WALK=${walk}`).toBe(walk === '');
+    }
   });
 
   it('says to install perl when it is missing', async () => {
