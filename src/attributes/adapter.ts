@@ -1,8 +1,18 @@
-import type { Identity } from '../remote/identity.js';
-
 // What a directory unit may hold, and nothing else: XO's VHD directory (header, footer, bat, chunk-filters.json,
 // blocks/<n>/<m>), or a config or pool metadata date folder (metadata.json and its data file).
 export type DirectoryLayout = 'vhd-directory' | 'date-folder';
+
+// What the flag helper acted on, read with statx on its descriptor after the change: the fields of remote/identity.ts
+// (its Identity), computed as Node's lstat computes them, so both compare equal. Declared here: attributes sits below
+// remote.
+export interface AttributesIdentity {
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+  birthtimeNs: string;
+}
 
 // The immutable attribute behind one interface, so protection logic is tested against a fake and runs for real.
 export interface Target {
@@ -24,7 +34,7 @@ export interface Within {
 
 export type PathOutcome =
   // identity: what was acted on, read on the helper's descriptor after the change.
-  | { path: string; status: 'ok'; identity?: Identity }
+  | { path: string; status: 'ok'; identity?: AttributesIdentity }
   | { path: string; status: 'vanished' }
   | { path: string; status: 'failed'; code: string; message: string };
 

@@ -1,5 +1,4 @@
-import type { Identity } from '../remote/identity.js';
-import type { PathOutcome, Target, Within } from './adapter.js';
+import type { AttributesIdentity as Identity, PathOutcome, Target, Within } from './adapter.js';
 
 // The flag helper's language (libexec/xo-immutable-flags.pl): records in, one line per record out. Pure.
 
