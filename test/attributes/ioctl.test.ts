@@ -9,15 +9,15 @@ import { isImmutable, tempFolder } from '../support/remote.js';
 const attributes = new IoctlAdapter();
 const HELPER = path.resolve('libexec/xo-immutable-flags.pl');
 
-// The helper run directly, with perl's warnings on, records given as they come.
+// The helper run directly (`perl` is `perl <HELPER>` unless told), with perl's warnings on, records given as they come.
 function runHelper(
   op: string,
   root: string,
   input: string,
-  perlOptions: string[] = [],
+  perl: string[] = [HELPER],
   env: Record<string, string> = {},
 ): SpawnSyncReturns<string> {
-  const out = spawnSync('perl', [...perlOptions, HELPER, op, root, root], {
+  const out = spawnSync('perl', [...perl, op, root, root], {
     input,
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', XO_IMMUTABLE_FLAGS_WARNINGS: '1', ...env },
@@ -194,12 +194,16 @@ describe('the flag helper', () => {
 
   it('refuses to run on a machine whose numbers it does not know, saying so', async () => {
     const root = await tempFolder();
-    // A perl that reports another architecture (its Config module first on @INC).
-    const lib = await tempFolder('xo-immutable-perllib-');
-    await writeFile(path.join(lib, 'Config.pm'), "package Config; our %Config = (archname => 'mips-linux'); 1;\n");
-    const out = runHelper('get', root, '? - .\0', ['-I', lib]);
+    // The ELF header of a 64-bit little-endian MIPS binary, as if perl had been built for one.
+    const header = Buffer.alloc(20);
+    Buffer.from('\x7fELF\x02\x01', 'latin1').copy(header);
+    header.writeUInt16LE(8, 18);
+    const fake = path.join(root, 'mips-perl');
+    await writeFile(fake, header);
+    const load = 'our $MACHINE_FILE = shift @ARGV; my $helper = shift @ARGV; do $helper; die $@ if $@';
+    const out = runHelper('get', root, '? - .\0', ['-e', load, fake, HELPER]);
     expect(out.status).toBe(3);
-    expect(out.stdout).toMatch(/^anchor\tEMACHINE\t.*x86_64 and aarch64 Linux only, not mips-linux\n$/);
+    expect(out.stdout).toMatch(/^anchor\tEMACHINE\t.*x86_64 and aarch64 Linux only, not ELF machine 8\n$/);
   });
 
   it('opens through openat2 where the kernel has it, and by the component walk when told to', async () => {
@@ -207,7 +211,7 @@ describe('the flag helper', () => {
     await mkdir(path.join(root, 'vm'));
     await writeFile(path.join(root, 'vm', 'a.json'), '{}');
     for (const walk of ['', '1']) {
-      const out = runHelper('get', root, '? - vm/a.json\0', [], { XO_IMMUTABLE_FLAGS_WALK: walk });
+      const out = runHelper('get', root, '? - vm/a.json\0', [HELPER], { XO_IMMUTABLE_FLAGS_WALK: walk });
       expect(out.stdout).toMatch(/^0\toff\t-\t\t\d+ \d+ 2 \d+ \d+ \d+\nend\t1\n$/);
       const traced = spawnSync('strace', ['-f', '-e', 'trace=openat2,openat', 'perl', HELPER, 'get', root, root], {
         input: '? - vm/a.json\0',
