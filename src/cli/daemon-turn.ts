@@ -1,6 +1,7 @@
 import { assertCapabilities } from '../attributes/capability.js';
 import { AppError } from '../errors.js';
 import { refusal } from '../daemon/instance-lock.js';
+import { HEARTBEAT_STALE_MS, processExists, readDaemonStatus } from '../status/daemon-status.js';
 import {
   DAEMON_COMMAND,
   lockHolder,
@@ -18,7 +19,12 @@ export type IndexTurn = { lock: InstanceLock; daemon?: undefined } | { lock?: un
 export async function takeIndexTurn(indexPath: string, command: string): Promise<IndexTurn> {
   assertCapabilities();
   const attempt = await takeInstanceLock(indexPath, command);
-  if ('lock' in attempt) return { lock: attempt.lock };
+  if ('lock' in attempt) {
+    const unlocked = await daemonOfAnEarlierRelease(indexPath);
+    if (unlocked === undefined) return { lock: attempt.lock };
+    attempt.lock.release();
+    return { daemon: unlocked };
+  }
   const holder = attempt.holder;
   if (holder?.command === DAEMON_COMMAND) return { daemon: holder };
   if (holder === undefined) throw refusal(indexPath, undefined);
@@ -27,6 +33,19 @@ export async function takeIndexTurn(indexPath: string, command: string): Promise
     `\`${holder.command}\` (pid ${holder.pid}, since ${holder.since}) is using the index at ${indexPath}`,
     { value: holder.pid, hint: `wait for it to end, then run ${command} again` },
   );
+}
+
+// A daemon of a release without the lock (running on through an upgrade until it is restarted) holds nothing: its
+// fresh heartbeat from a live process, not stopped, still says it runs.
+async function daemonOfAnEarlierRelease(indexPath: string): Promise<LockHolder | undefined> {
+  const status = await readDaemonStatus(indexPath);
+  const running =
+    status !== undefined &&
+    status.stoppedAt === undefined &&
+    status.pid !== process.pid &&
+    processExists(status.pid) &&
+    Date.now() - Date.parse(status.heartbeat) < HEARTBEAT_STALE_MS;
+  return running ? { pid: status.pid, command: DAEMON_COMMAND, since: status.startedAt } : undefined;
 }
 
 // lift and rebuild-index beside a running daemon would race its lock batches (an entry rewritten while a batch

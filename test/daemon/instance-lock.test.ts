@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmod, readdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -131,6 +131,32 @@ describe('commands and the daemon take turns through the lock', () => {
     attempt.lock.release();
     expect((await runCli(['rebuild-index', '--config', config])).status).toBe(0);
     await runningDaemon(remote, config);
+  });
+});
+
+describe('a daemon of an earlier release, which takes no lock', () => {
+  it('still keeps lift and rebuild-index away while its heartbeat is fresh', async () => {
+    const remote = await tempRemote();
+    const config = await writeConfigFile(remote);
+    // A live process other than this one, named by a fresh status.json as an older daemon would write it.
+    const older = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const gone = new Promise((resolve) => older.on('exit', resolve));
+    stopBeforeCleanup(async () => {
+      older.kill('SIGKILL');
+      await gone;
+    });
+    const now = new Date().toISOString();
+    await mkdir(remote.indexPath, { recursive: true, mode: 0o700 });
+    await writeFile(
+      path.join(remote.indexPath, 'status.json'),
+      JSON.stringify({ version: 1, pid: older.pid, startedAt: now, heartbeat: now, remotes: [], lifting: {} }),
+    );
+    for (const command of ['lift', 'rebuild-index']) {
+      const result = await runCli([command, '--config', config]);
+      expect(result.status, command).toBe(1);
+      expect(result.stderr).toContain(`DAEMON_RUNNING`);
+      expect(result.stderr).toContain(`pid ${older.pid}`);
+    }
   });
 });
 
