@@ -64,6 +64,8 @@ export interface FolderReport {
   provable: ProvableBackup[];
   // Jsons whose proof, if any, no longer holds (a refusal in the folder, a unit missing).
   unprovable?: string[];
+  // A unit a complete backup names is not there (its folder moved aside, or not written yet): looked at again soon.
+  unitsMissing?: boolean;
   // A VHD chain could not be read (encrypted, damaged header, parent missing): protected on the safe side.
   // Undefined when no chain was looked at (every backup proven, or chains not protected).
   chainUnknown?: boolean;
@@ -191,6 +193,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
   // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
   const considered = report.provable.map((backup) => backup.json);
   report.unprovable = report.refusals.length > 0 ? considered : considered.filter((json) => scan.missing.has(json));
+  if (scan.missing.size > 0) report.unitsMissing = true;
   report.provable =
     report.refusals.length > 0 ? [] : report.provable.filter((backup) => !scan.missing.has(backup.json));
 }

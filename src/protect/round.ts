@@ -26,10 +26,12 @@ export interface RoundBatch {
   fullFolders: Set<string>;
   // How many of the round's folders were reconciled before the unit budget ran out.
   reached: number;
+  // Folders where a unit a complete backup names was missing: tried again like a failure.
+  missing: Map<string, LeafFolder>;
 }
 
 export function emptyBatch(): RoundBatch {
-  return { requests: [], folderOf: new Map(), reconciled: [], fullFolders: new Set(), reached: 0 };
+  return { requests: [], folderOf: new Map(), reconciled: [], fullFolders: new Set(), reached: 0, missing: new Map() };
 }
 
 // Adds a folder's lock requests to the batch; a unit already requested by another folder is not asked twice.

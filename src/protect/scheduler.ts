@@ -187,9 +187,10 @@ export class ProtectionScheduler {
     if (!this.#stopped) for (const item of folders.slice(batch.reached)) this.#queue.requeue(item);
     if (batch.requests.length === 0) {
       this.#settleProofs(batch, []);
+      for (const folder of batch.missing.values()) this.#retryLater(folder, batch.fullFolders.has(folder.path));
       this.#succeeded(
         batch.reconciled.map((r) => r.folder),
-        new Set(),
+        new Set(batch.missing.keys()),
       );
       return;
     }
@@ -219,6 +220,7 @@ export class ProtectionScheduler {
       this.facts.note(folder.path, 'chainUnknown', report.chainUnknown);
       this.facts.note(folder.path, 'flatVhds', report.flatVhds);
       addRequests(batch, folder, report.requests);
+      if (report.unitsMissing === true) batch.missing.set(folder.path, folder);
       // Only what this reconcile left waiting keeps a recheck: pending_rechecks counts folders really waiting.
       this.#rechecks.supersede(folder.path, full);
       if (report.recheckAt !== undefined) this.enqueueAt(folder, report.recheckAt);
@@ -270,7 +272,9 @@ export class ProtectionScheduler {
   }
 
   #recordResults(batch: RoundBatch, results: readonly LockResult[]): void {
-    const failed = new Map<string, LeafFolder>();
+    // A unit missing or vanished is looked at again like a failed one, backing off alike (a json naming a path that
+    // never comes must not cost a reconcile every 10 s).
+    const failed = new Map(batch.missing);
     for (const result of results) {
       const folder = this.#recordResult(batch, result);
       if (folder !== undefined) failed.set(folder.path, folder);
@@ -310,6 +314,8 @@ export class ProtectionScheduler {
           `it stays locked at least until ${new Date(movedFrom.until).toISOString()}, whatever its new name says`,
       );
     }
+    // Gone between the reconcile and the lock (moved aside?): looked at again, as documented.
+    if (outcome.status === 'vanished') return batch.folderOf.get(request.unit);
     if (outcome.status !== 'failed') return undefined;
     // Held by a repair lift since its folder was reconciled: left alone, and locked once the hold ends.
     if (outcome.code === HELD) return undefined;
