@@ -39,7 +39,12 @@ export class RemoteWatcher {
   readonly #root: string;
   readonly #log: Logger;
   readonly #onEvent: (event: WatchEvent) => void;
-  readonly #leaves = new Map<string, { leaf: Leaf; watch: FolderWatch | undefined }>();
+  readonly #leaves = new Map<string, WatchedLeaf>();
+  // Folders that had a watch and lost their name (renamed to a dot name, moved away), by identity, with their rank:
+  // one that regains its name takes its watch back from a folder watched after it (watch-cap theft, docs/security.md).
+  readonly #parked = new Map<string, number>();
+  // The rank of the next folder seen: at the cap, the folders seen first keep their watches.
+  #nextRank = 0;
   readonly #vmTrees = new Map<string, { watch: FolderWatch; identity: string; relist: NodeJS.Timeout | undefined }>();
   #structure: FSWatcher | undefined;
   #ready = false;
@@ -257,9 +262,35 @@ export class RemoteWatcher {
   #addLeaf(leaf: Leaf): void {
     const dir = leaf.path;
     if (this.#leaves.has(dir) || this.#structure === undefined) return;
-    this.#leaves.set(dir, { leaf, watch: this.#watchLeaf(leaf) });
+    const identity = folderIdentity(dir);
+    const parked = identity === undefined ? undefined : this.#parked.get(identity);
+    if (identity !== undefined) this.#parked.delete(identity);
+    const rank = parked ?? this.#nextRank++;
+    if (parked !== undefined && this.watches.reached) this.#takeWatchBack(dir, rank);
+    this.#leaves.set(dir, { leaf, watch: this.#watchLeaf(leaf), identity, rank });
     this.#countWatches();
     this.#onEvent({ type: 'leaf-added', leaf });
+  }
+
+  // A folder that had a watch is back under a leaf name while the cap is reached: the folder watched most recently
+  // after it gives its watch up (it is reconciled at every rescan still), so renaming a real folder away and back
+  // cannot hand its slot to junk.
+  #takeWatchBack(dir: string, rank: number): void {
+    let youngest: [string, WatchedLeaf] | undefined;
+    for (const known of this.#leaves)
+      if (known[1].watch !== undefined && known[1].rank > rank && known[1].rank > (youngest?.[1].rank ?? -1))
+        youngest = known;
+    if (youngest === undefined) return;
+    const [taken, watched] = youngest;
+    watched.watch?.close();
+    watched.watch = undefined;
+    this.#leafWatches--;
+    this.#countWatches();
+    this.#log.warn(
+      { path: dir, unwatched: taken, cap: 'maxWatchedFolders', security: true },
+      `${dir} had a watch before it lost its name: it takes the watch of ${taken}, watched after it, back ` +
+        '(maxWatchedFolders reached; someone renaming folders to take their watches?)',
+    );
   }
 
   #removed(dir: string): void {
@@ -271,10 +302,18 @@ export class RemoteWatcher {
     if (known.watch !== undefined) {
       known.watch.close();
       this.#leafWatches--;
+      if (known.identity !== undefined) this.#park(known.identity, known.rank);
     }
     this.#leaves.delete(dir);
     this.#countWatches();
     this.#onEvent({ type: 'leaf-removed', path: dir });
+  }
+
+  // Bounded like the watches: the oldest record goes first.
+  #park(identity: string, rank: number): void {
+    this.#parked.delete(identity);
+    this.#parked.set(identity, rank);
+    if (this.#parked.size > this.watches.max) this.#parked.delete(this.#parked.keys().next().value!);
   }
 
   #watchLeaf(leaf: Leaf): FolderWatch | undefined {
@@ -356,4 +395,22 @@ export class RemoteWatcher {
 // A folder removed and made again can get the same inode number back: its birth time tells them apart.
 function treeIdentity(stats: BigIntStats): string {
   return `${stats.dev}:${stats.ino}:${stats.birthtimeNs}`;
+}
+
+// Undefined when it is gone already (or is no folder).
+function folderIdentity(dir: string): string | undefined {
+  try {
+    const stats = lstatSync(dir, { bigint: true });
+    return stats.isDirectory() ? treeIdentity(stats) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface WatchedLeaf {
+  leaf: Leaf;
+  watch: FolderWatch | undefined;
+  // The folder's identity when first seen, and its rank (lower: seen earlier).
+  identity: string | undefined;
+  rank: number;
 }
