@@ -1,10 +1,11 @@
-import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { asAttacker, handRemoteToAttacker, writeAsAttacker } from '../support/attacker.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, tempRemote, waitFor } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
@@ -36,14 +37,15 @@ describe('a chain at the index cap', () => {
     const remotes = [
       { id: 'r', root: remote.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false, maxIndexEntries: 8 },
     ];
+    await handRemoteToAttacker(remote);
     const { daemon, logs, config } = await startDaemon(remote, { config: { remotes } });
     await waitFor(() => allImmutable([first!.json, first!.alias, first!.directory]), 'the base backup to be locked');
 
-    // The attacker fills the cap with jsons of its own.
+    // The attacker (an unprivileged user owning the remote) fills the cap with jsons of its own.
     for (let i = 0; i < 8; i++) {
       const folder = path.join(remote.root, 'xo-vm-backups', `junk-${i}`);
-      await mkdir(folder, { recursive: true });
-      await writeFile(path.join(folder, `${xoDatetime(Date.now() - HOUR)}.json`), '{}');
+      asAttacker('mkdir', ['--', folder]);
+      writeAsAttacker(path.join(folder, `${xoDatetime(Date.now() - HOUR)}.json`), '{}');
     }
     await waitFor(
       () => logs.some((l) => l.cap === 'maxIndexEntries' && l.level === 'error'),

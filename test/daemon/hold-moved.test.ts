@@ -1,7 +1,7 @@
-import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { asAttacker, handRemoteToAttacker, writeAsAttacker } from '../support/attacker.js';
 import { runCli } from '../support/cli.js';
 import { startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
@@ -9,7 +9,7 @@ import { allImmutable, isImmutable, tempRemote, waitFor, writeConfigFile } from 
 const HOUR = 3_600_000;
 
 // Hole 8 of issue 21: a repair lift of VM X must not unlock a unit of VM Y that someone holding XO's credentials
-// moved into X's folder and had claimed there: it keeps its own window, whichever folder claims it.
+// moved into X's folder and had claimed there (every attacker step as an unprivileged user owning the remote): it keeps its own window, whichever folder claims it.
 describe('repair lift of one VM (lift --vm) after a unit of another VM was moved in', () => {
   it('keeps the moved unit locked and names it; the VM own units are unlocked', async () => {
     const remote = await tempRemote();
@@ -23,6 +23,7 @@ describe('repair lift of one VM (lift --vm) after a unit of another VM was moved
       datetime: yDatetime,
       disks: [{ type: 'vhd-directory' }],
     });
+    await handRemoteToAttacker(remote);
     await startDaemon(remote);
     await waitFor(() => allImmutable([...own, ...foreign.units]), 'both VMs to be locked');
 
@@ -31,11 +32,11 @@ describe('repair lift of one VM (lift --vm) after a unit of another VM was moved
     const yVdi = path.dirname(alias);
     const relativeVdi = path.relative(path.join(remote.root, 'xo-vm-backups', y), yVdi);
     const xFolder = path.join(remote.root, 'xo-vm-backups', x);
-    await rename(yVdi, path.join(xFolder, relativeVdi));
+    asAttacker('mv', ['--', yVdi, path.join(xFolder, relativeVdi)]);
     const movedAlias = path.join(xFolder, relativeVdi, path.basename(alias));
     const movedDirectory = path.join(xFolder, relativeVdi, 'data', `${yDatetime}.vhd`);
     const claim = path.join(xFolder, `${xoDatetime(Date.now() - HOUR / 2)}.json`);
-    await writeFile(claim, JSON.stringify({ mode: 'delta', vhds: { x: `${relativeVdi}/${path.basename(alias)}` } }));
+    writeAsAttacker(claim, JSON.stringify({ mode: 'delta', vhds: { x: `${relativeVdi}/${path.basename(alias)}` } }));
     await waitFor(() => isImmutable(claim), 'the claiming json to be locked');
 
     const lifted = await runCli(['lift', '--config', config, '--remote', 'r', '--vm', x, '--hold', '1h', '--yes']);

@@ -1,7 +1,8 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
+import { asAttacker, handRemoteToAttacker } from '../support/attacker.js';
 import { startDaemon } from '../support/daemon.js';
 import { isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
@@ -19,15 +20,18 @@ describe('a unit missing when its backup completes', () => {
     const vhd = path.join(vdi, `${dt}.vhd`);
     await writeFile(vhd, Buffer.alloc(4096, 1));
     // Only the retry can lock it in time: the rescan is a day away.
-    await startDaemon(remote, { config: { rescanEveryMs: 24 * HOUR } });
+    await handRemoteToAttacker(remote);
+    const { logs } = await startDaemon(remote, { config: { rescanEveryMs: 24 * HOUR } });
+    await waitFor(() => logs.some((l) => l.msg.startsWith('full proof (after start-up) done')), 'the start-up proof');
 
-    const aside = path.join(remote.base, 'aside');
-    await rename(vdi, aside);
+    // The attacker (an unprivileged user owning the remote) moves the VDI folder aside while XO writes the json.
+    const aside = path.join(remote.root, '.aside');
+    asAttacker('mv', ['--', vdi, aside]);
     const json = path.join(vmFolder, `${dt}.json`);
     await writeFile(json, JSON.stringify({ mode: 'delta', vhds: { x: `vdis/job/vdi/${dt}.vhd` } }));
     await waitFor(() => isImmutable(json), 'the json to be locked');
     expect(isImmutable(path.join(aside, `${dt}.vhd`))).toBe(false);
-    await rename(aside, vdi);
+    asAttacker('mv', ['--', aside, vdi]);
 
     await waitFor(() => isImmutable(vhd), 'the VHD to be locked by the retry', 40_000);
   }, 60_000);
