@@ -6,7 +6,7 @@ import {
   indexListing,
   isAliasName,
   lookupListed,
-  metadataReferences,
+  readReferences,
   vmBackupParts,
   type UnitRef,
   type VmBackup,
@@ -40,6 +40,8 @@ export interface BackupUnits {
   units: UnitRef[];
   // Named by its json, but not where XO writes it (or gone): XO cannot restore the backup.
   missing: string[];
+  // How many paths its json names (only MAX_REFERENCES_PER_JSON are looked at: more is not a json XO wrote).
+  named: number;
   // Per disk: what it is built on.
   disks: DiskChain[];
   // Every unit the disks are built on that is not one of `units` (on encrypted remotes: by name, remote/by-name.ts).
@@ -61,7 +63,8 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
     units.push(unit);
   };
   // Looked up in the listings only, where XO writes: the json is written by the party we protect against.
-  for (const reference of metadataReferences(snapshot.jsons.get(backup.metadata)?.parsed)) {
+  const { references, named } = readReferences(snapshot.jsons.get(backup.metadata)?.parsed);
+  for (const reference of references) {
     const listed = lookupListed(reference, listing);
     if (listed === undefined) missing.push(reference);
     else if (!own.has(reference)) {
@@ -70,7 +73,7 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
     }
   }
   const disks = units.filter((u) => u.path.startsWith('vdis/') && u.path.endsWith('.vhd')).map((u) => u.path);
-  if (snapshot.encrypted) return byName(snapshot, backup, { units, missing, problems }, aliases, disks);
+  if (snapshot.encrypted) return byName(snapshot, backup, { units, missing, named, problems }, aliases, disks);
   for (const alias of aliases) {
     const unit = aliasUnit(snapshot, alias);
     if (unit !== undefined) add(unit);
@@ -94,6 +97,7 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
   return {
     units,
     missing,
+    named,
     disks: chains,
     chain: [...chain.values()],
     chainKnown: chains.every((c) => !c.unknown),
@@ -106,7 +110,7 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
 function byName(
   snapshot: VmSnapshot,
   backup: VmBackup,
-  found: Pick<BackupUnits, 'units' | 'missing' | 'problems'>,
+  found: Pick<BackupUnits, 'units' | 'missing' | 'named' | 'problems'>,
   aliases: readonly string[],
   disks: readonly string[],
 ): BackupUnits {

@@ -67,6 +67,7 @@ describe('the backup model', () => {
     const withXva = { ...snapshot, jsons };
     const units = unitsOf(withXva, backupsOf(withXva)[2]!);
     expect(units.missing).toEqual([`${NEWEST}.xva`]);
+    expect(units.named).toBe(2);
     expect(restorePointOf(withXva, backupsOf(withXva)[2]!).own).toContain(`${NEWEST}.xva`);
   });
 
