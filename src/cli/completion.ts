@@ -1,5 +1,6 @@
 import { ALIASES, type CommandSpec, type OptionSpec, type ProgramSpec } from './describe.js';
 
+// The shells `completion` writes for (its argument's choices).
 export const SHELLS = ['bash', 'zsh'] as const;
 export type Shell = (typeof SHELLS)[number];
 

@@ -1,6 +1,7 @@
 import { ALIASES, type CommandSpec, type OptionSpec, type ProgramSpec } from '../cli/describe.js';
 import { bold, italic, roffText, titleLine } from './roff.js';
 
+// What the page says about the installation: defaults and paths, named once in the code.
 export interface PageContext {
   version: string;
   configPath: string;

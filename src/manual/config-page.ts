@@ -11,6 +11,7 @@ export interface SchemaNode {
   readonly required?: readonly string[];
 }
 
+// The schema and defaults validation uses, so the page cannot describe another config.
 export interface ConfigPageInput {
   version: string;
   configPath: string;

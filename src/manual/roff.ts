@@ -8,6 +8,7 @@ export function roffText(text: string): string {
     .replace(/^([.'])/gm, '\\&$1');
 }
 
+// Inline fonts, for names (bold) and values to replace (italic).
 export function bold(text: string): string {
   return `\\fB${roffText(text)}\\fR`;
 }
