@@ -1,7 +1,10 @@
 // The benchmark of issue 5: builds a realistic remote under /tmp and runs the real CLI as separate processes.
 //   node bench/run.mjs [--scale F] [--out FILE] [--growth] [--growth-base F] [--profile DIR] [--keep-logs]
-//                      [--fs tmp|ext4-loop] [--memory] [--runs N] [--log-level debug]
+//                      [--fs tmp|ext4-loop] [--memory] [--runs N] [--log-level debug] [--quick]
 // --runs N repeats each scale N times and prints, after each run's table, one of medians (each figure's median).
+// --quick: the guard of issue 25, 2 to 3 minutes at its default scale 0.5 and --fs ext4-loop: idle latency (10
+//   samples), the burst, the catch-up and the lift only, each printed as a ratio to its floor measured in the same run
+//   (the same work done by hand with chattr), so that the machine's load cancels out; not a timed test of `npm test`.
 // Run as root after `npm run build`, on a local ext4 /tmp. Prints Markdown tables and writes JSON
 // (default bench/results/bench-<date>.json). Everything made immutable is made mutable again and removed at the end,
 // also on failure or Ctrl-C (chattr -R -i, then rm -rf of /tmp/xo-bench-*).
@@ -44,6 +47,8 @@ const BLOCKS_PER_VHD_DIR = 1100; // blocks/0/0..1023 and blocks/1/0..75, as vhd-
 const XARGS_BATCH = 4096;
 const FULL = { burstVms: 5000, vhdDirVms: 75, configBackups: 24, pools: 2, poolBackups: 12, catchUpVms: 1000 };
 const IDLE_SAMPLES = 20; // per kind (existing VM folder, new VM folder); not scaled
+const QUICK_IDLE_SAMPLES = 10;
+const QUICK_SCALE = 0.5;
 const TIMEOUT_MS = 600_000;
 
 // ---------------------------------------------------------------- arguments, small helpers
@@ -58,6 +63,7 @@ function parseArgs(argv) {
     keepLogs: false,
     fs: 'tmp',
     memory: false,
+    quick: false,
     runs: 1,
     logLevel: 'info',
   };
@@ -71,13 +77,26 @@ function parseArgs(argv) {
     else if (a === '--keep-logs') args.keepLogs = true;
     else if (a === '--fs') args.fs = argv[++i];
     else if (a === '--memory') args.memory = true;
+    else if (a === '--quick') args.quick = true;
     else if (a === '--runs') args.runs = Number(argv[++i]);
     else if (a === '--log-level') args.logLevel = argv[++i];
     else if (a === '--help' || a === '-h') {
-      console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(0, 14).join('\n'));
+      const text = fs.readFileSync(SELF, 'utf8').split('\n');
+      console.log(
+        text
+          .slice(
+            0,
+            text.findIndex((l) => l.startsWith('import ')),
+          )
+          .join('\n'),
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
+  if (args.quick && !argv.includes('--scale')) args.scale = QUICK_SCALE;
+  // On /tmp here the lift's unlinks wait for the disk's discards, which swamp the code's cost (docs/performance.md).
+  if (args.quick && !argv.includes('--fs')) args.fs = 'ext4-loop';
+  if (args.quick && (args.growth || args.memory)) throw new Error('--quick runs alone: not with --growth or --memory');
   for (const key of ['scale', 'growthBase'])
     if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
   if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs must be a whole number, 1 or more');
@@ -466,10 +485,10 @@ async function waitLocked(tail, labels, what) {
 }
 
 // 2. one backup at a time on an idle daemon: into existing VM folders, then into new ones.
-async function idleLatency(ctx) {
+async function idleLatency(ctx, samples = IDLE_SAMPLES) {
   const { tail } = ctx.daemon;
   const group = newGroup(ctx, 'idle');
-  const existing = Array.from({ length: IDLE_SAMPLES }, () => makeVmFolder(ctx.root, ctx.nextVm++));
+  const existing = Array.from({ length: samples }, () => makeVmFolder(ctx.root, ctx.nextVm++));
   await sleep(1500); // let the watcher pick up the new folders
   const result = {};
   for (const [kind, folderFor] of [
@@ -478,7 +497,7 @@ async function idleLatency(ctx) {
   ]) {
     const ours = [];
     const daemons = [];
-    for (let i = 0; i < IDLE_SAMPLES; i++) {
+    for (let i = 0; i < samples; i++) {
       const written = writeFlatBackup(folderFor(i), nextDatetime(ctx));
       const writtenAt = Date.now();
       addBackup(group, written);
@@ -517,6 +536,8 @@ async function burst(ctx, name, count, write) {
     writeMs: lastWrittenAt - t0,
     drainMs: Math.max(0, lastLockedAt - lastWrittenAt),
     firstToLastMs: lastLockedAt - t0,
+    // Epoch ms, for profile windows (bench/profile-summary.mjs --window).
+    at: { started: t0, lastWritten: lastWrittenAt, lastLocked: lastLockedAt },
     verified: immutable === units.length,
     immutable,
   };
@@ -587,6 +608,7 @@ async function catchUp(ctx) {
     startToProtectingMs: startupMs,
     // The first log line is written once Node and the modules are loaded: what the daemon itself costs from there.
     startToLastLockedMs: lastLockedAt - daemon.spawnedAt,
+    at: { spawned: daemon.spawnedAt, lastLocked: lastLockedAt },
     firstLineToLastLockedMs: lastLockedAt - daemon.tail.lines[0].at,
     daemonStartupMs: protecting.startupMs,
     backupsLockedAtStart: protecting.backupsLocked,
@@ -708,10 +730,12 @@ function lift(ctx) {
   );
   const report = run.json?.remotes?.[0];
   const units = everyUnit(ctx).all;
+  const endedAt = Date.now();
   const stillImmutable = countImmutable(units);
   const tree = immutableUnderRoot(ctx.root).filter((p) => path.basename(p) !== 'immutability.json');
   return {
     ms: run.ms,
+    at: { started: endedAt - run.ms, ended: endedAt },
     status: run.status,
     unlocked: report?.unlocked,
     failed: report?.failed?.length,
@@ -842,6 +866,156 @@ async function runOnce(scale, args) {
         fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
     cleanup(ctx.dir);
   }
+}
+
+// ---------------------------------------------------------------- the quick guard (--quick)
+
+// Forgetting a lifted unit removes its index entry, a file of about 770 bytes: on a filesystem mounted with `discard`
+// and no journal (this machine's /tmp) each unlink that frees a block waits for the disk, and how long moves by 10x
+// with what the disk is doing. The lift's floor counts that too: as many such files, written and synced beforehand,
+// unlinked by hand in one process.
+function entryUnlinkFloor(ctx, count) {
+  const folder = path.join(ctx.dir, 'unlink-floor');
+  fs.mkdirSync(folder);
+  const text = 'x'.repeat(770);
+  for (let i = 0; i < count; i++) fs.writeFileSync(path.join(folder, String(i)), text);
+  spawnSync('sync', ['-f', folder]);
+  const t0 = hrMs();
+  for (let i = 0; i < count; i++) fs.unlinkSync(path.join(folder, String(i)));
+  const ms = hrMs() - t0;
+  fs.rmdirSync(folder);
+  return ms;
+}
+
+// The burst of --quick: every VM folder written aside first, then renamed into the remote one after another (a few ms
+// in all), so that the drain is the daemon's whole work, however slow the writer was on a loaded machine (a slow
+// writer lets the daemon keep up, and the drain then measures nothing). The files are as fresh as the floor's.
+function burstRenamedIn(ctx) {
+  const count = scaled(FULL.burstVms, ctx.scale);
+  const dt = nextDatetime(ctx);
+  const staging = path.join(ctx.dir, 'staging');
+  const written = [];
+  for (let i = 0; i < count; i++) {
+    const vm = makeVmFolder(staging, ctx.nextVm++);
+    written.push({ vm, backup: writeFlatBackup(vm, dt) });
+  }
+  return burst(ctx, 'burst', count, (i) => {
+    const { vm, backup } = written[i];
+    const folder = path.join(ctx.root, 'xo-vm-backups', path.basename(vm.folder));
+    fs.renameSync(vm.folder, folder);
+    ctx.vms.push({ folder, vdis: vm.vdis });
+    const moved = (p) => path.join(folder, path.relative(vm.folder, p));
+    return { label: moved(backup.label), flat: backup.flat.map(moved), recursive: [] };
+  });
+}
+
+// chattr +i of paths by hand, timed, after an untimed -i: the same files the daemon locked, as few spawns as xargs makes.
+function relockByHand(paths) {
+  xargs('chattr', ['-i'], paths);
+  return xargs('chattr', ['+i'], paths).ms;
+}
+
+// Each figure next to the same work done by hand in the same minute: on a loaded machine both slow down together.
+async function quickRun(scale, args) {
+  const label = `q${scale}`;
+  const ctx = prepare(scale, label);
+  ctx.profile = args.profile;
+  if (ctx.profile) fs.mkdirSync(ctx.profile, { recursive: true });
+  const r = { scale, quick: true, dir: ctx.dir, loadAvgAtStart: os.loadavg() };
+  try {
+    log(`${label}: start-up on an empty remote (${ctx.dir})`);
+    const started = await startDaemon(ctx);
+    await waitInitialLiftPass(ctx, started.protecting.at);
+    r.nodeStartFloorMs = nodeStartFloor();
+    log(`${label}: idle latency (${QUICK_IDLE_SAMPLES} + ${QUICK_IDLE_SAMPLES} samples)`);
+    r.idle = await idleLatency(ctx, QUICK_IDLE_SAMPLES);
+    r.idleFloor = idleFloor(ctx);
+    log(`${label}: burst of ${scaled(FULL.burstVms, scale)} VM backups`);
+    r.burst = await burstRenamedIn(ctx);
+    r.freshFloor = freshFloor(ctx, r.burst.units);
+    const first = await stopDaemon(ctx);
+    log(`${label}: catch-up at start`);
+    r.catchUp = await catchUp(ctx);
+    const second = await stopDaemon(ctx);
+    r.catchUp.floorMs = r.nodeStartFloorMs + relockByHand(allPaths(ctx.groups.catchUp));
+    r.peakRss = {
+      mb: Math.max(first.peakRssMb, second.peakRssMb),
+      firstMb: first.peakRssMb,
+      secondMb: second.peakRssMb,
+    };
+    log(`${label}: lift of everything`);
+    r.lift = lift(ctx);
+    r.floorLock = floor(ctx, '+i');
+    r.floorUnlock = floor(ctx, '-i');
+    r.lift.entryUnlinkFloorMs = entryUnlinkFloor(ctx, r.lift.unlocked ?? r.lift.units);
+    r.lift.floorMs = r.floorUnlock.totalMs + r.lift.entryUnlinkFloorMs;
+    r.daemonErrors = ctx.daemonErrors.slice(0, 20).map((l) => ({ msg: l.msg, err: l.err?.message }));
+    r.daemonErrorCount = ctx.daemonErrors.length;
+    r.loadAvgAtEnd = os.loadavg();
+    r.ratios = quickRatios(r);
+    return r;
+  } finally {
+    await stopDaemon(ctx).catch(() => undefined);
+    if (args.keepLogs)
+      for (const f of fs.readdirSync(ctx.dir).filter((f) => f.endsWith('.log')))
+        fs.copyFileSync(path.join(ctx.dir, f), path.join(os.tmpdir(), `xo-bench-${label}-${f}`));
+    cleanup(ctx.dir);
+  }
+}
+
+function quickRatios(r) {
+  const of = (x, f) => (f > 0 && Number.isFinite(x) ? Number((x / f).toFixed(2)) : null);
+  return {
+    idle: of(r.idle['existing VM folder'].medianMs, r.idleFloor.medianMs),
+    burst: of(r.burst.drainMs, r.freshFloor.lanes8Ms),
+    catchUp: of(r.catchUp.startToLastLockedMs, r.catchUp.floorMs),
+    lift: of(r.lift.ms, r.lift.floorMs),
+  };
+}
+
+function quickTable(r) {
+  const idle = r.idle['existing VM folder'];
+  const rows = [
+    [
+      `idle latency, existing VM folder, median of ${idle.samples}`,
+      `${fmt(idle.medianMs)} ms`,
+      `one chattr of 5 paths: ${fmt(r.idleFloor.medianMs, 1)} ms`,
+      r.ratios.idle,
+      yes(r.idle.verified),
+    ],
+    [
+      `burst drain: ${fmt(r.burst.backups)} VM backups, ${fmt(r.burst.units)} files written aside, renamed in (in ${fmt(r.burst.writeMs)} ms)`,
+      `${fmt(r.burst.drainMs)} ms`,
+      `chattr +i of as many fresh files, 8 processes: ${fmt(r.freshFloor.lanes8Ms)} ms`,
+      r.ratios.burst,
+      yes(r.burst.verified),
+    ],
+    [
+      `catch-up: ${fmt(r.catchUp.backups)} backups, ${fmt(r.catchUp.units)} files, spawn -> last locked`,
+      `${fmt(r.catchUp.startToLastLockedMs)} ms`,
+      `node -e 0 + chattr +i of the same files: ${fmt(r.catchUp.floorMs)} ms`,
+      r.ratios.catchUp,
+      yes(r.catchUp.verified),
+    ],
+    [
+      `lift of everything: ${fmt(r.lift.unlocked)} units`,
+      `${fmt(r.lift.ms)} ms`,
+      `chattr -i of the same units + unlink of as many entry-sized files: ${fmt(r.floorUnlock.totalMs)} + ${fmt(r.lift.entryUnlinkFloorMs)} ms`,
+      r.ratios.lift,
+      yes(r.lift.verified),
+    ],
+    ['daemon peak RSS (VmHWM)', `${fmt(r.peakRss.mb, 1)} MB`, '', '', '-'],
+  ];
+  return [
+    `quick, scale ${r.scale} (load average ${r.loadAvgAtStart.map((x) => x.toFixed(1)).join(' ')} at start)`,
+    '',
+    '| figure | measured | floor, same run | ratio | all verified |',
+    '| --- | ---: | ---: | ---: | :---: |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+    `ratios: idle ${r.ratios.idle}, burst ${r.ratios.burst}, catch-up ${r.ratios.catchUp}, lift ${r.ratios.lift}; ` +
+      `peak RSS ${fmt(r.peakRss.mb, 1)} MB`,
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------- memory at scale (--memory)
@@ -1221,13 +1395,21 @@ async function main() {
   for (const scale of scales) {
     const same = [];
     for (let i = 0; i < args.runs; i++) {
-      const r = args.memory ? await memoryRun(scale, args) : await runOnce(scale, args);
+      const r = args.memory
+        ? await memoryRun(scale, args)
+        : args.quick
+          ? await quickRun(scale, args)
+          : await runOnce(scale, args);
       same.push(r);
-      console.log((args.memory ? memoryTable(r) : table(r)) + '\n');
+      console.log((args.memory ? memoryTable(r) : args.quick ? quickTable(r) : table(r)) + '\n');
     }
     const r = same.length === 1 ? same[0] : medianOf(same);
     if (same.length > 1) {
-      console.log(`medians of ${same.length} runs:\n` + (args.memory ? memoryTable(r) : table(r)) + '\n');
+      console.log(
+        `medians of ${same.length} runs:\n` +
+          (args.memory ? memoryTable(r) : args.quick ? quickTable(r) : table(r)) +
+          '\n',
+      );
       repeats.push(same);
     }
     runs.push(r);
@@ -1236,7 +1418,12 @@ async function main() {
   const date = new Date().toISOString();
   const out =
     args.out ??
-    path.join(REPO, 'bench', 'results', `bench-${date.replace(/[:.]/g, '-')}${args.growth ? '-growth' : ''}.json`);
+    path.join(
+      REPO,
+      'bench',
+      'results',
+      `bench-${date.replace(/[:.]/g, '-')}${args.growth ? '-growth' : args.quick ? '-quick' : ''}.json`,
+    );
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(
     out,
