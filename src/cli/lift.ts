@@ -194,7 +194,7 @@ function describe(outcome: RemoteOutcome, options: LiftCommandOptions): string[]
     );
   if (report.deferred.length > 0)
     lines.push(
-      `  ${report.deferred.length} expired unit(s) left locked: XO is running on their VM folder; run lift again once it is done`,
+      `  ${report.deferred.length} expired unit(s) left locked: XO is running on their VM folder, or a flat VHD of their backup stays locked; a later lift unlocks them`,
     );
   if (options.all && report.failed.length === 0)
     lines.push('  immutability.json now says immutable: false; nothing under the root is immutable any more');

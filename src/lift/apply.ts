@@ -30,7 +30,8 @@ export interface LiftReport {
   // Never acted on: outside the root, through a symlink, or not the unit that was locked.
   suspicious: { path: string; reason: string }[];
   unreadableEntries: string[];
-  // Expired, but XO was running on their VM folder: left locked for the next pass (lift/xo-busy.ts).
+  // Expired, but XO was running on their VM folder (lift/xo-busy.ts), or a json whose flat VHD stays locked
+  // (lift/flat-order.ts): left locked for a later pass.
   deferred: string[];
   kept: number;
   cachesRemoved: string[];

@@ -5,6 +5,7 @@ import { remoteHealthProblem } from '../remote/health.js';
 import type { LiftOptions, LiftReport } from './apply.js';
 import { forgetChunk, unlockChunk, type ChunkLifted } from './chunk.js';
 import { blockedPaths, planLift, type LiftCandidate, type LiftPlan } from './plan.js';
+import { holdJsonsOverLockedVhds } from './flat-order.js';
 import { deferWhileXoRuns } from './xo-busy.js';
 
 // Units read, checked and unlocked together: one chattr batch, and a bound on what a pass holds in memory.
@@ -36,6 +37,10 @@ export class LiftPass {
   #done = 0;
   // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
   #lastLifted: ChunkLifted | undefined;
+  // Jsons held back while a flat VHD of their backup was locked, looked at again at the end of the pass
+  // (lift/flat-order.ts), and the units this pass asked to unlock.
+  #held: LiftCandidate[] = [];
+  readonly #unlocked = new Set<string>();
 
   constructor(
     remote: RemoteContext,
@@ -54,6 +59,7 @@ export class LiftPass {
   // Stops early when the remote does not look healthy: nothing more is lifted or forgotten.
   async run(liftable: readonly string[]): Promise<void> {
     for (const day of liftable) if (!(await this.#liftDay(day))) return;
+    await this.#liftHeld();
     await this.#forgetLast();
     if (!this.#options.dryRun) for (const day of liftable) await this.#remote.index.removeDayIfEmpty(day);
   }
@@ -84,9 +90,12 @@ export class LiftPass {
     const plan = await this.#planChunk(day, chunk);
     if (!this.#options.all) {
       const { unlock, deferred } = deferWhileXoRuns(this.#remote.root, plan.unlock);
-      plan.unlock = unlock;
       this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
+      const flat = await holdJsonsOverLockedVhds(this.#remote, this.#attributes, unlock, this.#unlocked);
+      plan.unlock = flat.unlock;
+      this.#held.push(...flat.held);
     }
+    for (const candidate of plan.unlock) this.#unlocked.add(candidate.path);
     if (plan.unlock.length > 0 && !(await this.#remoteLooksHealthy())) return false;
     const { dryRun } = this.#options;
     const forgetLast = (): Promise<void> => this.#forgetLast();
@@ -101,6 +110,31 @@ export class LiftPass {
     this.#done += chunk.length;
     this.#options.onProgress?.(this.#done, this.#names.total);
     return true;
+  }
+
+  // The jsons held back, once every chunk is unlocked: those whose VHDs went too are unlocked now, the others wait.
+  async #liftHeld(): Promise<void> {
+    if (this.#held.length === 0) return;
+    const { dryRun } = this.#options;
+    const again = await holdJsonsOverLockedVhds(
+      this.#remote,
+      this.#attributes,
+      this.#held,
+      dryRun ? this.#unlocked : new Set(),
+    );
+    this.#held = [];
+    this.#report.deferred.push(...again.held.map((candidate) => candidate.path));
+    if (again.unlock.length === 0 || !(await this.#remoteLooksHealthy())) return;
+    const forgetLast = (): Promise<void> => this.#forgetLast();
+    const checks = { dryRun, now: this.#options.now, all: this.#options.all };
+    this.#lastLifted = await unlockChunk(
+      this.#remote,
+      this.#attributes,
+      again.unlock,
+      checks,
+      this.#report,
+      forgetLast,
+    );
   }
 
   async #planChunk(day: string, chunk: string[]): Promise<LiftPlan> {

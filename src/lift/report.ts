@@ -26,7 +26,7 @@ export function logLiftReport(report: LiftReport, log: Logger): void {
     log.info(
       { deferred: report.deferred.length },
       `not unlocking ${report.deferred.length} expired unit(s) yet: XO is running on their VM folder (its .lock ` +
-        'folder is held); the next lift pass unlocks them',
+        'folder is held), or a flat VHD of their backup stays locked; a later lift pass unlocks them',
     );
   if (report.unlocked.length + report.vanished.length === 0) {
     log.debug({ kept: report.kept }, 'lift pass: nothing expired');

@@ -1,0 +1,62 @@
+import path from 'node:path';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { RemoteContext } from '../context/remote-context.js';
+import { isFlatVhdName } from '../remote/model.js';
+import { isVmMetadataName } from '../remote/patterns.js';
+import { listVdiFolders } from '../remote/read.js';
+import type { LiftCandidate } from './plan.js';
+
+// Pure: the VM folder and datetime of a VM backup's json (`<root>/xo-vm-backups/<vm>/<dt>.json`), or undefined.
+export function jsonBackup(root: string, unit: string): { vmFolder: string; datetime: string } | undefined {
+  const parts = path.relative(root, unit).split(path.sep);
+  const [tree, vm, name] = parts;
+  if (parts.length !== 3 || tree !== 'xo-vm-backups' || vm === undefined || name === undefined) return undefined;
+  if (vm.startsWith('.') || !isVmMetadataName(name)) return undefined;
+  return { vmFolder: path.join(root, tree, vm), datetime: name.slice(0, -'.json'.length) };
+}
+
+// XO's cleanVm deletes the json of a backup whose flat VHD it cannot open (docs/xo-remote-layout.md), so a json is not
+// unlocked while a flat `<dt>.vhd` of its VM folder stays immutable and is not unlocked with it. Whatever keeps that
+// VHD locked (a newer backup's chain in an index written before jsons were claimed with it, a failed unlock, a window
+// record), the json waits; the pass looks at it again at its end (the VHD may be in a later chunk). A VM folder that
+// cannot be listed keeps its jsons locked.
+// `unlocked`: VHDs this pass has unlocked, or with dryRun would have, so they hold nothing back.
+export async function holdJsonsOverLockedVhds(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  candidates: readonly LiftCandidate[],
+  unlocked: ReadonlySet<string> = new Set(),
+): Promise<{ unlock: LiftCandidate[]; held: LiftCandidate[] }> {
+  const unlocking = new Set([...candidates.map((c) => c.path), ...unlocked]);
+  const jsonsByVm = new Map<string, { candidate: LiftCandidate; datetime: string }[]>();
+  for (const candidate of candidates) {
+    const backup = jsonBackup(remote.root, candidate.path);
+    if (backup === undefined) continue;
+    jsonsByVm.set(backup.vmFolder, [
+      ...(jsonsByVm.get(backup.vmFolder) ?? []),
+      { candidate, datetime: backup.datetime },
+    ]);
+  }
+  const held = new Set<LiftCandidate>();
+  // Flat VHDs left locked by this batch, and the json each would leave without its disk.
+  const vhds = new Map<string, LiftCandidate>();
+  for (const [vmFolder, jsons] of jsonsByVm) {
+    const folders = await listVdiFolders(vmFolder).catch(() => undefined);
+    if (folders === undefined) {
+      for (const { candidate } of jsons) held.add(candidate);
+      continue;
+    }
+    for (const { candidate, datetime } of jsons)
+      for (const vdi of folders)
+        for (const entry of vdi.entries) {
+          const vhd = path.join(vmFolder, vdi.path, entry.name);
+          if (entry.isFile && entry.name === `${datetime}.vhd` && isFlatVhdName(entry.name) && !unlocking.has(vhd))
+            vhds.set(vhd, candidate);
+        }
+  }
+  if (vhds.size > 0) {
+    const flags = await attributes.isImmutable(remote, [...vhds.keys()]);
+    for (const [vhd, json] of vhds) if (flags.get(vhd) === true) held.add(json);
+  }
+  return { unlock: candidates.filter((c) => !held.has(c)), held: [...held] };
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
+import type { RemoteContext } from '../../src/context/remote-context.js';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { entryName } from '../../src/index/entry.js';
+import { IndexStore } from '../../src/index/store.js';
+import { liftRemote } from '../../src/lift/apply.js';
+import { jsonBackup } from '../../src/lift/flat-order.js';
+import { utcDay } from '../../src/remote/datetime.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempRemote } from '../support/remote.js';
+
+describe("a json is not lifted while its backup's flat VHD stays locked", () => {
+  it('reads which backup a json is', () => {
+    expect(jsonBackup('/r', '/r/xo-vm-backups/vm1/20261201T010000Z.json')).toEqual({
+      vmFolder: '/r/xo-vm-backups/vm1',
+      datetime: '20261201T010000Z',
+    });
+    expect(jsonBackup('/r', '/r/xo-vm-backups/vm1/cache.json.gz')).toBeUndefined();
+    expect(jsonBackup('/r', '/r/xo-config-backups/s/20261201T010000Z/metadata.json')).toBeUndefined();
+    expect(jsonBackup('/r', '/r/xo-vm-backups/vm1/vdis/j/v/20261201T010000Z.json')).toBeUndefined();
+  });
+
+  // An index written before a chain's jsons were claimed with its VHDs: the disk's entry is dated by a newer backup
+  // still inside its window, the json's by its own, expired one. XO's cleanVm would delete a json lifted alone.
+  it('keeps the json locked while its disk is, and lifts it in the pass that lifts the disk', async () => {
+    const remote = await tempRemote();
+    const t = Date.UTC(2026, 9, 1, 1, 0, 0);
+    const backup = await writeVmBackup(remote.root, { vm: 'vm1', datetime: xoDatetime(t), disks: [{ type: 'flat' }] });
+    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3_600_000 } });
+    await daemon.stop();
+    expect(allImmutable(backup.units)).toBe(true);
+    const context: RemoteContext = {
+      id: 'r',
+      root: remote.root,
+      realRoot: remote.root,
+      durationMs: 7 * DAY,
+      index: new IndexStore(remote.indexPath, 'r'),
+      encrypted: false,
+    };
+    const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
+    const json = backup.label;
+    const newer = t + 5 * DAY;
+    const [old] = await context.index.readEntries(utcDay(t), [entryName(disk)]);
+    await context.index.write({ ...old!.entry!, backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) });
+
+    const early = await liftRemote(context, new IoctlAdapter(), { now: t + 8 * DAY, dryRun: false, all: false });
+    expect(early.unlocked.map((u) => u.path)).toEqual([]);
+    expect(early.deferred).toEqual([json]);
+    expect(isImmutable(json) && isImmutable(disk)).toBe(true);
+
+    // The json's bucket is read first, while the disk (in the newer backup's bucket) is still locked: the json is
+    // looked at again at the end of the pass, once the disk went.
+    const later = await liftRemote(context, new IoctlAdapter(), { now: newer + 8 * DAY, dryRun: false, all: false });
+    expect(later.unlocked.map((u) => u.path)).toEqual([disk, json]);
+    expect(later.deferred).toEqual([]);
+    expect(isImmutable(json) || isImmutable(disk)).toBe(false);
+  });
+});
