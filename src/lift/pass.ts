@@ -38,7 +38,7 @@ export class LiftPass {
   // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
   #lastLifted: ChunkLifted | undefined;
   // Jsons held back while a flat VHD of their backup was locked, looked at again at the end of the pass
-  // (lift/flat-order.ts), and the units this pass asked to unlock.
+  // (lift/flat-order.ts), and, in a dry run, the units this pass would unlock.
   #held: LiftCandidate[] = [];
   readonly #unlocked = new Set<string>();
 
@@ -91,11 +91,13 @@ export class LiftPass {
     if (!this.#options.all) {
       const { unlock, deferred } = deferWhileXoRuns(this.#remote.root, plan.unlock);
       this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
-      const flat = await holdJsonsOverLockedVhds(this.#remote, this.#attributes, unlock, this.#unlocked);
+      // Read the flags, not what was asked: an unlock that failed leaves its VHD locked. A dry run asks only.
+      const asked = this.#options.dryRun ? this.#unlocked : new Set<string>();
+      const flat = await holdJsonsOverLockedVhds(this.#remote, this.#attributes, unlock, asked);
       plan.unlock = flat.unlock;
       this.#held.push(...flat.held);
     }
-    for (const candidate of plan.unlock) this.#unlocked.add(candidate.path);
+    if (this.#options.dryRun) for (const candidate of plan.unlock) this.#unlocked.add(candidate.path);
     if (plan.unlock.length > 0 && !(await this.#remoteLooksHealthy())) return false;
     const { dryRun } = this.#options;
     const forgetLast = (): Promise<void> => this.#forgetLast();
