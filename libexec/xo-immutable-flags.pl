@@ -302,12 +302,12 @@ sub entries_of {
     }
     my $kind = expected($layout, $depth, $entry);
     my $what = "$child is not part of a $LAYOUT_NAME{$layout}";
-    return failure('EFOREIGN', "$what (a symbolic link): refused, nothing changed") if S_ISLNK($st->{mode});
     if ($layout eq 'R') {
       # Decommissioning clears what it can reach: links and special files are reported, never followed.
       my $refused = refusal($st, $child);
       if ($refused && $refused->{code} ne 'ELINKS') { push @skipped, $refused; next }
     } else {
+      return failure('EFOREIGN', "$what (a symbolic link): refused, nothing changed") if S_ISLNK($st->{mode});
       return failure('EFOREIGN', "$what: refused, nothing changed") unless defined $kind;
       return failure('EFOREIGN', "$what (a special file): refused, nothing changed")
         unless S_ISREG($st->{mode}) || S_ISDIR($st->{mode});
@@ -404,8 +404,8 @@ sub change_tree {
       note($problems, failure('ELINKS', "$child_name has $entry->{st}{nlink} hard links: not touched"));
     }
   }
-  # A folder with a problem below stays locked: clearing it would free what it holds.
-  if ($op eq 'clear' && $problems->{count} == $before) {
+  # A folder with a problem below stays locked, clearing it would free what it holds; decommissioning (R) clears it.
+  if ($op eq 'clear' && ($problems->{count} == $before || $layout eq 'R')) {
     my $failed = change($dir, $name, 0);
     note($problems, $failed) if $failed;
   }
