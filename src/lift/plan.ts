@@ -79,6 +79,10 @@ export function groupByPath(stored: readonly StoredEntry[]): {
   return { units: [...byPath.values()], unreadable, blocked };
 }
 
+// maxClockJump's default: a name further ahead than this is in the future (the reconcile judges it by the configured
+// maxClockJump; only entries it dated by arrival are judged here).
+const FUTURE_MARGIN_MS = 86_400_000;
+
 // Pure: which units expire now: the newest backup referencing one, and its own name's datetime, are both past the
 // window ("never early"). `alsoBlocked`: paths named by unreadable entries in other buckets.
 export function planLift(
@@ -120,8 +124,9 @@ export function blockedPaths(unreadable: readonly StoredEntry[]): string[] {
 function isExpired(candidate: LiftCandidate, now: number, durationMs: number): boolean {
   if (isInWindow(candidate.governingInstant, now, durationMs)) return false;
   const named = parseBackupDatetime(path.basename(candidate.path));
-  // A unit named in the future has the window of its arrival, recorded by identity (lift/candidate.ts checks it).
-  if (named !== undefined && named === candidate.futureName) return true;
+  // A unit named in the future has the window of its arrival, recorded by identity (lift/candidate.ts checks it),
+  // while its name is still ahead; once the clock reaches the name (it was behind, and was set right), it counts again.
+  if (named !== undefined && named === candidate.futureName && named > now + FUTURE_MARGIN_MS) return true;
   return named === undefined || !isInWindow(named, now, durationMs);
 }
 

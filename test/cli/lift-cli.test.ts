@@ -25,8 +25,8 @@ async function expiredRemote(): Promise<{ remote: TestRemote; config: string; un
     await writeConfigBackup(remote.root, 's', xoDatetime(then)),
   ];
   const recent = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - DAY) });
-  // A daemon started now would lift the old ones at once: this one's clock stands 8 days back. To it, yesterday's
-  // backup is named 7 days ahead: allowed here, or it would be dated by its arrival (on this clock, 8 days ago).
+  // A daemon started now would lift the old ones at once: this one's clock stands 8 days back.
+  // Its maxClockJump is widened so that the recent backup, a week ahead of its clock, is not named in the future.
   const { daemon } = await startDaemon(remote, {
     clock: { now: () => then + 3600_000 },
     config: { maxClockJumpMs: 10 * DAY },
