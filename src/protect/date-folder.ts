@@ -4,6 +4,7 @@ import { isInWindow } from '../remote/model.js';
 import { examine, readSmallFile } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from './completion.js';
 import type { LeafFolder } from './context.js';
+import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import type { FolderReport, ReconcileOptions } from './reconcile.js';
 import { addRequest, isLockedAsIndexed } from './request.js';
 
@@ -14,12 +15,18 @@ export async function reconcileDateFolder(
   report: FolderReport,
 ): Promise<void> {
   const name = path.basename(folder.path);
-  const instant = parseBackupDatetime(name);
-  if (!isDatetimeName(name) || instant === undefined || !isInWindow(instant, options.now, folder.remote.durationMs))
-    return;
+  const named = parseBackupDatetime(name);
+  if (!isDatetimeName(name) || named === undefined) return;
+  // Named in the future: dated by its arrival, as a VM backup is (protect/future.ts).
+  const namedInTheFuture = isNamedInTheFuture(named, options);
+  if (!namedInTheFuture && !isInWindow(named, options.now, folder.remote.durationMs)) return;
   const metadata = path.join(folder.path, 'metadata.json');
   const examined = await examine(metadata);
   if (examined?.type !== 'file') return;
+  const instant = namedInTheFuture ? arrivalOf(examined, options.now) : named;
+  if (!isInWindow(instant, options.now, folder.remote.durationMs)) return;
+  if (namedInTheFuture)
+    (report.warnings ??= []).push({ path: folder.path, security: true, reason: futureWarning(name, instant) });
   const self = await examine(folder.path);
   // Already locked and unchanged: done without reading metadata.json again.
   if (self === undefined || (await isLockedAsIndexed(folder, instant, folder.path, self))) return;
@@ -39,7 +46,13 @@ export async function reconcileDateFolder(
     folder.path,
     self,
     true,
-    { label: folder.path, datetime: name, instant, completedAt: completion.completedAt },
+    {
+      label: folder.path,
+      datetime: name,
+      instant,
+      completedAt: completion.completedAt,
+      ...(namedInTheFuture ? { namedInTheFuture } : {}),
+    },
     report,
     true,
   );

@@ -28,6 +28,7 @@ import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed } from './request.js';
 import { claimsByName } from './by-name.js';
+import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import { chainOf, type ChainCache } from './chain.js';
 import { jsonsOfFlatChain } from './flat-jsons.js';
 import type { ProvenBackups } from './proven.js';
@@ -43,9 +44,6 @@ export interface ReconcileOptions {
   // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
   maxClockJumpMs?: number;
 }
-
-// maxClockJump's default (config/schema.ts).
-const DEFAULT_MAX_CLOCK_JUMP_MS = 86_400_000;
 
 // A complete VM backup this reconcile looked at: proven once every unit it governs is locked and indexed.
 export interface ProvableBackup {
@@ -205,24 +203,16 @@ async function examineJsons(
 ): Promise<VmJson[]> {
   const jsons: VmJson[] = [];
   const paths = backups.map((backup) => path.join(folder.path, backup.metadata));
-  const future = options.now + (options.maxClockJumpMs ?? DEFAULT_MAX_CLOCK_JUMP_MS);
   // One walk from the root for all of them; a json behind a link (the VM folder swapped) stops the folder, as a read.
   for (const [i, examined] of (await examineAll(paths)).entries()) {
     if (examined instanceof AppError) throw examined;
     if (examined?.type !== 'file') continue;
     const backup = backups[i] as VmBackup;
-    const namedInTheFuture = backup.instant > future;
+    const namedInTheFuture = isNamedInTheFuture(backup.instant, options);
     const instant = namedInTheFuture ? arrivalOf(examined, options.now) : backup.instant;
     jsons.push({ backup, json: paths[i] as string, examined, instant, namedInTheFuture });
   }
   return jsons;
-}
-
-// When a json reached the remote: its modification time, never later than its ctime (which no one but the kernel
-// sets: a modification time set ahead on purpose does not count) nor now.
-function arrivalOf(examined: Examined, now: number): number {
-  const ctimeMs = Number(BigInt(examined.identity.ctimeNs) / 1_000_000n);
-  return Math.min(examined.mtimeMs, ctimeMs, now);
 }
 
 // What carries the backup's own datetime in its name (its json, xva, VHDs, aliases and their directories).
@@ -279,9 +269,7 @@ async function claimBackup(
     (report.warnings ??= []).push({
       path: json,
       security: true,
-      reason:
-        `its datetime ${backup.datetime} is later than now + maxClockJump: its own units are locked for the ` +
-        `duration from its arrival (${new Date(instant).toISOString()}), and it extends no other unit's window`,
+      reason: futureWarning(backup.datetime, instant),
     });
   const units = await unitsOf(scan, backup, json, parsed, !namedInTheFuture);
   report.provable.push({ json, identity: examined.identity });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { openRemoteContext } from '../../src/context/open.js';
-import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import type { Config } from '../../src/config/schema.js';
 import { DAY, startDaemon, type LogLine } from '../support/daemon.js';
@@ -84,5 +84,20 @@ describe('a backup named in the future', () => {
     expect(real.units.some((u) => isImmutable(u))).toBe(false);
     expect(allImmutable(junkUnits)).toBe(true);
     expect(await lift(running, arrival + DAY + 60_000)).toEqual([...junkUnits].sort());
+  });
+
+  it('locks a config backup folder named in the future from its arrival, not until its name', async () => {
+    const remote = await tempRemote();
+    const arrival = Date.now();
+    const junk = await writeConfigBackup(remote.root, 'schedule', FUTURE);
+    const running = await startDaemon(remote, { config: { remotes: oneDay(remote) } });
+    await waitFor(() => allImmutable(junk.units), 'the config backup to be locked');
+    await waitFor(() => warned(running.logs, junk.label), 'a security warning naming it');
+    await running.daemon.stop();
+
+    expect(await lift(running, arrival + DAY - HOUR)).toEqual([]);
+    expect(allImmutable(junk.units)).toBe(true);
+    expect(await lift(running, arrival + DAY + 60_000)).toEqual([junk.label]);
+    expect(junk.units.some((u) => isImmutable(u))).toBe(false);
   });
 });
