@@ -3,10 +3,11 @@ import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';
 import { examine, readSmallFile } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from './completion.js';
-import type { LeafFolder } from './context.js';
+import type { BackupRef, LeafFolder } from './context.js';
 import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import type { FolderReport, ReconcileOptions } from './reconcile.js';
 import { addRequest, isLockedAsIndexed } from './request.js';
+import { relockFlagsOff } from './flag-proof.js';
 
 // A config or pool metadata date folder: complete once its metadata.json is, then locked whole.
 export async function reconcileDateFolder(
@@ -28,8 +29,22 @@ export async function reconcileDateFolder(
   if (namedInTheFuture)
     (report.warnings ??= []).push({ path: folder.path, security: true, reason: futureWarning(name, instant) });
   const self = await examine(folder.path);
-  // Already locked and unchanged: done without reading metadata.json again.
-  if (self === undefined || (await isLockedAsIndexed(folder, instant, folder.path, self))) return;
+  if (self === undefined) return;
+  const backup = (completedAt: number): BackupRef => ({
+    label: folder.path,
+    datetime: name,
+    instant,
+    completedAt,
+    ...(namedInTheFuture ? { namedInTheFuture } : {}),
+  });
+  // Already locked and unchanged: done without reading metadata.json again (a full proof reads its flag).
+  if (await isLockedAsIndexed(folder, instant, folder.path, self)) {
+    if (options.full === true && options.flags !== undefined) {
+      const unit = { unit: folder.path, examined: self, recursive: true, backup: backup(examined.mtimeMs) };
+      await relockFlagsOff(folder, [unit], options.flags, async () => true, report);
+    }
+    return;
+  }
   const completion = judgeCompletion(
     await readSmallFile(metadata, METADATA_LIMIT),
     examined.size,
@@ -41,19 +56,5 @@ export async function reconcileDateFolder(
     if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
     return;
   }
-  addRequest(
-    folder,
-    folder.path,
-    self,
-    true,
-    {
-      label: folder.path,
-      datetime: name,
-      instant,
-      completedAt: completion.completedAt,
-      ...(namedInTheFuture ? { namedInTheFuture } : {}),
-    },
-    report,
-    true,
-  );
+  addRequest(folder, folder.path, self, true, backup(completion.completedAt), report, true);
 }

@@ -32,6 +32,7 @@ import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import { chainOf, type ChainCache } from './chain.js';
 import { jsonsOfFlatChain } from './flat-jsons.js';
 import type { ProvenBackups } from './proven.js';
+import { relockFlagsOff, type FlagReader, type IndexedUnit } from './flag-proof.js';
 
 export interface ReconcileOptions {
   now: number;
@@ -39,6 +40,8 @@ export interface ReconcileOptions {
   // Backups proven locked before, skipped unless `full`; without it every backup is looked at.
   proven?: ProvenBackups;
   full?: boolean;
+  // With `full`: the flags of units locked as indexed are read, and a unit whose flag is off is locked again.
+  flags?: FlagReader;
   // Lock each backup's whole VHD chain until the newest backup needing it leaves its window (default true).
   protectChains?: boolean;
   // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
@@ -364,9 +367,17 @@ function completeBackups(claims: readonly Claim<BackupRef>[]): BackupRef[] {
 }
 
 // Asks for each governing claim not locked as indexed yet; a unit gone since the listing makes its backup missing.
-async function requestClaims({ folder, report, missing }: VmScan, claims: readonly Claim<BackupRef>[]): Promise<void> {
+async function requestClaims(
+  { folder, report, missing, options }: VmScan,
+  claims: readonly Claim<BackupRef>[],
+): Promise<void> {
   // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
   const real = new Set<string>();
+  const isConfined = async (unit: string): Promise<boolean> =>
+    (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
+  // Only a full proof pays for reading flags: event reconciles take an unchanged identity for locked.
+  const flags = options.full === true ? options.flags : undefined;
+  const indexed: IndexedUnit[] = [];
   const governing = governingClaims(claims);
   const units = governing.map((claim) => path.join(folder.path, claim.unit.path));
   // Examined in one walk from the root, then each acted on: the flag helper checks each again where it acts.
@@ -378,18 +389,17 @@ async function requestClaims({ folder, report, missing }: VmScan, claims: readon
       if (result instanceof AppError) throw result;
       return result;
     });
-    if (examined === undefined) missing.add(claim.backup.label);
-    if (examined === undefined || (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined))) continue;
-    addRequest(
-      folder,
-      unit,
-      examined,
-      claim.unit.recursive,
-      claim.backup,
-      report,
-      (await isRealFolder(folder.remote, path.dirname(unit), real)) === true,
-    );
+    if (examined === undefined) {
+      missing.add(claim.backup.label);
+      continue;
+    }
+    if (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined)) {
+      if (flags !== undefined) indexed.push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
+      continue;
+    }
+    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit));
   }
+  if (flags !== undefined) await relockFlagsOff(folder, indexed, flags, isConfined, report);
 }
 
 async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {
