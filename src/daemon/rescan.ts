@@ -99,7 +99,8 @@ export class RescanService implements Service {
   }
 
   // Every retained backup looked at again, proven or not, behind whatever events bring: catches a unit unlocked by
-  // hand behind an untouched json. Only the listing is awaited: stop() does not wait for the proof to finish.
+  // hand behind an untouched json, and one indexed as locked whose flag is off (its flag is read, protect/flag-proof.ts).
+  // Only the listing is awaited: stop() does not wait for the proof to finish.
   async #fullProof(why: string): Promise<void> {
     const { protection, proven, clock, log } = this.#deps;
     const started = clock.now();
