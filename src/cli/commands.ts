@@ -240,8 +240,9 @@ export function addInstallUnitCommand(program: Command, io: Io, setExit: SetExit
     .description(
       'Install the systemd unit for this installation: /etc/systemd/system/xo-immutable-backups.service ' +
         '(ExecStart= this node and package) and its drop-in paths.conf (ReadWritePaths= every remote root, indexPath ' +
-        'and metricsFile folder of the config), then systemctl daemon-reload. Run it again after an upgrade or a ' +
-        'config change.',
+        'and metricsFile folder of the config), then systemctl daemon-reload; and the bash and zsh completion ' +
+        '(/usr/share/bash-completion/completions/, /usr/local/share/zsh/site-functions/). Run it again after an ' +
+        'upgrade or a config change.',
     )
     .addOption(configOption())
     .option('--dry-run', 'print the files it would write; write nothing', false)
@@ -250,7 +251,8 @@ export function addInstallUnitCommand(program: Command, io: Io, setExit: SetExit
     .addHelpText(
       'after',
       '\nThe result is judged as systemd will run it, with your own drop-ins: nothing is written when a configured' +
-        '\npath would stay unreachable (a remote under /tmp, say). Your own drop-ins are left alone.' +
+        '\npath would stay unreachable (a remote under /tmp, say). Your own drop-ins are left alone, and so is a' +
+        '\ncompletion file there that `completion` did not write.' +
         exitCodes({
           ok: 'installed (or, with --dry-run, printed); the next command is printed',
           failure: 'a configured path could not be used by the service (each named with its fix)',
@@ -258,7 +260,7 @@ export function addInstallUnitCommand(program: Command, io: Io, setExit: SetExit
         }),
     )
     .action(async (options: InstallUnitOptions) => {
-      setExit(await runInstallUnit(options, io));
+      setExit(await runInstallUnit(options, io, describeProgram(program)));
     });
 }
 
@@ -266,7 +268,8 @@ export function addUninstallUnitCommand(program: Command, io: Io, setExit: SetEx
   program
     .command('uninstall-unit')
     .description(
-      'Remove what install-unit wrote (the unit and its paths.conf), then systemctl daemon-reload. ' +
+      'Remove what install-unit wrote (the unit, its paths.conf, the shell completion), then systemctl ' +
+        'daemon-reload. ' +
         'Refuses while the service is running or enabled: systemctl disable --now xo-immutable-backups first.',
     )
     .option('--dry-run', 'print what it would remove; remove nothing', false)
@@ -282,7 +285,7 @@ export function addUninstallUnitCommand(program: Command, io: Io, setExit: SetEx
         }),
     )
     .action(async (options: UninstallUnitOptions) => {
-      setExit(await runUninstallUnit(options, io));
+      setExit(await runUninstallUnit(options, io, describeProgram(program)));
     });
 }
 
@@ -351,9 +354,7 @@ export function addCompletionCommand(program: Command, io: Io, setExit: SetExit)
     .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
     .addHelpText(
       'after',
-      '\nInstall (docs/installation.md):' +
-        '\n  xo-immutable-backups completion bash > /usr/local/share/bash-completion/completions/xo-immutable-backups' +
-        '\n  xo-immutable-backups completion zsh > /usr/local/share/zsh/site-functions/_xo-immutable-backups' +
+      '\ninstall-unit writes both where the shells load them, for every command name (docs/installation.md).' +
         '\n\nExit codes:\n  0  printed\n  2  bad usage (a shell other than bash or zsh)',
     )
     .action((shell: Shell) => {

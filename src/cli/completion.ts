@@ -9,6 +9,37 @@ export function renderCompletion(shell: Shell, spec: ProgramSpec): string {
   return shell === 'bash' ? renderBash(spec) : renderZsh(spec);
 }
 
+// Where install-unit writes the scripts. bash-completion loads a command's file at its first Tab from the
+// completions folder beside its own script (found whatever XDG_DATA_DIRS says), so each command name needs one.
+// zsh: the site folder, first in $fpath of Debian's zsh and of zsh built from source.
+export const BASH_COMPLETIONS = '/usr/share/bash-completion/completions';
+export const ZSH_COMPLETIONS = '/usr/local/share/zsh/site-functions';
+
+export interface CompletionFile {
+  path: string;
+  text: string;
+}
+
+// Pure: the files install-unit writes, one per command name for bash, one for zsh.
+export function completionFiles(spec: ProgramSpec): CompletionFile[] {
+  const bash = renderBash(spec);
+  return [
+    ...[spec.name, ...Object.keys(ALIASES)].map((name) => ({ path: `${BASH_COMPLETIONS}/${name}`, text: bash })),
+    { path: `${ZSH_COMPLETIONS}/_${spec.name}`, text: renderZsh(spec) },
+  ];
+}
+
+// Pure: whether a file's text is a script `completion` wrote (for this program), so install-unit and uninstall-unit
+// replace or remove only those, never a completion an admin or a package wrote.
+export function isOurCompletion(text: string, program: string): boolean {
+  // bash's first line, or zsh's second (after #compdef).
+  return text
+    .split('\n', 2)
+    .some((line) =>
+      ['bash', 'zsh'].some((shell) => line.startsWith(`# ${shell} completion for ${program}, written by `)),
+    );
+}
+
 // What an option's value completes to, from the name --help gives it.
 function valueKind(option: OptionSpec): 'file' | 'dir' | 'other' {
   if (option.argument === 'file') return 'file';
@@ -58,7 +89,7 @@ function renderBash(spec: ProgramSpec): string {
   };
   return [
     `# bash completion for ${spec.name}, written by \`${spec.name} completion bash\` from its --help.`,
-    `# Install: ${spec.name} completion bash > /usr/local/share/bash-completion/completions/${spec.name}`,
+    `# Installed by \`${spec.name} install-unit\` as ${BASH_COMPLETIONS}/${spec.name}, and under each other name.`,
     `${fn}() {`,
     '  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} command= i',
     '  COMPREPLY=()',
@@ -139,7 +170,7 @@ function renderZsh(spec: ProgramSpec): string {
   return [
     `#compdef ${[spec.name, ...Object.keys(ALIASES)].join(' ')}`,
     `# zsh completion for ${spec.name}, written by \`${spec.name} completion zsh\` from its --help.`,
-    `# Install: ${spec.name} completion zsh > /usr/local/share/zsh/site-functions/${fn}`,
+    `# Installed by \`${spec.name} install-unit\` as ${ZSH_COMPLETIONS}/${fn}.`,
     '',
     `${fn}_commands() {`,
     '  local -a commands=(',

@@ -10,6 +10,8 @@ import { readInstalledUnit, UNIT_NAME, viewedFrom } from '../systemd/locate.js';
 import { judgeSandbox, pathNeeds, sandboxOf, type SandboxFinding } from '../systemd/sandbox.js';
 import { daemonReload, systemdRuns, unitState } from '../systemd/systemctl.js';
 import { parseUnit } from '../systemd/unit-file.js';
+import { completionFiles, isOurCompletion } from './completion.js';
+import type { ProgramSpec } from './describe.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './main.js';
 
@@ -27,8 +29,9 @@ export interface InstallUnitOptions {
 }
 
 // install-unit: the packaged unit, pointed at this installation, plus a drop-in with ReadWritePaths= from the config;
-// judged as systemd will run it (with the admin's other drop-ins) before anything is written.
-export async function runInstallUnit(options: InstallUnitOptions, io: Io): Promise<number> {
+// judged as systemd will run it (with the admin's other drop-ins) before anything is written. Also the shell
+// completion, which npm cannot install: `spec` is what --help says, so the scripts match this version.
+export async function runInstallUnit(options: InstallUnitOptions, io: Io, spec: ProgramSpec): Promise<number> {
   const config = loadConfig(options.config);
   const root = options.root === undefined ? '/' : path.resolve(options.root);
   // The config as the service will see it: with --root, a file under DIR is named from inside it.
@@ -75,6 +78,7 @@ export async function runInstallUnit(options: InstallUnitOptions, io: Io): Promi
     io.out(`would write ${onHost(UNIT_FILE)}:\n${unitText}`);
     io.out(`would write ${onHost(DROP_IN)}:\n${dropInText}`);
     if (createIndex) io.out(`would create ${onHost(config.indexPath)} (mode 0700)`);
+    await installCompletions(spec, onHost, true, io);
     return EXIT.ok;
   }
   await mkdir(path.dirname(onHost(DROP_IN)), { recursive: true, mode: 0o755 });
@@ -89,6 +93,7 @@ export async function runInstallUnit(options: InstallUnitOptions, io: Io): Promi
     await mkdir(onHost(config.indexPath), { recursive: true, mode: 0o700 });
     io.out(`created ${onHost(config.indexPath)} (mode 0700)`);
   }
+  await installCompletions(spec, onHost, false, io);
   if (options.root === undefined && systemdRuns()) {
     await daemonReload();
     io.out('ran systemctl daemon-reload');
@@ -115,7 +120,7 @@ export interface UninstallUnitOptions {
 }
 
 // uninstall-unit: removes what install-unit wrote, once the service is stopped and disabled. Backups stay locked.
-export async function runUninstallUnit(options: UninstallUnitOptions, io: Io): Promise<number> {
+export async function runUninstallUnit(options: UninstallUnitOptions, io: Io, spec: ProgramSpec): Promise<number> {
   const root = options.root === undefined ? '/' : path.resolve(options.root);
   const onHost = (p: string): string => path.join(root, p);
   const live = options.root === undefined && systemdRuns();
@@ -146,6 +151,13 @@ export async function runUninstallUnit(options: UninstallUnitOptions, io: Io): P
     if (!options.dryRun) await unlink(onHost(file));
     removed.push(onHost(file));
   }
+  const unitRemoved = removed.length > 0;
+  for (const file of completionFiles(spec)) {
+    const text = await readOptional(onHost(file.path));
+    if (text === undefined || !isOurCompletion(text, spec.name)) continue;
+    if (!options.dryRun) await unlink(onHost(file.path));
+    removed.push(onHost(file.path));
+  }
   const dropInDir = path.dirname(onHost(DROP_IN));
   let left: string[] = [];
   if (!options.dryRun) {
@@ -159,7 +171,7 @@ export async function runUninstallUnit(options: UninstallUnitOptions, io: Io): P
   for (const file of removed) io.out(`${verb} ${file}`);
   if (left.length > 0)
     io.out(`left in place (not written by install-unit): ${left.map((n) => path.join(dropInDir, n)).join(', ')}`);
-  if (live && removed.length > 0 && !options.dryRun) {
+  if (live && unitRemoved && !options.dryRun) {
     await daemonReload();
     io.out('ran systemctl daemon-reload');
   }
@@ -168,6 +180,29 @@ export async function runUninstallUnit(options: UninstallUnitOptions, io: Io): P
       'xo-immutable-backups lift --all --remote ID --yes (docs/installation.md, "Uninstall")',
   );
   return EXIT.ok;
+}
+
+// The completion scripts, written on every run so an upgrade refreshes them. A file there that `completion` did
+// not write (a distribution's, an admin's) is left alone.
+async function installCompletions(
+  spec: ProgramSpec,
+  onHost: (p: string) => string,
+  dryRun: boolean,
+  io: Io,
+): Promise<void> {
+  for (const file of completionFiles(spec)) {
+    const target = onHost(file.path);
+    const existing = await readOptional(target);
+    if (existing !== undefined && !isOurCompletion(existing, spec.name)) {
+      io.out(`left in place (not written by install-unit): ${target}`);
+    } else if (dryRun) {
+      io.out(`would write ${target} (shell completion)`);
+    } else {
+      await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+      await writeFileAtomic(target, file.text, 0o644);
+      io.out(`wrote ${target}`);
+    }
+  }
 }
 
 function printFindings(io: Io, findings: readonly SandboxFinding[]): void {

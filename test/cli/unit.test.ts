@@ -4,6 +4,7 @@ import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempFolder } from '../support/remote.js';
+import { requireInCi } from '../support/tools.js';
 
 // install-unit judges this installation as the service would see it, and a checkout under /tmp or /home is hidden
 // from the service (PrivateTmp=, ProtectHome=). The tests run the CLI from a bind mount of the checkout under
@@ -148,6 +149,115 @@ describe('install-unit and check against the installed unit', () => {
     expect(readFileSync(path.join(sys.root, UNIT), 'utf8')).toBe('[Service]\nExecStart=/bin/true\n');
     expect(run('install-unit', '--config', sys.config, '--root', sys.root, '--force').status).toBe(0);
     expect(readFileSync(path.join(sys.root, UNIT), 'utf8')).toContain('install-unit');
+  });
+});
+
+// What install-unit writes for the shells: a bash file per command name, one zsh file.
+const BASH_DIR = 'usr/share/bash-completion/completions';
+const ZSH_FILE = 'usr/local/share/zsh/site-functions/_xo-immutable-backups';
+const NAMES = ['xo-immutable-backups', 'xo-immutable-remote', 'xo-lift-remote-immutability'];
+const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
+
+// In a real bash with bash-completion loaded, data folders pointed into ROOT: what the first Tab after WORDS offers
+// (the loader finds the command's file on demand, as at a prompt). NO-COMPLETION: bash-completion found none of ours.
+function bashOffers(root: string, words: string[]): string[] {
+  const driver = [
+    `source ${BASH_COMPLETION}`,
+    `_completion_loader ${words[0]!}`,
+    `[[ $(complete -p ${words[0]!} 2>/dev/null) == *' -F _xo_immutable_backups '* ]] || { echo OFFER:NO-COMPLETION; exit; }`,
+    `COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; COMPREPLY=()`,
+    '_xo_immutable_backups',
+    'printf \'OFFER:%s\\n\' "${COMPREPLY[@]}"',
+  ].join('\n');
+  const run = spawnSync('bash', ['--norc', '--noprofile', '-c', driver], {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      XDG_DATA_DIRS: path.join(root, 'usr/share'),
+      BASH_COMPLETION_USER_DIR: path.join(root, 'none'),
+    },
+  });
+  expect(run.stderr).toBe('');
+  return [...run.stdout.matchAll(/^OFFER:(.+)$/gm)].map((m) => m[1]!);
+}
+
+describe('install-unit and the shell completion', () => {
+  const bashCompletion = existsSync(BASH_COMPLETION) || process.env.CI !== undefined;
+  it.skipIf(!bashCompletion)(
+    'writes a bash file per command name that bash-completion loads, refreshes it, and uninstall-unit removes it',
+    async () => {
+      const sys = await system({ remotes: { r: { root: '/srv/xo-backups', immutabilityDuration: '7d' } } });
+      const dry = run('install-unit', '--config', sys.config, '--root', sys.root, '--dry-run');
+      expect(dry.status).toBe(0);
+      for (const name of NAMES) expect(dry.stdout).toContain(`would write ${path.join(sys.root, BASH_DIR, name)}`);
+      expect(dry.stdout).toContain(`would write ${path.join(sys.root, ZSH_FILE)}`);
+      expect(existsSync(path.join(sys.root, 'usr'))).toBe(false);
+      expect(bashOffers(sys.root, ['xo-immutable-backups', 'lift', '--acc'])).toEqual(['NO-COMPLETION']);
+
+      const install = run('install-unit', '--config', sys.config, '--root', sys.root);
+      expect(install.status).toBe(0);
+      expect(install.stdout).toContain(`wrote ${path.join(sys.root, BASH_DIR, 'xo-immutable-backups')}`);
+      // What --help says, through the file install-unit wrote, for each name the package installs.
+      expect(readFileSync(path.join(sys.root, BASH_DIR, 'xo-immutable-backups'), 'utf8')).toBe(
+        `${run('completion', 'bash').stdout}`,
+      );
+      expect(bashOffers(sys.root, ['xo-immutable-backups', 'lift', '--acc'])).toEqual(['--accept-clock']);
+      expect(bashOffers(sys.root, ['xo-immutable-backups', 'install-u'])).toEqual(['install-unit']);
+      expect(bashOffers(sys.root, ['xo-lift-remote-immutability', '--acc'])).toEqual(['--accept-clock']);
+      expect(bashOffers(sys.root, ['xo-immutable-remote', '--conf'])).toEqual(['--config']);
+
+      // An upgrade: a stale script is replaced by this version's; a file install-unit did not write is left alone.
+      await writeFile(
+        path.join(sys.root, BASH_DIR, 'xo-immutable-backups'),
+        '# bash completion for xo-immutable-backups, written by an older version.\ncomplete -W old xo-immutable-backups\n',
+      );
+      await writeFile(path.join(sys.root, BASH_DIR, 'xo-immutable-remote'), 'complete -W mine xo-immutable-remote\n');
+      const again = run('install-unit', '--config', sys.config, '--root', sys.root);
+      expect(again.status).toBe(0);
+      expect(again.stdout).toContain(
+        `left in place (not written by install-unit): ${path.join(sys.root, BASH_DIR, 'xo-immutable-remote')}`,
+      );
+      expect(bashOffers(sys.root, ['xo-immutable-backups', 'lift', '--acc'])).toEqual(['--accept-clock']);
+      expect(readFileSync(path.join(sys.root, BASH_DIR, 'xo-immutable-remote'), 'utf8')).toBe(
+        'complete -W mine xo-immutable-remote\n',
+      );
+
+      const dryRemove = run('uninstall-unit', '--root', sys.root, '--dry-run');
+      expect(dryRemove.stdout).toContain(`would remove ${path.join(sys.root, ZSH_FILE)}`);
+      expect(existsSync(path.join(sys.root, ZSH_FILE))).toBe(true);
+      const removed = run('uninstall-unit', '--root', sys.root);
+      expect(removed.status).toBe(0);
+      for (const name of ['xo-immutable-backups', 'xo-lift-remote-immutability'])
+        expect(removed.stdout).toContain(`removed ${path.join(sys.root, BASH_DIR, name)}`);
+      expect(existsSync(path.join(sys.root, ZSH_FILE))).toBe(false);
+      expect(bashOffers(sys.root, ['xo-immutable-backups', 'lift', '--acc'])).toEqual(['NO-COMPLETION']);
+      expect(existsSync(path.join(sys.root, BASH_DIR, 'xo-immutable-remote'))).toBe(true);
+    },
+  );
+
+  const zsh = requireInCi('zsh', 'zsh');
+  it.skipIf(!zsh)('writes the zsh file where compinit finds it in $fpath', async () => {
+    const sys = await system({ remotes: { r: { root: '/srv/xo-backups', immutabilityDuration: '7d' } } });
+    expect(run('install-unit', '--config', sys.config, '--root', sys.root).status).toBe(0);
+    expect(readFileSync(path.join(sys.root, ZSH_FILE), 'utf8')).toBe(run('completion', 'zsh').stdout);
+    const typed = spawnSync(
+      'zsh',
+      [
+        '-f',
+        'test/support/zsh-complete.zsh',
+        path.dirname(path.join(sys.root, ZSH_FILE)),
+        'xo-lift-remote-immutability --acc',
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(typed.status).toBe(0);
+    expect([...typed.stdout.matchAll(/OFFER:([^\r\n\x1b]+)/g)].map((m) => m[1])).toEqual(['--accept-clock']);
+  });
+
+  it('writes nothing for the shells when the unit is refused', async () => {
+    const sys = await system({ remotes: { r: { root: '/tmp/xo-remote', immutabilityDuration: '7d' } } });
+    expect(run('install-unit', '--config', sys.config, '--root', sys.root).status).toBe(1);
+    expect(existsSync(path.join(sys.root, 'usr'))).toBe(false);
   });
 });
 
