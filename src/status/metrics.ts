@@ -109,13 +109,16 @@ export function renderMetrics(input: MetricsInput): string {
   metric(
     'remote_healthy',
     'gauge',
-    '1 while the remote root holds its locked immutability.json.',
+    // As the health check decides (daemon/health.ts): only an outage is 0, not a new remote XO has not set up.
+    '0 while the remote is unavailable (its root missing or unreadable, or without its locked immutability.json: ' +
+      "protection paused); 1 otherwise, a new remote waiting for XO's first write included.",
     input.remotes.map((r) => [{ remote: r.id }, r.healthy ? 1 : 0]),
   );
   metric(
     'protected_units',
     'gauge',
-    'Index entries left locked by the last lift pass (one per unit and day bucket naming it).',
+    'Index entries, counted at each write of this file (one per unit and day bucket naming it); ' +
+      'missing while the index cannot be read.',
     input.remotes.map((r) => [{ remote: r.id }, r.protectedUnits]),
   );
   metric(
