@@ -110,7 +110,7 @@ describe('xo-immutable-backups completion', () => {
   const bashCompletion = existsSync(BASH_COMPLETION) || process.env.CI !== undefined;
   it.skipIf(!bashCompletion)('is loaded by bash-completion from <data dir>/bash-completion/completions', async () => {
     const files = await fixtureFiles();
-    // As docs/installation.md installs it, under a data folder of XDG_DATA_DIRS (/usr/local/share by default).
+    // A data folder of XDG_DATA_DIRS (/usr/local/share by default), where an admin may put `completion bash` by hand.
     const completions = path.join(files.base, 'share', 'bash-completion', 'completions');
     await mkdir(completions, { recursive: true });
     await writeFile(path.join(completions, PROGRAM), renderCompletion('bash', spec));
