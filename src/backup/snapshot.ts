@@ -1,9 +1,8 @@
-import type { BigIntStats } from 'node:fs';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { yieldIfDue } from '../concurrency.js';
 import { isFinishedVhdDirectory, vhdDirectoryNames, type DataDirectory } from '../remote/by-name.js';
 import { NotAFolder, readWhole, type HeldEntry, type HeldRemote } from '../remote/held.js';
-import type { Identity } from '../remote/identity.js';
+import { identityOf, type Identity } from '../remote/identity.js';
 import { resolveAliasTarget, type ListedEntry, type VdiFolder } from '../remote/model.js';
 import { classifyFolder } from '../remote/patterns.js';
 import { FOOTER_SIZE, HEADER_SIZE, headerOffset, vhdLink, type VhdLink } from '../remote/vhd-header.js';
@@ -222,17 +221,6 @@ function directoryLink(remote: HeldRemote, directory: string): VhdLink {
     if (error instanceof NotAFolder) throw error;
     return unknown((error as Error).message);
   }
-}
-
-function identityOf(stats: BigIntStats): Identity {
-  return {
-    dev: stats.dev.toString(),
-    ino: stats.ino.toString(),
-    size: stats.size.toString(),
-    mtimeNs: stats.mtimeNs.toString(),
-    ctimeNs: stats.ctimeNs.toString(),
-    birthtimeNs: stats.birthtimeNs.toString(),
-  };
 }
 
 // The VM folders of a remote (xo-vm-backups/<vm>, never a dot name or XO's run locks), by name.

@@ -4,7 +4,7 @@ import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { HeldTree, isPlainlyBelow, linkOnPath, NotAFolder, openRemoteTree, readFully } from './held.js';
 import type { RemoteRoot } from './root.js';
-import type { Identity } from './identity.js';
+import { identityOf, type Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
 
 // Thin reads around the pure model: one readdir per folder, no stat for what a listing already tells.
@@ -178,14 +178,7 @@ export function examineIn(tree: HeldTree, relative: string): Examined | undefine
       : lstatSync(place, { bigint: true, throwIfNoEntry: false });
   if (stats === undefined) return undefined;
   return {
-    identity: {
-      dev: stats.dev.toString(),
-      ino: stats.ino.toString(),
-      size: stats.size.toString(),
-      mtimeNs: stats.mtimeNs.toString(),
-      ctimeNs: stats.ctimeNs.toString(),
-      birthtimeNs: stats.birthtimeNs.toString(),
-    },
+    identity: identityOf(stats),
     type: stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other',
     links: Number(stats.nlink),
     size: Number(stats.size),

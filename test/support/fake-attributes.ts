@@ -1,5 +1,6 @@
 import { existsSync, lstatSync } from 'node:fs';
 import type { AttributesAdapter, PathOutcome, Target, Within } from '../../src/attributes/adapter.js';
+import { identityOf } from '../../src/remote/identity.js';
 
 // An in-memory stand-in for chattr, for unit tests of logic; the contract suite runs it beside the real adapter.
 export class FakeAttributes implements AttributesAdapter {
@@ -22,14 +23,7 @@ export class FakeAttributes implements AttributesAdapter {
       else this.immutable.delete(path);
       const stats = lstatSync(path, { bigint: true });
       // What the real helper returns: the identity of what it acted on.
-      const identity = {
-        dev: stats.dev.toString(),
-        ino: stats.ino.toString(),
-        size: stats.size.toString(),
-        mtimeNs: stats.mtimeNs.toString(),
-        ctimeNs: stats.ctimeNs.toString(),
-        birthtimeNs: stats.birthtimeNs.toString(),
-      };
+      const identity = identityOf(stats);
       return { path, status: 'ok', identity };
     });
   }

@@ -2,6 +2,7 @@ import { lstatSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dayOf, entryName, type IndexEntry } from '../../src/index/entry.js';
+import { identityOf } from '../../src/remote/identity.js';
 
 // An index entry written by hand, as "locked", with the unit's identity as it is now: what a lock that never reached
 // the flag would leave (or an attacker with the index). The unit's flag stays as it is.
@@ -24,14 +25,7 @@ export async function indexAsLocked(
     day: dayOf(backup.instant),
     requestedAt: now,
     lockedAt: now,
-    identity: {
-      dev: stats.dev.toString(),
-      ino: stats.ino.toString(),
-      size: stats.size.toString(),
-      mtimeNs: stats.mtimeNs.toString(),
-      ctimeNs: stats.ctimeNs.toString(),
-      birthtimeNs: stats.birthtimeNs.toString(),
-    },
+    identity: identityOf(stats),
   };
   const folder = path.join(indexPath, 'r', entry.day);
   await mkdir(folder, { recursive: true, mode: 0o700 });
