@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { yieldIfDue } from '../concurrency.js';
 import { isFinishedVhdDirectory, vhdDirectoryNames, type DataDirectory } from '../remote/by-name.js';
-import { NotAFolder, readWhole, type HeldEntry, type HeldRemote } from '../remote/held.js';
+import { NotAFolder, readWhole, unlessLinked, type HeldEntry, type HeldRemote } from '../remote/held.js';
 import { identityOf, type Identity } from '../remote/identity.js';
 import { resolveAliasTarget, type ListedEntry, type VdiFolder } from '../remote/model.js';
 import { classifyFolder } from '../remote/patterns.js';
@@ -134,16 +134,6 @@ function listed({ name, isDirectory, isFile }: HeldEntry): ListedEntry {
 
 function unknown(why: string): VhdLink {
   return { kind: 'unknown', why };
-}
-
-// A read that met a folder swapped for a link after its listing: nothing read through it.
-function unlessLinked<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof NotAFolder) return undefined;
-    throw error;
-  }
 }
 
 function readJsons(remote: HeldRemote, folder: string, entries: readonly HeldEntry[]): Map<string, JsonFile> {

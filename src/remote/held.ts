@@ -39,6 +39,16 @@ export class NotAFolder extends Error {
   }
 }
 
+// A read that met a folder swapped for a link after its listing: nothing is read through it, so it is not there.
+export function unlessLinked<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof NotAFolder) return undefined;
+    throw error;
+  }
+}
+
 // Folders of one tree held by descriptor, by path relative to its top ('' is the top). Descriptors live as long as
 // the tree (one call or one command): nothing is kept across calls that could go stale.
 export class HeldTree {

@@ -5,7 +5,7 @@ import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../lift/plan.js';
 import { isInWindow } from '../remote/model.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
-import { NotAFolder, type HeldRemote } from '../remote/held.js';
+import { unlessLinked, type HeldRemote } from '../remote/held.js';
 import { examineIn } from '../remote/read.js';
 import { judgeRemote, type RestorePoints, type UnitFacts, type VmModel } from './restore-points.js';
 
@@ -58,6 +58,7 @@ export async function surveyRemote(
   for (const { model, folder } of vms)
     for (const unit of model.units.keys()) {
       const absolute = path.join(folder, unit);
+      // Behind a planted link: missing here; the daemon's reconcile says it as a security warning.
       const examined = unlessLinked(() => examineIn(held, path.relative(held.root, absolute)));
       const identity = indexed.get(absolute)?.identity;
       const until = indexed.get(absolute)?.governingInstant;
@@ -117,17 +118,6 @@ function surveyVm(snapshot: VmSnapshot, durationMs: number, now: number, root: s
   );
   const folder = path.join(root, snapshot.folder);
   return { vm: snapshot.vm, folder, model: { vm: snapshot.vm, points, units }, backups, blockedMerges };
-}
-
-// Behind a folder swapped for a link (remote/held.ts): not read, so not there; a unit there counts as missing. A
-// survey must not fail on one planted link: the daemon's reconcile says it as a security warning.
-function unlessLinked<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof NotAFolder) return undefined;
-    throw error;
-  }
 }
 
 function shapeOf(
