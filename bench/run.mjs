@@ -43,7 +43,7 @@ const DAEMON_ENV = {
 const REMOTE_ID = 'main';
 const JOB_ID = 'a1b2c3d4-0000-4000-8000-000000000001';
 const DISKS_PER_VM = 4;
-const BLOCKS_PER_VHD_DIR = 1100; // blocks/0/0..1023 and blocks/1/0..75, as vhd-lib lays them out
+const BLOCKS_PER_VHD_DIR = 1100; // blocks/0/0..999 and blocks/1/0..99, as vhd-lib lays them out (block id / 1000)
 const XARGS_BATCH = 4096;
 const FULL = { burstVms: 5000, vhdDirVms: 75, configBackups: 24, pools: 2, poolBackups: 12, catchUpVms: 1000 };
 const IDLE_SAMPLES = 20; // per kind (existing VM folder, new VM folder); not scaled
@@ -175,9 +175,9 @@ function writeVhdDirBackup(vm, dt) {
     const vdiFolder = path.join(vm.folder, 'vdis', JOB_ID, vdi);
     const vhdDir = path.join(vdiFolder, 'data', `${dt}.vhd`);
     for (let b = 0; b < BLOCKS_PER_VHD_DIR; b++) {
-      const sub = path.join(vhdDir, 'blocks', String(b >>> 10));
-      if ((b & 1023) === 0) fs.mkdirSync(sub, { recursive: true });
-      fs.writeFileSync(path.join(sub, String(b & 1023)), block);
+      const sub = path.join(vhdDir, 'blocks', String(Math.floor(b / 1000)));
+      if (b % 1000 === 0) fs.mkdirSync(sub, { recursive: true });
+      fs.writeFileSync(path.join(sub, String(b % 1000)), block);
     }
     for (const part of ['chunk-filters.json', 'bat', 'footer', 'header'])
       fs.writeFileSync(path.join(vhdDir, part), part);
