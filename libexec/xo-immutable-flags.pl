@@ -1,10 +1,14 @@
 #!/usr/bin/perl
 # Reads or changes the immutable flag of paths inside one folder without ever following a link below it.
 #
-#   xo-immutable-flags.pl set|clear|get ROOT REALROOT  < records
+#   xo-immutable-flags.pl  < requests
 #
-# ROOT is opened as given (the admin's links above it are followed) and must be REALROOT, as resolved at start.
-# Each record on stdin ends with a NUL: "<kind> <inode or -> <path relative to ROOT, or .>". Kinds:
+# Serves requests one after the other until its stdin closes (the daemon keeps it running; a command runs one for its
+# own run). A request: "<set|clear|get> <count>" NUL, ROOT NUL, REALROOT NUL, then <count> records. ROOT is opened
+# again for each request, as given (the admin's links above it are followed), and must be REALROOT, as resolved at
+# start: nothing is held between requests, so a root renamed away or replaced is never acted on through a descriptor
+# of the old one, and an unmount is never kept busy. Each record ends with a NUL: "<kind> <inode or -> <path relative
+# to ROOT, or .>". Kinds:
 #   F  a regular file                          (set, clear)
 #   V  a VHD directory: header, footer, bat, chunk-filters.json, parentLocatorEntry0-7, blocks/<n>/<m>  (set, clear)
 #   D  a config or pool metadata date folder: metadata.json, data, data.json, no folder  (set, clear)
@@ -19,12 +23,22 @@
 # (5.6+), else one component at a time with O_NOFOLLOW from the folder already held (/proc/self/fd/N/NAME is
 # openat(N, NAME)); the last one with O_PATH; the flag is read and changed through that descriptor, so nothing is
 # resolved twice. XO_IMMUTABLE_FLAGS_WALK=1 forces the component walk (tests run both).
-# One line per record, in order: "<n>\t<ok|vanished|failed|on|off>\t<code>\t<message>[\t<identity>]", then
-# "end\t<n>"; identity, after the change, of what was acted on: "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>".
+# The answer to a request: one line per record, in order: "<n>\t<ok|vanished|failed|on|off>\t<code>\t<message>
+# [\t<identity>]", then "end\t<n>"; identity, after the change, of what was acted on: "<dev> <ino> <size> <mtime ns>
+# <ctime ns> <birth ns>". A refused root: "anchor\t<code>\t<message>", then "end\t0". A request that cannot be read
+# (cut short, or not one) ends the helper: what was not answered was not acted on. "busy" lines say a long unit is
+# still being worked on, and "warn\t<message>" lines carry perl's warnings. Lines go out at the end of a request and
+# at least once a second, so that the adapter can tell a slow helper from a stuck one.
 # Names in messages are escaped (\xHH) and messages cut, so the output is bounded whatever the names.
-# No `use warnings` and no Errno or POSIX: each costs more start-up time than chattr's whole run, and the helper runs
-# for every lock batch. The tests turn perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1, as perl -w does).
-BEGIN { $^W = 1 if ($ENV{XO_IMMUTABLE_FLAGS_WARNINGS} // '') eq '1' }
+# No `use warnings` and no Errno or POSIX: each costs more start-up time than chattr's whole run, and each command
+# starts the helper. The tests turn perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1, as perl -w does), and stop the
+# helper in the middle of a request (XO_IMMUTABLE_FLAGS_STOP=1: it stops itself after its first answer, for a test to
+# kill it there).
+# Warnings go out with the answer of the request that raised them (a separate stream would arrive in its own time).
+BEGIN {
+  $^W = 1 if ($ENV{XO_IMMUTABLE_FLAGS_WARNINGS} // '') eq '1';
+  $SIG{__WARN__} = sub { my ($text) = @_; $text =~ s/([\x00-\x1f\x7f\\])/sprintf('\\x%02x', ord $1)/ge; print "warn\t$text\n" };
+}
 use strict;
 use Fcntl qw(O_RDONLY O_NONBLOCK O_NOFOLLOW O_NOCTTY O_DIRECTORY S_ISREG S_ISDIR S_ISLNK);
 
@@ -53,9 +67,7 @@ my %ERRNO_NAME = (
   38 => 'ENOSYS', 40 => 'ELOOP', 95 => 'EOPNOTSUPP', 116 => 'ESTALE',
 );
 
-my ($op, $root, $real_root) = @ARGV;
-die "usage: xo-immutable-flags.pl set|clear|get ROOT REALROOT < NUL-separated records\n"
-  unless defined $real_root && $op =~ /^(set|clear|get)$/;
+die "usage: xo-immutable-flags.pl < requests (no arguments)\n" if @ARGV;
 binmode STDOUT;
 binmode STDIN;
 
@@ -65,11 +77,26 @@ sub escape {
   return $text;
 }
 
-# Refuses the whole run before anything is opened: every record fails with this.
+# Refuses the whole run before anything is opened: every record of the first request fails with this.
 sub refuse_run {
   my ($code, $message) = @_;
   print "anchor\t$code\t", escape($message), "\n";
   exit 3;
+}
+
+# The request being served: what it does, and the folder it is confined to (opened for it, closed after it).
+my ($op, $root, $real_root, $anchor);
+
+# Sends what was answered so far at least once a second (setting $| flushes), with a "busy" line when nothing was
+# answered since: a stuck helper (a disk that stopped answering) shows as silence, a slow one does not.
+my $sent_at = 0;
+sub keep_alive {
+  my ($answered) = @_;
+  return if time == $sent_at;
+  print "busy\n" unless $answered;
+  $| = 1;
+  $| = 0;
+  $sent_at = time;
 }
 
 # The numbers above are those of x86_64 and aarch64 Linux: checked against the machine perl itself was built for (its
@@ -102,10 +129,14 @@ sub errno_code {
   return $name;
 }
 
+my $stop_after_first = ($ENV{XO_IMMUTABLE_FLAGS_STOP} // '') eq '1';
+
 sub emit {
   my ($n, $status, $code, $message, $identity) = @_;
   $message = substr($message, 0, $MAX_MESSAGE) . '...' if length $message > $MAX_MESSAGE;
   print "$n\t$status\t$code\t$message", (defined $identity ? "\t$identity" : ''), "\n";
+  keep_alive(1);
+  if ($stop_after_first && $n == 0) { $| = 1; $| = 0; kill 'STOP', $$ }
 }
 
 sub fd_path { return '/proc/self/fd/' . fileno($_[0]) }
@@ -162,13 +193,17 @@ sub open_at {
   return undef;
 }
 
-# The anchor: opened following the admin's links, then it must be where the remote was found at start.
-my $anchor;
-if (!sysopen($anchor, $root, $O_PATH | O_DIRECTORY)) {
-  refuse_run(errno_code($!), "cannot open $root: $!");
+# The anchor of a request: opened following the admin's links, then it must be where the remote was found at start.
+# Returns a failure when it is not.
+sub open_anchor {
+  undef $anchor;
+  my $handle;
+  return failure(errno_code($!), "cannot open $root: $!") unless sysopen($handle, $root, $O_PATH | O_DIRECTORY);
+  my $resolved = readlink(fd_path($handle)) // '';
+  return failure('ECONFINE', "$root resolves to $resolved, not $real_root as at start") if $resolved ne $real_root;
+  $anchor = $handle;
+  return undef;
 }
-my $resolved = readlink(fd_path($anchor)) // '';
-refuse_run('ECONFINE', "$root resolves to $resolved, not $real_root as at start") if $resolved ne $real_root;
 
 # Opens `rel` below the anchor, one component at a time, never following a link. Returns an O_PATH handle, or a
 # failure (vanished when the path itself is gone).
@@ -294,6 +329,7 @@ sub entries_of {
   closedir($listing);
   my (@entries, @skipped);
   for my $entry (@names) {
+    keep_alive(0);
     my $child = "$name/$entry";
     my $st = stat_at($dir, $entry);
     if (!$st) {
@@ -393,6 +429,7 @@ sub change_tree {
   }
   note($problems, $_) for @$skipped;
   for my $entry (@$entries) {
+    keep_alive(0);
     my $child_name = "$name/$entry->{name}";
     my $handle = open_listed($dir, $entry, $name);
     if (ref $handle eq 'HASH') { note($problems, $handle); next }
@@ -413,35 +450,24 @@ sub change_tree {
 
 my %KINDS = (set => 'FVD', clear => 'FVDR', get => '?');
 
-local $/ = "\0";
-my $n = 0;
-while (my $record = <STDIN>) {
-  chomp $record;
+# Acts on one record of the request being served, and answers it.
+sub answer {
+  my ($n, $record) = @_;
   # A record is refused whole unless it is exactly "<kind> <inode or -> <plain relative path>": an empty or cut record
   # never reaches the root.
   my ($kind, $inode, $rel) = $record =~ /\A([A-Z?]) (-|[0-9]{1,20}) ([^\0]+)\z/s;
-  if (!defined $rel) {
-    emit($n++, 'failed', 'EINVAL', 'malformed record "' . escape(substr($record, 0, 200)) . '": not touched');
-    next;
-  }
-  if (index($KINDS{$op}, $kind) < 0) {
-    emit($n++, 'failed', 'EINVAL', escape("record kind $kind is not one of $op: not touched"));
-    next;
-  }
+  return emit($n, 'failed', 'EINVAL', 'malformed record "' . escape(substr($record, 0, 200)) . '": not touched')
+    unless defined $rel;
+  return emit($n, 'failed', 'EINVAL', escape("record kind $kind is not one of $op: not touched"))
+    if index($KINDS{$op}, $kind) < 0;
   my $name = $rel eq '.' ? $root : "$root/$rel";
-  if ($rel ne '.' && grep { /\A(?:|\.|\.\.)\z/ } split m{/}, $rel, -1) {
-    emit($n++, 'failed', 'EINVAL', escape("$name: not a plain relative path"));
-    next;
-  }
-  if ($rel eq '.' && $kind ne 'R' && $kind ne '?') {
-    emit($n++, 'failed', 'EINVAL', escape("$root is the remote itself, never a unit: not touched"));
-    next;
-  }
+  return emit($n, 'failed', 'EINVAL', escape("$name: not a plain relative path"))
+    if $rel ne '.' && grep { /\A(?:|\.|\.\.)\z/ } split m{/}, $rel, -1;
+  return emit($n, 'failed', 'EINVAL', escape("$root is the remote itself, never a unit: not touched"))
+    if $rel eq '.' && $kind ne 'R' && $kind ne '?';
   my $handle = open_unit($rel);
-  if (ref $handle eq 'HASH') {
-    emit($n++, $handle->{vanished} ? 'vanished' : 'failed', $handle->{code}, $handle->{message});
-    next;
-  }
+  return emit($n, $handle->{vanished} ? 'vanished' : 'failed', $handle->{code}, $handle->{message})
+    if ref $handle eq 'HASH';
   my $st = stat_at($handle, '');
   my $refused = $st ? refusal($st, $name) : failure(errno_code($!), "$name: $!");
   if (!$refused && $inode ne '-' && $st->{ino} ne $inode) {
@@ -451,15 +477,12 @@ while (my $record = <STDIN>) {
     $refused = failure('EKIND', "$name is a " . (S_ISDIR($st->{mode}) ? 'directory' : 'file') . ', not the '
         . ($kind eq 'F' ? 'file' : 'directory') . ' it was checked to be: not touched');
   }
-  if ($refused) {
-    emit($n++, 'failed', $refused->{code}, $refused->{message});
-    next;
-  }
+  return emit($n, 'failed', $refused->{code}, $refused->{message}) if $refused;
   if ($op eq 'get') {
     my $immutable = is_immutable($handle, $st, $name);
-    if (defined $immutable) { emit($n++, $immutable ? 'on' : 'off', '-', '', $st->{identity}) }
-    else { my (undef, $failed) = flags_of($handle, $name); emit($n++, 'failed', $failed->{code}, $failed->{message}) }
-    next;
+    return emit($n, $immutable ? 'on' : 'off', '-', '', $st->{identity}) if defined $immutable;
+    my (undef, $failed) = flags_of($handle, $name);
+    return emit($n, 'failed', $failed->{code}, $failed->{message});
   }
   my %problems = (count => 0);
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
@@ -475,10 +498,41 @@ while (my $record = <STDIN>) {
   }
   if ($problems{count} == 0) {
     my $after = stat_at($handle, '');
-    emit($n++, 'ok', '-', '', $after ? $after->{identity} : undef);
-    next;
+    return emit($n, 'ok', '-', '', $after ? $after->{identity} : undef);
   }
   my $more = $problems{count} > 1 ? ' (and ' . ($problems{count} - 1) . ' more problem(s) inside)' : '';
-  emit($n++, 'failed', $problems{first}{code}, $problems{first}{message} . $more);
+  return emit($n, 'failed', $problems{first}{code}, $problems{first}{message} . $more);
 }
-print "end\t$n\n";
+
+# The next field of a request, without its NUL; undef when stdin ends before one: nothing of a request cut short is
+# acted on past what was answered.
+sub next_field {
+  my $field = <STDIN>;
+  return undef unless defined $field && $field =~ s/\0\z//;
+  return $field;
+}
+
+local $/ = "\0";
+while (defined(my $header = next_field())) {
+  my ($request_op, $count) = $header =~ /\A(set|clear|get) ([0-9]{1,9})\z/;
+  my $request_root = next_field();
+  my $request_real_root = next_field();
+  if (!defined $count || !defined $request_real_root || $request_root eq '') {
+    print "anchor\tEINVAL\t", escape('malformed request "' . substr($header, 0, 200) . '": nothing done'), "\n";
+    exit 3;
+  }
+  ($op, $root, $real_root) = ($request_op, $request_root, $request_real_root);
+  my $refused = open_anchor();
+  for my $n (0 .. $count - 1) {
+    my $record = next_field();
+    exit 3 unless defined $record;
+    answer($n, $record) unless $refused;
+  }
+  print "anchor\t$refused->{code}\t$refused->{message}\n" if $refused;
+  print "end\t", ($refused ? 0 : $count), "\n";
+  # Nothing of this request is held while the helper waits for the next one.
+  undef $anchor;
+  $| = 1;
+  $| = 0;
+  $sent_at = time;
+}

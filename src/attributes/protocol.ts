@@ -1,6 +1,6 @@
 import type { AttributesIdentity as Identity, PathOutcome, Target, Within } from './adapter.js';
 
-// The flag helper's language (libexec/xo-immutable-flags.pl): records in, one line per record out. Pure.
+// The flag helper's language (libexec/xo-immutable-flags.pl): requests of records in, one line per record out. Pure.
 
 // `p` relative to the folder it is walked from ('.' for the folder itself), or undefined when it is not plainly below
 // it: written as path.join writes paths (no "//", ".", ".." or trailing "/"), so nothing is left to resolve.
@@ -34,9 +34,26 @@ export function recordKindOf(target: Pick<Target, 'recursive' | 'layout'>): Reco
   return 'R';
 }
 
+export type Operation = 'set' | 'clear' | 'get';
+
 // "<kind> <inode or -> <relative path>\0" each: a NUL is the one byte no name holds.
 export function encodeRecords(records: readonly HelperRecord[]): string {
   return records.map((r) => `${r.kind} ${r.ino ?? '-'} ${r.relative}\0`).join('');
+}
+
+// One request to a running helper: what to do, the folder it is confined to (opened again for this request), and as
+// many records as the header says.
+export function encodeRequest(operation: Operation, within: Within, records: readonly HelperRecord[]): string {
+  return `${operation} ${records.length}\0${within.root}\0${within.realRoot}\0${encodeRecords(records)}`;
+}
+
+// Where the answer to a request ends in what the helper wrote so far (after its "end\t<n>" line), or undefined until it
+// has come. `from`: how much was looked at before (the line it falls in is looked at again, it may have been cut).
+export function answerEnd(text: string, from = 0): number | undefined {
+  const end = /^end\t\d+\n/gm;
+  end.lastIndex = from > 0 ? text.lastIndexOf('\n', from - 1) + 1 : 0;
+  const match = end.exec(text);
+  return match === null ? undefined : match.index + match[0].length;
 }
 
 export type HelperAnswer =
@@ -49,6 +66,8 @@ export interface HelperOutput {
   // The helper refused the folder itself (not where it was at start, or gone): every record fails with this.
   anchor?: { code: string; message: string };
   complete: boolean;
+  // perl's warnings while it served the request.
+  warnings: string[];
 }
 
 // "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>", as statx gave them on the descriptor acted on.
@@ -59,16 +78,19 @@ export function parseIdentity(text: string | undefined): Identity | undefined {
   return { dev, ino, size, mtimeNs, ctimeNs, birthtimeNs };
 }
 
-// "<n>\t<status>\t<code>\t<message>[\t<identity>]" a record, then "end\t<count>"; "anchor\t<code>\t<message>" alone
-// when the folder is refused. Messages are escaped by the helper (no tab, no newline), so a field is a field.
+// "<n>\t<status>\t<code>\t<message>[\t<identity>]" a record, then "end\t<count>"; "anchor\t<code>\t<message>" instead
+// when the folder is refused; "warn\t<message>" and "busy" anywhere. Messages are escaped by the helper (no tab, no
+// newline), so a field is a field.
 export function parseHelperOutput(stdout: string): HelperOutput {
   const answers = new Map<number, HelperAnswer>();
   let anchor: HelperOutput['anchor'];
   let complete = false;
+  const warnings: string[] = [];
   for (const line of stdout.split('\n')) {
     const [first = '', second = '', third = '', message = '', identityText] = line.split('\t');
     if (first === 'end') complete = true;
     else if (first === 'anchor') anchor = { code: second, message: third };
+    else if (first === 'warn') warnings.push(second);
     else if (/^\d+$/.test(first)) {
       const n = Number(first);
       if (second === 'failed') answers.set(n, { status: 'failed', code: third, message });
@@ -78,7 +100,7 @@ export function parseHelperOutput(stdout: string): HelperOutput {
       }
     }
   }
-  return { answers, anchor, complete };
+  return { answers, anchor, complete, warnings };
 }
 
 // The outcome of a change, as the rest of the daemon sees it.

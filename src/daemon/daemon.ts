@@ -44,11 +44,14 @@ export class Daemon {
   readonly #log: Logger;
   #startedAt = '';
   #stopping = false;
+  // The flag helpers this daemon started (none when the adapter was passed in): ended at stop.
+  readonly #ownAttributes: IoctlAdapter | undefined;
 
   constructor(options: DaemonOptions) {
     const { config, log } = options;
     const clock = options.clock ?? systemClock;
-    const attributes = options.attributes ?? new IoctlAdapter();
+    this.#ownAttributes = options.attributes === undefined ? new IoctlAdapter() : undefined;
+    const attributes = options.attributes ?? this.#ownAttributes!;
     const everyMs = options.healthCheckEveryMs ?? HEALTH_CHECK_MS;
     // Lock batches and lift passes take turns; paused remotes are skipped by everything that acts on them.
     const base = { config, clock, attributes, log, pauses: new RemotePauses(), turns: new TakeTurns() };
@@ -110,5 +113,6 @@ export class Daemon {
           .catch((err: unknown) => this.#log.warn({ err }, 'could not record the stop in status.json'));
       await service.stop();
     }
+    await this.#ownAttributes?.close();
   }
 }

@@ -9,20 +9,25 @@ import { isImmutable, tempFolder } from '../support/remote.js';
 const attributes = new IoctlAdapter();
 const HELPER = path.resolve('libexec/xo-immutable-flags.pl');
 
-// The helper run directly (`perl` is `perl <HELPER>` unless told), with perl's warnings on, records given as they come.
+// One request of records as they come, to the helper run directly (`perl` is `perl <HELPER>` unless told), with perl's
+// warnings on.
+function request(op: string, root: string, records: readonly string[]): string {
+  return `${op} ${records.length}\0${root}\0${root}\0${records.map((r) => `${r}\0`).join('')}`;
+}
+
 function runHelper(
-  op: string,
-  root: string,
   input: string,
   perl: string[] = [HELPER],
   env: Record<string, string> = {},
 ): SpawnSyncReturns<string> {
-  const out = spawnSync('perl', [...perl, op, root, root], {
+  const out = spawnSync('perl', perl, {
     input,
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', XO_IMMUTABLE_FLAGS_WARNINGS: '1', ...env },
   });
   expect(out.stderr).toBe('');
+  // Warnings go out with the answer.
+  expect(out.stdout).not.toMatch(/^warn\t/m);
   return out;
 }
 const originalPath = process.env.PATH;
@@ -181,7 +186,7 @@ describe('the flag helper', () => {
     const root = await tempFolder();
     await writeFile(path.join(root, 'a'), 'x');
     const records = ['', 'F - ', 'F -', 'F', 'X - a', 'F 12x a', 'F -1 a', 'V - .', 'F - a/../a', 'R - a', '? - a'];
-    const out = runHelper('set', root, records.map((r) => `${r}\0`).join(''));
+    const out = runHelper(request('set', root, records));
     const lines = out.stdout.trim().split('\n');
     expect(lines.at(-1)).toBe(`end\t${records.length}`);
     expect(lines.slice(0, -1).map((line) => line.split('\t').slice(1, 3))).toEqual(
@@ -201,7 +206,7 @@ describe('the flag helper', () => {
     const fake = path.join(root, 'mips-perl');
     await writeFile(fake, header);
     const load = 'our $MACHINE_FILE = shift @ARGV; my $helper = shift @ARGV; do $helper; die $@ if $@';
-    const out = runHelper('get', root, '? - .\0', ['-e', load, fake, HELPER]);
+    const out = runHelper(request('get', root, ['? - .']), ['-e', load, fake, HELPER]);
     expect(out.status).toBe(3);
     expect(out.stdout).toMatch(/^anchor\tEMACHINE\t.*x86_64 and aarch64 Linux only, not ELF machine 8\n$/);
   });
@@ -211,10 +216,11 @@ describe('the flag helper', () => {
     await mkdir(path.join(root, 'vm'));
     await writeFile(path.join(root, 'vm', 'a.json'), '{}');
     for (const walk of ['', '1']) {
-      const out = runHelper('get', root, '? - vm/a.json\0', [HELPER], { XO_IMMUTABLE_FLAGS_WALK: walk });
+      const input = request('get', root, ['? - vm/a.json']);
+      const out = runHelper(input, [HELPER], { XO_IMMUTABLE_FLAGS_WALK: walk });
       expect(out.stdout).toMatch(/^0\toff\t-\t\t\d+ \d+ 2 \d+ \d+ \d+\nend\t1\n$/);
-      const traced = spawnSync('strace', ['-f', '-e', 'trace=openat2,openat', 'perl', HELPER, 'get', root, root], {
-        input: '? - vm/a.json\0',
+      const traced = spawnSync('strace', ['-f', '-e', 'trace=openat2,openat', 'perl', HELPER], {
+        input,
         encoding: 'utf8',
         env: { ...process.env, XO_IMMUTABLE_FLAGS_WALK: walk },
       });

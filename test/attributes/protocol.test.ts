@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  answerEnd,
   encodeRecords,
+  encodeRequest,
   outcomeOf,
   parseHelperOutput,
   parseIdentity,
@@ -39,6 +41,25 @@ describe('the helper protocol', () => {
         { relative: '.', kind: 'F' },
       ]),
     ).toBe('V 12 a\nb c\0F - .\0');
+  });
+
+  it('sends a request as its header, the root and the real root, then its records, each field ended by a NUL', () => {
+    expect(
+      encodeRequest('clear', { root: '/srv/r', realRoot: '/mnt/r' }, [
+        { relative: 'vm/a.json', kind: 'F', ino: '7' },
+        { relative: 'vm/b', kind: 'V' },
+      ]),
+    ).toBe('clear 2\0/srv/r\0/mnt/r\0F 7 vm/a.json\0V - vm/b\0');
+  });
+
+  it('finds the end of an answer only on a line of its own, however the output was cut', () => {
+    const answer = '0\tfailed\tEIO\t/r/end\t1: Input/output error\nbusy\nend\t1\n';
+    expect(answerEnd(answer)).toBe(answer.length);
+    for (let cut = 0; cut < answer.length; cut++) {
+      expect(answerEnd(answer.slice(0, cut)), `cut at ${cut}`).toBeUndefined();
+      expect(answerEnd(answer, cut), `looked at ${cut} before`).toBe(answer.length);
+    }
+    expect(answerEnd('anchor\tECONFINE\t/r moved\nend\t0\n')).toBe(31);
   });
 
   it('names a directory unit by its layout, and a tree only when none is given', () => {
@@ -80,6 +101,13 @@ describe('the helper protocol', () => {
       [3, { status: 'on' }],
     ]);
     expect(outcomeOf('/r/x', undefined)).toMatchObject({ status: 'failed', code: 'EUNKNOWN' });
+  });
+
+  it('keeps the warnings sent with an answer, and reads a busy line as nothing', () => {
+    const output = parseHelperOutput('busy\nwarn\tUse of uninitialized value at line 9.\\x0a\n0\ton\t-\t\nend\t1\n');
+    expect(output.warnings).toEqual(['Use of uninitialized value at line 9.\\x0a']);
+    expect([...output.answers]).toEqual([[0, { status: 'on' }]]);
+    expect(output.complete).toBe(true);
   });
 
   it('reports a run cut short, and a refused root', () => {
