@@ -12,12 +12,12 @@ import {
   type Dir,
   type Dirent,
 } from 'node:fs';
-import { chmod, mkdir, open, opendir, readdir, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, opendir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { syncFolder } from '../atomic.js';
 import { CapGauge } from '../caps.js';
-import { forEachLimited, yieldIfDue } from '../concurrency.js';
+import { TakeTurns, yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
+import { commitGroup } from './commit.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 import { HoldStore } from './holds.js';
 import { recordIndexFormat } from './format.js';
@@ -26,8 +26,6 @@ import { UnitWindows } from './windows.js';
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
 const NAME_BATCH = 1024;
-// fsyncs in flight at once: the disk commits them together, the thread pool runs four.
-const SYNCS_AT_ONCE = 16;
 
 // One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
 // (the prior art's bare-path entries, or a damaged file): `text` then holds what it says.
@@ -50,6 +48,9 @@ export class IndexStore {
   // Written since the last sync(): entry files, and the folders whose entries changed.
   readonly #unsyncedFiles = new Set<string>();
   readonly #unsyncedFolders = new Set<string>();
+  // One sync at a time: a sync called while another runs (the proven backups' save, a lock batch) returns only once
+  // what that one took is on disk too.
+  readonly #syncs = new TakeTurns();
   // Entries against maxIndexEntries, once the daemon counts them (countForCap); commands run by an admin (rebuild-index)
   // are never capped.
   readonly entries: CapGauge;
@@ -187,15 +188,18 @@ export class IndexStore {
 
   // Every entry written since the last call reaches the disk, with its day folder: the lock path calls it once per
   // batch, after the entries and before chattr (write-ahead), so a power loss never loses the entry of a locked unit.
-  // One fsync per file and per folder, run together (docs/performance.md), not one after the other.
+  // One group commit for them all (index/commit.ts), not one fsync after the other.
   async sync(): Promise<void> {
+    await this.#syncs.run(() => this.#syncWritten());
+  }
+
+  async #syncWritten(): Promise<void> {
     const files = [...this.#unsyncedFiles];
     const folders = [...this.#unsyncedFolders];
     this.#unsyncedFiles.clear();
     this.#unsyncedFolders.clear();
     try {
-      await forEachLimited(files, SYNCS_AT_ONCE, syncEntry);
-      await forEachLimited(folders, SYNCS_AT_ONCE, syncFolder);
+      await commitGroup(this.folder, files, folders);
     } catch (error) {
       for (const file of files) this.#unsyncedFiles.add(file);
       for (const folder of folders) this.#unsyncedFolders.add(folder);
@@ -329,22 +333,6 @@ function readEntryFile(file: string): IndexEntry | undefined {
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
-  }
-}
-
-// An entry file gone since it was written (a lift removed it) has nothing left to sync.
-async function syncEntry(file: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -1,9 +1,11 @@
 import { hash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { yieldIfDue } from '../concurrency.js';
+import { syncFolder } from '../atomic.js';
+import { TakeTurns, yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 import type { Identity } from '../remote/identity.js';
+import { commitGroup } from './commit.js';
 import { versionOf } from './format.js';
 
 // Records written before versions existed have none: they are version 1.
@@ -21,6 +23,12 @@ export interface UnitWindow {
 // across reboots), so that no new path makes it expire earlier than the latest window it was locked for.
 export class UnitWindows {
   readonly folder: string;
+  // Records extended since the last commit(), by file: written to their temporary file, not yet renamed into place.
+  readonly #staged = new Map<string, { temporary: string; record: UnitWindow }>();
+  // Records renamed into place by a commit() that failed before the folder was synced.
+  #folderUnsynced = false;
+  // One commit at a time: a commit called while another runs returns once that one's records are on disk too.
+  readonly #commits = new TakeTurns();
 
   // Beside the remotes' day buckets, not among them: <indexPath>/.windows/<remote>/.
   constructor(indexPath: string, remoteId: string) {
@@ -29,6 +37,8 @@ export class UnitWindows {
 
   async read(identity: Identity): Promise<UnitWindow | undefined> {
     await yieldIfDue();
+    const staged = this.#staged.get(this.#file(identity));
+    if (staged !== undefined) return staged.record;
     try {
       const value = JSON.parse(readFileSync(this.#file(identity), 'utf8')) as Partial<UnitWindow>;
       // A record of a newer format is kept as unreadable: it never shortens a window.
@@ -46,6 +56,8 @@ export class UnitWindows {
   // Records that `identity` is locked at `unitPath` until at least `until`; returns the window it had before. The path
   // recorded is the one whose window is the latest: a unit moved into another VM's folder and claimed there for less
   // keeps the path it was locked at (a repair lift of that other VM does not unlock it, lift/candidate.ts).
+  // Staged: the record is written aside and takes effect at commit(), which the caller awaits before it reports the
+  // unit locked (group commit: one durability step for a whole lock batch's records).
   async extend(identity: Identity, until: number, unitPath: string): Promise<UnitWindow | undefined> {
     const before = await this.read(identity);
     if (before !== undefined && before.until >= until) return before;
@@ -54,17 +66,37 @@ export class UnitWindows {
     const file = this.#file(identity);
     const temporary = `${file}.${process.pid}.tmp`;
     mkdirSync(this.folder, { recursive: true, mode: 0o700 });
-    // Durable before the unit is reported locked: a power loss must not shorten the window back to its name's.
     const fd = openSync(temporary, 'w', 0o600);
     try {
       writeSync(fd, JSON.stringify({ version: WINDOW_VERSION, ...record }));
-      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
-    renameSync(temporary, file);
-    syncFolderSync(this.folder);
+    this.#staged.set(file, { temporary, record });
     return before;
+  }
+
+  // Every staged record reaches the disk before this returns: first the temporary files' data, in one group, then their
+  // renames and the folder. A power loss before the end leaves each record as it was (a temporary file is never read),
+  // never shorter, and never an empty record. On failure the staged records are dropped: the caller reports their
+  // units not indexed, and the retry extends them again.
+  async commit(): Promise<void> {
+    await this.#commits.run(() => this.#commitStaged());
+  }
+
+  async #commitStaged(): Promise<void> {
+    const staged = [...this.#staged];
+    this.#staged.clear();
+    if (staged.length === 0 && !this.#folderUnsynced) return;
+    await commitGroup(
+      this.folder,
+      staged.map(([, { temporary }]) => temporary),
+      [],
+    );
+    if (staged.length > 0) this.#folderUnsynced = true;
+    for (const [file, { temporary }] of staged) renameSync(temporary, file);
+    await syncFolder(this.folder);
+    this.#folderUnsynced = false;
   }
 
   async forget(identity: Identity): Promise<void> {
@@ -78,14 +110,5 @@ export class UnitWindows {
 
   #file(identity: Identity): string {
     return path.join(this.folder, hash('sha256', `${identity.ino}:${identity.birthtimeNs ?? '0'}`, 'hex'));
-  }
-}
-
-function syncFolderSync(folder: string): void {
-  const fd = openSync(folder, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

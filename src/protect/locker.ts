@@ -50,11 +50,13 @@ export async function lockUnits(
   }
   const locked = performance.now();
   warnOfRefusals(allowed, byPath, log);
+  const windows: Windowed[] = [];
+  for (const request of requests)
+    windows.push(await stageWindow(request, byPath.get(request.unit) ?? noOutcome(request.unit), log));
+  await commitWindows(windows, log);
   const results: LockResult[] = [];
-  for (const request of requests) {
-    const outcome = byPath.get(request.unit) ?? noOutcome(request.unit);
-    results.push(await completeEntry(request, outcome, pending.get(request), clock, log));
-  }
+  for (const windowed of windows)
+    results.push(await completeEntry(windowed, pending.get(windowed.request), clock, log));
   // Where a batch's time goes, for tuning (the benchmark reads it with logLevel debug).
   const ms = (from: number, to: number): number => Math.round(to - from);
   log.debug(
@@ -198,34 +200,76 @@ function layoutOf(request: LockRequest): DirectoryLayout | undefined {
   return request.kind === 'vm' ? 'vhd-directory' : 'date-folder';
 }
 
-// Completes a locked unit's pending entry with the identity the flag helper read on the descriptor it locked: never a
-// fresh walk by path, which could find something swapped in since (docs/security.md, "kind swap").
+// A unit as chattr left it, with its window by identity staged where it needs one.
+interface Windowed {
+  request: LockRequest;
+  outcome: PathOutcome;
+  // The identity the flag helper read on the descriptor it locked, once its window (if any) is staged.
+  identity?: Identity;
+  movedFrom?: LockResult['movedFrom'];
+  // Whether a window record was staged for it: made durable by commitWindows before its entry is completed.
+  staged: boolean;
+}
+
+// Stages the window of a locked unit by the identity the flag helper read on the descriptor it locked: never a fresh
+// walk by path, which could find something swapped in since (docs/security.md, "kind swap"). The window is recorded
+// whether or not the entry was written (the index cap, a full disk).
+async function stageWindow(request: LockRequest, outcome: PathOutcome, log: Logger): Promise<Windowed> {
+  if (outcome.status !== 'ok') return { request, outcome, staged: false };
+  if (outcome.identity === undefined) {
+    log.error(
+      { path: request.unit, remote: request.remote.id },
+      'unit locked but the flag helper returned no identity; its entry stays pending and the next reconcile retries',
+    );
+    return { request, outcome, staged: false };
+  }
+  try {
+    const window = await recordWindow(request, outcome.identity);
+    return { request, outcome, identity: outcome.identity, staged: window.staged, movedFrom: window.movedFrom };
+  } catch (err) {
+    log.error(
+      { err, path: request.unit, remote: request.remote.id },
+      'unit locked but its window could not be recorded; the next reconcile retries',
+    );
+    return { request, outcome, staged: false };
+  }
+}
+
+// Group commit: every window staged by this batch reaches the disk in one step per remote, before any of their units'
+// entries is completed (a power loss must never shorten a window, nor leave a completed entry without it). A remote
+// whose commit fails leaves its staged units pending: the next reconcile locks and records them again.
+async function commitWindows(windows: Windowed[], log: Logger): Promise<void> {
+  for (const remote of new Set(windows.filter((w) => w.staged).map((w) => w.request.remote))) {
+    try {
+      await remote.index.windows.commit();
+    } catch (err) {
+      log.error(
+        { err, remote: remote.id },
+        'windows of locked units could not be made durable; their entries stay pending and the next reconcile retries',
+      );
+      for (const windowed of windows)
+        if (windowed.staged && windowed.request.remote === remote) {
+          delete windowed.identity;
+          delete windowed.movedFrom;
+        }
+    }
+  }
+}
+
+// Completes a locked unit's pending entry with the identity its window was staged with, once that window is durable.
 async function completeEntry(
-  request: LockRequest,
-  outcome: PathOutcome,
+  { request, outcome, identity: locked, movedFrom }: Windowed,
   entry: IndexEntry | undefined,
   clock: Clock,
   log: Logger,
 ): Promise<LockResult> {
   let indexed = false;
   let identity: Identity | undefined;
-  let movedFrom: LockResult['movedFrom'];
-  if (outcome.status === 'ok') {
+  if (locked !== undefined && entry !== undefined) {
     try {
-      if (outcome.identity === undefined)
-        log.error(
-          { path: request.unit, remote: request.remote.id },
-          'unit locked but the flag helper returned no identity; its entry stays pending and the next reconcile retries',
-        );
-      else {
-        // The window by identity is recorded whether or not the entry could be written (the index cap, a full disk).
-        movedFrom = await recordWindow(request, outcome.identity);
-        if (entry !== undefined) {
-          await request.remote.index.write(lockedEntry(entry, outcome.identity, clock.now()));
-          indexed = true;
-          identity = outcome.identity;
-        }
-      }
+      await request.remote.index.write(lockedEntry(entry, locked, clock.now()));
+      indexed = true;
+      identity = locked;
     } catch (err) {
       log.error(
         { err, path: request.unit, remote: request.remote.id },
@@ -239,14 +283,18 @@ async function completeEntry(
 // A unit keeps its own name while locked (an immutable entry cannot be renamed), and lift never unlocks it before its
 // name's datetime has left the window. Only a window later than that (a merged base, a chain's older VHD, a name
 // without a datetime) needs recording by identity, so that moving its folder cannot shorten it (docs/security.md).
-async function recordWindow(request: LockRequest, identity: Identity): Promise<LockResult['movedFrom']> {
+// Staged, not yet durable: commitWindows makes the batch's windows durable together.
+async function recordWindow(
+  request: LockRequest,
+  identity: Identity,
+): Promise<{ staged: boolean; movedFrom?: LockResult['movedFrom'] }> {
   const named = parseBackupDatetime(path.basename(request.unit));
   // A name in the future gives no window at lift (lift/plan.ts): its window from arrival is recorded here.
   if (named !== undefined && request.backup.instant <= named && request.backup.namedInTheFuture !== true)
-    return undefined;
+    return { staged: false };
   const until = request.backup.instant + request.remote.durationMs;
   const before = await request.remote.index.windows.extend(identity, until, request.unit);
-  return before !== undefined && before.path !== request.unit ? before : undefined;
+  return { staged: true, ...(before !== undefined && before.path !== request.unit ? { movedFrom: before } : {}) };
 }
 
 // A round can hold units of several remotes; each is walked from its own root.

@@ -1,0 +1,72 @@
+import { constants } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { syncFolder } from '../atomic.js';
+import { forEachLimited } from '../concurrency.js';
+import { errnoCode } from '../errors.js';
+
+// fsyncs in flight at once: the disk commits them together, the thread pool runs four.
+const SYNCS_AT_ONCE = 16;
+// From this many files and folders, one syncfs of the index's filesystem costs less than an fsync each
+// (docs/performance.md, "Group commit").
+const SYNCFS_FROM = 64;
+// syncfs writes whatever else is unwritten on that filesystem too (XO's backups, when they share it): taken only while
+// the machine holds less unwritten data than this per file, which the fsyncs it replaces would cost.
+const DIRTY_BYTES_PER_FILE = 16 * 1024;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+// Group commit: `files` (their data) and `folders` (the names in them), all on the filesystem of `anchor`, reach the
+// disk in one step. A large group takes one syncfs (`sync -f`), a small one or a busy disk an fdatasync per file and an
+// fsync per folder, all in flight. A file gone meanwhile has nothing left to sync.
+export async function commitGroup(anchor: string, files: readonly string[], folders: readonly string[]): Promise<void> {
+  const count = files.length + folders.length;
+  if (count === 0) return;
+  if (count >= SYNCFS_FROM && (await dirtyBytes()) <= count * DIRTY_BYTES_PER_FILE && (await syncFilesystem(anchor)))
+    return;
+  await forEachLimited(files, SYNCS_AT_ONCE, syncFileData);
+  await forEachLimited(folders, SYNCS_AT_ONCE, syncFolder);
+}
+
+// Unwritten and being-written page cache, machine-wide (an upper bound of the index filesystem's); unknown counts as
+// too much.
+async function dirtyBytes(): Promise<number> {
+  try {
+    const info = await readFile('/proc/meminfo', 'utf8');
+    let kb = 0;
+    for (const field of ['Dirty', 'Writeback']) {
+      const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(info);
+      if (match === null) return Number.POSITIVE_INFINITY;
+      kb += Number(match[1]);
+    }
+    return kb * 1024;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+// Node has no syncfs(2); coreutils' `sync -f` calls it (and, since Linux 5.8, reports a write-back error). False when it
+// could not: the caller falls back to an fsync per file.
+async function syncFilesystem(anchor: string): Promise<boolean> {
+  const result = await execa('sync', ['-f', '--', anchor], {
+    env: { LC_ALL: 'C', LANG: 'C', PATH: process.env.PATH ?? DEFAULT_PATH },
+    extendEnv: false,
+    reject: false,
+    stdio: 'ignore',
+  });
+  return result.exitCode === 0;
+}
+
+async function syncFileData(file: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
