@@ -22,7 +22,9 @@ export default tseslint.config(
           paths: [
             {
               name: 'execa',
-              message: 'only src/attributes/helper.ts, src/lock/flock.ts and src/systemd/systemctl.ts spawn processes',
+              message:
+                'only src/attributes/helper.ts, src/lock/flock.ts, src/index/commit.ts and src/systemd/systemctl.ts ' +
+                'spawn processes',
             },
             { name: 'chokidar', message: 'only src/watcher/watcher.ts watches' },
             { name: 'conf', message: 'only src/config/load.ts reads the config' },
@@ -36,6 +38,7 @@ export default tseslint.config(
   { files: ['src/attributes/helper.ts'], rules: { 'no-restricted-imports': 'off' } },
   { files: ['src/systemd/systemctl.ts'], rules: { 'no-restricted-imports': 'off' } },
   { files: ['src/lock/flock.ts'], rules: { 'no-restricted-imports': 'off' } },
+  { files: ['src/index/commit.ts'], rules: { 'no-restricted-imports': 'off' } },
   { files: ['src/watcher/watcher.ts'], rules: { 'no-restricted-imports': 'off' } },
   { files: ['src/config/load.ts'], rules: { 'no-restricted-imports': 'off' } },
   { files: ['src/log/logger.ts'], rules: { 'no-restricted-imports': 'off' } },
