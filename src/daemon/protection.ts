@@ -49,13 +49,13 @@ export class ProtectionService implements Service {
               jsonSettleMs: settleTimeFor(folder.remote.encrypted, config.jsonSettleMs),
               proven: proven.get(folder.remote),
               full,
-              // A full proof reads the flags of what it finds locked as indexed (one helper run per folder).
-              flags: attributes,
               protectChains: config.protectChains,
               maxClockJumpMs: config.maxClockJumpMs,
             }),
       proven: (folder) => proven.get(folder.remote),
       lock: (requests) => turns.run(() => lockUnits(requests, attributes, clock, log)),
+      // A full proof reads the flags of what it finds locked as indexed: one helper run per round and remote.
+      flags: attributes,
       clock,
       log,
     });

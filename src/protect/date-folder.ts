@@ -7,7 +7,6 @@ import type { BackupRef, LeafFolder } from './context.js';
 import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import type { FolderReport, ReconcileOptions } from './reconcile.js';
 import { addRequest, isLockedAsIndexed } from './request.js';
-import { relockFlagsOff } from './flag-proof.js';
 
 // A config or pool metadata date folder: complete once its metadata.json is, then locked whole.
 export async function reconcileDateFolder(
@@ -39,10 +38,8 @@ export async function reconcileDateFolder(
   });
   // Already locked and unchanged: done without reading metadata.json again (a full proof reads its flag).
   if (await isLockedAsIndexed(folder, instant, folder.path, self)) {
-    if (options.full === true && options.flags !== undefined) {
-      const unit = { unit: folder.path, examined: self, recursive: true, backup: backup(examined.mtimeMs) };
-      await relockFlagsOff(folder, [unit], options.flags, async () => true, report);
-    }
+    if (options.full === true)
+      report.flagsToRead = [{ unit: folder.path, examined: self, recursive: true, backup: backup(examined.mtimeMs) }];
     return;
   }
   const completion = judgeCompletion(

@@ -1,6 +1,8 @@
 import type { AttributesAdapter } from '../attributes/adapter.js';
+import { isRealFolder } from '../remote/confine.js';
 import type { Examined } from '../remote/read.js';
-import type { BackupRef, LeafFolder } from './context.js';
+import path from 'node:path';
+import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import type { FolderReport } from './reconcile.js';
 import { addRequest } from './request.js';
 
@@ -17,25 +19,62 @@ export interface IndexedUnit {
 
 export const FLAG_OFF_REASON = 'indexed as locked but its immutable flag is off: it is locked again';
 
+// What reading the flags of one folder's units added to its report.
+export interface FlagFindings {
+  folder: LeafFolder;
+  requests: LockRequest[];
+  refusals: Refusal[];
+  warnings: Refusal[];
+}
+
 // "Unchanged since the lock" is not "locked": an entry written for a unit never locked (or a lock that never reached
-// the flag) records its identity exactly. The full proof reads the flags of the units it found locked as indexed, in
-// one helper run for the folder, and asks again for each whose flag is off. Event reconciles keep the identity check.
+// the flag) records its identity exactly. A full proof's reconciles list the units they found locked as indexed
+// (`flagsToRead`); their flags are read here for a whole round, in one helper run per remote (one run per folder cost
+// 11 ms a folder, docs/performance.md), and each unit whose flag is off is asked for again. Event reconciles keep the
+// identity check. Returns, per folder with a flag off, what was added to its report.
 export async function relockFlagsOff(
-  folder: LeafFolder,
-  units: readonly IndexedUnit[],
+  reconciled: readonly { folder: LeafFolder; report: FolderReport }[],
   flags: FlagReader,
-  isConfined: (unit: string) => Promise<boolean>,
-  report: FolderReport,
-): Promise<void> {
-  if (units.length === 0) return;
-  const read = await flags.isImmutable(
-    folder.remote,
-    units.map((u) => u.unit),
-  );
-  for (const { unit, examined, recursive, backup } of units) {
-    // undefined: gone, or no longer a plain file or directory; the next reconcile sees what is there now.
-    if (read.get(unit) !== false) continue;
-    (report.warnings ??= []).push({ path: unit, security: true, reason: FLAG_OFF_REASON });
-    addRequest(folder, unit, examined, recursive, backup, report, await isConfined(unit));
+): Promise<FlagFindings[]> {
+  const byRemote = new Map<string, { remote: LeafFolder['remote']; paths: string[] }>();
+  for (const { folder, report } of reconciled) {
+    if (report.flagsToRead === undefined) continue;
+    let group = byRemote.get(folder.remote.id);
+    if (group === undefined) byRemote.set(folder.remote.id, (group = { remote: folder.remote, paths: [] }));
+    for (const { unit } of report.flagsToRead) group.paths.push(unit);
   }
+  const read = new Map<string, boolean | undefined>();
+  for (const { remote, paths } of byRemote.values()) {
+    if (paths.length === 0) continue;
+    for (const [unit, on] of await flags.isImmutable(remote, paths)) read.set(unit, on);
+  }
+  const findings: FlagFindings[] = [];
+  for (const { folder, report } of reconciled) {
+    const units = report.flagsToRead;
+    delete report.flagsToRead;
+    // undefined: gone, or no longer a plain file or directory; the next reconcile sees what is there now.
+    const off = units?.filter(({ unit }) => read.get(unit) === false) ?? [];
+    if (off.length > 0) findings.push(await relock(folder, report, off));
+  }
+  return findings;
+}
+
+async function relock(folder: LeafFolder, report: FolderReport, off: readonly IndexedUnit[]): Promise<FlagFindings> {
+  const added: FolderReport = { requests: [], refusals: [], provable: [], warnings: [] };
+  const real = new Set<string>();
+  for (const { unit, examined, recursive, backup } of off) {
+    added.warnings!.push({ path: unit, security: true, reason: FLAG_OFF_REASON });
+    // A date folder is the unit itself, checked real by its reconcile; a VM's unit lies below its folder.
+    const confined = unit === folder.path || (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
+    addRequest(folder, unit, examined, recursive, backup, added, confined);
+  }
+  report.requests.push(...added.requests);
+  report.refusals.push(...added.refusals);
+  (report.warnings ??= []).push(...added.warnings!);
+  // A refusal anywhere in the folder takes its proofs back, as the reconcile itself does.
+  if (added.refusals.length > 0) {
+    report.unprovable = [...(report.unprovable ?? []), ...report.provable.map((b) => b.json)];
+    report.provable = [];
+  }
+  return { folder, requests: added.requests, refusals: added.refusals, warnings: added.warnings! };
 }

@@ -32,16 +32,15 @@ import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import { chainOf, type ChainCache } from './chain.js';
 import { jsonsOfFlatChain } from './flat-jsons.js';
 import type { ProvenBackups } from './proven.js';
-import { relockFlagsOff, type FlagReader, type IndexedUnit } from './flag-proof.js';
+import type { IndexedUnit } from './flag-proof.js';
 
 export interface ReconcileOptions {
   now: number;
   jsonSettleMs: number;
   // Backups proven locked before, skipped unless `full`; without it every backup is looked at.
   proven?: ProvenBackups;
+  // Also lists the units locked as indexed in `flagsToRead`: their flags are read for the whole round (flag-proof.ts).
   full?: boolean;
-  // With `full`: the flags of units locked as indexed are read, and a unit whose flag is off is locked again.
-  flags?: FlagReader;
   // Lock each backup's whole VHD chain until the newest backup needing it leaves its window (default true).
   protectChains?: boolean;
   // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
@@ -74,6 +73,8 @@ export interface FolderReport {
   flatVhds?: boolean;
   // A repair lift holds this VM until then: nothing of it was looked at or asked for (lift --vm --hold).
   heldUntil?: number;
+  // A full proof's units locked as indexed, whose flags are still to be read (protect/flag-proof.ts).
+  flagsToRead?: IndexedUnit[];
 }
 
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
@@ -375,9 +376,6 @@ async function requestClaims(
   const real = new Set<string>();
   const isConfined = async (unit: string): Promise<boolean> =>
     (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
-  // Only a full proof pays for reading flags: event reconciles take an unchanged identity for locked.
-  const flags = options.full === true ? options.flags : undefined;
-  const indexed: IndexedUnit[] = [];
   const governing = governingClaims(claims);
   const units = governing.map((claim) => path.join(folder.path, claim.unit.path));
   // Examined in one walk from the root, then each acted on: the flag helper checks each again where it acts.
@@ -394,12 +392,13 @@ async function requestClaims(
       continue;
     }
     if (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined)) {
-      if (flags !== undefined) indexed.push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
+      // Only a full proof pays for reading flags: event reconciles take an unchanged identity for locked.
+      if (options.full === true)
+        (report.flagsToRead ??= []).push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
       continue;
     }
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit));
   }
-  if (flags !== undefined) await relockFlagsOff(folder, indexed, flags, isConfined, report);
 }
 
 async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
-import type { LeafFolder, LockRequest } from './context.js';
+import type { LeafFolder, LockRequest, Refusal } from './context.js';
+import { relockFlagsOff, type FlagReader } from './flag-proof.js';
 import { FolderQueue, type RoundItem, type Urgency } from './folder-queue.js';
 import { FolderFacts } from './folder-facts.js';
 import { retryDelay } from './backoff.js';
@@ -30,6 +31,8 @@ export interface SchedulerDeps {
   // Where a remote's proven backups are kept; none: nothing is remembered.
   proven?(folder: LeafFolder): ProvenBackups | undefined;
   lock(requests: LockRequest[]): Promise<LockResult[]>;
+  // Reads the flags of what full proofs found locked as indexed, once per round; none: they are not read.
+  flags?: FlagReader;
   clock: Clock;
   log: Logger;
   retryDelayMs?: number;
@@ -206,6 +209,7 @@ export class ProtectionScheduler {
     while (batch.reached < folders.length && batch.requests.length < UNITS_PER_ROUND) {
       await this.#reconcileFolder(folders[batch.reached++]!, batch);
     }
+    await this.#relockFlagsOff(batch);
     logRoundMemory(this.#deps.log, batch.reached, batch.requests.length, started);
     return batch;
   }
@@ -234,17 +238,48 @@ export class ProtectionScheduler {
     }
   }
 
+  // The units of this round's full proofs whose flag is off, found in one read, asked for again.
+  async #relockFlagsOff(batch: RoundBatch): Promise<void> {
+    const { flags } = this.#deps;
+    if (flags === undefined || batch.fullFolders.size === 0) return;
+    try {
+      for (const found of await relockFlagsOff(batch.reconciled, flags)) {
+        this.#logRefusals(found.folder, found.refusals, found.warnings);
+        if (found.refusals.length > 0) {
+          const gaps = this.#gaps.get(found.folder.path) ?? new Set();
+          for (const refusal of found.refusals) gaps.add(refusal.path);
+          this.#gaps.set(found.folder.path, gaps);
+        }
+        addRequests(batch, found.folder, found.requests);
+      }
+    } catch (err) {
+      // Unread, nothing is known to be off: the proofs of the round's full folders are taken back and tried again.
+      this.counters.reconcileErrors++;
+      for (const { folder, report } of batch.reconciled) {
+        if (!batch.fullFolders.has(folder.path)) continue;
+        report.unprovable = [...(report.unprovable ?? []), ...report.provable.map((b) => b.json)];
+        report.provable = [];
+        this.#retryLater(folder, true);
+      }
+      this.#deps.log.error({ err }, 'could not read the immutable flags of a full proof; its folders are tried again');
+    }
+  }
+
   #noteRefusals(folder: LeafFolder, report: FolderReport): void {
     if (report.refusals.length > 0) this.#gaps.set(folder.path, new Set(report.refusals.map((r) => r.path)));
     else this.#gaps.delete(folder.path);
-    for (const refusal of report.refusals) {
+    this.#logRefusals(folder, report.refusals, report.warnings ?? []);
+  }
+
+  #logRefusals(folder: LeafFolder, refusals: readonly Refusal[], warnings: readonly Refusal[]): void {
+    for (const refusal of refusals) {
       this.counters.refusals++;
       this.#deps.log.warn(
         { remote: folder.remote.id, path: refusal.path, security: refusal.security },
         `not locking ${refusal.path}: ${refusal.reason}`,
       );
     }
-    for (const warning of report.warnings ?? []) {
+    for (const warning of warnings) {
       this.counters.refusals++;
       this.#deps.log.warn(
         { remote: folder.remote.id, path: warning.path, security: warning.security },

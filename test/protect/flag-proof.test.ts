@@ -6,6 +6,7 @@ import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sam
 import { IndexStore } from '../../src/index/store.js';
 import { parseBackupDatetime } from '../../src/remote/datetime.js';
 import type { LeafFolder } from '../../src/protect/context.js';
+import { relockFlagsOff } from '../../src/protect/flag-proof.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
 import { DAY } from '../support/daemon.js';
 import { indexAsLocked } from '../support/index-entry.js';
@@ -13,7 +14,7 @@ import { tempRemote, type TestRemote } from '../support/remote.js';
 
 const HOUR = 3_600_000;
 
-// The real flag helper, counting its runs: the full proof must read flags in one run per folder, event reconciles not.
+// The real flag helper, counting its runs: the full proof must read flags in one run per round, event reconciles not.
 function countingFlags(): { flags: IoctlAdapter; runs: string[][] } {
   const real = new IoctlAdapter();
   const runs: string[][] = [];
@@ -36,44 +37,45 @@ function leaf(remote: TestRemote, kind: LeafFolder['kind'], folderPath: string):
 }
 
 describe('units indexed as locked with their flag off', () => {
-  it('are asked for again by a full reconcile (one flag read for the folder), not by an event reconcile', async () => {
+  it('are asked for again after a full reconcile (one flag read for the round), not after an event reconcile', async () => {
     const remote = await tempRemote();
     const dt = xoDatetime(Date.now() - HOUR);
     const backup = await writeVmBackup(remote.root, {
       datetime: dt,
       disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
     });
-    for (const unit of backup.units)
-      await indexAsLocked(remote.indexPath, unit, { json: backup.label, instant: parseBackupDatetime(dt)! });
-    const folder = leaf(remote, 'vm', path.dirname(backup.label));
+    const config = await writeConfigBackup(remote.root, 'schedule', dt);
+    const instant = parseBackupDatetime(dt)!;
+    for (const unit of backup.units) await indexAsLocked(remote.indexPath, unit, { json: backup.label, instant });
+    await indexAsLocked(remote.indexPath, config.label, { json: config.label, instant });
+    const vm = leaf(remote, 'vm', path.dirname(backup.label));
+    const date = leaf(remote, 'config', config.label);
     const { flags, runs } = countingFlags();
-    const options = { now: Date.now(), jsonSettleMs: 0, flags };
+    const options = { now: Date.now(), jsonSettleMs: 0 };
 
-    const event = await reconcileFolder(folder, options);
-    expect(event.requests).toEqual([]);
+    const events = [
+      { folder: vm, report: await reconcileFolder(vm, options) },
+      { folder: date, report: await reconcileFolder(date, options) },
+    ];
+    expect(events.flatMap((e) => e.report.requests)).toEqual([]);
+    expect(await relockFlagsOff(events, flags)).toEqual([]);
     expect(runs).toEqual([]);
 
-    const full = await reconcileFolder(folder, { ...options, full: true });
-    expect(full.requests.map((r) => r.unit).sort()).toEqual([...backup.units].sort());
-    expect(full.warnings?.map((w) => w.path).sort()).toEqual([...backup.units].sort());
-    expect(full.warnings?.every((w) => w.security && w.reason.includes('its immutable flag is off'))).toBe(true);
+    const full = [
+      { folder: vm, report: await reconcileFolder(vm, { ...options, full: true }) },
+      { folder: date, report: await reconcileFolder(date, { ...options, full: true }) },
+    ];
+    expect(full.flatMap((e) => e.report.requests)).toEqual([]);
+    const found = await relockFlagsOff(full, flags);
+    // Both folders' flags in one helper run.
     expect(runs).toHaveLength(1);
-  });
-
-  it('a config date folder indexed as locked, its flag off, is asked for again by a full reconcile', async () => {
-    const remote = await tempRemote();
-    const dt = xoDatetime(Date.now() - HOUR);
-    const backup = await writeConfigBackup(remote.root, 'schedule', dt);
-    await indexAsLocked(remote.indexPath, backup.label, { json: backup.label, instant: parseBackupDatetime(dt)! });
-    const folder = leaf(remote, 'config', backup.label);
-    const { flags, runs } = countingFlags();
-    const options = { now: Date.now(), jsonSettleMs: 0, flags };
-
-    expect((await reconcileFolder(folder, options)).requests).toEqual([]);
-    expect(runs).toEqual([]);
-    const full = await reconcileFolder(folder, { ...options, full: true });
-    expect(full.requests.map((r) => r.unit)).toEqual([backup.label]);
-    expect(full.warnings?.map((w) => w.path)).toEqual([backup.label]);
-    expect(runs).toEqual([[backup.label]]);
+    expect(runs[0]!.sort()).toEqual([...backup.units, config.label].sort());
+    const [vmReport, dateReport] = full.map((e) => e.report);
+    expect(vmReport!.requests.map((r) => r.unit).sort()).toEqual([...backup.units].sort());
+    expect(vmReport!.warnings?.map((w) => w.path).sort()).toEqual([...backup.units].sort());
+    expect(vmReport!.warnings?.every((w) => w.security && w.reason.includes('its immutable flag is off'))).toBe(true);
+    expect(dateReport!.requests.map((r) => r.unit)).toEqual([config.label]);
+    expect(dateReport!.warnings?.map((w) => w.path)).toEqual([config.label]);
+    expect(found.map((f) => f.requests.length).sort()).toEqual([1, backup.units.length].sort());
   });
 });
