@@ -1,4 +1,5 @@
 import type { RemoteContext } from '../context/remote-context.js';
+import type { Identity } from '../remote/identity.js';
 import type { BackupKind } from '../remote/patterns.js';
 
 // A folder where a completion signal can appear: a VM folder, or a config or pool metadata date folder.
@@ -25,6 +26,9 @@ export interface LockRequest {
   unit: string;
   recursive: boolean;
   backup: BackupRef;
+  // Found locked as indexed for an older backup with this identity: its window and entry are re-dated, its flag not
+  // set again (protect/request.ts, lockedForOlder).
+  lockedAs?: Identity;
 }
 
 export interface Refusal {

@@ -41,9 +41,11 @@ export async function lockUnits(
   await syncIndexes(allowed, log);
   const written = performance.now();
   for (const [remote, mine] of byRemote(allowed)) {
+    const targets = mine.filter((r) => !redate(r, byPath));
+    if (targets.length === 0) continue;
     const outcomes = await attributes.setImmutable(
       remote,
-      mine.map((r) => ({ path: r.unit, recursive: r.recursive, layout: layoutOf(r) })),
+      targets.map((r) => ({ path: r.unit, recursive: r.recursive, layout: layoutOf(r) })),
       true,
     );
     for (const outcome of outcomes) byPath.set(outcome.path, outcome);
@@ -62,6 +64,7 @@ export async function lockUnits(
   log.debug(
     {
       units: requests.length,
+      redated: requests.filter((r) => r.lockedAs !== undefined).length,
       confineMs: ms(started, confined),
       entriesMs: ms(confined, written),
       chattrMs: ms(written, locked),
@@ -149,6 +152,11 @@ async function writePendingEntries(
   const full = new Map<RemoteContext, { first: AppError; units: number }>();
   for (const request of allowed) {
     const entry = pendingEntry(entryRequestOf(request), clock.now());
+    // Already locked and indexed: its entry goes from the older backup to this one in one write, at completion.
+    if (request.lockedAs !== undefined) {
+      pending.set(request, entry);
+      continue;
+    }
     try {
       await request.remote.index.write(entry);
       pending.set(request, entry);
@@ -295,6 +303,15 @@ async function recordWindow(
   const until = request.backup.instant + request.remote.durationMs;
   const before = await request.remote.index.windows.extend(identity, until, request.unit);
   return { staged: true, ...(before !== undefined && before.path !== request.unit ? { movedFrom: before } : {}) };
+}
+
+// A unit found locked as indexed for an older backup (protect/request.ts, lockedForOlder) keeps its flag: it is
+// reported locked as it was found, so its window and entry are re-dated without a flag-helper walk to it.
+function redate(request: LockRequest, byPath: Map<string, PathOutcome>): boolean {
+  if (request.lockedAs === undefined) return false;
+  const identity = { ...request.lockedAs, birthtimeNs: request.lockedAs.birthtimeNs ?? '0' };
+  byPath.set(request.unit, { path: request.unit, status: 'ok', identity });
+  return true;
 }
 
 // A round can hold units of several remotes; each is walked from its own root.

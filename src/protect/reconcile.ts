@@ -26,7 +26,7 @@ import { examine, examineAll, listFolder, listVdiFolders, readSmallFile, type Ex
 import { judgeCompletion, METADATA_LIMIT, parseObject } from './completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
-import { addRequest, isLockedAsIndexed } from './request.js';
+import { addRequest, isLockedAsIndexed, lockedForOlder } from './request.js';
 import { claimsByName } from './by-name.js';
 import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import { chainOf, type ChainCache } from './chain.js';
@@ -397,7 +397,10 @@ async function requestClaims(
         (report.flagsToRead ??= []).push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
       continue;
     }
-    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit));
+    // Outside a full proof (which reads flags), a unit locked for an older backup is re-dated only.
+    const lockedAs =
+      options.full === true ? undefined : await lockedForOlder(folder, claim.backup.instant, unit, examined);
+    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit), lockedAs);
   }
 }
 

@@ -1,4 +1,7 @@
+import path from 'node:path';
 import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
+import { parseBackupDatetime } from '../remote/datetime.js';
+import type { Identity } from '../remote/identity.js';
 import type { Examined } from '../remote/read.js';
 import type { BackupRef, LeafFolder, Refusal } from './context.js';
 import type { FolderReport } from './reconcile.js';
@@ -15,6 +18,25 @@ export async function isLockedAsIndexed(
   return isUnchangedSinceLock(entry, examined.identity) && Date.parse(entry!.backupDatetime) >= backupInstant;
 }
 
+// Locked by us for an older backup and untouched since: a chain's older VHD (or its flat json) a newer backup claims.
+// Its entry is in the governing backup's day, or in its own name's day (the backup that wrote it). Such a unit needs
+// its window and entry re-dated, not its flag set again (the flag helper would walk to it and find +i already on).
+export async function lockedForOlder(
+  folder: LeafFolder,
+  backupInstant: number,
+  unit: string,
+  examined: Examined,
+): Promise<Identity | undefined> {
+  const days = new Set([dayOf(backupInstant)]);
+  const named = parseBackupDatetime(path.basename(unit));
+  if (named !== undefined && named < backupInstant) days.add(dayOf(named));
+  for (const day of days) {
+    const entry = await folder.remote.index.read(day, unit);
+    if (isUnchangedSinceLock(entry, examined.identity)) return examined.identity;
+  }
+  return undefined;
+}
+
 export function addRequest(
   folder: LeafFolder,
   unit: string,
@@ -23,6 +45,8 @@ export function addRequest(
   backup: BackupRef,
   report: FolderReport,
   confined: boolean,
+  // Already locked as indexed with this identity, for an older backup: re-dated without setting the flag again.
+  lockedAs?: Identity,
 ): void {
   const refusal = confined
     ? refusalFor(unit, examined)
@@ -41,6 +65,7 @@ export function addRequest(
       // refused by the flag helper on its descriptor (EKIND) and tried again, never locked as the other kind.
       recursive,
       backup,
+      ...(lockedAs === undefined ? {} : { lockedAs }),
     });
 }
 
