@@ -177,11 +177,12 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const complete = completeBackups(claims);
     const named = complete.filter((b) => b.namedInTheFuture !== true);
     const future = complete.filter((b) => b.namedInTheFuture === true);
-    claims.push(...(await claimsByName(folder.path, scan.vdis, named, options.protectChains !== false)));
+    const flags = options.flags && { reader: options.flags, within: folder.remote };
+    claims.push(...(await claimsByName(folder.path, scan.vdis, named, options.protectChains !== false, flags)));
     // A backup named in the future takes part in no chain, and claims only what carries its own name.
     if (future.length > 0)
       claims.push(
-        ...(await claimsByName(folder.path, scan.vdis, future, false)).filter((c) =>
+        ...(await claimsByName(folder.path, scan.vdis, future, false, flags)).filter((c) =>
           isOwnUnit(c.unit, c.backup.datetime),
         ),
       );

@@ -10,11 +10,13 @@ export interface DataDirectory {
   name: string;
   // Holds header, footer and bat: XO has finished writing it.
   finished: boolean;
+  // Its immutable flag, read only where it decides (looksOrphaned); undefined when not read.
+  locked?: boolean;
 }
 
 // On an encrypted remote aliases and jsons are ciphertext, so which backup a VHD directory belongs to is read from
-// names alone: data/<dt>.vhd is backup <dt>'s when <dt>.alias.vhd sits beside data/; any other (the base of a merged
-// chain keeps an older name) belongs, once finished, to the newest backup of that VDI folder at or after its datetime.
+// names alone: data/<dt>.vhd is backup <dt>'s when <dt>.alias.vhd sits beside data/; a merged base (looksOrphaned)
+// belongs to the newest backup of that VDI folder at or after its datetime; an orphan belongs to none.
 // `backups`: the complete backups in their window; a backup is in a VDI folder when its alias is.
 export function dataDirectoryClaims<B extends { datetime: string; instant: number }>(
   vdi: VdiFolder,
@@ -23,12 +25,13 @@ export function dataDirectoryClaims<B extends { datetime: string; instant: numbe
 ): Claim<B>[] {
   const aliases = new Set(vdi.entries.filter((e) => e.isFile && e.name.endsWith('.alias.vhd')).map((e) => e.name));
   const inFolder = backups.filter((b) => aliases.has(`${b.datetime}.alias.vhd`));
+  const suspects = new Set(looksOrphaned(vdi, data));
   const claims: Claim<B>[] = [];
   for (const directory of data) {
     const datetime = directory.name.slice(0, -'.vhd'.length);
     const owner = aliases.has(`${datetime}.alias.vhd`)
       ? inFolder.find((b) => b.datetime === datetime)
-      : directory.finished
+      : isClaimable(directory, suspects)
         ? newestAtOrAfter(inFolder, parseBackupDatetime(directory.name))
         : undefined;
     if (owner !== undefined) claims.push({ unit: { path: directory.path, recursive: true }, backup: owner });
@@ -36,27 +39,56 @@ export function dataDirectoryClaims<B extends { datetime: string; instant: numbe
   return claims;
 }
 
+// A directory with no alias of its own name is the base of a merged chain, an orphan, or one XO is still writing.
+// XO's merge removes the merge target's own directory, then writes the target's alias again pointing at the base,
+// which keeps its older name (backup-archive MergeRemoteDisk, RemoteVhdDisk.rename): a base always has an alias at or
+// after its datetime with no directory of its own name. Without one, the directory is an orphan XO's cleanVm deletes
+// (#cleanOrphanDataFiles) or one XO is finishing (validator, then alias): these are the directories returned.
+export function looksOrphaned(vdi: VdiFolder, data: readonly DataDirectory[]): DataDirectory[] {
+  const own = new Set(aliasNames(vdi).map((name) => name.slice(0, -'.alias.vhd'.length)));
+  const names = new Set(data.map((d) => d.name));
+  const dangling = [...own].filter((name) => !names.has(`${name}.vhd`)).map((name) => parseBackupDatetime(name));
+  return data.filter((directory) => {
+    if (!directory.finished || own.has(directory.name.slice(0, -'.vhd'.length))) return false;
+    const instant = parseBackupDatetime(directory.name);
+    return !dangling.some((alias) => alias === undefined || instant === undefined || alias >= instant);
+  });
+}
+
+// A directory that looks orphaned stays claimed while its flag is on, or not read: a directory planted later under a
+// dangling alias's name must not release a base already locked (when in doubt, protect).
+function isClaimable(directory: DataDirectory, suspects: ReadonlySet<DataDirectory>): boolean {
+  return directory.finished && (!suspects.has(directory) || directory.locked !== false);
+}
+
+function aliasNames(vdi: VdiFolder): string[] {
+  return vdi.entries
+    .filter((e) => e.isFile && e.name.endsWith('.alias.vhd') && !e.name.startsWith('.'))
+    .map((e) => e.name);
+}
+
 export function isFinishedVhdDirectory(listing: readonly ListedEntry[]): boolean {
   return VHD_DIRECTORY_FINAL_FILES.every((name) => listing.some((e) => e.isFile && e.name === name));
 }
 
 // With chains protected, by names alone (an encrypted VHD's parent cannot be read): every alias and finished directory
-// of a VDI folder belongs to the newest complete backup of the folder at or after its datetime, so a delta's whole
+// of a VDI folder but an orphan (looksOrphaned) belongs to the newest complete backup of the folder at or after its datetime, so a delta's whole
 // chain stays locked as long as it does. The safe side: a base XO could free may stay locked longer.
 export function chainClaimsByName<B extends { datetime: string; instant: number }>(
   vdi: VdiFolder,
   data: readonly DataDirectory[],
   backups: readonly B[],
 ): Claim<B>[] {
-  const aliases = vdi.entries.filter((e) => e.isFile && e.name.endsWith('.alias.vhd') && !e.name.startsWith('.'));
-  const inFolder = backups.filter((b) => aliases.some((a) => a.name === `${b.datetime}.alias.vhd`));
+  const aliases = aliasNames(vdi);
+  const inFolder = backups.filter((b) => aliases.includes(`${b.datetime}.alias.vhd`));
+  const suspects = new Set(looksOrphaned(vdi, data));
   const claims: Claim<B>[] = [];
   const claim = (unitPath: string, name: string, recursive: boolean): void => {
     const owner = newestAtOrAfter(inFolder, parseBackupDatetime(name));
     if (owner !== undefined) claims.push({ unit: { path: unitPath, recursive }, backup: owner });
   };
-  for (const alias of aliases) claim(`${vdi.path}/${alias.name}`, alias.name, false);
-  for (const directory of data) if (directory.finished) claim(directory.path, directory.name, true);
+  for (const alias of aliases) claim(`${vdi.path}/${alias}`, alias, false);
+  for (const directory of data) if (isClaimable(directory, suspects)) claim(directory.path, directory.name, true);
   return claims;
 }
 

@@ -89,7 +89,7 @@ export async function verifyRemote(
       if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
     }
     for (const leaf of leaves) {
-      await checkFolder({ remote, ...leaf }, options, report);
+      await checkFolder({ remote, ...leaf }, { ...options, flags: attributes }, report);
       report.foldersChecked++;
       options.onProgress?.(report.entriesChecked + report.foldersChecked, total);
     }
@@ -189,13 +189,15 @@ function looseInside(
 // The daemon's own reconcile, run dry: whatever it would lock now is a completed backup left unprotected.
 async function checkFolder(
   folder: LeafFolder,
-  options: { now: number; jsonSettleMs: number; protectChains?: boolean },
+  options: { now: number; jsonSettleMs: number; protectChains?: boolean; flags: AttributesAdapter },
   report: VerifyReport,
 ): Promise<void> {
   const reconciled = await reconcileFolder(folder, {
     now: options.now,
     jsonSettleMs: settleTimeFor(folder.remote.encrypted, options.jsonSettleMs),
     protectChains: options.protectChains,
+    // Not a full proof: only the flags of directories that look orphaned are read, as the daemon does.
+    flags: options.flags,
   });
   for (const request of reconciled.requests) {
     if (!report.findings.some((f) => f.path === request.unit))

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   chainClaimsByName,
   dataDirectoryClaims,
+  looksOrphaned,
   vhdDirectoryNames,
   type DataDirectory,
 } from '../../src/remote/by-name.js';
@@ -35,17 +36,42 @@ describe('dataDirectoryClaims (encrypted remotes: by name only)', () => {
   });
 
   it('gives a merged base (no alias of its name) to the newest backup of its VDI folder, never leaves it out', () => {
-    // After XO merged b1 into its base, 20261201T000000Z.vhd holds the chain's data under its older name.
+    // XO merged b1 into its base: 01's directory is gone and 01.alias.vhd points at 00.vhd, which keeps its name.
     const claims = dataDirectoryClaims(
-      vdi('20261201T020000Z.alias.vhd', '20261201T030000Z.alias.vhd'),
+      vdi('20261201T010000Z.alias.vhd', '20261201T020000Z.alias.vhd', '20261201T030000Z.alias.vhd'),
       [data('20261201T000000Z.vhd'), data('20261201T020000Z.vhd'), data('20261201T030000Z.vhd')],
-      [b2, b3],
+      [b1, b2, b3],
     );
     expect(owners(claims)).toEqual({
       '20261201T000000Z.vhd': b3.datetime,
       '20261201T020000Z.vhd': b2.datetime,
       '20261201T030000Z.vhd': b3.datetime,
     });
+  });
+
+  it('leaves an orphan (no alias of its name, no alias at or after it without a directory) to XO, unless locked', () => {
+    const folder = vdi('20261201T010000Z.alias.vhd', '20261201T030000Z.alias.vhd');
+    const orphan = data('20261201T020000Z.vhd');
+    const directories = [data('20261201T010000Z.vhd'), orphan, data('20261201T030000Z.vhd')];
+    expect(looksOrphaned(folder, directories)).toEqual([orphan]);
+    for (const locked of [undefined, true, false]) {
+      const claims = dataDirectoryClaims(
+        folder,
+        [...directories.filter((d) => d !== orphan), { ...orphan, locked }],
+        [b1, b3],
+      );
+      // Its flag is read where it decides: off, the orphan is left; on (locked already) or not read, it stays claimed.
+      expect(owners(claims)['20261201T020000Z.vhd'], `locked: ${locked}`).toBe(
+        locked === false ? undefined : b3.datetime,
+      );
+    }
+  });
+
+  it('does not count an alias older than a directory as its merge target', () => {
+    // 01.alias.vhd has no directory of its name (merged into 00), but 02 is newer: an orphan all the same.
+    const folder = vdi('20261201T010000Z.alias.vhd', '20261201T030000Z.alias.vhd');
+    const directories = [data('20261201T000000Z.vhd'), data('20261201T020000Z.vhd'), data('20261201T030000Z.vhd')];
+    expect(looksOrphaned(folder, directories).map((d) => d.name)).toEqual(['20261201T020000Z.vhd']);
   });
 
   it('gives a legacy uuid-named directory to the newest backup of its VDI folder', () => {
@@ -91,6 +117,21 @@ describe('chainClaimsByName (encrypted remotes, chains protected: the safe side)
       'data/20261201T010000Z.vhd': b3.datetime,
       'data/20261201T020000Z.vhd': b3.datetime,
     });
+  });
+});
+
+describe('chainClaimsByName and orphans', () => {
+  it('gives no backup an orphan directory whose flag is off, and keeps one locked already', () => {
+    const b3 = backup('20261201T030000Z');
+    const folder = vdi('20261201T010000Z.alias.vhd', '20261201T030000Z.alias.vhd');
+    const kept = [data('20261201T010000Z.vhd'), data('20261201T030000Z.vhd')];
+    const paths = (locked: boolean) =>
+      chainClaimsByName(folder, [...kept, { ...data('20261201T020000Z.vhd'), locked }], [b3]).map((c) =>
+        c.unit.path.slice(VDI.length + 1),
+      );
+    expect(paths(false)).not.toContain('data/20261201T020000Z.vhd');
+    expect(paths(false)).toContain('data/20261201T010000Z.vhd');
+    expect(paths(true)).toContain('data/20261201T020000Z.vhd');
   });
 });
 

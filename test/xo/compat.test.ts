@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
@@ -334,5 +334,98 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
     expect(await h!.restoreMismatches(staged, newest)).toEqual([]);
     const files = await filesOf(chain);
     expect(immutableAmong(files)).toHaveLength(files.length);
+  });
+});
+
+// Issue 23: on an encrypted remote a VHD directory is paired with its backup by names only. One with no alias of its
+// own name is the base of a merged chain (a newer alias has no directory of its own), an orphan, or being written.
+describe.skipIf(h === undefined)('encrypted remote: VHD directories with no alias of their own name', () => {
+  const open = async (remote: TestRemote): Promise<XoRemote> => {
+    const xo = await h!.openRemote({ root: remote.root, ...KINDS.encrypted, retryEperm: false });
+    stopBeforeCleanup(() => xo.close());
+    return xo;
+  };
+  const settle = { config: { jsonSettleMs: 1_000 } };
+  const waitLocked = async (xo: XoRemote, backup: WrittenBackup): Promise<string[]> => {
+    const files = await h!.backupFiles(xo, backup);
+    await waitFor(() => immutableAmong(files).length === files.length, `backup ${backup.datetime} to be locked`);
+    return files;
+  };
+
+  it("an orphan directory is left unlocked and XO's cleanVm deletes it; the aliases stay locked", async () => {
+    const harness = h!;
+    const remote = await tempRemote();
+    await startDaemon(remote, settle);
+    const xo = await open(remote);
+    const vm = harness.makeVm({ disks: [8 * harness.MiB] });
+    const now = Date.now();
+    const first = await harness.writeNightly(xo, vm, now - 3 * HOUR);
+    await waitLocked(xo, first);
+    // XO stops for good between a finished directory and its alias (xo-server killed): the directory is an orphan.
+    const orphan = await new Promise<string>((resolve) => {
+      void harness.writeNightly(xo, vm, now - 2 * HOUR, {
+        beforeAlias: (dataPath) => {
+          resolve(path.join(remote.root, dataPath));
+          return new Promise<void>(() => undefined);
+        },
+      });
+    });
+    // The next night's backup, complete: on main the orphan went to it (the newest backup at or after its name).
+    const last = await harness.writeNightly(xo, vm, now - HOUR);
+    await waitLocked(xo, last);
+    expect(isImmutable(orphan), 'the orphan directory is locked').toBe(false);
+    // Deleting an alias cannot turn a locked directory into an orphan: the alias is locked with its backup.
+    await expect(unlink(path.join(remote.root, last.disks[0]!.path))).rejects.toMatchObject({ code: 'EPERM' });
+    const outcome = await harness.runRetention(xo, vm.uuid, []);
+    expect(outcome.cleanError).toBeNull();
+    expect(outcome.warnings.map((w) => w.message)).toContain('orphaned data file');
+    expect(existsSync(orphan), 'the orphan directory is still there after cleanVm').toBe(false);
+    await expectRestoresIdentically('encrypted', { remote, xo, vm, backups: [first, last] }, 'after cleanVm');
+  });
+
+  it('a directory XO is still writing is not locked before its alias, and is locked once its backup is complete', async () => {
+    const harness = h!;
+    const remote = await tempRemote();
+    const xo = await open(remote);
+    const vm = harness.makeVm({ disks: [8 * harness.MiB] });
+    const now = Date.now();
+    await harness.writeNightly(xo, vm, now - 3 * HOUR);
+    const newer = await harness.writeNightly(xo, vm, now - HOUR);
+    const newerFiles = await h!.backupFiles(xo, newer);
+    // A backup named before `newer` arrives after it (a mirror keeps its source's datetime). Between its finished
+    // directory and its alias, the daemon starts and locks what is complete, `newer` included.
+    let lockedBeforeAlias: boolean | undefined;
+    const late = await harness.writeNightly(xo, vm, now - 2 * HOUR, {
+      full: true,
+      beforeAlias: async (dataPath) => {
+        const { daemon } = await startDaemon(remote, settle);
+        await waitFor(() => immutableAmong(newerFiles).length === newerFiles.length, 'the newer backup to be locked');
+        lockedBeforeAlias = isImmutable(path.join(remote.root, dataPath));
+        await daemon.stop();
+      },
+    });
+    expect(lockedBeforeAlias, 'the directory was locked before XO wrote its alias').toBe(false);
+    await startDaemon(remote, settle);
+    await waitLocked(xo, late);
+    expect(await harness.restoreMismatches(xo, late)).toEqual([]);
+  });
+
+  it('a merged base (its own alias gone, a newer alias pointing at it) is locked with the backups built on it', async () => {
+    const harness = h!;
+    const remote = await tempRemote();
+    const xo = await open(remote);
+    const vm = harness.makeVm({ disks: [8 * harness.MiB] });
+    const now = Date.now();
+    const backups = await harness.writeChain(xo, vm, [now - 4 * HOUR, now - 3 * HOUR, now - 2 * HOUR, now - HOUR]);
+    // XO's retention on the oldest: its delta child is merged into the base directory, which keeps the oldest name.
+    const { outcome } = await harness.pruneOldestBackup(xo, vm.uuid);
+    expect(outcome.cleanError).toBeNull();
+    const base = path.join(path.dirname(path.join(remote.root, backups[1]!.disks[0]!.path)), 'data');
+    expect(existsSync(path.join(base, `${backups[0]!.datetime}.vhd`)), 'the merged base keeps its name').toBe(true);
+    expect(existsSync(path.join(base, `${backups[1]!.datetime}.vhd`)), "the merge target's directory").toBe(false);
+    await startDaemon(remote, settle);
+    for (const backup of backups.slice(1)) await waitLocked(xo, backup);
+    expect(isImmutable(path.join(base, `${backups[0]!.datetime}.vhd`))).toBe(true);
+    await expectRestoresIdentically('encrypted', { remote, xo, vm, backups: backups.slice(1) }, 'after a merge');
   });
 });

@@ -52,7 +52,8 @@ export function writeNightly(
   remote: XoRemote,
   vm: Vm,
   timestamp: number,
-  options?: { full?: boolean },
+  // beforeAlias: runs with each disk's finished VHD directory (relative to the remote root), before its alias.
+  options?: { full?: boolean; beforeAlias?: (dataPath: string, disk: number) => Promise<void> },
 ): Promise<WrittenBackup>;
 export function twinOf(vm: Vm): Vm;
 

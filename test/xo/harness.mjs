@@ -132,7 +132,8 @@ export function makeVm({ disks }) {
 // One backup of `vm`, written as IncrementalRemoteWriter#_transfer writes it: per disk, checkBaseVdis's
 // isMergeableParent() on the previous backup's disk (a parent that fails it, or cannot be opened, makes that disk a
 // full, as in XO), adapter.writeVhd() with checkVhd as validator; then adapter.writeVmBackupMetadata(), last.
-async function writeBackup(remote, vm, { timestamp, blocks, full = false }) {
+// `beforeAlias(dataPath, disk)` runs where XO's validator runs: a VHD directory finished, its alias not written yet.
+async function writeBackup(remote, vm, { timestamp, blocks, full = false, beforeAlias }) {
   const { adapter, handler } = remote;
   const datetime = formatFilenameDate(timestamp);
   const previous = vm.backups.at(-1);
@@ -173,7 +174,15 @@ async function writeBackup(remote, vm, { timestamp, blocks, full = false }) {
     await adapter.writeVhd(
       fullPath,
       new MemoryDisk({ virtualSize: d.virtualSize, blocks: exported, differencing: !diskIsFull }),
-      { validator: (tmpPath) => checkVhd(handler, tmpPath), uuid: packUuid(snapshotUuid), parentUuid, parentPath },
+      {
+        validator: async (tmpPath) => {
+          await checkVhd(handler, tmpPath);
+          await beforeAlias?.(tmpPath, i);
+        },
+        uuid: packUuid(snapshotUuid),
+        parentUuid,
+        parentPath,
+      },
     );
     d.state = new Map([...state, ...newBlocks]);
 
@@ -235,8 +244,8 @@ export async function writeChain(remote, vm, timestamps, { onWritten = async () 
 
 // One nightly run of XO's job for `vm`: a delta on the previous backup, or a full when `full` (XO's "full backup
 // interval") or when the previous disk cannot be a parent. Blocks as writeChain writes them.
-export async function writeNightly(remote, vm, timestamp, { full = false } = {}) {
-  return writeBackup(remote, vm, { timestamp, blocks: nextBlocks(vm, timestamp), full });
+export async function writeNightly(remote, vm, timestamp, { full = false, beforeAlias } = {}) {
+  return writeBackup(remote, vm, { timestamp, blocks: nextBlocks(vm, timestamp), full, beforeAlias });
 }
 
 // The same VM for another remote (an unprotected twin): same uuids and disks, none of its backups, so writing the
