@@ -182,23 +182,31 @@ describe('protect daemon on ext4 with real chattr', () => {
     expect(allImmutable(setup)).toBe(true);
   });
 
-  it('locks every VHD directory of an encrypted remote by name, a merged base with an older name included', async () => {
+  it('locks every VHD directory of an encrypted remote by name, a merged base with an older name included; not an orphan', async () => {
     const remote = await tempRemote();
     await writeFile(path.join(remote.root, 'encryption.json'), '{"algorithm":"chacha20-poly1305"}');
     await writeFile(path.join(remote.root, 'metadata.json'), 'ciphertext');
+    const now = Date.now();
     const head = await writeVmBackup(remote.root, {
-      datetime: xoDatetime(Date.now() - 3_600_000),
+      datetime: xoDatetime(now - 3_600_000),
       encrypted: true,
       disks: [{ type: 'vhd-directory' }],
     });
-    // XO merged an older backup into its base: the base keeps the older name, and only the newer alias (ciphertext)
-    // points at it. No alias is named after it any more.
-    const base = path.join(path.dirname(head.units[0]!), 'data', `${xoDatetime(Date.now() - 3 * 3_600_000)}.vhd`);
-    await mkdir(path.join(base, 'blocks', '0'), { recursive: true });
+    // XO merged an older backup into its base and removed the merge target's own directory: the base keeps the older
+    // name, and the target's alias (ciphertext) points at it. No alias is named after it any more.
+    const own = head.units.find((u) => u.endsWith(`${xoDatetime(now - 3_600_000)}.vhd`))!;
+    const data = path.dirname(own);
+    const base = path.join(data, `${xoDatetime(now - 3 * 3_600_000)}.vhd`);
+    await rename(own, base);
+    // A finished directory newer than every alias without a directory of its own: an orphan XO's cleanVm deletes.
+    const orphan = path.join(data, `${xoDatetime(now - 1_800_000)}.vhd`);
+    await mkdir(path.join(orphan, 'blocks', '0'), { recursive: true });
     for (const part of ['header', 'footer', 'bat', 'chunk-filters.json', 'blocks/0/0'])
-      await writeFile(path.join(base, part), part);
+      await writeFile(path.join(orphan, part), part);
     const { logs } = await startDaemon(remote, { config: { jsonSettleMs: 300 } });
-    await waitFor(() => allImmutable([...head.units, base]), 'the encrypted backup and its base to be locked');
+    const units = [...head.units.filter((u) => u !== own), base];
+    await waitFor(() => allImmutable(units), 'the encrypted backup and its base to be locked');
+    expect(isImmutable(orphan), 'the orphan is locked').toBe(false);
     expect(logs.filter((l) => String(l.msg).startsWith('not locking'))).toEqual([]);
   });
 
