@@ -248,7 +248,6 @@ function describe(report: VmLiftReport, hold: Hold | undefined): string[] {
       `  then locks them again; end it earlier with: lift --remote ${report.remote} --vm ${report.vm} --end-hold`,
     );
   if (report.vanished.length > 0) lines.push(`  ${report.vanished.length} unit(s) already gone from the remote`);
-  if (report.cachesRemoved.length > 0) lines.push("  removed XO's metadata cache (cache.json.gz), so XO re-reads it");
   for (const f of report.failed) lines.push(`  FAILED ${f.path}: ${f.message}`);
   for (const s of report.suspicious) lines.push(`  NOT UNLOCKED ${s.path}: ${s.reason}`);
   for (const u of report.unreadableEntries) lines.push(`  left alone: ${u} is not an index entry this version reads`);
@@ -274,6 +273,5 @@ function toJson(report: VmLiftReport, hold: Hold | undefined): unknown {
     suspicious: report.suspicious,
     unreadableEntries: report.unreadableEntries,
     stillImmutable: report.stillImmutable,
-    cachesRemoved: report.cachesRemoved,
   };
 }

@@ -188,10 +188,6 @@ function describe(outcome: RemoteOutcome, options: LiftCommandOptions): string[]
     lines.push(
       `  ${report.vanished.length} unit(s) already gone from the remote: ${options.dryRun ? 'their entries would be' : 'entries'} forgotten`,
     );
-  if (report.cachesRemoved.length > 0)
-    lines.push(
-      `  removed XO's metadata cache (cache.json.gz) in ${report.cachesRemoved.length} VM folder(s), so XO re-reads them`,
-    );
   if (report.deferred.length > 0)
     lines.push(
       `  ${report.deferred.length} expired unit(s) left locked: XO is running on their VM folder, or a flat VHD of their backup stays locked; a later lift unlocks them`,
@@ -220,7 +216,6 @@ function toJson(outcomes: RemoteOutcome[]): unknown {
             failed: o.report!.failed,
             suspicious: o.report!.suspicious,
             unreadableEntries: o.report!.unreadableEntries,
-            cachesRemoved: o.report!.cachesRemoved,
             deferred: o.report!.deferred,
           },
     ),

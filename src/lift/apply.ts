@@ -34,10 +34,9 @@ export interface LiftReport {
   // (lift/flat-order.ts): left locked for a later pass.
   deferred: string[];
   kept: number;
-  cachesRemoved: string[];
 }
 
-// Unlock, then forget (chattr -i, XO's caches, the entries), so a crash leaves only entries the next pass removes.
+// Unlock, then forget (chattr -i, then the entries), so a crash leaves only entries the next pass removes.
 // Only the buckets old enough to expire are read, a chunk at a time: a pass costs what it lifts, not what is protected.
 export async function liftRemote(
   remote: RemoteContext,
@@ -70,7 +69,6 @@ export function emptyReport(remote: string, dryRun: boolean): LiftReport {
     unreadableEntries: [],
     deferred: [],
     kept: 0,
-    cachesRemoved: [],
   };
 }
 

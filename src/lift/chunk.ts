@@ -1,7 +1,6 @@
 import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { LiftedUnit, LiftReport } from './apply.js';
-import { removeVmCaches } from './caches.js';
 import { checkCandidate, type UnlockChecks, type Verdict } from './candidate.js';
 import type { LiftCandidate } from './plan.js';
 
@@ -53,17 +52,11 @@ export async function unlockChunk(
   return { unlocked, gone };
 }
 
-// Forgets what a chunk unlocked (XO's caches, then the entries); returns the names of the entries forgotten (with
+// Forgets what a chunk unlocked (its entries); returns the names of the entries forgotten (with
 // dryRun: that would be).
-export async function forgetChunk(
-  remote: RemoteContext,
-  lifted: ChunkLifted,
-  dryRun: boolean,
-  report: LiftReport,
-): Promise<string[]> {
+export async function forgetChunk(remote: RemoteContext, lifted: ChunkLifted, dryRun: boolean): Promise<string[]> {
   const entries = [...lifted.unlocked, ...lifted.gone].flatMap((candidate) => candidate.entries);
   if (dryRun) return entries.map((entry) => entry.name);
-  report.cachesRemoved.push(...(await removeVmCaches(remote, lifted.unlocked, report.failed)));
   for (const entry of entries) await remote.index.remove(entry.day, entry.name);
   for (const { identity } of [...lifted.unlocked, ...lifted.gone])
     if (identity !== undefined) await remote.index.windows.forget(identity);

@@ -181,7 +181,7 @@ export class LiftPass {
 
   async #forgetLast(): Promise<void> {
     if (this.#lastLifted === undefined) return;
-    const names = await forgetChunk(this.#remote, this.#lastLifted, this.#options.dryRun, this.#report);
+    const names = await forgetChunk(this.#remote, this.#lastLifted, this.#options.dryRun);
     this.#lastLifted = undefined;
     this.forgotten += names.length;
     for (const name of names) this.#carried.delete(name);

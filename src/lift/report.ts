@@ -38,7 +38,6 @@ export function logLiftReport(report: LiftReport, log: Logger): void {
       vanished: report.vanished.length,
       kept: report.kept,
       days: Object.fromEntries(countByDay(report.unlocked)),
-      cachesRemoved: report.cachesRemoved.length,
     },
     `lifted ${report.unlocked.length} unit(s) whose window has passed on remote ${report.remote}`,
   );

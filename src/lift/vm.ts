@@ -9,7 +9,6 @@ import type { Identity } from '../remote/identity.js';
 import { isInWindow } from '../remote/model.js';
 import { listFolder, listVdiFolders } from '../remote/read.js';
 import { emptyReport, type LiftReport } from './apply.js';
-import { removeVmCaches } from './caches.js';
 import { unlockChunk } from './chunk.js';
 import { groupByPath, type LiftCandidate } from './plan.js';
 
@@ -71,15 +70,13 @@ export async function liftVm(
   for (const [unit, reason] of elsewhere) report.suspicious.push({ path: unit, reason });
   const units = named.filter((u) => !elsewhere.has(u.path)).sort((a, b) => a.path.localeCompare(b.path));
   const checks = { now: options.now, all: false, repairOf: folder, dryRun: options.dryRun };
-  const unlocked: LiftCandidate[] = [];
   for (let start = 0; start < units.length; start += CHUNK) {
     const chunk = units.slice(start, start + CHUNK);
-    unlocked.push(...(await unlockChunk(remote, attributes, chunk, checks, report, async () => {})).unlocked);
+    await unlockChunk(remote, attributes, chunk, checks, report, async () => {});
     options.onProgress?.(Math.min(start + CHUNK, units.length), units.length);
   }
   report.kept = 0;
   if (options.dryRun) return report;
-  report.cachesRemoved.push(...(await removeVmCaches(remote, unlocked, report.failed)));
   const refused = new Set(report.suspicious.map((s) => s.path));
   for (const [unit, immutable] of await attributes.isImmutable(remote, paths))
     if (immutable === true && !refused.has(unit)) report.stillImmutable.push(unit);

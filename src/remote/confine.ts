@@ -1,8 +1,8 @@
 import { lstatSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
-import { AppError, errnoCode } from '../errors.js';
-import { isPlainlyBelow, NotAFolder, openRemoteTree, procPath, type HeldTree } from './held.js';
+import { errnoCode } from '../errors.js';
+import { isPlainlyBelow } from './held.js';
 import type { RemoteRoot } from './root.js';
 
 // chattr follows symlinked parent folders: a folder is safe to act in only if the root still resolves to where it did
@@ -39,30 +39,5 @@ export async function isRealFolder(
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     if (code === 'ELOOP') return false;
     throw error;
-  }
-}
-
-// `dir` (the root or plainly below it) opened one folder at a time from the root, never following a link, for `act`
-// to work in through `/proc/self/fd/N/<name>` (the kernel's openat: nothing above is resolved again). undefined: a
-// folder on the way is gone or is not a real folder, or the root no longer resolves where it did at start.
-export function inHeldFolder<T>(remote: RemoteRoot, dir: string, act: (held: string) => T): T | undefined {
-  const { root } = remote;
-  if (!isPlainlyBelow(root, dir)) return undefined;
-  let tree: HeldTree | undefined;
-  let held: string | undefined;
-  try {
-    tree = openRemoteTree(remote);
-    const fd = tree.folder(dir.slice(root.length + 1));
-    if (fd !== undefined) held = procPath(fd);
-  } catch (error) {
-    tree?.close();
-    if (error instanceof NotAFolder || error instanceof AppError) return undefined;
-    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(error) ?? '')) return undefined;
-    throw error;
-  }
-  try {
-    return held === undefined ? undefined : act(held);
-  } finally {
-    tree.close();
   }
 }

@@ -95,9 +95,8 @@ describe('lift on ext4 with real chattr', () => {
     expect(report.unlocked.map((u) => u.day)).toEqual(Array(report.unlocked.length).fill(utcDay(t)));
     for (const unit of expired.flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
     expect(allImmutable(recent.flatMap((b) => b.units))).toBe(true);
-    // XO re-reads a VM folder's metadata once its cache is gone.
-    expect(report.cachesRemoved).toEqual([expired[0]!.neverLocked[0]]);
-    expect(existsSync(expired[0]!.neverLocked[0]!)).toBe(false);
+    // XO's metadata cache is XO's: a lift leaves it (XO's cleanVm warns when it finds it gone).
+    expect(existsSync(expired[0]!.neverLocked[0]!)).toBe(true);
     // What XO's retention does: delete whole backups with a plain rm -rf.
     execFileSync('rm', ['-rf', path.dirname(expired[0]!.label), expired[1]!.label, expired[2]!.label]);
     expect(existsSync(expired[1]!.label)).toBe(false);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { main } from '../../src/cli/main.js';
 import type { RemoteContext } from '../../src/context/remote-context.js';
+import type { Daemon } from '../../src/daemon/daemon.js';
 import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { runCli } from '../support/cli.js';
@@ -43,6 +44,8 @@ interface ProtectedChain {
   xo: XoRemote;
   vm: Vm;
   backups: WrittenBackup[];
+  // The daemon protecting it, when the chain was written under one.
+  daemon?: Daemon;
 }
 
 // A full and two deltas of a VM with two small disks, written by XO's code into a remote the daemon protects
@@ -59,7 +62,7 @@ async function protectedChain(kind: Kind): Promise<ProtectedChain> {
   };
   // The daemon first, on a new empty remote: XO must still be able to set it up, encryption included (XO refuses a
   // root holding anything but dotfiles and its own two files: "Remote directory must be empty.").
-  await startDaemon(remote, config);
+  const { daemon } = await startDaemon(remote, config);
   const xo: XoRemote = await open();
   if (kind === 'encrypted')
     console.log('xo-compat encrypted: XO set up encryption on a root the daemon was protecting');
@@ -72,7 +75,7 @@ async function protectedChain(kind: Kind): Promise<ProtectedChain> {
       return waitFor(() => immutableAmong(top).length === top.length, `backup ${backup.datetime} to be locked`);
     },
   });
-  return { remote, xo, vm, backups };
+  return { remote, xo, vm, backups, daemon };
 }
 
 async function filesOf(chain: ProtectedChain): Promise<string[]> {
@@ -289,6 +292,35 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
     expect(next.cleanError).toBeNull();
     expect(await harness.listVmBackups(xo, vm.uuid)).toHaveLength(backups.length);
     await expectRestoresIdentically('flat', chain, 'after a lift held back during cleanVm');
+  });
+
+  it("a lift leaves XO's cache.json.gz: XO's next cleanVm finds it in step and warns of nothing", async () => {
+    const chain = await protectedChain('vhd-directory');
+    const files = await filesOf(chain);
+    const cache = path.join(chain.remote.root, path.dirname(chain.backups[0]!.metadataPath), 'cache.json.gz');
+    expect(existsSync(cache), 'XO wrote its cache').toBe(true);
+    const context: RemoteContext = {
+      id: 'r',
+      root: chain.remote.root,
+      realRoot: chain.remote.root,
+      durationMs: 7 * DAY,
+      index: new IndexStore(chain.remote.indexPath, 'r'),
+      encrypted: false,
+    };
+    await chain.daemon!.stop();
+    // By the lift's clock a month has passed: every backup has left its window.
+    const lifted = await liftRemote(context, new IoctlAdapter(), {
+      now: Date.now() + 30 * DAY,
+      dryRun: false,
+      all: false,
+    });
+    expect(lifted.failed).toEqual([]);
+    expect(immutableAmong(files), 'files still locked after the lift').toEqual([]);
+    // What XO's next incremental run does first (IncrementalRemoteWriter#beforeBackup): cleanVm, merge and remove.
+    const next = await h!.runRetention(chain.xo, chain.vm.uuid, []);
+    expect(next.cleanError).toBeNull();
+    expect(next.warnings.map((w) => w.message)).not.toContain('unexpected number of entries in backup cache');
+    expect(existsSync(cache)).toBe(true);
   });
 
   describe.each(Object.keys(KINDS) as Kind[])('%s remote', (kind) => {
