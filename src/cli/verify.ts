@@ -22,7 +22,7 @@ export async function runVerify(
     verifyRemote(context, attributes, {
       now: clock.now(),
       jsonSettleMs: config.jsonSettleMs,
-      protectChains: config.protectChains,
+      protectChains: context.protectChains ?? config.protectChains,
       onProgress,
     }),
   );

@@ -79,6 +79,12 @@ export const configSchema = {
               'Most index entries for this remote (default 1000000): beyond it new units are locked without an ' +
               'entry, so lift never unlocks them (rebuild-index recovers them). A warning is logged at 80%.',
           },
+          protectChains: {
+            type: 'boolean',
+            description:
+              "This remote's own protectChains (default: the top-level one). false on an encrypted remote whose key " +
+              'the daemon does not have lets its chains be freed, at the price of each backup keeping its own window only.',
+          },
           delayBetweenSizeCheck: {
             anyOf: [{ type: 'string' }, { type: 'number' }],
             description:
@@ -118,6 +124,8 @@ export interface RemoteConfig {
   // Caps against a flood of attacker-made folders and units (caps.ts); undefined: the defaults.
   maxWatchedFolders?: number;
   maxIndexEntries?: number;
+  // The remote's protectChains, else the top-level one (validate resolves it); undefined: the top-level one.
+  protectChains?: boolean;
 }
 
 // The validated config with durations in milliseconds and defaults applied: what the daemon runs on.

@@ -49,7 +49,8 @@ export function validateConfig(raw: unknown): ValidationResult {
   const maxClockJumpMs = readDuration(problems, 'maxClockJump', text(top.maxClockJump, defaults.maxClockJump), 60_000);
   const metricsFile = typeof top.metricsFile === 'string' ? top.metricsFile : undefined;
   problems.push(...metricsFileProblems(metricsFile));
-  const remotes = readRemotes(problems, isRecord(top.remotes) ? top.remotes : {});
+  const protectChains = typeof top.protectChains === 'boolean' ? top.protectChains : defaults.protectChains;
+  const remotes = readRemotes(problems, isRecord(top.remotes) ? top.remotes : {}, protectChains);
   problems.push(...indexOverlaps(indexPath, remotes), ...remoteOverlaps(remotes));
 
   if (problems.length > 0) return { ok: false, problems };
@@ -65,7 +66,7 @@ export function validateConfig(raw: unknown): ValidationResult {
       maxClockJumpMs,
       metricsFile,
       logLevel,
-      protectChains: typeof top.protectChains === 'boolean' ? top.protectChains : defaults.protectChains,
+      protectChains,
       remotes,
       warnings,
     },
@@ -137,7 +138,7 @@ function metricsFileProblems(metricsFile: string | undefined): ConfigProblem[] {
   ];
 }
 
-function readRemotes(problems: ConfigProblem[], raw: Record<string, unknown>): RemoteConfig[] {
+function readRemotes(problems: ConfigProblem[], raw: Record<string, unknown>, protectChains: boolean): RemoteConfig[] {
   const remotes: RemoteConfig[] = [];
   for (const [id, remote] of Object.entries(raw)) {
     const key = `remotes.${id}`;
@@ -165,6 +166,7 @@ function readRemotes(problems: ConfigProblem[], raw: Record<string, unknown>): R
       rebuildIndexOnStart: remote.rebuildIndexOnStart === true,
       maxWatchedFolders: readCap(problems, `${key}.maxWatchedFolders`, remote.maxWatchedFolders, 'maxWatchedFolders'),
       maxIndexEntries: readCap(problems, `${key}.maxIndexEntries`, remote.maxIndexEntries, 'maxIndexEntries'),
+      protectChains: typeof remote.protectChains === 'boolean' ? remote.protectChains : protectChains,
     });
   }
   return remotes;

@@ -15,5 +15,6 @@ export async function openRemoteContext(remote: RemoteConfig, indexPath: string)
     durationMs: remote.immutabilityDurationMs,
     index: new IndexStore(indexPath, remote.id, remote.maxIndexEntries ?? defaults.maxIndexEntries),
     encrypted: await isEncryptedRemote(remote.root),
+    ...(remote.protectChains === undefined ? {} : { protectChains: remote.protectChains }),
   };
 }

@@ -8,4 +8,6 @@ export interface RemoteContext extends RemoteRoot {
   index: IndexStore;
   // XO encrypts this remote: its jsons are ciphertext, complete once unchanged for jsonSettleTime.
   encrypted: boolean;
+  // This remote's protectChains (config/validate.ts resolves it); undefined: the top-level setting.
+  protectChains?: boolean;
 }

@@ -49,7 +49,7 @@ export class ProtectionService implements Service {
               jsonSettleMs: settleTimeFor(folder.remote.encrypted, config.jsonSettleMs),
               proven: proven.get(folder.remote),
               full,
-              protectChains: config.protectChains,
+              protectChains: folder.remote.protectChains ?? config.protectChains,
               maxClockJumpMs: config.maxClockJumpMs,
             }),
       proven: (folder) => proven.get(folder.remote),

@@ -14,12 +14,15 @@ describe('config mistakes an admin makes', () => {
   it('suggests the nearest known key for a misspelt one, at its level', () => {
     const found = problems({
       liftEvry: '1h',
-      remotes: { main: { root: '/srv/b', immutabilityDurration: '7d', RebuildIndexOnStart: true } },
+      remotes: {
+        main: { root: '/srv/b', immutabilityDurration: '7d', RebuildIndexOnStart: true, protectChain: false },
+      },
     });
     const hint = (key: string): string => found.find((p) => p.key === key)?.hint ?? '';
     expect(hint('liftEvry')).toContain('did you mean `liftEvery`');
     expect(hint('remotes.main.immutabilityDurration')).toContain('did you mean `immutabilityDuration`');
     expect(hint('remotes.main.RebuildIndexOnStart')).toContain('did you mean `rebuildIndexOnStart`');
+    expect(hint('remotes.main.protectChain')).toContain('did you mean `protectChains`');
   });
 
   it('names the level a key belongs to when it is written at the other one', () => {

@@ -31,6 +31,7 @@ describe('validateConfig', () => {
             rebuildIndexOnStart: false,
             maxWatchedFolders: 100_000,
             maxIndexEntries: 1_000_000,
+            protectChains: true,
           },
         ],
         warnings: [],
@@ -130,5 +131,30 @@ describe('validateConfig', () => {
     if (result.ok) return;
     expect(result.problems.map((p) => p.key)).toEqual(['remotes.../x', 'indexPath', 'remotes.b.root']);
     expect(result.problems[1]?.message).toContain('overlaps remote "a"');
+  });
+
+  it('gives each remote the top-level protectChains unless it sets its own, and refuses a non-boolean', () => {
+    const result = validateConfig({
+      protectChains: true,
+      remotes: {
+        plain: { root: '/srv/plain', immutabilityDuration: '7d' },
+        vault: { root: '/srv/vault', immutabilityDuration: '7d', protectChains: false },
+      },
+    });
+    expect(result.ok && result.config.remotes.map((r) => [r.id, r.protectChains])).toEqual([
+      ['plain', true],
+      ['vault', false],
+    ]);
+    const off = validateConfig({
+      protectChains: false,
+      remotes: { a: { root: '/srv/a', immutabilityDuration: '7d' } },
+    });
+    expect(off.ok && off.config.remotes[0]?.protectChains).toBe(false);
+    const wrong = validateConfig({
+      remotes: { a: { root: '/srv/a', immutabilityDuration: '7d', protectChains: 'no' } },
+    });
+    expect(wrong.ok ? [] : wrong.problems.map((p) => `${p.key} ${p.message}`)).toEqual([
+      'remotes.a.protectChains should be boolean',
+    ]);
   });
 });

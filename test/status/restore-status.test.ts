@@ -34,6 +34,7 @@ function restorePoints(config: string): RestorePoints {
 // then stopped so that nothing locks again behind the test's back.
 async function lockedChain(
   protectChains: boolean,
+  remoteProtectChains?: boolean,
 ): Promise<{ remote: TestRemote; config: string; chain: ChainBackup[] }> {
   const remote = await tempRemote();
   const now = Date.now();
@@ -43,7 +44,9 @@ async function lockedChain(
     'vdi-1',
     [10, 3, 1].map((days) => xoDatetime(now - days * DAY)),
   );
-  const { daemon } = await startDaemon(remote, { config: { protectChains }, watch: false });
+  const own = remoteProtectChains === undefined ? {} : { protectChains: remoteProtectChains };
+  const remotes = [{ id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false, ...own }];
+  const { daemon } = await startDaemon(remote, { config: { protectChains, remotes }, watch: false });
   await daemon.stop();
   return { remote, config: await writeConfigFile(remote), chain };
 }
@@ -87,8 +90,12 @@ describe('status: restore points inside the window', () => {
     ]);
   });
 
-  it('protectChains false: the expired full leaves both deltas unprotected, base-expired', async () => {
-    const { config, chain } = await lockedChain(false);
+  it.each([
+    ['protectChains false', false, undefined],
+    ["the remote's own protectChains false under a top-level true", true, false],
+  ])('%s: the expired full leaves both deltas unprotected, base-expired', async (_, top, own) => {
+    const { config, chain } = await lockedChain(top, own);
+    expect(allImmutable([chain[0]!.directory])).toBe(false);
     expect(allImmutable([chain[1]!.directory, chain[2]!.directory])).toBe(true);
     const points = restorePoints(config);
     expect(points).toMatchObject({ inWindow: 2, protected: 0, unprotected: 2 });
