@@ -14,7 +14,9 @@ import { realpathOfNearest } from '../paths.js';
 import { isFlatVhdName } from '../remote/model.js';
 import { listVdiFolders } from '../remote/read.js';
 import { findLeafFolders, type FoundLeaf } from '../remote/scan.js';
-import { surveyRemote } from '../status/restore-survey.js';
+import { surveyRemote, type SurveyedVm } from '../status/restore-survey.js';
+import { surveyChainCost } from '../status/chain-cost-survey.js';
+import { formatBytes, type ChainCost } from '../status/chain-cost.js';
 import { adviseXoSettings } from '../status/xo-settings.js';
 import { readInstalledUnit, UNIT_NAME, viewedFrom, type InstalledUnit } from '../systemd/locate.js';
 import { judgeSandbox, pathNeeds, sandboxOf } from '../systemd/sandbox.js';
@@ -107,7 +109,9 @@ async function checkRemotes(record: Recorder, config: Config, attributes: IoctlA
     await record(`remote ${remote.id}: kind`, () => remoteKind(remote));
     const leaves = await findLeafFolders(remote.root);
     await record(`remote ${remote.id}: restorable while locked`, () => flatVhdWarning(leaves));
-    await record(`remote ${remote.id}: XO settings`, () => xoSettingsWarning(remote));
+    const survey = surveyForCheck(remote, attributes, config.protectChains);
+    await record(`remote ${remote.id}: XO settings`, async () => xoSettingsWarning(await survey, remote));
+    await record(`remote ${remote.id}: beyond XO's retention`, async () => chainCostWarning((await survey).cost));
     folders += leaves.length;
   }
   return folders;
@@ -142,19 +146,63 @@ async function flatVhdWarning(leaves: readonly FoundLeaf[]): Promise<string> {
   );
 }
 
-// Settings of XO's job that fight the window, from the backups on the remote (docs/operations.md, "Chains").
-async function xoSettingsWarning(remote: RemoteConfig): Promise<string> {
+interface CheckSurvey {
+  vms: SurveyedVm[];
+  cost: ChainCost;
+  now: number;
+}
+
+// The backups on the remote, read once for the two checks below (the flags only of what is left beyond retention).
+async function surveyForCheck(
+  remote: RemoteConfig,
+  attributes: IoctlAdapter,
+  protectChains: boolean,
+): Promise<CheckSurvey> {
   const now = Date.now();
-  const durationMs = remote.immutabilityDurationMs;
-  const surveyed = { encrypted: await isEncryptedRemote(remote.root), durationMs };
+  const surveyed = {
+    encrypted: await isEncryptedRemote(remote.root),
+    durationMs: remote.immutabilityDurationMs,
+    protectChains: remote.protectChains ?? protectChains,
+  };
   const within = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
-  // Only the shape of the backups is needed here, not whether they are locked.
-  const vms = await withHeldRemote(within, (held) =>
-    surveyRemote(held, surveyed, [], () => Promise.resolve(new Map<string, boolean | undefined>()), now),
-  );
-  const advice = adviseXoSettings(vms, now, durationMs);
+  return withHeldRemote(within, async (held) => {
+    // Only the shape of the backups is needed for the settings, not whether they are locked.
+    const vms = await surveyRemote(
+      held,
+      surveyed,
+      [],
+      () => Promise.resolve(new Map<string, boolean | undefined>()),
+      now,
+    );
+    const cost = await surveyChainCost(held, surveyed, vms, (paths) => attributes.isImmutable(within, paths));
+    return { vms, cost, now };
+  });
+}
+
+// Settings of XO's job that fight the window, from the backups on the remote (docs/operations.md, "Chains").
+function xoSettingsWarning({ vms, now }: CheckSurvey, remote: RemoteConfig): string {
+  const advice = adviseXoSettings(vms, now, remote.immutabilityDurationMs);
   if (advice.length === 0) return 'no VM whose XO settings fight the window (as far as the remote shows)';
   return `WARNING: ${advice.map((a) => `VM ${a.vm}: ${a.detail}; ${a.set}`).join('. ')}`;
+}
+
+// Without the key, the cost said plainly: every VDI folder never freed, and what XO's merges could not remove.
+function chainCostWarning(cost: ChainCost): string {
+  const { backups, bytes } = cost.beyondRetention;
+  const held = `${backups} backup(s) XO's retention removed stay locked (${formatBytes(bytes)})`;
+  if (cost.unfreedVdis.length === 0)
+    return backups === 0
+      ? 'nothing: every backup XO removed is gone'
+      : `${held}, each until the backup needing it leaves its window`;
+  const folders = cost.unfreedVdis.map(
+    (v) => `${v.vm}/${v.vdi} (${v.leftoverBackups} removed backup(s), ${formatBytes(v.leftoverBytes)})`,
+  );
+  return (
+    `WARNING: encrypted remote read without its key: ${cost.unfreedVdis.length} VDI folder(s) keep every VHD locked ` +
+    `while backups keep coming, so XO's merges fail and the remote grows: ${folders.join(', ')}; ${held}. Choose: ` +
+    "the remote's key file, protectChains false for this remote, or accept the growth (docs/operations.md, " +
+    '"Encrypted remotes: the cost and the three choices")'
+  );
 }
 
 async function indexOutside(indexPath: string, remote: RemoteConfig): Promise<string> {

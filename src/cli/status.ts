@@ -9,6 +9,8 @@ import { processExists, readDaemonStatus } from '../status/daemon-status.js';
 import { buildStatus, renderStatus } from '../status/report.js';
 import { judgeRemote, type RestorePoints } from '../status/restore-points.js';
 import { surveyRemote } from '../status/restore-survey.js';
+import { surveyChainCost } from '../status/chain-cost-survey.js';
+import type { ChainCost } from '../status/chain-cost.js';
 import { adviseXoSettings, type XoSettingAdvice } from '../status/xo-settings.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import { withHeldRemote } from '../remote/held.js';
@@ -43,7 +45,7 @@ export async function runStatus(
       durationMs: remote.immutabilityDurationMs,
       stored,
       holds,
-      ...(await restorePointsNow(remote, stored, clock.now())),
+      ...(await restorePointsNow(remote, stored, clock.now(), config.protectChains)),
     });
   }
   const report = buildStatus({
@@ -70,23 +72,31 @@ async function restorePointsNow(
   remote: RemoteConfig,
   stored: StoredEntry[],
   now: number,
-): Promise<{ restorePoints: RestorePoints | null; xoSettings: XoSettingAdvice[] | null }> {
+  protectChains: boolean,
+): Promise<{ restorePoints: RestorePoints | null; chainCost: ChainCost | null; xoSettings: XoSettingAdvice[] | null }> {
   try {
     const attributes = new IoctlAdapter();
     const durationMs = remote.immutabilityDurationMs;
-    const surveyed = { encrypted: await isEncryptedRemote(remote.root), durationMs };
+    const surveyed = {
+      encrypted: await isEncryptedRemote(remote.root),
+      durationMs,
+      protectChains: remote.protectChains ?? protectChains,
+    };
     const within = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
-    const vms = await withHeldRemote(within, (held) =>
-      surveyRemote(held, surveyed, stored, (paths) => attributes.isImmutable(within, paths), now),
-    );
+    const readImmutable = (paths: readonly string[]) => attributes.isImmutable(within, paths);
+    const { vms, chainCost } = await withHeldRemote(within, async (held) => {
+      const vms = await surveyRemote(held, surveyed, stored, readImmutable, now);
+      return { vms, chainCost: await surveyChainCost(held, surveyed, vms, readImmutable) };
+    });
     return {
       restorePoints: judgeRemote(
         vms.map((vm) => vm.model),
         now,
       ),
+      chainCost,
       xoSettings: adviseXoSettings(vms, now, durationMs),
     };
   } catch {
-    return { restorePoints: null, xoSettings: null };
+    return { restorePoints: null, chainCost: null, xoSettings: null };
   }
 }

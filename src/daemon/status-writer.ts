@@ -9,9 +9,13 @@ import {
   DAEMON_STATUS_VERSION,
   writeDaemonStatus,
   type DaemonStatus,
+  type ChainCostCounts,
   type RestorePointCounts,
 } from '../status/daemon-status.js';
-import { surveyRestorePoints } from '../status/restore-survey.js';
+import { surveyRemote } from '../status/restore-survey.js';
+import { judgeRemote } from '../status/restore-points.js';
+import { surveyChainCost } from '../status/chain-cost-survey.js';
+import type { ChainCost } from '../status/chain-cost.js';
 import { withHeldRemote } from '../remote/held.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { VERSION } from '../version.js';
@@ -45,6 +49,7 @@ export class StatusWriter implements Service {
   #writing: Promise<void> | undefined;
   // Restore points per remote, counted in the background every rescanEvery (a walk of the remote: not every 10 s).
   readonly #restorePoints = new Map<string, RestorePointCounts>();
+  readonly #chainCost = new Map<string, ChainCost>();
   #counting: Promise<void> | undefined;
   #countedAt: number | undefined;
 
@@ -117,6 +122,7 @@ export class StatusWriter implements Service {
           vmsWithFlatVhds: scheduler?.facts.count('flatVhds', r.root) ?? 0,
           lastLift: lift.lastLift(r),
           restorePoints: this.#restorePoints.get(r.id),
+          chainCost: countsOf(this.#chainCost.get(r.id)),
           caps: { watchedFolders: watchers.capFigures(r), indexEntries: r.index.entries.figures() },
         };
       }),
@@ -158,6 +164,7 @@ export class StatusWriter implements Service {
           pendingUnits: scheduler?.pendingUnits(r.id) ?? 0,
           liftFailuresTotal: totals?.failures ?? 0,
           restorePoints: this.#restorePoints.get(r.id),
+          chainCost: this.#chainCost.get(r.id),
           heldVms: holds.holds(r).length,
           watches: this.#deps.watchers.capFigures(r),
           indexEntries: r.index.entries.figures(),
@@ -184,13 +191,23 @@ export class StatusWriter implements Service {
       if (this.#stopped) return;
       if (pauses.why(remote) !== undefined) {
         this.#restorePoints.delete(remote.id);
+        this.#chainCost.delete(remote.id);
         continue;
       }
       const stored: StoredEntry[] = [];
       for (const day of await remote.index.listDays()) stored.push(...(await remote.index.readDay(day)));
-      const points = await withHeldRemote(remote, (held) =>
-        surveyRestorePoints(held, remote, stored, (paths) => attributes.isImmutable(remote, paths), clock.now()),
-      );
+      const surveyed = { ...remote, protectChains: remote.protectChains ?? this.#deps.config.protectChains };
+      const readImmutable = (paths: readonly string[]) => attributes.isImmutable(remote, paths);
+      const now = clock.now();
+      const { points, cost } = await withHeldRemote(remote, async (held) => {
+        const vms = await surveyRemote(held, surveyed, stored, readImmutable, now);
+        const points = judgeRemote(
+          vms.map((vm) => vm.model),
+          now,
+        );
+        return { points, cost: await surveyChainCost(held, surveyed, vms, readImmutable) };
+      });
+      this.#chainCost.set(remote.id, cost);
       this.#restorePoints.set(remote.id, {
         inWindow: points.inWindow,
         protected: points.protected,
@@ -200,4 +217,8 @@ export class StatusWriter implements Service {
       });
     }
   }
+}
+
+function countsOf(cost: ChainCost | undefined): ChainCostCounts | undefined {
+  return cost === undefined ? undefined : { ...cost, unfreedVdis: cost.unfreedVdis.length };
 }

@@ -2,9 +2,11 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
 import type { CapFigures } from '../caps.js';
+import type { ChainCost } from './chain-cost.js';
 import type { RestorePoints } from './restore-points.js';
 
 export type RestorePointCounts = Omit<RestorePoints, 'vms'> & { checkedAt: string };
+export type ChainCostCounts = Omit<ChainCost, 'unfreedVdis'> & { unfreedVdis: number };
 
 export const DAEMON_STATUS_FILE = 'status.json';
 // The daemon rewrites status.json every 10 s: three missed beats mean it is not running.
@@ -41,6 +43,9 @@ export interface DaemonStatus {
     // The daemon's last count of the restore points inside their window (status/restore-points.ts), as the metrics
     // say; `status` reads the remote itself.
     restorePoints?: RestorePointCounts;
+    // The daemon's last count of what the remote holds beyond XO's retention (status/chain-cost.ts), counted with the
+    // restore points; unfreedVdis: how many VDI folders never free their chains.
+    chainCost?: ChainCostCounts;
     // Counts against the remote's caps (maxWatchedFolders, maxIndexEntries); watchedFolders is absent when the remote
     // is not watched.
     caps?: { watchedFolders?: CapFigures; indexEntries: CapFigures };

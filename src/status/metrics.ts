@@ -1,5 +1,6 @@
 import { writeFileAtomic } from '../atomic.js';
 import type { CapFigures, CapLevel } from '../caps.js';
+import type { ChainCost } from './chain-cost.js';
 
 export interface MetricsInput {
   version: string;
@@ -26,6 +27,8 @@ export interface MetricsInput {
     lastSuccessfulLiftMs: number | undefined;
     // The daemon's last count of restore points inside their window; undefined until the first count.
     restorePoints?: { protected: number; unprotected: number; chainUnknown: number };
+    // The daemon's last count of what the remote holds beyond XO's retention; undefined until the first count.
+    chainCost?: ChainCost;
   }[];
 }
 
@@ -197,6 +200,36 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     'Of the unprotected: backups whose VHD chain cannot be read (encrypted remote), locked on the safe side.',
     input.remotes.map((r) => [{ remote: r.id }, r.restorePoints?.chainUnknown]),
+  );
+  metric(
+    'beyond_retention_backups',
+    'gauge',
+    "Backups XO's retention removed (their json is gone) whose disks stay locked: XO's merges could not remove them.",
+    input.remotes.map((r) => [{ remote: r.id }, r.chainCost?.beyondRetention.backups]),
+  );
+  metric(
+    'beyond_retention_bytes',
+    'gauge',
+    "Bytes of the files of those disks: what the remote holds beyond XO's retention, at most (a merge keeps part).",
+    input.remotes.map((r) => [{ remote: r.id }, r.chainCost?.beyondRetention.bytes]),
+  );
+  metric(
+    'unfreed_vdi_folders',
+    'gauge',
+    'VDI folders whose chains cannot be freed while backups keep coming (encrypted remote read without its key, ' +
+      'protectChains on): every VHD stays locked while the newest backup is in its window.',
+    input.remotes.map((r) => [{ remote: r.id }, r.chainCost?.unfreedVdis.length]),
+  );
+  metric(
+    'unfreed_vdi_leftover_bytes',
+    'gauge',
+    "Per VDI folder never freed: bytes of the disks of backups XO's retention removed that stay locked there.",
+    input.remotes.flatMap((r) =>
+      (r.chainCost?.unfreedVdis ?? []).map((v): [Record<string, string>, number] => [
+        { remote: r.id, vm: v.vm, vdi: v.vdi },
+        v.leftoverBytes,
+      ]),
+    ),
   );
   return `${lines.join('\n')}\n`;
 }

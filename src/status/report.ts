@@ -4,6 +4,7 @@ import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../lift/plan.js';
 import { utcDay } from '../remote/datetime.js';
 import { HEARTBEAT_STALE_MS, type DaemonStatus } from './daemon-status.js';
+import { renderChainCost, type ChainCost } from './chain-cost.js';
 import type { RestorePoints, UnprotectedReason } from './restore-points.js';
 import type { XoSettingAdvice } from './xo-settings.js';
 
@@ -38,6 +39,9 @@ export interface RemoteStatus {
   // Backups inside their window and whether XO could restore each after an attack, read from the remote when
   // `status` ran. null when the remote could not be read.
   restorePoints: RestorePoints | null;
+  // What the remote holds beyond XO's retention, and the VDI folders never freed (status/chain-cost.ts). null when the
+  // remote could not be read.
+  chainCost: ChainCost | null;
   // XO job settings that fight the window, per VM (status/xo-settings.ts). null when the remote could not be read.
   xoSettings: XoSettingAdvice[] | null;
   // VMs a repair lift left unlocked (lift --vm --hold), soonest end first: protection is off for them until `until`.
@@ -83,6 +87,7 @@ export interface RemoteInput {
   durationMs: number;
   stored: StoredEntry[];
   restorePoints?: RestorePoints | null;
+  chainCost?: ChainCost | null;
   xoSettings?: XoSettingAdvice[] | null;
   holds: readonly Hold[];
 }
@@ -135,6 +140,7 @@ export function buildStatus(input: {
             ? { watchedFolders: seen.caps.watchedFolders ?? null, indexEntries: seen.caps.indexEntries }
             : null,
         restorePoints: remote.restorePoints ?? null,
+        chainCost: remote.chainCost ?? null,
         xoSettings: remote.xoSettings ?? null,
         holds: remote.holds
           .filter((hold) => Date.parse(hold.until) > now)
@@ -165,6 +171,7 @@ function summarizeRemote(
   | 'vmsWithFlatVhds'
   | 'lastLift'
   | 'restorePoints'
+  | 'chainCost'
   | 'xoSettings'
   | 'holds'
 > {
@@ -274,7 +281,8 @@ function renderRemote(remote: RemoteStatus): string[] {
       '    (restore without unlocking: xo-immutable-backups stage-restore)',
     );
   lines.push(`  protected: ${remote.protectedUnits} unit(s) in ${remote.protectedBackups} backup(s)`);
-  lines.push(...renderRestorePoints(remote.restorePoints), ...renderXoSettings(remote.xoSettings));
+  lines.push(...renderRestorePoints(remote.restorePoints), ...renderChainCost(remote.chainCost));
+  lines.push(...renderXoSettings(remote.xoSettings));
   lines.push(...renderPending(remote));
   if (remote.oldestBackup !== null)
     lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);

@@ -7,11 +7,14 @@ import { isInWindow } from '../remote/model.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { unlessLinked, type HeldRemote } from '../remote/held.js';
 import { examineIn } from '../remote/read.js';
+import { leftoverBackups, unfreedVdis, type LeftoverBackup, type UnfreedVdi } from './chain-cost.js';
 import { judgeRemote, type RestorePoints, type UnitFacts, type VmModel } from './restore-points.js';
 
 export interface SurveyedRemote {
   encrypted: boolean;
   durationMs: number;
+  // Undefined: on (the default).
+  protectChains?: boolean;
 }
 
 // Reads the immutable flag of paths (the attributes adapter); undefined: the path is gone.
@@ -38,6 +41,9 @@ export interface SurveyedVm {
   backups: BackupShape[];
   // A merge XO left unfinished (a ".<parent>.merge.json" in a VDI folder): XO's retention met a locked unit.
   blockedMerges: string[];
+  // Disks of backups XO's retention removed, still there; VDI folders whose chains are never freed (status/chain-cost.ts).
+  leftovers: LeftoverBackup[];
+  unfreed: UnfreedVdi[];
 }
 
 // The restore points of a remote, at the time asked: each VM folder read once (backup/snapshot.ts) and asked what its
@@ -53,7 +59,7 @@ export async function surveyRemote(
   const indexed = new Map(groupByPath(stored).units.map((unit) => [unit.path, unit]));
   const vms: SurveyedVm[] = [];
   for (const vm of vmFolders(held))
-    vms.push(surveyVm(await readVmSnapshot(held, vm, remote.encrypted), remote.durationMs, now, held.root));
+    vms.push(surveyVm(await readVmSnapshot(held, vm, remote.encrypted), remote, now, held.root));
   const facts = new Map<string, UnitFacts>();
   for (const { model, folder } of vms)
     for (const unit of model.units.keys()) {
@@ -97,7 +103,8 @@ export async function surveyRestorePoints(
   );
 }
 
-function surveyVm(snapshot: VmSnapshot, durationMs: number, now: number, root: string): SurveyedVm {
+function surveyVm(snapshot: VmSnapshot, remote: SurveyedRemote, now: number, root: string): SurveyedVm {
+  const { durationMs } = remote;
   const points: VmModel['points'][number][] = [];
   const units = new Map<string, UnitFacts>();
   const backups: BackupShape[] = [];
@@ -117,7 +124,16 @@ function surveyVm(snapshot: VmSnapshot, durationMs: number, now: number, root: s
     vdi.entries.filter((e) => e.isFile && /^\..*\.merge\.json$/.test(e.name)).map((e) => `${vdi.path}/${e.name}`),
   );
   const folder = path.join(root, snapshot.folder);
-  return { vm: snapshot.vm, folder, model: { vm: snapshot.vm, points, units }, backups, blockedMerges };
+  const byName = snapshot.encrypted && remote.protectChains !== false;
+  return {
+    vm: snapshot.vm,
+    folder,
+    model: { vm: snapshot.vm, points, units },
+    backups,
+    blockedMerges,
+    leftovers: leftoverBackups(snapshot),
+    unfreed: byName ? unfreedVdis(snapshot, now, durationMs) : [],
+  };
 }
 
 function shapeOf(
