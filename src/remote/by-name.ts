@@ -26,13 +26,20 @@ export function dataDirectoryClaims<B extends { datetime: string; instant: numbe
   const aliases = new Set(vdi.entries.filter((e) => e.isFile && e.name.endsWith('.alias.vhd')).map((e) => e.name));
   const inFolder = backups.filter((b) => aliases.has(`${b.datetime}.alias.vhd`));
   const suspects = new Set(looksOrphaned(vdi, data));
+  // XO's merge deletes the child's directory and points the child's alias at the merged base, which keeps its older
+  // name: an alias with no directory of its own name is the one pointing at such a base.
+  const directories = new Set(data.map((d) => d.name));
+  const mergedInto = [...aliases]
+    .map((a) => a.slice(0, -'.alias.vhd'.length))
+    .filter((datetime) => !directories.has(`${datetime}.vhd`))
+    .sort();
   const claims: Claim<B>[] = [];
   for (const directory of data) {
     const datetime = directory.name.slice(0, -'.vhd'.length);
     const owner = aliases.has(`${datetime}.alias.vhd`)
       ? inFolder.find((b) => b.datetime === datetime)
       : isClaimable(directory, suspects)
-        ? newestAtOrAfter(inFolder, parseBackupDatetime(directory.name))
+        ? mergedBaseOwner(inFolder, mergedInto, data, parseBackupDatetime(directory.name))
         : undefined;
     if (owner !== undefined) claims.push({ unit: { path: directory.path, recursive: true }, backup: owner });
   }
@@ -65,6 +72,30 @@ function aliasNames(vdi: VdiFolder): string[] {
   return vdi.entries
     .filter((e) => e.isFile && e.name.endsWith('.alias.vhd') && !e.name.startsWith('.'))
     .map((e) => e.name);
+}
+
+// A merged base is the data of the aliases without a directory between it and the next directory: XO merges a child
+// into its parent, so such an alias points at the nearest directory before it. The base keeps the newest of those
+// backups' windows, and is freed with them. Aliases of no backup in its window are ignored, and the newest one wins: an
+// alias or backup planted in between can only lengthen the base's window, never free it early. With none (a legacy
+// name, or a base not yet known), the safe side: the newest backup of the folder at or after it.
+function mergedBaseOwner<B extends { datetime: string; instant: number }>(
+  inFolder: readonly B[],
+  mergedInto: readonly string[],
+  data: readonly DataDirectory[],
+  instant: number | undefined,
+): B | undefined {
+  if (instant === undefined) return newestAtOrAfter(inFolder, instant);
+  const next = Math.min(
+    ...data.map((d) => parseBackupDatetime(d.name) ?? Infinity).filter((other) => other > instant),
+    Infinity,
+  );
+  const pointing = mergedInto.filter((dt) => {
+    const at = parseBackupDatetime(dt);
+    return at !== undefined && at >= instant && at < next;
+  });
+  if (pointing.length === 0) return newestAtOrAfter(inFolder, instant);
+  return inFolder.filter((b) => pointing.includes(b.datetime)).sort((a, b) => b.instant - a.instant)[0];
 }
 
 export function isFinishedVhdDirectory(listing: readonly ListedEntry[]): boolean {

@@ -35,7 +35,7 @@ describe('dataDirectoryClaims (encrypted remotes: by name only)', () => {
     expect(claims.every((c) => c.unit.recursive)).toBe(true);
   });
 
-  it('gives a merged base (no alias of its name) to the newest backup of its VDI folder, never leaves it out', () => {
+  it('gives a merged base (no alias of its name) to the backup whose alias points at it, never leaves it out', () => {
     // XO merged b1 into its base: 01's directory is gone and 01.alias.vhd points at 00.vhd, which keeps its name.
     const claims = dataDirectoryClaims(
       vdi('20261201T010000Z.alias.vhd', '20261201T020000Z.alias.vhd', '20261201T030000Z.alias.vhd'),
@@ -43,7 +43,7 @@ describe('dataDirectoryClaims (encrypted remotes: by name only)', () => {
       [b1, b2, b3],
     );
     expect(owners(claims)).toEqual({
-      '20261201T000000Z.vhd': b3.datetime,
+      '20261201T000000Z.vhd': b1.datetime,
       '20261201T020000Z.vhd': b2.datetime,
       '20261201T030000Z.vhd': b3.datetime,
     });
@@ -72,6 +72,26 @@ describe('dataDirectoryClaims (encrypted remotes: by name only)', () => {
     const folder = vdi('20261201T010000Z.alias.vhd', '20261201T030000Z.alias.vhd');
     const directories = [data('20261201T000000Z.vhd'), data('20261201T020000Z.vhd'), data('20261201T030000Z.vhd')];
     expect(looksOrphaned(folder, directories).map((d) => d.name)).toEqual(['20261201T020000Z.vhd']);
+  });
+
+  it("gives a merged base the backup whose alias XO pointed at it (no directory of its own), for that backup's window", () => {
+    // XO merged b2 into the base 20261201T000000Z.vhd: b2's directory is gone, its alias points at the base.
+    const folder = vdi('20261201T020000Z.alias.vhd', '20261201T030000Z.alias.vhd');
+    const directories = [data('20261201T000000Z.vhd'), data('20261201T030000Z.vhd')];
+    expect(owners(dataDirectoryClaims(folder, directories, [b2, b3]))).toEqual({
+      '20261201T000000Z.vhd': b2.datetime,
+      '20261201T030000Z.vhd': b3.datetime,
+    });
+    // b2 past its window (or deleted by XO's retention): the base is freed, so XO's next merge into it goes through.
+    expect(owners(dataDirectoryClaims(folder, directories, [b3]))).toEqual({ '20261201T030000Z.vhd': b3.datetime });
+  });
+
+  it('ignores an alias planted between a merged base and the alias that points at it: it can only lengthen the window', () => {
+    // b2's alias points at the base; 01.alias.vhd was planted with no backup, an old backup's name, or b1 long gone.
+    const folder = vdi('20261201T010000Z.alias.vhd', '20261201T020000Z.alias.vhd', '20261201T030000Z.alias.vhd');
+    const directories = [data('20261201T000000Z.vhd'), data('20261201T030000Z.vhd')];
+    expect(owners(dataDirectoryClaims(folder, directories, [b2, b3]))['20261201T000000Z.vhd']).toBe(b2.datetime);
+    expect(owners(dataDirectoryClaims(folder, directories, [b1, b2, b3]))['20261201T000000Z.vhd']).toBe(b2.datetime);
   });
 
   it('gives a legacy uuid-named directory to the newest backup of its VDI folder', () => {
