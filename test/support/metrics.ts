@@ -26,6 +26,8 @@ export const EVERY_METRIC: MetricsInput = {
       indexEntries: { count: 1, max: 100, level: 'below' },
       lastSuccessfulLiftMs: 1_700_000_000_000,
       restorePoints: { protected: 1, unprotected: 0, chainUnknown: 0 },
+      // Per-folder series (unfreed_vdi_leftover_bytes) only on an encrypted remote: test/status/chain-cost-status.test.ts.
+      chainCost: { chainsByName: false, beyondRetention: { backups: 0, units: 0, bytes: 0 }, unfreedVdis: [] },
     },
   ],
 };
