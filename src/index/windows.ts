@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { syncFolder } from '../atomic.js';
 import { TakeTurns, yieldIfDue } from '../concurrency.js';
@@ -37,10 +37,13 @@ export class UnitWindows {
 
   async read(identity: Identity): Promise<UnitWindow | undefined> {
     await yieldIfDue();
-    const staged = this.#staged.get(this.#file(identity));
+    const file = this.#file(identity);
+    const staged = this.#staged.get(file);
     if (staged !== undefined) return staged.record;
     try {
-      const value = JSON.parse(readFileSync(this.#file(identity), 'utf8')) as Partial<UnitWindow>;
+      // stat first: most units have no record, and a miss is cheaper than a thrown ENOENT (docs/performance.md).
+      if (statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+      const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<UnitWindow>;
       // A record of a newer format is kept as unreadable: it never shortens a window.
       if (versionOf(value) !== WINDOW_VERSION) throw new Error('a newer format');
       return typeof value.until === 'number' && typeof value.path === 'string'
@@ -49,7 +52,7 @@ export class UnitWindows {
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
       // A damaged record must not shorten a window: the caller keeps the unit locked until told otherwise.
-      return { until: Number.POSITIVE_INFINITY, path: `(unreadable record ${this.#file(identity)})` };
+      return { until: Number.POSITIVE_INFINITY, path: `(unreadable record ${file})` };
     }
   }
 
@@ -101,8 +104,10 @@ export class UnitWindows {
 
   async forget(identity: Identity): Promise<void> {
     await yieldIfDue();
+    const file = this.#file(identity);
+    if (statSync(file, { throwIfNoEntry: false }) === undefined) return;
     try {
-      unlinkSync(this.#file(identity));
+      unlinkSync(file);
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
