@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'STAGE_NOT_FOUND'
   | 'STAGE_SOURCE_REFUSED'
   | 'STAGE_COPY_FAILED'
+  | 'KEY_FILE_REFUSED'
+  | 'KEY_NOT_USABLE'
   | 'USAGE';
 
 export class AppError extends Error {

@@ -144,7 +144,7 @@ function readJsons(remote: HeldRemote, folder: string, entries: readonly HeldEnt
       remote.readFile(`${folder}/${entry.name}`, (fd, size, stats) => {
         const file: JsonFile = { size, mtimeMs: Number(stats.mtimeMs), identity: identityOf(stats) };
         if (size > METADATA_LIMIT) return file;
-        const content = readWhole(fd, size)?.toString('utf8');
+        const content = remote.contentOf(`${folder}/${entry.name}`, readWhole(fd, size))?.toString('utf8');
         const parsed = content === undefined ? undefined : parseObject(content);
         return { ...file, ...(content === undefined ? {} : { content }), ...(parsed === undefined ? {} : { parsed }) };
       }),

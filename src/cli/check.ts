@@ -9,7 +9,8 @@ import { isInside } from '../paths.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { withHeldRemote } from '../remote/held.js';
-import { isEncryptedRemote, isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
+import { readingOf } from '../remote/encryption.js';
+import { isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import { realpathOfNearest } from '../paths.js';
 import { isFlatVhdName } from '../remote/model.js';
 import { listVdiFolders } from '../remote/read.js';
@@ -119,12 +120,20 @@ async function checkRemotes(record: Recorder, config: Config, attributes: IoctlA
 
 // How the daemon will protect it, and, for a new remote, that either order of set-up works.
 async function remoteKind(remote: RemoteConfig): Promise<string> {
+  // First: a key file that is not root-only (or not this remote's key) fails the check, whatever the remote holds.
+  const reading = await readingOf(remote, { root: remote.root, realRoot: await resolveRemoteRoot(remote) });
   if (await isUntouchedByXo(remote.root))
     return (
       'new: XO has written nothing there yet; the daemon writes immutability.json once XO has, ' +
-      'so add the remote in XO (with encryption or not) before or after starting the service'
+      'so add the remote in XO (with encryption or not) before or after starting the service' +
+      (remote.encryptionKeyFile === undefined ? '' : "; the key is checked against XO's metadata.json then")
     );
-  return (await isEncryptedRemote(remote.root))
+  if (reading.decrypt !== undefined)
+    return (
+      `encrypted, read with the key file ${remote.encryptionKeyFile} (root-only, and it decrypts XO's ` +
+      "metadata.json): aliases and jsons are read to find each backup's VHD directories"
+    );
+  return reading.encrypted
     ? 'encrypted: VHD directories are matched to backups by name (aliases and jsons are ciphertext)'
     : "plain: aliases and jsons are read to find each backup's VHD directories";
 }
@@ -159,12 +168,14 @@ async function surveyForCheck(
   protectChains: boolean,
 ): Promise<CheckSurvey> {
   const now = Date.now();
+  const root = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
+  const reading = await readingOf(remote, root);
   const surveyed = {
-    encrypted: await isEncryptedRemote(remote.root),
+    encrypted: reading.encrypted,
     durationMs: remote.immutabilityDurationMs,
     protectChains: remote.protectChains ?? protectChains,
   };
-  const within = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
+  const within = { ...root, ...reading };
   return withHeldRemote(within, async (held) => {
     // Only the shape of the backups is needed for the settings, not whether they are locked.
     const vms = await surveyRemote(

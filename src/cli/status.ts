@@ -14,7 +14,8 @@ import type { ChainCost } from '../status/chain-cost.js';
 import { adviseXoSettings, type XoSettingAdvice } from '../status/xo-settings.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import { withHeldRemote } from '../remote/held.js';
-import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
+import { readingOf } from '../remote/encryption.js';
+import { resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
 import { wrapLine } from './render.js';
@@ -77,12 +78,10 @@ async function restorePointsNow(
   try {
     const attributes = new IoctlAdapter();
     const durationMs = remote.immutabilityDurationMs;
-    const surveyed = {
-      encrypted: await isEncryptedRemote(remote.root),
-      durationMs,
-      protectChains: remote.protectChains ?? protectChains,
-    };
-    const within = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
+    const root = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
+    const reading = await readingOf(remote, root);
+    const surveyed = { encrypted: reading.encrypted, durationMs, protectChains: remote.protectChains ?? protectChains };
+    const within = { ...root, ...reading };
     const readImmutable = (paths: readonly string[]) => attributes.isImmutable(within, paths);
     const { vms, chainCost } = await withHeldRemote(within, async (held) => {
       const vms = await surveyRemote(held, surveyed, stored, readImmutable, now);

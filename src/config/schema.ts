@@ -85,6 +85,13 @@ export const configSchema = {
               "This remote's own protectChains (default: the top-level one). false on an encrypted remote whose key " +
               'the daemon does not have lets its chains be freed, at the price of each backup keeping its own window only.',
           },
+          encryptionKeyFile: {
+            type: 'string',
+            description:
+              'Absolute path of a file owned by root, mode 0600, holding the encryption key XO has for this ' +
+              'encrypted remote: jsons, aliases and VHD headers are then read as on a plain remote (anyone root on ' +
+              'this server can read the backups with it).',
+          },
           delayBetweenSizeCheck: {
             anyOf: [{ type: 'string' }, { type: 'number' }],
             description:
@@ -126,6 +133,8 @@ export interface RemoteConfig {
   maxIndexEntries?: number;
   // The remote's protectChains, else the top-level one (validate resolves it); undefined: the top-level one.
   protectChains?: boolean;
+  // XO's key for an encrypted remote, in a root-only file (remote/encryption.ts); undefined: read as ciphertext.
+  encryptionKeyFile?: string;
 }
 
 // The validated config with durations in milliseconds and defaults applied: what the daemon runs on.

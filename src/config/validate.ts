@@ -167,9 +167,23 @@ function readRemotes(problems: ConfigProblem[], raw: Record<string, unknown>, pr
       maxWatchedFolders: readCap(problems, `${key}.maxWatchedFolders`, remote.maxWatchedFolders, 'maxWatchedFolders'),
       maxIndexEntries: readCap(problems, `${key}.maxIndexEntries`, remote.maxIndexEntries, 'maxIndexEntries'),
       protectChains: typeof remote.protectChains === 'boolean' ? remote.protectChains : protectChains,
+      ...keyFileOf(problems, `${key}.encryptionKeyFile`, remote.encryptionKeyFile),
     });
   }
   return remotes;
+}
+
+// Absolute, and never inside a remote (remoteOverlaps): whoever writes the remote must not choose the key.
+function keyFileOf(problems: ConfigProblem[], key: string, value: unknown): { encryptionKeyFile?: string } {
+  if (typeof value !== 'string') return {};
+  if (!path.isAbsolute(value))
+    problems.push({
+      key,
+      value,
+      message: NOT_ABSOLUTE,
+      hint: 'write the full path of a root-only file outside every remote, such as "/etc/xo-immutable-backups/main.key"',
+    });
+  return { encryptionKeyFile: path.resolve(value) };
 }
 
 // A cap is a whole number of at least 1; a wrong type is already reported by the shape check (0 then).
@@ -228,6 +242,15 @@ function indexOverlaps(indexPath: string, remotes: readonly RemoteConfig[]): Con
 
 function remoteOverlaps(remotes: readonly RemoteConfig[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  for (const a of remotes)
+    for (const b of remotes)
+      if (a.encryptionKeyFile !== undefined && b.root !== '/' && isInside(a.encryptionKeyFile, b.root))
+        problems.push({
+          key: `remotes.${a.id}.encryptionKeyFile`,
+          value: a.encryptionKeyFile,
+          message: `lies inside remote "${b.id}" (${b.root})`,
+          hint: 'keep the key file outside every remote, such as in /etc/xo-immutable-backups/, owned by root, mode 0600',
+        });
   for (const [i, a] of remotes.entries()) {
     for (const b of remotes.slice(i + 1)) {
       if (a.root !== '/' && b.root !== '/' && (isInside(a.root, b.root) || isInside(b.root, a.root))) {

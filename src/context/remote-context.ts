@@ -6,7 +6,8 @@ export interface RemoteContext extends RemoteRoot {
   id: string;
   durationMs: number;
   index: IndexStore;
-  // XO encrypts this remote: its jsons are ciphertext, complete once unchanged for jsonSettleTime.
+  // XO encrypts this remote and there is no key file: its jsons are ciphertext, complete once unchanged for
+  // jsonSettleTime. With the key file, false: `decrypt` reads it as a plain remote.
   encrypted: boolean;
   // This remote's protectChains (config/validate.ts resolves it); undefined: the top-level setting.
   protectChains?: boolean;

@@ -50,6 +50,8 @@ export class ProtectionService implements Service {
               proven: proven.get(folder.remote),
               full,
               protectChains: folder.remote.protectChains ?? config.protectChains,
+              // Only the flags of encrypted data directories that look orphaned (remote/by-name.ts).
+              flags: attributes,
               maxClockJumpMs: config.maxClockJumpMs,
             }),
       proven: (folder) => proven.get(folder.remote),

@@ -13,7 +13,8 @@ import type { Logger } from '../log/logger.js';
 import { isInside, realpathOfNearest } from '../paths.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
-import { isEncryptedRemote, isUntouchedByXo } from '../remote/root.js';
+import { readingOf } from '../remote/encryption.js';
+import { isUntouchedByXo } from '../remote/root.js';
 import { lockSetupFiles, XO_SETUP_FILES } from '../remote/setup-files.js';
 import { VERSION } from '../version.js';
 import type { RemotePauses } from './health.js';
@@ -106,8 +107,10 @@ export class RemoteSet implements Service {
 
   async #activate(remote: RemoteContext): Promise<boolean> {
     if (await isUntouchedByXo(remote.root)) return false;
+    // A wrong key leaves the remote waiting, its error logged at each look, nothing written there.
+    const config = this.#config.remotes.find((r) => r.id === remote.id) ?? remote;
+    Object.assign(remote, await readingOf(config, remote));
     await this.#writeImmutabilityFile(remote);
-    remote.encrypted = await isEncryptedRemote(remote.root);
     this.#pauses.resume(remote);
     this.#log.info(
       { remote: remote.id, encrypted: remote.encrypted },

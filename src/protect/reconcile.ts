@@ -32,7 +32,7 @@ import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import { chainOf, type ChainCache } from './chain.js';
 import { jsonsOfFlatChain } from './flat-jsons.js';
 import type { ProvenBackups } from './proven.js';
-import type { IndexedUnit } from './flag-proof.js';
+import type { FlagReader, IndexedUnit } from './flag-proof.js';
 
 export interface ReconcileOptions {
   now: number;
@@ -43,6 +43,9 @@ export interface ReconcileOptions {
   full?: boolean;
   // Lock each backup's whole VHD chain until the newest backup needing it leaves its window (default true).
   protectChains?: boolean;
+  // On encrypted remotes, reads the flag of a data directory that looks orphaned (remote/by-name.ts): a locked one stays
+  // claimed. Without it such a directory is read as not locked.
+  flags?: FlagReader;
   // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
   maxClockJumpMs?: number;
 }

@@ -54,7 +54,10 @@ export function unlessLinked<T>(read: () => T): T | undefined {
 export class HeldTree {
   readonly #fds = new Map<string, number>();
 
-  protected constructor(top: number) {
+  protected constructor(
+    top: number,
+    readonly decrypt?: (data: Buffer) => Buffer | undefined,
+  ) {
     this.#fds.set('', top);
   }
 
@@ -158,7 +161,17 @@ export class HeldTree {
 
   // A whole file up to `limit` bytes, never past it even when it grows while read; undefined when larger.
   readSmall(relative: string, limit: number): Buffer | undefined {
-    return this.readFile(relative, (fd, size) => (size > limit ? undefined : readWhole(fd, size)));
+    return this.readFile(relative, (fd, size) =>
+      size > limit ? undefined : this.contentOf(relative, readWhole(fd, size)),
+    );
+  }
+
+  // A file's bytes as XO reads them: decrypted on a remote opened with its key (every file XO writes there but
+  // encryption.json, remote/encryption.ts); undefined when they do not decrypt.
+  contentOf(relative: string, data: Buffer | undefined): Buffer | undefined {
+    return data === undefined || this.decrypt === undefined || relative === 'encryption.json'
+      ? data
+      : this.decrypt(data);
   }
 
   // `length` bytes at `offset` of a regular file (a VHD's footer or header); undefined when the file is shorter.
@@ -192,15 +205,16 @@ export class HeldRemote extends HeldTree implements RemoteRoot {
     top: number,
     readonly root: string,
     readonly realRoot: string,
+    decrypt?: (data: Buffer) => Buffer | undefined,
   ) {
-    super(top);
+    super(top, decrypt);
   }
 
   // The root opened following the admin's own links above it. Throws REMOTE_LINK_ON_PATH when it no longer resolves
   // to `realRoot`.
   static open(remote: RemoteRoot): HeldRemote {
     const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK;
-    return new HeldRemote(openTop(remote.root, flags, remote.realRoot), remote.root, remote.realRoot);
+    return new HeldRemote(openTop(remote.root, flags, remote.realRoot), remote.root, remote.realRoot, remote.decrypt);
   }
 
   // A path below the root (as path.join writes it), relative to the root; undefined for any other.

@@ -16,7 +16,11 @@ import type { ListedEntry, VdiFolder } from './model.js';
 const roots = new Map<string, RemoteRoot>();
 
 export function holdRemoteRoot(remote: RemoteRoot): void {
-  roots.set(remote.root, { root: remote.root, realRoot: remote.realRoot });
+  roots.set(remote.root, {
+    root: remote.root,
+    realRoot: remote.realRoot,
+    ...(remote.decrypt === undefined ? {} : { decrypt: remote.decrypt }),
+  });
 }
 
 // The remote a path is plainly below (the deepest, should roots nest), and the path relative to its root.

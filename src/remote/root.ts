@@ -8,6 +8,8 @@ import { holdRemoteRoot, readSmallFile } from './read.js';
 export interface RemoteRoot {
   root: string;
   realRoot: string;
+  // With the remote's key file: what XO wrote, decrypted (remote/encryption.ts); undefined when it does not decrypt.
+  decrypt?: (data: Buffer) => Buffer | undefined;
 }
 
 // The remote root must exist and be a directory; it is never created, so that an unmounted remote is never

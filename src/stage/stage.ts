@@ -4,7 +4,8 @@ import { AppError } from '../errors.js';
 import { readVmSnapshot } from '../backup/snapshot.js';
 import { settleTimeFor } from '../protect/completion.js';
 import { HeldRemote } from '../remote/held.js';
-import { isEncryptedRemote, resolveRemoteRoot } from '../remote/root.js';
+import { readingOf } from '../remote/encryption.js';
+import { resolveRemoteRoot } from '../remote/root.js';
 import { copyVerified, type CopyMethod } from './copy.js';
 import { gatherBackup } from './gather.js';
 import { judgeTarget, planCopy, type Refusal, type SourceEntry } from './plan.js';
@@ -63,13 +64,15 @@ export async function stageRestore(options: StageOptions): Promise<StageReport> 
   const problem = judgeTarget(target, await protectedRoots(options.remotes));
   if (problem !== undefined)
     throw new AppError('STAGE_TARGET_REFUSED', problem.message, { value: options.to, hint: problem.hint });
-  const encrypted = await isEncryptedRemote(options.remote.root);
-  const source = HeldRemote.open({ root: options.remote.root, realRoot });
+  const reading = await readingOf(options.remote, { root: options.remote.root, realRoot });
+  // Ciphertext is copied as is (the staged copy is opened by XO with its key); with the key file, chains are read.
+  const encrypted = reading.encrypted || reading.decrypt !== undefined;
+  const source = HeldRemote.open({ root: options.remote.root, realRoot, ...reading });
   try {
-    const gathered = gatherBackup(await readVmSnapshot(source, options.vm, encrypted), {
+    const gathered = gatherBackup(await readVmSnapshot(source, options.vm, reading.encrypted), {
       ...(options.backup === undefined ? {} : { backup: options.backup }),
       now: options.now,
-      settleMs: settleTimeFor(encrypted, options.jsonSettleMs),
+      settleMs: settleTimeFor(reading.encrypted, options.jsonSettleMs),
     });
     const refusals = [...gathered.problems];
     const entries: SourceEntry[] = [];

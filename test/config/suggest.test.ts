@@ -16,6 +16,7 @@ describe('config mistakes an admin makes', () => {
       liftEvry: '1h',
       remotes: {
         main: { root: '/srv/b', immutabilityDurration: '7d', RebuildIndexOnStart: true, protectChain: false },
+        main: { root: '/srv/b', immutabilityDurration: '7d', RebuildIndexOnStart: true, encryptionKey: 'k' },
       },
     });
     const hint = (key: string): string => found.find((p) => p.key === key)?.hint ?? '';
@@ -23,6 +24,7 @@ describe('config mistakes an admin makes', () => {
     expect(hint('remotes.main.immutabilityDurration')).toContain('did you mean `immutabilityDuration`');
     expect(hint('remotes.main.RebuildIndexOnStart')).toContain('did you mean `rebuildIndexOnStart`');
     expect(hint('remotes.main.protectChain')).toContain('did you mean `protectChains`');
+    expect(hint('remotes.main.encryptionKey')).toContain('did you mean `encryptionKeyFile`');
   });
 
   it('names the level a key belongs to when it is written at the other one', () => {

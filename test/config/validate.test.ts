@@ -39,6 +39,34 @@ describe('validateConfig', () => {
     });
   });
 
+  it("takes a remote's encryptionKeyFile as an absolute path outside every remote", () => {
+    const withKey = (file: string) =>
+      validateConfig({
+        remotes: {
+          main: { root: '/srv/backups', immutabilityDuration: '7d', encryptionKeyFile: file },
+          other: { root: '/srv/other', immutabilityDuration: '7d' },
+        },
+      });
+    const good = withKey('/etc/xo-immutable-backups/main.key');
+    expect(good.ok && good.config.remotes[0]?.encryptionKeyFile).toBe('/etc/xo-immutable-backups/main.key');
+    expect(good.ok && 'encryptionKeyFile' in (good.config.remotes[1] ?? {})).toBe(false);
+    const relative = withKey('main.key');
+    expect(relative.ok === false && relative.problems).toEqual([
+      expect.objectContaining({
+        key: 'remotes.main.encryptionKeyFile',
+        value: 'main.key',
+        message: 'is not an absolute path',
+      }),
+    ]);
+    const inside = withKey('/srv/other/main.key');
+    expect(inside.ok === false && inside.problems).toEqual([
+      expect.objectContaining({
+        key: 'remotes.main.encryptionKeyFile',
+        message: 'lies inside remote "other" (/srv/other)',
+      }),
+    ]);
+  });
+
   it('accepts a config migrated from the prior art, naming each of its keys that is ignored here', () => {
     const result = validateConfig({
       liftEvery: '1h',

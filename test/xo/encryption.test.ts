@@ -1,0 +1,141 @@
+import { chmod, chown, readFile, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readVmSnapshot } from '../../src/backup/snapshot.js';
+import { restorePointOf, unitsOf, backupsOf } from '../../src/backup/vm.js';
+import { AppError } from '../../src/errors.js';
+import { decryptorFor, readingOf } from '../../src/remote/encryption.js';
+import { withHeldRemote } from '../../src/remote/held.js';
+import { stopBeforeCleanup, tempFolder, tempRemote } from '../support/remote.js';
+import { missingForXo } from './requirements.js';
+
+// Issue 24: an encrypted remote read with the key the admin gave XO, on files XO's own code wrote.
+const missing = missingForXo();
+if (missing !== undefined && process.env.CI !== undefined) throw new Error(`XO encryption: ${missing}`);
+const h = missing === undefined ? await import('./harness.mjs') : undefined;
+
+const KEY = 'xo-key-file-suite-key-32-chars!!';
+const HOUR = 3_600_000;
+
+async function keyFile(content: string, mode = 0o600): Promise<string> {
+  const file = path.join(await tempFolder(), 'remote.key');
+  await writeFile(file, content, { mode });
+  await chmod(file, mode);
+  return file;
+}
+
+// A remote XO set up with KEY, holding one VM's full and two deltas as VHD directories.
+async function encryptedRemote() {
+  const remote = await tempRemote();
+  const xo = await h!.openRemote({ root: remote.root, useVhdDirectory: true, encryptionKey: KEY });
+  stopBeforeCleanup(() => xo.close());
+  const vm = h!.makeVm({ disks: [4 * h!.MiB] });
+  const now = Date.now();
+  const backups = await h!.writeChain(xo, vm, [now - 3 * HOUR, now - 2 * HOUR, now - HOUR]);
+  return { remote, xo, vm, backups, root: { root: remote.root, realRoot: remote.root } };
+}
+
+async function refusalOf(act: () => Promise<unknown>): Promise<AppError> {
+  const error = await act().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (error instanceof AppError) return error;
+  throw new Error(`not refused with an AppError: ${String(error)}`);
+}
+
+describe.skipIf(h === undefined)('an encrypted remote read with its key file', () => {
+  it("decrypts XO's canary, jsons, aliases and VHD headers: every backup's chain is read as on a plain remote", async () => {
+    const { remote, xo, vm, backups, root } = await encryptedRemote();
+    const ciphertext = await readFile(path.join(remote.root, backups[2]!.metadataPath));
+    expect(() => JSON.parse(ciphertext.toString()) as unknown, 'the json on disk is ciphertext').toThrow();
+
+    const reading = await readingOf({ id: 'r', encryptionKeyFile: await keyFile(`${KEY}\n`) }, root);
+    expect(reading.encrypted).toBe(false);
+    const snapshot = await withHeldRemote({ ...root, ...reading }, (held) =>
+      readVmSnapshot(held, vm.uuid, reading.encrypted),
+    );
+    const found = backupsOf(snapshot);
+    expect(found.map((b) => b.datetime)).toEqual(backups.map((b) => b.datetime));
+    const newest = found.at(-1)!;
+    const units = unitsOf(snapshot, newest);
+    expect(units.chainKnown, 'the newest delta chain is read to its base').toBe(true);
+    // What XO reads to restore the newest backup: its own files and both older disks (alias and data directory).
+    const needed = (await h!.restoreFiles(xo, backups, 2)).map((f) =>
+      path.relative(path.join(remote.root, `xo-vm-backups/${vm.uuid}`), f),
+    );
+    const point = restorePointOf(snapshot, newest, units);
+    const claimed = [...point.own, ...point.chain];
+    for (const file of needed.filter((f) => f.startsWith('vdis/')))
+      expect(
+        claimed.some((unit) => file === unit || file.startsWith(`${unit}/`)),
+        `${file} is claimed`,
+      ).toBe(true);
+    expect(point.chain.filter((u) => u.endsWith('.alias.vhd'))).toHaveLength(2);
+  });
+
+  it("decrypts what XO's encryptor writes with the legacy aes-256-gcm as with chacha20-poly1305", () => {
+    const require = createRequire(import.meta.url);
+    // XO writes new remotes with chacha20-poly1305 only; its encryptor itself still writes the legacy algorithm.
+    const { _getEncryptor } = require(
+      path.join(path.dirname(require.resolve('@xen-orchestra/fs')), '_encryptor.js'),
+    ) as {
+      _getEncryptor: (algorithm: string, key: string) => { encryptData: (data: Buffer) => Buffer };
+    };
+    for (const algorithm of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
+      const sealed = _getEncryptor(algorithm, KEY).encryptData(Buffer.from('{"version":"2.0.0"}'));
+      expect(decryptorFor(algorithm, Buffer.from(KEY))(sealed)?.toString(), algorithm).toBe('{"version":"2.0.0"}');
+      expect(decryptorFor(algorithm, Buffer.from(KEY.replace('k', 'K')))(sealed), `${algorithm}, wrong key`).toBe(
+        undefined,
+      );
+    }
+  });
+
+  it('a wrong key stops the remote with a clear error that never shows the key', async () => {
+    const { root } = await encryptedRemote();
+    const wrong = 'not-the-key-of-this-remote-32-ch';
+    const file = await keyFile(wrong);
+    const error = await refusalOf(() => readingOf({ id: 'r', encryptionKeyFile: file }, root));
+    expect(error.code).toBe('KEY_NOT_USABLE');
+    expect(error.message).toContain("does not decrypt XO's metadata.json");
+    expect(error.value).toBe(file);
+    expect(`${error.message} ${error.hint} ${String(error.value)}`).not.toContain(wrong);
+  });
+
+  it('refuses a key file root does not own alone, a link, or one that holds no 32-character key', async () => {
+    const { root } = await encryptedRemote();
+    const cases: [string, () => Promise<string>, RegExp][] = [
+      ['mode 0644', () => keyFile(KEY, 0o644), /has mode 0644/],
+      ['mode 0640', () => keyFile(KEY, 0o640), /has mode 0640/],
+      [
+        'owned by nobody',
+        async () => {
+          const file = await keyFile(KEY);
+          await chown(file, 65534, 65534);
+          return file;
+        },
+        /owned by uid 65534, not root/,
+      ],
+      [
+        'a symbolic link',
+        async () => {
+          const link = path.join(await tempFolder(), 'link.key');
+          await symlink(await keyFile(KEY), link);
+          return link;
+        },
+        /cannot open its key file/,
+      ],
+      ['33 characters', () => keyFile(`${KEY}x`), /does not hold a 32-character key/],
+      ['missing', async () => path.join(await tempFolder(), 'none.key'), /cannot open its key file .*ENOENT/],
+    ];
+    for (const [what, make, message] of cases) {
+      const file = await make();
+      const error = await refusalOf(() => readingOf({ id: 'r', encryptionKeyFile: file }, root));
+      expect(error.code, what).toBe('KEY_FILE_REFUSED');
+      expect(error.message, what).toMatch(message);
+      expect(error.hint, what).not.toBe('');
+      expect(`${error.message} ${error.hint}`, what).not.toContain(KEY);
+    }
+  });
+});
