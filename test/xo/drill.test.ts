@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RestorePoints } from '../../src/status/restore-points.js';
@@ -21,8 +22,11 @@ const WINDOW_MS = DAY;
 const KINDS = {
   'vhd-directory': {},
   encrypted: { encryptionKey: 'xo-drill-suite-key-32-characters' },
+  // The same remote with XO's key given to the daemon (encryptionKeyFile): read as a plain remote.
+  'encrypted with key file': { encryptionKey: 'xo-drill-suite-key-32-characters' },
 } as const;
 type Kind = keyof typeof KINDS;
+const KEY_FILE_KIND: Kind = 'encrypted with key file';
 
 // Three VMs, each chain begun before the window: disk sizes in MiB, backup ages in hours (the full first).
 const FLEET = [
@@ -48,6 +52,8 @@ interface VmRestores {
 
 interface DrillOutcome {
   retention: RetentionOutcome[];
+  // The daemon's log lines, status --json and metrics, as written: none may hold the key.
+  said: string;
   // files XO needs for the in-window backups whose inode, size or content XO's retention changed
   changedByRetention: string[];
   restorableAfterRetention: number;
@@ -59,11 +65,18 @@ interface DrillOutcome {
 async function drill(kind: Kind, protectChains: boolean): Promise<DrillOutcome> {
   const harness = h!;
   const remote = await tempRemote();
-  await startDaemon(remote, {
+  const keyFile = path.join(remote.base, 'remote.key');
+  const withKey = kind === KEY_FILE_KIND ? { encryptionKeyFile: keyFile } : {};
+  if (kind === KEY_FILE_KIND) await writeFile(keyFile, `${KINDS[kind].encryptionKey}\n`, { mode: 0o600 });
+  const metricsFile = path.join(remote.base, 'metrics.prom');
+  const { logs } = await startDaemon(remote, {
     config: {
       jsonSettleMs: 1_000,
       protectChains,
-      remotes: [{ id: 'r', root: remote.root, immutabilityDurationMs: WINDOW_MS, rebuildIndexOnStart: false }],
+      metricsFile,
+      remotes: [
+        { id: 'r', root: remote.root, immutabilityDurationMs: WINDOW_MS, rebuildIndexOnStart: false, ...withKey },
+      ],
     },
   });
   const open = async () => {
@@ -100,7 +113,14 @@ async function drill(kind: Kind, protectChains: boolean): Promise<DrillOutcome> 
   const restorableAfterRetention = (await restoreInWindow(xo, vms)).reduce((n, r) => n + r.restorable, 0);
 
   const attack = await attackRemote(remote.root);
-  const status = statusJson(await writeConfigFile(remote, '1d'));
+  const config = await writeConfigFile(remote, '1d');
+  if (kind === KEY_FILE_KIND) {
+    const written = JSON.parse(await readFile(config, 'utf8')) as { remotes: { r: object } };
+    await writeFile(config, JSON.stringify({ ...written, remotes: { r: { ...written.remotes.r, ...withKey } } }));
+  }
+  const status = statusJson(config);
+  await waitFor(async () => (await readFile(metricsFile, 'utf8').catch(() => '')).includes('remote="r"'), 'metrics');
+  const said = [JSON.stringify(logs), JSON.stringify(status), await readFile(metricsFile, 'utf8')].join('\n');
 
   // XO connecting to the remote again after the attack, as a restarted or rebuilt XO would.
   const restores = await open().then(
@@ -113,7 +133,7 @@ async function drill(kind: Kind, protectChains: boolean): Promise<DrillOutcome> 
         failures: [`XO cannot open the remote: ${error.message}`],
       })),
   );
-  return { retention, changedByRetention, restorableAfterRetention, attack, restores, status };
+  return { retention, said, changedByRetention, restorableAfterRetention, attack, restores, status };
 }
 
 // The FLEET's chains, written by XO's writer, dated in the past by the datetime in their names as the daemon reads them.
@@ -190,6 +210,8 @@ describe.skipIf(h === undefined)('the drill: XO restores every backup inside its
     expect(outcome.attack.destroyed, 'files the attacker destroyed').toBeGreaterThan(0);
     expect(outcome.restores.flatMap((r) => r.failures)).toEqual([]);
     expectStatusToMatch(outcome.status, kind, outcome.restores);
+    if (kind === KEY_FILE_KIND)
+      expect(outcome.said, 'logs, status and metrics').not.toContain(KINDS[kind].encryptionKey);
   });
 
   it('vhd-directory remote, protectChains false: the expired fulls are destroyed and no delta restores', async () => {
