@@ -19,11 +19,12 @@ const h = missing === undefined ? await import('./harness.mjs') : undefined;
 const HOUR = 3_600_000;
 const WINDOW_MS = DAY;
 // Flat-VHD remotes are left out: XO cannot restore a locked flat VHD at all (issue 15, compat.test.ts).
+const KEY = 'xo-drill-suite-key-32-characters';
 const KINDS = {
   'vhd-directory': {},
-  encrypted: { encryptionKey: 'xo-drill-suite-key-32-characters' },
+  encrypted: { encryptionKey: KEY },
   // The same remote with XO's key given to the daemon (encryptionKeyFile): read as a plain remote.
-  'encrypted with key file': { encryptionKey: 'xo-drill-suite-key-32-characters' },
+  'encrypted with key file': { encryptionKey: KEY },
 } as const;
 type Kind = keyof typeof KINDS;
 const KEY_FILE_KIND: Kind = 'encrypted with key file';
@@ -67,7 +68,7 @@ async function drill(kind: Kind, protectChains: boolean): Promise<DrillOutcome> 
   const remote = await tempRemote();
   const keyFile = path.join(remote.base, 'remote.key');
   const withKey = kind === KEY_FILE_KIND ? { encryptionKeyFile: keyFile } : {};
-  if (kind === KEY_FILE_KIND) await writeFile(keyFile, `${KINDS[kind].encryptionKey}\n`, { mode: 0o600 });
+  if (kind === KEY_FILE_KIND) await writeFile(keyFile, `${KEY}\n`, { mode: 0o600 });
   const metricsFile = path.join(remote.base, 'metrics.prom');
   const { logs } = await startDaemon(remote, {
     config: {
@@ -210,8 +211,7 @@ describe.skipIf(h === undefined)('the drill: XO restores every backup inside its
     expect(outcome.attack.destroyed, 'files the attacker destroyed').toBeGreaterThan(0);
     expect(outcome.restores.flatMap((r) => r.failures)).toEqual([]);
     expectStatusToMatch(outcome.status, kind, outcome.restores);
-    if (kind === KEY_FILE_KIND)
-      expect(outcome.said, 'logs, status and metrics').not.toContain(KINDS[kind].encryptionKey);
+    if (kind === KEY_FILE_KIND) expect(outcome.said, 'logs, status and metrics').not.toContain(KEY);
   });
 
   it('vhd-directory remote, protectChains false: the expired fulls are destroyed and no delta restores', async () => {
