@@ -15,8 +15,13 @@ describe('config mistakes an admin makes', () => {
     const found = problems({
       liftEvry: '1h',
       remotes: {
-        main: { root: '/srv/b', immutabilityDurration: '7d', RebuildIndexOnStart: true, protectChain: false },
-        main: { root: '/srv/b', immutabilityDurration: '7d', RebuildIndexOnStart: true, encryptionKey: 'k' },
+        main: {
+          root: '/srv/b',
+          immutabilityDurration: '7d',
+          RebuildIndexOnStart: true,
+          protectChain: false,
+          encryptionKey: 'k',
+        },
       },
     });
     const hint = (key: string): string => found.find((p) => p.key === key)?.hint ?? '';
