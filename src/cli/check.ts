@@ -203,7 +203,7 @@ function chainCostWarning(cost: ChainCost): string {
   const held = `${backups} backup(s) XO's retention removed stay locked (${formatBytes(bytes)})`;
   if (cost.unfreedVdis.length === 0)
     return backups === 0
-      ? 'nothing: every backup XO removed is gone'
+      ? 'none: no disk of a backup XO removed stays locked'
       : `${held}, each until the backup needing it leaves its window`;
   const folders = cost.unfreedVdis.map(
     (v) => `${v.vm}/${v.vdi} (${v.leftoverBackups} removed backup(s), ${formatBytes(v.leftoverBytes)})`,

@@ -14,7 +14,7 @@ import {
 } from '../status/daemon-status.js';
 import { surveyRemote } from '../status/restore-survey.js';
 import { judgeRemote } from '../status/restore-points.js';
-import { surveyChainCost } from '../status/chain-cost-survey.js';
+import { surveyChainCost, type SizeCache } from '../status/chain-cost-survey.js';
 import type { ChainCost } from '../status/chain-cost.js';
 import { withHeldRemote } from '../remote/held.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
@@ -50,6 +50,8 @@ export class StatusWriter implements Service {
   // Restore points per remote, counted in the background every rescanEvery (a walk of the remote: not every 10 s).
   readonly #restorePoints = new Map<string, RestorePointCounts>();
   readonly #chainCost = new Map<string, ChainCost>();
+  // Per remote: the bytes of locked leftovers, walked once (status/chain-cost-survey.ts).
+  readonly #sizes = new Map<string, SizeCache>();
   #counting: Promise<void> | undefined;
   #countedAt: number | undefined;
 
@@ -205,7 +207,9 @@ export class StatusWriter implements Service {
           vms.map((vm) => vm.model),
           now,
         );
-        return { points, cost: await surveyChainCost(held, surveyed, vms, readImmutable) };
+        const sizes: SizeCache = this.#sizes.get(remote.id) ?? (new Map() as SizeCache);
+        this.#sizes.set(remote.id, sizes);
+        return { points, cost: await surveyChainCost(held, surveyed, vms, readImmutable, sizes) };
       });
       this.#chainCost.set(remote.id, cost);
       this.#restorePoints.set(remote.id, {

@@ -3,24 +3,40 @@ import { unlessLinked, type HeldRemote } from '../remote/held.js';
 import { chainCostOf, type ChainCost } from './chain-cost.js';
 import type { ReadImmutable, SurveyedRemote, SurveyedVm } from './restore-survey.js';
 
+// Bytes of locked units by path, with the ctime they were measured at: a locked unit cannot change, and unlocking or
+// locking it again moves its ctime, so an unchanged ctime means unchanged bytes.
+export type SizeCache = Map<string, { ctimeMs: number; bytes: number }>;
+
 // What the leftovers a survey found (status/chain-cost.ts) hold: each unit's immutable flag, then the bytes of the
-// locked ones (one lstat per file of a VHD directory: only leftovers are walked, never the whole remote).
+// locked ones (one lstat per file of a VHD directory: only leftovers are walked, never the whole remote; the daemon,
+// which counts every rescanEvery, passes a cache so each is walked once).
 export async function surveyChainCost(
   held: HeldRemote,
   remote: SurveyedRemote,
   vms: readonly SurveyedVm[],
   readImmutable: ReadImmutable,
+  cache: SizeCache = new Map(),
 ): Promise<ChainCost> {
   const keyOf = (vm: string, unit: string): string => path.join(held.root, 'xo-vm-backups', vm, unit);
   const units = vms.flatMap((vm) => vm.leftovers.flatMap((l) => l.units.map((u) => keyOf(vm.vm, u))));
   const flags = units.length === 0 ? new Map<string, boolean | undefined>() : await readImmutable(units);
   const locked = new Map<string, boolean>();
   const bytes = new Map<string, number>();
+  const measured: SizeCache = new Map();
   for (const unit of units) {
     if (flags.get(unit) !== true) continue;
     locked.set(unit, true);
-    bytes.set(unit, unlessLinked(() => treeBytes(held, path.relative(held.root, unit))) ?? 0);
+    const relative = path.relative(held.root, unit);
+    const ctimeMs = unlessLinked(() => held.lstat(relative))?.ctimeMs;
+    if (ctimeMs === undefined) continue;
+    const known = cache.get(unit);
+    const size = known?.ctimeMs === ctimeMs ? known.bytes : (unlessLinked(() => treeBytes(held, relative)) ?? 0);
+    measured.set(unit, { ctimeMs, bytes: size });
+    bytes.set(unit, size);
   }
+  // Only what is still there and locked is kept.
+  cache.clear();
+  for (const [unit, size] of measured) cache.set(unit, size);
   return chainCostOf(vms, remote.encrypted && remote.protectChains !== false, locked, bytes, keyOf);
 }
 
