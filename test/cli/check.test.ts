@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -58,6 +58,31 @@ describe('xo-immutable-backups check', () => {
     );
     // The way to restore meanwhile without unlocking anything.
     expect(line()).toContain('xo-immutable-backups stage-restore');
+  });
+
+  it("checks a remote's key file: root-only, or a failed check with the chmod to run, and never the key", async () => {
+    const remote = await tempRemote();
+    const key = 'check-suite-key-of-32-characters';
+    const keyFile = path.join(remote.base, 'r.key');
+    await writeFile(keyFile, key, { mode: 0o644 });
+    await chmod(keyFile, 0o644);
+    const file = path.join(remote.base, 'config.json');
+    const remotes = { r: { root: remote.root, immutabilityDuration: '7d', encryptionKeyFile: keyFile } };
+    await writeFile(file, JSON.stringify({ indexPath: remote.indexPath, remotes }));
+    const check = () =>
+      spawnSync(process.execPath, [BIN, 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    const refused = check();
+    expect(refused.status).toBe(1);
+    const lines = refused.stdout.split('\n');
+    const kind = lines.findIndex((l) => l.includes(' remote r: kind:'));
+    expect(lines[kind]).toMatch(new RegExp(`^FAIL .*the key file ${keyFile} has mode 0644`));
+    expect(lines[kind + 1]).toContain(`fix: run: chown root:root ${keyFile} && chmod 600 ${keyFile}`);
+    expect(refused.stdout + refused.stderr).not.toContain(key);
+
+    await chmod(keyFile, 0o600);
+    const accepted = check().stdout.split('\n');
+    // A new remote: the key is checked against XO's canary once XO has set the remote up.
+    expect(accepted.find((l) => l.includes(' remote r: kind:'))).toMatch(/^OK .*checked against XO's metadata\.json/);
   });
 
   it('fails with the fix named when CAP_LINUX_IMMUTABLE is dropped', async () => {

@@ -7,7 +7,8 @@ import { restorePointOf, unitsOf, backupsOf } from '../../src/backup/vm.js';
 import { AppError } from '../../src/errors.js';
 import { decryptorFor, readingOf } from '../../src/remote/encryption.js';
 import { withHeldRemote } from '../../src/remote/held.js';
-import { stopBeforeCleanup, tempFolder, tempRemote } from '../support/remote.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { immutableAmong, stopBeforeCleanup, tempFolder, tempRemote, waitFor } from '../support/remote.js';
 import { missingForXo } from './requirements.js';
 
 // Issue 24: an encrypted remote read with the key the admin gave XO, on files XO's own code wrote.
@@ -92,6 +93,29 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     }
   });
 
+  it('the daemon, started before XO sets the remote up, reads it with the key: no settle time for jsons', async () => {
+    const remote = await tempRemote();
+    const encryptionKeyFile = await keyFile(KEY);
+    // Ciphertext would count as complete only after this long: locking sooner proves the jsons were read.
+    const config = {
+      jsonSettleMs: 600_000,
+      remotes: [
+        { id: 'r', root: remote.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false, encryptionKeyFile },
+      ],
+    };
+    await startDaemon(remote, { config, healthCheckEveryMs: 200 });
+    const xo = await h!.openRemote({ root: remote.root, useVhdDirectory: true, encryptionKey: KEY });
+    stopBeforeCleanup(() => xo.close());
+    const vm = h!.makeVm({ disks: [4 * h!.MiB] });
+    const now = Date.now();
+    const backups = await h!.writeChain(xo, vm, [now - 3 * HOUR, now - 2 * HOUR, now - HOUR]);
+    const needed = await h!.restoreFiles(xo, backups, 2);
+    await waitFor(
+      () => immutableAmong(needed).length === needed.length,
+      'the newest backup and its chain to be locked',
+    );
+  });
+
   it('a wrong key stops the remote with a clear error that never shows the key', async () => {
     const { root } = await encryptedRemote();
     const wrong = 'not-the-key-of-this-remote-32-ch';
@@ -101,6 +125,20 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     expect(error.message).toContain("does not decrypt XO's metadata.json");
     expect(error.value).toBe(file);
     expect(`${error.message} ${error.hint} ${String(error.value)}`).not.toContain(wrong);
+
+    // The daemon does not start on it.
+    const remote = {
+      base: path.dirname(root.root),
+      root: root.root,
+      indexPath: path.join(await tempFolder(), 'index'),
+    };
+    const config = {
+      remotes: [
+        { id: 'r', root: root.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false, encryptionKeyFile: file },
+      ],
+    };
+    const started = await refusalOf(() => startDaemon(remote, { config }));
+    expect(started.code).toBe('KEY_NOT_USABLE');
   });
 
   it('refuses a key file root does not own alone, a link, or one that holds no 32-character key', async () => {
