@@ -146,7 +146,7 @@ export async function readingOf(
       `${where}: the key in ${remote.encryptionKeyFile} does not decrypt XO's metadata.json: it is not this remote's key`,
       {
         value: remote.encryptionKeyFile,
-        hint: "write there the encryption key of the remote's settings in XO; until then this remote is not protected",
+        hint: "write there the encryption key of the remote's settings in XO; until then the daemon does not start",
       },
     );
   holdRemoteRoot({ ...plain, decrypt });
@@ -155,8 +155,7 @@ export async function readingOf(
 
 function isJson(data: Buffer): boolean {
   try {
-    JSON.parse(data.toString('utf8'));
-    return true;
+    return JSON.parse(data.toString('utf8')) !== undefined;
   } catch {
     return false;
   }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readVmSnapshot } from '../../src/backup/snapshot.js';
+import { main } from '../../src/cli/main.js';
 import { restorePointOf, unitsOf, backupsOf } from '../../src/backup/vm.js';
 import { AppError } from '../../src/errors.js';
 import { decryptorFor, readingOf } from '../../src/remote/encryption.js';
@@ -74,6 +75,25 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
         `${file} is claimed`,
       ).toBe(true);
     expect(point.chain.filter((u) => u.endsWith('.alias.vhd'))).toHaveLength(2);
+  });
+
+  it('stage-restore with the key file copies the chain it read, as ciphertext XO opens with its key', async () => {
+    const { remote, vm, backups } = await encryptedRemote();
+    const newest = backups.at(-1)!;
+    const to = path.join(await tempFolder(), 'staged');
+    const config = path.join(remote.base, 'config.json');
+    const encryptionKeyFile = await keyFile(KEY);
+    const remotes = { r: { root: remote.root, immutabilityDuration: '7d', encryptionKeyFile } };
+    await writeFile(config, JSON.stringify({ indexPath: remote.indexPath, remotes }));
+    const said: string[] = [];
+    const io = { out: (line: string) => said.push(line), err: (line: string) => said.push(line) };
+    const args = ['--remote', 'r', '--vm', vm.uuid, '--backup', newest.datetime, '--to', to];
+    expect(await main(['stage-restore', '-c', config, ...args], io), said.join('\n')).toBe(0);
+    expect(said.join('\n')).toContain('ciphertext copied as is');
+    expect(said.join('\n')).not.toContain(KEY);
+    const staged = await h!.openRemote({ root: to, useVhdDirectory: true, encryptionKey: KEY });
+    stopBeforeCleanup(() => staged.close());
+    expect(await h!.restoreMismatches(staged, newest)).toEqual([]);
   });
 
   it("decrypts what XO's encryptor writes with the legacy aes-256-gcm as with chacha20-poly1305", () => {
