@@ -1,4 +1,4 @@
-// Runs `work` over `items`, at most `limit` at a time (chattr processes, say), without starting thousands at once.
+// Runs `work` over `items`, at most `limit` at a time (flag-helper processes, say), without starting thousands at once.
 // After a failure no new item is started, and the ones in flight are waited for before the first error is thrown:
 // nothing started here runs on once the caller has moved on (a lock batch must be over before a lift may begin).
 export async function forEachLimited<T>(

@@ -58,7 +58,7 @@ function failureOn(root: string, fsType: string): Failure {
         ['nfs', 'nfs4', 'cifs', 'smb3', 'fuse'].includes(fsType) || fsType.startsWith('fuse.')
           ? `${fsType} does not keep the immutable attribute; ` +
             'run the daemon on the server that holds the disks (ext4, xfs or btrfs)'
-          : 'the remote must be on a local filesystem that supports chattr +i (ext4, xfs, btrfs) ' +
+          : 'the remote must be on a local filesystem that supports the immutable flag (ext4, xfs, btrfs) ' +
             'and the daemon must run as root',
       cause,
     });

@@ -73,7 +73,7 @@ export function addDemoCommand(program: Command, io: Io, setExit: SetExit): void
   program
     .command('demo')
     .description(
-      'Protect a sample XO remote in a temporary folder with the real daemon and chattr, ' +
+      'Protect a sample XO remote in a temporary folder with the real daemon and the immutable flag, ' +
         'show a delete being refused, lift it with a clock 8 days ahead, then clean up (needs root).',
     )
     .option('--keep', 'keep the demo folder instead of unlocking and removing it', false)

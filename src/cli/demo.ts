@@ -35,7 +35,7 @@ interface Scene {
 }
 
 // `demo`: the main job on an embedded default. A sample remote in a temp folder is protected by the real daemon and
-// real chattr, a delete is refused, and everything is unlocked and removed again, also when interrupted.
+// real immutable flag, a delete is refused, and everything is unlocked and removed again, also when interrupted.
 export async function runDemo(
   options: { keep: boolean },
   out: (line: string) => void,

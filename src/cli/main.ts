@@ -51,7 +51,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
 export function createProgram(io: Io, setExit: SetExit): Command {
   const program = new Command('xo-immutable-backups')
     .description(
-      'Makes every completed Xen Orchestra backup on a remote immutable (chattr +i) for a configured duration.',
+      'Makes every completed Xen Orchestra backup on a remote immutable (the Linux immutable flag) for a configured duration.',
     )
     .version(VERSION, '-V, --version')
     .exitOverride()

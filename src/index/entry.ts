@@ -5,7 +5,7 @@ import type { Identity } from '../remote/identity.js';
 import type { BackupKind } from '../remote/patterns.js';
 
 // What a unit looked like right after it was locked; a changed ctime means someone lifted or altered it.
-// One protected unit. Written as "pending" before chattr (write-ahead) and "locked", with its identity, after.
+// One protected unit. Written as "pending" before its flag is set (write-ahead) and "locked", with its identity, after.
 export interface IndexEntry {
   version: 1;
   state: 'pending' | 'locked';
@@ -58,7 +58,7 @@ export function lockedEntry(pending: IndexEntry, identity: Identity, now: number
   return { ...pending, state: 'locked', lockedAt: new Date(now).toISOString(), identity };
 }
 
-// Still locked as we left it: same inode, and nothing (not even chattr -i) has touched its ctime since.
+// Still locked as we left it: same inode, and nothing (not even clearing the flag) has touched its ctime since.
 export function isUnchangedSinceLock(entry: IndexEntry | undefined, current: Identity): boolean {
   return (
     entry?.state === 'locked' &&

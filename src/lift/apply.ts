@@ -36,7 +36,7 @@ export interface LiftReport {
   kept: number;
 }
 
-// Unlock, then forget (chattr -i, then the entries), so a crash leaves only entries the next pass removes.
+// Unlock, then forget (the flag cleared, then the entries), so a crash leaves only entries the next pass removes.
 // Only the buckets old enough to expire are read, a chunk at a time: a pass costs what it lifts, not what is protected.
 export async function liftRemote(
   remote: RemoteContext,

@@ -14,8 +14,8 @@ interface Safe {
   recursive: boolean;
 }
 
-// Checks and unlocks one chunk. `meanwhile` (forgetting the chunk before) runs while this chunk's chattr does, so their
-// disk waits overlap; chattr is waited for whatever `meanwhile` does, so nothing started here outlives the call.
+// Checks and unlocks one chunk. `meanwhile` (forgetting the chunk before) runs while this chunk's flag helper does, so their
+// disk waits overlap; the helper is waited for whatever `meanwhile` does, so nothing started here outlives the call.
 export async function unlockChunk(
   remote: RemoteContext,
   attributes: AttributesAdapter,
@@ -94,7 +94,7 @@ function layoutOf(candidate: LiftCandidate): DirectoryLayout {
 // What the flag helper refuses because of what the unit holds or is: kept locked and reported as a security warning.
 const SUSPICIOUS_CODES = new Set(['EFOREIGN', 'EKIND', 'ELINKS']);
 
-// The candidates chattr unlocked; those it found gone join `gone`, the others are reported as failed (or suspicious,
+// The candidates the flag helper unlocked; those it found gone join `gone`, the others are reported as failed (or suspicious,
 // when what the unit holds is not what was locked).
 function sortOutcomes(
   safe: readonly Safe[],

@@ -8,7 +8,7 @@ import { blockedPaths, planLift, type LiftCandidate, type LiftPlan } from './pla
 import { holdJsonsOverLockedVhds } from './flat-order.js';
 import { deferWhileXoRuns } from './xo-busy.js';
 
-// Units read, checked and unlocked together: one chattr batch, and a bound on what a pass holds in memory.
+// Units read, checked and unlocked together: one flag-helper batch, and a bound on what a pass holds in memory.
 const CHUNK = 4096;
 
 // The names of the liftable buckets, read before the pass.

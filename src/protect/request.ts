@@ -52,7 +52,7 @@ export function addRequest(
     ? refusalFor(unit, examined)
     : {
         path: unit,
-        reason: 'a folder on its path is a symbolic link (chattr would follow it out of the remote)',
+        reason: 'a folder on its path is a symbolic link (it could lead out of the remote)',
         security: true,
       };
   if (refusal !== undefined) report.refusals.push(refusal);

@@ -54,11 +54,16 @@ export function groupByBackup(results: readonly LockResult[]): Map<string, LockR
   return byBackup;
 }
 
-// When chattr could not even be spawned, every unit of the batch counts as failed.
+// When the flag helper could not even be spawned, every unit of the batch counts as failed.
 export function spawnFailures(requests: readonly LockRequest[]): LockResult[] {
   return requests.map((request) => ({
     request,
-    outcome: { path: request.unit, status: 'failed', code: 'ESPAWN', message: 'chattr could not be run' },
+    outcome: {
+      path: request.unit,
+      status: 'failed',
+      code: 'ESPAWN',
+      message: 'the immutable-flag helper could not be run',
+    },
     indexed: false,
   }));
 }

@@ -49,7 +49,7 @@ export interface ProtectionCounters {
 
 // How long a folder whose reconcile or lock failed waits before it is tried again.
 export const RETRY_DELAY_MS = 10_000;
-// Folders reconciled in one round; their units share chattr batches.
+// Folders reconciled in one round; their units share flag-helper batches.
 const FOLDERS_PER_ROUND = 512;
 // A round stops taking folders once it holds this many units, so a catch-up never holds every request at once.
 const UNITS_PER_ROUND = 4096;
@@ -288,7 +288,7 @@ export class ProtectionScheduler {
     }
   }
 
-  // Undefined when chattr could not even be spawned (EAGAIN, EMFILE, ENOMEM...): every folder is tried again.
+  // Undefined when the flag helper could not even be spawned (EAGAIN, EMFILE, ENOMEM...): every folder is tried again.
   async #lockBatch(batch: RoundBatch): Promise<LockResult[] | undefined> {
     const { requests } = batch;
     try {

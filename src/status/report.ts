@@ -203,7 +203,7 @@ function summarizeRemote(
   };
 }
 
-// Paths none of whose entries records an identity: written ahead of a chattr that failed or never ran (a unit
+// Paths none of whose entries records an identity: written ahead of a flag change that failed or never ran (a unit
 // mid-batch shows here for a moment too).
 export function pendingUnits(stored: readonly StoredEntry[]): { pendingUnits: number; pendingPaths: string[] } {
   const identified = new Map<string, boolean>();

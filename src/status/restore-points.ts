@@ -7,7 +7,7 @@ export type UnprotectedReason = 'base-expired' | 'unit-missing' | 'unit-unlocked
 // What was found about one unit, with no judgement yet.
 export interface UnitFacts {
   exists: boolean;
-  // The very inode a locked index entry recorded, ctime untouched since (chattr -i moves the ctime).
+  // The very inode a locked index entry recorded, ctime untouched since (clearing the flag moves the ctime).
   unchangedSinceLock: boolean;
   // When the lift may unlock it: its newest governing backup plus the duration. Undefined: not indexed.
   indexedUntil?: number;

@@ -104,7 +104,7 @@ function covers(folder: string, p: string): boolean {
   return folder === '/' || p === folder || p.startsWith(`${folder}/`);
 }
 
-// What the daemon writes and reads, from the config: remote roots (probe, immutability.json, chattr), the index
+// What the daemon writes and reads, from the config: remote roots (probe, immutability.json, immutable flags), the index
 // folder (entries, status.json, clock and proven state), the metrics file's folder (written by rename), the config.
 export function pathNeeds(config: Config, configFile: string): PathNeed[] {
   const needs: PathNeed[] = [
@@ -219,7 +219,7 @@ function judgeNeed(
       fix: `create it: mkdir -p -m 0700 ${skipped.path}`,
     };
   return {
-    problem: `${p} is read-only for the service (${winner.why}, and no ReadWritePaths= covers it): writes and chattr fail with EROFS`,
+    problem: `${p} is read-only for the service (${winner.why}, and no ReadWritePaths= covers it): writes and the immutable flag fail with EROFS`,
     fix: `run \`xo-immutable-backups install-unit\` (it writes ReadWritePaths= from the config), or add ReadWritePaths=-${p} with systemctl edit xo-immutable-backups`,
   };
 }
