@@ -1,13 +1,12 @@
 import { Argument, Option, type Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { runCheck } from './check.js';
+import { configOption, exitCodes, STARTUP_CHECK_FAILED, type SetExit } from './command-help.js';
 import { renderCompletion, SHELLS, type Shell } from './completion.js';
 import { runDemo } from './demo.js';
 import { describeProgram } from './describe.js';
 import { abortOnSignals } from './interrupt.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
-import { DEFAULT_HOLD } from './lift-vm.js';
 import type { Io } from './main.js';
 import { runProtect } from './protect.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
@@ -15,36 +14,6 @@ import { runStageRestore, type StageRestoreCommandOptions } from './stage-restor
 import { runStatus } from './status.js';
 import { runInstallUnit, runUninstallUnit, type InstallUnitOptions, type UninstallUnitOptions } from './unit.js';
 import { runVerify } from './verify.js';
-
-// Where a command's action leaves its exit code for main() to return.
-export type SetExit = (code: number) => void;
-
-// The program's --help: what each code means across commands; each command's --help lists only its own.
-export const EXIT_CODES_HELP = `
-Exit codes (each command's --help lists its own):
-  0  done (protect: stopped by SIGTERM or SIGINT)
-  1  failed while running, or needs attention
-  2  bad usage or config (nothing was changed)
-  3  a start-up check failed: capability, remote root, self-test, index, immutable-flag helper (perl)`;
-
-const STARTUP_CHECK_FAILED =
-  'a start-up check failed: capability, remote root, self-test, index, immutable-flag helper (perl)';
-
-// The exit codes one command can return, with what 0, 1 and (when it runs start-up checks) 3 mean for it.
-function exitCodes(meaning: { ok: string; failure: string; usage?: string; startupCheck?: string }): string {
-  return [
-    '',
-    'Exit codes:',
-    `  0  ${meaning.ok}`,
-    `  1  ${meaning.failure}`,
-    `  2  ${meaning.usage ?? 'bad usage or config (nothing was changed)'}`,
-    ...(meaning.startupCheck === undefined ? [] : [`  3  ${meaning.startupCheck}`]),
-  ].join('\n');
-}
-
-function configOption(): Option {
-  return new Option('-c, --config <file>', 'config file').default(DEFAULT_CONFIG_PATH);
-}
 
 export function addProtectCommand(program: Command, setExit: SetExit): void {
   program
@@ -109,39 +78,29 @@ export function addLiftCommand(program: Command, io: Io, setExit: SetExit): void
     .option('--dry-run', 'print what would be unlocked, per remote and day; change nothing', false)
     .option('--json', 'print the result as JSON', false)
     .option('--all', 'make the --remote fully mutable, windows ignored (decommissioning); asks for confirmation', false)
-    .option('--yes', 'confirm --all or --vm without asking', false)
+    .option('--yes', 'confirm --all without asking', false)
     .option(
       '--accept-clock',
       'the clock has been checked and is right: unfreeze lifting (frozen after a clock jump) and lift',
       false,
     )
-    .option(
-      '--vm <uuid>',
-      "repair lift: unlock this VM's backups on the --remote now, whatever their window, and hold them unlocked; " +
-        'asks for confirmation',
-    )
-    .option('--backup <datetime>', 'with --vm: only this backup (e.g. 20261122T061500Z) and the VHDs it is built on')
-    .option(
-      '--hold <duration>',
-      `with --vm: how long the daemon leaves the VM unlocked (default ${DEFAULT_HOLD}, at most 7d)`,
-    )
-    .option('--reason <text>', 'with --vm: why, recorded with the hold and logged')
-    .option('--end-hold', 'with --vm: end the hold now; the running daemon locks the VM again at once', false)
+    // Deprecated for one release (admins' scripts): a repair lift is `hold start` / `hold end` now. Hidden from help.
+    .addOption(new Option('--vm <uuid>').hideHelp())
+    .addOption(new Option('--backup <datetime>').hideHelp())
+    .addOption(new Option('--hold <duration>').hideHelp())
+    .addOption(new Option('--reason <text>').hideHelp())
+    .addOption(new Option('--end-hold').hideHelp().default(false))
     .addHelpText(
       'after',
       "\nAlso installed as xo-lift-remote-immutability, the prior art's name." +
-        "\nNothing is unlocked before the duration has passed since the backup's own datetime, except by a repair lift:" +
-        '\n  lift --remote ID --vm UUID [--backup DATETIME] [--hold DURATION] [--reason TEXT] [--yes]' +
-        '\n  lift --remote ID --vm UUID --end-hold' +
-        '\nA repair lift (a broken chain fixed by hand, a restore XO must do in place) records a hold under indexPath,' +
-        "\nwaits for a running daemon to acknowledge it, then unlocks; the daemon locks none of the VM's backups, new" +
-        '\nones included, until the hold ends, then locks them again. Logged as a security event; status shows it.' +
-        '\nSee docs/operations.md, "Repair lift for one VM".' +
+        "\nNothing is unlocked before the duration has passed since the backup's own datetime, except by a repair lift" +
+        '\n(see hold --help). lift --vm, --backup, --hold, --reason and --end-hold still work, deprecated: each run' +
+        '\nprints the hold command to use instead.' +
         exitCodes({
-          ok: 'done: everything due was unlocked (or, with --dry-run, listed); with --vm, the VM unlocked and held',
+          ok: 'done: everything due was unlocked (or, with --dry-run, listed)',
           failure:
-            'a unit failed, was refused or is still immutable (listed), a remote root was missing, lifting is frozen, ' +
-            'or the running daemon did not acknowledge a hold; or the daemon (or another command) holds the index',
+            'a unit failed or was refused (listed), a remote root was missing, or lifting is frozen; ' +
+            'or the daemon (or another command) holds the index',
           startupCheck: 'no CAP_LINUX_IMMUTABLE, or indexPath not writable (not with --dry-run)',
         }),
     )

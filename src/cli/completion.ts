@@ -54,39 +54,67 @@ function bashFunction(name: string): string {
   return `_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
 }
 
+// A case label in bash: a subcommand is two words (`'hold start')`).
+function bashLabel(words: readonly string[]): string {
+  return words.length === 1 ? words[0]! : `'${words.join(' ')}'`;
+}
+
+// The `case $prev` that completes an option's value: a file, a folder, or nothing.
+function bashValueCase(command: CommandSpec): string[] {
+  const valued = command.options.filter((o) => o.argument !== undefined);
+  if (valued.length === 0) return [];
+  const lines = ['      case $prev in'];
+  for (const kind of ['file', 'dir', 'other'] as const) {
+    const options = valued.filter((o) => valueKind(o) === kind);
+    if (options.length === 0) continue;
+    const complete =
+      kind === 'other'
+        ? 'return'
+        : `compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen ${kind === 'file' ? '-f' : '-d'} -- "$cur"); return`;
+    lines.push(`        ${options.flatMap(names).join('|')}) ${complete} ;;`);
+  }
+  return [...lines, '      esac'];
+}
+
+// Options after a dash, else the words given (a command's subcommands, an argument's choices).
+function bashOptionsOrWords(options: readonly OptionSpec[], words: readonly string[], indent: string): string[] {
+  const complete = (list: string): string => `mapfile -t COMPREPLY < <(compgen -W '${list}' -- "$cur")`;
+  const optionWords = options.flatMap(names).join(' ');
+  if (words.length === 0) return [`${indent}${complete(optionWords)}`];
+  return [
+    `${indent}if [[ $cur == -* ]]; then`,
+    `${indent}  ${complete(optionWords)}`,
+    `${indent}else`,
+    `${indent}  ${complete(words.join(' '))}`,
+    `${indent}fi`,
+  ];
+}
+
+// The case of one command (and of each of its subcommands), as words typed after the program's name.
+function bashCommandCases(command: CommandSpec, parents: readonly string[], siblings: string): string[] {
+  const words = [...parents, command.name];
+  const label = `    ${bashLabel(words)})`;
+  if (command.isHelp)
+    return [
+      label,
+      `      [[ $prev == ${command.name} ]] && mapfile -t COMPREPLY < <(compgen -W '${siblings}' -- "$cur")`,
+      '      ;;',
+    ];
+  const subcommands = command.subcommands.map((c) => c.name);
+  const choices = command.arguments.flatMap((a) => a.choices ?? []);
+  return [
+    label,
+    ...bashValueCase(command),
+    ...bashOptionsOrWords(command.options, subcommands.length > 0 ? subcommands : choices, '      '),
+    '      ;;',
+    ...command.subcommands.flatMap((sub) => bashCommandCases(sub, words, subcommands.join(' '))),
+  ];
+}
+
 function renderBash(spec: ProgramSpec): string {
   const fn = bashFunction(spec.name);
-  const commandNames = spec.commands.map((c) => c.name).join(' ');
-  const optionCase = (command: CommandSpec): string[] => {
-    const lines = [`    ${command.name})`];
-    const valued = command.options.filter((o) => o.argument !== undefined);
-    if (valued.length > 0) {
-      lines.push('      case $prev in');
-      for (const kind of ['file', 'dir', 'other'] as const) {
-        const options = valued.filter((o) => valueKind(o) === kind);
-        if (options.length === 0) continue;
-        const complete =
-          kind === 'other'
-            ? 'return'
-            : `compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen ${kind === 'file' ? '-f' : '-d'} -- "$cur"); return`;
-        lines.push(`        ${options.flatMap(names).join('|')}) ${complete} ;;`);
-      }
-      lines.push('      esac');
-    }
-    const choices = command.arguments.flatMap((a) => a.choices ?? []);
-    const options = `mapfile -t COMPREPLY < <(compgen -W '${command.options.flatMap(names).join(' ')}' -- "$cur")`;
-    if (choices.length === 0) lines.push(`      ${options}`);
-    else
-      lines.push(
-        '      if [[ $cur == -* ]]; then',
-        `        ${options}`,
-        '      else',
-        `        mapfile -t COMPREPLY < <(compgen -W '${choices.join(' ')}' -- "$cur")`,
-        '      fi',
-      );
-    lines.push('      ;;');
-    return lines;
-  };
+  const commandNames = spec.commands.map((c) => c.name);
+  const parents = spec.commands.filter((c) => c.subcommands.length > 0).map((c) => c.name);
   return [
     `# bash completion for ${spec.name}, written by \`${spec.name} completion bash\` from its --help.`,
     `# Installed by \`${spec.name} install-unit\` as ${BASH_COMPLETIONS}/${spec.name}, and under each other name.`,
@@ -96,32 +124,23 @@ function renderBash(spec: ProgramSpec): string {
     '  case ${COMP_WORDS[0]##*/} in',
     ...Object.entries(ALIASES).map(([alias, command]) => `    ${alias}) command=${command} ;;`),
     '    *)',
-    '      # The command is the first word that is not an option: options before it take no value.',
+    '      # The command is the first word that is not an option (with its subcommand, the next such word): options',
+    '      # before it take no value.',
     '      for ((i = 1; i < COMP_CWORD; i++)); do',
     '        case ${COMP_WORDS[i]} in',
     '          -*) ;;',
-    '          *) command=${COMP_WORDS[i]}; break ;;',
+    parents.length === 0
+      ? '          *) command=${COMP_WORDS[i]}; break ;;'
+      : `          *) command=\${command:+$command }\${COMP_WORDS[i]}; case $command in ${parents.join('|')}) ;; *) break ;; esac ;;`,
     '        esac',
     '      done',
     '      ;;',
     '  esac',
     '  case $command in',
     "    '')",
-    '      if [[ $cur == -* ]]; then',
-    `        mapfile -t COMPREPLY < <(compgen -W '${spec.options.flatMap(names).join(' ')}' -- "$cur")`,
-    '      else',
-    `        mapfile -t COMPREPLY < <(compgen -W '${commandNames}' -- "$cur")`,
-    '      fi',
+    ...bashOptionsOrWords(spec.options, commandNames, '      '),
     '      ;;',
-    ...spec.commands.flatMap((command) =>
-      command.isHelp
-        ? [
-            `    ${command.name})`,
-            `      [[ $prev == ${command.name} ]] && mapfile -t COMPREPLY < <(compgen -W '${commandNames}' -- "$cur")`,
-            '      ;;',
-          ]
-        : optionCase(command),
-    ),
+    ...spec.commands.flatMap((command) => bashCommandCases(command, [], commandNames.join(' '))),
     '  esac',
     '}',
     `complete -F ${fn} ${[spec.name, ...Object.keys(ALIASES)].join(' ')}`,
@@ -159,18 +178,30 @@ function zshOptionSpec(option: OptionSpec): string {
   return `'${exclusive}${repeat}'${forms}'${explanation}${value}'`;
 }
 
-function renderZsh(spec: ProgramSpec): string {
-  const fn = `_${spec.name}`;
-  const commandFunction = (command: CommandSpec): string => `${fn}_${command.name.replace(/-/g, '_')}`;
-  const described = spec.commands.map((c) => `    '${c.name}:${zshQuoted(summary(c.description, COMMAND_CLAUSE))}'`);
-  const argumentsCall = (specs: string[], extra: string[] = []): string[] => [
-    '  _arguments -s -S \\',
-    ...[...specs, ...extra].map((s, i, all) => `    ${s}${i === all.length - 1 ? '' : ' \\'}`),
-  ];
+function zshArguments(specs: readonly string[], dispatch: boolean): string[] {
+  const all = [...specs, ...(dispatch ? ["'1:command:->command'", "'*::argument:->argument'"] : [])];
   return [
-    `#compdef ${[spec.name, ...Object.keys(ALIASES)].join(' ')}`,
-    `# zsh completion for ${spec.name}, written by \`${spec.name} completion zsh\` from its --help.`,
-    `# Installed by \`${spec.name} install-unit\` as ${ZSH_COMPLETIONS}/${fn}.`,
+    `  _arguments ${dispatch ? '-C ' : ''}-s -S \\`,
+    ...all.map((s, i) => `    ${s}${i === all.length - 1 ? '' : ' \\'}`),
+  ];
+}
+
+// `<fn>_commands`, listing commands with what each does; and the body that completes options, then a command, then
+// hands the rest of the line to that command's function.
+function zshDispatcher(fn: string, options: readonly OptionSpec[], commands: readonly CommandSpec[]): string[] {
+  const described = commands.map((c) => `    '${c.name}:${zshQuoted(summary(c.description, COMMAND_CLAUSE))}'`);
+  return [
+    ...zshArguments(options.map(zshOptionSpec), true),
+    '  case $state in',
+    `    command) ${fn}_commands ;;`,
+    '    argument)',
+    '      curcontext=${curcontext%:*:*}:$words[1]:',
+    '      case $words[1] in',
+    ...commands.map((command) => `        ${command.name}) ${fn}_${zshName(command)} ;;`),
+    '      esac',
+    '      ;;',
+    '  esac',
+    '}',
     '',
     `${fn}_commands() {`,
     '  local -a commands=(',
@@ -179,46 +210,52 @@ function renderZsh(spec: ProgramSpec): string {
     "  _describe -t commands 'command' commands",
     '}',
     '',
-    ...spec.commands.flatMap((command) => [
-      `${commandFunction(command)}() {`,
-      ...(command.isHelp
-        ? [`  _arguments '1:command:${fn}_commands'`]
-        : argumentsCall([
-            ...command.options.map(zshOptionSpec),
-            ...command.arguments.map(
-              (a, i) => `'${i + 1}:${a.name}:${a.choices === undefined ? ' ' : `(${a.choices.join(' ')})`}'`,
-            ),
-          ])),
-      '}',
-      '',
-    ]),
+  ];
+}
+
+function zshName(command: CommandSpec): string {
+  return command.name.replace(/-/g, '_');
+}
+
+// The function completing one command (`<parent fn>_<name>`), and those of its subcommands.
+function zshCommandFunctions(parentFn: string, command: CommandSpec): string[] {
+  const fn = `${parentFn}_${zshName(command)}`;
+  if (command.isHelp) return [`${fn}() {`, `  _arguments '1:command:${parentFn}_commands'`, '}', ''];
+  if (command.subcommands.length > 0)
+    return [
+      `${fn}() {`,
+      '  local curcontext=$curcontext state line',
+      ...zshDispatcher(fn, command.options, command.subcommands),
+      ...command.subcommands.flatMap((sub) => zshCommandFunctions(fn, sub)),
+    ];
+  const args = command.arguments.map(
+    (a, i) => `'${i + 1}:${a.name}:${a.choices === undefined ? ' ' : `(${a.choices.join(' ')})`}'`,
+  );
+  return [`${fn}() {`, ...zshArguments([...command.options.map(zshOptionSpec), ...args], false), '}', ''];
+}
+
+function renderZsh(spec: ProgramSpec): string {
+  const fn = `_${spec.name}`;
+  const names = [spec.name, ...Object.keys(ALIASES)].join(' ');
+  return [
+    `#compdef ${names}`,
+    `# zsh completion for ${spec.name}, written by \`${spec.name} completion zsh\` from its --help.`,
+    `# Installed by \`${spec.name} install-unit\` as ${ZSH_COMPLETIONS}/${fn}.`,
+    '',
+    ...spec.commands.flatMap((command) => zshCommandFunctions(fn, command)),
     `${fn}() {`,
     '  local curcontext=$curcontext state line',
     '  case $service in',
     ...Object.entries(ALIASES).map(
-      ([alias, command]) =>
-        `    ${alias}) ${commandFunction(spec.commands.find((c) => c.name === command)!)}; return ;;`,
+      ([alias, command]) => `    ${alias}) ${fn}_${command.replace(/-/g, '_')}; return ;;`,
     ),
     '  esac',
-    ...argumentsCall(spec.options.map(zshOptionSpec), ["'1:command:->command'", "'*::argument:->argument'"]).map(
-      (line, i) => (i === 0 ? line.replace('-s -S', '-C -s -S') : line),
-    ),
-    '  case $state in',
-    `    command) ${fn}_commands ;;`,
-    '    argument)',
-    '      curcontext=${curcontext%:*:*}:$words[1]:',
-    '      case $words[1] in',
-    ...spec.commands.map((command) => `        ${command.name}) ${commandFunction(command)} ;;`),
-    '      esac',
-    '      ;;',
-    '  esac',
-    '}',
-    '',
+    ...zshDispatcher(fn, spec.options, spec.commands),
     '# Autoloaded from fpath, this file is the body of the function: run it. Sourced, register it.',
     `if [[ $funcstack[1] == ${fn} ]]; then`,
     `  ${fn} "$@"`,
     'else',
-    `  compdef ${fn} ${[spec.name, ...Object.keys(ALIASES)].join(' ')}`,
+    `  compdef ${fn} ${names}`,
     'fi',
     '',
   ].join('\n');

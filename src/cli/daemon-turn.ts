@@ -14,7 +14,7 @@ import {
 // until it ends), or a daemon holds it and the command may only go through the daemon (a repair lift's hold).
 export type IndexTurn = { lock: InstanceLock; daemon?: undefined } | { lock?: undefined; daemon: LockHolder };
 
-// For the commands that write the index and change +i (lift, rebuild-index, lift --vm): capabilities first, so that
+// For the commands that write the index and change +i (lift, rebuild-index, hold start): capabilities first, so that
 // a process that could not do the job writes nothing; then the lock. Another command holding it refuses this one.
 export async function takeIndexTurn(indexPath: string, command: string): Promise<IndexTurn> {
   assertCapabilities();

@@ -28,6 +28,8 @@ export interface CommandSpec {
   after: string;
   // The implicit `help [command]`: completed, not documented as a command.
   isHelp: boolean;
+  // A command's own commands (`hold start`), each named by its own word; empty for most.
+  subcommands: CommandSpec[];
 }
 
 export interface ArgumentSpec {
@@ -59,23 +61,27 @@ export function describeProgram(program: Command): ProgramSpec {
     name: program.name(),
     description: program.description(),
     options: help.visibleOptions(program).map(describeOption),
-    commands: help.visibleCommands(program).map((command) => {
-      const commandHelp = command.createHelp();
-      return {
-        name: command.name(),
-        usage: `${command.name()} ${command.usage()}`.trim(),
-        description: command.description(),
-        arguments: command.registeredArguments.map((argument) => ({
-          name: argument.name(),
-          description: argument.description,
-          choices: argument.argChoices,
-        })),
-        options: commandHelp.visibleOptions(command).map(describeOption),
-        after: textAfterHelp(command),
-        isHelp: !program.commands.includes(command),
-      };
-    }),
+    commands: help.visibleCommands(program).map((command) => describeCommand(program, command)),
     after: textAfterHelp(program),
+  };
+}
+
+function describeCommand(parent: Command, command: Command): CommandSpec {
+  const commandHelp = command.createHelp();
+  const visible = command.commands.length === 0 ? [] : commandHelp.visibleCommands(command);
+  return {
+    name: command.name(),
+    usage: `${command.name()} ${command.usage()}`.trim(),
+    description: command.description(),
+    arguments: command.registeredArguments.map((argument) => ({
+      name: argument.name(),
+      description: argument.description,
+      choices: argument.argChoices,
+    })),
+    options: commandHelp.visibleOptions(command).map(describeOption),
+    after: textAfterHelp(command),
+    isHelp: !parent.commands.includes(command),
+    subcommands: visible.map((sub) => describeCommand(command, sub)),
   };
 }
 

@@ -13,13 +13,15 @@ import { freeze, readClockState } from '../clockguard/state.js';
 import { forEachRemote } from './each-remote.js';
 import { daemonRunning, takeIndexTurn } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
-import { runVmLift } from './lift-vm.js';
+import { runHoldEnd } from './hold.js';
+import { runHoldStart } from './hold-start.js';
 import type { Io } from './main.js';
 import { selectRemotes } from './select.js';
 
 export interface LiftCommandOptions {
   config: string;
   remote?: string;
+  // Deprecated (a repair lift is `hold start` / `hold end` now): --vm, --backup, --hold, --reason, --end-hold.
   vm?: string;
   backup?: string;
   hold?: string;
@@ -45,19 +47,23 @@ export async function runLift(
   clock: Clock,
   stdin: NodeJS.ReadStream = process.stdin,
 ): Promise<number> {
-  if (options.vm !== undefined)
-    return runVmLift({ ...options, vm: options.vm, endHold: options.endHold ?? false }, io, clock, stdin);
-  for (const [given, name] of [
-    [options.backup, '--backup'],
-    [options.hold, '--hold'],
-    [options.reason, '--reason'],
-    [options.endHold === true ? true : undefined, '--end-hold'],
-  ] as const)
-    if (given !== undefined)
-      throw new AppError('USAGE', `${name} goes with --vm (a repair lift of one VM)`, {
-        value: name,
-        hint: 'xo-immutable-backups lift --remote ID --vm UUID [--backup DATETIME] [--hold DURATION]',
-      });
+  const deprecated = deprecatedHoldCommand(options);
+  if (deprecated !== undefined) {
+    io.err(`warning: lift --vm is deprecated and goes in a later release; use: xo-immutable-backups ${deprecated}`);
+    if (options.endHold === true)
+      return runHoldEnd({ config: options.config, remote: options.remote!, vm: options.vm!, json: options.json }, io);
+    return runHoldStart(
+      {
+        ...options,
+        remote: options.remote!,
+        vm: options.vm!,
+        ...(options.hold === undefined ? {} : { for: options.hold }),
+      },
+      io,
+      clock,
+      stdin,
+    );
+  }
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   if (options.all) await confirmAll(options, io, stdin);
@@ -77,6 +83,45 @@ export async function runLift(
   } finally {
     turn?.lock?.release();
   }
+}
+
+// The repair-lift flags of earlier releases (lift --vm ...) as the `hold` command they now are, checked as one table
+// of misuses; undefined without --vm.
+function deprecatedHoldCommand(options: LiftCommandOptions): string | undefined {
+  const repairOnly = [
+    [options.backup, '--backup'],
+    [options.hold, '--hold'],
+    [options.reason, '--reason'],
+    [options.endHold === true ? true : undefined, '--end-hold'],
+  ] as const;
+  const misuse = [
+    ...(options.vm === undefined
+      ? repairOnly.filter(([given]) => given !== undefined).map(([, name]) => `${name} goes with --vm (a repair lift)`)
+      : []),
+    ...(options.vm !== undefined && options.remote === undefined ? ['--vm needs --remote ID'] : []),
+    ...(options.vm !== undefined && options.all ? ['--vm cannot be combined with --all'] : []),
+    ...(options.vm !== undefined && options.acceptClock ? ['--vm cannot be combined with --accept-clock'] : []),
+    ...(options.endHold === true && (options.hold !== undefined || options.backup !== undefined || options.dryRun)
+      ? ['--end-hold takes no --hold, --backup or --dry-run']
+      : []),
+  ];
+  if (misuse.length > 0)
+    throw new AppError('USAGE', misuse[0]!, {
+      value: options.vm,
+      hint: 'a repair lift is now its own command: xo-immutable-backups hold start --remote ID --vm UUID (see hold --help)',
+    });
+  if (options.vm === undefined) return undefined;
+  const common = `--remote ${options.remote} --vm ${options.vm}`;
+  if (options.endHold === true) return `hold end ${common}${options.json ? ' --json' : ''}`;
+  const rest = [
+    ...(options.backup === undefined ? [] : [`--backup ${options.backup}`]),
+    ...(options.hold === undefined ? [] : [`--for ${options.hold}`]),
+    ...(options.reason === undefined ? [] : [`--reason ${JSON.stringify(options.reason)}`]),
+    ...(options.dryRun ? ['--dry-run'] : []),
+    ...(options.json ? ['--json'] : []),
+    ...(options.yes ? ['--yes'] : []),
+  ];
+  return `hold start ${[common, ...rest].join(' ')}`;
 }
 
 // One pass over each remote selected, in this command's turn (or reading only, with --dry-run).

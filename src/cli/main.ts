@@ -12,10 +12,10 @@ import {
   addStageRestoreCommand,
   addStatusCommand,
   addVerifyCommand,
-  EXIT_CODES_HELP,
-  type SetExit,
 } from './commands.js';
+import { EXIT_CODES_HELP, type SetExit } from './command-help.js';
 import { EXIT } from './exit-codes.js';
+import { addHoldCommand } from './hold.js';
 import { renderError } from './render.js';
 
 export interface Io {
@@ -61,6 +61,7 @@ export function createProgram(io: Io, setExit: SetExit): Command {
   addProtectCommand(program, setExit);
   addDemoCommand(program, io, setExit);
   addLiftCommand(program, io, setExit);
+  addHoldCommand(program, io, setExit);
   addRebuildCommand(program, io, setExit);
   addStatusCommand(program, io, setExit);
   addCheckCommand(program, io, setExit);

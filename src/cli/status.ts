@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Clock } from '../clock.js';
 import { readClockState } from '../clockguard/state.js';
 import { loadConfig } from '../config/load.js';
-import { HoldStore } from '../index/holds.js';
+import { HoldStore } from '../holds/store.js';
 import { checkIndexFormat } from '../index/format.js';
 import { IndexStore, type StoredEntry } from '../index/store.js';
 import { processExists, readDaemonStatus } from '../status/daemon-status.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { TakeTurns } from '../concurrency.js';
 import type { RemoteContext } from '../context/remote-context.js';
-import type { Hold } from '../index/holds.js';
+import { reviewHolds, type Hold } from '../holds/rules.js';
 import type { Logger } from '../log/logger.js';
 import { MAX_TIMER_MS } from '../protect/scheduler.js';
 import { Periodic } from './periodic.js';
@@ -22,7 +22,7 @@ export interface HoldDeps {
   everyMs?: number;
 }
 
-// Repair lifts (lift --vm --hold): acknowledges each new hold between two lock batches, so that the command may unlock
+// Repair lifts (hold start): acknowledges each new hold between two lock batches, so that the command may unlock
 // with nothing in flight that would lock the VM again, and has the VM reconciled (locked again) when its hold ends,
 // at its end or when it is ended early. Reconciles and lock batches read the holds themselves; this keeps the timers.
 export class HoldService implements Service {
@@ -66,20 +66,16 @@ export class HoldService implements Service {
     const now = this.#deps.clock.now();
     for (const remote of this.#deps.remotes.list) {
       if (this.#stopped) return;
+      const { holds } = remote.index;
       const known = this.#held.get(remote) ?? new Map<string, Hold>();
-      const active = new Map<string, Hold>();
-      for (const hold of remote.index.holds.list()) {
-        if (Date.parse(hold.until) > now) {
-          active.set(hold.vm, hold);
-          if (remote.index.holds.seenId(hold.vm) !== hold.id) await this.#acknowledge(remote, hold);
-          continue;
-        }
-        remote.index.holds.remove(hold.vm);
+      const review = reviewHolds(holds.list(), (vm) => holds.seenId(vm), known, now);
+      for (const hold of review.acknowledge) await this.#acknowledge(remote, hold);
+      for (const hold of review.expired) {
+        holds.remove(hold.vm);
         this.#end(remote, hold, 'has ended');
       }
-      for (const [vm, hold] of known)
-        if (!active.has(vm) && Date.parse(hold.until) > now) this.#end(remote, hold, 'was ended early');
-      this.#held.set(remote, active);
+      for (const hold of review.endedEarly) this.#end(remote, hold, 'was ended early');
+      this.#held.set(remote, review.active);
     }
     this.#armEndTimer(now);
   }

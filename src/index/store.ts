@@ -19,7 +19,7 @@ import { TakeTurns, yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { commitGroup } from './commit.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
-import { HoldStore } from './holds.js';
+import { HoldStore } from '../holds/store.js';
 import { recordIndexFormat } from './format.js';
 import { UnitWindows } from './windows.js';
 

@@ -17,7 +17,7 @@ export interface UnlockChecks {
   now: number;
   // lift --all (decommissioning): every unit goes, whatever its window or record.
   all: boolean;
-  // lift --vm (a repair lift): the VM folder whose units go whatever their window, unless the unit was locked under
+  // hold start (a repair lift): the VM folder whose units go whatever their window, unless the unit was locked under
   // another VM's folder (moved in: it keeps that window).
   repairOf?: string;
 }

@@ -32,7 +32,7 @@ export interface VmLiftReport extends LiftReport {
   stillImmutable: string[];
 }
 
-// A repair lift (lift --vm): unlocks the indexed units of one VM, or of one backup and its chain, whatever their
+// A repair lift (hold start): unlocks the indexed units of one VM, or of one backup and its chain, whatever their
 // window. Entries and identity windows are kept, so that once the hold ends the daemon locks the same units again
 // for the windows they had. The identity checks of every lift apply: a unit found swapped, or locked under another
 // VM's folder and moved in, is not unlocked.

@@ -102,11 +102,15 @@ function optionLines(option: OptionSpec): string[] {
   ];
 }
 
-function commandLines(program: string, command: CommandSpec): string[] {
+// A command's section, then one per subcommand (`hold start`), each as its own --help prints it.
+function commandLines(program: string, command: CommandSpec, parents: readonly string[] = []): string[] {
+  const name = [...parents, command.name].join(' ');
   const [, ...rest] = command.usage.split(' ');
+  const usage =
+    command.subcommands.length > 0 ? `${italic('command')} [${italic('options')}]` : roffText(rest.join(' '));
   return [
-    `.SS ${roffText(command.name)}`,
-    `${bold(`${program} ${command.name}`)} ${roffText(rest.join(' '))}`,
+    `.SS ${roffText(name)}`,
+    `${bold(`${program} ${name}`)} ${usage}`,
     '.PP',
     roffText(command.description),
     ...command.arguments.flatMap((argument) => [
@@ -119,6 +123,7 @@ function commandLines(program: string, command: CommandSpec): string[] {
     ]),
     ...command.options.filter((o) => o.long !== '--help').flatMap(optionLines),
     ...afterHelpLines(command.after, { exitCodesHeading: true }),
+    ...command.subcommands.flatMap((sub) => commandLines(program, sub, [...parents, command.name])),
   ];
 }
 

@@ -8,7 +8,7 @@ import type { Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { isRealFolder } from '../remote/confine.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
-import { vmOfPath } from '../index/holds.js';
+import { vmOfPath } from '../holds/rules.js';
 import type { LockRequest } from './context.js';
 
 // The outcome of a unit left alone because a repair lift holds its VM: not a failure, nothing to retry.

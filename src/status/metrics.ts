@@ -160,7 +160,7 @@ export function renderMetrics(input: MetricsInput): string {
   metric(
     'held_vms',
     'gauge',
-    'VMs whose backups a repair lift left unlocked (lift --vm --hold) until their hold ends.',
+    'VMs whose backups a repair lift left unlocked (hold start) until their hold ends.',
     input.remotes.map((r) => [{ remote: r.id }, r.heldVms]),
   );
   metric(

@@ -1,5 +1,5 @@
 import type { CapFigures } from '../caps.js';
-import type { Hold } from '../index/holds.js';
+import type { Hold } from '../holds/rules.js';
 import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../lift/plan.js';
 import { utcDay } from '../remote/datetime.js';
@@ -44,7 +44,7 @@ export interface RemoteStatus {
   chainCost: ChainCost | null;
   // XO job settings that fight the window, per VM (status/xo-settings.ts). null when the remote could not be read.
   xoSettings: XoSettingAdvice[] | null;
-  // VMs a repair lift left unlocked (lift --vm --hold), soonest end first: protection is off for them until `until`.
+  // VMs a repair lift left unlocked (hold start), soonest end first: protection is off for them until `until`.
   holds: HeldVm[];
   // Counts against the remote's caps, as the running daemon last saw them; null when the daemon is not running (or a
   // daemon of an earlier release). watchedFolders null: the remote is not watched.
@@ -269,7 +269,7 @@ function renderRemote(remote: RemoteStatus): string[] {
     lines.push(
       `  !! HELD: VM ${hold.vm} NOT PROTECTED until ${time(hold.until)}`,
       `     repair lift by ${hold.by} at ${time(hold.since)}${hold.backup === null ? '' : `, backup ${hold.backup}`}`,
-      `     end it: lift --remote ${remote.id} --vm ${hold.vm} --end-hold`,
+      `     end it: hold end --remote ${remote.id} --vm ${hold.vm}`,
     );
   lines.push(...renderCaps(remote.caps ?? null));
   if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');

@@ -41,13 +41,20 @@ function cases(files: { dir: string }): Case[] {
     { words: [PROGRAM, 'check', '--root', `${files.dir}/s`], exactly: ['sub'], basenames: true },
     { words: [PROGRAM, 'lift', '--remote', ''], exactly: [] },
     { words: [PROGRAM, 'lift', '--remote', 'main', '--ac'], exactly: ['--accept-clock'] },
+    // A command's own commands (hold start|end|list), then each one's options and values.
+    { words: [PROGRAM, 'hold', ''], exactly: ['start', 'end', 'list'] },
+    { words: [PROGRAM, 'hold', 'start', '--config', `${files.dir}/co`], exactly: ['config.json'], basenames: true },
+    { words: [PROGRAM, 'hold', 'list', '--remote', 'main', '--j'], exactly: ['--json'] },
     ...Object.entries(ALIASES).map(([alias, command]) => ({
       words: [alias, '-'],
       exactly: flagsOf(spec.commands.find((c) => c.name === command)!.options),
     })),
   ];
-  for (const command of spec.commands.filter((c) => !c.isHelp))
+  for (const command of spec.commands.filter((c) => !c.isHelp)) {
     all.push({ words: [PROGRAM, command.name, '-'], exactly: flagsOf(command.options) });
+    for (const sub of command.subcommands)
+      all.push({ words: [PROGRAM, command.name, sub.name, '-'], exactly: flagsOf(sub.options) });
+  }
   return all;
 }
 

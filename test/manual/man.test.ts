@@ -24,16 +24,18 @@ async function helpFromCli(): Promise<Map<string, string[]>> {
     .map((m) => m[1]!)
     .filter((name) => name !== 'help');
   const options = new Map<string, string[]>();
-  for (const [command, help] of await Promise.all(
-    commands.map(async (command) => [command, (await runCli([command, '--help'])).stdout] as const),
-  )) {
-    const block = help.slice(help.indexOf('\nOptions:\n'));
-    options.set(
-      command,
-      [...block.matchAll(/^ {2}(?:(-\w), )?(--[a-z][a-z-]*)/gm)].flatMap((m) => m.slice(1).filter(Boolean)),
-    );
-  }
+  for (const [command, listed] of await Promise.all(
+    commands.map(async (command) => [command, await optionsOf([command])] as const),
+  ))
+    options.set(command, listed);
   return options;
+}
+
+// The options a command's --help lists.
+async function optionsOf(command: string[]): Promise<string[]> {
+  const help = (await runCli([...command, '--help'])).stdout;
+  const block = help.slice(help.indexOf('\nOptions:\n'));
+  return [...block.matchAll(/^ {2}(?:(-\w), )?(--[a-z][a-z-]*)/gm)].flatMap((m) => m.slice(1).filter(Boolean));
 }
 
 describe('man pages', () => {
@@ -58,10 +60,12 @@ describe('man pages', () => {
 
   it.skipIf(!groff)('xo-immutable-backups(8) has a section per command of --help, naming each option', async () => {
     const text = rendered('man/xo-immutable-backups.8');
-    const sections = text.split(/\n {3}(?=[a-z][a-z-]*\n)/);
+    const sections = text.split(/\n {3}(?=[a-z][a-z -]*\n)/);
     const help = await helpFromCli();
     expect(help.size).toBeGreaterThan(8);
-    expect(help.get('lift')).toEqual(expect.arrayContaining(['-c', '--config', '--accept-clock', '--end-hold']));
+    expect(help.get('lift')).toEqual(expect.arrayContaining(['-c', '--config', '--accept-clock']));
+    for (const sub of ['start', 'end', 'list']) help.set(`hold ${sub}`, await optionsOf(['hold', sub]));
+    expect(help.get('hold start')).toEqual(expect.arrayContaining(['--remote', '--vm', '--for', '--backup']));
     for (const [command, options] of help) {
       const section = sections.find((s) => s.startsWith(`${command}\n`));
       expect(section, `a section for ${command}`).toBeDefined();

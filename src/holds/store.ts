@@ -2,26 +2,7 @@ import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, s
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
 import { errnoCode } from '../errors.js';
-
-// A VM folder's name as XO writes it: a hold is kept in a file named after it, so nothing else is accepted.
-export const VM_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-// A repair lift: the daemon leaves one VM's backups unlocked until `until`, then locks them again.
-export interface Hold {
-  version: 1;
-  remote: string;
-  vm: string;
-  // ISO instants: when the repair lift was made, when the hold ends.
-  since: string;
-  until: string;
-  // Who ran it (SUDO_USER, or the user), and why, as the admin said.
-  by: string;
-  reason?: string;
-  // The backup the lift was for (its datetime), when only one backup and its chain were unlocked.
-  backup?: string;
-  // Names this hold: the daemon acknowledges it by id (`seen`), so a hold written again is acknowledged again.
-  id: string;
-}
+import { heldUntil, parseHold, VM_UUID, type Hold } from './rules.js';
 
 // The holds of one remote, beside its index and as private: <indexPath>/.holds/<remote>/<vm>.json, 0700/0600. The
 // index lies outside every remote and is root's alone, so the remote's users (XO's credentials) cannot plant one.
@@ -49,9 +30,7 @@ export class HoldStore {
 
   // The end of the hold on `vm` when it is still on at `now`.
   heldUntil(vm: string, now: number): number | undefined {
-    const hold = this.read(vm);
-    const until = hold === undefined ? Number.NaN : Date.parse(hold.until);
-    return until > now ? until : undefined;
+    return heldUntil(this.read(vm), now);
   }
 
   list(): Hold[] {
@@ -107,29 +86,6 @@ export class HoldStore {
   }
 }
 
-// Pure: a hold file's text, checked field by field; undefined when it is not a hold on `vm`.
-export function parseHold(text: string, vm: string): Hold | undefined {
-  try {
-    const value = JSON.parse(text) as Partial<Hold>;
-    if (
-      value.version !== 1 ||
-      typeof value.vm !== 'string' ||
-      value.vm.toLowerCase() !== vm.toLowerCase() ||
-      typeof value.remote !== 'string' ||
-      typeof value.id !== 'string' ||
-      typeof value.by !== 'string' ||
-      typeof value.since !== 'string' ||
-      typeof value.until !== 'string' ||
-      Number.isNaN(Date.parse(value.until)) ||
-      Number.isNaN(Date.parse(value.since))
-    )
-      return undefined;
-    return value as Hold;
-  } catch {
-    return undefined;
-  }
-}
-
 // O_NOFOLLOW: a link planted where a hold is kept is refused, never read through.
 function readNoFollow(file: string): string {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -148,10 +104,4 @@ function unlinkIfPresent(file: string): boolean {
     if (errnoCode(error) === 'ENOENT') return false;
     throw error;
   }
-}
-
-// The VM a path under the remote belongs to (xo-vm-backups/<vm>/...), or undefined.
-export function vmOfPath(root: string, unitPath: string): string | undefined {
-  const [tree, vm] = path.relative(root, unitPath).split(path.sep);
-  return tree === 'xo-vm-backups' && vm !== undefined && VM_UUID.test(vm) ? vm : undefined;
 }
