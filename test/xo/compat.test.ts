@@ -220,18 +220,27 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
   });
 
   // A repair lift (issue 15, item 3): the held VM restores in place, and is locked again once the hold ends.
-  it('flat VHD: after lift --vm --hold XO restores the VM, and its backups are locked again after the hold', async () => {
+  it('flat VHD: after hold start XO restores the VM, and its backups are locked again after the hold', async () => {
     const chain = await protectedChain('flat');
     const files = await filesOf(chain);
     await expect(h!.restoreBackup(chain.xo, chain.backups[0]!.metadataPath)).rejects.toMatchObject({ code: 'EPERM' });
     const config = await writeConfigFile(chain.remote);
-    const lift = ['lift', '--config', config, '--remote', 'r', '--vm', chain.vm.uuid];
+    const vm = ['--config', config, '--remote', 'r', '--vm', chain.vm.uuid];
     // The daemon runs in this process: the command is awaited, not run synchronously, so the daemon can acknowledge.
-    const lifted = await runCli([...lift, '--hold', '1h', '--yes', '--reason', 'xo-compat restore in place']);
+    const lifted = await runCli([
+      'hold',
+      'start',
+      ...vm,
+      '--for',
+      '1h',
+      '--yes',
+      '--reason',
+      'xo-compat restore in place',
+    ]);
     expect(lifted.status, lifted.stderr).toBe(0);
     expect(immutableAmong(files)).toEqual([]);
     await expectRestoresIdentically('flat', chain, 'in place after a repair lift');
-    const ended = await runCli([...lift, '--end-hold']);
+    const ended = await runCli(['hold', 'end', ...vm]);
     expect(ended.status, ended.stderr).toBe(0);
     await waitFor(() => immutableAmong(files).length === files.length, 'the held VM to be locked again');
     console.log(`xo-compat flat: ${files.length}/${files.length} files locked again after the hold`);
