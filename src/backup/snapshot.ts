@@ -6,7 +6,7 @@ import { identityOf, type Identity } from '../remote/identity.js';
 import { resolveAliasTarget, type ListedEntry, type VdiFolder } from '../remote/model.js';
 import { classifyFolder } from '../remote/patterns.js';
 import { FOOTER_SIZE, HEADER_SIZE, headerOffset, vhdLink, type VhdLink } from '../remote/vhd-header.js';
-import { METADATA_LIMIT, parseObject } from '../protect/completion.js';
+import { METADATA_LIMIT, parseObject } from './completion.js';
 
 // A VM folder as read once, through a held remote: every listing, json, alias and VHD parent link a question about
 // its backups needs (backup/vm.ts answers them, pure). Paths are relative to the VM folder.

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { judgeCompletion, type Completion } from '../protect/completion.js';
+import { judgeCompletion, type Completion } from './completion.js';
 import { chainClaimsByName } from '../remote/by-name.js';
 import {
   findVmBackups,
@@ -23,7 +23,7 @@ export function backupsOf(snapshot: VmSnapshot): VmBackup[] {
   );
 }
 
-// XO writes a backup's json last (protect/completion.ts): complete once it parses, or once settled.
+// XO writes a backup's json last (backup/completion.ts): complete once it parses, or once settled.
 export function completionOf(snapshot: VmSnapshot, backup: VmBackup, now: number, settleMs: number): Completion {
   const json = snapshot.jsons.get(backup.metadata);
   if (json === undefined) return { complete: false };

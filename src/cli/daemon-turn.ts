@@ -1,10 +1,11 @@
 import { assertCapabilities } from '../attributes/capability.js';
 import { AppError } from '../errors.js';
 import { refusal } from '../daemon/instance-lock.js';
-import { HEARTBEAT_STALE_MS, processExists, readDaemonStatus } from '../status/daemon-status.js';
+import { HEARTBEAT_STALE_MS, readDaemonStatus } from '../status/daemon-status.js';
 import {
   DAEMON_COMMAND,
   lockHolder,
+  processExists,
   takeInstanceLock,
   type InstanceLock,
   type LockHolder,

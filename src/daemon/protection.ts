@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { TakeTurns } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import { settleTimeFor } from '../protect/completion.js';
+import { settleTimeFor } from '../backup/completion.js';
 import type { LeafFolder } from '../protect/context.js';
 import { lockUnits } from '../protect/locker.js';
 import { reconcileFolder } from '../protect/reconcile.js';

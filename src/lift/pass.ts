@@ -4,7 +4,8 @@ import type { RemoteContext } from '../context/remote-context.js';
 import { remoteHealthProblem } from '../remote/health.js';
 import type { LiftOptions, LiftReport } from './apply.js';
 import { forgetChunk, unlockChunk, type ChunkLifted } from './chunk.js';
-import { blockedPaths, planLift, type LiftCandidate, type LiftPlan } from './plan.js';
+import { blockedPaths } from '../index/units.js';
+import { planLift, type LiftCandidate, type LiftPlan } from './plan.js';
 import { holdJsonsOverLockedVhds } from './flat-order.js';
 import { deferWhileXoRuns } from './xo-busy.js';
 

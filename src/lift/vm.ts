@@ -10,7 +10,8 @@ import { isInWindow } from '../remote/model.js';
 import { listFolder, listVdiFolders } from '../remote/read.js';
 import { emptyReport, type LiftReport } from './apply.js';
 import { unlockChunk } from './chunk.js';
-import { groupByPath, type LiftCandidate } from './plan.js';
+import { groupByPath } from '../index/units.js';
+import type { LiftCandidate } from './plan.js';
 
 const CHUNK = 4096;
 const DAY_MS = 86_400_000;

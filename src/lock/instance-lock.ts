@@ -12,7 +12,6 @@ import {
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError, errnoCode } from '../errors.js';
-import { processExists } from '../status/daemon-status.js';
 import { flockExclusive } from './flock.js';
 
 // In indexPath: whoever holds an exclusive flock(2) on it is the one process writing the index (the daemon, or a
@@ -160,4 +159,14 @@ function cannotWrite(indexPath: string, where: string, error: unknown): AppError
         : 'check indexPath in the config and the folder above it',
     cause: error,
   });
+}
+
+// Whether a process runs with this pid (EPERM: it does, as another user).
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';
 import { examine, readSmallFile } from '../remote/read.js';
-import { judgeCompletion, METADATA_LIMIT } from './completion.js';
+import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
 import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
 import type { FolderReport, ReconcileOptions } from './reconcile.js';

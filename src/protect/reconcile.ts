@@ -23,7 +23,7 @@ import { yieldIfDue } from '../concurrency.js';
 import { AppError } from '../errors.js';
 import { isRealFolder } from '../remote/confine.js';
 import { examine, examineAll, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
-import { judgeCompletion, METADATA_LIMIT, parseObject } from './completion.js';
+import { judgeCompletion, METADATA_LIMIT, parseObject } from '../backup/completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed, lockedForOlder } from './request.js';

@@ -8,7 +8,7 @@ import { selectBackup, type Refusal } from './plan.js';
 export interface GatherOptions {
   backup?: string;
   now: number;
-  // The settle time for this remote (protect/completion.ts: settleTimeFor).
+  // The settle time for this remote (backup/completion.ts: settleTimeFor).
   settleMs: number;
 }
 

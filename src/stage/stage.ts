@@ -2,7 +2,7 @@ import { fchmodSync, fchownSync, mkdirSync, statSync } from 'node:fs';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { readVmSnapshot } from '../backup/snapshot.js';
-import { settleTimeFor } from '../protect/completion.js';
+import { settleTimeFor } from '../backup/completion.js';
 import { HeldRemote } from '../remote/held.js';
 import { readingOf } from '../remote/encryption.js';
 import { resolveRemoteRoot } from '../remote/root.js';

@@ -73,12 +73,3 @@ export async function readDaemonStatus(indexPath: string): Promise<DaemonStatus 
     return undefined;
   }
 }
-
-export function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

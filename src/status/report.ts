@@ -1,7 +1,7 @@
 import type { CapFigures } from '../caps.js';
 import type { Hold } from '../holds/rules.js';
 import type { StoredEntry } from '../index/store.js';
-import { groupByPath } from '../lift/plan.js';
+import { groupByPath } from '../index/units.js';
 import { utcDay } from '../remote/datetime.js';
 import { HEARTBEAT_STALE_MS, type DaemonStatus } from './daemon-status.js';
 import { renderChainCost, type ChainCost } from './chain-cost.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { readVmSnapshot, vmFolders, type VmSnapshot } from '../backup/snapshot.js';
 import { backupsOf, isRestorePoint, restorePointOf, unitsOf, type BackupUnits } from '../backup/vm.js';
 import type { StoredEntry } from '../index/store.js';
-import { groupByPath } from '../lift/plan.js';
+import { groupByPath } from '../index/units.js';
 import { isInWindow } from '../remote/model.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { unlessLinked, type HeldRemote } from '../remote/held.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { IndexEntry } from '../index/entry.js';
 import type { Identity } from '../remote/identity.js';
-import { settleTimeFor } from '../protect/completion.js';
+import { settleTimeFor } from '../backup/completion.js';
 import type { LeafFolder } from '../protect/context.js';
 import { reconcileFolder } from '../protect/reconcile.js';
 import type { RemoteContext } from '../context/remote-context.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeCompletion } from '../../src/protect/completion.js';
+import { judgeCompletion } from '../../src/backup/completion.js';
 
 describe('judgeCompletion', () => {
   const now = 1_000_000;
