@@ -23,7 +23,7 @@ import { readInstalledUnit, UNIT_NAME, viewedFrom, type InstalledUnit } from '..
 import { judgeSandbox, pathNeeds, sandboxOf } from '../systemd/sandbox.js';
 import { lastValue, parseUnit, splitWords } from '../systemd/unit-file.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 
 export interface CheckResult {
   check: string;

@@ -7,7 +7,7 @@ import { runDemo } from './demo.js';
 import { describeProgram } from './describe.js';
 import { abortOnSignals } from './interrupt.js';
 import { runLift, type LiftCommandOptions } from './lift.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { runProtect } from './protect.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
 import { runStageRestore, type StageRestoreCommandOptions } from './stage-restore.js';

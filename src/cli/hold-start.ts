@@ -16,7 +16,7 @@ import { parseBackupDatetime } from '../remote/datetime.js';
 import { takeIndexTurn, type IndexTurn } from './daemon-turn.js';
 import type { LockHolder } from '../lock/instance-lock.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 // How long the command waits for the running daemon to acknowledge the hold (it looks every second, between batches).

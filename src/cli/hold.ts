@@ -9,7 +9,7 @@ import { configOption, exitCodes, type SetExit } from './command-help.js';
 import { runningDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import { adminName, runHoldStart, type HoldStartOptions } from './hold-start.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 // `hold start|end|list`: a repair lift of one VM and the hold that keeps the daemon off it, in one command.

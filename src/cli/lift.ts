@@ -4,7 +4,8 @@ import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
-import { liftRemote, type LiftReport } from '../lift/apply.js';
+import { liftRemote } from '../lift/apply.js';
+import { type LiftReport } from '../lift/report.js';
 import { makeRemoteMutable } from '../lift/mutable.js';
 import { countByDay } from '../lift/report.js';
 import { acceptClock, readClock } from '../clockguard/guard.js';
@@ -15,7 +16,7 @@ import { daemonRunning, takeIndexTurn } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import { runHoldEnd } from './hold.js';
 import { runHoldStart } from './hold-start.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 export interface LiftCommandOptions {

@@ -16,12 +16,8 @@ import {
 import { EXIT_CODES_HELP, type SetExit } from './command-help.js';
 import { EXIT } from './exit-codes.js';
 import { addHoldCommand } from './hold.js';
+import type { Io } from './io.js';
 import { renderError } from './render.js';
-
-export interface Io {
-  out(line: string): void;
-  err(line: string): void;
-}
 
 const processIo: Io = {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -7,7 +7,7 @@ import { rebuildIndex } from '../rebuild/rebuild.js';
 import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
 import { takeTurnWithoutDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 export interface RebuildCommandOptions {

@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
 import { stageRestore, type StageReport } from '../stage/stage.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { renderError } from './render.js';
 import { selectRemotes } from './select.js';
 

@@ -20,7 +20,7 @@ import { resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
 import { wrapLine } from './render.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 // `status`: what is protected, until when, and whether the daemon is running well. Exit 1 when something needs an

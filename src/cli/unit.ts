@@ -13,7 +13,7 @@ import { parseUnit } from '../systemd/unit-file.js';
 import { completionFiles, isOurCompletion } from './completion.js';
 import type { ProgramSpec } from './describe.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 const UNIT_DIR = '/etc/systemd/system';

@@ -4,7 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
 import { verifyRemote } from '../verify/verify.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 // `verify`: exits 1 on any finding, naming each one.

@@ -4,7 +4,8 @@ import Conf from 'conf';
 import { AppError, errnoCode } from '../errors.js';
 import { positionAt, trailingCommaOffset } from './json-syntax.js';
 import type { Config } from './schema.js';
-import { validateConfig, type ConfigProblem } from './validate.js';
+import type { ConfigProblem } from './shape.js';
+import { validateConfig } from './validate.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/xo-immutable-backups/config.json';
 

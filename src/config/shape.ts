@@ -1,7 +1,14 @@
 import type { ErrorObject } from 'ajv';
 import { configSchema } from './schema.js';
 import { nearestKey } from './suggest.js';
-import type { ConfigProblem } from './validate.js';
+
+// One thing wrong in the config: its key, what is wrong, the value found and what to write instead.
+export interface ConfigProblem {
+  key: string;
+  message: string;
+  value: unknown;
+  hint: string;
+}
 
 const TOP_KEYS = Object.keys(configSchema.properties);
 const REMOTE_KEYS = Object.keys(configSchema.properties.remotes.additionalProperties.properties);

@@ -11,14 +11,7 @@ import {
   type RawConfig,
   type RemoteConfig,
 } from './schema.js';
-import { isRecord, shapeProblem } from './shape.js';
-
-export interface ConfigProblem {
-  key: string;
-  message: string;
-  value: unknown;
-  hint: string;
-}
+import { isRecord, shapeProblem, type ConfigProblem } from './shape.js';
 
 export type ValidationResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 

@@ -1,40 +1,8 @@
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { LiftPass, type LiftableNames } from './pass.js';
-import { liftableDays, type LiftCandidate } from './plan.js';
-
-export interface LiftOptions {
-  now: number;
-  dryRun: boolean;
-  // Make the whole remote mutable, windows ignored (decommissioning).
-  all: boolean;
-  onProgress?: (done: number, total: number) => void;
-  // Entries read, checked and unlocked together (default CHUNK in pass.ts); smaller in tests.
-  chunkSize?: number;
-}
-
-export interface LiftedUnit {
-  path: string;
-  day: string;
-  kind: LiftCandidate['kind'];
-}
-
-export interface LiftReport {
-  remote: string;
-  dryRun: boolean;
-  // Unlocked (or, with dryRun, would be); their entries are forgotten.
-  unlocked: LiftedUnit[];
-  // Gone from the remote already: only their entries are forgotten.
-  vanished: LiftedUnit[];
-  failed: { path: string; message: string }[];
-  // Never acted on: outside the root, through a symlink, or not the unit that was locked.
-  suspicious: { path: string; reason: string }[];
-  unreadableEntries: string[];
-  // Expired, but XO was running on their VM folder (lift/xo-busy.ts), or a json whose flat VHD stays locked
-  // (lift/flat-order.ts): left locked for a later pass.
-  deferred: string[];
-  kept: number;
-}
+import { liftableDays } from './plan.js';
+import { emptyReport, type LiftOptions, type LiftReport } from './report.js';
 
 // Unlock, then forget (the flag cleared, then the entries), so a crash leaves only entries the next pass removes.
 // Only the buckets old enough to expire are read, a chunk at a time: a pass costs what it lifts, not what is protected.
@@ -56,20 +24,6 @@ export async function liftRemote(
     // What the index holds after the pass (or would, with dryRun): one entry per unit and bucket naming it.
     report.kept = entries - pass.forgotten;
   }
-}
-
-export function emptyReport(remote: string, dryRun: boolean): LiftReport {
-  return {
-    remote,
-    dryRun,
-    unlocked: [],
-    vanished: [],
-    failed: [],
-    suspicious: [],
-    unreadableEntries: [],
-    deferred: [],
-    kept: 0,
-  };
 }
 
 async function readLiftableNames(remote: RemoteContext, liftable: readonly string[]): Promise<LiftableNames> {

@@ -1,6 +1,6 @@
 import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
-import type { LiftedUnit, LiftReport } from './apply.js';
+import type { LiftedUnit, LiftReport } from './report.js';
 import { checkCandidate, type UnlockChecks, type Verdict } from './candidate.js';
 import type { LiftCandidate } from './plan.js';
 

@@ -2,7 +2,8 @@ import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
 import { VERSION } from '../version.js';
-import { liftRemote, type LiftReport } from './apply.js';
+import { liftRemote } from './apply.js';
+import { type LiftReport } from './report.js';
 
 // Decommissioning: everything in the remote's index is unlocked and forgotten, then anything still immutable under
 // its root (units the index lost track of), and immutability.json says the remote is no longer immutable.

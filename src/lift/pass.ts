@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { remoteHealthProblem } from '../remote/health.js';
-import type { LiftOptions, LiftReport } from './apply.js';
+import type { LiftOptions, LiftReport } from './report.js';
 import { forgetChunk, unlockChunk, type ChunkLifted } from './chunk.js';
 import { blockedPaths } from '../index/units.js';
 import { planLift, type LiftCandidate, type LiftPlan } from './plan.js';

@@ -1,5 +1,52 @@
 import type { Logger } from '../log/logger.js';
-import type { LiftReport } from './apply.js';
+import type { LiftCandidate } from './plan.js';
+
+export interface LiftOptions {
+  now: number;
+  dryRun: boolean;
+  // Make the whole remote mutable, windows ignored (decommissioning).
+  all: boolean;
+  onProgress?: (done: number, total: number) => void;
+  // Entries read, checked and unlocked together (default CHUNK in pass.ts); smaller in tests.
+  chunkSize?: number;
+}
+
+export interface LiftedUnit {
+  path: string;
+  day: string;
+  kind: LiftCandidate['kind'];
+}
+
+export interface LiftReport {
+  remote: string;
+  dryRun: boolean;
+  // Unlocked (or, with dryRun, would be); their entries are forgotten.
+  unlocked: LiftedUnit[];
+  // Gone from the remote already: only their entries are forgotten.
+  vanished: LiftedUnit[];
+  failed: { path: string; message: string }[];
+  // Never acted on: outside the root, through a symlink, or not the unit that was locked.
+  suspicious: { path: string; reason: string }[];
+  unreadableEntries: string[];
+  // Expired, but XO was running on their VM folder (lift/xo-busy.ts), or a json whose flat VHD stays locked
+  // (lift/flat-order.ts): left locked for a later pass.
+  deferred: string[];
+  kept: number;
+}
+
+export function emptyReport(remote: string, dryRun: boolean): LiftReport {
+  return {
+    remote,
+    dryRun,
+    unlocked: [],
+    vanished: [],
+    failed: [],
+    suspicious: [],
+    unreadableEntries: [],
+    deferred: [],
+    kept: 0,
+  };
+}
 
 // Units per day bucket, oldest first: how admins read what a lift did or would do.
 export function countByDay(units: readonly { day: string }[]): [string, number][] {

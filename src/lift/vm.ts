@@ -8,7 +8,7 @@ import { isRealFolder } from '../remote/confine.js';
 import type { Identity } from '../remote/identity.js';
 import { isInWindow } from '../remote/model.js';
 import { listFolder, listVdiFolders } from '../remote/read.js';
-import { emptyReport, type LiftReport } from './apply.js';
+import { emptyReport, type LiftReport } from './report.js';
 import { unlockChunk } from './chunk.js';
 import { groupByPath } from '../index/units.js';
 import type { LiftCandidate } from './plan.js';

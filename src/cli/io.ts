@@ -1,0 +1,5 @@
+// Where a command prints: stdout and stderr in the CLI, a list in tests and the man page generator.
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
