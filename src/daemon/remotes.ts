@@ -17,7 +17,7 @@ import { readingOf } from '../remote/encryption.js';
 import { isUntouchedByXo } from '../remote/root.js';
 import { lockSetupFiles, XO_SETUP_FILES } from '../remote/setup-files.js';
 import { VERSION } from '../version.js';
-import type { RemotePauses } from './health.js';
+import type { RemotePauses } from './pauses.js';
 import type { Service } from './service.js';
 
 // Opens every configured remote at start: each check that can fail runs before anything watches or locks, and a

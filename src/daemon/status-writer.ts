@@ -19,7 +19,7 @@ import type { ChainCost } from '../status/chain-cost.js';
 import { withHeldRemote } from '../remote/held.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { VERSION } from '../version.js';
-import type { RemotePauses } from './health.js';
+import type { RemotePauses } from './pauses.js';
 import type { HoldService } from './holds.js';
 import type { LiftLoop } from './lift-loop.js';
 import type { ProtectionService } from './protection.js';
