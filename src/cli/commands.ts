@@ -10,7 +10,6 @@ import { runLift, type LiftCommandOptions } from './lift.js';
 import type { Io } from './io.js';
 import { runProtect } from './protect.js';
 import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
-import { runStageRestore, type StageRestoreCommandOptions } from './stage-restore.js';
 import { runStatus } from './status.js';
 import { runInstallUnit, runUninstallUnit, type InstallUnitOptions, type UninstallUnitOptions } from './unit.js';
 import { runVerify } from './verify.js';
@@ -267,42 +266,6 @@ export function addVerifyCommand(program: Command, io: Io, setExit: SetExit): vo
     )
     .action(async (options: { config: string; remote?: string; json: boolean }) => {
       setExit(await runVerify(options, io, systemClock));
-    });
-}
-
-export function addStageRestoreCommand(program: Command, io: Io, setExit: SetExit): void {
-  program
-    .command('stage-restore')
-    .description(
-      "Copy one backup of a VM, with every file its restore needs (its json, each disk's whole VHD chain), out of a " +
-        'protected remote into a new folder laid out as an XO remote, mutable, so XO restores from it while the ' +
-        'originals stay locked (flat-VHD remotes: XO cannot restore a locked .vhd in place).',
-    )
-    .addOption(configOption())
-    .requiredOption('--remote <id>', 'the remote holding the backup')
-    .requiredOption('--vm <uuid>', 'the VM (its folder in xo-vm-backups/)')
-    .option(
-      '--backup <datetime>',
-      'this backup (20261122T061500Z or 2026-11-22T06:15:00Z); default: the newest complete',
-    )
-    .requiredOption('--to <dir>', 'a new or empty folder outside every protected remote, on a local filesystem')
-    .option('--dry-run', 'list what would be copied and the bytes; copy nothing', false)
-    .option('--json', 'print the result as JSON', false)
-    .addHelpText(
-      'after',
-      '\nOnly reads the remote (the daemon may keep running). Copies share blocks by reflink (FICLONE) where the ' +
-        "filesystem can (xfs, btrfs, the remote's own filesystem), and are read back and compared with the originals. " +
-        'Refuses a target inside a protected remote, not empty, or on a network filesystem (nfs, cifs, fuse...). ' +
-        'See docs/operations.md, "Restoring after an incident".' +
-        exitCodes({
-          ok: 'staged, every file read back identical (or, with --dry-run, listed)',
-          failure:
-            'the VM or backup was not found, something on the remote was refused (named; nothing copied), or a copy failed',
-          usage: 'bad usage or config, or the target was refused (nothing was changed)',
-        }),
-    )
-    .action(async (options: StageRestoreCommandOptions) => {
-      setExit(await runStageRestore(options, io, systemClock));
     });
 }
 

@@ -28,6 +28,31 @@ export function addHoldCommand(program: Command, io: Io, setExit: SetExit): void
         '\nones included, until the hold ends, then locks them again. Logged as a security event; status shows it.' +
         '\nSee docs/operations.md, "Repair lift for one VM".',
     );
+  addHoldStart(hold, io, setExit);
+  hold
+    .command('end')
+    .description('End the hold on one VM now: the running daemon locks its backups again at once.')
+    .addOption(configOption())
+    .requiredOption('--remote <id>', 'the remote holding the VM')
+    .requiredOption('--vm <uuid>', 'the VM held')
+    .option('--json', 'print the result as JSON', false)
+    .addHelpText(
+      'after',
+      exitCodes({ ok: 'the hold ended, or there was none (said)', failure: 'the hold could not be removed' }),
+    )
+    .action(async (options: HoldEndOptions) => setExit(await runHoldEnd(options, io)));
+  hold
+    .command('list')
+    .description('List the VMs held by a repair lift, per remote, soonest end first.')
+    .addOption(configOption())
+    .option('--remote <id>', 'only this remote')
+    .option('--json', 'print the holds as JSON', false)
+    .addHelpText('after', exitCodes({ ok: 'listed (none held included)', failure: 'the holds could not be read' }))
+    .action((options: HoldListOptions) => setExit(runHoldList(options, io, systemClock)));
+}
+
+// `hold start`: the repair lift itself (cli/hold-start.ts runs it).
+function addHoldStart(hold: Command, io: Io, setExit: SetExit): void {
   hold
     .command('start')
     .description(
@@ -54,26 +79,6 @@ export function addHoldCommand(program: Command, io: Io, setExit: SetExit): void
       }),
     )
     .action(async (options: HoldStartOptions) => setExit(await runHoldStart(options, io, systemClock)));
-  hold
-    .command('end')
-    .description('End the hold on one VM now: the running daemon locks its backups again at once.')
-    .addOption(configOption())
-    .requiredOption('--remote <id>', 'the remote holding the VM')
-    .requiredOption('--vm <uuid>', 'the VM held')
-    .option('--json', 'print the result as JSON', false)
-    .addHelpText(
-      'after',
-      exitCodes({ ok: 'the hold ended, or there was none (said)', failure: 'the hold could not be removed' }),
-    )
-    .action(async (options: HoldEndOptions) => setExit(await runHoldEnd(options, io)));
-  hold
-    .command('list')
-    .description('List the VMs held by a repair lift, per remote, soonest end first.')
-    .addOption(configOption())
-    .option('--remote <id>', 'only this remote')
-    .option('--json', 'print the holds as JSON', false)
-    .addHelpText('after', exitCodes({ ok: 'listed (none held included)', failure: 'the holds could not be read' }))
-    .action((options: HoldListOptions) => setExit(runHoldList(options, io, systemClock)));
 }
 
 export interface HoldEndOptions {

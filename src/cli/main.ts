@@ -9,13 +9,13 @@ import {
   addLiftCommand,
   addProtectCommand,
   addRebuildCommand,
-  addStageRestoreCommand,
   addStatusCommand,
   addVerifyCommand,
 } from './commands.js';
 import { EXIT_CODES_HELP, type SetExit } from './command-help.js';
 import { EXIT } from './exit-codes.js';
 import { addHoldCommand } from './hold.js';
+import { addStageRestoreCommand } from './stage-restore.js';
 import type { Io } from './io.js';
 import { renderError } from './render.js';
 

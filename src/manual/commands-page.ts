@@ -53,6 +53,14 @@ export function renderCommandsPage(spec: ProgramSpec, context: PageContext): str
     ...commands.flatMap((command) => commandLines(name, command)),
     '.SH EXIT STATUS',
     ...afterHelpLines(spec.after, { exitCodesHeading: false }),
+    ...filesAndSeeAlso(context),
+    '',
+  ].join('\n');
+}
+
+// FILES and SEE ALSO: the paths the installation uses, and where to read more.
+function filesAndSeeAlso(context: PageContext): string[] {
+  return [
     '.SH FILES',
     '.TP',
     italic(context.configPath),
@@ -78,8 +86,7 @@ export function renderCommandsPage(spec: ProgramSpec, context: PageContext): str
       'README.md and docs/ in the installed package, $(npm root -g)/xo-immutable-backups: installation, operations ' +
         '(alerts, restore, repair), troubleshooting, security.',
     ),
-    '',
-  ].join('\n');
+  ];
 }
 
 function lowerFirst(text: string): string {
