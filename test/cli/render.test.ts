@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { wrapLine } from '../../src/cli/render.js';
-import { buildStatus, renderStatus } from '../../src/status/report.js';
+import { renderStatus } from '../../src/status/render.js';
+import { buildStatus } from '../../src/status/report.js';
 
 const words = (lines: string[]): string[] => lines.join(' ').split(/ +/).filter(Boolean);
 
