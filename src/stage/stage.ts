@@ -75,22 +75,7 @@ export async function stageRestore(options: StageOptions): Promise<StageReport> 
       settleMs: settleTimeFor(reading.encrypted, options.jsonSettleMs),
     });
     const refusals = [...gathered.problems];
-    const entries: SourceEntry[] = [];
-    for (const name of ROOT_FILES) {
-      const entry = entryOf(source, name);
-      if (entry !== undefined) entries.push(entry);
-      else if (encrypted)
-        gathered.notes.push(`the remote has no ${name}: XO may refuse to open the staged copy as an encrypted remote`);
-    }
-    for (const unit of gathered.units) {
-      try {
-        entries.push(...walk(source, unit));
-      } catch (error) {
-        if (!(error instanceof NotAFolder)) throw error;
-        refusals.push({ path: error.path, reason: error.reason });
-      }
-    }
-    const plan = planCopy(entries);
+    const plan = planCopy(sourceEntries(source, gathered, encrypted, refusals));
     refusals.push(...plan.refusals);
     const report: StageReport = {
       remote: options.remote.id,
@@ -113,21 +98,7 @@ export async function stageRestore(options: StageOptions): Promise<StageReport> 
 
     const destination = openTarget(target.absolute, target.real, realRoot);
     try {
-      for (const directory of plan.directories) {
-        const stats = source.lstat(directory);
-        if (stats === undefined) throw vanished(directory);
-        destination.makeFolder(directory, stats.mode, stats.uid, stats.gid);
-      }
-      let done = 0;
-      options.onProgress?.(0, plan.bytes);
-      for (const file of report.files) {
-        file.method = await copyVerified(source, destination, file.path, (bytes) => {
-          done += bytes;
-          options.onProgress?.(done, plan.bytes);
-        });
-        if (file.method === 'reflink') report.reflinkedBytes += file.bytes;
-        else report.copiedBytes += file.bytes;
-      }
+      await copyAll(source, destination, plan.directories, report, options.onProgress);
     } finally {
       destination.close();
     }
@@ -135,6 +106,57 @@ export async function stageRestore(options: StageOptions): Promise<StageReport> 
     return report;
   } finally {
     source.close();
+  }
+}
+
+// What the backup needs, file by file: the remote's set-up files, then each unit walked; a unit refused (a link, a
+// foreign thing where a folder should be) joins `refusals`.
+function sourceEntries(
+  source: HeldRemote,
+  gathered: ReturnType<typeof gatherBackup>,
+  encrypted: boolean,
+  refusals: StageReport['refusals'],
+): SourceEntry[] {
+  const entries: SourceEntry[] = [];
+  for (const name of ROOT_FILES) {
+    const entry = entryOf(source, name);
+    if (entry !== undefined) entries.push(entry);
+    else if (encrypted)
+      gathered.notes.push(`the remote has no ${name}: XO may refuse to open the staged copy as an encrypted remote`);
+  }
+  for (const unit of gathered.units) {
+    try {
+      entries.push(...walk(source, unit));
+    } catch (error) {
+      if (!(error instanceof NotAFolder)) throw error;
+      refusals.push({ path: error.path, reason: error.reason });
+    }
+  }
+  return entries;
+}
+
+// The folders made, then each file copied and read back; the report says how each was copied.
+async function copyAll(
+  source: HeldRemote,
+  destination: ReturnType<typeof openTarget>,
+  directories: readonly string[],
+  report: StageReport,
+  onProgress: StageOptions['onProgress'],
+): Promise<void> {
+  for (const directory of directories) {
+    const stats = source.lstat(directory);
+    if (stats === undefined) throw vanished(directory);
+    destination.makeFolder(directory, stats.mode, stats.uid, stats.gid);
+  }
+  let done = 0;
+  onProgress?.(0, report.bytes);
+  for (const file of report.files) {
+    file.method = await copyVerified(source, destination, file.path, (bytes) => {
+      done += bytes;
+      onProgress?.(done, report.bytes);
+    });
+    if (file.method === 'reflink') report.reflinkedBytes += file.bytes;
+    else report.copiedBytes += file.bytes;
   }
 }
 
