@@ -10,9 +10,10 @@ const SYNCS_AT_ONCE = 16;
 // From this many files and folders, one syncfs of the index's filesystem costs less than an fsync each
 // (docs/performance.md, "Group commit").
 const SYNCFS_FROM = 64;
-// syncfs writes whatever else is unwritten on that filesystem too (XO's backups, when they share it): taken only while
-// the machine holds less unwritten data than this per file, which the fsyncs it replaces would cost.
-const DIRTY_BYTES_PER_FILE = 16 * 1024;
+// syncfs writes whatever else is unwritten on that filesystem too (XO's backups, when they share it; the units about to
+// be locked, which chattr writes back anyway): taken only while the machine holds less unwritten data than this per
+// file, about what writing it costs against one fsync each (docs/performance.md, "Group commit").
+const DIRTY_BYTES_PER_FILE = 64 * 1024;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 // Group commit: `files` (their data) and `folders` (the names in them), all on the filesystem of `anchor`, reach the
