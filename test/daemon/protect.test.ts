@@ -11,6 +11,7 @@ import {
   type WrittenBackup,
 } from '../../src/demo/sample-remote.js';
 import { entryName, type IndexEntry } from '../../src/index/entry.js';
+import { IndexStore } from '../../src/index/store.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor } from '../support/remote.js';
@@ -208,6 +209,58 @@ describe('protect daemon on ext4 with real chattr', () => {
     await waitFor(() => allImmutable(units), 'the encrypted backup and its base to be locked');
     expect(isImmutable(orphan), 'the orphan is locked').toBe(false);
     expect(logs.filter((l) => String(l.msg).startsWith('not locking'))).toEqual([]);
+  });
+
+  it('keeps a locked merged base claimed on an encrypted remote when a directory is planted under its alias', async () => {
+    const remote = await tempRemote();
+    await writeFile(path.join(remote.root, 'encryption.json'), '{"algorithm":"chacha20-poly1305"}');
+    await writeFile(path.join(remote.root, 'metadata.json'), 'ciphertext');
+    const now = Date.now();
+    const headTime = xoDatetime(now - 2 * 3_600_000);
+    const head = await writeVmBackup(remote.root, {
+      datetime: headTime,
+      encrypted: true,
+      disks: [{ type: 'vhd-directory' }],
+    });
+    // As XO's merge leaves it: the head's alias points at the base, which keeps an older name.
+    const own = head.units.find((u) => u.endsWith(`data/${headTime}.vhd`))!;
+    const base = path.join(path.dirname(own), `${xoDatetime(now - 3 * 3_600_000)}.vhd`);
+    await rename(own, base);
+    await startDaemon(remote, { config: { jsonSettleMs: 300 } });
+    await waitFor(
+      () => allImmutable([...head.units.filter((u) => u !== own), base]),
+      'the head and its base to be locked',
+    );
+    // The attacker gives the head's alias a directory of its own name: by names alone, the base now looks orphaned.
+    await mkdir(path.join(own, 'blocks', '0'), { recursive: true });
+    for (const part of ['header', 'footer', 'bat', 'chunk-filters.json', 'blocks/0/0'])
+      await writeFile(path.join(own, part), part);
+    // XO's next delta builds on the base, in the same VDI folder: it must keep the base locked for its own window.
+    const nextTime = xoDatetime(now - 3_600_000);
+    const vdiFolder = path.dirname(path.dirname(own));
+    const nextDir = path.join(vdiFolder, 'data', `${nextTime}.vhd`);
+    await mkdir(path.join(nextDir, 'blocks', '0'), { recursive: true });
+    for (const part of ['header', 'footer', 'bat', 'chunk-filters.json', 'blocks/0/0'])
+      await writeFile(path.join(nextDir, part), part);
+    await writeFile(path.join(vdiFolder, `${nextTime}.alias.vhd`), 'ciphertext');
+    await writeFile(path.join(path.dirname(head.label), `${nextTime}.json`), 'ciphertext');
+    const next = {
+      units: [
+        nextDir,
+        path.join(vdiFolder, `${nextTime}.alias.vhd`),
+        path.join(path.dirname(head.label), `${nextTime}.json`),
+      ],
+    };
+    await waitFor(() => allImmutable(next.units), 'the next backup to be locked');
+    const index = new IndexStore(remote.indexPath, 'r');
+    const governing: string[] = [];
+    for (const day of await index.listDays())
+      for (const { entry } of await index.readDay(day)) if (entry?.path === base) governing.push(entry.backupDatetime);
+    // Re-dated by the next backup (at or after its datetime), not left with the head's.
+    const nextInstant = Math.floor((now - 3_600_000) / 1000) * 1000;
+    expect(Math.max(...governing.map((d) => Date.parse(d))), 'the window of the base').toBeGreaterThanOrEqual(
+      nextInstant,
+    );
   });
 
   it('restarts idempotently: what is locked and unchanged is neither locked nor indexed again', async () => {
