@@ -41,15 +41,7 @@ export async function runInstallUnit(options: InstallUnitOptions, io: Io, spec: 
   const unitText = renderUnit(template, { node: process.execPath, packageRoot: PACKAGE_ROOT }, configFile);
   const dropInText = renderPathsDropIn(config, configFile, templateSandbox(template));
 
-  const existing = await readOptional(onHost(UNIT_FILE));
-  if (existing !== undefined && !existing.startsWith(INSTALLED_MARK) && !options.force)
-    throw new AppError('USAGE', `${onHost(UNIT_FILE)} exists and was not written by install-unit`, {
-      value: onHost(UNIT_FILE),
-      hint:
-        'replacing it loses its local changes. A copy of the packaged unit with only ExecStart= and ReadWritePaths= ' +
-        'edited (the old install guide): run install-unit again with --force, which writes both. Other changes: move ' +
-        `them into a drop-in of your own (${UNIT_DIR}/${UNIT_NAME}.d/local.conf) first`,
-    });
+  await refuseForeignUnit(onHost(UNIT_FILE), options.force);
 
   // The daemon creates indexPath's content, but under ProtectSystem=strict only a path that exists can be writable.
   const createIndex = !existsSync(onHost(config.indexPath));
@@ -94,7 +86,27 @@ export async function runInstallUnit(options: InstallUnitOptions, io: Io, spec: 
     io.out(`created ${onHost(config.indexPath)} (mode 0700)`);
   }
   await installCompletions(spec, onHost, false, io);
-  if (options.root === undefined && systemdRuns()) {
+  await reloadAndSayNext(options.root, io);
+  return EXIT.ok;
+}
+
+// A unit file install-unit did not write is replaced only with --force: its local changes would be lost.
+async function refuseForeignUnit(unitFile: string, force: boolean): Promise<void> {
+  const existing = await readOptional(unitFile);
+  if (existing !== undefined && !existing.startsWith(INSTALLED_MARK) && !force)
+    throw new AppError('USAGE', `${unitFile} exists and was not written by install-unit`, {
+      value: unitFile,
+      hint:
+        'replacing it loses its local changes. A copy of the packaged unit with only ExecStart= and ReadWritePaths= ' +
+        'edited (the old install guide): run install-unit again with --force, which writes both. Other changes: move ' +
+        `them into a drop-in of your own (${UNIT_DIR}/${UNIT_NAME}.d/local.conf) first`,
+    });
+}
+
+// systemd reads the new unit (unless written under --root, or systemd is not running), and the admin is told what
+// to run next.
+async function reloadAndSayNext(root: string | undefined, io: Io): Promise<void> {
+  if (root === undefined && systemdRuns()) {
     await daemonReload();
     io.out('ran systemctl daemon-reload');
     const state = await unitState(UNIT_NAME);
@@ -105,12 +117,11 @@ export async function runInstallUnit(options: InstallUnitOptions, io: Io, spec: 
     );
   } else {
     io.out(
-      options.root === undefined
+      root === undefined
         ? `systemd is not running here: once it is, systemctl enable --now ${SERVICE}`
         : `next, on that system: systemctl enable --now ${SERVICE}`,
     );
   }
-  return EXIT.ok;
 }
 
 export interface UninstallUnitOptions {
@@ -123,22 +134,7 @@ export interface UninstallUnitOptions {
 export async function runUninstallUnit(options: UninstallUnitOptions, io: Io, spec: ProgramSpec): Promise<number> {
   const root = options.root === undefined ? '/' : path.resolve(options.root);
   const onHost = (p: string): string => path.join(root, p);
-  const live = options.root === undefined && systemdRuns();
-  if (live) {
-    const state = await unitState(UNIT_NAME);
-    if (['active', 'activating', 'reloading', 'deactivating'].includes(state.active) || state.enabled === 'enabled')
-      throw new AppError('DAEMON_RUNNING', `${UNIT_NAME} is ${state.active} and ${state.enabled}`, {
-        value: state,
-        hint: `stop and disable it first: systemctl disable --now ${SERVICE}; then run uninstall-unit again`,
-      });
-  } else {
-    const wants = await enabledBy(onHost(UNIT_DIR));
-    if (wants.length > 0)
-      throw new AppError('DAEMON_RUNNING', `${UNIT_NAME} is enabled (${wants.join(', ')})`, {
-        value: wants,
-        hint: `disable it first: systemctl${options.root === undefined ? '' : ` --root=${root}`} disable ${SERVICE}`,
-      });
-  }
+  const live = await refuseWhileEnabled(root, options.root === undefined);
   const unitText = await readOptional(onHost(UNIT_FILE));
   if (unitText !== undefined && !unitText.startsWith(INSTALLED_MARK) && !options.force)
     throw new AppError('USAGE', `${onHost(UNIT_FILE)} was not written by install-unit`, {
@@ -180,6 +176,28 @@ export async function runUninstallUnit(options: UninstallUnitOptions, io: Io, sp
       'xo-immutable-backups lift --all --remote ID --yes (docs/installation.md, "Uninstall")',
   );
   return EXIT.ok;
+}
+
+// The unit is removed only once stopped and disabled: a running daemon keeps protecting, and an enabled one would
+// be missed at the next boot. True when systemd runs here (and so is asked).
+async function refuseWhileEnabled(root: string, onThisSystem: boolean): Promise<boolean> {
+  const live = onThisSystem && systemdRuns();
+  if (live) {
+    const state = await unitState(UNIT_NAME);
+    if (['active', 'activating', 'reloading', 'deactivating'].includes(state.active) || state.enabled === 'enabled')
+      throw new AppError('DAEMON_RUNNING', `${UNIT_NAME} is ${state.active} and ${state.enabled}`, {
+        value: state,
+        hint: `stop and disable it first: systemctl disable --now ${SERVICE}; then run uninstall-unit again`,
+      });
+  } else {
+    const wants = await enabledBy(path.join(root, UNIT_DIR));
+    if (wants.length > 0)
+      throw new AppError('DAEMON_RUNNING', `${UNIT_NAME} is enabled (${wants.join(', ')})`, {
+        value: wants,
+        hint: `disable it first: systemctl${onThisSystem ? '' : ` --root=${root}`} disable ${SERVICE}`,
+      });
+  }
+  return live;
 }
 
 // The completion scripts, written on every run so an upgrade refreshes them. A file there that `completion` did
