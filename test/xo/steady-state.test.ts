@@ -230,7 +230,7 @@ async function soak(kind: Kind): Promise<Soak> {
       written[i]!.push(backup);
       // Ciphertext is complete once unchanged for jsonSettleTime by the daemon's clock, which stands at the night:
       // the json is dated to the night it simulates, or it would stay newer than the clock and never settle.
-      if (kind.xo.encryptionKey !== undefined)
+      if (kind.xo.encryptionKey !== undefined && kind.keyFile !== true)
         await utimes(path.join(remote.root, backup.metadataPath), (at - 60_000) / 1000, (at - 60_000) / 1000);
       // Nights are hours apart: the daemon has locked the backup before XO's retention runs.
       const units = [backup.metadataPath, ...backup.disks.map((d) => d.path)].map((p) => path.join(remote.root, p));
