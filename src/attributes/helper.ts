@@ -120,9 +120,11 @@ class HelperProcess {
     this.#idle.unref();
   }
 
-  // The end of its stdin: it exits once the request in hand, if any, is answered.
+  // The end of its stdin: it exits once the request in hand, if any, is answered. Until then it keeps this process
+  // alive: whoever waits for its exit is not left waiting on a loop with nothing in it.
   end(): void {
     this.#retire();
+    this.#hold(true);
     this.#child.stdin.end();
   }
 

@@ -68,15 +68,18 @@ describe('demo', () => {
   });
 
   it('prints the one command that finishes a clean-up that failed', async () => {
-    // A stand-in perl first on PATH answers nothing to the demo's final unlock of its whole folder (the flag helper
-    // run on the folder itself) and runs the real one for everything else, so the folder keeps immutable files and
-    // cannot be removed.
+    // A stand-in perl first on PATH runs the real flag helper behind a filter that ends its input at the demo's final
+    // unlock of its whole folder (a request rooted at the folder itself, its one record "R - ."): the helper stops
+    // without answering it, every time it is asked, so the folder keeps immutable files and cannot be removed.
     const bin = await tempFolder('xo-immutable-fakebin-');
     const demoPrefix = path.join(os.tmpdir(), 'xo-immutable-demo-');
     const realPerl = execFileSync('sh', ['-c', 'command -v perl'], { encoding: 'utf8' }).trim();
+    const filter =
+      '$| = 1; $/ = "\\0"; my $prefix = shift; my @last = ("", ""); while (defined(my $field = <STDIN>)) { ' +
+      'exit 0 if $field eq "R - .\\0" && $last[0] =~ m{\\A\\Q$prefix\\E[^/]*\\0\\z}; print $field; @last = ($last[1], $field) }';
     await writeFile(
       path.join(bin, 'perl'),
-      `#!/bin/sh\ncase "$2 $3" in\n  "clear ${demoPrefix}"*/*) ;;\n  "clear ${demoPrefix}"*) cat >/dev/null; exit 0 ;;\nesac\nexec ${realPerl} "$@"\n`,
+      `#!/bin/sh\n[ "$#" -eq 1 ] || exec ${realPerl} "$@"\n${realPerl} -e '${filter}' '${demoPrefix}' | ${realPerl} "$@"\n`,
     );
     await chmod(path.join(bin, 'perl'), 0o755);
     const demo = startDemo({ ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` });
