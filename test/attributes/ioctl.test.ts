@@ -197,6 +197,26 @@ describe('the flag helper', () => {
     expect(isImmutable(path.join(root, 'a'))).toBe(false);
   });
 
+  it('acts on nothing past where a request is cut short, and ends at a request it cannot read', async () => {
+    const root = await tempFolder();
+    const [a, b] = [path.join(root, 'a'), path.join(root, 'b')];
+    await writeFile(a, 'x');
+    await writeFile(b, 'x');
+    const cut = runHelper(request('set', root, ['F - a', 'F - b']).slice(0, -1));
+    expect(cut.status).toBe(3);
+    expect(cut.stdout).toMatch(/^0\tok\t-\t\t[^\n]*\n$/);
+    const unreadable = [
+      ...['set x', 'chmod 1', 'set 1 2', ''].map((header) => `${header}\0${root}\0${root}\0F - b\0`),
+      `set 1\0${root}\0`,
+    ];
+    for (const input of unreadable) {
+      const refused = runHelper(input);
+      expect(refused.status, JSON.stringify(input)).toBe(3);
+      expect(refused.stdout).toMatch(/^anchor\tEINVAL\tmalformed request "[^"]*": nothing done\n$/);
+    }
+    expect([isImmutable(a), isImmutable(b)]).toEqual([true, false]);
+  });
+
   it('refuses to run on a machine whose numbers it does not know, saying so', async () => {
     const root = await tempFolder();
     // The ELF header of a 64-bit little-endian MIPS binary, as if perl had been built for one.
