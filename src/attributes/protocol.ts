@@ -86,7 +86,10 @@ export function parseHelperOutput(stdout: string): HelperOutput {
   let anchor: HelperOutput['anchor'];
   let complete = false;
   const warnings: string[] = [];
-  for (const line of stdout.split('\n')) {
+  // A line is one once its newline came: a helper killed in the middle of a write leaves a piece, which says nothing.
+  const lines = stdout.split('\n');
+  lines.pop();
+  for (const line of lines) {
     const [first = '', second = '', third = '', message = '', identityText] = line.split('\t');
     if (first === 'end') complete = true;
     else if (first === 'anchor') anchor = { code: second, message: third };

@@ -112,6 +112,10 @@ describe('the helper protocol', () => {
 
   it('reports a run cut short, and a refused root', () => {
     expect(parseHelperOutput('0\tok\t-\t\n').complete).toBe(false);
+    // Killed in the middle of a line: the piece is no answer, whatever it starts with.
+    const cut = parseHelperOutput('0\tok\t-\t\t1 2 3 4 5 6\n1\tok\t-\t\t1 2');
+    expect([...cut.answers.keys()]).toEqual([0]);
+    expect(parseHelperOutput('0\tok\t-\t\nend\t1').complete).toBe(false);
     expect(parseHelperOutput('anchor\tECONFINE\t/r resolves to /x, not /r as at start\n').anchor).toEqual({
       code: 'ECONFINE',
       message: '/r resolves to /x, not /r as at start',
