@@ -4,7 +4,7 @@ import { AppError } from '../errors.js';
 import { isInside } from '../paths.js';
 import { isRealFolder } from '../remote/confine.js';
 import type { Identity } from '../remote/identity.js';
-import { examine } from '../remote/read.js';
+import { examineAll, type Examined } from '../remote/read.js';
 import type { LiftCandidate } from './plan.js';
 
 export type Verdict =
@@ -22,18 +22,40 @@ export interface UnlockChecks {
   repairOf?: string;
 }
 
+// Each candidate that can be a unit examined, a chunk through one walk from the root (remote/read.ts, examineAll);
+// what examine would throw for one (a link on its path) is kept as its answer.
+export async function checkCandidates(
+  remote: RemoteContext,
+  candidates: readonly LiftCandidate[],
+  checks: UnlockChecks,
+): Promise<Verdict[]> {
+  const inside = candidates.filter((c) => isUnitPath(remote, c.path));
+  const found = await examineAll(inside.map((c) => c.path));
+  const examinedOf = new Map(inside.map((c, i) => [c, found[i]]));
+  // Folders of this chunk found real so far: the units of one backup share all but their last folder.
+  const real = new Set<string>();
+  const verdicts: Verdict[] = [];
+  for (const candidate of candidates)
+    verdicts.push(await checkCandidate(remote, candidate, examinedOf.get(candidate), real, checks));
+  return verdicts;
+}
+
+function isUnitPath(remote: RemoteContext, unit: string): boolean {
+  return path.isAbsolute(unit) && isInside(unit, remote.root) && path.resolve(unit) !== path.resolve(remote.root);
+}
+
 // The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
 // and be the very file that was locked (inode and birth time: the device number can change across reboots).
-export async function checkCandidate(
+async function checkCandidate(
   remote: RemoteContext,
   candidate: LiftCandidate,
+  found: Examined | AppError | undefined,
   knownReal: Set<string>,
   checks: UnlockChecks,
 ): Promise<Verdict> {
   const { path: unit } = candidate;
-  if (!path.isAbsolute(unit) || !isInside(unit, remote.root) || path.resolve(unit) === path.resolve(remote.root)) {
+  if (!isUnitPath(remote, unit))
     return { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
-  }
   const real = await isRealFolder(remote, path.dirname(unit), knownReal);
   // A locked unit's folder cannot be removed, only renamed: keep the entries until it is back or lifted by hand.
   if (real === undefined)
@@ -42,11 +64,8 @@ export async function checkCandidate(
       reason: `its folder ${path.dirname(unit)} is gone (renamed?); entries kept, the next pass tries again`,
     };
   if (!real) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
-  const examined = await examine(unit).catch((error: unknown) => {
-    if (error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH') return 'link' as const;
-    throw error;
-  });
-  if (examined === 'link') return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
+  if (found instanceof AppError) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
+  const examined = found;
   if (examined === undefined) return { kind: 'vanished' };
   if (examined.type === 'symlink' || examined.type === 'other')
     return {

@@ -1,7 +1,7 @@
 import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { LiftedUnit, LiftReport } from './report.js';
-import { checkCandidate, type UnlockChecks, type Verdict } from './candidate.js';
+import { checkCandidates, type UnlockChecks } from './candidate.js';
 import type { LiftCandidate } from './plan.js';
 
 export interface ChunkLifted {
@@ -70,10 +70,7 @@ async function sortCandidates(
   report: LiftReport,
   checks: UnlockChecks,
 ): Promise<{ safe: Safe[]; gone: LiftCandidate[] }> {
-  // Folders of this chunk found real so far: the units of one backup share all but their last folder.
-  const real = new Set<string>();
-  const verdicts: Verdict[] = [];
-  for (const candidate of candidates) verdicts.push(await checkCandidate(remote, candidate, real, checks));
+  const verdicts = await checkCandidates(remote, candidates, checks);
   const safe: Safe[] = [];
   const gone: LiftCandidate[] = [];
   candidates.forEach((candidate, i) => {

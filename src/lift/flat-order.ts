@@ -18,8 +18,8 @@ export function jsonBackup(root: string, unit: string): { vmFolder: string; date
 // XO's cleanVm deletes the json of a backup whose flat VHD it cannot open (docs/xo-remote-layout.md), so a json is not
 // unlocked while a flat `<dt>.vhd` of its VM folder stays immutable and is not unlocked with it. Whatever keeps that
 // VHD locked (a newer backup's chain in an index written before jsons were claimed with it, a failed unlock, a window
-// record), the json waits; the pass looks at it again at its end (the VHD may be in a later chunk). A VM folder that
-// cannot be listed keeps its jsons locked.
+// record), the json waits for a later pass; a pass asks at its end (lift/pass.ts), once its chunks are unlocked. A VM
+// folder that cannot be listed keeps its jsons locked.
 // `unlocked`: VHDs this pass has unlocked, or with dryRun would have, so they hold nothing back.
 export async function holdJsonsOverLockedVhds(
   remote: RemoteContext,

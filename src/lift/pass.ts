@@ -6,7 +6,7 @@ import type { LiftOptions, LiftReport } from './report.js';
 import { forgetChunk, unlockChunk, type ChunkLifted } from './chunk.js';
 import { blockedPaths } from '../index/units.js';
 import { planLift, type LiftCandidate, type LiftPlan } from './plan.js';
-import { holdJsonsOverLockedVhds } from './flat-order.js';
+import { holdJsonsOverLockedVhds, jsonBackup } from './flat-order.js';
 import { deferWhileXoRuns } from './xo-busy.js';
 
 // Units read, checked and unlocked together: one flag-helper batch, and a bound on what a pass holds in memory.
@@ -38,8 +38,8 @@ export class LiftPass {
   #done = 0;
   // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
   #lastLifted: ChunkLifted | undefined;
-  // Jsons held back while a flat VHD of their backup was locked, looked at again at the end of the pass
-  // (lift/flat-order.ts), and, in a dry run, the units this pass would unlock.
+  // VM jsons due, lifted at the end of the pass once their flat VHDs are (lift/flat-order.ts), and, in a dry run, the
+  // units this pass would unlock.
   #held: LiftCandidate[] = [];
   readonly #unlocked = new Set<string>();
 
@@ -92,11 +92,11 @@ export class LiftPass {
     if (!this.#options.all) {
       const { unlock, deferred } = deferWhileXoRuns(this.#remote.root, plan.unlock);
       this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
-      // Read the flags, not what was asked: an unlock that failed leaves its VHD locked. A dry run asks only.
-      const asked = this.#options.dryRun ? this.#unlocked : new Set<string>();
-      const flat = await holdJsonsOverLockedVhds(this.#remote, this.#attributes, unlock, asked);
-      plan.unlock = flat.unlock;
-      this.#held.push(...flat.held);
+      // VM jsons wait for the end of the pass, when every flat VHD it lifts is unlocked (lift/flat-order.ts): one
+      // listing of their VM folder and one flag read then, not one per chunk their backup's units are spread over.
+      plan.unlock = [];
+      for (const candidate of unlock)
+        (jsonBackup(this.#remote.root, candidate.path) === undefined ? plan.unlock : this.#held).push(candidate);
     }
     if (this.#options.dryRun) for (const candidate of plan.unlock) this.#unlocked.add(candidate.path);
     if (plan.unlock.length > 0 && !(await this.#remoteLooksHealthy())) return false;
@@ -115,29 +115,35 @@ export class LiftPass {
     return true;
   }
 
-  // The jsons held back, once every chunk is unlocked: those whose VHDs went too are unlocked now, the others wait.
+  // The jsons, once every chunk is unlocked, a chunk at a time: those whose flat VHDs went too (their flags read, not
+  // what was asked: an unlock that failed leaves its VHD locked; a dry run asks only) are unlocked now, the others
+  // wait for a later pass.
   async #liftHeld(): Promise<void> {
-    if (this.#held.length === 0) return;
-    const { dryRun } = this.#options;
-    const again = await holdJsonsOverLockedVhds(
-      this.#remote,
-      this.#attributes,
-      this.#held,
-      dryRun ? this.#unlocked : new Set(),
-    );
+    const held = this.#held;
     this.#held = [];
-    this.#report.deferred.push(...again.held.map((candidate) => candidate.path));
-    if (again.unlock.length === 0 || !(await this.#remoteLooksHealthy())) return;
-    const forgetLast = (): Promise<void> => this.#forgetLast();
-    const checks = { dryRun, now: this.#options.now, all: this.#options.all };
-    this.#lastLifted = await unlockChunk(
-      this.#remote,
-      this.#attributes,
-      again.unlock,
-      checks,
-      this.#report,
-      forgetLast,
-    );
+    const { dryRun } = this.#options;
+    const chunkSize = this.#options.chunkSize ?? CHUNK;
+    for (let start = 0; start < held.length; start += chunkSize) {
+      const jsons = await holdJsonsOverLockedVhds(
+        this.#remote,
+        this.#attributes,
+        held.slice(start, start + chunkSize),
+        dryRun ? this.#unlocked : new Set(),
+      );
+      this.#report.deferred.push(...jsons.held.map((candidate) => candidate.path));
+      if (jsons.unlock.length === 0) continue;
+      if (!(await this.#remoteLooksHealthy())) return;
+      const forgetLast = (): Promise<void> => this.#forgetLast();
+      const checks = { dryRun, now: this.#options.now, all: this.#options.all };
+      this.#lastLifted = await unlockChunk(
+        this.#remote,
+        this.#attributes,
+        jsons.unlock,
+        checks,
+        this.#report,
+        forgetLast,
+      );
+    }
   }
 
   async #planChunk(day: string, chunk: string[]): Promise<LiftPlan> {
