@@ -15,8 +15,9 @@ export interface DataDirectory {
 }
 
 // On an encrypted remote aliases and jsons are ciphertext, so which backup a VHD directory belongs to is read from
-// names alone: data/<dt>.vhd is backup <dt>'s when <dt>.alias.vhd sits beside data/; a merged base (looksOrphaned)
-// belongs to the newest backup of that VDI folder at or after its datetime; an orphan belongs to none.
+// names alone: data/<dt>.vhd is backup <dt>'s when <dt>.alias.vhd sits beside data/; any other finished directory (a
+// merged base keeps an older name, a legacy one a uuid) belongs to the newest backup of that VDI folder at or after its
+// datetime, unless it is an orphan (looksOrphaned).
 // `backups`: the complete backups in their window; a backup is in a VDI folder when its alias is.
 export function dataDirectoryClaims<B extends { datetime: string; instant: number }>(
   vdi: VdiFolder,
@@ -103,8 +104,9 @@ export function isFinishedVhdDirectory(listing: readonly ListedEntry[]): boolean
 }
 
 // With chains protected, by names alone (an encrypted VHD's parent cannot be read): every alias and finished directory
-// of a VDI folder but an orphan (looksOrphaned) belongs to the newest complete backup of the folder at or after its datetime, so a delta's whole
-// chain stays locked as long as it does. The safe side: a base XO could free may stay locked longer.
+// of a VDI folder but an orphan (looksOrphaned) belongs to the newest complete backup of the folder at or after its
+// datetime, so a delta's whole chain stays locked as long as it does. The safe side: a base XO could free may stay
+// locked longer.
 export function chainClaimsByName<B extends { datetime: string; instant: number }>(
   vdi: VdiFolder,
   data: readonly DataDirectory[],
