@@ -123,7 +123,7 @@ export async function readingOf(
   const [descriptor, canary] = await withHeldRemote(plain, (held) =>
     Promise.resolve([held.readSmall('encryption.json', SMALL), held.readSmall('metadata.json', SMALL)]),
   );
-  // XO has not set the remote up yet: read again once it has written there (daemon/remotes.ts).
+  // Neither file: XO has not set encryption up (yet); read again once XO has written there (daemon/remotes.ts).
   if (descriptor === undefined && canary === undefined) return { encrypted: false };
   const algorithm = algorithmOf(descriptor?.toString('utf8'));
   const where = `Remote "${remote.id}" (${root.root})`;
