@@ -137,12 +137,21 @@ export function reviewHolds(
   return review;
 }
 
-// A hold's fields as `hold list --json`, `status --json` and `hold start --json` print them.
-export function holdJson(hold: Hold): Record<string, string | null> {
+// A hold as `status --json` (remotes[].holds), `hold list --json` and `hold start --json` print it.
+export interface HeldVm {
+  vm: string;
+  until: string;
+  since: string;
+  by: string;
+  reason: string | null;
+  backup: string | null;
+}
+
+export function holdJson(hold: Hold): HeldVm {
   return {
     vm: hold.vm,
-    since: hold.since,
     until: hold.until,
+    since: hold.since,
     by: hold.by,
     reason: hold.reason ?? null,
     backup: hold.backup ?? null,

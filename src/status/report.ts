@@ -1,5 +1,5 @@
 import type { CapFigures } from '../caps.js';
-import type { Hold } from '../holds/rules.js';
+import { holdJson, type Hold, type HeldVm } from '../holds/rules.js';
 import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../index/units.js';
 import { utcDay } from '../remote/datetime.js';
@@ -49,15 +49,6 @@ export interface RemoteStatus {
   // Counts against the remote's caps, as the running daemon last saw them; null when the daemon is not running (or a
   // daemon of an earlier release). watchedFolders null: the remote is not watched.
   caps?: { watchedFolders: CapFigures | null; indexEntries: CapFigures } | null;
-}
-
-export interface HeldVm {
-  vm: string;
-  until: string;
-  since: string;
-  by: string;
-  reason: string | null;
-  backup: string | null;
 }
 
 // The `status --json` document: docs/status.schema.json describes it, version by version.
@@ -161,16 +152,7 @@ function remoteStatus(
     restorePoints: remote.restorePoints ?? null,
     chainCost: remote.chainCost ?? null,
     xoSettings: remote.xoSettings ?? null,
-    holds: remote.holds
-      .filter((hold) => Date.parse(hold.until) > now)
-      .map((hold) => ({
-        vm: hold.vm,
-        until: hold.until,
-        since: hold.since,
-        by: hold.by,
-        reason: hold.reason ?? null,
-        backup: hold.backup ?? null,
-      })),
+    holds: remote.holds.filter((hold) => Date.parse(hold.until) > now).map(holdJson),
   };
 }
 
