@@ -41,7 +41,9 @@ const ALLOWED_IMPORTS = new Map([
 const args = process.argv.slice(2);
 const layersAt = args.indexOf('--layers');
 const layersFile = path.resolve(layersAt === -1 ? 'docs/architecture.md' : args[layersAt + 1]);
-const srcDir = path.resolve(args.find((a, i) => !a.startsWith('--') && i !== layersAt + 1) ?? 'src');
+const srcDir = path.resolve(
+  args.find((a, i) => !a.startsWith('--') && (layersAt === -1 || i !== layersAt + 1)) ?? 'src',
+);
 const importPattern = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]/g;
 const problems = [];
 

@@ -36,6 +36,14 @@ describe('the structure check (npm run check:cycles)', () => {
     expect(status).toBe(0);
   });
 
+  it('checks the folder it is given against the layers of docs/architecture.md by default', async () => {
+    const { root } = await fixture();
+    await writeSource(root, 'remote/scan.ts', "import { main } from '../cli/main.js';\nexport const s = main;\n");
+    const { status, output } = check(root);
+    expect(status).toBe(1);
+    expect(output).toContain('remote/scan.ts imports ../cli/main.js: cli/ is above remote/ (docs/architecture.md');
+  });
+
   it('passes on a fixture that keeps its layers', async () => {
     const { root, layers } = await fixture();
     const { status, output } = check(root, layers);
