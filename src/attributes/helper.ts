@@ -5,13 +5,12 @@ import type { Within } from './adapter.js';
 import { FLAG_LANES } from './batch.js';
 import { answerEnd, encodeRequest, type HelperRecord, type Operation } from './protocol.js';
 
-// Shipped in the package (package.json "files"); the same path from src/ and from dist/.
+// Shipped in the package ("files"), the same path from src/ and dist/. Only PATH (to find perl) passes from the
+// daemon's environment to it: no PERL5LIB or PERL5OPT.
 const HELPER = fileURLToPath(new URL('../../libexec/xo-immutable-flags.pl', import.meta.url));
-// Only PATH (to find perl) passes from the daemon's environment: no PERL5LIB or PERL5OPT reaches the helper.
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-// The tests run the helper with perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1: the helper sets $^W, as -w does,
-// and any warning fails the call), force its component walk where the kernel has openat2 (XO_IMMUTABLE_FLAGS_WALK=1),
-// so both ways of opening are tested, and stop it in the middle of a request (XO_IMMUTABLE_FLAGS_STOP=1).
+// Test switches: perl's warnings on, any warning failing the call (WARNINGS); the component walk even where the kernel
+// has openat2 (WALK); a stop in the middle of a request (STOP).
 const HELPER_SWITCHES = ['XO_IMMUTABLE_FLAGS_WARNINGS', 'XO_IMMUTABLE_FLAGS_WALK', 'XO_IMMUTABLE_FLAGS_STOP'] as const;
 // The helper's ioctl numbers and O_PATH are those of x86_64 and arm64.
 const ARCHITECTURES = new Set(['x64', 'arm64']);
@@ -65,8 +64,7 @@ interface Unreffable {
   unref(): void;
 }
 
-// One running helper: requests one at a time, each answered before the next is sent. Idle, it keeps nothing alive
-// (a command exits, and the helper with it, at the end of its stdin).
+// One running helper: one request at a time. Idle, it keeps nothing alive (a command exits, then the helper with it).
 class HelperProcess {
   readonly key: string;
   readonly #child: ReturnType<typeof spawnHelper>;
