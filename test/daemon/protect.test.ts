@@ -253,14 +253,17 @@ describe('protect daemon on ext4 with real chattr', () => {
     };
     await waitFor(() => allImmutable(next.units), 'the next backup to be locked');
     const index = new IndexStore(remote.indexPath, 'r');
-    const governing: string[] = [];
-    for (const day of await index.listDays())
-      for (const { entry } of await index.readDay(day)) if (entry?.path === base) governing.push(entry.backupDatetime);
-    // Re-dated by the next backup (at or after its datetime), not left with the head's.
+    const governing = async (): Promise<number> => {
+      const datetimes: number[] = [];
+      for (const day of await index.listDays())
+        for (const { entry } of await index.readDay(day))
+          if (entry?.path === base) datetimes.push(Date.parse(entry.backupDatetime));
+      return Math.max(...datetimes);
+    };
+    // Re-dated by the next backup (at or after its datetime), not left with the head's. The re-dated entry is written
+    // when the batch completes, after the next backup's own units are locked: polled, not read once.
     const nextInstant = Math.floor((now - 3_600_000) / 1000) * 1000;
-    expect(Math.max(...governing.map((d) => Date.parse(d))), 'the window of the base').toBeGreaterThanOrEqual(
-      nextInstant,
-    );
+    await waitFor(async () => (await governing()) >= nextInstant, "the base's window to follow the next backup");
   });
 
   it('restarts idempotently: what is locked and unchanged is neither locked nor indexed again', async () => {
