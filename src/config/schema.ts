@@ -45,6 +45,12 @@ export const configSchema = {
       description:
         "Keep every VHD a backup inside its window is built on locked until that backup leaves it (default true); false: each backup's own window only, so a delta may be locked while its base is deletable.",
     },
+    windowStart: {
+      type: 'string',
+      enum: ['arrival', 'name'],
+      description:
+        'What each backup\'s window counts from (default "arrival"): "arrival", the later of its name\'s datetime and the moment the daemon first found it complete (mirrors, late transfers and backups written while the daemon was stopped get their whole window); "name", its name\'s datetime alone.',
+    },
     logLevel: {
       type: 'string',
       description: 'The least severe log lines the daemon writes (JSON lines on stdout, to the journal).',
@@ -61,6 +67,12 @@ export const configSchema = {
         properties: {
           root: { type: 'string', description: 'Absolute path of the remote as mounted on this server.' },
           immutabilityDuration: { type: 'string', description: 'How long each backup stays immutable, at least "1d".' },
+          windowStart: {
+            type: 'string',
+            enum: ['arrival', 'name'],
+            description:
+              'What each backup\'s window counts from (default: the top-level windowStart): "arrival", the later of its name\'s datetime and the moment the daemon first found it complete (mirrors, late transfers and backups written while the daemon was stopped get their whole window); "name", its name\'s datetime alone.',
+          },
           rebuildIndexOnStart: {
             type: 'boolean',
             description:
@@ -112,6 +124,7 @@ export const defaults = {
   jsonSettleTime: '5s',
   maxClockJump: '1d',
   protectChains: true,
+  windowStart: 'arrival',
   logLevel: 'info',
   // Per remote. A large real remote has a few thousand VM and VDI folders and well under 100,000 units in its window:
   // ten times that is still far below the memory the watches and entries cost (docs/operations.md).
@@ -121,12 +134,17 @@ export const defaults = {
 
 export const MIN_IMMUTABILITY_MS = 24 * 60 * 60 * 1000;
 
+// What a backup's window counts from: the later of its name's datetime and its arrival, or its name's alone.
+export type WindowStart = NonNullable<RawConfig['windowStart']>;
+
 export type LogLevel = NonNullable<RawConfig['logLevel']>;
 
 export interface RemoteConfig {
   id: string;
   root: string;
   immutabilityDurationMs: number;
+  // Unset: "arrival", the default.
+  windowStart?: WindowStart;
   rebuildIndexOnStart: boolean;
   // Caps against a flood of attacker-made folders and units (caps.ts); undefined: the defaults.
   maxWatchedFolders?: number;

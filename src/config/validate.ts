@@ -10,6 +10,7 @@ import {
   type LogLevel,
   type RawConfig,
   type RemoteConfig,
+  type WindowStart,
 } from './schema.js';
 import { isRecord, shapeProblem, type ConfigProblem } from './shape.js';
 
@@ -43,7 +44,8 @@ export function validateConfig(raw: unknown): ValidationResult {
   const metricsFile = typeof top.metricsFile === 'string' ? top.metricsFile : undefined;
   problems.push(...metricsFileProblems(metricsFile));
   const protectChains = typeof top.protectChains === 'boolean' ? top.protectChains : defaults.protectChains;
-  const remotes = readRemotes(problems, isRecord(top.remotes) ? top.remotes : {}, protectChains);
+  const windowStart = top.windowStart === 'name' ? 'name' : defaults.windowStart;
+  const remotes = readRemotes(problems, isRecord(top.remotes) ? top.remotes : {}, { protectChains, windowStart });
   problems.push(...indexOverlaps(indexPath, remotes), ...remoteOverlaps(remotes));
 
   if (problems.length > 0) return { ok: false, problems };
@@ -131,7 +133,12 @@ function metricsFileProblems(metricsFile: string | undefined): ConfigProblem[] {
   ];
 }
 
-function readRemotes(problems: ConfigProblem[], raw: Record<string, unknown>, protectChains: boolean): RemoteConfig[] {
+// `inherited`: the top-level settings a remote takes unless it sets its own.
+function readRemotes(
+  problems: ConfigProblem[],
+  raw: Record<string, unknown>,
+  inherited: { protectChains: boolean; windowStart: WindowStart },
+): RemoteConfig[] {
   const remotes: RemoteConfig[] = [];
   for (const [id, remote] of Object.entries(raw)) {
     const key = `remotes.${id}`;
@@ -156,10 +163,12 @@ function readRemotes(problems: ConfigProblem[], raw: Record<string, unknown>, pr
       id,
       root: path.resolve(root ?? '/'),
       immutabilityDurationMs,
+      windowStart:
+        remote.windowStart === 'name' || remote.windowStart === 'arrival' ? remote.windowStart : inherited.windowStart,
       rebuildIndexOnStart: remote.rebuildIndexOnStart === true,
       maxWatchedFolders: readCap(problems, `${key}.maxWatchedFolders`, remote.maxWatchedFolders, 'maxWatchedFolders'),
       maxIndexEntries: readCap(problems, `${key}.maxIndexEntries`, remote.maxIndexEntries, 'maxIndexEntries'),
-      protectChains: typeof remote.protectChains === 'boolean' ? remote.protectChains : protectChains,
+      protectChains: typeof remote.protectChains === 'boolean' ? remote.protectChains : inherited.protectChains,
       ...keyFileOf(problems, `${key}.encryptionKeyFile`, remote.encryptionKeyFile),
     });
   }

@@ -15,6 +15,7 @@ export async function openRemoteContext(remote: RemoteConfig, indexPath: string)
     root: remote.root,
     realRoot,
     durationMs: remote.immutabilityDurationMs,
+    windowStart: remote.windowStart,
     index: new IndexStore(indexPath, remote.id, remote.maxIndexEntries ?? defaults.maxIndexEntries),
     ...(await readingOf(remote, { root: remote.root, realRoot })),
     ...(remote.protectChains === undefined ? {} : { protectChains: remote.protectChains }),

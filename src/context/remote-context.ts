@@ -1,4 +1,5 @@
 import type { IndexStore } from '../index/store.js';
+import type { WindowStart } from '../config/schema.js';
 import type { RemoteRoot } from '../remote/root.js';
 
 // One configured remote as protect and lift see it: its root checked, its index ready to read or write.
@@ -11,4 +12,8 @@ export interface RemoteContext extends RemoteRoot {
   encrypted: boolean;
   // This remote's protectChains (config/validate.ts resolves it); undefined: the top-level setting.
   protectChains?: boolean;
+  // What a backup's window counts from (config windowStart; unset: "arrival", the default).
+  windowStart?: WindowStart;
+  // When the daemon first watched this remote (index/windows.ts); unset outside the daemon: no backup arrives now.
+  watchedSince?: number;
 }

@@ -34,6 +34,8 @@ export class RemoteSet implements Service {
 
   readonly #pauses: RemotePauses;
   readonly #activations = new Map<RemoteContext, Promise<boolean>>();
+  // Remotes this daemon watches for the first time: what was there already is dated by its name (protect/arrival.ts).
+  readonly #firstStarts = new Set<RemoteContext>();
 
   constructor(deps: {
     config: Config;
@@ -51,6 +53,10 @@ export class RemoteSet implements Service {
 
   get list(): readonly RemoteContext[] {
     return this.#list;
+  }
+
+  isFirstStart(remote: RemoteContext): boolean {
+    return this.#firstStarts.has(remote);
   }
 
   deviceAtOpen(remote: RemoteContext): number | undefined {
@@ -74,6 +80,9 @@ export class RemoteSet implements Service {
     await this.#assertMounted(context);
     await selfTestRemote(context, this.#attributes);
     await context.index.open();
+    const watching = await context.index.windows.watchSince(this.#clock.now());
+    context.watchedSince = watching.since;
+    if (watching.first) this.#firstStarts.add(context);
     log.info(
       { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: context.index.folder },
       `remote ${remote.id} passed its start-up checks`,

@@ -59,6 +59,7 @@ export class RescanService implements Service {
       },
       `protecting ${count} remote${count === 1 ? '' : 's'}; start-up catch-up locked ${locked} backup(s)`,
     );
+    this.#sayPastWindow();
     this.#firstProof = this.#fullProof('after start-up');
     this.#periodic.arm();
   }
@@ -75,6 +76,21 @@ export class RescanService implements Service {
     this.#deps.watchers.adopt(remote, leaves);
     for (const leaf of leaves)
       for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
+  }
+
+  // On a remote's first start, what was there already is dated by its name: say how many backups stay unlocked.
+  #sayPastWindow(): void {
+    const { protection, remotes, log } = this.#deps;
+    for (const remote of remotes.list) {
+      if (!remotes.isFirstStart(remote)) continue;
+      const backups = protection.scheduler?.facts.count('pastWindow', remote.root, true) ?? 0;
+      log.info(
+        { remote: remote.id, backups, windowStart: remote.windowStart },
+        `remote ${remote.id} is watched for the first time: ${backups} backup(s) already past their window by name ` +
+          'are left unlocked; every backup arriving from now on is locked for its whole window' +
+          (remote.windowStart === 'name' ? '' : ' from its arrival'),
+      );
+    }
   }
 
   // Said at every start: XO cannot restore a locked flat VHD in place; stage-restore copies one out (docs/operations.md).

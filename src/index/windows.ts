@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { syncFolder } from '../atomic.js';
+import { syncFolder, writeFileAtomic } from '../atomic.js';
 import { TakeTurns, yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 import type { Identity } from '../remote/identity.js';
@@ -16,7 +16,13 @@ export interface UnitWindow {
   until: number;
   // Where it was last locked.
   path: string;
+  // On a backup's json (or config and pool date folder): the moment the daemon first found the backup complete, its
+  // window's start (protect/arrival.ts). A record without it (older releases, other units) says nothing of arrival.
+  arrived?: number;
 }
+
+// When the daemon first watched the remote: <indexPath>/.windows/<remote>/since.json (not a record's hex name).
+const SINCE_FILE = 'since.json';
 
 // The folders above a unit are never immutable, so a locked unit can be moved and found again under a path, alias or
 // json with an earlier date. Its window is kept here by identity (inode and birth time: the device number can change
@@ -46,9 +52,10 @@ export class UnitWindows {
       const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<UnitWindow>;
       // A record of a newer format is kept as unreadable: it never shortens a window.
       if (versionOf(value) !== WINDOW_VERSION) throw new Error('a newer format');
-      return typeof value.until === 'number' && typeof value.path === 'string'
-        ? { until: value.until, path: value.path }
-        : undefined;
+      if (typeof value.until !== 'number' || typeof value.path !== 'string') return undefined;
+      const window: UnitWindow = { until: value.until, path: value.path };
+      if (typeof value.arrived === 'number') window.arrived = value.arrived;
+      return window;
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined;
       // A damaged record must not shorten a window: the caller keeps the unit locked until told otherwise.
@@ -60,11 +67,15 @@ export class UnitWindows {
   // recorded is the one whose window is the latest: a unit moved into another VM's folder and claimed there for less
   // keeps the path it was locked at (a repair lift of that other VM does not unlock it, lift/candidate.ts).
   // Staged: the record is written aside and takes effect at commit(), which the caller awaits before it reports the
-  // unit locked (group commit: one durability step for a whole lock batch's records).
-  async extend(identity: Identity, until: number, unitPath: string): Promise<UnitWindow | undefined> {
+  // unit locked (group commit: one durability step for a whole lock batch's records). `arrived`, on a backup's json or
+  // date folder: recorded unless an earlier arrival is.
+  async extend(identity: Identity, until: number, unitPath: string, arrived?: number): Promise<UnitWindow | undefined> {
     const before = await this.read(identity);
-    if (before !== undefined && before.until >= until) return before;
-    const record: UnitWindow = { until, path: unitPath };
+    const later = before === undefined || until > before.until;
+    if (!later && (arrived === undefined || before.arrived !== undefined)) return before;
+    const record: UnitWindow = later ? { until, path: unitPath } : { until: before.until, path: before.path };
+    const first = before?.arrived ?? arrived;
+    if (first !== undefined) record.arrived = first;
     if (!Number.isFinite(record.until)) return before;
     const file = this.#file(identity);
     const temporary = `${file}.${process.pid}.tmp`;
@@ -100,6 +111,23 @@ export class UnitWindows {
     for (const [file, { temporary }] of staged) renameSync(temporary, file);
     await syncFolder(this.folder);
     this.#folderUnsynced = false;
+  }
+
+  // The moment the daemon first watched this remote, written at that first start (`first`). A damaged file says the
+  // epoch: every backup created less than a window ago then counts as arriving (when in doubt, protect).
+  async watchSince(now: number): Promise<{ since: number; first: boolean }> {
+    const file = path.join(this.folder, SINCE_FILE);
+    try {
+      const value = JSON.parse(readFileSync(file, 'utf8')) as { since?: unknown };
+      return { since: typeof value.since === 'number' ? value.since : 0, first: false };
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') return { since: 0, first: false };
+    }
+    mkdirSync(this.folder, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(file, `${JSON.stringify({ version: WINDOW_VERSION, since: now })}\n`, 0o600, {
+      durable: true,
+    });
+    return { since: now, first: true };
   }
 
   async forget(identity: Identity): Promise<void> {

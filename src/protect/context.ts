@@ -17,6 +17,8 @@ export interface BackupRef {
   completedAt: number;
   // Named later than now + maxClockJump: `instant` is its arrival, not its name, and it claims only its own units.
   namedInTheFuture?: boolean;
+  // The moment the daemon first found it complete (protect/arrival.ts): recorded with its json's or folder's window.
+  arrived?: number;
 }
 
 // One unit to lock, with the backup that governs its window.

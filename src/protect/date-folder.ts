@@ -4,9 +4,9 @@ import { isInWindow } from '../remote/model.js';
 import { examine, readSmallFile } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
-import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
+import { futureWarning, isNamedInTheFuture } from './arrival.js';
 import type { FolderReport, ReconcileOptions } from './reconcile.js';
-import { addRequest, isLockedAsIndexed } from './request.js';
+import { addRequest, isLockedAsIndexed, windowOfBackup } from './request.js';
 
 // A config or pool metadata date folder: complete once its metadata.json is, then locked whole.
 export async function reconcileDateFolder(
@@ -17,24 +17,35 @@ export async function reconcileDateFolder(
   const name = path.basename(folder.path);
   const named = parseBackupDatetime(name);
   if (!isDatetimeName(name) || named === undefined) return;
-  // Named in the future: dated by its arrival, as a VM backup is (protect/future.ts).
-  const namedInTheFuture = isNamedInTheFuture(named, options);
-  if (!namedInTheFuture && !isInWindow(named, options.now, folder.remote.durationMs)) return;
+  // By name, a folder past its window by name is never looked at.
+  if (folder.remote.windowStart === 'name' && !isInWindow(named, options.now, folder.remote.durationMs)) {
+    report.pastWindow = isNamedInTheFuture(named, options) ? 0 : 1;
+    if (report.pastWindow === 1) return;
+  }
+  // Dated as a VM backup is (protect/arrival.ts), its arrival recorded by the folder's identity.
   const metadata = path.join(folder.path, 'metadata.json');
   const examined = await examine(metadata);
   if (examined?.type !== 'file') return;
-  const instant = namedInTheFuture ? arrivalOf(examined, options.now) : named;
-  if (!isInWindow(instant, options.now, folder.remote.durationMs)) return;
-  if (namedInTheFuture)
-    (report.warnings ??= []).push({ path: folder.path, security: true, reason: futureWarning(name, instant) });
   const self = await examine(folder.path);
   if (self === undefined) return;
+  const { instant, arrived, namedInTheFuture } = await windowOfBackup(
+    folder.remote,
+    named,
+    examined,
+    self.identity,
+    options,
+  );
+  report.pastWindow = isInWindow(instant, options.now, folder.remote.durationMs) ? 0 : 1;
+  if (report.pastWindow === 1) return;
+  if (namedInTheFuture)
+    (report.warnings ??= []).push({ path: folder.path, security: true, reason: futureWarning(name, instant) });
   const backup = (completedAt: number): BackupRef => ({
     label: folder.path,
     datetime: name,
     instant,
     completedAt,
     ...(namedInTheFuture ? { namedInTheFuture } : {}),
+    ...(arrived === undefined ? {} : { arrived }),
   });
   // Already locked and unchanged: done without reading metadata.json again (a full proof reads its flag).
   if (await isLockedAsIndexed(folder, instant, folder.path, self)) {

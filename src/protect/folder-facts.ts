@@ -1,19 +1,22 @@
-// What the last look at each VM folder found that an admin should hear of, by folder: status counts them per remote.
+// What the last look at each leaf folder found that an admin should hear of, by folder: status counts them per remote.
 export type FolderFact =
   // A VHD chain could not be read: its older VHDs are kept locked on the safe side.
   | 'chainUnknown'
   // Flat .vhd files: XO opens them read-write even to read, so it cannot restore them while locked.
-  | 'flatVhds';
+  | 'flatVhds'
+  // Backups past their window and left unlocked (a number per folder): said at a remote's first start.
+  | 'pastWindow';
 
 export class FolderFacts {
-  readonly #folders = new Map<FolderFact, Set<string>>();
+  readonly #folders = new Map<FolderFact, Map<string, number>>();
 
-  // `found`: undefined when the look did not tell (the fact, if known, stands).
-  note(folderPath: string, fact: FolderFact, found: boolean | undefined): void {
+  // `found`: undefined when the look did not tell (the fact, if known, stands); a number counts backups.
+  note(folderPath: string, fact: FolderFact, found: boolean | number | undefined): void {
     if (found === undefined) return;
-    const folders = this.#folders.get(fact) ?? new Set<string>();
+    const folders = this.#folders.get(fact) ?? new Map<string, number>();
     this.#folders.set(fact, folders);
-    if (found) folders.add(folderPath);
+    const count = Number(found);
+    if (count > 0) folders.set(folderPath, count);
     else folders.delete(folderPath);
   }
 
@@ -21,10 +24,10 @@ export class FolderFacts {
     for (const folders of this.#folders.values()) folders.delete(folderPath);
   }
 
-  // How many folders under `root` have the fact.
-  count(fact: FolderFact, root: string): number {
+  // How many folders under `root` have the fact, or with `sum`, how many backups in all.
+  count(fact: FolderFact, root: string, sum = false): number {
     let count = 0;
-    for (const folder of this.#folders.get(fact) ?? []) if (folder.startsWith(`${root}/`)) count++;
+    for (const [folder, n] of this.#folders.get(fact) ?? []) if (folder.startsWith(`${root}/`)) count += sum ? n : 1;
     return count;
   }
 }

@@ -289,19 +289,26 @@ async function completeEntry(
 }
 
 // A unit keeps its own name while locked (an immutable entry cannot be renamed), and lift never unlocks it before its
-// name's datetime has left the window. Only a window later than that (a merged base, a chain's older VHD, a name
-// without a datetime) needs recording by identity, so that moving its folder cannot shorten it (docs/security.md).
+// name's datetime has left the window. Only a window later than that (an arrival, a merged base, a chain's older VHD,
+// a name without a datetime) needs recording by identity, so that moving its folder cannot shorten it
+// (docs/security.md); a backup's json or date folder records its arrival in the same record (protect/arrival.ts).
 // Staged, not yet durable: commitWindows makes the batch's windows durable together.
 async function recordWindow(
   request: LockRequest,
   identity: Identity,
 ): Promise<{ staged: boolean; movedFrom?: LockResult['movedFrom'] }> {
   const named = parseBackupDatetime(path.basename(request.unit));
+  const arrived = request.unit === request.backup.label ? request.backup.arrived : undefined;
   // A name in the future gives no window at lift (lift/plan.ts): its window from arrival is recorded here.
-  if (named !== undefined && request.backup.instant <= named && request.backup.namedInTheFuture !== true)
+  if (
+    arrived === undefined &&
+    named !== undefined &&
+    request.backup.instant <= named &&
+    request.backup.namedInTheFuture !== true
+  )
     return { staged: false };
   const until = request.backup.instant + request.remote.durationMs;
-  const before = await request.remote.index.windows.extend(identity, until, request.unit);
+  const before = await request.remote.index.windows.extend(identity, until, request.unit, arrived);
   return { staged: true, ...(before !== undefined && before.path !== request.unit ? { movedFrom: before } : {}) };
 }
 

@@ -26,9 +26,9 @@ import { examine, examineAll, listFolder, listVdiFolders, readSmallFile, type Ex
 import { judgeCompletion, METADATA_LIMIT, parseObject } from '../backup/completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
-import { addRequest, isLockedAsIndexed, lockedForOlder } from './request.js';
+import { addRequest, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { claimsByName } from './by-name.js';
-import { arrivalOf, futureWarning, isNamedInTheFuture } from './future.js';
+import { futureWarning } from './arrival.js';
 import { chainOf, type ChainCache } from './chain.js';
 import { jsonsOfFlatChain } from './flat-jsons.js';
 import type { ProvenBackups } from './proven.js';
@@ -78,6 +78,8 @@ export interface FolderReport {
   heldUntil?: number;
   // A full proof's units locked as indexed, whose flags are still to be read (protect/flag-proof.ts).
   flagsToRead?: IndexedUnit[];
+  // Backups of the folder past their window and left unlocked (on a first start: those past it by name).
+  pastWindow?: number;
 }
 
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
@@ -145,8 +147,9 @@ interface VmJson {
   backup: VmBackup;
   json: string;
   examined: Examined;
-  // What its window counts from: its name's datetime, or its arrival when named in the future.
+  // What its window counts from (protect/arrival.ts), and the arrival to record at its first lock.
   instant: number;
+  arrived?: number;
   namedInTheFuture: boolean;
 }
 
@@ -159,19 +162,20 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     return;
   }
   const entries = await listFolder(folder.path);
-  const backups = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) =>
-    isInWindow(b.instant, options.now, folder.remote.durationMs),
-  );
+  // By name, a backup past its window by name is never looked at; by arrival, its json is examined (one lstat).
+  const byName = folder.remote.windowStart === 'name';
+  const named = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name));
+  const backups = named.filter((b) => !byName || isInWindow(b.instant, options.now, folder.remote.durationMs));
+  const examined = await examineJsons(folder, backups, options);
+  const jsons = examined.filter((item) => isInWindow(item.instant, options.now, folder.remote.durationMs));
+  report.pastWindow = byName ? named.length - backups.length : examined.length - jsons.length;
   options.proven?.retainOnly(
     folder.path,
-    backups.map((b) => b.metadata),
+    jsons.map((item) => item.backup.metadata),
   );
-  if (backups.length === 0) return;
+  if (jsons.length === 0) return;
   const scan: VmScan = { folder, options, report, entries, missing: new Set() };
   const claims: Claim<BackupRef>[] = [];
-  const jsons = (await examineJsons(folder, backups, options)).filter((item) =>
-    isInWindow(item.instant, options.now, folder.remote.durationMs),
-  );
   for (const item of toLookAt(scan, jsons)) for (const claim of await claimBackup(scan, item)) claims.push(claim);
   // Aliases are ciphertext there: which VHD directory is whose is read from names (remote/by-name.ts).
   if (folder.remote.encrypted && scan.vdis !== undefined) {
@@ -216,9 +220,8 @@ async function examineJsons(
     if (examined instanceof AppError) throw examined;
     if (examined?.type !== 'file') continue;
     const backup = backups[i] as VmBackup;
-    const namedInTheFuture = isNamedInTheFuture(backup.instant, options);
-    const instant = namedInTheFuture ? arrivalOf(examined, options.now) : backup.instant;
-    jsons.push({ backup, json: paths[i] as string, examined, instant, namedInTheFuture });
+    const start = await windowOfBackup(folder.remote, backup.instant, examined, examined.identity, options);
+    jsons.push({ backup, json: paths[i] as string, examined, ...start });
   }
   return jsons;
 }
@@ -241,7 +244,7 @@ function toLookAt({ folder, options }: VmScan, jsons: readonly VmJson[]): VmJson
 // The units a complete backup claims; none while its json does not look complete yet.
 async function claimBackup(
   scan: VmScan,
-  { backup, json, examined, instant, namedInTheFuture }: VmJson,
+  { backup, json, examined, instant, arrived, namedInTheFuture }: VmJson,
 ): Promise<Claim<BackupRef>[]> {
   const { folder, options, report } = scan;
   const alreadyLocked = await isLockedAsIndexed(folder, instant, json, examined);
@@ -272,6 +275,7 @@ async function claimBackup(
     instant,
     completedAt: completion.completedAt,
     ...(namedInTheFuture ? { namedInTheFuture } : {}),
+    ...(arrived === undefined ? {} : { arrived }),
   };
   if (namedInTheFuture)
     (report.warnings ??= []).push({

@@ -1,8 +1,10 @@
 import path from 'node:path';
+import type { RemoteContext } from '../context/remote-context.js';
 import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { Identity } from '../remote/identity.js';
 import type { Examined } from '../remote/read.js';
+import { bornOf, isNamedInTheFuture, mayBeInWindow, windowStartOf, type WindowStartOf } from './arrival.js';
 import type { BackupRef, LeafFolder, Refusal } from './context.js';
 import type { FolderReport } from './reconcile.js';
 
@@ -35,6 +37,25 @@ export async function lockedForOlder(
     if (isUnchangedSinceLock(entry, examined.identity)) return examined.identity;
   }
   return undefined;
+}
+
+// What a backup's window counts from (protect/arrival.ts): `created` is its json (or metadata.json), `anchor` the
+// identity its arrival is recorded by (its json, or its date folder). The record is read only when it can matter.
+export async function windowOfBackup(
+  remote: RemoteContext,
+  named: number,
+  created: Examined,
+  anchor: Identity,
+  options: { now: number; maxClockJumpMs?: number },
+): Promise<WindowStartOf> {
+  const { now, maxClockJumpMs } = options;
+  const born = bornOf(created, now);
+  const rule = remote.windowStart ?? 'arrival';
+  const reads =
+    (rule === 'arrival' || isNamedInTheFuture(named, options)) && mayBeInWindow(named, born, now, remote.durationMs);
+  const recorded = reads ? (await remote.index.windows.read(anchor))?.arrived : undefined;
+  const { durationMs, watchedSince } = remote;
+  return windowStartOf({ named, recorded, born, now, durationMs, watchedSince, rule, maxClockJumpMs });
 }
 
 export function addRequest(

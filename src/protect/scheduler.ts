@@ -223,6 +223,7 @@ export class ProtectionScheduler {
       this.#noteRefusals(folder, report);
       this.facts.note(folder.path, 'chainUnknown', report.chainUnknown);
       this.facts.note(folder.path, 'flatVhds', report.flatVhds);
+      this.facts.note(folder.path, 'pastWindow', report.pastWindow);
       addRequests(batch, folder, report.requests);
       if (report.unitsMissing === true) batch.missing.set(folder.path, folder);
       // Only what this reconcile left waiting keeps a recheck: pending_rechecks counts folders really waiting.

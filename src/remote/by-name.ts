@@ -132,15 +132,16 @@ export function vhdDirectoryNames(dataListing: readonly ListedEntry[]): string[]
     .map((e) => e.name);
 }
 
-// A name without a datetime (a legacy uuid name) can belong to any backup: the newest one governs it.
-function newestAtOrAfter<B extends { instant: number }>(
+// A name without a datetime (a legacy uuid name) can belong to any backup: the newest one governs it. Paired by the
+// names' datetimes; the newest is the one whose window ends last (`instant` counts from its arrival, protect/arrival.ts).
+function newestAtOrAfter<B extends { datetime: string; instant: number }>(
   backups: readonly B[],
   instant: number | undefined,
 ): B | undefined {
   let newest: B | undefined;
   for (const backup of backups)
     if (
-      (instant === undefined || backup.instant >= instant) &&
+      (instant === undefined || (parseBackupDatetime(backup.datetime) ?? backup.instant) >= instant) &&
       (newest === undefined || backup.instant > newest.instant)
     )
       newest = backup;

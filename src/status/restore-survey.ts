@@ -59,7 +59,7 @@ export async function surveyRemote(
   const indexed = new Map(groupByPath(stored).units.map((unit) => [unit.path, unit]));
   const vms: SurveyedVm[] = [];
   for (const vm of vmFolders(held))
-    vms.push(surveyVm(await readVmSnapshot(held, vm, remote.encrypted), remote, now, held.root));
+    vms.push(surveyVm(await readVmSnapshot(held, vm, remote.encrypted), remote, now, held.root, indexed));
   const facts = new Map<string, UnitFacts>();
   for (const { model, folder } of vms)
     for (const unit of model.units.keys()) {
@@ -103,15 +103,24 @@ export async function surveyRestorePoints(
   );
 }
 
-function surveyVm(snapshot: VmSnapshot, remote: SurveyedRemote, now: number, root: string): SurveyedVm {
+// A backup's window counts from its index entry's instant when later than its name's (its arrival, protect/arrival.ts).
+function surveyVm(
+  snapshot: VmSnapshot,
+  remote: SurveyedRemote,
+  now: number,
+  root: string,
+  indexed: ReadonlyMap<string, { governingInstant: number }>,
+): SurveyedVm {
   const { durationMs } = remote;
+  const folder = path.join(root, snapshot.folder);
   const points: VmModel['points'][number][] = [];
   const units = new Map<string, UnitFacts>();
   const backups: BackupShape[] = [];
   for (const backup of backupsOf(snapshot)) {
     // A json XO cannot read is no restore point; on a plain remote that is one still being written.
     if (!isRestorePoint(snapshot, backup)) continue;
-    const inWindow = isInWindow(backup.instant, now, durationMs);
+    const arrived = indexed.get(path.join(folder, backup.metadata))?.governingInstant ?? backup.instant;
+    const inWindow = isInWindow(Math.max(backup.instant, arrived), now, durationMs);
     const found = unitsOf(snapshot, backup);
     const shape = shapeOf(snapshot.jsons.get(backup.metadata)?.parsed, found, backup.instant);
     backups.push({ ...shape, backup: backup.metadata, instant: backup.instant, inWindow });
@@ -123,7 +132,6 @@ function surveyVm(snapshot: VmSnapshot, remote: SurveyedRemote, now: number, roo
   const blockedMerges = snapshot.vdis.flatMap((vdi) =>
     vdi.entries.filter((e) => e.isFile && /^\..*\.merge\.json$/.test(e.name)).map((e) => `${vdi.path}/${e.name}`),
   );
-  const folder = path.join(root, snapshot.folder);
   const byName = snapshot.encrypted && remote.protectChains !== false;
   return {
     vm: snapshot.vm,

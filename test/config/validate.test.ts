@@ -28,6 +28,7 @@ describe('validateConfig', () => {
             id: 'main',
             root: '/srv/backups',
             immutabilityDurationMs: 7 * 86_400_000,
+            windowStart: 'arrival',
             rebuildIndexOnStart: false,
             maxWatchedFolders: 100_000,
             maxIndexEntries: 1_000_000,

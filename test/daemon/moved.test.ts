@@ -15,7 +15,16 @@ const attributes = new IoctlAdapter();
 describe('a locked unit moved by someone holding XO credentials', () => {
   it('keeps the window it was locked for, whatever date the new path, alias and json give it', async () => {
     const remote = await tempRemote();
-    const oneDay = [{ id: 'r', root: remote.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false }];
+    // By name: by arrival, the look-alike json below arrives now and gets a whole window, longer than the unit's own.
+    const oneDay = [
+      {
+        id: 'r',
+        root: remote.root,
+        immutabilityDurationMs: DAY,
+        rebuildIndexOnStart: false,
+        windowStart: 'name' as const,
+      },
+    ];
     // A merged VHD directory: it keeps its older name (3 days), and an alias dated an hour ago points to it, so it is
     // locked until that backup's window ends, in 23 hours.
     const genuine = await writeVmBackup(remote.root, {

@@ -91,11 +91,12 @@ describe('protect daemon on ext4 with real chattr', () => {
     }
   });
 
-  it('does not lock a backup whose datetime is already older than the duration', async () => {
+  it('by name, does not lock a backup whose datetime is already older than the duration', async () => {
     const remote = await tempRemote();
     // All in one VM folder: once the fresh backup is locked, the folder was reconciled with the old ones in it.
     const old = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 8 * DAY) });
-    await startDaemon(remote);
+    const byName = { id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false };
+    await startDaemon(remote, { config: { remotes: [{ ...byName, windowStart: 'name' }] } });
     const lateOld = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 7 * DAY - 60_000) });
     const fresh = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
     await waitFor(() => allImmutable(fresh.units), 'the fresh backup to be locked');

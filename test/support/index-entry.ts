@@ -2,6 +2,7 @@ import { lstatSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dayOf, entryName, type IndexEntry } from '../../src/index/entry.js';
+import { UnitWindows } from '../../src/index/windows.js';
 import { identityOf } from '../../src/remote/identity.js';
 
 // An index entry written by hand, as "locked", with the unit's identity as it is now: what a lock that never reached
@@ -30,4 +31,7 @@ export async function indexAsLocked(
   const folder = path.join(indexPath, 'r', entry.day);
   await mkdir(folder, { recursive: true, mode: 0o700 });
   await writeFile(path.join(folder, entryName(unit)), `${JSON.stringify(entry)}\n`);
+  // A json's arrival is recorded at its lock (protect/arrival.ts): here, at its name's datetime.
+  if (unit === backup.json)
+    await new UnitWindows(indexPath, 'r').extend(entry.identity!, backup.instant, unit, backup.instant);
 }

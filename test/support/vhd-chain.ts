@@ -36,13 +36,13 @@ function header(parent: string | undefined): Buffer {
 }
 
 // One run per datetime, each a delta on the one before (the first a base, or `firstIsDelta`: its parent was merged
-// away). `full`: runs that start a new chain.
+// away). `full`: runs that start a new chain. `already`: runs written before (perhaps locked since): not written again.
 export async function writeVhdChain(
   root: string,
   vm: string,
   vdi: string,
   datetimes: readonly string[],
-  options: { full?: readonly string[] } = {},
+  options: { full?: readonly string[]; already?: readonly string[] } = {},
 ): Promise<ChainBackup[]> {
   const folder = path.join(root, 'xo-vm-backups', vm);
   const vdiFolder = path.join(folder, 'vdis', JOB, vdi);
@@ -50,6 +50,10 @@ export async function writeVhdChain(
   let parent: string | undefined;
   for (const dt of datetimes) {
     const base = parent === undefined || options.full?.includes(dt) === true;
+    if (options.already?.includes(dt) === true) {
+      parent = `${dt}.alias.vhd`;
+      continue;
+    }
     const directory = path.join(vdiFolder, 'data', `${dt}.vhd`);
     await mkdir(path.join(directory, 'blocks', '0'), { recursive: true });
     await writeFile(path.join(directory, 'blocks', '0', '0'), Buffer.alloc(4096, 7));

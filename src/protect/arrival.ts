@@ -1,0 +1,75 @@
+import type { WindowStart } from '../config/schema.js';
+import type { Examined } from '../remote/read.js';
+
+// maxClockJump's default (config/schema.ts).
+const DEFAULT_MAX_CLOCK_JUMP_MS = 86_400_000;
+
+// A backup named later than now + maxClockJump is a security warning, dated by its arrival, and claims only its own
+// units (docs/security.md): a junk name in the year 9999 must not pin what it names.
+export function isNamedInTheFuture(instant: number, options: { now: number; maxClockJumpMs?: number }): boolean {
+  return instant > options.now + (options.maxClockJumpMs ?? DEFAULT_MAX_CLOCK_JUMP_MS);
+}
+
+export function futureWarning(datetime: string, arrival: number): string {
+  return (
+    `its datetime ${datetime} is later than now + maxClockJump: its own units are locked for the duration from ` +
+    `its arrival (${new Date(arrival).toISOString()}), and it extends no other unit's window`
+  );
+}
+
+// When a json (or metadata.json) was created on the remote: its birth time, which XO's rewrite in place after a merge
+// keeps and no one but the kernel sets; where the filesystem keeps none, its modification time, never later than its
+// ctime. Never later than now.
+export function bornOf(examined: Examined, now: number): number {
+  const { birthtimeNs, ctimeNs } = examined.identity;
+  const birth = birthtimeNs === undefined ? 0 : Number(BigInt(birthtimeNs) / 1_000_000n);
+  if (birth > 0) return Math.min(birth, now);
+  return Math.min(examined.mtimeMs, Number(BigInt(ctimeNs) / 1_000_000n), now);
+}
+
+export interface WindowFacts {
+  // The datetime the backup's name says.
+  named: number;
+  // The moment the daemon first found it complete, as recorded by its json's (or folder's) identity at its first lock.
+  recorded: number | undefined;
+  // When its json (or metadata.json) was created on the remote (bornOf).
+  born: number;
+  now: number;
+  durationMs: number;
+  // When the daemon first watched the remote (index/windows.ts); undefined: no backup is taken as arriving now (a
+  // command run by an admin, not the daemon).
+  watchedSince: number | undefined;
+  rule: WindowStart;
+  maxClockJumpMs?: number;
+}
+
+export interface WindowStartOf {
+  // What the window counts from: it ends at instant + the duration.
+  instant: number;
+  // The arrival to record at its first lock; undefined when the window counts from the name alone.
+  arrived?: number;
+  namedInTheFuture: boolean;
+}
+
+// Pure: what a backup's window counts from. A backup with no arrival recorded arrives now if it was created after the
+// daemon first watched the remote and less than a window ago: one created before (the first start), or unlocked at the
+// end of its window (lift forgets its record), is dated by its name, so it is neither locked late nor locked again.
+// Named in the future: its arrival alone, whatever the rule.
+export function windowStartOf(facts: WindowFacts): WindowStartOf {
+  const namedInTheFuture = isNamedInTheFuture(facts.named, facts);
+  if (!namedInTheFuture && facts.rule === 'name') return { instant: facts.named, namedInTheFuture };
+  const arrived = facts.recorded ?? (isArrivingNow(facts) ? facts.now : undefined);
+  const base = namedInTheFuture ? facts.born : facts.named;
+  const instant = namedInTheFuture ? (arrived ?? base) : Math.max(base, arrived ?? base);
+  return arrived === undefined ? { instant, namedInTheFuture } : { instant, arrived, namedInTheFuture };
+}
+
+// Pure: whether a backup could still be inside a window from its arrival, so its record is worth reading. An arrival
+// is recorded only for a backup created less than a window before it, so its window ends before born + 2 durations.
+export function mayBeInWindow(named: number, born: number, now: number, durationMs: number): boolean {
+  return named > now - durationMs || born > now - 2 * durationMs;
+}
+
+function isArrivingNow({ watchedSince, born, now, durationMs }: WindowFacts): boolean {
+  return watchedSince !== undefined && born > watchedSince && born > now - durationMs;
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
+import type { Config } from '../../src/config/schema.js';
+import { openRemoteContext } from '../../src/context/open.js';
+import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { liftRemote } from '../../src/lift/apply.js';
+import { DAY, startDaemon } from '../support/daemon.js';
+import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
+import { writeVhdChain } from '../support/vhd-chain.js';
+
+const HOUR = 3_600_000;
+const WEEK = 7 * DAY;
+const attributes = new IoctlAdapter();
+
+// A lift pass after the daemon stopped, as of `now`: the paths it unlocked.
+async function lift(running: { config: Config }, now: number): Promise<string[]> {
+  const context = await openRemoteContext(running.config.remotes[0]!, running.config.indexPath);
+  return (await liftRemote(context, attributes, { now, dryRun: false, all: false })).unlocked.map((u) => u.path);
+}
+
+// Issue 23: a window ends a duration after the later of the backup's name and the moment the daemon first found it
+// complete. On a remote's first start, what is there already is dated by its name.
+describe('windows from arrival', () => {
+  it('leaves what is past its window by name at the first start, then locks a late mirror for a whole window', async () => {
+    const remote = await tempRemote();
+    const old = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 8 * DAY) });
+    const oldConfig = await writeConfigBackup(remote.root, 'sched', xoDatetime(Date.now() - 8 * DAY));
+    const running = await startDaemon(remote);
+    const said = running.logs.find((l) => l.msg.includes('watched for the first time'));
+    expect(said?.backups).toBe(2);
+
+    // Mirrored now, eight days after they were taken: XO keeps the source's datetime in the names.
+    const arrival = Date.now();
+    const mirrored = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(arrival - 8 * DAY + HOUR) });
+    const mirroredConfig = await writeConfigBackup(remote.root, 'sched', xoDatetime(arrival - 8 * DAY + HOUR));
+    const late = [...mirrored.units, ...mirroredConfig.units];
+    await waitFor(() => allImmutable(late), 'the mirrored backups to be locked');
+    expect([...old.units, ...oldConfig.units].some(isImmutable)).toBe(false);
+    await running.daemon.stop();
+    // A restart finds them recorded: not the first start, nothing said, nothing dated again.
+    const again = await startDaemon(remote);
+    expect(again.logs.some((l) => l.msg.includes('watched for the first time'))).toBe(false);
+    await again.daemon.stop();
+
+    // A minute before the window from arrival ends, nothing of them goes; a minute after, all of them.
+    expect(await lift(running, arrival + WEEK - 60_000)).toEqual([]);
+    expect(allImmutable(late)).toBe(true);
+    expect(await lift(running, Date.now() + WEEK + 60_000)).toEqual(
+      expect.arrayContaining([mirrored.label, mirroredConfig.label]),
+    );
+    expect(late.some(isImmutable)).toBe(false);
+  });
+
+  it('locks a backup written while the daemon was stopped for a whole window from the restart', async () => {
+    const remote = await tempRemote();
+    await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - HOUR) });
+    const first = await startDaemon(remote);
+    await first.daemon.stop();
+    // Taken six days ago, transferred while the daemon was stopped: by name it would have one day left.
+    const caughtUp = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 6 * DAY) });
+    const restart = Date.now();
+    const running = await startDaemon(remote);
+    await waitFor(() => allImmutable(caughtUp.units), 'the backup written meanwhile to be locked');
+    await running.daemon.stop();
+
+    // The backup there at the first start goes a week after its name; the one caught up stays.
+    expect(await lift(running, restart + 2 * DAY)).toEqual([]);
+    expect(await lift(running, restart + WEEK - 60_000)).not.toEqual(expect.arrayContaining([caughtUp.label]));
+    expect(allImmutable(caughtUp.units)).toBe(true);
+    expect(await lift(running, Date.now() + WEEK + 60_000)).toEqual(expect.arrayContaining(caughtUp.units));
+  });
+
+  it('keeps a base locked until the newest backup built on it has had its whole window', async () => {
+    const remote = await tempRemote();
+    // The base was there at the first start, five days old; its delta, taken four days ago, arrives later.
+    const [base] = await writeVhdChain(remote.root, 'vm', 'vdi', [xoDatetime(Date.now() - 5 * DAY)]);
+    const running = await startDaemon(remote);
+    await waitFor(() => allImmutable([base!.json, base!.alias, base!.directory]), 'the base to be locked');
+    const arrival = Date.now();
+    const [delta] = await writeVhdChain(remote.root, 'vm', 'vdi', [base!.datetime, xoDatetime(Date.now() - 4 * DAY)], {
+      already: [base!.datetime],
+    });
+    await waitFor(() => allImmutable([delta!.json, delta!.alias, delta!.directory]), 'the delta to be locked');
+    await running.daemon.stop();
+
+    // Three days on, the base's own window (by its name) is over, the delta's from its arrival is not.
+    const freed = await lift(running, arrival + 3 * DAY);
+    expect(freed).not.toContain(base!.directory);
+    expect(isImmutable(base!.directory)).toBe(true);
+    expect(await lift(running, arrival + WEEK - 60_000)).not.toContain(base!.directory);
+    expect(await lift(running, Date.now() + WEEK + 60_000)).toEqual(
+      expect.arrayContaining([base!.directory, delta!.directory]),
+    );
+  });
+});
