@@ -131,6 +131,33 @@ describe('validateConfig', () => {
     expect(result.problems.find((p) => p.key === 'remotes.a.maxWatchedFolders')?.hint).toMatch(/such as 100000/);
   });
 
+  it('takes windowStart at the top as every remote default, per remote over it, and refuses any other value', () => {
+    const byName = validateConfig({
+      windowStart: 'name',
+      remotes: {
+        a: { root: '/srv/a', immutabilityDuration: '7d' },
+        b: { root: '/srv/b', immutabilityDuration: '7d', windowStart: 'arrival' },
+      },
+    });
+    expect(byName.ok && byName.config.remotes.map((r) => r.windowStart)).toEqual(['name', 'arrival']);
+    const result = validateConfig({
+      windowStart: 'snapshot',
+      remotes: { a: { root: '/srv/a', immutabilityDuration: '7d', windowStart: 'Arrival', windowStrat: 'name' } },
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => [p.key, p.value, p.message, p.hint])).toEqual([
+      ['windowStart', 'snapshot', 'is not one of the allowed values', 'use one of ["arrival","name"]'],
+      [
+        'remotes.a.windowStrat',
+        undefined,
+        'is not a known setting',
+        expect.stringContaining('did you mean `windowStart`?'),
+      ],
+      ['remotes.a.windowStart', 'Arrival', 'is not one of the allowed values', 'use one of ["arrival","name"]'],
+    ]);
+  });
+
   it('refuses an empty or missing remotes section', () => {
     for (const raw of [{}, { remotes: {} }]) {
       const result = validateConfig(raw);

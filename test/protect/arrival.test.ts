@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { mayBeInWindow, windowStartOf, type WindowFacts } from '../../src/protect/arrival.js';
+
+const DAY = 86_400_000;
+const WEEK = 7 * DAY;
+const now = Date.UTC(2026, 11, 6, 12);
+// The daemon has watched this remote for a month.
+const base: WindowFacts = {
+  named: now - DAY,
+  recorded: undefined,
+  born: now - 60_000,
+  now,
+  durationMs: WEEK,
+  watchedSince: now - 30 * DAY,
+  rule: 'arrival',
+};
+
+describe('windowStartOf', () => {
+  it('counts a backup arriving now from now, whatever its name says (mirror, late transfer, catch-up)', () => {
+    expect(windowStartOf({ ...base, named: now - 8 * DAY })).toEqual({
+      instant: now,
+      arrived: now,
+      namedInTheFuture: false,
+    });
+    expect(windowStartOf({ ...base, named: now - 5 * 3_600_000 }).instant).toBe(now);
+    // Written two days ago while the daemon was stopped, found now.
+    expect(windowStartOf({ ...base, named: now - 2 * DAY, born: now - 2 * DAY }).instant).toBe(now);
+  });
+
+  it('keeps the arrival recorded at the first lock, and the name when it is later', () => {
+    const recorded = now - 3 * DAY;
+    expect(windowStartOf({ ...base, named: now - 8 * DAY, recorded }).instant).toBe(recorded);
+    expect(windowStartOf({ ...base, named: now - DAY, recorded }).instant).toBe(now - DAY);
+    expect(windowStartOf({ ...base, named: now - DAY, recorded }).arrived).toBe(recorded);
+  });
+
+  it('dates by its name what was created before the daemon first watched the remote (first start)', () => {
+    const first = { ...base, watchedSince: now, born: now - 3 * DAY };
+    expect(windowStartOf({ ...first, named: now - 8 * DAY })).toEqual({
+      instant: now - 8 * DAY,
+      namedInTheFuture: false,
+    });
+    expect(windowStartOf({ ...first, named: now - 3 * DAY }).instant).toBe(now - 3 * DAY);
+  });
+
+  it('never locks again a backup whose window from arrival is over (lift forgot its record)', () => {
+    // Created 8 days ago, locked on arrival, unlocked a day ago: no record left.
+    const start = windowStartOf({ ...base, named: now - 9 * DAY, born: now - 8 * DAY });
+    expect(start).toEqual({ instant: now - 9 * DAY, namedInTheFuture: false });
+    expect(start.instant + WEEK).toBeLessThan(now);
+  });
+
+  it('by name ("name"), counts from the name alone', () => {
+    expect(windowStartOf({ ...base, rule: 'name', named: now - 8 * DAY })).toEqual({
+      instant: now - 8 * DAY,
+      namedInTheFuture: false,
+    });
+    expect(windowStartOf({ ...base, rule: 'name', recorded: now }).instant).toBe(now - DAY);
+  });
+
+  it('counts a backup named in the future from its arrival alone, under either rule', () => {
+    const future = { ...base, named: now + 365 * DAY };
+    for (const rule of ['arrival', 'name'] as const) {
+      expect(windowStartOf({ ...future, rule })).toEqual({ instant: now, arrived: now, namedInTheFuture: true });
+      expect(windowStartOf({ ...future, rule, recorded: now - DAY }).instant).toBe(now - DAY);
+    }
+    // One there before the daemon watched: from when it was created.
+    expect(windowStartOf({ ...future, watchedSince: now, born: now - DAY }).instant).toBe(now - DAY);
+    // Within maxClockJump of now: not in the future, the later of name and arrival.
+    expect(windowStartOf({ ...base, named: now + 3_600_000 }).instant).toBe(now + 3_600_000);
+  });
+
+  it('takes nothing as arriving now outside the daemon (a command: no watchedSince)', () => {
+    expect(windowStartOf({ ...base, watchedSince: undefined, named: now - 8 * DAY }).instant).toBe(now - 8 * DAY);
+  });
+});
+
+describe('mayBeInWindow', () => {
+  it('reads a record only when the window from arrival could still run', () => {
+    expect(mayBeInWindow(now - DAY, now - 30 * DAY, now, WEEK)).toBe(true);
+    expect(mayBeInWindow(now - 30 * DAY, now - 13 * DAY, now, WEEK)).toBe(true);
+    expect(mayBeInWindow(now - 30 * DAY, now - 14 * DAY, now, WEEK)).toBe(false);
+  });
+});
