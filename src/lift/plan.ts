@@ -43,8 +43,8 @@ export function planLift(
   return { unlock, kept, unreadable };
 }
 
-// Pure: the day buckets that can hold an expired entry, oldest first. An entry's bucket is the UTC day of its backup
-// datetime, so a bucket that starts after now - duration holds nothing expired and is never read.
+// Pure: the day buckets that can hold an expired entry, oldest first. An entry's bucket is the UTC day its window
+// counts from (its backup's datetime, or its arrival when later: protect/arrival.ts), so a bucket that starts after now - duration holds nothing expired and is never read.
 export function liftableDays(days: readonly string[], now: number, durationMs: number, all = false): string[] {
   return days.filter((day) => all || Date.parse(`${day}T00:00:00.000Z`) <= now - durationMs).sort();
 }

@@ -4,7 +4,7 @@ import { isInWindow } from '../remote/model.js';
 import { examine, readSmallFile } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
-import { futureWarning, isNamedInTheFuture } from './arrival.js';
+import { futureWarning } from './arrival.js';
 import type { FolderReport, ReconcileOptions } from './reconcile.js';
 import { addRequest, isLockedAsIndexed, windowOfBackup } from './request.js';
 
@@ -19,8 +19,8 @@ export async function reconcileDateFolder(
   if (!isDatetimeName(name) || named === undefined) return;
   // By name, a folder past its window by name is never looked at.
   if (folder.remote.windowStart === 'name' && !isInWindow(named, options.now, folder.remote.durationMs)) {
-    report.pastWindow = isNamedInTheFuture(named, options) ? 0 : 1;
-    if (report.pastWindow === 1) return;
+    report.pastWindow = 1;
+    return;
   }
   // Dated as a VM backup is (protect/arrival.ts), its arrival recorded by the folder's identity.
   const metadata = path.join(folder.path, 'metadata.json');

@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import type { Config } from '../../src/config/schema.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { verifyRemote } from '../../src/verify/verify.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
@@ -41,6 +43,14 @@ describe('windows from arrival', () => {
     const again = await startDaemon(remote);
     expect(again.logs.some((l) => l.msg.includes('watched for the first time'))).toBe(false);
     await again.daemon.stop();
+
+    // verify counts the mirror as a restore point inside its window: a unit of it unlocked by hand is a finding.
+    const disk = mirrored.units.find((u) => u.endsWith('.vhd'))!;
+    execFileSync('chattr', ['-i', disk]);
+    const context = await openRemoteContext(running.config.remotes[0]!, running.config.indexPath);
+    const { findings } = await verifyRemote(context, attributes, { now: Date.now(), jsonSettleMs: 5_000 });
+    expect(findings.filter((f) => f.kind === 'unrestorable').map((f) => f.path)).toEqual([mirrored.label]);
+    execFileSync('chattr', ['+i', disk]);
 
     // A minute before the window from arrival ends, nothing of them goes; a minute after, all of them.
     expect(await lift(running, arrival + WEEK - 60_000)).toEqual([]);
