@@ -19,12 +19,12 @@ export function futureWarning(datetime: string, arrival: number): string {
 
 // When a json (or metadata.json) was created on the remote: its birth time, which XO's rewrite in place after a merge
 // keeps and no one but the kernel sets; where the filesystem keeps none, its modification time, never later than its
-// ctime. Never later than now.
-export function bornOf(examined: Examined, now: number): number {
+// ctime.
+export function bornOf(examined: Examined): number {
   const { birthtimeNs, ctimeNs } = examined.identity;
   const birth = birthtimeNs === undefined ? 0 : Number(BigInt(birthtimeNs) / 1_000_000n);
-  if (birth > 0) return Math.min(birth, now);
-  return Math.min(examined.mtimeMs, Number(BigInt(ctimeNs) / 1_000_000n), now);
+  if (birth > 0) return birth;
+  return Math.min(examined.mtimeMs, Number(BigInt(ctimeNs) / 1_000_000n));
 }
 
 export interface WindowFacts {
@@ -53,13 +53,14 @@ export interface WindowStartOf {
 
 // Pure: what a backup's window counts from. A backup with no arrival recorded arrives now if it was created after the
 // daemon first watched the remote and less than a window ago: one created before (the first start), or unlocked at the
-// end of its window (lift forgets its record), is dated by its name, so it is neither locked late nor locked again.
-// Named in the future: its arrival alone, whatever the rule.
+// end of its window (lift forgets its record), is dated by its name, so it is neither locked late nor locked again; so
+// is one created later than now (the clock is behind: its birth says nothing). Named in the future: its arrival alone,
+// whatever the rule (one not arriving now: its creation, never later than now).
 export function windowStartOf(facts: WindowFacts): WindowStartOf {
   const namedInTheFuture = isNamedInTheFuture(facts.named, facts);
   if (!namedInTheFuture && facts.rule === 'name') return { instant: facts.named, namedInTheFuture };
   const arrived = facts.recorded ?? (isArrivingNow(facts) ? facts.now : undefined);
-  const base = namedInTheFuture ? facts.born : facts.named;
+  const base = namedInTheFuture ? Math.min(facts.born, facts.now) : facts.named;
   const instant = namedInTheFuture ? (arrived ?? base) : Math.max(base, arrived ?? base);
   return arrived === undefined ? { instant, namedInTheFuture } : { instant, arrived, namedInTheFuture };
 }
@@ -71,5 +72,5 @@ export function mayBeInWindow(named: number, born: number, now: number, duration
 }
 
 function isArrivingNow({ watchedSince, born, now, durationMs }: WindowFacts): boolean {
-  return watchedSince !== undefined && born > watchedSince && born > now - durationMs;
+  return watchedSince !== undefined && born > watchedSince && born > now - durationMs && born <= now;
 }

@@ -49,7 +49,7 @@ export async function windowOfBackup(
   options: { now: number; maxClockJumpMs?: number },
 ): Promise<WindowStartOf> {
   const { now, maxClockJumpMs } = options;
-  const born = bornOf(created, now);
+  const born = bornOf(created);
   const rule = remote.windowStart ?? 'arrival';
   const reads =
     (rule === 'arrival' || isNamedInTheFuture(named, options)) && mayBeInWindow(named, born, now, remote.durationMs);

@@ -35,24 +35,14 @@ function contextOf(remote: TestRemote): RemoteContext {
   };
 }
 
-// A remote protected by the real daemon whose clock stood at `at`; the daemon is stopped again. Windows by name: the
-// files' birth times are real, later than that clock, so every start would take them as arriving.
+// A remote protected by the real daemon whose clock stood at `at`; the daemon is stopped again.
 async function protectAt(
   remote: TestRemote,
   at: number,
   backups: () => Promise<WrittenBackup[]>,
 ): Promise<WrittenBackup[]> {
   const written = await backups();
-  const remotes = [
-    {
-      id: 'r',
-      root: remote.root,
-      immutabilityDurationMs: WEEK,
-      rebuildIndexOnStart: false,
-      windowStart: 'name' as const,
-    },
-  ];
-  const { daemon } = await startDaemon(remote, { clock: { now: () => at }, config: { remotes } });
+  const { daemon } = await startDaemon(remote, { clock: { now: () => at } });
   await daemon.stop();
   expect(allImmutable(written.flatMap((b) => b.units))).toBe(true);
   return written;

@@ -70,6 +70,10 @@ describe('windowStartOf', () => {
     expect(windowStartOf({ ...base, named: now + 3_600_000 }).instant).toBe(now + 3_600_000);
   });
 
+  it('dates by its name a backup created later than now (the clock is behind)', () => {
+    expect(windowStartOf({ ...base, named: now - 8 * DAY, born: now + 3_600_000 }).instant).toBe(now - 8 * DAY);
+  });
+
   it('takes nothing as arriving now outside the daemon (a command: no watchedSince)', () => {
     expect(windowStartOf({ ...base, watchedSince: undefined, named: now - 8 * DAY }).instant).toBe(now - 8 * DAY);
   });

@@ -66,20 +66,6 @@ interface DrillOutcome {
 async function drill(kind: Kind, protectChains: boolean): Promise<DrillOutcome> {
   const harness = h!;
   const remote = await tempRemote();
-  const keyFile = path.join(remote.base, 'remote.key');
-  const withKey = kind === KEY_FILE_KIND ? { encryptionKeyFile: keyFile } : {};
-  if (kind === KEY_FILE_KIND) await writeFile(keyFile, `${KEY}\n`, { mode: 0o600 });
-  const metricsFile = path.join(remote.base, 'metrics.prom');
-  const { logs } = await startDaemon(remote, {
-    config: {
-      jsonSettleMs: 1_000,
-      protectChains,
-      metricsFile,
-      remotes: [
-        { id: 'r', root: remote.root, immutabilityDurationMs: WINDOW_MS, rebuildIndexOnStart: false, ...withKey },
-      ],
-    },
-  });
   const open = async () => {
     const xo = await harness.openRemote({
       root: remote.root,
@@ -94,6 +80,22 @@ async function drill(kind: Kind, protectChains: boolean): Promise<DrillOutcome> 
 
   const vms = await writeFleet(xo);
   const needed = () => neededFiles(xo, vms);
+  // The daemon's first start on this remote: each backup there already is dated by its name, as if it had arrived
+  // then (written while the daemon runs, every one would arrive now, and get a whole window from now).
+  const keyFile = path.join(remote.base, 'remote.key');
+  const withKey = kind === KEY_FILE_KIND ? { encryptionKeyFile: keyFile } : {};
+  if (kind === KEY_FILE_KIND) await writeFile(keyFile, `${KEY}\n`, { mode: 0o600 });
+  const metricsFile = path.join(remote.base, 'metrics.prom');
+  const { logs } = await startDaemon(remote, {
+    config: {
+      jsonSettleMs: 1_000,
+      protectChains,
+      metricsFile,
+      remotes: [
+        { id: 'r', root: remote.root, immutabilityDurationMs: WINDOW_MS, rebuildIndexOnStart: false, ...withKey },
+      ],
+    },
+  });
 
   // What the daemon promises: every file XO reads to restore a backup inside its window is locked. Without chain
   // protection only the backups' own files are.
