@@ -28,13 +28,8 @@ export async function reconcileDateFolder(
   if (examined?.type !== 'file') return;
   const self = await examine(folder.path);
   if (self === undefined) return;
-  const { instant, arrived, namedInTheFuture } = await windowOfBackup(
-    folder.remote,
-    named,
-    examined,
-    self.identity,
-    options,
-  );
+  const anchor = { path: folder.path, examined: self };
+  const { instant, arrived, namedInTheFuture } = await windowOfBackup(folder, named, examined, anchor, options);
   report.pastWindow = isInWindow(instant, options.now, folder.remote.durationMs) ? 0 : 1;
   if (report.pastWindow === 1) return;
   if (namedInTheFuture)

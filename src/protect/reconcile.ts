@@ -220,8 +220,9 @@ async function examineJsons(
     if (examined instanceof AppError) throw examined;
     if (examined?.type !== 'file') continue;
     const backup = backups[i] as VmBackup;
-    const start = await windowOfBackup(folder.remote, backup.instant, examined, examined.identity, options);
-    jsons.push({ backup, json: paths[i] as string, examined, ...start });
+    const json = paths[i] as string;
+    const start = await windowOfBackup(folder, backup.instant, examined, { path: json, examined }, options);
+    jsons.push({ backup, json, examined, ...start });
   }
   return jsons;
 }

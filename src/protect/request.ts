@@ -1,5 +1,4 @@
 import path from 'node:path';
-import type { RemoteContext } from '../context/remote-context.js';
 import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { Identity } from '../remote/identity.js';
@@ -39,23 +38,34 @@ export async function lockedForOlder(
   return undefined;
 }
 
-// What a backup's window counts from (protect/arrival.ts): `created` is its json (or metadata.json), `anchor` the
-// identity its arrival is recorded by (its json, or its date folder). The record is read only when it can matter.
+// What a backup's window counts from (protect/arrival.ts): `created` is its json (or metadata.json), `anchor` what its
+// arrival is recorded by (its json, or its date folder). The record is read only when it can matter.
 export async function windowOfBackup(
-  remote: RemoteContext,
+  folder: LeafFolder,
   named: number,
   created: Examined,
-  anchor: Identity,
+  anchor: { path: string; examined: Examined },
   options: { now: number; maxClockJumpMs?: number },
 ): Promise<WindowStartOf> {
+  const { remote } = folder;
   const { now, maxClockJumpMs } = options;
   const born = bornOf(created);
   const rule = remote.windowStart ?? 'arrival';
   const reads =
     (rule === 'arrival' || isNamedInTheFuture(named, options)) && mayBeInWindow(named, born, now, remote.durationMs);
-  const recorded = reads ? (await remote.index.windows.read(anchor))?.arrived : undefined;
+  const recorded = reads ? (await remote.index.windows.read(anchor.examined.identity))?.arrived : undefined;
   const { durationMs, watchedSince } = remote;
-  return windowStartOf({ named, recorded, born, now, durationMs, watchedSince, rule, maxClockJumpMs });
+  const start = windowStartOf({ named, recorded, born, now, durationMs, watchedSince, rule, maxClockJumpMs });
+  // Taken as arriving now, yet locked by its name already (an earlier start whose clock was behind, a lost
+  // since.json): it was here before, and keeps that window.
+  if (
+    recorded === undefined &&
+    start.arrived !== undefined &&
+    !start.namedInTheFuture &&
+    (await isLockedAsIndexed(folder, named, anchor.path, anchor.examined))
+  )
+    return { instant: named, namedInTheFuture: false };
+  return start;
 }
 
 export function addRequest(
