@@ -69,7 +69,7 @@ export class HealthService implements Service {
   async #check(remote: RemoteContext): Promise<void> {
     const { pauses, attributes, clock } = this.#deps;
     const log = this.#deps.log.child({ remote: remote.id });
-    if (pauses.why(remote)?.waitingForXo === true) return this.#checkWaiting(remote);
+    if (pauses.awaitsActivation(remote)) return this.#checkWaiting(remote);
     const problem = await remoteHealthProblem(remote, attributes);
     if (problem !== undefined && !pauses.isPaused(remote)) {
       pauses.pause(remote, { problem, since: new Date(clock.now()).toISOString(), waitingForXo: false });
@@ -91,8 +91,8 @@ export class HealthService implements Service {
     }
   }
 
-  // Once XO has written to a new remote, it is protected like any other (a watch event may have seen it first). Its
-  // watches are set up again: the empty folder may have been the mount point of a remote mounted since.
+  // Once XO has written to a new remote (or its key file reads it), it is protected like any other (a watch event may
+  // have seen it first). Its watches are set up again: the empty folder may have been the mount point of a remote mounted since.
   async #checkWaiting(remote: RemoteContext): Promise<void> {
     if (await this.#deps.remotes.activateIfWritten(remote)) await this.#watchAgain(remote);
   }

@@ -5,9 +5,11 @@ export interface Pause {
   since: string;
   // Not a fault: a new remote XO has not written to yet, where nothing may be written before XO sets it up.
   waitingForXo: boolean;
+  // Refused for its key file: a fault, yet tried again at each look as a new remote is, so a fixed key protects it.
+  keyRefused?: boolean;
 }
 
-// The remotes whose protection is paused (gone away, or not set up by XO yet): written by the remotes and health
+// The remotes whose protection is paused (gone away, not set up by XO yet, or refused for its key file): written by the remotes and health
 // services, read by whatever acts on a remote.
 export class RemotePauses {
   readonly #paused = new Map<RemoteContext, Pause>();
@@ -29,6 +31,12 @@ export class RemotePauses {
 
   resume(remote: RemoteContext): void {
     this.#paused.delete(remote);
+  }
+
+  // To activate at each look: new (XO has not written there yet), or refused for its key file.
+  awaitsActivation(remote: RemoteContext): boolean {
+    const pause = this.#paused.get(remote);
+    return pause?.waitingForXo === true || pause?.keyRefused === true;
   }
 
   why(remote: RemoteContext): Pause | undefined {

@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import { isInside, realpathOfNearest } from '../paths.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
 import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
-import { readingOf } from '../remote/encryption.js';
+import { isKeyRefusal, readingOf } from '../remote/encryption.js';
 import { isUntouchedByXo } from '../remote/root.js';
 import { lockSetupFiles, XO_SETUP_FILES } from '../remote/setup-files.js';
 import { VERSION } from '../version.js';
@@ -21,7 +21,7 @@ import type { RemotePauses } from './pauses.js';
 import type { Service } from './service.js';
 
 // Opens every configured remote at start: each check that can fail runs before anything watches or locks, and a
-// remote that fails one stops the daemon.
+// remote that fails one stops the daemon; but a key file refused stops only its remote, unless it stops them all.
 export class RemoteSet implements Service {
   readonly name = 'remotes';
   readonly #config: Config;
@@ -64,18 +64,21 @@ export class RemoteSet implements Service {
   }
 
   async start(): Promise<void> {
+    const refused: AppError[] = [];
     for (const remote of this.#config.remotes) {
-      const context = await this.#open(remote);
+      const context = await this.#open(remote, refused);
       this.#list.push(context);
       this.#devices.set(context, (await stat(context.realRoot)).dev);
     }
+    // A daemon that protects nothing must not look started (an admin with one remote sees it fail in systemctl).
+    if (refused.length === this.#list.length && refused[0] !== undefined) throw refused[0];
   }
 
   async stop(): Promise<void> {}
 
-  async #open(remote: RemoteConfig): Promise<RemoteContext> {
+  async #open(remote: RemoteConfig, refused: AppError[]): Promise<RemoteContext> {
     const log = this.#log.child({ remote: remote.id });
-    const context = await openRemoteContext(remote, this.#config.indexPath);
+    const { context, refusal } = await this.#openContext(remote);
     await this.#assertIndexOutside(context);
     await this.#assertMounted(context);
     await selfTestRemote(context, this.#attributes);
@@ -87,7 +90,8 @@ export class RemoteSet implements Service {
       { root: remote.root, immutabilityDurationMs: remote.immutabilityDurationMs, index: context.index.folder },
       `remote ${remote.id} passed its start-up checks`,
     );
-    if (await isUntouchedByXo(context.root)) this.#waitForXo(context, log);
+    if (refusal !== undefined) refused.push(this.#refuseKey(context, refusal, log));
+    else if (await isUntouchedByXo(context.root)) this.#waitForXo(context, log);
     else await this.#writeImmutabilityFile(context);
     // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
     if (remote.rebuildIndexOnStart) await this.#rebuildIndex(context, log);
@@ -100,12 +104,23 @@ export class RemoteSet implements Service {
     return context;
   }
 
-  // A new remote is protected once XO has written there: its marker is written, and encryption read again (XO may
-  // just have set it up). True when the remote is protected (now or already).
+  // Without its key file, read as ciphertext (nothing acts on it while paused) until the key reads it (#activate).
+  async #openContext(remote: RemoteConfig): Promise<{ context: RemoteContext; refusal?: AppError }> {
+    try {
+      return { context: await openRemoteContext(remote, this.#config.indexPath) };
+    } catch (error) {
+      if (!isKeyRefusal(error)) throw error;
+      const keyless = { ...remote, encryptionKeyFile: undefined };
+      return { context: await openRemoteContext(keyless, this.#config.indexPath), refusal: error };
+    }
+  }
+
+  // A new remote is protected once XO has written there, and one refused for its key file once the key reads it: its
+  // marker is written, and encryption read again (XO may just have set it up). True when the remote is protected (now
+  // or already).
   activateIfWritten(remote: RemoteContext): Promise<boolean> {
-    const pause = this.#pauses.why(remote);
-    if (pause === undefined) return Promise.resolve(true);
-    if (!pause.waitingForXo) return Promise.resolve(false);
+    if (!this.#pauses.isPaused(remote)) return Promise.resolve(true);
+    if (!this.#pauses.awaitsActivation(remote)) return Promise.resolve(false);
     let activation = this.#activations.get(remote);
     if (activation === undefined) {
       activation = this.#activate(remote).finally(() => this.#activations.delete(remote));
@@ -116,16 +131,40 @@ export class RemoteSet implements Service {
 
   async #activate(remote: RemoteContext): Promise<boolean> {
     if (await isUntouchedByXo(remote.root)) return false;
-    // A wrong key leaves the remote waiting, its error logged at each look, nothing written there.
+    const log = this.#log.child({ remote: remote.id });
     const config = this.#config.remotes.find((r) => r.id === remote.id) ?? remote;
-    Object.assign(remote, await readingOf(config, remote));
+    try {
+      Object.assign(remote, await readingOf(config, remote));
+    } catch (error) {
+      if (!isKeyRefusal(error)) throw error;
+      // A wrong key leaves the remote paused and unhealthy, nothing written there; the other remotes go on.
+      this.#refuseKey(remote, error, log);
+      return false;
+    }
+    const keyFixed = this.#pauses.why(remote)?.keyRefused === true;
     await this.#writeImmutabilityFile(remote);
     this.#pauses.resume(remote);
-    this.#log.info(
-      { remote: remote.id, encrypted: remote.encrypted },
-      `XO has written to remote ${remote.id}: ${IMMUTABILITY_FILE} written, protecting it from now on`,
+    log.info(
+      { encrypted: remote.encrypted },
+      keyFixed
+        ? `the key file of remote ${remote.id} is accepted now: ${IMMUTABILITY_FILE} written, protecting it from now on`
+        : `XO has written to remote ${remote.id}: ${IMMUTABILITY_FILE} written, protecting it from now on`,
     );
     return true;
+  }
+
+  // Logged once per new problem (the key is looked at again on every event and health check); never the key itself.
+  #refuseKey(remote: RemoteContext, error: AppError, log: Logger): AppError {
+    const problem = `${error.code}: ${error.message}; ${error.hint}`;
+    const before = this.#pauses.why(remote);
+    if (before?.problem === problem) return error;
+    const since = before?.keyRefused === true ? before.since : new Date(this.#clock.now()).toISOString();
+    this.#pauses.pause(remote, { problem, since, waitingForXo: false, keyRefused: true });
+    log.error(
+      { code: error.code, value: error.value, hint: error.hint },
+      `remote ${remote.id} is NOT protected: ${error.message}; its key file is read again at each health check`,
+    );
+    return error;
   }
 
   #waitForXo(remote: RemoteContext, log: Logger): void {

@@ -146,11 +146,16 @@ export async function readingOf(
       `${where}: the key in ${remote.encryptionKeyFile} does not decrypt XO's metadata.json: it is not this remote's key`,
       {
         value: remote.encryptionKeyFile,
-        hint: "write there the encryption key of the remote's settings in XO; until then the daemon does not start",
+        hint: "write there the encryption key of the remote's settings in XO; until then this remote is not protected",
       },
     );
   holdRemoteRoot({ ...plain, decrypt });
   return { encrypted: false, decrypt };
+}
+
+// The refusals that stop one remote, not the daemon (daemon/remotes.ts): its key file, fixed while the daemon runs.
+export function isKeyRefusal(error: unknown): error is AppError {
+  return error instanceof AppError && (error.code === 'KEY_FILE_REFUSED' || error.code === 'KEY_NOT_USABLE');
 }
 
 function isJson(data: Buffer): boolean {

@@ -136,7 +136,7 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     );
   });
 
-  it('a wrong key stops the remote with a clear error that never shows the key', async () => {
+  it('a wrong key stops the remote with a clear error that never shows the key; alone, the daemon does not start', async () => {
     const { root } = await encryptedRemote();
     const wrong = 'not-the-key-of-this-remote-32-ch';
     const file = await keyFile(wrong);
@@ -146,7 +146,7 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     expect(error.value).toBe(file);
     expect(`${error.message} ${error.hint} ${String(error.value)}`).not.toContain(wrong);
 
-    // The daemon does not start on it.
+    // Its only remote refused, the daemon does not start (systemctl shows the failure).
     const remote = {
       base: path.dirname(root.root),
       root: root.root,
@@ -159,6 +159,91 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     };
     const started = await refusalOf(() => startDaemon(remote, { config }));
     expect(started.code).toBe('KEY_NOT_USABLE');
+  });
+
+  it('a wrong key stops only its remote: the others are protected, and a fixed key file protects it without a restart', async () => {
+    const bad = await encryptedRemote();
+    const badFiles = await h!.restoreFiles(bad.xo, bad.backups, 2);
+    const good = await tempRemote();
+    const wrong = 'not-the-key-of-this-remote-32-ch';
+    const file = await keyFile(wrong);
+    const metricsFile = path.join(good.base, 'metrics.prom');
+    const remotes = [
+      { id: 'plain', root: good.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false },
+      {
+        id: 'enc',
+        root: bad.remote.root,
+        immutabilityDurationMs: DAY,
+        rebuildIndexOnStart: false,
+        encryptionKeyFile: file,
+      },
+    ];
+    const running = await startDaemon(good, { config: { remotes, metricsFile }, healthCheckEveryMs: 200 });
+    const refusal = running.logs.find((l) => l.level === 'error' && l.remote === 'enc');
+    expect(refusal?.code).toBe('KEY_NOT_USABLE');
+    expect(refusal?.msg).toContain("does not decrypt XO's metadata.json");
+
+    // The plain remote is protected as usual.
+    const xo = await h!.openRemote({ root: good.root, useVhdDirectory: true });
+    stopBeforeCleanup(() => xo.close());
+    const vm = h!.makeVm({ disks: [4 * h!.MiB] });
+    const now = Date.now();
+    const backups = await h!.writeChain(xo, vm, [now - 2 * HOUR, now - HOUR]);
+    const needed = await h!.restoreFiles(xo, backups, 1);
+    await waitFor(() => immutableAmong(needed).length === needed.length, "the plain remote's backup to be locked");
+    expect(immutableAmong(badFiles), 'nothing locked on the refused remote').toEqual([]);
+
+    // status and the metrics name the refused remote.
+    const config = path.join(good.base, 'config.json');
+    const configured = {
+      plain: { root: good.root, immutabilityDuration: '1d' },
+      enc: { root: bad.remote.root, immutabilityDuration: '1d', encryptionKeyFile: file },
+    };
+    await writeFile(config, JSON.stringify({ indexPath: good.indexPath, metricsFile, remotes: configured }));
+    const status = async () => {
+      const said: string[] = [];
+      const io = { out: (line: string) => said.push(line), err: (line: string) => said.push(line) };
+      const code = await main(['status', '--json', '-c', config], io);
+      const report = JSON.parse(said.join('\n')) as { remotes: { id: string; healthy: boolean; problem: string }[] };
+      return {
+        code,
+        enc: report.remotes.find((r) => r.id === 'enc')!,
+        plain: report.remotes.find((r) => r.id === 'plain')!,
+      };
+    };
+    const refused = await status();
+    expect(refused.code, 'status asks for attention').not.toBe(0);
+    expect(refused.enc.healthy).toBe(false);
+    expect(refused.enc.problem).toMatch(/^KEY_NOT_USABLE: .*does not decrypt XO's metadata\.json.*; write there/);
+    expect(refused.plain.healthy).toBe(true);
+    await waitFor(
+      async () => (await readFile(metricsFile, 'utf8').catch(() => '')).includes('remote_healthy{remote="enc"} 0'),
+      'the metrics to say the refused remote is unhealthy',
+    );
+    expect(await readFile(metricsFile, 'utf8')).toContain('remote_healthy{remote="plain"} 1');
+
+    // The right key, readable by others: still refused, for its mode now.
+    await writeFile(file, KEY);
+    await chmod(file, 0o644);
+    await waitFor(async () => (await status()).enc.problem.startsWith('KEY_FILE_REFUSED: '), 'the new problem');
+    expect(immutableAmong(badFiles)).toEqual([]);
+
+    // Its mode fixed: protected without a restart.
+    await chmod(file, 0o600);
+    await waitFor(
+      () => immutableAmong(badFiles).length === badFiles.length,
+      "the encrypted remote's backup to be locked",
+      30_000,
+    );
+    expect(
+      running.logs.some((l) => l.level === 'info' && l.remote === 'enc' && /key file .* accepted/.test(l.msg)),
+    ).toBe(true);
+    await waitFor(
+      async () => (await readFile(metricsFile, 'utf8')).includes('remote_healthy{remote="enc"} 1'),
+      'the metrics to say the remote is healthy again',
+    );
+    expect(JSON.stringify(running.logs)).not.toContain(wrong);
+    expect(JSON.stringify(running.logs)).not.toContain(KEY);
   });
 
   it('refuses a key file root does not own alone, a link, or one that holds no 32-character key', async () => {
