@@ -104,7 +104,8 @@ export class RemoteSet implements Service {
     return context;
   }
 
-  // Without its key file, read as ciphertext (nothing acts on it while paused) until the key reads it (#activate).
+  // Opened as an encrypted remote without its key file until the key reads it (#activate): nothing is locked or
+  // written there while paused; the lift loop, which goes by the index alone, still lifts what was locked before.
   async #openContext(remote: RemoteConfig): Promise<{ context: RemoteContext; refusal?: AppError }> {
     try {
       return { context: await openRemoteContext(remote, this.#config.indexPath) };
