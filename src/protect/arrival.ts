@@ -18,13 +18,13 @@ export function futureWarning(datetime: string, arrival: number): string {
 }
 
 // When a json (or metadata.json) was created on the remote: its birth time, which XO's rewrite in place after a merge
-// keeps and no one but the kernel sets; where the filesystem keeps none, its modification time, never later than its
-// ctime.
+// keeps and no one but the kernel sets; where the filesystem keeps none, its ctime, which no one on the remote can set
+// back either (its mtime can be: a backdated mirror would be dated by its old name and never locked). A ctime later
+// than the creation (a rename, a rewrite) only makes the backup arrive later: a longer window.
 export function bornOf(examined: Examined): number {
   const { birthtimeNs, ctimeNs } = examined.identity;
   const birth = birthtimeNs === undefined ? 0 : Number(BigInt(birthtimeNs) / 1_000_000n);
-  if (birth > 0) return birth;
-  return Math.min(examined.mtimeMs, Number(BigInt(ctimeNs) / 1_000_000n));
+  return birth > 0 ? birth : Number(BigInt(ctimeNs) / 1_000_000n);
 }
 
 export interface WindowFacts {

@@ -44,7 +44,7 @@ export interface ReconcileOptions {
   // Lock each backup's whole VHD chain until the newest backup needing it leaves its window (default true).
   protectChains?: boolean;
   // On encrypted remotes, reads the flag of a data directory that looks orphaned (remote/by-name.ts): a locked one stays
-  // claimed. Without it such a directory is read as not locked.
+  // claimed. Without it such a directory's flag is not read, and it stays claimed (when in doubt, protect).
   flags?: FlagReader;
   // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
   maxClockJumpMs?: number;
@@ -406,9 +406,13 @@ async function requestClaims(
         (report.flagsToRead ??= []).push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
       continue;
     }
-    // Outside a full proof (which reads flags), a unit locked for an older backup is re-dated only.
+    // Outside a full proof (which reads flags), a file locked for an older backup is re-dated only. Never a directory:
+    // its entry and top folder's ctime say nothing of what is below, which a lift or hold that stopped part-way left
+    // unlocked (the helper clears the top last), so only the helper's walk can say the whole tree is locked.
     const lockedAs =
-      options.full === true ? undefined : await lockedForOlder(folder, claim.backup.instant, unit, examined);
+      options.full === true || claim.unit.recursive
+        ? undefined
+        : await lockedForOlder(folder, claim.backup.instant, unit, examined);
     addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit), lockedAs);
   }
 }

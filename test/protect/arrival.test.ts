@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mayBeInWindow, windowStartOf, type WindowFacts } from '../../src/protect/arrival.js';
+import { bornOf, mayBeInWindow, windowStartOf, type WindowFacts } from '../../src/protect/arrival.js';
 
 const DAY = 86_400_000;
 const WEEK = 7 * DAY;
@@ -84,5 +84,31 @@ describe('mayBeInWindow', () => {
     expect(mayBeInWindow(now - DAY, now - 30 * DAY, now, WEEK)).toBe(true);
     expect(mayBeInWindow(now - 30 * DAY, now - 13 * DAY, now, WEEK)).toBe(true);
     expect(mayBeInWindow(now - 30 * DAY, now - 14 * DAY, now, WEEK)).toBe(false);
+  });
+});
+
+describe('bornOf', () => {
+  const examined = (birthtimeNs: string | undefined, ctimeMs: number, mtimeMs: number) => ({
+    identity: {
+      dev: '1',
+      ino: '2',
+      size: '3',
+      mtimeNs: `${mtimeMs * 1e6}`,
+      ctimeNs: `${ctimeMs * 1e6}`,
+      ...(birthtimeNs === undefined ? {} : { birthtimeNs }),
+    },
+    type: 'file' as const,
+    links: 1,
+    size: 3,
+    mtimeMs,
+  });
+
+  it('is the birth time where the filesystem keeps one', () => {
+    expect(bornOf(examined(`${5_000 * 1e6}`, 9_000, 1_000))).toBe(5_000);
+  });
+
+  it('is the ctime without one, never the mtime: anyone on the remote can set an mtime back', () => {
+    expect(bornOf(examined(undefined, 9_000, 1_000))).toBe(9_000);
+    expect(bornOf(examined('0', 9_000, 1_000))).toBe(9_000);
   });
 });

@@ -20,7 +20,7 @@ const HOUR = 3_600_000;
 // A delta claims the VHDs of its chain, already locked for their own backup: they are re-dated (entry and window moved
 // to the delta), not locked again, so a catch-up of N deltas runs the flag helper on their own units only.
 describe("a chain's units already locked for an older backup", () => {
-  it('are re-dated to the newer backup without the flag helper; a full proof asks for them as usual', async () => {
+  it('are re-dated to the newer backup without the flag helper, but for directories; a full proof asks for them all', async () => {
     const remote = await tempRemote();
     const [base, delta] = await writeVhdChain(remote.root, 'vm', 'vdi', [
       xoDatetime(Date.now() - 2 * HOUR),
@@ -41,7 +41,9 @@ describe("a chain's units already locked for an older backup", () => {
 
     const report = await reconcileFolder(folder, options);
     const redated = report.requests.filter((r) => r.lockedAs !== undefined).map((r) => r.unit);
-    expect(redated.sort()).toEqual([base!.alias, base!.directory].sort());
+    // A file only: a VHD directory goes through the flag helper again, which alone can say its whole tree is locked (a
+    // lift or hold that stopped part-way clears what is below and leaves the top folder and its entry as they were).
+    expect(redated).toEqual([base!.alias]);
     expect(report.requests.map((r) => r.unit).sort()).toEqual(
       [base!.alias, base!.directory, delta!.json, delta!.alias, delta!.directory].sort(),
     );
@@ -53,7 +55,7 @@ describe("a chain's units already locked for an older backup", () => {
     const results = await lockUnits(report.requests, attributes, { now: () => Date.now() }, createLogger('silent'));
     expect(results.every((r) => r.outcome.status === 'ok' && r.indexed)).toBe(true);
     expect(attributes.calls.flatMap((c) => c.targets.map((t) => t.path)).sort()).toEqual(
-      [delta!.json, delta!.alias, delta!.directory].sort(),
+      [base!.directory, delta!.json, delta!.alias, delta!.directory].sort(),
     );
     for (const unit of redated) {
       const identity = (await examine(unit))!.identity;
