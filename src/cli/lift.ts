@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
+import { parseHoldDuration } from '../holds/rules.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { liftRemote } from '../lift/apply.js';
@@ -53,6 +54,8 @@ export async function runLift(
     io.err(`warning: lift --vm is deprecated and goes in a later release; use: xo-immutable-backups ${deprecated}`);
     if (options.endHold === true)
       return runHoldEnd({ config: options.config, remote: options.remote!, vm: options.vm!, json: options.json }, io);
+    // A bad duration is named by the option the admin wrote, not by hold start's --for.
+    if (options.hold !== undefined) parseHoldDuration(options.hold, '--hold');
     return runHoldStart(
       {
         ...options,
