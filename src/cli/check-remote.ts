@@ -7,7 +7,8 @@ import { listVdiFolders } from '../remote/read.js';
 import { isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import type { FoundLeaf } from '../remote/scan.js';
 import { surveyChainCost } from '../status/chain-cost-survey.js';
-import { formatBytes, type ChainCost } from '../status/chain-cost.js';
+import { formatBytes } from '../bytes.js';
+import type { ChainCost } from '../status/chain-cost.js';
 import { surveyRemote, type SurveyedVm } from '../status/restore-survey.js';
 import { adviseXoSettings } from '../status/xo-settings.js';
 

@@ -1,3 +1,4 @@
+import { formatBytes } from '../bytes.js';
 import type { Command } from 'commander';
 import { systemClock, type Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
@@ -27,7 +28,7 @@ export async function runStageRestore(options: StageRestoreCommandOptions, io: I
     const progress =
       !options.json && !options.dryRun && process.stderr.isTTY
         ? (done: number, total: number) =>
-            process.stderr.write(`\rstaging: ${size(done)} of ${size(total)} copied and read back`)
+            process.stderr.write(`\rstaging: ${formatBytes(done)} of ${formatBytes(total)} copied and read back`)
         : undefined;
     let report: StageReport;
     try {
@@ -61,10 +62,10 @@ function describe(report: StageReport): string[] {
   const lines = [
     `remote ${report.remote}, VM ${report.vm}: backup ${report.backup}${report.encrypted ? ' (encrypted remote: ciphertext copied as is)' : ''}`,
   ];
-  for (const group of groups(report)) lines.push(`  ${group.path}  ${size(group.bytes)}${group.detail}`);
+  for (const group of groups(report)) lines.push(`  ${group.path}  ${formatBytes(group.bytes)}${group.detail}`);
   for (const note of report.notes) lines.push(`note: ${note}`);
   for (const refusal of report.refusals) lines.push(`  REFUSED ${refusal.path}: ${refusal.reason}`);
-  const files = `${report.files.length} file(s), ${size(report.bytes)}`;
+  const files = `${report.files.length} file(s), ${formatBytes(report.bytes)}`;
   if (report.refusals.length > 0) {
     lines.push(
       `nothing was copied: ${report.refusals.length} thing(s) on the remote are not what XO writes; ` +
@@ -74,7 +75,7 @@ function describe(report: StageReport): string[] {
   }
   if (report.dryRun) {
     lines.push(
-      `would stage ${files} into ${report.to}; free there: ${size(report.freeBytes)}; ` +
+      `would stage ${files} into ${report.to}; free there: ${formatBytes(report.freeBytes)}; ` +
         (report.sameFilesystemAsRemote
           ? 'same filesystem as the remote: shared by reflink if it supports them (xfs, btrfs), else copied'
           : 'another filesystem than the remote: every byte is copied'),
@@ -82,8 +83,8 @@ function describe(report: StageReport): string[] {
     return lines;
   }
   lines.push(
-    `staged ${files} into ${report.to} (${size(report.reflinkedBytes)} shared by reflink, ` +
-      `${size(report.copiedBytes)} copied); every file read back identical to the remote`,
+    `staged ${files} into ${report.to} (${formatBytes(report.reflinkedBytes)} shared by reflink, ` +
+      `${formatBytes(report.copiedBytes)} copied); every file read back identical to the remote`,
     `next: add ${report.to} as a new remote in XO (Settings > Remotes; over NFS or SMB, export that folder), ` +
       'restore the backup from it, then remove that remote in XO and delete the folder. The originals stay locked.',
   );
@@ -108,17 +109,6 @@ function groups(report: StageReport): { path: string; bytes: number; detail: str
     detail:
       (g.path.endsWith('/') ? ` (${g.files} files)` : '') + (g.methods.size > 0 ? `  ${[...g.methods].join('+')}` : ''),
   }));
-}
-
-function size(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 export function addStageRestoreCommand(program: Command, io: Io, setExit: SetExit): void {

@@ -1,3 +1,4 @@
+import { formatBytes } from '../bytes.js';
 import type { VmSnapshot } from '../backup/snapshot.js';
 import { backupsOf } from '../backup/vm.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
@@ -173,15 +174,4 @@ export function renderChainCost(cost: ChainCost | null | undefined): string[] {
       '     (docs/operations.md, "Encrypted remotes: the cost and the three choices")',
     );
   return lines;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

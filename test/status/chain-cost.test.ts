@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  chainCostOf,
-  formatBytes,
-  leftoverBackups,
-  renderChainCost,
-  unfreedVdis,
-} from '../../src/status/chain-cost.js';
+import { formatBytes } from '../../src/bytes.js';
+import { chainCostOf, leftoverBackups, renderChainCost, unfreedVdis } from '../../src/status/chain-cost.js';
 import { chainSnapshot, FULL, NEWEST, NOW, VDI } from '../support/snapshot.js';
 
 const DAY = 86_400_000;
