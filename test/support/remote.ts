@@ -63,14 +63,16 @@ export function isImmutable(file: string): boolean {
 }
 
 // Polls until the check passes: waiting for the daemon, not asserting how fast it is (the benchmark measures that).
+// `what` can be a function, called at the timeout, to say what was still missing then.
 export async function waitFor(
   check: () => boolean | Promise<boolean>,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 10_000,
 ): Promise<void> {
   const started = Date.now();
   while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
