@@ -59,5 +59,6 @@ export async function reconcileDateFolder(
     if (completion.recheckAt !== undefined) report.recheckAt = completion.recheckAt;
     return;
   }
-  addRequest(folder, folder.path, self, true, backup(completion.completedAt), report, true);
+  const unit = { unit: folder.path, examined: self, recursive: true, backup: backup(completion.completedAt) };
+  addRequest(report, folder, { ...unit, confined: true });
 }

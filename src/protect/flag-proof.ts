@@ -66,7 +66,7 @@ async function relock(folder: LeafFolder, report: FolderReport, off: readonly In
     added.warnings!.push({ path: unit, security: true, reason: FLAG_OFF_REASON });
     // A date folder is the unit itself, checked real by its reconcile; a VM's unit lies below its folder.
     const confined = unit === folder.path || (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
-    addRequest(folder, unit, examined, recursive, backup, added, confined);
+    addRequest(added, folder, { unit, examined, recursive, backup, confined });
   }
   report.requests.push(...added.requests);
   report.refusals.push(...added.refusals);

@@ -413,7 +413,15 @@ async function requestClaims(
       options.full === true || claim.unit.recursive
         ? undefined
         : await lockedForOlder(folder, claim.backup.instant, unit, examined);
-    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit), lockedAs);
+    const confined = await isConfined(unit);
+    addRequest(report, folder, {
+      unit,
+      examined,
+      recursive: claim.unit.recursive,
+      backup: claim.backup,
+      confined,
+      lockedAs,
+    });
   }
 }
 

@@ -68,16 +68,25 @@ export async function windowOfBackup(
   return start;
 }
 
-export function addRequest(
-  folder: LeafFolder,
-  unit: string,
-  examined: Examined,
-  recursive: boolean,
-  backup: BackupRef,
-  report: FolderReport,
-  confined: boolean,
+// A unit a reconcile found to lock, with what was examined of it.
+export interface UnitToLock {
+  unit: string;
+  examined: Examined;
+  // The kind claimed, not the one examined: a file swapped in where a directory was claimed (or the reverse) is
+  // refused by the flag helper on its descriptor (EKIND) and tried again, never locked as the other kind.
+  recursive: boolean;
+  backup: BackupRef;
+  // Every folder on its path checked real (not a symbolic link that could lead out of the remote).
+  confined: boolean;
   // Already locked as indexed with this identity, for an older backup: re-dated without setting the flag again.
-  lockedAs?: Identity,
+  lockedAs?: Identity;
+}
+
+// Adds the unit to the requests, or its refusal to the refusals.
+export function addRequest(
+  to: Pick<FolderReport, 'requests' | 'refusals'>,
+  folder: LeafFolder,
+  { unit, examined, recursive, backup, confined, lockedAs }: UnitToLock,
 ): void {
   const refusal = confined
     ? refusalFor(unit, examined)
@@ -86,14 +95,12 @@ export function addRequest(
         reason: 'a folder on its path is a symbolic link (it could lead out of the remote)',
         security: true,
       };
-  if (refusal !== undefined) report.refusals.push(refusal);
+  if (refusal !== undefined) to.refusals.push(refusal);
   else
-    report.requests.push({
+    to.requests.push({
       remote: folder.remote,
       kind: folder.kind,
       unit,
-      // The kind claimed, not the one examined: a file swapped in where a directory was claimed (or the reverse) is
-      // refused by the flag helper on its descriptor (EKIND) and tried again, never locked as the other kind.
       recursive,
       backup,
       ...(lockedAs === undefined ? {} : { lockedAs }),
