@@ -48,7 +48,7 @@ export class RescanService implements Service {
     await protection.idle();
     if (this.#stopped) return;
     // Since the scheduler started: the watchers' first listings already enqueue folders and may lock backups.
-    const locked = protection.scheduler?.counters.backupsLocked ?? 0;
+    const locked = protection.scheduler?.record.counters.backupsLocked ?? 0;
     const count = remotes.list.length;
     log.info(
       {

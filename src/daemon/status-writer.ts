@@ -102,7 +102,7 @@ export class StatusWriter implements Service {
   #daemonStatus(frozen: { reason: string } | undefined): DaemonStatus {
     const { clock, remotes, pauses, protection, lift, watchers } = this.#deps;
     const scheduler = protection.scheduler;
-    const counters = scheduler?.counters;
+    const counters = scheduler?.record.counters;
     return {
       version: DAEMON_STATUS_VERSION,
       daemonVersion: VERSION,
@@ -129,7 +129,7 @@ export class StatusWriter implements Service {
         };
       }),
       lifting: frozen === undefined ? { frozen: false } : { frozen: true, reason: frozen.reason },
-      lastLock: scheduler?.lastLock,
+      lastLock: scheduler?.record.lastLock,
       errors:
         pauses.outages +
         (counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors),
@@ -142,7 +142,7 @@ export class StatusWriter implements Service {
   async #metrics(liftingFrozen: boolean): Promise<string> {
     const { clock, remotes, pauses, protection, lift, holds } = this.#deps;
     const scheduler = protection.scheduler;
-    const counters = scheduler?.counters;
+    const counters = scheduler?.record.counters;
     return renderMetrics({
       version: VERSION,
       heartbeatMs: clock.now(),
@@ -152,9 +152,9 @@ export class StatusWriter implements Service {
       securityWarningsTotal: (counters?.refusals ?? 0) + holds.events,
       pendingRechecks: scheduler?.pendingRechecks() ?? 0,
       foldersBackingOff: scheduler?.backingOff() ?? 0,
-      coverageGaps: scheduler?.coverageGaps() ?? 0,
-      lastSuccessfulLockMs: scheduler?.lastSuccessfulLockAt,
-      lastReconcileMs: scheduler?.lastReconcileAt,
+      coverageGaps: scheduler?.coverage.gaps() ?? 0,
+      lastSuccessfulLockMs: scheduler?.record.lastSuccessfulLockAt,
+      lastReconcileMs: scheduler?.record.lastReconcileAt,
       remotes: await mapLimited(remotes.list, 1, async (r) => {
         const totals = lift.totals(r);
         return {
@@ -163,7 +163,7 @@ export class StatusWriter implements Service {
           // Counted now, not at the last lift pass: every lock batch adds entries. Left out when the index cannot be
           // read (the metric goes missing rather than wrong).
           protectedUnits: await r.index.countEntries().catch(() => undefined),
-          pendingUnits: scheduler?.pendingUnits(r.id) ?? 0,
+          pendingUnits: scheduler?.coverage.pendingUnits(r.id) ?? 0,
           liftFailuresTotal: totals?.failures ?? 0,
           restorePoints: this.#restorePoints.get(r.id),
           chainCost: this.#chainCost.get(r.id),

@@ -3,7 +3,6 @@ import { isRealFolder } from '../remote/confine.js';
 import type { Examined } from '../remote/read.js';
 import path from 'node:path';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
-import type { FolderReport } from './reconcile.js';
 import { addRequest } from './request.js';
 
 // What reads the immutable flags: the flag helper, one run for many paths.
@@ -19,7 +18,8 @@ export interface IndexedUnit {
 
 export const FLAG_OFF_REASON = 'indexed as locked but its immutable flag is off: it is locked again';
 
-// What reading the flags of one folder's units added to its report.
+// What reading the flags of one folder's units found: each unit with its flag off is asked for again (or refused), with
+// a warning. A refusal takes the folder's proofs back, as in the reconcile itself.
 export interface FlagFindings {
   folder: LeafFolder;
   requests: LockRequest[];
@@ -31,9 +31,9 @@ export interface FlagFindings {
 // the flag) records its identity exactly. A full proof's reconciles list the units they found locked as indexed
 // (`flagsToRead`); their flags are read here for a whole round, in one helper run per remote (one run per folder cost
 // 11 ms a folder, docs/performance.md), and each unit whose flag is off is asked for again. Event reconciles keep the
-// identity check. Returns, per folder with a flag off, what was added to its report.
+// identity check. Returns what was found, per folder with a flag off.
 export async function relockFlagsOff(
-  reconciled: readonly { folder: LeafFolder; report: FolderReport }[],
+  reconciled: readonly { folder: LeafFolder; report: { flagsToRead?: IndexedUnit[] } }[],
   flags: FlagReader,
 ): Promise<FlagFindings[]> {
   const byRemote = new Map<string, { remote: LeafFolder['remote']; paths: string[] }>();
@@ -51,30 +51,24 @@ export async function relockFlagsOff(
   const findings: FlagFindings[] = [];
   for (const { folder, report } of reconciled) {
     const units = report.flagsToRead;
+    // Dropped once read: the round keeps its reports until its lock batch is done.
     delete report.flagsToRead;
     // undefined: gone, or no longer a plain file or directory; the next reconcile sees what is there now.
     const off = units?.filter(({ unit }) => read.get(unit) === false) ?? [];
-    if (off.length > 0) findings.push(await relock(folder, report, off));
+    if (off.length > 0) findings.push(await relock(folder, off));
   }
   return findings;
 }
 
-async function relock(folder: LeafFolder, report: FolderReport, off: readonly IndexedUnit[]): Promise<FlagFindings> {
-  const added: FolderReport = { requests: [], refusals: [], provable: [], warnings: [] };
+async function relock(folder: LeafFolder, off: readonly IndexedUnit[]): Promise<FlagFindings> {
+  const found: FlagFindings = { folder, requests: [], refusals: [], warnings: [] };
   const real = new Set<string>();
-  for (const { unit, examined, recursive, backup } of off) {
-    added.warnings!.push({ path: unit, security: true, reason: FLAG_OFF_REASON });
+  for (const indexed of off) {
+    found.warnings.push({ path: indexed.unit, security: true, reason: FLAG_OFF_REASON });
     // A date folder is the unit itself, checked real by its reconcile; a VM's unit lies below its folder.
-    const confined = unit === folder.path || (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
-    addRequest(added, folder, { unit, examined, recursive, backup, confined });
+    const confined =
+      indexed.unit === folder.path || (await isRealFolder(folder.remote, path.dirname(indexed.unit), real)) === true;
+    addRequest(found, folder, { ...indexed, confined });
   }
-  report.requests.push(...added.requests);
-  report.refusals.push(...added.refusals);
-  (report.warnings ??= []).push(...added.warnings!);
-  // A refusal anywhere in the folder takes its proofs back, as the reconcile itself does.
-  if (added.refusals.length > 0) {
-    report.unprovable = [...(report.unprovable ?? []), ...report.provable.map((b) => b.json)];
-    report.provable = [];
-  }
-  return { folder, requests: added.requests, refusals: added.refusals, warnings: added.warnings! };
+  return found;
 }

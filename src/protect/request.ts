@@ -4,8 +4,7 @@ import { parseBackupDatetime } from '../remote/datetime.js';
 import type { Identity } from '../remote/identity.js';
 import type { Examined } from '../remote/read.js';
 import { bornOf, isNamedInTheFuture, mayBeInWindow, windowStartOf, type WindowStartOf } from './arrival.js';
-import type { BackupRef, LeafFolder, Refusal } from './context.js';
-import type { FolderReport } from './reconcile.js';
+import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 
 // Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime, for
 // that backup or a newer one (an older backup of the same day would end its window early).
@@ -84,7 +83,7 @@ export interface UnitToLock {
 
 // Adds the unit to the requests, or its refusal to the refusals.
 export function addRequest(
-  to: Pick<FolderReport, 'requests' | 'refusals'>,
+  to: { requests: LockRequest[]; refusals: Refusal[] },
   folder: LeafFolder,
   { unit, examined, recursive, backup, confined, lockedAs }: UnitToLock,
 ): void {

@@ -1,79 +1,162 @@
-import path from 'node:path';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log/logger.js';
+import { RETRY_DELAY_MS } from './backoff.js';
+import {
+  addRequests,
+  emptyBatch,
+  foldersFailedBy,
+  settleProofs,
+  spawnFailures,
+  type FailedFolder,
+  type RoundBatch,
+} from './batch.js';
 import type { LeafFolder, LockRequest } from './context.js';
-import { HELD, type LockResult } from './locker.js';
+import type { Coverage } from './coverage.js';
+import { relockFlagsOff, type FlagReader } from './flag-proof.js';
+import type { FolderFacts } from './folder-facts.js';
+import type { RoundItem } from './folder-queue.js';
+import type { LockResult } from './locker.js';
 import type { ProvenBackups } from './proven.js';
+import type { ProtectionRecord } from './record.js';
 import type { FolderReport } from './reconcile.js';
 
-export interface LastLock {
-  at: string;
-  units: number;
-  failed: number;
+export interface RoundDeps {
+  // `full`: look at every backup, proven or not.
+  reconcile(folder: LeafFolder, full: boolean): Promise<FolderReport>;
+  // Where a remote's proven backups are kept; none: nothing is remembered.
+  proven?(folder: LeafFolder): ProvenBackups | undefined;
+  lock(requests: LockRequest[]): Promise<LockResult[]>;
+  // Reads the flags of what full proofs found locked as indexed, once per round; none: they are not read.
+  flags?: FlagReader;
+  clock: Clock;
+  log: Logger;
+  // How long a folder whose reconcile or lock failed first waits before it is tried again (protect/backoff.ts).
+  retryDelayMs?: number;
 }
 
-export interface Reconciled {
-  folder: LeafFolder;
-  report: FolderReport;
+// What rounds keep for status and metrics: what happened, what is not protected, and what each folder showed.
+export interface RoundState {
+  record: ProtectionRecord;
+  coverage: Coverage;
+  facts: FolderFacts;
 }
 
-// What one round's reconciles gathered for its shared lock batches.
-export interface RoundBatch {
-  requests: LockRequest[];
-  // The folder each requested unit came from, so a failure retries that folder.
-  folderOf: Map<string, LeafFolder>;
-  reconciled: Reconciled[];
-  // Folders of this round taken for a full proof: a retry stays one.
-  fullFolders: Set<string>;
+// What a round tells its scheduler, to time the next looks.
+export interface RoundOutcome {
   // How many of the round's folders were reconciled before the unit budget ran out.
   reached: number;
-  // Folders where a unit a complete backup names was missing: tried again like a failure.
-  missing: Map<string, LeafFolder>;
+  // Each folder reconciled, whether in full, and when to look at it again if no event comes first.
+  looked: { folder: LeafFolder; full: boolean; recheckAt?: number }[];
+  failed: FailedFolder[];
+  // Folders reconciled, and their units locked, without a failure.
+  succeeded: LeafFolder[];
 }
 
-export function emptyBatch(): RoundBatch {
-  return { requests: [], folderOf: new Map(), reconciled: [], fullFolders: new Set(), reached: 0, missing: new Map() };
+// One round: reconciles folders one after the other (their filesystem calls are synchronous between slices, so
+// running several at once would only interleave them) until the unit budget is spent, reads the flags of its full
+// proofs, locks every unit found in one shared batch, and records what happened.
+export async function runRound(
+  folders: readonly RoundItem[],
+  maxUnits: number,
+  deps: RoundDeps,
+  state: RoundState,
+): Promise<RoundOutcome> {
+  const batch = emptyBatch();
+  const looked: RoundOutcome['looked'] = [];
+  const started = performance.now();
+  while (batch.reached < folders.length && batch.requests.length < maxUnits) {
+    const item = folders[batch.reached++]!;
+    const recheckAt = await reconcileInto(batch, item, deps, state);
+    if (recheckAt !== false) looked.push({ folder: item.folder, full: item.full, recheckAt });
+  }
+  if (deps.flags !== undefined && batch.fullFolders.size > 0) await relockInto(batch, deps.flags, state);
+  logRoundMemory(deps.log, batch.reached, batch.requests.length, started);
+  const provenOf = (folder: LeafFolder): ProvenBackups | undefined => deps.proven?.(folder);
+  settleProofs(provenOf, batch, batch.requests.length === 0 ? [] : await lockInto(batch, deps, state));
+  const { reached, failed, reconciled } = batch;
+  const succeeded = reconciled.map((r) => r.folder).filter((folder) => !failed.has(folder.path));
+  return { reached, looked, failed: [...failed.values()], succeeded };
 }
 
-// Adds a folder's lock requests to the batch; a unit already requested by another folder is not asked twice.
-export function addRequests(batch: RoundBatch, folder: LeafFolder, requests: readonly LockRequest[]): void {
-  for (const request of requests) {
-    if (batch.folderOf.has(request.unit)) continue;
-    batch.folderOf.set(request.unit, folder);
-    batch.requests.push(request);
+// Returns when to look at the folder again (undefined: on the next event), or false when its reconcile failed.
+async function reconcileInto(
+  batch: RoundBatch,
+  { folder, full }: RoundItem,
+  deps: RoundDeps,
+  { record, coverage, facts }: RoundState,
+): Promise<number | undefined | false> {
+  if (full) batch.fullFolders.add(folder.path);
+  let report: FolderReport;
+  try {
+    report = await deps.reconcile(folder, full);
+  } catch (err) {
+    batch.failed.set(folder.path, { folder, full, err });
+    return false;
+  }
+  batch.reconciled.push({ folder, report });
+  record.lastReconcileAt = deps.clock.now();
+  coverage.reconciled(folder.path, report.refusals);
+  record.refused(folder, report.refusals, report.warnings ?? []);
+  facts.note(folder.path, 'chainUnknown', report.chainUnknown);
+  facts.note(folder.path, 'flatVhds', report.flatVhds);
+  facts.note(folder.path, 'pastWindow', report.pastWindow);
+  addRequests(batch, folder, report.requests);
+  // A unit missing is looked at again like a failed one, backing off alike (a json naming a path that never comes
+  // must not cost a reconcile every 10 s).
+  if (report.unitsMissing === true) batch.failed.set(folder.path, { folder, full });
+  return report.recheckAt;
+}
+
+// The units of this round's full proofs whose flag is off, found in one read, asked for again.
+async function relockInto(batch: RoundBatch, flags: FlagReader, { record, coverage }: RoundState): Promise<void> {
+  try {
+    for (const found of await relockFlagsOff(batch.reconciled, flags)) {
+      record.refused(found.folder, found.refusals, found.warnings);
+      coverage.add(
+        found.folder.path,
+        found.refusals.map((r) => r.path),
+      );
+      // A refusal anywhere in the folder takes its proofs back, as the reconcile itself does.
+      if (found.refusals.length > 0) batch.withdrawn.add(found.folder.path);
+      addRequests(batch, found.folder, found.requests);
+    }
+  } catch (err) {
+    // Unread, nothing is known to be off: the proofs of the round's full folders are taken back and tried again.
+    record.flagsUnread(err);
+    for (const { folder } of batch.reconciled) {
+      if (!batch.fullFolders.has(folder.path)) continue;
+      batch.withdrawn.add(folder.path);
+      batch.failed.set(folder.path, { folder, full: true });
+    }
   }
 }
 
-export function groupByBackup(results: readonly LockResult[]): Map<string, LockResult[]> {
-  const byBackup = new Map<string, LockResult[]>();
-  for (const result of results) {
-    const key = result.request.backup.label;
-    const group = byBackup.get(key);
-    if (group === undefined) byBackup.set(key, [result]);
-    else group.push(result);
-  }
-  return byBackup;
-}
-
-// When the flag helper could not even be spawned, every unit of the batch counts as failed.
-export function spawnFailures(requests: readonly LockRequest[]): LockResult[] {
-  return requests.map((request) => ({
-    request,
-    outcome: {
-      path: request.unit,
-      status: 'failed',
-      code: 'ESPAWN',
-      message: 'the immutable-flag helper could not be run',
-    },
-    indexed: false,
-  }));
-}
-
-export function summarizeLock(results: readonly LockResult[], lockedAt: number): LastLock {
-  return {
-    at: new Date(lockedAt).toISOString(),
-    units: results.filter((r) => r.outcome.status === 'ok').length,
-    failed: results.filter((r) => r.outcome.status === 'failed' && r.outcome.code !== HELD).length,
+// Locks the batch's units and returns their results; the folders of the units that failed go back as failed.
+async function lockInto(
+  batch: RoundBatch,
+  deps: RoundDeps,
+  { record, coverage }: RoundState,
+): Promise<readonly LockResult[]> {
+  const { requests, folderOf, fullFolders } = batch;
+  const failed = (folder: LeafFolder): void => {
+    batch.failed.set(folder.path, { folder, full: fullFolders.has(folder.path) });
   };
+  let results: LockResult[];
+  try {
+    results = await deps.lock(requests);
+  } catch (err) {
+    // The flag helper could not even be spawned (EAGAIN, EMFILE, ENOMEM...): every folder is tried again.
+    record.lockNotRun(err, requests.length, deps.retryDelayMs ?? RETRY_DELAY_MS);
+    for (const folder of folderOf.values()) failed(folder);
+    return spawnFailures(requests);
+  }
+  coverage.locked(results);
+  record.locked(results, deps.clock.now());
+  for (const { folder, unlocked } of foldersFailedBy(folderOf, results).values()) {
+    coverage.add(folder.path, unlocked);
+    failed(folder);
+  }
+  return results;
 }
 
 export function logRoundMemory(log: Logger, folders: number, units: number, started: number): void {
@@ -92,29 +175,4 @@ export function logRoundMemory(log: Logger, folders: number, units: number, star
     },
     `reconciled ${folders} folder(s)`,
   );
-}
-
-// A backup is proven once every unit it governs is locked and indexed (this round's, and the rest already were).
-// A backup with a unit that failed, or that the reconcile could not prove, loses any proof, so a retry looks again.
-export function settleProofs(
-  provenOf: (folder: LeafFolder) => ProvenBackups | undefined,
-  reconciled: readonly Reconciled[],
-  results: readonly LockResult[],
-): void {
-  const byBackup = groupByBackup(results);
-  for (const { folder, report } of reconciled) {
-    const proven = provenOf(folder);
-    if (proven === undefined) continue;
-    for (const json of report.unprovable ?? []) proven.unprove(folder.path, path.basename(json));
-    for (const backup of report.provable) {
-      const group = byBackup.get(backup.json) ?? [];
-      if (group.some((r) => r.outcome.status !== 'ok' || !r.indexed)) {
-        proven.unprove(folder.path, path.basename(backup.json));
-        continue;
-      }
-      // The json's identity after the lock, when it was locked in this round.
-      const identity = group.find((r) => r.request.unit === backup.json)?.identity ?? backup.identity;
-      proven.prove(folder.path, path.basename(backup.json), identity);
-    }
-  }
 }

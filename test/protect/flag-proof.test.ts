@@ -70,12 +70,14 @@ describe('units indexed as locked with their flag off', () => {
     // Both folders' flags in one helper run.
     expect(runs).toHaveLength(1);
     expect(runs[0]!.sort()).toEqual([...backup.units, config.label].sort());
-    const [vmReport, dateReport] = full.map((e) => e.report);
-    expect(vmReport!.requests.map((r) => r.unit).sort()).toEqual([...backup.units].sort());
-    expect(vmReport!.warnings?.map((w) => w.path).sort()).toEqual([...backup.units].sort());
-    expect(vmReport!.warnings?.every((w) => w.security && w.reason.includes('its immutable flag is off'))).toBe(true);
-    expect(dateReport!.requests.map((r) => r.unit)).toEqual([config.label]);
-    expect(dateReport!.warnings?.map((w) => w.path)).toEqual([config.label]);
-    expect(found.map((f) => f.requests.length).sort()).toEqual([1, backup.units.length].sort());
+    const vmFound = found.find((f) => f.folder === vm)!;
+    const dateFound = found.find((f) => f.folder === date)!;
+    expect(found).toHaveLength(2);
+    expect(vmFound.requests.map((r) => r.unit).sort()).toEqual([...backup.units].sort());
+    expect(vmFound.warnings.map((w) => w.path).sort()).toEqual([...backup.units].sort());
+    expect(vmFound.warnings.every((w) => w.security && w.reason.includes('its immutable flag is off'))).toBe(true);
+    expect(vmFound.refusals).toEqual([]);
+    expect(dateFound.requests.map((r) => r.unit)).toEqual([config.label]);
+    expect(dateFound.warnings.map((w) => w.path)).toEqual([config.label]);
   });
 });

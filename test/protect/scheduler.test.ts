@@ -54,7 +54,7 @@ describe('ProtectionScheduler', () => {
     await scheduler.idle();
     expect(lockCalls).toHaveLength(1);
     expect(lockCalls[0]).toHaveLength(40);
-    expect(scheduler.counters).toMatchObject({ backupsLocked: 20, unitsLocked: 40, lockFailures: 0 });
+    expect(scheduler.record.counters).toMatchObject({ backupsLocked: 20, unitsLocked: 40, lockFailures: 0 });
   });
 
   it('reconciles a folder with news before the folders of a periodic scan, and in full only when a scan asked', async () => {
@@ -147,7 +147,7 @@ describe('ProtectionScheduler', () => {
     scheduler.enqueue(folder('vm-1'));
     scheduler.enqueue(folder('vm-2'));
     await scheduler.idle();
-    expect(scheduler.counters).toMatchObject({ backupsLocked: 2, unitsLocked: 3, lockFailures: 1 });
+    expect(scheduler.record.counters).toMatchObject({ backupsLocked: 2, unitsLocked: 3, lockFailures: 1 });
     await scheduler.stop();
   });
 
