@@ -41,20 +41,13 @@ export class ProtectionRecord {
   }
 
   refused(folder: LeafFolder, refusals: readonly Refusal[], warnings: readonly Refusal[]): void {
-    for (const refusal of refusals) {
-      this.counters.refusals++;
-      this.#log.warn(
-        { remote: folder.remote.id, path: refusal.path, security: refusal.security },
-        `not locking ${refusal.path}: ${refusal.reason}`,
-      );
-    }
-    for (const warning of warnings) {
-      this.counters.refusals++;
-      this.#log.warn(
-        { remote: folder.remote.id, path: warning.path, security: warning.security },
-        `${warning.path}: ${warning.reason}`,
-      );
-    }
+    for (const refusal of refusals) this.#warn(folder, refusal, `not locking ${refusal.path}: ${refusal.reason}`);
+    for (const warning of warnings) this.#warn(folder, warning, `${warning.path}: ${warning.reason}`);
+  }
+
+  #warn(folder: LeafFolder, { path, security }: Refusal, message: string): void {
+    this.counters.refusals++;
+    this.#log.warn({ remote: folder.remote.id, path, security }, message);
   }
 
   reconcileFailed(folder: LeafFolder, err: unknown, retryInMs: number): void {
