@@ -33,7 +33,7 @@
 # No `use warnings` and no Errno or POSIX: each costs more start-up time than chattr's whole run, and each command
 # starts the helper. The tests turn perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1, as perl -w does), and stop the
 # helper in the middle of a request (XO_IMMUTABLE_FLAGS_STOP=1: it stops itself after its first answer, for a test to
-# kill it there).
+# kill it there; XO_IMMUTABLE_FLAGS_STOP_INSIDE=1: after the first file it changed inside a directory unit).
 # Warnings go out with the answer of the request that raised them (a separate stream would arrive in its own time).
 BEGIN {
   $^W = 1 if ($ENV{XO_IMMUTABLE_FLAGS_WARNINGS} // '') eq '1';
@@ -130,6 +130,7 @@ sub errno_code {
 }
 
 my $stop_after_first = ($ENV{XO_IMMUTABLE_FLAGS_STOP} // '') eq '1';
+my $stop_inside = ($ENV{XO_IMMUTABLE_FLAGS_STOP_INSIDE} // '') eq '1';
 
 sub emit {
   my ($n, $status, $code, $message, $identity) = @_;
@@ -437,6 +438,7 @@ sub change_tree {
     elsif (S_ISREG($entry->{st}{mode}) && ($entry->{st}{nlink} == 1 || $layout ne 'R')) {
       my $failed = change($handle, $child_name, $op eq 'set');
       note($problems, $failed) if $failed;
+      kill 'STOP', $$ if $stop_inside && !$failed;
     } else {
       note($problems, failure('ELINKS', "$child_name has $entry->{st}{nlink} hard links: not touched"));
     }

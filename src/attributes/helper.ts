@@ -10,8 +10,8 @@ import { answerEnd, encodeRequest, type HelperRecord, type Operation } from './p
 const HELPER = fileURLToPath(new URL('../../libexec/xo-immutable-flags.pl', import.meta.url));
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // Test switches: perl's warnings on, any warning failing the call (WARNINGS); the component walk even where the kernel
-// has openat2 (WALK); a stop in the middle of a request (STOP).
-const HELPER_SWITCHES = ['XO_IMMUTABLE_FLAGS_WARNINGS', 'XO_IMMUTABLE_FLAGS_WALK', 'XO_IMMUTABLE_FLAGS_STOP'] as const;
+// has openat2 (WALK); a stop in the middle of a request (STOP), or of a directory unit (STOP_INSIDE).
+const HELPER_SWITCHES = ['WARNINGS', 'WALK', 'STOP', 'STOP_INSIDE'].map((name) => `XO_IMMUTABLE_FLAGS_${name}`);
 // The helper's ioctl numbers and O_PATH are those of x86_64 and arm64.
 const ARCHITECTURES = new Set(['x64', 'arm64']);
 

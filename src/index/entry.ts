@@ -6,9 +6,11 @@ import type { BackupKind } from '../remote/patterns.js';
 
 // What a unit looked like right after it was locked; a changed ctime means someone lifted or altered it.
 // One protected unit. Written as "pending" before its flag is set (write-ahead) and "locked", with its identity, after.
+// A repair lift writes "unlocking" before it clears the flag: one that stopped part-way leaves a directory's top still
+// immutable and its ctime unchanged, so only this state says what is below may be mutable (locked again by the helper).
 export interface IndexEntry {
   version: 1;
-  state: 'pending' | 'locked';
+  state: 'pending' | 'locked' | 'unlocking';
   remote: string;
   path: string;
   kind: BackupKind;
@@ -56,6 +58,10 @@ export function pendingEntry(request: EntryRequest, now: number): IndexEntry {
 
 export function lockedEntry(pending: IndexEntry, identity: Identity, now: number): IndexEntry {
   return { ...pending, state: 'locked', lockedAt: new Date(now).toISOString(), identity };
+}
+
+export function unlockingEntry(locked: IndexEntry): IndexEntry {
+  return { ...locked, state: 'unlocking' };
 }
 
 // Still locked as we left it: same inode, and nothing (not even clearing the flag) has touched its ctime since.

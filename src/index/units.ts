@@ -19,6 +19,8 @@ export interface IndexedUnit {
   backup: string;
   // The governing backup was named in the future and dated by its arrival: the instant its name says.
   futureName?: number;
+  // The governing entry says a repair lift began clearing it: its flag on says nothing of what is below.
+  unlocking?: boolean;
 }
 
 // Groups the entries by path: each unit with the newest backup that references it. Paths named by an entry whose
@@ -52,6 +54,7 @@ export function groupByPath(stored: readonly StoredEntry[]): {
         identity: entry.identity,
         backup: entry.backup,
         futureName: futureNameOf(entry),
+        ...(entry.state === 'unlocking' ? { unlocking: true } : {}),
       });
       continue;
     }
@@ -63,6 +66,8 @@ export function groupByPath(stored: readonly StoredEntry[]): {
       candidate.identity = entry.identity ?? candidate.identity;
       candidate.backup = entry.backup;
       candidate.futureName = futureNameOf(entry);
+      if (entry.state === 'unlocking') candidate.unlocking = true;
+      else delete candidate.unlocking;
     }
   }
   return { units: [...byPath.values()], unreadable, blocked };

@@ -13,6 +13,8 @@ export interface UnitFacts {
   indexedUntil?: number;
   // The immutable flag, as the flag helper reads it (undefined: not read, or the unit went away meanwhile).
   immutable?: boolean;
+  // A repair lift began clearing it (index/entry.ts): a directory's top still locked says nothing of what is below.
+  unlocking?: boolean;
 }
 
 // One backup inside its window, as the remote shows it.
@@ -64,7 +66,8 @@ export function judgeUnit(
   if (facts === undefined || !facts.exists) return { reason: 'unit-missing' };
   const open = facts.indexedUntil !== undefined && facts.indexedUntil > now;
   // The flag off: writable, whatever the index recorded (an entry for a unit never locked, or unlocked since).
-  if (facts.immutable !== true) return { reason: inChain && !open ? 'base-expired' : 'unit-unlocked' };
+  if (facts.immutable !== true || facts.unlocking === true)
+    return { reason: inChain && !open ? 'base-expired' : 'unit-unlocked' };
   if (facts.unchangedSinceLock && open) return { until: facts.indexedUntil! };
   // Still locked, but the next lift pass unlocks it.
   if (facts.unchangedSinceLock) return { reason: inChain ? 'base-expired' : 'unit-unlocked' };

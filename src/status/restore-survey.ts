@@ -76,6 +76,7 @@ export async function surveyRemote(
           identity.ino === examined.identity.ino &&
           identity.ctimeNs === examined.identity.ctimeNs,
         ...(until === undefined ? {} : { indexedUntil: until + remote.durationMs }),
+        ...(indexed.get(absolute)?.unlocking === true ? { unlocking: true } : {}),
       };
       facts.set(absolute, fact);
       (model.units as Map<string, UnitFacts>).set(unit, fact);

@@ -256,7 +256,10 @@ function checkEntry(held: HeldRemote, entry: IndexEntry, immutable: boolean | un
     return {
       kind: 'pending',
       path: entry.path,
-      detail: 'its lock was never confirmed (the daemon stopped between indexing and locking?)',
+      detail:
+        entry.state === 'unlocking'
+          ? 'a repair lift (hold start) unlocked it; the daemon locks it again once the hold ends'
+          : 'its lock was never confirmed (the daemon stopped between indexing and locking?)',
     };
   if (immutable !== true)
     return {

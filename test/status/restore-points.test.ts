@@ -39,6 +39,13 @@ describe('judgeRestorePoint', () => {
     expect(judgeRestorePoint(point, units({ [base]: locked(NOW + DAY) }), NOW)).toEqual({ until: NOW + DAY });
   });
 
+  it('a VHD directory a repair lift began clearing: unit-unlocked, though its top folder is still locked', () => {
+    const directory = point.own[2]!;
+    expect(judgeRestorePoint(point, units({ [directory]: { ...locked(until), unlocking: true } }), NOW)).toEqual({
+      reason: 'unit-unlocked',
+    });
+  });
+
   it('a unit gone, or never listed: unit-missing', () => {
     expect(judgeRestorePoint(point, units({ [base]: { exists: false, unchangedSinceLock: false } }), NOW)).toEqual({
       reason: 'unit-missing',

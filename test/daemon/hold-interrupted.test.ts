@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { runCli } from '../support/cli.js';
+import { startDaemon } from '../support/daemon.js';
+import {
+  allImmutable,
+  immutableAmong,
+  isImmutable,
+  stopBeforeCleanup,
+  tempRemote,
+  waitFor,
+  writeConfigFile,
+} from '../support/remote.js';
+
+const HOUR = 3_600_000;
+
+async function filesBelow(folder: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(folder, { withFileTypes: true, recursive: true }))
+    found.push(path.join(entry.parentPath, entry.name));
+  return found;
+}
+
+// The children of a process, with their state letter (T: stopped).
+function childrenOf(pid: number): { pid: number; state: string }[] {
+  const found: { pid: number; state: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === pid) found.push({ pid: Number(name), state: state! });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+// `hold start` killed while its flag helper is inside a VHD directory: the helper clears a directory's entries before
+// the directory itself, so the top folder stays immutable, its ctime and entry unchanged, above a mutable block.
+describe('a repair lift killed part-way through a VHD directory', () => {
+  it('is not taken for locked: status does not count it, and the hold end locks the whole tree again', async () => {
+    const remote = await tempRemote();
+    const config = await writeConfigFile(remote);
+    const vm = '0b6a3d3e-1c1f-4c8e-9d43-2f6a1e7b9c11';
+    const backup = await writeVmBackup(remote.root, {
+      vm,
+      datetime: xoDatetime(Date.now() - HOUR),
+      disks: [{ type: 'vhd-directory', blocks: 4 }],
+    });
+    const directory = backup.units.find((unit) => unit.endsWith('.vhd') && !unit.endsWith('.alias.vhd'))!;
+    const json = backup.units.find((unit) => unit.endsWith('.json'))!;
+    const running = await startDaemon(remote);
+    await waitFor(async () => allImmutable([...backup.units, ...(await filesBelow(directory))]), 'the backup locked');
+
+    const cli = spawn(
+      process.execPath,
+      [path.resolve('bin/xo-immutable-backups.js'), 'hold', 'start', '--config', config, '--remote', 'r'].concat([
+        '--vm',
+        vm,
+        '--for',
+        '1h',
+        '--yes',
+      ]),
+      { env: { ...process.env, XO_IMMUTABLE_FLAGS_STOP_INSIDE: '1' }, stdio: 'ignore' },
+    );
+    const exited = new Promise((resolve) => cli.on('exit', resolve));
+    let helper: number | undefined;
+    stopBeforeCleanup(async () => {
+      kill(cli.pid!);
+      await exited;
+      if (helper !== undefined) kill(helper);
+    });
+    await waitFor(
+      () => (helper = childrenOf(cli.pid!).find((child) => child.state === 'T')?.pid) !== undefined,
+      'the flag helper to stop inside the VHD directory',
+      30_000,
+    );
+    // The command dies there (a crash, kill -9), and its helper with it.
+    kill(cli.pid!);
+    await exited;
+    kill(helper!);
+    const below = await filesBelow(directory);
+    expect(isImmutable(directory)).toBe(true);
+    expect(immutableAmong(below).length).toBeLessThan(below.length);
+
+    // Held, part of it writable: no restore point of the VM is counted protected.
+    const status = await runCli(['status', '--config', config, '--json']);
+    const report = JSON.parse(status.stdout) as {
+      remotes: { restorePoints: { protected: number; vms: { vm: string; unprotected: { reason: string }[] }[] } }[];
+    };
+    expect(report.remotes[0]!.restorePoints.protected).toBe(0);
+    expect(report.remotes[0]!.restorePoints.vms.find((v) => v.vm === vm)?.unprotected).toMatchObject([
+      { reason: 'unit-unlocked' },
+    ]);
+
+    const ended = await runCli(['hold', 'end', '--config', config, '--remote', 'r', '--vm', vm]);
+    expect(ended.status, ended.stderr).toBe(0);
+    await waitFor(() => isImmutable(json), 'the json to be locked again');
+    await waitFor(
+      async () => allImmutable([directory, ...(await filesBelow(directory))]),
+      'every file of the VHD directory to be locked again',
+      20_000,
+    );
+    const after = JSON.parse((await runCli(['status', '--config', config, '--json'])).stdout) as typeof report;
+    // Locked again, whole: what is left is only that the sample VHD's chain cannot be read.
+    expect(after.remotes[0]!.restorePoints.vms.find((v) => v.vm === vm)?.unprotected).toMatchObject([
+      { reason: 'chain-unknown' },
+    ]);
+    expect(running.logs.some((l) => l.msg.includes(`the hold on VM ${vm} of remote r was ended early`))).toBe(true);
+  }, 90_000);
+});
