@@ -1,5 +1,15 @@
 import { hash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { syncFolder, writeFileAtomic } from '../atomic.js';
 import { TakeTurns, yieldIfDue } from '../concurrency.js';
@@ -21,6 +31,11 @@ export interface UnitWindow {
   arrived?: number;
 }
 
+interface Staged {
+  temporary: string;
+  record: UnitWindow;
+}
+
 // When the daemon first watched the remote: <indexPath>/.windows/<remote>/since.json (not a record's hex name).
 const SINCE_FILE = 'since.json';
 
@@ -30,7 +45,11 @@ const SINCE_FILE = 'since.json';
 export class UnitWindows {
   readonly folder: string;
   // Records extended since the last commit(), by file: written to their temporary file, not yet renamed into place.
-  readonly #staged = new Map<string, { temporary: string; record: UnitWindow }>();
+  readonly #staged = new Map<string, Staged>();
+  // Records the commit running now makes durable: what read() answers until they are in place.
+  readonly #committing = new Map<string, Staged>();
+  // Names each temporary file apart: a record staged while an older one of the same unit commits has its own.
+  #temporaries = 0;
   // Records renamed into place by a commit() that failed before the folder was synced.
   #folderUnsynced = false;
   // One commit at a time: a commit called while another runs returns once that one's records are on disk too.
@@ -44,7 +63,7 @@ export class UnitWindows {
   async read(identity: Identity): Promise<UnitWindow | undefined> {
     await yieldIfDue();
     const file = this.#file(identity);
-    const staged = this.#staged.get(file);
+    const staged = this.#staged.get(file) ?? this.#committing.get(file);
     if (staged !== undefined) return staged.record;
     try {
       // stat first: most units have no record, and a miss is cheaper than a thrown ENOENT (docs/performance.md).
@@ -78,7 +97,7 @@ export class UnitWindows {
     if (first !== undefined) record.arrived = first;
     if (!Number.isFinite(record.until)) return before;
     const file = this.#file(identity);
-    const temporary = `${file}.${process.pid}.tmp`;
+    const temporary = this.#staged.get(file)?.temporary ?? `${file}.${process.pid}.${++this.#temporaries}.tmp`;
     mkdirSync(this.folder, { recursive: true, mode: 0o700 });
     const fd = openSync(temporary, 'w', 0o600);
     try {
@@ -92,25 +111,51 @@ export class UnitWindows {
 
   // Every staged record reaches the disk before this returns: first the temporary files' data, in one group, then their
   // renames and the folder. A power loss before the end leaves each record as it was (a temporary file is never read),
-  // never shorter, and never an empty record. On failure the staged records are dropped: the caller reports their
-  // units not indexed, and the retry extends them again.
+  // never shorter, and never an empty record. A commit carries every caller's staged records: on failure, those not
+  // renamed into place are staged again, so that the next commit (another caller's, or the retry) makes them durable
+  // or fails in turn. None is lost while its caller believes it durable; the failing caller reports its units pending.
   async commit(): Promise<void> {
     await this.#commits.run(() => this.#commitStaged());
   }
 
   async #commitStaged(): Promise<void> {
-    const staged = [...this.#staged];
+    for (const [file, staged] of this.#staged) this.#committing.set(file, staged);
     this.#staged.clear();
-    if (staged.length === 0 && !this.#folderUnsynced) return;
-    await commitGroup(
-      this.folder,
-      staged.map(([, { temporary }]) => temporary),
-      [],
-    );
-    if (staged.length > 0) this.#folderUnsynced = true;
-    for (const [file, { temporary }] of staged) renameSync(temporary, file);
-    await syncFolder(this.folder);
-    this.#folderUnsynced = false;
+    if (this.#committing.size === 0 && !this.#folderUnsynced) return;
+    try {
+      await commitGroup(
+        this.folder,
+        [...this.#committing.values()].map(({ temporary }) => temporary),
+        [],
+      );
+      if (this.#committing.size > 0) this.#folderUnsynced = true;
+      // Each record on its own: one that cannot be put in place holds back no other.
+      let failure: Error | undefined;
+      for (const [file, { temporary }] of this.#committing) {
+        try {
+          renameSync(temporary, file);
+          this.#committing.delete(file);
+        } catch (error) {
+          failure ??= error as Error;
+        }
+      }
+      await syncFolder(this.folder);
+      this.#folderUnsynced = false;
+      if (failure !== undefined) throw failure;
+    } finally {
+      this.#restage();
+    }
+  }
+
+  // What a failed commit did not put in place waits for the next one, unless a later record of the same unit was
+  // staged meanwhile (read from this one, so never shorter): this one's temporary file then goes.
+  #restage(): void {
+    for (const [file, staged] of this.#committing) {
+      const gone = statSync(staged.temporary, { throwIfNoEntry: false }) === undefined;
+      if (!gone && !this.#staged.has(file)) this.#staged.set(file, staged);
+      else rmSync(staged.temporary, { force: true });
+    }
+    this.#committing.clear();
   }
 
   // The moment the daemon first watched this remote, written at that first start (`first`). A damaged file says the

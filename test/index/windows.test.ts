@@ -1,4 +1,6 @@
-import { readdir } from 'node:fs/promises';
+import { hash } from 'node:crypto';
+import { mkdir, readdir, rmdir } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UnitWindows } from '../../src/index/windows.js';
 import { tempFolder } from '../support/remote.js';
@@ -18,6 +20,31 @@ describe('UnitWindows', () => {
     await windows.extend(other, 1_000, '/r/d.json', 300);
     expect(await windows.read(other)).toEqual({ until: 5_000, path: '/r/c.vhd', arrived: 300 });
     expect(await readdir(windows.folder)).toHaveLength(2);
+  });
+
+  it("a failed commit loses no other caller's record: the next commit makes them durable", async () => {
+    const indexPath = await tempFolder();
+    const windows = new UnitWindows(indexPath, 'r');
+    const mine = { ...identity, ino: '50' };
+    const theirs = { ...identity, ino: '51' };
+    // One lock batch stages a record, another one its own; the first commits (for both) and fails: where its record
+    // goes there is now something the record cannot replace.
+    await windows.extend(mine, 1_000, '/r/a.vhd');
+    await windows.extend(theirs, 2_000, '/r/b.vhd');
+    const blocked = path.join(windows.folder, hash('sha256', `${mine.ino}:${mine.birthtimeNs}`, 'hex'));
+    await mkdir(path.join(blocked, 'inside'), { recursive: true });
+    await expect(windows.commit()).rejects.toThrow();
+    expect(await windows.read(mine)).toEqual({ until: 1_000, path: '/r/a.vhd' });
+    expect(await windows.read(theirs)).toEqual({ until: 2_000, path: '/r/b.vhd' });
+
+    // The other batch's commit, once the fault is gone: both records on disk, as another process reads them.
+    await rmdir(path.join(blocked, 'inside'));
+    await rmdir(blocked);
+    await windows.commit();
+    const reader = new UnitWindows(indexPath, 'r');
+    expect(await reader.read(mine)).toEqual({ until: 1_000, path: '/r/a.vhd' });
+    expect(await reader.read(theirs)).toEqual({ until: 2_000, path: '/r/b.vhd' });
+    expect((await readdir(windows.folder)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('says when the daemon first watched the remote, written once', async () => {
