@@ -8,6 +8,7 @@ import { liftRemote } from '../lift/apply.js';
 import { type LiftReport } from '../lift/report.js';
 import { logLiftReport } from '../lift/report.js';
 import type { Logger } from '../log/logger.js';
+import type { RemotePauses } from './pauses.js';
 import { Periodic } from './periodic.js';
 import type { RemoteSet } from './remotes.js';
 import type { Service } from './service.js';
@@ -34,9 +35,12 @@ export interface LiftLoopDeps {
   clock: Clock;
   log: Logger;
   turns: TakeTurns;
+  pauses: RemotePauses;
 }
 
-// Unlocks what has expired: one pass at start, then every liftEvery, unless the clock guard has frozen lifting.
+// Unlocks what has expired: one pass at start, then every liftEvery, unless the clock guard has frozen lifting. A remote
+// paused for a fault (gone away, its key file refused) is skipped: the daemon cannot read it truthfully (a refused key
+// hides its chains, and no reconcile re-dates what newer backups claim), so the index alone does not unlock it.
 export class LiftLoop implements Service {
   readonly name = 'lift';
   readonly #deps: LiftLoopDeps;
@@ -45,6 +49,8 @@ export class LiftLoop implements Service {
   readonly #clockChecks: Periodic;
   readonly #lastLift = new Map<RemoteContext, LastLift>();
   readonly #totals = new Map<RemoteContext, LiftTotals>();
+  // Why the last pass skipped a remote, while it is paused.
+  readonly #skipped = new Map<RemoteContext, string>();
 
   constructor(deps: LiftLoopDeps) {
     const { config, clock, log } = deps;
@@ -68,6 +74,11 @@ export class LiftLoop implements Service {
 
   totals(remote: RemoteContext): LiftTotals | undefined {
     return this.#totals.get(remote);
+  }
+
+  // Why lifting skips the remote now (status), or undefined.
+  skipped(remote: RemoteContext): string | undefined {
+    return this.#skipped.get(remote);
   }
 
   async start(): Promise<void> {
@@ -97,8 +108,22 @@ export class LiftLoop implements Service {
     }
     for (const remote of this.#deps.remotes.list) {
       if (this.#passes.stopped) return;
-      await this.#liftOne(remote, verdict.wall);
+      if (!this.#skipsPaused(remote)) await this.#liftOne(remote, verdict.wall);
     }
+  }
+
+  // A new remote (waiting for XO) has nothing indexed to lift; any other pause is a fault. Said once per pause.
+  #skipsPaused(remote: RemoteContext): boolean {
+    const pause = this.#deps.pauses.why(remote);
+    const log = this.#deps.log.child({ module: 'lift', remote: remote.id });
+    if (pause === undefined || pause.waitingForXo) {
+      if (this.#skipped.delete(remote)) log.info(`remote ${remote.id} is no longer paused: lifting it resumes`);
+      return false;
+    }
+    const reason = `remote ${remote.id} is paused (${pause.problem}): nothing of it is unlocked until it is read again`;
+    if (this.#skipped.get(remote) !== reason) log.warn({ problem: pause.problem }, `lift skipped: ${reason}`);
+    this.#skipped.set(remote, reason);
+    return true;
   }
 
   // `now`: the wall time the guard judged for this pass.

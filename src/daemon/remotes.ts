@@ -105,7 +105,7 @@ export class RemoteSet implements Service {
   }
 
   // Opened as an encrypted remote without its key file until the key reads it (#activate): nothing is locked or
-  // written there while paused; the lift loop, which goes by the index alone, still lifts what was locked before.
+  // written there while paused, and the lift loop skips it (daemon/lift-loop.ts).
   async #openContext(remote: RemoteConfig): Promise<{ context: RemoteContext; refusal?: AppError }> {
     try {
       return { context: await openRemoteContext(remote, this.#config.indexPath) };

@@ -123,6 +123,7 @@ export class StatusWriter implements Service {
           vmsWithUnknownChain: scheduler?.facts.count('chainUnknown', r.root) ?? 0,
           vmsWithFlatVhds: scheduler?.facts.count('flatVhds', r.root) ?? 0,
           lastLift: lift.lastLift(r),
+          liftSkipped: lift.skipped(r),
           restorePoints: this.#restorePoints.get(r.id),
           chainCost: countsOf(this.#chainCost.get(r.id)),
           caps: { watchedFolders: watchers.capFigures(r), indexEntries: r.index.entries.figures() },

@@ -40,6 +40,8 @@ export interface DaemonStatus {
     // VM folders storing flat .vhd files, which XO cannot restore while they are locked.
     vmsWithFlatVhds?: number;
     lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
+    // Why the lift passes skip the remote while it is paused (daemon/lift-loop.ts).
+    liftSkipped?: string;
     // The daemon's last count of the restore points inside their window (status/restore-points.ts), as the metrics
     // say; `status` reads the remote itself.
     restorePoints?: RestorePointCounts;

@@ -75,6 +75,7 @@ function renderRemote(remote: RemoteStatus): string[] {
   lines.push(...renderPending(remote));
   if (remote.oldestBackup !== null)
     lines.push(`  backups:   ${time(remote.oldestBackup)} .. ${time(remote.newestBackup)}`);
+  if (remote.liftSkipped !== null) lines.push(`  !! LIFT SKIPPED: ${remote.liftSkipped}`);
   if (remote.lastLift !== null)
     lines.push(
       `  last lift: ${time(remote.lastLift.at)}, ` +

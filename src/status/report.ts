@@ -36,6 +36,9 @@ export interface RemoteStatus {
   pendingUnits: number;
   pendingPaths: string[];
   lastLift: { at: string; unlocked: number; failed: number; suspicious: number } | null;
+  // Why the lift passes skip the remote (paused for a fault: nothing of it is unlocked). null otherwise, or when the
+  // daemon is not running.
+  liftSkipped: string | null;
   // Backups inside their window and whether XO could restore each after an attack, read from the remote when
   // `status` ran. null when the remote could not be read.
   restorePoints: RestorePoints | null;
@@ -145,6 +148,7 @@ function remoteStatus(
     vmsWithUnknownChain: live ? (seen.vmsWithUnknownChain ?? 0) : null,
     vmsWithFlatVhds: live ? (seen.vmsWithFlatVhds ?? 0) : null,
     lastLift: seen?.lastLift ?? null,
+    liftSkipped: live ? (seen.liftSkipped ?? null) : null,
     caps:
       live && seen.caps !== undefined
         ? { watchedFolders: seen.caps.watchedFolders ?? null, indexEntries: seen.caps.indexEntries }
@@ -169,6 +173,7 @@ function summarizeRemote(
   | 'vmsWithUnknownChain'
   | 'vmsWithFlatVhds'
   | 'lastLift'
+  | 'liftSkipped'
   | 'restorePoints'
   | 'chainCost'
   | 'xoSettings'

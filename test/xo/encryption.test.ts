@@ -246,6 +246,52 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     expect(JSON.stringify(running.logs)).not.toContain(KEY);
   });
 
+  it('a remote paused for a refused key file is not lifted by its index: expired units stay locked, status says why', async () => {
+    const enc = await encryptedRemote();
+    const files = await h!.restoreFiles(enc.xo, enc.backups, 2);
+    const good = await tempRemote();
+    const file = await keyFile(KEY);
+    const remotes = [
+      { id: 'plain', root: good.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false },
+      {
+        id: 'enc',
+        root: enc.remote.root,
+        immutabilityDurationMs: DAY,
+        rebuildIndexOnStart: false,
+        encryptionKeyFile: file,
+      },
+    ];
+    let shiftMs = 0;
+    const clock = { now: () => Date.now() + shiftMs };
+    const first = await startDaemon(good, { config: { remotes }, clock });
+    await waitFor(() => immutableAmong(files).length === files.length, 'the encrypted backups to be locked', 30_000);
+    await first.daemon.stop();
+
+    // The key file replaced by a wrong one, and every window past: the start-up lift pass skips the paused remote.
+    await writeFile(file, 'not-the-key-of-this-remote-32-ch');
+    shiftMs = 3 * DAY;
+    const running = await startDaemon(good, { config: { remotes }, clock });
+    expect(immutableAmong(files).length, 'nothing of the paused remote unlocked').toBe(files.length);
+    const skipped = running.logs.filter((l) => l.remote === 'enc' && l.msg.startsWith('lift skipped: remote enc'));
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]!.msg).toContain('KEY_NOT_USABLE');
+
+    const config = path.join(good.base, 'config.json');
+    const configured = {
+      plain: { root: good.root, immutabilityDuration: '1d' },
+      enc: { root: enc.remote.root, immutabilityDuration: '1d', encryptionKeyFile: file },
+    };
+    await writeFile(config, JSON.stringify({ indexPath: good.indexPath, remotes: configured }));
+    const liftSkipped = async (): Promise<string | null> => {
+      const said: string[] = [];
+      await main(['status', '--json', '-c', config], { out: (line) => said.push(line), err: () => undefined });
+      const report = JSON.parse(said.join('\n')) as { remotes: { id: string; liftSkipped: string | null }[] };
+      return report.remotes.find((r) => r.id === 'enc')!.liftSkipped;
+    };
+    await waitFor(async () => (await liftSkipped()) !== null, 'status to say the lift skips the paused remote');
+    expect(await liftSkipped()).toMatch(/^remote enc is paused \(KEY_NOT_USABLE: .*nothing of it is unlocked/);
+  });
+
   it('refuses a key file root does not own alone, a link, or one that holds no 32-character key', async () => {
     const { root } = await encryptedRemote();
     const cases: [string, () => Promise<string>, RegExp][] = [
