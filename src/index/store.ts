@@ -7,15 +7,14 @@ import {
   readFileSync,
   renameSync,
   statSync,
-  unlinkSync,
   writeSync,
   type Dir,
   type Dirent,
 } from 'node:fs';
-import { chmod, mkdir, opendir, readdir, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, opendir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CapGauge } from '../caps.js';
-import { TakeTurns, yieldIfDue } from '../concurrency.js';
+import { forEachLimited, TakeTurns, yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { commitGroup } from './commit.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
@@ -26,6 +25,8 @@ import { UnitWindows } from './windows.js';
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
 const NAME_BATCH = 1024;
+// Unlinks in flight at once when entries are forgotten (the thread pool runs four).
+const UNLINKS_AT_ONCE = 16;
 
 // One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
 // (the prior art's bare-path entries, or a damaged file): `text` then holds what it says.
@@ -304,13 +305,20 @@ export class IndexStore {
 
   // Forgets one entry (its day bucket stays: removeDayIfEmpty).
   async remove(day: string, name: string): Promise<void> {
-    try {
-      await yieldIfDue();
-      unlinkSync(path.join(this.folder, day, name));
-      if (this.#capped) this.entries.set(Math.max(0, this.entries.count - 1));
-    } catch (error) {
-      if (errnoCode(error) !== 'ENOENT') throw error;
-    }
+    await this.removeAll([{ day, name }]);
+  }
+
+  // Forgets entries, many unlinks in flight: where the filesystem discards freed blocks each unlink waits for the disk,
+  // and in flight their waits overlap (docs/performance.md). No sync: a crash leaves entries the next lift removes.
+  async removeAll(entries: readonly { day: string; name: string }[]): Promise<void> {
+    await forEachLimited(entries, UNLINKS_AT_ONCE, async ({ day, name }) => {
+      try {
+        await unlink(path.join(this.folder, day, name));
+        if (this.#capped) this.entries.set(Math.max(0, this.entries.count - 1));
+      } catch (error) {
+        if (errnoCode(error) !== 'ENOENT') throw error;
+      }
+    });
   }
 
   async removeDayIfEmpty(day: string): Promise<boolean> {

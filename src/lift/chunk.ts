@@ -57,9 +57,10 @@ export async function unlockChunk(
 export async function forgetChunk(remote: RemoteContext, lifted: ChunkLifted, dryRun: boolean): Promise<string[]> {
   const entries = [...lifted.unlocked, ...lifted.gone].flatMap((candidate) => candidate.entries);
   if (dryRun) return entries.map((entry) => entry.name);
-  for (const entry of entries) await remote.index.remove(entry.day, entry.name);
-  for (const { identity } of [...lifted.unlocked, ...lifted.gone])
-    if (identity !== undefined) await remote.index.windows.forget(identity);
+  await remote.index.removeAll(entries);
+  await remote.index.windows.forgetAll(
+    [...lifted.unlocked, ...lifted.gone].flatMap(({ identity }) => (identity === undefined ? [] : [identity])),
+  );
   return entries.map((entry) => entry.name);
 }
 
