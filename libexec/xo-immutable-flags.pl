@@ -44,11 +44,13 @@ use Fcntl qw(O_RDONLY O_NONBLOCK O_NOFOLLOW O_NOCTTY O_DIRECTORY S_ISREG S_ISDIR
 
 # Linux numbers that perl does not export, by machine: the helper refuses to run anywhere else.
 my %MACHINE = (
-  x86_64 => { statx => 332, openat2 => 437 },
-  aarch64 => { statx => 291, openat2 => 437 },
+  x86_64 => { statx => 332, openat2 => 437, openat => 257, ioctl => 16, close => 3 },
+  aarch64 => { statx => 291, openat2 => 437, openat => 56, ioctl => 29, close => 57 },
 );
 # The same on both (asm-generic).
 my $O_PATH = 0x200000;
+my $O_CLOEXEC = 0x80000;
+my $AT_FDCWD = -100;
 my $FS_IOC_GETFLAGS = 0x80086601;
 my $FS_IOC_SETFLAGS = 0x40086602;
 my $FS_IMMUTABLE_FL = 0x10;
@@ -140,7 +142,16 @@ sub emit {
   if ($stop_after_first && $n == 0) { $| = 1; $| = 0; kill 'STOP', $$ }
 }
 
-sub fd_path { return '/proc/self/fd/' . fileno($_[0]) }
+# A descriptor the kernel returned, held without a perl file handle: opening one through perl costs four more system
+# calls (fcntl, lseek, fstat, an ioctl), twice per path. Closed when the last reference to it goes, as a handle is.
+package XoFd {
+  sub DESTROY { syscall($machine->{close}, $_[0]{fd} + 0) if $machine }
+}
+
+# The descriptor number of a held folder or file: one of ours, or a perl handle (the anchor, the component walk).
+sub fd_of { return ref $_[0] eq 'XoFd' ? $_[0]{fd} : fileno($_[0]) }
+
+sub fd_path { return '/proc/self/fd/' . fd_of($_[0]) }
 
 # A failure of one path: a code and a message naming what failed.
 sub failure { return { code => $_[0], message => escape($_[1]) } }
@@ -152,7 +163,7 @@ sub stat_at {
   my $buffer = "\0" x 256;
   my $path = "$name";    # a fresh string: syscall passes a number-looking scalar as an int
   my $flags = $path eq '' ? $AT_EMPTY_PATH | $AT_SYMLINK_NOFOLLOW : $AT_SYMLINK_NOFOLLOW;
-  return undef if syscall($machine->{statx}, fileno($handle) + 0, $path, $flags, $STATX_WANTED, $buffer) == -1;
+  return undef if syscall($machine->{statx}, fd_of($handle) + 0, $path, $flags, $STATX_WANTED, $buffer) == -1;
   my (
     undef, undef, $attributes, $nlink, undef, undef, $mode, $ino, $size, undef, $attributes_mask,
     undef, undef, $btime, $btime_ns, $ctime, $ctime_ns, $mtime, $mtime_ns, undef, undef, $major, $minor,
@@ -163,17 +174,23 @@ sub stat_at {
     mode => $mode, nlink => $nlink, ino => $ino, dev => $dev,
     # undef when the filesystem does not say (the flag is then read by ioctl).
     immutable => ($attributes_mask & $STATX_ATTR_IMMUTABLE) ? (($attributes & $STATX_ATTR_IMMUTABLE) ? 1 : 0) : undef,
-    identity => join(' ', $dev, $ino, $size, $mtime * 1_000_000_000 + $mtime_ns, $ctime * 1_000_000_000 + $ctime_ns,
-      $btime * 1_000_000_000 + $btime_ns),
+    # What identity_of answers with: only the unit's own statx is answered, not each entry of a directory's.
+    times => [$size, $mtime, $mtime_ns, $ctime, $ctime_ns, $btime, $btime_ns],
   };
+}
+
+# "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>" of a statx result.
+sub identity_of {
+  my ($st) = @_;
+  my ($size, $mtime, $mtime_ns, $ctime, $ctime_ns, $btime, $btime_ns) = @{ $st->{times} };
+  return join(' ', $st->{dev}, $st->{ino}, $size, $mtime * 1_000_000_000 + $mtime_ns, $ctime * 1_000_000_000 + $ctime_ns,
+    $btime * 1_000_000_000 + $btime_ns);
 }
 
 # Wraps a descriptor number the kernel returned.
 sub adopt {
   my ($fd) = @_;
-  my $handle;
-  return $handle if open($handle, '<&=', $fd);
-  return undef;
+  return bless { fd => $fd }, 'XoFd';
 }
 
 # Opens `name` (one component, or a relative path with openat2) inside the held folder, never following a link;
@@ -182,8 +199,8 @@ sub open_at {
   my ($dir, $name, $flags) = @_;
   if ($use_openat2) {
     my $path = "$name";
-    my $how = pack('QQQ', $flags, 0, $RESOLVE_CONFINED);
-    my $fd = syscall($machine->{openat2}, fileno($dir) + 0, $path, $how, 24);
+    my $how = pack('QQQ', $flags | $O_CLOEXEC, 0, $RESOLVE_CONFINED);
+    my $fd = syscall($machine->{openat2}, fd_of($dir) + 0, $path, $how, 24);
     return adopt($fd) if $fd >= 0;
     # Older kernel (or seccomp said no): the walk from now on.
     if ($! == 38 || $! == 1) { $use_openat2 = 0 }
@@ -262,11 +279,12 @@ sub refusal {
 # Reads the flags through a descriptor opened on the very file the O_PATH handle holds.
 sub flags_of {
   my ($handle, $name) = @_;
-  my $file;
-  sysopen($file, fd_path($handle), O_RDONLY | O_NONBLOCK | O_NOCTTY)
-    or return (undef, failure(errno_code($!), "$name: $!"));
+  my $proc = fd_path($handle);
+  my $fd = syscall($machine->{openat}, $AT_FDCWD, $proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | $O_CLOEXEC, 0);
+  return (undef, failure(errno_code($!), "$name: $!")) if $fd < 0;
+  my $file = adopt($fd);
   my $buffer = pack('i', 0) . "\0" x 4;
-  ioctl($file, $FS_IOC_GETFLAGS, $buffer)
+  syscall($machine->{ioctl}, $fd + 0, $FS_IOC_GETFLAGS, $buffer) != -1
     or return (undef, failure(errno_code($!), "$!: while reading flags on $name"));
   return ($file, unpack('i', $buffer));
 }
@@ -279,7 +297,7 @@ sub change {
   my $wanted = $wanted_on ? ($flags | $FS_IMMUTABLE_FL) : ($flags & ~$FS_IMMUTABLE_FL);
   return undef if $wanted == $flags;
   my $buffer = pack('i', $wanted) . "\0" x 4;
-  ioctl($file, $FS_IOC_SETFLAGS, $buffer)
+  syscall($machine->{ioctl}, $file->{fd} + 0, $FS_IOC_SETFLAGS, $buffer) != -1
     or return failure(errno_code($!), "$!: while setting flags on $name");
   $$changed = 1 if $changed;
   return undef;
@@ -482,7 +500,7 @@ sub answer {
   return emit($n, 'failed', $refused->{code}, $refused->{message}) if $refused;
   if ($op eq 'get') {
     my $immutable = is_immutable($handle, $st, $name);
-    return emit($n, $immutable ? 'on' : 'off', '-', '', $st->{identity}) if defined $immutable;
+    return emit($n, $immutable ? 'on' : 'off', '-', '', identity_of($st)) if defined $immutable;
     my (undef, $failed) = flags_of($handle, $name);
     return emit($n, 'failed', $failed->{code}, $failed->{message});
   }
@@ -500,7 +518,7 @@ sub answer {
   }
   if ($problems{count} == 0) {
     my $after = stat_at($handle, '');
-    return emit($n, 'ok', '-', '', $after ? $after->{identity} : undef);
+    return emit($n, 'ok', '-', '', $after ? identity_of($after) : undef);
   }
   my $more = $problems{count} > 1 ? ' (and ' . ($problems{count} - 1) . ' more problem(s) inside)' : '';
   return emit($n, 'failed', $problems{first}{code}, $problems{first}{message} . $more);
