@@ -388,27 +388,36 @@ sub entries_of {
 }
 
 # Opens an entry listed a moment ago and checks it is still the inode listed: a swap since is a race, refused.
+# `stable`: the folder is immutable, so nothing in it can be renamed, removed or added: the name opens what was listed.
 sub open_listed {
-  my ($dir, $entry, $name) = @_;
+  my ($dir, $entry, $name, $stable) = @_;
   my $directory = S_ISDIR($entry->{st}{mode});
   my $handle = open_at($dir, $entry->{name}, $O_PATH | O_NOFOLLOW | ($directory ? O_DIRECTORY : 0));
   return failure('ERACE', "$name/$entry->{name} changed while it was checked: " . ($! || 'swapped')) unless $handle;
+  return $handle if $stable;
   my $now = stat_at($handle, '');
   return failure('ERACE', "$name/$entry->{name} changed while it was checked (swapped?): not touched")
     unless $now && $now->{ino} == $entry->{st}{ino} && $now->{dev} == $entry->{st}{dev};
   return $handle;
 }
 
-# Checks a directory unit whole, changing nothing: undef, or the first failure.
+# Listings of the unit being cleared, by folder name, taken while the folder was immutable: they hold until it is
+# cleared, which comes after its entries, so change_tree acts on them instead of listing and checking each entry again.
+my %listed;
+
+# Checks a directory unit whole, changing nothing: undef, or the first failure. `stable` (clear): the folder is
+# immutable, its listing is kept for change_tree.
 sub check_tree {
-  my ($dir, $name, $layout, $depth, $unit_dev, $mutable_before) = @_;
+  my ($dir, $name, $layout, $depth, $unit_dev, $mutable_before, $stable) = @_;
   my ($entries) = entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
   return $entries if ref $entries eq 'HASH';
+  $listed{$name} = $entries if $stable;
   for my $entry (grep { S_ISDIR($_->{st}{mode}) } @$entries) {
-    my $handle = open_listed($dir, $entry, $name);
+    my $handle = open_listed($dir, $entry, $name, $stable);
     return $handle if ref $handle eq 'HASH';
     my $immutable = $mutable_before ? 0 : is_immutable($handle, $entry->{st}, "$name/$entry->{name}");
-    my $failed = check_tree($handle, "$name/$entry->{name}", $layout, $depth + 1, $unit_dev, !$immutable);
+    my $failed = check_tree($handle, "$name/$entry->{name}", $layout, $depth + 1, $unit_dev, !$immutable,
+      $op eq 'clear' && $immutable);
     return $failed if $failed;
   }
   return undef;
@@ -440,7 +449,9 @@ sub change_tree {
     if ($failed) { note($problems, $failed); return }
   }
   my $before = $problems->{count};
-  my ($entries, $skipped) = entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
+  # Clearing a folder still immutable: what check_tree listed in it is what it holds.
+  my $stable = $op eq 'clear' && !$mutable_before && $listed{$name};
+  my ($entries, $skipped) = $stable ? ($stable, []) : entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
   if (ref $entries eq 'HASH') {
     note($problems, $entries);
     change($dir, $name, 0) if $locked_here;
@@ -450,7 +461,7 @@ sub change_tree {
   for my $entry (@$entries) {
     keep_alive(0);
     my $child_name = "$name/$entry->{name}";
-    my $handle = open_listed($dir, $entry, $name);
+    my $handle = open_listed($dir, $entry, $name, $stable);
     if (ref $handle eq 'HASH') { note($problems, $handle); next }
     if (S_ISDIR($entry->{st}{mode})) { change_tree($handle, $child_name, $layout, $depth + 1, $unit_dev, $problems) }
     elsif (S_ISREG($entry->{st}{mode}) && ($entry->{st}{nlink} == 1 || $layout ne 'R')) {
@@ -506,8 +517,10 @@ sub answer {
   }
   my %problems = (count => 0);
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
+    %listed = ();
     my $failed = $kind eq 'R' ? undef
-      : check_tree($handle, $name, $kind, 0, $st->{dev}, $op eq 'set' && !is_immutable($handle, $st, $name));
+      : check_tree($handle, $name, $kind, 0, $st->{dev}, $op eq 'set' && !is_immutable($handle, $st, $name),
+        $op eq 'clear' && is_immutable($handle, $st, $name));
     if ($failed) { note(\%problems, $failed) }
     else { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems, $rel) }
   } else {
