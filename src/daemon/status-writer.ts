@@ -4,7 +4,7 @@ import { mapLimited } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import type { StoredEntry } from '../index/store.js';
+import { foldGoverning, type GoverningFacts } from '../index/units.js';
 import {
   DAEMON_STATUS_VERSION,
   writeDaemonStatus,
@@ -12,10 +12,10 @@ import {
   type ChainCostCounts,
   type RestorePointCounts,
 } from '../status/daemon-status.js';
-import { surveyRemote } from '../status/restore-survey.js';
-import { judgeRemote } from '../status/restore-points.js';
+import { surveyVms } from '../status/restore-survey.js';
+import { judgeVm, summarize, type VmRestorePoints } from '../status/restore-points.js';
 import { surveyChainCost, type SizeCache } from '../status/chain-cost-survey.js';
-import type { ChainCost } from '../status/chain-cost.js';
+import type { ChainCost, VmChainCost } from '../status/chain-cost.js';
 import { withHeldRemote } from '../remote/held.js';
 import { renderMetrics, writeMetricsFile } from '../status/metrics.js';
 import { VERSION } from '../version.js';
@@ -197,20 +197,31 @@ export class StatusWriter implements Service {
         this.#chainCost.delete(remote.id);
         continue;
       }
-      const stored: StoredEntry[] = [];
-      for (const day of await remote.index.listDays()) stored.push(...(await remote.index.readDay(day)));
+      // The index a batch at a time, and the VMs a chunk at a time, only counts kept: the survey's memory follows a
+      // chunk, not the remote (it runs beside the full proof that follows start-up).
+      const indexed = new Map<string, GoverningFacts>();
+      for (const day of await remote.index.listDays())
+        for await (const names of remote.index.streamNames(day))
+          foldGoverning(indexed, await remote.index.readEntries(day, names));
       const surveyed = { ...remote, protectChains: remote.protectChains ?? this.#deps.config.protectChains };
       const readImmutable = (paths: readonly string[]) => attributes.isImmutable(remote, paths);
       const now = clock.now();
       const { points, cost } = await withHeldRemote(remote, async (held) => {
-        const vms = await surveyRemote(held, surveyed, stored, readImmutable, now);
-        const points = judgeRemote(
-          vms.map((vm) => vm.model),
-          now,
-        );
+        const judged: VmRestorePoints[] = [];
+        const leftovers: VmChainCost[] = [];
+        await surveyVms(held, surveyed, indexed, readImmutable, now, (vms) => {
+          for (const vm of vms) {
+            const points = judgeVm(vm.model, now);
+            if (points.inWindow > 0) judged.push(points);
+            if (vm.leftovers.length > 0 || vm.unfreed.length > 0)
+              leftovers.push({ vm: vm.vm, leftovers: vm.leftovers, unfreed: vm.unfreed });
+          }
+        });
+        indexed.clear();
+        const points = summarize(judged);
         const sizes: SizeCache = this.#sizes.get(remote.id) ?? (new Map() as SizeCache);
         this.#sizes.set(remote.id, sizes);
-        return { points, cost: await surveyChainCost(held, surveyed, vms, readImmutable, sizes) };
+        return { points, cost: await surveyChainCost(held, surveyed, leftovers, readImmutable, sizes) };
       });
       this.#chainCost.set(remote.id, cost);
       this.#restorePoints.set(remote.id, {

@@ -73,6 +73,33 @@ export function groupByPath(stored: readonly StoredEntry[]): {
   return { units: [...byPath.values()], unreadable, blocked };
 }
 
+// What a look at a unit needs of the index (status's restore points): the instant of the newest backup referencing it
+// and the identity recorded then, as groupByPath's units say.
+export interface GoverningFacts {
+  governingInstant: number;
+  identity: Pick<Identity, 'dev' | 'ino' | 'ctimeNs'> | undefined;
+}
+
+// Adds a batch of entries to `byPath`, as groupByPath would group them (same order, same rule): a survey of the whole
+// index reads it a batch at a time and keeps one small record per unit, not every entry's text.
+export function foldGoverning(byPath: Map<string, GoverningFacts>, stored: readonly StoredEntry[]): void {
+  for (const { entry } of stored) {
+    const instant = entry === undefined ? Number.NaN : Date.parse(entry.backupDatetime);
+    if (entry === undefined || Number.isNaN(instant)) continue;
+    const candidate = byPath.get(entry.path);
+    const identity = entry.identity && {
+      dev: entry.identity.dev,
+      ino: entry.identity.ino,
+      ctimeNs: entry.identity.ctimeNs,
+    };
+    if (candidate === undefined) byPath.set(entry.path, { governingInstant: instant, identity });
+    else if (instant >= candidate.governingInstant) {
+      candidate.governingInstant = instant;
+      candidate.identity = identity ?? candidate.identity;
+    }
+  }
+}
+
 // Paths named by entries that cannot be read: they may belong to a newer backup, so they stay locked.
 export function blockedPaths(unreadable: readonly StoredEntry[]): string[] {
   return unreadable.flatMap((item) => {

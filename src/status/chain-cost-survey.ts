@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { unlessLinked, type HeldRemote } from '../remote/held.js';
-import { chainCostOf, type ChainCost } from './chain-cost.js';
-import type { ReadImmutable, SurveyedRemote, SurveyedVm } from './restore-survey.js';
+import { chainCostOf, type ChainCost, type VmChainCost } from './chain-cost.js';
+import type { ReadImmutable, SurveyedRemote } from './restore-survey.js';
 
 // Bytes of locked units by path, with the ctime they were measured at: a locked unit cannot change, and unlocking or
 // locking it again moves its ctime, so an unchanged ctime means unchanged bytes.
@@ -13,7 +13,7 @@ export type SizeCache = Map<string, { ctimeMs: number; bytes: number }>;
 export async function surveyChainCost(
   held: HeldRemote,
   remote: SurveyedRemote,
-  vms: readonly SurveyedVm[],
+  vms: readonly VmChainCost[],
   readImmutable: ReadImmutable,
   cache: SizeCache = new Map(),
 ): Promise<ChainCost> {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { readVmSnapshot, vmFolders, type VmSnapshot } from '../backup/snapshot.js';
 import { backupsOf, isRestorePoint, restorePointOf, unitsOf, type BackupUnits } from '../backup/vm.js';
 import type { StoredEntry } from '../index/store.js';
-import { groupByPath } from '../index/units.js';
+import { foldGoverning, type GoverningFacts } from '../index/units.js';
 import { isInWindow } from '../remote/model.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { unlessLinked, type HeldRemote } from '../remote/held.js';
@@ -56,10 +56,43 @@ export async function surveyRemote(
   readImmutable: ReadImmutable,
   now: number,
 ): Promise<SurveyedVm[]> {
-  const indexed = new Map(groupByPath(stored).units.map((unit) => [unit.path, unit]));
+  const indexed = new Map<string, GoverningFacts>();
+  foldGoverning(indexed, stored);
   const vms: SurveyedVm[] = [];
-  for (const vm of vmFolders(held))
-    vms.push(surveyVm(await readVmSnapshot(held, vm, remote.encrypted), remote, now, held.root, indexed));
+  await surveyVms(held, remote, indexed, readImmutable, now, (chunk) => vms.push(...chunk));
+  return vms;
+}
+
+// VM folders surveyed at once: the daemon keeps only counts, so its memory follows this, not the remote.
+const VMS_PER_CHUNK = 128;
+
+// The same, handing the VMs over a chunk at a time (their flags read in one helper run per chunk).
+export async function surveyVms(
+  held: HeldRemote,
+  remote: SurveyedRemote,
+  indexed: ReadonlyMap<string, GoverningFacts>,
+  readImmutable: ReadImmutable,
+  now: number,
+  take: (vms: SurveyedVm[]) => void,
+): Promise<void> {
+  let chunk: SurveyedVm[] = [];
+  for (const vm of vmFolders(held)) {
+    chunk.push(surveyVm(await readVmSnapshot(held, vm, remote.encrypted), remote, now, held.root, indexed));
+    if (chunk.length < VMS_PER_CHUNK) continue;
+    take(await withFacts(held, remote, indexed, readImmutable, chunk));
+    chunk = [];
+  }
+  if (chunk.length > 0) take(await withFacts(held, remote, indexed, readImmutable, chunk));
+}
+
+// Each unit's facts: there or not, unchanged since its lock, its window by the index, its flag.
+async function withFacts(
+  held: HeldRemote,
+  remote: SurveyedRemote,
+  indexed: ReadonlyMap<string, GoverningFacts>,
+  readImmutable: ReadImmutable,
+  vms: SurveyedVm[],
+): Promise<SurveyedVm[]> {
   const facts = new Map<string, UnitFacts>();
   for (const { model, folder } of vms)
     for (const unit of model.units.keys()) {
