@@ -4,7 +4,6 @@ import { mapLimited } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import { foldGoverning, type GoverningFacts } from '../index/units.js';
 import {
   DAEMON_STATUS_VERSION,
   writeDaemonStatus,
@@ -12,7 +11,7 @@ import {
   type ChainCostCounts,
   type RestorePointCounts,
 } from '../status/daemon-status.js';
-import { surveyVms } from '../status/restore-survey.js';
+import { lookupByName, surveyVms } from '../status/restore-survey.js';
 import { judgeVm, summarize, type VmRestorePoints } from '../status/restore-points.js';
 import { surveyChainCost, type SizeCache } from '../status/chain-cost-survey.js';
 import type { ChainCost, VmChainCost } from '../status/chain-cost.js';
@@ -197,19 +196,16 @@ export class StatusWriter implements Service {
         this.#chainCost.delete(remote.id);
         continue;
       }
-      // The index a batch at a time, and the VMs a chunk at a time, only counts kept: the survey's memory follows a
-      // chunk, not the remote (it runs beside the full proof that follows start-up).
-      const indexed = new Map<string, GoverningFacts>();
-      for (const day of await remote.index.listDays())
-        for await (const names of remote.index.streamNames(day))
-          foldGoverning(indexed, await remote.index.readEntries(day, names));
+      // The index's names only, and the VMs a chunk at a time, only counts kept: the survey's memory follows a chunk,
+      // not the remote (it runs beside the full proof that follows start-up).
+      const lookup = await lookupByName(remote.index);
       const surveyed = { ...remote, protectChains: remote.protectChains ?? this.#deps.config.protectChains };
       const readImmutable = (paths: readonly string[]) => attributes.isImmutable(remote, paths);
       const now = clock.now();
       const { points, cost } = await withHeldRemote(remote, async (held) => {
         const judged: VmRestorePoints[] = [];
         const leftovers: VmChainCost[] = [];
-        await surveyVms(held, surveyed, indexed, readImmutable, now, (vms) => {
+        await surveyVms(held, surveyed, lookup, readImmutable, now, (vms) => {
           for (const vm of vms) {
             const points = judgeVm(vm.model, now);
             if (points.inWindow > 0) judged.push(points);
@@ -217,7 +213,6 @@ export class StatusWriter implements Service {
               leftovers.push({ vm: vm.vm, leftovers: vm.leftovers, unfreed: vm.unfreed });
           }
         });
-        indexed.clear();
         const points = summarize(judged);
         const sizes: SizeCache = this.#sizes.get(remote.id) ?? (new Map() as SizeCache);
         this.#sizes.set(remote.id, sizes);

@@ -1,6 +1,6 @@
 import type { Identity } from '../remote/identity.js';
 import type { BackupKind } from '../remote/patterns.js';
-import { futureNameOf } from './entry.js';
+import { futureNameOf, type IndexEntry } from './entry.js';
 import type { StoredEntry } from './store.js';
 
 // One unit of the index: its path, with every entry that names it (a lift forgets them all once it unlocked it).
@@ -80,10 +80,10 @@ export interface GoverningFacts {
   identity: Pick<Identity, 'dev' | 'ino' | 'ctimeNs'> | undefined;
 }
 
-// Adds a batch of entries to `byPath`, as groupByPath would group them (same order, same rule): a survey of the whole
-// index reads it a batch at a time and keeps one small record per unit, not every entry's text.
-export function foldGoverning(byPath: Map<string, GoverningFacts>, stored: readonly StoredEntry[]): void {
-  for (const { entry } of stored) {
+// Adds entries to `byPath`, as groupByPath would group them read in the same order (buckets oldest first): what a
+// survey needs of the index, one small record per unit, without every entry's text.
+export function foldGoverning(byPath: Map<string, GoverningFacts>, entries: readonly (IndexEntry | undefined)[]): void {
+  for (const entry of entries) {
     const instant = entry === undefined ? Number.NaN : Date.parse(entry.backupDatetime);
     if (entry === undefined || Number.isNaN(instant)) continue;
     const candidate = byPath.get(entry.path);

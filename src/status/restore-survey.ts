@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { readVmSnapshot, vmFolders, type VmSnapshot } from '../backup/snapshot.js';
 import { backupsOf, isRestorePoint, restorePointOf, unitsOf, type BackupUnits } from '../backup/vm.js';
-import type { StoredEntry } from '../index/store.js';
+import { entryName } from '../index/entry.js';
+import type { IndexStore, StoredEntry } from '../index/store.js';
 import { foldGoverning, type GoverningFacts } from '../index/units.js';
 import { isInWindow } from '../remote/model.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
@@ -56,11 +57,46 @@ export async function surveyRemote(
   readImmutable: ReadImmutable,
   now: number,
 ): Promise<SurveyedVm[]> {
-  const indexed = new Map<string, GoverningFacts>();
-  foldGoverning(indexed, stored);
   const vms: SurveyedVm[] = [];
-  await surveyVms(held, remote, indexed, readImmutable, now, (chunk) => vms.push(...chunk));
+  await surveyVms(held, remote, lookupIn(stored), readImmutable, now, (chunk) => vms.push(...chunk));
   return vms;
+}
+
+// What the index says of absolute paths: each one's governing facts (absent: no entry names it).
+export type IndexLookup = (paths: readonly string[]) => Promise<ReadonlyMap<string, GoverningFacts>>;
+
+// From the whole index in memory (status, check and verify hold it anyway).
+export function lookupIn(stored: readonly StoredEntry[]): IndexLookup {
+  const byPath = new Map<string, GoverningFacts>();
+  foldGoverning(
+    byPath,
+    stored.map((item) => item.entry),
+  );
+  return () => Promise.resolve(byPath);
+}
+
+// The daemon's, which counts every rescanEvery beside its full proof: of the whole index it holds each bucket's entry
+// names only, each as the first 28 bits of its hash (a small integer), and reads the entries of the paths it is asked
+// about (a name that shares those bits costs one stat that finds nothing).
+export async function lookupByName(index: Pick<IndexStore, 'listDays' | 'streamNames' | 'read'>): Promise<IndexLookup> {
+  const days = new Map<string, Set<number>>();
+  for (const day of await index.listDays()) {
+    const keys = new Set<number>();
+    for await (const names of index.streamNames(day)) for (const name of names) keys.add(nameKey(name));
+    days.set(day, keys);
+  }
+  return async (paths) => {
+    const byPath = new Map<string, GoverningFacts>();
+    const keyed = paths.map((unit) => ({ unit, key: nameKey(entryName(unit)) }));
+    // Oldest bucket first, as groupByPath reads them.
+    for (const [day, keys] of days)
+      for (const { unit, key } of keyed) if (keys.has(key)) foldGoverning(byPath, [await index.read(day, unit)]);
+    return byPath;
+  };
+}
+
+function nameKey(name: string): number {
+  return Number.parseInt(name.slice(0, 7), 16);
 }
 
 // VM folders surveyed at once: the daemon keeps only counts, so its memory follows this, not the remote.
@@ -70,29 +106,34 @@ const VMS_PER_CHUNK = 128;
 export async function surveyVms(
   held: HeldRemote,
   remote: SurveyedRemote,
-  indexed: ReadonlyMap<string, GoverningFacts>,
+  lookup: IndexLookup,
   readImmutable: ReadImmutable,
   now: number,
   take: (vms: SurveyedVm[]) => void,
 ): Promise<void> {
   let chunk: SurveyedVm[] = [];
   for (const vm of vmFolders(held)) {
-    chunk.push(surveyVm(await readVmSnapshot(held, vm, remote.encrypted), remote, now, held.root, indexed));
+    const snapshot = await readVmSnapshot(held, vm, remote.encrypted);
+    const folder = path.join(held.root, snapshot.folder);
+    const jsons = await lookup(backupsOf(snapshot).map((backup) => path.join(folder, backup.metadata)));
+    chunk.push(surveyVm(snapshot, remote, now, folder, jsons));
     if (chunk.length < VMS_PER_CHUNK) continue;
-    take(await withFacts(held, remote, indexed, readImmutable, chunk));
+    take(await withFacts(held, remote, lookup, readImmutable, chunk));
     chunk = [];
   }
-  if (chunk.length > 0) take(await withFacts(held, remote, indexed, readImmutable, chunk));
+  if (chunk.length > 0) take(await withFacts(held, remote, lookup, readImmutable, chunk));
 }
 
 // Each unit's facts: there or not, unchanged since its lock, its window by the index, its flag.
 async function withFacts(
   held: HeldRemote,
   remote: SurveyedRemote,
-  indexed: ReadonlyMap<string, GoverningFacts>,
+  lookup: IndexLookup,
   readImmutable: ReadImmutable,
   vms: SurveyedVm[],
 ): Promise<SurveyedVm[]> {
+  const units = vms.flatMap(({ model, folder }) => [...model.units.keys()].map((unit) => path.join(folder, unit)));
+  const indexed = await lookup(units);
   const facts = new Map<string, UnitFacts>();
   for (const { model, folder } of vms)
     for (const unit of model.units.keys()) {
@@ -142,11 +183,10 @@ function surveyVm(
   snapshot: VmSnapshot,
   remote: SurveyedRemote,
   now: number,
-  root: string,
+  folder: string,
   indexed: ReadonlyMap<string, { governingInstant: number }>,
 ): SurveyedVm {
   const { durationMs } = remote;
-  const folder = path.join(root, snapshot.folder);
   const points: VmModel['points'][number][] = [];
   const units = new Map<string, UnitFacts>();
   const backups: BackupShape[] = [];

@@ -35,7 +35,11 @@ describe('foldGoverning', () => {
       { day: utcDay(t), name: 'unreadable', entry: undefined, text: '{' },
     ];
     const folded = new Map<string, GoverningFacts>();
-    for (let i = 0; i < entries.length; i += 3) foldGoverning(folded, entries.slice(i, i + 3));
+    for (let i = 0; i < entries.length; i += 3)
+      foldGoverning(
+        folded,
+        entries.slice(i, i + 3).map((item) => item.entry),
+      );
     const grouped = groupByPath(entries).units;
     expect([...folded.keys()].sort()).toEqual(grouped.map((u) => u.path).sort());
     for (const unit of grouped)
