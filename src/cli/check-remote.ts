@@ -1,9 +1,9 @@
 import type { IoctlAdapter } from '../attributes/ioctl.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { readingOf } from '../remote/encryption.js';
-import { withHeldRemote } from '../remote/held.js';
+import { withHeldRemote, type HeldRemote } from '../remote/held.js';
 import { isFlatVhdName } from '../remote/model.js';
-import { listVdiFolders } from '../remote/read.js';
+import { listVdiFolders, relativeIn } from '../remote/read.js';
 import { isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import type { FoundLeaf } from '../remote/scan.js';
 import { surveyChainCost } from '../status/chain-cost-survey.js';
@@ -35,11 +35,11 @@ export async function remoteKind(remote: RemoteConfig): Promise<string> {
 }
 
 // XO opens a flat .vhd read-write even to read it: a locked one cannot be restored in place (docs/operations.md).
-export async function flatVhdWarning(leaves: readonly FoundLeaf[]): Promise<string> {
+export function flatVhdWarning(held: HeldRemote, leaves: readonly FoundLeaf[]): string {
   let flat = 0;
   for (const leaf of leaves) {
     if (leaf.kind !== 'vm') continue;
-    const vdis = await listVdiFolders(leaf.path);
+    const vdis = listVdiFolders(held, relativeIn(held, leaf.path));
     if (vdis.some((v) => v.entries.some((e) => e.isFile && isFlatVhdName(e.name)))) flat++;
   }
   if (flat === 0) return 'no flat VHD: XO restores locked backups in place';

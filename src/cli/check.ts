@@ -10,6 +10,7 @@ import type { Config, RemoteConfig } from '../config/schema.js';
 import { AppError } from '../errors.js';
 import { resolveRemoteRoot } from '../remote/root.js';
 import { realpathOfNearest } from '../paths.js';
+import { withHeldRemote } from '../remote/held.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { readInstalledUnit, UNIT_NAME, viewedFrom, type InstalledUnit } from '../systemd/locate.js';
 import { judgeSandbox, pathNeeds, sandboxOf } from '../systemd/sandbox.js';
@@ -101,8 +102,11 @@ async function checkRemotes(record: Recorder, config: Config, attributes: IoctlA
     });
     await record(`remote ${remote.id}: index outside the remote`, () => indexOutside(config.indexPath, remote));
     await record(`remote ${remote.id}: kind`, () => remoteKind(remote));
-    const leaves = await findLeafFolders(remote.root);
-    await record(`remote ${remote.id}: restorable while locked`, () => flatVhdWarning(leaves));
+    const within = { root: remote.root, realRoot };
+    const leaves = await withHeldRemote(within, (held) => findLeafFolders(held));
+    await record(`remote ${remote.id}: restorable while locked`, () =>
+      withHeldRemote(within, (held) => Promise.resolve(flatVhdWarning(held, leaves))),
+    );
     const survey = surveyForCheck(remote, attributes, config.protectChains);
     await record(`remote ${remote.id}: XO settings`, async () => xoSettingsWarning(await survey, remote));
     await record(`remote ${remote.id}: beyond XO's retention`, async () => chainCostWarning((await survey).cost));

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { Logger } from '../log/logger.js';
 import type { Urgency } from '../protect/scheduler.js';
+import { withHeldRemote } from '../remote/held.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { VERSION } from '../version.js';
 import { Periodic } from './periodic.js';
@@ -72,7 +73,7 @@ export class RescanService implements Service {
 
   // One remote listed again: 'event' then 'scan' on the same folder is a full proof, right away.
   async rescanRemote(remote: RemoteContext, ...urgencies: Urgency[]): Promise<void> {
-    const leaves = await findLeafFolders(remote.root);
+    const leaves = await withHeldRemote(remote, (held) => findLeafFolders(held));
     this.#deps.watchers.adopt(remote, leaves);
     for (const leaf of leaves)
       for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);

@@ -87,7 +87,7 @@ export class WatchService implements Service {
   async #watch(remote: RemoteContext): Promise<void> {
     if (!this.#enabled) return;
     const log = this.#log.child({ remote: remote.id });
-    const watcher = new RemoteWatcher(remote.root, log, (event) => this.#onEvent(remote, event), {
+    const watcher = new RemoteWatcher(remote, log, (event) => this.#onEvent(remote, event), {
       maxWatchedFolders: this.#caps.get(remote.id) ?? defaults.maxWatchedFolders,
       rescanEveryMs: this.#rescanEveryMs,
     });

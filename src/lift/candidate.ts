@@ -1,10 +1,11 @@
 import path from 'node:path';
 import type { RemoteContext } from '../context/remote-context.js';
-import { AppError } from '../errors.js';
+import { yieldIfDue } from '../concurrency.js';
+import { AppError, errnoCode } from '../errors.js';
 import { isInside } from '../paths.js';
-import { isRealFolder } from '../remote/confine.js';
+import { HeldRemote, isPlainlyBelow, linkOnPath, NotAFolder, parentOf } from '../remote/held.js';
 import type { Identity } from '../remote/identity.js';
-import { examineAll, type Examined } from '../remote/read.js';
+import { examineIn, relativeIn, type Examined } from '../remote/read.js';
 import type { LiftCandidate } from './plan.js';
 
 export type Verdict =
@@ -22,26 +23,59 @@ export interface UnlockChecks {
   repairOf?: string;
 }
 
-// Each candidate that can be a unit examined, a chunk through one walk from the root (remote/read.ts, examineAll);
-// what examine would throw for one (a link on its path) is kept as its answer.
+// Each candidate that can be a unit examined, a chunk through one walk from the root (remote/held.ts): a folder on
+// its way that is a symbolic link is never followed, and is its answer, as is a folder gone.
 export async function checkCandidates(
   remote: RemoteContext,
   candidates: readonly LiftCandidate[],
   checks: UnlockChecks,
 ): Promise<Verdict[]> {
   const inside = candidates.filter((c) => isUnitPath(remote, c.path));
-  const found = await examineAll(inside.map((c) => c.path));
+  const found = await examineUnits(
+    remote,
+    inside.map((c) => c.path),
+  );
   const examinedOf = new Map(inside.map((c, i) => [c, found[i]]));
-  // Folders of this chunk found real so far: the units of one backup share all but their last folder.
-  const real = new Set<string>();
   const verdicts: Verdict[] = [];
   for (const candidate of candidates)
-    verdicts.push(await checkCandidate(remote, candidate, examinedOf.get(candidate), real, checks));
+    verdicts.push(await checkCandidate(remote, candidate, examinedOf.get(candidate), checks));
   return verdicts;
 }
 
 function isUnitPath(remote: RemoteContext, unit: string): boolean {
-  return path.isAbsolute(unit) && isInside(unit, remote.root) && path.resolve(unit) !== path.resolve(remote.root);
+  return unit !== remote.root && isPlainlyBelow(remote.root, unit);
+}
+
+// What a unit is; FOLDER_GONE when its folder is (or is a file); REMOTE_LINK_ON_PATH for a folder on its way that is a
+// symbolic link, or a root that no longer resolves where it did at start.
+type Found = Examined | undefined | typeof FOLDER_GONE | AppError;
+const FOLDER_GONE = 'folder gone';
+
+async function examineUnits(remote: RemoteContext, units: readonly string[]): Promise<Found[]> {
+  let held: HeldRemote;
+  try {
+    held = HeldRemote.open(remote);
+  } catch (error) {
+    if (error instanceof AppError) return units.map(() => error);
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return units.map(() => FOLDER_GONE);
+    throw error;
+  }
+  try {
+    const found: Found[] = [];
+    for (const unit of units) {
+      await yieldIfDue();
+      const relative = relativeIn(held, unit);
+      try {
+        found.push(held.folder(parentOf(relative)) === undefined ? FOLDER_GONE : examineIn(held, relative));
+      } catch (error) {
+        if (!(error instanceof NotAFolder)) throw error;
+        found.push(error.reason === 'not a folder' ? FOLDER_GONE : linkOnPath(unit, error));
+      }
+    }
+    return found;
+  } finally {
+    held.close();
+  }
 }
 
 // The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
@@ -49,21 +83,18 @@ function isUnitPath(remote: RemoteContext, unit: string): boolean {
 async function checkCandidate(
   remote: RemoteContext,
   candidate: LiftCandidate,
-  found: Examined | AppError | undefined,
-  knownReal: Set<string>,
+  found: Found,
   checks: UnlockChecks,
 ): Promise<Verdict> {
   const { path: unit } = candidate;
   if (!isUnitPath(remote, unit))
     return { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
-  const real = await isRealFolder(remote, path.dirname(unit), knownReal);
   // A locked unit's folder cannot be removed, only renamed: keep the entries until it is back or lifted by hand.
-  if (real === undefined)
+  if (found === FOLDER_GONE)
     return {
       kind: 'missing',
       reason: `its folder ${path.dirname(unit)} is gone (renamed?); entries kept, the next pass tries again`,
     };
-  if (!real) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
   if (found instanceof AppError) return { kind: 'suspicious', reason: 'a folder on its path is a symbolic link' };
   const examined = found;
   if (examined === undefined) return { kind: 'vanished' };

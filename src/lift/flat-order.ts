@@ -3,7 +3,11 @@ import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { isFlatVhdName } from '../remote/model.js';
 import { isVmMetadataName } from '../remote/patterns.js';
-import { listVdiFolders } from '../remote/read.js';
+import { yieldIfDue } from '../concurrency.js';
+import { HeldRemote } from '../remote/held.js';
+import type { VdiFolder } from '../remote/model.js';
+import { listVdiFolders, relativeIn } from '../remote/read.js';
+import type { RemoteRoot } from '../remote/root.js';
 import type { LiftCandidate } from './plan.js';
 
 // Pure: the VM folder and datetime of a VM backup's json (`<root>/xo-vm-backups/<vm>/<dt>.json`), or undefined.
@@ -40,8 +44,9 @@ export async function holdJsonsOverLockedVhds(
   const held = new Set<LiftCandidate>();
   // Flat VHDs left locked by this batch, and the json each would leave without its disk.
   const vhds = new Map<string, LiftCandidate>();
+  const listed = await vdisOf(remote, [...jsonsByVm.keys()]);
   for (const [vmFolder, jsons] of jsonsByVm) {
-    const folders = await listVdiFolders(vmFolder).catch(() => undefined);
+    const folders = listed.get(vmFolder);
     if (folders === undefined) {
       for (const { candidate } of jsons) held.add(candidate);
       continue;
@@ -59,4 +64,29 @@ export async function holdJsonsOverLockedVhds(
     for (const [vhd, json] of vhds) if (flags.get(vhd) === true) held.add(json);
   }
   return { unlock: candidates.filter((c) => !held.has(c)), held: [...held] };
+}
+
+// Each VM folder's VDI folders, through one held remote; none for a folder that cannot be read (a link on the way), nor
+// for any when the root cannot be opened.
+async function vdisOf(remote: RemoteRoot, vmFolders: readonly string[]): Promise<Map<string, VdiFolder[]>> {
+  const listed = new Map<string, VdiFolder[]>();
+  let held: HeldRemote;
+  try {
+    held = HeldRemote.open(remote);
+  } catch {
+    return listed;
+  }
+  try {
+    for (const vmFolder of vmFolders) {
+      await yieldIfDue();
+      try {
+        listed.set(vmFolder, listVdiFolders(held, relativeIn(held, vmFolder)));
+      } catch {
+        // Not listed: its jsons stay locked.
+      }
+    }
+  } finally {
+    held.close();
+  }
+  return listed;
 }

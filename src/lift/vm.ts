@@ -8,7 +8,7 @@ import { isInside } from '../paths.js';
 import { isRealFolder } from '../remote/confine.js';
 import type { Identity } from '../remote/identity.js';
 import { isInWindow } from '../remote/model.js';
-import { listFolder, listVdiFolders } from '../remote/read.js';
+import { byPath } from '../remote/read.js';
 import { emptyReport, type LiftReport } from './report.js';
 import { unlockChunk } from './chunk.js';
 import { groupByPath } from '../index/units.js';
@@ -60,7 +60,7 @@ export async function liftVm(
   }
   const paths =
     options.backupInstant === undefined
-      ? await unitPathsOf(folder)
+      ? await unitPathsOf(remote, folder)
       : await unitsNeededBy({ remote, kind: 'vm', path: folder }, options.backupInstant, options.now);
   if (paths === undefined) {
     report.failed.push({ path: folder, message: 'no backup of the VM has that datetime' });
@@ -139,13 +139,14 @@ function identityKey(identity: Identity): string {
 }
 
 // Every place a unit of the VM can be: the files of its folder, of each VDI folder, and of each data/ folder.
-async function unitPathsOf(folder: string): Promise<string[]> {
+async function unitPathsOf(remote: RemoteContext, folder: string): Promise<string[]> {
   const paths: string[] = [];
-  for (const entry of await listFolder(folder)) if (entry.isFile) paths.push(path.join(folder, entry.name));
-  for (const vdi of await listVdiFolders(folder)) {
+  for (const entry of await byPath.listFolder(remote, folder))
+    if (entry.isFile) paths.push(path.join(folder, entry.name));
+  for (const vdi of await byPath.listVdiFolders(remote, folder)) {
     for (const entry of vdi.entries) paths.push(path.join(folder, vdi.path, entry.name));
     if (!vdi.entries.some((e) => e.isDirectory && e.name === 'data')) continue;
-    for (const entry of await listFolder(path.join(folder, vdi.path, 'data')))
+    for (const entry of await byPath.listFolder(remote, path.join(folder, vdi.path, 'data')))
       paths.push(path.join(folder, vdi.path, 'data', entry.name));
   }
   return paths;

@@ -9,7 +9,8 @@ import {
   type DataDirectory,
 } from '../remote/by-name.js';
 import type { Claim, VdiFolder } from '../remote/model.js';
-import { listFolder } from '../remote/read.js';
+import { byPath } from '../remote/read.js';
+import type { RemoteRoot } from '../remote/root.js';
 import type { BackupRef } from './context.js';
 
 // Where the flags of directories that look orphaned are read; without it they count as locked (when in doubt, protect).
@@ -22,7 +23,7 @@ export interface OrphanFlags {
 // A directory with no alias of its own name is listed once more, to lock it only once XO has finished writing it; one
 // that looks orphaned has its flag read (one helper run for the folder), so that one locked already stays claimed.
 export async function claimsByName(
-  vmFolder: string,
+  { remote, path: vmFolder }: { remote: RemoteRoot; path: string },
   vdis: readonly VdiFolder[],
   complete: readonly BackupRef[],
   chains: boolean,
@@ -33,11 +34,11 @@ export async function claimsByName(
     if (!vdi.entries.some((e) => e.isDirectory && e.name === 'data')) continue;
     const dataFolder = `${vdi.path}/data`;
     const directories: DataDirectory[] = [];
-    for (const name of vhdDirectoryNames(await listFolder(path.join(vmFolder, dataFolder)))) {
+    for (const name of vhdDirectoryNames(await byPath.listFolder(remote, path.join(vmFolder, dataFolder)))) {
       const alias = `${name.slice(0, -'.vhd'.length)}.alias.vhd`;
       const finished =
         vdi.entries.some((e) => e.isFile && e.name === alias) ||
-        isFinishedVhdDirectory(await listFolder(path.join(vmFolder, dataFolder, name)));
+        isFinishedVhdDirectory(await byPath.listFolder(remote, path.join(vmFolder, dataFolder, name)));
       directories.push({ path: `${dataFolder}/${name}`, name, finished });
     }
     found.push({ vdi, directories });

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { ListedEntry, UnitRef, VdiFolder } from '../remote/model.js';
-import { readRange, readSmallBuffer, readSmallFile } from '../remote/read.js';
+import { byPath } from '../remote/read.js';
+import type { RemoteRoot } from '../remote/root.js';
 import { FOOTER_SIZE, HEADER_SIZE, headerOffset, vhdLink, type VhdLink } from '../remote/vhd-header.js';
 
 // A chain longer than this is not one XO keeps (its retention merges older backups into the base).
@@ -30,7 +31,8 @@ export interface ChainCache {
 // (vhd-lib writes a delta's parent as the name of a sibling: "<dt>.alias.vhd" or "<dt>.vhd"). `resolveAlias` gives
 // the directory an alias points to. Where a link cannot be read, the safe side: every older VHD of the folder.
 export async function chainOf(
-  vmFolder: string,
+  // The VM folder, with the remote it is read through.
+  vm: { remote: RemoteRoot; path: string },
   vdi: VdiFolder,
   disk: string,
   resolveAlias: (alias: string) => Promise<UnitRef | undefined>,
@@ -51,7 +53,7 @@ export async function chainOf(
   };
   let current = disk;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
-    const cached = links.get(`${vdi.path}/${current}`) ?? readLink(vmFolder, vdi.path, current, resolveAlias);
+    const cached = links.get(`${vdi.path}/${current}`) ?? readLink(vm, vdi.path, current, resolveAlias);
     links.set(`${vdi.path}/${current}`, cached);
     const link = await cached;
     if (link.kind === 'base') return { units, unknown: false };
@@ -94,32 +96,34 @@ async function olderVhds(
 }
 
 async function readLink(
-  vmFolder: string,
+  { remote, path: vmFolder }: { remote: RemoteRoot; path: string },
   vdiPath: string,
   name: string,
   resolveAlias: (alias: string) => Promise<UnitRef | undefined>,
 ): Promise<VhdLink> {
   try {
-    if (!name.endsWith('.alias.vhd')) return await flatLink(path.join(vmFolder, vdiPath, name));
+    if (!name.endsWith('.alias.vhd')) return await flatLink(remote, path.join(vmFolder, vdiPath, name));
     const target = await resolveAlias(`${vdiPath}/${name}`);
     if (target === undefined) return { kind: 'unknown', why: 'the alias cannot be read' };
-    return await directoryLink(path.join(vmFolder, target.path));
+    return await directoryLink(remote, path.join(vmFolder, target.path));
   } catch (error) {
     return { kind: 'unknown', why: (error as Error).message };
   }
 }
 
-async function flatLink(file: string): Promise<VhdLink> {
-  const footer = await readRange(file, 0, FOOTER_SIZE);
+async function flatLink(remote: RemoteRoot, file: string): Promise<VhdLink> {
+  const footer = await byPath.readRange(remote, file, 0, FOOTER_SIZE);
   if (footer === undefined) return { kind: 'unknown', why: 'no VHD footer' };
   const offset = headerOffset(footer);
-  const header = offset === undefined ? undefined : await readRange(file, offset, HEADER_SIZE);
+  const header = offset === undefined ? undefined : await byPath.readRange(remote, file, offset, HEADER_SIZE);
   return vhdLink(footer, header);
 }
 
 // vhd-lib compresses every part of a VHD directory with the filters chunk-filters.json names.
-async function directoryLink(directory: string): Promise<VhdLink> {
-  const filters = JSON.parse((await readSmallFile(path.join(directory, 'chunk-filters.json'))) ?? '[]') as unknown;
+async function directoryLink(remote: RemoteRoot, directory: string): Promise<VhdLink> {
+  const filters = JSON.parse(
+    (await byPath.readSmallFile(remote, path.join(directory, 'chunk-filters.json'))) ?? '[]',
+  ) as unknown;
   const decode = (part: Buffer | undefined): Buffer | undefined => {
     if (part === undefined || !Array.isArray(filters) || filters.length === 0) return part;
     const options = { maxOutputLength: PART_LIMIT };
@@ -127,7 +131,7 @@ async function directoryLink(directory: string): Promise<VhdLink> {
     if (filters.length === 1 && filters[0] === 'gzip') return gunzipSync(part, options);
     return undefined;
   };
-  const footer = decode(await readSmallBuffer(path.join(directory, 'footer'), PART_LIMIT));
+  const footer = decode(await byPath.readSmallBuffer(remote, path.join(directory, 'footer'), PART_LIMIT));
   if (footer === undefined) return { kind: 'unknown', why: 'no VHD footer' };
-  return vhdLink(footer, decode(await readSmallBuffer(path.join(directory, 'header'), PART_LIMIT)));
+  return vhdLink(footer, decode(await byPath.readSmallBuffer(remote, path.join(directory, 'header'), PART_LIMIT)));
 }

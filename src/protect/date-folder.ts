@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';
-import { examine, readSmallFile } from '../remote/read.js';
+import { byPath } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
 import { futureWarning } from './arrival.js';
@@ -24,9 +24,9 @@ export async function reconcileDateFolder(
   }
   // Dated as a VM backup is (protect/arrival.ts), its arrival recorded by the folder's identity.
   const metadata = path.join(folder.path, 'metadata.json');
-  const examined = await examine(metadata);
+  const examined = await byPath.examine(folder.remote, metadata);
   if (examined?.type !== 'file') return;
-  const self = await examine(folder.path);
+  const self = await byPath.examine(folder.remote, folder.path);
   if (self === undefined) return;
   const anchor = { path: folder.path, examined: self };
   const { instant, arrived, namedInTheFuture } = await windowOfBackup(folder, named, examined, anchor, options);
@@ -49,7 +49,7 @@ export async function reconcileDateFolder(
     return;
   }
   const completion = judgeCompletion(
-    await readSmallFile(metadata, METADATA_LIMIT),
+    await byPath.readSmallFile(folder.remote, metadata, METADATA_LIMIT),
     examined.size,
     examined.mtimeMs,
     options.now,

@@ -8,8 +8,9 @@ import { IndexStore } from '../index/store.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { BackupKind } from '../remote/patterns.js';
-import { examine, listFolder, listVdiFolders, readSmallFile } from '../remote/read.js';
-import { isRealFolder } from '../remote/confine.js';
+import { yieldIfDue } from '../concurrency.js';
+import { withHeldRemote, type HeldRemote } from '../remote/held.js';
+import { examine, examineOrLink, listFolder, listVdiFolders, readSmallFile, relativeIn } from '../remote/read.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { vmRebuildCandidates } from './candidates.js';
 
@@ -55,17 +56,18 @@ export async function rebuildIndex(
   const { newest, ownLegacy } = await readIndexed(remote);
   const legacy = new Set<string>(ownLegacy.values());
   for (const folder of options.importFrom) for (const p of await readLegacyIndex(folder)) legacy.add(p);
-  const candidates = await walkCandidates(remote, report, options.onProgress);
-  await addLegacyCandidates(remote, legacy, candidates, report);
-  const immutable = await attributes.isImmutable(remote, [...candidates.keys()]);
-  const toWrite = selectToWrite(candidates, immutable, newest, legacy, report);
   const indexed = new Set<string>(newest.keys());
-  for (const candidate of toWrite) {
-    if (!(await writeEntry(remote, candidate, options.now))) continue;
-    indexed.add(candidate.path);
-    report.indexed.push({ path: candidate.path, day: dayOf(candidate.instant!) });
-    if (legacy.has(candidate.path)) report.imported++;
-  }
+  await withHeldRemote(remote, async (held) => {
+    const candidates = await walkCandidates(held, report, options.onProgress);
+    addLegacyCandidates(held, legacy, candidates, report);
+    const immutable = await attributes.isImmutable(remote, [...candidates.keys()]);
+    for (const candidate of selectToWrite(candidates, immutable, newest, legacy, report)) {
+      if (!(await writeEntry(held, remote, candidate, options.now))) continue;
+      indexed.add(candidate.path);
+      report.indexed.push({ path: candidate.path, day: dayOf(candidate.instant!) });
+      if (legacy.has(candidate.path)) report.imported++;
+    }
+  });
   report.indexed.sort((a, b) => a.path.localeCompare(b.path));
   // On disk before the prior art's entries they replace are removed.
   await remote.index.sync();
@@ -93,19 +95,22 @@ async function readIndexed(
 }
 
 async function walkCandidates(
-  remote: RemoteContext,
+  held: HeldRemote,
   report: RebuildReport,
   onProgress: ((done: number, total: number) => void) | undefined,
 ): Promise<Map<string, Candidate>> {
   const candidates = new Map<string, Candidate>();
-  const leaves = await findLeafFolders(remote.root);
+  const leaves = await findLeafFolders(held);
   for (const leaf of leaves) {
-    // A folder swapped for a link while read: nothing read through it; the rest of the remote is still indexed.
-    const found = await leafCandidates(leaf.kind, leaf.path).catch((error: unknown) => {
+    await yieldIfDue();
+    let found: Candidate[] = [];
+    try {
+      found = leafCandidates(held, leaf.kind, leaf.path);
+    } catch (error) {
+      // A folder swapped for a link while read: nothing read through it; the rest of the remote is still indexed.
       if (!(error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH')) throw error;
       report.skippedFolders.push({ path: leaf.path, reason: error.message });
-      return [];
-    });
+    }
     for (const candidate of found) candidates.set(candidate.path, candidate);
     report.foldersScanned++;
     onProgress?.(report.foldersScanned, leaves.length);
@@ -114,21 +119,19 @@ async function walkCandidates(
 }
 
 // The prior art locked files the walk does not look for (those inside config and pool date folders): each is a unit.
-async function addLegacyCandidates(
-  remote: RemoteContext,
+function addLegacyCandidates(
+  held: HeldRemote,
   legacy: ReadonlySet<string>,
   candidates: Map<string, Candidate>,
   report: RebuildReport,
-): Promise<void> {
+): void {
   for (const p of legacy) {
     if (candidates.has(p)) continue;
-    const candidate = await legacyCandidate(remote, p);
+    const candidate = legacyCandidate(held, p);
     if (candidate === undefined)
       report.skippedLegacy.push({
         path: p,
-        reason: isInside(p, remote.root)
-          ? 'not a file or folder of a backup of this remote'
-          : `not inside ${remote.root}`,
+        reason: isInside(p, held.root) ? 'not a file or folder of a backup of this remote' : `not inside ${held.root}`,
       });
     else candidates.set(p, candidate);
   }
@@ -160,8 +163,13 @@ function selectToWrite(
 }
 
 // Writes a locked entry for a dated candidate; false when it is gone or no longer a file or folder.
-async function writeEntry(remote: RemoteContext, candidate: Candidate, now: number): Promise<boolean> {
-  const examined = await examine(candidate.path);
+async function writeEntry(
+  held: HeldRemote,
+  remote: RemoteContext,
+  candidate: Candidate,
+  now: number,
+): Promise<boolean> {
+  const examined = examine(held, relativeIn(held, candidate.path));
   if (examined === undefined || examined.type === 'symlink' || examined.type === 'other') return false;
   const request = {
     remote: remote.id,
@@ -188,18 +196,20 @@ async function removeOwnLegacy(
   }
 }
 
-// A path from the prior art's index, as a unit: inside a backup tree of this remote, no symlink on the way, dated by
-// the nearest datetime in its path (its own name, or its date folder's).
-async function legacyCandidate(remote: RemoteContext, unit: string): Promise<Candidate | undefined> {
-  if (!path.isAbsolute(unit) || !isInside(unit, remote.root)) return undefined;
-  const segments = path.relative(remote.root, unit).split(path.sep);
+// A path from the prior art's index, as a unit: inside a backup tree of this remote, written plainly, dated by the
+// nearest datetime in its path (its own name, or its date folder's). Examined through the held remote: one with a
+// symbolic link on the way is no unit.
+function legacyCandidate(held: HeldRemote, unit: string): Candidate | undefined {
+  if (!path.isAbsolute(unit) || !isInside(unit, held.root)) return undefined;
+  const relative = path.relative(held.root, unit);
+  const segments = relative.split(path.sep);
   const kind = ({ 'xo-vm-backups': 'vm', 'xo-config-backups': 'config', 'xo-pool-metadata-backups': 'pool' } as const)[
     segments[0] ?? ''
   ];
-  if (kind === undefined || segments.length < 2 || (await isRealFolder(remote, path.dirname(unit))) !== true)
-    return undefined;
-  const examined = await examine(unit);
-  if (examined === undefined || (examined.type !== 'file' && examined.type !== 'directory')) return undefined;
+  if (kind === undefined || segments.length < 2 || path.join(held.root, relative) !== unit) return undefined;
+  const examined = examineOrLink(held, relative);
+  if (examined === undefined || examined instanceof AppError) return undefined;
+  if (examined.type !== 'file' && examined.type !== 'directory') return undefined;
   const dated = [...segments]
     .reverse()
     .map((segment) => parseBackupDatetime(segment))
@@ -207,22 +217,23 @@ async function legacyCandidate(remote: RemoteContext, unit: string): Promise<Can
   return { path: unit, kind, recursive: examined.type === 'directory', instant: dated, backup: unit };
 }
 
-async function leafCandidates(kind: BackupKind, folder: string): Promise<Candidate[]> {
+function leafCandidates(held: HeldRemote, kind: BackupKind, folder: string): Candidate[] {
   if (kind !== 'vm') {
     return [
       { path: folder, kind, recursive: true, instant: parseBackupDatetime(path.basename(folder)), backup: folder },
     ];
   }
-  const entries = await listFolder(folder);
-  const vdis = await listVdiFolders(folder);
-  const dataFolders = new Map<string, Awaited<ReturnType<typeof listFolder>>>();
+  const relative = relativeIn(held, folder);
+  const entries = listFolder(held, relative);
+  const vdis = listVdiFolders(held, relative);
+  const dataFolders = new Map<string, ReturnType<typeof listFolder>>();
   const aliases = new Map<string, string>();
   for (const vdi of vdis) {
     if (vdi.entries.some((e) => e.name === 'data' && e.isDirectory))
-      dataFolders.set(vdi.path, await listFolder(path.join(folder, vdi.path, 'data')));
+      dataFolders.set(vdi.path, listFolder(held, `${relative}/${vdi.path}/data`));
     for (const entry of vdi.entries) {
       if (!entry.isFile || !entry.name.endsWith('.alias.vhd')) continue;
-      const content = await readSmallFile(path.join(folder, vdi.path, entry.name));
+      const content = readSmallFile(held, `${relative}/${vdi.path}/${entry.name}`);
       if (content !== undefined) aliases.set(`${vdi.path}/${entry.name}`, content);
     }
   }

@@ -3,8 +3,7 @@ import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError, errnoCode } from '../errors.js';
 import { readWhole, withHeldRemote } from './held.js';
-import { holdRemoteRoot } from './read.js';
-import { isEncryptedRemote, type RemoteRoot } from './root.js';
+import type { RemoteRoot } from './root.js';
 
 // XO's remote encryption (@xen-orchestra/fs), read with the key the admin gave XO: every file XO writes but
 // encryption.json is IV | ciphertext | auth tag, the key being the UTF-8 bytes of the 32-character key string, the
@@ -111,13 +110,13 @@ export function readKeyFile(remote: Pick<RemoteConfig, 'id' | 'encryptionKeyFile
 }
 
 // How the daemon reads a remote: with its key file (checked against XO's canary, metadata.json), jsons, aliases and
-// VHD parts are decrypted and read as on a plain remote; without it, `encrypted` says they are ciphertext. The root
-// is held with its decryption, for the readers that read by path (remote/read.ts).
+// VHD parts are decrypted and read as on a plain remote; without it, `encrypted` says they are ciphertext. The remote's
+// context keeps `decrypt`: every held remote opened from it reads through it (remote/held.ts).
 export async function readingOf(
   remote: Pick<RemoteConfig, 'id' | 'encryptionKeyFile'>,
   root: RemoteRoot,
 ): Promise<{ encrypted: boolean; decrypt?: Decrypt }> {
-  if (remote.encryptionKeyFile === undefined) return { encrypted: await isEncryptedRemote(root.root) };
+  if (remote.encryptionKeyFile === undefined) return { encrypted: await isEncryptedRemote(root) };
   const key = readKeyFile(remote);
   const plain = { root: root.root, realRoot: root.realRoot };
   const [descriptor, canary] = await withHeldRemote(plain, (held) =>
@@ -149,8 +148,23 @@ export async function readingOf(
         hint: "write there the encryption key of the remote's settings in XO; until then this remote is not protected",
       },
     );
-  holdRemoteRoot({ ...plain, decrypt });
   return { encrypted: false, decrypt };
+}
+
+// XO writes encryption.json (plain) and metadata.json (a canary, encrypted) when it sets up an encrypted remote; a
+// plain remote has neither, or encryption.json saying "none". One that cannot be read counts as encrypted, so its
+// backups are still locked once their json has settled. Read like any remote content: no FIFO, link or large file.
+async function isEncryptedRemote(root: RemoteRoot): Promise<boolean> {
+  try {
+    return await withHeldRemote(root, (held) => {
+      const descriptor = held.lstat('encryption.json');
+      if (descriptor === undefined) return Promise.resolve(held.lstat('metadata.json') !== undefined);
+      const text = held.readSmall('encryption.json', SMALL)?.toString('utf8');
+      return Promise.resolve(text === undefined || (JSON.parse(text) as { algorithm?: unknown }).algorithm !== 'none');
+    });
+  } catch {
+    return true;
+  }
 }
 
 // The refusals that stop one remote, not the daemon (daemon/remotes.ts): its key file, fixed while the daemon runs.

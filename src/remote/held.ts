@@ -61,11 +61,6 @@ export class HeldTree {
     this.#fds.set('', top);
   }
 
-  // `top` opened with `flags`; `expectedReal`: it must resolve there, judged on the descriptor (no race).
-  static openTop(top: string, flags: number, expectedReal?: string): HeldTree {
-    return new HeldTree(openTop(top, flags, expectedReal));
-  }
-
   // The folder's descriptor; undefined when it does not exist. Throws NotAFolder for a symlink or a file.
   // A chain of VHD directories can hold many thousand folders: past a bound, the descriptors are opened again.
   folder(relative: string): number | undefined {
@@ -264,10 +259,6 @@ export function openTop(top: string, flags: number, expectedReal?: string): numb
 export function parentOf(relative: string): string {
   const parent = path.posix.dirname(relative);
   return parent === '.' ? '' : parent;
-}
-
-export function openRemoteTree(remote: RemoteRoot): HeldRemote {
-  return HeldRemote.open(remote);
 }
 
 // `dir` is the root or below it, written the way path.join writes it (no "//", ".", ".." or trailing "/").

@@ -1,8 +1,6 @@
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import type { RemoteConfig } from '../config/schema.js';
 import { AppError, errnoCode } from '../errors.js';
-import { holdRemoteRoot, readSmallFile } from './read.js';
 
 // A remote's root as configured, and as resolved once at start: everything acted on must still resolve below it.
 export interface RemoteRoot {
@@ -24,8 +22,6 @@ export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
       });
     }
     const realRoot = await realpath(remote.root);
-    // From now on, what is read below the root is read from a descriptor of it, checked to be here (remote/held.ts).
-    holdRemoteRoot({ root: remote.root, realRoot });
     return realRoot;
   } catch (error) {
     if (error instanceof AppError) throw error;
@@ -44,33 +40,9 @@ export async function resolveRemoteRoot(remote: RemoteConfig): Promise<string> {
   }
 }
 
-// XO writes encryption.json (plain) and metadata.json (a canary, encrypted) when it sets up an encrypted remote; a
-// plain remote has neither, or encryption.json saying "none". One that cannot be read counts as encrypted, so its
-// backups are still locked once their json has settled. Read like any remote content: no FIFO, link or large file.
-export async function isEncryptedRemote(root: string): Promise<boolean> {
-  const descriptor = path.join(root, 'encryption.json');
-  try {
-    if (!(await exists(descriptor))) return await exists(path.join(root, 'metadata.json'));
-    const text = await readSmallFile(descriptor);
-    return text === undefined || (JSON.parse(text) as { algorithm?: unknown }).algorithm !== 'none';
-  } catch {
-    return true;
-  }
-}
-
 // XO sets up encryption only on a root holding nothing but dotfiles and its own two files ("Remote directory must be
 // empty."): until XO has written something else there, the daemon writes nothing at the root.
 export async function isUntouchedByXo(root: string): Promise<boolean> {
   const names = await readdir(root);
   return names.every((name) => name.startsWith('.') || name === 'encryption.json');
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await lstat(file);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw error;
-  }
 }

@@ -74,7 +74,7 @@ export async function verifyRemote(
     const cap = options.maxTreeEntries ?? MAX_TREE_ENTRIES;
     const inside = await listLockedTrees(held, entries, immutable, cap, report);
     const insideImmutable = await attributes.isImmutable(remote, [...inside.values()].flat());
-    const leaves = await findLeafFolders(remote.root);
+    const leaves = await findLeafFolders(held);
     const total = entries.length + leaves.length;
     const newest = newestPerPath(entries);
     for (const entry of entries) {

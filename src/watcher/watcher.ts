@@ -6,6 +6,8 @@ import { CapGauge, type CapLevel } from '../caps.js';
 import { errnoCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { classifyFolder, isCompletionSignal, type BackupKind } from '../remote/patterns.js';
+import { withHeldRemote } from '../remote/held.js';
+import type { RemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
 
 // chokidar lists a newly added folder before its watch exists, so a sub-folder created in between is never reported.
@@ -36,6 +38,7 @@ export type WatchEvent =
 // plain fs.watch for the VM tree, which chokidar would relist on every change (docs/performance.md).
 // Events are hints: the start-up scan and periodic rescan make a missed one cost latency, never protection.
 export class RemoteWatcher {
+  readonly #remote: RemoteRoot;
   readonly #root: string;
   readonly #log: Logger;
   readonly #onEvent: (event: WatchEvent) => void;
@@ -58,12 +61,13 @@ export class RemoteWatcher {
   readonly #structural = new Set<string>();
 
   constructor(
-    root: string,
+    remote: RemoteRoot,
     log: Logger,
     onEvent: (event: WatchEvent) => void,
     limits: WatchLimits = { maxWatchedFolders: Number.MAX_SAFE_INTEGER, rescanEveryMs: 0 },
   ) {
-    this.#root = root;
+    this.#remote = remote;
+    this.#root = remote.root;
     this.#log = log;
     this.#onEvent = onEvent;
     this.#rescanEveryMs = limits.rescanEveryMs;
@@ -208,7 +212,7 @@ export class RemoteWatcher {
 
   // Every leaf folder under a structural one gets its watch (and a first reconcile) if it has none yet.
   #listLeaves(dir: string, failure: string): void {
-    findLeafFolders(this.#root, this.#relative(dir))
+    withHeldRemote(this.#remote, (held) => findLeafFolders(held, this.#relative(dir)))
       .then((leaves) => {
         for (const leaf of leaves) this.#addLeaf(leaf);
       })

@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { hash } from 'node:crypto';
 import { cp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -8,7 +9,7 @@ import { parseEntry, type IndexEntry } from '../../src/index/entry.js';
 import { checkIndexFormat } from '../../src/index/format.js';
 import { UnitWindows } from '../../src/index/windows.js';
 import { ProvenBackups } from '../../src/protect/proven.js';
-import { examine } from '../../src/remote/read.js';
+import { identityOf } from '../../src/remote/identity.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
 
@@ -62,7 +63,7 @@ async function restoreFixture(): Promise<Copy> {
     const entry = parseEntry(text)!;
     const flags = entry.recursive ? ['-R', '+i'] : ['+i'];
     expect(spawnSync('chattr', [...flags, '--', entry.path]).status, entry.path).toBe(0);
-    const identity = (await examine(entry.path))!.identity;
+    const identity = identityOf(lstatSync(entry.path, { bigint: true }));
     renames.set(windowName(entry.identity!), windowName(identity));
     const restored = { ...entry, identity };
     await rm(file);

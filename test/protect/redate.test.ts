@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
@@ -8,7 +9,7 @@ import type { LeafFolder } from '../../src/protect/context.js';
 import { lockUnits } from '../../src/protect/locker.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
 import { parseBackupDatetime } from '../../src/remote/datetime.js';
-import { examine } from '../../src/remote/read.js';
+import { identityOf } from '../../src/remote/identity.js';
 import { DAY } from '../support/daemon.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
 import { indexAsLocked } from '../support/index-entry.js';
@@ -58,7 +59,7 @@ describe("a chain's units already locked for an older backup", () => {
       [base!.directory, delta!.json, delta!.alias, delta!.directory].sort(),
     );
     for (const unit of redated) {
-      const identity = (await examine(unit))!.identity;
+      const identity = identityOf(lstatSync(unit, { bigint: true }));
       const entry = await index.read(dayOf(deltaInstant), unit);
       expect(entry).toMatchObject({ state: 'locked', backup: delta!.json, identity: { ino: identity.ino } });
       expect(Date.parse(entry!.backupDatetime)).toBe(deltaInstant);

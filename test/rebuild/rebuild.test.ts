@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
@@ -77,6 +77,26 @@ describe('rebuild-index on ext4 with real chattr', () => {
     expect(report.skippedLegacy).toEqual([{ path: '/etc/passwd', reason: `not inside ${remote.root}` }]);
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([utcDay(t)]);
     expect(allImmutable(vm.units)).toBe(true);
+  });
+
+  it('indexes nothing the prior art names through a symbolic link out of the remote', async () => {
+    const remote = await tempRemote();
+    const outside = path.join(remote.base, 'outside');
+    await mkdir(outside);
+    const planted = path.join(outside, `${xoDatetime(t)}.json`);
+    await writeFile(planted, '{}');
+    execFileSync('chattr', ['+i', planted]);
+    await mkdir(path.join(remote.root, 'xo-vm-backups'), { recursive: true });
+    await symlink(outside, path.join(remote.root, 'xo-vm-backups', 'linked'));
+    const named = path.join(remote.root, 'xo-vm-backups', 'linked', path.basename(planted));
+    const legacy = path.join(remote.base, 'legacy-index');
+    await mkdir(path.join(legacy, '2026-10-05'), { recursive: true });
+    await writeFile(path.join(legacy, '2026-10-05', entryName(named)), named);
+
+    const report = await rebuildIndex(await contextOf(remote), attributes, { importFrom: [legacy], now: t + DAY });
+    expect(report.indexed).toEqual([]);
+    expect(report.skippedLegacy).toEqual([{ path: named, reason: 'not a file or folder of a backup of this remote' }]);
+    expect(existsSync(path.join(remote.indexPath, 'r', utcDay(t), entryName(named)))).toBe(false);
   });
 
   it('with rebuildIndexOnStart, the daemon finds what its index lost and lifts it when its window has passed', async () => {

@@ -1,16 +1,34 @@
 import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { cp, mkdir, rename, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
-import { examine, listFolder, listVdiFolders, readRange, readSmallFile } from '../../src/remote/read.js';
-import { resolveRemoteRoot } from '../../src/remote/root.js';
+import { HeldRemote } from '../../src/remote/held.js';
+import { byPath, examine, listFolder, listVdiFolders, readSmallFile, relativeIn } from '../../src/remote/read.js';
+import type { RemoteRoot } from '../../src/remote/root.js';
 import { tempFolder, tempRemote } from '../support/remote.js';
+
+// Each read through a held remote opened for it, as one operation of the daemon: a folder swapped since the last
+// one is met as it is now.
+function reader(remote: RemoteRoot): <T>(read: (held: HeldRemote) => T) => T {
+  return (read) => {
+    const held = HeldRemote.open(remote);
+    try {
+      return read(held);
+    } finally {
+      held.close();
+    }
+  };
+}
 
 // What the daemon reads from a remote an attacker can write to: a json or an alias, synchronously.
 describe('readSmallFile', () => {
   it('reads a regular file, and gives nothing for a FIFO, a folder, a symlink or a file past the limit, without hanging', async () => {
-    const folder = await tempFolder();
+    const root = await tempFolder();
+    const at = reader({ root, realRoot: realpathSync(root) });
+    const folder = path.join(root, 'vm');
+    await mkdir(folder);
     const alias = path.join(folder, 'disk.alias.vhd');
     await writeFile(alias, 'data/20261001T061500Z.vhd');
     execFileSync('mkfifo', [path.join(folder, 'fifo.alias.vhd')]);
@@ -18,13 +36,29 @@ describe('readSmallFile', () => {
     await symlink('/etc/hostname', path.join(folder, 'link.alias.vhd'));
     await writeFile(path.join(folder, 'large.alias.vhd'), 'x'.repeat(65));
 
-    expect(await readSmallFile(alias)).toBe('data/20261001T061500Z.vhd');
-    expect(await readSmallFile(path.join(folder, 'fifo.alias.vhd'))).toBeUndefined();
-    expect(await readSmallFile(path.join(folder, 'folder.alias.vhd'))).toBeUndefined();
-    expect(await readSmallFile(path.join(folder, 'link.alias.vhd'))).toBeUndefined();
-    expect(await readSmallFile(path.join(folder, 'large.alias.vhd'), 64)).toBeUndefined();
-    expect(await readSmallFile(path.join(folder, 'large.alias.vhd'), 65)).toBe('x'.repeat(65));
-    expect(await readSmallFile(path.join(folder, 'missing.alias.vhd'))).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, alias)))).toBe('data/20261001T061500Z.vhd');
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'fifo.alias.vhd'))))).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'folder.alias.vhd'))))).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'link.alias.vhd'))))).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'large.alias.vhd')), 64))).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'large.alias.vhd')), 65))).toBe('x'.repeat(65));
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'missing.alias.vhd'))))).toBeUndefined();
+  });
+});
+
+// Nothing is opened by a path outside the remote it is read from.
+describe('reads by path', () => {
+  it('refuses a path outside the remote instead of opening it', async () => {
+    const root = await tempFolder();
+    const elsewhere = await tempFolder();
+    await writeFile(path.join(elsewhere, 'x.json'), '{}');
+    const remote = { root, realRoot: realpathSync(root) };
+    await expect(byPath.readSmallFile(remote, path.join(elsewhere, 'x.json'))).rejects.toMatchObject({
+      code: 'REMOTE_PATH_OUTSIDE',
+    });
+    await expect(byPath.listFolder(remote, `${root}/../${path.basename(elsewhere)}`)).rejects.toMatchObject({
+      code: 'REMOTE_PATH_OUTSIDE',
+    });
   });
 });
 
@@ -33,13 +67,11 @@ describe('readSmallFile', () => {
 describe('reads below a remote root', () => {
   async function swappedRemote(): Promise<{ root: string; vm: string; vdi: string; outside: string }> {
     const remote = await tempRemote();
-    const config = { id: 'r', root: remote.root, immutabilityDurationMs: 86_400_000 };
     const backup = await writeVmBackup(remote.root, {
       vm: 'vm',
       datetime: xoDatetime(Date.now()),
       disks: [{ type: 'vhd-directory' }],
     });
-    await resolveRemoteRoot(config as Parameters<typeof resolveRemoteRoot>[0]);
     const vm = path.join(remote.root, 'xo-vm-backups', 'vm');
     const alias = backup.units.find((u) => u.endsWith('.alias.vhd'))!;
     const outside = path.join(remote.base, 'outside');
@@ -53,39 +85,53 @@ describe('reads below a remote root', () => {
   }
 
   it('never reads a json, an alias, a VHD header or a listing through a folder swapped for a symbolic link', async () => {
-    const { vm, vdi, outside } = await swappedRemote();
-    const json = (await listFolder(vm)).find((e) => e.name.endsWith('.json'))!.name;
-    const alias = (await listFolder(vdi)).find((e) => e.name.endsWith('.alias.vhd'))!.name;
-    const header = path.join(vdi, (await readSmallFile(path.join(vdi, alias)))!, 'header');
+    const { root, vm, vdi, outside } = await swappedRemote();
+    const at = reader({ root, realRoot: realpathSync(root) });
+    // A read; a REMOTE_LINK_ON_PATH it throws, as its code.
+    const codeOf = <T>(read: (held: HeldRemote) => T): T | string | undefined => {
+      try {
+        return at(read);
+      } catch (error) {
+        return (error as { code?: string }).code;
+      }
+    };
+    const json = at((h) => listFolder(h, relativeIn(h, vm))).find((e) => e.name.endsWith('.json'))!.name;
+    const alias = at((h) => listFolder(h, relativeIn(h, vdi))).find((e) => e.name.endsWith('.alias.vhd'))!.name;
+    const header = path.join(
+      vdi,
+      at((h) => readSmallFile(h, relativeIn(h, path.join(vdi, alias))))!,
+      'header',
+    );
     const relativeVdi = path.relative(vm, vdi);
-    expect(await readRange(header, 0, 1)).toBeDefined();
+    expect(at((h) => h.readRange(relativeIn(h, header), 0, 1))).toBeDefined();
 
     // The VHD directory's data/ folder, then the VDI folder, then the VM folder itself.
     await swapForLink(path.join(vdi, 'data'), path.join(outside, relativeVdi, 'data'));
-    await expect(readRange(header, 0, 1)).rejects.toMatchObject({ code: 'REMOTE_LINK_ON_PATH' });
-    await expect(examine(path.dirname(header))).rejects.toMatchObject({ code: 'REMOTE_LINK_ON_PATH' });
+    expect(codeOf((h) => readSmallFile(h, relativeIn(h, header)))).toBe('REMOTE_LINK_ON_PATH');
+    expect(codeOf((h) => examine(h, relativeIn(h, path.dirname(header))))).toBe('REMOTE_LINK_ON_PATH');
 
     await writeFile(path.join(outside, relativeVdi, alias), 'data/outside.vhd');
     await swapForLink(vdi, path.join(outside, relativeVdi));
-    await expect(readSmallFile(path.join(vdi, alias))).rejects.toMatchObject({ code: 'REMOTE_LINK_ON_PATH' });
+    expect(codeOf((h) => readSmallFile(h, relativeIn(h, path.join(vdi, alias))))).toBe('REMOTE_LINK_ON_PATH');
 
     await writeFile(path.join(outside, json), JSON.stringify({ vhds: { x: 'names/what/outside/wants' } }));
     await swapForLink(vm, outside);
-    await expect(readSmallFile(path.join(vm, json))).rejects.toMatchObject({ code: 'REMOTE_LINK_ON_PATH' });
-    await expect(listFolder(path.join(vm, 'vdis'))).rejects.toMatchObject({ code: 'REMOTE_LINK_ON_PATH' });
-    await expect(listVdiFolders(vm)).resolves.toEqual([]);
+    expect(codeOf((h) => readSmallFile(h, relativeIn(h, path.join(vm, json))))).toBe('REMOTE_LINK_ON_PATH');
+    expect(codeOf((h) => listFolder(h, relativeIn(h, path.join(vm, 'vdis'))))).toBe('REMOTE_LINK_ON_PATH');
+    expect(at((h) => listVdiFolders(h, relativeIn(h, vm)))).toEqual([]);
     // A folder to list that is itself a link is not entered, like a file that is a link is not read.
-    expect(await listFolder(vm)).toEqual([]);
-    await expect(examine(path.join(vm, json))).rejects.toMatchObject({ code: 'REMOTE_LINK_ON_PATH' });
+    expect(at((h) => listFolder(h, relativeIn(h, vm)))).toEqual([]);
+    expect(codeOf((h) => examine(h, relativeIn(h, path.join(vm, json))))).toBe('REMOTE_LINK_ON_PATH');
   });
 
   it('reads nothing from a FIFO or a 1 GiB sparse file in place of a json, without hanging', async () => {
-    const { vm } = await swappedRemote();
+    const { root, vm } = await swappedRemote();
+    const at = reader({ root, realRoot: realpathSync(root) });
     execFileSync('mkfifo', [path.join(vm, '20261001T061500Z.json')]);
     const sparse = path.join(vm, '20261002T061500Z.json');
     await writeFile(sparse, '{}');
     await truncate(sparse, 1024 ** 3);
-    expect(await readSmallFile(path.join(vm, '20261001T061500Z.json'))).toBeUndefined();
-    expect(await readSmallFile(sparse)).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(vm, '20261001T061500Z.json'))))).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, sparse)))).toBeUndefined();
   });
 });
