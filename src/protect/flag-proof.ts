@@ -1,7 +1,5 @@
 import type { AttributesAdapter } from '../attributes/adapter.js';
-import { isRealFolder } from '../remote/confine.js';
 import type { Examined } from '../remote/read.js';
-import path from 'node:path';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { addRequest } from './request.js';
 
@@ -55,20 +53,17 @@ export async function relockFlagsOff(
     delete report.flagsToRead;
     // undefined: gone, or no longer a plain file or directory; the next reconcile sees what is there now.
     const off = units?.filter(({ unit }) => read.get(unit) === false) ?? [];
-    if (off.length > 0) findings.push(await relock(folder, off));
+    if (off.length > 0) findings.push(relock(folder, off));
   }
   return findings;
 }
 
-async function relock(folder: LeafFolder, off: readonly IndexedUnit[]): Promise<FlagFindings> {
+function relock(folder: LeafFolder, off: readonly IndexedUnit[]): FlagFindings {
   const found: FlagFindings = { folder, requests: [], refusals: [], warnings: [] };
-  const real = new Set<string>();
   for (const indexed of off) {
     found.warnings.push({ path: indexed.unit, security: true, reason: FLAG_OFF_REASON });
-    // A date folder is the unit itself, checked real by its reconcile; a VM's unit lies below its folder.
-    const confined =
-      indexed.unit === folder.path || (await isRealFolder(folder.remote, path.dirname(indexed.unit), real)) === true;
-    addRequest(found, folder, { ...indexed, confined });
+    // Where it is now is checked by the flag helper, which follows no link from the root (ECONFINE, a security warning).
+    addRequest(found, folder, { ...indexed, confined: true });
   }
   return found;
 }

@@ -1,15 +1,18 @@
-import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync } from 'node:fs';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { PathOutcome, Target, Within } from '../../src/attributes/adapter.js';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { IndexStore } from '../../src/index/store.js';
 import { createLogger } from '../../src/log/logger.js';
 import { lockUnits } from '../../src/protect/locker.js';
 import { utcDay } from '../../src/remote/datetime.js';
-import { examine } from '../../src/remote/read.js';
+import { identityOf } from '../../src/remote/identity.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
 import { oneUnitRequest } from '../support/lock-request.js';
-import { tempRemote } from '../support/remote.js';
+import { isImmutable, tempRemote } from '../support/remote.js';
 
 describe('lockUnits', () => {
   it('writes each entry before chattr runs, and completes it with the identity after', async () => {
@@ -40,8 +43,8 @@ describe('lockUnits', () => {
     const [result] = await lockUnits([request], new FakeAttributes(), { now: () => instant }, createLogger('silent'));
     expect(result).toMatchObject({ outcome: { status: 'ok' }, indexed: false });
     expect(await index.read(utcDay(instant), unit)).toBeUndefined();
-    const found = await examine(unit);
-    expect(await index.windows.read(found!.identity)).toEqual({ until: instant + 1, path: unit });
+    const found = identityOf(lstatSync(unit, { bigint: true }));
+    expect(await index.windows.read(found)).toEqual({ until: instant + 1, path: unit });
   });
 
   it('records the identity the flag helper locked, not what a walk by path finds afterwards', async () => {
@@ -80,5 +83,42 @@ describe('lockUnits', () => {
     const [result] = await lockUnits([request], silent, { now: () => instant }, createLogger('silent'));
     expect(result).toMatchObject({ indexed: false, leftPending: true });
     expect(await index.read(utcDay(instant), unit)).toMatchObject({ state: 'pending' });
+  });
+
+  it('refuses a unit whose folder became a symbolic link since its reconcile: a security warning, nothing outside locked', async () => {
+    const remote = await tempRemote();
+    const index = new IndexStore(remote.indexPath, 'r');
+    await index.open();
+    const { instant, request } = await oneUnitRequest(remote.root, index);
+    const folder = path.join(remote.root, 'vm');
+    await mkdir(folder);
+    const unit = path.join(folder, 'unit');
+    await writeFile(unit, 'x');
+    // The swap: the folder moved aside, a link to a twin outside the remote in its place.
+    const outside = path.join(remote.base, 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, 'unit'), 'x');
+    await rename(folder, `${folder}.away`);
+    await symlink(outside, folder);
+    type Line = { level: number; msg: string; security?: boolean; path?: string };
+    const logs: Line[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Line);
+        done();
+      },
+    });
+
+    const [result] = await lockUnits(
+      [{ ...request, unit, backup: { ...request.backup, label: unit } }],
+      new IoctlAdapter(),
+      { now: () => instant },
+      createLogger('warn', sink),
+    );
+    expect(result?.outcome).toMatchObject({ status: 'failed', code: 'ECONFINE' });
+    expect(isImmutable(path.join(outside, 'unit'))).toBe(false);
+    expect(logs).toContainEqual(
+      expect.objectContaining({ security: true, path: unit, msg: expect.stringContaining(folder) as unknown }),
+    );
   });
 });
