@@ -3,7 +3,7 @@ import type { RemoteContext } from '../context/remote-context.js';
 import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { isInside } from '../paths.js';
-import { HeldRemote, isPlainlyBelow, linkOnPath, NotAFolder, parentOf } from '../remote/held.js';
+import { isPlainlyBelow, linkOnPath, NotAFolder, parentOf, withHeldRemote } from '../remote/held.js';
 import type { Identity } from '../remote/identity.js';
 import { examineIn, relativeIn, type Examined } from '../remote/read.js';
 import type { LiftCandidate } from './plan.js';
@@ -52,29 +52,26 @@ type Found = Examined | undefined | typeof FOLDER_GONE | AppError;
 const FOLDER_GONE = 'folder gone';
 
 async function examineUnits(remote: RemoteContext, units: readonly string[]): Promise<Found[]> {
-  let held: HeldRemote;
   try {
-    held = HeldRemote.open(remote);
+    return await withHeldRemote(remote, async (held) => {
+      const found: Found[] = [];
+      for (const unit of units) {
+        await yieldIfDue();
+        const relative = relativeIn(held, unit);
+        try {
+          found.push(held.folder(parentOf(relative)) === undefined ? FOLDER_GONE : examineIn(held, relative));
+        } catch (error) {
+          if (!(error instanceof NotAFolder)) throw error;
+          found.push(error.reason === 'not a folder' ? FOLDER_GONE : linkOnPath(unit, error));
+        }
+      }
+      return found;
+    });
   } catch (error) {
+    // The root itself: not where it was at start (a link), or gone.
     if (error instanceof AppError) return units.map(() => error);
     if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return units.map(() => FOLDER_GONE);
     throw error;
-  }
-  try {
-    const found: Found[] = [];
-    for (const unit of units) {
-      await yieldIfDue();
-      const relative = relativeIn(held, unit);
-      try {
-        found.push(held.folder(parentOf(relative)) === undefined ? FOLDER_GONE : examineIn(held, relative));
-      } catch (error) {
-        if (!(error instanceof NotAFolder)) throw error;
-        found.push(error.reason === 'not a folder' ? FOLDER_GONE : linkOnPath(unit, error));
-      }
-    }
-    return found;
-  } finally {
-    held.close();
   }
 }
 

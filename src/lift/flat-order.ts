@@ -4,7 +4,7 @@ import type { RemoteContext } from '../context/remote-context.js';
 import { isFlatVhdName } from '../remote/model.js';
 import { isVmMetadataName } from '../remote/patterns.js';
 import { yieldIfDue } from '../concurrency.js';
-import { HeldRemote } from '../remote/held.js';
+import { withHeldRemote } from '../remote/held.js';
 import type { VdiFolder } from '../remote/model.js';
 import { listVdiFolders, relativeIn } from '../remote/read.js';
 import type { RemoteRoot } from '../remote/root.js';
@@ -70,13 +70,7 @@ export async function holdJsonsOverLockedVhds(
 // for any when the root cannot be opened.
 async function vdisOf(remote: RemoteRoot, vmFolders: readonly string[]): Promise<Map<string, VdiFolder[]>> {
   const listed = new Map<string, VdiFolder[]>();
-  let held: HeldRemote;
-  try {
-    held = HeldRemote.open(remote);
-  } catch {
-    return listed;
-  }
-  try {
+  await withHeldRemote(remote, async (held) => {
     for (const vmFolder of vmFolders) {
       await yieldIfDue();
       try {
@@ -85,8 +79,6 @@ async function vdisOf(remote: RemoteRoot, vmFolders: readonly string[]): Promise
         // Not listed: its jsons stay locked.
       }
     }
-  } finally {
-    held.close();
-  }
+  }).catch(() => undefined);
   return listed;
 }

@@ -24,7 +24,8 @@ function onTheWay<T>(held: HeldRemote, relative: string, read: () => T | undefin
   }
 }
 
-function listIn(held: HeldRemote, relative: string): ListedEntry[] {
+// A folder's entries; [] when it is missing, a file or a link.
+export function listFolder(held: HeldRemote, relative: string): ListedEntry[] {
   return (
     onTheWay(held, relative, () =>
       held.list(relative).map(({ name, isDirectory, isFile }) => ({ name, isDirectory, isFile })),
@@ -32,22 +33,17 @@ function listIn(held: HeldRemote, relative: string): ListedEntry[] {
   );
 }
 
-// A folder's entries; [] when it is missing, a file or a link.
-export function listFolder(held: HeldRemote, relative: string): ListedEntry[] {
-  return listIn(held, relative);
-}
-
 // vdis/<jobId>/<vdiUuid>/: two levels of folders, then each VDI folder's listing; symlinked folders are not entered.
 export function listVdiFolders(held: HeldRemote, vmFolder: string): VdiFolder[] {
   const folders: VdiFolder[] = [];
   // The VM folder itself a link: not entered, as its listing is not.
   if (onTheWay(held, vmFolder, () => held.folder(vmFolder)) === undefined) return folders;
-  for (const job of listIn(held, path.posix.join(vmFolder, 'vdis'))) {
+  for (const job of listFolder(held, path.posix.join(vmFolder, 'vdis'))) {
     if (!job.isDirectory || job.name.startsWith('.')) continue;
-    for (const vdi of listIn(held, path.posix.join(vmFolder, 'vdis', job.name))) {
+    for (const vdi of listFolder(held, path.posix.join(vmFolder, 'vdis', job.name))) {
       if (!vdi.isDirectory || vdi.name.startsWith('.')) continue;
       const relative = `vdis/${job.name}/${vdi.name}`;
-      folders.push({ path: relative, entries: listIn(held, path.posix.join(vmFolder, relative)) });
+      folders.push({ path: relative, entries: listFolder(held, path.posix.join(vmFolder, relative)) });
     }
   }
   return folders;
