@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { Logger } from '../log/logger.js';
 import type { Urgency } from '../protect/scheduler.js';
+import { errnoCode } from '../errors.js';
 import { withHeldRemote } from '../remote/held.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { VERSION } from '../version.js';
@@ -73,7 +74,11 @@ export class RescanService implements Service {
 
   // One remote listed again: 'event' then 'scan' on the same folder is a full proof, right away.
   async rescanRemote(remote: RemoteContext, ...urgencies: Urgency[]): Promise<void> {
-    const leaves = await withHeldRemote(remote, (held) => findLeafFolders(held));
+    const leaves = await withHeldRemote(remote, (held) => findLeafFolders(held)).catch((error: unknown) => {
+      // The root gone since the health check looked: nothing to list; the next check pauses the remote.
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
+      throw error;
+    });
     this.#deps.watchers.adopt(remote, leaves);
     for (const leaf of leaves)
       for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
