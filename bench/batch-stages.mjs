@@ -4,7 +4,7 @@
 // --window keeps the lines logged between FROM and TO epoch milliseconds (bench/run.mjs records each step's start,
 // last write and last lock as `at` in its JSON).
 // Stages, in the order a round runs them: reconcile (listings, jsons, chains, index reads: "reconciled N folder(s)"),
-// then per lock batch: confine (the folders checked real), entries (write-ahead entries written and synced), flag
+// then per lock batch: holds (the VMs a repair lift holds left out), entries (write-ahead entries written and synced), flag
 // (the helper's runs, FLAG_LANES at once), complete (each unit examined again, its entry completed, its window record).
 import fs from 'node:fs';
 
@@ -13,7 +13,7 @@ const windowAt = args.indexOf('--window');
 const [from, to] = windowAt >= 0 ? args.splice(windowAt, 2)[1].split('-').map(Number) : [-Infinity, Infinity];
 
 for (const file of args) {
-  const stages = { reconcile: 0, confine: 0, entries: 0, flag: 0, complete: 0 };
+  const stages = { reconcile: 0, holds: 0, entries: 0, flag: 0, complete: 0 };
   let rounds = 0;
   let folders = 0;
   let batches = 0;
@@ -32,7 +32,8 @@ for (const file of args) {
     } else if (typeof line.chattrMs === 'number') {
       batches++;
       units += line.units;
-      stages.confine += line.confineMs;
+      // confineMs: logs of versions that checked each folder real here.
+      stages.holds += line.holdsMs ?? line.confineMs;
       stages.entries += line.entriesMs;
       stages.flag += line.chattrMs;
       stages.complete += line.completeMs;
