@@ -78,6 +78,8 @@ export function groupByPath(stored: readonly StoredEntry[]): {
 export interface GoverningFacts {
   governingInstant: number;
   identity: Pick<Identity, 'dev' | 'ino' | 'ctimeNs'> | undefined;
+  // The governing entry was marked unlocking by a repair lift (its clear may have stopped part-way).
+  unlocking?: boolean;
 }
 
 // Adds entries to `byPath`, as groupByPath would group them read in the same order (buckets oldest first): what a
@@ -92,10 +94,13 @@ export function foldGoverning(byPath: Map<string, GoverningFacts>, entries: read
       ino: entry.identity.ino,
       ctimeNs: entry.identity.ctimeNs,
     };
-    if (candidate === undefined) byPath.set(entry.path, { governingInstant: instant, identity });
+    const unlocking = entry.state === 'unlocking' ? { unlocking: true } : {};
+    if (candidate === undefined) byPath.set(entry.path, { governingInstant: instant, identity, ...unlocking });
     else if (instant >= candidate.governingInstant) {
       candidate.governingInstant = instant;
       candidate.identity = identity ?? candidate.identity;
+      if (entry.state === 'unlocking') candidate.unlocking = true;
+      else delete candidate.unlocking;
     }
   }
 }
