@@ -1,12 +1,13 @@
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { lstatSync } from 'node:fs';
 import { yieldIfDue } from '../concurrency.js';
 import { isFinishedVhdDirectory, vhdDirectoryNames, type DataDirectory } from '../remote/by-name.js';
 import { NotAFolder, readWhole, unlessLinked, type HeldEntry, type HeldRemote } from '../remote/held.js';
 import { identityOf, type Identity } from '../remote/identity.js';
-import { resolveAliasTarget, type ListedEntry, type VdiFolder } from '../remote/model.js';
+import type { ListedEntry, VdiFolder } from '../remote/model.js';
 import { classifyFolder } from '../remote/patterns.js';
-import { FOOTER_SIZE, HEADER_SIZE, headerOffset, vhdLink, type VhdLink } from '../remote/vhd-header.js';
+import type { VhdLink } from '../remote/vhd-header.js';
 import { METADATA_LIMIT, parseObject } from './completion.js';
+import { vhdLinks, type AliasTarget } from './vhd-links.js';
 
 // A VM folder as read once, through a held remote: every listing, json, alias and VHD parent link a question about
 // its backups needs (backup/vm.ts answers them, pure). Paths are relative to the VM folder.
@@ -15,6 +16,8 @@ export interface JsonFile {
   size: number;
   mtimeMs: number;
   identity: Identity;
+  // Its content was not asked for (SnapshotScope.select): only its entry was looked at.
+  unread?: true;
   // Undefined past METADATA_LIMIT (never read: not a json XO writes).
   content?: string;
   // The content when it parses as a JSON object or array.
@@ -48,16 +51,25 @@ export interface VmSnapshot {
   problems: Problem[];
 }
 
-export type AliasTarget =
-  | { path: string; type: 'file' | 'directory' | 'other' | 'missing' }
-  // The alias names a place outside its VDI folder (or anything but a *.vhd): its content, cut short.
-  | { outside: string };
+// What of the folder is read. By default everything; a reconcile reads only the backups it looks at.
+export interface SnapshotScope {
+  // The jsons whose content is read, given every json's entry (lstat); the others are `unread`. No VDI folder is
+  // listed when none is.
+  select?: (jsons: ReadonlyMap<string, JsonFile>) => Promise<ReadonlySet<string>>;
+  // VHD links and alias targets read on first `get`, through the descriptors already held, and kept (iterating gives
+  // those read so far): a reconcile follows the chains of the backups it looks at, not every VHD of the folder. The
+  // remote must stay open meanwhile.
+  lazy?: boolean;
+}
 
-// A VHD directory's footer and header are 512 and 1024 bytes once decompressed; anything larger is not XO's.
-const PART_LIMIT = 64 * 1024;
-const ALIAS_LIMIT = 64 * 1024;
+export type { AliasTarget };
 
-export async function readVmSnapshot(remote: HeldRemote, vm: string, encrypted: boolean): Promise<VmSnapshot> {
+export async function readVmSnapshot(
+  remote: HeldRemote,
+  vm: string,
+  encrypted: boolean,
+  scope: SnapshotScope = {},
+): Promise<VmSnapshot> {
   const folder = `xo-vm-backups/${vm}`;
   const problems: Problem[] = [];
   const list = (relative: string): HeldEntry[] => {
@@ -79,17 +91,15 @@ export async function readVmSnapshot(remote: HeldRemote, vm: string, encrypted: 
     entries: entries.map(listed),
     vdis: [],
     data: new Map(),
-    jsons: readJsons(remote, folder, entries),
+    jsons: await readJsons(remote, folder, entries, scope.select),
     aliases: new Map(),
     links: new Map(),
     problems,
   };
-  if (!snapshot.jsons.size) return snapshot;
+  if (![...snapshot.jsons.values()].some((json) => json.unread !== true)) return snapshot;
   snapshot.vdis = listVdis(list, (at, reason) => problems.push({ path: `${folder}/${at}`, reason }));
-  const at = (relative: string): string => `${folder}/${relative}`;
   const data = new Map<string, DataDirectory[]>();
-  const aliases = new Map<string, AliasTarget>();
-  const links = new Map<string, VhdLink>();
+  const read = vhdLinks(remote, folder, snapshot.vdis, encrypted);
   for (const vdi of snapshot.vdis) {
     await yieldIfDue();
     if (vdi.entries.some((e) => e.name === 'data' && e.isDirectory)) {
@@ -106,52 +116,60 @@ export async function readVmSnapshot(remote: HeldRemote, vm: string, encrypted: 
         })),
       );
     }
-    if (encrypted) continue;
+    if (encrypted || scope.lazy === true) continue;
     for (const entry of vdi.entries) {
-      if (!entry.isFile || !entry.name.endsWith('.vhd') || entry.name.startsWith('.')) continue;
       await yieldIfDue();
-      const vhd = `${vdi.path}/${entry.name}`;
-      if (!entry.name.endsWith('.alias.vhd')) {
-        links.set(vhd, unlessLinked(() => flatLink(remote, at(vhd))) ?? unknown('behind a symbolic link'));
-        continue;
-      }
-      const target = unlessLinked(() => aliasTarget(remote, folder, vhd));
-      if (target !== undefined) aliases.set(vhd, target);
-      links.set(
-        vhd,
-        target !== undefined && 'path' in target && target.type === 'directory'
-          ? (unlessLinked(() => directoryLink(remote, at(target.path))) ?? unknown('behind a symbolic link'))
-          : unknown('the alias cannot be read'),
-      );
+      read.links.get(`${vdi.path}/${entry.name}`);
     }
   }
-  return { ...snapshot, data, aliases, links };
+  return { ...snapshot, data, ...read };
 }
 
 function listed({ name, isDirectory, isFile }: HeldEntry): ListedEntry {
   return { name, isDirectory, isFile };
 }
 
-function unknown(why: string): VhdLink {
-  return { kind: 'unknown', why };
+async function readJsons(
+  remote: HeldRemote,
+  folder: string,
+  entries: readonly HeldEntry[],
+  select?: SnapshotScope['select'],
+): Promise<Map<string, JsonFile>> {
+  const names = entries
+    .filter((e) => e.isFile && e.name.endsWith('.json') && !e.name.startsWith('.'))
+    .map((e) => e.name);
+  if (select === undefined) return new Map(names.flatMap((name) => readJson(remote, `${folder}/${name}`, name)));
+  // Entries first (one lstat each, through the folder's descriptor), then the content of those selected.
+  const found = new Map<string, JsonFile>();
+  for (const name of names) {
+    await yieldIfDue();
+    const place = unlessLinked(() => remote.pathOf(`${folder}/${name}`));
+    const stats = place === undefined ? undefined : lstatSync(place, { bigint: true, throwIfNoEntry: false });
+    if (stats?.isFile() !== true) continue;
+    const file = { size: Number(stats.size), mtimeMs: Number(stats.mtimeMs), identity: identityOf(stats) };
+    found.set(name, { ...file, unread: true });
+  }
+  for (const name of await select(found)) {
+    const entry = found.get(name);
+    const read = entry && readJson(remote, `${folder}/${name}`, name)[0]?.[1];
+    // Judged by the entry the selection saw; what it holds, as read now.
+    if (entry !== undefined && read !== undefined)
+      found.set(name, { ...read, size: entry.size, mtimeMs: entry.mtimeMs, identity: entry.identity });
+  }
+  return found;
 }
 
-function readJsons(remote: HeldRemote, folder: string, entries: readonly HeldEntry[]): Map<string, JsonFile> {
-  const jsons = new Map<string, JsonFile>();
-  for (const entry of entries) {
-    if (!entry.isFile || !entry.name.endsWith('.json') || entry.name.startsWith('.')) continue;
-    const read = unlessLinked(() =>
-      remote.readFile(`${folder}/${entry.name}`, (fd, size, stats) => {
-        const file: JsonFile = { size, mtimeMs: Number(stats.mtimeMs), identity: identityOf(stats) };
-        if (size > METADATA_LIMIT) return file;
-        const content = remote.contentOf(`${folder}/${entry.name}`, readWhole(fd, size))?.toString('utf8');
-        const parsed = content === undefined ? undefined : parseObject(content);
-        return { ...file, ...(content === undefined ? {} : { content }), ...(parsed === undefined ? {} : { parsed }) };
-      }),
-    );
-    if (read !== undefined) jsons.set(entry.name, read);
-  }
-  return jsons;
+function readJson(remote: HeldRemote, relative: string, name: string): [string, JsonFile][] {
+  const read = unlessLinked(() =>
+    remote.readFile(relative, (fd, size, stats) => {
+      const file: JsonFile = { size, mtimeMs: Number(stats.mtimeMs), identity: identityOf(stats) };
+      if (size > METADATA_LIMIT) return file;
+      const content = remote.contentOf(relative, readWhole(fd, size))?.toString('utf8');
+      const parsed = content === undefined ? undefined : parseObject(content);
+      return { ...file, ...(content === undefined ? {} : { content }), ...(parsed === undefined ? {} : { parsed }) };
+    }),
+  );
+  return read === undefined ? [] : [[name, read]];
 }
 
 // vdis/<job>/<vdi>/: two levels of plain folders; a link there is a problem, never entered.
@@ -172,45 +190,6 @@ function listVdis(
           folders.push({ path: relative, entries: list(relative).map(listed) });
         }
   return folders;
-}
-
-function aliasTarget(remote: HeldRemote, folder: string, alias: string): AliasTarget | undefined {
-  const content = remote.readSmall(`${folder}/${alias}`, ALIAS_LIMIT)?.toString('utf8');
-  if (content === undefined) return undefined;
-  const target = resolveAliasTarget(alias, content);
-  if (target === undefined) return { outside: JSON.stringify(content.trim().slice(0, 200)) };
-  const stats = remote.lstat(`${folder}/${target}`);
-  const type = stats === undefined ? 'missing' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other';
-  return { path: target, type };
-}
-
-function flatLink(remote: HeldRemote, file: string): VhdLink {
-  const footer = remote.readRange(file, 0, FOOTER_SIZE);
-  if (footer === undefined) return unknown('no VHD footer');
-  const offset = headerOffset(footer);
-  return vhdLink(footer, offset === undefined ? undefined : remote.readRange(file, offset, HEADER_SIZE));
-}
-
-// vhd-lib compresses every part of a VHD directory with the filters chunk-filters.json names.
-function directoryLink(remote: HeldRemote, directory: string): VhdLink {
-  try {
-    const filters: unknown = JSON.parse(
-      remote.readSmall(`${directory}/chunk-filters.json`, PART_LIMIT)?.toString() ?? '[]',
-    );
-    const decode = (part: Buffer | undefined): Buffer | undefined => {
-      if (part === undefined || !Array.isArray(filters) || filters.length === 0) return part;
-      const options = { maxOutputLength: PART_LIMIT };
-      if (filters.length === 1 && filters[0] === 'brotli') return brotliDecompressSync(part, options);
-      if (filters.length === 1 && filters[0] === 'gzip') return gunzipSync(part, options);
-      return undefined;
-    };
-    const footer = decode(remote.readSmall(`${directory}/footer`, PART_LIMIT));
-    if (footer === undefined) return unknown('no VHD footer');
-    return vhdLink(footer, decode(remote.readSmall(`${directory}/header`, PART_LIMIT)));
-  } catch (error) {
-    if (error instanceof NotAFolder) throw error;
-    return unknown((error as Error).message);
-  }
 }
 
 // The VM folders of a remote (xo-vm-backups/<vm>, never a dot name or XO's run locks), by name.

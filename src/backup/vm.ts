@@ -12,10 +12,11 @@ import {
   type VmBackup,
 } from '../remote/model.js';
 import { aliasUnit, chainOf, type DiskChain } from './chain.js';
+import { jsonsOfFlatChain } from './flat-jsons.js';
 import type { Problem, VmSnapshot } from './snapshot.js';
 
 // Pure: what the backups of one VM folder are and what each needs, asked of one snapshot (backup/snapshot.ts).
-// status, verify and stage-restore ask here; protect and lift are to follow (docs/architecture.md).
+// status, verify, stage-restore, protect and lift ask here (docs/architecture.md).
 
 export function backupsOf(snapshot: VmSnapshot): VmBackup[] {
   return findVmBackups(snapshot.entries.filter((e) => e.isFile).map((e) => e.name)).filter((b) =>
@@ -133,6 +134,17 @@ function byName(
     chain,
     chainKnown: disks.length === 0,
   };
+}
+
+// What restoring the backup, or repairing it by hand, needs (lift --vm --backup): its own units, every VHD its disks
+// are built on, and the json of each flat VHD of that chain (backup/flat-jsons.ts).
+export function neededBy(
+  snapshot: VmSnapshot,
+  backup: VmBackup,
+  units: BackupUnits = unitsOf(snapshot, backup),
+): UnitRef[] {
+  const flat = snapshot.encrypted ? [] : jsonsOfFlatChain(units.chain, indexListing(snapshot.entries, snapshot.vdis));
+  return [...units.units, ...units.chain, ...flat];
 }
 
 // One backup as a restore point (status/restore-points.ts judges it): what is missing counts as a missing unit. On an

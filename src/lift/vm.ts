@@ -1,14 +1,14 @@
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
-import { unlockingEntry } from '../index/entry.js';
 import type { StoredEntry } from '../index/store.js';
-import { unitsNeededBy } from '../protect/reconcile.js';
+import { readVmSnapshot } from '../backup/snapshot.js';
+import { neededBy } from '../backup/vm.js';
 import { isInside } from '../paths.js';
 import { isRealFolder } from '../remote/confine.js';
 import type { Identity } from '../remote/identity.js';
-import { isInWindow } from '../remote/model.js';
-import { byPath } from '../remote/read.js';
+import { unlessLinked, withHeldRemote, type HeldRemote } from '../remote/held.js';
+import { findVmBackups, isInWindow } from '../remote/model.js';
 import { emptyReport, type LiftReport } from './report.js';
 import { unlockChunk } from './chunk.js';
 import { groupByPath } from '../index/units.js';
@@ -58,22 +58,21 @@ export async function liftVm(
     });
     return report;
   }
-  const paths =
+  const paths = await withHeldRemote(remote, async (held) =>
     options.backupInstant === undefined
-      ? await unitPathsOf(remote, folder)
-      : await unitsNeededBy({ remote, kind: 'vm', path: folder }, options.backupInstant, options.now);
+      ? unitPathsOf(held, options.vm)
+      : unitsNeededBy(held, options.vm, options.backupInstant, remote.encrypted),
+  );
   if (paths === undefined) {
     report.failed.push({ path: folder, message: 'no backup of the VM has that datetime' });
     return report;
   }
-  const stored = await entriesFor(remote, paths);
-  const { units: named, unreadable } = groupByPath(stored);
+  const { units: named, unreadable } = groupByPath(await entriesFor(remote, paths));
   report.unreadableEntries.push(...unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
   const elsewhere = await lockedElsewhere(remote, folder, named, options.now);
   for (const [unit, reason] of elsewhere) report.suspicious.push({ path: unit, reason });
   const units = named.filter((u) => !elsewhere.has(u.path)).sort((a, b) => a.path.localeCompare(b.path));
   const checks = { now: options.now, all: false, repairOf: folder, dryRun: options.dryRun };
-  if (!options.dryRun) await markUnlocking(remote, stored, new Set(units.map((u) => u.path)));
   for (let start = 0; start < units.length; start += CHUNK) {
     const chunk = units.slice(start, start + CHUNK);
     await unlockChunk(remote, attributes, chunk, checks, report, async () => {});
@@ -85,19 +84,6 @@ export async function liftVm(
   for (const [unit, immutable] of await attributes.isImmutable(remote, paths))
     if (immutable === true && !refused.has(unit)) report.stillImmutable.push(unit);
   return report;
-}
-
-// Before any flag is cleared, and durably: a lift that stops part-way (killed, a crash) leaves a directory's top locked
-// and its ctime unchanged above what it cleared, and the entry would still say locked. "unlocking" makes every
-// reconcile lock such a unit again through the flag helper, and status count it unlocked, once the hold ends.
-async function markUnlocking(
-  remote: RemoteContext,
-  stored: readonly StoredEntry[],
-  units: ReadonlySet<string>,
-): Promise<void> {
-  const locked = stored.flatMap(({ entry }) => (entry?.state === 'locked' && units.has(entry.path) ? [entry] : []));
-  for (const entry of locked) await remote.index.write(unlockingEntry(entry));
-  await remote.index.sync();
 }
 
 // A unit of another VM moved into this folder and claimed here keeps the window it was locked for there: the entries
@@ -138,18 +124,46 @@ function identityKey(identity: Identity): string {
   return `${identity.ino}:${identity.birthtimeNs ?? '0'}`;
 }
 
-// Every place a unit of the VM can be: the files of its folder, of each VDI folder, and of each data/ folder.
-async function unitPathsOf(remote: RemoteContext, folder: string): Promise<string[]> {
-  const paths: string[] = [];
-  for (const entry of await byPath.listFolder(remote, folder))
-    if (entry.isFile) paths.push(path.join(folder, entry.name));
-  for (const vdi of await byPath.listVdiFolders(remote, folder)) {
-    for (const entry of vdi.entries) paths.push(path.join(folder, vdi.path, entry.name));
-    if (!vdi.entries.some((e) => e.isDirectory && e.name === 'data')) continue;
-    for (const entry of await byPath.listFolder(remote, path.join(folder, vdi.path, 'data')))
-      paths.push(path.join(folder, vdi.path, 'data', entry.name));
+// Every place a unit of the VM can be: the files of its folder, of each VDI folder, and of each data/ folder. A folder
+// swapped for a link since is not entered. Absolute paths.
+function unitPathsOf(held: HeldRemote, vm: string): string[] {
+  const list = (relative: string): { name: string; isDirectory: boolean; isFile: boolean }[] =>
+    unlessLinked(() => held.list(`xo-vm-backups/${vm}${relative}`)) ?? [];
+  const at = (relative: string): string => path.join(held.root, 'xo-vm-backups', vm, relative);
+  const paths = list('').flatMap((e) => (e.isFile ? [at(e.name)] : []));
+  const folders = (relative: string): string[] =>
+    list(relative).flatMap((e) => (e.isDirectory && !e.name.startsWith('.') ? [`${relative}/${e.name}`] : []));
+  for (const vdi of folders('/vdis').flatMap(folders)) {
+    const entries = list(vdi);
+    paths.push(...entries.map((e) => at(`${vdi}/${e.name}`)));
+    if (entries.some((e) => e.isDirectory && e.name === 'data'))
+      paths.push(...list(`${vdi}/data`).map((e) => at(`${vdi}/data/${e.name}`)));
   }
   return paths;
+}
+
+// What restoring one backup, or repairing it by hand, needs (lift --vm --backup), asked of the backup model whatever
+// protectChains says and whether or not it is still inside its window. Absolute paths; undefined when the folder
+// holds no backup at that instant.
+async function unitsNeededBy(
+  held: HeldRemote,
+  vm: string,
+  instant: number,
+  encrypted: boolean,
+): Promise<string[] | undefined> {
+  const snapshot = await readVmSnapshot(held, vm, encrypted, {
+    select: async (jsons) => new Set([...jsons.keys()].filter((name) => isBackupAt(name, instant))),
+  });
+  const backup = findVmBackups(snapshot.entries.filter((e) => e.isFile).map((e) => e.name)).find(
+    (b) => b.instant === instant,
+  );
+  if (backup === undefined) return undefined;
+  const at = (relative: string): string => path.join(held.root, snapshot.folder, relative);
+  return [...new Set(neededBy(snapshot, backup).map((unit) => at(unit.path)))];
+}
+
+function isBackupAt(json: string, instant: number): boolean {
+  return findVmBackups([json]).some((b) => b.instant === instant);
 }
 
 // The entries naming these paths, in every day bucket (names are hashes of paths: one stat per path and bucket).

@@ -22,7 +22,7 @@ import {
 import { yieldIfDue } from '../concurrency.js';
 import { AppError } from '../errors.js';
 import { isRealFolder } from '../remote/confine.js';
-import { byPath, type Examined } from '../remote/read.js';
+import { examine, examineAll, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT, parseObject } from '../backup/completion.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
@@ -30,7 +30,7 @@ import { addRequest, isLockedAsIndexed, lockedForOlder, windowOfBackup } from '.
 import { claimsByName } from './by-name.js';
 import { futureWarning } from './arrival.js';
 import { chainOf, type ChainCache } from './chain.js';
-import { jsonsOfFlatChain } from './flat-jsons.js';
+import { jsonsOfFlatChain } from '../backup/flat-jsons.js';
 import type { ProvenBackups } from './proven.js';
 import type { FlagReader, IndexedUnit } from './flag-proof.js';
 
@@ -161,7 +161,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     report.heldUntil = heldUntil;
     return;
   }
-  const entries = await byPath.listFolder(folder.remote, folder.path);
+  const entries = await listFolder(folder.path);
   // By name, a backup past its window by name is never looked at; by arrival, its json is examined (one lstat).
   const byName = folder.remote.windowStart === 'name';
   const named = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name));
@@ -185,11 +185,11 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, 
     const named = complete.filter((b) => b.namedInTheFuture !== true);
     const future = complete.filter((b) => b.namedInTheFuture === true);
     const flags = options.flags && { reader: options.flags, within: folder.remote };
-    claims.push(...(await claimsByName(folder, scan.vdis, named, options.protectChains !== false, flags)));
+    claims.push(...(await claimsByName(folder.path, scan.vdis, named, options.protectChains !== false, flags)));
     // A backup named in the future takes part in no chain, and claims only what carries its own name.
     if (future.length > 0)
       claims.push(
-        ...(await claimsByName(folder, scan.vdis, future, false, flags)).filter((c) =>
+        ...(await claimsByName(folder.path, scan.vdis, future, false, flags)).filter((c) =>
           isOwnUnit(c.unit, c.backup.datetime),
         ),
       );
@@ -216,7 +216,7 @@ async function examineJsons(
   const jsons: VmJson[] = [];
   const paths = backups.map((backup) => path.join(folder.path, backup.metadata));
   // One walk from the root for all of them; a json behind a link (the VM folder swapped) stops the folder, as a read.
-  for (const [i, examined] of (await byPath.examineAll(folder.remote, paths)).entries()) {
+  for (const [i, examined] of (await examineAll(paths)).entries()) {
     if (examined instanceof AppError) throw examined;
     if (examined?.type !== 'file') continue;
     const backup = backups[i] as VmBackup;
@@ -251,7 +251,7 @@ async function claimBackup(
   const alreadyLocked = await isLockedAsIndexed(folder, instant, json, examined);
   // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
   // while the json succeeded would never be tried again.
-  const content = await byPath.readSmallFile(folder.remote, json, METADATA_LIMIT);
+  const content = await readSmallFile(json, METADATA_LIMIT);
   if (examined.size > METADATA_LIMIT)
     (report.warnings ??= []).push({
       path: json,
@@ -298,7 +298,7 @@ async function unitsOf(
   chains = true,
 ): Promise<UnitRef[]> {
   const { folder, entries, report } = scan;
-  scan.vdis ??= await byPath.listVdiFolders(folder.remote, folder.path);
+  scan.vdis ??= await listVdiFolders(folder.path);
   const listing = (scan.listing ??= indexListing(entries, scan.vdis));
   const { units, aliases } = vmBackupParts(backup, entries, scan.vdis, listing);
   // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
@@ -359,7 +359,7 @@ async function chainUnits(scan: VmScan, units: readonly UnitRef[]): Promise<Unit
     const names = scan.listing?.vdis.get(vdi.path);
     const cache = (scan.chains ??= { links: new Map(), older: new Map() });
     const found = await unlessLinked(report, path.join(folder.path, unit.path), () =>
-      chainOf(folder, vdi, disk, resolve, cache, names),
+      chainOf(folder.path, vdi, disk, resolve, cache, names),
     );
     if (found === undefined) continue;
     add(found.units);
@@ -388,7 +388,7 @@ async function requestClaims(
   const governing = governingClaims(claims);
   const units = governing.map((claim) => path.join(folder.path, claim.unit.path));
   // Examined in one walk from the root, then each acted on: the flag helper checks each again where it acts.
-  const found = await byPath.examineAll(folder.remote, units);
+  const found = await examineAll(units);
   for (const [i, claim] of governing.entries()) {
     const unit = units[i] as string;
     const examined = await unlessLinked(report, unit, async () => {
@@ -413,21 +413,13 @@ async function requestClaims(
       options.full === true || claim.unit.recursive
         ? undefined
         : await lockedForOlder(folder, claim.backup.instant, unit, examined);
-    const confined = await isConfined(unit);
-    addRequest(report, folder, {
-      unit,
-      examined,
-      recursive: claim.unit.recursive,
-      backup: claim.backup,
-      confined,
-      lockedAs,
-    });
+    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit), lockedAs);
   }
 }
 
 async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {
   const content = await unlessLinked(report, path.join(folder.path, alias), () =>
-    byPath.readSmallFile(folder.remote, path.join(folder.path, alias)),
+    readSmallFile(path.join(folder.path, alias)),
   );
   if (content === undefined) return undefined;
   const target = resolveAliasTarget(alias, content);
@@ -440,29 +432,9 @@ async function aliasTarget(folder: LeafFolder, alias: string, report: FolderRepo
     return undefined;
   }
   const examined = await unlessLinked(report, path.join(folder.path, target), () =>
-    byPath.examine(folder.remote, path.join(folder.path, target)),
+    examine(path.join(folder.path, target)),
   );
   if (examined === undefined) return undefined;
   // XO points aliases at VHD directories only (vhd-lib VhdAbstract.createAlias): a file there is not locked as one.
   return { path: target, recursive: true };
-}
-
-// What restoring one backup, or repairing it by hand, needs (lift --vm --backup): its own units and every VHD its
-// disks are built on, whatever protectChains says and whether or not it is still inside its window. Absolute paths;
-// undefined when the folder holds no backup at that instant.
-export async function unitsNeededBy(folder: LeafFolder, instant: number, now: number): Promise<string[] | undefined> {
-  const entries = await byPath.listFolder(folder.remote, folder.path);
-  const backup = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name)).find((b) => b.instant === instant);
-  if (backup === undefined) return undefined;
-  const report: FolderReport = { requests: [], refusals: [], provable: [] };
-  const options: ReconcileOptions = { now, jsonSettleMs: 0, protectChains: true };
-  const scan: VmScan = { folder, options, report, entries, missing: new Set() };
-  const json = path.join(folder.path, backup.metadata);
-  const content = await byPath.readSmallFile(folder.remote, json, METADATA_LIMIT);
-  const units = await unitsOf(scan, backup, json, content === undefined ? undefined : parseObject(content));
-  if (folder.remote.encrypted && scan.vdis !== undefined) {
-    const ref: BackupRef = { label: json, datetime: backup.datetime, instant, completedAt: instant };
-    units.push(...(await claimsByName(folder, scan.vdis, [ref], true)).map((claim) => claim.unit));
-  }
-  return [...new Set(units.map((unit) => path.join(folder.path, unit.path)))];
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { indexListing, type ListedEntry } from '../../src/remote/model.js';
-import { jsonsOfFlatChain } from '../../src/protect/flat-jsons.js';
+import { jsonsOfFlatChain } from '../../src/backup/flat-jsons.js';
 
 const file = (name: string): ListedEntry => ({ name, isFile: true, isDirectory: false });
 const dir = (name: string): ListedEntry => ({ name, isFile: false, isDirectory: true });
