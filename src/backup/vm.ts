@@ -52,10 +52,31 @@ export interface BackupUnits {
   problems: Problem[];
 }
 
-export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
+// A backup's own units as named and listed: its json, xva and checksum, disks and aliases, what its json names (looked
+// up in the listings only, where XO writes: the json is written by the party we protect against). Aliases unresolved.
+export function ownUnitsOf(
+  snapshot: VmSnapshot,
+  backup: VmBackup,
+): Pick<BackupUnits, 'units' | 'missing' | 'named'> & { aliases: string[] } {
   const listing = indexListing(snapshot.entries, snapshot.vdis);
   const { units, aliases } = vmBackupParts(backup, snapshot.entries, snapshot.vdis, listing);
   const missing: string[] = [];
+  const own = new Set(units.map((u) => u.path));
+  const { references, named } = readReferences(snapshot.jsons.get(backup.metadata)?.parsed);
+  for (const reference of references) {
+    const listed = lookupListed(reference, listing);
+    if (listed === undefined) missing.push(reference);
+    else if (!own.has(reference)) {
+      own.add(reference);
+      units.push({ path: reference, recursive: listed.isDirectory });
+      if (isAliasName(reference) && listed.isFile) aliases.push(reference);
+    }
+  }
+  return { units, aliases, missing, named };
+}
+
+export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
+  const { units, aliases, missing, named } = ownUnitsOf(snapshot, backup);
   const problems: Problem[] = [];
   const own = new Set(units.map((u) => u.path));
   const add = (unit: UnitRef): void => {
@@ -63,16 +84,6 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
     own.add(unit.path);
     units.push(unit);
   };
-  // Looked up in the listings only, where XO writes: the json is written by the party we protect against.
-  const { references, named } = readReferences(snapshot.jsons.get(backup.metadata)?.parsed);
-  for (const reference of references) {
-    const listed = lookupListed(reference, listing);
-    if (listed === undefined) missing.push(reference);
-    else if (!own.has(reference)) {
-      add({ path: reference, recursive: listed.isDirectory });
-      if (isAliasName(reference) && listed.isFile) aliases.push(reference);
-    }
-  }
   const disks = units.filter((u) => u.path.startsWith('vdis/') && u.path.endsWith('.vhd')).map((u) => u.path);
   if (snapshot.encrypted) return byName(snapshot, backup, { units, missing, named, problems }, aliases, disks);
   for (const alias of aliases) {

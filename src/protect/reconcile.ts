@@ -1,38 +1,19 @@
 import path from 'node:path';
+import { readVmSnapshot, type JsonFile } from '../backup/snapshot.js';
+import { completionOf } from '../backup/vm.js';
 import type { Identity } from '../remote/identity.js';
-import {
-  findVmBackups,
-  governingClaims,
-  indexListing,
-  isInWindow,
-  MAX_REFERENCES_PER_JSON,
-  readReferences,
-  lookupListed,
-  resolveAliasTarget,
-  vmBackupParts,
-  isAliasName,
-  isFlatVhdName,
-  type Claim,
-  type UnitRef,
-  type ListedEntry,
-  type VdiFolder,
-  type VmBackup,
-  type VmListing,
-} from '../remote/model.js';
-import { yieldIfDue } from '../concurrency.js';
+import { findVmBackups, governingClaims, isInWindow, type Claim } from '../remote/model.js';
 import { AppError } from '../errors.js';
 import { isRealFolder } from '../remote/confine.js';
-import { examine, examineAll, listFolder, listVdiFolders, readSmallFile, type Examined } from '../remote/read.js';
-import { judgeCompletion, METADATA_LIMIT, parseObject } from '../backup/completion.js';
+import { linkOnPath, NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
+import { examineIn, type Examined } from '../remote/read.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
-import { claimsByName } from './by-name.js';
-import { futureWarning } from './arrival.js';
-import { chainOf, type ChainCache } from './chain.js';
-import { jsonsOfFlatChain } from '../backup/flat-jsons.js';
+import { withOrphanFlags } from './by-name.js';
 import type { ProvenBackups } from './proven.js';
 import type { FlagReader, IndexedUnit } from './flag-proof.js';
+import { planVm, type LookedAt, type VmPlan } from './vm-plan.js';
 
 export interface ReconcileOptions {
   now: number;
@@ -88,8 +69,8 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
   if (!(await isConfined(folder, report))) return report;
   try {
-    if (folder.kind === 'vm') await reconcileVmFolder(folder, options, report);
-    else await reconcileDateFolder(folder, options, report);
+    if (folder.kind === 'vm') return await reconcileVmFolder(folder, options);
+    await reconcileDateFolder(folder, options, report);
   } catch (error) {
     // A folder swapped for a link after the check above: nothing was read through it; what was asked stands.
     if (!isLinkOnPath(error)) throw error;
@@ -110,331 +91,179 @@ async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boo
   return real === true;
 }
 
-// A read that met a folder swapped for a link (remote/held.ts): nothing was read through it. A security refusal naming
-// it; the rest of the folder goes on, so one planted link cannot keep a backup's other files unlocked.
-async function unlessLinked<T>(report: FolderReport, at: string, read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (error) {
-    if (!isLinkOnPath(error)) throw error;
-    report.refusals.push({ path: at, reason: (error as Error).message, security: true });
-    return undefined;
-  }
-}
-
 function isLinkOnPath(error: unknown): boolean {
   return error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH';
 }
 
-// What a reconcile of one VM folder works on.
-interface VmScan {
-  folder: LeafFolder;
-  options: ReconcileOptions;
-  report: FolderReport;
-  entries: ListedEntry[];
-  // Listed only when some backup needs a look, so an all-proven folder costs a readdir and an lstat per json.
-  vdis?: VdiFolder[];
-  // The same listings by name.
-  listing?: VmListing;
-  // Backups with a unit missing (named by the json, or gone since the listing) are not proven: should the unit
-  // appear, it must be looked at again.
-  missing: Set<string>;
-  // Parent links read this reconcile, by VHD path: the backups of a folder share most of their chain.
-  chains?: ChainCache;
-}
-
-interface VmJson {
-  backup: VmBackup;
-  json: string;
+// A complete or unfinished-looking backup to look at: its json's entry and its window (protect/arrival.ts).
+interface Candidate extends LookedAt {
   examined: Examined;
-  // What its window counts from (protect/arrival.ts), and the arrival to record at its first lock.
-  instant: number;
-  arrived?: number;
-  namedInTheFuture: boolean;
 }
 
-async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions, report: FolderReport): Promise<void> {
+// Three steps: the folder read once (backup/snapshot.ts: every json's entry, the content of those looked at, links as
+// chains need them), a pure plan (protect/vm-plan.ts), then the claims examined through the held folders and asked for.
+async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const heldUntil = folder.remote.index.holds.heldUntil(path.basename(folder.path), options.now);
   if (heldUntil !== undefined) {
     // Nothing of a held VM is proven either: once the hold ends, every backup of it is looked at again.
     options.proven?.retainOnly(folder.path, []);
-    report.heldUntil = heldUntil;
-    return;
+    return { requests: [], refusals: [], provable: [], heldUntil };
   }
-  const entries = await listFolder(folder.path);
-  // By name, a backup past its window by name is never looked at; by arrival, its json is examined (one lstat).
+  return withHeldRemote(folder.remote, async (held) => {
+    let looked: Candidate[] = [];
+    let pastWindow = 0;
+    const snapshot = await readVmSnapshot(held, path.basename(folder.path), folder.remote.encrypted, {
+      lazy: true,
+      select: async (jsons) => {
+        ({ looked, pastWindow } = await lookAt(folder, jsons, options));
+        return new Set(looked.map((item) => item.backup.metadata));
+      },
+    });
+    // The VM folder itself gone or swapped since the check: nothing was read. A folder above it: said.
+    const above = snapshot.problems.filter((p) => !`${p.path}/`.startsWith(`${snapshot.folder}/`));
+    const refused = above.map((p) => linkRefusal(path.join(held.root, p.path), p.path, p.reason));
+    const protectChains = options.protectChains !== false;
+    const encrypted = folder.remote.encrypted;
+    const complete = looked.some(
+      (item) => item.alreadyLocked || completionOf(snapshot, item.backup, options.now, options.jsonSettleMs).complete,
+    );
+    const flags = options.flags && { reader: options.flags, within: folder.remote };
+    const data =
+      encrypted && complete ? await withOrphanFlags(folder.path, snapshot.vdis, snapshot.data, flags) : undefined;
+    const facts = { folder: folder.path, now: options.now, jsonSettleMs: options.jsonSettleMs, protectChains };
+    const plan = planVm(snapshot, looked, data === undefined ? facts : { ...facts, data });
+    const acted = await act(folder, held, plan, options);
+    return report(plan, acted, [...refused, ...plan.refusals, ...acted.refusals], pastWindow);
+  });
+}
+
+// Which backups to look at, from their jsons' entries and the index: those in their window, but a proven one only
+// when newer than one that is not (by name, a backup past its window by name is never looked at).
+async function lookAt(
+  folder: LeafFolder,
+  jsons: ReadonlyMap<string, JsonFile>,
+  options: ReconcileOptions,
+): Promise<{ looked: Candidate[]; pastWindow: number }> {
+  const { durationMs } = folder.remote;
   const byName = folder.remote.windowStart === 'name';
-  const named = findVmBackups(entries.filter((e) => e.isFile).map((e) => e.name));
-  const backups = named.filter((b) => !byName || isInWindow(b.instant, options.now, folder.remote.durationMs));
-  const examined = await examineJsons(folder, backups, options);
-  const jsons = examined.filter((item) => isInWindow(item.instant, options.now, folder.remote.durationMs));
-  report.pastWindow = byName ? named.length - backups.length : examined.length - jsons.length;
+  const named = findVmBackups([...jsons.keys()]);
+  const backups = named.filter((b) => !byName || isInWindow(b.instant, options.now, durationMs));
+  const dated: Candidate[] = [];
+  for (const backup of backups) {
+    const json = jsons.get(backup.metadata) as JsonFile;
+    // The json is examined again as a unit (its links judged there).
+    const examined: Examined = {
+      identity: json.identity,
+      type: 'file',
+      links: 1,
+      size: json.size,
+      mtimeMs: json.mtimeMs,
+    };
+    const at = path.join(folder.path, backup.metadata);
+    const start = await windowOfBackup(folder, backup.instant, examined, { path: at, examined }, options);
+    dated.push({ backup, examined, ...start, alreadyLocked: false });
+  }
+  const inWindow = dated.filter((item) => isInWindow(item.instant, options.now, durationMs));
   options.proven?.retainOnly(
     folder.path,
-    jsons.map((item) => item.backup.metadata),
+    inWindow.map((item) => item.backup.metadata),
   );
-  if (jsons.length === 0) return;
-  const scan: VmScan = { folder, options, report, entries, missing: new Set() };
-  const claims: Claim<BackupRef>[] = [];
-  for (const item of toLookAt(scan, jsons)) for (const claim of await claimBackup(scan, item)) claims.push(claim);
-  // Aliases are ciphertext there: which VHD directory is whose is read from names (remote/by-name.ts).
-  if (folder.remote.encrypted && scan.vdis !== undefined) {
-    // An encrypted VHD's parent cannot be read: with chains protected, the safe side is taken (and said).
-    if (options.protectChains !== false && scan.vdis.length > 0) report.chainUnknown = true;
-    const complete = completeBackups(claims);
-    const named = complete.filter((b) => b.namedInTheFuture !== true);
-    const future = complete.filter((b) => b.namedInTheFuture === true);
-    const flags = options.flags && { reader: options.flags, within: folder.remote };
-    claims.push(...(await claimsByName(folder.path, scan.vdis, named, options.protectChains !== false, flags)));
-    // A backup named in the future takes part in no chain, and claims only what carries its own name.
-    if (future.length > 0)
-      claims.push(
-        ...(await claimsByName(folder.path, scan.vdis, future, false, flags)).filter((c) =>
-          isOwnUnit(c.unit, c.backup.datetime),
-        ),
-      );
-  }
-  if (scan.vdis !== undefined && options.protectChains !== false) report.chainUnknown ??= false;
-  if (scan.vdis !== undefined)
-    report.flatVhds = claims.some(
-      (c) => c.unit.path.startsWith('vdis/') && !c.unit.recursive && isFlatVhdName(path.posix.basename(c.unit.path)),
+  const looked = toLookAt(folder, inWindow, options);
+  for (const item of looked)
+    item.alreadyLocked = await isLockedAsIndexed(
+      folder,
+      item.instant,
+      path.join(folder.path, item.backup.metadata),
+      item.examined,
     );
-  await requestClaims(scan, claims);
-  // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
-  const considered = report.provable.map((backup) => backup.json);
-  report.unprovable = report.refusals.length > 0 ? considered : considered.filter((json) => scan.missing.has(json));
-  if (scan.missing.size > 0) report.unitsMissing = true;
-  report.provable =
-    report.refusals.length > 0 ? [] : report.provable.filter((backup) => !scan.missing.has(backup.json));
-}
-
-async function examineJsons(
-  folder: LeafFolder,
-  backups: readonly VmBackup[],
-  options: ReconcileOptions,
-): Promise<VmJson[]> {
-  const jsons: VmJson[] = [];
-  const paths = backups.map((backup) => path.join(folder.path, backup.metadata));
-  // One walk from the root for all of them; a json behind a link (the VM folder swapped) stops the folder, as a read.
-  for (const [i, examined] of (await examineAll(paths)).entries()) {
-    if (examined instanceof AppError) throw examined;
-    if (examined?.type !== 'file') continue;
-    const backup = backups[i] as VmBackup;
-    const json = paths[i] as string;
-    const start = await windowOfBackup(folder, backup.instant, examined, { path: json, examined }, options);
-    jsons.push({ backup, json, examined, ...start });
-  }
-  return jsons;
-}
-
-// What carries the backup's own datetime in its name (its json, xva, VHDs, aliases and their directories).
-function isOwnUnit(unit: UnitRef, datetime: string): boolean {
-  return path.posix.basename(unit.path).startsWith(datetime);
+  return { looked, pastWindow: byName ? named.length - backups.length : dated.length - inWindow.length };
 }
 
 // A proven backup is skipped only when it is older than every backup looked at: a unit belongs to the newest backup
 // that references it, so a newer one must take part even when proven.
-function toLookAt({ folder, options }: VmScan, jsons: readonly VmJson[]): VmJson[] {
-  const isProven = (item: VmJson): boolean =>
+function toLookAt(folder: LeafFolder, jsons: readonly Candidate[], options: ReconcileOptions): Candidate[] {
+  const isProven = (item: Candidate): boolean =>
     options.full !== true &&
     options.proven?.isProven(folder.path, item.backup.metadata, item.examined.identity) === true;
   const oldestUnproven = Math.min(...jsons.filter((item) => !isProven(item)).map((item) => item.instant));
   return jsons.filter((item) => !(item.instant < oldestUnproven && isProven(item)));
 }
 
-// The units a complete backup claims; none while its json does not look complete yet.
-async function claimBackup(
-  scan: VmScan,
-  { backup, json, examined, instant, arrived, namedInTheFuture }: VmJson,
-): Promise<Claim<BackupRef>[]> {
-  const { folder, options, report } = scan;
-  const alreadyLocked = await isLockedAsIndexed(folder, instant, json, examined);
-  // Read even when locked: the units it names must be checked at every reconcile, or one that failed to lock
-  // while the json succeeded would never be tried again.
-  const content = await readSmallFile(json, METADATA_LIMIT);
-  if (examined.size > METADATA_LIMIT)
-    (report.warnings ??= []).push({
-      path: json,
-      security: true,
-      reason:
-        `it holds ${examined.size} bytes, more than any json XO writes (${METADATA_LIMIT}): it is not read, ` +
-        'and is locked with what its name gives once unchanged for 10 minutes',
-    });
-  // Parsed once: a json can be 4 MiB.
-  const parsed = content === undefined ? undefined : parseObject(content);
-  const completion = alreadyLocked
-    ? { complete: true as const, completedAt: examined.mtimeMs }
-    : judgeCompletion(parsed ?? content, examined.size, examined.mtimeMs, options.now, options.jsonSettleMs);
-  if (!completion.complete) {
-    if (completion.recheckAt !== undefined)
-      report.recheckAt = Math.min(report.recheckAt ?? Infinity, completion.recheckAt);
-    return [];
-  }
-  const ref: BackupRef = {
-    label: json,
-    datetime: backup.datetime,
-    instant,
-    completedAt: completion.completedAt,
-    ...(namedInTheFuture ? { namedInTheFuture } : {}),
-    ...(arrived === undefined ? {} : { arrived }),
-  };
-  if (namedInTheFuture)
-    (report.warnings ??= []).push({
-      path: json,
-      security: true,
-      reason: futureWarning(backup.datetime, instant),
-    });
-  const units = await unitsOf(scan, backup, json, parsed, !namedInTheFuture);
-  report.provable.push({ json, identity: examined.identity });
-  const own = namedInTheFuture ? units.filter((unit) => isOwnUnit(unit, backup.datetime)) : units;
-  return own.map((unit) => ({ unit, backup: ref }));
+interface Acted {
+  requests: LockRequest[];
+  refusals: Refusal[];
+  flagsToRead?: IndexedUnit[];
+  // Backups with a claimed unit gone since the listing.
+  missing: Set<string>;
 }
 
-async function unitsOf(
-  scan: VmScan,
-  backup: VmBackup,
-  json: string,
-  parsed: object | undefined,
-  chains = true,
-): Promise<UnitRef[]> {
-  const { folder, entries, report } = scan;
-  scan.vdis ??= await listVdiFolders(folder.path);
-  const listing = (scan.listing ??= indexListing(entries, scan.vdis));
-  const { units, aliases } = vmBackupParts(backup, entries, scan.vdis, listing);
-  // A readable json names what its run wrote; that covers disks whose names do not carry the run's datetime.
-  // Looked up by name, up to a cap: a json is written by the party we protect against, and can name 300,000 paths.
-  const named = new Set(units.map((u) => u.path));
-  const { references, named: count } = readReferences(parsed);
-  if (count > MAX_REFERENCES_PER_JSON)
-    (report.warnings ??= []).push({
-      path: json,
-      security: true,
-      reason:
-        `it names ${count} paths, more than any json XO writes (${MAX_REFERENCES_PER_JSON} at most are looked at): ` +
-        'only those and what its name gives are locked',
-    });
-  for (const reference of references) {
-    await yieldIfDue();
-    const listed = lookupListed(reference, listing);
-    if (listed === undefined) scan.missing.add(json);
-    if (listed === undefined || named.has(reference)) continue;
-    named.add(reference);
-    units.push({ path: reference, recursive: listed.isDirectory });
-    if (isAliasName(reference) && listed.isFile) aliases.push(reference);
-  }
-  if (!folder.remote.encrypted) {
-    for (const alias of aliases) {
-      const target = await aliasTarget(folder, alias, report);
-      if (target !== undefined) units.push(target);
-    }
-    if (chains && scan.options.protectChains !== false) {
-      const chain = await chainUnits(scan, units);
-      for (const unit of [...chain, ...jsonsOfFlatChain(chain, listing)]) if (!named.has(unit.path)) units.push(unit);
-    }
-  }
-  return units;
-}
-
-// Every VHD each disk of the backup is built on: XO cannot restore a delta whose parent is gone.
-async function chainUnits(scan: VmScan, units: readonly UnitRef[]): Promise<UnitRef[]> {
-  const { folder, report } = scan;
-  const chain: UnitRef[] = [];
-  const vdis = new Map((scan.vdis ?? []).map((v) => [v.path, v]));
-  // Each unit once, and each folder's older VHDs once, however many disks fell back on them.
-  const seen = new Set(units.map((u) => u.path));
-  const olderAdded = new Set<readonly UnitRef[]>();
-  const add = (found: readonly UnitRef[]): void => {
-    for (const unit of found) {
-      if (seen.has(unit.path)) continue;
-      seen.add(unit.path);
-      chain.push(unit);
-    }
-  };
-  for (const unit of units) {
-    const slash = unit.path.lastIndexOf('/');
-    const vdi = vdis.get(unit.path.slice(0, slash));
-    const disk = unit.path.slice(slash + 1);
-    if (vdi === undefined || unit.recursive || !disk.endsWith('.vhd')) continue;
-    const resolve = (alias: string): Promise<UnitRef | undefined> => aliasTarget(folder, alias, report);
-    const names = scan.listing?.vdis.get(vdi.path);
-    const cache = (scan.chains ??= { links: new Map(), older: new Map() });
-    const found = await unlessLinked(report, path.join(folder.path, unit.path), () =>
-      chainOf(folder.path, vdi, disk, resolve, cache, names),
-    );
-    if (found === undefined) continue;
-    add(found.units);
-    if (found.older !== undefined && !olderAdded.has(found.older)) {
-      olderAdded.add(found.older);
-      add(found.older);
-    }
-    if (found.unknown) report.chainUnknown = true;
-  }
-  return chain;
-}
-
-function completeBackups(claims: readonly Claim<BackupRef>[]): BackupRef[] {
-  return [...new Map(claims.map((claim) => [claim.backup.label, claim.backup])).values()];
-}
-
-// Asks for each governing claim not locked as indexed yet; a unit gone since the listing makes its backup missing.
-async function requestClaims(
-  { folder, report, missing, options }: VmScan,
-  claims: readonly Claim<BackupRef>[],
-): Promise<void> {
+// Each governing claim examined through the folders the snapshot holds, then asked for unless locked as indexed.
+async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: ReconcileOptions): Promise<Acted> {
+  const acted: Acted = { requests: [], refusals: [], missing: new Set() };
+  const into: FolderReport = { requests: acted.requests, refusals: acted.refusals, provable: [] };
   // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
   const real = new Set<string>();
-  const isConfined = async (unit: string): Promise<boolean> =>
-    (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
-  const governing = governingClaims(claims);
-  const units = governing.map((claim) => path.join(folder.path, claim.unit.path));
-  // Examined in one walk from the root, then each acted on: the flag helper checks each again where it acts.
-  const found = await examineAll(units);
-  for (const [i, claim] of governing.entries()) {
-    const unit = units[i] as string;
-    const examined = await unlessLinked(report, unit, async () => {
-      const result = found[i];
-      if (result instanceof AppError) throw result;
-      return result;
-    });
+  for (const claim of governingClaims(plan.claims)) {
+    const unit = path.join(folder.path, claim.unit.path);
+    const examined = examineHeld(held, unit, acted.refusals);
     if (examined === undefined) {
-      missing.add(claim.backup.label);
+      acted.missing.add(claim.backup.label);
       continue;
     }
     if (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined)) {
       // Only a full proof pays for reading flags: event reconciles take an unchanged identity for locked.
       if (options.full === true)
-        (report.flagsToRead ??= []).push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
+        (acted.flagsToRead ??= []).push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
       continue;
     }
-    // Outside a full proof (which reads flags), a file locked for an older backup is re-dated only. Never a directory:
-    // its entry and top folder's ctime say nothing of what is below, which a lift or hold that stopped part-way left
-    // unlocked (the helper clears the top last), so only the helper's walk can say the whole tree is locked.
-    const lockedAs =
-      options.full === true || claim.unit.recursive
-        ? undefined
-        : await lockedForOlder(folder, claim.backup.instant, unit, examined);
-    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, report, await isConfined(unit), lockedAs);
+    const confined = (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
+    const lockedAs = await redated(claim, unit, examined);
+    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, into, confined, lockedAs);
+  }
+  return acted;
+
+  // Outside a full proof (which reads flags), a file locked for an older backup is re-dated only. Never a directory:
+  // its entry and top folder's ctime say nothing of what is below, which a lift or hold that stopped part-way left
+  // unlocked (the helper clears the top last), so only the helper's walk can say the whole tree is locked.
+  async function redated(claim: Claim<BackupRef>, unit: string, examined: Examined): Promise<Identity | undefined> {
+    if (options.full === true || claim.unit.recursive) return undefined;
+    return lockedForOlder(folder, claim.backup.instant, unit, examined);
   }
 }
 
-async function aliasTarget(folder: LeafFolder, alias: string, report: FolderReport): Promise<UnitRef | undefined> {
-  const content = await unlessLinked(report, path.join(folder.path, alias), () =>
-    readSmallFile(path.join(folder.path, alias)),
-  );
-  if (content === undefined) return undefined;
-  const target = resolveAliasTarget(alias, content);
-  if (target === undefined) {
-    report.refusals.push({
-      path: path.join(folder.path, alias),
-      reason: `the alias points outside its VDI folder (${JSON.stringify(content.trim().slice(0, 200))})`,
-      security: true,
-    });
+// The unit itself through its held folder; undefined when gone. A folder on its way swapped for a link: a security
+// refusal naming it, the rest of the folder goes on, so one planted link cannot keep a backup's other units unlocked.
+function examineHeld(held: HeldRemote, unit: string, refusals: Refusal[]): Examined | undefined {
+  const relative = held.relativeOf(unit) as string;
+  try {
+    return examineIn(held, relative);
+  } catch (error) {
+    if (!(error instanceof NotAFolder)) throw error;
+    if (error.reason === 'not a folder' || error.path === relative) return undefined;
+    refusals.push(linkRefusal(unit, error.path, error.reason));
     return undefined;
   }
-  const examined = await unlessLinked(report, path.join(folder.path, target), () =>
-    examine(path.join(folder.path, target)),
-  );
-  if (examined === undefined) return undefined;
-  // XO points aliases at VHD directories only (vhd-lib VhdAbstract.createAlias): a file there is not locked as one.
-  return { path: target, recursive: true };
+}
+
+function linkRefusal(at: string, folder: string, reason: string): Refusal {
+  return { path: at, reason: linkOnPath(at, new NotAFolder(folder, reason)).message, security: true };
+}
+
+// A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
+function report(plan: VmPlan, acted: Acted, refusals: Refusal[], pastWindow: number): FolderReport {
+  const missing = new Set([...plan.missing, ...acted.missing]);
+  const considered = plan.provable.map((backup) => backup.json);
+  return {
+    requests: acted.requests,
+    refusals,
+    provable: refusals.length > 0 ? [] : plan.provable.filter((backup) => !missing.has(backup.json)),
+    unprovable: refusals.length > 0 ? considered : considered.filter((json) => missing.has(json)),
+    pastWindow,
+    ...(plan.warnings.length > 0 ? { warnings: plan.warnings } : {}),
+    ...(plan.recheckAt === undefined ? {} : { recheckAt: plan.recheckAt }),
+    ...(missing.size > 0 ? { unitsMissing: true } : {}),
+    ...(plan.chainUnknown === undefined ? {} : { chainUnknown: plan.chainUnknown }),
+    ...(plan.flatVhds === undefined ? {} : { flatVhds: plan.flatVhds }),
+    ...(acted.flagsToRead === undefined ? {} : { flagsToRead: acted.flagsToRead }),
+  };
 }
