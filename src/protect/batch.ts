@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { LeafFolder, LockRequest } from './context.js';
 import { HELD, type LockResult } from './locker.js';
 import type { ProvenBackups } from './proven.js';
-import type { FolderReport } from './reconcile.js';
+import type { FolderReport } from './folder-report.js';
 
 export interface Reconciled {
   folder: LeafFolder;

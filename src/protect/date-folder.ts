@@ -5,7 +5,7 @@ import { byPath } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
 import { futureWarning } from './arrival.js';
-import type { FolderReport, ReconcileOptions } from './reconcile.js';
+import type { FolderReport, ReconcileOptions } from './folder-report.js';
 import { addRequest, isLockedAsIndexed, windowOfBackup } from './request.js';
 
 // A config or pool metadata date folder: complete once its metadata.json is, then locked whole.

@@ -1,18 +1,9 @@
-import type { AttributesAdapter } from '../attributes/adapter.js';
-import type { Examined } from '../remote/read.js';
-import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
+import type { LeafFolder, LockRequest, Refusal } from './context.js';
+import type { FlagReader, IndexedUnit } from './folder-report.js';
 import { addRequest } from './request.js';
 
 // What reads the immutable flags: the flag helper, one run for many paths.
-export type FlagReader = Pick<AttributesAdapter, 'isImmutable'>;
-
-// A unit a full proof found locked as indexed, kept until its flag is read.
-export interface IndexedUnit {
-  unit: string;
-  examined: Examined;
-  recursive: boolean;
-  backup: BackupRef;
-}
+export type { FlagReader, IndexedUnit } from './folder-report.js';
 
 export const FLAG_OFF_REASON = 'indexed as locked but its immutable flag is off: it is locked again';
 

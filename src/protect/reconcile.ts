@@ -11,57 +11,10 @@ import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { withOrphanFlags } from './by-name.js';
-import type { ProvenBackups } from './proven.js';
-import type { FlagReader, IndexedUnit } from './flag-proof.js';
+import type { FolderReport, IndexedUnit, ReconcileOptions } from './folder-report.js';
 import { planVm, type LookedAt, type VmPlan } from './vm-plan.js';
 
-export interface ReconcileOptions {
-  now: number;
-  jsonSettleMs: number;
-  // Backups proven locked before, skipped unless `full`; without it every backup is looked at.
-  proven?: ProvenBackups;
-  // Also lists the units locked as indexed in `flagsToRead`: their flags are read for the whole round (flag-proof.ts).
-  full?: boolean;
-  // Lock each backup's whole VHD chain until the newest backup needing it leaves its window (default true).
-  protectChains?: boolean;
-  // On encrypted remotes, reads the flag of a data directory that looks orphaned (remote/by-name.ts): a locked one stays
-  // claimed. Without it such a directory's flag is not read, and it stays claimed (when in doubt, protect).
-  flags?: FlagReader;
-  // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
-  maxClockJumpMs?: number;
-}
-
-// A complete VM backup this reconcile looked at: proven once every unit it governs is locked and indexed.
-export interface ProvableBackup {
-  json: string;
-  identity: Identity;
-}
-
-export interface FolderReport {
-  requests: LockRequest[];
-  refusals: Refusal[];
-  // Security warnings about what was locked all the same (a json naming more paths than XO ever writes).
-  warnings?: Refusal[];
-  // When an unfinished-looking json should be looked at again, if no event comes first.
-  recheckAt?: number;
-  // Empty when anything in the folder was refused: a folder with a gap proves nothing.
-  provable: ProvableBackup[];
-  // Jsons whose proof, if any, no longer holds (a refusal in the folder, a unit missing).
-  unprovable?: string[];
-  // A unit a complete backup names is not there (its folder moved aside, or not written yet): looked at again soon.
-  unitsMissing?: boolean;
-  // A VHD chain could not be read (encrypted, damaged header, parent missing): protected on the safe side.
-  // Undefined when no chain was looked at (every backup proven, or chains not protected).
-  chainUnknown?: boolean;
-  // The backups looked at store flat .vhd files (undefined when none was looked at).
-  flatVhds?: boolean;
-  // A repair lift holds this VM until then: nothing of it was looked at or asked for (lift --vm --hold).
-  heldUntil?: number;
-  // A full proof's units locked as indexed, whose flags are still to be read (protect/flag-proof.ts).
-  flagsToRead?: IndexedUnit[];
-  // Backups of the folder past their window and left unlocked (on a first start: those past it by name).
-  pastWindow?: number;
-}
+export type { FolderReport, ProvableBackup, ReconcileOptions } from './folder-report.js';
 
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
@@ -200,7 +153,6 @@ interface Acted {
 // Each governing claim examined through the folders the snapshot holds, then asked for unless locked as indexed.
 async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: ReconcileOptions): Promise<Acted> {
   const acted: Acted = { requests: [], refusals: [], missing: new Set() };
-  const into: FolderReport = { requests: acted.requests, refusals: acted.refusals, provable: [] };
   // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
   const real = new Set<string>();
   for (const claim of governingClaims(plan.claims)) {
@@ -218,7 +170,14 @@ async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: 
     }
     const confined = (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
     const lockedAs = await redated(claim, unit, examined);
-    addRequest(folder, unit, examined, claim.unit.recursive, claim.backup, into, confined, lockedAs);
+    addRequest(acted, folder, {
+      unit,
+      examined,
+      recursive: claim.unit.recursive,
+      backup: claim.backup,
+      confined,
+      ...(lockedAs === undefined ? {} : { lockedAs }),
+    });
   }
   return acted;
 

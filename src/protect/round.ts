@@ -18,7 +18,7 @@ import type { RoundItem } from './folder-queue.js';
 import type { LockResult } from './locker.js';
 import type { ProvenBackups } from './proven.js';
 import type { ProtectionRecord } from './record.js';
-import type { FolderReport } from './reconcile.js';
+import type { FolderReport } from './folder-report.js';
 
 export interface RoundDeps {
   // `full`: look at every backup, proven or not.
