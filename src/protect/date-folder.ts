@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';
-import { byPath } from '../remote/read.js';
+import { linkOnPath, NotAFolder, type HeldRemote } from '../remote/held.js';
+import { examineIn, type Examined } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
 import { futureWarning } from './arrival.js';
@@ -11,6 +12,7 @@ import { addRequest, isLockedAsIndexed, windowOfBackup } from './request.js';
 // A config or pool metadata date folder: complete once its metadata.json is, then locked whole.
 export async function reconcileDateFolder(
   folder: LeafFolder,
+  held: HeldRemote,
   options: ReconcileOptions,
   report: FolderReport,
 ): Promise<void> {
@@ -24,9 +26,9 @@ export async function reconcileDateFolder(
   }
   // Dated as a VM backup is (protect/arrival.ts), its arrival recorded by the folder's identity.
   const metadata = path.join(folder.path, 'metadata.json');
-  const examined = await byPath.examine(folder.remote, metadata);
+  const examined = examineAt(held, metadata);
   if (examined?.type !== 'file') return;
-  const self = await byPath.examine(folder.remote, folder.path);
+  const self = examineAt(held, folder.path);
   if (self === undefined) return;
   const anchor = { path: folder.path, examined: self };
   const { instant, arrived, namedInTheFuture } = await windowOfBackup(folder, named, examined, anchor, options);
@@ -49,7 +51,7 @@ export async function reconcileDateFolder(
     return;
   }
   const completion = judgeCompletion(
-    await byPath.readSmallFile(folder.remote, metadata, METADATA_LIMIT),
+    held.readSmall(held.relativeOf(metadata) as string, METADATA_LIMIT)?.toString('utf8'),
     examined.size,
     examined.mtimeMs,
     options.now,
@@ -61,4 +63,17 @@ export async function reconcileDateFolder(
   }
   const unit = { unit: folder.path, examined: self, recursive: true, backup: backup(completion.completedAt) };
   addRequest(report, folder, { ...unit, confined: true });
+}
+
+// The entry itself, through the folders held; undefined when gone. A folder on its way swapped for a link throws
+// REMOTE_LINK_ON_PATH (reconcile.ts refuses the folder): nothing is read through it.
+export function examineAt(held: HeldRemote, file: string): Examined | undefined {
+  const relative = held.relativeOf(file) as string;
+  try {
+    return examineIn(held, relative);
+  } catch (error) {
+    if (!(error instanceof NotAFolder)) throw error;
+    if (error.reason === 'not a folder' || error.path === relative) return undefined;
+    throw linkOnPath(file, error);
+  }
 }

@@ -6,9 +6,9 @@ import { findVmBackups, governingClaims, isInWindow, type Claim } from '../remot
 import { AppError } from '../errors.js';
 import { isRealFolder } from '../remote/confine.js';
 import { linkOnPath, NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
-import { examineIn, type Examined } from '../remote/read.js';
+import type { Examined } from '../remote/read.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
-import { reconcileDateFolder } from './date-folder.js';
+import { examineAt, reconcileDateFolder } from './date-folder.js';
 import { addRequest, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { withOrphanFlags } from './by-name.js';
 import type { FolderReport, IndexedUnit, ReconcileOptions } from './folder-report.js';
@@ -23,7 +23,7 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
   if (!(await isConfined(folder, report))) return report;
   try {
     if (folder.kind === 'vm') return await reconcileVmFolder(folder, options);
-    await reconcileDateFolder(folder, options, report);
+    await withHeldRemote(folder.remote, (held) => reconcileDateFolder(folder, held, options, report));
   } catch (error) {
     // A folder swapped for a link after the check above: nothing was read through it; what was asked stands.
     if (!isLinkOnPath(error)) throw error;
@@ -193,13 +193,11 @@ async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: 
 // The unit itself through its held folder; undefined when gone. A folder on its way swapped for a link: a security
 // refusal naming it, the rest of the folder goes on, so one planted link cannot keep a backup's other units unlocked.
 function examineHeld(held: HeldRemote, unit: string, refusals: Refusal[]): Examined | undefined {
-  const relative = held.relativeOf(unit) as string;
   try {
-    return examineIn(held, relative);
+    return examineAt(held, unit);
   } catch (error) {
-    if (!(error instanceof NotAFolder)) throw error;
-    if (error.reason === 'not a folder' || error.path === relative) return undefined;
-    refusals.push(linkRefusal(unit, error.path, error.reason));
+    if (!isLinkOnPath(error)) throw error;
+    refusals.push({ path: unit, reason: (error as Error).message, security: true });
     return undefined;
   }
 }
