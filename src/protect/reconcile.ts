@@ -4,8 +4,8 @@ import { completionOf } from '../backup/vm.js';
 import type { Identity } from '../remote/identity.js';
 import { findVmBackups, governingClaims, isInWindow, type Claim } from '../remote/model.js';
 import { AppError } from '../errors.js';
-import { isRealFolder } from '../remote/confine.js';
 import { linkOnPath, NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
+import { isRealFolder } from '../remote/confine.js';
 import type { Examined } from '../remote/read.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { examineAt, reconcileDateFolder } from './date-folder.js';
@@ -153,8 +153,6 @@ interface Acted {
 // Each governing claim examined through the folders the snapshot holds, then asked for unless locked as indexed.
 async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: ReconcileOptions): Promise<Acted> {
   const acted: Acted = { requests: [], refusals: [], missing: new Set() };
-  // Folders found real by the checks below (not by the one at the start: the listings and json reads came between).
-  const real = new Set<string>();
   for (const claim of governingClaims(plan.claims)) {
     const unit = path.join(folder.path, claim.unit.path);
     const examined = examineHeld(held, unit, acted.refusals);
@@ -168,14 +166,14 @@ async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: 
         (acted.flagsToRead ??= []).push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
       continue;
     }
-    const confined = (await isRealFolder(folder.remote, path.dirname(unit), real)) === true;
     const lockedAs = await redated(claim, unit, examined);
     addRequest(acted, folder, {
       unit,
       examined,
       recursive: claim.unit.recursive,
       backup: claim.backup,
-      confined,
+      // Where it is now is checked by the flag helper, which follows no link from the root (ECONFINE).
+      confined: true,
       ...(lockedAs === undefined ? {} : { lockedAs }),
     });
   }

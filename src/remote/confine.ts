@@ -5,7 +5,7 @@ import { errnoCode } from '../errors.js';
 import { isPlainlyBelow } from './held.js';
 import type { RemoteRoot } from './root.js';
 
-// Used only by protect/reconcile.ts and lift/vm.ts until they move onto backup/snapshot.ts, for their clear warning:
+// Used only by protect/reconcile.ts and lift/vm.ts, on the folder they are given, for their clear warning:
 // reads are confined by the held remote's walk and flag changes by the flag helper's (docs/architecture.md,
 // "Confinement"). A folder is real if the root still resolves to where it did at start and no folder below it is a
 // symbolic link. undefined: it does not exist (any more).

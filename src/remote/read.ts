@@ -1,8 +1,7 @@
 import { fstatSync, lstatSync } from 'node:fs';
 import path from 'node:path';
-import { yieldIfDue } from '../concurrency.js';
-import { AppError, errnoCode } from '../errors.js';
-import { HeldRemote, isPlainlyBelow, linkOnPath, NotAFolder, type HeldTree } from './held.js';
+import { AppError } from '../errors.js';
+import { isPlainlyBelow, linkOnPath, NotAFolder, type HeldRemote, type HeldTree } from './held.js';
 import type { RemoteRoot } from './root.js';
 import { identityOf, type Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
@@ -99,68 +98,6 @@ export function relativeIn(remote: RemoteRoot, file: string): string {
     hint: 'nothing is read outside a remote; this is a bug, please report it',
   });
 }
-
-// Used only by protect/reconcile.ts (with protect/chain.ts, protect/date-folder.ts, protect/by-name.ts and
-// lift/vm.ts) until it moves onto backup/snapshot.ts: reads by absolute path below `remote` (the folder's own
-// context), each through a held remote opened for that one call. Nothing is opened by path: a path outside the root
-// throws REMOTE_PATH_OUTSIDE.
-async function atPath<T>(
-  remote: RemoteRoot,
-  file: string,
-  read: (held: HeldRemote, relative: string) => T | undefined,
-): Promise<T | undefined> {
-  const relative = relativeIn(remote, file);
-  await yieldIfDue();
-  let held: HeldRemote;
-  try {
-    held = HeldRemote.open(remote);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw error;
-  }
-  try {
-    return read(held, relative);
-  } finally {
-    held.close();
-  }
-}
-
-export const byPath = {
-  listFolder: async (remote: RemoteRoot, folder: string): Promise<ListedEntry[]> =>
-    (await atPath(remote, folder, listFolder)) ?? [],
-  listVdiFolders: async (remote: RemoteRoot, vmFolder: string): Promise<VdiFolder[]> =>
-    (await atPath(remote, vmFolder, listVdiFolders)) ?? [],
-  readSmallFile: (remote: RemoteRoot, file: string, limit?: number): Promise<string | undefined> =>
-    atPath(remote, file, (held, relative) => readSmallFile(held, relative, limit)),
-  readSmallBuffer: (remote: RemoteRoot, file: string, limit: number): Promise<Buffer | undefined> =>
-    atPath(remote, file, (held, relative) => readSmallBuffer(held, relative, limit)),
-  readRange: (remote: RemoteRoot, file: string, offset: number, length: number): Promise<Buffer | undefined> =>
-    atPath(remote, file, (held, relative) => onTheWay(held, relative, () => held.readRange(relative, offset, length))),
-  examine: (remote: RemoteRoot, file: string): Promise<Examined | undefined> => atPath(remote, file, examine),
-  // Many entries through one walk from the root; per entry, what examine gives or the REMOTE_LINK_ON_PATH it throws.
-  examineAll: async (remote: RemoteRoot, files: readonly string[]): Promise<(Examined | undefined | AppError)[]> => {
-    const relatives = files.map((file) => relativeIn(remote, file));
-    let held: HeldRemote;
-    try {
-      held = HeldRemote.open(remote);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return files.map(() => undefined);
-      if (error instanceof AppError) return files.map(() => error);
-      throw error;
-    }
-    try {
-      const out: (Examined | undefined | AppError)[] = [];
-      for (const relative of relatives) {
-        await yieldIfDue();
-        out.push(examineOrLink(held, relative));
-      }
-      return out;
-    } finally {
-      held.close();
-    }
-  },
-};
 
 // What examine gives, or the REMOTE_LINK_ON_PATH error it would throw.
 export function examineOrLink(held: HeldRemote, relative: string): Examined | undefined | AppError {
