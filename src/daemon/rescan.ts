@@ -1,10 +1,12 @@
+import { lstatSync } from 'node:fs';
 import type { Clock } from '../clock.js';
+import { yieldIfDue } from '../concurrency.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { Logger } from '../log/logger.js';
 import type { Urgency } from '../protect/scheduler.js';
 import { errnoCode } from '../errors.js';
 import { withHeldRemote } from '../remote/held.js';
-import { findLeafFolders } from '../remote/scan.js';
+import { findLeafFolders, type FoundLeaf } from '../remote/scan.js';
 import { VERSION } from '../version.js';
 import { Periodic } from './periodic.js';
 import type { ProtectionService } from './protection.js';
@@ -46,7 +48,7 @@ export class RescanService implements Service {
   async start(): Promise<void> {
     const { protection, clock, log, remotes } = this.#deps;
     const started = clock.now();
-    await this.#rescan('event');
+    await this.#rescan('event', true);
     await protection.idle();
     if (this.#stopped) return;
     // Since the scheduler started: the watchers' first listings already enqueue folders and may lock backups.
@@ -72,16 +74,24 @@ export class RescanService implements Service {
     await this.#firstProof;
   }
 
-  // One remote listed again: 'event' then 'scan' on the same folder is a full proof, right away.
+  // One remote listed again: 'event' then 'scan' on the same folder is a full proof, right away. The folders changed
+  // last come first: after a stop or an outage, what XO wrote meanwhile is locked before the rest is looked at again.
   async rescanRemote(remote: RemoteContext, ...urgencies: Urgency[]): Promise<void> {
-    const leaves = await withHeldRemote(remote, (held) => findLeafFolders(held)).catch((error: unknown) => {
+    const leaves = await this.#listLeaves(remote);
+    for (const leaf of leaves)
+      for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
+  }
+
+  // Every leaf folder, watched from now on (the watcher leaves its first listing to this scan), newest change first.
+  async #listLeaves(remote: RemoteContext): Promise<FoundLeaf[]> {
+    const found = await withHeldRemote(remote, (held) => findLeafFolders(held)).catch((error: unknown) => {
       // The root gone since the health check looked: nothing to list; the next check pauses the remote.
       if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
       throw error;
     });
+    const leaves = await newestFirst(found);
     this.#deps.watchers.adopt(remote, leaves);
-    for (const leaf of leaves)
-      for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
+    return leaves;
   }
 
   // On a remote's first start, what was there already is dated by its name: say how many backups stay unlocked.
@@ -114,10 +124,16 @@ export class RescanService implements Service {
     }
   }
 
-  async #rescan(urgency: Urgency): Promise<void> {
+  // `atStart`: a remote not protected yet (new, or its key refused) still gets its folders watched, as the watcher
+  // would have on its own, so that their events can activate it.
+  async #rescan(urgency: Urgency, atStart = false): Promise<void> {
     // A remote gone away is skipped; a new one is looked at once XO has written there.
     for (const remote of this.#deps.remotes.list)
       if (await this.#deps.remotes.activateIfWritten(remote)) await this.rescanRemote(remote, urgency);
+      else if (atStart)
+        await this.#listLeaves(remote).catch((err: unknown) =>
+          this.#deps.log.warn({ err, remote: remote.id }, 'could not list the remote; the periodic rescan will'),
+        );
   }
 
   // Every retained backup looked at again, proven or not, behind whatever events bring: catches a unit unlocked by
@@ -141,5 +157,24 @@ export class RescanService implements Service {
         if (why === 'after start-up') this.#warnFlatVhds();
       })
       .catch(() => undefined);
+  }
+}
+
+// The last changed first, by the folder's ctime (a file added, renamed or removed in it; no one on the remote can set
+// it back); one that cannot be read last (the reconcile says why).
+async function newestFirst(leaves: readonly FoundLeaf[]): Promise<FoundLeaf[]> {
+  const changed = new Map<FoundLeaf, number>();
+  for (const leaf of leaves) {
+    await yieldIfDue();
+    changed.set(leaf, changedAt(leaf.path));
+  }
+  return [...leaves].sort((a, b) => changed.get(b)! - changed.get(a)!);
+}
+
+function changedAt(folder: string): number {
+  try {
+    return lstatSync(folder, { throwIfNoEntry: false })?.ctimeMs ?? 0;
+  } catch {
+    return 0;
   }
 }

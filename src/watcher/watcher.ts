@@ -194,8 +194,9 @@ export class RemoteWatcher {
     });
     this.#vmTrees.set(dir, { watch: tree, identity, relist: undefined });
     this.#countWatches();
-    // Listed once its watch exists: a VM folder created meanwhile is seen by the listing, the watch, or both.
-    this.#listLeaves(dir, 'could not list the VM backups folder; the periodic rescan will');
+    // Listed once its watch exists: a VM folder created meanwhile is seen by the listing, the watch, or both. At start
+    // the daemon's own scan lists it right after (adopt()), in the order the catch-up wants: not twice.
+    if (this.#ready) this.#listLeaves(dir, 'could not list the VM backups folder; the periodic rescan will');
   }
 
   #relistVmTreeLater(dir: string): void {
