@@ -27,12 +27,19 @@ export class FolderQueue {
       this.#dirty.set(folder.path, { folder, full: (queued?.full ?? false) || this.#background.delete(folder.path) });
   }
 
-  // A folder taken for a round but not reached: back in its queue, unless something queued it again meanwhile.
-  requeue({ folder, full, urgent }: RoundItem): void {
-    const queued = this.#dirty.get(folder.path);
-    if (queued !== undefined) queued.full ||= full;
-    else if (urgent) this.#dirty.set(folder.path, { folder, full: full || this.#background.delete(folder.path) });
-    else this.#background.set(folder.path, folder);
+  // Folders taken for a round but not reached: back at the head of their queue, in their order (they were next: the
+  // catch-up's folders changed last stay ahead of the rest), unless something queued them again meanwhile.
+  requeue(items: readonly RoundItem[]): void {
+    const dirty = new Map<string, { folder: LeafFolder; full: boolean }>();
+    const background = new Map<string, LeafFolder>();
+    for (const { folder, full, urgent } of items) {
+      const queued = this.#dirty.get(folder.path);
+      if (queued !== undefined) queued.full ||= full;
+      else if (urgent) dirty.set(folder.path, { folder, full: full || this.#background.delete(folder.path) });
+      else background.set(folder.path, folder);
+    }
+    prepend(this.#dirty, dirty);
+    prepend(this.#background, background);
   }
 
   // Removes up to `max` folders, urgent ones first.
@@ -59,4 +66,11 @@ export class FolderQueue {
     this.#dirty.clear();
     this.#background.clear();
   }
+}
+
+function prepend<V>(queue: Map<string, V>, first: ReadonlyMap<string, V>): void {
+  if (first.size === 0) return;
+  const rest = [...queue];
+  queue.clear();
+  for (const [key, value] of [...first, ...rest]) queue.set(key, value);
 }

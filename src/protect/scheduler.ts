@@ -115,7 +115,7 @@ export class ProtectionScheduler {
   }
 
   #timeNextLooks(folders: readonly RoundItem[], { reached, looked, failed, succeeded }: RoundOutcome): void {
-    if (!this.#stopped) for (const item of folders.slice(reached)) this.#queue.requeue(item);
+    if (!this.#stopped) this.#queue.requeue(folders.slice(reached));
     // Only what a look left waiting keeps a recheck: pending_rechecks counts folders really waiting.
     for (const { folder, full, recheckAt } of looked) {
       this.#rechecks.supersede(folder.path, full);

@@ -107,6 +107,24 @@ describe('ProtectionScheduler', () => {
     await scheduler.stop();
   });
 
+  it('keeps the catch-up order across rounds: a folder a full round did not reach is next in line', async () => {
+    const reconciled: string[] = [];
+    const scheduler = new ProtectionScheduler({
+      reconcile: async (f) => {
+        reconciled.push(f.path);
+        return { requests: Array.from({ length: 10 }, (_, i) => request(f, `${i}.vhd`)), refusals: [], provable: [] };
+      },
+      lock: async (requests): Promise<LockResult[]> =>
+        requests.map((r) => ({ request: r, outcome: { path: r.unit, status: 'ok' }, indexed: true })),
+      clock: { now: () => 0 },
+      log: createLogger('silent'),
+    });
+    for (let i = 0; i < 1200; i++) scheduler.enqueue(folder(`vm-${i}`));
+    await scheduler.idle();
+    expect(reconciled).toEqual(Array.from({ length: 1200 }, (_, i) => folder(`vm-${i}`).path));
+    await scheduler.stop();
+  });
+
   it('takes a proof back when a unit of the backup fails to lock, and retries a full proof as a full proof', async () => {
     const identity = { dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs: '5' };
     const proven = new ProvenBackups();
