@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
+import { unlockingEntry } from '../index/entry.js';
 import type { StoredEntry } from '../index/store.js';
 import { readVmSnapshot } from '../backup/snapshot.js';
 import { neededBy } from '../backup/vm.js';
@@ -67,12 +68,14 @@ export async function liftVm(
     report.failed.push({ path: folder, message: 'no backup of the VM has that datetime' });
     return report;
   }
-  const { units: named, unreadable } = groupByPath(await entriesFor(remote, paths));
+  const stored = await entriesFor(remote, paths);
+  const { units: named, unreadable } = groupByPath(stored);
   report.unreadableEntries.push(...unreadable.map((u) => path.join(remote.index.folder, u.day, u.name)));
   const elsewhere = await lockedElsewhere(remote, folder, named, options.now);
   for (const [unit, reason] of elsewhere) report.suspicious.push({ path: unit, reason });
   const units = named.filter((u) => !elsewhere.has(u.path)).sort((a, b) => a.path.localeCompare(b.path));
   const checks = { now: options.now, all: false, repairOf: folder, dryRun: options.dryRun };
+  if (!options.dryRun) await markUnlocking(remote, stored, new Set(units.map((u) => u.path)));
   for (let start = 0; start < units.length; start += CHUNK) {
     const chunk = units.slice(start, start + CHUNK);
     await unlockChunk(remote, attributes, chunk, checks, report, async () => {});
@@ -84,6 +87,19 @@ export async function liftVm(
   for (const [unit, immutable] of await attributes.isImmutable(remote, paths))
     if (immutable === true && !refused.has(unit)) report.stillImmutable.push(unit);
   return report;
+}
+
+// Before any flag is cleared, and durably: a lift that stops part-way (killed, a crash) leaves a directory's top locked
+// and its ctime unchanged above what it cleared, and the entry would still say locked. "unlocking" makes every
+// reconcile lock such a unit again through the flag helper, and status count it unlocked, once the hold ends.
+async function markUnlocking(
+  remote: RemoteContext,
+  stored: readonly StoredEntry[],
+  units: ReadonlySet<string>,
+): Promise<void> {
+  const locked = stored.flatMap(({ entry }) => (entry?.state === 'locked' && units.has(entry.path) ? [entry] : []));
+  for (const entry of locked) await remote.index.write(unlockingEntry(entry));
+  await remote.index.sync();
 }
 
 // A unit of another VM moved into this folder and claimed here keeps the window it was locked for there: the entries
