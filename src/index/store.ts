@@ -25,6 +25,10 @@ import { UnitWindows } from './windows.js';
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
 const NAME_BATCH = 1024;
+// Spaces a new entry is created with, room for what a later rewrite adds (lockedAt and an identity of six numbers of up
+// to 20 digits, about 250 bytes): a rewrite that grew the file would change its size, which the journal can commit
+// without the data, and a power loss then leaves the durable pending text followed by zeros, neither entry.
+const ROOM_TO_GROW = 320;
 // Unlinks in flight at once when entries are forgotten (the thread pool runs four).
 const UNLINKS_AT_ONCE = 16;
 
@@ -110,7 +114,8 @@ export class IndexStore {
     }
   }
 
-  // Created once, rewritten in place padded to the old length: a create costs most (docs/performance.md).
+  // Created once with room to grow, rewritten in place padded to the old length: a create costs most
+  // (docs/performance.md), and a rewrite never changes the size (ROOM_TO_GROW).
   // A racing reader or a crash sees an unparsable entry, which every reader treats conservatively.
   async write(entry: IndexEntry): Promise<void> {
     const dayFolder = path.join(this.folder, entry.day);
@@ -354,10 +359,11 @@ function rewriteInPlace(target: string, text: string, create: boolean): boolean 
   try {
     const { size } = fstatSync(fd);
     let bytes = Buffer.from(text, 'utf8');
-    if (bytes.length < size)
+    const length = size === 0 ? bytes.length + ROOM_TO_GROW : size;
+    if (bytes.length < length)
       bytes = Buffer.concat([
         bytes.subarray(0, bytes.length - 1),
-        Buffer.alloc(size - bytes.length, ' '),
+        Buffer.alloc(length - bytes.length, ' '),
         bytes.subarray(bytes.length - 1),
       ]);
     writeSync(fd, bytes, 0, bytes.length, 0);
