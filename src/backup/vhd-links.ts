@@ -72,7 +72,15 @@ function aliasTarget(remote: HeldRemote, folder: string, alias: string): AliasTa
   if (content === undefined) return undefined;
   const target = resolveAliasTarget(alias, content);
   if (target === undefined) return { outside: JSON.stringify(content.trim().slice(0, 200)) };
-  const stats = remote.lstat(`${folder}/${target}`);
+  let stats;
+  try {
+    stats = remote.lstat(`${folder}/${target}`);
+  } catch (error) {
+    // A folder on the target's way swapped for a link (data/): claimed all the same, so that the reconcile's examine
+    // meets the link and refuses it as a security warning, rather than the alias's directory going unclaimed.
+    if (error instanceof NotAFolder && error.reason !== 'not a folder') return { path: target, type: 'other' };
+    throw error;
+  }
   const type = stats === undefined ? 'missing' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other';
   return { path: target, type };
 }

@@ -62,6 +62,12 @@ export function planVm(snapshot: VmSnapshot, looked: readonly LookedAt[], facts:
     const json = snapshot.jsons.get(item.backup.metadata);
     if (json === undefined) continue;
     const label = path.join(facts.folder, item.backup.metadata);
+    // Selected, but gone (or swapped) between its entry and its read: its units are unknown, so it proves nothing and
+    // is looked at again soon, never taken as complete by its entry alone.
+    if (json.unread === true) {
+      plan.missing.add(label);
+      continue;
+    }
     if (json.size > METADATA_LIMIT)
       plan.warnings.push({
         path: label,

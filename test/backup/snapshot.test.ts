@@ -62,6 +62,23 @@ describe('readVmSnapshot', () => {
     }
   });
 
+  it("still names an alias's target behind a data/ folder swapped for a link, so the reconcile meets the link", async () => {
+    const remote = await tempRemote();
+    const [backup] = await writeVhdChain(remote.root, 'vm', 'vdi', [xoDatetime(Date.now() - DAY)]);
+    const data = path.join(path.dirname(backup!.alias), 'data');
+    const outside = path.join(remote.base, 'outside-data');
+    await rename(data, outside);
+    await symlink(outside, data);
+    const snapshot = await withHeldRemote({ root: remote.root, realRoot: remote.root }, (held) =>
+      readVmSnapshot(held, 'vm', false),
+    );
+    // Not dropped (an unclaimed VHD directory): claimed, and refused where it is examined (protect/reconcile.ts).
+    expect(snapshot.aliases.get(`vdis/${JOB}/vdi/${backup!.datetime}.alias.vhd`)).toEqual({
+      path: `vdis/${JOB}/vdi/data/${backup!.datetime}.vhd`,
+      type: 'other',
+    });
+  });
+
   it('says a VM folder that is missing, or is a link, is not found', async () => {
     const remote = await tempRemote();
     await mkdir(path.join(remote.root, 'xo-vm-backups'));

@@ -69,6 +69,17 @@ describe("the reconcile's plan", () => {
     expect(claimed(plan)[`${VDI}/${FULL}.alias.vhd`]).toBe(NEWEST);
   });
 
+  it('proves nothing of a selected json gone before its read: it is missing, looked at again, never complete', () => {
+    const jsons = new Map(chainSnapshot().jsons);
+    const { size, identity } = jsons.get(`${NEWEST}.json`)!;
+    jsons.set(`${NEWEST}.json`, { size, identity, mtimeMs: NOW - 3_600_000, unread: true });
+    const snapshot = chainSnapshot({ jsons });
+    const plan = planVm(snapshot, looked(snapshot, [NEWEST]), facts);
+    expect(plan.missing).toEqual(new Set([`${FOLDER}/${NEWEST}.json`]));
+    expect(plan.provable).toEqual([]);
+    expect(plan.claims).toEqual([]);
+  });
+
   it('gives a backup named in the future only what carries its own name, and no chain', () => {
     const snapshot = chainSnapshot();
     const future = looked(snapshot, [NEWEST]).map((item) => ({ ...item, namedInTheFuture: true, instant: NOW }));
