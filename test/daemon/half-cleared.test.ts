@@ -1,20 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
-import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
+import { allImmutable, filesBelow, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
 
 const HOUR = 3_600_000;
-
-async function filesBelow(folder: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(folder, { withFileTypes: true, recursive: true }))
-    found.push(path.join(entry.parentPath, entry.name));
-  return found;
-}
 
 // A lift (or a hold) clears a VHD directory from the bottom up and the top last: one that stopped part-way leaves the
 // top folder locked, its entry and identity unchanged, and what is below mutable. A newer backup claiming that

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -8,6 +7,7 @@ import { runCli } from '../support/cli.js';
 import { startDaemon } from '../support/daemon.js';
 import {
   allImmutable,
+  filesBelow,
   immutableAmong,
   isImmutable,
   stopBeforeCleanup,
@@ -17,13 +17,6 @@ import {
 } from '../support/remote.js';
 
 const HOUR = 3_600_000;
-
-async function filesBelow(folder: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(folder, { withFileTypes: true, recursive: true }))
-    found.push(path.join(entry.parentPath, entry.name));
-  return found;
-}
 
 // The children of a process, with their state letter (T: stopped).
 function childrenOf(pid: number): { pid: number; state: string }[] {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
@@ -82,6 +82,14 @@ export function allImmutable(paths: readonly string[]): boolean {
 }
 
 // The paths that carry +i, from one lsattr call (for polling many files).
+// Every file and folder below `folder` (what a directory unit's lock must reach).
+export async function filesBelow(folder: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(folder, { withFileTypes: true, recursive: true }))
+    found.push(path.join(entry.parentPath, entry.name));
+  return found;
+}
+
 export function immutableAmong(files: readonly string[]): string[] {
   if (files.length === 0) return [];
   const out = execFileSync('lsattr', ['-d', '--', ...files], {

@@ -47,6 +47,15 @@ async function refusalOf(act: () => Promise<unknown>): Promise<AppError> {
   throw new Error(`not refused with an AppError: ${String(error)}`);
 }
 
+// A plain remote beside an encrypted one read with `keyFile`, both with a one-day window.
+function plainAndEncrypted(plain: string, encrypted: string, keyFile: string) {
+  const remote = { immutabilityDurationMs: DAY, rebuildIndexOnStart: false };
+  return [
+    { id: 'plain', root: plain, ...remote },
+    { id: 'enc', root: encrypted, ...remote, encryptionKeyFile: keyFile },
+  ];
+}
+
 describe.skipIf(h === undefined)('an encrypted remote read with its key file', () => {
   it("decrypts XO's canary, jsons, aliases and VHD headers: every backup's chain is read as on a plain remote", async () => {
     const { remote, xo, vm, backups, root } = await encryptedRemote();
@@ -168,16 +177,7 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     const wrong = 'not-the-key-of-this-remote-32-ch';
     const file = await keyFile(wrong);
     const metricsFile = path.join(good.base, 'metrics.prom');
-    const remotes = [
-      { id: 'plain', root: good.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false },
-      {
-        id: 'enc',
-        root: bad.remote.root,
-        immutabilityDurationMs: DAY,
-        rebuildIndexOnStart: false,
-        encryptionKeyFile: file,
-      },
-    ];
+    const remotes = plainAndEncrypted(good.root, bad.remote.root, file);
     const running = await startDaemon(good, { config: { remotes, metricsFile }, healthCheckEveryMs: 200 });
     const refusal = running.logs.find((l) => l.level === 'error' && l.remote === 'enc');
     expect(refusal?.code).toBe('KEY_NOT_USABLE');
@@ -251,16 +251,7 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     const files = await h!.restoreFiles(enc.xo, enc.backups, 2);
     const good = await tempRemote();
     const file = await keyFile(KEY);
-    const remotes = [
-      { id: 'plain', root: good.root, immutabilityDurationMs: DAY, rebuildIndexOnStart: false },
-      {
-        id: 'enc',
-        root: enc.remote.root,
-        immutabilityDurationMs: DAY,
-        rebuildIndexOnStart: false,
-        encryptionKeyFile: file,
-      },
-    ];
+    const remotes = plainAndEncrypted(good.root, enc.remote.root, file);
     let shiftMs = 0;
     const clock = { now: () => Date.now() + shiftMs };
     const first = await startDaemon(good, { config: { remotes }, clock });
