@@ -62,7 +62,7 @@ export async function reconcileDateFolder(
     return;
   }
   const unit = { unit: folder.path, examined: self, recursive: true, backup: backup(completion.completedAt) };
-  addRequest(report, folder, { ...unit, confined: true });
+  addRequest(report, folder, unit);
 }
 
 // The entry itself, through the folders held; undefined when gone. A folder on its way swapped for a link throws

@@ -54,7 +54,7 @@ function relock(folder: LeafFolder, off: readonly IndexedUnit[]): FlagFindings {
   for (const indexed of off) {
     found.warnings.push({ path: indexed.unit, security: true, reason: FLAG_OFF_REASON });
     // Where it is now is checked by the flag helper, which follows no link from the root (ECONFINE, a security warning).
-    addRequest(found, folder, { ...indexed, confined: true });
+    addRequest(found, folder, indexed);
   }
   return found;
 }

@@ -172,8 +172,6 @@ async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: 
       examined,
       recursive: claim.unit.recursive,
       backup: claim.backup,
-      // Where it is now is checked by the flag helper, which follows no link from the root (ECONFINE).
-      confined: true,
       ...(lockedAs === undefined ? {} : { lockedAs }),
     });
   }

@@ -75,25 +75,18 @@ export interface UnitToLock {
   // refused by the flag helper on its descriptor (EKIND) and tried again, never locked as the other kind.
   recursive: boolean;
   backup: BackupRef;
-  // Every folder on its path checked real (not a symbolic link that could lead out of the remote).
-  confined: boolean;
   // Already locked as indexed with this identity, for an older backup: re-dated without setting the flag again.
   lockedAs?: Identity;
 }
 
-// Adds the unit to the requests, or its refusal to the refusals.
+// Adds the unit to the requests, or its refusal to the refusals. Where it is now is checked by the flag helper, which
+// follows no link from the root (ECONFINE, a security warning).
 export function addRequest(
   to: { requests: LockRequest[]; refusals: Refusal[] },
   folder: LeafFolder,
-  { unit, examined, recursive, backup, confined, lockedAs }: UnitToLock,
+  { unit, examined, recursive, backup, lockedAs }: UnitToLock,
 ): void {
-  const refusal = confined
-    ? refusalFor(unit, examined)
-    : {
-        path: unit,
-        reason: 'a folder on its path is a symbolic link (it could lead out of the remote)',
-        security: true,
-      };
+  const refusal = refusalFor(unit, examined);
   if (refusal !== undefined) to.refusals.push(refusal);
   else
     to.requests.push({
