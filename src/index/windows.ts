@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { syncFolder, writeFileAtomic } from '../atomic.js';
 import { forEachLimited, TakeTurns, yieldIfDue } from '../concurrency.js';
@@ -11,8 +11,11 @@ import { versionOf } from './format.js';
 
 // Records written before versions existed have none: they are version 1.
 const WINDOW_VERSION = 1;
-// Unlinks in flight at once when records are forgotten (the thread pool runs four).
-const UNLINKS_AT_ONCE = 16;
+// Writes, renames and unlinks in flight at once (the thread pool runs four): a commit's records are created together,
+// off the main thread, instead of one synchronous open each (docs/performance.md, "Window records").
+const AT_ONCE = 16;
+// A record's name: the hex sha256 of its identity. Anything else in the folder (since.json, temporary files) is not one.
+const RECORD_NAME = /^[0-9a-f]{64}$/;
 
 export interface UnitWindow {
   // The end of the latest window this very unit was ever locked for.
@@ -24,24 +27,27 @@ export interface UnitWindow {
   arrived?: number;
 }
 
-interface Staged {
-  temporary: string;
-  record: UnitWindow;
-}
-
 // When the daemon first watched the remote: <indexPath>/.windows/<remote>/since.json (not a record's hex name).
 const SINCE_FILE = 'since.json';
 
 // The folders above a unit are never immutable, so a locked unit can be moved and found again under a path, alias or
 // json with an earlier date. Its window is kept here by identity (inode and birth time: the device number can change
 // across reboots), so that no new path makes it expire earlier than the latest window it was locked for.
+//
+// Which records exist is listed once, at the first use, then kept up to date by this store's own commits and forgets:
+// most units have none, and a unit without one costs no stat. That holds because one process at a time writes the
+// index (lock/instance-lock.ts): the daemon, or a command run while none does, each with its own store. Only
+// `lift --dry-run` reads beside a daemon: it lists when its one pass starts, and a record the daemon writes after
+// that could as well have come after a stat. A name listed whose file is gone meanwhile reads as no record.
 export class UnitWindows {
   readonly folder: string;
-  // Records extended since the last commit(), by file: written to their temporary file, not yet renamed into place.
-  readonly #staged = new Map<string, Staged>();
+  // Records extended since the last commit(), by file: in memory only until a commit writes them.
+  readonly #staged = new Map<string, UnitWindow>();
   // Records the commit running now makes durable: what read() answers until they are in place.
-  readonly #committing = new Map<string, Staged>();
-  // Names each temporary file apart: a record staged while an older one of the same unit commits has its own.
+  readonly #committing = new Map<string, UnitWindow>();
+  // The names of the records on disk (undefined: not listed yet).
+  #recorded: Set<string> | undefined;
+  // Names each temporary file apart, also from another process's (the pid) and from a crashed run's leftovers.
   #temporaries = 0;
   // Records renamed into place by a commit() that failed before the folder was synced.
   #folderUnsynced = false;
@@ -57,10 +63,10 @@ export class UnitWindows {
     await yieldIfDue();
     const file = this.#file(identity);
     const staged = this.#staged.get(file) ?? this.#committing.get(file);
-    if (staged !== undefined) return staged.record;
+    if (staged !== undefined) return staged;
+    const name = path.basename(file);
     try {
-      // stat first: most units have no record, and a miss is cheaper than a thrown ENOENT (docs/performance.md).
-      if (statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+      if (!this.#listed().has(name)) return undefined;
       const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<UnitWindow>;
       // A record of a newer format is kept as unreadable: it never shortens a window.
       if (versionOf(value) !== WINDOW_VERSION) throw new Error('a newer format');
@@ -69,7 +75,10 @@ export class UnitWindows {
       if (typeof value.arrived === 'number') window.arrived = value.arrived;
       return window;
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return undefined;
+      if (errnoCode(error) === 'ENOENT') {
+        this.#recorded?.delete(name);
+        return undefined;
+      }
       // A damaged record must not shorten a window: the caller keeps the unit locked until told otherwise.
       return { until: Number.POSITIVE_INFINITY, path: `(unreadable record ${file})` };
     }
@@ -78,9 +87,9 @@ export class UnitWindows {
   // Records that `identity` is locked at `unitPath` until at least `until`; returns the window it had before. The path
   // recorded is the one whose window is the latest: a unit moved into another VM's folder and claimed there for less
   // keeps the path it was locked at (a repair lift of that other VM does not unlock it, lift/candidate.ts).
-  // Staged: the record is written aside and takes effect at commit(), which the caller awaits before it reports the
-  // unit locked (group commit: one durability step for a whole lock batch's records). `arrived`, on a backup's json or
-  // date folder: recorded unless an earlier arrival is.
+  // Staged: the record is kept in memory and written at commit(), which the caller awaits before it reports the unit
+  // locked (group commit: one durability step for a whole lock batch's records). `arrived`, on a backup's json or date
+  // folder: recorded unless an earlier arrival is.
   async extend(identity: Identity, until: number, unitPath: string, arrived?: number): Promise<UnitWindow | undefined> {
     const before = await this.read(identity);
     const later = before === undefined || until > before.until;
@@ -89,65 +98,62 @@ export class UnitWindows {
     const first = before?.arrived ?? arrived;
     if (first !== undefined) record.arrived = first;
     if (!Number.isFinite(record.until)) return before;
-    const file = this.#file(identity);
-    const temporary = this.#staged.get(file)?.temporary ?? `${file}.${process.pid}.${++this.#temporaries}.tmp`;
-    mkdirSync(this.folder, { recursive: true, mode: 0o700 });
-    const fd = openSync(temporary, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify({ version: WINDOW_VERSION, ...record }));
-    } finally {
-      closeSync(fd);
-    }
-    this.#staged.set(file, { temporary, record });
+    this.#staged.set(this.#file(identity), record);
     return before;
   }
 
-  // Every staged record reaches the disk before this returns: first the temporary files' data, in one group, then their
-  // renames and the folder. A power loss before the end leaves each record as it was (a temporary file is never read),
-  // never shorter, and never an empty record. A commit carries every caller's staged records: on failure, those not
-  // renamed into place are staged again, so that the next commit (another caller's, or the retry) makes them durable
-  // or fails in turn. None is lost while its caller believes it durable; the failing caller reports its units pending.
+  // Every staged record reaches the disk before this returns: each written to a temporary file (all in flight), their
+  // data synced in one group, then renamed into place and the folder synced. A power loss before the end leaves each
+  // record as it was (a temporary file is never read), never shorter, and never an empty record. A commit carries
+  // every caller's staged records: on failure, those not renamed into place are staged again, so that the next commit
+  // (another caller's, or the retry) makes them durable or fails in turn. None is lost while its caller believes it
+  // durable; the failing caller reports its units pending.
   async commit(): Promise<void> {
     await this.#commits.run(() => this.#commitStaged());
   }
 
   async #commitStaged(): Promise<void> {
-    for (const [file, staged] of this.#staged) this.#committing.set(file, staged);
+    for (const [file, record] of this.#staged) this.#committing.set(file, record);
     this.#staged.clear();
     if (this.#committing.size === 0 && !this.#folderUnsynced) return;
+    // The temporary file of each record written (or being written), until it is renamed into place.
+    const temporaries = new Map<string, string>();
     try {
-      await commitGroup(
-        this.folder,
-        [...this.#committing.values()].map(({ temporary }) => temporary),
-        [],
-      );
-      if (this.#committing.size > 0) this.#folderUnsynced = true;
+      const records = [...this.#committing];
+      if (records.length > 0) await mkdir(this.folder, { recursive: true, mode: 0o700 });
+      await forEachLimited(records, AT_ONCE, async ([file, record]) => {
+        const temporary = `${file}.${process.pid}.${++this.#temporaries}.tmp`;
+        temporaries.set(file, temporary);
+        await writeFile(temporary, JSON.stringify({ version: WINDOW_VERSION, ...record }), { mode: 0o600 });
+      });
+      await commitGroup(this.folder, [...temporaries.values()], []);
+      if (records.length > 0) this.#folderUnsynced = true;
       // Each record on its own: one that cannot be put in place holds back no other.
       let failure: Error | undefined;
-      for (const [file, { temporary }] of this.#committing) {
+      await forEachLimited(records, AT_ONCE, async ([file]) => {
         try {
-          renameSync(temporary, file);
+          await rename(temporaries.get(file)!, file);
+          temporaries.delete(file);
           this.#committing.delete(file);
+          // Not listed yet: the listing will find it.
+          this.#recorded?.add(path.basename(file));
         } catch (error) {
           failure ??= error as Error;
         }
-      }
+      });
       await syncFolder(this.folder);
       this.#folderUnsynced = false;
       if (failure !== undefined) throw failure;
     } finally {
+      await forEachLimited([...temporaries.values()], AT_ONCE, (temporary) => rm(temporary, { force: true }));
       this.#restage();
     }
   }
 
   // What a failed commit did not put in place waits for the next one, unless a later record of the same unit was
-  // staged meanwhile (read from this one, so never shorter): this one's temporary file then goes.
+  // staged meanwhile (read from this one, so never shorter).
   #restage(): void {
-    for (const [file, staged] of this.#committing) {
-      const gone = statSync(staged.temporary, { throwIfNoEntry: false }) === undefined;
-      if (!gone && !this.#staged.has(file)) this.#staged.set(file, staged);
-      else rmSync(staged.temporary, { force: true });
-    }
+    for (const [file, record] of this.#committing) if (!this.#staged.has(file)) this.#staged.set(file, record);
     this.#committing.clear();
   }
 
@@ -161,29 +167,43 @@ export class UnitWindows {
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') return { since: 0, first: false };
     }
-    mkdirSync(this.folder, { recursive: true, mode: 0o700 });
+    await mkdir(this.folder, { recursive: true, mode: 0o700 });
     await writeFileAtomic(file, `${JSON.stringify({ version: WINDOW_VERSION, since: now })}\n`, 0o600, {
       durable: true,
     });
     return { since: now, first: true };
   }
 
-  // Most units have no record: a stat each finds those that do, whose unlinks go in flight together (each can wait for
-  // the disk's discard, docs/performance.md).
+  // Only the units with a record cost anything; their unlinks go in flight together (each can wait for the disk's
+  // discard, docs/performance.md).
   async forgetAll(identities: readonly Identity[]): Promise<void> {
-    const files: string[] = [];
-    for (const identity of identities) {
-      await yieldIfDue();
-      const file = this.#file(identity);
-      if (statSync(file, { throwIfNoEntry: false }) !== undefined) files.push(file);
-    }
-    await forEachLimited(files, UNLINKS_AT_ONCE, async (file) => {
+    const recorded = this.#listed();
+    const files = identities
+      .map((identity) => this.#file(identity))
+      .filter((file) => recorded.has(path.basename(file)));
+    await forEachLimited(files, AT_ONCE, async (file) => {
       try {
         await unlink(file);
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT') throw error;
       }
+      recorded.delete(path.basename(file));
     });
+  }
+
+  // One listing, at the first use (a missing folder: no record yet). An unreadable folder is not taken as empty: it
+  // throws, a read then answers an unreadable record (an infinite window), and it is listed again at the next use.
+  #listed(): Set<string> {
+    if (this.#recorded !== undefined) return this.#recorded;
+    let names: string[];
+    try {
+      names = readdirSync(this.folder);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+      names = [];
+    }
+    this.#recorded = new Set(names.filter((name) => RECORD_NAME.test(name)));
+    return this.#recorded;
   }
 
   #file(identity: Identity): string {

@@ -1,11 +1,16 @@
 import { hash } from 'node:crypto';
-import { mkdir, readdir, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UnitWindows } from '../../src/index/windows.js';
 import { tempFolder } from '../support/remote.js';
 
 const identity = { dev: '1', ino: '42', size: '7', mtimeNs: '1', ctimeNs: '2', birthtimeNs: '3' };
+
+// A record's file name in .windows/<remote>/, as every release wrote it.
+function nameOf(unit: typeof identity): string {
+  return hash('sha256', `${unit.ino}:${unit.birthtimeNs}`, 'hex');
+}
 
 describe('UnitWindows', () => {
   it("records a json's arrival once, in the one record of its window, and keeps the first", async () => {
@@ -19,7 +24,67 @@ describe('UnitWindows', () => {
     await windows.extend(other, 5_000, '/r/c.vhd');
     await windows.extend(other, 1_000, '/r/d.json', 300);
     expect(await windows.read(other)).toEqual({ until: 5_000, path: '/r/c.vhd', arrived: 300 });
+    // One record a unit, written at the commit, no temporary file left.
+    await windows.commit();
     expect(await readdir(windows.folder)).toHaveLength(2);
+    expect(await new UnitWindows(path.dirname(path.dirname(windows.folder)), 'r').read(other)).toEqual({
+      until: 5_000,
+      path: '/r/c.vhd',
+      arrived: 300,
+    });
+  });
+
+  it('reads the records on disk when it opens, and those it commits or forgets after', async () => {
+    const indexPath = await tempFolder();
+    const folder = path.join(indexPath, '.windows', 'r');
+    const older = { ...identity, ino: '60' };
+    const damaged = { ...identity, ino: '61' };
+    const fresh = { ...identity, ino: '62' };
+    // Left by an older release (no version) and by a crash (a half-written record).
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, nameOf(older)), JSON.stringify({ until: 7_000, path: '/r/old.vhd' }));
+    await writeFile(path.join(folder, nameOf(damaged)), '{"until":');
+    const windows = new UnitWindows(indexPath, 'r');
+    expect(await windows.read(older)).toEqual({ until: 7_000, path: '/r/old.vhd' });
+    expect((await windows.read(damaged))?.until).toBe(Number.POSITIVE_INFINITY);
+    expect(await windows.read(fresh)).toBeUndefined();
+
+    // Listed already: what it commits afterwards is read from the disk, by it and by another process.
+    await windows.extend(fresh, 3_000, '/r/new.json', 50);
+    await windows.commit();
+    expect(await windows.read(fresh)).toEqual({ until: 3_000, path: '/r/new.json', arrived: 50 });
+    expect(await new UnitWindows(indexPath, 'r').read(fresh)).toEqual({
+      until: 3_000,
+      path: '/r/new.json',
+      arrived: 50,
+    });
+    // A record can never be shortened: an earlier window leaves it as it is.
+    await windows.extend(older, 1_000, '/r/moved.vhd');
+    await windows.commit();
+    expect(await new UnitWindows(indexPath, 'r').read(older)).toEqual({ until: 7_000, path: '/r/old.vhd' });
+
+    // Forgotten (lifted): gone from the disk and from what it reads; a unit without a record is skipped.
+    await windows.forgetAll([older, fresh, { ...identity, ino: '63' }]);
+    expect(await windows.read(older)).toBeUndefined();
+    expect(await windows.read(fresh)).toBeUndefined();
+    expect((await readdir(folder)).sort()).toEqual([nameOf(damaged)]);
+    // Locked again after its lift: recorded anew.
+    await windows.extend(fresh, 9_000, '/r/new.json');
+    await windows.commit();
+    expect(await new UnitWindows(indexPath, 'r').read(fresh)).toEqual({ until: 9_000, path: '/r/new.json' });
+  });
+
+  it('reads every unit as locked for ever when its records cannot be listed', async () => {
+    const indexPath = await tempFolder();
+    await mkdir(path.join(indexPath, '.windows'));
+    // Not a folder: it cannot be listed, and says nothing of which units have a record.
+    await writeFile(path.join(indexPath, '.windows', 'r'), '');
+    const windows = new UnitWindows(indexPath, 'r');
+    expect((await windows.read(identity))?.until).toBe(Number.POSITIVE_INFINITY);
+    // No window can be extended past an unknown one, nor forgotten.
+    await windows.extend(identity, 1_000, '/r/a.json', 10);
+    await windows.commit();
+    await expect(windows.forgetAll([identity])).rejects.toThrow();
   });
 
   it("a failed commit loses no other caller's record: the next commit makes them durable", async () => {
@@ -31,7 +96,7 @@ describe('UnitWindows', () => {
     // goes there is now something the record cannot replace.
     await windows.extend(mine, 1_000, '/r/a.vhd');
     await windows.extend(theirs, 2_000, '/r/b.vhd');
-    const blocked = path.join(windows.folder, hash('sha256', `${mine.ino}:${mine.birthtimeNs}`, 'hex'));
+    const blocked = path.join(windows.folder, nameOf(mine));
     await mkdir(path.join(blocked, 'inside'), { recursive: true });
     await expect(windows.commit()).rejects.toThrow();
     expect(await windows.read(mine)).toEqual({ until: 1_000, path: '/r/a.vhd' });
