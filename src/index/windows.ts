@@ -41,7 +41,7 @@ const SINCE_FILE = 'since.json';
 // that could as well have come after a stat. A name listed whose file is gone meanwhile reads as no record.
 export class UnitWindows {
   readonly folder: string;
-  // Records extended since the last commit(), by file: in memory only until a commit writes them.
+  // Records extended since the last commit(), by name: in memory only until a commit writes them.
   readonly #staged = new Map<string, UnitWindow>();
   // Records the commit running now makes durable: what read() answers until they are in place.
   readonly #committing = new Map<string, UnitWindow>();
@@ -61,10 +61,13 @@ export class UnitWindows {
 
   async read(identity: Identity): Promise<UnitWindow | undefined> {
     await yieldIfDue();
-    const file = this.#file(identity);
-    const staged = this.#staged.get(file) ?? this.#committing.get(file);
+    return this.#read(nameOf(identity));
+  }
+
+  #read(name: string): UnitWindow | undefined {
+    const staged = this.#staged.get(name) ?? this.#committing.get(name);
     if (staged !== undefined) return staged;
-    const name = path.basename(file);
+    const file = path.join(this.folder, name);
     try {
       if (!this.#listed().has(name)) return undefined;
       const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<UnitWindow>;
@@ -91,14 +94,16 @@ export class UnitWindows {
   // locked (group commit: one durability step for a whole lock batch's records). `arrived`, on a backup's json or date
   // folder: recorded unless an earlier arrival is.
   async extend(identity: Identity, until: number, unitPath: string, arrived?: number): Promise<UnitWindow | undefined> {
-    const before = await this.read(identity);
+    await yieldIfDue();
+    const name = nameOf(identity);
+    const before = this.#read(name);
     const later = before === undefined || until > before.until;
     if (!later && (arrived === undefined || before.arrived !== undefined)) return before;
     const record: UnitWindow = later ? { until, path: unitPath } : { until: before.until, path: before.path };
     const first = before?.arrived ?? arrived;
     if (first !== undefined) record.arrived = first;
     if (!Number.isFinite(record.until)) return before;
-    this.#staged.set(this.#file(identity), record);
+    this.#staged.set(name, record);
     return before;
   }
 
@@ -113,7 +118,7 @@ export class UnitWindows {
   }
 
   async #commitStaged(): Promise<void> {
-    for (const [file, record] of this.#staged) this.#committing.set(file, record);
+    for (const [name, record] of this.#staged) this.#committing.set(name, record);
     this.#staged.clear();
     if (this.#committing.size === 0 && !this.#folderUnsynced) return;
     // The temporary file of each record written (or being written), until it is renamed into place.
@@ -121,22 +126,22 @@ export class UnitWindows {
     try {
       const records = [...this.#committing];
       if (records.length > 0) await mkdir(this.folder, { recursive: true, mode: 0o700 });
-      await forEachLimited(records, AT_ONCE, async ([file, record]) => {
-        const temporary = `${file}.${process.pid}.${++this.#temporaries}.tmp`;
-        temporaries.set(file, temporary);
+      await forEachLimited(records, AT_ONCE, async ([name, record]) => {
+        const temporary = path.join(this.folder, `${name}.${process.pid}.${++this.#temporaries}.tmp`);
+        temporaries.set(name, temporary);
         await writeFile(temporary, JSON.stringify({ version: WINDOW_VERSION, ...record }), { mode: 0o600 });
       });
       await commitGroup(this.folder, [...temporaries.values()], []);
       if (records.length > 0) this.#folderUnsynced = true;
       // Each record on its own: one that cannot be put in place holds back no other.
       let failure: Error | undefined;
-      await forEachLimited(records, AT_ONCE, async ([file]) => {
+      await forEachLimited(records, AT_ONCE, async ([name]) => {
         try {
-          await rename(temporaries.get(file)!, file);
-          temporaries.delete(file);
-          this.#committing.delete(file);
+          await rename(temporaries.get(name)!, path.join(this.folder, name));
+          temporaries.delete(name);
+          this.#committing.delete(name);
           // Not listed yet: the listing will find it.
-          this.#recorded?.add(path.basename(file));
+          this.#recorded?.add(name);
         } catch (error) {
           failure ??= error as Error;
         }
@@ -153,7 +158,7 @@ export class UnitWindows {
   // What a failed commit did not put in place waits for the next one, unless a later record of the same unit was
   // staged meanwhile (read from this one, so never shorter).
   #restage(): void {
-    for (const [file, record] of this.#committing) if (!this.#staged.has(file)) this.#staged.set(file, record);
+    for (const [name, record] of this.#committing) if (!this.#staged.has(name)) this.#staged.set(name, record);
     this.#committing.clear();
   }
 
@@ -178,16 +183,14 @@ export class UnitWindows {
   // discard, docs/performance.md).
   async forgetAll(identities: readonly Identity[]): Promise<void> {
     const recorded = this.#listed();
-    const files = identities
-      .map((identity) => this.#file(identity))
-      .filter((file) => recorded.has(path.basename(file)));
-    await forEachLimited(files, AT_ONCE, async (file) => {
+    const names = identities.map(nameOf).filter((name) => recorded.has(name));
+    await forEachLimited(names, AT_ONCE, async (name) => {
       try {
-        await unlink(file);
+        await unlink(path.join(this.folder, name));
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT') throw error;
       }
-      recorded.delete(path.basename(file));
+      recorded.delete(name);
     });
   }
 
@@ -205,8 +208,9 @@ export class UnitWindows {
     this.#recorded = new Set(names.filter((name) => RECORD_NAME.test(name)));
     return this.#recorded;
   }
+}
 
-  #file(identity: Identity): string {
-    return path.join(this.folder, hash('sha256', `${identity.ino}:${identity.birthtimeNs ?? '0'}`, 'hex'));
-  }
+// A record's name in the folder, as every release wrote it.
+function nameOf(identity: Identity): string {
+  return hash('sha256', `${identity.ino}:${identity.birthtimeNs ?? '0'}`, 'hex');
 }
