@@ -38,27 +38,34 @@ export async function lockUnits(
   const byPath = new Map(held);
   const checkedHolds = performance.now();
   const pending = await writePendingEntries(allowed, clock, log);
-  await syncIndexes(allowed, log);
-  const written = performance.now();
-  for (const [remote, mine] of byRemote(allowed)) {
-    const targets = mine.filter((r) => !redate(r, byPath));
-    if (targets.length === 0) continue;
-    const outcomes = await attributes.setImmutable(
-      remote,
-      targets.map((r) => ({ path: r.unit, recursive: r.recursive, layout: layoutOf(r) })),
-      true,
-    );
-    for (const outcome of outcomes) byPath.set(outcome.path, outcome);
-  }
-  const locked = performance.now();
-  warnOfRefusals(allowed, byPath, log);
-  const windows: Windowed[] = [];
-  for (const request of requests)
-    windows.push(await stageWindow(request, byPath.get(request.unit) ?? noOutcome(request.unit), log));
-  await commitWindows(windows, log);
+  let written = 0;
+  let locked = 0;
   const results: LockResult[] = [];
-  for (const windowed of windows)
-    results.push(await completeEntry(windowed, pending.get(windowed.request), clock, log));
+  try {
+    await syncIndexes(allowed, log);
+    written = performance.now();
+    for (const [remote, mine] of byRemote(allowed)) {
+      const targets = mine.filter((r) => !redate(r, byPath));
+      if (targets.length === 0) continue;
+      const outcomes = await attributes.setImmutable(
+        remote,
+        targets.map((r) => ({ path: r.unit, recursive: r.recursive, layout: layoutOf(r) })),
+        true,
+      );
+      for (const outcome of outcomes) byPath.set(outcome.path, outcome);
+    }
+    locked = performance.now();
+    warnOfRefusals(allowed, byPath, log);
+    const windows: Windowed[] = [];
+    for (const request of requests)
+      windows.push(await stageWindow(request, byPath.get(request.unit) ?? noOutcome(request.unit), log));
+    await commitWindows(windows, log);
+    for (const windowed of windows)
+      results.push(await completeEntry(windowed, pending.get(windowed.request), clock, log));
+  } finally {
+    // The descriptors kept for completions that did not come (a unit not locked, a failure).
+    for (const remote of new Set(allowed.map((r) => r.remote))) remote.index.release();
+  }
   // Where a batch's time goes, for tuning (the benchmark reads it with logLevel debug).
   const ms = (from: number, to: number): number => Math.round(to - from);
   log.debug(
@@ -130,7 +137,8 @@ async function writePendingEntries(
       continue;
     }
     try {
-      await request.remote.index.write(entry);
+      // Its descriptor kept open for the completion (lockUnits releases what is left).
+      await request.remote.index.write(entry, true);
       pending.set(request, entry);
     } catch (err) {
       if (err instanceof AppError && err.code === 'INDEX_FULL') {

@@ -122,4 +122,30 @@ describe('index store', () => {
     const other = { ...request, path: '/remote/xo-vm-backups/vm/20261120T010203Z.xva' };
     await expect(store.write(pendingEntry(other, Date.now()))).rejects.toMatchObject({ code: 'INDEX_FULL' });
   });
+
+  // A created entry keeps its descriptor for its completion: one open instead of two.
+  it('completes through the descriptor kept since the create, and again in a new file if a lift unlinked it', async () => {
+    const store = await openStore();
+    const pending = pendingEntry(request, Date.now());
+    const before = await readdir('/proc/self/fd');
+    await store.write(pending, true);
+    expect((await readdir('/proc/self/fd')).length).toBe(before.length + 1);
+    const file = store.entryPath('2026-11-20', request.path);
+    await rm(file);
+    await store.write(lockedEntry(pending, identity, Date.now()));
+    expect((await readdir('/proc/self/fd')).length).toBe(before.length);
+    expect(await store.read('2026-11-20', request.path)).toMatchObject({ state: 'locked', identity });
+    expect((await stat(file)).size).toBe((await readFile(file)).length);
+  });
+
+  it('closes the descriptors of entries whose completion did not come', async () => {
+    const store = await openStore();
+    const before = await readdir('/proc/self/fd');
+    for (const name of ['a', 'b', 'c'])
+      await store.write(pendingEntry({ ...request, path: `/r/${name}` }, Date.now()), true);
+    expect((await readdir('/proc/self/fd')).length).toBe(before.length + 3);
+    store.release();
+    expect((await readdir('/proc/self/fd')).length).toBe(before.length);
+    expect(await store.read('2026-11-20', '/r/b')).toMatchObject({ state: 'pending' });
+  });
 });
