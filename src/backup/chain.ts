@@ -19,35 +19,33 @@ export interface DiskChain {
   missing?: string;
 }
 
-// The place an alias points to, as a unit (a directory locked whole); undefined when it points outside its VDI
-// folder or could not be read. A target that is missing is still given: it is a missing unit.
+// XO points aliases at VHD directories only (vhd-lib VhdAbstract.createAlias): the place an alias points to is claimed
+// as one, whatever is there (the flag helper refuses a file on its descriptor; a missing one is a missing unit, claimed
+// so that a target moved aside for a moment is locked when back). Undefined when the alias points outside its VDI
+// folder (a problem, never followed: backup/vm.ts) or could not be read.
 export function aliasUnit(snapshot: VmSnapshot, alias: string): UnitRef | undefined {
   const target = snapshot.aliases.get(alias);
-  if (target === undefined || !('path' in target)) return undefined;
-  return { path: target.path, recursive: target.type === 'directory' || target.type === 'missing' };
+  return target === undefined || !('path' in target) ? undefined : { path: target.path, recursive: true };
 }
 
 export interface ChainOptions {
-  // The unit an alias of the chain brings (default aliasUnit).
-  resolve?: (alias: string) => UnitRef | undefined;
   // Older VHDs by folder and date, shared by the disks of a snapshot that fall back on them (the same array: an
-  // attacker's folder can hold 20,000 files, a json name 4096 disks). Keyed with `resolve`: one per resolver.
-  older?: Map<string, UnitRef[]>;
+  // attacker's folder can hold 20,000 files, a json name 4096 disks).
+  older: Map<string, UnitRef[]>;
   // The snapshot's listings by name (remote/model.ts indexListing), built once for all disks.
-  listing?: VmListing;
+  listing: VmListing;
 }
 
 // vhd-lib writes a delta's parent as the name of a sibling ("<dt>.alias.vhd" or "<dt>.vhd"); where a link cannot be
 // read, the safe side: every older VHD of the folder.
-export function chainOf(snapshot: VmSnapshot, vdi: VdiFolder, disk: string, options: ChainOptions = {}): DiskChain {
-  const resolve = options.resolve ?? ((alias: string) => aliasUnit(snapshot, alias));
-  const names = options.listing?.vdis.get(vdi.path) ?? new Map(vdi.entries.map((e) => [e.name, e]));
+export function chainOf(snapshot: VmSnapshot, vdi: VdiFolder, disk: string, options: ChainOptions): DiskChain {
+  const names = options.listing.vdis.get(vdi.path) ?? new Map(vdi.entries.map((e) => [e.name, e]));
   const units: UnitRef[] = [];
   const seen = new Set([disk]);
   const fallback = (missing?: string): DiskChain => ({
     disk: `${vdi.path}/${disk}`,
     units,
-    older: olderVhds(vdi, parseBackupDatetime(disk) ?? Infinity, resolve, options.older),
+    older: olderVhds(snapshot, vdi, parseBackupDatetime(disk) ?? Infinity, options.older),
     unknown: true,
     ...(missing === undefined ? {} : { missing }),
   });
@@ -60,7 +58,7 @@ export function chainOf(snapshot: VmSnapshot, vdi: VdiFolder, disk: string, opti
       return fallback(parent !== undefined && !seen.has(parent) ? `${vdi.path}/${parent}` : undefined);
     seen.add(parent);
     units.push({ path: `${vdi.path}/${parent}`, recursive: false });
-    const target = parent.endsWith('.alias.vhd') ? resolve(`${vdi.path}/${parent}`) : undefined;
+    const target = parent.endsWith('.alias.vhd') ? aliasUnit(snapshot, `${vdi.path}/${parent}`) : undefined;
     if (target !== undefined) units.push(target);
     current = parent;
   }
@@ -74,22 +72,17 @@ function siblingName(name: string): string | undefined {
 }
 
 // Every VHD (file, or alias and its directory) of the folder not newer than `limit` (the disk itself included).
-function olderVhds(
-  vdi: VdiFolder,
-  limit: number,
-  resolve: (alias: string) => UnitRef | undefined,
-  cache?: Map<string, UnitRef[]>,
-): UnitRef[] {
+function olderVhds(snapshot: VmSnapshot, vdi: VdiFolder, limit: number, cache: Map<string, UnitRef[]>): UnitRef[] {
   const key = `${vdi.path}\0${limit}`;
-  const known = cache?.get(key);
+  const known = cache.get(key);
   if (known !== undefined) return known;
   const units: UnitRef[] = [];
-  cache?.set(key, units);
+  cache.set(key, units);
   for (const entry of vdi.entries) {
     if (!entry.isFile || !entry.name.endsWith('.vhd') || entry.name.startsWith('.')) continue;
     if ((parseBackupDatetime(entry.name) ?? -Infinity) > limit) continue;
     units.push({ path: `${vdi.path}/${entry.name}`, recursive: false });
-    const target = entry.name.endsWith('.alias.vhd') ? resolve(`${vdi.path}/${entry.name}`) : undefined;
+    const target = entry.name.endsWith('.alias.vhd') ? aliasUnit(snapshot, `${vdi.path}/${entry.name}`) : undefined;
     if (target !== undefined) units.push(target);
   }
   return units;

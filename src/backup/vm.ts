@@ -9,7 +9,9 @@ import {
   readReferences,
   vmBackupParts,
   type UnitRef,
+  type VdiFolder,
   type VmBackup,
+  type VmListing,
 } from '../remote/model.js';
 import { aliasUnit, chainOf, type DiskChain } from './chain.js';
 import { jsonsOfFlatChain } from './flat-jsons.js';
@@ -48,8 +50,27 @@ export interface BackupUnits {
   // Every unit the disks are built on that is not one of `units` (on encrypted remotes: by name, remote/by-name.ts).
   chain: UnitRef[];
   chainKnown: boolean;
-  // Aliases pointing outside their VDI folder: never followed. Paths relative to the remote's root.
+  // What restoring it, or repairing it by hand, needs: `units`, `chain`, and the json of each flat VHD of the chain
+  // (backup/flat-jsons.ts).
+  needed: UnitRef[];
+  // Aliases of it or its chain pointing outside their VDI folder: never followed. Paths relative to the remote's root.
   problems: Problem[];
+}
+
+// What the backups of one snapshot share when many are asked (a reconcile): its listings by name, and the older VHDs
+// of each folder and date (backup/chain.ts), built once.
+export interface UnitsMemo {
+  listing: VmListing;
+  vdis: ReadonlyMap<string, VdiFolder>;
+  older: Map<string, UnitRef[]>;
+}
+
+export function unitsMemo(snapshot: VmSnapshot): UnitsMemo {
+  return {
+    listing: indexListing(snapshot.entries, snapshot.vdis),
+    vdis: new Map(snapshot.vdis.map((v) => [v.path, v])),
+    older: new Map(),
+  };
 }
 
 // A backup's own units as named and listed: its json, xva and checksum, disks and aliases, what its json names (looked
@@ -57,8 +78,8 @@ export interface BackupUnits {
 export function ownUnitsOf(
   snapshot: VmSnapshot,
   backup: VmBackup,
+  listing: VmListing = indexListing(snapshot.entries, snapshot.vdis),
 ): Pick<BackupUnits, 'units' | 'missing' | 'named'> & { aliases: string[] } {
-  const listing = indexListing(snapshot.entries, snapshot.vdis);
   const { units, aliases } = vmBackupParts(backup, snapshot.entries, snapshot.vdis, listing);
   const missing: string[] = [];
   const own = new Set(units.map((u) => u.path));
@@ -75,29 +96,52 @@ export function ownUnitsOf(
   return { units, aliases, missing, named };
 }
 
-export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
-  const { units, aliases, missing, named } = ownUnitsOf(snapshot, backup);
-  const problems: Problem[] = [];
+// The one rule for a backup's units (protect's plan, lift, status, verify and stage-restore ask it): its own, what
+// each alias points to (aliasUnit: a missing target is claimed, one outside its VDI folder is a problem), and unless
+// `chains` is false what each disk is built on (backup/chain.ts; encrypted: by name). One flat VHD file or alias per
+// disk: a VHD directory in place is not what XO writes, and has no chain.
+export function unitsOf(
+  snapshot: VmSnapshot,
+  backup: VmBackup,
+  options: { chains?: boolean; memo?: UnitsMemo } = {},
+): BackupUnits {
+  const memo = options.memo ?? unitsMemo(snapshot);
+  const { units, aliases, missing, named } = ownUnitsOf(snapshot, backup, memo.listing);
   const own = new Set(units.map((u) => u.path));
-  const add = (unit: UnitRef): void => {
-    if (own.has(unit.path)) return;
-    own.add(unit.path);
-    units.push(unit);
-  };
-  const disks = units.filter((u) => u.path.startsWith('vdis/') && u.path.endsWith('.vhd')).map((u) => u.path);
-  if (snapshot.encrypted) return byName(snapshot, backup, { units, missing, named, problems }, aliases, disks);
+  const disks = units.filter((u) => !u.recursive && u.path.startsWith('vdis/') && u.path.endsWith('.vhd'));
   for (const alias of aliases) {
-    const unit = aliasUnit(snapshot, alias);
-    if (unit !== undefined) add(unit);
+    const unit = directoryOfAlias(snapshot, alias);
+    if (unit !== undefined && !own.has(unit.path)) {
+      own.add(unit.path);
+      units.push(unit);
+    }
   }
-  const chains = disks.map((disk): DiskChain => {
-    const vdi = snapshot.vdis.find((v) => v.path === path.posix.dirname(disk));
-    return vdi === undefined ? { disk, units: [], unknown: true } : chainOf(snapshot, vdi, path.posix.basename(disk));
-  });
+  if (snapshot.encrypted) return byName(snapshot, backup, { units, missing, named }, disks);
+  const chains =
+    options.chains === false
+      ? []
+      : disks.map((disk) => {
+          const slash = disk.path.lastIndexOf('/');
+          return chainOf(snapshot, memo.vdis.get(disk.path.slice(0, slash)) as VdiFolder, disk.path.slice(slash + 1), {
+            older: memo.older,
+            listing: memo.listing,
+          });
+        });
+  // Each unit once, and each folder's older VHDs once, however many disks fell back on them (an attacker's folder can
+  // hold 20,000 files, a json name 4096 disks).
   const chain = new Map<string, UnitRef>();
-  for (const found of chains)
-    for (const unit of [...found.units, ...(found.older ?? [])]) if (!own.has(unit.path)) chain.set(unit.path, unit);
-  // Its own aliases and those of its chain: one pointing out of its folder is a problem, never followed.
+  const olderAdded = new Set<readonly UnitRef[]>();
+  const add = (found: readonly UnitRef[]): void => {
+    for (const unit of found) if (!own.has(unit.path) && !chain.has(unit.path)) chain.set(unit.path, unit);
+  };
+  for (const found of chains) {
+    add(found.units);
+    if (found.older !== undefined && !olderAdded.has(found.older)) {
+      olderAdded.add(found.older);
+      add(found.older);
+    }
+  }
+  const problems: Problem[] = [];
   for (const alias of new Set([...aliases, ...chain.keys()])) {
     const target = snapshot.aliases.get(alias);
     if (target !== undefined && 'outside' in target)
@@ -106,56 +150,51 @@ export function unitsOf(snapshot: VmSnapshot, backup: VmBackup): BackupUnits {
         reason: `the alias points outside its VDI folder (${target.outside})`,
       });
   }
-  return {
-    units,
-    missing,
-    named,
-    disks: chains,
-    chain: [...chain.values()],
-    chainKnown: chains.every((c) => !c.unknown),
-    problems,
-  };
+  const found = { units, missing, named, disks: chains, chain: [...chain.values()], problems };
+  return { ...found, chainKnown: chains.every((c) => !c.unknown), needed: neededOf(found, memo.listing) };
 }
 
-// Encrypted: aliases and headers are ciphertext. A backup's own VHD directory is found by its name, and its chain is
-// every alias and finished VHD directory of its VDI folders up to its datetime (remote/by-name.ts).
+function neededOf({ units, chain }: Pick<BackupUnits, 'units' | 'chain'>, listing?: VmListing): UnitRef[] {
+  const needed = new Map([...units, ...chain].map((u) => [u.path, u]));
+  for (const json of listing === undefined ? [] : jsonsOfFlatChain(chain, listing))
+    if (!needed.has(json.path)) needed.set(json.path, json);
+  return [...needed.values()];
+}
+
+// The VHD directory an alias brings: where it points (aliasUnit); on an encrypted remote, where aliases are
+// ciphertext, the one of its name in data/ (remote/by-name.ts).
+export function directoryOfAlias(snapshot: VmSnapshot, alias: string): UnitRef | undefined {
+  if (!snapshot.encrypted) return aliasUnit(snapshot, alias);
+  const name = `${path.posix.basename(alias, '.alias.vhd')}.vhd`;
+  const directory = snapshot.data.get(path.posix.dirname(alias))?.find((d) => d.name === name);
+  return directory === undefined ? undefined : { path: directory.path, recursive: true };
+}
+
+// Encrypted: a backup's chain is every alias and finished VHD directory of its VDI folders up to its datetime
+// (remote/by-name.ts).
 function byName(
   snapshot: VmSnapshot,
   backup: VmBackup,
-  found: Pick<BackupUnits, 'units' | 'missing' | 'named' | 'problems'>,
-  aliases: readonly string[],
-  disks: readonly string[],
+  found: Pick<BackupUnits, 'units' | 'missing' | 'named'>,
+  disks: readonly UnitRef[],
 ): BackupUnits {
   const own = new Set(found.units.map((u) => u.path));
-  for (const alias of aliases) {
-    const vdi = path.posix.dirname(alias);
-    const name = `${path.posix.basename(alias, '.alias.vhd')}.vhd`;
-    const directory = snapshot.data.get(vdi)?.find((d) => d.name === name);
-    if (directory !== undefined && !own.has(directory.path)) {
-      own.add(directory.path);
-      found.units.push({ path: directory.path, recursive: true });
-    }
-  }
   const chain = snapshot.vdis
     .flatMap((vdi) => chainClaimsByName(vdi, snapshot.data.get(vdi.path) ?? [], [backup]).map((claim) => claim.unit))
     .filter((unit) => !own.has(unit.path));
   return {
     ...found,
-    disks: disks.map((disk) => ({ disk, units: [], unknown: true })),
+    disks: disks.map((disk) => ({ disk: disk.path, units: [], unknown: true })),
     chain,
     chainKnown: disks.length === 0,
+    needed: neededOf({ units: found.units, chain }),
+    problems: [],
   };
 }
 
-// What restoring the backup, or repairing it by hand, needs (lift --vm --backup): its own units, every VHD its disks
-// are built on, and the json of each flat VHD of that chain (backup/flat-jsons.ts).
-export function neededBy(
-  snapshot: VmSnapshot,
-  backup: VmBackup,
-  units: BackupUnits = unitsOf(snapshot, backup),
-): UnitRef[] {
-  const flat = snapshot.encrypted ? [] : jsonsOfFlatChain(units.chain, indexListing(snapshot.entries, snapshot.vdis));
-  return [...units.units, ...units.chain, ...flat];
+// What restoring the backup, or repairing it by hand, needs (hold start, lift/vm.ts).
+export function neededBy(snapshot: VmSnapshot, backup: VmBackup): UnitRef[] {
+  return unitsOf(snapshot, backup).needed;
 }
 
 // One backup as a restore point (status/restore-points.ts judges it): what is missing counts as a missing unit. On an

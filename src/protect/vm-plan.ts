@@ -1,19 +1,10 @@
 import path from 'node:path';
-import { chainOf } from '../backup/chain.js';
 import { METADATA_LIMIT } from '../backup/completion.js';
-import { jsonsOfFlatChain } from '../backup/flat-jsons.js';
 import type { VmSnapshot } from '../backup/snapshot.js';
-import { completionOf, ownUnitsOf } from '../backup/vm.js';
+import { completionOf, ownUnitsOf, unitsMemo, unitsOf } from '../backup/vm.js';
 import type { DataDirectory } from '../remote/by-name.js';
 import type { Identity } from '../remote/identity.js';
-import {
-  indexListing,
-  isFlatVhdName,
-  MAX_REFERENCES_PER_JSON,
-  type Claim,
-  type UnitRef,
-  type VmBackup,
-} from '../remote/model.js';
+import { isFlatVhdName, MAX_REFERENCES_PER_JSON, type Claim, type UnitRef, type VmBackup } from '../remote/model.js';
 import { futureWarning } from './arrival.js';
 import { claimsByName } from './by-name.js';
 import type { BackupRef, Refusal } from './context.js';
@@ -131,85 +122,36 @@ function isOwnUnit(unit: UnitRef, datetime: string): boolean {
   return path.posix.basename(unit.path).startsWith(datetime);
 }
 
-// XO points aliases at VHD directories only (vhd-lib VhdAbstract.createAlias): what is there is claimed as one (the
-// flag helper refuses a file on its descriptor); an alias pointing out of its VDI folder is refused, never followed.
-function aliasResolver(snapshot: VmSnapshot, facts: PlanFacts, plan: VmPlan): (alias: string) => UnitRef | undefined {
-  const refused = new Set<string>();
-  return (alias) => {
-    const target = snapshot.aliases.get(alias);
-    if (target === undefined) return undefined;
-    if ('path' in target) return target.type === 'missing' ? undefined : { path: target.path, recursive: true };
-    const at = path.join(facts.folder, alias);
-    if (!refused.has(at))
-      plan.refusals.push({
-        path: at,
-        security: true,
-        reason: `the alias points outside its VDI folder (${target.outside})`,
-      });
-    refused.add(at);
-    return undefined;
-  };
-}
-
-// A complete backup's units: its own (backup/vm.ts), what its aliases point to, and on plain remotes every VHD its
-// disks are built on (backup/chain.ts) with the json of each flat one (backup/flat-jsons.ts).
+// A complete backup's units as the backup model gives them (backup/vm.ts unitsOf, the one rule): with its chain unless
+// `chains` is off. An alias pointing out of its VDI folder is refused, said once per folder. On encrypted remotes its
+// own units only: the VHD directories are claimed by name (claimByName).
 function unitsPlanner(
   snapshot: VmSnapshot,
   facts: PlanFacts,
   plan: VmPlan,
 ): (backup: VmBackup, label: string, chains: boolean) => UnitRef[] {
-  const listing = indexListing(snapshot.entries, snapshot.vdis);
-  const vdis = new Map(snapshot.vdis.map((v) => [v.path, v]));
-  const older = new Map<string, UnitRef[]>();
-  const resolve = aliasResolver(snapshot, facts, plan);
-  const chainOfUnits = (units: readonly UnitRef[]): UnitRef[] => {
-    const chain: UnitRef[] = [];
-    // Each unit once, and each folder's older VHDs once, however many disks fell back on them.
-    const seen = new Set(units.map((u) => u.path));
-    const olderAdded = new Set<readonly UnitRef[]>();
-    const add = (found: readonly UnitRef[]): void => {
-      for (const unit of found)
-        if (!seen.has(unit.path)) {
-          seen.add(unit.path);
-          chain.push(unit);
-        }
-    };
-    for (const unit of units) {
-      const slash = unit.path.lastIndexOf('/');
-      const vdi = vdis.get(unit.path.slice(0, slash));
-      const disk = unit.path.slice(slash + 1);
-      if (vdi === undefined || unit.recursive || !disk.endsWith('.vhd')) continue;
-      const found = chainOf(snapshot, vdi, disk, { resolve, older, listing });
-      add(found.units);
-      if (found.older !== undefined && !olderAdded.has(found.older)) {
-        olderAdded.add(found.older);
-        add(found.older);
-      }
-      if (found.unknown) plan.chainUnknown = true;
-    }
-    return chain;
-  };
+  const memo = unitsMemo(snapshot);
+  const refused = new Set<string>();
   return (backup, label, chains) => {
-    const { units, aliases, missing, named: count } = ownUnitsOf(snapshot, backup);
-    if (missing.length > 0) plan.missing.add(label);
-    if (count > MAX_REFERENCES_PER_JSON)
+    const found = snapshot.encrypted
+      ? ownUnitsOf(snapshot, backup, memo.listing)
+      : unitsOf(snapshot, backup, { chains: chains && facts.protectChains, memo });
+    if (found.missing.length > 0) plan.missing.add(label);
+    if (found.named > MAX_REFERENCES_PER_JSON)
       plan.warnings.push({
         path: label,
         security: true,
         reason:
-          `it names ${count} paths, more than any json XO writes (${MAX_REFERENCES_PER_JSON} at most are looked at): ` +
+          `it names ${found.named} paths, more than any json XO writes (${MAX_REFERENCES_PER_JSON} at most are looked at): ` +
           'only those and what its name gives are locked',
       });
-    if (snapshot.encrypted) return units;
-    const named = new Set(units.map((u) => u.path));
-    for (const alias of aliases) {
-      const target = resolve(alias);
-      if (target !== undefined) units.push(target);
+    if (!('needed' in found)) return found.units;
+    for (const problem of found.problems) {
+      const at = path.join(facts.folder, path.posix.relative(snapshot.folder, problem.path));
+      if (!refused.has(at)) plan.refusals.push({ path: at, security: true, reason: problem.reason });
+      refused.add(at);
     }
-    if (chains && facts.protectChains) {
-      const chain = chainOfUnits(units);
-      for (const unit of [...chain, ...jsonsOfFlatChain(chain, listing)]) if (!named.has(unit.path)) units.push(unit);
-    }
-    return units;
+    if (!found.chainKnown) plan.chainUnknown = true;
+    return found.needed;
   };
 }

@@ -1,6 +1,6 @@
 import { formatBytes } from '../bytes.js';
 import type { VmSnapshot } from '../backup/snapshot.js';
-import { backupsOf } from '../backup/vm.js';
+import { backupsOf, directoryOfAlias } from '../backup/vm.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';
 
@@ -41,9 +41,7 @@ export function leftoverBackups(snapshot: VmSnapshot): LeftoverBackup[] {
       if (instant === undefined || instant >= newest || jsons.has(backup)) continue;
       const units = [`${vdi.path}/${entry.name}`];
       if (entry.name.endsWith('.alias.vhd')) {
-        const target = snapshot.encrypted
-          ? snapshot.data.get(vdi.path)?.find((d) => d.name === `${backup}.vhd`)?.path
-          : aliasDirectory(snapshot, units[0]!);
+        const target = directoryOfAlias(snapshot, units[0]!)?.path;
         if (target !== undefined) units.push(target);
       }
       leftovers.push({ backup, vdi: vdi.path, units });
@@ -70,11 +68,6 @@ export function unfreedVdis(snapshot: VmSnapshot, now: number, durationMs: numbe
     if (pastOwnWindow > 0) unfreed.push({ vdi: vdi.path, pastOwnWindow });
   }
   return unfreed;
-}
-
-function aliasDirectory(snapshot: VmSnapshot, alias: string): string | undefined {
-  const target = snapshot.aliases.get(alias);
-  return target !== undefined && 'path' in target && target.type === 'directory' ? target.path : undefined;
 }
 
 // One VM's figures once the leftovers' flags and sizes are known: only a locked unit counts (XO's next cleanVm

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backupsOf } from '../../src/backup/vm.js';
+import { backupsOf, neededBy } from '../../src/backup/vm.js';
 import type { VmSnapshot } from '../../src/backup/snapshot.js';
 import { planVm, type LookedAt, type PlanFacts } from '../../src/protect/vm-plan.js';
 import { chainSnapshot, DELTA, FULL, json, NEWEST, NOW, VDI } from '../support/snapshot.js';
@@ -93,5 +93,19 @@ describe("the reconcile's plan", () => {
     const plan = planVm(snapshot, looked(snapshot, [NEWEST]), { ...facts, protectChains: false });
     expect(Object.keys(claimed(plan)).some((p) => p.includes(FULL))).toBe(false);
     expect(plan.chainUnknown).toBeUndefined();
+  });
+
+  it('claims what the backup model says the backup needs, an alias target gone included (when in doubt, protect)', () => {
+    const aliases = new Map(chainSnapshot().aliases);
+    aliases.set(`${VDI}/${DELTA}.alias.vhd`, { path: `${VDI}/data/${DELTA}.vhd`, type: 'missing' });
+    const snapshot = chainSnapshot({ aliases });
+    const plan = planVm(snapshot, looked(snapshot, [NEWEST]), facts);
+    const needed = neededBy(
+      snapshot,
+      backupsOf(snapshot).find((b) => b.datetime === NEWEST)!,
+    );
+    expect(Object.keys(claimed(plan)).sort()).toEqual(needed.map((u) => u.path).sort());
+    // Claimed as the directory XO points aliases at: the reconcile finds it gone and looks again.
+    expect(plan.claims.find((c) => c.unit.path === `${VDI}/data/${DELTA}.vhd`)?.unit.recursive).toBe(true);
   });
 });
