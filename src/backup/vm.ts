@@ -78,9 +78,9 @@ export function unitsMemo(snapshot: VmSnapshot): UnitsMemo {
 export function ownUnitsOf(
   snapshot: VmSnapshot,
   backup: VmBackup,
-  listing: VmListing = indexListing(snapshot.entries, snapshot.vdis),
+  listing: VmListing,
 ): Pick<BackupUnits, 'units' | 'missing' | 'named'> & { aliases: string[] } {
-  const { units, aliases } = vmBackupParts(backup, snapshot.entries, snapshot.vdis, listing);
+  const { units, aliases } = vmBackupParts(backup, listing);
   const missing: string[] = [];
   const own = new Set(units.map((u) => u.path));
   const { references, named } = readReferences(snapshot.jsons.get(backup.metadata)?.parsed);
@@ -215,16 +215,4 @@ export function restorePointOf(
     chain: [...new Set(chain)].filter((p) => !own.includes(p)),
     chainKnown: units.chainKnown,
   };
-}
-
-// What XO writes inside a directory unit: a VHD directory (vhd-lib) holds these files and blocks/<n>/<m>; a config or
-// pool metadata date folder holds files only.
-export const VHD_DIRECTORY_FILES = ['header', 'footer', 'bat', 'chunk-filters.json'] as const;
-export const VHD_DIRECTORY_BLOCKS = 'blocks';
-
-export type UnitLayout = 'file' | 'vhd-directory' | 'date-folder';
-
-export function layoutOf(unit: UnitRef): UnitLayout {
-  if (!unit.recursive) return 'file';
-  return unit.path.endsWith('.vhd') ? 'vhd-directory' : 'date-folder';
 }

@@ -54,12 +54,7 @@ export function findVmBackups(names: readonly string[]): VmBackup[] {
 
 // The parts of one run found by name: its json, xva and checksum, and in each VDI folder its flat VHD,
 // VHD directory or alias. Aliases are returned apart: what they point to needs a read.
-export function vmBackupParts(
-  backup: VmBackup,
-  folder: readonly ListedEntry[],
-  vdis: readonly VdiFolder[],
-  listing: VmListing = indexListing(folder, vdis),
-): { units: UnitRef[]; aliases: string[] } {
+export function vmBackupParts(backup: VmBackup, listing: VmListing): { units: UnitRef[]; aliases: string[] } {
   const units: UnitRef[] = [{ path: backup.metadata, recursive: false }];
   const aliases: string[] = [];
   for (const suffix of ['.xva', '.xva.checksum']) {
@@ -102,10 +97,7 @@ export const MAX_REFERENCES_PER_JSON = 4096;
 // The paths a readable metadata json says its run wrote (its xva and VHDs), relative to the VM folder: the first
 // `limit` named, and how many it names in all (one pass over its keys: a json can name 300,000). Paths that would
 // leave the VM folder are dropped: the json is written by the party we protect against.
-export function readReferences(
-  metadata: unknown,
-  limit = MAX_REFERENCES_PER_JSON,
-): { references: string[]; named: number } {
+export function readReferences(metadata: unknown): { references: string[]; named: number } {
   if (typeof metadata !== 'object' || metadata === null) return { references: [], named: 0 };
   const { xva, vhds } = metadata as { xva?: unknown; vhds?: unknown };
   const candidates: unknown[] = xva === undefined ? [] : [xva];
@@ -113,7 +105,7 @@ export function readReferences(
   if (typeof vhds === 'object' && vhds !== null)
     for (const key in vhds) {
       if (!Object.hasOwn(vhds, key)) continue;
-      if (named++ < limit) candidates.push((vhds as Record<string, unknown>)[key]);
+      if (named++ < MAX_REFERENCES_PER_JSON) candidates.push((vhds as Record<string, unknown>)[key]);
     }
   const references = new Set<string>();
   for (const candidate of candidates) {
@@ -129,10 +121,6 @@ export function readReferences(
     references.add(normalized);
   }
   return { references: [...references], named };
-}
-
-export function metadataReferences(metadata: unknown, limit = MAX_REFERENCES_PER_JSON): string[] {
-  return readReferences(metadata, limit).references;
 }
 
 // Finds a referenced path in the listings already read, so a metadata reference costs no extra I/O. Only what XO

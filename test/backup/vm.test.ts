@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { VmSnapshot } from '../../src/backup/snapshot.js';
-import { backupsOf, completionOf, layoutOf, restorePointOf, unitsOf } from '../../src/backup/vm.js';
+import { backupsOf, completionOf, restorePointOf, unitsOf } from '../../src/backup/vm.js';
 import { chainSnapshot, DELTA, FULL, json, NEWEST, NOW, VDI } from '../support/snapshot.js';
 
 // The backup model on plain values: a snapshot as backup/snapshot.ts reads it, written out by hand.
@@ -103,11 +103,5 @@ describe('the backup model', () => {
     );
     expect(units.chainKnown).toBe(false);
     expect(restorePointOf(snapshot, newest)).toMatchObject({ chain: [], chainKnown: false });
-  });
-
-  it('says what layout XO writes for each kind of unit', () => {
-    expect(layoutOf({ path: `${VDI}/data/${NEWEST}.vhd`, recursive: true })).toBe('vhd-directory');
-    expect(layoutOf({ path: `${VDI}/${NEWEST}.vhd`, recursive: false })).toBe('file');
-    expect(layoutOf({ path: 'xo-config-backups/s/20261206T000000Z', recursive: true })).toBe('date-folder');
   });
 });

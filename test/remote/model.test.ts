@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  indexListing,
   findVmBackups,
   governingClaims,
   isInWindow,
   MAX_REFERENCES_PER_JSON,
-  metadataReferences,
   readReferences,
   resolveAliasTarget,
   vmBackupParts,
@@ -48,7 +48,7 @@ describe('vmBackupParts', () => {
       { path: 'vdis/job/b', entries: [file('20261122T061500Z.alias.vhd'), dir('data')] },
       { path: 'vdis/job/c', entries: [dir('20261122T061500Z.vhd')] },
     ];
-    const { units, aliases } = vmBackupParts(backup, folder, vdis);
+    const { units, aliases } = vmBackupParts(backup, indexListing(folder, vdis));
     expect(units).toEqual([
       { path: '20261122T061500Z.json', recursive: false },
       { path: '20261122T061500Z.xva', recursive: false },
@@ -76,13 +76,14 @@ describe('resolveAliasTarget', () => {
   });
 });
 
-describe('metadataReferences', () => {
+describe('readReferences', () => {
   it('takes the xva and VHD paths of a readable json and drops anything leaving the VM folder', () => {
-    expect(metadataReferences({ xva: './20261122T061500Z.xva' })).toEqual(['20261122T061500Z.xva']);
+    expect(readReferences({ xva: './20261122T061500Z.xva' }).references).toEqual(['20261122T061500Z.xva']);
     expect(
-      metadataReferences({ vhds: { a: 'vdis/j/a/x.alias.vhd', b: '../../../etc/shadow', c: '/etc/passwd', d: 42 } }),
+      readReferences({ vhds: { a: 'vdis/j/a/x.alias.vhd', b: '../../../etc/shadow', c: '/etc/passwd', d: 42 } })
+        .references,
     ).toEqual(['vdis/j/a/x.alias.vhd']);
-    expect(metadataReferences('ciphertext')).toEqual([]);
+    expect(readReferences('ciphertext').references).toEqual([]);
   });
 
   it('takes the first paths up to the cap, each once, and counts what the json names', () => {
