@@ -7,7 +7,7 @@ import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
 import { futureWarning } from './arrival.js';
 import type { FolderReport, ReconcileOptions } from './folder-report.js';
-import { addRequest, isLockedAsIndexed, windowOfBackup } from './request.js';
+import { addRequest, isLockedAsIndexed, refusalFor, windowOfBackup } from './request.js';
 
 // A config or pool metadata date folder: complete once its metadata.json is, then locked whole.
 export async function reconcileDateFolder(
@@ -27,7 +27,12 @@ export async function reconcileDateFolder(
   // Dated as a VM backup is (protect/arrival.ts), its arrival recorded by the folder's identity.
   const metadata = path.join(folder.path, 'metadata.json');
   const examined = examineAt(held, metadata);
-  if (examined?.type !== 'file') return;
+  if (examined?.type !== 'file') {
+    // A link or a special file where XO writes its json: said, as any unit's would be (XO would read through it).
+    const refusal = examined === undefined ? undefined : refusalFor(metadata, examined);
+    if (refusal !== undefined) report.refusals.push(refusal);
+    return;
+  }
   const self = examineAt(held, folder.path);
   if (self === undefined) return;
   const anchor = { path: folder.path, examined: self };
