@@ -77,7 +77,8 @@ function bashValueCase(command: CommandSpec): string[] {
 }
 
 // Options after a dash, else the words given (a command's subcommands, an argument's choices).
-function bashOptionsOrWords(options: readonly OptionSpec[], words: readonly string[], indent: string): string[] {
+function bashOptionsOrWords(options: readonly OptionSpec[], words: readonly string[]): string[] {
+  const indent = '      ';
   const complete = (list: string): string => `mapfile -t COMPREPLY < <(compgen -W '${list}' -- "$cur")`;
   const optionWords = options.flatMap(names).join(' ');
   if (words.length === 0) return [`${indent}${complete(optionWords)}`];
@@ -105,7 +106,7 @@ function bashCommandCases(command: CommandSpec, parents: readonly string[], sibl
   return [
     label,
     ...bashValueCase(command),
-    ...bashOptionsOrWords(command.options, subcommands.length > 0 ? subcommands : choices, '      '),
+    ...bashOptionsOrWords(command.options, subcommands.length > 0 ? subcommands : choices),
     '      ;;',
     ...command.subcommands.flatMap((sub) => bashCommandCases(sub, words, subcommands.join(' '))),
   ];
@@ -138,7 +139,7 @@ function renderBash(spec: ProgramSpec): string {
     '  esac',
     '  case $command in',
     "    '')",
-    ...bashOptionsOrWords(spec.options, commandNames, '      '),
+    ...bashOptionsOrWords(spec.options, commandNames),
     '      ;;',
     ...spec.commands.flatMap((command) => bashCommandCases(command, [], commandNames.join(' '))),
     '  esac',

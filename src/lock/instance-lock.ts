@@ -58,19 +58,15 @@ export class InstanceLock {
 
 // Takes the lock without waiting for it, or says who holds it. Checks first that indexPath can be written, so that a
 // process without the right to write it creates nothing there. A probe (no command) writes no record.
-export async function takeInstanceLock(
-  indexPath: string,
-  command: string | undefined,
-  now = Date.now,
-): Promise<LockAttempt> {
+export async function takeInstanceLock(indexPath: string, command: string | undefined): Promise<LockAttempt> {
   const file = path.join(indexPath, LOCK_FILE);
   const fd = openLockFile(indexPath, file);
   try {
-    const started = now();
+    const started = Date.now();
     for (;;) {
       if ((await flockExclusive(fd, file)) === 'locked') {
         if (command === undefined) return { lock: new InstanceLock(file, fd) };
-        const record: LockHolder = { pid: process.pid, command, since: new Date(now()).toISOString() };
+        const record: LockHolder = { pid: process.pid, command, since: new Date().toISOString() };
         ftruncateSync(fd, 0);
         writeSync(fd, `${JSON.stringify(record)}\n`, 0);
         return { lock: new InstanceLock(file, fd) };
@@ -80,7 +76,7 @@ export async function takeInstanceLock(
         closeSync(fd);
         return { holder };
       }
-      if (now() - started > RECORD_WAIT_MS) {
+      if (Date.now() - started > RECORD_WAIT_MS) {
         closeSync(fd);
         return { holder: undefined };
       }
