@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { isDatetimeName, parseBackupDatetime } from '../remote/datetime.js';
 import { isInWindow } from '../remote/model.js';
-import { linkOnPath, NotAFolder, type HeldRemote } from '../remote/held.js';
-import { examineIn, type Examined } from '../remote/read.js';
+import type { HeldRemote } from '../remote/held.js';
+import { examine, type Examined } from '../remote/read.js';
 import { judgeCompletion, METADATA_LIMIT } from '../backup/completion.js';
 import type { BackupRef, LeafFolder } from './context.js';
 import { futureWarning } from './arrival.js';
@@ -73,12 +73,5 @@ export async function reconcileDateFolder(
 // The entry itself, through the folders held; undefined when gone. A folder on its way swapped for a link throws
 // REMOTE_LINK_ON_PATH (reconcile.ts refuses the folder): nothing is read through it.
 export function examineAt(held: HeldRemote, file: string): Examined | undefined {
-  const relative = held.relativeOf(file) as string;
-  try {
-    return examineIn(held, relative);
-  } catch (error) {
-    if (!(error instanceof NotAFolder)) throw error;
-    if (error.reason === 'not a folder' || error.path === relative) return undefined;
-    throw linkOnPath(file, error);
-  }
+  return examine(held, held.relativeOf(file) as string);
 }

@@ -51,12 +51,8 @@ export function listVdiFolders(held: HeldRemote, vmFolder: string): VdiFolder[] 
 // Remote content is read only from a regular file, never through a symlink (the file's or a folder's on the way,
 // swapped in after the listing), opened non-blocking (a FIFO must not hang the daemon, whose calls here are
 // synchronous), and never past the limit, even when it grows while read. Aliases are a few bytes.
-export function readSmallBuffer(held: HeldRemote, relative: string, limit = 64 * 1024): Buffer | undefined {
-  return onTheWay(held, relative, () => held.readSmall(relative, limit));
-}
-
-export function readSmallFile(held: HeldRemote, relative: string, limit?: number): string | undefined {
-  return readSmallBuffer(held, relative, limit)?.toString('utf8');
+export function readSmallFile(held: HeldRemote, relative: string): string | undefined {
+  return onTheWay(held, relative, () => held.readSmall(relative, 64 * 1024))?.toString('utf8');
 }
 
 export interface Examined {

@@ -34,14 +34,17 @@ describe('readSmallFile', () => {
     execFileSync('mkfifo', [path.join(folder, 'fifo.alias.vhd')]);
     await mkdir(path.join(folder, 'folder.alias.vhd'));
     await symlink('/etc/hostname', path.join(folder, 'link.alias.vhd'));
-    await writeFile(path.join(folder, 'large.alias.vhd'), 'x'.repeat(65));
+    await writeFile(path.join(folder, 'large.alias.vhd'), 'x'.repeat(64 * 1024 + 1));
+    await writeFile(path.join(folder, 'limit.alias.vhd'), 'x'.repeat(64 * 1024));
 
     expect(at((h) => readSmallFile(h, relativeIn(h, alias)))).toBe('data/20261001T061500Z.vhd');
     expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'fifo.alias.vhd'))))).toBeUndefined();
     expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'folder.alias.vhd'))))).toBeUndefined();
     expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'link.alias.vhd'))))).toBeUndefined();
-    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'large.alias.vhd')), 64))).toBeUndefined();
-    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'large.alias.vhd')), 65))).toBe('x'.repeat(65));
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'large.alias.vhd'))))).toBeUndefined();
+    expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'limit.alias.vhd'))))).toBe(
+      'x'.repeat(64 * 1024),
+    );
     expect(at((h) => readSmallFile(h, relativeIn(h, path.join(folder, 'missing.alias.vhd'))))).toBeUndefined();
   });
 });
