@@ -142,7 +142,7 @@ export function unitsOf(
     }
   }
   const problems: Problem[] = [];
-  for (const alias of new Set([...aliases, ...chain.keys()])) {
+  for (const alias of [...aliases, ...[...chain.keys()].filter(isAliasName)]) {
     const target = snapshot.aliases.get(alias);
     if (target !== undefined && 'outside' in target)
       problems.push({
@@ -151,14 +151,9 @@ export function unitsOf(
       });
   }
   const found = { units, missing, named, disks: chains, chain: [...chain.values()], problems };
-  return { ...found, chainKnown: chains.every((c) => !c.unknown), needed: neededOf(found, memo.listing) };
-}
-
-function neededOf({ units, chain }: Pick<BackupUnits, 'units' | 'chain'>, listing?: VmListing): UnitRef[] {
-  const needed = new Map([...units, ...chain].map((u) => [u.path, u]));
-  for (const json of listing === undefined ? [] : jsonsOfFlatChain(chain, listing))
-    if (!needed.has(json.path)) needed.set(json.path, json);
-  return [...needed.values()];
+  // The chain is apart from the units; a flat chain's jsons (top-level names) can only meet the backup's own json.
+  const jsons = jsonsOfFlatChain(found.chain, memo.listing).filter((json) => !own.has(json.path));
+  return { ...found, chainKnown: chains.every((c) => !c.unknown), needed: [...units, ...found.chain, ...jsons] };
 }
 
 // The VHD directory an alias brings: where it points (aliasUnit); on an encrypted remote, where aliases are
@@ -187,7 +182,7 @@ function byName(
     disks: disks.map((disk) => ({ disk: disk.path, units: [], unknown: true })),
     chain,
     chainKnown: disks.length === 0,
-    needed: neededOf({ units: found.units, chain }),
+    needed: [...found.units, ...chain],
     problems: [],
   };
 }
