@@ -25,8 +25,6 @@ export interface DaemonOptions {
   log: Logger;
   clock?: Clock;
   attributes?: AttributesAdapter;
-  // Tests pass a fake /proc/self/status; production reads the real one.
-  procStatus?: string;
   // false: no filesystem events at all, only the start-up scan and the periodic rescan (tests of lost events).
   watch?: boolean;
   // How often each remote root is checked to still be the protected remote (tests shorten it).
@@ -39,7 +37,6 @@ export class Daemon {
   readonly #status: StatusWriter;
   readonly #lock: InstanceLockService;
   #started = false;
-  readonly #procStatus: string | undefined;
   readonly #clock: Clock;
   readonly #config: Config;
   readonly #log: Logger;
@@ -82,7 +79,6 @@ export class Daemon {
     this.#clock = clock;
     this.#config = config;
     this.#log = log;
-    this.#procStatus = options.procStatus;
     // The order is the start-up sequence: the index taken (one daemon per index); remotes checked and opened; what was
     // proven read back; the scheduler; the repair lifts' holds; watches; the catch-up; health checks; the first lift
     // pass; the first status.
@@ -93,7 +89,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.#startedAt = new Date(this.#clock.now()).toISOString();
-    assertCapabilities(this.#procStatus);
+    assertCapabilities();
     for (const warning of this.#config.warnings ?? []) this.#log.warn({ module: 'config' }, warning);
     for (const service of this.#services) {
       // A SIGTERM during start-up stops the daemon; nothing may be started after that.
