@@ -36,7 +36,6 @@ export interface Reply {
 export interface FlagHelperOptions {
   lanes?: number;
   stallMs?: number;
-  idleMs?: number;
 }
 
 // The environment a helper starts with, and its key: a helper started with another one (a test switched a setting,
@@ -216,7 +215,6 @@ class HelperProcess {
 export class FlagHelpers {
   readonly #lanes: number;
   readonly #stallMs: number;
-  readonly #idleMs: number;
   readonly #running = new Set<HelperProcess>();
   // Most recently used last: it is used first, so the others go idle and exit.
   readonly #idle: HelperProcess[] = [];
@@ -228,7 +226,6 @@ export class FlagHelpers {
   constructor(options: FlagHelperOptions = {}) {
     this.#lanes = options.lanes ?? FLAG_LANES;
     this.#stallMs = options.stallMs ?? STALL_MS;
-    this.#idleMs = options.idleMs ?? IDLE_MS;
   }
 
   // The process ids of the helpers running now.
@@ -249,7 +246,7 @@ export class FlagHelpers {
       if (!helper.usable) this.#wake();
       else if (this.#closing) this.#end(helper);
       else {
-        helper.rest(this.#idleMs);
+        helper.rest(IDLE_MS);
         this.#idle.push(helper);
         this.#wake();
       }
