@@ -1,18 +1,15 @@
 import { Argument, Option, type Command } from 'commander';
+// Each command's runner is imported when it runs: the daemon (protect) does not load the other commands, nor --help
+// any of them (docs/performance.md, "Start-up, idle and memory").
 import { systemClock } from '../clock.js';
-import { runCheck } from './check.js';
 import { configOption, exitCodes, STARTUP_CHECK_FAILED, type SetExit } from './command-help.js';
 import { renderCompletion, SHELLS, type Shell } from './completion.js';
-import { runDemo } from './demo.js';
 import { describeProgram } from './describe.js';
 import { abortOnSignals } from './interrupt.js';
-import { runLift, type LiftCommandOptions } from './lift.js';
+import type { LiftCommandOptions } from './lift.js';
 import type { Io } from './io.js';
-import { runProtect } from './protect.js';
-import { runRebuild, type RebuildCommandOptions } from './rebuild.js';
-import { runStatus } from './status.js';
-import { runInstallUnit, runUninstallUnit, type InstallUnitOptions, type UninstallUnitOptions } from './unit.js';
-import { runVerify } from './verify.js';
+import type { RebuildCommandOptions } from './rebuild.js';
+import type { InstallUnitOptions, UninstallUnitOptions } from './unit.js';
 
 export function addProtectCommand(program: Command, setExit: SetExit): void {
   program
@@ -33,6 +30,7 @@ export function addProtectCommand(program: Command, setExit: SetExit): void {
         }),
     )
     .action(async (options: { config: string }) => {
+      const { runProtect } = await import('./protect.js');
       setExit(await runProtect(options.config));
     });
 }
@@ -56,6 +54,7 @@ export function addDemoCommand(program: Command, io: Io, setExit: SetExit): void
         '\n  130  interrupted by SIGINT (Ctrl-C), after cleaning up\n  143  interrupted by SIGTERM, after cleaning up',
     )
     .action(async (options: { keep: boolean }) => {
+      const { runDemo } = await import('./demo.js');
       const interrupt = abortOnSignals();
       try {
         setExit(await runDemo(options, (line) => io.out(line), interrupt.signal));
@@ -104,6 +103,7 @@ export function addLiftCommand(program: Command, io: Io, setExit: SetExit): void
         }),
     )
     .action(async (options: Omit<LiftCommandOptions, 'config'> & { config: string }) => {
+      const { runLift } = await import('./lift.js');
       setExit(await runLift(options, io, systemClock));
     });
 }
@@ -137,6 +137,7 @@ export function addRebuildCommand(program: Command, io: Io, setExit: SetExit): v
         }),
     )
     .action(async (options: RebuildCommandOptions) => {
+      const { runRebuild } = await import('./rebuild.js');
       setExit(await runRebuild(options, io, systemClock));
     });
 }
@@ -161,6 +162,7 @@ export function addStatusCommand(program: Command, io: Io, setExit: SetExit): vo
       }),
     )
     .action(async (options: { config: string; remote?: string; json: boolean }) => {
+      const { runStatus } = await import('./status.js');
       setExit(await runStatus(options, io, systemClock));
     });
 }
@@ -188,6 +190,7 @@ export function addCheckCommand(program: Command, io: Io, setExit: SetExit): voi
         }),
     )
     .action(async (options: { config: string; json: boolean; root?: string }) => {
+      const { runCheck } = await import('./check.js');
       setExit(await runCheck(options, io));
     });
 }
@@ -218,6 +221,7 @@ export function addInstallUnitCommand(program: Command, io: Io, setExit: SetExit
         }),
     )
     .action(async (options: InstallUnitOptions) => {
+      const { runInstallUnit } = await import('./unit.js');
       setExit(await runInstallUnit(options, io, describeProgram(program)));
     });
 }
@@ -243,6 +247,7 @@ export function addUninstallUnitCommand(program: Command, io: Io, setExit: SetEx
         }),
     )
     .action(async (options: UninstallUnitOptions) => {
+      const { runUninstallUnit } = await import('./unit.js');
       setExit(await runUninstallUnit(options, io, describeProgram(program)));
     });
 }
@@ -265,6 +270,7 @@ export function addVerifyCommand(program: Command, io: Io, setExit: SetExit): vo
       }),
     )
     .action(async (options: { config: string; remote?: string; json: boolean }) => {
+      const { runVerify } = await import('./verify.js');
       setExit(await runVerify(options, io, systemClock));
     });
 }

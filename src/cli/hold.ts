@@ -8,7 +8,7 @@ import { createLogger } from '../log/logger.js';
 import { configOption, exitCodes, type SetExit } from './command-help.js';
 import { runningDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
-import { adminName, runHoldStart, type HoldStartOptions } from './hold-start.js';
+import type { HoldStartOptions } from './hold-start.js';
 import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
@@ -78,7 +78,11 @@ function addHoldStart(hold: Command, io: Io, setExit: SetExit): void {
         startupCheck: 'no CAP_LINUX_IMMUTABLE, or indexPath not writable (not with --dry-run)',
       }),
     )
-    .action(async (options: HoldStartOptions) => setExit(await runHoldStart(options, io, systemClock)));
+    .action(async (options: HoldStartOptions) => {
+      // Imported when it runs: the repair lift is not loaded by the daemon or by --help.
+      const { runHoldStart } = await import('./hold-start.js');
+      setExit(await runHoldStart(options, io, systemClock));
+    });
 }
 
 export interface HoldEndOptions {
@@ -96,6 +100,7 @@ export async function runHoldEnd(options: HoldEndOptions, io: Io): Promise<numbe
   const holds = new HoldStore(config.indexPath, remote!.id);
   const hold = holds.read(vm);
   const ended = holds.remove(vm);
+  const { adminName } = await import('./hold-start.js');
   const by = adminName();
   if (ended)
     createLogger('info', process.stderr)

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { systemClock, type Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
-import { stageRestore, type StageReport } from '../stage/stage.js';
+import type { StageReport } from '../stage/stage.js';
 import { configOption, exitCodes, type SetExit } from './command-help.js';
 import { EXIT } from './exit-codes.js';
 import type { Io } from './io.js';
@@ -32,6 +32,8 @@ export async function runStageRestore(options: StageRestoreCommandOptions, io: I
         : undefined;
     let report: StageReport;
     try {
+      // Imported when it runs: the daemon and --help do not load stage/.
+      const { stageRestore } = await import('../stage/stage.js');
       report = await stageRestore({
         remote: remote!,
         remotes: config.remotes,
