@@ -1,14 +1,18 @@
-import { lstatSync, watch as watchFolder, type BigIntStats, type FSWatcher as FolderWatch } from 'node:fs';
+import { lstatSync, watch as watchFolder, type FSWatcher as FolderWatch } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { CapGauge, type CapLevel } from '../caps.js';
 import { errnoCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { classifyFolder, isCompletionSignal, type BackupKind } from '../remote/patterns.js';
+import { classifyFolder } from '../remote/patterns.js';
 import { withHeldRemote } from '../remote/held.js';
 import type { RemoteRoot } from '../remote/root.js';
 import { findLeafFolders } from '../remote/scan.js';
+import { logCapCrossed, logWatchError } from './messages.js';
+import { folderIdentityOf, LeafWatches, type Leaf, type WatchEvent } from './leaves.js';
+
+export type { Leaf, WatchEvent } from './leaves.js';
 
 // chokidar lists a newly added folder before its watch exists, so a sub-folder created in between is never reported.
 // A structural folder that appears while running is therefore listed again by us after these delays.
@@ -17,11 +21,6 @@ const RELIST_DELAYS_MS = [250, 2_000, 10_000];
 // overflows (libuv reports nothing then), and a VM folder whose creation was lost would wait for the rescan.
 const VM_TREE_RELIST_MS = 1_000;
 
-export interface Leaf {
-  kind: BackupKind;
-  path: string;
-}
-
 export interface WatchLimits {
   // Folders given a watch of their own at most (maxWatchedFolders); the VM tree is always watched.
   maxWatchedFolders: number;
@@ -29,25 +28,14 @@ export interface WatchLimits {
   rescanEveryMs: number;
 }
 
-export type WatchEvent =
-  | { type: 'leaf-added'; leaf: Leaf }
-  | { type: 'leaf-changed'; leaf: Leaf; file: string | undefined }
-  | { type: 'leaf-removed'; path: string };
-
-// Watches cost memory per folder, never per backup: chokidar for the structural folders, one fs.watch per leaf, and a
-// plain fs.watch for the VM tree, which chokidar would relist on every change (docs/performance.md).
+// Watches cost memory per folder, never per backup: chokidar for the structural folders, one fs.watch per leaf
+// (leaves.ts), and a plain fs.watch for the VM tree, which chokidar would relist on every change (docs/performance.md).
 // Events are hints: the start-up scan and periodic rescan make a missed one cost latency, never protection.
 export class RemoteWatcher {
   readonly #remote: RemoteRoot;
   readonly #root: string;
   readonly #log: Logger;
-  readonly #onEvent: (event: WatchEvent) => void;
-  readonly #leaves = new Map<string, WatchedLeaf>();
-  // Folders that had a watch and lost their name (renamed to a dot name, moved away), by identity, with their rank:
-  // one that regains its name takes its watch back from a folder watched after it (watch-cap theft, docs/security.md).
-  readonly #parked = new Map<string, number>();
-  // The rank of the next folder seen: at the cap, the folders seen first keep their watches.
-  #nextRank = 0;
+  readonly #leaves: LeafWatches;
   readonly #vmTrees = new Map<string, { watch: FolderWatch; identity: string; relist: NodeJS.Timeout | undefined }>();
   #structure: FSWatcher | undefined;
   #ready = false;
@@ -55,8 +43,6 @@ export class RemoteWatcher {
   // Watches held against maxWatchedFolders: attacker-made folders must not exhaust inotify or memory.
   readonly watches: CapGauge;
   readonly #rescanEveryMs: number;
-  // Leaves whose watch is open: counted as they change, never by walking every leaf.
-  #leafWatches = 0;
   // Schedule and pool folders handed to chokidar since start (a watch each), against the same cap.
   readonly #structural = new Set<string>();
 
@@ -69,9 +55,15 @@ export class RemoteWatcher {
     this.#remote = remote;
     this.#root = remote.root;
     this.#log = log;
-    this.#onEvent = onEvent;
     this.#rescanEveryMs = limits.rescanEveryMs;
     this.watches = new CapGauge(limits.maxWatchedFolders);
+    this.#leaves = new LeafWatches({
+      watches: this.watches,
+      log,
+      onEvent,
+      onCount: () => this.#countWatches(),
+      onError: (err, where) => this.#watchError(err, where),
+    });
     this.watches.listen((level, previous, count) => this.#capCrossed(level, previous, count));
   }
 
@@ -96,11 +88,7 @@ export class RemoteWatcher {
   // folder) gets its watch now, and one whose watch failed (ENOSPC) is tried again. So does the VM tree, also when it
   // was replaced by a new folder of the same name (the watch then follows the old one).
   adopt(leaves: readonly Leaf[]): void {
-    for (const leaf of leaves) {
-      const known = this.#leaves.get(leaf.path);
-      if (known === undefined) this.#addLeaf(leaf);
-      else if (known.watch === undefined) known.watch = this.#watchLeaf(known.leaf);
-    }
+    if (this.#structure !== undefined) for (const leaf of leaves) this.#leaves.adopt(leaf);
     this.#countWatches();
     this.#checkVmTree(path.join(this.#root, 'xo-vm-backups'));
   }
@@ -108,16 +96,14 @@ export class RemoteWatcher {
   // Folders with an inotify watch of their own (leaves, VM trees, schedule and pool folders), for status against
   // fs.inotify.max_user_watches and for maxWatchedFolders.
   watchedFolders(): number {
-    return this.#vmTrees.size + this.#leafWatches + this.#structural.size;
+    return this.#vmTrees.size + this.#leaves.watched + this.#structural.size;
   }
 
   async close(): Promise<void> {
     this.watches.listen(() => undefined);
     for (const timer of this.#relistTimers) clearTimeout(timer);
     this.#relistTimers.clear();
-    for (const { watch: folderWatch } of this.#leaves.values()) folderWatch?.close();
-    this.#leaves.clear();
-    this.#leafWatches = 0;
+    this.#leaves.close();
     this.#structural.clear();
     for (const tree of this.#vmTrees.values()) {
       tree.watch.close();
@@ -174,7 +160,7 @@ export class RemoteWatcher {
       const stats = lstatSync(dir, { bigint: true });
       // Swapped for a link since it was listed: never watched through it (the rescan looks again).
       if (!stats.isDirectory()) return;
-      identity = treeIdentity(stats);
+      identity = folderIdentityOf(stats);
       tree = watchFolder(dir, { persistent: true }, (_event, file) => {
         this.#relistVmTreeLater(dir);
         if (file === null) return;
@@ -244,7 +230,7 @@ export class RemoteWatcher {
     }
     lstat(dir, { bigint: true }).then(
       (stats) => {
-        if (treeIdentity(stats) === watched.identity || this.#vmTrees.get(dir) !== watched) return;
+        if (folderIdentityOf(stats) === watched.identity || this.#vmTrees.get(dir) !== watched) return;
         this.#forgetVmTree(dir);
         if (stats.isDirectory()) this.#watchVmTree(dir);
       },
@@ -261,161 +247,29 @@ export class RemoteWatcher {
     clearTimeout(watched?.relist);
     this.#vmTrees.delete(dir);
     this.#countWatches();
-    for (const leaf of [...this.#leaves.keys()]) if (path.dirname(leaf) === dir) this.#removed(leaf);
+    for (const leaf of this.#leaves.inside(dir)) this.#removed(leaf);
   }
 
   #addLeaf(leaf: Leaf): void {
-    const dir = leaf.path;
-    if (this.#leaves.has(dir) || this.#structure === undefined) return;
-    const identity = folderIdentity(dir);
-    const parked = identity === undefined ? undefined : this.#parked.get(identity);
-    if (identity !== undefined) this.#parked.delete(identity);
-    const rank = parked ?? this.#nextRank++;
-    if (parked !== undefined && this.watches.reached) this.#takeWatchBack(dir, rank);
-    this.#leaves.set(dir, { leaf, watch: this.#watchLeaf(leaf), identity, rank });
-    this.#countWatches();
-    this.#onEvent({ type: 'leaf-added', leaf });
-  }
-
-  // A folder that had a watch is back under a leaf name while the cap is reached: the folder watched most recently
-  // after it gives its watch up (it is reconciled at every rescan still), so renaming a real folder away and back
-  // cannot hand its slot to junk.
-  #takeWatchBack(dir: string, rank: number): void {
-    let youngest: [string, WatchedLeaf] | undefined;
-    for (const known of this.#leaves)
-      if (known[1].watch !== undefined && known[1].rank > rank && known[1].rank > (youngest?.[1].rank ?? -1))
-        youngest = known;
-    if (youngest === undefined) return;
-    const [taken, watched] = youngest;
-    watched.watch?.close();
-    watched.watch = undefined;
-    this.#leafWatches--;
-    this.#countWatches();
-    this.#log.warn(
-      { path: dir, unwatched: taken, cap: 'maxWatchedFolders', security: true },
-      `${dir} had a watch before it lost its name: it takes the watch of ${taken}, watched after it, back ` +
-        '(maxWatchedFolders reached; someone renaming folders to take their watches?)',
-    );
+    if (this.#structure !== undefined) this.#leaves.add(leaf);
   }
 
   #removed(dir: string): void {
     if (this.#vmTrees.has(dir)) this.#forgetVmTree(dir);
     // chokidar drops the watch of a folder that went (not unwatch(): it would ignore the name if made again).
     if (this.#structural.delete(dir)) this.#countWatches();
-    const known = this.#leaves.get(dir);
-    if (known === undefined) return;
-    if (known.watch !== undefined) {
-      known.watch.close();
-      this.#leafWatches--;
-      if (known.identity !== undefined) this.#park(known.identity, known.rank);
-    }
-    this.#leaves.delete(dir);
-    this.#countWatches();
-    this.#onEvent({ type: 'leaf-removed', path: dir });
-  }
-
-  // Bounded like the watches: the oldest record goes first.
-  #park(identity: string, rank: number): void {
-    this.#parked.delete(identity);
-    this.#parked.set(identity, rank);
-    if (this.#parked.size > this.watches.max) this.#parked.delete(this.#parked.keys().next().value!);
-  }
-
-  #watchLeaf(leaf: Leaf): FolderWatch | undefined {
-    // At the cap the folder is still reconciled now and at every rescan, only not watched (docs/security.md).
-    if (this.watches.reached) return undefined;
-    try {
-      const folderWatch = watchFolder(leaf.path, { persistent: true }, (_event, file) => {
-        const name = file === null ? undefined : String(file);
-        if (name !== undefined && !isCompletionSignal(leaf.kind, name)) return;
-        this.#onEvent({ type: 'leaf-changed', leaf, file: name });
-      });
-      folderWatch.on('error', (err) => {
-        folderWatch.close();
-        const known = this.#leaves.get(leaf.path);
-        if (known?.watch === folderWatch) {
-          known.watch = undefined;
-          this.#leafWatches--;
-          this.#countWatches();
-        }
-        if (errnoCode(err) !== 'ENOENT') this.#watchError(err, leaf.path);
-      });
-      this.#leafWatches++;
-      this.#countWatches();
-      return folderWatch;
-    } catch (err) {
-      this.#watchError(err as Error, leaf.path);
-      return undefined;
-    }
+    this.#leaves.remove(dir);
   }
 
   #countWatches(): void {
     this.watches.set(this.watchedFolders());
   }
 
-  // Once per crossing: 80% of the cap, the cap, and back below each.
   #capCrossed(level: CapLevel, previous: CapLevel, count: number): void {
-    const { max } = this.watches;
-    const late = `up to ${Math.round(this.#rescanEveryMs / 1000)} s late (rescanEvery)`;
-    const fields = { watchedFolders: count, maxWatchedFolders: max, cap: 'maxWatchedFolders' };
-    if (level === 'reached')
-      this.#log.error(
-        fields,
-        `watching ${count} folders, the cap (maxWatchedFolders ${max}): new folders are not watched, ` +
-          `their backups are locked by the periodic rescan only, ${late}; look for folders nobody made ` +
-          '(someone holding XO credentials?) or raise maxWatchedFolders',
-      );
-    else if (level === 'near' && previous === 'below')
-      this.#log.warn(
-        fields,
-        `watching ${count} folders, ${Math.round((count / max) * 100)}% of the cap (maxWatchedFolders ${max}): ` +
-          `at the cap new folders are not watched and their backups are locked by the periodic rescan, ${late}`,
-      );
-    else
-      this.#log.info(
-        fields,
-        `watching ${count} folders, below ${level === 'near' ? 'the cap' : '80% of the cap'} ` +
-          `(maxWatchedFolders ${max}) again`,
-      );
+    logCapCrossed(this.#log, { level, previous, count, max: this.watches.max, rescanEveryMs: this.#rescanEveryMs });
   }
 
   #watchError(err: Error, where: string): void {
-    if (errnoCode(err) === 'ENOSPC') {
-      this.#log.error(
-        { err, path: where, watchedFolders: this.#leaves.size },
-        `out of inotify watches while watching ${where}: ` +
-          `raise fs.inotify.max_user_watches above ${this.#leaves.size * 2 + 1024} ` +
-          '(sysctl -w fs.inotify.max_user_watches=N, and in /etc/sysctl.d/ to keep it); ' +
-          'until then new backups there are found by the periodic rescan only',
-      );
-      return;
-    }
-    this.#log.error(
-      { err, path: where },
-      `watching ${where} failed; new backups there are found by the periodic rescan`,
-    );
+    logWatchError(this.#log, err, where, this.#leaves.known);
   }
-}
-
-// A folder removed and made again can get the same inode number back: its birth time tells them apart.
-function treeIdentity(stats: BigIntStats): string {
-  return `${stats.dev}:${stats.ino}:${stats.birthtimeNs}`;
-}
-
-// Undefined when it is gone already (or is no folder).
-function folderIdentity(dir: string): string | undefined {
-  try {
-    const stats = lstatSync(dir, { bigint: true });
-    return stats.isDirectory() ? treeIdentity(stats) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-interface WatchedLeaf {
-  leaf: Leaf;
-  watch: FolderWatch | undefined;
-  // The folder's identity when first seen, and its rank (lower: seen earlier).
-  identity: string | undefined;
-  rank: number;
 }
