@@ -24,8 +24,10 @@ export async function commitGroup(anchor: string, files: readonly string[], fold
   if (count === 0) return;
   if (count >= SYNCFS_FROM && (await dirtyBytes()) <= count * DIRTY_BYTES_PER_FILE && (await syncFilesystem(anchor)))
     return;
-  await forEachLimited(files, SYNCS_AT_ONCE, syncFileData);
-  await forEachLimited(folders, SYNCS_AT_ONCE, syncFolder);
+  // Files and folders in flight together: both must be durable before the caller goes on, in no order between them,
+  // and an idle batch (one backup) then waits for one disk round trip instead of two.
+  const all = [...files.map((file) => ({ file, folder: false })), ...folders.map((file) => ({ file, folder: true }))];
+  await forEachLimited(all, SYNCS_AT_ONCE, ({ file, folder }) => (folder ? syncFolder(file) : syncFileData(file)));
 }
 
 // Unwritten and being-written page cache, machine-wide (an upper bound of the index filesystem's); unknown counts as
