@@ -11,7 +11,6 @@ import type { CapLevel } from '../caps.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { isInside, realpathOfNearest } from '../paths.js';
-import { rebuildIndex } from '../rebuild/rebuild.js';
 import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
 import { isKeyRefusal, readingOf } from '../remote/encryption.js';
 import { isUntouchedByXo } from '../remote/root.js';
@@ -238,6 +237,8 @@ export class RemoteSet implements Service {
   }
 
   async #rebuildIndex(remote: RemoteContext, log: Logger): Promise<void> {
+    // Imported when a remote asks for it (rebuildIndexOnStart): not part of every start.
+    const { rebuildIndex } = await import('../rebuild/rebuild.js');
     const report = await rebuildIndex(remote, this.#attributes, {
       importFrom: [this.#config.indexPath],
       now: this.#clock.now(),
