@@ -188,7 +188,10 @@ export class StatusWriter implements Service {
   }
 
   async #countRestorePoints(): Promise<void> {
-    const { remotes, pauses, attributes, clock } = this.#deps;
+    const { remotes, pauses, attributes, clock, protection } = this.#deps;
+    // After the rounds queued now (the full proof that follows start-up, a burst): beside them, the survey's chunks
+    // and their garbage added to the rounds' own at the peak (docs/performance.md, "Start-up, idle and memory").
+    await protection.idle();
     for (const remote of remotes.list) {
       if (this.#stopped) return;
       if (pauses.why(remote) !== undefined) {
