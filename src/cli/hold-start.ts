@@ -56,6 +56,8 @@ export async function runHoldStart(
   }
   try {
     const context = await openRemoteContext(remote!, config.indexPath);
+    // A running daemon keeps recording windows while this unlocks: each unit's record is looked up on disk.
+    if (turn?.daemon !== undefined || options.dryRun) context.index.windows.besideWriter();
     const now = clock.now();
     const hold = options.dryRun
       ? undefined

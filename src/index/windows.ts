@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { syncFolder, writeFileAtomic } from '../atomic.js';
@@ -36,9 +36,10 @@ const SINCE_FILE = 'since.json';
 //
 // Which records exist is listed once, at the first use, then kept up to date by this store's own commits and forgets:
 // most units have none, and a unit without one costs no stat. That holds because one process at a time writes the
-// index (lock/instance-lock.ts): the daemon, or a command run while none does, each with its own store. Only
-// `lift --dry-run` reads beside a daemon: it lists when its one pass starts, and a record the daemon writes after
-// that could as well have come after a stat. A name listed whose file is gone meanwhile reads as no record.
+// index (lock/instance-lock.ts): the daemon, or a command run while none does, each with its own store. A command
+// that runs beside a daemon (`hold start`, which unlocks) calls besideWriter(): a name not listed is looked up on
+// disk, so that a record the daemon commits after the listing is still seen. A name listed whose file is gone
+// meanwhile reads as no record.
 export class UnitWindows {
   readonly folder: string;
   // Records extended since the last commit(), by name: in memory only until a commit writes them.
@@ -49,6 +50,8 @@ export class UnitWindows {
   #recorded: Set<string> | undefined;
   // Names each temporary file apart, also from another process's (the pid) and from a crashed run's leftovers.
   #temporaries = 0;
+  // Set by besideWriter(): another process may add records after the listing, so a miss is looked up on disk.
+  #missesOnDisk = false;
   // Records renamed into place by a commit() that failed before the folder was synced.
   #folderUnsynced = false;
   // One commit at a time: a commit called while another runs returns once that one's records are on disk too.
@@ -57,6 +60,12 @@ export class UnitWindows {
   // Beside the remotes' day buckets, not among them: <indexPath>/.windows/<remote>/.
   constructor(indexPath: string, remoteId: string) {
     this.folder = path.join(indexPath, '.windows', remoteId);
+  }
+
+  // For a process that reads while the daemon writes (see above): a stat a unit without a record, as before the
+  // listing existed.
+  besideWriter(): void {
+    this.#missesOnDisk = true;
   }
 
   async read(identity: Identity): Promise<UnitWindow | undefined> {
@@ -69,7 +78,10 @@ export class UnitWindows {
     if (staged !== undefined) return staged;
     const file = path.join(this.folder, name);
     try {
-      if (!this.#listed().has(name)) return undefined;
+      if (!this.#listed().has(name)) {
+        if (!this.#missesOnDisk || statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+        this.#recorded?.add(name);
+      }
       const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<UnitWindow>;
       // A record of a newer format is kept as unreadable: it never shortens a window.
       if (versionOf(value) !== WINDOW_VERSION) throw new Error('a newer format');

@@ -74,6 +74,24 @@ describe('UnitWindows', () => {
     expect(await new UnitWindows(indexPath, 'r').read(fresh)).toEqual({ until: 9_000, path: '/r/new.json' });
   });
 
+  it('beside a writer, sees a record another process committed after its listing', async () => {
+    const indexPath = await tempFolder();
+    const reader = new UnitWindows(indexPath, 'r');
+    const unlisted = new UnitWindows(indexPath, 'r');
+    // Both list now: no record yet.
+    expect(await reader.read(identity)).toBeUndefined();
+    expect(await unlisted.read(identity)).toBeUndefined();
+    reader.besideWriter();
+    // The daemon (its own store) locks the unit and commits its window.
+    const daemon = new UnitWindows(indexPath, 'r');
+    await daemon.extend(identity, 9_000, '/r/vm-a/x.vhd');
+    await daemon.commit();
+    // `hold start` beside it must not take the unit for one without a window (it would unlock it).
+    expect(await reader.read(identity)).toEqual({ until: 9_000, path: '/r/vm-a/x.vhd' });
+    // A store that only lists at its first use does not see it: what besideWriter() is for.
+    expect(await unlisted.read(identity)).toBeUndefined();
+  });
+
   it('reads every unit as locked for ever when its records cannot be listed', async () => {
     const indexPath = await tempFolder();
     await mkdir(path.join(indexPath, '.windows'));
