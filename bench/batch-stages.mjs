@@ -6,6 +6,9 @@
 // Stages, in the order a round runs them: reconcile (listings, jsons, chains, index reads: "reconciled N folder(s)"),
 // then per lock batch: holds (the VMs a repair lift holds left out), entries (write-ahead entries written and synced), flag
 // (the helper's runs, FLAG_LANES at once), complete (each unit examined again, its entry completed, its window record).
+// Rounds overlap (since session 10: the next round is reconciled while one locks), so the stages add up to more than
+// the time they took: "span" is from the first round's first folder to the last lock batch's end, and "overlap" the
+// stage time that ran beside another stage.
 import fs from 'node:fs';
 
 const args = process.argv.slice(2);
@@ -19,6 +22,8 @@ for (const file of args) {
   let batches = 0;
   let units = 0;
   let peakRssMb = 0;
+  let first = Infinity;
+  let last = -Infinity;
   for (const text of fs.readFileSync(file, 'utf8').split('\n')) {
     if (!text.startsWith('{')) continue;
     const line = JSON.parse(text);
@@ -29,6 +34,8 @@ for (const file of args) {
       folders += line.folders;
       stages.reconcile += line.reconcileMs;
       peakRssMb = Math.max(peakRssMb, line.rssMb ?? 0);
+      // roundMs: from the round's first folder taken (logs before session 10: its reconcile alone).
+      first = Math.min(first, at - (line.roundMs ?? line.reconcileMs));
     } else if (typeof line.chattrMs === 'number') {
       batches++;
       units += line.units;
@@ -37,6 +44,7 @@ for (const file of args) {
       stages.entries += line.entriesMs;
       stages.flag += line.chattrMs;
       stages.complete += line.completeMs;
+      last = Math.max(last, at);
     }
   }
   const total = Object.values(stages).reduce((a, b) => a + b, 0);
@@ -50,5 +58,10 @@ for (const file of args) {
       `| ${stage} | ${ms} | ${((100 * ms) / Math.max(1, total)).toFixed(1)} % | ` +
         `${((1000 * ms) / Math.max(1, units)).toFixed(0)} | ${(ms / Math.max(1, batches)).toFixed(1)} |`,
     );
-  console.log(`| all | ${total} | 100 % | ${((1000 * total) / Math.max(1, units)).toFixed(0)} | |\n`);
+  console.log(`| all | ${total} | 100 % | ${((1000 * total) / Math.max(1, units)).toFixed(0)} | |`);
+  const span = last > first ? last - first : 0;
+  console.log(
+    `| span (first round -> last batch) | ${span} | | ${((1000 * span) / Math.max(1, units)).toFixed(0)} | |\n` +
+      `| overlap (stages - span) | ${Math.max(0, total - span)} | | | |\n`,
+  );
 }

@@ -24,8 +24,6 @@ export interface RoundBatch {
   reconciled: Reconciled[];
   // Folders of this round taken for a full proof: a retry stays one.
   fullFolders: Set<string>;
-  // How many of the round's folders were reconciled before the unit budget ran out.
-  reached: number;
   // Folders that failed in this round, each once: a reconcile error, a unit missing, unread flags, a failed lock.
   failed: Map<string, FailedFolder>;
   // Folders whose proofs this round took back (a refusal after a flag read, flags unread).
@@ -38,7 +36,6 @@ export function emptyBatch(): RoundBatch {
     folderOf: new Map(),
     reconciled: [],
     fullFolders: new Set(),
-    reached: 0,
     failed: new Map(),
     withdrawn: new Set(),
   };

@@ -27,34 +27,20 @@ export class FolderQueue {
       this.#dirty.set(folder.path, { folder, full: (queued?.full ?? false) || this.#background.delete(folder.path) });
   }
 
-  // Folders taken for a round but not reached: back at the head of their queue, in their order (they were next: the
-  // catch-up's folders changed last stay ahead of the rest), unless something queued them again meanwhile.
-  requeue(items: readonly RoundItem[]): void {
-    const dirty = new Map<string, { folder: LeafFolder; full: boolean }>();
-    const background = new Map<string, LeafFolder>();
-    for (const { folder, full, urgent } of items) {
-      const queued = this.#dirty.get(folder.path);
-      if (queued !== undefined) queued.full ||= full;
-      else if (urgent) dirty.set(folder.path, { folder, full: full || this.#background.delete(folder.path) });
-      else background.set(folder.path, folder);
-    }
-    prepend(this.#dirty, dirty);
-    prepend(this.#background, background);
-  }
-
-  // Removes up to `max` folders, urgent ones first.
-  take(max: number): RoundItem[] {
-    const round: RoundItem[] = [];
-    for (const queued of this.#dirty.values()) {
-      if (round.length === max) break;
-      round.push({ ...queued, urgent: true });
-    }
-    for (const folder of this.#background.values()) {
-      if (round.length === max) break;
-      round.push({ folder, full: true, urgent: false });
-    }
-    for (const { folder } of round) this.delete(folder.path);
-    return round;
+  // Removes the next folder, urgent ones first, passing over those `busy` names (a folder whose last round is still
+  // locking keeps its place until that round is done); undefined when none is left to take.
+  next(busy: (folderPath: string) => boolean): RoundItem | undefined {
+    for (const [key, queued] of this.#dirty)
+      if (!busy(key)) {
+        this.#dirty.delete(key);
+        return { ...queued, urgent: true };
+      }
+    for (const [key, folder] of this.#background)
+      if (!busy(key)) {
+        this.#background.delete(key);
+        return { folder, full: true, urgent: false };
+      }
+    return undefined;
   }
 
   delete(folderPath: string): void {
@@ -66,11 +52,4 @@ export class FolderQueue {
     this.#dirty.clear();
     this.#background.clear();
   }
-}
-
-function prepend<V>(queue: Map<string, V>, first: ReadonlyMap<string, V>): void {
-  if (first.size === 0) return;
-  const rest = [...queue];
-  queue.clear();
-  for (const [key, value] of [...first, ...rest]) queue.set(key, value);
 }

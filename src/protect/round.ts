@@ -43,8 +43,6 @@ export interface RoundState {
 
 // What a round tells its scheduler, to time the next looks.
 export interface RoundOutcome {
-  // How many of the round's folders were reconciled before the unit budget ran out.
-  reached: number;
   // Each folder reconciled, whether in full, and when to look at it again if no event comes first.
   looked: { folder: LeafFolder; full: boolean; recheckAt?: number }[];
   failed: FailedFolder[];
@@ -52,30 +50,46 @@ export interface RoundOutcome {
   succeeded: LeafFolder[];
 }
 
-// One round: reconciles folders one after the other (their filesystem calls are synchronous between slices, so
-// running several at once would only interleave them) until the unit budget is spent, reads the flags of its full
-// proofs, locks every unit found in one shared batch, and records what happened.
-export async function runRound(
-  folders: readonly RoundItem[],
-  maxUnits: number,
+// One round: its folders, reconciled one after the other (their filesystem calls are synchronous between slices, so
+// running several at once would only interleave them), then its units locked in one shared batch. The scheduler
+// reconciles the next round while this one locks (protect/scheduler.ts).
+export interface Round {
+  batch: RoundBatch;
+  looked: RoundOutcome['looked'];
+  // The paths of its folders: none is taken again until the round is locked.
+  taken: Set<string>;
+  // When its first folder was taken, and the time spent in its reconciles.
+  started: number;
+  reconcileMs: number;
+}
+
+export function newRound(): Round {
+  return { batch: emptyBatch(), looked: [], taken: new Set(), started: performance.now(), reconcileMs: 0 };
+}
+
+export async function reconcileIntoRound(
+  round: Round,
+  item: RoundItem,
   deps: RoundDeps,
   state: RoundState,
-): Promise<RoundOutcome> {
-  const batch = emptyBatch();
-  const looked: RoundOutcome['looked'] = [];
+): Promise<void> {
   const started = performance.now();
-  while (batch.reached < folders.length && batch.requests.length < maxUnits) {
-    const item = folders[batch.reached++]!;
-    const recheckAt = await reconcileInto(batch, item, deps, state);
-    if (recheckAt !== false) looked.push({ folder: item.folder, full: item.full, recheckAt });
-  }
+  round.taken.add(item.folder.path);
+  const recheckAt = await reconcileInto(round.batch, item, deps, state);
+  if (recheckAt !== false) round.looked.push({ folder: item.folder, full: item.full, recheckAt });
+  round.reconcileMs += performance.now() - started;
+}
+
+// The round's second half: reads the flags of its full proofs, locks every unit found in one shared batch, then
+// settles the proofs of its backups (only once their units are locked) and records what happened.
+export async function lockRound(round: Round, deps: RoundDeps, state: RoundState): Promise<RoundOutcome> {
+  const { batch, looked } = round;
   if (deps.flags !== undefined && batch.fullFolders.size > 0) await relockInto(batch, deps.flags, state);
-  logRoundMemory(deps.log, batch.reached, batch.requests.length, started);
   const provenOf = (folder: LeafFolder): ProvenBackups | undefined => deps.proven?.(folder);
   settleProofs(provenOf, batch, batch.requests.length === 0 ? [] : await lockInto(batch, deps, state));
-  const { reached, failed, reconciled } = batch;
+  const { failed, reconciled } = batch;
   const succeeded = reconciled.map((r) => r.folder).filter((folder) => !failed.has(folder.path));
-  return { reached, looked, failed: [...failed.values()], succeeded };
+  return { looked, failed: [...failed.values()], succeeded };
 }
 
 // Returns when to look at the folder again (undefined: on the next event), or false when its reconcile failed.
@@ -159,15 +173,20 @@ async function lockInto(
   return results;
 }
 
-export function logRoundMemory(log: Logger, folders: number, units: number, started: number): void {
+// Where a round's time and memory go, for tuning (bench/batch-stages.mjs reads it with logLevel debug): `reconcileMs`
+// is the time spent reconciling its folders, `roundMs` from its first folder taken to its last reconciled (it may
+// wait for folders to come while the round before it locks).
+export function logRound(log: Logger, round: Round): void {
   if (!log.isLevelEnabled('debug')) return;
   const { rss, heapTotal, heapUsed, external } = process.memoryUsage();
   const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
+  const folders = round.taken.size;
   log.debug(
     {
       folders,
-      units,
-      reconcileMs: Math.round(performance.now() - started),
+      units: round.batch.requests.length,
+      reconcileMs: Math.round(round.reconcileMs),
+      roundMs: Math.round(performance.now() - round.started),
       rssMb: mb(rss),
       heapMb: mb(heapUsed),
       heapTotalMb: mb(heapTotal),

@@ -2,10 +2,18 @@ import { retryDelay, RETRY_DELAY_MS } from './backoff.js';
 import type { LeafFolder } from './context.js';
 import { Coverage } from './coverage.js';
 import { FolderFacts } from './folder-facts.js';
-import { FolderQueue, type RoundItem, type Urgency } from './folder-queue.js';
+import { FolderQueue, type Urgency } from './folder-queue.js';
 import { RecheckTimers } from './rechecks.js';
 import { ProtectionRecord } from './record.js';
-import { runRound, type RoundDeps, type RoundOutcome } from './round.js';
+import {
+  lockRound,
+  logRound,
+  newRound,
+  reconcileIntoRound,
+  type Round,
+  type RoundDeps,
+  type RoundOutcome,
+} from './round.js';
 
 export type { Urgency } from './folder-queue.js';
 export { MAX_TIMER_MS } from './rechecks.js';
@@ -16,9 +24,15 @@ export type SchedulerDeps = RoundDeps;
 const FOLDERS_PER_ROUND = 512;
 // A round stops taking folders once it holds this many units, so a catch-up never holds every request at once.
 const UNITS_PER_ROUND = 4096;
+// With no round locking, a round is locked once it holds this many units (or nothing else is queued): the first
+// batch of a catch-up starts soon, and the next round is reconciled while it locks.
+const UNITS_TO_START = 512;
 
 // Turns "this folder changed" hints into rounds (protect/round.ts), and times them: repeated hints for one folder
 // coalesce, a folder is looked at again when its round asks, and a folder that fails is tried again later and later.
+// Rounds overlap: round N+1 is reconciled (main thread) while round N waits for its sync, the flag helper and its
+// completions, and is locked as soon as round N is done; lock batches never overlap, and a folder of the round
+// locking is not taken again until that round is settled, so no unit is in two batches at once.
 export class ProtectionScheduler {
   // What the rounds did and found, for status and metrics.
   readonly record: ProtectionRecord;
@@ -28,6 +42,10 @@ export class ProtectionScheduler {
   readonly #queue = new FolderQueue();
   readonly #rechecks: RecheckTimers;
   #running: Promise<void> | undefined;
+  // The folders of the round locking now: they keep their place in the queue until it is done.
+  #locking: ReadonlySet<string> = new Set();
+  // A round waiting for folders to come, or for the round before it to be locked.
+  #waiting: (() => void) | undefined;
   #idleWaiters: (() => void)[] = [];
   // Failures in a row, by folder: the retry delay doubles with each (protect/backoff.ts).
   readonly #failures = new Map<string, number>();
@@ -45,6 +63,7 @@ export class ProtectionScheduler {
   enqueue(folder: LeafFolder, urgency: Urgency = 'event'): void {
     if (this.#stopped) return;
     this.#queue.add(folder, urgency);
+    this.#wake();
     this.#kick();
   }
 
@@ -81,12 +100,20 @@ export class ProtectionScheduler {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  // Stops taking work and lets the round in flight finish, so no batch is cut in half.
+  // Stops taking work and lets the rounds in flight finish (the one reconciling stops taking folders and locks what
+  // it found), so no batch is cut in half.
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#rechecks.clear();
     this.#queue.clear();
+    this.#wake();
     await this.#running;
+  }
+
+  #wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
   }
 
   #kick(): void {
@@ -107,15 +134,55 @@ export class ProtectionScheduler {
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.size > 0 && !this.#stopped) {
-      const folders = this.#queue.take(FOLDERS_PER_ROUND);
-      const outcome = await runRound(folders, UNITS_PER_ROUND, this.#deps, this);
-      this.#timeNextLooks(folders, outcome);
+    let locking: Promise<void> | undefined;
+    try {
+      while (!this.#stopped && (this.#queue.size > 0 || locking !== undefined)) {
+        const round = await this.#gather(locking);
+        if (round.taken.size > 0) logRound(this.#deps.log, round);
+        // One lock batch at a time, in order: a lift or a hold's turn comes between two, never inside one.
+        await locking;
+        locking = round.taken.size > 0 ? this.#lock(round) : undefined;
+      }
+    } finally {
+      await locking;
     }
   }
 
-  #timeNextLooks(folders: readonly RoundItem[], { reached, looked, failed, succeeded }: RoundOutcome): void {
-    if (!this.#stopped) this.#queue.requeue(folders.slice(reached));
+  // Reconciles folders into a round while the round before it (`before`) locks, until the round is full, or that one is
+  // done and this one holds enough to be worth a batch (or nothing else can be taken).
+  async #gather(before: Promise<void> | undefined): Promise<Round> {
+    const round = newRound();
+    let beforeDone = before === undefined;
+    const done = (): void => {
+      beforeDone = true;
+      this.#wake();
+    };
+    void before?.then(done, done);
+    const busy = (folderPath: string): boolean => round.taken.has(folderPath) || this.#locking.has(folderPath);
+    while (!this.#stopped && round.taken.size < FOLDERS_PER_ROUND) {
+      const units = round.batch.requests.length;
+      if (units >= UNITS_PER_ROUND || (beforeDone && units >= UNITS_TO_START)) break;
+      const item = this.#queue.next(busy);
+      if (item !== undefined) await reconcileIntoRound(round, item, this.#deps, this);
+      else if (beforeDone) break;
+      else await new Promise<void>((resolve) => (this.#waiting = resolve));
+    }
+    return round;
+  }
+
+  // Locks a round and times the next looks of its folders; never throws (a failure is logged).
+  async #lock(round: Round): Promise<void> {
+    this.#locking = round.taken;
+    try {
+      this.#timeNextLooks(await lockRound(round, this.#deps, this));
+    } catch (err) {
+      this.#deps.log.error({ err }, 'protection round failed');
+    } finally {
+      this.#locking = new Set();
+    }
+  }
+
+  #timeNextLooks({ looked, failed, succeeded }: RoundOutcome): void {
     // Only what a look left waiting keeps a recheck: pending_rechecks counts folders really waiting.
     for (const { folder, full, recheckAt } of looked) {
       this.#rechecks.supersede(folder.path, full);

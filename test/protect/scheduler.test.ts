@@ -125,6 +125,84 @@ describe('ProtectionScheduler', () => {
     await scheduler.stop();
   });
 
+  // Rounds overlap (the next reconciled while one locks): a folder must not be reconciled while its own lock is in
+  // flight, or it would ask for the same unit again and put it in two batches at once.
+  function overlapping() {
+    const events: string[] = [];
+    const locked = new Set<string>();
+    const lockCalls: string[][] = [];
+    let inFlight = 0;
+    let release: () => void = () => undefined;
+    const firstLockHeld = new Promise<void>((resolve) => (release = resolve));
+    const scheduler = new ProtectionScheduler({
+      // Level-triggered like the real one: asks for its unit until that unit is locked.
+      reconcile: async (f) => {
+        events.push(`reconcile ${f.path}`);
+        const unit = `${f.path}/a.json`;
+        return { requests: locked.has(unit) ? [] : [request(f, 'a.json')], refusals: [], provable: [] };
+      },
+      lock: async (requests): Promise<LockResult[]> => {
+        lockCalls.push(requests.map((r) => r.unit));
+        inFlight++;
+        events.push(`lock ${lockCalls.length} start (${inFlight} in flight)`);
+        if (lockCalls.length === 1) await firstLockHeld;
+        for (const r of requests) locked.add(r.unit);
+        events.push(`lock ${lockCalls.length} end`);
+        inFlight--;
+        return requests.map((r) => ({ request: r, outcome: { path: r.unit, status: 'ok' }, indexed: true }));
+      },
+      clock: { now: () => 0 },
+      log: createLogger('silent'),
+    });
+    return { scheduler, events, lockCalls, release: () => release() };
+  }
+
+  it('reconciles the next round while one locks, but not a folder whose own lock is in flight', async () => {
+    const { scheduler, events, lockCalls, release } = overlapping();
+    const [a, b] = [folder('vm-a'), folder('vm-b')];
+    scheduler.enqueue(a);
+    await vi.waitFor(() => expect(lockCalls).toHaveLength(1));
+    // While A's lock is in flight: an event for A again, and a new folder B.
+    scheduler.enqueue(a);
+    scheduler.enqueue(b);
+    await vi.waitFor(() => expect(events).toContain(`reconcile ${b.path}`));
+    let idle = false;
+    const idled = scheduler.idle().then(() => (idle = true));
+    // B was reconciled beside A's lock; A waits for it, and B's batch waits for A's.
+    expect(events.filter((e) => e === `reconcile ${a.path}`)).toHaveLength(1);
+    expect(lockCalls).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(idle).toBe(false);
+    release();
+    await idled;
+    expect(events.indexOf(`reconcile ${b.path}`)).toBeLessThan(events.indexOf('lock 1 end'));
+    // A is looked at again only once its lock is done: it finds its unit locked, and asks for nothing.
+    expect(events.lastIndexOf(`reconcile ${a.path}`)).toBeGreaterThan(events.indexOf('lock 1 end'));
+    expect(lockCalls.flat().sort()).toEqual([`${a.path}/a.json`, `${b.path}/a.json`]);
+    expect(events.filter((e) => e.includes('in flight'))).toEqual([
+      'lock 1 start (1 in flight)',
+      'lock 2 start (1 in flight)',
+    ]);
+    await scheduler.stop();
+  });
+
+  it('stops only once the round locking and the round reconciled beside it are locked', async () => {
+    const { scheduler, events, lockCalls, release } = overlapping();
+    const [a, b] = [folder('vm-a'), folder('vm-b')];
+    scheduler.enqueue(a);
+    await vi.waitFor(() => expect(lockCalls).toHaveLength(1));
+    scheduler.enqueue(b);
+    await vi.waitFor(() => expect(events).toContain(`reconcile ${b.path}`));
+    let stopped = false;
+    const stopping = scheduler.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(lockCalls).toEqual([[`${a.path}/a.json`], [`${b.path}/a.json`]]);
+    expect(events.at(-1)).toBe('lock 2 end');
+  });
+
   it('takes a proof back when a unit of the backup fails to lock, and retries a full proof as a full proof', async () => {
     const identity = { dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs: '5' };
     const proven = new ProvenBackups();
