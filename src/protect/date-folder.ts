@@ -50,7 +50,7 @@ export async function reconcileDateFolder(
     ...(arrived === undefined ? {} : { arrived }),
   });
   // Already locked and unchanged: done without reading metadata.json again (a full proof reads its flag).
-  if (await isLockedAsIndexed(folder, instant, folder.path, self)) {
+  if (await isLockedAsIndexed(folder.remote.index, instant, folder.path, self)) {
     if (options.full === true)
       report.flagsToRead = [{ unit: folder.path, examined: self, recursive: true, backup: backup(examined.mtimeMs) }];
     return;

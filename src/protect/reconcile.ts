@@ -9,7 +9,7 @@ import { isRealFolder } from '../remote/confine.js';
 import type { Examined } from '../remote/read.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { examineAt, reconcileDateFolder } from './date-folder.js';
-import { addRequest, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
+import { addRequest, EntryReads, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { withOrphanFlags } from './by-name.js';
 import type { FolderReport, IndexedUnit, ReconcileOptions } from './folder-report.js';
 import { planVm, type LookedAt, type VmPlan } from './vm-plan.js';
@@ -20,9 +20,10 @@ export type { FolderReport, ProvableBackup, ReconcileOptions } from './folder-re
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
-  if (!(await isConfined(folder, report))) return report;
   try {
+    // A VM folder's snapshot walks to it through held folders and says where it met a link (below).
     if (folder.kind === 'vm') return await reconcileVmFolder(folder, options);
+    if (!(await isConfined(folder, report))) return report;
     await withHeldRemote(folder.remote, (held) => reconcileDateFolder(folder, held, options, report));
   } catch (error) {
     // A folder swapped for a link after the check above: nothing was read through it; what was asked stands.
@@ -62,19 +63,28 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions):
     options.proven?.retainOnly(folder.path, []);
     return { requests: [], refusals: [], provable: [], heldUntil };
   }
+  const reads = new EntryReads(folder.remote.index);
   return withHeldRemote(folder.remote, async (held) => {
     let looked: Candidate[] = [];
     let pastWindow = 0;
     const snapshot = await readVmSnapshot(held, path.basename(folder.path), folder.remote.encrypted, {
       lazy: true,
       select: async (jsons) => {
-        ({ looked, pastWindow } = await lookAt(folder, jsons, options));
+        ({ looked, pastWindow } = await lookAt(folder, jsons, reads, options));
         return new Set(looked.map((item) => item.backup.metadata));
       },
     });
-    // The VM folder itself gone or swapped since the check: nothing was read. A folder above it: said.
-    const above = snapshot.problems.filter((p) => !`${p.path}/`.startsWith(`${snapshot.folder}/`));
-    const refused = above.map((p) => linkRefusal(path.join(held.root, p.path), p.path, p.reason));
+    // The VM folder, or a folder above it, a link: nothing was read through it, and it is said (a VM folder gone or
+    // made a file since it was queued: nothing to say).
+    const refused = snapshot.problems.flatMap((p): Refusal[] => {
+      if (p.path === snapshot.folder)
+        return p.reason === 'a symbolic link'
+          ? [{ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true }]
+          : [];
+      return p.path.startsWith(`${snapshot.folder}/`)
+        ? []
+        : [linkRefusal(path.join(held.root, p.path), p.path, p.reason)];
+    });
     const protectChains = options.protectChains !== false;
     const encrypted = folder.remote.encrypted;
     const complete = looked.some(
@@ -85,7 +95,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions):
       encrypted && complete ? await withOrphanFlags(folder.path, snapshot.vdis, snapshot.data, flags) : undefined;
     const facts = { folder: folder.path, now: options.now, jsonSettleMs: options.jsonSettleMs, protectChains };
     const plan = planVm(snapshot, looked, data === undefined ? facts : { ...facts, data });
-    const acted = await act(folder, held, plan, options);
+    const acted = await act(folder, held, plan, reads, options);
     return report(plan, acted, [...refused, ...plan.refusals, ...acted.refusals], pastWindow);
   });
 }
@@ -95,6 +105,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions):
 async function lookAt(
   folder: LeafFolder,
   jsons: ReadonlyMap<string, JsonFile>,
+  reads: EntryReads,
   options: ReconcileOptions,
 ): Promise<{ looked: Candidate[]; pastWindow: number }> {
   const { durationMs } = folder.remote;
@@ -113,7 +124,16 @@ async function lookAt(
       mtimeMs: json.mtimeMs,
     };
     const at = path.join(folder.path, backup.metadata);
-    const start = await windowOfBackup(folder, backup.instant, examined, { path: at, examined }, options);
+    const start = await windowOfBackup(
+      folder,
+      backup.instant,
+      examined,
+      { path: at, examined },
+      {
+        ...options,
+        index: reads,
+      },
+    );
     dated.push({ backup, examined, ...start, alreadyLocked: false });
   }
   const inWindow = dated.filter((item) => isInWindow(item.instant, options.now, durationMs));
@@ -124,7 +144,7 @@ async function lookAt(
   const looked = toLookAt(folder, inWindow, options);
   for (const item of looked)
     item.alreadyLocked = await isLockedAsIndexed(
-      folder,
+      reads,
       item.instant,
       path.join(folder.path, item.backup.metadata),
       item.examined,
@@ -151,7 +171,13 @@ interface Acted {
 }
 
 // Each governing claim examined through the folders the snapshot holds, then asked for unless locked as indexed.
-async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: ReconcileOptions): Promise<Acted> {
+async function act(
+  folder: LeafFolder,
+  held: HeldRemote,
+  plan: VmPlan,
+  reads: EntryReads,
+  options: ReconcileOptions,
+): Promise<Acted> {
   const acted: Acted = { requests: [], refusals: [], missing: new Set() };
   for (const claim of governingClaims(plan.claims)) {
     const unit = path.join(folder.path, claim.unit.path);
@@ -160,7 +186,7 @@ async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: 
       acted.missing.add(claim.backup.label);
       continue;
     }
-    if (await isLockedAsIndexed(folder, claim.backup.instant, unit, examined)) {
+    if (await isLockedAsIndexed(reads, claim.backup.instant, unit, examined)) {
       // Only a full proof pays for reading flags: event reconciles take an unchanged identity for locked.
       if (options.full === true)
         (acted.flagsToRead ??= []).push({ unit, examined, recursive: claim.unit.recursive, backup: claim.backup });
@@ -182,7 +208,7 @@ async function act(folder: LeafFolder, held: HeldRemote, plan: VmPlan, options: 
   // unlocked (the helper clears the top last), so only the helper's walk can say the whole tree is locked.
   async function redated(claim: Claim<BackupRef>, unit: string, examined: Examined): Promise<Identity | undefined> {
     if (options.full === true || claim.unit.recursive) return undefined;
-    return lockedForOlder(folder, claim.backup.instant, unit, examined);
+    return lockedForOlder(reads, claim.backup.instant, unit, examined);
   }
 }
 

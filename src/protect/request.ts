@@ -1,20 +1,41 @@
 import path from 'node:path';
-import { dayOf, isUnchangedSinceLock } from '../index/entry.js';
+import { dayOf, isUnchangedSinceLock, type IndexEntry } from '../index/entry.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import type { Identity } from '../remote/identity.js';
 import type { Examined } from '../remote/read.js';
 import { bornOf, isNamedInTheFuture, mayBeInWindow, windowStartOf, type WindowStartOf } from './arrival.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 
+// Where a reconcile reads index entries: the remote's index, or the reads of one reconcile (EntryReads).
+export interface EntryReader {
+  read(day: string, unitPath: string): Promise<IndexEntry | undefined>;
+}
+
+// The index entries one folder's reconcile reads, each once: a json is asked about by its window, by whether it is
+// locked, and as a claim. Nothing of the folder is written meanwhile (its lock comes after its reconcile, and the
+// scheduler never reconciles a folder while its lock is in flight).
+export class EntryReads implements EntryReader {
+  readonly #read = new Map<string, Promise<IndexEntry | undefined>>();
+
+  constructor(readonly index: EntryReader) {}
+
+  read(day: string, unitPath: string): Promise<IndexEntry | undefined> {
+    const key = `${day}/${unitPath}`;
+    let read = this.#read.get(key);
+    if (read === undefined) this.#read.set(key, (read = this.index.read(day, unitPath)));
+    return read;
+  }
+}
+
 // Locked by us and untouched since: its entry in the governing backup's day records this very inode and ctime, for
 // that backup or a newer one (an older backup of the same day would end its window early).
 export async function isLockedAsIndexed(
-  folder: LeafFolder,
+  index: EntryReader,
   backupInstant: number,
   unit: string,
   examined: Examined,
 ): Promise<boolean> {
-  const entry = await folder.remote.index.read(dayOf(backupInstant), unit);
+  const entry = await index.read(dayOf(backupInstant), unit);
   return isUnchangedSinceLock(entry, examined.identity) && Date.parse(entry!.backupDatetime) >= backupInstant;
 }
 
@@ -22,7 +43,7 @@ export async function isLockedAsIndexed(
 // Its entry is in the governing backup's day, or in its own name's day (the backup that wrote it). Such a unit needs
 // its window and entry re-dated, not its flag set again (the flag helper would walk to it and find +i already on).
 export async function lockedForOlder(
-  folder: LeafFolder,
+  index: EntryReader,
   backupInstant: number,
   unit: string,
   examined: Examined,
@@ -31,7 +52,7 @@ export async function lockedForOlder(
   const named = parseBackupDatetime(path.basename(unit));
   if (named !== undefined && named < backupInstant) days.add(dayOf(named));
   for (const day of days) {
-    const entry = await folder.remote.index.read(day, unit);
+    const entry = await index.read(day, unit);
     if (isUnchangedSinceLock(entry, examined.identity)) return examined.identity;
   }
   return undefined;
@@ -44,7 +65,7 @@ export async function windowOfBackup(
   named: number,
   created: Examined,
   anchor: { path: string; examined: Examined },
-  options: { now: number; maxClockJumpMs?: number },
+  options: { now: number; maxClockJumpMs?: number; index?: EntryReader },
 ): Promise<WindowStartOf> {
   const { remote } = folder;
   const { now, maxClockJumpMs } = options;
@@ -61,7 +82,7 @@ export async function windowOfBackup(
     recorded === undefined &&
     start.arrived !== undefined &&
     !start.namedInTheFuture &&
-    (await isLockedAsIndexed(folder, named, anchor.path, anchor.examined))
+    (await isLockedAsIndexed(options.index ?? remote.index, named, anchor.path, anchor.examined))
   )
     return { instant: named, namedInTheFuture: false };
   return start;

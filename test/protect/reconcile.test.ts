@@ -1,0 +1,51 @@
+import { mkdir, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { IndexStore } from '../../src/index/store.js';
+import { reconcileFolder } from '../../src/protect/reconcile.js';
+import { DAY } from '../support/daemon.js';
+import { tempFolder, tempRemote } from '../support/remote.js';
+
+// The VM folder's own path check is the snapshot's walk through held folders (no realpath first): a link met on the
+// way is still refused by name, as a security warning, and nothing is read through it.
+describe('reconcileFolder on a VM folder reached through a link', () => {
+  async function linked(link: (root: string, outside: string) => Promise<string>) {
+    const remote = await tempRemote();
+    const outside = await tempFolder('xo-immutable-outside-');
+    await writeVmBackup(outside, { vm: 'victim', datetime: xoDatetime(Date.now()) });
+    const folderPath = await link(remote.root, outside);
+    const index = new IndexStore(remote.indexPath, 'r');
+    await index.open();
+    const folder = {
+      remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false },
+      kind: 'vm' as const,
+      path: folderPath,
+    };
+    return { folder, report: await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0 }) };
+  }
+
+  it('refuses a VM folder that is a symbolic link', async () => {
+    const { folder, report } = await linked(async (root, outside) => {
+      await mkdir(path.join(root, 'xo-vm-backups'));
+      const at = path.join(root, 'xo-vm-backups', 'linked-vm');
+      await symlink(path.join(outside, 'xo-vm-backups', 'victim'), at);
+      return at;
+    });
+    expect(report.requests).toEqual([]);
+    expect(report.refusals).toEqual([
+      { path: folder.path, security: true, reason: 'the folder is reached through a symbolic link' },
+    ]);
+  });
+
+  it('refuses a VM folder below a symbolic link in place of xo-vm-backups', async () => {
+    const { report } = await linked(async (root, outside) => {
+      await symlink(path.join(outside, 'xo-vm-backups'), path.join(root, 'xo-vm-backups'));
+      return path.join(root, 'xo-vm-backups', 'victim');
+    });
+    expect(report.requests).toEqual([]);
+    expect(report.refusals).toHaveLength(1);
+    expect(report.refusals[0]).toMatchObject({ security: true, path: expect.stringContaining('xo-vm-backups') });
+    expect(report.refusals[0]!.reason).toMatch(/symbolic link/);
+  });
+});
