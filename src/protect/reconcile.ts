@@ -2,7 +2,7 @@ import path from 'node:path';
 import { readVmSnapshot, type JsonFile } from '../backup/snapshot.js';
 import { completionOf } from '../backup/vm.js';
 import type { Identity } from '../remote/identity.js';
-import { findVmBackups, governingClaims, isInWindow, type Claim } from '../remote/model.js';
+import { findVmBackups, governingClaims, isInWindow, type Claim, type VmBackup } from '../remote/model.js';
 import { AppError } from '../errors.js';
 import { linkOnPath, NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
 import { isRealFolder } from '../remote/confine.js';
@@ -66,7 +66,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions):
   const reads = new EntryReads(folder.remote.index);
   return withHeldRemote(folder.remote, async (held) => {
     let looked: Candidate[] = [];
-    let pastWindow = 0;
+    let pastWindow: number | undefined = 0;
     const snapshot = await readVmSnapshot(held, path.basename(folder.path), folder.remote.encrypted, {
       lazy: true,
       select: async (jsons) => {
@@ -107,11 +107,13 @@ async function lookAt(
   jsons: ReadonlyMap<string, JsonFile>,
   reads: EntryReads,
   options: ReconcileOptions,
-): Promise<{ looked: Candidate[]; pastWindow: number }> {
+): Promise<{ looked: Candidate[]; pastWindow?: number }> {
   const { durationMs } = folder.remote;
   const byName = folder.remote.windowStart === 'name';
   const named = findVmBackups([...jsons.keys()]);
   const backups = named.filter((b) => !byName || isInWindow(b.instant, options.now, durationMs));
+  if (allProven(folder, backups, jsons, options))
+    return byName ? { looked: [], pastWindow: named.length - backups.length } : { looked: [] };
   const dated: Candidate[] = [];
   for (const backup of backups) {
     const json = jsons.get(backup.metadata) as JsonFile;
@@ -129,10 +131,7 @@ async function lookAt(
       backup.instant,
       examined,
       { path: at, examined },
-      {
-        ...options,
-        index: reads,
-      },
+      { ...options, index: reads },
     );
     dated.push({ backup, examined, ...start, alreadyLocked: false });
   }
@@ -152,14 +151,35 @@ async function lookAt(
   return { looked, pastWindow: byName ? named.length - backups.length : dated.length - inWindow.length };
 }
 
+// Every backup proven: none is looked at (toLookAt), so no window is read (a record each). Their proofs stand (a full
+// proof drops those past their window), and how many are past theirs is not told.
+function allProven(
+  folder: LeafFolder,
+  backups: readonly VmBackup[],
+  jsons: ReadonlyMap<string, JsonFile>,
+  options: ReconcileOptions,
+): boolean {
+  const proven = (b: VmBackup): boolean =>
+    isProven(folder, b.metadata, (jsons.get(b.metadata) as JsonFile).identity, options);
+  if (backups.length === 0 || !backups.every(proven)) return false;
+  options.proven?.retainOnly(
+    folder.path,
+    backups.map((b) => b.metadata),
+  );
+  return true;
+}
+
+// Proven, and the look is not a full proof (which ignores proofs).
+function isProven(folder: LeafFolder, name: string, identity: Identity, options: ReconcileOptions): boolean {
+  return options.full !== true && options.proven?.isProven(folder.path, name, identity) === true;
+}
+
 // A proven backup is skipped only when it is older than every backup looked at: a unit belongs to the newest backup
 // that references it, so a newer one must take part even when proven.
 function toLookAt(folder: LeafFolder, jsons: readonly Candidate[], options: ReconcileOptions): Candidate[] {
-  const isProven = (item: Candidate): boolean =>
-    options.full !== true &&
-    options.proven?.isProven(folder.path, item.backup.metadata, item.examined.identity) === true;
-  const oldestUnproven = Math.min(...jsons.filter((item) => !isProven(item)).map((item) => item.instant));
-  return jsons.filter((item) => !(item.instant < oldestUnproven && isProven(item)));
+  const proven = (item: Candidate): boolean => isProven(folder, item.backup.metadata, item.examined.identity, options);
+  const oldestUnproven = Math.min(...jsons.filter((item) => !proven(item)).map((item) => item.instant));
+  return jsons.filter((item) => !(item.instant < oldestUnproven && proven(item)));
 }
 
 interface Acted {
@@ -229,7 +249,7 @@ function linkRefusal(at: string, folder: string, reason: string): Refusal {
 }
 
 // A refusal anywhere in the folder, or a missing unit, takes the proof back: the next reconcile looks again.
-function report(plan: VmPlan, acted: Acted, refusals: Refusal[], pastWindow: number): FolderReport {
+function report(plan: VmPlan, acted: Acted, refusals: Refusal[], pastWindow: number | undefined): FolderReport {
   const missing = new Set([...plan.missing, ...acted.missing]);
   const considered = plan.provable.map((backup) => backup.json);
   return {
