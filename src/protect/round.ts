@@ -74,6 +74,7 @@ export async function reconcileIntoRound(
   state: RoundState,
 ): Promise<void> {
   const started = performance.now();
+  if (round.taken.size === 0) round.started = started;
   round.taken.add(item.folder.path);
   const recheckAt = await reconcileInto(round.batch, item, deps, state);
   if (recheckAt !== false) round.looked.push({ folder: item.folder, full: item.full, recheckAt });
