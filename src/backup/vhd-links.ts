@@ -85,11 +85,15 @@ function aliasTarget(remote: HeldRemote, folder: string, alias: string): AliasTa
   return { path: target, type };
 }
 
+// The footer, then the header it places, through one open of the file.
 function flatLink(remote: HeldRemote, file: string): VhdLink {
-  const footer = remote.readRange(file, 0, FOOTER_SIZE);
-  if (footer === undefined) return unknown('no VHD footer');
-  const offset = headerOffset(footer);
-  return vhdLink(footer, offset === undefined ? undefined : remote.readRange(file, offset, HEADER_SIZE));
+  const link = remote.readRanges(file, (read) => {
+    const footer = read(0, FOOTER_SIZE);
+    if (footer === undefined) return undefined;
+    const offset = headerOffset(footer);
+    return vhdLink(footer, offset === undefined ? undefined : read(offset, HEADER_SIZE));
+  });
+  return link ?? unknown('no VHD footer');
 }
 
 // vhd-lib compresses every part of a VHD directory with the filters chunk-filters.json names.

@@ -169,13 +169,19 @@ export class HeldTree {
       : this.decrypt(data);
   }
 
-  // `length` bytes at `offset` of a regular file (a VHD's footer or header); undefined when the file is shorter.
-  readRange(relative: string, offset: number, length: number): Buffer | undefined {
-    return this.readFile(relative, (fd, size) => {
-      if (offset + length > size) return undefined;
-      const buffer = Buffer.allocUnsafe(length);
-      return readFully(fd, buffer, offset) === length ? buffer : undefined;
-    });
+  // Ranges of a regular file through one open (a VHD's footer, then the header it places): `read` gives `length`
+  // bytes at `offset`, undefined past the file's end.
+  readRanges<T>(
+    relative: string,
+    use: (read: (offset: number, length: number) => Buffer | undefined) => T | undefined,
+  ): T | undefined {
+    return this.readFile(relative, (fd, size) =>
+      use((offset, length) => {
+        if (offset + length > size) return undefined;
+        const buffer = Buffer.allocUnsafe(length);
+        return readFully(fd, buffer, offset) === length ? buffer : undefined;
+      }),
+    );
   }
 
   close(): void {
