@@ -51,18 +51,22 @@ function isUnitPath(remote: RemoteContext, unit: string): boolean {
 type Found = Examined | undefined | typeof FOLDER_GONE | AppError;
 const FOLDER_GONE = 'folder gone';
 
+// In path order, so that the units of a folder follow each other and its descriptor is still held (a chunk's index
+// order scatters them, and the held tree keeps a bounded number of folders open).
 async function examineUnits(remote: RemoteContext, units: readonly string[]): Promise<Found[]> {
+  const order = units.map((_, i) => i).sort((a, b) => (units[a]! < units[b]! ? -1 : units[a]! > units[b]! ? 1 : 0));
   try {
     return await withHeldRemote(remote, async (held) => {
-      const found: Found[] = [];
-      for (const unit of units) {
+      const found = new Array<Found>(units.length);
+      for (const i of order) {
         await yieldIfDue();
+        const unit = units[i]!;
         const relative = relativeIn(held, unit);
         try {
-          found.push(held.folder(parentOf(relative)) === undefined ? FOLDER_GONE : examineIn(held, relative));
+          found[i] = held.folder(parentOf(relative)) === undefined ? FOLDER_GONE : examineIn(held, relative);
         } catch (error) {
           if (!(error instanceof NotAFolder)) throw error;
-          found.push(error.reason === 'not a folder' ? FOLDER_GONE : linkOnPath(unit, error));
+          found[i] = error.reason === 'not a folder' ? FOLDER_GONE : linkOnPath(unit, error);
         }
       }
       return found;
