@@ -14,6 +14,12 @@ interface Safe {
   recursive: boolean;
 }
 
+// A chunk examined: safe to unlock, or already gone.
+export interface CheckedChunk {
+  safe: Safe[];
+  gone: LiftCandidate[];
+}
+
 // Checks and unlocks one chunk. `meanwhile` (forgetting the chunk before) runs while this chunk's flag helper does, so their
 // disk waits overlap; the helper is waited for whatever `meanwhile` does, so nothing started here outlives the call.
 export async function unlockChunk(
@@ -24,8 +30,19 @@ export async function unlockChunk(
   report: LiftReport,
   meanwhile: () => Promise<void>,
 ): Promise<ChunkLifted> {
-  const { dryRun } = checks;
-  const { safe, gone } = await sortCandidates(remote, candidates, report, checks);
+  const checked = await checkChunk(remote, candidates, report, checks);
+  return clearChunk(remote, attributes, checked, checks, report, meanwhile);
+}
+
+// Unlocks a chunk checked by checkChunk; `meanwhile` as in unlockChunk.
+export async function clearChunk(
+  remote: RemoteContext,
+  attributes: AttributesAdapter,
+  { safe, gone }: CheckedChunk,
+  { dryRun }: { dryRun: boolean },
+  report: LiftReport,
+  meanwhile: () => Promise<void>,
+): Promise<ChunkLifted> {
   let unlocked: LiftCandidate[] = [];
   // Forgetting the chunk before failed: this chunk is still reported as unlocked (its entries stay for the next pass).
   let forgetFailure: PromiseRejectedResult | undefined;
@@ -65,12 +82,12 @@ export async function forgetChunk(remote: RemoteContext, lifted: ChunkLifted, dr
 }
 
 // Splits a chunk by verdict: safe to unlock, already gone, or reported (suspicious or missing) and left alone.
-async function sortCandidates(
+export async function checkChunk(
   remote: RemoteContext,
   candidates: readonly LiftCandidate[],
   report: LiftReport,
   checks: UnlockChecks,
-): Promise<{ safe: Safe[]; gone: LiftCandidate[] }> {
+): Promise<CheckedChunk> {
   const verdicts = await checkCandidates(remote, candidates, checks);
   const safe: Safe[] = [];
   const gone: LiftCandidate[] = [];

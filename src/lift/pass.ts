@@ -3,7 +3,8 @@ import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { remoteHealthProblem } from '../remote/health.js';
 import type { LiftOptions, LiftReport } from './report.js';
-import { forgetChunk, unlockChunk, type ChunkLifted } from './chunk.js';
+import { checkChunk, clearChunk, forgetChunk, type CheckedChunk, type ChunkLifted } from './chunk.js';
+import type { UnlockChecks } from './candidate.js';
 import { blockedPaths } from '../index/units.js';
 import { planLift, type LiftCandidate, type LiftPlan } from './plan.js';
 import { holdJsonsOverLockedVhds, jsonBackup } from './flat-order.js';
@@ -59,19 +60,83 @@ export class LiftPass {
 
   // Stops early when the remote does not look healthy: nothing more is lifted or forgotten.
   async run(liftable: readonly string[]): Promise<void> {
-    for (const day of liftable) if (!(await this.#liftDay(day))) return;
+    if (!(await this.#liftChunks(this.#chunks(liftable)))) return;
     await this.#liftHeld();
     await this.#forgetLast();
     if (!this.#options.dryRun) for (const day of liftable) await this.#remote.index.removeDayIfEmpty(day);
   }
 
-  async #liftDay(day: string): Promise<boolean> {
-    const own = this.#takeOwnNames(day);
+  *#chunks(liftable: readonly string[]): Generator<{ day: string; names: string[] }> {
     const chunkSize = this.#options.chunkSize ?? CHUNK;
-    for (let start = 0; start < own.length; start += chunkSize) {
-      if (!(await this.#liftChunk(day, own.slice(start, start + chunkSize)))) return false;
+    for (const day of liftable) {
+      const own = this.#takeOwnNames(day);
+      for (let start = 0; start < own.length; start += chunkSize)
+        yield { day, names: own.slice(start, start + chunkSize) };
     }
-    return true;
+  }
+
+  // Each chunk is planned and examined while the flag helper clears the chunk before (and the one before that is
+  // forgotten), so the main thread's work overlaps the helper's. A chunk is still examined before its own flags are
+  // cleared, and is cleared only once the one before is done; nothing started here outlives the call.
+  async #liftChunks(chunks: Iterable<{ day: string; names: string[] }>): Promise<boolean> {
+    let clearing: Promise<void> = Promise.resolve();
+    try {
+      for (const { day, names } of chunks) {
+        const checked = await this.#checkChunk(day, names);
+        await clearing;
+        if (checked === undefined) return false;
+        clearing = this.#clearChunk(checked, names.length);
+        // Awaited above or below; handled now so that failing while the next chunk is examined is no unhandled rejection.
+        clearing.catch(() => undefined);
+      }
+      await clearing;
+      return true;
+    } catch (error) {
+      await clearing.catch(() => undefined);
+      throw error;
+    }
+  }
+
+  // The chunk's candidates examined, or undefined when the remote does not look healthy.
+  async #checkChunk(day: string, chunk: string[]): Promise<CheckedChunk | undefined> {
+    const plan = await this.#planChunk(day, chunk);
+    let unlock = plan.unlock;
+    if (!this.#options.all) {
+      const { unlock: now, deferred } = deferWhileXoRuns(this.#remote.root, plan.unlock);
+      this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
+      // VM jsons wait for the end of the pass, when every flat VHD it lifts is unlocked (lift/flat-order.ts): one
+      // listing of their VM folder and one flag read then, not one per chunk their backup's units are spread over.
+      unlock = [];
+      for (const candidate of now)
+        (jsonBackup(this.#remote.root, candidate.path) === undefined ? unlock : this.#held).push(candidate);
+    }
+    if (unlock.length > 0 && !(await this.#remoteLooksHealthy())) return undefined;
+    return checkChunk(this.#remote, unlock, this.#report, this.#checks());
+  }
+
+  // Clears a checked chunk while forgetting the chunk before. XO's lock is asked again first: the chunk was planned
+  // while the chunk before was being cleared, and a VM folder XO took since then waits for a later pass.
+  async #clearChunk(checked: CheckedChunk, names: number): Promise<void> {
+    const ready = this.#deferWhileXoRuns(checked);
+    const { dryRun } = this.#options;
+    if (dryRun) for (const { candidate } of ready.safe) this.#unlocked.add(candidate.path);
+    const forgetLast = (): Promise<void> => this.#forgetLast();
+    this.#lastLifted = await clearChunk(this.#remote, this.#attributes, ready, { dryRun }, this.#report, forgetLast);
+    this.#done += names;
+    this.#options.onProgress?.(this.#done, this.#names.total);
+  }
+
+  #deferWhileXoRuns({ safe, gone }: CheckedChunk): CheckedChunk {
+    if (this.#options.all) return { safe, gone };
+    const { deferred } = deferWhileXoRuns(this.#remote.root, [...safe.map((s) => s.candidate), ...gone]);
+    if (deferred.length === 0) return { safe, gone };
+    this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
+    const waits = new Set(deferred);
+    return { safe: safe.filter((s) => !waits.has(s.candidate)), gone: gone.filter((c) => !waits.has(c)) };
+  }
+
+  #checks(): UnlockChecks {
+    return { now: this.#options.now, all: this.#options.all };
   }
 
   // The bucket's names whose newest entry it holds; the others are carried to their newer entry.
@@ -85,34 +150,6 @@ export class LiftPass {
     }
     this.#done += names.length - own.length;
     return own;
-  }
-
-  async #liftChunk(day: string, chunk: string[]): Promise<boolean> {
-    const plan = await this.#planChunk(day, chunk);
-    if (!this.#options.all) {
-      const { unlock, deferred } = deferWhileXoRuns(this.#remote.root, plan.unlock);
-      this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
-      // VM jsons wait for the end of the pass, when every flat VHD it lifts is unlocked (lift/flat-order.ts): one
-      // listing of their VM folder and one flag read then, not one per chunk their backup's units are spread over.
-      plan.unlock = [];
-      for (const candidate of unlock)
-        (jsonBackup(this.#remote.root, candidate.path) === undefined ? plan.unlock : this.#held).push(candidate);
-    }
-    if (this.#options.dryRun) for (const candidate of plan.unlock) this.#unlocked.add(candidate.path);
-    if (plan.unlock.length > 0 && !(await this.#remoteLooksHealthy())) return false;
-    const { dryRun } = this.#options;
-    const forgetLast = (): Promise<void> => this.#forgetLast();
-    this.#lastLifted = await unlockChunk(
-      this.#remote,
-      this.#attributes,
-      plan.unlock,
-      { dryRun, now: this.#options.now, all: this.#options.all },
-      this.#report,
-      forgetLast,
-    );
-    this.#done += chunk.length;
-    this.#options.onProgress?.(this.#done, this.#names.total);
-    return true;
   }
 
   // The jsons, once every chunk is unlocked, a chunk at a time: those whose flat VHDs went too (their flags read, not
@@ -133,16 +170,7 @@ export class LiftPass {
       this.#report.deferred.push(...jsons.held.map((candidate) => candidate.path));
       if (jsons.unlock.length === 0) continue;
       if (!(await this.#remoteLooksHealthy())) return;
-      const forgetLast = (): Promise<void> => this.#forgetLast();
-      const checks = { dryRun, now: this.#options.now, all: this.#options.all };
-      this.#lastLifted = await unlockChunk(
-        this.#remote,
-        this.#attributes,
-        jsons.unlock,
-        checks,
-        this.#report,
-        forgetLast,
-      );
+      await this.#clearChunk(await checkChunk(this.#remote, jsons.unlock, this.#report, this.#checks()), 0);
     }
   }
 
