@@ -5,8 +5,7 @@ import { isFlatVhdName } from '../remote/model.js';
 import { isVmMetadataName } from '../remote/patterns.js';
 import { yieldIfDue } from '../concurrency.js';
 import { withHeldRemote } from '../remote/held.js';
-import type { VdiFolder } from '../remote/model.js';
-import { listVdiFolders, relativeIn } from '../remote/read.js';
+import { relativeIn, vdiFolderPaths } from '../remote/read.js';
 import type { RemoteRoot } from '../remote/root.js';
 import type { LiftCandidate } from './plan.js';
 
@@ -44,21 +43,9 @@ export async function holdJsonsOverLockedVhds(
   const held = new Set<LiftCandidate>();
   // Flat VHDs left locked by this batch, and the json each would leave without its disk.
   const vhds = new Map<string, LiftCandidate>();
-  const listed = await vdisOf(remote, [...jsonsByVm.keys()]);
-  for (const [vmFolder, jsons] of jsonsByVm) {
-    const folders = listed.get(vmFolder);
-    if (folders === undefined) {
-      for (const { candidate } of jsons) held.add(candidate);
-      continue;
-    }
-    for (const { candidate, datetime } of jsons)
-      for (const vdi of folders)
-        for (const entry of vdi.entries) {
-          const vhd = path.join(vmFolder, vdi.path, entry.name);
-          if (entry.isFile && entry.name === `${datetime}.vhd` && isFlatVhdName(entry.name) && !unlocking.has(vhd))
-            vhds.set(vhd, candidate);
-        }
-  }
+  const looked = await lookForVhds(remote, jsonsByVm, unlocking, vhds);
+  for (const [vmFolder, jsons] of jsonsByVm)
+    if (!looked.has(vmFolder)) for (const { candidate } of jsons) held.add(candidate);
   if (vhds.size > 0) {
     const flags = await attributes.isImmutable(remote, [...vhds.keys()]);
     for (const [vhd, json] of vhds) if (flags.get(vhd) === true) held.add(json);
@@ -66,19 +53,34 @@ export async function holdJsonsOverLockedVhds(
   return { unlock: candidates.filter((c) => !held.has(c)), held: [...held] };
 }
 
-// Each VM folder's VDI folders, through one held remote; none for a folder that cannot be read (a link on the way), nor
-// for any when the root cannot be opened.
-async function vdisOf(remote: RemoteRoot, vmFolders: readonly string[]): Promise<Map<string, VdiFolder[]>> {
-  const listed = new Map<string, VdiFolder[]>();
+// Finds, through one held remote, each json's flat VHDs (`<dt>.vhd` in a VDI folder of its VM folder) that this batch
+// does not unlock, into `vhds`: one lstat each, no listing of the VDI folders. Returns the VM folders looked through;
+// one that cannot be (a link on the way, a VDI folder swapped for one), or every one when the root cannot be opened,
+// is not, and keeps its jsons locked.
+async function lookForVhds(
+  remote: RemoteRoot,
+  jsonsByVm: ReadonlyMap<string, readonly { candidate: LiftCandidate; datetime: string }[]>,
+  unlocking: ReadonlySet<string>,
+  vhds: Map<string, LiftCandidate>,
+): Promise<Set<string>> {
+  const looked = new Set<string>();
   await withHeldRemote(remote, async (held) => {
-    for (const vmFolder of vmFolders) {
+    for (const [vmFolder, jsons] of jsonsByVm) {
       await yieldIfDue();
       try {
-        listed.set(vmFolder, listVdiFolders(held, relativeIn(held, vmFolder)));
+        const vm = relativeIn(held, vmFolder);
+        for (const vdi of vdiFolderPaths(held, vm))
+          for (const { candidate, datetime } of jsons) {
+            const name = `${datetime}.vhd`;
+            const vhd = path.join(vmFolder, vdi, name);
+            if (!isFlatVhdName(name) || unlocking.has(vhd)) continue;
+            if (held.lstat(path.posix.join(vm, vdi, name))?.isFile() === true) vhds.set(vhd, candidate);
+          }
+        looked.add(vmFolder);
       } catch {
-        // Not listed: its jsons stay locked.
+        // Not looked through: its jsons stay locked.
       }
     }
   }).catch(() => undefined);
-  return listed;
+  return looked;
 }

@@ -34,18 +34,23 @@ export function listFolder(held: HeldRemote, relative: string): ListedEntry[] {
 
 // vdis/<jobId>/<vdiUuid>/: two levels of folders, then each VDI folder's listing; symlinked folders are not entered.
 export function listVdiFolders(held: HeldRemote, vmFolder: string): VdiFolder[] {
-  const folders: VdiFolder[] = [];
-  // The VM folder itself a link: not entered, as its listing is not.
-  if (onTheWay(held, vmFolder, () => held.folder(vmFolder)) === undefined) return folders;
+  return vdiFolderPaths(held, vmFolder).map((relative) => ({
+    path: relative,
+    entries: listFolder(held, path.posix.join(vmFolder, relative)),
+  }));
+}
+
+// The VDI folders' paths relative to the VM folder ("vdis/<jobId>/<vdiUuid>"), not listed; none when the VM folder
+// itself is a link (not entered, as its listing is not).
+export function vdiFolderPaths(held: HeldRemote, vmFolder: string): string[] {
+  const paths: string[] = [];
+  if (onTheWay(held, vmFolder, () => held.folder(vmFolder)) === undefined) return paths;
   for (const job of listFolder(held, path.posix.join(vmFolder, 'vdis'))) {
     if (!job.isDirectory || job.name.startsWith('.')) continue;
-    for (const vdi of listFolder(held, path.posix.join(vmFolder, 'vdis', job.name))) {
-      if (!vdi.isDirectory || vdi.name.startsWith('.')) continue;
-      const relative = `vdis/${job.name}/${vdi.name}`;
-      folders.push({ path: relative, entries: listFolder(held, path.posix.join(vmFolder, relative)) });
-    }
+    for (const vdi of listFolder(held, path.posix.join(vmFolder, 'vdis', job.name)))
+      if (vdi.isDirectory && !vdi.name.startsWith('.')) paths.push(`vdis/${job.name}/${vdi.name}`);
   }
-  return folders;
+  return paths;
 }
 
 // Remote content is read only from a regular file, never through a symlink (the file's or a folder's on the way,
