@@ -1,5 +1,6 @@
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
+import { isPlainlyBelow } from '../remote/held.js';
 import type { LiftCandidate } from './plan.js';
 
 // XO's local, NFS and SMB handlers lock a VM folder with proper-lockfile, which keeps the `<vm>.lock` folder's
@@ -15,6 +16,14 @@ export function isHeldAt(mtimeMs: number, now: number): boolean {
 // Pure: the lock folder XO holds while it runs on the VM folder a unit lives in (`xo-vm-backups/<vm>.lock`), or
 // undefined for units outside a VM folder (config and pool metadata: XO runs no cleanVm there).
 export function xoLockOf(root: string, unit: string): string | undefined {
+  // A plain path (as the index writes them) without path.relative: this runs for every unit of a chunk, twice.
+  if (isPlainlyBelow(root, unit)) {
+    const vms = `${root}/xo-vm-backups/`;
+    const end = unit.indexOf('/', vms.length);
+    if (!unit.startsWith(vms) || end < 0) return undefined;
+    const vm = unit.slice(vms.length, end);
+    return vm.startsWith('.') || vm.endsWith('.lock') ? undefined : `${vms}${vm}.lock`;
+  }
   const relative = path.relative(root, unit).split(path.sep);
   if (relative.length < 3 || relative[0] !== 'xo-vm-backups') return undefined;
   const vm = relative[1]!;

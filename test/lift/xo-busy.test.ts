@@ -18,6 +18,9 @@ describe('XO running on a VM folder holds its lift back', () => {
     expect(xoLockOf('/r', '/r/xo-vm-backups/vm1/20261201T010000Z.json')).toBe('/r/xo-vm-backups/vm1.lock');
     expect(xoLockOf('/r', '/r/xo-config-backups/s/20261201T010000Z')).toBeUndefined();
     expect(xoLockOf('/r', '/r/xo-vm-backups/.queue/x')).toBeUndefined();
+    expect(xoLockOf('/r', '/r/xo-vm-backups/vm1')).toBeUndefined();
+    expect(xoLockOf('/r', '/r/xo-vm-backups/vm1.lock/x')).toBeUndefined();
+    expect(xoLockOf('/r', '/r/xo-vm-backups/vm1/../vm2/x.json')).toBe('/r/xo-vm-backups/vm2.lock');
   });
 
   it('counts a lock as held while proper-lockfile keeps it fresh, never one far from now either way', () => {
