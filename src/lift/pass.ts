@@ -102,20 +102,20 @@ export class LiftPass {
     const plan = await this.#planChunk(day, chunk);
     let unlock = plan.unlock;
     if (!this.#options.all) {
-      const { unlock: now, deferred } = deferWhileXoRuns(this.#remote.root, plan.unlock);
-      this.#report.deferred.push(...deferred.map((candidate) => candidate.path));
       // VM jsons wait for the end of the pass, when every flat VHD it lifts is unlocked (lift/flat-order.ts): one
-      // listing of their VM folder and one flag read then, not one per chunk their backup's units are spread over.
+      // look through their VM folder and one flag read then, not one per chunk their backup's units are spread over.
+      // XO's lock is asked when a chunk is cleared (#clearChunk), not here: that is the answer that counts.
       unlock = [];
-      for (const candidate of now)
+      for (const candidate of plan.unlock)
         (jsonBackup(this.#remote.root, candidate.path) === undefined ? unlock : this.#held).push(candidate);
     }
     if (unlock.length > 0 && !(await this.#remoteLooksHealthy())) return undefined;
     return checkChunk(this.#remote, unlock, this.#report, this.#checks());
   }
 
-  // Clears a checked chunk while forgetting the chunk before. XO's lock is asked again first: the chunk was planned
-  // while the chunk before was being cleared, and a VM folder XO took since then waits for a later pass.
+  // Clears a checked chunk while forgetting the chunk before. XO's lock is asked first, as late as it can be: the
+  // chunk was planned and examined while the chunk before was being cleared; a VM folder XO holds waits for a later
+  // pass.
   async #clearChunk(checked: CheckedChunk, names: number): Promise<void> {
     const ready = this.#deferWhileXoRuns(checked);
     const { dryRun } = this.#options;
