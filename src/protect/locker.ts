@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
 import type { RemoteContext } from '../context/remote-context.js';
@@ -6,9 +5,9 @@ import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
 import { AppError } from '../errors.js';
 import type { Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
-import { parseBackupDatetime } from '../remote/datetime.js';
 import { vmOfPath } from '../holds/rules.js';
 import type { LockRequest } from './context.js';
+import { commitWindows, stageWindow, type MovedFrom, type Windowed } from './lock-windows.js';
 
 // The outcome of a unit left alone because a repair lift holds its VM: not a failure, nothing to retry.
 export const HELD = 'EHELD';
@@ -20,7 +19,7 @@ export interface LockResult {
   // As the flag helper read it on what it locked, when indexed.
   identity?: Identity;
   // The unit was locked before at another path (moved): it keeps the latest of its windows.
-  movedFrom?: { path: string; until: number };
+  movedFrom?: MovedFrom;
   // Its entry was written ahead but no identity recorded (chattr failed, or the unit could not be read after).
   leftPending?: boolean;
 }
@@ -188,62 +187,6 @@ function layoutOf(request: LockRequest): DirectoryLayout | undefined {
   return request.kind === 'vm' ? 'vhd-directory' : 'date-folder';
 }
 
-// A unit as chattr left it, with its window by identity staged where it needs one.
-interface Windowed {
-  request: LockRequest;
-  outcome: PathOutcome;
-  // The identity the flag helper read on the descriptor it locked, once its window (if any) is staged.
-  identity?: Identity;
-  movedFrom?: LockResult['movedFrom'];
-  // Whether a window record was staged for it: made durable by commitWindows before its entry is completed.
-  staged: boolean;
-}
-
-// Stages the window of a locked unit by the identity the flag helper read on the descriptor it locked: never a fresh
-// walk by path, which could find something swapped in since (docs/security.md, "kind swap"). The window is recorded
-// whether or not the entry was written (the index cap, a full disk).
-async function stageWindow(request: LockRequest, outcome: PathOutcome, log: Logger): Promise<Windowed> {
-  if (outcome.status !== 'ok') return { request, outcome, staged: false };
-  if (outcome.identity === undefined) {
-    log.error(
-      { path: request.unit, remote: request.remote.id },
-      'unit locked but the flag helper returned no identity; its entry stays pending and the next reconcile retries',
-    );
-    return { request, outcome, staged: false };
-  }
-  try {
-    const window = await recordWindow(request, outcome.identity);
-    return { request, outcome, identity: outcome.identity, staged: window.staged, movedFrom: window.movedFrom };
-  } catch (err) {
-    log.error(
-      { err, path: request.unit, remote: request.remote.id },
-      'unit locked but its window could not be recorded; the next reconcile retries',
-    );
-    return { request, outcome, staged: false };
-  }
-}
-
-// Group commit: every window staged by this batch reaches the disk in one step per remote, before any of their units'
-// entries is completed (a power loss must never shorten a window, nor leave a completed entry without it). A remote
-// whose commit fails leaves its staged units pending: the next reconcile locks and records them again.
-async function commitWindows(windows: Windowed[], log: Logger): Promise<void> {
-  for (const remote of new Set(windows.filter((w) => w.staged).map((w) => w.request.remote))) {
-    try {
-      await remote.index.windows.commit();
-    } catch (err) {
-      log.error(
-        { err, remote: remote.id },
-        'windows of locked units could not be made durable; their entries stay pending and the next reconcile retries',
-      );
-      for (const windowed of windows)
-        if (windowed.staged && windowed.request.remote === remote) {
-          delete windowed.identity;
-          delete windowed.movedFrom;
-        }
-    }
-  }
-}
-
 // Completes a locked unit's pending entry with the identity its window was staged with, once that window is durable.
 async function completeEntry(
   { request, outcome, identity: locked, movedFrom }: Windowed,
@@ -266,30 +209,6 @@ async function completeEntry(
     }
   }
   return { request, outcome, indexed, identity, movedFrom, leftPending: entry !== undefined && !indexed };
-}
-
-// A unit keeps its own name while locked (an immutable entry cannot be renamed), and lift never unlocks it before its
-// name's datetime has left the window. Only a window later than that (an arrival, a merged base, a chain's older VHD,
-// a name without a datetime) needs recording by identity, so that moving its folder cannot shorten it
-// (docs/security.md); a backup's json or date folder records its arrival in the same record (protect/arrival.ts).
-// Staged, not yet durable: commitWindows makes the batch's windows durable together.
-async function recordWindow(
-  request: LockRequest,
-  identity: Identity,
-): Promise<{ staged: boolean; movedFrom?: LockResult['movedFrom'] }> {
-  const named = parseBackupDatetime(path.basename(request.unit));
-  const arrived = request.unit === request.backup.label ? request.backup.arrived : undefined;
-  // A name in the future gives no window at lift (lift/plan.ts): its window from arrival is recorded here.
-  if (
-    arrived === undefined &&
-    named !== undefined &&
-    request.backup.instant <= named &&
-    request.backup.namedInTheFuture !== true
-  )
-    return { staged: false };
-  const until = request.backup.instant + request.remote.durationMs;
-  const before = await request.remote.index.windows.extend(identity, until, request.unit, arrived);
-  return { staged: true, ...(before !== undefined && before.path !== request.unit ? { movedFrom: before } : {}) };
 }
 
 // A unit found locked as indexed for an older backup (protect/request.ts, lockedForOlder) keeps its flag: it is
