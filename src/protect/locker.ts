@@ -1,9 +1,10 @@
+import { lstatSync } from 'node:fs';
 import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
 import type { Clock } from '../clock.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { lockedEntry, pendingEntry, type IndexEntry } from '../index/entry.js';
 import { AppError } from '../errors.js';
-import type { Identity } from '../remote/identity.js';
+import { identityOf, type Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { vmOfPath } from '../holds/rules.js';
 import type { LockRequest } from './context.js';
@@ -36,7 +37,8 @@ export async function lockUnits(
   const { requests: allowed, held } = withoutHeld(requests, clock.now());
   const byPath = new Map(held);
   const checkedHolds = performance.now();
-  const pending = await writePendingEntries(allowed, clock, log);
+  const stale = staleRedates(allowed);
+  const pending = await writePendingEntries(allowed, stale, clock, log);
   let written = 0;
   let locked = 0;
   const results: LockResult[] = [];
@@ -44,7 +46,7 @@ export async function lockUnits(
     await syncIndexes(allowed, log);
     written = performance.now();
     for (const [remote, mine] of byRemote(allowed)) {
-      const targets = mine.filter((r) => !redate(r, byPath));
+      const targets = mine.filter((r) => !redate(r, stale, byPath));
       if (targets.length === 0) continue;
       const outcomes = await attributes.setImmutable(
         remote,
@@ -122,6 +124,7 @@ function withoutHeld(
 // The pending entries written, by request; a request whose entry could not be written is logged and left out.
 async function writePendingEntries(
   allowed: readonly LockRequest[],
+  stale: ReadonlySet<LockRequest>,
   clock: Clock,
   log: Logger,
 ): Promise<Map<LockRequest, IndexEntry>> {
@@ -131,7 +134,7 @@ async function writePendingEntries(
   for (const request of allowed) {
     const entry = pendingEntry(entryRequestOf(request), clock.now());
     // Already locked and indexed: its entry goes from the older backup to this one in one write, at completion.
-    if (request.lockedAs !== undefined) {
+    if (request.lockedAs !== undefined && !stale.has(request)) {
       pending.set(request, entry);
       continue;
     }
@@ -213,11 +216,32 @@ async function completeEntry(
 
 // A unit found locked as indexed for an older backup (protect/request.ts, lockedForOlder) keeps its flag: it is
 // reported locked as it was found, so its window and entry are re-dated without a flag-helper walk to it.
-function redate(request: LockRequest, byPath: Map<string, PathOutcome>): boolean {
-  if (request.lockedAs === undefined) return false;
+function redate(request: LockRequest, stale: ReadonlySet<LockRequest>, byPath: Map<string, PathOutcome>): boolean {
+  if (request.lockedAs === undefined || stale.has(request)) return false;
   const identity = { ...request.lockedAs, birthtimeNs: request.lockedAs.birthtimeNs ?? '0' };
   byPath.set(request.unit, { path: request.unit, status: 'ok', identity });
   return true;
+}
+
+// The re-datings whose unit is no longer as its reconcile found it locked: a lift pass runs between a round's reconcile
+// and its batch (the next round is reconciled while one locks), and clearing a flag changes the ctime. Those go
+// through the flag helper like any unit. One lstat each, in the batch's turn, where no lift runs: the same inode with
+// the same ctime has had no flag cleared since.
+function staleRedates(requests: readonly LockRequest[]): Set<LockRequest> {
+  const stale = new Set<LockRequest>();
+  for (const request of requests) {
+    if (request.lockedAs === undefined) continue;
+    let now: Identity | undefined;
+    try {
+      const stats = lstatSync(request.unit, { bigint: true, throwIfNoEntry: false });
+      now = stats === undefined ? undefined : identityOf(stats);
+    } catch {
+      now = undefined;
+    }
+    const { dev, ino, ctimeNs } = request.lockedAs;
+    if (now?.dev !== dev || now.ino !== ino || now.ctimeNs !== ctimeNs) stale.add(request);
+  }
+  return stale;
 }
 
 // A round can hold units of several remotes; each is walked from its own root.

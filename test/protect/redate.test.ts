@@ -1,6 +1,9 @@
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
+import { openRemoteContext } from '../../src/context/open.js';
+import { liftRemote } from '../../src/lift/apply.js';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { dayOf } from '../../src/index/entry.js';
 import { IndexStore } from '../../src/index/store.js';
@@ -10,10 +13,10 @@ import { lockUnits } from '../../src/protect/locker.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
 import { parseBackupDatetime } from '../../src/remote/datetime.js';
 import { identityOf } from '../../src/remote/identity.js';
-import { DAY } from '../support/daemon.js';
+import { DAY, startDaemon } from '../support/daemon.js';
 import { FakeAttributes } from '../support/fake-attributes.js';
 import { indexAsLocked } from '../support/index-entry.js';
-import { tempRemote } from '../support/remote.js';
+import { allImmutable, isImmutable, tempRemote } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
 
 const HOUR = 3_600_000;
@@ -66,5 +69,47 @@ describe("a chain's units already locked for an older backup", () => {
       // Its window by identity now runs from the delta, so moving its folder cannot shorten it.
       expect(await index.windows.read(identity)).toEqual({ until: deltaInstant + DAY, path: unit });
     }
+  });
+
+  // The daemon's lift pass takes its turn between a round's reconcile and its lock batch (rounds overlap: the next one
+  // is reconciled while one locks). A unit the reconcile found locked for its older backup may be unlocked by that
+  // pass, its older backup's window over: the batch must not report it locked on what the reconcile saw.
+  it('are locked through the flag helper when a lift unlocked them after the reconcile', async () => {
+    const remote = await tempRemote();
+    const attributes = new IoctlAdapter();
+    const t = Date.now() - 3 * DAY;
+    const remotes = [
+      {
+        id: 'r',
+        root: remote.root,
+        immutabilityDurationMs: DAY,
+        rebuildIndexOnStart: false,
+        windowStart: 'name' as const,
+      },
+    ];
+    const [base] = await writeVhdChain(remote.root, 'vm', 'vdi', [xoDatetime(t)]);
+    const { daemon, config } = await startDaemon(remote, { clock: { now: () => t + HOUR }, config: { remotes } });
+    await daemon.stop();
+    expect(allImmutable([base!.json, base!.alias, base!.directory])).toBe(true);
+    await writeVhdChain(remote.root, 'vm', 'vdi', [xoDatetime(t), xoDatetime(Date.now() - HOUR)], {
+      already: [xoDatetime(t)],
+    });
+    const context = await openRemoteContext(config.remotes[0]!, config.indexPath);
+    const folder: LeafFolder = { remote: context, kind: 'vm', path: path.dirname(base!.json) };
+    const now = Date.now();
+
+    const report = await reconcileFolder(folder, { now, jsonSettleMs: 0 });
+    expect(report.requests.find((r) => r.unit === base!.alias)?.lockedAs).toBeDefined();
+    // The lift's turn: the base's window is over, and no entry says yet that the delta claims its alias.
+    const lifted = await liftRemote(context, attributes, { now, dryRun: false, all: false });
+    expect(lifted.unlocked.map((u) => u.path)).toContain(base!.alias);
+    expect(isImmutable(base!.alias)).toBe(false);
+
+    const results = await lockUnits(report.requests, attributes, { now: () => now }, createLogger('silent'));
+    expect(results.find((r) => r.request.unit === base!.alias)).toMatchObject({
+      outcome: { status: 'ok' },
+      indexed: true,
+    });
+    expect(isImmutable(base!.alias)).toBe(true);
   });
 });
