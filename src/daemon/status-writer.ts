@@ -53,6 +53,8 @@ export class StatusWriter implements Service {
   readonly #sizes = new Map<string, SizeCache>();
   #counting: Promise<void> | undefined;
   #countedAt: number | undefined;
+  // Ends the count's wait for the rounds in hand: at stop, or after rescanEvery (a scheduler kept busy, an event flood).
+  #endWait: (() => void) | undefined;
 
   constructor(deps: StatusDeps) {
     this.#deps = deps;
@@ -66,6 +68,7 @@ export class StatusWriter implements Service {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#endWait?.();
     await this.#writing;
     await this.#counting;
   }
@@ -187,11 +190,27 @@ export class StatusWriter implements Service {
       .finally(() => (this.#counting = undefined));
   }
 
+  async #roundsInHand(protection: ProtectionService): Promise<void> {
+    if (this.#stopped) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      protection.idle(),
+      new Promise<void>((resolve) => {
+        this.#endWait = resolve;
+        timer = setTimeout(resolve, this.#deps.config.rescanEveryMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.#endWait = undefined;
+  }
+
   async #countRestorePoints(): Promise<void> {
     const { remotes, pauses, attributes, clock, protection } = this.#deps;
     // After the rounds queued now (the full proof that follows start-up, a burst): beside them, the survey's chunks
     // and their garbage added to the rounds' own at the peak (docs/performance.md, "Start-up, idle and memory").
-    await protection.idle();
+    // Never longer than rescanEvery, and not at all once stopping: the scheduler stops after this service, and a flood
+    // of events (anyone with XO's credentials) keeps it busy, which would hold the daemon's stop and every count.
+    await this.#roundsInHand(protection);
     for (const remote of remotes.list) {
       if (this.#stopped) return;
       if (pauses.why(remote) !== undefined) {
