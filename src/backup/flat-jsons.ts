@@ -1,5 +1,5 @@
 import { isFlatVhdName, type UnitRef, type VmListing } from '../remote/model.js';
-import { isVmMetadataName } from '../remote/patterns.js';
+import { isVmMetadataName } from '../remote/datetime.js';
 
 // XO opens a flat VHD read-write even to check it, so its cleanVm calls a locked one broken, and with it every disk
 // built on it, and unlinks the json of each backup whose disk is broken (docs/xo-remote-layout.md, "cleanVm on a

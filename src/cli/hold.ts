@@ -4,7 +4,6 @@ import { systemClock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { DEFAULT_HOLD, heldUntil, holdJson, parseVm, type Hold } from '../holds/rules.js';
 import { HoldStore } from '../holds/store.js';
-import { createLogger } from '../log/logger.js';
 import { configOption, exitCodes, type SetExit } from './command-help.js';
 import { runningDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
@@ -102,10 +101,13 @@ export async function runHoldEnd(options: HoldEndOptions, io: Io): Promise<numbe
   const ended = holds.remove(vm);
   const { adminName } = await import('./hold-start.js');
   const by = adminName();
-  if (ended)
+  if (ended) {
+    // pino is loaded only here: every command's start (lift's included) loads this module.
+    const { createLogger } = await import('../log/logger.js');
     createLogger('info', process.stderr)
       .child({ module: 'hold', remote: remote!.id, vm })
       .warn({ by, security: true, until: hold?.until }, `hold on VM ${vm} ended early by ${by}`);
+  }
   const daemon = await runningDaemon(config.indexPath);
   if (options.json) {
     io.out(JSON.stringify({ remote: remote!.id, vm, ended, daemonRunning: daemon !== undefined }, null, 2));

@@ -15,8 +15,6 @@ import { freeze, readClockState } from '../clockguard/state.js';
 import { forEachRemote } from './each-remote.js';
 import { daemonRunning, takeIndexTurn } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
-import { runHoldEnd } from './hold.js';
-import { runHoldStart } from './hold-start.js';
 import type { Io } from './io.js';
 import { selectRemotes } from './select.js';
 
@@ -52,10 +50,14 @@ export async function runLift(
   const deprecated = deprecatedHoldCommand(options);
   if (deprecated !== undefined) {
     io.err(`warning: lift --vm is deprecated and goes in a later release; use: xo-immutable-backups ${deprecated}`);
-    if (options.endHold === true)
+    // Imported only here: a plain lift does not load the hold commands (the logger, the repair lift's readers).
+    if (options.endHold === true) {
+      const { runHoldEnd } = await import('./hold.js');
       return runHoldEnd({ config: options.config, remote: options.remote!, vm: options.vm!, json: options.json }, io);
+    }
     // A bad duration is named by the option the admin wrote, not by hold start's --for.
     if (options.hold !== undefined) parseHoldDuration(options.hold, '--hold');
+    const { runHoldStart } = await import('./hold-start.js');
     return runHoldStart(
       {
         ...options,

@@ -16,7 +16,9 @@ import { isRecord, shapeProblem, type ConfigProblem } from './shape.js';
 
 export type ValidationResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 
-const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false });
+// The schema is ours and constant: checking it against JSON Schema's meta-schema compiled that meta-schema at every
+// start (two thirds of the compile, docs/performance.md "Lift (session 10)"); test/config/validate.test.ts checks it.
+const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, validateSchema: false });
 const checkShape = ajv.compile<RawConfig>(configSchema);
 
 const REMOTE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { isFlatVhdName } from '../remote/model.js';
-import { isVmMetadataName } from '../remote/patterns.js';
+import { isVmMetadataName } from '../remote/datetime.js';
 import { yieldIfDue } from '../concurrency.js';
 import { withHeldRemote } from '../remote/held.js';
 import { relativeIn, vdiFolderPaths } from '../remote/read.js';

@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { parseBackupDatetime } from '../remote/datetime.js';
+import { isVmMetadataName, parseBackupDatetime } from '../remote/datetime.js';
 import { resolveAliasTarget, type ListedEntry, type VdiFolder } from '../remote/model.js';
-import { isVmMetadataName } from '../remote/patterns.js';
 
 // Something in a VM folder that the daemon may have locked, with the datetime that governs it if one can be told.
 export interface RebuildCandidate {

@@ -38,3 +38,11 @@ export function isDatetimeName(name: string): boolean {
 export function utcDay(instant: number): string {
   return new Date(instant).toISOString().slice(0, 10);
 }
+
+const VM_METADATA = /^\d{8}T\d{6}Z?\.json$/;
+
+// A VM backup's json, named by its datetime. Here, not in patterns.ts, so that what only reads names (the lift) does
+// not load micromatch (docs/performance.md, "Lift (session 10)").
+export function isVmMetadataName(fileName: string): boolean {
+  return VM_METADATA.test(fileName);
+}

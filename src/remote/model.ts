@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { parseBackupDatetime } from './datetime.js';
-import { isVmMetadataName } from './patterns.js';
+import { isVmMetadataName, parseBackupDatetime } from './datetime.js';
 
 // A pure model of what XO wrote: listings in, backups and their protection units out. No I/O here.
 

@@ -1,5 +1,5 @@
 import micromatch from 'micromatch';
-import { isDatetimeName } from './datetime.js';
+import { isDatetimeName, isVmMetadataName } from './datetime.js';
 
 // What a folder under a remote root is, judged from its path relative to the root.
 // Structural folders only lead to others; leaf folders are where a completion signal appears.
@@ -45,13 +45,7 @@ export function classifyFolder(relativePath: string): FolderRole | undefined {
   return undefined;
 }
 
-const VM_METADATA = /^\d{8}T\d{6}Z?\.json$/;
-
 // The file whose appearance or change in a leaf folder can mean a backup just completed.
 export function isCompletionSignal(kind: BackupKind, fileName: string): boolean {
-  return kind === 'vm' ? VM_METADATA.test(fileName) : fileName === 'metadata.json';
-}
-
-export function isVmMetadataName(fileName: string): boolean {
-  return VM_METADATA.test(fileName);
+  return kind === 'vm' ? isVmMetadataName(fileName) : fileName === 'metadata.json';
 }

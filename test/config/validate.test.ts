@@ -1,10 +1,18 @@
 import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.js';
 import { validateConfig } from '../../src/config/validate.js';
 
 const minimal = { remotes: { main: { root: '/srv/backups', immutabilityDuration: '7d' } } };
 
 describe('validateConfig', () => {
+  // The daemon and the commands compile the schema without checking it against the meta-schema (start-up time).
+  it('has a config schema that is valid JSON Schema', () => {
+    const ajv = new Ajv({ strict: true });
+    expect(ajv.validateSchema(configSchema), ajv.errorsText(ajv.errors)).toBe(true);
+  });
+
   it('accepts config.sample.json as shipped', () => {
     const result = validateConfig(JSON.parse(readFileSync('config.sample.json', 'utf8')));
     expect(result.ok).toBe(true);
