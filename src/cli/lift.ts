@@ -143,11 +143,13 @@ async function liftEach(
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>
     `${verb} ${remote.id}: ${done}/${total} units`;
   const outcomes: RemoteOutcome[] = (
-    await forEachRemote(remotes, config, { json: options.json, progressLabel }, (context, onProgress) =>
-      options.all
+    await forEachRemote(remotes, config, { json: options.json, progressLabel }, (context, onProgress) => {
+      // A dry run reads beside a running daemon, which keeps recording windows (index/windows.ts).
+      if (options.dryRun) context.index.windows.besideWriter();
+      return options.all
         ? makeRemoteMutable(context, attributes, clock.now(), onProgress)
-        : liftRemote(context, attributes, { now: clock.now(), dryRun: options.dryRun, all: false, onProgress }),
-    )
+        : liftRemote(context, attributes, { now: clock.now(), dryRun: options.dryRun, all: false, onProgress });
+    })
   ).map((o) =>
     o.error === undefined
       ? { remote: o.remote, report: o.result }

@@ -37,7 +37,7 @@ const SINCE_FILE = 'since.json';
 // Which records exist is listed once, at the first use, then kept up to date by this store's own commits and forgets:
 // most units have none, and a unit without one costs no stat. That holds because one process at a time writes the
 // index (lock/instance-lock.ts): the daemon, or a command run while none does, each with its own store. A command
-// that runs beside a daemon (`hold start`, which unlocks) calls besideWriter(): a name not listed is looked up on
+// that runs beside a daemon (`hold start`, which unlocks, and `lift --dry-run`) calls besideWriter(): a name not listed is looked up on
 // disk, so that a record the daemon commits after the listing is still seen. A name listed whose file is gone
 // meanwhile reads as no record.
 export class UnitWindows {
