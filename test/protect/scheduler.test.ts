@@ -157,15 +157,21 @@ describe('ProtectionScheduler', () => {
     return { scheduler, events, lockCalls, release: () => release() };
   }
 
-  it('reconciles the next round while one locks, but not a folder whose own lock is in flight', async () => {
-    const { scheduler, events, lockCalls, release } = overlapping();
+  // Folder A's lock held in flight, folder B enqueued (and A again, if asked) and reconciled beside it.
+  async function lockingAWhileBReconciles(enqueueAAgain: boolean) {
+    const fixture = overlapping();
     const [a, b] = [folder('vm-a'), folder('vm-b')];
-    scheduler.enqueue(a);
-    await vi.waitFor(() => expect(lockCalls).toHaveLength(1));
+    fixture.scheduler.enqueue(a);
+    await vi.waitFor(() => expect(fixture.lockCalls).toHaveLength(1));
+    if (enqueueAAgain) fixture.scheduler.enqueue(a);
+    fixture.scheduler.enqueue(b);
+    await vi.waitFor(() => expect(fixture.events).toContain(`reconcile ${b.path}`));
+    return { ...fixture, a, b };
+  }
+
+  it('reconciles the next round while one locks, but not a folder whose own lock is in flight', async () => {
     // While A's lock is in flight: an event for A again, and a new folder B.
-    scheduler.enqueue(a);
-    scheduler.enqueue(b);
-    await vi.waitFor(() => expect(events).toContain(`reconcile ${b.path}`));
+    const { scheduler, events, lockCalls, release, a, b } = await lockingAWhileBReconciles(true);
     let idle = false;
     const idled = scheduler.idle().then(() => (idle = true));
     // B was reconciled beside A's lock; A waits for it, and B's batch waits for A's.
@@ -187,12 +193,7 @@ describe('ProtectionScheduler', () => {
   });
 
   it('stops only once the round locking and the round reconciled beside it are locked', async () => {
-    const { scheduler, events, lockCalls, release } = overlapping();
-    const [a, b] = [folder('vm-a'), folder('vm-b')];
-    scheduler.enqueue(a);
-    await vi.waitFor(() => expect(lockCalls).toHaveLength(1));
-    scheduler.enqueue(b);
-    await vi.waitFor(() => expect(events).toContain(`reconcile ${b.path}`));
+    const { scheduler, events, lockCalls, release, a, b } = await lockingAWhileBReconciles(false);
     let stopped = false;
     const stopping = scheduler.stop().then(() => (stopped = true));
     await new Promise((resolve) => setTimeout(resolve, 20));
