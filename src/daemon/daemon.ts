@@ -13,6 +13,7 @@ import { LiftLoop } from './lift-loop.js';
 import { ProtectionService } from './protection.js';
 import { ProvenService } from './proven.js';
 import { RemoteSet } from './remotes.js';
+import { ReclaimService } from './reclaim.js';
 import { RescanService } from './rescan.js';
 import type { Service } from './service.js';
 import { StatusWriter } from './status-writer.js';
@@ -71,6 +72,7 @@ export class Daemon {
     });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });
     const lift = new LiftLoop({ ...base, remotes });
+    const reclaim = new ReclaimService({ ...base, remotes });
     const startedAt = (): string => this.#startedAt;
     const status = new StatusWriter({ ...base, remotes, protection, watchers, lift, holds, startedAt });
     const afterCheck = (): Promise<void> => status.write();
@@ -81,8 +83,8 @@ export class Daemon {
     this.#log = log;
     // The order is the start-up sequence: the index taken (one daemon per index); remotes checked and opened; what was
     // proven read back; the scheduler; the repair lifts' holds; watches; the catch-up; health checks; the first lift
-    // pass; the first status.
-    this.#services = [lock, remotes, proven, protection, holds, watchers, rescan, health, lift, status];
+    // pass; unlinking what the index forgot, in the background; the first status.
+    this.#services = [lock, remotes, proven, protection, holds, watchers, rescan, health, lift, reclaim, status];
     this.#status = status;
     this.#lock = lock;
   }

@@ -1,12 +1,13 @@
 import { statSync, type Dir, type Dirent } from 'node:fs';
-import { chmod, mkdir, opendir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, opendir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CapGauge } from '../caps.js';
-import { forEachLimited, yieldIfDue } from '../concurrency.js';
+import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 import { readEntryText } from './entry-file.js';
 import { EntryWriter } from './entry-writer.js';
+import { FreedFiles } from './freed.js';
 import { HoldStore } from '../holds/store.js';
 import { recordIndexFormat } from './format.js';
 import { UnitWindows } from './windows.js';
@@ -14,8 +15,6 @@ import { UnitWindows } from './windows.js';
 const DAY_NAME = /^\d{4}-\d{2}-\d{2}$/;
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
 const NAME_BATCH = 1024;
-// Unlinks in flight at once when entries are forgotten (the thread pool runs four).
-const UNLINKS_AT_ONCE = 16;
 
 // One file of a day bucket as found on disk. `entry` is undefined when the file is not one of our entries
 // (the prior art's bare-path entries, or a damaged file): `text` then holds what it says.
@@ -31,6 +30,8 @@ export interface StoredEntry {
 export class IndexStore {
   readonly folder: string;
   readonly windows: UnitWindows;
+  // Where forgotten entries and window records wait to be unlinked.
+  readonly freed: FreedFiles;
   // VMs whose backups a repair lift left unlocked for a while (lift --vm --hold).
   readonly holds: HoldStore;
   readonly #counts = new Map<string, { mtimeNs: bigint; count: number }>();
@@ -43,7 +44,8 @@ export class IndexStore {
   constructor(indexPath: string, remoteId: string, maxEntries = Number.MAX_SAFE_INTEGER) {
     this.folder = path.join(indexPath, remoteId);
     this.entries = new CapGauge(maxEntries);
-    this.windows = new UnitWindows(indexPath, remoteId);
+    this.freed = new FreedFiles(indexPath, remoteId);
+    this.windows = new UnitWindows(indexPath, remoteId, this.freed);
     this.holds = new HoldStore(indexPath, remoteId);
   }
 
@@ -210,17 +212,13 @@ export class IndexStore {
     await this.removeAll([{ day, name }]);
   }
 
-  // Forgets entries, many unlinks in flight: where the filesystem discards freed blocks each unlink waits for the disk,
-  // and in flight their waits overlap (docs/performance.md). No sync: a crash leaves entries the next lift removes.
+  // Forgets entries: each moved out of its bucket, unlinked later (index/freed.ts: an unlink can wait for the disk's
+  // discard). No sync: a crash leaves entries the next lift forgets.
   async removeAll(entries: readonly { day: string; name: string }[]): Promise<void> {
-    await forEachLimited(entries, UNLINKS_AT_ONCE, async ({ day, name }) => {
-      try {
-        await unlink(path.join(this.folder, day, name));
-        if (this.#capped) this.entries.set(Math.max(0, this.entries.count - 1));
-      } catch (error) {
-        if (errnoCode(error) !== 'ENOENT') throw error;
-      }
-    });
+    for (const { day, name } of entries) {
+      const forgotten = await this.freed.forget(path.join(this.folder, day, name));
+      if (forgotten && this.#capped) this.entries.set(Math.max(0, this.entries.count - 1));
+    }
   }
 
   async removeDayIfEmpty(day: string): Promise<boolean> {

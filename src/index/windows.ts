@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { syncFolder, writeFileAtomic } from '../atomic.js';
 import { forEachLimited, TakeTurns, yieldIfDue } from '../concurrency.js';
@@ -8,6 +8,7 @@ import { errnoCode } from '../errors.js';
 import type { Identity } from '../remote/identity.js';
 import { commitGroup } from './commit.js';
 import { versionOf } from './format.js';
+import { FreedFiles } from './freed.js';
 
 // Records written before versions existed have none: they are version 1.
 const WINDOW_VERSION = 1;
@@ -42,6 +43,7 @@ const SINCE_FILE = 'since.json';
 // meanwhile reads as no record.
 export class UnitWindows {
   readonly folder: string;
+  readonly #freed: FreedFiles;
   // Records extended since the last commit(), by name: in memory only until a commit writes them.
   readonly #staged = new Map<string, UnitWindow>();
   // Records the commit running now makes durable: what read() answers until they are in place.
@@ -58,8 +60,9 @@ export class UnitWindows {
   readonly #commits = new TakeTurns();
 
   // Beside the remotes' day buckets, not among them: <indexPath>/.windows/<remote>/.
-  constructor(indexPath: string, remoteId: string) {
+  constructor(indexPath: string, remoteId: string, freed = new FreedFiles(indexPath, remoteId)) {
     this.folder = path.join(indexPath, '.windows', remoteId);
+    this.#freed = freed;
   }
 
   // For a process that reads while the daemon writes (see above): a stat a unit without a record, as before the
@@ -191,19 +194,14 @@ export class UnitWindows {
     return { since: now, first: true };
   }
 
-  // Only the units with a record cost anything; their unlinks go in flight together (each can wait for the disk's
-  // discard, docs/performance.md).
+  // Only the units with a record cost anything; each is moved out, unlinked later (index/freed.ts).
   async forgetAll(identities: readonly Identity[]): Promise<void> {
     const recorded = this.#listed();
     const names = identities.map(nameOf).filter((name) => recorded.has(name));
-    await forEachLimited(names, AT_ONCE, async (name) => {
-      try {
-        await unlink(path.join(this.folder, name));
-      } catch (error) {
-        if (errnoCode(error) !== 'ENOENT') throw error;
-      }
+    for (const name of names) {
+      await this.#freed.forget(path.join(this.folder, name));
       recorded.delete(name);
-    });
+    }
   }
 
   // One listing, at the first use (a missing folder: no record yet). An unreadable folder is not taken as empty: it

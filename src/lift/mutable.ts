@@ -29,6 +29,11 @@ export async function makeRemoteMutable(
     });
     return report;
   }
+  // No daemon will unlink what the index forgot for a remote that is no longer protected (index/freed.ts).
+  await remote.index.freed.reclaim(
+    (work) => work(),
+    () => false,
+  );
   await writeImmutabilityFile(
     remote,
     { ...immutabilityStatus(remote.durationMs, now, VERSION), immutable: false },

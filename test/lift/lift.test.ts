@@ -139,6 +139,9 @@ describe('lift on ext4 with real chattr', () => {
     expect(report.kept).toBe(0);
     for (const unit of [...first, ...second].flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
+    // Forgotten, not unlinked yet: the entries and the jsons' window records wait for the daemon (index/freed.ts).
+    const freed = path.join(remote.indexPath, '.freed', 'r');
+    expect(readdirSync(freed).length).toBeGreaterThanOrEqual(entries.length);
   });
 
   it('forgets no entry before its unit is unlocked, keeps what chattr failed on, and stops after a chattr that cannot run', async () => {
@@ -282,6 +285,8 @@ describe('lift on ext4 with real chattr', () => {
       immutable: false,
     });
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
+    // No daemon will run for it: what the index forgot is unlinked now.
+    expect(readdirSync(path.join(remote.indexPath, '.freed', 'r'))).toEqual([]);
     await rm(remote.root, { recursive: true });
   });
 
@@ -299,6 +304,12 @@ describe('lift on ext4 with real chattr', () => {
     await waitFor(
       () => logs.filter((l) => l.msg.startsWith('lifted ')).reduce((n, l) => n + Number(l.unlocked), 0) === 6,
       'the lift to be logged',
+    );
+    // What the pass forgot is unlinked in the background, not left to pile up.
+    expect(indexFiles(remote)).toEqual([]);
+    await waitFor(
+      () => readdirSync(path.join(remote.indexPath, '.freed', 'r')).length === 0,
+      'the forgotten entries to be unlinked',
     );
   });
 

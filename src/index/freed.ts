@@ -1,0 +1,85 @@
+import { mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { yieldIfDue } from '../concurrency.js';
+import { errnoCode } from '../errors.js';
+
+// Unlinks in one turn of the daemon's (in flight together: the thread pool runs four).
+const RECLAIM_TURN = 16;
+
+// Names told apart from a crashed run's leftovers (pid and start time) and from one forget to the next, across every
+// store of this process.
+const PREFIX = `${process.pid}.${Date.now().toString(36)}.`;
+let moved = 0;
+
+// What the index forgets (lifted entries, their window records) is moved here, then unlinked later, a few at a time.
+// Unlinking a file that has data frees a block, and where the filesystem is mounted with `discard` each such unlink
+// waits for the disk (0.2 to 4 ms on this machine's /tmp, docs/performance.md): 30,000 of them made a lift wait about
+// 40 s. A rename frees nothing. Nothing reads this folder: a file here is forgotten whether or not it is unlinked yet.
+// <indexPath>/.freed/<remote>/, beside the remote's day buckets, not among them.
+export class FreedFiles {
+  readonly folder: string;
+  #made = false;
+
+  constructor(indexPath: string, remoteId: string) {
+    this.folder = path.join(indexPath, '.freed', remoteId);
+  }
+
+  // Moves a file out of use; false when it was gone already. Synchronous, between yieldIfDue slices: a rename is
+  // about 10 us. Where it cannot be renamed here (another filesystem), it is unlinked instead.
+  async forget(file: string): Promise<boolean> {
+    await yieldIfDue();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.#make(attempt > 0);
+      try {
+        renameSync(file, path.join(this.folder, `${PREFIX}${(moved++).toString(36)}`));
+        return true;
+      } catch (error) {
+        // ENOENT is the file gone, or this folder removed meanwhile: made again once, to tell which.
+        if (errnoCode(error) === 'ENOENT' && attempt === 0) continue;
+        if (errnoCode(error) === 'ENOENT') return false;
+        if (errnoCode(error) !== 'EXDEV') throw error;
+        break;
+      }
+    }
+    try {
+      unlinkSync(file);
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  // Unlinks the files moved here (by this process or an earlier one), RECLAIM_TURN at a time, each turn run through
+  // `turn` (the daemon's: lock batches go between two turns), until they are all gone or `stopped()`. Returns how many
+  // it unlinked. Off the main thread: each unlink may wait for the disk.
+  async reclaim(turn: (work: () => Promise<void>) => Promise<void>, stopped: () => boolean): Promise<number> {
+    let names: string[];
+    try {
+      names = readdirSync(this.folder);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return 0;
+      throw error;
+    }
+    let done = 0;
+    for (let start = 0; start < names.length && !stopped(); start += RECLAIM_TURN) {
+      const some = names.slice(start, start + RECLAIM_TURN);
+      await turn(async () => {
+        await Promise.all(some.map((name) => unlink(path.join(this.folder, name)).catch(ignoreGone)));
+      });
+      done += some.length;
+    }
+    return done;
+  }
+
+  #make(again: boolean): void {
+    if (this.#made && !again) return;
+    mkdirSync(this.folder, { recursive: true, mode: 0o700 });
+    this.#made = true;
+  }
+}
+
+function ignoreGone(error: unknown): void {
+  if (errnoCode(error) !== 'ENOENT') throw error;
+}
