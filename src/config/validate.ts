@@ -23,8 +23,6 @@ const checkShape = ajv.compile<RawConfig>(configSchema);
 
 const REMOTE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-const NOT_ABSOLUTE = 'is not an absolute path';
-
 // Pure: turns what was read from the file into a Config, or lists every problem at once with its key:
 // shape problems (unknown keys, wrong types) and value problems (durations, paths, overlaps) together.
 export function validateConfig(raw: unknown): ValidationResult {
@@ -33,7 +31,7 @@ export function validateConfig(raw: unknown): ValidationResult {
     : (checkShape.errors ?? []).map((error) => shapeProblem(error, raw));
   const top = isRecord(raw) ? raw : {};
   const indexPath = text(top.indexPath, defaults.indexPath);
-  problems.push(...indexPathProblems(indexPath));
+  requireAbsolute(problems, 'indexPath', indexPath, `write a full path such as "${defaults.indexPath}"`);
   const liftEveryMs = readDuration(problems, 'liftEvery', text(top.liftEvery, defaults.liftEvery));
   const rescanEveryMs = readDuration(problems, 'rescanEvery', text(top.rescanEvery, defaults.rescanEvery), 1000);
   const jsonSettleMs = readDuration(
@@ -44,7 +42,13 @@ export function validateConfig(raw: unknown): ValidationResult {
   );
   const maxClockJumpMs = readDuration(problems, 'maxClockJump', text(top.maxClockJump, defaults.maxClockJump), 60_000);
   const metricsFile = typeof top.metricsFile === 'string' ? top.metricsFile : undefined;
-  problems.push(...metricsFileProblems(metricsFile));
+  requireAbsolute(
+    problems,
+    'metricsFile',
+    metricsFile,
+    "write the full path in node_exporter's textfile folder, " +
+      'such as "/var/lib/prometheus/node-exporter/xo-immutable-backups.prom"',
+  );
   const protectChains = typeof top.protectChains === 'boolean' ? top.protectChains : defaults.protectChains;
   const windowStart = top.windowStart === 'name' ? 'name' : defaults.windowStart;
   const remotes = readRemotes(problems, isRecord(top.remotes) ? top.remotes : {}, { protectChains, windowStart });
@@ -109,30 +113,10 @@ function readDuration(problems: ConfigProblem[], key: string, value: string, min
   return parsed;
 }
 
-function indexPathProblems(indexPath: string): ConfigProblem[] {
-  if (path.isAbsolute(indexPath)) return [];
-  return [
-    {
-      key: 'indexPath',
-      value: indexPath,
-      message: NOT_ABSOLUTE,
-      hint: `write a full path such as "${defaults.indexPath}"`,
-    },
-  ];
-}
-
-function metricsFileProblems(metricsFile: string | undefined): ConfigProblem[] {
-  if (metricsFile === undefined || path.isAbsolute(metricsFile)) return [];
-  return [
-    {
-      key: 'metricsFile',
-      value: metricsFile,
-      message: NOT_ABSOLUTE,
-      hint:
-        "write the full path in node_exporter's textfile folder, " +
-        'such as "/var/lib/prometheus/node-exporter/xo-immutable-backups.prom"',
-    },
-  ];
+// A path that must be absolute; undefined: not set.
+function requireAbsolute(problems: ConfigProblem[], key: string, value: string | undefined, hint: string): void {
+  if (value !== undefined && !path.isAbsolute(value))
+    problems.push({ key, value, message: 'is not an absolute path', hint });
 }
 
 // `inherited`: the top-level settings a remote takes unless it sets its own.
@@ -156,7 +140,7 @@ function readRemotes(
     }
     if (!isRecord(remote)) continue;
     const root = typeof remote.root === 'string' ? remote.root : undefined;
-    problems.push(...rootProblems(`${key}.root`, root));
+    checkRoot(problems, `${key}.root`, root);
     const immutabilityDurationMs =
       typeof remote.immutabilityDuration === 'string'
         ? readDuration(problems, `${key}.immutabilityDuration`, remote.immutabilityDuration, MIN_IMMUTABILITY_MS)
@@ -180,13 +164,12 @@ function readRemotes(
 // Absolute, and never inside a remote (remoteOverlaps): whoever writes the remote must not choose the key.
 function keyFileOf(problems: ConfigProblem[], key: string, value: unknown): { encryptionKeyFile?: string } {
   if (typeof value !== 'string') return {};
-  if (!path.isAbsolute(value))
-    problems.push({
-      key,
-      value,
-      message: NOT_ABSOLUTE,
-      hint: 'write the full path of a root-only file outside every remote, such as "/etc/xo-immutable-backups/main.key"',
-    });
+  requireAbsolute(
+    problems,
+    key,
+    value,
+    'write the full path of a root-only file outside every remote, such as "/etc/xo-immutable-backups/main.key"',
+  );
   return { encryptionKeyFile: path.resolve(value) };
 }
 
@@ -209,23 +192,20 @@ function readCap(
   return 0;
 }
 
-function rootProblems(key: string, root: string | undefined): ConfigProblem[] {
-  if (root !== undefined && !path.isAbsolute(root)) {
-    return [
-      {
-        key,
-        value: root,
-        message: NOT_ABSOLUTE,
-        hint: 'write the full path where the remote is mounted on this server, such as "/srv/backups"',
-      },
-    ];
-  }
-  if (root !== undefined && path.resolve(root) === '/') {
-    return [
-      { key, value: root, message: 'is the filesystem root', hint: 'point root at the folder XO uses as the remote' },
-    ];
-  }
-  return [];
+function checkRoot(problems: ConfigProblem[], key: string, root: string | undefined): void {
+  requireAbsolute(
+    problems,
+    key,
+    root,
+    'write the full path where the remote is mounted on this server, such as "/srv/backups"',
+  );
+  if (root !== undefined && path.isAbsolute(root) && path.resolve(root) === '/')
+    problems.push({
+      key,
+      value: root,
+      message: 'is the filesystem root',
+      hint: 'point root at the folder XO uses as the remote',
+    });
 }
 
 // The remote is written by the party the index protects against: the index must stay outside every remote.
