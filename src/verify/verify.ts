@@ -242,45 +242,31 @@ function listTree(held: HeldRemote, dir: string, cap: number): { paths: string[]
 }
 
 function checkEntry(held: HeldRemote, entry: IndexEntry, immutable: boolean | undefined): Finding | undefined {
+  const found = (kind: FindingKind, detail: string): Finding => ({ kind, path: entry.path, detail });
   const relative = held.relativeOf(entry.path);
   let examined: Examined | undefined;
   try {
     examined = relative === undefined ? undefined : examineIn(held, relative);
   } catch (error) {
     if (!(error instanceof NotAFolder)) throw error;
-    return { kind: 'missing', path: entry.path, detail: `not reached: the folder ${error.path} is ${error.reason}` };
+    return found('missing', `not reached: the folder ${error.path} is ${error.reason}`);
   }
-  if (examined === undefined)
-    return { kind: 'missing', path: entry.path, detail: `indexed for backup ${entry.backup}, but gone` };
+  if (examined === undefined) return found('missing', `indexed for backup ${entry.backup}, but gone`);
   if (entry.state !== 'locked' || entry.identity === undefined)
-    return {
-      kind: 'pending',
-      path: entry.path,
-      detail:
-        entry.state === 'unlocking'
-          ? 'a repair lift (hold start) unlocked it; the daemon locks it again once the hold ends'
-          : 'its lock was never confirmed (the daemon stopped between indexing and locking?)',
-    };
-  if (immutable !== true)
-    return {
-      kind: 'not-immutable',
-      path: entry.path,
-      detail: 'indexed as locked, but the immutable attribute is not set',
-    };
+    return found(
+      'pending',
+      entry.state === 'unlocking'
+        ? 'a repair lift (hold start) unlocked it; the daemon locks it again once the hold ends'
+        : 'its lock was never confirmed (the daemon stopped between indexing and locking?)',
+    );
+  if (immutable !== true) return found('not-immutable', 'indexed as locked, but the immutable attribute is not set');
   const { changed, deviceChanged } = compareIdentity(entry.identity, examined.identity);
   if (changed.length > 0)
-    return {
-      kind: 'changed',
-      path: entry.path,
-      detail: `changed since it was locked at ${entry.lockedAt ?? '?'}: ${changed.join(', ')}`,
-    };
-  if (deviceChanged)
-    return {
-      kind: 'device-changed',
-      path: entry.path,
-      detail:
-        `device number ${entry.identity.dev} -> ${examined.identity.dev} (remounted or renumbered?); ` +
-        'inode and times unchanged',
-    };
-  return undefined;
+    return found('changed', `changed since it was locked at ${entry.lockedAt ?? '?'}: ${changed.join(', ')}`);
+  if (!deviceChanged) return undefined;
+  return found(
+    'device-changed',
+    `device number ${entry.identity.dev} -> ${examined.identity.dev} (remounted or renumbered?); ` +
+      'inode and times unchanged',
+  );
 }
