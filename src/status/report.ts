@@ -160,25 +160,8 @@ function remoteStatus(
   };
 }
 
-function summarizeRemote(
-  remote: RemoteInput,
-  now: number,
-  days: number,
-): Omit<
-  RemoteStatus,
-  | 'healthy'
-  | 'problem'
-  | 'waitingForXo'
-  | 'protectedByNameOnly'
-  | 'vmsWithUnknownChain'
-  | 'vmsWithFlatVhds'
-  | 'lastLift'
-  | 'liftSkipped'
-  | 'restorePoints'
-  | 'chainCost'
-  | 'xoSettings'
-  | 'holds'
-> {
+// What the index says of a remote (the rest of RemoteStatus comes from the daemon and the survey).
+function summarizeRemote(remote: RemoteInput, now: number, days: number) {
   const { units } = groupByPath(remote.stored);
   const today = utcDay(now);
   const timeline = new Map<string, number>();
