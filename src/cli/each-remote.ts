@@ -51,3 +51,8 @@ export function resultsOf<R>(outcomes: readonly Outcome<R>[]): R[] {
 export function errorsOf(outcomes: readonly Outcome<unknown>[]): RemoteError[] {
   return outcomes.flatMap((o) => (o.error === undefined ? [] : [o.error]));
 }
+
+// A remote's error as the text output names it.
+export function remoteErrorText(e: RemoteError): string {
+  return `remote ${e.remote}: error [${e.code}]: ${e.message}\n  what to do: ${e.hint}`;
+}

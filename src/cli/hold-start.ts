@@ -16,7 +16,7 @@ import { parseBackupDatetime } from '../remote/datetime.js';
 import { takeIndexTurn, type IndexTurn } from './daemon-turn.js';
 import type { LockHolder } from '../lock/instance-lock.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './io.js';
+import { printJson, type Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 // How long the command waits for the running daemon to acknowledge the hold (it looks every second, between batches).
@@ -74,7 +74,7 @@ export async function runHoldStart(
         : {}),
     });
     if (progress) process.stderr.write('\r\x1b[K');
-    if (options.json) io.out(JSON.stringify(toJson(report, hold), null, 2));
+    if (options.json) printJson(io, toJson(report, hold));
     else for (const line of describe(report, hold)) io.out(line);
     const troubled = [report.failed, report.suspicious, report.unreadableEntries, report.stillImmutable].some(
       (list) => list.length > 0,

@@ -1,88 +1,12 @@
-import type { Command } from 'commander';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
-import { DEFAULT_HOLD, heldUntil, holdJson, parseVm, type Hold } from '../holds/rules.js';
+import { heldUntil, holdJson, parseVm, type Hold } from '../holds/rules.js';
 import { HoldStore } from '../holds/store.js';
-import { configOption, exitCodes, type SetExit } from './command-help.js';
+import { createLogger } from '../log/logger.js';
 import { runningDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
-import type { HoldStartOptions } from './hold-start.js';
-import type { Io } from './io.js';
+import { printJson, type Io } from './io.js';
 import { selectRemotes } from './select.js';
-
-// `hold start|end|list`: a repair lift of one VM and the hold that keeps the daemon off it, in one command.
-export function addHoldCommand(program: Command, io: Io, setExit: SetExit): void {
-  const hold = program
-    .command('hold')
-    .description(
-      "Repair lift of one VM: unlock its backups now, whatever their window, and hold the daemon off the VM's " +
-        'backups (new ones included) until the hold ends; end a hold early; list the holds.',
-    )
-    .helpCommand(false)
-    .addHelpText(
-      'after',
-      '\nA repair lift (a broken chain fixed by hand, a restore XO must do in place) records a hold under indexPath,' +
-        "\nwaits for a running daemon to acknowledge it, then unlocks; the daemon locks none of the VM's backups, new" +
-        '\nones included, until the hold ends, then locks them again. Logged as a security event; status shows it.' +
-        '\nSee docs/operations.md, "Repair lift for one VM".',
-    );
-  addHoldStart(hold, io, setExit);
-  hold
-    .command('end')
-    .description('End the hold on one VM now: the running daemon locks its backups again at once.')
-    .addOption(configOption())
-    .requiredOption('--remote <id>', 'the remote holding the VM')
-    .requiredOption('--vm <uuid>', 'the VM held')
-    .option('--json', 'print the result as JSON', false)
-    .addHelpText(
-      'after',
-      exitCodes({ ok: 'the hold ended, or there was none (said)', failure: 'the hold could not be removed' }),
-    )
-    .action(async (options: HoldEndOptions) => setExit(await runHoldEnd(options, io)));
-  hold
-    .command('list')
-    .description('List the VMs held by a repair lift, per remote, soonest end first.')
-    .addOption(configOption())
-    .option('--remote <id>', 'only this remote')
-    .option('--json', 'print the holds as JSON', false)
-    .addHelpText('after', exitCodes({ ok: 'listed (none held included)', failure: 'the holds could not be read' }))
-    .action((options: HoldListOptions) => setExit(runHoldList(options, io, systemClock)));
-}
-
-// `hold start`: the repair lift itself (cli/hold-start.ts runs it).
-function addHoldStart(hold: Command, io: Io, setExit: SetExit): void {
-  hold
-    .command('start')
-    .description(
-      'Hold one VM and unlock its backups on the remote now, whatever their window (asks for confirmation). ' +
-        'The daemon locks them again when the hold ends.',
-    )
-    .addOption(configOption())
-    .requiredOption('--remote <id>', 'the remote holding the VM')
-    .requiredOption('--vm <uuid>', 'the VM (its folder in xo-vm-backups/)')
-    .option('--backup <datetime>', 'only this backup (e.g. 20261122T061500Z) and the VHDs it is built on')
-    .option('--for <duration>', `how long the daemon leaves the VM unlocked (default ${DEFAULT_HOLD}, at most 7d)`)
-    .option('--reason <text>', 'why, recorded with the hold and logged')
-    .option('--dry-run', 'print what would be unlocked; hold nothing, change nothing', false)
-    .option('--json', 'print the result as JSON', false)
-    .option('--yes', 'confirm without asking', false)
-    .addHelpText(
-      'after',
-      exitCodes({
-        ok: 'the VM unlocked and held (or, with --dry-run, listed)',
-        failure:
-          'a unit failed, was refused or is still immutable (listed), or the running daemon did not acknowledge ' +
-          'the hold; or another command holds the index',
-        startupCheck: 'no CAP_LINUX_IMMUTABLE, or indexPath not writable (not with --dry-run)',
-      }),
-    )
-    .action(async (options: HoldStartOptions) => {
-      // Imported when it runs: the repair lift is not loaded by the daemon or by --help.
-      const { runHoldStart } = await import('./hold-start.js');
-      setExit(await runHoldStart(options, io, systemClock));
-    });
-}
 
 export interface HoldEndOptions {
   config: string;
@@ -102,15 +26,13 @@ export async function runHoldEnd(options: HoldEndOptions, io: Io): Promise<numbe
   const { adminName } = await import('./hold-start.js');
   const by = adminName();
   if (ended) {
-    // pino is loaded only here: every command's start (lift's included) loads this module.
-    const { createLogger } = await import('../log/logger.js');
     createLogger('info', process.stderr)
       .child({ module: 'hold', remote: remote!.id, vm })
       .warn({ by, security: true, until: hold?.until }, `hold on VM ${vm} ended early by ${by}`);
   }
   const daemon = await runningDaemon(config.indexPath);
   if (options.json) {
-    io.out(JSON.stringify({ remote: remote!.id, vm, ended, daemonRunning: daemon !== undefined }, null, 2));
+    printJson(io, { remote: remote!.id, vm, ended, daemonRunning: daemon !== undefined });
     return EXIT.ok;
   }
   const next =
@@ -147,7 +69,7 @@ export function runHoldList(options: HoldListOptions, io: Io, clock: Clock): num
       remote: r.remote,
       holds: r.holds.map((h) => ({ ...holdJson(h.hold), ended: h.ended, acknowledged: h.acknowledged })),
     }));
-    io.out(JSON.stringify({ remotes: json }, null, 2));
+    printJson(io, { remotes: json });
     return EXIT.ok;
   }
   for (const { remote, holds } of remotes) {

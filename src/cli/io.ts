@@ -3,3 +3,8 @@ export interface Io {
   out(line: string): void;
   err(line: string): void;
 }
+
+// What --json prints: one document, indented.
+export function printJson(io: Io, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2));
+}

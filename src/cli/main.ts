@@ -1,21 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import {
-  addCheckCommand,
-  addCompletionCommand,
-  addDemoCommand,
-  addInstallUnitCommand,
-  addUninstallUnitCommand,
-  addLiftCommand,
-  addProtectCommand,
-  addRebuildCommand,
-  addStatusCommand,
-  addVerifyCommand,
-} from './commands.js';
-import { EXIT_CODES_HELP, type SetExit } from './command-help.js';
+import { define, EXIT_CODES_HELP, type SetExit } from './command-help.js';
+import { COMMANDS } from './commands.js';
 import { EXIT } from './exit-codes.js';
-import { addHoldCommand } from './hold.js';
-import { addStageRestoreCommand } from './stage-restore.js';
 import type { Io } from './io.js';
 import { renderError } from './render.js';
 
@@ -54,17 +41,6 @@ export function createProgram(io: Io, setExit: SetExit): Command {
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(run with --help for usage)');
-  addProtectCommand(program, setExit);
-  addDemoCommand(program, io, setExit);
-  addLiftCommand(program, io, setExit);
-  addHoldCommand(program, io, setExit);
-  addRebuildCommand(program, io, setExit);
-  addStatusCommand(program, io, setExit);
-  addCheckCommand(program, io, setExit);
-  addVerifyCommand(program, io, setExit);
-  addStageRestoreCommand(program, io, setExit);
-  addInstallUnitCommand(program, io, setExit);
-  addUninstallUnitCommand(program, io, setExit);
-  addCompletionCommand(program, io, setExit);
+  for (const definition of COMMANDS) define(program, definition, io, setExit);
   return program;
 }

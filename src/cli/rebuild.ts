@@ -4,10 +4,10 @@ import { loadConfig } from '../config/load.js';
 import type { Config, RemoteConfig } from '../config/schema.js';
 import { countByDay } from '../lift/report.js';
 import { rebuildIndex } from '../rebuild/rebuild.js';
-import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
+import { errorsOf, forEachRemote, remoteErrorText, resultsOf } from './each-remote.js';
 import { takeTurnWithoutDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './io.js';
+import { printJson, type Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 export interface RebuildCommandOptions {
@@ -56,18 +56,8 @@ async function rebuild(
   const reports = resultsOf(outcomes);
   const errors = errorsOf(outcomes);
   if (options.json) {
-    io.out(
-      JSON.stringify(
-        {
-          remotes: [
-            ...reports.map((r) => ({ ...r, days: Object.fromEntries(countByDay(r.indexed)) })),
-            ...errors.map(({ remote, ...error }) => ({ remote, error })),
-          ],
-        },
-        null,
-        2,
-      ),
-    );
+    const remotes = reports.map((r) => ({ ...r, days: Object.fromEntries(countByDay(r.indexed)) }));
+    printJson(io, { remotes: [...remotes, ...errors.map(({ remote, ...error }) => ({ remote, error }))] });
   } else {
     for (const r of reports) {
       io.out(
@@ -81,7 +71,7 @@ async function rebuild(
       for (const s of r.skippedLegacy) io.out(`  prior-art entry left alone: ${s.path}: ${s.reason}`);
       for (const s of r.skippedFolders) io.out(`  folder not read: ${s.path}: ${s.reason}`);
     }
-    for (const e of errors) io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}\n  what to do: ${e.hint}`);
+    for (const e of errors) io.out(remoteErrorText(e));
   }
   return errors.length > 0 || reports.some((r) => r.undated.length > 0) ? EXIT.failure : EXIT.ok;
 }

@@ -1,12 +1,10 @@
 import { formatBytes } from '../bytes.js';
-import type { Command } from 'commander';
-import { systemClock, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
-import type { StageReport } from '../stage/stage.js';
-import { configOption, exitCodes, type SetExit } from './command-help.js';
+import { stageRestore, type StageReport } from '../stage/stage.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './io.js';
+import { printJson, type Io } from './io.js';
 import { renderError } from './render.js';
 import { selectRemotes } from './select.js';
 
@@ -32,23 +30,21 @@ export async function runStageRestore(options: StageRestoreCommandOptions, io: I
         : undefined;
     let report: StageReport;
     try {
-      // Imported when it runs: the daemon and --help do not load stage/.
-      const { stageRestore } = await import('../stage/stage.js');
       report = await stageRestore({
         remote: remote!,
         remotes: config.remotes,
         vm: options.vm,
-        ...(options.backup === undefined ? {} : { backup: options.backup }),
+        backup: options.backup,
         to: options.to,
         dryRun: options.dryRun,
         now: clock.now(),
         jsonSettleMs: config.jsonSettleMs,
-        ...(progress === undefined ? {} : { onProgress: progress }),
+        onProgress: progress,
       });
     } finally {
       if (progress) process.stderr.write('\r\x1b[K');
     }
-    if (options.json) io.out(JSON.stringify({ ok: report.refusals.length === 0, ...report }, null, 2));
+    if (options.json) printJson(io, { ok: report.refusals.length === 0, ...report });
     else for (const line of describe(report)) io.out(line);
     return report.refusals.length === 0 ? EXIT.ok : EXIT.failure;
   } catch (error) {
@@ -111,40 +107,4 @@ function groups(report: StageReport): { path: string; bytes: number; detail: str
     detail:
       (g.path.endsWith('/') ? ` (${g.files} files)` : '') + (g.methods.size > 0 ? `  ${[...g.methods].join('+')}` : ''),
   }));
-}
-
-export function addStageRestoreCommand(program: Command, io: Io, setExit: SetExit): void {
-  program
-    .command('stage-restore')
-    .description(
-      "Copy one backup of a VM, with every file its restore needs (its json, each disk's whole VHD chain), out of a " +
-        'protected remote into a new folder laid out as an XO remote, mutable, so XO restores from it while the ' +
-        'originals stay locked (flat-VHD remotes: XO cannot restore a locked .vhd in place).',
-    )
-    .addOption(configOption())
-    .requiredOption('--remote <id>', 'the remote holding the backup')
-    .requiredOption('--vm <uuid>', 'the VM (its folder in xo-vm-backups/)')
-    .option(
-      '--backup <datetime>',
-      'this backup (20261122T061500Z or 2026-11-22T06:15:00Z); default: the newest complete',
-    )
-    .requiredOption('--to <dir>', 'a new or empty folder outside every protected remote, on a local filesystem')
-    .option('--dry-run', 'list what would be copied and the bytes; copy nothing', false)
-    .option('--json', 'print the result as JSON', false)
-    .addHelpText(
-      'after',
-      '\nOnly reads the remote (the daemon may keep running). Copies share blocks by reflink (FICLONE) where the ' +
-        "filesystem can (xfs, btrfs, the remote's own filesystem), and are read back and compared with the originals. " +
-        'Refuses a target inside a protected remote, not empty, or on a network filesystem (nfs, cifs, fuse...). ' +
-        'See docs/operations.md, "Restoring after an incident".' +
-        exitCodes({
-          ok: 'staged, every file read back identical (or, with --dry-run, listed)',
-          failure:
-            'the VM or backup was not found, something on the remote was refused (named; nothing copied), or a copy failed',
-          usage: 'bad usage or config, or the target was refused (nothing was changed)',
-        }),
-    )
-    .action(async (options: StageRestoreCommandOptions) => {
-      setExit(await runStageRestore(options, io, systemClock));
-    });
 }

@@ -1,10 +1,10 @@
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
-import { errorsOf, forEachRemote, resultsOf } from './each-remote.js';
+import { errorsOf, forEachRemote, remoteErrorText, resultsOf } from './each-remote.js';
 import { verifyRemote } from '../verify/verify.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './io.js';
+import { printJson, type Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 // `verify`: exits 1 on any finding, naming each one.
@@ -15,9 +15,9 @@ export async function runVerify(
 ): Promise<number> {
   const config = loadConfig(options.config);
   const attributes = new IoctlAdapter();
+  const remotes = selectRemotes(config.remotes, options.remote);
   const progressLabel = (remote: { id: string }, done: number, total: number): string =>
     `verifying ${remote.id}: ${done}/${total}`;
-  const remotes = selectRemotes(config.remotes, options.remote);
   const outcomes = await forEachRemote(remotes, config, { json: options.json, progressLabel }, (context, onProgress) =>
     verifyRemote(context, attributes, {
       now: clock.now(),
@@ -27,30 +27,20 @@ export async function runVerify(
     }),
   );
   const reports = resultsOf(outcomes);
+  const errors = errorsOf(outcomes);
+  const ok = errors.length === 0 && reports.every((r) => r.findings.length === 0);
   // verify's JSON has always reported errors without a hint (its text names it).
-  const errors = errorsOf(outcomes).map(({ remote, code, message }) => ({ remote, code, message }));
-  if (options.json) {
-    io.out(
-      JSON.stringify(
-        {
-          ok: errors.length === 0 && reports.every((r) => r.findings.length === 0),
-          verifiedAt: new Date(clock.now()).toISOString(),
-          remotes: reports,
-          errors,
-        },
-        null,
-        2,
-      ),
-    );
-  } else {
+  const unhinted = errors.map(({ remote, code, message }) => ({ remote, code, message }));
+  if (options.json)
+    printJson(io, { ok, verifiedAt: new Date(clock.now()).toISOString(), remotes: reports, errors: unhinted });
+  else {
     for (const r of reports) {
       io.out(
         `remote ${r.remote}: ${r.entriesChecked} indexed unit(s) and ${r.foldersChecked} backup folder(s) checked: ${r.findings.length === 0 ? 'every unit is immutable and unchanged, and no completed backup in its window is unprotected' : `${r.findings.length} finding(s)`}`,
       );
       for (const f of r.findings) io.out(`  ${f.kind.toUpperCase()} ${f.path}: ${f.detail}`);
     }
-    for (const e of errorsOf(outcomes))
-      io.out(`remote ${e.remote}: error [${e.code}]: ${e.message}\n  what to do: ${e.hint}`);
+    for (const e of errors) io.out(remoteErrorText(e));
   }
-  return errors.length === 0 && reports.every((r) => r.findings.length === 0) ? EXIT.ok : EXIT.failure;
+  return ok ? EXIT.ok : EXIT.failure;
 }
