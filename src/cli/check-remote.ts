@@ -1,15 +1,15 @@
 import type { IoctlAdapter } from '../attributes/ioctl.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { readingOf } from '../remote/encryption.js';
-import { withHeldRemote, type HeldRemote } from '../remote/held.js';
+import type { HeldRemote } from '../remote/held.js';
 import { isFlatVhdName } from '../remote/model.js';
 import { listVdiFolders, relativeIn } from '../remote/read.js';
 import { isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import type { FoundLeaf } from '../remote/scan.js';
-import { surveyChainCost } from '../status/chain-cost-survey.js';
+import { surveyRemoteNow } from '../status/chain-cost-survey.js';
 import { formatBytes } from '../bytes.js';
 import type { ChainCost } from '../status/chain-cost.js';
-import { surveyRemote, type SurveyedVm } from '../status/restore-survey.js';
+import type { SurveyedVm } from '../status/restore-survey.js';
 import { adviseXoSettings } from '../status/xo-settings.js';
 
 // What `check` says of a remote's content: how it is read, and what in its backups fights the window or costs space.
@@ -53,7 +53,7 @@ export function flatVhdWarning(held: HeldRemote, leaves: readonly FoundLeaf[]): 
 
 export interface CheckSurvey {
   vms: SurveyedVm[];
-  cost: ChainCost;
+  chainCost: ChainCost;
   now: number;
 }
 
@@ -64,26 +64,7 @@ export async function surveyForCheck(
   protectChains: boolean,
 ): Promise<CheckSurvey> {
   const now = Date.now();
-  const root = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
-  const reading = await readingOf(remote, root);
-  const surveyed = {
-    encrypted: reading.encrypted,
-    durationMs: remote.immutabilityDurationMs,
-    protectChains: remote.protectChains ?? protectChains,
-  };
-  const within = { ...root, ...reading };
-  return withHeldRemote(within, async (held) => {
-    // Only the shape of the backups is needed for the settings, not whether they are locked.
-    const vms = await surveyRemote(
-      held,
-      surveyed,
-      [],
-      () => Promise.resolve(new Map<string, boolean | undefined>()),
-      now,
-    );
-    const cost = await surveyChainCost(held, surveyed, vms, (paths) => attributes.isImmutable(within, paths));
-    return { vms, cost, now };
-  });
+  return { ...(await surveyRemoteNow(remote, { protectChains, stored: [], attributes, now }, true)), now };
 }
 
 // Settings of XO's job that fight the window, from the backups on the remote (docs/operations.md, "Chains").

@@ -17,7 +17,7 @@ import { judgeSandbox, pathNeeds, sandboxOf } from '../systemd/sandbox.js';
 import { lastValue, parseUnit, splitWords } from '../systemd/unit-file.js';
 import { chainCostWarning, flatVhdWarning, remoteKind, surveyForCheck, xoSettingsWarning } from './check-remote.js';
 import { EXIT } from './exit-codes.js';
-import type { Io } from './io.js';
+import { printJson, type Io } from './io.js';
 
 export interface CheckResult {
   check: string;
@@ -109,7 +109,7 @@ async function checkRemotes(record: Recorder, config: Config, attributes: IoctlA
     );
     const survey = surveyForCheck(remote, attributes, config.protectChains);
     await record(`remote ${remote.id}: XO settings`, async () => xoSettingsWarning(await survey, remote));
-    await record(`remote ${remote.id}: beyond XO's retention`, async () => chainCostWarning((await survey).cost));
+    await record(`remote ${remote.id}: beyond XO's retention`, async () => chainCostWarning((await survey).chainCost));
     folders += leaves.length;
   }
   return folders;
@@ -202,7 +202,7 @@ function configOfExecStart(execStart: string | undefined): string | undefined {
 
 function printResults(io: Io, results: readonly CheckResult[], json: boolean): void {
   if (json) {
-    io.out(JSON.stringify({ ok: results.every((r) => r.ok), checks: results }, null, 2));
+    printJson(io, { ok: results.every((r) => r.ok), checks: results });
     return;
   }
   for (const r of results) {

@@ -10,18 +10,14 @@ import { readDaemonStatus } from '../status/daemon-status.js';
 import { renderStatus } from '../status/render.js';
 import { buildStatus } from '../status/report.js';
 import { judgeRemote, type RestorePoints } from '../status/restore-points.js';
-import { surveyRemote } from '../status/restore-survey.js';
-import { surveyChainCost } from '../status/chain-cost-survey.js';
+import { surveyRemoteNow } from '../status/chain-cost-survey.js';
 import type { ChainCost } from '../status/chain-cost.js';
 import { adviseXoSettings, type XoSettingAdvice } from '../status/xo-settings.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
-import { withHeldRemote } from '../remote/held.js';
-import { readingOf } from '../remote/encryption.js';
-import { resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
 import { wrapLine } from './render.js';
-import type { Io } from './io.js';
+import { printJson, type Io } from './io.js';
 import { selectRemotes } from './select.js';
 
 // `status`: what is protected, until when, and whether the daemon is running well. Exit 1 when something needs an
@@ -61,7 +57,7 @@ export async function runStatus(
       undefined,
     remotes: inputs,
   });
-  if (options.json) io.out(JSON.stringify(report, null, 2));
+  if (options.json) printJson(io, report);
   else for (const line of renderStatus(report).flatMap((l) => wrapLine(l))) io.out(line);
   const attention =
     !report.daemon.running ||
@@ -78,24 +74,15 @@ async function restorePointsNow(
   protectChains: boolean,
 ): Promise<{ restorePoints: RestorePoints | null; chainCost: ChainCost | null; xoSettings: XoSettingAdvice[] | null }> {
   try {
-    const attributes = new IoctlAdapter();
-    const durationMs = remote.immutabilityDurationMs;
-    const root = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
-    const reading = await readingOf(remote, root);
-    const surveyed = { encrypted: reading.encrypted, durationMs, protectChains: remote.protectChains ?? protectChains };
-    const within = { ...root, ...reading };
-    const readImmutable = (paths: readonly string[]) => attributes.isImmutable(within, paths);
-    const { vms, chainCost } = await withHeldRemote(within, async (held) => {
-      const vms = await surveyRemote(held, surveyed, stored, readImmutable, now);
-      return { vms, chainCost: await surveyChainCost(held, surveyed, vms, readImmutable) };
-    });
+    const survey = { protectChains, stored, attributes: new IoctlAdapter(), now };
+    const { vms, chainCost } = await surveyRemoteNow(remote, survey);
     return {
       restorePoints: judgeRemote(
         vms.map((vm) => vm.model),
         now,
       ),
       chainCost,
-      xoSettings: adviseXoSettings(vms, now, durationMs),
+      xoSettings: adviseXoSettings(vms, now, remote.immutabilityDurationMs),
     };
   } catch {
     return { restorePoints: null, chainCost: null, xoSettings: null };

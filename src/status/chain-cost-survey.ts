@@ -1,7 +1,35 @@
 import path from 'node:path';
-import { unlessLinked, type HeldRemote } from '../remote/held.js';
+import type { AttributesAdapter } from '../attributes/adapter.js';
+import type { RemoteConfig } from '../config/schema.js';
+import type { StoredEntry } from '../index/store.js';
+import { readingOf } from '../remote/encryption.js';
+import { unlessLinked, withHeldRemote, type HeldRemote } from '../remote/held.js';
+import { resolveRemoteRoot } from '../remote/root.js';
 import { chainCostOf, type ChainCost, type VmChainCost } from './chain-cost.js';
-import type { ReadImmutable, SurveyedRemote } from './restore-survey.js';
+import { surveyRemote, type ReadImmutable, type SurveyedRemote, type SurveyedVm } from './restore-survey.js';
+
+// A configured remote read now, not from the daemon's last look (status, check): its VMs surveyed against `stored`,
+// and what it holds beyond XO's retention. `shapeOnly`: the VMs' flags are not read (check needs only the shape of
+// their backups; the leftovers' flags are read all the same).
+export async function surveyRemoteNow(
+  remote: RemoteConfig,
+  options: { protectChains: boolean; stored: readonly StoredEntry[]; attributes: AttributesAdapter; now: number },
+  shapeOnly = false,
+): Promise<{ vms: SurveyedVm[]; chainCost: ChainCost }> {
+  const root = { root: remote.root, realRoot: await resolveRemoteRoot(remote) };
+  const within = { ...root, ...(await readingOf(remote, root)) };
+  const surveyed = {
+    encrypted: within.encrypted,
+    durationMs: remote.immutabilityDurationMs,
+    protectChains: remote.protectChains ?? options.protectChains,
+  };
+  const readImmutable: ReadImmutable = (paths) => options.attributes.isImmutable(within, paths);
+  const noFlags: ReadImmutable = () => Promise.resolve(new Map<string, boolean | undefined>());
+  return withHeldRemote(within, async (held) => {
+    const vms = await surveyRemote(held, surveyed, options.stored, shapeOnly ? noFlags : readImmutable, options.now);
+    return { vms, chainCost: await surveyChainCost(held, surveyed, vms, readImmutable) };
+  });
+}
 
 // Bytes of locked units by path, with the ctime they were measured at: a locked unit cannot change, and unlocking or
 // locking it again moves its ctime, so an unchanged ctime means unchanged bytes.
