@@ -46,6 +46,16 @@ interface MetricDefinition {
   samples: (input: MetricsInput) => Sample[];
 }
 
+const ofType =
+  (type: MetricDefinition['type']) =>
+  (name: string, help: string, samples: MetricDefinition['samples']): MetricDefinition => ({
+    name,
+    type,
+    help,
+    samples,
+  });
+const gauge = ofType('gauge');
+const counter = ofType('counter');
 const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.floor(ms / 1000));
 const daemonWide =
   (value: (input: MetricsInput) => number | undefined) =>
@@ -58,200 +68,158 @@ const perRemote =
 // Every metric the daemon writes, in the order written. Timestamps are *_timestamp_seconds gauges, counters end in
 // _total, as the Prometheus naming conventions ask.
 export const METRICS: readonly MetricDefinition[] = [
-  {
-    name: 'build_info',
-    type: 'gauge',
-    help: 'Version of the running daemon.',
-    samples: (input) => [[{ version: input.version }, 1]],
-  },
-  {
-    name: 'heartbeat_timestamp_seconds',
-    type: 'gauge',
-    help: 'When the daemon last wrote this file; stale means it is not running.',
-    samples: daemonWide((i) => seconds(i.heartbeatMs)),
-  },
-  {
-    name: 'lifting_frozen',
-    type: 'gauge',
-    help: '1 when the clock guard froze lifting (run lift --accept-clock once the clock is right).',
-    samples: daemonWide((i) => (i.liftingFrozen ? 1 : 0)),
-  },
-  {
-    name: 'lock_failures_total',
-    type: 'counter',
-    help: 'Units that could not be locked since the daemon started.',
-    samples: daemonWide((i) => i.lockFailuresTotal),
-  },
-  {
-    name: 'index_failures_total',
-    type: 'counter',
-    help: 'Units locked whose index entry could not be written since the daemon started.',
-    samples: daemonWide((i) => i.indexFailuresTotal),
-  },
-  {
-    name: 'security_warnings_total',
-    type: 'counter',
-    help: 'Units refused (symlinks, hard links, outside the remote) since the daemon started.',
-    samples: daemonWide((i) => i.securityWarningsTotal),
-  },
-  {
-    name: 'coverage_gaps',
-    type: 'gauge',
-    help:
-      'Units of completed backups in their window that are not locked: ' +
+  gauge('build_info', 'Version of the running daemon.', (input) => [[{ version: input.version }, 1]]),
+  gauge(
+    'heartbeat_timestamp_seconds',
+    'When the daemon last wrote this file; stale means it is not running.',
+    daemonWide((i) => seconds(i.heartbeatMs)),
+  ),
+  gauge(
+    'lifting_frozen',
+    '1 when the clock guard froze lifting (run lift --accept-clock once the clock is right).',
+    daemonWide((i) => (i.liftingFrozen ? 1 : 0)),
+  ),
+  counter(
+    'lock_failures_total',
+    'Units that could not be locked since the daemon started.',
+    daemonWide((i) => i.lockFailuresTotal),
+  ),
+  counter(
+    'index_failures_total',
+    'Units locked whose index entry could not be written since the daemon started.',
+    daemonWide((i) => i.indexFailuresTotal),
+  ),
+  counter(
+    'security_warnings_total',
+    'Units refused (symlinks, hard links, outside the remote) since the daemon started.',
+    daemonWide((i) => i.securityWarningsTotal),
+  ),
+  gauge(
+    'coverage_gaps',
+    'Units of completed backups in their window that are not locked: ' +
       'refused (symlinks, hard links) or failed and waiting for a retry.',
-    samples: daemonWide((i) => i.coverageGaps),
-  },
-  {
-    name: 'pending_rechecks',
-    type: 'gauge',
-    help: 'Folders waiting to be looked at again (a failed lock, a json not yet complete).',
-    samples: daemonWide((i) => i.pendingRechecks),
-  },
-  {
-    name: 'folders_backing_off',
-    type: 'gauge',
-    help: 'Folders that failed more than once in a row, tried again less and less often (up to every 10 minutes).',
-    samples: daemonWide((i) => i.foldersBackingOff),
-  },
-  {
-    name: 'last_lock_success_timestamp_seconds',
-    type: 'gauge',
-    help: 'When a lock batch last locked every unit it was given.',
-    samples: daemonWide((i) => seconds(i.lastSuccessfulLockMs)),
-  },
-  {
-    name: 'last_reconcile_timestamp_seconds',
-    type: 'gauge',
-    help: 'When a backup folder was last reconciled without error.',
-    samples: daemonWide((i) => seconds(i.lastReconcileMs)),
-  },
-  {
-    name: 'remote_healthy',
-    type: 'gauge',
-    // As the health check decides (daemon/health.ts): only an outage is 0, not a new remote XO has not set up.
-    help:
-      '0 while the remote is unavailable (its root missing or unreadable, or without its locked immutability.json: ' +
+    daemonWide((i) => i.coverageGaps),
+  ),
+  gauge(
+    'pending_rechecks',
+    'Folders waiting to be looked at again (a failed lock, a json not yet complete).',
+    daemonWide((i) => i.pendingRechecks),
+  ),
+  gauge(
+    'folders_backing_off',
+    'Folders that failed more than once in a row, tried again less and less often (up to every 10 minutes).',
+    daemonWide((i) => i.foldersBackingOff),
+  ),
+  gauge(
+    'last_lock_success_timestamp_seconds',
+    'When a lock batch last locked every unit it was given.',
+    daemonWide((i) => seconds(i.lastSuccessfulLockMs)),
+  ),
+  gauge(
+    'last_reconcile_timestamp_seconds',
+    'When a backup folder was last reconciled without error.',
+    daemonWide((i) => seconds(i.lastReconcileMs)),
+  ),
+  // As the health check decides (daemon/health.ts): only an outage is 0, not a new remote XO has not set up.
+  gauge(
+    'remote_healthy',
+    '0 while the remote is unavailable (its root missing or unreadable, or without its locked immutability.json: ' +
       "protection paused); 1 otherwise, a new remote waiting for XO's first write included.",
-    samples: perRemote((r) => (r.healthy ? 1 : 0)),
-  },
-  {
-    name: 'protected_units',
-    type: 'gauge',
-    help:
-      'Index entries, counted at each write of this file (one per unit and day bucket naming it); ' +
+    perRemote((r) => (r.healthy ? 1 : 0)),
+  ),
+  gauge(
+    'protected_units',
+    'Index entries, counted at each write of this file (one per unit and day bucket naming it); ' +
       'missing while the index cannot be read.',
-    samples: perRemote((r) => r.protectedUnits),
-  },
-  {
-    name: 'watched_folders',
-    type: 'gauge',
-    help: 'Folders of the remote with an inotify watch of their own.',
-    samples: perRemote((r) => r.watches?.count),
-  },
-  {
-    name: 'watched_folders_cap',
-    type: 'gauge',
-    help: 'maxWatchedFolders: beyond it new folders are not watched and their backups are locked by the periodic rescan.',
-    samples: perRemote((r) => r.watches?.max),
-  },
-  {
-    name: 'index_entries',
-    type: 'gauge',
-    help: 'Index entries of the remote, as counted against maxIndexEntries.',
-    samples: perRemote((r) => r.indexEntries?.count),
-  },
-  {
-    name: 'index_entries_cap',
-    type: 'gauge',
-    help: 'maxIndexEntries: beyond it new units are locked without an entry (lift never unlocks them; rebuild-index).',
-    samples: perRemote((r) => r.indexEntries?.max),
-  },
-  {
-    name: 'cap_level',
-    type: 'gauge',
-    help: 'Per remote and cap: 0 below 80% of it, 1 at 80% or more (a warning), 2 at the cap.',
-    samples: (input) =>
-      input.remotes.flatMap((r): Sample[] => [
-        [{ remote: r.id, cap: 'maxWatchedFolders' }, levelValue(r.watches?.level)],
-        [{ remote: r.id, cap: 'maxIndexEntries' }, levelValue(r.indexEntries?.level)],
-      ]),
-  },
-  {
-    name: 'held_vms',
-    type: 'gauge',
-    help: 'VMs whose backups a repair lift left unlocked (hold start) until their hold ends.',
-    samples: perRemote((r) => r.heldVms),
-  },
-  {
-    name: 'pending_units',
-    type: 'gauge',
-    help:
-      'Units whose entry this daemon wrote ahead of a lock that did not complete (no identity recorded): ' +
+    perRemote((r) => r.protectedUnits),
+  ),
+  gauge(
+    'watched_folders',
+    'Folders of the remote with an inotify watch of their own.',
+    perRemote((r) => r.watches?.count),
+  ),
+  gauge(
+    'watched_folders_cap',
+    'maxWatchedFolders: beyond it new folders are not watched and their backups are locked by the periodic rescan.',
+    perRemote((r) => r.watches?.max),
+  ),
+  gauge(
+    'index_entries',
+    'Index entries of the remote, as counted against maxIndexEntries.',
+    perRemote((r) => r.indexEntries?.count),
+  ),
+  gauge(
+    'index_entries_cap',
+    'maxIndexEntries: beyond it new units are locked without an entry (lift never unlocks them; rebuild-index).',
+    perRemote((r) => r.indexEntries?.max),
+  ),
+  gauge('cap_level', 'Per remote and cap: 0 below 80% of it, 1 at 80% or more (a warning), 2 at the cap.', (input) =>
+    input.remotes.flatMap((r): Sample[] => [
+      [{ remote: r.id, cap: 'maxWatchedFolders' }, levelValue(r.watches?.level)],
+      [{ remote: r.id, cap: 'maxIndexEntries' }, levelValue(r.indexEntries?.level)],
+    ]),
+  ),
+  gauge(
+    'held_vms',
+    'VMs whose backups a repair lift left unlocked (hold start) until their hold ends.',
+    perRemote((r) => r.heldVms),
+  ),
+  gauge(
+    'pending_units',
+    'Units whose entry this daemon wrote ahead of a lock that did not complete (no identity recorded): ' +
       'lift never unlocks them (status lists them; verify checks them).',
-    samples: perRemote((r) => r.pendingUnits),
-  },
-  {
-    name: 'lift_failures_total',
-    type: 'counter',
-    help: 'Units that could not be unlocked, or were refused, since the daemon started.',
-    samples: perRemote((r) => r.liftFailuresTotal),
-  },
-  {
-    name: 'last_lift_success_timestamp_seconds',
-    type: 'gauge',
-    help: 'When a lift pass last ended without failure.',
-    samples: perRemote((r) => seconds(r.lastSuccessfulLiftMs)),
-  },
-  {
-    name: 'restore_points_protected',
-    type: 'gauge',
-    help: 'Backups inside their window whose json, own units and whole VHD chain are locked and unchanged.',
-    samples: perRemote((r) => r.restorePoints?.protected),
-  },
-  {
-    name: 'restore_points_unprotected',
-    type: 'gauge',
-    help:
-      'Backups inside their window that are not fully protected (a unit missing, unlocked or changed, ' +
+    perRemote((r) => r.pendingUnits),
+  ),
+  counter(
+    'lift_failures_total',
+    'Units that could not be unlocked, or were refused, since the daemon started.',
+    perRemote((r) => r.liftFailuresTotal),
+  ),
+  gauge(
+    'last_lift_success_timestamp_seconds',
+    'When a lift pass last ended without failure.',
+    perRemote((r) => seconds(r.lastSuccessfulLiftMs)),
+  ),
+  gauge(
+    'restore_points_protected',
+    'Backups inside their window whose json, own units and whole VHD chain are locked and unchanged.',
+    perRemote((r) => r.restorePoints?.protected),
+  ),
+  gauge(
+    'restore_points_unprotected',
+    'Backups inside their window that are not fully protected (a unit missing, unlocked or changed, ' +
       'a base past its lock, or a chain that cannot be read).',
-    samples: perRemote((r) => r.restorePoints?.unprotected),
-  },
-  {
-    name: 'restore_points_chain_unknown',
-    type: 'gauge',
-    help: 'Of the unprotected: backups whose VHD chain cannot be read (encrypted remote), locked on the safe side.',
-    samples: perRemote((r) => r.restorePoints?.chainUnknown),
-  },
-  {
-    name: 'beyond_retention_backups',
-    type: 'gauge',
-    help: "Backups XO's retention removed (their json is gone) whose disks stay locked: XO's merges could not remove them.",
-    samples: perRemote((r) => r.chainCost?.beyondRetention.backups),
-  },
-  {
-    name: 'beyond_retention_bytes',
-    type: 'gauge',
-    help: "Bytes of the files of those disks: what the remote holds beyond XO's retention, at most (a merge keeps part).",
-    samples: perRemote((r) => r.chainCost?.beyondRetention.bytes),
-  },
-  {
-    name: 'unfreed_vdi_folders',
-    type: 'gauge',
-    help:
-      'VDI folders whose chains cannot be freed while backups keep coming (encrypted remote read without its key, ' +
+    perRemote((r) => r.restorePoints?.unprotected),
+  ),
+  gauge(
+    'restore_points_chain_unknown',
+    'Of the unprotected: backups whose VHD chain cannot be read (encrypted remote), locked on the safe side.',
+    perRemote((r) => r.restorePoints?.chainUnknown),
+  ),
+  gauge(
+    'beyond_retention_backups',
+    "Backups XO's retention removed (their json is gone) whose disks stay locked: XO's merges could not remove them.",
+    perRemote((r) => r.chainCost?.beyondRetention.backups),
+  ),
+  gauge(
+    'beyond_retention_bytes',
+    "Bytes of the files of those disks: what the remote holds beyond XO's retention, at most (a merge keeps part).",
+    perRemote((r) => r.chainCost?.beyondRetention.bytes),
+  ),
+  gauge(
+    'unfreed_vdi_folders',
+    'VDI folders whose chains cannot be freed while backups keep coming (encrypted remote read without its key, ' +
       'protectChains on): every VHD stays locked while the newest backup is in its window.',
-    samples: perRemote((r) => r.chainCost?.unfreedVdis.length),
-  },
-  {
-    name: 'unfreed_vdi_leftover_bytes',
-    type: 'gauge',
-    help: "Per VDI folder never freed: bytes of the disks of backups XO's retention removed that stay locked there.",
-    samples: (input) =>
+    perRemote((r) => r.chainCost?.unfreedVdis.length),
+  ),
+  gauge(
+    'unfreed_vdi_leftover_bytes',
+    "Per VDI folder never freed: bytes of the disks of backups XO's retention removed that stay locked there.",
+    (input) =>
       input.remotes.flatMap((r) =>
         (r.chainCost?.unfreedVdis ?? []).map((v): Sample => [{ remote: r.id, vm: v.vm, vdi: v.vdi }, v.leftoverBytes]),
       ),
-  },
+  ),
 ];
 
 // Pure: the Prometheus text exposition format (node_exporter's textfile collector reads it).
