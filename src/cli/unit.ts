@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../atomic.js';
 import { loadConfig } from '../config/load.js';
 import { AppError, errnoCode } from '../errors.js';
 import { INSTALLED_MARK, PATHS_DROP_IN, renderPathsDropIn, renderUnit, templateSandbox } from '../systemd/install.js';
-import { readInstalledUnit, UNIT_NAME, viewedFrom } from '../systemd/locate.js';
+import { readInstalledUnit, readOptional, UNIT_NAME, viewedFrom } from '../systemd/locate.js';
 import { judgeSandbox, pathNeeds, sandboxOf, type SandboxFinding } from '../systemd/sandbox.js';
 import { daemonReload, systemdRuns, unitState } from '../systemd/systemctl.js';
 import { parseUnit } from '../systemd/unit-file.js';
@@ -244,13 +244,4 @@ async function enabledBy(unitDir: string): Promise<string[]> {
     }
   }
   return found;
-}
-
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
-    throw error;
-  }
 }

@@ -42,7 +42,7 @@ export async function readInstalledUnit(root: string | undefined): Promise<Insta
   const dropIns = new Map<string, string>();
   for (const dir of UNIT_DIRS) {
     const folder = path.join(dir, `${UNIT_NAME}.d`);
-    for (const name of await listOptional(path.join(base, folder)))
+    for (const name of await unlessMissing(readdir(path.join(base, folder)), []))
       if (name.endsWith('.conf') && !dropIns.has(name)) dropIns.set(name, path.join(folder, name));
   }
   const sources = [unit];
@@ -70,20 +70,16 @@ export function splitCatOutput(text: string): UnitSource[] {
   return sources;
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
+// A file's text (undefined), or a folder's names ([]), when it is missing: ENOENT, or a file where a folder was.
+async function unlessMissing<T, M>(read: Promise<T>, missing: M): Promise<T | M> {
   try {
-    return await readFile(file, 'utf8');
+    return await read;
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return missing;
     throw error;
   }
 }
 
-async function listOptional(folder: string): Promise<string[]> {
-  try {
-    return await readdir(folder);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
-    throw error;
-  }
+export function readOptional(file: string): Promise<string | undefined> {
+  return unlessMissing(readFile(file, 'utf8'), undefined);
 }
