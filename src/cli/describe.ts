@@ -40,8 +40,6 @@ export interface ArgumentSpec {
 }
 
 export interface OptionSpec {
-  // As --help shows them: `-c, --config <file>`.
-  flags: string;
   short: string | undefined;
   long: string;
   // The name of its value (`file`, `dir`, `id`), undefined for a flag.
@@ -89,7 +87,6 @@ function describeOption(option: Option): OptionSpec {
   const argument = /[<[]([^>\]]+)[>\]]/.exec(option.flags)?.[1];
   const takesValue = option.required || option.optional;
   return {
-    flags: option.flags,
     short: option.short,
     long: option.long ?? option.flags,
     argument,
