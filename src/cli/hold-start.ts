@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IoctlAdapter } from '../attributes/ioctl.js';
@@ -16,6 +15,7 @@ import { parseBackupDatetime } from '../remote/datetime.js';
 import { takeIndexTurn, type IndexTurn } from './daemon-turn.js';
 import type { LockHolder } from '../lock/instance-lock.js';
 import { EXIT } from './exit-codes.js';
+import { adminName } from './hold.js';
 import { printJson, type Io } from './io.js';
 import { selectRemotes } from './select.js';
 
@@ -96,11 +96,6 @@ async function recordHold(context: RemoteContext, hold: Hold, daemon: LockHolder
         `locked again until ${hold.until}`,
     );
   await waitForDaemon(context, hold, daemon, io);
-}
-
-// Who runs the command, as the audit line and the hold name them: the admin behind sudo, or the user.
-export function adminName(): string {
-  return process.env.SUDO_USER ?? os.userInfo().username;
 }
 
 function parseBackup(text: string): number {

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { heldUntil, holdJson, parseVm, type Hold } from '../holds/rules.js';
@@ -23,7 +24,6 @@ export async function runHoldEnd(options: HoldEndOptions, io: Io): Promise<numbe
   const holds = new HoldStore(config.indexPath, remote!.id);
   const hold = holds.read(vm);
   const ended = holds.remove(vm);
-  const { adminName } = await import('./hold-start.js');
   const by = adminName();
   if (ended) {
     createLogger('info', process.stderr)
@@ -43,6 +43,11 @@ export async function runHoldEnd(options: HoldEndOptions, io: Io): Promise<numbe
     ended ? `remote ${remote!.id}: hold on VM ${vm} ended; ${next}` : `remote ${remote!.id}: VM ${vm} was not held`,
   );
   return EXIT.ok;
+}
+
+// Who runs the command, as the audit line and the hold name them: the admin behind sudo, or the user.
+export function adminName(): string {
+  return process.env.SUDO_USER ?? os.userInfo().username;
 }
 
 export interface HoldListOptions {
