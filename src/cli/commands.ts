@@ -9,18 +9,12 @@ import { HOLD } from './hold-command.js';
 import { abortOnSignals } from './interrupt.js';
 import type { LiftCommandOptions } from './lift.js';
 import type { RebuildCommandOptions } from './rebuild.js';
+import type { RemotesOptions } from './select.js';
 import type { StageRestoreCommandOptions } from './stage-restore.js';
 import type { InstallUnitOptions, UninstallUnitOptions } from './unit.js';
 
 const STARTUP_CHECK_FAILED =
   'a start-up check failed: capability, remote root, self-test, index, immutable-flag helper (perl)';
-
-// The options of the commands that read every remote, or one.
-interface RemotesOptions {
-  config: string;
-  remote?: string;
-  json: boolean;
-}
 
 // The whole command tree below the program, in --help's order (scripts/gen-man.mjs and the completion read it).
 export const COMMANDS: readonly Definition<object>[] = [

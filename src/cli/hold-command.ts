@@ -1,7 +1,8 @@
 import { systemClock } from '../clock.js';
 import { DEFAULT_HOLD } from '../holds/rules.js';
 import { exitCodes, flag, NO_CAPABILITY, onlyRemote, option, required, type Definition } from './command-help.js';
-import type { HoldEndOptions, HoldListOptions } from './hold.js';
+import type { HoldEndOptions } from './hold.js';
+import type { RemotesOptions } from './select.js';
 import type { HoldStartOptions } from './hold-start.js';
 
 // `hold start|end|list`: a repair lift of one VM and the hold that keeps the daemon off it, in one command. Each
@@ -59,7 +60,7 @@ export const HOLD: Definition<object> = {
       description: 'List the VMs held by a repair lift, per remote, soonest end first.',
       options: [onlyRemote(), flag('--json', 'print the holds as JSON')],
       after: exitCodes({ ok: 'listed (none held included)', failure: 'the holds could not be read' }),
-      run: async (options: HoldListOptions, io) => (await import('./hold.js')).runHoldList(options, io, systemClock),
+      run: async (options: RemotesOptions, io) => (await import('./hold.js')).runHoldList(options, io, systemClock),
     },
   ],
 };

@@ -7,7 +7,7 @@ import { createLogger } from '../log/logger.js';
 import { runningDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import { printJson, type Io } from './io.js';
-import { selectRemotes } from './select.js';
+import { selectRemotes, type RemotesOptions } from './select.js';
 
 export interface HoldEndOptions {
   config: string;
@@ -50,14 +50,8 @@ export function adminName(): string {
   return process.env.SUDO_USER ?? os.userInfo().username;
 }
 
-export interface HoldListOptions {
-  config: string;
-  remote?: string;
-  json: boolean;
-}
-
 // Every hold on file. One past its end stays on file until a daemon runs: it is listed as ended.
-export function runHoldList(options: HoldListOptions, io: Io, clock: Clock): number {
+export function runHoldList(options: RemotesOptions, io: Io, clock: Clock): number {
   const config = loadConfig(options.config);
   const now = clock.now();
   const remotes = selectRemotes(config.remotes, options.remote).map((remote) => {

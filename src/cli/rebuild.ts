@@ -8,12 +8,9 @@ import { errorsOf, forEachRemote, remoteErrorText, resultsOf } from './each-remo
 import { takeTurnWithoutDaemon } from './daemon-turn.js';
 import { EXIT } from './exit-codes.js';
 import { printJson, type Io } from './io.js';
-import { selectRemotes } from './select.js';
+import { selectRemotes, type RemotesOptions } from './select.js';
 
-export interface RebuildCommandOptions {
-  config: string;
-  remote?: string;
-  json: boolean;
+export interface RebuildCommandOptions extends RemotesOptions {
   import: string[];
 }
 

@@ -18,15 +18,11 @@ import type { RemoteConfig } from '../config/schema.js';
 import { EXIT } from './exit-codes.js';
 import { wrapLine } from './render.js';
 import { printJson, type Io } from './io.js';
-import { selectRemotes } from './select.js';
+import { selectRemotes, type RemotesOptions } from './select.js';
 
 // `status`: what is protected, until when, and whether the daemon is running well. Exit 1 when something needs an
 // admin: the daemon is not running, a remote is unavailable, lifting is frozen, or a repair lift holds a VM unlocked.
-export async function runStatus(
-  options: { config: string; remote?: string; json: boolean },
-  io: Io,
-  clock: Clock,
-): Promise<number> {
+export async function runStatus(options: RemotesOptions, io: Io, clock: Clock): Promise<number> {
   const config = loadConfig(options.config);
   const remotes = selectRemotes(config.remotes, options.remote);
   await checkIndexFormat(config.indexPath);

@@ -5,14 +5,10 @@ import { errorsOf, forEachRemote, remoteErrorText, resultsOf } from './each-remo
 import { verifyRemote } from '../verify/verify.js';
 import { EXIT } from './exit-codes.js';
 import { printJson, type Io } from './io.js';
-import { selectRemotes } from './select.js';
+import { selectRemotes, type RemotesOptions } from './select.js';
 
 // `verify`: exits 1 on any finding, naming each one.
-export async function runVerify(
-  options: { config: string; remote?: string; json: boolean },
-  io: Io,
-  clock: Clock,
-): Promise<number> {
+export async function runVerify(options: RemotesOptions, io: Io, clock: Clock): Promise<number> {
   const config = loadConfig(options.config);
   const attributes = new IoctlAdapter();
   const remotes = selectRemotes(config.remotes, options.remote);
