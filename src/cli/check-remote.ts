@@ -1,4 +1,3 @@
-import type { IoctlAdapter } from '../attributes/ioctl.js';
 import type { RemoteConfig } from '../config/schema.js';
 import { readingOf } from '../remote/encryption.js';
 import type { HeldRemote } from '../remote/held.js';
@@ -6,7 +5,6 @@ import { isFlatVhdName } from '../remote/model.js';
 import { listVdiFolders, relativeIn } from '../remote/read.js';
 import { isUntouchedByXo, resolveRemoteRoot } from '../remote/root.js';
 import type { FoundLeaf } from '../remote/scan.js';
-import { surveyRemoteNow } from '../status/chain-cost-survey.js';
 import { formatBytes } from '../bytes.js';
 import type { ChainCost } from '../status/chain-cost.js';
 import type { SurveyedVm } from '../status/restore-survey.js';
@@ -51,24 +49,8 @@ export function flatVhdWarning(held: HeldRemote, leaves: readonly FoundLeaf[]): 
   );
 }
 
-export interface CheckSurvey {
-  vms: SurveyedVm[];
-  chainCost: ChainCost;
-  now: number;
-}
-
-// The backups on the remote, read once for the two checks below (the flags only of what is left beyond retention).
-export async function surveyForCheck(
-  remote: RemoteConfig,
-  attributes: IoctlAdapter,
-  protectChains: boolean,
-): Promise<CheckSurvey> {
-  const now = Date.now();
-  return { ...(await surveyRemoteNow(remote, { protectChains, stored: [], attributes, now }, true)), now };
-}
-
 // Settings of XO's job that fight the window, from the backups on the remote (docs/operations.md, "Chains").
-export function xoSettingsWarning({ vms, now }: CheckSurvey, remote: RemoteConfig): string {
+export function xoSettingsWarning(vms: SurveyedVm[], now: number, remote: RemoteConfig): string {
   const advice = adviseXoSettings(vms, now, remote.immutabilityDurationMs);
   if (advice.length === 0) return 'no VM whose XO settings fight the window (as far as the remote shows)';
   return `WARNING: ${advice.map((a) => `VM ${a.vm}: ${a.detail}; ${a.set}`).join('. ')}`;

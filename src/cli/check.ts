@@ -15,7 +15,8 @@ import { findLeafFolders } from '../remote/scan.js';
 import { readInstalledUnit, UNIT_NAME, viewedFrom, type InstalledUnit } from '../systemd/locate.js';
 import { judgeSandbox, pathNeeds, sandboxOf } from '../systemd/sandbox.js';
 import { lastValue, parseUnit, splitWords } from '../systemd/unit-file.js';
-import { chainCostWarning, flatVhdWarning, remoteKind, surveyForCheck, xoSettingsWarning } from './check-remote.js';
+import { surveyRemoteNow } from '../status/chain-cost-survey.js';
+import { chainCostWarning, flatVhdWarning, remoteKind, xoSettingsWarning } from './check-remote.js';
 import { EXIT } from './exit-codes.js';
 import { printJson, type Io } from './io.js';
 
@@ -107,8 +108,10 @@ async function checkRemotes(record: Recorder, config: Config, attributes: IoctlA
     await record(`remote ${remote.id}: restorable while locked`, () =>
       withHeldRemote(within, (held) => Promise.resolve(flatVhdWarning(held, leaves))),
     );
-    const survey = surveyForCheck(remote, attributes, config.protectChains);
-    await record(`remote ${remote.id}: XO settings`, async () => xoSettingsWarning(await survey, remote));
+    // The backups on the remote, read once for the two checks below (the flags only of what is left beyond retention).
+    const now = Date.now();
+    const survey = surveyRemoteNow(remote, { protectChains: config.protectChains, stored: [], attributes, now }, true);
+    await record(`remote ${remote.id}: XO settings`, async () => xoSettingsWarning((await survey).vms, now, remote));
     await record(`remote ${remote.id}: beyond XO's retention`, async () => chainCostWarning((await survey).chainCost));
     folders += leaves.length;
   }
