@@ -1,7 +1,6 @@
 import { appendFile, mkdir, mkdtemp, readdir, realpath, rm, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { assertCapabilities } from '../attributes/capability.js';
 import { IoctlAdapter } from '../attributes/ioctl.js';
 import { validateConfig } from '../config/validate.js';
@@ -44,9 +43,11 @@ export async function runDemo(
   assertCapabilities();
   const base = await mkdtemp(path.join(os.tmpdir(), 'xo-immutable-demo-'));
   const scene: Scene = { base, root: path.join(base, 'remote'), attributes: new IoctlAdapter(), out, interrupted };
+  // The daemon's log lines (pino writes one per call), to show what journalctl would.
   const logLines: string[] = [];
+  const sink = { write: (line: string) => logLines.push(line.trimEnd()) };
   const config = demoConfig(scene);
-  const daemon = new Daemon({ config, log: createLogger('info', lineSink(logLines)), attributes: scene.attributes });
+  const daemon = new Daemon({ config, log: createLogger('info', sink), attributes: scene.attributes });
   let outcome: { code: number } | { error: unknown };
   try {
     outcome = { code: await showEverything(scene, config, daemon, logLines) };
@@ -85,21 +86,6 @@ function demoConfig({ base, root }: Scene): Config {
   });
   if (!result.ok) throw configInvalid('(embedded demo config)', result.problems);
   return result.config;
-}
-
-// Keeps the daemon's log lines, to show what journalctl would.
-function lineSink(lines: string[]): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(
-        ...chunk
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l !== ''),
-      );
-      done();
-    },
-  });
 }
 
 // Steps 1 and 2: backups written while the daemon is stopped are locked at start, unless already expired.
