@@ -5,6 +5,20 @@ import { AppError } from '../errors.js';
 
 export type Progress = (done: number, total: number) => void;
 
+// A progress line on stderr while `run` runs, at a terminal only and when `shown` (never with --json); cleared after.
+export async function withProgress<T>(
+  shown: boolean,
+  label: (done: number, total: number) => string,
+  run: (progress: Progress | undefined) => Promise<T>,
+): Promise<T> {
+  if (!shown || !process.stderr.isTTY) return run(undefined);
+  try {
+    return await run((done, total) => process.stderr.write(`\r${label(done, total)}`));
+  } finally {
+    process.stderr.write('\r\x1b[K');
+  }
+}
+
 export interface RemoteError {
   remote: string;
   code: string;
@@ -24,21 +38,14 @@ export async function forEachRemote<R>(
 ): Promise<Outcome<R>[]> {
   const outcomes: Outcome<R>[] = [];
   for (const remote of remotes) {
-    const progress: Progress | undefined =
-      !options.json && process.stderr.isTTY
-        ? (done, total) => process.stderr.write(`\r${options.progressLabel(remote, done, total)}`)
-        : undefined;
+    const label = (done: number, total: number): string => options.progressLabel(remote, done, total);
     try {
-      outcomes.push({
-        remote: remote.id,
-        result: await run(await openRemoteContext(remote, config.indexPath), progress),
-      });
+      const context = await openRemoteContext(remote, config.indexPath);
+      outcomes.push({ remote: remote.id, result: await withProgress(!options.json, label, (p) => run(context, p)) });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       const { code, message, hint } = error;
       outcomes.push({ remote: remote.id, error: { remote: remote.id, code, message, hint } });
-    } finally {
-      if (progress) process.stderr.write('\r\x1b[K');
     }
   }
   return outcomes;

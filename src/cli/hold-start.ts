@@ -14,6 +14,7 @@ import { createLogger } from '../log/logger.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
 import { takeIndexTurn, type IndexTurn } from './daemon-turn.js';
 import type { LockHolder } from '../lock/instance-lock.js';
+import { withProgress } from './each-remote.js';
 import { EXIT } from './exit-codes.js';
 import { adminName } from './hold.js';
 import { printJson, type Io } from './io.js';
@@ -63,17 +64,10 @@ export async function runHoldStart(
       ? undefined
       : newHold({ ...options, vm, since: now, ms: holdMs, by: adminName(), id: randomUUID() });
     if (hold !== undefined) await recordHold(context, hold, turn?.daemon, io);
-    const progress = !options.json && process.stderr.isTTY;
-    const report = await liftVm(context, new IoctlAdapter(), {
-      vm,
-      ...(backupInstant === undefined ? {} : { backupInstant }),
-      now,
-      dryRun: options.dryRun,
-      ...(progress
-        ? { onProgress: (done, total) => process.stderr.write(`\rlifting VM ${vm}: ${done}/${total}`) }
-        : {}),
-    });
-    if (progress) process.stderr.write('\r\x1b[K');
+    const label = (done: number, total: number): string => `lifting VM ${vm}: ${done}/${total}`;
+    const report = await withProgress(!options.json, label, (onProgress) =>
+      liftVm(context, new IoctlAdapter(), { vm, backupInstant, now, dryRun: options.dryRun, onProgress }),
+    );
     if (options.json) printJson(io, toJson(report, hold));
     else for (const line of describe(report, hold)) io.out(line);
     const troubled = [report.failed, report.suspicious, report.unreadableEntries, report.stillImmutable].some(

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { loadConfig } from '../config/load.js';
 import { AppError } from '../errors.js';
 import { stageRestore, type StageReport } from '../stage/stage.js';
+import { withProgress } from './each-remote.js';
 import { EXIT } from './exit-codes.js';
 import { printJson, type Io } from './io.js';
 import { renderError } from './render.js';
@@ -23,14 +24,10 @@ export async function runStageRestore(options: StageRestoreCommandOptions, io: I
   try {
     const config = loadConfig(options.config);
     const [remote] = selectRemotes(config.remotes, options.remote);
-    const progress =
-      !options.json && !options.dryRun && process.stderr.isTTY
-        ? (done: number, total: number) =>
-            process.stderr.write(`\rstaging: ${formatBytes(done)} of ${formatBytes(total)} copied and read back`)
-        : undefined;
-    let report: StageReport;
-    try {
-      report = await stageRestore({
+    const label = (done: number, total: number): string =>
+      `staging: ${formatBytes(done)} of ${formatBytes(total)} copied and read back`;
+    const report = await withProgress(!options.json && !options.dryRun, label, (onProgress) =>
+      stageRestore({
         remote: remote!,
         remotes: config.remotes,
         vm: options.vm,
@@ -39,11 +36,9 @@ export async function runStageRestore(options: StageRestoreCommandOptions, io: I
         dryRun: options.dryRun,
         now: clock.now(),
         jsonSettleMs: config.jsonSettleMs,
-        onProgress: progress,
-      });
-    } finally {
-      if (progress) process.stderr.write('\r\x1b[K');
-    }
+        onProgress,
+      }),
+    );
     if (options.json) printJson(io, { ok: report.refusals.length === 0, ...report });
     else for (const line of describe(report)) io.out(line);
     return report.refusals.length === 0 ? EXIT.ok : EXIT.failure;
