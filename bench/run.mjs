@@ -1,6 +1,11 @@
 // The benchmark of issue 5: builds a realistic remote under /tmp and runs the real CLI as separate processes.
 //   node bench/run.mjs [--scale F] [--out FILE] [--growth] [--growth-base F] [--profile DIR] [--keep-logs]
 //                      [--fs tmp|ext4-loop] [--memory] [--runs N] [--log-level debug] [--quick]
+//                      [--lift-repeats N] [--stop-after-lift]
+// --lift-repeats N (full runs) lifts the flat remote N times on the same state: after each run but the last, its units
+//   are locked again by hand and the index copied back from before the lift (untimed). --stop-after-lift ends a full
+//   run after step 7 (no floors, no rebuild-index): with both, the lift alone is measured again and again in one build
+//   of the remote (bench/lift-watch.mjs samples what it waits on).
 // --runs N repeats each scale N times and prints, after each run's table, one of medians (each figure's median).
 // --quick: the guard of issue 25, 2 to 3 minutes at its default scale 0.5 and --fs ext4-loop: idle latency (10
 //   samples), the burst, the catch-up and the lift only, each printed as a ratio to its floor measured in the same run
@@ -72,6 +77,8 @@ function parseArgs(argv) {
     quick: false,
     runs: 1,
     logLevel: 'info',
+    liftRepeats: 1,
+    stopAfterLift: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -86,6 +93,8 @@ function parseArgs(argv) {
     else if (a === '--quick') args.quick = true;
     else if (a === '--runs') args.runs = Number(argv[++i]);
     else if (a === '--log-level') args.logLevel = argv[++i];
+    else if (a === '--lift-repeats') args.liftRepeats = Number(argv[++i]);
+    else if (a === '--stop-after-lift') args.stopAfterLift = true;
     else if (a === '--help' || a === '-h') {
       const text = fs.readFileSync(SELF, 'utf8').split('\n');
       console.log(
@@ -106,6 +115,11 @@ function parseArgs(argv) {
   for (const key of ['scale', 'growthBase'])
     if (!(args[key] > 0)) throw new Error(`--${key} must be a positive number`);
   if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs must be a whole number, 1 or more');
+  if (!Number.isInteger(args.liftRepeats) || args.liftRepeats < 1)
+    throw new Error('--lift-repeats must be a whole number, 1 or more');
+  if ((args.liftRepeats > 1 || args.stopAfterLift) && (args.quick || args.growth || args.memory))
+    throw new Error('--lift-repeats and --stop-after-lift are for full runs: not with --quick, --growth or --memory');
+  if (args.stopAfterLift && args.runs > 1) throw new Error('--stop-after-lift runs once: not with --runs');
   if (!['trace', 'debug', 'info'].includes(args.logLevel)) throw new Error('--log-level must be trace, debug or info');
   if (!['tmp', 'ext4-loop'].includes(args.fs))
     throw new Error("--fs must be tmp (the machine's /tmp) or ext4-loop (a fresh ext4 image, loop-mounted)");
@@ -799,6 +813,33 @@ function liftRemoteRun(ctx, id) {
   };
 }
 
+// The index as it stands before the lift, copied aside (cp -a: window records and entries as they were).
+function copyIndex(ctx) {
+  const copy = `${ctx.indexPath}.before-lift`;
+  spawnSync('cp', ['-a', ctx.indexPath, copy], { env: ENV });
+  return copy;
+}
+
+// The flat remote's lift again on the same state, `count` times: its units locked again by hand and the index copied
+// back from before the lift (both untimed), then the lift run and timed as the first.
+function repeatFlatLift(ctx, beforeLift, count) {
+  const flat = Object.entries(ctx.groups)
+    .filter(([name]) => !DIRS_GROUPS.has(name))
+    .flatMap(([, g]) => allPaths(g));
+  const repeats = [];
+  for (let i = 0; i < count; i++) {
+    xargs('chattr', ['+i'], flat);
+    fs.rmSync(ctx.indexPath, { recursive: true, force: true });
+    spawnSync('cp', ['-a', beforeLift, ctx.indexPath], { env: ENV });
+    spawnSync('sync', ['-f', ctx.indexPath], { env: ENV });
+    const run = liftRemoteRun(ctx, REMOTE_ID);
+    const still = countImmutable(flat);
+    repeats.push({ ms: run.ms, cpuMs: run.cpuMs, unlocked: run.unlocked, status: run.status, stillImmutable: still });
+    log(`flat lift again (${i + 2}): ${fmt(run.ms)} ms (CPU ${fmt(run.cpuMs)} ms), ${fmt(run.unlocked)} unlocked`);
+  }
+  return repeats;
+}
+
 // The floor of the flat remote's lift alone: chattr -i of every group but the VHD directories and date folders.
 const DIRS_GROUPS = new Set(['vhdDirs', 'metadata']);
 function flatFloorMs(floorRun) {
@@ -911,7 +952,14 @@ async function runOnce(scale, args) {
     r.index = indexSize(ctx);
     r.indexFloor = indexFloor(ctx, r.index.entries);
     log(`${label}: 7 lift of everything`);
+    const beforeLift = args.liftRepeats > 1 ? copyIndex(ctx) : undefined;
     r.lift = lift(ctx);
+    log(`${label}: flat lift ${fmt(r.lift.flat.ms)} ms (CPU ${fmt(r.lift.flat.cpuMs)} ms)`);
+    if (beforeLift) r.liftRepeats = repeatFlatLift(ctx, beforeLift, args.liftRepeats - 1);
+    if (args.stopAfterLift) {
+      r.stoppedAfterLift = true;
+      return r;
+    }
     log(`${label}: 11 floor chattr +i, then 8 rebuild-index, then floor chattr -i`);
     r.floorLock = floor(ctx, '+i');
     r.rebuild = rebuild(ctx);
@@ -1265,6 +1313,22 @@ const fmt = (x, d = 0) =>
 const ratio = (x, f) => (f > 0 && Number.isFinite(x) ? `${(x / f).toFixed(1)}x` : '-');
 const yes = (b) => (b ? 'yes' : '**NO**');
 
+// --stop-after-lift: the lift runs only.
+function liftOnlyTable(r) {
+  const rows = [
+    ['flat lift, first run', r.lift.flat],
+    ...(r.lift.dirs ? [['VHD directories + date folders', r.lift.dirs]] : []),
+    ...(r.liftRepeats ?? []).map((run, i) => [`flat lift, run ${i + 2}`, run]),
+  ];
+  return [
+    `scale ${r.scale}, stopped after the lift`,
+    '',
+    '| lift | units | wall | CPU |',
+    '| --- | ---: | ---: | ---: |',
+    ...rows.map(([what, run]) => `| ${what} | ${fmt(run.unlocked)} | ${fmt(run.ms)} ms | ${fmt(run.cpuMs)} ms |`),
+  ].join('\n');
+}
+
 function table(r) {
   const fl = r.floorLock.byGroup;
   const idleE = r.idle['existing VM folder'];
@@ -1481,6 +1545,10 @@ async function main() {
           ? await quickRun(scale, args)
           : await runOnce(scale, args);
       same.push(r);
+      if (r.stoppedAfterLift) {
+        console.log(liftOnlyTable(r) + '\n');
+        continue;
+      }
       console.log((args.memory ? memoryTable(r) : args.quick ? quickTable(r) : table(r)) + '\n');
     }
     const r = same.length === 1 ? same[0] : medianOf(same);
