@@ -1,11 +1,12 @@
 // The benchmark of issue 5: builds a realistic remote under /tmp and runs the real CLI as separate processes.
 //   node bench/run.mjs [--scale F] [--out FILE] [--growth] [--growth-base F] [--profile DIR] [--keep-logs]
 //                      [--fs tmp|ext4-loop] [--memory] [--runs N] [--log-level debug] [--quick]
-//                      [--lift-repeats N] [--stop-after-lift]
+//                      [--lift-repeats N] [--lift-threads 4,16] [--stop-after-lift]
 // --lift-repeats N (full runs) lifts the flat remote N times on the same state: after each run but the last, its units
 //   are locked again by hand and the index copied back from before the lift (untimed). --stop-after-lift ends a full
 //   run after step 7 (no floors, no rebuild-index): with both, the lift alone is measured again and again in one build
-//   of the remote (bench/lift-watch.mjs samples what it waits on).
+//   of the remote (bench/lift-watch.mjs samples what it waits on). --lift-threads A,B,.. runs the repeats with those
+//   UV_THREADPOOL_SIZE values in turn (the first run keeps the default). Each lift run's discards are recorded.
 // --runs N repeats each scale N times and prints, after each run's table, one of medians (each figure's median).
 // --quick: the guard of issue 25, 2 to 3 minutes at its default scale 0.5 and --fs ext4-loop: idle latency (10
 //   samples), the burst, the catch-up and the lift only, each printed as a ratio to its floor measured in the same run
@@ -56,7 +57,14 @@ const JOB_ID = 'a1b2c3d4-0000-4000-8000-000000000001';
 const DISKS_PER_VM = 4;
 const BLOCKS_PER_VHD_DIR = 1100; // blocks/0/0..999 and blocks/1/0..99, as vhd-lib lays them out (block id / 1000)
 const XARGS_BATCH = 4096;
-const FULL = { burstVms: 5000, vhdDirVms: 75, configBackups: 24, pools: 2, poolBackups: 12, catchUpVms: 1000 };
+const FULL = {
+  burstVms: 5000,
+  vhdDirVms: 75,
+  configBackups: 24,
+  pools: 2,
+  poolBackups: 12,
+  catchUpVms: 1000,
+};
 const IDLE_SAMPLES = 20; // per kind (existing VM folder, new VM folder); not scaled
 const QUICK_IDLE_SAMPLES = 10;
 const QUICK_SCALE = 0.5;
@@ -78,6 +86,7 @@ function parseArgs(argv) {
     runs: 1,
     logLevel: 'info',
     liftRepeats: 1,
+    liftThreads: undefined,
     stopAfterLift: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -95,6 +104,7 @@ function parseArgs(argv) {
     else if (a === '--log-level') args.logLevel = argv[++i];
     else if (a === '--lift-repeats') args.liftRepeats = Number(argv[++i]);
     else if (a === '--stop-after-lift') args.stopAfterLift = true;
+    else if (a === '--lift-threads') args.liftThreads = argv[++i].split(',').map(Number);
     else if (a === '--help' || a === '-h') {
       const text = fs.readFileSync(SELF, 'utf8').split('\n');
       console.log(
@@ -119,6 +129,8 @@ function parseArgs(argv) {
     throw new Error('--lift-repeats must be a whole number, 1 or more');
   if ((args.liftRepeats > 1 || args.stopAfterLift) && (args.quick || args.growth || args.memory))
     throw new Error('--lift-repeats and --stop-after-lift are for full runs: not with --quick, --growth or --memory');
+  if (args.liftThreads?.some((n) => !Number.isInteger(n) || n < 1 || n > 1024))
+    throw new Error('--lift-threads takes thread pool sizes, 1 to 1024, comma-separated');
   if (args.stopAfterLift && args.runs > 1) throw new Error('--stop-after-lift runs once: not with --runs');
   if (!['trace', 'debug', 'info'].includes(args.logLevel)) throw new Error('--log-level must be trace, debug or info');
   if (!['tmp', 'ext4-loop'].includes(args.fs))
@@ -258,7 +270,12 @@ class LogTail {
     line.at = line.time ? Date.parse(line.time) : Date.now();
     this.lines.push(line);
     if (typeof line.msg === 'string' && line.msg.startsWith('locked ') && line.backup) {
-      this.locked.set(line.backup, { at: line.at, latencyMs: line.latencyMs, units: line.units, failed: line.failed });
+      this.locked.set(line.backup, {
+        at: line.at,
+        latencyMs: line.latencyMs,
+        units: line.units,
+        failed: line.failed,
+      });
     }
     if (line.level === 'error' || line.level === 'fatal') this.errors.push(line);
   }
@@ -298,7 +315,13 @@ async function startDaemon(ctx) {
   });
   fs.closeSync(out);
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const daemon = { child, tail: new LogTail(logFile), spawnedAt, exited, exit: undefined };
+  const daemon = {
+    child,
+    tail: new LogTail(logFile),
+    spawnedAt,
+    exited,
+    exit: undefined,
+  };
   exited.then((e) => (daemon.exit = e));
   ctx.daemon = daemon;
   liveChildren.add(child);
@@ -343,14 +366,18 @@ async function stopDaemon(ctx) {
   }
   daemon.tail.poll();
   ctx.daemonErrors.push(...daemon.tail.errors);
-  return { peakRssMb: rss, stoppedMs, exit: exit ?? { signal: 'SIGKILL', lingeredAfterStopped: true } };
+  return {
+    peakRssMb: rss,
+    stoppedMs,
+    exit: exit ?? { signal: 'SIGKILL', lingeredAfterStopped: true },
+  };
 }
 
-function runCli(ctx, name, prefix, args) {
+function runCli(ctx, name, prefix, args, env = ENV) {
   const [command, ...rest] = [...prefix, process.execPath, ...nodeArgs(ctx, name), BIN, ...args];
   const t0 = hrMs();
   const result = spawnSync(command, rest, {
-    env: ENV,
+    env,
     encoding: 'utf8',
     maxBuffer: 1024 * 1024 * 1024,
     timeout: TIMEOUT_MS,
@@ -382,7 +409,12 @@ function xargs(command, flags, paths) {
     encoding: 'utf8',
     maxBuffer: 1024 * 1024 * 1024,
   });
-  return { ms: hrMs() - t0, stdout: result.stdout, stderr: result.stderr, status: result.status };
+  return {
+    ms: hrMs() - t0,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    status: result.status,
+  };
 }
 
 // One batched `lsattr -d` pass: how many of the paths carry the immutable flag.
@@ -714,14 +746,21 @@ function indexFloor(ctx, count) {
   for (let i = 0; i < count; i++) fs.unlinkSync(path.join(folder, String(i)));
   const unlinkMs = hrMs() - t0;
   fs.rmdirSync(folder);
-  return { files: count, createMs, unlinkMs, createUsPerFile: (1000 * createMs) / count };
+  return {
+    files: count,
+    createMs,
+    unlinkMs,
+    createUsPerFile: (1000 * createMs) / count,
+  };
 }
 
 // Every remote's index folder together.
 function indexSize(ctx) {
   const folders = ctx.remoteIds.map((id) => path.join(ctx.indexPath, id));
   const entries = Number(
-    spawnSync('sh', ['-c', 'find "$@" -type f | wc -l', 'sh', ...folders], { encoding: 'utf8' }).stdout.trim(),
+    spawnSync('sh', ['-c', 'find "$@" -type f | wc -l', 'sh', ...folders], {
+      encoding: 'utf8',
+    }).stdout.trim(),
   );
   // du -c: the last line is the total.
   const total = (flags) =>
@@ -786,24 +825,47 @@ function lift(ctx) {
   };
 }
 
-function liftRemoteRun(ctx, id) {
+// The discard counters of the disk under `dir` (/sys/block/<dev>/stat, fields 12 and 15): on a filesystem mounted with
+// `discard` each unlink that frees a block waits for one (docs/performance.md), so they say how much of a lift's wall
+// time the disk took. Undefined where the kernel does not count them.
+function discardsUnder(dir) {
+  const { dev } = fs.statSync(dir);
+  const text = fs.readFileSync(
+    `/sys/dev/block/${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}/stat`,
+    'utf8',
+  );
+  const f = text.trim().split(/\s+/).map(Number);
+  return f.length >= 15 ? { count: f[11], ms: f[14] } : undefined;
+}
+
+function liftRemoteRun(ctx, id, threads) {
   // The clock guard rightly freezes lifting after an 8-day jump within one boot: --accept-clock is the admin's word
   // that the (simulated) clock is right, as after a real clock change.
   // GNU time: the CPU of the lift's Node process, which a loaded machine moves less than the wall time. Not its flag
   // helpers': they end on their own once it exits, never waited for, so their time is not counted.
   const times = path.join(ctx.dir, `lift-${id}.time`);
+  const discards0 = discardsUnder(ctx.dir);
   const run = runCli(
     ctx,
     id === REMOTE_ID ? 'lift' : `lift-${id}`,
     ['/usr/bin/time', '-f', '%U %S', '-o', times, 'faketime', '-f', '+8d'],
     ['lift', '--config', ctx.config, '--remote', id, '--accept-clock', '--json'],
+    threads === undefined ? ENV : { ...ENV, UV_THREADPOOL_SIZE: String(threads) },
   );
+  const discards1 = discardsUnder(ctx.dir);
   const report = run.json?.remotes?.[0];
   const endedAt = Date.now();
   const [user, system] = fs.readFileSync(times, 'utf8').trim().split('\n').pop().split(' ').map(Number);
   return {
     ms: run.ms,
     cpuMs: 1000 * (user + system),
+    ...(discards0 && discards1
+      ? {
+          discards: discards1.count - discards0.count,
+          discardDiskMs: discards1.ms - discards0.ms,
+        }
+      : {}),
+    ...(threads === undefined ? {} : { threads }),
     at: { started: endedAt - run.ms, ended: endedAt },
     status: run.status,
     unlocked: report?.unlocked,
@@ -822,7 +884,7 @@ function copyIndex(ctx) {
 
 // The flat remote's lift again on the same state, `count` times: its units locked again by hand and the index copied
 // back from before the lift (both untimed), then the lift run and timed as the first.
-function repeatFlatLift(ctx, beforeLift, count) {
+function repeatFlatLift(ctx, beforeLift, count, threads) {
   const flat = Object.entries(ctx.groups)
     .filter(([name]) => !DIRS_GROUPS.has(name))
     .flatMap(([, g]) => allPaths(g));
@@ -832,13 +894,20 @@ function repeatFlatLift(ctx, beforeLift, count) {
     fs.rmSync(ctx.indexPath, { recursive: true, force: true });
     spawnSync('cp', ['-a', beforeLift, ctx.indexPath], { env: ENV });
     spawnSync('sync', ['-f', ctx.indexPath], { env: ENV });
-    const run = liftRemoteRun(ctx, REMOTE_ID);
+    const run = liftRemoteRun(ctx, REMOTE_ID, threads?.[i % threads.length]);
     const still = countImmutable(flat);
-    repeats.push({ ms: run.ms, cpuMs: run.cpuMs, unlocked: run.unlocked, status: run.status, stillImmutable: still });
-    log(`flat lift again (${i + 2}): ${fmt(run.ms)} ms (CPU ${fmt(run.cpuMs)} ms), ${fmt(run.unlocked)} unlocked`);
+    const { at: _at, ...figures } = run;
+    repeats.push({ ...figures, stillImmutable: still });
+    log(`flat lift again (${i + 2}): ${liftFigures(run)}, ${fmt(run.unlocked)} unlocked`);
   }
   return repeats;
 }
+
+const liftFigures = (run) =>
+  `${fmt(run.ms)} ms (CPU ${fmt(run.cpuMs)} ms` +
+  (run.discards === undefined ? '' : `; ${fmt(run.discards)} discards, ${fmt(run.discardDiskMs)} ms on the disk`) +
+  (run.threads === undefined ? '' : `; UV_THREADPOOL_SIZE ${run.threads}`) +
+  ')';
 
 // The floor of the flat remote's lift alone: chattr -i of every group but the VHD directories and date folders.
 const DIRS_GROUPS = new Set(['vhdDirs', 'metadata']);
@@ -954,8 +1023,8 @@ async function runOnce(scale, args) {
     log(`${label}: 7 lift of everything`);
     const beforeLift = args.liftRepeats > 1 ? copyIndex(ctx) : undefined;
     r.lift = lift(ctx);
-    log(`${label}: flat lift ${fmt(r.lift.flat.ms)} ms (CPU ${fmt(r.lift.flat.cpuMs)} ms)`);
-    if (beforeLift) r.liftRepeats = repeatFlatLift(ctx, beforeLift, args.liftRepeats - 1);
+    log(`${label}: flat lift ${liftFigures(r.lift.flat)}`);
+    if (beforeLift) r.liftRepeats = repeatFlatLift(ctx, beforeLift, args.liftRepeats - 1, args.liftThreads);
     if (args.stopAfterLift) {
       r.stoppedAfterLift = true;
       return r;
@@ -1014,7 +1083,11 @@ function burstRenamedIn(ctx) {
     fs.renameSync(vm.folder, folder);
     ctx.vms.push({ folder, vdis: vm.vdis });
     const moved = (p) => path.join(folder, path.relative(vm.folder, p));
-    return { label: moved(backup.label), flat: backup.flat.map(moved), recursive: [] };
+    return {
+      label: moved(backup.label),
+      flat: backup.flat.map(moved),
+      recursive: [],
+    };
   });
 }
 
@@ -1147,7 +1220,12 @@ async function memoryRun(scale, args) {
       const dt = nextDatetime(ctx);
       for (const vm of ctx.vms) addBackup(group, writeFlatBackup(vm, dt));
     }
-    const retained = { vms, backups: vms * RETAINED, units: allPaths(group).length, writeMs: hrMs() - t0 };
+    const retained = {
+      vms,
+      backups: vms * RETAINED,
+      units: allPaths(group).length,
+      writeMs: hrMs() - t0,
+    };
     r.retained = retained;
     log(`${label}: a. start: the daemon locks all ${retained.units} units`);
     let started = await startDaemon(ctx);
@@ -1218,10 +1296,24 @@ function generateIndex(ctx, count) {
     );
     const entry = lockedEntry(
       pendingEntry(
-        { remote: REMOTE_ID, path: unit, kind: 'vm', recursive: false, backup: unit, backupInstant: instant },
+        {
+          remote: REMOTE_ID,
+          path: unit,
+          kind: 'vm',
+          recursive: false,
+          backup: unit,
+          backupInstant: instant,
+        },
         instant,
       ),
-      { dev: '1', ino: String(i), size: '4096', mtimeNs: '0', ctimeNs: '0', birthtimeNs: '0' },
+      {
+        dev: '1',
+        ino: String(i),
+        size: '4096',
+        mtimeNs: '0',
+        ctimeNs: '0',
+        birthtimeNs: '0',
+      },
       instant,
     );
     const folder = path.join(ctx.indexPath, REMOTE_ID, entry.day);
@@ -1308,7 +1400,10 @@ process.on('exit', () => {
 
 const fmt = (x, d = 0) =>
   typeof x === 'number' && Number.isFinite(x)
-    ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
+    ? x.toLocaleString('en-US', {
+        minimumFractionDigits: d,
+        maximumFractionDigits: d,
+      })
     : '-';
 const ratio = (x, f) => (f > 0 && Number.isFinite(x) ? `${(x / f).toFixed(1)}x` : '-');
 const yes = (b) => (b ? 'yes' : '**NO**');
@@ -1323,9 +1418,13 @@ function liftOnlyTable(r) {
   return [
     `scale ${r.scale}, stopped after the lift`,
     '',
-    '| lift | units | wall | CPU |',
-    '| --- | ---: | ---: | ---: |',
-    ...rows.map(([what, run]) => `| ${what} | ${fmt(run.unlocked)} | ${fmt(run.ms)} ms | ${fmt(run.cpuMs)} ms |`),
+    '| lift | units | wall | CPU | discards (disk time) | thread pool |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      ([what, run]) =>
+        `| ${what} | ${fmt(run.unlocked)} | ${fmt(run.ms)} ms | ${fmt(run.cpuMs)} ms | ` +
+        `${fmt(run.discards)} (${fmt(run.discardDiskMs)} ms) | ${run.threads ?? 'default'} |`,
+    ),
   ].join('\n');
 }
 
@@ -1575,8 +1674,17 @@ async function main() {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(
     out,
-    JSON.stringify({ date, machine: machine(), args, runs, ...(repeats.length > 0 ? { repeats } : {}) }, null, 2) +
-      '\n',
+    JSON.stringify(
+      {
+        date,
+        machine: machine(),
+        args,
+        runs,
+        ...(repeats.length > 0 ? { repeats } : {}),
+      },
+      null,
+      2,
+    ) + '\n',
   );
   log(`wrote ${out}`);
   unmountFreshExt4();
