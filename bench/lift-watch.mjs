@@ -77,6 +77,11 @@ function diskStat() {
     flushMs: f[16],
   };
 }
+// The machine's CPU ticks (/proc/stat): user+nice, system (with irq), idle, iowait, steal (a VM's vCPU not run).
+function cpuTicks() {
+  const f = (read('/proc/stat') ?? '').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { user: f[0] + f[1], system: f[2] + f[5] + f[6], idle: f[3], iowait: f[4], steal: f[7] };
+}
 const psi = () => {
   const t = read('/proc/pressure/io') ?? '';
   const total = (kind) => Number(t.match(new RegExp(`^${kind} .*total=(\\d+)`, 'm'))?.[1] ?? NaN);
@@ -92,6 +97,8 @@ async function watchOne(lift) {
   let samples = 0;
   const disk0 = diskStat();
   const psi0 = psi();
+  const cpu0Machine = cpuTicks();
+  let lastCpu = cpu0Machine;
   let lastDisk = disk0;
   let lastSecond = t0;
   let main = { R: 0, S: 0, D: 0, other: 0 };
@@ -135,10 +142,14 @@ async function watchOne(lift) {
     const t = Date.now();
     if (t - lastSecond >= 1000) {
       const d = diskStat();
+      const c = cpuTicks();
+      const dc = (k) => c[k] - lastCpu[k];
+      lastCpu = c;
       timeline.push(
         `${now()} +${((t - t0) / 1000).toFixed(1)}s threads-in-D ${inD} main-cpu ${cpuLast - cpu0} ticks; disk: ` +
           `discards ${d.discards - lastDisk.discards} (${d.discardMs - lastDisk.discardMs} ms), ` +
-          `writes ${d.writes - lastDisk.writes} (${d.writeMs - lastDisk.writeMs} ms), flushes ${d.flushes - lastDisk.flushes}, in flight ${d.inFlight}`,
+          `writes ${d.writes - lastDisk.writes} (${d.writeMs - lastDisk.writeMs} ms), flushes ${d.flushes - lastDisk.flushes}, in flight ${d.inFlight}; ` +
+          `cpu ticks: user ${dc('user')} sys ${dc('system')} idle ${dc('idle')} iowait ${dc('iowait')} steal ${dc('steal')}`,
       );
       lastDisk = d;
       lastSecond = t;
@@ -147,6 +158,8 @@ async function watchOne(lift) {
   }
   const disk1 = diskStat();
   const psi1 = psi();
+  const cpu1Machine = cpuTicks();
+  const dm = (k) => cpu1Machine[k] - cpu0Machine[k];
   const wallMs = Date.now() - t0;
   const pct = (n, of) => `${((100 * n) / of).toFixed(1)} %`;
   const lines = [`# lift pid ${lift.pid}, ${wallMs} ms watched, ${samples} samples (${lift.cmd})`];
@@ -165,6 +178,10 @@ async function watchOne(lift) {
     `## disk ${args.dev} over the run: discards ${dd('discards')} (${dd('discardSectors') / 2} KiB, ${dd('discardMs')} ms in all), ` +
       `writes ${dd('writes')} (${dd('writeMs')} ms), flushes ${dd('flushes')} (${dd('flushMs')} ms), reads ${dd('reads')}, busy ${dd('ioTicks')} ms; ` +
       `io pressure: some ${((psi1.some - psi0.some) / 1000).toFixed(0)} ms, full ${((psi1.full - psi0.full) / 1000).toFixed(0)} ms`,
+  );
+  lines.push(
+    `## machine CPU ticks over the run (2 CPUs, 100 a second each): user ${dm('user')}, system ${dm('system')}, ` +
+      `idle ${dm('idle')}, iowait ${dm('iowait')}, steal ${dm('steal')}; the lift's main thread: ${cpuLast - cpu0}`,
   );
   lines.push('## per second', ...timeline);
   return lines.join('\n');
