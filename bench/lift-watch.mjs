@@ -143,7 +143,8 @@ async function watchOne(lift) {
     if (t - lastSecond >= 1000) {
       const d = diskStat();
       const c = cpuTicks();
-      const dc = (k) => c[k] - lastCpu[k];
+      const was = lastCpu;
+      const dc = (k) => c[k] - was[k];
       lastCpu = c;
       timeline.push(
         `${now()} +${((t - t0) / 1000).toFixed(1)}s threads-in-D ${inD} main-cpu ${cpuLast - cpu0} ticks; disk: ` +
