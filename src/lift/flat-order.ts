@@ -4,14 +4,15 @@ import type { RemoteContext } from '../context/remote-context.js';
 import { isFlatVhdName } from '../remote/model.js';
 import { isVmMetadataName } from '../remote/datetime.js';
 import { yieldIfDue } from '../concurrency.js';
-import { withHeldRemote } from '../remote/held.js';
+import { isPlainlyBelow, withHeldRemote } from '../remote/held.js';
 import { relativeIn, vdiFolderPaths } from '../remote/read.js';
 import type { RemoteRoot } from '../remote/root.js';
 import type { LiftCandidate } from './plan.js';
 
 // Pure: the VM folder and datetime of a VM backup's json (`<root>/xo-vm-backups/<vm>/<dt>.json`), or undefined.
 export function jsonBackup(root: string, unit: string): { vmFolder: string; datetime: string } | undefined {
-  const parts = path.relative(root, unit).split(path.sep);
+  // A plain path (as the index writes them) is cut without path.relative: this runs for every unit a pass lifts.
+  const parts = (isPlainlyBelow(root, unit) ? unit.slice(root.length + 1) : path.relative(root, unit)).split(path.sep);
   const [tree, vm, name] = parts;
   if (parts.length !== 3 || tree !== 'xo-vm-backups' || vm === undefined || name === undefined) return undefined;
   if (vm.startsWith('.') || !isVmMetadataName(name)) return undefined;
@@ -23,12 +24,13 @@ export function jsonBackup(root: string, unit: string): { vmFolder: string; date
 // VHD locked (a newer backup's chain in an index written before jsons were claimed with it, a failed unlock, a window
 // record), the json waits for a later pass; a pass asks at its end (lift/pass.ts), once its chunks are unlocked. A VM
 // folder that cannot be listed keeps its jsons locked.
-// `unlocked`: VHDs this pass has unlocked, or with dryRun would have, so they hold nothing back.
+// `unlocked`: VHDs this pass has unlocked (the helper cleared that very file, which nothing but root can lock again) or
+// found gone, or with dryRun would have unlocked: they hold nothing back, and are neither looked for nor read.
 export async function holdJsonsOverLockedVhds(
   remote: RemoteContext,
   attributes: AttributesAdapter,
   candidates: readonly LiftCandidate[],
-  unlocked: ReadonlySet<string> = new Set(),
+  unlocked: ReadonlySet<string>,
 ): Promise<{ unlock: LiftCandidate[]; held: LiftCandidate[] }> {
   const unlocking = new Set([...candidates.map((c) => c.path), ...unlocked]);
   const jsonsByVm = new Map<string, { candidate: LiftCandidate; datetime: string }[]>();

@@ -39,8 +39,8 @@ export class LiftPass {
   #done = 0;
   // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
   #lastLifted: ChunkLifted | undefined;
-  // VM jsons due, lifted at the end of the pass once their flat VHDs are (lift/flat-order.ts), and, in a dry run, the
-  // units this pass would unlock.
+  // VM jsons due, lifted at the end of the pass once their flat VHDs are (lift/flat-order.ts), and the units this pass
+  // unlocked or found gone (in a dry run: would unlock).
   #held: LiftCandidate[] = [];
   readonly #unlocked = new Set<string>();
 
@@ -119,9 +119,9 @@ export class LiftPass {
   async #clearChunk(checked: CheckedChunk, names: number): Promise<void> {
     const ready = this.#deferWhileXoRuns(checked);
     const { dryRun } = this.#options;
-    if (dryRun) for (const { candidate } of ready.safe) this.#unlocked.add(candidate.path);
     const forgetLast = (): Promise<void> => this.#forgetLast();
     this.#lastLifted = await clearChunk(this.#remote, this.#attributes, ready, { dryRun }, this.#report, forgetLast);
+    for (const { path } of [...this.#lastLifted.unlocked, ...this.#lastLifted.gone]) this.#unlocked.add(path);
     this.#done += names;
     this.#options.onProgress?.(this.#done, this.#names.total);
   }
@@ -152,20 +152,19 @@ export class LiftPass {
     return own;
   }
 
-  // The jsons, once every chunk is unlocked, a chunk at a time: those whose flat VHDs went too (their flags read, not
-  // what was asked: an unlock that failed leaves its VHD locked; a dry run asks only) are unlocked now, the others
-  // wait for a later pass.
+  // The jsons, once every chunk is unlocked, a chunk at a time: those whose flat VHDs went too (the helper's answers,
+  // not what was asked: an unlock that failed leaves its VHD locked, and its flag is read) are unlocked now, the
+  // others wait for a later pass.
   async #liftHeld(): Promise<void> {
     const held = this.#held;
     this.#held = [];
-    const { dryRun } = this.#options;
     const chunkSize = this.#options.chunkSize ?? CHUNK;
     for (let start = 0; start < held.length; start += chunkSize) {
       const jsons = await holdJsonsOverLockedVhds(
         this.#remote,
         this.#attributes,
         held.slice(start, start + chunkSize),
-        dryRun ? this.#unlocked : new Set(),
+        this.#unlocked,
       );
       this.#report.deferred.push(...jsons.held.map((candidate) => candidate.path));
       if (jsons.unlock.length === 0) continue;

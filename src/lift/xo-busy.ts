@@ -64,8 +64,9 @@ export function deferWhileXoRuns(
 // The lock folder's mtime (never through a link), or undefined when there is none.
 function lockMtime(lock: string): number | undefined {
   try {
-    const stats = lstatSync(lock);
-    return stats.isDirectory() ? stats.mtimeMs : undefined;
+    // Most VM folders have no lock: a miss without a thrown ENOENT, which costs more than the lstat.
+    const stats = lstatSync(lock, { throwIfNoEntry: false });
+    return stats?.isDirectory() === true ? stats.mtimeMs : undefined;
   } catch {
     return undefined;
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import type { RemoteContext } from '../../src/context/remote-context.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -55,5 +56,48 @@ describe("a json is not lifted while its backup's flat VHD stays locked", () => 
     expect(later.unlocked.map((u) => u.path)).toEqual([disk, json]);
     expect(later.deferred).toEqual([]);
     expect(isImmutable(json) || isImmutable(disk)).toBe(false);
+  });
+
+  // The pass trusts the helper's answers for the disks it cleared, not what it asked: a disk whose clear failed is
+  // looked for and its flag read, and its json waits.
+  it('keeps the json locked when the helper fails to clear its disk', async () => {
+    const remote = await tempRemote();
+    const t = Date.UTC(2026, 9, 1, 1, 0, 0);
+    const backup = await writeVmBackup(remote.root, { vm: 'vm1', datetime: xoDatetime(t), disks: [{ type: 'flat' }] });
+    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3_600_000 } });
+    await daemon.stop();
+    const context: RemoteContext = {
+      id: 'r',
+      root: remote.root,
+      realRoot: remote.root,
+      durationMs: 7 * DAY,
+      index: new IndexStore(remote.indexPath, 'r'),
+      encrypted: false,
+    };
+    const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
+    const real = new IoctlAdapter();
+    const failing: AttributesAdapter = {
+      isImmutable: (within, paths) => real.isImmutable(within, paths),
+      async setImmutable(within, targets, immutable) {
+        const outcomes = await real.setImmutable(
+          within,
+          targets.filter((target) => target.path !== disk),
+          immutable,
+        );
+        const failed = targets.some((target) => target.path === disk);
+        return failed
+          ? [...outcomes, { path: disk, status: 'failed', code: 'EIO', message: 'Input/output error' }]
+          : outcomes;
+      },
+    };
+
+    const report = await liftRemote(context, failing, { now: t + 8 * DAY, dryRun: false, all: false });
+    expect(report.failed.map((f) => f.path)).toEqual([disk]);
+    expect(report.deferred).toEqual([backup.label]);
+    expect(isImmutable(disk) && isImmutable(backup.label)).toBe(true);
+
+    const later = await liftRemote(context, real, { now: t + 8 * DAY, dryRun: false, all: false });
+    expect(later.unlocked.map((u) => u.path)).toEqual([disk, backup.label]);
+    expect(isImmutable(disk) || isImmutable(backup.label)).toBe(false);
   });
 });
