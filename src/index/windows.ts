@@ -76,6 +76,11 @@ export class UnitWindows {
     return this.#read(nameOf(identity));
   }
 
+  // The same without a turn of the event loop, for a caller that yields between its own slices (a lift's examine).
+  readNow(identity: Identity): UnitWindow | undefined {
+    return this.#read(nameOf(identity));
+  }
+
   #read(name: string): UnitWindow | undefined {
     const staged = this.#staged.get(name) ?? this.#committing.get(name);
     if (staged !== undefined) return staged;

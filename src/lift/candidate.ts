@@ -3,7 +3,7 @@ import type { RemoteContext } from '../context/remote-context.js';
 import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { isInside } from '../paths.js';
-import { isPlainlyBelow, linkOnPath, NotAFolder, parentOf, withHeldRemote } from '../remote/held.js';
+import { HeldRemote, isPlainlyBelow, linkOnPath, NotAFolder, parentOf } from '../remote/held.js';
 import type { Identity } from '../remote/identity.js';
 import { examineIn, relativeIn, type Examined } from '../remote/read.js';
 import type { LiftCandidate } from './plan.js';
@@ -23,24 +23,50 @@ export interface UnlockChecks {
   repairOf?: string;
 }
 
-// Each candidate that can be a unit examined, a chunk through one walk from the root (remote/held.ts): a folder on
-// its way that is a symbolic link is never followed, and is its answer, as is a folder gone.
+// Each candidate examined and judged, a chunk through one walk from the root (remote/held.ts) in path order: a folder
+// on its way that is a symbolic link is never followed, and is its answer, as is a folder gone. Synchronous between
+// slices: a lift is a command, and the thread pool's hop costs more than these calls (docs/performance.md).
 export async function checkCandidates(
   remote: RemoteContext,
   candidates: readonly LiftCandidate[],
   checks: UnlockChecks,
 ): Promise<Verdict[]> {
-  const inside = candidates.filter((c) => isUnitPath(remote, c.path));
-  const found = await examineUnits(
-    remote,
-    inside.map((c) => c.path),
-  );
-  const examinedOf = new Map(inside.map((c, i) => [c, found[i]]));
-  const verdicts: Verdict[] = [];
-  for (const candidate of candidates)
-    verdicts.push(await checkCandidate(remote, candidate, examinedOf.get(candidate), checks));
+  const verdicts = new Array<Verdict>(candidates.length);
+  const inside: number[] = [];
+  candidates.forEach((candidate, i) => {
+    if (isUnitPath(remote, candidate.path)) inside.push(i);
+    else verdicts[i] = { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
+  });
+  // In path order, so that the units of a folder follow each other and its descriptor is still held (a chunk's index
+  // order scatters them, and the held tree keeps a bounded number of folders open).
+  inside.sort((a, b) => compare(candidates[a]!.path, candidates[b]!.path));
+  let held: HeldRemote;
+  try {
+    held = HeldRemote.open(remote);
+  } catch (error) {
+    // The root itself: not where it was at start (a link), or gone.
+    const found = rootFailure(error);
+    for (const i of inside) verdicts[i] = checkCandidate(remote, candidates[i]!, found, checks);
+    return verdicts;
+  }
+  try {
+    for (let n = 0; n < inside.length; n++) {
+      if (n % SLICE_UNITS === 0) await yieldIfDue();
+      const i = inside[n]!;
+      verdicts[i] = checkCandidate(remote, candidates[i]!, examineUnit(held, candidates[i]!.path), checks);
+    }
+  } finally {
+    held.close();
+  }
   return verdicts;
 }
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// Units examined between two looks at the clock (yieldIfDue): each is a few system calls.
+const SLICE_UNITS = 32;
 
 function isUnitPath(remote: RemoteContext, unit: string): boolean {
   return unit !== remote.root && isPlainlyBelow(remote.root, unit);
@@ -51,45 +77,28 @@ function isUnitPath(remote: RemoteContext, unit: string): boolean {
 type Found = Examined | undefined | typeof FOLDER_GONE | AppError;
 const FOLDER_GONE = 'folder gone';
 
-// In path order, so that the units of a folder follow each other and its descriptor is still held (a chunk's index
-// order scatters them, and the held tree keeps a bounded number of folders open).
-async function examineUnits(remote: RemoteContext, units: readonly string[]): Promise<Found[]> {
-  const order = units.map((_, i) => i).sort((a, b) => (units[a]! < units[b]! ? -1 : units[a]! > units[b]! ? 1 : 0));
+function examineUnit(held: HeldRemote, unit: string): Found {
+  const relative = relativeIn(held, unit);
   try {
-    return await withHeldRemote(remote, async (held) => {
-      const found = new Array<Found>(units.length);
-      for (const i of order) {
-        await yieldIfDue();
-        const unit = units[i]!;
-        const relative = relativeIn(held, unit);
-        try {
-          found[i] = held.folder(parentOf(relative)) === undefined ? FOLDER_GONE : examineIn(held, relative);
-        } catch (error) {
-          if (!(error instanceof NotAFolder)) throw error;
-          found[i] = error.reason === 'not a folder' ? FOLDER_GONE : linkOnPath(unit, error);
-        }
-      }
-      return found;
-    });
+    return held.folder(parentOf(relative)) === undefined ? FOLDER_GONE : examineIn(held, relative);
   } catch (error) {
-    // The root itself: not where it was at start (a link), or gone.
-    if (error instanceof AppError) return units.map(() => error);
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return units.map(() => FOLDER_GONE);
+    if (error instanceof NotAFolder) return error.reason === 'not a folder' ? FOLDER_GONE : linkOnPath(unit, error);
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return FOLDER_GONE;
     throw error;
   }
 }
 
+function rootFailure(error: unknown): Found {
+  if (error instanceof AppError) return error;
+  if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return FOLDER_GONE;
+  throw error;
+}
+
 // The index is trusted, the remote is not: the path must still be inside the root with no symlink on the way,
 // and be the very file that was locked (inode and birth time: the device number can change across reboots).
-async function checkCandidate(
-  remote: RemoteContext,
-  candidate: LiftCandidate,
-  found: Found,
-  checks: UnlockChecks,
-): Promise<Verdict> {
+function checkCandidate(remote: RemoteContext, candidate: LiftCandidate, found: Found, checks: UnlockChecks): Verdict {
   const { path: unit } = candidate;
-  if (!isUnitPath(remote, unit))
-    return { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
   // A locked unit's folder cannot be removed, only renamed: keep the entries until it is back or lifted by hand.
   if (found === FOLDER_GONE)
     return {
@@ -106,25 +115,25 @@ async function checkCandidate(
     };
   const swapped = swapReason(candidate.identity, examined.identity);
   if (swapped !== undefined) return { kind: 'suspicious', reason: swapped };
-  const held = checks.all ? undefined : await heldReason(remote, candidate, examined.identity, checks);
+  const held = checks.all ? undefined : heldReason(remote, candidate, examined.identity, checks);
   if (held !== undefined) return { kind: 'suspicious', reason: held };
   return { kind: 'ok', recursive: candidate.recursive || examined.type === 'directory' };
 }
 
 // An entry never completed with an identity cannot show it is the unit that was locked; a unit locked for a later
 // window under another path (moved, or named again by an earlier-dated alias or json) keeps that window.
-async function heldReason(
+function heldReason(
   remote: RemoteContext,
   candidate: LiftCandidate,
   found: Identity,
   { now, repairOf }: UnlockChecks,
-): Promise<string | undefined> {
+): string | undefined {
   if (candidate.identity === undefined)
     return (
       'its identity was never recorded (a lock that did not complete), so it cannot be shown to be the unit locked; ' +
       'check it, then unlock it by hand (chattr -i) or with lift --all'
     );
-  const window = await remote.index.windows.read(found);
+  const window = remote.index.windows.readNow(found);
   if (window === undefined || window.until <= now) return undefined;
   // The window stays recorded: once the repair lift's hold ends, the unit is locked for it again.
   if (repairOf !== undefined && isInside(window.path, repairOf)) return undefined;

@@ -94,10 +94,10 @@ describe('XO running on a VM folder holds its lift back', () => {
     };
     // XO takes a VM folder while a unit of it is examined (its window read), after the lift planned it: the second
     // unit examined, chunks of one.
-    const read = index.windows.read.bind(index.windows);
+    const read = index.windows.readNow.bind(index.windows);
     let reads = 0;
     let taken: { vm: string; unit: string; askedBefore: Set<string> } | undefined;
-    index.windows.read = async (identity) => {
+    index.windows.readNow = (identity) => {
       if (++reads === 2) {
         const unit = byIno.get(identity.ino)!;
         const vm = path.relative(path.join(remote.root, 'xo-vm-backups'), unit).split(path.sep)[0]!;
