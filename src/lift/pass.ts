@@ -179,7 +179,8 @@ export class LiftPass {
     const plan = planLift(await index.readEntries(day, chunk), now, durationMs, all, this.#blocked);
     this.#report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(index.folder, u.day, u.name)));
     for (const named of blockedPaths(plan.unreadable)) this.#blocked.add(named);
-    for (const candidate of plan.unlock) await this.#addCarried(candidate);
+    // Most passes carry nothing: no await a unit then.
+    if (this.#carried.size > 0) for (const candidate of plan.unlock) await this.#addCarried(candidate);
     return plan;
   }
 
