@@ -20,10 +20,12 @@ export { MAX_TIMER_MS } from './rechecks.js';
 
 export type SchedulerDeps = RoundDeps;
 
-// Folders reconciled in one round; their units share flag-helper batches.
-const FOLDERS_PER_ROUND = 512;
+// Folders reconciled in one round; their units share flag-helper batches. Two rounds are in flight at once (one
+// locking, one reconciled), and what they hold is live at each collection, which V8's old generation grows from: half
+// of session 10's 512 folders and 4,096 units (docs/performance.md, "Memory (session 11)").
+const FOLDERS_PER_ROUND = 256;
 // A round stops taking folders once it holds this many units, so a catch-up never holds every request at once.
-const UNITS_PER_ROUND = 4096;
+const UNITS_PER_ROUND = 2048;
 // With no round locking, a round is locked once it holds this many units (or nothing else is queued): the first
 // batch of a catch-up starts soon, and the next round is reconciled while it locks.
 const UNITS_TO_START = 512;
