@@ -24,15 +24,17 @@ export function jsonBackup(root: string, unit: string): { vmFolder: string; date
 // VHD locked (a newer backup's chain in an index written before jsons were claimed with it, a failed unlock, a window
 // record), the json waits for a later pass; a pass asks at its end (lift/pass.ts), once its chunks are unlocked. A VM
 // folder that cannot be listed keeps its jsons locked.
-// `unlocked`: VHDs this pass has unlocked (the helper cleared that very file, which nothing but root can lock again) or
-// found gone, or with dryRun would have unlocked: they hold nothing back, and are neither looked for nor read.
+// `unlocked`: VHDs this pass has unlocked, by the inode the helper cleared (nothing but root can lock that file again),
+// or with dryRun would have unlocked (no inode): the path still holding that inode holds nothing back, and its flag is
+// not read. A path can hold another file since (its VDI folder renamed, a locked disk's moved in): that one is read.
 export async function holdJsonsOverLockedVhds(
   remote: RemoteContext,
   attributes: AttributesAdapter,
   candidates: readonly LiftCandidate[],
-  unlocked: ReadonlySet<string>,
+  unlocked: ReadonlyMap<string, string | undefined>,
 ): Promise<{ unlock: LiftCandidate[]; held: LiftCandidate[] }> {
-  const unlocking = new Set([...candidates.map((c) => c.path), ...unlocked]);
+  const unlocking = new Set(candidates.map((c) => c.path));
+  for (const [unit, ino] of unlocked) if (ino === undefined) unlocking.add(unit);
   const jsonsByVm = new Map<string, { candidate: LiftCandidate; datetime: string }[]>();
   for (const candidate of candidates) {
     const backup = jsonBackup(remote.root, candidate.path);
@@ -45,7 +47,7 @@ export async function holdJsonsOverLockedVhds(
   const held = new Set<LiftCandidate>();
   // Flat VHDs left locked by this batch, and the json each would leave without its disk.
   const vhds = new Map<string, LiftCandidate>();
-  const looked = await lookForVhds(remote, jsonsByVm, unlocking, vhds);
+  const looked = await lookForVhds(remote, jsonsByVm, unlocking, unlocked, vhds);
   for (const [vmFolder, jsons] of jsonsByVm)
     if (!looked.has(vmFolder)) for (const { candidate } of jsons) held.add(candidate);
   if (vhds.size > 0) {
@@ -63,6 +65,7 @@ async function lookForVhds(
   remote: RemoteRoot,
   jsonsByVm: ReadonlyMap<string, readonly { candidate: LiftCandidate; datetime: string }[]>,
   unlocking: ReadonlySet<string>,
+  cleared: ReadonlyMap<string, string | undefined>,
   vhds: Map<string, LiftCandidate>,
 ): Promise<Set<string>> {
   const looked = new Set<string>();
@@ -76,7 +79,11 @@ async function lookForVhds(
             const name = `${datetime}.vhd`;
             const vhd = path.join(vmFolder, vdi, name);
             if (!isFlatVhdName(name) || unlocking.has(vhd)) continue;
-            if (held.lstat(path.posix.join(vm, vdi, name))?.isFile() === true) vhds.set(vhd, candidate);
+            const stats = held.lstat(path.posix.join(vm, vdi, name));
+            if (stats?.isFile() !== true) continue;
+            // The very file the helper cleared: not read again. An inode too large for a number is read.
+            if (Number.isSafeInteger(stats.ino) && cleared.get(vhd) === String(stats.ino)) continue;
+            vhds.set(vhd, candidate);
           }
         looked.add(vmFolder);
       } catch {

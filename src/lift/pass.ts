@@ -40,9 +40,9 @@ export class LiftPass {
   // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
   #lastLifted: ChunkLifted | undefined;
   // VM jsons due, lifted at the end of the pass once their flat VHDs are (lift/flat-order.ts), and the units this pass
-  // unlocked or found gone (in a dry run: would unlock).
+  // unlocked, with the inode the helper cleared (in a dry run: would unlock, no inode).
   #held: LiftCandidate[] = [];
-  readonly #unlocked = new Set<string>();
+  readonly #unlocked = new Map<string, string | undefined>();
 
   constructor(
     remote: RemoteContext,
@@ -121,7 +121,9 @@ export class LiftPass {
     const { dryRun } = this.#options;
     const forgetLast = (): Promise<void> => this.#forgetLast();
     this.#lastLifted = await clearChunk(this.#remote, this.#attributes, ready, { dryRun }, this.#report, forgetLast);
-    for (const { path } of [...this.#lastLifted.unlocked, ...this.#lastLifted.gone]) this.#unlocked.add(path);
+    // A unit found gone is not among them: its folder may come back, the locked unit in it.
+    for (const { path, identity } of this.#lastLifted.unlocked)
+      this.#unlocked.set(path, dryRun ? undefined : identity?.ino);
     this.#done += names;
     this.#options.onProgress?.(this.#done, this.#names.total);
   }
