@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { syncFolder } from '../atomic.js';
-import { forEachLimited } from '../concurrency.js';
+import { forEachLimited, TakeTurns } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 
 // fsyncs in flight at once: the disk commits them together, the thread pool runs four.
@@ -28,6 +28,50 @@ export async function commitGroup(anchor: string, files: readonly string[], fold
   // and an idle batch (one backup) then waits for one disk round trip instead of two.
   const all = [...files.map((file) => ({ file, folder: false })), ...folders.map((file) => ({ file, folder: true }))];
   await forEachLimited(all, SYNCS_AT_ONCE, ({ file, folder }) => (folder ? syncFolder(file) : syncFileData(file)));
+}
+
+// What the writers of one index (its entries, its window records) wrote and did not make durable yet: one flush makes it
+// all durable in one group commit, the write-ahead's one disk round trip before the flag.
+export class PendingSync {
+  readonly #files = new Set<string>();
+  readonly #folders = new Set<string>();
+  // Taken by the flush running now: not durable until it ends.
+  readonly #flushing = new Set<string>();
+  // One flush at a time: a flush called while another runs returns only once what that one took is on disk too.
+  readonly #flushes = new TakeTurns();
+
+  // `anchor`: a path on the filesystem every file and folder added is on (for its syncfs).
+  constructor(readonly anchor: string) {}
+
+  add(files: Iterable<string>, folders: Iterable<string> = []): void {
+    for (const file of files) this.#files.add(file);
+    for (const folder of folders) this.#folders.add(folder);
+  }
+
+  async flush(): Promise<void> {
+    await this.#flushes.run(() => this.#flushAdded());
+  }
+
+  // Returns once each of `files` (and the folders added with it) is durable: at once when a flush already made it so.
+  async ensure(files: Iterable<string>): Promise<void> {
+    for (const file of files) if (this.#files.has(file) || this.#flushing.has(file)) return this.flush();
+  }
+
+  async #flushAdded(): Promise<void> {
+    const files = [...this.#files];
+    const folders = [...this.#folders];
+    this.#files.clear();
+    this.#folders.clear();
+    for (const file of files) this.#flushing.add(file);
+    try {
+      await commitGroup(this.anchor, files, folders);
+    } catch (error) {
+      this.add(files, folders);
+      throw error;
+    } finally {
+      this.#flushing.clear();
+    }
+  }
 }
 
 // Unwritten and being-written page cache, machine-wide (an upper bound of the index filesystem's); unknown counts as

@@ -1,9 +1,9 @@
 import { closeSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { CapGauge } from '../caps.js';
-import { TakeTurns, yieldIfDue } from '../concurrency.js';
+import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
-import { commitGroup } from './commit.js';
+import type { PendingSync } from './commit.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 import { completeOpenEntry, readEntryText, writeEntryFile, type OpenEntry } from './entry-file.js';
 
@@ -24,18 +24,16 @@ export interface WriterStore {
 export class EntryWriter {
   readonly #store: WriterStore;
   readonly #knownDays = new Set<string>();
-  // Written since the last sync(): entry files, and the folders whose entries changed.
-  readonly #unsyncedFiles = new Set<string>();
-  readonly #unsyncedFolders = new Set<string>();
-  // One sync at a time: a sync called while another runs (the proven backups' save, a lock batch) returns only once
-  // what that one took is on disk too.
-  readonly #syncs = new TakeTurns();
+  // Written and not durable yet: entry files, and the folders whose entries changed. Shared with the index's window
+  // records (index/windows.ts), so that one group commit makes both durable.
+  readonly #pending: PendingSync;
   // Entries created with `keep`, by path, until written again or released.
   readonly #kept = new Map<string, OpenEntry>();
   #keepAtMost: number | undefined;
 
-  constructor(store: WriterStore) {
+  constructor(store: WriterStore, pending: PendingSync) {
     this.#store = store;
+    this.#pending = pending;
   }
 
   forgetDay(day: string): void {
@@ -56,7 +54,7 @@ export class EntryWriter {
       this.#kept.delete(target);
       // The descriptor kept since its create: no second open.
       if (completeOpenEntry(kept, text) === 'rewritten') {
-        this.#unsyncedFiles.add(target);
+        this.#pending.add([target]);
         return;
       }
     }
@@ -65,7 +63,7 @@ export class EntryWriter {
       const create = !(this.#store.capped && entries.reached);
       if (create && !this.#knownDays.has(entry.day)) {
         if (mkdirSync(dayFolder, { recursive: true, mode: 0o700 }) !== undefined)
-          this.#unsyncedFolders.add(this.#store.folder);
+          this.#pending.add([], [this.#store.folder]);
         this.#knownDays.add(entry.day);
       }
       let written;
@@ -82,11 +80,8 @@ export class EntryWriter {
       }
       // Written into a file a lift in another process unlinked meanwhile: written again, into a new one.
       if (written.result !== 'unlinked') {
-        this.#unsyncedFiles.add(target);
-        if (written.result === 'created') {
-          this.#unsyncedFolders.add(dayFolder);
-          entries.set(entries.count + 1);
-        }
+        this.#pending.add([target], written.result === 'created' ? [dayFolder] : []);
+        if (written.result === 'created') entries.set(entries.count + 1);
         if (written.kept !== undefined) this.#kept.set(target, written.kept);
         return;
       }
@@ -124,12 +119,10 @@ export class EntryWriter {
       if (writeEntryFile(older, `${JSON.stringify(entry)}\n`, false, false).result === 'unlinked') continue;
       const dayFolder = path.dirname(target);
       if (mkdirSync(dayFolder, { recursive: true, mode: 0o700 }) !== undefined)
-        this.#unsyncedFolders.add(this.#store.folder);
+        this.#pending.add([], [this.#store.folder]);
       this.#knownDays.add(entry.day);
       renameSync(older, target);
-      this.#unsyncedFiles.add(target);
-      this.#unsyncedFolders.add(dayFolder);
-      this.#unsyncedFolders.add(path.dirname(older));
+      this.#pending.add([target], [dayFolder, path.dirname(older)]);
       return true;
     }
     return false;
@@ -151,23 +144,10 @@ export class EntryWriter {
 
   // Every entry written since the last call reaches the disk, with its day folder: the lock path calls it once per
   // batch, after the entries and before the flag (write-ahead), so a power loss never loses the entry of a locked unit.
-  // One group commit for them all (index/commit.ts), not one fsync after the other.
+  // One group commit for them all, and for the window records written ahead (index/commit.ts), not one fsync after the
+  // other.
   async sync(): Promise<void> {
-    await this.#syncs.run(() => this.#syncWritten());
-  }
-
-  async #syncWritten(): Promise<void> {
-    const files = [...this.#unsyncedFiles];
-    const folders = [...this.#unsyncedFolders];
-    this.#unsyncedFiles.clear();
-    this.#unsyncedFolders.clear();
-    try {
-      await commitGroup(this.#store.folder, files, folders);
-    } catch (error) {
-      for (const file of files) this.#unsyncedFiles.add(file);
-      for (const folder of folders) this.#unsyncedFolders.add(folder);
-      throw error;
-    }
+    await this.#pending.flush();
   }
 }
 

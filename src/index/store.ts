@@ -6,6 +6,7 @@ import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
 import { entryName, parseEntry, type IndexEntry } from './entry.js';
 import { readEntryText } from './entry-file.js';
+import { PendingSync } from './commit.js';
 import { EntryWriter } from './entry-writer.js';
 import { FreedFiles } from './freed.js';
 import { HoldStore } from '../holds/store.js';
@@ -41,13 +42,16 @@ export class IndexStore {
   // are never capped.
   readonly entries: CapGauge;
   #capped = false;
-  readonly #writer = new EntryWriter(this);
+  readonly #writer: EntryWriter;
 
   constructor(indexPath: string, remoteId: string, maxEntries = Number.MAX_SAFE_INTEGER) {
     this.folder = path.join(indexPath, remoteId);
     this.entries = new CapGauge(maxEntries);
+    // Entries and window records written ahead of a lock reach the disk in one group commit.
+    const pending = new PendingSync(this.folder);
+    this.#writer = new EntryWriter(this, pending);
     this.freed = new FreedFiles(indexPath, remoteId);
-    this.windows = new UnitWindows(indexPath, remoteId, this.freed);
+    this.windows = new UnitWindows(indexPath, remoteId, pending, this.freed);
     this.holds = new HoldStore(indexPath, remoteId);
   }
 

@@ -6,7 +6,7 @@ import { syncFolder, writeFileAtomic } from '../atomic.js';
 import { forEachLimited, TakeTurns, yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 import type { Identity } from '../remote/identity.js';
-import { commitGroup } from './commit.js';
+import { commitGroup, PendingSync } from './commit.js';
 import { versionOf } from './format.js';
 import { FreedFiles } from './freed.js';
 
@@ -17,6 +17,8 @@ const WINDOW_VERSION = 1;
 const AT_ONCE = 16;
 // A record's name: the hex sha256 of its identity. Anything else in the folder (since.json, temporary files) is not one.
 const RECORD_NAME = /^[0-9a-f]{64}$/;
+// A record read as no record at all: empty, or zeros where its data never reached the disk (writeAhead).
+const TORN = /^\0*$/;
 
 export interface UnitWindow {
   // The end of the latest window this very unit was ever locked for.
@@ -27,6 +29,9 @@ export interface UnitWindow {
   // window's start (protect/arrival.ts). A record without it (older releases, other units) says nothing of arrival.
   arrived?: number;
 }
+
+// A window to record for a unit about to be locked, by the identity its reconcile examined (writeAhead).
+export type WindowAhead = UnitWindow & { identity: Identity };
 
 // When the daemon first watched the remote: <indexPath>/.windows/<remote>/since.json (not a record's hex name).
 const SINCE_FILE = 'since.json';
@@ -48,6 +53,10 @@ export class UnitWindows {
   readonly #staged = new Map<string, UnitWindow>();
   // Records the commit running now makes durable: what read() answers until they are in place.
   readonly #committing = new Map<string, UnitWindow>();
+  // Records created in place by writeAhead(), by name, until a commit() knows them durable: what read() answers.
+  readonly #ahead = new Map<string, { record: UnitWindow; file: string }>();
+  // Where writeAhead() leaves what it created for the index's next group commit (shared with its entries).
+  readonly #pending: PendingSync;
   // The names of the records on disk (undefined: not listed yet).
   #recorded: Set<string> | undefined;
   // Names each temporary file apart, also from another process's (the pid) and from a crashed run's leftovers.
@@ -60,8 +69,9 @@ export class UnitWindows {
   readonly #commits = new TakeTurns();
 
   // Beside the remotes' day buckets, not among them: <indexPath>/.windows/<remote>/.
-  constructor(indexPath: string, remoteId: string, freed = new FreedFiles(indexPath, remoteId)) {
+  constructor(indexPath: string, remoteId: string, pending?: PendingSync, freed = new FreedFiles(indexPath, remoteId)) {
     this.folder = path.join(indexPath, '.windows', remoteId);
+    this.#pending = pending ?? new PendingSync(this.folder);
     this.#freed = freed;
   }
 
@@ -82,7 +92,7 @@ export class UnitWindows {
   }
 
   #read(name: string): UnitWindow | undefined {
-    const staged = this.#staged.get(name) ?? this.#committing.get(name);
+    const staged = this.#staged.get(name) ?? this.#committing.get(name) ?? this.#ahead.get(name)?.record;
     if (staged !== undefined) return staged;
     const file = path.join(this.folder, name);
     try {
@@ -90,7 +100,11 @@ export class UnitWindows {
         if (!this.#missesOnDisk || statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
         this.#recorded?.add(name);
       }
-      const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<UnitWindow>;
+      const text = readFileSync(file, 'utf8');
+      // Created in place by writeAhead() and cut by a power loss before the group commit that precedes the flag: its
+      // unit was not locked for it, and no record was there before it (what this read answers).
+      if (TORN.test(text)) return undefined;
+      const value = JSON.parse(text) as Partial<UnitWindow>;
       // A record of a newer format is kept as unreadable: it never shortens a window.
       if (versionOf(value) !== WINDOW_VERSION) throw new Error('a newer format');
       if (typeof value.until !== 'number' || typeof value.path !== 'string') return undefined;
@@ -117,14 +131,46 @@ export class UnitWindows {
     await yieldIfDue();
     const name = nameOf(identity);
     const before = this.#read(name);
-    const later = before === undefined || until > before.until;
-    if (!later && (arrived === undefined || before.arrived !== undefined)) return before;
-    const record: UnitWindow = later ? { until, path: unitPath } : { until: before.until, path: before.path };
-    const first = before?.arrived ?? arrived;
-    if (first !== undefined) record.arrived = first;
-    if (!Number.isFinite(record.until)) return before;
-    this.#staged.set(name, record);
+    const record = extended(before, until, unitPath, arrived);
+    if (record !== undefined) this.#staged.set(name, record);
     return before;
+  }
+
+  // Write-ahead of the windows of units about to be locked, by the identity their reconcile examined: a record no unit
+  // has yet (a json's arrival, the common case) is created in place (O_EXCL) and left to the index's next group
+  // commit, the one its entries take before the flag is set; extend() after the lock, by the identity the flag helper
+  // locked, finds it and stages nothing, so the completion waits for no disk round trip of its own. A record that
+  // exists is extended at commit() as before: rewritten in place, a power loss could tear it. A record written ahead
+  // for an inode the helper then did not lock (swapped meanwhile) stays: it only makes that inode's window longer.
+  async writeAhead(windows: readonly WindowAhead[]): Promise<void> {
+    const created = new Map<string, UnitWindow>();
+    for (const { identity, until, path: unitPath, arrived } of windows) {
+      await yieldIfDue();
+      const name = nameOf(identity);
+      const before = created.get(name) ?? this.#read(name);
+      if (before !== undefined && !created.has(name)) continue;
+      const record = extended(before, until, unitPath, arrived);
+      if (record !== undefined) created.set(name, record);
+    }
+    if (created.size === 0) return;
+    // A folder created here is durable with the records in it (its parent holds its name).
+    const made = await mkdir(this.folder, { recursive: true, mode: 0o700 });
+    const folders = made === undefined ? [this.folder] : [this.folder, path.dirname(this.folder), path.dirname(made)];
+    await forEachLimited([...created], AT_ONCE, async ([name, record]) => {
+      const file = path.join(this.folder, name);
+      // There already (a record a power loss cut, another process's) or not written whole: extend() after the lock
+      // takes it, and a commit renames a whole record over it.
+      this.#recorded?.add(name);
+      try {
+        await writeFile(file, JSON.stringify({ version: WINDOW_VERSION, ...record }), { flag: 'wx', mode: 0o600 });
+      } catch (error) {
+        if (errnoCode(error) !== 'EEXIST') await rm(file, { force: true });
+        return;
+      }
+      // Waiting for a group commit before anyone can take it for durable (commit() below).
+      this.#pending.add([file], folders);
+      this.#ahead.set(name, { record, file });
+    });
   }
 
   // Every staged record reaches the disk before this returns: each written to a temporary file (all in flight), their
@@ -138,6 +184,12 @@ export class UnitWindows {
   }
 
   async #commitStaged(): Promise<void> {
+    // The records written ahead: durable by the write-ahead's group commit, or by this one if that one failed.
+    const ahead = [...this.#ahead];
+    if (ahead.length > 0) {
+      await this.#pending.ensure(ahead.map(([, { file }]) => file));
+      for (const [name, written] of ahead) if (this.#ahead.get(name) === written) this.#ahead.delete(name);
+    }
     for (const [name, record] of this.#staged) this.#committing.set(name, record);
     this.#staged.clear();
     if (this.#committing.size === 0 && !this.#folderUnsynced) return;
@@ -206,6 +258,7 @@ export class UnitWindows {
     for (const name of names) {
       await this.#freed.forget(path.join(this.folder, name));
       recorded.delete(name);
+      this.#ahead.delete(name);
     }
   }
 
@@ -223,6 +276,22 @@ export class UnitWindows {
     this.#recorded = new Set(names.filter((name) => RECORD_NAME.test(name)));
     return this.#recorded;
   }
+}
+
+// Pure: the record of a unit's window once extended to `until`, or undefined when `before` already says as much. The
+// path recorded is the one whose window is the latest; the arrival, the earliest recorded.
+function extended(
+  before: UnitWindow | undefined,
+  until: number,
+  unitPath: string,
+  arrived: number | undefined,
+): UnitWindow | undefined {
+  const later = before === undefined || until > before.until;
+  if (!later && (arrived === undefined || before.arrived !== undefined)) return undefined;
+  const record: UnitWindow = later ? { until, path: unitPath } : { until: before.until, path: before.path };
+  const first = before?.arrived ?? arrived;
+  if (first !== undefined) record.arrived = first;
+  return Number.isFinite(record.until) ? record : undefined;
 }
 
 // A record's name in the folder, as every release wrote it.

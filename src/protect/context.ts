@@ -31,6 +31,9 @@ export interface LockRequest {
   // Found locked as indexed for an older backup with this identity: its window and entry are re-dated, its flag not
   // set again (protect/request.ts, lockedForOlder).
   lockedAs?: Identity;
+  // As its reconcile examined it: its window is written ahead by it (protect/lock-windows.ts), kept if the flag helper
+  // locks that very inode.
+  examined?: Identity;
 }
 
 export interface Refusal {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { PathOutcome } from '../attributes/adapter.js';
 import type { Logger } from '../log/logger.js';
 import { parseBackupDatetime } from '../remote/datetime.js';
+import type { WindowAhead } from '../index/windows.js';
 import type { Identity } from '../remote/identity.js';
 import type { LockRequest } from './context.js';
 
@@ -70,6 +71,29 @@ export async function commitWindows(windows: Windowed[], log: Logger): Promise<v
   }
 }
 
+// Write-ahead of the batch's windows, before its entries' group commit and the flag: each unit's window by the identity
+// its reconcile examined (index/windows.ts, writeAhead). stageWindow after the lock, by the identity the helper
+// locked, finds the same record and stages nothing: the completion then waits for no disk round trip of its own. A
+// unit swapped meanwhile has its window staged after the lock as before. A failure is no loss: the same.
+export async function writeWindowsAhead(requests: readonly LockRequest[], log: Logger): Promise<void> {
+  const byRemote = new Map<LockRequest['remote'], WindowAhead[]>();
+  for (const request of requests) {
+    const identity = request.lockedAs ?? request.examined;
+    const window = identity === undefined ? undefined : windowToRecord(request);
+    if (identity === undefined || window === undefined) continue;
+    const ahead = { identity, until: window.until, path: request.unit, arrived: window.arrived };
+    const list = byRemote.get(request.remote);
+    if (list === undefined) byRemote.set(request.remote, [ahead]);
+    else list.push(ahead);
+  }
+  for (const [remote, windows] of byRemote)
+    try {
+      await remote.index.windows.writeAhead(windows);
+    } catch (err) {
+      log.debug({ err, remote: remote.id }, 'windows not written ahead; recorded after the lock');
+    }
+}
+
 // A unit keeps its own name while locked (an immutable entry cannot be renamed), and lift never unlocks it before its
 // name's datetime has left the window. Only a window later than that (an arrival, a merged base, a chain's older VHD,
 // a name without a datetime) needs recording by identity, so that moving its folder cannot shorten it
@@ -79,6 +103,14 @@ async function recordWindow(
   request: LockRequest,
   identity: Identity,
 ): Promise<{ staged: boolean; movedFrom?: MovedFrom }> {
+  const window = windowToRecord(request);
+  if (window === undefined) return { staged: false };
+  const before = await request.remote.index.windows.extend(identity, window.until, request.unit, window.arrived);
+  return { staged: true, ...(before !== undefined && before.path !== request.unit ? { movedFrom: before } : {}) };
+}
+
+// Pure: the window a locked unit needs recorded by identity (see recordWindow), or undefined when its name says it.
+function windowToRecord(request: LockRequest): { until: number; arrived?: number } | undefined {
   const named = parseBackupDatetime(path.basename(request.unit));
   const arrived = request.unit === request.backup.label ? request.backup.arrived : undefined;
   // A name in the future gives no window at lift (lift/plan.ts): its window from arrival is recorded here.
@@ -88,8 +120,6 @@ async function recordWindow(
     request.backup.instant <= named &&
     request.backup.namedInTheFuture !== true
   )
-    return { staged: false };
-  const until = request.backup.instant + request.remote.durationMs;
-  const before = await request.remote.index.windows.extend(identity, until, request.unit, arrived);
-  return { staged: true, ...(before !== undefined && before.path !== request.unit ? { movedFrom: before } : {}) };
+    return undefined;
+  return { until: request.backup.instant + request.remote.durationMs, arrived };
 }

@@ -8,7 +8,7 @@ import { identityOf, type Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { vmOfPath } from '../holds/rules.js';
 import type { LockRequest } from './context.js';
-import { commitWindows, stageWindow, type MovedFrom, type Windowed } from './lock-windows.js';
+import { commitWindows, stageWindow, writeWindowsAhead, type MovedFrom, type Windowed } from './lock-windows.js';
 
 // The outcome of a unit left alone because a repair lift holds its VM: not a failure, nothing to retry.
 export const HELD = 'EHELD';
@@ -39,6 +39,7 @@ export async function lockUnits(
   const checkedHolds = performance.now();
   const stale = staleRedates(allowed);
   const pending = await writePendingEntries(allowed, stale, clock, log);
+  await writeWindowsAhead(allowed, log);
   let written = 0;
   let locked = 0;
   const results: LockResult[] = [];
@@ -165,8 +166,8 @@ async function writePendingEntries(
   return pending;
 }
 
-// Write-ahead means on disk: the batch's entries (and their day folders) are synced once, all together, before
-// chattr runs. Their completions (the identities) are synced by the next batch, or before the proven backups are saved
+// Write-ahead means on disk: the batch's entries (and their day folders) and the windows written ahead are synced once,
+// all together, before chattr runs. Their completions (the identities) are synced by the next batch, or before the proven backups are saved
 // (every minute): lost, they leave pending entries, which the full proof at start-up completes again.
 // A sync that fails is logged; the units are locked all the same.
 async function syncIndexes(requests: readonly LockRequest[], log: Logger): Promise<void> {

@@ -117,6 +117,7 @@ export function addRequest(
       recursive,
       backup,
       ...(lockedAs === undefined ? {} : { lockedAs }),
+      examined: examined.identity,
     });
 }
 

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UnitWindows } from '../../src/index/windows.js';
@@ -128,6 +128,60 @@ describe('UnitWindows', () => {
     expect(await reader.read(mine)).toEqual({ until: 1_000, path: '/r/a.vhd' });
     expect(await reader.read(theirs)).toEqual({ until: 2_000, path: '/r/b.vhd' });
     expect((await readdir(windows.folder)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('writes a new record ahead of the lock in place, which the lock then finds; an existing one waits for commit()', async () => {
+    const indexPath = await tempFolder();
+    const windows = new UnitWindows(indexPath, 'r');
+    await windows.writeAhead([{ identity, until: 1_000, path: '/r/a.json', arrived: 100 }]);
+    // Whole on disk at once, before any commit, and nothing else in the folder.
+    const file = path.join(windows.folder, nameOf(identity));
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
+      version: 1,
+      until: 1_000,
+      path: '/r/a.json',
+      arrived: 100,
+    });
+    expect(await readdir(windows.folder)).toEqual([nameOf(identity)]);
+    const { ino } = await stat(file);
+    // The lock of the same inode finds it: its commit puts nothing in place (the same file, not a rename).
+    expect(await windows.extend(identity, 1_000, '/r/a.json', 100)).toEqual({
+      until: 1_000,
+      path: '/r/a.json',
+      arrived: 100,
+    });
+    await windows.commit();
+    expect((await stat(file)).ino).toBe(ino);
+    // A record that exists is never rewritten ahead: a power loss could tear it. It is extended at commit().
+    await windows.writeAhead([{ identity, until: 5_000, path: '/r/b.json' }]);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ until: 1_000 });
+    await windows.extend(identity, 5_000, '/r/b.json');
+    await windows.commit();
+    expect(await new UnitWindows(indexPath, 'r').read(identity)).toEqual({
+      until: 5_000,
+      path: '/r/b.json',
+      arrived: 100,
+    });
+  });
+
+  it('reads a record a power loss cut before its first sync as no record, and records that unit whole again', async () => {
+    const indexPath = await tempFolder();
+    const folder = path.join(indexPath, '.windows', 'r');
+    const empty = { ...identity, ino: '70' };
+    const zeros = { ...identity, ino: '71' };
+    // Created in place ahead of a lock, its data never written back: empty (ext4), or zeros where a block was allocated.
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, nameOf(empty)), '');
+    await writeFile(path.join(folder, nameOf(zeros)), Buffer.alloc(80));
+    const windows = new UnitWindows(indexPath, 'r');
+    // Its unit was not locked for it, and it replaced no record: what was there before it, nothing.
+    expect(await windows.read(empty)).toBeUndefined();
+    expect(await windows.read(zeros)).toBeUndefined();
+    // The next lock of that unit records it as any other.
+    await windows.writeAhead([{ identity: empty, until: 3_000, path: '/r/c.json', arrived: 30 }]);
+    await windows.extend(empty, 3_000, '/r/c.json', 30);
+    await windows.commit();
+    expect(await new UnitWindows(indexPath, 'r').read(empty)).toEqual({ until: 3_000, path: '/r/c.json', arrived: 30 });
   });
 
   it('says when the daemon first watched the remote, written once', async () => {

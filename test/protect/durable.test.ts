@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { hash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Target, Within } from '../../src/attributes/adapter.js';
@@ -13,6 +14,7 @@ import { IndexStore } from '../../src/index/store.js';
 import { createLogger } from '../../src/log/logger.js';
 import { lockUnits } from '../../src/protect/locker.js';
 import { utcDay } from '../../src/remote/datetime.js';
+import { identityOf } from '../../src/remote/identity.js';
 import { oneUnitRequest } from '../support/lock-request.js';
 import { stopBeforeCleanup, tempFolder, tempRemote } from '../support/remote.js';
 
@@ -63,6 +65,39 @@ describe('index entries survive a power loss', () => {
 
     const entry = path.relative(disk.mountPoint, index.entryPath(utcDay(instant), unit));
     expect(existsSync(path.join(snapshot!, entry))).toBe(true);
+  });
+
+  // Written ahead by the identity the reconcile examined (a json's arrival, the common case), with the entries' group
+  // commit: a unit is never locked before its window is durable, and its completion waits for no sync of its own.
+  it("and a unit's new window record, before chattr +i runs", async () => {
+    const remote = await tempRemote();
+    const disk = await slowCommitExt4();
+    const indexPath = path.join(disk.mountPoint, 'index');
+    const index = new IndexStore(indexPath, 'r');
+    await index.open();
+    execFileSync('sync', ['-f', disk.mountPoint]);
+    const { unit, instant, request } = await oneUnitRequest(remote.root, index);
+    const flags = new IoctlAdapter();
+    let snapshot: string | undefined;
+    const attributes = Object.assign(Object.create(flags) as IoctlAdapter, {
+      setImmutable: (within: Within, targets: readonly Target[], on: boolean) => {
+        snapshot ??= afterPowerLoss(disk.image, disk.base);
+        return flags.setImmutable(within, targets, on);
+      },
+    });
+
+    const [result] = await lockUnits([request], attributes, systemClock, createLogger('fatal'));
+
+    expect(result).toMatchObject({ indexed: true });
+    const { ino, birthtimeNs } = identityOf(await lstat(unit, { bigint: true }));
+    const record = path.relative(
+      disk.mountPoint,
+      path.join(index.windows.folder, hash('sha256', `${ino}:${birthtimeNs}`, 'hex')),
+    );
+    expect(JSON.parse(readFileSync(path.join(snapshot!, record), 'utf8'))).toMatchObject({
+      until: instant + 1,
+      path: unit,
+    });
   });
 
   it('keep the clock state and the proven backups once written', async () => {

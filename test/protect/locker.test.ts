@@ -65,6 +65,8 @@ describe('lockUnits', () => {
     const [result] = await lockUnits([request], swapped, { now: () => instant }, createLogger('silent'));
     expect(result).toMatchObject({ indexed: true, identity: locked });
     expect((await index.read(utcDay(instant), unit))?.identity).toEqual(locked);
+    // Its window too, though it was written ahead by the inode the reconcile examined.
+    expect(await index.windows.read(locked)).toEqual({ until: instant + 1, path: unit });
   });
 
   it('leaves the entry pending, and says so, when the helper returns no identity', async () => {

@@ -1,8 +1,9 @@
-import { writeFile } from 'node:fs/promises';
+import { lstat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RemoteContext } from '../../src/context/remote-context.js';
 import type { IndexStore } from '../../src/index/store.js';
 import type { LockRequest } from '../../src/protect/context.js';
+import { identityOf } from '../../src/remote/identity.js';
 
 // One file `unit` at the root of a remote, and the request a reconcile would make to lock it for a backup of
 // 2026-11-22 06:00 UTC: what lockUnits is tested with.
@@ -20,6 +21,7 @@ export async function oneUnitRequest(
     unit,
     recursive: false,
     backup: { label: unit, datetime: '20261122T060000Z', instant, completedAt: instant },
+    examined: identityOf(await lstat(unit, { bigint: true })),
   };
   return { unit, instant, request };
 }
