@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +8,9 @@ import type { Identity } from '../remote/identity.js';
 import { commitGroup, PendingSync } from './commit.js';
 import { versionOf } from './format.js';
 import { FreedFiles } from './freed.js';
+import { extended, nameOf, type UnitWindow } from './window-record.js';
+
+export type { UnitWindow } from './window-record.js';
 
 // Records written before versions existed have none: they are version 1.
 const WINDOW_VERSION = 1;
@@ -19,16 +21,6 @@ const AT_ONCE = 16;
 const RECORD_NAME = /^[0-9a-f]{64}$/;
 // A record read as no record at all: empty, or zeros where its data never reached the disk (writeAhead).
 const TORN = /^\0*$/;
-
-export interface UnitWindow {
-  // The end of the latest window this very unit was ever locked for.
-  until: number;
-  // Where it was last locked.
-  path: string;
-  // On a backup's json (or config and pool date folder): the moment the daemon first found the backup complete, its
-  // window's start (protect/arrival.ts). A record without it (older releases, other units) says nothing of arrival.
-  arrived?: number;
-}
 
 // A window to record for a unit about to be locked, by the identity its reconcile examined (writeAhead).
 export type WindowAhead = UnitWindow & { identity: Identity };
@@ -141,8 +133,8 @@ export class UnitWindows {
   // commit, the one its entries take before the flag is set; extend() after the lock, by the identity the flag helper
   // locked, finds it and stages nothing, so the completion waits for no disk round trip of its own. A record that
   // exists is extended at commit() as before: rewritten in place, a power loss could tear it. A record written ahead
-  // for an inode the helper then did not lock (swapped meanwhile) stays: it only makes that inode's window longer.
-  async writeAhead(windows: readonly WindowAhead[]): Promise<void> {
+  // for an inode the helper then did not lock is removed (withdrawAhead, given the names this returns).
+  async writeAhead(windows: readonly WindowAhead[]): Promise<string[]> {
     const created = new Map<string, UnitWindow>();
     for (const { identity, until, path: unitPath, arrived } of windows) {
       await yieldIfDue();
@@ -152,7 +144,8 @@ export class UnitWindows {
       const record = extended(before, until, unitPath, arrived);
       if (record !== undefined) created.set(name, record);
     }
-    if (created.size === 0) return;
+    const written: string[] = [];
+    if (created.size === 0) return written;
     // A folder created here is durable with the records in it (its parent holds its name).
     const made = await mkdir(this.folder, { recursive: true, mode: 0o700 });
     const folders = made === undefined ? [this.folder] : [this.folder, path.dirname(this.folder), path.dirname(made)];
@@ -170,6 +163,21 @@ export class UnitWindows {
       // Waiting for a group commit before anyone can take it for durable (commit() below).
       this.#pending.add([file], folders);
       this.#ahead.set(name, { record, file });
+      written.push(name);
+    });
+    return written;
+  }
+
+  // Removes the records writeAhead() created (`written`: nothing was there before them) whose inode the batch did not
+  // lock (swapped, deleted, refused): without birth times a file taking that inode number would inherit them.
+  async withdrawAhead(written: readonly string[], locked: readonly Identity[]): Promise<void> {
+    const keep = new Set(locked.map(nameOf));
+    await forEachLimited(written, AT_ONCE, async (name) => {
+      const ahead = this.#ahead.get(name);
+      if (keep.has(name) || ahead === undefined) return;
+      await rm(ahead.file, { force: true });
+      this.#ahead.delete(name);
+      this.#recorded?.delete(name);
     });
   }
 
@@ -276,25 +284,4 @@ export class UnitWindows {
     this.#recorded = new Set(names.filter((name) => RECORD_NAME.test(name)));
     return this.#recorded;
   }
-}
-
-// Pure: the record of a unit's window once extended to `until`, or undefined when `before` already says as much. The
-// path recorded is the one whose window is the latest; the arrival, the earliest recorded.
-function extended(
-  before: UnitWindow | undefined,
-  until: number,
-  unitPath: string,
-  arrived: number | undefined,
-): UnitWindow | undefined {
-  const later = before === undefined || until > before.until;
-  if (!later && (arrived === undefined || before.arrived !== undefined)) return undefined;
-  const record: UnitWindow = later ? { until, path: unitPath } : { until: before.until, path: before.path };
-  const first = before?.arrived ?? arrived;
-  if (first !== undefined) record.arrived = first;
-  return Number.isFinite(record.until) ? record : undefined;
-}
-
-// A record's name in the folder, as every release wrote it.
-function nameOf(identity: Identity): string {
-  return hash('sha256', `${identity.ino}:${identity.birthtimeNs ?? '0'}`, 'hex');
 }

@@ -75,7 +75,12 @@ export async function commitWindows(windows: Windowed[], log: Logger): Promise<v
 // its reconcile examined (index/windows.ts, writeAhead). stageWindow after the lock, by the identity the helper
 // locked, finds the same record and stages nothing: the completion then waits for no disk round trip of its own. A
 // unit swapped meanwhile has its window staged after the lock as before. A failure is no loss: the same.
-export async function writeWindowsAhead(requests: readonly LockRequest[], log: Logger): Promise<void> {
+// Returns, by remote, the names of the records it created (withdrawWindowsAhead).
+export async function writeWindowsAhead(
+  requests: readonly LockRequest[],
+  log: Logger,
+): Promise<Map<LockRequest['remote'], string[]>> {
+  const written = new Map<LockRequest['remote'], string[]>();
   const byRemote = new Map<LockRequest['remote'], WindowAhead[]>();
   for (const request of requests) {
     const identity = request.lockedAs ?? request.examined;
@@ -88,10 +93,32 @@ export async function writeWindowsAhead(requests: readonly LockRequest[], log: L
   }
   for (const [remote, windows] of byRemote)
     try {
-      await remote.index.windows.writeAhead(windows);
+      written.set(remote, await remote.index.windows.writeAhead(windows));
     } catch (err) {
       log.debug({ err, remote: remote.id }, 'windows not written ahead; recorded after the lock');
     }
+  return written;
+}
+
+// After the lock: the records written ahead for an inode the flag helper did not lock are taken back (index/windows.ts,
+// withdrawAhead). One that cannot be stays: logged.
+export async function withdrawWindowsAhead(
+  written: ReadonlyMap<LockRequest['remote'], string[]>,
+  windows: readonly Windowed[],
+  log: Logger,
+): Promise<void> {
+  for (const [remote, names] of written) {
+    const locked = windows.flatMap((w) =>
+      w.request.remote === remote && w.outcome.status === 'ok' && w.outcome.identity !== undefined
+        ? [w.outcome.identity]
+        : [],
+    );
+    try {
+      await remote.index.windows.withdrawAhead(names, locked);
+    } catch (err) {
+      log.warn({ err, remote: remote.id }, 'a window record written ahead for a unit not locked could not be removed');
+    }
+  }
 }
 
 // A unit keeps its own name while locked (an immutable entry cannot be renamed), and lift never unlocks it before its

@@ -8,7 +8,14 @@ import { identityOf, type Identity } from '../remote/identity.js';
 import type { Logger } from '../log/logger.js';
 import { vmOfPath } from '../holds/rules.js';
 import type { LockRequest } from './context.js';
-import { commitWindows, stageWindow, writeWindowsAhead, type MovedFrom, type Windowed } from './lock-windows.js';
+import {
+  commitWindows,
+  stageWindow,
+  withdrawWindowsAhead,
+  writeWindowsAhead,
+  type MovedFrom,
+  type Windowed,
+} from './lock-windows.js';
 
 // The outcome of a unit left alone because a repair lift holds its VM: not a failure, nothing to retry.
 export const HELD = 'EHELD';
@@ -39,7 +46,7 @@ export async function lockUnits(
   const checkedHolds = performance.now();
   const stale = staleRedates(allowed);
   const pending = await writePendingEntries(allowed, stale, clock, log);
-  await writeWindowsAhead(allowed, log);
+  const ahead = await writeWindowsAhead(allowed, log);
   let written = 0;
   let locked = 0;
   const results: LockResult[] = [];
@@ -61,6 +68,7 @@ export async function lockUnits(
     const windows: Windowed[] = [];
     for (const request of requests)
       windows.push(await stageWindow(request, byPath.get(request.unit) ?? noOutcome(request.unit), log));
+    await withdrawWindowsAhead(ahead, windows, log);
     await commitWindows(windows, log);
     for (const windowed of windows)
       results.push(await completeEntry(windowed, pending.get(windowed.request), clock, log));
