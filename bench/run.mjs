@@ -38,7 +38,7 @@ const SELF = fileURLToPath(import.meta.url);
 const REPO = path.resolve(path.dirname(SELF), '..');
 const BIN = path.join(REPO, 'bin', 'xo-immutable-backups.js');
 // NODE_EXTRA_CA_CERTS (set on some build machines, never by the systemd unit) makes every Node start parse a CA
-// bundle first: 40-70 ms of each lift run's fixed cost here (docs/performance.md, "Lift (session 10)").
+// bundle first: 40-70 ms of each lift run's fixed cost here (docs/dev/performance-history.md, "Lift (session 10)").
 const { NODE_EXTRA_CA_CERTS: _unused, ...inherited } = process.env;
 const ENV = { ...inherited, LC_ALL: 'C', LANG: 'C' };
 // The daemon runs as systemd/xo-immutable-backups.service starts it (Environment=NODE_OPTIONS=...).

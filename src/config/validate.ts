@@ -17,7 +17,8 @@ import { isRecord, shapeProblem, type ConfigProblem } from './shape.js';
 export type ValidationResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 
 // The schema is ours and constant: checking it against JSON Schema's meta-schema compiled that meta-schema at every
-// start (two thirds of the compile, docs/performance.md "Lift (session 10)"); test/config/validate.test.ts checks it.
+// start (two thirds of the compile, docs/dev/performance-history.md "Lift (session 10)");
+// test/config/validate.test.ts checks it.
 const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, validateSchema: false });
 const checkShape = ajv.compile<RawConfig>(configSchema);
 

@@ -8,11 +8,11 @@ import { errnoCode } from '../errors.js';
 // fsyncs in flight at once: the disk commits them together, the thread pool runs four.
 const SYNCS_AT_ONCE = 16;
 // From this many files and folders, one syncfs of the index's filesystem costs less than an fsync each
-// (docs/performance.md, "Group commit").
+// (docs/dev/performance-history.md, "Group commit").
 const SYNCFS_FROM = 64;
 // syncfs writes whatever else is unwritten on that filesystem too (XO's backups, when they share it; the units about to
 // be locked, which chattr writes back anyway): taken only while the machine holds less unwritten data than this per
-// file, about what writing it costs against one fsync each (docs/performance.md, "Group commit").
+// file, about what writing it costs against one fsync each (docs/dev/performance-history.md, "Group commit").
 const DIRTY_BYTES_PER_FILE = 64 * 1024;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

@@ -24,7 +24,7 @@ export interface EntryWrite {
 // Writes an entry's text into `target`: created with room to grow, or rewritten in place padded to its length, never
 // longer (ROOM_TO_GROW). `create` false: only an entry that exists is rewritten (ENOENT otherwise).
 // Synchronous: through the thread pool, 16 in flight, the burst's entries cost 2 to 3 times as much on this 2-core
-// machine (docs/performance.md, "Index entries").
+// machine (docs/dev/performance-history.md, "Index entries").
 export function writeEntryFile(target: string, text: string, create: boolean, keep: boolean): EntryWrite {
   // O_NOFOLLOW: a link planted in the index is refused, never written through.
   const flags = constants.O_WRONLY | constants.O_NOFOLLOW;

@@ -15,7 +15,7 @@ export type { UnitWindow } from './window-record.js';
 // Records written before versions existed have none: they are version 1.
 const WINDOW_VERSION = 1;
 // Writes, renames and unlinks in flight at once (the thread pool runs four): a commit's records are created together,
-// off the main thread, instead of one synchronous open each (docs/performance.md, "Window records").
+// off the main thread, instead of one synchronous open each (docs/dev/performance-history.md, "Window records").
 const AT_ONCE = 16;
 // A record's name: the hex sha256 of its identity. Anything else in the folder (since.json, temporary files) is not one.
 const RECORD_NAME = /^[0-9a-f]{64}$/;

@@ -42,7 +42,7 @@ export function utcDay(instant: number): string {
 const VM_METADATA = /^\d{8}T\d{6}Z?\.json$/;
 
 // A VM backup's json, named by its datetime. Here, not in patterns.ts, so that what only reads names (the lift) does
-// not load micromatch (docs/performance.md, "Lift (session 10)").
+// not load micromatch (docs/dev/performance-history.md, "Lift (session 10)").
 export function isVmMetadataName(fileName: string): boolean {
   return VM_METADATA.test(fileName);
 }
