@@ -3,36 +3,19 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
-import type { RemoteContext } from '../../src/context/remote-context.js';
-import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { entryName } from '../../src/index/entry.js';
-import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { utcDay } from '../../src/remote/datetime.js';
-import { DAY, startDaemon } from '../support/daemon.js';
-import { isImmutable, tempRemote } from '../support/remote.js';
+import { DAY } from '../support/daemon.js';
+import { isImmutable } from '../support/remote.js';
+import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
 
 // A path the helper cleared does not stay clear: a locked file cannot be renamed, but its VDI folder can, so a locked
 // disk is brought to that very path before the pass judges the json (docs/security.md threat model).
 describe('a json is not lifted while a locked flat VHD of its backup was swapped in by its folder', () => {
   it('reads the flag of a disk path the pass cleared, once the VDI folders were swapped', async () => {
-    const remote = await tempRemote();
-    const t = Date.UTC(2026, 9, 1, 1, 0, 0);
-    const backup = await writeVmBackup(remote.root, {
-      vm: 'vm1',
-      datetime: xoDatetime(t),
-      disks: [{ type: 'flat' }, { type: 'flat' }],
-    });
-    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3_600_000 } });
-    await daemon.stop();
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      index: new IndexStore(remote.indexPath, 'r'),
-      encrypted: false,
-    };
+    const { backup, context } = await lockedVmBackup(2);
+    const t = LOCKED_AT;
     const [due, kept] = backup.units.filter((u) => u.endsWith('.vhd'));
     // The second disk is claimed by a newer backup still inside its window (an index written before jsons were
     // claimed with their VHDs): it stays locked, and so must the json.

@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
-import type { RemoteContext } from '../../src/context/remote-context.js';
-import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { entryName } from '../../src/index/entry.js';
-import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { jsonBackup } from '../../src/lift/flat-order.js';
 import { utcDay } from '../../src/remote/datetime.js';
-import { DAY, startDaemon } from '../support/daemon.js';
-import { allImmutable, isImmutable, tempRemote } from '../support/remote.js';
+import { DAY } from '../support/daemon.js';
+import { allImmutable, isImmutable } from '../support/remote.js';
+import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
 
 describe("a json is not lifted while its backup's flat VHD stays locked", () => {
   it('reads which backup a json is', () => {
@@ -25,20 +23,9 @@ describe("a json is not lifted while its backup's flat VHD stays locked", () => 
   // An index written before a chain's jsons were claimed with its VHDs: the disk's entry is dated by a newer backup
   // still inside its window, the json's by its own, expired one. XO's cleanVm would delete a json lifted alone.
   it('keeps the json locked while its disk is, and lifts it in the pass that lifts the disk', async () => {
-    const remote = await tempRemote();
-    const t = Date.UTC(2026, 9, 1, 1, 0, 0);
-    const backup = await writeVmBackup(remote.root, { vm: 'vm1', datetime: xoDatetime(t), disks: [{ type: 'flat' }] });
-    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3_600_000 } });
-    await daemon.stop();
+    const { backup, context } = await lockedVmBackup();
+    const t = LOCKED_AT;
     expect(allImmutable(backup.units)).toBe(true);
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      index: new IndexStore(remote.indexPath, 'r'),
-      encrypted: false,
-    };
     const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
     const json = backup.label;
     const newer = t + 5 * DAY;
@@ -61,19 +48,8 @@ describe("a json is not lifted while its backup's flat VHD stays locked", () => 
   // The pass trusts the helper's answers for the disks it cleared, not what it asked: a disk whose clear failed is
   // looked for and its flag read, and its json waits.
   it('keeps the json locked when the helper fails to clear its disk', async () => {
-    const remote = await tempRemote();
-    const t = Date.UTC(2026, 9, 1, 1, 0, 0);
-    const backup = await writeVmBackup(remote.root, { vm: 'vm1', datetime: xoDatetime(t), disks: [{ type: 'flat' }] });
-    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3_600_000 } });
-    await daemon.stop();
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      index: new IndexStore(remote.indexPath, 'r'),
-      encrypted: false,
-    };
+    const { backup, context } = await lockedVmBackup();
+    const t = LOCKED_AT;
     const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
     const real = new IoctlAdapter();
     const failing: AttributesAdapter = {

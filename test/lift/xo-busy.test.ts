@@ -11,6 +11,7 @@ import { liftRemote } from '../../src/lift/apply.js';
 import { isHeldAt, xoLockOf } from '../../src/lift/xo-busy.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, immutableAmong, tempRemote } from '../support/remote.js';
+import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
 
 describe('XO running on a VM folder holds its lift back', () => {
   it('reads the lock folder XO holds for the VM folder a unit lives in', () => {
@@ -32,20 +33,9 @@ describe('XO running on a VM folder holds its lift back', () => {
   });
 
   it('leaves an expired backup locked while XO holds its VM folder, and lifts it once XO is done', async () => {
-    const remote = await tempRemote();
-    const t = Date.UTC(2026, 9, 1, 1, 0, 0);
-    const backup = await writeVmBackup(remote.root, { vm: 'vm1', datetime: xoDatetime(t), disks: [{ type: 'flat' }] });
-    const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3_600_000 } });
-    await daemon.stop();
+    const { remote, backup, context } = await lockedVmBackup();
+    const t = LOCKED_AT;
     expect(allImmutable(backup.units)).toBe(true);
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      index: new IndexStore(remote.indexPath, 'r'),
-      encrypted: false,
-    };
     const now = t + 30 * DAY;
     const lock = path.join(remote.root, 'xo-vm-backups', 'vm1.lock');
     await mkdir(lock);

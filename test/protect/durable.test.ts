@@ -43,50 +43,39 @@ function afterPowerLoss(image: string, base: string): string {
   return mountPoint;
 }
 
+// One unit locked on an index whose disk commits slowly; `snapshot`: that disk as a power loss would leave it at the
+// moment chattr +i runs.
+async function lockOneUnitWithPowerLoss() {
+  const remote = await tempRemote();
+  const disk = await slowCommitExt4();
+  const index = new IndexStore(path.join(disk.mountPoint, 'index'), 'r');
+  await index.open();
+  execFileSync('sync', ['-f', disk.mountPoint]);
+  const { unit, instant, request } = await oneUnitRequest(remote.root, index);
+  const flags = new IoctlAdapter();
+  let snapshot: string | undefined;
+  const attributes = Object.assign(Object.create(flags) as IoctlAdapter, {
+    setImmutable: (within: Within, targets: readonly Target[], on: boolean) => {
+      snapshot ??= afterPowerLoss(disk.image, disk.base);
+      return flags.setImmutable(within, targets, on);
+    },
+  });
+  const [result] = await lockUnits([request], attributes, systemClock, createLogger('fatal'));
+  return { disk, index, unit, instant, snapshot: snapshot!, result };
+}
+
 describe('index entries survive a power loss', () => {
   it('are on disk, with their day folder, before chattr +i runs', async () => {
-    const remote = await tempRemote();
-    const disk = await slowCommitExt4();
-    const indexPath = path.join(disk.mountPoint, 'index');
-    const index = new IndexStore(indexPath, 'r');
-    await index.open();
-    execFileSync('sync', ['-f', disk.mountPoint]);
-    const { unit, instant, request } = await oneUnitRequest(remote.root, index);
-    const flags = new IoctlAdapter();
-    let snapshot: string | undefined;
-    const attributes = Object.assign(Object.create(flags) as IoctlAdapter, {
-      setImmutable: (within: Within, targets: readonly Target[], on: boolean) => {
-        snapshot ??= afterPowerLoss(disk.image, disk.base);
-        return flags.setImmutable(within, targets, on);
-      },
-    });
-
-    await lockUnits([request], attributes, systemClock, createLogger('fatal'));
+    const { disk, index, unit, instant, snapshot } = await lockOneUnitWithPowerLoss();
 
     const entry = path.relative(disk.mountPoint, index.entryPath(utcDay(instant), unit));
-    expect(existsSync(path.join(snapshot!, entry))).toBe(true);
+    expect(existsSync(path.join(snapshot, entry))).toBe(true);
   });
 
   // Written ahead by the identity the reconcile examined (a json's arrival, the common case), with the entries' group
   // commit: a unit is never locked before its window is durable, and its completion waits for no sync of its own.
   it("and a unit's new window record, before chattr +i runs", async () => {
-    const remote = await tempRemote();
-    const disk = await slowCommitExt4();
-    const indexPath = path.join(disk.mountPoint, 'index');
-    const index = new IndexStore(indexPath, 'r');
-    await index.open();
-    execFileSync('sync', ['-f', disk.mountPoint]);
-    const { unit, instant, request } = await oneUnitRequest(remote.root, index);
-    const flags = new IoctlAdapter();
-    let snapshot: string | undefined;
-    const attributes = Object.assign(Object.create(flags) as IoctlAdapter, {
-      setImmutable: (within: Within, targets: readonly Target[], on: boolean) => {
-        snapshot ??= afterPowerLoss(disk.image, disk.base);
-        return flags.setImmutable(within, targets, on);
-      },
-    });
-
-    const [result] = await lockUnits([request], attributes, systemClock, createLogger('fatal'));
+    const { disk, index, unit, instant, snapshot, result } = await lockOneUnitWithPowerLoss();
 
     expect(result).toMatchObject({ indexed: true });
     const { ino, birthtimeNs } = identityOf(await lstat(unit, { bigint: true }));
@@ -94,7 +83,7 @@ describe('index entries survive a power loss', () => {
       disk.mountPoint,
       path.join(index.windows.folder, hash('sha256', `${ino}:${birthtimeNs}`, 'hex')),
     );
-    expect(JSON.parse(readFileSync(path.join(snapshot!, record), 'utf8'))).toMatchObject({
+    expect(JSON.parse(readFileSync(path.join(snapshot, record), 'utf8'))).toMatchObject({
       until: instant + 1,
       path: unit,
     });

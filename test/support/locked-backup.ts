@@ -1,0 +1,26 @@
+import type { RemoteContext } from '../../src/context/remote-context.js';
+import { writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
+import { IndexStore } from '../../src/index/store.js';
+import { DAY, startDaemon } from './daemon.js';
+import { tempRemote, type TestRemote } from './remote.js';
+
+// Written at 2026-10-01T01:00Z.
+export const LOCKED_AT = Date.UTC(2026, 9, 1, 1, 0, 0);
+
+// One VM backup (`flat` flat disks) on a new remote, locked by a daemon started an hour after it and stopped, and the
+// remote as a lift sees it (7-day window): the set-up of the lift tests that act on one locked backup.
+export async function lockedVmBackup(
+  flat = 1,
+): Promise<{ remote: TestRemote; backup: WrittenBackup; context: RemoteContext }> {
+  const remote = await tempRemote();
+  const backup = await writeVmBackup(remote.root, {
+    vm: 'vm1',
+    datetime: xoDatetime(LOCKED_AT),
+    disks: Array.from({ length: flat }, () => ({ type: 'flat' as const })),
+  });
+  const { daemon } = await startDaemon(remote, { clock: { now: () => LOCKED_AT + 3_600_000 } });
+  await daemon.stop();
+  const index = new IndexStore(remote.indexPath, 'r');
+  const context = { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false };
+  return { remote, backup, context };
+}
