@@ -41,14 +41,22 @@ const BIN = path.join(REPO, 'bin', 'xo-immutable-backups.js');
 // bundle first: 40-70 ms of each lift run's fixed cost here (docs/dev/performance-history.md, "Lift (session 10)").
 const { NODE_EXTRA_CA_CERTS: _unused, ...inherited } = process.env;
 const ENV = { ...inherited, LC_ALL: 'C', LANG: 'C' };
-// The daemon runs as systemd/xo-immutable-backups.service starts it (Environment=NODE_OPTIONS=...).
-// As the systemd unit sets them.
-const DAEMON_ENV = {
-  ...ENV,
-  NODE_OPTIONS: [process.env.NODE_OPTIONS, '--max-semi-space-size=2 --max-old-space-size=1024']
-    .filter(Boolean)
-    .join(' '),
-};
+// The daemon runs with the environment systemd/xo-immutable-backups.service gives it: its Environment= lines, read
+// here so that the two cannot drift apart (NODE_OPTIONS added to any the caller set).
+const DAEMON_ENV = { ...ENV, ...unitEnvironment() };
+function unitEnvironment() {
+  const unit = fs.readFileSync(path.join(REPO, 'systemd', 'xo-immutable-backups.service'), 'utf8');
+  const env = {};
+  for (const [, quoted, bare] of unit.matchAll(/^Environment=(?:"([^"]*)"|(\S+))$/gm)) {
+    const assignment = quoted ?? bare;
+    const at = assignment.indexOf('=');
+    env[assignment.slice(0, at)] = assignment.slice(at + 1);
+  }
+  if (process.env.NODE_OPTIONS)
+    env.NODE_OPTIONS = [process.env.NODE_OPTIONS, env.NODE_OPTIONS].filter(Boolean).join(' ');
+  return env;
+}
+
 const REMOTE_ID = 'main';
 // Full runs put the VHD directories and the date folders in a second remote, so that the lift of the issue's own
 // workload (flat files only) is timed apart from theirs: two lift runs, one per remote (see lift below).
