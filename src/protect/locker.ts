@@ -46,7 +46,9 @@ export async function lockUnits(
   const checkedHolds = performance.now();
   const stale = staleRedates(allowed);
   const pending = await writePendingEntries(allowed, stale, clock, log);
+  const tPending = performance.now();
   const ahead = await writeWindowsAhead(allowed, log);
+  const tAhead = performance.now();
   let written = 0;
   let locked = 0;
   const results: LockResult[] = [];
@@ -83,6 +85,9 @@ export async function lockUnits(
       units: requests.length,
       redated: requests.filter((r) => r.lockedAs !== undefined).length,
       holdsMs: ms(started, checkedHolds),
+      pendingMs: ms(checkedHolds, tPending),
+      aheadMs: ms(tPending, tAhead),
+      syncMs: ms(tAhead, written),
       entriesMs: ms(checkedHolds, written),
       chattrMs: ms(written, locked),
       completeMs: ms(locked, performance.now()),
