@@ -24,8 +24,8 @@ export interface JsonFile {
   parsed?: object;
 }
 
-// Something found where XO writes a folder that is not a plain folder (a symbolic link): never read through. Its
-// path is relative to the remote's root.
+// Something found where XO writes a folder that is not a plain folder, or a json that is not a plain file (a symbolic
+// link): never read through. Its path is relative to the remote's root.
 export interface Problem {
   path: string;
   reason: string;
@@ -42,7 +42,7 @@ export interface VmSnapshot {
   vdis: VdiFolder[];
   // Per VDI folder: the VHD directories of its data/ (finished: header, footer and bat present).
   data: ReadonlyMap<string, readonly DataDirectory[]>;
-  // Per json name; a json that is not a regular file is absent.
+  // Per json name; a json that is not a regular file is absent (a symbolic link one is a problem).
   jsons: ReadonlyMap<string, JsonFile>;
   // Per alias (plain remotes: on encrypted ones aliases are ciphertext): what it points to, and what that is.
   aliases: ReadonlyMap<string, AliasTarget>;
@@ -91,7 +91,7 @@ export async function readVmSnapshot(
     entries: entries.map(listed),
     vdis: [],
     data: new Map(),
-    jsons: await readJsons(remote, folder, entries, scope.select),
+    jsons: await readJsons(remote, folder, entries, problems, scope.select),
     aliases: new Map(),
     links: new Map(),
     problems,
@@ -133,11 +133,13 @@ async function readJsons(
   remote: HeldRemote,
   folder: string,
   entries: readonly HeldEntry[],
+  problems: Problem[],
   select?: SnapshotScope['select'],
 ): Promise<Map<string, JsonFile>> {
-  const names = entries
-    .filter((e) => e.isFile && e.name.endsWith('.json') && !e.name.startsWith('.'))
-    .map((e) => e.name);
+  for (const entry of entries)
+    if (entry.isSymlink && isJsonName(entry.name))
+      problems.push({ path: `${folder}/${entry.name}`, reason: LINKED_JSON });
+  const names = entries.filter((e) => e.isFile && isJsonName(e.name)).map((e) => e.name);
   if (select === undefined) return new Map(names.flatMap((name) => readJson(remote, `${folder}/${name}`, name)));
   // Entries first (one lstat each, through the folder's descriptor), then the content of those selected.
   const found = new Map<string, JsonFile>();
@@ -158,6 +160,15 @@ async function readJsons(
   }
   return found;
 }
+
+function isJsonName(name: string): boolean {
+  return name.endsWith('.json') && !name.startsWith('.');
+}
+
+// XO writes a json in place, never a link (its writers' outputFile): one there was planted, and is never followed.
+const LINKED_JSON =
+  "a symbolic link where XO writes a backup's json (XO never writes one): it is not followed and not locked; " +
+  'find out who can write to the remote, then remove the link';
 
 function readJson(remote: HeldRemote, relative: string, name: string): [string, JsonFile][] {
   const read = unlessLinked(() =>

@@ -75,14 +75,14 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions):
       },
     });
     // The VM folder, or a folder above it, a link: nothing was read through it, and it is said (a VM folder gone or
-    // made a file since it was queued: nothing to say).
+    // made a file since it was queued: nothing to say). A link inside it (a json, a folder XO writes): said by its path.
     const refused = snapshot.problems.flatMap((p): Refusal[] => {
       if (p.path === snapshot.folder)
         return p.reason === 'a symbolic link'
           ? [{ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true }]
           : [];
       return p.path.startsWith(`${snapshot.folder}/`)
-        ? []
+        ? [{ path: path.join(held.root, p.path), reason: p.reason, security: true }]
         : [linkRefusal(path.join(held.root, p.path), p.path, p.reason)];
     });
     const protectChains = options.protectChains !== false;

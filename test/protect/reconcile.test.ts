@@ -1,4 +1,4 @@
-import { mkdir, symlink } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -48,5 +48,28 @@ describe('reconcileFolder on a VM folder reached through a link', () => {
     expect(report.refusals[0]).toMatchObject({ security: true });
     expect(report.refusals[0]!.path).toContain('xo-vm-backups');
     expect(report.refusals[0]!.reason).toMatch(/symbolic link/);
+  });
+});
+
+describe('reconcileFolder on a VM folder holding a json that is a symbolic link', () => {
+  it('refuses the link once, follows it nowhere, and locks the real backups beside it', async () => {
+    const remote = await tempRemote();
+    const outside = await tempFolder('xo-immutable-outside-');
+    await writeFile(path.join(outside, 'victim.json'), '{}');
+    const real = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 2 * DAY) });
+    const link = path.join(remote.root, 'xo-vm-backups', 'vm', `${xoDatetime(Date.now() - DAY)}.json`);
+    await symlink(path.join(outside, 'victim.json'), link);
+    const index = new IndexStore(remote.indexPath, 'r');
+    await index.open();
+    const folder = {
+      remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false },
+      kind: 'vm' as const,
+      path: path.join(remote.root, 'xo-vm-backups', 'vm'),
+    };
+    const report = await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0 });
+    expect(report.refusals).toHaveLength(1);
+    expect(report.refusals[0]).toMatchObject({ path: link, security: true });
+    expect(report.refusals[0]!.reason).toMatch(/^a symbolic link where XO writes a backup's json/);
+    expect(report.requests.map((r) => r.unit).sort()).toEqual([...real.units].sort());
   });
 });
