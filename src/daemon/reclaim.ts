@@ -1,5 +1,6 @@
 import type { TakeTurns } from '../concurrency.js';
 import type { Config } from '../config/schema.js';
+import { FreedFiles, freedRemotes } from '../index/freed.js';
 import type { Logger } from '../log/logger.js';
 import { Periodic } from './periodic.js';
 import type { RemoteSet } from './remotes.js';
@@ -17,7 +18,8 @@ export interface ReclaimDeps {
 
 // Unlinks the files the index forgot (index/freed.ts) in the background: at start (a lift run while the daemon was
 // stopped leaves them) and every minute, a few at a time in turns with the lock batches and lift passes, so that a
-// backup arriving meanwhile waits for one turn at most.
+// backup arriving meanwhile waits for one turn at most. The folders of remotes no longer configured are emptied in the
+// same turns, then removed: nothing would ever reclaim them otherwise.
 export class ReclaimService implements Service {
   readonly name = 'reclaim';
   readonly #deps: ReclaimDeps;
@@ -44,13 +46,23 @@ export class ReclaimService implements Service {
   }
 
   async #reclaim(): Promise<void> {
-    const { remotes, turns, log } = this.#deps;
-    for (const remote of remotes.list) {
-      const unlinked = await remote.index.freed.reclaim(
-        (work) => turns.run(work),
-        () => this.#passes.stopped,
-      );
-      if (unlinked > 0) log.debug({ module: 'index', remote: remote.id, unlinked }, 'forgotten index files unlinked');
+    const { config, remotes } = this.#deps;
+    for (const remote of remotes.list) await this.#reclaimIn(remote.index.freed, remote.id);
+    const configured = new Set(config.remotes.map((remote) => remote.id));
+    for (const id of freedRemotes(config.indexPath)) {
+      if (configured.has(id)) continue;
+      const freed = new FreedFiles(config.indexPath, id);
+      await this.#reclaimIn(freed, id);
+      if (!this.#passes.stopped && (await freed.removeIfEmpty()))
+        this.#deps.log.debug({ module: 'index', remote: id }, 'forgotten index files of an unconfigured remote gone');
     }
+  }
+
+  async #reclaimIn(freed: FreedFiles, remote: string): Promise<void> {
+    const unlinked = await freed.reclaim(
+      (work) => this.#deps.turns.run(work),
+      () => this.#passes.stopped,
+    );
+    if (unlinked > 0) this.#deps.log.debug({ module: 'index', remote, unlinked }, 'forgotten index files unlinked');
   }
 }

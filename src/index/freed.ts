@@ -1,5 +1,5 @@
 import { mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
@@ -73,10 +73,35 @@ export class FreedFiles {
     return done;
   }
 
+  // Removes the folder once empty (a remote no longer configured); false when something is still there.
+  async removeIfEmpty(): Promise<boolean> {
+    try {
+      await rmdir(this.folder);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOTEMPTY' || errnoCode(error) === 'EEXIST') return false;
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+    this.#made = false;
+    return true;
+  }
+
   #make(again: boolean): void {
     if (this.#made && !again) return;
     mkdirSync(this.folder, { recursive: true, mode: 0o700 });
     this.#made = true;
+  }
+}
+
+// The remotes with a folder in <indexPath>/.freed/, configured or not: nothing reads those folders, so whatever is in
+// any of them can be unlinked.
+export function freedRemotes(indexPath: string): string[] {
+  try {
+    return readdirSync(path.join(indexPath, '.freed'), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
   }
 }
 
