@@ -8,6 +8,7 @@ import type { Identity } from '../remote/identity.js';
 import { commitGroup, PendingSync } from './commit.js';
 import { versionOf } from './format.js';
 import { FreedFiles } from './freed.js';
+import { removeLeftoverTemporaries, temporaryOf } from './temporaries.js';
 import { extended, nameOf, type UnitWindow } from './window-record.js';
 
 export type { UnitWindow } from './window-record.js';
@@ -59,6 +60,8 @@ export class UnitWindows {
   #folderUnsynced = false;
   // One commit at a time: a commit called while another runs returns once that one's records are on disk too.
   readonly #commits = new TakeTurns();
+  // Set once a commit removed the temporary files crashed commits of other processes left (index/temporaries.ts).
+  #leftoversRemoved = false;
 
   // Beside the remotes' day buckets, not among them: <indexPath>/.windows/<remote>/.
   constructor(indexPath: string, remoteId: string, pending?: PendingSync, freed = new FreedFiles(indexPath, remoteId)) {
@@ -192,6 +195,12 @@ export class UnitWindows {
   }
 
   async #commitStaged(): Promise<void> {
+    // Only the index's writer commits (a store beside it never does); a sweep that failed is tried at the next.
+    if (!this.#leftoversRemoved && !this.#missesOnDisk)
+      this.#leftoversRemoved = await removeLeftoverTemporaries(this.folder, AT_ONCE).then(
+        () => true,
+        () => false,
+      );
     // The records written ahead: durable by the write-ahead's group commit, or by this one if that one failed.
     const ahead = [...this.#ahead];
     if (ahead.length > 0) {
@@ -207,7 +216,7 @@ export class UnitWindows {
       const records = [...this.#committing];
       if (records.length > 0) await mkdir(this.folder, { recursive: true, mode: 0o700 });
       await forEachLimited(records, AT_ONCE, async ([name, record]) => {
-        const temporary = path.join(this.folder, `${name}.${process.pid}.${++this.#temporaries}.tmp`);
+        const temporary = temporaryOf(this.folder, name, ++this.#temporaries);
         temporaries.set(name, temporary);
         await writeFile(temporary, JSON.stringify({ version: WINDOW_VERSION, ...record }), { mode: 0o600 });
       });

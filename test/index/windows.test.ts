@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { hash } from 'node:crypto';
 import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -189,5 +190,31 @@ describe('UnitWindows', () => {
     expect(await new UnitWindows(indexPath, 'r').watchSince(1_000)).toEqual({ since: 1_000, first: true });
     // A later start, in another process.
     expect(await new UnitWindows(indexPath, 'r').watchSince(9_000)).toEqual({ since: 1_000, first: false });
+  });
+
+  it("removes at its first commit the temporary files a dead process's commit left, and nothing else", async () => {
+    const indexPath = await tempFolder();
+    const windows = new UnitWindows(indexPath, 'r');
+    await windows.watchSince(1_000);
+    await windows.extend(identity, 2_000, '/r/a.json', 100);
+    await windows.commit();
+    const record = nameOf(identity);
+    const dead = spawnSync('true').pid;
+    const alive = spawn('sleep', ['600']);
+    try {
+      const left = (pid: number, n: number): string => `${record}.${pid}.${n}.tmp`;
+      const leftovers = [left(dead, 1), left(dead, 2)];
+      // A live process's own (another's, this one's), and what is not a commit's temporary file, are kept.
+      const kept = [left(alive.pid!, 1), left(process.pid, 999_999), 'notes.tmp', `${record}.tmp`];
+      for (const name of [...leftovers, ...kept]) await writeFile(path.join(windows.folder, name), '{"until":');
+      const reopened = new UnitWindows(indexPath, 'r');
+      const other = { ...identity, ino: '44' };
+      await reopened.extend(other, 3_000, '/r/b.json', 200);
+      await reopened.commit();
+      expect((await readdir(windows.folder)).sort()).toEqual([...kept, record, nameOf(other), 'since.json'].sort());
+      expect(await reopened.read(identity)).toEqual({ until: 2_000, path: '/r/a.json', arrived: 100 });
+    } finally {
+      alive.kill();
+    }
   });
 });
