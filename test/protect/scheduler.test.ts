@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { LeafFolder, LockRequest } from '../../src/protect/context.js';
 import type { RemoteContext } from '../../src/context/remote-context.js';
@@ -134,6 +135,15 @@ describe('ProtectionScheduler', () => {
     let inFlight = 0;
     let release: () => void = () => undefined;
     const firstLockHeld = new Promise<void>((resolve) => (release = resolve));
+    // What the scheduler logs (a round's "reconciled" line once it is gathered), as the daemon's log shows it.
+    const logged: { msg: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line !== '') logged.push(JSON.parse(line) as { msg: string });
+        done();
+      },
+    });
     const scheduler = new ProtectionScheduler({
       // Level-triggered like the real one: asks for its unit until that unit is locked.
       reconcile: async (f) => {
@@ -152,9 +162,9 @@ describe('ProtectionScheduler', () => {
         return requests.map((r) => ({ request: r, outcome: { path: r.unit, status: 'ok' }, indexed: true }));
       },
       clock: { now: () => 0 },
-      log: createLogger('silent'),
+      log: createLogger('debug', sink),
     });
-    return { scheduler, events, lockCalls, release: () => release() };
+    return { scheduler, events, lockCalls, logged, release: () => release() };
   }
 
   // Folder A's lock held in flight, folder B enqueued (and A again, if asked) and reconciled beside it.
@@ -174,17 +184,24 @@ describe('ProtectionScheduler', () => {
     const { scheduler, events, lockCalls, release, a, b } = await lockingAWhileBReconciles(true);
     let idle = false;
     const idled = scheduler.idle().then(() => (idle = true));
-    // B was reconciled beside A's lock; A waits for it, and B's batch waits for A's.
+    // B was reconciled beside A's lock, after A's place in the queue: A waits for it, and B's batch waits for A's.
     expect(events.filter((e) => e === `reconcile ${a.path}`)).toHaveLength(1);
     expect(lockCalls).toHaveLength(1);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A folder C queued after idle() was asked is reconciled beside A's lock too: the scheduler went on working, and
+    // all the while was neither idle nor taking A again.
+    const c = folder('vm-c');
+    scheduler.enqueue(c);
+    await vi.waitFor(() => expect(events).toContain(`reconcile ${c.path}`));
     expect(idle).toBe(false);
+    expect(events.filter((e) => e === `reconcile ${a.path}`)).toHaveLength(1);
+    expect(lockCalls).toHaveLength(1);
     release();
     await idled;
     expect(events.indexOf(`reconcile ${b.path}`)).toBeLessThan(events.indexOf('lock 1 end'));
+    expect(events.indexOf(`reconcile ${c.path}`)).toBeLessThan(events.indexOf('lock 1 end'));
     // A is looked at again only once its lock is done: it finds its unit locked, and asks for nothing.
     expect(events.lastIndexOf(`reconcile ${a.path}`)).toBeGreaterThan(events.indexOf('lock 1 end'));
-    expect(lockCalls.flat().sort()).toEqual([`${a.path}/a.json`, `${b.path}/a.json`]);
+    expect(lockCalls.flat().sort()).toEqual([`${a.path}/a.json`, `${b.path}/a.json`, `${c.path}/a.json`]);
     expect(events.filter((e) => e.includes('in flight'))).toEqual([
       'lock 1 start (1 in flight)',
       'lock 2 start (1 in flight)',
@@ -193,11 +210,14 @@ describe('ProtectionScheduler', () => {
   });
 
   it('stops only once the round locking and the round reconciled beside it are locked', async () => {
-    const { scheduler, events, lockCalls, release, a, b } = await lockingAWhileBReconciles(false);
+    const { scheduler, events, lockCalls, logged, release, a, b } = await lockingAWhileBReconciles(false);
     let stopped = false;
     const stopping = scheduler.stop().then(() => (stopped = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Told to stop, the round reconciled beside A's lock (B's) stops taking folders and is gathered (logged): the stop
+    // must still wait for A's lock, and for B's after it.
+    await vi.waitFor(() => expect(logged.filter((l) => l.msg.startsWith('reconciled '))).toHaveLength(2));
     expect(stopped).toBe(false);
+    expect(lockCalls).toHaveLength(1);
     release();
     await stopping;
     expect(lockCalls).toEqual([[`${a.path}/a.json`], [`${b.path}/a.json`]]);
