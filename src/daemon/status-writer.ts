@@ -124,6 +124,7 @@ export class StatusWriter implements Service {
           protectedByNameOnly: r.encrypted,
           vmsWithUnknownChain: scheduler?.facts.count('chainUnknown', r.root) ?? 0,
           vmsWithFlatVhds: scheduler?.facts.count('flatVhds', r.root) ?? 0,
+          vmsWithPlantedLinks: scheduler?.facts.count('plantedLinks', r.root) ?? 0,
           lastLift: lift.lastLift(r),
           liftSkipped: lift.skipped(r),
           restorePoints: this.#restorePoints.get(r.id),

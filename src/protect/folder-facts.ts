@@ -5,7 +5,9 @@ export type FolderFact =
   // Flat .vhd files: XO opens them read-write even to read, so it cannot restore them while locked.
   | 'flatVhds'
   // Backups past their window and left unlocked (a number per folder): said at a remote's first start.
-  | 'pastWindow';
+  | 'pastWindow'
+  // Symbolic links where XO writes a json or a folder (a number per VM folder): planted, never followed nor locked.
+  | 'plantedLinks';
 
 export class FolderFacts {
   readonly #folders = new Map<FolderFact, Map<string, number>>();

@@ -63,4 +63,6 @@ export interface FolderReport {
   flagsToRead?: IndexedUnit[];
   // Backups of the folder past their window and left unlocked (on a first start: those past it by name).
   pastWindow?: number;
+  // Links (or other entries XO never writes) met in or above a VM folder, each refused (undefined: not looked at).
+  plantedLinks?: number;
 }

@@ -96,7 +96,10 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions):
     const facts = { folder: folder.path, now: options.now, jsonSettleMs: options.jsonSettleMs, protectChains };
     const plan = planVm(snapshot, looked, data === undefined ? facts : { ...facts, data });
     const acted = await act(folder, held, plan, reads, options);
-    return report(plan, acted, [...refused, ...plan.refusals, ...acted.refusals], pastWindow);
+    return {
+      ...report(plan, acted, [...refused, ...plan.refusals, ...acted.refusals], pastWindow),
+      plantedLinks: refused.length,
+    };
   });
 }
 

@@ -115,6 +115,7 @@ async function reconcileInto(
   facts.note(folder.path, 'chainUnknown', report.chainUnknown);
   facts.note(folder.path, 'flatVhds', report.flatVhds);
   facts.note(folder.path, 'pastWindow', report.pastWindow);
+  facts.note(folder.path, 'plantedLinks', report.plantedLinks);
   addRequests(batch, folder, report.requests);
   // A unit missing is looked at again like a failed one, backing off alike (a json naming a path that never comes
   // must not cost a reconcile every 10 s).

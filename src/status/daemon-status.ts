@@ -39,6 +39,8 @@ export interface DaemonStatus {
     vmsWithUnknownChain?: number;
     // VM folders storing flat .vhd files, which XO cannot restore while they are locked.
     vmsWithFlatVhds?: number;
+    // VM folders holding a symbolic link where XO writes a json or a folder, as their last look found them.
+    vmsWithPlantedLinks?: number;
     lastLift?: { at: string; unlocked: number; failed: number; suspicious: number };
     // Why the lift passes skip the remote while it is paused (daemon/lift-loop.ts).
     liftSkipped?: string;

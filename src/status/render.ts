@@ -64,6 +64,11 @@ function renderRemote(remote: RemoteStatus): string[] {
   if (remote.protectedByNameOnly === true) lines.push('  encrypted: VHD directories matched to backups by name only');
   if (remote.vmsWithUnknownChain !== null && remote.vmsWithUnknownChain > 0)
     lines.push(`  ${remote.vmsWithUnknownChain} VM(s) without a readable chain: older VHDs kept locked (safe side)`);
+  if (remote.vmsWithPlantedLinks !== null && remote.vmsWithPlantedLinks > 0)
+    lines.push(
+      `  !! ${remote.vmsWithPlantedLinks} VM folder(s) hold symbolic links XO never writes (planted?): not followed, ` +
+        'not locked; the security warnings name each: find who can write to the remote, then remove them',
+    );
   if (remote.vmsWithFlatVhds !== null && remote.vmsWithFlatVhds > 0)
     lines.push(
       `  ${remote.vmsWithFlatVhds} VM(s) store flat VHDs: XO cannot restore them while locked`,

@@ -24,6 +24,9 @@ export interface RemoteStatus {
   vmsWithUnknownChain: number | null;
   // VM folders storing flat .vhd files (XO cannot restore them while locked). null when the daemon is not running.
   vmsWithFlatVhds: number | null;
+  // VM folders holding a symbolic link where XO writes a json or a folder (planted: never followed nor locked), as the
+  // daemon last looked at them. null when the daemon is not running.
+  vmsWithPlantedLinks: number | null;
   immutabilityDurationMs: number;
   protectedUnits: number;
   protectedBackups: number;
@@ -147,6 +150,7 @@ function remoteStatus(
     protectedByNameOnly: live ? seen.protectedByNameOnly === true : null,
     vmsWithUnknownChain: live ? (seen.vmsWithUnknownChain ?? 0) : null,
     vmsWithFlatVhds: live ? (seen.vmsWithFlatVhds ?? 0) : null,
+    vmsWithPlantedLinks: live ? (seen.vmsWithPlantedLinks ?? 0) : null,
     lastLift: seen?.lastLift ?? null,
     liftSkipped: live ? (seen.liftSkipped ?? null) : null,
     caps:

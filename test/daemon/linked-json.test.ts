@@ -1,4 +1,4 @@
-import { symlink, writeFile } from 'node:fs/promises';
+import { symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
@@ -6,12 +6,14 @@ import { runStatus } from '../../src/cli/status.js';
 import { systemClock } from '../../src/clock.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import type { RemoteStatus, StatusReport } from '../../src/status/report.js';
 import { verifyRemote } from '../../src/verify/verify.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor, writeConfigFile } from '../support/remote.js';
 
 // XO writes a backup's json in place (outputFile), never a link: a json that is a symbolic link was planted. It is
-// never followed nor locked, and it is said: a security warning, counted by `status`, a finding of `verify`.
+// never followed nor locked, and it is said: a security warning, a problem of its VM folder in `status` while it is
+// there, a finding of `verify`.
 describe('a VM backup json that is a symbolic link', () => {
   it('is not followed, and the daemon, status and verify name it', async () => {
     const remote = await tempRemote();
@@ -33,23 +35,27 @@ describe('a VM backup json that is a symbolic link', () => {
     }
     expect(isImmutable(target)).toBe(false);
 
+    // status names the VM folder's problem while it lasts, beside the count of security warnings.
     const config = await writeConfigFile(remote);
-    let lines: string[] = [];
-    await waitFor(
-      async () => {
-        lines = [];
-        const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
-        await runStatus({ config, json: false }, io, systemClock);
-        const counted = lines.map((l) => /^problems: .* (\d+) security warning\(s\) since start/.exec(l)?.[1]);
-        return counted.some((n) => n !== undefined && Number(n) >= 1);
-      },
-      () => `status to count the warning: ${lines.join('\n')}`,
-    );
-    await running.daemon.stop();
+    const status = async (json: boolean): Promise<string[]> => {
+      const lines: string[] = [];
+      await runStatus({ config, json }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, systemClock);
+      return lines;
+    };
+    const remoteStatus = async (): Promise<RemoteStatus> =>
+      (JSON.parse((await status(true)).join('\n')) as StatusReport).remotes[0]!;
+    await waitFor(async () => (await remoteStatus()).vmsWithPlantedLinks === 1, 'status to count the VM folder');
+    expect((await status(true)).join('\n')).toMatch(/"securityWarningsSinceStart": [1-9]/);
+    expect((await status(false)).join('\n')).toMatch(/1 VM folder\(s\) hold symbolic links XO never writes/);
 
     const context = await openRemoteContext(running.config.remotes[0]!, running.config.indexPath);
     const { findings } = await verifyRemote(context, new IoctlAdapter(), { now: Date.now(), jsonSettleMs: 5_000 });
     expect(findings).toEqual([expect.objectContaining({ kind: 'refused', path: link })]);
     expect(isImmutable(target)).toBe(false);
+
+    // Removed: the next look at the folder (its event) finds nothing to say any more.
+    await unlink(link);
+    await waitFor(async () => (await remoteStatus()).vmsWithPlantedLinks === 0, 'status to forget the VM folder');
+    expect((await status(false)).join('\n')).not.toMatch(/symbolic links XO never writes/);
   });
 });
