@@ -1,6 +1,7 @@
 import { defaults, type RemoteConfig } from '../config/schema.js';
 import { checkIndexFormat } from '../index/format.js';
 import { IndexStore } from '../index/store.js';
+import { windowMsOf } from '../remote/model.js';
 import { readingOf } from '../remote/encryption.js';
 import { resolveRemoteRoot } from '../remote/root.js';
 import type { RemoteContext } from './remote-context.js';
@@ -15,6 +16,7 @@ export async function openRemoteContext(remote: RemoteConfig, indexPath: string)
     root: remote.root,
     realRoot,
     durationMs: remote.immutabilityDurationMs,
+    windowMs: windowMsOf(remote.immutabilityDurationMs),
     windowStart: remote.windowStart,
     index: new IndexStore(indexPath, remote.id, remote.maxIndexEntries ?? defaults.maxIndexEntries),
     ...(await readingOf(remote, { root: remote.root, realRoot })),

@@ -13,7 +13,7 @@ export async function liftRemote(
 ): Promise<LiftReport> {
   const report = emptyReport(remote.id, options.dryRun);
   const days = await remote.index.listDays();
-  const liftable = liftableDays(days, options.now, remote.durationMs, options.all);
+  const liftable = liftableDays(days, options.now, remote.windowMs, options.all);
   const names = await readLiftableNames(remote, liftable);
   const entries = names.total + (await scanNewerBuckets(remote, days, new Set(liftable), names.newestDay));
   const pass = new LiftPass(remote, attributes, options, report, names);

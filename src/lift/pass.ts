@@ -176,9 +176,9 @@ export class LiftPass {
   }
 
   async #planChunk(day: string, chunk: string[]): Promise<LiftPlan> {
-    const { index, durationMs } = this.#remote;
+    const { index, windowMs } = this.#remote;
     const { now, all } = this.#options;
-    const plan = planLift(await index.readEntries(day, chunk), now, durationMs, all, this.#blocked);
+    const plan = planLift(await index.readEntries(day, chunk), now, windowMs, all, this.#blocked);
     this.#report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(index.folder, u.day, u.name)));
     for (const named of blockedPaths(plan.unreadable)) this.#blocked.add(named);
     // Most passes carry nothing: no await a unit then.

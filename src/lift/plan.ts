@@ -20,11 +20,12 @@ export interface LiftPlan {
 const FUTURE_MARGIN_MS = 86_400_000;
 
 // Pure: which units expire now: the newest backup referencing one, and its own name's datetime, are both past the
-// window ("never early"). `alsoBlocked`: paths named by unreadable entries in other buckets.
+// window ("never early"). `windowMs`: the duration + its slack (remote/model.ts windowMsOf). `alsoBlocked`: paths
+// named by unreadable entries in other buckets.
 export function planLift(
   stored: readonly StoredEntry[],
   now: number,
-  durationMs: number,
+  windowMs: number,
   all = false,
   alsoBlocked: ReadonlySet<string> = new Set(),
 ): LiftPlan {
@@ -34,7 +35,7 @@ export function planLift(
   for (const candidate of units) {
     if (
       all ||
-      (!blocked.has(candidate.path) && !alsoBlocked.has(candidate.path) && isExpired(candidate, now, durationMs))
+      (!blocked.has(candidate.path) && !alsoBlocked.has(candidate.path) && isExpired(candidate, now, windowMs))
     )
       unlock.push(candidate);
     else kept++;
@@ -44,16 +45,16 @@ export function planLift(
 }
 
 // Pure: the day buckets that can hold an expired entry, oldest first. An entry's bucket is the UTC day its window
-// counts from (its backup's datetime, or its arrival when later: protect/arrival.ts), so a bucket that starts after now - duration holds nothing expired and is never read.
-export function liftableDays(days: readonly string[], now: number, durationMs: number, all = false): string[] {
-  return days.filter((day) => all || Date.parse(`${day}T00:00:00.000Z`) <= now - durationMs).sort();
+// counts from (its backup's datetime, or its arrival when later: protect/arrival.ts), so a bucket that starts after now - window holds nothing expired and is never read.
+export function liftableDays(days: readonly string[], now: number, windowMs: number, all = false): string[] {
+  return days.filter((day) => all || Date.parse(`${day}T00:00:00.000Z`) <= now - windowMs).sort();
 }
 
-function isExpired(candidate: LiftCandidate, now: number, durationMs: number): boolean {
-  if (isInWindow(candidate.governingInstant, now, durationMs)) return false;
+function isExpired(candidate: LiftCandidate, now: number, windowMs: number): boolean {
+  if (isInWindow(candidate.governingInstant, now, windowMs)) return false;
   const named = parseBackupDatetime(path.basename(candidate.path));
   // A unit named in the future has the window of its arrival, recorded by identity (lift/candidate.ts checks it),
   // while its name is still ahead; once the clock reaches the name (it was behind, and was set right), it counts again.
   if (named !== undefined && named === candidate.futureName && named > now + FUTURE_MARGIN_MS) return true;
-  return named === undefined || !isInWindow(named, now, durationMs);
+  return named === undefined || !isInWindow(named, now, windowMs);
 }

@@ -116,16 +116,15 @@ async function lockedElsewhere(
   const found = new Map<string, string>();
   if (wanted.size === 0) return found;
   const live = (await remote.index.listDays()).filter(
-    (day) => Date.parse(`${day}T00:00:00.000Z`) + DAY_MS > now - remote.durationMs,
+    (day) => Date.parse(`${day}T00:00:00.000Z`) + DAY_MS > now - remote.windowMs,
   );
   for (const day of live)
     for await (const names of remote.index.streamNames(day))
       for (const { entry } of await remote.index.readEntries(day, names)) {
         const unit = entry?.identity === undefined ? undefined : wanted.get(identityKey(entry.identity));
         const instant = entry === undefined ? Number.NaN : Date.parse(entry.backupDatetime);
-        if (unit === undefined || isInside(entry!.path, folder) || !isInWindow(instant, now, remote.durationMs))
-          continue;
-        const until = new Date(instant + remote.durationMs).toISOString();
+        if (unit === undefined || isInside(entry!.path, folder) || !isInWindow(instant, now, remote.windowMs)) continue;
+        const until = new Date(instant + remote.windowMs).toISOString();
         found.set(
           unit,
           `it is the unit locked at ${entry!.path} until ${until} (moved in from outside this VM's folder?): ` +

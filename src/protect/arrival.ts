@@ -1,4 +1,5 @@
 import type { WindowStart } from '../config/schema.js';
+import { windowSlackMs } from '../remote/model.js';
 import type { Examined } from '../remote/read.js';
 
 // maxClockJump's default (config/schema.ts).
@@ -35,6 +36,7 @@ export interface WindowFacts {
   // When its json (or metadata.json) was created on the remote (bornOf).
   born: number;
   now: number;
+  // The configured duration (not remote/model.ts windowMsOf): the slack is derived from it.
   durationMs: number;
   // When the daemon first watched the remote (index/windows.ts); undefined: no backup is taken as arriving now (a
   // command run by an admin, not the daemon).
@@ -44,7 +46,7 @@ export interface WindowFacts {
 }
 
 export interface WindowStartOf {
-  // What the window counts from: it ends at instant + the duration.
+  // What the window counts from: it ends at instant + windowMsOf(the duration).
   instant: number;
   // The arrival to record at its first lock; undefined when the window counts from the name alone.
   arrived?: number;
@@ -55,22 +57,35 @@ export interface WindowStartOf {
 // daemon first watched the remote and less than a window ago: one created before (the first start), or unlocked at the
 // end of its window (lift forgets its record), is dated by its name, so it is neither locked late nor locked again; so
 // is one created later than now (the clock is behind: its birth says nothing). Named in the future: its arrival alone,
-// whatever the rule (one not arriving now: its creation, never later than now).
+// whatever the rule (one not arriving now: its creation, never later than now). One arriving now within the slack of
+// its name is dated by its name, with no arrival to record: its window ends at named + duration + slack, never before
+// now + duration. A recorded arrival is always honoured.
 export function windowStartOf(facts: WindowFacts): WindowStartOf {
   const namedInTheFuture = isNamedInTheFuture(facts.named, facts);
   if (!namedInTheFuture && facts.rule === 'name') return { instant: facts.named, namedInTheFuture };
   const arrived = facts.recorded ?? (isArrivingNow(facts) ? facts.now : undefined);
+  if (
+    !namedInTheFuture &&
+    facts.recorded === undefined &&
+    arrived !== undefined &&
+    arrived <= facts.named + windowSlackMs(facts.durationMs)
+  )
+    return { instant: facts.named, namedInTheFuture };
   const base = namedInTheFuture ? Math.min(facts.born, facts.now) : facts.named;
   const instant = namedInTheFuture ? (arrived ?? base) : Math.max(base, arrived ?? base);
   return arrived === undefined ? { instant, namedInTheFuture } : { instant, arrived, namedInTheFuture };
 }
 
 // Pure: whether a backup could still be inside a window from its arrival, so its record is worth reading. An arrival
-// is recorded only for a backup created less than a window before it, so its window ends before born + 2 durations.
-export function mayBeInWindow(named: number, born: number, now: number, durationMs: number): boolean {
-  return named > now - durationMs || born > now - 2 * durationMs;
+// is recorded only for a backup created less than a duration before it (isArrivingNow), so its window ends before
+// born + 2 windows. Judged by the window (duration + slack), as lift is: reading a record too often costs a read,
+// skipping one would shorten its window.
+export function mayBeInWindow(named: number, born: number, now: number, windowMs: number): boolean {
+  return named > now - windowMs || born > now - 2 * windowMs;
 }
 
+// By the configured duration, not the window: the slack lengthens windows, not what counts as a new arrival (a backup
+// created more than a duration ago is dated by its name, as before).
 function isArrivingNow({ watchedSince, born, now, durationMs }: WindowFacts): boolean {
   return watchedSince !== undefined && born > watchedSince && born > now - durationMs && born <= now;
 }

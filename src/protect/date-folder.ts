@@ -20,7 +20,7 @@ export async function reconcileDateFolder(
   const named = parseBackupDatetime(name);
   if (!isDatetimeName(name) || named === undefined) return;
   // By name, a folder past its window by name is never looked at.
-  if (folder.remote.windowStart === 'name' && !isInWindow(named, options.now, folder.remote.durationMs)) {
+  if (folder.remote.windowStart === 'name' && !isInWindow(named, options.now, folder.remote.windowMs)) {
     report.pastWindow = 1;
     return;
   }
@@ -37,7 +37,7 @@ export async function reconcileDateFolder(
   if (self === undefined) return;
   const anchor = { path: folder.path, examined: self };
   const { instant, arrived, namedInTheFuture } = await windowOfBackup(folder, named, examined, anchor, options);
-  report.pastWindow = isInWindow(instant, options.now, folder.remote.durationMs) ? 0 : 1;
+  report.pastWindow = isInWindow(instant, options.now, folder.remote.windowMs) ? 0 : 1;
   if (report.pastWindow === 1) return;
   if (namedInTheFuture)
     (report.warnings ??= []).push({ path: folder.path, security: true, reason: futureWarning(name, instant) });

@@ -148,5 +148,5 @@ function windowToRecord(request: LockRequest): { until: number; arrived?: number
     request.backup.namedInTheFuture !== true
   )
     return undefined;
-  return { until: request.backup.instant + request.remote.durationMs, arrived };
+  return { until: request.backup.instant + request.remote.windowMs, arrived };
 }

@@ -111,10 +111,10 @@ async function lookAt(
   reads: EntryReads,
   options: ReconcileOptions,
 ): Promise<{ looked: Candidate[]; pastWindow?: number }> {
-  const { durationMs } = folder.remote;
+  const { windowMs } = folder.remote;
   const byName = folder.remote.windowStart === 'name';
   const named = findVmBackups([...jsons.keys()]);
-  const backups = named.filter((b) => !byName || isInWindow(b.instant, options.now, durationMs));
+  const backups = named.filter((b) => !byName || isInWindow(b.instant, options.now, windowMs));
   if (allProven(folder, backups, jsons, options))
     return byName ? { looked: [], pastWindow: named.length - backups.length } : { looked: [] };
   const dated: Candidate[] = [];
@@ -138,7 +138,7 @@ async function lookAt(
     );
     dated.push({ backup, examined, ...start, alreadyLocked: false });
   }
-  const inWindow = dated.filter((item) => isInWindow(item.instant, options.now, durationMs));
+  const inWindow = dated.filter((item) => isInWindow(item.instant, options.now, windowMs));
   options.proven?.retainOnly(
     folder.path,
     inWindow.map((item) => item.backup.metadata),

@@ -72,7 +72,7 @@ export async function windowOfBackup(
   const born = bornOf(created);
   const rule = remote.windowStart ?? 'arrival';
   const reads =
-    (rule === 'arrival' || isNamedInTheFuture(named, options)) && mayBeInWindow(named, born, now, remote.durationMs);
+    (rule === 'arrival' || isNamedInTheFuture(named, options)) && mayBeInWindow(named, born, now, remote.windowMs);
   const recorded = reads ? (await remote.index.windows.read(anchor.examined.identity))?.arrived : undefined;
   const { durationMs, watchedSince } = remote;
   const start = windowStartOf({ named, recorded, born, now, durationMs, watchedSince, rule, maxClockJumpMs });

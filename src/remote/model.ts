@@ -168,7 +168,22 @@ export function governingClaims<B extends { instant: number }>(claims: readonly 
   return [...byPath.values()];
 }
 
-// A backup still inside its immutability window; one already older than the duration is never locked.
-export function isInWindow(instant: number, now: number, durationMs: number): boolean {
-  return instant > now - durationMs;
+// Pure: how much longer than the configured duration every window is held (1 %: 7 days -> 1 h 40 min 48 s). A backup
+// that XO finished within it of its name's datetime is dated by its name (protect/arrival.ts windowStartOf): its
+// window still ends no earlier than its arrival + the duration, and it needs no record by identity.
+export function windowSlackMs(durationMs: number): number {
+  return Math.floor(durationMs / 100);
+}
+
+// Pure: how long a window lasts from what it counts from: the configured duration + the slack. Everything that judges
+// whether a window has ended uses it; only what shows the configured figure (immutability.json, status) uses the
+// duration.
+export function windowMsOf(durationMs: number): number {
+  return durationMs + windowSlackMs(durationMs);
+}
+
+// A backup still inside its immutability window; one already older than the window is never locked. `windowMs`: the
+// duration + its slack (windowMsOf).
+export function isInWindow(instant: number, now: number, windowMs: number): boolean {
+  return instant > now - windowMs;
 }

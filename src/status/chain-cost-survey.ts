@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteConfig } from '../config/schema.js';
 import type { StoredEntry } from '../index/store.js';
+import { windowMsOf } from '../remote/model.js';
 import { readingOf } from '../remote/encryption.js';
 import { unlessLinked, withHeldRemote, type HeldRemote } from '../remote/held.js';
 import { resolveRemoteRoot } from '../remote/root.js';
@@ -20,7 +21,7 @@ export async function surveyRemoteNow(
   const within = { ...root, ...(await readingOf(remote, root)) };
   const surveyed = {
     encrypted: within.encrypted,
-    durationMs: remote.immutabilityDurationMs,
+    windowMs: windowMsOf(remote.immutabilityDurationMs),
     protectChains: remote.protectChains ?? options.protectChains,
   };
   const readImmutable: ReadImmutable = (paths) => options.attributes.isImmutable(within, paths);

@@ -51,8 +51,8 @@ export function leftoverBackups(snapshot: VmSnapshot): LeftoverBackup[] {
 
 // With chains claimed by name (remote/by-name.ts chainClaimsByName): the VDI folders holding a backup inside its
 // window, and so every VHD of the folder locked for it, that already keep some VHD past its own window.
-export function unfreedVdis(snapshot: VmSnapshot, now: number, durationMs: number): UnfreedVdi[] {
-  const inWindow = backupsOf(snapshot).filter((b) => isInWindow(b.instant, now, durationMs));
+export function unfreedVdis(snapshot: VmSnapshot, now: number, windowMs: number): UnfreedVdi[] {
+  const inWindow = backupsOf(snapshot).filter((b) => isInWindow(b.instant, now, windowMs));
   const unfreed: UnfreedVdi[] = [];
   for (const vdi of snapshot.vdis) {
     const names = new Set(vdi.entries.map((e) => e.name));
@@ -63,7 +63,7 @@ export function unfreedVdis(snapshot: VmSnapshot, now: number, durationMs: numbe
     ];
     const pastOwnWindow = vhds.filter((v) => {
       const instant = parseBackupDatetime(v.name);
-      return instant !== undefined && !isInWindow(instant, now, durationMs);
+      return instant !== undefined && !isInWindow(instant, now, windowMs);
     }).length;
     if (pastOwnWindow > 0) unfreed.push({ vdi: vdi.path, pastOwnWindow });
   }

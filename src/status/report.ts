@@ -2,6 +2,7 @@ import type { CapFigures } from '../caps.js';
 import { holdJson, type Hold, type HeldVm } from '../holds/rules.js';
 import type { StoredEntry } from '../index/store.js';
 import { groupByPath } from '../index/units.js';
+import { windowMsOf } from '../remote/model.js';
 import { utcDay } from '../remote/datetime.js';
 import { HEARTBEAT_STALE_MS, type DaemonStatus } from './daemon-status.js';
 import type { ChainCost } from './chain-cost.js';
@@ -81,6 +82,7 @@ export interface StatusReport {
 export interface RemoteInput {
   id: string;
   root: string;
+  // The configured immutabilityDuration (shown as is; a unit's unlock day adds its slack).
   durationMs: number;
   stored: StoredEntry[];
   restorePoints?: RestorePoints | null;
@@ -177,7 +179,7 @@ function summarizeRemote(remote: RemoteInput, now: number, days: number) {
     backups.add(unit.backup);
     oldest = Math.min(oldest ?? unit.governingInstant, unit.governingInstant);
     newest = Math.max(newest ?? unit.governingInstant, unit.governingInstant);
-    const day = utcDay(Math.max(now, unit.governingInstant + remote.durationMs));
+    const day = utcDay(Math.max(now, unit.governingInstant + windowMsOf(remote.durationMs)));
     if (timeline.has(day)) timeline.set(day, (timeline.get(day) ?? 0) + 1);
     else if (day < today) timeline.set(today, (timeline.get(today) ?? 0) + 1);
   }

@@ -13,7 +13,8 @@ import { judgeRemote, type RestorePoints, type UnitFacts, type VmModel } from '.
 
 export interface SurveyedRemote {
   encrypted: boolean;
-  durationMs: number;
+  // The duration + its slack (remote/model.ts windowMsOf).
+  windowMs: number;
   // Undefined: on (the default).
   protectChains?: boolean;
 }
@@ -149,7 +150,7 @@ async function withFacts(
           identity?.dev === examined.identity.dev &&
           identity.ino === examined.identity.ino &&
           identity.ctimeNs === examined.identity.ctimeNs,
-        ...(until === undefined ? {} : { indexedUntil: until + remote.durationMs }),
+        ...(until === undefined ? {} : { indexedUntil: until + remote.windowMs }),
         ...(indexed.get(absolute)?.unlocking === true ? { unlocking: true } : {}),
       };
       facts.set(absolute, fact);
@@ -186,7 +187,7 @@ function surveyVm(
   folder: string,
   indexed: ReadonlyMap<string, { governingInstant: number }>,
 ): SurveyedVm {
-  const { durationMs } = remote;
+  const { windowMs } = remote;
   const points: VmModel['points'][number][] = [];
   const units = new Map<string, UnitFacts>();
   const backups: BackupShape[] = [];
@@ -194,7 +195,7 @@ function surveyVm(
     // A json XO cannot read is no restore point; on a plain remote that is one still being written.
     if (!isRestorePoint(snapshot, backup)) continue;
     const arrived = indexed.get(path.join(folder, backup.metadata))?.governingInstant ?? backup.instant;
-    const inWindow = isInWindow(Math.max(backup.instant, arrived), now, durationMs);
+    const inWindow = isInWindow(Math.max(backup.instant, arrived), now, windowMs);
     const found = unitsOf(snapshot, backup);
     const shape = shapeOf(snapshot.jsons.get(backup.metadata)?.parsed, found, backup.instant);
     backups.push({ ...shape, backup: backup.metadata, instant: backup.instant, inWindow });
@@ -214,7 +215,7 @@ function surveyVm(
     backups,
     blockedMerges,
     leftovers: leftoverBackups(snapshot),
-    unfreed: byName ? unfreedVdis(snapshot, now, durationMs) : [],
+    unfreed: byName ? unfreedVdis(snapshot, now, windowMs) : [],
   };
 }
 

@@ -1,3 +1,4 @@
+import { windowMsOf } from '../remote/model.js';
 import type { BackupShape } from './restore-survey.js';
 
 // Pure: XO job settings that fight the immutability window, read from what XO left on the remote. XO records neither
@@ -24,7 +25,10 @@ export interface VmShapes {
 
 const DAY = 86_400_000;
 
+// `durationMs`: the configured immutabilityDuration, shown as is; runs and chains are judged by the window it gives
+// (the duration + its slack, protect/arrival.ts), which is how long a backup stays locked.
 export function adviseXoSettings(vms: readonly VmShapes[], now: number, durationMs: number): XoSettingAdvice[] {
+  const windowMs = windowMsOf(durationMs);
   const advice: XoSettingAdvice[] = [];
   for (const vm of vms) {
     const schedules = new Map<string, BackupShape[]>();
@@ -37,12 +41,12 @@ export function adviseXoSettings(vms: readonly VmShapes[], now: number, duration
     for (const backups of schedules.values()) {
       const sorted = [...backups].sort((a, b) => a.instant - b.instant);
       const interval = medianGap(sorted.map((b) => b.instant));
-      const runs = interval === undefined ? undefined : Math.ceil(durationMs / interval);
+      const runs = interval === undefined ? undefined : Math.ceil(windowMs / interval);
       runsNeeded = runs;
       const inWindow = sorted.filter((b) => b.inWindow);
       const newest = inWindow.at(-1);
       const reachesBack = (b: BackupShape | undefined): boolean =>
-        b?.baseInstant !== undefined && b.baseInstant <= now - durationMs;
+        b?.baseInstant !== undefined && b.baseInstant <= now - windowMs;
       if (newest !== undefined && !inWindow.some((b) => b.full === true) && reachesBack(newest))
         advice.push({
           vm: vm.vm,

@@ -20,6 +20,7 @@ import type { RemoteContext } from '../../src/context/remote-context.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
+import { windowMsOf } from '../../src/remote/model.js';
 
 const WEEK = 7 * DAY;
 const attributes = new IoctlAdapter();
@@ -30,6 +31,7 @@ function contextOf(remote: TestRemote): RemoteContext {
     root: remote.root,
     realRoot: remote.root,
     durationMs: WEEK,
+    windowMs: windowMsOf(WEEK),
     index: new IndexStore(remote.indexPath, 'r'),
     encrypted: false,
   };

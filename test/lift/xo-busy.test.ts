@@ -12,6 +12,7 @@ import { isHeldAt, xoLockOf } from '../../src/lift/xo-busy.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, immutableAmong, tempRemote } from '../support/remote.js';
 import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
+import { windowMsOf } from '../../src/remote/model.js';
 
 describe('XO running on a VM folder holds its lift back', () => {
   it('reads the lock folder XO holds for the VM folder a unit lives in', () => {
@@ -68,6 +69,7 @@ describe('XO running on a VM folder holds its lift back', () => {
       root: remote.root,
       realRoot: remote.root,
       durationMs: 7 * DAY,
+      windowMs: windowMsOf(7 * DAY),
       index,
       encrypted: false,
     };

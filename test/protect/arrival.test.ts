@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bornOf, mayBeInWindow, windowStartOf, type WindowFacts } from '../../src/protect/arrival.js';
+import { windowMsOf, windowSlackMs } from '../../src/remote/model.js';
 
 const DAY = 86_400_000;
 const WEEK = 7 * DAY;
@@ -79,11 +80,60 @@ describe('windowStartOf', () => {
   });
 });
 
+describe('the window slack', () => {
+  const slack = windowSlackMs(WEEK);
+
+  it('is 1 % of the duration, every window held that much longer (7 days: 7 days 1 h 40 min 48 s)', () => {
+    expect(slack).toBe(6_048_000);
+    expect(windowMsOf(WEEK)).toBe(WEEK + 6_048_000);
+  });
+
+  it('dates by its name, with no arrival to record, a backup arriving within the slack of its name', () => {
+    expect(windowStartOf({ ...base, named: now - slack })).toEqual({ instant: now - slack, namedInTheFuture: false });
+    expect(windowStartOf({ ...base, named: now - 60_000 })).toEqual({ instant: now - 60_000, namedInTheFuture: false });
+    // Its window still ends no earlier than its arrival + the duration.
+    expect(now - slack + windowMsOf(WEEK)).toBeGreaterThanOrEqual(now + WEEK);
+  });
+
+  it('counts from its arrival, recorded, a backup arriving later than that', () => {
+    expect(windowStartOf({ ...base, named: now - slack - 1 })).toEqual({
+      instant: now,
+      arrived: now,
+      namedInTheFuture: false,
+    });
+  });
+
+  it('honours a recorded arrival, even within the slack', () => {
+    const recorded = now - 60_000;
+    expect(windowStartOf({ ...base, named: now - 120_000, recorded })).toEqual({
+      instant: recorded,
+      arrived: recorded,
+      namedInTheFuture: false,
+    });
+  });
+
+  it('leaves names in the future as they were: from their arrival alone, recorded', () => {
+    expect(windowStartOf({ ...base, named: now + 2 * DAY })).toEqual({
+      instant: now,
+      arrived: now,
+      namedInTheFuture: true,
+    });
+    // Ahead by less than maxClockJump: the name, later than the arrival, with nothing to record.
+    expect(windowStartOf({ ...base, named: now + 3_600_000 })).toEqual({
+      instant: now + 3_600_000,
+      namedInTheFuture: false,
+    });
+  });
+});
+
 describe('mayBeInWindow', () => {
   it('reads a record only when the window from arrival could still run', () => {
-    expect(mayBeInWindow(now - DAY, now - 30 * DAY, now, WEEK)).toBe(true);
-    expect(mayBeInWindow(now - 30 * DAY, now - 13 * DAY, now, WEEK)).toBe(true);
-    expect(mayBeInWindow(now - 30 * DAY, now - 14 * DAY, now, WEEK)).toBe(false);
+    const windowMs = windowMsOf(WEEK);
+    expect(mayBeInWindow(now - DAY, now - 30 * DAY, now, windowMs)).toBe(true);
+    expect(mayBeInWindow(now - 30 * DAY, now - 14 * DAY, now, windowMs)).toBe(true);
+    expect(mayBeInWindow(now - 30 * DAY, now - 2 * windowMs, now, windowMs)).toBe(false);
+    // Named just past the duration: still inside its window (the slack).
+    expect(mayBeInWindow(now - WEEK - 1, now - 30 * DAY, now, windowMs)).toBe(true);
   });
 });
 

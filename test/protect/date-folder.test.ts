@@ -7,11 +7,20 @@ import type { LeafFolder } from '../../src/protect/context.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
 import { DAY } from '../support/daemon.js';
 import { tempFolder, tempRemote, type TestRemote } from '../support/remote.js';
+import { windowMsOf } from '../../src/remote/model.js';
 
 function dateFolder(remote: TestRemote, folderPath: string): LeafFolder {
   const index = new IndexStore(remote.indexPath, 'r');
   return {
-    remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false },
+    remote: {
+      id: 'r',
+      root: remote.root,
+      realRoot: remote.root,
+      durationMs: 7 * DAY,
+      windowMs: windowMsOf(7 * DAY),
+      index,
+      encrypted: false,
+    },
     kind: 'config',
     path: folderPath,
   };

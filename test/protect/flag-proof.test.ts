@@ -11,6 +11,7 @@ import { reconcileFolder } from '../../src/protect/reconcile.js';
 import { DAY } from '../support/daemon.js';
 import { indexAsLocked } from '../support/index-entry.js';
 import { tempRemote, type TestRemote } from '../support/remote.js';
+import { windowMsOf } from '../../src/remote/model.js';
 
 const HOUR = 3_600_000;
 
@@ -30,7 +31,15 @@ function countingFlags(): { flags: IoctlAdapter; runs: string[][] } {
 function leaf(remote: TestRemote, kind: LeafFolder['kind'], folderPath: string): LeafFolder {
   const index = new IndexStore(remote.indexPath, 'r');
   return {
-    remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false },
+    remote: {
+      id: 'r',
+      root: remote.root,
+      realRoot: remote.root,
+      durationMs: 7 * DAY,
+      windowMs: windowMsOf(7 * DAY),
+      index,
+      encrypted: false,
+    },
     kind,
     path: folderPath,
   };

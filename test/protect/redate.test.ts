@@ -18,6 +18,7 @@ import { FakeAttributes } from '../support/fake-attributes.js';
 import { indexAsLocked } from '../support/index-entry.js';
 import { allImmutable, isImmutable, tempRemote } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
+import { windowMsOf } from '../../src/remote/model.js';
 
 const HOUR = 3_600_000;
 
@@ -37,7 +38,15 @@ describe("a chain's units already locked for an older backup", () => {
     const index = new IndexStore(remote.indexPath, 'r');
     await index.open();
     const folder: LeafFolder = {
-      remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: DAY, index, encrypted: false },
+      remote: {
+        id: 'r',
+        root: remote.root,
+        realRoot: remote.root,
+        durationMs: DAY,
+        windowMs: windowMsOf(DAY),
+        index,
+        encrypted: false,
+      },
       kind: 'vm',
       path: path.dirname(base!.json),
     };

@@ -13,6 +13,7 @@ import type { RemoteContext } from '../../src/context/remote-context.js';
 import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, type TestRemote, writeConfigFile } from '../support/remote.js';
+import { windowMsOf } from '../../src/remote/model.js';
 
 const WEEK = 7 * DAY;
 const attributes = new IoctlAdapter();
@@ -21,7 +22,15 @@ const t = Date.UTC(2026, 9, 1, 6, 15, 0);
 async function contextOf(remote: TestRemote): Promise<RemoteContext> {
   const index = new IndexStore(remote.indexPath, 'r');
   await index.open();
-  return { id: 'r', root: remote.root, realRoot: remote.root, durationMs: WEEK, index, encrypted: false };
+  return {
+    id: 'r',
+    root: remote.root,
+    realRoot: remote.root,
+    durationMs: WEEK,
+    windowMs: windowMsOf(WEEK),
+    index,
+    encrypted: false,
+  };
 }
 
 describe('rebuild-index on ext4 with real chattr', () => {

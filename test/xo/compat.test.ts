@@ -22,6 +22,7 @@ import {
 } from '../support/remote.js';
 import type { WrittenBackup, XoRemote, Vm } from './harness.mjs';
 import { missingForXo } from './requirements.js';
+import { windowMsOf } from '../../src/remote/model.js';
 
 // Xen Orchestra's own code writes, restores and prunes backups on a remote the real daemon protects (docs/compatibility.md).
 // XO's packages load libfuse.so.2 at import: without it the suite is skipped with one line, except in CI where it fails.
@@ -281,6 +282,7 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
       root: remote.root,
       realRoot: remote.root,
       durationMs: 7 * DAY,
+      windowMs: windowMsOf(7 * DAY),
       index: new IndexStore(remote.indexPath, 'r'),
       encrypted: false,
     };
@@ -313,6 +315,7 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
       root: chain.remote.root,
       realRoot: chain.remote.root,
       durationMs: 7 * DAY,
+      windowMs: windowMsOf(7 * DAY),
       index: new IndexStore(chain.remote.indexPath, 'r'),
       encrypted: false,
     };
