@@ -25,8 +25,9 @@ export interface VmShapes {
 
 const DAY = 86_400_000;
 
-// `durationMs`: the configured immutabilityDuration, shown as is; runs and chains are judged by the window it gives
-// (the duration + its slack, protect/arrival.ts), which is how long a backup stays locked.
+// `durationMs`: the configured immutabilityDuration. A full every ceil(duration / interval) runs lies inside every
+// window (a window is the duration + its slack, remote/model.ts windowMsOf: longer); retention must hold the runs a
+// window holds, the slack included, since that is how long a backup stays locked.
 export function adviseXoSettings(vms: readonly VmShapes[], now: number, durationMs: number): XoSettingAdvice[] {
   const windowMs = windowMsOf(durationMs);
   const advice: XoSettingAdvice[] = [];
@@ -41,12 +42,12 @@ export function adviseXoSettings(vms: readonly VmShapes[], now: number, duration
     for (const backups of schedules.values()) {
       const sorted = [...backups].sort((a, b) => a.instant - b.instant);
       const interval = medianGap(sorted.map((b) => b.instant));
-      const runs = interval === undefined ? undefined : Math.ceil(windowMs / interval);
-      runsNeeded = runs;
+      const runs = interval === undefined ? undefined : Math.ceil(durationMs / interval);
+      runsNeeded = interval === undefined ? undefined : Math.ceil(windowMs / interval);
       const inWindow = sorted.filter((b) => b.inWindow);
       const newest = inWindow.at(-1);
       const reachesBack = (b: BackupShape | undefined): boolean =>
-        b?.baseInstant !== undefined && b.baseInstant <= now - windowMs;
+        b?.baseInstant !== undefined && b.baseInstant <= now - durationMs;
       if (newest !== undefined && !inWindow.some((b) => b.full === true) && reachesBack(newest))
         advice.push({
           vm: vm.vm,

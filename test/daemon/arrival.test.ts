@@ -1,10 +1,14 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import type { Config } from '../../src/config/schema.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { parseBackupDatetime } from '../../src/remote/datetime.js';
+import { identityOf } from '../../src/remote/identity.js';
+import { windowMsOf, windowSlackMs } from '../../src/remote/model.js';
 import { verifyRemote } from '../../src/verify/verify.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
@@ -12,7 +16,15 @@ import { writeVhdChain } from '../support/vhd-chain.js';
 
 const HOUR = 3_600_000;
 const WEEK = 7 * DAY;
+// A window: the duration + its slack (1 %: 1 h 40 min 48 s).
+const WINDOW = windowMsOf(WEEK);
+const SLACK = windowSlackMs(WEEK);
 const attributes = new IoctlAdapter();
+
+// The window records of a remote's index: every file but since.json.
+function windowFiles(folder: string): string[] {
+  return readdirSync(folder).filter((name) => name !== 'since.json');
+}
 
 // A lift pass after the daemon stopped, as of `now`: the paths it unlocked.
 async function lift(running: { config: Config }, now: number): Promise<string[]> {
@@ -55,7 +67,7 @@ describe('windows from arrival', () => {
     // A minute before the window from arrival ends, nothing of them goes; a minute after, all of them.
     expect(await lift(running, arrival + WEEK - 60_000)).toEqual([]);
     expect(allImmutable(late)).toBe(true);
-    expect(await lift(running, Date.now() + WEEK + 60_000)).toEqual(
+    expect(await lift(running, Date.now() + WINDOW + 60_000)).toEqual(
       expect.arrayContaining([mirrored.label, mirroredConfig.label]),
     );
     expect(late.some(isImmutable)).toBe(false);
@@ -77,7 +89,7 @@ describe('windows from arrival', () => {
     expect(await lift(running, restart + 2 * DAY)).toEqual([]);
     expect(await lift(running, restart + WEEK - 60_000)).not.toEqual(expect.arrayContaining([caughtUp.label]));
     expect(allImmutable(caughtUp.units)).toBe(true);
-    expect(await lift(running, Date.now() + WEEK + 60_000)).toEqual(expect.arrayContaining(caughtUp.units));
+    expect(await lift(running, Date.now() + WINDOW + 60_000)).toEqual(expect.arrayContaining(caughtUp.units));
   });
 
   it('keeps a base locked until the newest backup built on it has had its whole window', async () => {
@@ -98,8 +110,42 @@ describe('windows from arrival', () => {
     expect(freed).not.toContain(base!.directory);
     expect(isImmutable(base!.directory)).toBe(true);
     expect(await lift(running, arrival + WEEK - 60_000)).not.toContain(base!.directory);
-    expect(await lift(running, Date.now() + WEEK + 60_000)).toEqual(
+    expect(await lift(running, Date.now() + WINDOW + 60_000)).toEqual(
       expect.arrayContaining([base!.directory, delta!.directory]),
     );
+  });
+
+  it('locks a backup found within the slack of its name with no window record, and keeps its window from its name', async () => {
+    const remote = await tempRemote();
+    // The first start: what is there is dated by its name; nothing is, so everything written next arrives.
+    await (await startDaemon(remote)).daemon.stop();
+    const running = await startDaemon(remote);
+    const arrival = Date.now();
+    // XO names a backup by when its run started: this one finished 10 minutes later, within the slack.
+    const promptName = xoDatetime(Date.now() - 10 * 60_000);
+    const prompt = await writeVmBackup(remote.root, { vm: 'prompt', datetime: promptName });
+    // This one took longer than the slack: its arrival counts, recorded by identity.
+    const late = await writeVmBackup(remote.root, { vm: 'late', datetime: xoDatetime(Date.now() - SLACK - HOUR) });
+    await waitFor(() => allImmutable([...prompt.units, ...late.units]), 'both backups to be locked');
+    await running.daemon.stop();
+    const named = parseBackupDatetime(promptName)!;
+
+    const context = await openRemoteContext(running.config.remotes[0]!, running.config.indexPath);
+    const recordOf = (unit: string) => context.index.windows.read(identityOf(statSync(unit, { bigint: true })));
+    for (const unit of prompt.units) expect(await recordOf(unit), unit).toBeUndefined();
+    for (const unit of late.units) expect((await recordOf(unit))?.until, unit).toBeGreaterThanOrEqual(arrival + WINDOW);
+    expect(windowFiles(context.index.windows.folder)).toHaveLength(late.units.length);
+
+    // A restart past the slack finds it locked by its name: not taken as arriving now, no record written.
+    const again = await startDaemon(remote, { clock: { now: () => named + SLACK + HOUR } });
+    await again.daemon.stop();
+    expect(windowFiles(context.index.windows.folder)).toHaveLength(late.units.length);
+
+    // Past its name + the duration, inside the slack: kept. Past the slack: unlocked; the late one is kept.
+    expect(await lift(running, named + WEEK + 1)).toEqual([]);
+    expect(allImmutable(prompt.units)).toBe(true);
+    expect((await lift(running, named + WINDOW + 1)).sort()).toEqual([...prompt.units].sort());
+    expect(prompt.units.some(isImmutable)).toBe(false);
+    expect(allImmutable(late.units)).toBe(true);
   });
 });

@@ -5,12 +5,15 @@ import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { windowMsOf } from '../../src/remote/model.js';
 import type { Config } from '../../src/config/schema.js';
 import { DAY, startDaemon, type LogLine } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
 
 const HOUR = 3_600_000;
+// A window of the one-day duration: the duration + its slack.
+const WINDOW = windowMsOf(DAY);
 const FUTURE = '99991231T235959Z';
 const attributes = new IoctlAdapter();
 const oneDay = (remote: TestRemote) => [
@@ -45,11 +48,11 @@ describe('a backup named in the future', () => {
     await daemon.stop();
 
     // A minute past the base's own window: it goes; the future-named backup arrived 23 hours later and stays.
-    expect(await lift(running, base + DAY + 60_000)).toEqual([...realUnits].sort());
+    expect(await lift(running, base + WINDOW + 60_000)).toEqual([...realUnits].sort());
     expect(realUnits.some((u) => isImmutable(u))).toBe(false);
     expect(allImmutable(junkUnits)).toBe(true);
     // A minute past its window from its arrival, not from its name.
-    expect(await lift(running, arrival + DAY + 60_000)).toEqual([...junkUnits].sort());
+    expect(await lift(running, arrival + WINDOW + 60_000)).toEqual([...junkUnits].sort());
   });
 
   it('does not pin its VDI folder through claims by name (encrypted remote)', async () => {
@@ -80,10 +83,10 @@ describe('a backup named in the future', () => {
     await waitFor(() => warned(logs, json), 'a security warning naming the future-named json');
     await daemon.stop();
 
-    expect(await lift(running, base + DAY + 60_000)).toEqual([...real.units].sort());
+    expect(await lift(running, base + WINDOW + 60_000)).toEqual([...real.units].sort());
     expect(real.units.some((u) => isImmutable(u))).toBe(false);
     expect(allImmutable(junkUnits)).toBe(true);
-    expect(await lift(running, arrival + DAY + 60_000)).toEqual([...junkUnits].sort());
+    expect(await lift(running, arrival + WINDOW + 60_000)).toEqual([...junkUnits].sort());
   });
 
   it('locks a config backup folder named in the future from its arrival, not until its name', async () => {
@@ -97,7 +100,7 @@ describe('a backup named in the future', () => {
 
     expect(await lift(running, arrival + DAY - HOUR)).toEqual([]);
     expect(allImmutable(junk.units)).toBe(true);
-    expect(await lift(running, arrival + DAY + 60_000)).toEqual([junk.label]);
+    expect(await lift(running, arrival + WINDOW + 60_000)).toEqual([junk.label]);
     expect(junk.units.some((u) => isImmutable(u))).toBe(false);
   });
 });

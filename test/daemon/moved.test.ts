@@ -6,6 +6,7 @@ import { openRemoteContext } from '../../src/context/open.js';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { entryName, pendingEntry } from '../../src/index/entry.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { windowMsOf } from '../../src/remote/model.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
@@ -46,7 +47,7 @@ describe('a locked unit moved by someone holding XO credentials', () => {
     await mkdir(evilVdi, { recursive: true });
     await rename(path.dirname(directory), path.join(evilVdi, 'data'));
     const moved = path.join(evilVdi, 'data', path.basename(directory));
-    const early = xoDatetime(Date.now() - DAY + 20_000);
+    const early = xoDatetime(Date.now() - windowMsOf(DAY) + 20_000);
     await writeFile(path.join(evilVdi, `${early}.alias.vhd`), `data/${path.basename(directory)}`);
     await writeFile(
       path.join(remote.root, 'xo-vm-backups', 'look-alike', `${early}.json`),

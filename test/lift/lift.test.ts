@@ -23,6 +23,8 @@ import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor, type TestRe
 import { windowMsOf } from '../../src/remote/model.js';
 
 const WEEK = 7 * DAY;
+// A window: the duration + its slack.
+const WINDOW = windowMsOf(WEEK);
 const attributes = new IoctlAdapter();
 
 function contextOf(remote: TestRemote): RemoteContext {
@@ -31,7 +33,7 @@ function contextOf(remote: TestRemote): RemoteContext {
     root: remote.root,
     realRoot: remote.root,
     durationMs: WEEK,
-    windowMs: windowMsOf(WEEK),
+    windowMs: WINDOW,
     index: new IndexStore(remote.indexPath, 'r'),
     encrypted: false,
   };
@@ -91,7 +93,11 @@ describe('lift on ext4 with real chattr', () => {
     expect(before.unlocked).toEqual([]);
     expect(allImmutable([...expired, ...recent].flatMap((b) => b.units))).toBe(true);
 
-    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const report = await liftRemote(contextOf(remote), attributes, {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(report.failed).toEqual([]);
     expect(report.suspicious).toEqual([]);
     expect(report.unlocked.map((u) => u.day)).toEqual(Array(report.unlocked.length).fill(utcDay(t)));
@@ -123,7 +129,7 @@ describe('lift on ext4 with real chattr', () => {
     const second = await protectAt(remote, t + DAY + 3600_000, all3(remote.root, xoDatetime(t + DAY)));
     const entries = indexFiles(remote);
     const dry = await liftRemote(contextOf(remote), attributes, {
-      now: t + WEEK + DAY + 1000,
+      now: t + WINDOW + DAY + 1000,
       dryRun: true,
       all: false,
       chunkSize: 2,
@@ -131,7 +137,7 @@ describe('lift on ext4 with real chattr', () => {
     expect(dry.unlocked).toHaveLength(entries.length);
     expect(indexFiles(remote)).toEqual(entries);
     const report = await liftRemote(contextOf(remote), attributes, {
-      now: t + WEEK + DAY + 1000,
+      now: t + WINDOW + DAY + 1000,
       dryRun: false,
       all: false,
       chunkSize: 2,
@@ -174,7 +180,7 @@ describe('lift on ext4 with real chattr', () => {
     const units = (await context.index.readDay(day)).map((stored) => stored.entry!.path);
     expect(units).toContain(failing);
     await expect(
-      liftRemote(context, watched, { now: t + WEEK + 1000, dryRun: false, all: false, chunkSize: 2 }),
+      liftRemote(context, watched, { now: t + WINDOW + 1000, dryRun: false, all: false, chunkSize: 2 }),
     ).rejects.toMatchObject({ code: 'EAGAIN' });
     // Whatever was unlocked before the failure has no entry left, except the one chattr failed on; the rest is untouched.
     for (const unit of units) expect(hasEntry(unit), unit).toBe(isImmutable(unit) || unit === failing);
@@ -182,7 +188,7 @@ describe('lift on ext4 with real chattr', () => {
     expect(units.filter((unit) => !isImmutable(unit)).length).toBeGreaterThan(0);
     // The next pass, with chattr working, lifts the rest.
     const report = await liftRemote(context, attributes, {
-      now: t + WEEK + 1000,
+      now: t + WINDOW + 1000,
       dryRun: false,
       all: false,
       chunkSize: 2,
@@ -198,7 +204,11 @@ describe('lift on ext4 with real chattr', () => {
     // The crashed pass had unlocked every backup but removed no entry.
     for (const backup of written)
       execFileSync('chattr', ['-R', '-i', backup.label.endsWith('.json') ? path.dirname(backup.label) : backup.label]);
-    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const report = await liftRemote(contextOf(remote), attributes, {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(report.failed).toEqual([]);
     // One entry per unit: the VM's json, flat disk, alias and VHD directory, and one folder per config or pool backup.
     expect(report.unlocked.length).toBe(4 + 1 + 1);
@@ -234,7 +244,11 @@ describe('lift on ext4 with real chattr', () => {
     await writeFile(json, '{"planted":true}');
     execFileSync('chattr', ['+i', json]);
 
-    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const report = await liftRemote(contextOf(remote), attributes, {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(report.suspicious.map((s) => s.path).sort()).toEqual(
       [json, path.join(remote.root, 'xo-vm-backups', 'linked', 'victim'), victim].sort(),
     );
@@ -266,7 +280,11 @@ describe('lift on ext4 with real chattr', () => {
       ),
     );
 
-    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const report = await liftRemote(contextOf(remote), attributes, {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(report.suspicious.map((s) => s.path)).toEqual([unit]);
     expect(report.suspicious[0]?.reason).toMatch(/other-vm is not part of a VHD directory/);
     for (const locked of [unit, path.join(unit, 'header'), path.join(unit, 'other-vm'), foreign])
@@ -298,7 +316,7 @@ describe('lift on ext4 with real chattr', () => {
     const written = await all3(remote.root, xoDatetime(t))();
     const { logs } = await startDaemon(remote, { clock: { now: () => now }, config: { liftEveryMs: 100 } });
     expect(allImmutable(written.flatMap((b) => b.units)), 'locked at start').toBe(true);
-    now = t + WEEK + 1000;
+    now = t + WINDOW + 1000;
     await waitFor(
       () => written.flatMap((b) => b.units).every((u) => !isImmutable(u)),
       'the daemon to lift the expired backups',
@@ -323,14 +341,18 @@ describe('lift on ext4 with real chattr', () => {
     const away = `${remote.root}.away`;
     await rename(remote.root, away);
     await mkdir(remote.root);
-    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const report = await liftRemote(contextOf(remote), attributes, {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(report.unlocked).toEqual([]);
     expect(report.vanished).toEqual([]);
     expect(report.failed[0]?.message).toContain('is the remote mounted?');
     expect(indexFiles(remote)).toEqual(entries);
     await rm(remote.root, { recursive: true });
     await rename(away, remote.root);
-    const back = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const back = await liftRemote(contextOf(remote), attributes, { now: t + WINDOW + 1000, dryRun: false, all: false });
     expect(back.failed).toEqual([]);
     for (const unit of written.flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
   });
@@ -342,7 +364,11 @@ describe('lift on ext4 with real chattr', () => {
     ]);
     const folder = path.dirname(vm!.label);
     await rename(folder, path.join(path.dirname(folder), '.hidden'));
-    const report = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const report = await liftRemote(contextOf(remote), attributes, {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(report.vanished).toEqual([]);
     expect(report.failed.map((f) => f.path).sort()).toEqual([...vm!.units].sort());
     await rename(path.join(path.dirname(folder), '.hidden'), folder);
@@ -355,7 +381,7 @@ describe('lift on ext4 with real chattr', () => {
         await writeFile(file, JSON.stringify(entry));
       }
     }
-    const back = await liftRemote(contextOf(remote), attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const back = await liftRemote(contextOf(remote), attributes, { now: t + WINDOW + 1000, dryRun: false, all: false });
     expect(back.suspicious).toEqual([]);
     for (const unit of vm!.units) expect(isImmutable(unit), unit).toBe(false);
   });
@@ -371,7 +397,7 @@ describe('lift on ext4 with real chattr', () => {
     // A bucket in the window is not even read: a damaged entry there is not reported by a pass with nothing to lift.
     await mkdir(path.join(remote.indexPath, 'r', utcDay(newer + DAY)), { recursive: true });
     await writeFile(path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere')), 'damaged');
-    const early = await liftRemote(context, attributes, { now: t + WEEK + 1000, dryRun: false, all: false });
+    const early = await liftRemote(context, attributes, { now: t + WINDOW + 1000, dryRun: false, all: false });
     // The disk is a flat VHD: its backup's json stays locked with it (XO's cleanVm would delete it: lift/flat-order.ts).
     expect(early.unlocked.map((u) => u.path).sort()).toEqual(
       vm.units.filter((u) => u !== disk && u !== vm.label).sort(),
@@ -388,12 +414,16 @@ describe('lift on ext4 with real chattr', () => {
       ].sort(),
     );
 
-    const late = await liftRemote(context, attributes, { now: newer + WEEK + 1000, dryRun: false, all: false });
+    const late = await liftRemote(context, attributes, { now: newer + WINDOW + 1000, dryRun: false, all: false });
     expect(late.unlocked.map((u) => u.path)).toEqual([disk, vm.label]);
     expect(isImmutable(disk) || isImmutable(vm.label)).toBe(false);
     expect(indexFiles(remote)).toEqual([`${utcDay(newer + DAY)}/${entryName('/elsewhere')}`]);
     // Once its bucket can hold expired entries, the damaged one is read and reported, and left alone.
-    const later = await liftRemote(context, attributes, { now: newer + DAY + WEEK + 1000, dryRun: false, all: false });
+    const later = await liftRemote(context, attributes, {
+      now: newer + DAY + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+    });
     expect(later.unreadableEntries).toEqual([
       path.join(remote.indexPath, 'r', utcDay(newer + DAY), entryName('/elsewhere')),
     ]);
@@ -413,7 +443,7 @@ describe('lift on ext4 with real chattr', () => {
     await rm(disk);
     await writeFile(disk, 'planted');
     execFileSync('chattr', ['+i', disk]);
-    const report = await liftRemote(context, attributes, { now: newer + WEEK + 1000, dryRun: false, all: false });
+    const report = await liftRemote(context, attributes, { now: newer + WINDOW + 1000, dryRun: false, all: false });
     expect(report.suspicious.map((s) => s.path)).toEqual([disk]);
     expect(isImmutable(disk)).toBe(true);
   });

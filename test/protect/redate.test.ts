@@ -76,7 +76,7 @@ describe("a chain's units already locked for an older backup", () => {
       expect(entry).toMatchObject({ state: 'locked', backup: delta!.json, identity: { ino: identity.ino } });
       expect(Date.parse(entry!.backupDatetime)).toBe(deltaInstant);
       // Its window by identity now runs from the delta, so moving its folder cannot shorten it.
-      expect(await index.windows.read(identity)).toEqual({ until: deltaInstant + DAY, path: unit });
+      expect(await index.windows.read(identity)).toEqual({ until: deltaInstant + windowMsOf(DAY), path: unit });
     }
   });
 
