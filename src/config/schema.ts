@@ -49,7 +49,7 @@ export const configSchema = {
       type: 'string',
       enum: ['arrival', 'name'],
       description:
-        'What each backup\'s window counts from (default "arrival"): "arrival", the later of its name\'s datetime and the moment the daemon first found it complete (mirrors, late transfers and backups written while the daemon was stopped get their whole window); "name", its name\'s datetime alone.',
+        'What each backup\'s window counts from (default "arrival"): "arrival", the later of its name\'s datetime and the moment the daemon first found it complete (mirrors, late transfers and backups written while the daemon was stopped get their whole window; one found complete within 1 % of the duration after its name\'s datetime counts from its name); "name", its name\'s datetime alone. Either way a window lasts immutabilityDuration + 1 %.',
     },
     logLevel: {
       type: 'string',
@@ -66,12 +66,15 @@ export const configSchema = {
         required: ['root', 'immutabilityDuration'],
         properties: {
           root: { type: 'string', description: 'Absolute path of the remote as mounted on this server.' },
-          immutabilityDuration: { type: 'string', description: 'How long each backup stays immutable, at least "1d".' },
+          immutabilityDuration: {
+            type: 'string',
+            description: 'How long each backup stays immutable, at least "1d"; its window lasts this + 1 %.',
+          },
           windowStart: {
             type: 'string',
             enum: ['arrival', 'name'],
             description:
-              'What each backup\'s window counts from (default: the top-level windowStart): "arrival", the later of its name\'s datetime and the moment the daemon first found it complete (mirrors, late transfers and backups written while the daemon was stopped get their whole window); "name", its name\'s datetime alone.',
+              'What each backup\'s window counts from (default: the top-level windowStart): "arrival", the later of its name\'s datetime and the moment the daemon first found it complete (mirrors, late transfers and backups written while the daemon was stopped get their whole window; one found complete within 1 % of the duration after its name\'s datetime counts from its name); "name", its name\'s datetime alone. Either way a window lasts immutabilityDuration + 1 %.',
           },
           rebuildIndexOnStart: {
             type: 'boolean',
