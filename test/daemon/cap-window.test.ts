@@ -6,6 +6,7 @@ import { openRemoteContext } from '../../src/context/open.js';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { asAttacker, handRemoteToAttacker, writeAsAttacker } from '../support/attacker.js';
+import { windowMsOf } from '../../src/remote/model.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, tempRemote, waitFor } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
@@ -62,7 +63,7 @@ describe('a chain at the index cap', () => {
 
     // A minute after the base's own window: the delta still needs it for 23 hours.
     const report = await liftRemote(await openRemoteContext(config.remotes[0]!, config.indexPath), attributes, {
-      now: base + DAY + 60_000,
+      now: base + windowMsOf(DAY) + 60_000,
       dryRun: false,
       all: false,
     });
@@ -87,7 +88,7 @@ describe('a chain at the index cap', () => {
     await daemon.stop();
 
     const report = await liftRemote(await openRemoteContext(config.remotes[0]!, config.indexPath), attributes, {
-      now: base + DAY + 60_000,
+      now: base + windowMsOf(DAY) + 60_000,
       dryRun: false,
       all: false,
     });

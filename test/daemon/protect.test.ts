@@ -13,6 +13,7 @@ import {
 import { entryName, type IndexEntry } from '../../src/index/entry.js';
 import { IndexStore } from '../../src/index/store.js';
 import { utcDay } from '../../src/remote/datetime.js';
+import { windowMsOf } from '../../src/remote/model.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempFolder, tempRemote, waitFor } from '../support/remote.js';
 
@@ -91,13 +92,16 @@ describe('protect daemon on ext4 with real chattr', () => {
     }
   });
 
-  it('by name, does not lock a backup whose datetime is already older than the duration', async () => {
+  it('by name, does not lock a backup whose datetime is already older than the window (duration + slack)', async () => {
     const remote = await tempRemote();
     // All in one VM folder: once the fresh backup is locked, the folder was reconciled with the old ones in it.
     const old = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 8 * DAY) });
     const byName = { id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false };
     await startDaemon(remote, { config: { remotes: [{ ...byName, windowStart: 'name' }] } });
-    const lateOld = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now() - 7 * DAY - 60_000) });
+    const lateOld = await writeVmBackup(remote.root, {
+      vm: 'vm',
+      datetime: xoDatetime(Date.now() - windowMsOf(7 * DAY) - 60_000),
+    });
     const fresh = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(Date.now()) });
     await waitFor(() => allImmutable(fresh.units), 'the fresh backup to be locked');
     for (const unit of [...old.units, ...lateOld.units]) expect(isImmutable(unit), unit).toBe(false);

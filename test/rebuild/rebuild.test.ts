@@ -56,7 +56,7 @@ describe('rebuild-index on ext4 with real chattr', () => {
     expect(report.undated).toEqual([]);
 
     const lifted = await liftRemote(await contextOf(remote), attributes, {
-      now: t + WEEK + 1000,
+      now: t + windowMsOf(WEEK) + 1000,
       dryRun: false,
       all: false,
     });
@@ -112,7 +112,7 @@ describe('rebuild-index on ext4 with real chattr', () => {
     const remote = await tempRemote();
     const vm = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(t) });
     execFileSync('chattr', ['+i', ...vm.units]);
-    const later = t + WEEK + 3600_000;
+    const later = t + windowMsOf(WEEK) + 3600_000;
     const plain = await startDaemon(remote, { clock: { now: () => later } });
     await plain.daemon.stop();
     expect(allImmutable(vm.units)).toBe(true);

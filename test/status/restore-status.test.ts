@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { parseBackupDatetime } from '../../src/remote/datetime.js';
+import { windowMsOf } from '../../src/remote/model.js';
 import type { RestorePoints } from '../../src/status/restore-points.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, tempRemote, writeConfigFile, type TestRemote } from '../support/remote.js';
@@ -62,7 +63,7 @@ describe('status: restore points inside the window', () => {
         vm: 'vm-1',
         inWindow: 2,
         protected: 2,
-        protectedUntil: new Date(parseBackupDatetime(chain[2]!.datetime)! + 7 * DAY).toISOString(),
+        protectedUntil: new Date(parseBackupDatetime(chain[2]!.datetime)! + windowMsOf(7 * DAY)).toISOString(),
         unprotected: [],
       },
     ]);

@@ -3,6 +3,7 @@ import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import type { Config } from '../../src/config/schema.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { windowMsOf } from '../../src/remote/model.js';
 import { DAY, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { immutableAmong, stopBeforeCleanup, tempRemote, waitFor, type TestRemote } from '../support/remote.js';
 import type { Vm, WrittenBackup, XoRemote } from './harness.mjs';
@@ -17,6 +18,8 @@ const h = missing === undefined ? await import('./harness.mjs') : undefined;
 
 const HOUR = 3_600_000;
 const WEEK = 7 * DAY;
+// A window: the duration + its slack.
+const WINDOW = windowMsOf(WEEK);
 const attributes = new IoctlAdapter();
 
 interface Protected {
@@ -67,7 +70,7 @@ describe.skipIf(h === undefined)("XO's own writer: windows from arrival", () => 
     expect(immutableAmong(files)).toHaveLength(files.length);
     expect(await h!.restoreMismatches(xo, mirrored!)).toEqual([]);
     // A minute after: all of it goes, and XO's retention deletes it.
-    expect(await lift(running, Date.now() + WEEK + 60_000)).toBeGreaterThan(0);
+    expect(await lift(running, Date.now() + WINDOW + 60_000)).toBeGreaterThan(0);
     expect(immutableAmong(files)).toEqual([]);
     expect((await h!.pruneOldestBackup(xo, vm.uuid)).outcome.deleteError).toBeNull();
     expect(await h!.listVmBackups(xo, vm.uuid)).toEqual([]);
@@ -86,7 +89,7 @@ describe.skipIf(h === undefined)("XO's own writer: windows from arrival", () => 
     expect(await lift(running, snapshot + WEEK + 60_000)).toBe(0);
     expect(immutableAmong(files)).toHaveLength(files.length);
     expect(await lift(running, arrival + WEEK - 60_000)).toBe(0);
-    expect(await lift(running, Date.now() + WEEK + 60_000)).toBeGreaterThan(0);
+    expect(await lift(running, Date.now() + WINDOW + 60_000)).toBeGreaterThan(0);
     expect(immutableAmong(files)).toEqual([]);
   });
 
@@ -109,7 +112,7 @@ describe.skipIf(h === undefined)("XO's own writer: windows from arrival", () => 
     expect(await lift(running, restart + WEEK - 60_000)).toBe(0);
     expect(immutableAmong(files)).toHaveLength(files.length);
     expect(await h!.restoreMismatches(xo, delta)).toEqual([]);
-    expect(await lift(running, Date.now() + WEEK + 60_000)).toBeGreaterThan(0);
+    expect(await lift(running, Date.now() + WINDOW + 60_000)).toBeGreaterThan(0);
     expect(immutableAmong(files)).toEqual([]);
   });
 
@@ -126,7 +129,7 @@ describe.skipIf(h === undefined)("XO's own writer: windows from arrival", () => 
 
     expect(await lift(running, arrival + WEEK - 60_000)).toBe(0);
     expect(immutableAmong(files)).toHaveLength(files.length);
-    expect(await lift(running, Date.now() + WEEK + 60_000)).toBeGreaterThan(0);
+    expect(await lift(running, Date.now() + WINDOW + 60_000)).toBeGreaterThan(0);
     expect(immutableAmong(files)).toEqual([]);
   });
 });
