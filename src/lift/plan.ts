@@ -45,7 +45,8 @@ export function planLift(
 }
 
 // Pure: the day buckets that can hold an expired entry, oldest first. An entry's bucket is the UTC day its window
-// counts from (its backup's datetime, or its arrival when later: protect/arrival.ts), so a bucket that starts after now - window holds nothing expired and is never read.
+// counts from (its backup's datetime, or its arrival when later: protect/arrival.ts), so a bucket that starts after
+// now - window holds nothing expired and is never read.
 export function liftableDays(days: readonly string[], now: number, windowMs: number, all = false): string[] {
   return days.filter((day) => all || Date.parse(`${day}T00:00:00.000Z`) <= now - windowMs).sort();
 }
