@@ -71,7 +71,15 @@ describe('reconcileFolder on a VM folder holding a json that is a symbolic link'
     const index = new IndexStore(remote.indexPath, 'r');
     await index.open();
     const folder = {
-      remote: { id: 'r', root: remote.root, realRoot: remote.root, durationMs: 7 * DAY, index, encrypted: false },
+      remote: {
+        id: 'r',
+        root: remote.root,
+        realRoot: remote.root,
+        durationMs: 7 * DAY,
+        windowMs: windowMsOf(7 * DAY),
+        index,
+        encrypted: false,
+      },
       kind: 'vm' as const,
       path: path.join(remote.root, 'xo-vm-backups', 'vm'),
     };
