@@ -78,23 +78,29 @@ export async function lockUnits(
     // The descriptors kept for completions that did not come (a unit not locked, a failure).
     for (const remote of new Set(allowed.map((r) => r.remote))) remote.index.release();
   }
-  // Where a batch's time goes, for tuning (the benchmark reads it with logLevel debug).
-  const ms = (from: number, to: number): number => Math.round(to - from);
+  logBatchTimes(requests, [started, checkedHolds, tPending, tAhead, written, locked, performance.now()], log);
+  return results;
+}
+
+// Where a batch's time goes, for tuning (the benchmark reads it with logLevel debug): `marks` are the moments each
+// stage ended, from the batch's start to its end. entriesMs is the sum of pendingMs, aheadMs and syncMs.
+function logBatchTimes(requests: readonly LockRequest[], marks: readonly number[], log: Logger): void {
+  const [started, holds, pending, ahead, written, locked, done] = marks;
+  const ms = (from = 0, to = 0): number => Math.round(to - from);
   log.debug(
     {
       units: requests.length,
       redated: requests.filter((r) => r.lockedAs !== undefined).length,
-      holdsMs: ms(started, checkedHolds),
-      pendingMs: ms(checkedHolds, tPending),
-      aheadMs: ms(tPending, tAhead),
-      syncMs: ms(tAhead, written),
-      entriesMs: ms(checkedHolds, written),
+      holdsMs: ms(started, holds),
+      pendingMs: ms(holds, pending),
+      aheadMs: ms(pending, ahead),
+      syncMs: ms(ahead, written),
+      entriesMs: ms(holds, written),
       chattrMs: ms(written, locked),
-      completeMs: ms(locked, performance.now()),
+      completeMs: ms(locked, done),
     },
     `lock batch of ${requests.length} unit(s)`,
   );
-  return results;
 }
 
 // What the flag helper refuses because of what the remote holds, not how the filesystem answered: a directory unit
