@@ -68,6 +68,38 @@ describe('a locked unit moved by someone holding XO credentials', () => {
     expect(report.suspicious.find((s) => s.path === moved)?.reason).toMatch(/keeps that window/);
   });
 
+  it('keeps the window of a prompt backup (no window record) by its own name, wherever it is moved', async () => {
+    const remote = await tempRemote();
+    const { daemon, config } = await startDaemon(remote);
+    // Finished a minute after its name's datetime, within the slack: dated by its name, nothing recorded by identity.
+    const named = Date.now() - 60_000;
+    const genuine = await writeVmBackup(remote.root, { vm: 'vm', datetime: xoDatetime(named) });
+    await waitFor(() => allImmutable(genuine.units), 'the genuine backup to be locked');
+    const disk = genuine.units.find((u) => u.endsWith('.vhd'))!;
+
+    // The attack: its VDI folder (never immutable) moves into a look-alike VM folder, where a json dated 5 minutes
+    // before it (within the slack of now: dated by that name, no record either) names its VHD.
+    const evilJob = path.join(remote.root, 'xo-vm-backups', 'look-alike', 'vdis', 'job');
+    await mkdir(evilJob, { recursive: true });
+    await rename(path.dirname(disk), path.join(evilJob, 'vdi'));
+    const moved = path.join(evilJob, 'vdi', path.basename(disk));
+    const early = named - 5 * 60_000;
+    const evilJson = path.join(remote.root, 'xo-vm-backups', 'look-alike', `${xoDatetime(early)}.json`);
+    await writeFile(evilJson, JSON.stringify({ mode: 'delta', vhds: { x: `vdis/job/vdi/${path.basename(disk)}` } }));
+    await waitFor(() => allImmutable([evilJson, moved]), 'the look-alike backup to be locked');
+    await daemon.stop();
+
+    // The look-alike's window has passed, the VHD's own name's has not: it stays, whatever entry names it.
+    const context = await openRemoteContext(config.remotes[0]!, config.indexPath);
+    const lift = (now: number) => liftRemote(context, attributes, { now, dryRun: false, all: false });
+    const first = await lift(early + context.windowMs + 60_000);
+    expect(first.unlocked.map((u) => u.path)).not.toContain(moved);
+    expect(isImmutable(moved)).toBe(true);
+    const second = await lift(named + context.windowMs + 60_000);
+    expect(second.unlocked.map((u) => u.path)).toContain(moved);
+    expect(isImmutable(moved)).toBe(false);
+  });
+
   it('never unlocks an entry whose identity was never recorded', async () => {
     const remote = await tempRemote();
     const old = Date.now() - 30 * DAY;
