@@ -66,7 +66,7 @@ function renderRemote(remote: RemoteStatus): string[] {
     lines.push(`  ${remote.vmsWithUnknownChain} VM(s) without a readable chain: older VHDs kept locked (safe side)`);
   if (remote.vmsWithPlantedLinks !== null && remote.vmsWithPlantedLinks > 0)
     lines.push(
-      `  !! ${remote.vmsWithPlantedLinks} VM folder(s) hold symbolic links XO never writes (planted?): not followed, ` +
+      `  !! ${remote.vmsWithPlantedLinks} VM folder(s) hold links or other entries XO never writes (planted?): not followed, ` +
         'not locked; the security warnings name each: find who can write to the remote, then remove them',
     );
   if (remote.vmsWithFlatVhds !== null && remote.vmsWithFlatVhds > 0)

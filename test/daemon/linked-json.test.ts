@@ -46,7 +46,7 @@ describe('a VM backup json that is a symbolic link', () => {
       (JSON.parse((await status(true)).join('\n')) as StatusReport).remotes[0]!;
     await waitFor(async () => (await remoteStatus()).vmsWithPlantedLinks === 1, 'status to count the VM folder');
     expect((await status(true)).join('\n')).toMatch(/"securityWarningsSinceStart": [1-9]/);
-    expect((await status(false)).join('\n')).toMatch(/1 VM folder\(s\) hold symbolic links XO never writes/);
+    expect((await status(false)).join('\n')).toMatch(/1 VM folder\(s\) hold links or other entries XO never writes/);
 
     const context = await openRemoteContext(running.config.remotes[0]!, running.config.indexPath);
     const { findings } = await verifyRemote(context, new IoctlAdapter(), { now: Date.now(), jsonSettleMs: 5_000 });
@@ -56,6 +56,6 @@ describe('a VM backup json that is a symbolic link', () => {
     // Removed: the next look at the folder (its event) finds nothing to say any more.
     await unlink(link);
     await waitFor(async () => (await remoteStatus()).vmsWithPlantedLinks === 0, 'status to forget the VM folder');
-    expect((await status(false)).join('\n')).not.toMatch(/symbolic links XO never writes/);
+    expect((await status(false)).join('\n')).not.toMatch(/other entries XO never writes/);
   });
 });
