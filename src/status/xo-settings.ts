@@ -27,7 +27,8 @@ const DAY = 86_400_000;
 
 // `durationMs`: the configured immutabilityDuration. A full every ceil(duration / interval) runs lies inside every
 // window (a window is the duration + its slack, remote/model.ts windowMsOf: longer); retention must hold the runs a
-// window holds, the slack included, since that is how long a backup stays locked.
+// window holds, the slack included, since that is how long a backup stays locked. A chain reaches back past the
+// window when its base is older than the window (as `inWindow` says), not than the duration.
 export function adviseXoSettings(vms: readonly VmShapes[], now: number, durationMs: number): XoSettingAdvice[] {
   const windowMs = windowMsOf(durationMs);
   const advice: XoSettingAdvice[] = [];
@@ -47,7 +48,7 @@ export function adviseXoSettings(vms: readonly VmShapes[], now: number, duration
       const inWindow = sorted.filter((b) => b.inWindow);
       const newest = inWindow.at(-1);
       const reachesBack = (b: BackupShape | undefined): boolean =>
-        b?.baseInstant !== undefined && b.baseInstant <= now - durationMs;
+        b?.baseInstant !== undefined && b.baseInstant <= now - windowMs;
       if (newest !== undefined && !inWindow.some((b) => b.full === true) && reachesBack(newest))
         advice.push({
           vm: vm.vm,

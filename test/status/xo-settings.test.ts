@@ -50,6 +50,17 @@ describe('adviseXoSettings', () => {
     expect(problems).toEqual(['chain-never-freed', 'retention-collides']);
   });
 
+  it('a chain whose base is older than the duration but inside the window (its 1 % slack) is not yet unfreed', () => {
+    // 7 days and one hour ago: past the duration, inside the window of 7 days 1 h 40 min.
+    const backups = daily([6, 5, 4, 3, 2, 1, 0], [], () => 7 + 1 / 24);
+    expect(adviseXoSettings([{ vm: 'vm', backups, blockedMerges: [] }], NOW, WINDOW)).toEqual([]);
+    // Two hours: past the window too.
+    const older = daily([6, 5, 4, 3, 2, 1, 0], [], () => 7 + 2 / 24);
+    expect(
+      adviseXoSettings([{ vm: 'vm', backups: older, blockedMerges: [] }], NOW, WINDOW).map((a) => a.problem),
+    ).toEqual(['chain-never-freed', 'retention-collides']);
+  });
+
   it('says nothing it cannot know: encrypted remotes (no schedule, no chain read) and a single backup', () => {
     const unknown: BackupShape[] = [{ backup: 'a.json', instant: NOW - DAY, inWindow: true }];
     const single = daily([1], [], () => 30);
