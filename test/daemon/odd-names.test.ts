@@ -8,7 +8,7 @@ import { liftRemote } from '../../src/lift/apply.js';
 import { rebuildIndex } from '../../src/rebuild/rebuild.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { isImmutable, tempRemote } from '../support/remote.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 // XO names VM folders by uuid, but the remote is hostile input: every name a filesystem allows must work end to end.
 const ODD_NAMES = [
@@ -46,15 +46,7 @@ describe('odd names', () => {
     // Lose the index, rebuild it from the remote alone.
     rmSync(path.join(remote.indexPath, 'r'), { recursive: true });
     await index.open();
-    const context = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      windowMs: windowMsOf(7 * DAY),
-      index,
-      encrypted: false,
-    };
+    const context = remoteContextOf(remote.root, index);
     const rebuilt = await rebuildIndex(context, new IoctlAdapter(), { importFrom: [], now: t + DAY });
     expect(rebuilt.indexed).toHaveLength(ODD_NAMES.length * 4);
     expect(rebuilt.undated).toEqual([]);

@@ -12,7 +12,7 @@ import { isHeldAt, xoLockOf } from '../../src/lift/xo-busy.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, immutableAmong, tempRemote } from '../support/remote.js';
 import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 describe('XO running on a VM folder holds its lift back', () => {
   it('reads the lock folder XO holds for the VM folder a unit lives in', () => {
@@ -64,15 +64,7 @@ describe('XO running on a VM folder holds its lift back', () => {
     const { daemon } = await startDaemon(remote, { clock: { now: () => t + 3_600_000 } });
     await daemon.stop();
     const index = new IndexStore(remote.indexPath, 'r');
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      windowMs: windowMsOf(7 * DAY),
-      index,
-      encrypted: false,
-    };
+    const context: RemoteContext = remoteContextOf(remote.root, index);
     const byIno = new Map([...units.values()].flat().map((unit) => [String(lstatSync(unit).ino), unit]));
     // The real helper, watched: what it was asked to clear before XO took the folder.
     const real = new IoctlAdapter();

@@ -5,22 +5,13 @@ import { writeConfigBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { IndexStore } from '../../src/index/store.js';
 import type { LeafFolder } from '../../src/protect/context.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
-import { DAY } from '../support/daemon.js';
 import { tempFolder, tempRemote, type TestRemote } from '../support/remote.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 function dateFolder(remote: TestRemote, folderPath: string): LeafFolder {
   const index = new IndexStore(remote.indexPath, 'r');
   return {
-    remote: {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      windowMs: windowMsOf(7 * DAY),
-      index,
-      encrypted: false,
-    },
+    remote: remoteContextOf(remote.root, index),
     kind: 'config',
     path: folderPath,
   };

@@ -8,10 +8,9 @@ import { parseBackupDatetime } from '../../src/remote/datetime.js';
 import type { LeafFolder } from '../../src/protect/context.js';
 import { relockFlagsOff } from '../../src/protect/flag-proof.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
-import { DAY } from '../support/daemon.js';
 import { indexAsLocked } from '../support/index-entry.js';
 import { tempRemote, type TestRemote } from '../support/remote.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 const HOUR = 3_600_000;
 
@@ -31,15 +30,7 @@ function countingFlags(): { flags: IoctlAdapter; runs: string[][] } {
 function leaf(remote: TestRemote, kind: LeafFolder['kind'], folderPath: string): LeafFolder {
   const index = new IndexStore(remote.indexPath, 'r');
   return {
-    remote: {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      windowMs: windowMsOf(7 * DAY),
-      index,
-      encrypted: false,
-    },
+    remote: remoteContextOf(remote.root, index),
     kind,
     path: folderPath,
   };

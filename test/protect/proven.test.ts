@@ -8,9 +8,9 @@ import { IndexStore } from '../../src/index/store.js';
 import { loadProven } from '../../src/protect/proven-file.js';
 import { ProvenBackups } from '../../src/protect/proven.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
-import { DAY, startDaemon } from '../support/daemon.js';
+import { startDaemon } from '../support/daemon.js';
 import { tempRemote } from '../support/remote.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 const id = (ctimeNs: string): Identity => ({ dev: '1', ino: '2', size: '3', mtimeNs: '4', ctimeNs });
 
@@ -45,15 +45,7 @@ describe('proven backups', () => {
     const index = new IndexStore(remote.indexPath, 'r');
     const proven = await loadProven(index.folder);
     const folder = {
-      remote: {
-        id: 'r',
-        root: remote.root,
-        realRoot: remote.root,
-        durationMs: 7 * DAY,
-        windowMs: windowMsOf(7 * DAY),
-        index,
-        encrypted: false,
-      },
+      remote: remoteContextOf(remote.root, index),
       kind: 'vm' as const,
       path: path.dirname(backup.label),
     };
@@ -80,15 +72,7 @@ describe('proven backups', () => {
     await rename(`${disk}.away`, disk);
     const index = new IndexStore(remote.indexPath, 'r');
     const folder = {
-      remote: {
-        id: 'r',
-        root: remote.root,
-        realRoot: remote.root,
-        durationMs: 7 * DAY,
-        windowMs: windowMsOf(7 * DAY),
-        index,
-        encrypted: false,
-      },
+      remote: remoteContextOf(remote.root, index),
       kind: 'vm' as const,
       path: path.dirname(partial.label),
     };

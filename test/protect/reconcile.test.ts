@@ -6,7 +6,7 @@ import { IndexStore } from '../../src/index/store.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
 import { DAY } from '../support/daemon.js';
 import { tempFolder, tempRemote } from '../support/remote.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 // The VM folder's own path check is the snapshot's walk through held folders (no realpath first): a link met on the
 // way is still refused by name, as a security warning, and nothing is read through it.
@@ -19,15 +19,7 @@ describe('reconcileFolder on a VM folder reached through a link', () => {
     const index = new IndexStore(remote.indexPath, 'r');
     await index.open();
     const folder = {
-      remote: {
-        id: 'r',
-        root: remote.root,
-        realRoot: remote.root,
-        durationMs: 7 * DAY,
-        windowMs: windowMsOf(7 * DAY),
-        index,
-        encrypted: false,
-      },
+      remote: remoteContextOf(remote.root, index),
       kind: 'vm' as const,
       path: folderPath,
     };
@@ -71,15 +63,7 @@ describe('reconcileFolder on a VM folder holding a json that is a symbolic link'
     const index = new IndexStore(remote.indexPath, 'r');
     await index.open();
     const folder = {
-      remote: {
-        id: 'r',
-        root: remote.root,
-        realRoot: remote.root,
-        durationMs: 7 * DAY,
-        windowMs: windowMsOf(7 * DAY),
-        index,
-        encrypted: false,
-      },
+      remote: remoteContextOf(remote.root, index),
       kind: 'vm' as const,
       path: path.join(remote.root, 'xo-vm-backups', 'vm'),
     };

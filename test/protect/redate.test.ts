@@ -19,6 +19,7 @@ import { indexAsLocked } from '../support/index-entry.js';
 import { allImmutable, isImmutable, tempRemote } from '../support/remote.js';
 import { writeVhdChain } from '../support/vhd-chain.js';
 import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 const HOUR = 3_600_000;
 
@@ -38,15 +39,7 @@ describe("a chain's units already locked for an older backup", () => {
     const index = new IndexStore(remote.indexPath, 'r');
     await index.open();
     const folder: LeafFolder = {
-      remote: {
-        id: 'r',
-        root: remote.root,
-        realRoot: remote.root,
-        durationMs: DAY,
-        windowMs: windowMsOf(DAY),
-        index,
-        encrypted: false,
-      },
+      remote: remoteContextOf(remote.root, index, DAY),
       kind: 'vm',
       path: path.dirname(base!.json),
     };

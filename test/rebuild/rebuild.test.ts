@@ -14,6 +14,7 @@ import { utcDay } from '../../src/remote/datetime.js';
 import { DAY, startDaemon } from '../support/daemon.js';
 import { allImmutable, isImmutable, tempRemote, type TestRemote, writeConfigFile } from '../support/remote.js';
 import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 const WEEK = 7 * DAY;
 const attributes = new IoctlAdapter();
@@ -22,15 +23,7 @@ const t = Date.UTC(2026, 9, 1, 6, 15, 0);
 async function contextOf(remote: TestRemote): Promise<RemoteContext> {
   const index = new IndexStore(remote.indexPath, 'r');
   await index.open();
-  return {
-    id: 'r',
-    root: remote.root,
-    realRoot: remote.root,
-    durationMs: WEEK,
-    windowMs: windowMsOf(WEEK),
-    index,
-    encrypted: false,
-  };
+  return remoteContextOf(remote.root, index, WEEK);
 }
 
 describe('rebuild-index on ext4 with real chattr', () => {

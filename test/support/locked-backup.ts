@@ -1,9 +1,9 @@
 import type { RemoteContext } from '../../src/context/remote-context.js';
 import { writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import { IndexStore } from '../../src/index/store.js';
-import { DAY, startDaemon } from './daemon.js';
+import { startDaemon } from './daemon.js';
 import { tempRemote, type TestRemote } from './remote.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from './remote-context.js';
 
 // Written at 2026-10-01T01:00Z.
 export const LOCKED_AT = Date.UTC(2026, 9, 1, 1, 0, 0);
@@ -22,14 +22,6 @@ export async function lockedVmBackup(
   const { daemon } = await startDaemon(remote, { clock: { now: () => LOCKED_AT + 3_600_000 } });
   await daemon.stop();
   const index = new IndexStore(remote.indexPath, 'r');
-  const context = {
-    id: 'r',
-    root: remote.root,
-    realRoot: remote.root,
-    durationMs: 7 * DAY,
-    windowMs: windowMsOf(7 * DAY),
-    index,
-    encrypted: false,
-  };
+  const context = remoteContextOf(remote.root, index);
   return { remote, backup, context };
 }

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { main } from '../../src/cli/main.js';
-import type { RemoteContext } from '../../src/context/remote-context.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
@@ -22,7 +21,7 @@ import {
 } from '../support/remote.js';
 import type { WrittenBackup, XoRemote, Vm } from './harness.mjs';
 import { missingForXo } from './requirements.js';
-import { windowMsOf } from '../../src/remote/model.js';
+import { remoteContextOf } from '../support/remote-context.js';
 
 // Xen Orchestra's own code writes, restores and prunes backups on a remote the real daemon protects (docs/compatibility.md).
 // XO's packages load libfuse.so.2 at import: without it the suite is skipped with one line, except in CI where it fails.
@@ -277,15 +276,7 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
     const { daemon } = await startDaemon(remote, { config: { jsonSettleMs: 1_000 } });
     await waitFor(() => immutableAmong(files).length === files.length, 'every file to be locked');
     await daemon.stop();
-    const context: RemoteContext = {
-      id: 'r',
-      root: remote.root,
-      realRoot: remote.root,
-      durationMs: 7 * DAY,
-      windowMs: windowMsOf(7 * DAY),
-      index: new IndexStore(remote.indexPath, 'r'),
-      encrypted: false,
-    };
+    const context = remoteContextOf(remote.root, new IndexStore(remote.indexPath, 'r'));
     // By the lift's clock a month has passed: every backup has left its window.
     const lift = () => liftRemote(context, new IoctlAdapter(), { now: now + 30 * DAY, dryRun: false, all: false });
 
@@ -310,15 +301,7 @@ describe.skipIf(h === undefined)("XO's own code on a remote the daemon protects"
     const files = await filesOf(chain);
     const cache = path.join(chain.remote.root, path.dirname(chain.backups[0]!.metadataPath), 'cache.json.gz');
     expect(existsSync(cache), 'XO wrote its cache').toBe(true);
-    const context: RemoteContext = {
-      id: 'r',
-      root: chain.remote.root,
-      realRoot: chain.remote.root,
-      durationMs: 7 * DAY,
-      windowMs: windowMsOf(7 * DAY),
-      index: new IndexStore(chain.remote.indexPath, 'r'),
-      encrypted: false,
-    };
+    const context = remoteContextOf(chain.remote.root, new IndexStore(chain.remote.indexPath, 'r'));
     await chain.daemon!.stop();
     // By the lift's clock a month has passed: every backup has left its window.
     const lifted = await liftRemote(context, new IoctlAdapter(), {
