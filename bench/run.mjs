@@ -1379,9 +1379,18 @@ function memoryTable(r) {
 
 const liveDirs = new Set();
 const liveChildren = new Set();
+// A daemon killed a moment ago (or its flag helper finishing a batch) may still lock a file after the chattr -R -i:
+// cleared and removed again until the folder is gone, for a few seconds at most.
 function cleanup(dir) {
-  spawnSync('chattr', ['-R', '-i', dir], { env: ENV, stdio: 'ignore' });
-  fs.rmSync(dir, { recursive: true, force: true });
+  for (let attempt = 0; attempt < 20 && fs.existsSync(dir); attempt++) {
+    if (attempt > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+    spawnSync('chattr', ['-R', '-i', dir], { env: ENV, stdio: 'ignore' });
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A file locked again meanwhile: the next attempt clears it.
+    }
+  }
   liveDirs.delete(dir);
 }
 // Every directory prepared is removed at exit, whatever happens.
@@ -1396,11 +1405,12 @@ function onSignal(signal) {
 }
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// An uncaught failure too: a daemon left running would lock files again after the chattr -R -i (it did, once).
 process.on('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
   for (const dir of [...liveDirs].reverse()) {
     if (dir === path.dirname(loopMount ?? '/')) unmountFreshExt4();
-    spawnSync('chattr', ['-R', '-i', dir], { stdio: 'ignore' });
-    fs.rmSync(dir, { recursive: true, force: true });
+    cleanup(dir);
   }
 });
 
