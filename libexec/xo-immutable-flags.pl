@@ -7,18 +7,24 @@
 # own run). A request: "<set|clear|get> <count>" NUL, ROOT NUL, REALROOT NUL, then <count> records. ROOT is opened
 # again for each request, as given (the admin's links above it are followed), and must be REALROOT, as resolved at
 # start: nothing is held between requests, so a root renamed away or replaced is never acted on through a descriptor
-# of the old one, and an unmount is never kept busy. Each record ends with a NUL: "<kind> <inode or -> <path relative
-# to ROOT, or .>". Kinds:
+# of the old one, and an unmount is never kept busy. Each record ends with a NUL: "<kind> <identity or -> <path
+# relative to ROOT, or .>". Kinds:
 #   F  a regular file                          (set, clear)
 #   V  a VHD directory: header, footer, bat, chunk-filters.json, parentLocatorEntry0-7, blocks/<n>/<m>  (set, clear)
 #   D  a config or pool metadata date folder: metadata.json, data, data.json, no folder  (set, clear)
+#   v  a regular file, or a directory held to V, whichever the path opens  (clear: lift, whose entry may not say)
+#   d  a regular file, or a directory held to D, whichever the path opens  (clear)
 #   R  a folder and everything in it, whatever it holds: decommissioning only  (clear)
 #   ?  whatever the path is, a regular file or a directory  (get)
 # A directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its layout
 # (another folder or name, a link, a special file, a file with two links, another filesystem, or, when locking, an
 # entry already immutable in a folder that is not) refuses it (EFOREIGN, naming the entry), and nothing is touched.
-# A file record that opens a directory, or a directory record that opens a file, is refused (EKIND). An inode: act
-# only if the path is still that file.
+# A file record that opens a directory, or a directory record that opens a file, is refused (EKIND). An identity,
+# "<inode>" or "<inode>:<birth ns>": act only if the path is still that file (ECHANGED otherwise); a birth time of 0,
+# given or found, says nothing (a filesystem that does not keep one). Lift sends the identity its entry recorded at
+# lock time, and this check is the lift's: a link on the way or a root moved (ECONFINE), a link or special file
+# (ENOTSUP), another file (ECHANGED) are refused and reported as security warnings; a folder on the way gone while
+# clearing is a folder renamed with a locked unit inside (failed, not vanished); only the unit itself gone is vanished.
 # Paths are opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) where the kernel has it
 # (5.6+), else one component at a time with O_NOFOLLOW from the folder already held (/proc/self/fd/N/NAME is
 # openat(N, NAME)); the last one with O_PATH; the flag is read and changed through that descriptor, so nothing is
@@ -182,9 +188,15 @@ sub stat_at {
 # "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>" of a statx result.
 sub identity_of {
   my ($st) = @_;
-  my ($size, $mtime, $mtime_ns, $ctime, $ctime_ns, $btime, $btime_ns) = @{ $st->{times} };
+  my ($size, $mtime, $mtime_ns, $ctime, $ctime_ns) = @{ $st->{times} };
   return join(' ', $st->{dev}, $st->{ino}, $size, $mtime * 1_000_000_000 + $mtime_ns, $ctime * 1_000_000_000 + $ctime_ns,
-    $btime * 1_000_000_000 + $btime_ns);
+    birth_of($st));
+}
+
+# The birth time in ns, as Node's birthtimeNs says it (0: not kept).
+sub birth_of {
+  my ($btime, $btime_ns) = @{ $_[0]{times} }[5, 6];
+  return $btime * 1_000_000_000 + $btime_ns;
 }
 
 # Wraps a descriptor number the kernel returned.
@@ -243,8 +255,13 @@ sub walk {
       # Gone is vanished, except a folder on the way while unlocking: lift checked it a moment ago, so it was renamed
       # with a locked unit inside, which must stay on record (reported, not forgotten).
       return { %{ failure($code, "$walked: $reason") }, vanished => ($last || $op ne 'clear') } if $code eq 'ENOENT';
-      return failure('ECONFINE', "$walked is not a real folder (a symbolic link?): not followed")
-        if $code eq 'ENOTDIR' || $code eq 'ELOOP';
+      if ($code eq 'ENOTDIR' || $code eq 'ELOOP') {
+        # Clearing, a file where a folder was is that folder renamed away, as gone is: failed, not vanished.
+        my $st = $op eq 'clear' ? stat_at($dir, $part) : undef;
+        return failure('ENOTDIR', "$walked is not a folder any more (renamed?): not touched")
+          if $st && !S_ISLNK($st->{mode}) && !S_ISDIR($st->{mode});
+        return failure('ECONFINE', "$walked is not a real folder (a symbolic link?): not followed");
+      }
       return failure($code, "$walked: $reason");
     }
     $walked .= "/$part";
@@ -479,14 +496,17 @@ sub change_tree {
   }
 }
 
-my %KINDS = (set => 'FVD', clear => 'FVDR', get => '?');
+my %KINDS = (set => 'FVD', clear => 'FVDRvd', get => '?');
+# The layout a directory found for v or d is held to.
+my %EITHER = (v => 'V', d => 'D');
 
 # Acts on one record of the request being served, and answers it.
 sub answer {
   my ($n, $record) = @_;
-  # A record is refused whole unless it is exactly "<kind> <inode or -> <plain relative path>": an empty or cut record
-  # never reaches the root.
-  my ($kind, $inode, $rel) = $record =~ /\A([A-Z?]) (-|[0-9]{1,20}) ([^\0]+)\z/s;
+  # A record is refused whole unless it is exactly "<kind> <inode[:birth] or -> <plain relative path>": an empty or cut
+  # record never reaches the root.
+  my ($kind, $identity, $rel) = $record =~ /\A([A-Za-z?]) (-|[0-9]{1,20}(?::[0-9]{1,20})?) ([^\0]+)\z/s;
+  my ($inode, $birth) = split /:/, $identity // '';
   return emit($n, 'failed', 'EINVAL', 'malformed record "' . escape(substr($record, 0, 200)) . '": not touched')
     unless defined $rel;
   return emit($n, 'failed', 'EINVAL', escape("record kind $kind is not one of $op: not touched"))
@@ -501,8 +521,13 @@ sub answer {
     if ref $handle eq 'HASH';
   my $st = stat_at($handle, '');
   my $refused = $st ? refusal($st, $name) : failure(errno_code($!), "$name: $!");
-  if (!$refused && $inode ne '-' && $st->{ino} ne $inode) {
-    $refused = failure('ECHANGED', "$name is not the file checked (inode $st->{ino}, expected $inode): not touched");
+  if (!$refused && $inode ne '-') {
+    my $found = birth_of($st);
+    $birth =~ s/\A0+(?=[0-9])// if defined $birth;
+    my $reborn = defined $birth && $birth ne '0' && $found ne '0' && $found ne $birth;
+    $refused = failure('ECHANGED', "$name is not the file checked (inode/birth $st->{ino}/$found, expected "
+        . "$inode/" . ($birth // '?') . '): not touched')
+      if $st->{ino} ne $inode || $reborn;
   }
   if (!$refused && $kind =~ /[FVD]/ && (S_ISDIR($st->{mode}) ? 1 : 0) != ($kind eq 'F' ? 0 : 1)) {
     $refused = failure('EKIND', "$name is a " . (S_ISDIR($st->{mode}) ? 'directory' : 'file') . ', not the '
@@ -517,6 +542,7 @@ sub answer {
   }
   my %problems = (count => 0);
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
+    $kind = $EITHER{$kind} // $kind;
     %listed = ();
     my $failed = $kind eq 'R' ? undef
       : check_tree($handle, $name, $kind, 0, $st->{dev}, $op eq 'set' && !is_immutable($handle, $st, $name),

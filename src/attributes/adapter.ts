@@ -21,8 +21,13 @@ export interface Target {
   // Without a layout, everything in it, whatever it is: decommissioning only (a lock of one is refused).
   recursive: boolean;
   layout?: DirectoryLayout;
-  // Act only if the path is still this file (its inode as recorded when it was checked): lift unlocks what it checked.
+  // Unlocking a file unit (not recursive) with a layout: a directory found there is unlocked as one of that layout
+  // (lift: an entry of an older release may say file for a directory unit).
+  orDirectory?: boolean;
+  // Act only if the path is still this file: its inode, and its birth time when known and not "0", as recorded when it
+  // was locked (lift: the helper's refusal, ECHANGED, is the check that it is the unit locked).
   ino?: string;
+  birthtimeNs?: string;
 }
 
 // The folder paths are walked from: `root` is opened as given (links above it are the admin's) and must still be

@@ -136,7 +136,11 @@ export class IoctlAdapter implements AttributesAdapter {
           code: 'ECONFINE',
           message: `${target.path} is not plainly below ${within.root}: not touched`,
         });
-      else pending.push({ target, record: { relative, kind: recordKindOf(target), ino: target.ino } });
+      else
+        pending.push({
+          target,
+          record: { relative, kind: recordKindOf(target), ino: target.ino, birthtimeNs: target.birthtimeNs },
+        });
     }
     const answers = await askWithTries(
       this.#helpers,

@@ -17,18 +17,23 @@ export function relativeWithin(within: Within, p: string): string | undefined {
 }
 
 // F a regular file; V a VHD directory and D a config or pool date folder, each holding XO's layout and nothing else;
-// R a folder and everything in it (decommissioning, clear only); ? whatever it is (get only).
-export type RecordKind = 'F' | 'V' | 'D' | 'R' | '?';
+// v and d a regular file, or a directory held to V or D, whichever the path opens (clear only); R a folder and
+// everything in it (decommissioning, clear only); ? whatever it is (get only).
+export type RecordKind = 'F' | 'V' | 'D' | 'v' | 'd' | 'R' | '?';
 
 export interface HelperRecord {
   relative: string;
   kind: RecordKind;
   ino?: string;
+  birthtimeNs?: string;
 }
 
 // The record a target becomes: its layout decides what the helper accepts inside it (docs/architecture.md).
-export function recordKindOf(target: Pick<Target, 'recursive' | 'layout'>): RecordKind {
-  if (!target.recursive) return 'F';
+export function recordKindOf(target: Pick<Target, 'recursive' | 'layout' | 'orDirectory'>): RecordKind {
+  if (!target.recursive) {
+    if (target.orDirectory !== true) return 'F';
+    return target.layout === 'vhd-directory' ? 'v' : target.layout === 'date-folder' ? 'd' : 'F';
+  }
   if (target.layout === 'vhd-directory') return 'V';
   if (target.layout === 'date-folder') return 'D';
   return 'R';
@@ -36,9 +41,15 @@ export function recordKindOf(target: Pick<Target, 'recursive' | 'layout'>): Reco
 
 export type Operation = 'set' | 'clear' | 'get';
 
-// "<kind> <inode or -> <relative path>\0" each: a NUL is the one byte no name holds.
+// "<kind> <inode[:birth ns] or -> <relative path>\0" each: a NUL is the one byte no name holds. A birth time of "0"
+// (not kept) or not a plain number is not sent: the inode alone is checked, as lift's own check did.
 export function encodeRecords(records: readonly HelperRecord[]): string {
-  return records.map((r) => `${r.kind} ${r.ino ?? '-'} ${r.relative}\0`).join('');
+  return records.map((r) => `${r.kind} ${identityField(r)} ${r.relative}\0`).join('');
+}
+
+function identityField({ ino, birthtimeNs }: HelperRecord): string {
+  if (ino === undefined) return '-';
+  return birthtimeNs !== undefined && /^[1-9]\d*$/.test(birthtimeNs) ? `${ino}:${birthtimeNs}` : ino;
 }
 
 // One request to a running helper: what to do, the folder it is confined to (opened again for this request), and as

@@ -5,11 +5,13 @@ import { AppError, errnoCode } from '../errors.js';
 import { isInside } from '../paths.js';
 import { HeldRemote, isPlainlyBelow, linkOnPath, NotAFolder, parentOf } from '../remote/held.js';
 import type { Identity } from '../remote/identity.js';
+import type { UnitWindow } from '../index/window-record.js';
 import { examineIn, relativeIn, type Examined } from '../remote/read.js';
 import type { LiftCandidate } from './plan.js';
 
 export type Verdict =
-  | { kind: 'ok'; recursive: boolean }
+  // orDirectory: decided by the flag helper from what it opens (a directory is held to the unit's layout).
+  | { kind: 'ok'; recursive: boolean; orDirectory: boolean }
   | { kind: 'vanished' }
   | { kind: 'missing'; reason: string }
   | { kind: 'suspicious'; reason: string };
@@ -21,11 +23,16 @@ export interface UnlockChecks {
   // hold start (a repair lift): the VM folder whose units go whatever their window, unless the unit was locked under
   // another VM's folder (moved in: it keeps that window).
   repairOf?: string;
+  // Nothing is cleared: every candidate is examined here, as the flag helper would check it.
+  dryRun: boolean;
 }
 
-// Each candidate examined and judged, a chunk through one walk from the root (remote/held.ts) in path order: a folder
-// on its way that is a symbolic link is never followed, and is its answer, as is a folder gone. Synchronous between
-// slices: a lift is a command, and the thread pool's hop costs more than these calls (docs/performance.md).
+// Each candidate judged. A real lift leaves the check of what is at the path to the flag helper, which walks to it
+// anyway to clear it: each unit goes with the identity its entry recorded, and the helper clears that file or refuses
+// (libexec/xo-immutable-flags.pl: a link on the way, a link or special file, another inode or birth time, a folder
+// gone), so only the window by identity is looked up here, by the identity recorded, with no I/O on the remote. The
+// others are examined here first: in a dry run, and where the recorded identity cannot key the window record the lock
+// wrote (no identity, or no birth time: see helperChecks).
 export async function checkCandidates(
   remote: RemoteContext,
   candidates: readonly LiftCandidate[],
@@ -34,9 +41,44 @@ export async function checkCandidates(
   const verdicts = new Array<Verdict>(candidates.length);
   const inside: number[] = [];
   candidates.forEach((candidate, i) => {
-    if (isUnitPath(remote, candidate.path)) inside.push(i);
-    else verdicts[i] = { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
+    if (!isUnitPath(remote, candidate.path))
+      verdicts[i] = { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
+    else if (helperChecks(candidate, checks)) verdicts[i] = judgeRecorded(remote, candidate, checks);
+    else inside.push(i);
   });
+  if (inside.length > 0) await examineCandidates(remote, candidates, inside, checks, verdicts);
+  return verdicts;
+}
+
+// Whether the flag helper's check stands for the examine. The window record was written under the identity the
+// helper read when it locked (protect/lock-windows.ts), which the entry records too, with a birth time; an entry
+// without one (older releases, and a re-dating of such an entry: protect/locker.ts, redate) can name a record other
+// than the one written for the file found (index/window-record.ts, nameOf), so the file found is examined and both
+// are looked up. An entry without an identity is examined as before: refused, unless its unit is gone.
+function helperChecks(candidate: LiftCandidate, checks: UnlockChecks): boolean {
+  if (checks.dryRun) return false;
+  if (checks.all) return true;
+  const birth = candidate.identity?.birthtimeNs;
+  return birth !== undefined && /^[1-9]\d*$/.test(birth);
+}
+
+// A unit the flag helper checks: only its window by the identity recorded, which the helper then holds the file to.
+function judgeRecorded(remote: RemoteContext, candidate: LiftCandidate, checks: UnlockChecks): Verdict {
+  const held = checks.all ? undefined : heldReason(remote, candidate, [], checks);
+  if (held !== undefined) return { kind: 'suspicious', reason: held };
+  return { kind: 'ok', recursive: candidate.recursive, orDirectory: !candidate.recursive };
+}
+
+// The candidates at `inside` examined and judged, through one walk from the root (remote/held.ts) in path order: a
+// folder on its way that is a symbolic link is never followed, and is its answer, as is a folder gone. Synchronous
+// between slices: a lift is a command, and the thread pool's hop costs more than these calls (docs/performance.md).
+async function examineCandidates(
+  remote: RemoteContext,
+  candidates: readonly LiftCandidate[],
+  inside: number[],
+  checks: UnlockChecks,
+  verdicts: Verdict[],
+): Promise<void> {
   // In path order, so that the units of a folder follow each other and its descriptor is still held (a chunk's index
   // order scatters them, and the held tree keeps a bounded number of folders open).
   inside.sort((a, b) => compare(candidates[a]!.path, candidates[b]!.path));
@@ -47,7 +89,7 @@ export async function checkCandidates(
     // The root itself: not where it was at start (a link), or gone.
     const found = rootFailure(error);
     for (const i of inside) verdicts[i] = checkCandidate(remote, candidates[i]!, found, checks);
-    return verdicts;
+    return;
   }
   try {
     for (let n = 0; n < inside.length; n++) {
@@ -58,7 +100,6 @@ export async function checkCandidates(
   } finally {
     held.close();
   }
-  return verdicts;
 }
 
 function compare(a: string, b: string): number {
@@ -115,17 +156,18 @@ function checkCandidate(remote: RemoteContext, candidate: LiftCandidate, found: 
     };
   const swapped = swapReason(candidate.identity, examined.identity);
   if (swapped !== undefined) return { kind: 'suspicious', reason: swapped };
-  const held = checks.all ? undefined : heldReason(remote, candidate, examined.identity, checks);
+  const held = checks.all ? undefined : heldReason(remote, candidate, [examined.identity], checks);
   if (held !== undefined) return { kind: 'suspicious', reason: held };
-  return { kind: 'ok', recursive: candidate.recursive || examined.type === 'directory' };
+  return { kind: 'ok', recursive: candidate.recursive || examined.type === 'directory', orDirectory: false };
 }
 
 // An entry never completed with an identity cannot show it is the unit that was locked; a unit locked for a later
-// window under another path (moved, or named again by an earlier-dated alias or json) keeps that window.
+// window under another path (moved, or named again by an earlier-dated alias or json) keeps that window: its record
+// is looked up by the identity recorded, and by the one found where the unit was examined.
 function heldReason(
   remote: RemoteContext,
   candidate: LiftCandidate,
-  found: Identity,
+  found: readonly Identity[],
   { now, repairOf }: UnlockChecks,
 ): string | undefined {
   if (candidate.identity === undefined)
@@ -133,7 +175,11 @@ function heldReason(
       'its identity was never recorded (a lock that did not complete), so it cannot be shown to be the unit locked; ' +
       'check it, then unlock it by hand (chattr -i) or with lift --all'
     );
-  const window = remote.index.windows.readNow(found);
+  let window: UnitWindow | undefined;
+  for (const identity of [candidate.identity, ...found]) {
+    const record = remote.index.windows.readNow(identity);
+    if (record !== undefined && (window === undefined || record.until > window.until)) window = record;
+  }
   if (window === undefined || window.until <= now) return undefined;
   // The window stays recorded: once the repair lift's hold ends, the unit is locked for it again.
   if (repairOf !== undefined && isInside(window.path, repairOf)) return undefined;

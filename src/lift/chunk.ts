@@ -12,9 +12,10 @@ export interface ChunkLifted {
 interface Safe {
   candidate: LiftCandidate;
   recursive: boolean;
+  orDirectory: boolean;
 }
 
-// A chunk examined: safe to unlock, or already gone.
+// A chunk judged: to unlock (the flag helper still refuses what is not the unit locked), or already gone.
 export interface CheckedChunk {
   safe: Safe[];
   gone: LiftCandidate[];
@@ -26,7 +27,7 @@ export async function unlockChunk(
   remote: RemoteContext,
   attributes: AttributesAdapter,
   candidates: readonly LiftCandidate[],
-  checks: UnlockChecks & { dryRun: boolean },
+  checks: UnlockChecks,
   report: LiftReport,
   meanwhile: () => Promise<void>,
 ): Promise<ChunkLifted> {
@@ -50,13 +51,16 @@ export async function clearChunk(
     await meanwhile();
     if (dryRun) unlocked = safe.map(({ candidate }) => candidate);
   } else {
-    // Each with the inode just checked: the helper unlocks that file or nothing (docs/security.md, "rename race").
-    // A directory is cleared only as far as its layout goes: one holding anything else stays locked (EFOREIGN).
-    const targets = safe.map(({ candidate, recursive }) => ({
+    // Each with the identity its entry recorded: the helper unlocks that file or nothing, and its refusals are the
+    // lift's check (docs/security.md, "rename race"). A directory is cleared only as far as its layout goes: one
+    // holding anything else stays locked (EFOREIGN).
+    const targets = safe.map(({ candidate, recursive, orDirectory }) => ({
       path: candidate.path,
       recursive,
+      orDirectory,
       layout: layoutOf(candidate),
       ino: candidate.identity?.ino,
+      birthtimeNs: candidate.identity?.birthtimeNs,
     }));
     const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(remote, targets, false), meanwhile()]);
     if (unlocking.status === 'rejected') throw unlocking.reason;
@@ -96,7 +100,7 @@ export async function checkChunk(
     if (verdict.kind === 'suspicious') report.suspicious.push({ path: candidate.path, reason: verdict.reason });
     else if (verdict.kind === 'missing') report.failed.push({ path: candidate.path, message: verdict.reason });
     else if (verdict.kind === 'vanished') gone.push(candidate);
-    else safe.push({ candidate, recursive: verdict.recursive });
+    else safe.push({ candidate, recursive: verdict.recursive, orDirectory: verdict.orDirectory });
   });
   return { safe, gone };
 }
@@ -106,11 +110,13 @@ function layoutOf(candidate: LiftCandidate): DirectoryLayout {
   return candidate.kind === 'vm' ? 'vhd-directory' : 'date-folder';
 }
 
-// What the flag helper refuses because of what the unit holds or is: kept locked and reported as a security warning.
-const SUSPICIOUS_CODES = new Set(['EFOREIGN', 'EKIND', 'ELINKS']);
+// What the flag helper refuses because of what the unit holds or is, or what is on its way: kept locked and reported as
+// a security warning, as lift's own examine says of the same (a link on the way or a root moved: ECONFINE; a link or
+// special file: ENOTSUP; another file: ECHANGED). A folder on the way gone or made a file is failed (entries kept).
+const SUSPICIOUS_CODES = new Set(['EFOREIGN', 'EKIND', 'ELINKS', 'ECONFINE', 'ENOTSUP', 'ECHANGED']);
 
-// The candidates the flag helper unlocked; those it found gone join `gone`, the others are reported as failed (or suspicious,
-// when what the unit holds is not what was locked).
+// The candidates the flag helper unlocked; those it found gone join `gone`, the others are reported as failed (or
+// suspicious, when what is at the path is not what was locked).
 function sortOutcomes(
   safe: readonly Safe[],
   outcomes: readonly PathOutcome[],

@@ -138,7 +138,7 @@ export class LiftPass {
   }
 
   #checks(): UnlockChecks {
-    return { now: this.#options.now, all: this.#options.all };
+    return { now: this.#options.now, all: this.#options.all, dryRun: this.#options.dryRun };
   }
 
   // The bucket's names whose newest entry it holds; the others are carried to their newer entry.
