@@ -31,8 +31,11 @@ function runHelper(
   return out;
 }
 const originalPath = process.env.PATH;
+const walkBefore = process.env.XO_IMMUTABLE_FLAGS_WALK;
 afterEach(() => {
   process.env.PATH = originalPath;
+  if (walkBefore === undefined) delete process.env.XO_IMMUTABLE_FLAGS_WALK;
+  else process.env.XO_IMMUTABLE_FLAGS_WALK = walkBefore;
 });
 
 // A folder standing for a remote, and one outside it whose flags must never change.
@@ -160,6 +163,79 @@ describe('the flag helper', () => {
     expect(isImmutable(file)).toBe(false);
   });
 
+  for (const [name, walk] of [
+    ['openat2', ''],
+    ['the component walk', '1'],
+  ])
+    it(`unlocks only the file of the inode and birth time it was told, a birth of 0 saying nothing (${name})`, async () => {
+      process.env.XO_IMMUTABLE_FLAGS_WALK = walk;
+      const root = await tempFolder();
+      const file = path.join(root, 'a.vhd');
+      await writeFile(file, 'x');
+      const within = { root, realRoot: root };
+      const [locked] = await attributes.setImmutable(within, [{ path: file, recursive: false }], true);
+      const { ino, birthtimeNs } = locked?.status === 'ok' ? locked.identity! : { ino: '', birthtimeNs: '' };
+      expect(birthtimeNs).toBe(`${(await stat(file, { bigint: true })).birthtimeNs}`);
+      const target = { path: file, recursive: false, ino };
+      const [reborn] = await attributes.setImmutable(within, [{ ...target, birthtimeNs: `${birthtimeNs}1` }], false);
+      expect(reborn).toMatchObject({ status: 'failed', code: 'ECHANGED' });
+      expect(reborn?.status === 'failed' && reborn.message).toContain(`inode/birth ${ino}/${birthtimeNs}, expected`);
+      expect(isImmutable(file)).toBe(true);
+      const [unknown] = await attributes.setImmutable(within, [{ ...target, birthtimeNs: '0' }], false);
+      expect(unknown).toMatchObject({ status: 'ok' });
+      await attributes.setImmutable(within, [{ path: file, recursive: false }], true);
+      const [right] = await attributes.setImmutable(within, [{ ...target, birthtimeNs }], false);
+      expect(right).toMatchObject({ status: 'ok' });
+      expect(isImmutable(file)).toBe(false);
+    });
+
+  it('unlocks a file or a directory held to its layout, whichever the path opens, when told either (v, d)', async () => {
+    const root = await tempFolder();
+    const vhd = path.join(root, 'd.vhd');
+    await mkdir(path.join(vhd, 'blocks', '0'), { recursive: true });
+    for (const part of ['header', 'bat', 'blocks/0/0']) await writeFile(path.join(vhd, part), part);
+    const date = path.join(root, 'date');
+    await mkdir(date);
+    await writeFile(path.join(date, 'data.json'), '{}');
+    await writeFile(path.join(date, 'stray'), 'x');
+    const file = path.join(root, 'f.json');
+    await writeFile(file, '{}');
+    execFileSync('chattr', ['-R', '+i', vhd, date, file]);
+    const either = (p: string, layout: 'vhd-directory' | 'date-folder') => ({
+      path: p,
+      recursive: false,
+      orDirectory: true,
+      layout,
+    });
+    const outcomes = await attributes.setImmutable(
+      { root, realRoot: root },
+      [either(vhd, 'vhd-directory'), either(date, 'date-folder'), either(file, 'vhd-directory')],
+      false,
+    );
+    expect(outcomes.map((o) => (o.status === 'failed' ? o.code : o.status))).toEqual(['ok', 'EFOREIGN', 'ok']);
+    expect([vhd, path.join(vhd, 'blocks', '0', '0'), file].map(isImmutable)).toEqual([false, false, false]);
+    expect([date, path.join(date, 'data.json')].map(isImmutable)).toEqual([true, true]);
+    // Never to lock: a lock says what it locks.
+    const set = runHelper(request('set', root, ['v - f.json', 'd - date']));
+    expect(
+      set.stdout
+        .split('\n')
+        .slice(0, 2)
+        .map((line) => line.split('\t')[2]),
+    ).toEqual(['EINVAL', 'EINVAL']);
+  });
+
+  it('says a folder on the way made a file is not one any more when clearing (failed), a link when locking', async () => {
+    const root = await tempFolder();
+    await writeFile(path.join(root, 'vm'), 'a file where the folder was');
+    for (const walk of ['', '1']) {
+      const out = runHelper(request('clear', root, ['F - vm/a.json']), [HELPER], { XO_IMMUTABLE_FLAGS_WALK: walk });
+      expect(out.stdout).toMatch(/^0\tfailed\tENOTDIR\t.*\/vm is not a folder any more \(renamed\?\): not touched\n/);
+      const set = runHelper(request('set', root, ['F - vm/a.json']), [HELPER], { XO_IMMUTABLE_FLAGS_WALK: walk });
+      expect(set.stdout).toMatch(/^0\tfailed\tECONFINE\t/);
+    }
+  });
+
   it('touches nothing when the root no longer resolves where it did at start, or a path is outside it', async () => {
     const { root, victim } = await remoteAndOutside();
     await writeFile(path.join(root, 'a'), 'x');
@@ -186,6 +262,7 @@ describe('the flag helper', () => {
     const root = await tempFolder();
     await writeFile(path.join(root, 'a'), 'x');
     const records = ['', 'F - ', 'F -', 'F', 'X - a', 'F 12x a', 'F -1 a', 'V - .', 'F - a/../a', 'R - a', '? - a'];
+    records.push('F -:1 a', 'F 1: a', 'F 1:2:3 a', 'F 1:x a', 'v - a', 'd - a');
     const out = runHelper(request('set', root, records));
     const lines = out.stdout.trim().split('\n');
     expect(lines.at(-1)).toBe(`end\t${records.length}`);

@@ -43,6 +43,17 @@ describe('the helper protocol', () => {
     ).toBe('V 12 a\nb c\0F - .\0');
   });
 
+  it('sends a birth time with the inode, unless it is "0" or not a plain number (the inode alone is checked)', () => {
+    expect(
+      encodeRecords([
+        { relative: 'a', kind: 'F', ino: '12', birthtimeNs: '1700000000000000001' },
+        { relative: 'b', kind: 'F', ino: '13', birthtimeNs: '0' },
+        { relative: 'c', kind: 'F', ino: '14', birthtimeNs: '-5' },
+        { relative: 'd', kind: 'F', birthtimeNs: '1' },
+      ]),
+    ).toBe('F 12:1700000000000000001 a\0F 13 b\0F 14 c\0F - d\0');
+  });
+
   it('sends a request as its header, the root and the real root, then its records, each field ended by a NUL', () => {
     expect(
       encodeRequest('clear', { root: '/srv/r', realRoot: '/mnt/r' }, [
@@ -67,6 +78,10 @@ describe('the helper protocol', () => {
     expect(recordKindOf({ recursive: true, layout: 'vhd-directory' })).toBe('V');
     expect(recordKindOf({ recursive: true, layout: 'date-folder' })).toBe('D');
     expect(recordKindOf({ recursive: true })).toBe('R');
+    // A file, or a directory of the layout, whichever the helper opens (lift); without a layout, a file only.
+    expect(recordKindOf({ recursive: false, orDirectory: true, layout: 'vhd-directory' })).toBe('v');
+    expect(recordKindOf({ recursive: false, orDirectory: true, layout: 'date-folder' })).toBe('d');
+    expect(recordKindOf({ recursive: false, orDirectory: true })).toBe('F');
   });
 
   it('reads the identity of what was acted on, and nothing from a field that is not one', () => {
