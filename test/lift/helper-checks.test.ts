@@ -80,8 +80,9 @@ function hasEntry(remote: TestRemote, unit: string): boolean {
 }
 
 function withoutBirth(identity: Identity): Identity {
-  const { birthtimeNs: _, ...rest } = identity;
-  return rest;
+  const older = { ...identity };
+  delete older.birthtimeNs;
+  return older;
 }
 
 const lift = (remote: TestRemote, dryRun = false) =>
@@ -191,11 +192,11 @@ describe.each([
     expect(report.unlocked).toEqual([]);
     expect(report.failed).toEqual([]);
     expect(report.vanished).toEqual([]);
-    expect(Object.fromEntries(report.suspicious.map((s) => [s.path, s.reason]))).toEqual({
-      [throughLink]: expect.stringMatching(/is not a real folder \(a symbolic link\?\): not followed/),
-      [isLink]: expect.stringMatching(/is a symbolic link: not followed/),
-      [isFifo]: expect.stringMatching(/is not a regular file or directory/),
-    });
+    const reasons = new Map(report.suspicious.map((s) => [s.path, s.reason]));
+    expect([...reasons.keys()].sort()).toEqual([...paths].sort());
+    expect(reasons.get(throughLink)).toMatch(/is not a real folder \(a symbolic link\?\): not followed/);
+    expect(reasons.get(isLink)).toMatch(/is a symbolic link: not followed/);
+    expect(reasons.get(isFifo)).toMatch(/is not a regular file or directory/);
     for (const unit of paths) expect(hasEntry(remote, unit), unit).toBe(true);
     expect(isImmutable(path.join(`${path.dirname(throughLink)}.real`, 'a.vhd'))).toBe(true);
   });
