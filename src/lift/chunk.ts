@@ -131,13 +131,18 @@ function sortOutcomes(
     else if (outcome?.status === 'vanished') gone.push(candidate);
     else if (outcome?.status === 'failed' && SUSPICIOUS_CODES.has(outcome.code))
       suspicious.push({ path: candidate.path, reason: `${outcome.message}; it stays locked, check it by hand` });
-    else
-      failed.push({
-        path: candidate.path,
-        message: outcome?.status === 'failed' ? outcome.message : 'no outcome reported',
-      });
+    else failed.push({ path: candidate.path, message: failureOf(outcome) });
   }
   return unlocked;
+}
+
+// A folder on the way gone (ENOENT: the unit itself gone is vanished) or made a file: renamed with a locked unit inside.
+const FOLDER_GONE_CODES = new Set(['ENOENT', 'ENOTDIR']);
+
+function failureOf(outcome: PathOutcome | undefined): string {
+  if (outcome?.status !== 'failed') return 'no outcome reported';
+  if (!FOLDER_GONE_CODES.has(outcome.code)) return outcome.message;
+  return `its folder is gone (renamed?): ${outcome.message}; entries kept, the next pass tries again`;
 }
 
 function unitOf(candidate: LiftCandidate): LiftedUnit {

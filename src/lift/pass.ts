@@ -75,8 +75,8 @@ export class LiftPass {
     }
   }
 
-  // Each chunk is planned and examined while the flag helper clears the chunk before (and the one before that is
-  // forgotten), so the main thread's work overlaps the helper's. A chunk is still examined before its own flags are
+  // Each chunk is planned and judged while the flag helper clears the chunk before (and the one before that is
+  // forgotten), so the main thread's work overlaps the helper's. A chunk is still judged before its own flags are
   // cleared, and is cleared only once the one before is done; nothing started here outlives the call.
   async #liftChunks(chunks: Iterable<{ day: string; names: string[] }>): Promise<boolean> {
     let clearing: Promise<void> = Promise.resolve();
@@ -97,7 +97,7 @@ export class LiftPass {
     }
   }
 
-  // The chunk's candidates examined, or undefined when the remote does not look healthy.
+  // The chunk's candidates judged (lift/candidate.ts), or undefined when the remote does not look healthy.
   async #checkChunk(day: string, chunk: string[]): Promise<CheckedChunk | undefined> {
     const plan = await this.#planChunk(day, chunk);
     let unlock = plan.unlock;

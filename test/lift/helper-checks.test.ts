@@ -216,6 +216,7 @@ describe.each([
     const report = await lift(remote);
     expect(report.suspicious).toEqual([]);
     expect(report.failed.map((f) => f.path).sort()).toEqual([renamed, madeFile].sort());
+    for (const f of report.failed) expect(f.message).toMatch(/^its folder is gone \(renamed\?\): .*; entries kept/);
     expect(report.vanished.map((u) => u.path)).toEqual([gone]);
     expect([hasEntry(remote, renamed), hasEntry(remote, madeFile), hasEntry(remote, gone)]).toEqual([
       true,
