@@ -112,7 +112,8 @@ function layoutOf(candidate: LiftCandidate): DirectoryLayout {
 
 // What the flag helper refuses because of what the unit holds or is, or what is on its way: kept locked and reported as
 // a security warning, as lift's own examine says of the same (a link on the way or a root moved: ECONFINE; a link or
-// special file: ENOTSUP; another file: ECHANGED). A folder on the way gone or made a file is failed (entries kept).
+// special file: ENOTSUP, also said by a filesystem without the flag, where nothing could have been locked; another file:
+// ECHANGED). A folder on the way gone or made a file is failed (entries kept).
 const SUSPICIOUS_CODES = new Set(['EFOREIGN', 'EKIND', 'ELINKS', 'ECONFINE', 'ENOTSUP', 'ECHANGED']);
 
 // The candidates the flag helper unlocked; those it found gone join `gone`, the others are reported as failed (or
