@@ -40,12 +40,14 @@ export async function checkCandidates(
 ): Promise<Verdict[]> {
   const verdicts = new Array<Verdict>(candidates.length);
   const inside: number[] = [];
-  candidates.forEach((candidate, i) => {
+  for (const [i, candidate] of candidates.entries()) {
+    // A window record listed is read from disk: the daemon's other work gets its turns.
+    if (i % SLICE_UNITS === 0) await yieldIfDue();
     if (!isUnitPath(remote, candidate.path))
       verdicts[i] = { kind: 'suspicious', reason: `it is not inside the remote root ${remote.root}` };
     else if (helperChecks(candidate, checks)) verdicts[i] = judgeRecorded(remote, candidate, checks);
     else inside.push(i);
-  });
+  }
   if (inside.length > 0) await examineCandidates(remote, candidates, inside, checks, verdicts);
   return verdicts;
 }
@@ -106,7 +108,7 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-// Units examined between two looks at the clock (yieldIfDue): each is a few system calls.
+// Units judged between two looks at the clock (yieldIfDue): each is a few system calls at most.
 const SLICE_UNITS = 32;
 
 function isUnitPath(remote: RemoteContext, unit: string): boolean {
