@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
 import { rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
@@ -11,6 +11,7 @@ const RECLAIM_TURN = 16;
 // store of this process.
 const PREFIX = `${process.pid}.${Date.now().toString(36)}.`;
 let moved = 0;
+const ELSEWHERE = Symbol('another filesystem');
 
 // What the index forgets (lifted entries, their window records) is moved here, then unlinked later, a few at a time.
 // Unlinking a file that has data frees a block, and where the filesystem is mounted with `discard` each such unlink
@@ -29,19 +30,8 @@ export class FreedFiles {
   // about 10 us. Where it cannot be renamed here (another filesystem), it is unlinked instead.
   async forget(file: string): Promise<boolean> {
     await yieldIfDue();
-    for (let attempt = 0; attempt < 2; attempt++) {
-      this.#make(attempt > 0);
-      try {
-        renameSync(file, path.join(this.folder, `${PREFIX}${(moved++).toString(36)}`));
-        return true;
-      } catch (error) {
-        // ENOENT is the file gone, or this folder removed meanwhile: made again once, to tell which.
-        if (errnoCode(error) === 'ENOENT' && attempt === 0) continue;
-        if (errnoCode(error) === 'ENOENT') return false;
-        if (errnoCode(error) !== 'EXDEV') throw error;
-        break;
-      }
-    }
+    const to = this.#move(file);
+    if (to !== ELSEWHERE) return to !== undefined;
     try {
       unlinkSync(file);
       return true;
@@ -51,24 +41,49 @@ export class FreedFiles {
     }
   }
 
-  // Unlinks the files moved here (by this process or an earlier one), RECLAIM_TURN at a time, each turn run through
-  // `turn` (the daemon's: lock batches go between two turns), until they are all gone or `stopped()`. Returns how many
-  // it unlinked. Off the main thread: each unlink may wait for the disk.
-  async reclaim(turn: (work: () => Promise<void>) => Promise<void>, stopped: () => boolean): Promise<number> {
-    let names: string[];
-    try {
-      names = readdirSync(this.folder);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return 0;
-      throw error;
+  // Moves a whole folder out of use with one rename (a day bucket: IndexStore.removeDay): where it is now, undefined
+  // when it was gone already, false where it cannot be renamed here (another filesystem). Reclaimed content first.
+  forgetFolder(folder: string): string | undefined | false {
+    const to = this.#move(folder);
+    return to === ELSEWHERE ? false : to;
+  }
+
+  #move(from: string): string | undefined | typeof ELSEWHERE {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.#make(attempt > 0);
+      const to = path.join(this.folder, `${PREFIX}${(moved++).toString(36)}`);
+      try {
+        renameSync(from, to);
+        return to;
+      } catch (error) {
+        // ENOENT is the file gone, or this folder removed meanwhile: made again once, to tell which.
+        if (errnoCode(error) === 'ENOENT' && attempt === 0) continue;
+        if (errnoCode(error) === 'ENOENT') return undefined;
+        if (errnoCode(error) === 'EXDEV') return ELSEWHERE;
+        throw error;
+      }
     }
-    let done = 0;
-    for (let start = 0; start < names.length && !stopped(); start += RECLAIM_TURN) {
-      const some = names.slice(start, start + RECLAIM_TURN);
-      await turn(async () => {
-        await Promise.all(some.map((name) => unlink(path.join(this.folder, name)).catch(ignoreGone)));
-      });
-      done += some.length;
+    return undefined;
+  }
+
+  // Unlinks the files moved here (by this process or an earlier one), RECLAIM_TURN at a time, each turn run through
+  // `turn` (the daemon's: lock batches go between two turns), until they are all gone or `stopped()`; then the same in
+  // each folder moved here (a forgotten day bucket, or what a stopped or crashed reclaim left of one), and the folder.
+  // Returns how many files it unlinked. Off the main thread: each unlink may wait for the disk.
+  async reclaim(turn: (work: () => Promise<void>) => Promise<void>, stopped: () => boolean): Promise<number> {
+    const found = listed(this.folder);
+    const folders = found.filter((entry) => entry.isDirectory()).map((entry) => path.join(this.folder, entry.name));
+    const files = found.filter((entry) => !entry.isDirectory()).map((entry) => entry.name);
+    let done = await unlinkIn(this.folder, files, turn, stopped);
+    for (const folder of folders) {
+      if (stopped()) break;
+      done += await unlinkIn(
+        folder,
+        listed(folder).map((entry) => entry.name),
+        turn,
+        stopped,
+      );
+      if (!stopped()) await turn(() => rmdir(folder).catch(ignoreGone));
     }
     return done;
   }
@@ -95,14 +110,36 @@ export class FreedFiles {
 // The remotes with a folder in <indexPath>/.freed/, configured or not: nothing reads those folders, so whatever is in
 // any of them can be unlinked.
 export function freedRemotes(indexPath: string): string[] {
+  return listed(path.join(indexPath, '.freed'))
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name);
+}
+
+// What a folder holds; nothing when it is gone.
+function listed(folder: string): Dirent[] {
   try {
-    return readdirSync(path.join(indexPath, '.freed'), { withFileTypes: true })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name);
+    return readdirSync(folder, { withFileTypes: true });
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return [];
     throw error;
   }
+}
+
+async function unlinkIn(
+  folder: string,
+  names: readonly string[],
+  turn: (work: () => Promise<void>) => Promise<void>,
+  stopped: () => boolean,
+): Promise<number> {
+  let done = 0;
+  for (let start = 0; start < names.length && !stopped(); start += RECLAIM_TURN) {
+    const some = names.slice(start, start + RECLAIM_TURN);
+    await turn(async () => {
+      await Promise.all(some.map((name) => unlink(path.join(folder, name)).catch(ignoreGone)));
+    });
+    done += some.length;
+  }
+  return done;
 }
 
 function ignoreGone(error: unknown): void {

@@ -1,4 +1,4 @@
-import { statSync, type Dir, type Dirent } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, statSync, type Dir, type Dirent } from 'node:fs';
 import { chmod, mkdir, opendir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CapGauge } from '../caps.js';
@@ -43,15 +43,16 @@ export class IndexStore {
   readonly entries: CapGauge;
   #capped = false;
   readonly #writer: EntryWriter;
+  readonly #pending: PendingSync;
 
   constructor(indexPath: string, remoteId: string, maxEntries = Number.MAX_SAFE_INTEGER) {
     this.folder = path.join(indexPath, remoteId);
     this.entries = new CapGauge(maxEntries);
     // Entries and window records written ahead of a lock reach the disk in one group commit.
-    const pending = new PendingSync(this.folder);
-    this.#writer = new EntryWriter(this, pending);
+    this.#pending = new PendingSync(this.folder);
+    this.#writer = new EntryWriter(this, this.#pending);
     this.freed = new FreedFiles(indexPath, remoteId);
-    this.windows = new UnitWindows(indexPath, remoteId, pending, this.freed);
+    this.windows = new UnitWindows(indexPath, remoteId, this.#pending, this.freed);
     this.holds = new HoldStore(indexPath, remoteId);
   }
 
@@ -215,11 +216,6 @@ export class IndexStore {
     return read;
   }
 
-  // Forgets one entry (its day bucket stays: removeDayIfEmpty).
-  async remove(day: string, name: string): Promise<void> {
-    await this.removeAll([{ day, name }]);
-  }
-
   // Forgets entries: each moved out of its bucket, unlinked later (index/freed.ts: an unlink can wait for the disk's
   // discard). No sync: a crash leaves entries the next lift forgets.
   async removeAll(entries: readonly { day: string; name: string }[]): Promise<void> {
@@ -227,6 +223,37 @@ export class IndexStore {
       const forgotten = await this.freed.forget(path.join(this.folder, day, name));
       if (forgotten && this.#capped) this.entries.set(Math.max(0, this.entries.count - 1));
     }
+  }
+
+  // Forgets a whole day bucket with one rename into .freed (a lift forgets every entry it listed there): `names`, the
+  // entries forgotten. Whatever else the moved bucket holds (an entry written since the lift listed the bucket, a file
+  // not ours) is put back into the bucket, made again, and made durable. Synchronous from the move to the last name put
+  // back: nothing else in this process (a write, the daemon's reclaim) sees the bucket gone. False, having moved
+  // nothing, where the bucket cannot be moved into .freed (another filesystem): forget it entry by entry then.
+  async removeDay(day: string, names: ReadonlySet<string>): Promise<boolean> {
+    await yieldIfDue();
+    const bucket = path.join(this.folder, day);
+    const moved = this.freed.forgetFolder(bucket);
+    if (moved === false) return false;
+    this.#writer.forgetDay(day);
+    if (moved === undefined) return true;
+    let forgotten = 0;
+    let putBack = false;
+    for (const name of readdirSync(moved)) {
+      if (names.has(name)) {
+        forgotten++;
+        continue;
+      }
+      if (!putBack) mkdirSync(bucket, { mode: 0o700, recursive: true });
+      putBack = true;
+      renameSync(path.join(moved, name), path.join(bucket, name));
+    }
+    if (this.#capped) this.entries.set(Math.max(0, this.entries.count - forgotten));
+    if (putBack) {
+      this.#pending.add([], [bucket, this.folder]);
+      await this.#pending.flush();
+    }
+    return true;
   }
 
   async removeDayIfEmpty(day: string): Promise<boolean> {

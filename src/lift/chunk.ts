@@ -73,18 +73,6 @@ export async function clearChunk(
   return { unlocked, gone };
 }
 
-// Forgets what a chunk unlocked (its entries); returns the names of the entries forgotten (with
-// dryRun: that would be).
-export async function forgetChunk(remote: RemoteContext, lifted: ChunkLifted, dryRun: boolean): Promise<string[]> {
-  const entries = [...lifted.unlocked, ...lifted.gone].flatMap((candidate) => candidate.entries);
-  if (dryRun) return entries.map((entry) => entry.name);
-  await remote.index.removeAll(entries);
-  await remote.index.windows.forgetAll(
-    [...lifted.unlocked, ...lifted.gone].flatMap(({ identity }) => (identity === undefined ? [] : [identity])),
-  );
-  return entries.map((entry) => entry.name);
-}
-
 // Splits a chunk by verdict: safe to unlock, already gone, or reported (suspicious or missing) and left alone.
 export async function checkChunk(
   remote: RemoteContext,

@@ -3,12 +3,13 @@ import type { AttributesAdapter } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { remoteHealthProblem } from '../remote/health.js';
 import type { LiftOptions, LiftReport } from './report.js';
-import { checkChunk, clearChunk, forgetChunk, type CheckedChunk, type ChunkLifted } from './chunk.js';
+import { checkChunk, clearChunk, type CheckedChunk, type ChunkLifted } from './chunk.js';
 import type { UnlockChecks } from './candidate.js';
 import { blockedPaths } from '../index/units.js';
 import { planLift, type LiftCandidate, type LiftPlan } from './plan.js';
 import { holdJsonsOverLockedVhds, jsonBackup } from './flat-order.js';
 import { deferWhileXoRuns } from './xo-busy.js';
+import type { Identity } from '../remote/identity.js';
 
 // Units read, checked and unlocked together: one flag-helper batch, and a bound on what a pass holds in memory.
 const CHUNK = 4096;
@@ -23,7 +24,8 @@ export interface LiftableNames {
 
 type EntryRef = { day: string; name: string };
 
-// One pass over the liftable buckets, oldest first, a chunk at a time; each chunk is forgotten while the next unlocks.
+// One pass over the liftable buckets, oldest first, a chunk at a time; each chunk is forgotten while the next unlocks,
+// or, in a bucket that may go whole, at the end of the pass with one rename for the bucket.
 export class LiftPass {
   // Entries forgotten so far (with dryRun: that would be).
   forgotten = 0;
@@ -43,6 +45,13 @@ export class LiftPass {
   // unlocked, with the inode the helper cleared (in a dry run: would unlock, no inode).
   #held: LiftCandidate[] = [];
   readonly #unlocked = new Map<string, string | undefined>();
+  // Per bucket that may be forgotten whole, the names this pass forgets there, and the window records of their units:
+  // forgotten at the end of the pass (#forgetDeferred). The buckets known to keep an entry are forgotten chunk by chunk.
+  readonly #deferred = new Map<string, Set<string>>();
+  #deferredRecords: Identity[] = [];
+  readonly #keeping = new Set<string>();
+  // How many names each bucket held when the pass listed it.
+  readonly #listed = new Map<string, number>();
 
   constructor(
     remote: RemoteContext,
@@ -60,9 +69,14 @@ export class LiftPass {
 
   // Stops early when the remote does not look healthy: nothing more is lifted or forgotten.
   async run(liftable: readonly string[]): Promise<void> {
-    if (!(await this.#liftChunks(this.#chunks(liftable)))) return;
-    await this.#liftHeld();
-    await this.#forgetLast();
+    try {
+      if (!(await this.#liftChunks(this.#chunks(liftable)))) return;
+      await this.#liftHeld();
+      await this.#forgetLast();
+    } finally {
+      // After a failure too: what the pass unlocked is forgotten, as when every chunk was forgotten on its own.
+      await this.#forgetDeferred();
+    }
     if (!this.#options.dryRun) for (const day of liftable) await this.#remote.index.removeDayIfEmpty(day);
   }
 
@@ -145,6 +159,7 @@ export class LiftPass {
   #takeOwnNames(day: string): string[] {
     const names = this.#names.namesOf.get(day) ?? [];
     this.#names.namesOf.delete(day);
+    this.#listed.set(day, names.length);
     const own: string[] = [];
     for (const name of names) {
       if (this.#names.newestDay.get(name) === day) own.push(name);
@@ -180,6 +195,7 @@ export class LiftPass {
     const { now, all } = this.#options;
     const plan = planLift(await index.readEntries(day, chunk), now, windowMs, all, this.#blocked);
     this.#report.unreadableEntries.push(...plan.unreadable.map((u) => path.join(index.folder, u.day, u.name)));
+    if (plan.kept > 0 || plan.unreadable.length > 0) this.#keeping.add(day);
     for (const named of blockedPaths(plan.unreadable)) this.#blocked.add(named);
     // Most passes carry nothing: no await a unit then.
     if (this.#carried.size > 0) for (const candidate of plan.unlock) await this.#addCarried(candidate);
@@ -216,11 +232,59 @@ export class LiftPass {
     return true;
   }
 
+  // Forgets the chunk unlocked last: the entries in buckets known to keep one now, the others at the end of the pass;
+  // a unit's window record once all its entries went. Deferring keeps the order: a crash before the end leaves
+  // entries of units already unlocked, which the next pass removes.
   async #forgetLast(): Promise<void> {
-    if (this.#lastLifted === undefined) return;
-    const names = await forgetChunk(this.#remote, this.#lastLifted, this.#options.dryRun);
+    const lifted = this.#lastLifted;
+    if (lifted === undefined) return;
     this.#lastLifted = undefined;
-    this.forgotten += names.length;
-    for (const name of names) this.#carried.delete(name);
+    const units = [...lifted.unlocked, ...lifted.gone];
+    for (const { entries } of units) {
+      this.forgotten += entries.length;
+      for (const { name } of entries) this.#carried.delete(name);
+    }
+    if (this.#options.dryRun) return;
+    const now: EntryRef[] = [];
+    for (const day of this.#keeping) now.push(...this.#undefer(day));
+    const records: Identity[] = [];
+    for (const { entries, identity } of units) {
+      let later = false;
+      for (const entry of entries) {
+        if (this.#keeping.has(entry.day)) now.push(entry);
+        else {
+          later = true;
+          this.#deferred.set(entry.day, (this.#deferred.get(entry.day) ?? new Set()).add(entry.name));
+        }
+      }
+      if (identity !== undefined) (later ? this.#deferredRecords : records).push(identity);
+    }
+    await this.#forget(now, records);
+  }
+
+  #undefer(day: string): EntryRef[] {
+    const names = [...(this.#deferred.get(day) ?? [])];
+    this.#deferred.delete(day);
+    return names.map((name) => ({ day, name }));
+  }
+
+  // A bucket whose every entry listed goes is moved at once (IndexStore.removeDay: one rename, not one an entry);
+  // the others lose their entries one by one.
+  async #forgetDeferred(): Promise<void> {
+    const rest: EntryRef[] = [];
+    for (const [day, names] of this.#deferred) {
+      const whole = names.size === this.#listed.get(day) && (await this.#remote.index.removeDay(day, names));
+      if (!whole) for (const name of names) rest.push({ day, name });
+    }
+    this.#deferred.clear();
+    const records = this.#deferredRecords;
+    this.#deferredRecords = [];
+    await this.#forget(rest, records);
+  }
+
+  async #forget(entries: readonly EntryRef[], records: readonly Identity[]): Promise<void> {
+    if (entries.length === 0 && records.length === 0) return;
+    await this.#remote.index.removeAll(entries);
+    await this.#remote.index.windows.forgetAll(records);
   }
 }

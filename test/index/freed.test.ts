@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FreedFiles } from '../../src/index/freed.js';
@@ -46,5 +46,40 @@ describe('forgotten index files', () => {
     expect(await freed.forget(path.join(indexPath, 'b'))).toBe(true);
     expect(existsSync(path.join(indexPath, 'b'))).toBe(false);
     expect(readdirSync(freed.folder)).toHaveLength(1);
+  });
+  it('moves a whole folder at once, then unlinks what it holds a turn at a time, then the folder', async () => {
+    const indexPath = await tempFolder();
+    const freed = new FreedFiles(indexPath, 'r');
+    const bucket = path.join(indexPath, 'r', '2026-11-20');
+    await mkdir(bucket, { recursive: true });
+    for (let i = 0; i < 40; i++) await writeFile(path.join(bucket, `entry-${i}`), 'an entry');
+    await writeFile(path.join(indexPath, 'loose'), 'a window record');
+    expect(await freed.forget(path.join(indexPath, 'loose'))).toBe(true);
+    const moved = freed.forgetFolder(bucket);
+    if (typeof moved !== 'string') throw new Error(`not moved: ${String(moved)}`);
+    expect(path.dirname(moved)).toBe(freed.folder);
+    expect(readdirSync(moved)).toHaveLength(40);
+    expect(existsSync(bucket)).toBe(false);
+    expect(freed.forgetFolder(bucket)).toBeUndefined();
+
+    // Stopped part-way (as a daemon stopping, or a crash, leaves it): the next reclaim goes on from there.
+    let turns = 0;
+    const first = await freed.reclaim(
+      async (work) => {
+        turns++;
+        await work();
+      },
+      () => turns === 2,
+    );
+    expect(first).toBe(1 + 16);
+    expect(readdirSync(moved)).toHaveLength(24);
+    expect(
+      await freed.reclaim(
+        (work) => work(),
+        () => false,
+      ),
+    ).toBe(24);
+    expect(readdirSync(freed.folder)).toEqual([]);
+    expect(await freed.removeIfEmpty()).toBe(true);
   });
 });

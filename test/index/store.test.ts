@@ -99,9 +99,37 @@ describe('index store', () => {
     expect(batches.length).toBe(3);
     expect(batches.flat().sort()).toEqual(paths.map((p) => entryName(p)).sort());
     expect(await store.countNames(day)).toBe(2500);
-    await store.remove(day, entryName(paths[0]!));
+    await store.removeAll([{ day, name: entryName(paths[0]!) }]);
     expect(await store.countNames(day)).toBe(2499);
     expect(await store.countNames('2026-01-01')).toBe(0);
+  });
+
+  // A lift that forgets every entry of a bucket moves the bucket with one rename (lift/pass.ts).
+  it('forgets a whole bucket at once, puts back what it was not told to forget, and writes into the day again', async () => {
+    const store = new IndexStore(await tempFolder(), 'r', 100);
+    await store.open();
+    await store.countForCap();
+    const day = '2026-11-20';
+    const paths = [0, 1, 2].map((i) => `/remote/xo-vm-backups/vm/20261120T01020${i}Z.vhd`);
+    for (const p of paths) await store.write(pendingEntry({ ...request, path: p }, Date.now()));
+    expect(store.entries.count).toBe(3);
+    // The third entry stands for one written by another process after the lift listed the bucket.
+    const forgotten = new Set(paths.slice(0, 2).map((p) => entryName(p)));
+    expect(await store.removeDay(day, forgotten)).toBe(true);
+    expect(await store.names(day)).toEqual([entryName(paths[2]!)]);
+    expect(await store.read(day, paths[2]!)).toMatchObject({ path: paths[2], state: 'pending' });
+    expect(store.entries.count).toBe(1);
+    const [moved] = await readdir(store.freed.folder);
+    expect((await readdir(path.join(store.freed.folder, moved!))).sort()).toEqual([...forgotten].sort());
+
+    // Gone whole this time: this store's writer, which knew the day's folder, makes it again.
+    expect(await store.removeDay(day, new Set([entryName(paths[2]!)]))).toBe(true);
+    expect(await store.listDays()).toEqual([]);
+    expect(store.entries.count).toBe(0);
+    await store.write(pendingEntry(request, Date.now()));
+    expect(await store.read(day, request.path)).toMatchObject({ state: 'pending' });
+    expect(store.entries.count).toBe(1);
+    expect(await readdir(store.freed.folder)).toHaveLength(2);
   });
 
   it('at its cap re-dates an entry of a unit already indexed (no new entry), and refuses a new unit', async () => {

@@ -77,6 +77,42 @@ function indexFiles(remote: TestRemote): string[] {
   return readdirSync(folder).flatMap((day) => readdirSync(path.join(folder, day)).map((n) => `${day}/${n}`));
 }
 
+// The real flag helper, except on `failing`, which it reports failed as chattr would on an I/O error.
+function failingOn(failing: string): AttributesAdapter {
+  return {
+    isImmutable: (within, paths) => attributes.isImmutable(within, paths),
+    async setImmutable(within, targets, immutable) {
+      const outcomes = await attributes.setImmutable(
+        within,
+        targets.filter((target) => target.path !== failing),
+        immutable,
+      );
+      return targets.some((target) => target.path === failing)
+        ? [...outcomes, { path: failing, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }]
+        : outcomes;
+    },
+  };
+}
+
+// The buckets moved whole into .freed: the names each holds, sorted.
+function movedBuckets(remote: TestRemote): string[][] {
+  const freed = path.join(remote.indexPath, '.freed', 'r');
+  return readdirSync(freed, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => readdirSync(path.join(freed, entry.name)).sort())
+    .sort();
+}
+
+// indexFiles' `day/name`s as the names of each bucket, sorted.
+function bucketsOf(entries: readonly string[]): string[][] {
+  const byDay = new Map<string, string[]>();
+  for (const entry of entries) {
+    const [day, name] = entry.split('/') as [string, string];
+    byDay.set(day, [...(byDay.get(day) ?? []), name]);
+  }
+  return [...byDay.values()].map((names) => names.sort()).sort();
+}
+
 describe('lift on ext4 with real chattr', () => {
   const t = Date.UTC(2026, 9, 1, 6, 15, 0);
   const all3 = (root: string, dt: string) => async () => [
@@ -147,9 +183,81 @@ describe('lift on ext4 with real chattr', () => {
     expect(report.kept).toBe(0);
     for (const unit of [...first, ...second].flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
     expect(readdirSync(path.join(remote.indexPath, 'r'))).toEqual([]);
-    // Forgotten, not unlinked yet: the entries and the jsons' window records wait for the daemon (index/freed.ts).
-    const freed = path.join(remote.indexPath, '.freed', 'r');
-    expect(readdirSync(freed).length).toBeGreaterThanOrEqual(entries.length);
+    // Every entry of each bucket went: each bucket was moved whole, one rename, into .freed, where the daemon unlinks
+    // its entries (index/freed.ts).
+    expect(movedBuckets(remote)).toEqual(bucketsOf(entries));
+  });
+
+  it('forgets entry by entry a bucket that keeps one (a window not passed, an unlock that failed), and no other', async () => {
+    const remote = await tempRemote();
+    // Two buckets: in the first one chattr fails on; in the second a backup whose window has not passed (same day,
+    // 12 hours later).
+    const other = await protectAt(remote, t - DAY + 3600_000, all3(remote.root, xoDatetime(t - DAY)));
+    const expired = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    const recent = await protectAt(remote, t + 13 * 3600_000, async () => [
+      await writeVmBackup(remote.root, { vm: 'recent', datetime: xoDatetime(t + 12 * 3600_000) }),
+    ]);
+    const failing = other[1]!.label;
+    const before = indexFiles(remote);
+    const report = await liftRemote(contextOf(remote), failingOn(failing), {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+      chunkSize: 2,
+    });
+    expect(report.failed.map((f) => f.path)).toEqual([failing]);
+    expect(allImmutable(recent.flatMap((b) => b.units))).toBe(true);
+    for (const backup of [...expired, ...other])
+      for (const unit of backup.units) expect(isImmutable(unit), unit).toBe(backup === other[1]);
+    const stay = new Set([failing, ...recent.flatMap((b) => b.units)].map((unit) => entryName(unit)));
+    expect(indexFiles(remote).sort()).toEqual(before.filter((entry) => stay.has(path.basename(entry))).sort());
+    // No bucket moved: the forgotten entries are in .freed one by one.
+    expect(movedBuckets(remote)).toEqual([]);
+  });
+
+  it('puts back an entry another process wrote into a bucket after the lift listed it, and this process writes there again', async () => {
+    const remote = await tempRemote();
+    const written = await protectAt(remote, t + 3600_000, all3(remote.root, xoDatetime(t)));
+    const context = contextOf(remote);
+    const entries = indexFiles(remote);
+    const day = utcDay(t);
+    // Another process's writer (a daemon, rebuild-index) adds an entry to the bucket while the lift runs.
+    const newcomer = pendingEntry(
+      {
+        remote: 'r',
+        path: path.join(remote.root, 'xo-vm-backups', 'newcomer', `${xoDatetime(t)}.json`),
+        kind: 'vm',
+        recursive: false,
+        backup: `${xoDatetime(t)}.json`,
+        backupInstant: t,
+      },
+      t,
+    );
+    let calls = 0;
+    const writing: AttributesAdapter = {
+      isImmutable: (within, paths) => attributes.isImmutable(within, paths),
+      async setImmutable(within, targets, immutable) {
+        if (calls++ === 1) await new IndexStore(remote.indexPath, 'r').write(newcomer);
+        return attributes.setImmutable(within, targets, immutable);
+      },
+    };
+    const report = await liftRemote(context, writing, {
+      now: t + WINDOW + 1000,
+      dryRun: false,
+      all: false,
+      chunkSize: 2,
+    });
+    expect(report.failed).toEqual([]);
+    expect(calls).toBeGreaterThan(2);
+    for (const unit of written.flatMap((b) => b.units)) expect(isImmutable(unit), unit).toBe(false);
+    // The bucket was moved whole, and the newcomer put back into it, as it was written.
+    expect(movedBuckets(remote)).toEqual(bucketsOf(entries));
+    expect(indexFiles(remote)).toEqual([`${day}/${entryName(newcomer.path)}`]);
+    expect(await context.index.read(day, newcomer.path)).toEqual(newcomer);
+    // The lift's own store writes into that day again.
+    const again = { ...newcomer, path: `${newcomer.path}.again` };
+    await context.index.write(again);
+    expect(await context.index.read(day, again.path)).toEqual(again);
   });
 
   it('forgets no entry before its unit is unlocked, keeps what chattr failed on, and stops after a chattr that cannot run', async () => {
@@ -167,14 +275,7 @@ describe('lift on ext4 with real chattr', () => {
         calls++;
         for (const target of targets) expect(hasEntry(target.path), target.path).toBe(true);
         if (calls === 3) throw Object.assign(new Error('spawn chattr EAGAIN'), { code: 'EAGAIN' });
-        const outcomes = await attributes.setImmutable(
-          within,
-          targets.filter((target) => target.path !== failing),
-          immutable,
-        );
-        return targets.some((target) => target.path === failing)
-          ? [...outcomes, { path: failing, status: 'failed', code: 'EIO', message: 'chattr: Input/output error' }]
-          : outcomes;
+        return failingOn(failing).setImmutable(within, targets, immutable);
       },
     };
     const units = (await context.index.readDay(day)).map((stored) => stored.entry!.path);
