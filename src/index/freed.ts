@@ -11,7 +11,6 @@ const RECLAIM_TURN = 16;
 // store of this process.
 const PREFIX = `${process.pid}.${Date.now().toString(36)}.`;
 let moved = 0;
-const ELSEWHERE = Symbol('another filesystem');
 
 // What the index forgets (lifted entries, their window records) is moved here, then unlinked later, a few at a time.
 // Unlinking a file that has data frees a block, and where the filesystem is mounted with `discard` each such unlink
@@ -30,8 +29,8 @@ export class FreedFiles {
   // about 10 us. Where it cannot be renamed here (another filesystem), it is unlinked instead.
   async forget(file: string): Promise<boolean> {
     await yieldIfDue();
-    const to = this.#move(file);
-    if (to !== ELSEWHERE) return to !== undefined;
+    const to = this.move(file);
+    if (to !== false) return to !== undefined;
     try {
       unlinkSync(file);
       return true;
@@ -41,14 +40,9 @@ export class FreedFiles {
     }
   }
 
-  // Moves a whole folder out of use with one rename (a day bucket: IndexStore.removeDay): where it is now, undefined
-  // when it was gone already, false where it cannot be renamed here (another filesystem). Reclaimed content first.
-  forgetFolder(folder: string): string | undefined | false {
-    const to = this.#move(folder);
-    return to === ELSEWHERE ? false : to;
-  }
-
-  #move(from: string): string | undefined | typeof ELSEWHERE {
+  // Moves a file, or a whole folder (a day bucket: IndexStore.removeDay), here with one rename: where it is now,
+  // undefined when it was gone already, false where it cannot be renamed here (another filesystem).
+  move(from: string): string | undefined | false {
     for (let attempt = 0; attempt < 2; attempt++) {
       this.#make(attempt > 0);
       const to = path.join(this.folder, `${PREFIX}${(moved++).toString(36)}`);
@@ -59,7 +53,7 @@ export class FreedFiles {
         // ENOENT is the file gone, or this folder removed meanwhile: made again once, to tell which.
         if (errnoCode(error) === 'ENOENT' && attempt === 0) continue;
         if (errnoCode(error) === 'ENOENT') return undefined;
-        if (errnoCode(error) === 'EXDEV') return ELSEWHERE;
+        if (errnoCode(error) === 'EXDEV') return false;
         throw error;
       }
     }

@@ -233,7 +233,7 @@ export class IndexStore {
   async removeDay(day: string, names: ReadonlySet<string>): Promise<boolean> {
     await yieldIfDue();
     const bucket = path.join(this.folder, day);
-    const moved = this.freed.forgetFolder(bucket);
+    const moved = this.freed.move(bucket);
     if (moved === false) return false;
     this.#writer.forgetDay(day);
     if (moved === undefined) return true;

@@ -246,7 +246,10 @@ export class LiftPass {
     }
     if (this.#options.dryRun) return;
     const now: EntryRef[] = [];
-    for (const day of this.#keeping) now.push(...this.#undefer(day));
+    for (const day of this.#keeping) {
+      for (const name of this.#deferred.get(day) ?? []) now.push({ day, name });
+      this.#deferred.delete(day);
+    }
     const records: Identity[] = [];
     for (const { entries, identity } of units) {
       let later = false;
@@ -260,12 +263,6 @@ export class LiftPass {
       if (identity !== undefined) (later ? this.#deferredRecords : records).push(identity);
     }
     await this.#forget(now, records);
-  }
-
-  #undefer(day: string): EntryRef[] {
-    const names = [...(this.#deferred.get(day) ?? [])];
-    this.#deferred.delete(day);
-    return names.map((name) => ({ day, name }));
   }
 
   // A bucket whose every entry listed goes is moved at once (IndexStore.removeDay: one rename, not one an entry);

@@ -55,12 +55,12 @@ describe('forgotten index files', () => {
     for (let i = 0; i < 40; i++) await writeFile(path.join(bucket, `entry-${i}`), 'an entry');
     await writeFile(path.join(indexPath, 'loose'), 'a window record');
     expect(await freed.forget(path.join(indexPath, 'loose'))).toBe(true);
-    const moved = freed.forgetFolder(bucket);
+    const moved = freed.move(bucket);
     if (typeof moved !== 'string') throw new Error(`not moved: ${String(moved)}`);
     expect(path.dirname(moved)).toBe(freed.folder);
     expect(readdirSync(moved)).toHaveLength(40);
     expect(existsSync(bucket)).toBe(false);
-    expect(freed.forgetFolder(bucket)).toBeUndefined();
+    expect(freed.move(bucket)).toBeUndefined();
 
     // Stopped part-way (as a daemon stopping, or a crash, leaves it): the next reclaim goes on from there.
     let turns = 0;
