@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -15,32 +14,9 @@ import {
   waitFor,
   writeConfigFile,
 } from '../support/remote.js';
+import { childrenOf, kill } from '../support/processes.js';
 
 const HOUR = 3_600_000;
-
-// The children of a process, with their state letter (T: stopped).
-function childrenOf(pid: number): { pid: number; state: string }[] {
-  const found: { pid: number; state: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === pid) found.push({ pid: Number(name), state: state! });
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
 
 // `hold start` killed while its flag helper is inside a VHD directory: the helper clears a directory's entries before
 // the directory itself, so the top folder stays immutable, its ctime and entry unchanged, above a mutable block.

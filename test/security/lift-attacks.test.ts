@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, utimesSync } from 'node:fs';
+import { readdirSync, utimesSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,6 +25,7 @@ import {
   writeConfigFile,
   type TestRemote,
 } from '../support/remote.js';
+import { childrenOf, kill } from '../support/processes.js';
 
 // A lift attacked by someone holding XO's credentials (create, rename, delete anything mutable, at any moment): with the
 // flag helper as the lift's check and forgets deferred to the end of the pass (whole day buckets), no unit inside its
@@ -270,26 +271,3 @@ describe('attacks on a lift with XO credentials', () => {
     expect([...left].sort()).toEqual(recent!.units.map((u) => entryName(u)).sort());
   }, 90_000);
 });
-
-function childrenOf(pid: number): { pid: number; state: string }[] {
-  const found: { pid: number; state: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === pid) found.push({ pid: Number(name), state: state! });
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
