@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { runCli } from '../support/cli.js';
@@ -9,12 +7,11 @@ import {
   filesBelow,
   immutableAmong,
   isImmutable,
-  stopBeforeCleanup,
   tempRemote,
   waitFor,
   writeConfigFile,
 } from '../support/remote.js';
-import { childrenOf, kill } from '../support/processes.js';
+import { killInsideDirectoryUnit } from '../support/processes.js';
 
 const HOUR = 3_600_000;
 
@@ -35,33 +32,20 @@ describe('a repair lift killed part-way through a VHD directory', () => {
     const running = await startDaemon(remote);
     await waitFor(async () => allImmutable([...backup.units, ...(await filesBelow(directory))]), 'the backup locked');
 
-    const cli = spawn(
-      process.execPath,
-      [path.resolve('bin/xo-immutable-backups.js'), 'hold', 'start', '--config', config, '--remote', 'r'].concat([
-        '--vm',
-        vm,
-        '--for',
-        '1h',
-        '--yes',
-      ]),
-      { env: { ...process.env, XO_IMMUTABLE_FLAGS_STOP_INSIDE: '1' }, stdio: 'ignore' },
-    );
-    const exited = new Promise((resolve) => cli.on('exit', resolve));
-    let helper: number | undefined;
-    stopBeforeCleanup(async () => {
-      kill(cli.pid!);
-      await exited;
-      if (helper !== undefined) kill(helper);
-    });
-    await waitFor(
-      () => (helper = childrenOf(cli.pid!).find((child) => child.state === 'T')?.pid) !== undefined,
-      'the flag helper to stop inside the VHD directory',
-      30_000,
-    );
-    // The command dies there (a crash, kill -9), and its helper with it.
-    kill(cli.pid!);
-    await exited;
-    kill(helper!);
+    // The command dies inside the VHD directory (a crash, kill -9), and its helper with it.
+    await killInsideDirectoryUnit([
+      'hold',
+      'start',
+      '--config',
+      config,
+      '--remote',
+      'r',
+      '--vm',
+      vm,
+      '--for',
+      '1h',
+      '--yes',
+    ]);
     const below = await filesBelow(directory);
     expect(isImmutable(directory)).toBe(true);
     expect(immutableAmong(below).length).toBeLessThan(below.length);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, utimesSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,13 +19,12 @@ import {
   filesBelow,
   immutableAmong,
   isImmutable,
-  stopBeforeCleanup,
   tempRemote,
   waitFor,
   writeConfigFile,
   type TestRemote,
 } from '../support/remote.js';
-import { childrenOf, kill } from '../support/processes.js';
+import { killInsideDirectoryUnit } from '../support/processes.js';
 
 // A lift attacked by someone holding XO's credentials (create, rename, delete anything mutable, at any moment): with the
 // flag helper as the lift's check and forgets deferred to the end of the pass (whole day buckets), no unit inside its
@@ -232,29 +231,7 @@ describe('attacks on a lift with XO credentials', () => {
     ]);
     const directory = expired!.units.find((u) => u.includes('/data/'))!;
     const before = indexFiles(remote).sort();
-    const cli = spawn(
-      process.execPath,
-      [path.resolve('bin/xo-immutable-backups.js'), 'lift', '--config', config, '--accept-clock'],
-      { env: { ...process.env, XO_IMMUTABLE_FLAGS_STOP_INSIDE: '1' } },
-    );
-    let said = '';
-    cli.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    cli.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    const exited = new Promise((resolve) => cli.on('exit', resolve));
-    let helper: number | undefined;
-    stopBeforeCleanup(async () => {
-      kill(cli.pid!);
-      await exited;
-      if (helper !== undefined) kill(helper);
-    });
-    await waitFor(
-      () => (helper = childrenOf(cli.pid!).find((child) => child.state === 'T')?.pid) !== undefined,
-      () => `the flag helper to stop inside the VHD directory (the lift said: ${said})`,
-      30_000,
-    );
-    kill(cli.pid!);
-    await exited;
-    kill(helper!);
+    await killInsideDirectoryUnit(['lift', '--config', config, '--accept-clock']);
     const below = await filesBelow(directory);
     expect(isImmutable(directory)).toBe(true);
     expect(immutableAmong(below).length).toBeLessThan(below.length);
