@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { errnoCode } from './errors.js';
 
 // Writes a file so that readers see the old content or the new, never half of it: a temporary file in the same
 // folder, renamed over the target. The temporary is created exclusively ('wx': a link planted at its name is never
@@ -37,5 +39,16 @@ export async function syncFolder(folder: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+// Unlinks a file; false when it was not there.
+export function unlinkIfPresent(file: string): boolean {
+  try {
+    unlinkSync(file);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw error;
   }
 }

@@ -1,6 +1,6 @@
-import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
+import { unlinkIfPresent, writeFileAtomic } from '../atomic.js';
 import { errnoCode } from '../errors.js';
 import { heldUntil, parseHold, VM_UUID, type Hold } from './rules.js';
 
@@ -93,15 +93,5 @@ function readNoFollow(file: string): string {
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
-  }
-}
-
-function unlinkIfPresent(file: string): boolean {
-  try {
-    unlinkSync(file);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw error;
   }
 }

@@ -1,6 +1,7 @@
-import { mkdirSync, readdirSync, renameSync, unlinkSync, type Dirent } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, type Dirent } from 'node:fs';
 import { rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { unlinkIfPresent } from '../atomic.js';
 import { yieldIfDue } from '../concurrency.js';
 import { errnoCode } from '../errors.js';
 
@@ -31,13 +32,7 @@ export class FreedFiles {
     await yieldIfDue();
     const to = this.move(file);
     if (to !== false) return to !== undefined;
-    try {
-      unlinkSync(file);
-      return true;
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return false;
-      throw error;
-    }
+    return unlinkIfPresent(file);
   }
 
   // Moves a file, or a whole folder (a day bucket: IndexStore.removeDay), here with one rename: where it is now,
