@@ -16,6 +16,9 @@
 #   d  a regular file, or a directory held to D, whichever the path opens  (clear)
 #   R  a folder and everything in it, whatever it holds: decommissioning only  (clear)
 #   ?  whatever the path is, a regular file or a directory  (get)
+#   J  a VM backup's json, xo-vm-backups/<vm>/<dt>.json, cleared as F only when no flat <dt>.vhd in a VDI folder of
+#      its VM folder (vdis/<job>/<vdi>/, dot names and links skipped) is immutable: EHELD otherwise, naming it, or
+#      when the folders cannot be looked through  (clear: lift, at the end of its pass)
 # A directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its layout
 # (another folder or name, a link, a special file, a file with two links, another filesystem, or, when locking, an
 # entry already immutable in a folder that is not) refuses it (EFOREIGN, naming the entry), and nothing is touched.
@@ -496,7 +499,62 @@ sub change_tree {
   }
 }
 
-my %KINDS = (set => 'FVD', clear => 'FVDRvd', get => '?');
+# The folders in a held folder, each held (O_PATH): dot names, links and files skipped, as are entries gone since the
+# listing. undef, with $! set, when it cannot be listed, or an entry cannot be opened for another reason.
+sub subfolders {
+  my ($dir) = @_;
+  my $listing;
+  opendir($listing, fd_path($dir)) or return undef;
+  my @names = grep { !/\A\./ } readdir($listing);
+  closedir($listing);
+  my @folders;
+  for my $entry (@names) {
+    my $handle = open_at($dir, $entry, $O_PATH | O_NOFOLLOW | O_DIRECTORY);
+    if ($handle) { push @folders, [$entry, $handle] }
+    elsif ($! != 2 && $! != 20 && $! != 40) { return undef }    # other than ENOENT, ENOTDIR, ELOOP
+  }
+  return \@folders;
+}
+
+# J: XO's cleanVm deletes the json of a backup whose flat VHD it cannot open (docs/xo-remote-layout.md), so a json is
+# not cleared while a `<dt>.vhd` of its VM folder stays immutable, whatever keeps it so (a newer chain, a failed clear,
+# a VDI folder renamed in). Read here, just before the json's own clear, on the flags themselves: no window between
+# the look and the clear, and nothing trusted from an earlier answer. Returns undef, or the failure (EHELD).
+sub flat_vhd_hold {
+  my ($rel) = @_;
+  my ($vm, $dt) = $rel =~ m{\A(xo-vm-backups/[^/]+)/([^/]+)\.json\z};
+  return failure('EINVAL', "$root/$rel is not a VM backup's json: not touched") unless defined $dt;
+  my $disk = "$dt.vhd";
+  my $held = sub { failure('EHELD', "$root/$vm/$_[0]: the json stays locked, the next pass looks again") };
+  # vdis gone, a file or a link: no VDI folder (the daemon's own listing enters none either).
+  my $vdis = open_unit("$vm/vdis");
+  if (ref $vdis eq 'HASH') {
+    return undef if $vdis->{code} eq 'ENOENT';
+    return $held->("vdis cannot be looked through ($vdis->{code})");
+  }
+  my $vdis_st = stat_at($vdis, '');
+  return undef if $vdis_st && !S_ISDIR($vdis_st->{mode});
+  my $jobs = subfolders($vdis) or return $held->("vdis cannot be listed ($!)");
+  for my $job (@$jobs) {
+    my $vdi_folders = subfolders($job->[1]) or return $held->("vdis/$job->[0] cannot be listed ($!)");
+    for my $vdi (@$vdi_folders) {
+      my $where = "vdis/$job->[0]/$vdi->[0]/$disk";
+      my $st = stat_at($vdi->[1], $disk);
+      if (!$st) { next if $! == 2; return $held->("$where cannot be read ($!)") }
+      next unless S_ISREG($st->{mode});
+      my $immutable = $st->{immutable};
+      if (!defined $immutable) {
+        my $handle = open_at($vdi->[1], $disk, $O_PATH | O_NOFOLLOW);
+        $immutable = $handle ? is_immutable($handle, $st, "$root/$vm/$where") : undef;
+      }
+      next if defined $immutable && !$immutable;
+      return $held->($where . (defined $immutable ? ' is still locked' : "'s flag cannot be read"));
+    }
+  }
+  return undef;
+}
+
+my %KINDS = (set => 'FVD', clear => 'FVDRvdJ', get => '?');
 # The layout a directory found for v or d is held to.
 my %EITHER = (v => 'V', d => 'D');
 
@@ -529,10 +587,12 @@ sub answer {
         . "$inode/" . ($birth // '?') . '): not touched')
       if $st->{ino} ne $inode || $reborn;
   }
-  if (!$refused && $kind =~ /[FVD]/ && (S_ISDIR($st->{mode}) ? 1 : 0) != ($kind eq 'F' ? 0 : 1)) {
+  my $file_kind = $kind eq 'F' || $kind eq 'J';
+  if (!$refused && $kind =~ /[FVDJ]/ && (S_ISDIR($st->{mode}) ? 1 : 0) != ($file_kind ? 0 : 1)) {
     $refused = failure('EKIND', "$name is a " . (S_ISDIR($st->{mode}) ? 'directory' : 'file') . ', not the '
-        . ($kind eq 'F' ? 'file' : 'directory') . ' it was checked to be: not touched');
+        . ($file_kind ? 'file' : 'directory') . ' it was checked to be: not touched');
   }
+  $refused //= flat_vhd_hold($rel) if $kind eq 'J';
   return emit($n, 'failed', $refused->{code}, $refused->{message}) if $refused;
   if ($op eq 'get') {
     my $immutable = is_immutable($handle, $st, $name);

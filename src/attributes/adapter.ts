@@ -28,6 +28,9 @@ export interface Target {
   // was locked (lift: the helper's refusal, ECHANGED, is the check that it is the unit locked).
   ino?: string;
   birthtimeNs?: string;
+  // A VM backup's json (not recursive), unlocked only when no flat `<dt>.vhd` of its VM folder is immutable: the helper
+  // looks just before it clears, and refuses with EHELD (lift/flat-order.ts).
+  afterFlatVhds?: boolean;
 }
 
 // The folder paths are walked from: `root` is opened as given (links above it are the admin's) and must still be

@@ -21,8 +21,10 @@ const RETRY_DELAY_MS = 25;
 // Outcomes that another try cannot change (what the path is, not how the filesystem answered).
 // EKIND (a file where a directory was checked, or the reverse) and EFOREIGN (a directory unit holding what XO never
 // writes) are final here: the daemon decides the unit again at its next reconcile. ETIMEDOUT (a helper stuck, killed)
-// too: waiting as long again would hold every other batch up.
+// too: waiting as long again would hold every other batch up. EHELD (a json whose flat VHD is locked) waits for a
+// later lift pass.
 const FINAL_CODES = new Set([
+  'EHELD',
   'ENOENT',
   'ENOTSUP',
   'ECONFINE',

@@ -18,8 +18,9 @@ export function relativeWithin(within: Within, p: string): string | undefined {
 
 // F a regular file; V a VHD directory and D a config or pool date folder, each holding XO's layout and nothing else;
 // v and d a regular file, or a directory held to V or D, whichever the path opens (clear only); R a folder and
-// everything in it (decommissioning, clear only); ? whatever it is (get only).
-export type RecordKind = 'F' | 'V' | 'D' | 'v' | 'd' | 'R' | '?';
+// everything in it (decommissioning, clear only); ? whatever it is (get only); J a VM backup's json, a regular file
+// cleared only when no flat VHD of its backup is immutable (clear only).
+export type RecordKind = 'F' | 'V' | 'D' | 'v' | 'd' | 'R' | '?' | 'J';
 
 export interface HelperRecord {
   relative: string;
@@ -29,8 +30,11 @@ export interface HelperRecord {
 }
 
 // The record a target becomes: its layout decides what the helper accepts inside it (docs/architecture.md).
-export function recordKindOf(target: Pick<Target, 'recursive' | 'layout' | 'orDirectory'>): RecordKind {
+export function recordKindOf(
+  target: Pick<Target, 'recursive' | 'layout' | 'orDirectory' | 'afterFlatVhds'>,
+): RecordKind {
   if (!target.recursive) {
+    if (target.afterFlatVhds === true) return 'J';
     if (target.orDirectory !== true) return 'F';
     return target.layout === 'vhd-directory' ? 'v' : target.layout === 'date-folder' ? 'd' : 'F';
   }

@@ -35,12 +35,13 @@ export async function unlockChunk(
   return clearChunk(remote, attributes, checked, checks, report, meanwhile);
 }
 
-// Unlocks a chunk checked by checkChunk; `meanwhile` as in unlockChunk.
+// Unlocks a chunk checked by checkChunk; `meanwhile` as in unlockChunk. `afterFlatVhds`: the chunk is VM jsons, each
+// unlocked only when no flat VHD of its backup is locked (lift/flat-order.ts); the others are deferred.
 export async function clearChunk(
   remote: RemoteContext,
   attributes: AttributesAdapter,
   { safe, gone }: CheckedChunk,
-  { dryRun }: { dryRun: boolean },
+  { dryRun, afterFlatVhds = false }: { dryRun: boolean; afterFlatVhds?: boolean },
   report: LiftReport,
   meanwhile: () => Promise<void>,
 ): Promise<ChunkLifted> {
@@ -61,6 +62,7 @@ export async function clearChunk(
       layout: layoutOf(candidate),
       ino: candidate.identity?.ino,
       birthtimeNs: candidate.identity?.birthtimeNs,
+      afterFlatVhds,
     }));
     const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(remote, targets, false), meanwhile()]);
     if (unlocking.status === 'rejected') throw unlocking.reason;
@@ -98,6 +100,9 @@ function layoutOf(candidate: LiftCandidate): DirectoryLayout {
   return candidate.kind === 'vm' ? 'vhd-directory' : 'date-folder';
 }
 
+// A json whose flat VHD stays locked (the helper's J record): it waits for a later pass, as XO's lock makes a unit wait.
+const WAITS_CODES = new Set(['EHELD']);
+
 // What the flag helper refuses because of what the unit holds or is, or what is on its way: kept locked and reported as
 // a security warning, as lift's own examine says of the same (a link on the way or a root moved: ECONFINE; a link or
 // special file: ENOTSUP, also said by a filesystem without the flag, where nothing could have been locked; another file:
@@ -110,7 +115,7 @@ function sortOutcomes(
   safe: readonly Safe[],
   outcomes: readonly PathOutcome[],
   gone: LiftCandidate[],
-  { failed, suspicious }: Pick<LiftReport, 'failed' | 'suspicious'>,
+  { failed, suspicious, deferred }: Pick<LiftReport, 'failed' | 'suspicious' | 'deferred'>,
 ): LiftCandidate[] {
   const byPath = new Map(outcomes.map((o) => [o.path, o]));
   const unlocked: LiftCandidate[] = [];
@@ -118,6 +123,7 @@ function sortOutcomes(
     const outcome = byPath.get(candidate.path);
     if (outcome?.status === 'ok') unlocked.push(candidate);
     else if (outcome?.status === 'vanished') gone.push(candidate);
+    else if (outcome?.status === 'failed' && WAITS_CODES.has(outcome.code)) deferred.push(candidate.path);
     else if (outcome?.status === 'failed' && SUSPICIOUS_CODES.has(outcome.code))
       suspicious.push({ path: candidate.path, reason: `${outcome.message}; it stays locked, check it by hand` });
     else failed.push({ path: candidate.path, message: failureOf(outcome) });

@@ -22,19 +22,16 @@ export function jsonBackup(root: string, unit: string): { vmFolder: string; date
 // XO's cleanVm deletes the json of a backup whose flat VHD it cannot open (docs/xo-remote-layout.md), so a json is not
 // unlocked while a flat `<dt>.vhd` of its VM folder stays immutable and is not unlocked with it. Whatever keeps that
 // VHD locked (a newer backup's chain in an index written before jsons were claimed with it, a failed unlock, a window
-// record), the json waits for a later pass; a pass asks at its end (lift/pass.ts), once its chunks are unlocked. A VM
-// folder that cannot be listed keeps its jsons locked.
-// `unlocked`: VHDs this pass has unlocked, by the inode the helper cleared (nothing but root can lock that file again),
-// or with dryRun would have unlocked (no inode): the path still holding that inode holds nothing back, and its flag is
-// not read. A path can hold another file since (its VDI folder renamed, a locked disk's moved in): that one is read.
+// record, a VDI folder renamed in), the json waits for a later pass; a pass asks at its end (lift/pass.ts), once its
+// chunks are unlocked. A real lift leaves the look to the flag helper, which reads those flags just before it clears
+// each json (its J records, libexec/xo-immutable-flags.pl). A dry run clears nothing and looks here: `wouldUnlock`,
+// what it would have unlocked, holds nothing back. A VM folder that cannot be looked through keeps its jsons locked.
 export async function holdJsonsOverLockedVhds(
   remote: RemoteContext,
   attributes: AttributesAdapter,
   candidates: readonly LiftCandidate[],
-  unlocked: ReadonlyMap<string, string | undefined>,
+  wouldUnlock: ReadonlySet<string>,
 ): Promise<{ unlock: LiftCandidate[]; held: LiftCandidate[] }> {
-  const unlocking = new Set(candidates.map((c) => c.path));
-  for (const [unit, ino] of unlocked) if (ino === undefined) unlocking.add(unit);
   const jsonsByVm = new Map<string, { candidate: LiftCandidate; datetime: string }[]>();
   for (const candidate of candidates) {
     const backup = jsonBackup(remote.root, candidate.path);
@@ -45,9 +42,9 @@ export async function holdJsonsOverLockedVhds(
     ]);
   }
   const held = new Set<LiftCandidate>();
-  // Flat VHDs left locked by this batch, and the json each would leave without its disk.
+  // Flat VHDs the pass would leave locked, and the json each would leave without its disk.
   const vhds = new Map<string, LiftCandidate>();
-  const looked = await lookForVhds(remote, jsonsByVm, unlocking, unlocked, vhds);
+  const looked = await lookForVhds(remote, jsonsByVm, wouldUnlock, vhds);
   for (const [vmFolder, jsons] of jsonsByVm)
     if (!looked.has(vmFolder)) for (const { candidate } of jsons) held.add(candidate);
   if (vhds.size > 0) {
@@ -57,15 +54,14 @@ export async function holdJsonsOverLockedVhds(
   return { unlock: candidates.filter((c) => !held.has(c)), held: [...held] };
 }
 
-// Finds, through one held remote, each json's flat VHDs (`<dt>.vhd` in a VDI folder of its VM folder) that this batch
-// does not unlock, into `vhds`: one lstat each, no listing of the VDI folders. Returns the VM folders looked through;
-// one that cannot be (a link on the way, a VDI folder swapped for one), or every one when the root cannot be opened,
-// is not, and keeps its jsons locked.
+// Finds, through one held remote, each json's flat VHDs (`<dt>.vhd` in a VDI folder of its VM folder) that the pass
+// would not unlock, into `vhds`: one lstat each. Returns the VM folders looked through; one that cannot be (a link on
+// the way, a VDI folder swapped for one), or every one when the root cannot be opened, is not, and keeps its jsons
+// locked.
 async function lookForVhds(
   remote: RemoteRoot,
   jsonsByVm: ReadonlyMap<string, readonly { candidate: LiftCandidate; datetime: string }[]>,
-  unlocking: ReadonlySet<string>,
-  cleared: ReadonlyMap<string, string | undefined>,
+  wouldUnlock: ReadonlySet<string>,
   vhds: Map<string, LiftCandidate>,
 ): Promise<Set<string>> {
   const looked = new Set<string>();
@@ -78,12 +74,8 @@ async function lookForVhds(
           for (const { candidate, datetime } of jsons) {
             const name = `${datetime}.vhd`;
             const vhd = path.join(vmFolder, vdi, name);
-            if (!isFlatVhdName(name) || unlocking.has(vhd)) continue;
-            const stats = held.lstat(path.posix.join(vm, vdi, name));
-            if (stats?.isFile() !== true) continue;
-            // The very file the helper cleared: not read again. An inode too large for a number is read.
-            if (Number.isSafeInteger(stats.ino) && cleared.get(vhd) === String(stats.ino)) continue;
-            vhds.set(vhd, candidate);
+            if (!isFlatVhdName(name) || wouldUnlock.has(vhd)) continue;
+            if (held.lstat(path.posix.join(vm, vdi, name))?.isFile() === true) vhds.set(vhd, candidate);
           }
         looked.add(vmFolder);
       } catch {

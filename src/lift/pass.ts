@@ -41,10 +41,10 @@ export class LiftPass {
   #done = 0;
   // The chunk unlocked last, forgotten while the next one is unlocked, or after the last one.
   #lastLifted: ChunkLifted | undefined;
-  // VM jsons due, lifted at the end of the pass once their flat VHDs are (lift/flat-order.ts), and the units this pass
-  // unlocked, with the inode the helper cleared (in a dry run: would unlock, no inode).
+  // VM jsons due, lifted at the end of the pass once their flat VHDs are (lift/flat-order.ts), and, in a dry run, the
+  // units the pass would have unlocked.
   #held: LiftCandidate[] = [];
-  readonly #unlocked = new Map<string, string | undefined>();
+  readonly #wouldUnlock = new Set<string>();
   // Per bucket that may be forgotten whole, the names this pass forgets there, and the window records of their units:
   // forgotten at the end of the pass (#forgetDeferred). The buckets known to keep an entry are forgotten chunk by chunk.
   readonly #deferred = new Map<string, Set<string>>();
@@ -130,14 +130,14 @@ export class LiftPass {
   // Clears a checked chunk while forgetting the chunk before. XO's lock is asked first, as late as it can be: the
   // chunk was planned and examined while the chunk before was being cleared; a VM folder XO holds waits for a later
   // pass.
-  async #clearChunk(checked: CheckedChunk, names: number): Promise<void> {
+  async #clearChunk(checked: CheckedChunk, names: number, afterFlatVhds = false): Promise<void> {
     const ready = this.#deferWhileXoRuns(checked);
     const { dryRun } = this.#options;
     const forgetLast = (): Promise<void> => this.#forgetLast();
-    this.#lastLifted = await clearChunk(this.#remote, this.#attributes, ready, { dryRun }, this.#report, forgetLast);
+    const options = { dryRun, afterFlatVhds };
+    this.#lastLifted = await clearChunk(this.#remote, this.#attributes, ready, options, this.#report, forgetLast);
     // A unit found gone is not among them: its folder may come back, the locked unit in it.
-    for (const { path, identity } of this.#lastLifted.unlocked)
-      this.#unlocked.set(path, dryRun ? undefined : identity?.ino);
+    if (dryRun) for (const { path } of this.#lastLifted.unlocked) this.#wouldUnlock.add(path);
     this.#done += names;
     this.#options.onProgress?.(this.#done, this.#names.total);
   }
@@ -169,24 +169,24 @@ export class LiftPass {
     return own;
   }
 
-  // The jsons, once every chunk is unlocked, a chunk at a time: those whose flat VHDs went too (the helper's answers,
-  // not what was asked: an unlock that failed leaves its VHD locked, and its flag is read) are unlocked now, the
-  // others wait for a later pass.
+  // The jsons, once every chunk is unlocked, a chunk at a time: those whose flat VHDs went too are unlocked now, the
+  // others wait for a later pass. The flag helper looks for their VHDs' flags just before it clears each json (J
+  // records, lift/flat-order.ts); a dry run, which clears nothing, looks here, past what it would have unlocked.
   async #liftHeld(): Promise<void> {
     const held = this.#held;
     this.#held = [];
     const chunkSize = this.#options.chunkSize ?? CHUNK;
+    const { dryRun } = this.#options;
     for (let start = 0; start < held.length; start += chunkSize) {
-      const jsons = await holdJsonsOverLockedVhds(
-        this.#remote,
-        this.#attributes,
-        held.slice(start, start + chunkSize),
-        this.#unlocked,
-      );
-      this.#report.deferred.push(...jsons.held.map((candidate) => candidate.path));
-      if (jsons.unlock.length === 0) continue;
+      let unlock = held.slice(start, start + chunkSize);
+      if (dryRun) {
+        const jsons = await holdJsonsOverLockedVhds(this.#remote, this.#attributes, unlock, this.#wouldUnlock);
+        this.#report.deferred.push(...jsons.held.map((candidate) => candidate.path));
+        unlock = jsons.unlock;
+      }
+      if (unlock.length === 0) continue;
       if (!(await this.#remoteLooksHealthy())) return;
-      await this.#clearChunk(await checkChunk(this.#remote, jsons.unlock, this.#report, this.#checks()), 0);
+      await this.#clearChunk(await checkChunk(this.#remote, unlock, this.#report, this.#checks()), 0, !dryRun);
     }
   }
 

@@ -225,6 +225,58 @@ describe('the flag helper', () => {
     ).toEqual(['EINVAL', 'EINVAL']);
   });
 
+  for (const [name, walk] of [
+    ['openat2', ''],
+    ['the component walk', '1'],
+  ])
+    it(`unlocks a VM json only while no flat VHD of its backup is locked, looked for just before (J, ${name})`, async () => {
+      process.env.XO_IMMUTABLE_FLAGS_WALK = walk;
+      const { root, outside } = await remoteAndOutside();
+      const within = { root, realRoot: root };
+      const vm = path.join(root, 'xo-vm-backups', 'vm1');
+      const dt = '20261201T010000Z';
+      const json = path.join(vm, `${dt}.json`);
+      const vdi = (job: string, disk: string) => path.join(vm, 'vdis', job, disk);
+      for (const folder of [vdi('job', 'a'), vdi('job', 'b'), vdi('job2', 'c')])
+        await mkdir(folder, { recursive: true });
+      for (const folder of [vdi('job', 'a'), vdi('job', 'b'), vdi('job2', 'c')])
+        await writeFile(path.join(folder, `${dt}.vhd`), 'disk');
+      await writeFile(path.join(vdi('job', 'a'), '20261202T010000Z.vhd'), 'another backup');
+      await writeFile(json, '{}');
+      // Skipped, as the daemon's listing skips them: a link to a folder outside holding a locked disk, a dot folder.
+      await writeFile(path.join(outside, `${dt}.vhd`), 'outside');
+      await symlink(outside, vdi('job2', 'linked'));
+      await mkdir(vdi('job2', '.hidden'));
+      await writeFile(path.join(vdi('job2', '.hidden'), `${dt}.vhd`), 'hidden');
+      const lockedDisk = path.join(vdi('job2', 'c'), `${dt}.vhd`);
+      execFileSync('chattr', [
+        '+i',
+        json,
+        lockedDisk,
+        path.join(vdi('job', 'a'), '20261202T010000Z.vhd'),
+        path.join(outside, `${dt}.vhd`),
+        path.join(vdi('job2', '.hidden'), `${dt}.vhd`),
+      ]);
+      const target = { path: json, recursive: false, afterFlatVhds: true };
+
+      const [held] = await attributes.setImmutable(within, [target], false);
+      expect(held).toMatchObject({ status: 'failed', code: 'EHELD' });
+      expect(held?.status === 'failed' && held.message).toContain(`vdis/job2/c/${dt}.vhd is still locked`);
+      expect(isImmutable(json)).toBe(true);
+
+      execFileSync('chattr', ['-i', lockedDisk]);
+      const [lifted] = await attributes.setImmutable(within, [target], false);
+      expect(lifted).toMatchObject({ status: 'ok' });
+      expect(isImmutable(json)).toBe(false);
+      // Only a json of a VM folder is one: anything else is refused, untouched.
+      const other = path.join(root, 'a.json');
+      await writeFile(other, '{}');
+      execFileSync('chattr', ['+i', other]);
+      const [refused] = await attributes.setImmutable(within, [{ ...target, path: other }], false);
+      expect(refused).toMatchObject({ status: 'failed', code: 'EINVAL' });
+      expect(isImmutable(other)).toBe(true);
+    });
+
   it('says a folder on the way made a file is not one any more when clearing (failed), a link when locking', async () => {
     const root = await tempFolder();
     await writeFile(path.join(root, 'vm'), 'a file where the folder was');

@@ -82,6 +82,10 @@ describe('the helper protocol', () => {
     expect(recordKindOf({ recursive: false, orDirectory: true, layout: 'vhd-directory' })).toBe('v');
     expect(recordKindOf({ recursive: false, orDirectory: true, layout: 'date-folder' })).toBe('d');
     expect(recordKindOf({ recursive: false, orDirectory: true })).toBe('F');
+    // A VM json held to its backup's flat VHDs, whatever its entry says (lift's jsons at the end of a pass).
+    expect(recordKindOf({ recursive: false, orDirectory: true, layout: 'vhd-directory', afterFlatVhds: true })).toBe(
+      'J',
+    );
   });
 
   it('reads the identity of what was acted on, and nothing from a field that is not one', () => {
