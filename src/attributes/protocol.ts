@@ -2,6 +2,9 @@ import type { AttributesIdentity as Identity, PathOutcome, Target, Within } from
 
 // The flag helper's language (libexec/xo-immutable-flags.pl): requests of records in, one line per record out. Pure.
 
+// A component that is empty, "." or "..": one test a path, not a split (the lift sends tens of thousands).
+const NOT_PLAIN = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 // `p` relative to the folder it is walked from ('.' for the folder itself), or undefined when it is not plainly below
 // it: written as path.join writes paths (no "//", ".", ".." or trailing "/"), so nothing is left to resolve.
 export function relativeWithin(within: Within, p: string): string | undefined {
@@ -10,8 +13,7 @@ export function relativeWithin(within: Within, p: string): string | undefined {
     const prefix = base.endsWith('/') ? base : `${base}/`;
     if (!p.startsWith(prefix)) continue;
     const rest = p.slice(prefix.length);
-    if (rest.split('/').some((part) => part === '' || part === '.' || part === '..')) return undefined;
-    return rest;
+    return NOT_PLAIN.test(rest) ? undefined : rest;
   }
   return undefined;
 }
@@ -87,11 +89,13 @@ export interface HelperOutput {
 
 // "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>", as statx gave them on the descriptor acted on.
 export function parseIdentity(text: string | undefined): Identity | undefined {
-  const fields = text?.split(' ') ?? [];
-  if (fields.length !== 6 || fields.some((f) => !/^-?\d+$/.test(f))) return undefined;
-  const [dev, ino, size, mtimeNs, ctimeNs, birthtimeNs] = fields as [string, string, string, string, string, string];
-  return { dev, ino, size, mtimeNs, ctimeNs, birthtimeNs };
+  const fields = text === undefined ? null : IDENTITY.exec(text);
+  if (fields === null) return undefined;
+  const [, dev, ino, size, mtimeNs, ctimeNs, birthtimeNs] = fields as unknown as [string, ...string[]];
+  return { dev, ino, size, mtimeNs, ctimeNs, birthtimeNs } as Identity;
 }
+
+const IDENTITY = /^(-?\d+) (-?\d+) (-?\d+) (-?\d+) (-?\d+) (-?\d+)$/;
 
 // "<n>\t<status>\t<code>\t<message>[\t<identity>]" a record, then "end\t<count>"; "anchor\t<code>\t<message>" instead
 // when the folder is refused; "warn\t<message>" and "busy" anywhere. Messages are escaped by the helper (no tab, no

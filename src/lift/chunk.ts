@@ -117,10 +117,14 @@ function sortOutcomes(
   gone: LiftCandidate[],
   { failed, suspicious, deferred }: Pick<LiftReport, 'failed' | 'suspicious' | 'deferred'>,
 ): LiftCandidate[] {
-  const byPath = new Map(outcomes.map((o) => [o.path, o]));
+  // In the targets' order, as the adapter answers; by path only when not (a map of thousands is not built for nothing).
+  let byPath: Map<string, PathOutcome> | undefined;
   const unlocked: LiftCandidate[] = [];
-  for (const { candidate } of safe) {
-    const outcome = byPath.get(candidate.path);
+  for (let i = 0; i < safe.length; i++) {
+    const { candidate } = safe[i]!;
+    let outcome = outcomes[i];
+    if (outcome?.path !== candidate.path)
+      outcome = (byPath ??= new Map(outcomes.map((o) => [o.path, o]))).get(candidate.path);
     if (outcome?.status === 'ok') unlocked.push(candidate);
     else if (outcome?.status === 'vanished') gone.push(candidate);
     else if (outcome?.status === 'failed' && WAITS_CODES.has(outcome.code)) deferred.push(candidate.path);

@@ -32,10 +32,11 @@ export function planLift(
   const { units, unreadable, blocked } = groupByPath(stored);
   const unlock: LiftCandidate[] = [];
   let kept = 0;
+  const named = namedInstants();
   for (const candidate of units) {
     if (
       all ||
-      (!blocked.has(candidate.path) && !alsoBlocked.has(candidate.path) && isExpired(candidate, now, windowMs))
+      (!blocked.has(candidate.path) && !alsoBlocked.has(candidate.path) && isExpired(candidate, now, windowMs, named))
     )
       unlock.push(candidate);
     else kept++;
@@ -51,9 +52,30 @@ export function liftableDays(days: readonly string[], now: number, windowMs: num
   return days.filter((day) => all || Date.parse(`${day}T00:00:00.000Z`) <= now - windowMs).sort();
 }
 
-function isExpired(candidate: LiftCandidate, now: number, windowMs: number): boolean {
+// The datetime a unit's name stands for, parsed once a chunk per datetime: a backup's units share theirs (the parse
+// reads a name's first 15 characters, "20261122T061500").
+function namedInstants(): (unit: string) => number | undefined {
+  const parsed = new Map<string, number | undefined>();
+  return (unit) => {
+    const name = unit.endsWith(path.sep) ? path.basename(unit) : unit.slice(unit.lastIndexOf(path.sep) + 1);
+    const key = name.slice(0, DATETIME_LENGTH);
+    if (parsed.has(key)) return parsed.get(key);
+    const instant = parseBackupDatetime(key);
+    parsed.set(key, instant);
+    return instant;
+  };
+}
+
+const DATETIME_LENGTH = '20261122T061500'.length;
+
+function isExpired(
+  candidate: LiftCandidate,
+  now: number,
+  windowMs: number,
+  namedInstant: (unit: string) => number | undefined,
+): boolean {
   if (isInWindow(candidate.governingInstant, now, windowMs)) return false;
-  const named = parseBackupDatetime(path.basename(candidate.path));
+  const named = namedInstant(candidate.path);
   // A unit named in the future has the window of its arrival, recorded by identity (lift/candidate.ts checks it),
   // while its name is still ahead; once the clock reaches the name (it was behind, and was set right), it counts again.
   if (named !== undefined && named === candidate.futureName && named > now + FUTURE_MARGIN_MS) return true;

@@ -1,5 +1,6 @@
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { errnoCode } from '../errors.js';
 import { isPlainlyBelow } from '../remote/held.js';
 import type { LiftCandidate } from './plan.js';
 
@@ -42,10 +43,13 @@ export function deferWhileXoRuns(
   now: number = Date.now(),
 ): { unlock: LiftCandidate[]; deferred: LiftCandidate[] } {
   const held = new Map<string, boolean>();
+  let locks: Set<string> | undefined | null = null;
   const isHeld = (lock: string): boolean => {
     let known = held.get(lock);
     if (known === undefined) {
-      const mtime = lockMtime(lock);
+      // The lock folders listed once (most VM folders have none, and a chunk spans thousands), then each one's mtime.
+      if (locks === null) locks = lockNames(root);
+      const mtime = locks?.has(path.basename(lock)) === false ? undefined : lockMtime(lock);
       known = mtime !== undefined && isHeldAt(mtime, now);
       held.set(lock, known);
     }
@@ -59,6 +63,18 @@ export function deferWhileXoRuns(
     else unlock.push(candidate);
   }
   return { unlock, deferred };
+}
+
+// The `<vm>.lock` names in the root's xo-vm-backups, reached as lockMtime's lstat reaches them; none when it is
+// missing; undefined when it cannot be listed (each lock is lstat'ed then).
+function lockNames(root: string): Set<string> | undefined {
+  try {
+    const names = new Set<string>();
+    for (const name of readdirSync(path.join(root, 'xo-vm-backups'))) if (name.endsWith('.lock')) names.add(name);
+    return names;
+  } catch (error) {
+    return errnoCode(error) === 'ENOENT' ? new Set() : undefined;
+  }
 }
 
 // The lock folder's mtime (never through a link), or undefined when there is none.

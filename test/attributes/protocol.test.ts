@@ -18,6 +18,8 @@ describe('relativeWithin', () => {
     expect(relativeWithin(within, '/mnt/disk/remote/xo-vm-backups')).toBe('xo-vm-backups');
     expect(relativeWithin(within, '/srv/link-to-remote')).toBe('.');
     expect(relativeWithin({ root: '/', realRoot: '/' }, '/etc')).toBe('etc');
+    // Dots inside a name are names.
+    expect(relativeWithin(within, '/srv/link-to-remote/..a/.b/c..')).toBe('..a/.b/c..');
   });
 
   it('refuses anything outside, or with a component left to resolve', () => {
@@ -28,6 +30,9 @@ describe('relativeWithin', () => {
       '/srv/link-to-remote/a/./b',
       '/srv/link-to-remote//a',
       '/srv/link-to-remote/a/',
+      '/srv/link-to-remote/a/..',
+      '/srv/link-to-remote/a/.',
+      '/srv/link-to-remote/./a',
     ])
       expect(relativeWithin(within, p), p).toBeUndefined();
   });
