@@ -499,21 +499,25 @@ sub change_tree {
   }
 }
 
-# The folders in a held folder, each held (O_PATH): dot names, links and files skipped, as are entries gone since the
-# listing. undef, with $! set, when it cannot be listed, or an entry cannot be opened for another reason.
-sub subfolders {
+# The names in a held folder, dot names skipped; undef, with $! set, when it cannot be listed.
+sub listed_names {
   my ($dir) = @_;
   my $listing;
   opendir($listing, fd_path($dir)) or return undef;
   my @names = grep { !/\A\./ } readdir($listing);
   closedir($listing);
-  my @folders;
-  for my $entry (@names) {
-    my $handle = open_at($dir, $entry, $O_PATH | O_NOFOLLOW | O_DIRECTORY);
-    if ($handle) { push @folders, [$entry, $handle] }
-    elsif ($! != 2 && $! != 20 && $! != 40) { return undef }    # other than ENOENT, ENOTDIR, ELOOP
-  }
-  return \@folders;
+  return \@names;
+}
+
+# An entry listed in a held folder, opened as a folder (O_PATH) when it is one: (handle), () for a link, a file or an
+# entry gone since the listing, (undef, failure) for another error. One at a time, closed before the next: a folder
+# holding more entries than the helper may keep descriptors must not keep its json locked.
+sub open_folder_entry {
+  my ($dir, $entry, $name) = @_;
+  my $handle = open_at($dir, $entry, $O_PATH | O_NOFOLLOW | O_DIRECTORY);
+  return ($handle) if $handle;
+  return () if $! == 2 || $! == 20 || $! == 40;    # ENOENT, ENOTDIR, ELOOP
+  return (undef, "$name cannot be opened ($!)");
 }
 
 # J: XO's cleanVm deletes the json of a backup whose flat VHD it cannot open (docs/xo-remote-layout.md), so a json is
@@ -534,17 +538,25 @@ sub flat_vhd_hold {
   }
   my $vdis_st = stat_at($vdis, '');
   return undef if $vdis_st && !S_ISDIR($vdis_st->{mode});
-  my $jobs = subfolders($vdis) or return $held->("vdis cannot be listed ($!)");
+  my $jobs = listed_names($vdis) // return $held->("vdis cannot be listed ($!)");
   for my $job (@$jobs) {
-    my $vdi_folders = subfolders($job->[1]) or return $held->("vdis/$job->[0] cannot be listed ($!)");
-    for my $vdi (@$vdi_folders) {
-      my $where = "vdis/$job->[0]/$vdi->[0]/$disk";
-      my $st = stat_at($vdi->[1], $disk);
+    keep_alive(0);
+    my ($job_dir, $failed) = open_folder_entry($vdis, $job, "vdis/$job");
+    return $held->($failed) if $failed;
+    next unless $job_dir;
+    my $vdis_of_job = listed_names($job_dir) // return $held->("vdis/$job cannot be listed ($!)");
+    for my $vdi (@$vdis_of_job) {
+      keep_alive(0);
+      my ($vdi_dir, $vdi_failed) = open_folder_entry($job_dir, $vdi, "vdis/$job/$vdi");
+      return $held->($vdi_failed) if $vdi_failed;
+      next unless $vdi_dir;
+      my $where = "vdis/$job/$vdi/$disk";
+      my $st = stat_at($vdi_dir, $disk);
       if (!$st) { next if $! == 2; return $held->("$where cannot be read ($!)") }
       next unless S_ISREG($st->{mode});
       my $immutable = $st->{immutable};
       if (!defined $immutable) {
-        my $handle = open_at($vdi->[1], $disk, $O_PATH | O_NOFOLLOW);
+        my $handle = open_at($vdi_dir, $disk, $O_PATH | O_NOFOLLOW);
         $immutable = $handle ? is_immutable($handle, $st, "$root/$vm/$where") : undef;
       }
       next if defined $immutable && !$immutable;

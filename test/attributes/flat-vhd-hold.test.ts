@@ -1,0 +1,152 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IoctlAdapter } from '../../src/attributes/ioctl.js';
+import { parseHelperOutput } from '../../src/attributes/protocol.js';
+import { isImmutable, tempFolder } from '../support/remote.js';
+
+// The flag helper's J records (a VM json cleared only while no flat `<dt>.vhd` of its backup is immutable) on a VM
+// folder written by someone holding XO's credentials: the look must answer, stay inside, and hold only for a disk.
+
+const HELPER = path.resolve('libexec/xo-immutable-flags.pl');
+const DT = '20261201T010000Z';
+const attributes = new IoctlAdapter();
+const walkBefore = process.env.XO_IMMUTABLE_FLAGS_WALK;
+afterEach(() => {
+  if (walkBefore === undefined) delete process.env.XO_IMMUTABLE_FLAGS_WALK;
+  else process.env.XO_IMMUTABLE_FLAGS_WALK = walkBefore;
+});
+
+// A remote with one VM folder, its json locked: the json's path and the VM folder.
+async function vmWithJson(): Promise<{ root: string; vm: string; json: string }> {
+  const root = await tempFolder();
+  const vm = path.join(root, 'xo-vm-backups', 'vm1');
+  await mkdir(path.join(vm, 'vdis'), { recursive: true });
+  const json = path.join(vm, `${DT}.json`);
+  await writeFile(json, '{}');
+  execFileSync('chattr', ['+i', json]);
+  return { root, vm, json };
+}
+
+// A VDI folder of the VM folder holding the backup's flat disk, locked or not.
+async function disk(vm: string, job: string, vdi: string, locked: boolean): Promise<string> {
+  const folder = path.join(vm, 'vdis', job, vdi);
+  await mkdir(folder, { recursive: true });
+  const file = path.join(folder, `${DT}.vhd`);
+  await writeFile(file, 'disk');
+  if (locked) execFileSync('chattr', ['+i', file]);
+  return file;
+}
+
+// One clear request of J records, to the helper run directly with at most `files` descriptors open.
+function clearJsons(root: string, relatives: readonly string[], files: number, walk: string) {
+  const input = `clear ${relatives.length}\0${root}\0${root}\0${relatives.map((r) => `J - ${r}\0`).join('')}`;
+  const out = spawnSync('/bin/sh', ['-c', `ulimit -n ${files} && exec perl "$0"`, HELPER], {
+    input,
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      LC_ALL: 'C',
+      XO_IMMUTABLE_FLAGS_WARNINGS: '1',
+      XO_IMMUTABLE_FLAGS_WALK: walk,
+    },
+  });
+  expect(out.stderr).toBe('');
+  expect(out.stdout).not.toMatch(/^warn\t/m);
+  const { answers, complete } = parseHelperOutput(out.stdout);
+  expect(complete).toBe(true);
+  return relatives.map((_, i) => answers.get(i));
+}
+
+const MODES = [
+  ['openat2', ''],
+  ['the component walk', '1'],
+] as const;
+
+describe.each(MODES)("the flag helper's look for a json's flat VHDs (%s)", (_name, walk) => {
+  // Each folder of vdis/ held open while the next ones are opened: a VM folder with more job or VDI folders than the
+  // helper may hold descriptors (made with XO's credentials: empty folders cost nothing) kept its jsons locked for good
+  // (EHELD, "Too many open files"), whatever its disks. The look holds a bounded number of descriptors.
+  it('looks through more job and VDI folders than it may hold descriptors open', async () => {
+    const { root, vm, json } = await vmWithJson();
+    for (let i = 0; i < 150; i++) await mkdir(path.join(vm, 'vdis', `job${i}`));
+    for (let i = 0; i < 150; i++) await mkdir(path.join(vm, 'vdis', 'job0', `vdi${i}`));
+    const cleared = await disk(vm, 'job77', 'vdi', false);
+    const relative = path.relative(root, json);
+
+    const [free] = clearJsons(root, [relative], 64, walk);
+    expect(free).toMatchObject({ status: 'ok' });
+    expect(isImmutable(json)).toBe(false);
+
+    // And it still holds for a locked disk in the last folder looked at.
+    execFileSync('chattr', ['+i', json]);
+    await rm(cleared);
+    await disk(vm, 'job149', 'vdi', true);
+    const [held] = clearJsons(root, [relative], 64, walk);
+    expect(held).toMatchObject({ status: 'failed', code: 'EHELD' });
+    expect(held?.status === 'failed' && held.message).toContain(`vdis/job149/vdi/${DT}.vhd is still locked`);
+    expect(isImmutable(json)).toBe(true);
+  });
+
+  // Names are the attacker's: a tab or a newline in a job or VDI folder's name must not cut the answer (the next
+  // record is answered as itself), and the disk under them still holds its json.
+  it('holds a json for a locked disk under hostile folder names, and answers the records after it', async () => {
+    const { root, vm, json } = await vmWithJson();
+    const locked = await disk(vm, 'job\tone\n2\tok', 'vdi\\x\n0\tok', true);
+    const other = path.join(root, 'xo-vm-backups', 'vm2', `${DT}.json`);
+    await mkdir(path.dirname(other), { recursive: true });
+    await writeFile(other, '{}');
+    execFileSync('chattr', ['+i', other]);
+
+    const answers = clearJsons(root, [path.relative(root, json), path.relative(root, other)], 1024, walk);
+    expect(answers.map((a) => a?.status)).toEqual(['failed', 'ok']);
+    expect(answers[0]).toMatchObject({ code: 'EHELD' });
+    expect(answers[0]?.status === 'failed' && answers[0].message).toContain('\\x0a');
+    expect(isImmutable(json)).toBe(true);
+    expect(isImmutable(locked)).toBe(true);
+    expect(isImmutable(other)).toBe(false);
+  });
+
+  // vdis/, a job folder or a VDI folder swapped for a link, a FIFO or a file: never entered or opened for reading
+  // (a FIFO would hang the helper), and nothing outside read as a disk of the backup. A link holds nothing back,
+  // as the daemon's own listing enters none (remote/read.ts, listFolder); the locked disk behind it keeps its flag.
+  it('enters no link, FIFO or file put where a folder of vdis/ was, and answers', async () => {
+    process.env.XO_IMMUTABLE_FLAGS_WALK = walk;
+    const { root, vm, json } = await vmWithJson();
+    const outside = await tempFolder('xo-immutable-outside-');
+    const far = await disk(outside, 'job', 'vdi', true);
+    const target = { path: json, recursive: false, afterFlatVhds: true };
+    const within = { root, realRoot: root };
+    const vdis = path.join(vm, 'vdis');
+    const clear = async () => {
+      execFileSync('chattr', ['+i', json]);
+      const [outcome] = await attributes.setImmutable(within, [target], false);
+      return outcome;
+    };
+
+    await rm(vdis, { recursive: true });
+    await symlink(path.join(outside, 'vdis'), vdis);
+    expect(await clear()).toMatchObject({ status: 'ok' });
+    await rm(vdis);
+    execFileSync('mkfifo', [vdis]);
+    expect(await clear()).toMatchObject({ status: 'ok' });
+    await rm(vdis);
+    await mkdir(vdis);
+    await symlink(path.join(outside, 'vdis', 'job'), path.join(vdis, 'job'));
+    execFileSync('mkfifo', [path.join(vdis, 'fifo')]);
+    await mkdir(path.join(vdis, 'job2'));
+    await symlink(path.join(outside, 'vdis', 'job', 'vdi'), path.join(vdis, 'job2', 'vdi'));
+    execFileSync('mkfifo', [path.join(vdis, 'job2', 'fifo')]);
+    // A FIFO under the disk's name is no disk either.
+    await mkdir(path.join(vdis, 'job2', 'vdi2'));
+    execFileSync('mkfifo', [path.join(vdis, 'job2', 'vdi2', `${DT}.vhd`)]);
+    expect(await clear()).toMatchObject({ status: 'ok' });
+    expect(isImmutable(far)).toBe(true);
+
+    // The real VDI folder moved back in: held again.
+    await rename(path.join(outside, 'vdis', 'job'), path.join(vdis, 'job3'));
+    expect(await clear()).toMatchObject({ status: 'failed', code: 'EHELD' });
+    expect(isImmutable(json)).toBe(true);
+  });
+});
