@@ -108,6 +108,29 @@ describe.each(MODES)("the flag helper's look for a json's flat VHDs (%s)", (_nam
     expect(isImmutable(other)).toBe(false);
   });
 
+  // A J record is confined as every other: ".." or a VM folder that is a link to a folder outside (holding a json
+  // and a mutable disk there) is refused before any look, and nothing outside changes.
+  it('clears no json through "..", or through a VM folder that is a link out of the remote', async () => {
+    const { root, vm } = await vmWithJson();
+    const outside = await tempFolder('xo-immutable-outside-');
+    const victim = path.join(outside, `${DT}.json`);
+    await writeFile(victim, '{}');
+    execFileSync('chattr', ['+i', victim]);
+    await disk(outside, 'job', 'vdi', false);
+    await symlink(outside, path.join(root, 'xo-vm-backups', 'linked'));
+    await mkdir(path.join(root, 'xo-vm-backups', 'vm2'));
+
+    const answers = clearJsons(
+      root,
+      [`xo-vm-backups/linked/${DT}.json`, `xo-vm-backups/vm2/../../${path.relative(root, victim)}`],
+      1024,
+      walk,
+    );
+    expect(answers.map((a) => a?.status === 'failed' && a.code)).toEqual(['ECONFINE', 'EINVAL']);
+    expect(isImmutable(victim)).toBe(true);
+    expect(isImmutable(path.join(vm, `${DT}.json`))).toBe(true);
+  });
+
   // vdis/, a job folder or a VDI folder swapped for a link, a FIFO or a file: never entered or opened for reading
   // (a FIFO would hang the helper), and nothing outside read as a disk of the backup. A link holds nothing back,
   // as the daemon's own listing enters none (remote/read.ts, listFolder); the locked disk behind it keeps its flag.
