@@ -18,7 +18,7 @@
 #   ?  whatever the path is, a regular file or a directory  (get)
 #   J  a VM backup's json, xo-vm-backups/<vm>/<dt>.json, cleared as F only when no flat <dt>.vhd in a VDI folder of
 #      its VM folder (vdis/<job>/<vdi>/, dot names and links skipped) is immutable: EHELD otherwise, naming it, or
-#      when the folders cannot be looked through  (clear: lift, with the chunk after the json's own and at the end)
+#      when the folders cannot be looked through  (clear: lift, at the end of its pass)
 # A directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its layout
 # (another folder or name, a link, a special file, a file with two links, another filesystem, or, when locking, an
 # entry already immutable in a folder that is not) refuses it (EFOREIGN, naming the entry), and nothing is touched.
