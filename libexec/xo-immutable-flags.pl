@@ -520,6 +520,43 @@ sub open_folder_entry {
   return (undef, "$name cannot be opened ($!)");
 }
 
+# J's listings, per request: by VM folder, where its VDI folders hold a `<name>.vhd` ("vdis/<job>/<vdi>" each), or why
+# they cannot be looked through. A VM folder is walked once a request, not once a json: the walk costs an open a
+# folder, folders cost XO's credentials nothing, and a request can hold thousands of one VM folder's jsons (the lift
+# takes its turn with the lock batches, so a lift slowed that much is new backups left unlocked). Each json's disks
+# are still read just before its clear.
+my %vhds_of;
+
+sub list_vhds {
+  my ($vm) = @_;
+  # vdis gone, a file or a link: no VDI folder (the daemon's own listing enters none either).
+  my $vdis = open_unit("$vm/vdis");
+  if (ref $vdis eq 'HASH') {
+    return {} if $vdis->{code} eq 'ENOENT';
+    return { failed => "vdis cannot be looked through ($vdis->{code})" };
+  }
+  my $vdis_st = stat_at($vdis, '');
+  return {} if $vdis_st && !S_ISDIR($vdis_st->{mode});
+  my $jobs = listed_names($vdis) // return { failed => "vdis cannot be listed ($!)" };
+  my %where;
+  for my $job (@$jobs) {
+    keep_alive(0);
+    my ($job_dir, $failed) = open_folder_entry($vdis, $job, "vdis/$job");
+    return { failed => $failed } if $failed;
+    next unless $job_dir;
+    my $vdi_names = listed_names($job_dir) // return { failed => "vdis/$job cannot be listed ($!)" };
+    for my $vdi (@$vdi_names) {
+      keep_alive(0);
+      my ($vdi_dir, $vdi_failed) = open_folder_entry($job_dir, $vdi, "vdis/$job/$vdi");
+      return { failed => $vdi_failed } if $vdi_failed;
+      next unless $vdi_dir;
+      my $names = listed_names($vdi_dir) // return { failed => "vdis/$job/$vdi cannot be listed ($!)" };
+      push @{ $where{$_} }, "vdis/$job/$vdi" for grep {/\.vhd\z/} @$names;
+    }
+  }
+  return { where => \%where };
+}
+
 # J: XO's cleanVm deletes the json of a backup whose flat VHD it cannot open (docs/xo-remote-layout.md), so a json is
 # not cleared while a `<dt>.vhd` of its VM folder stays immutable, whatever keeps it so (a newer chain, a failed clear,
 # a VDI folder renamed in). Read here, just before the json's own clear, on the flags themselves: no window between
@@ -530,38 +567,21 @@ sub flat_vhd_hold {
   return failure('EINVAL', "$root/$rel is not a VM backup's json: not touched") unless defined $dt;
   my $disk = "$dt.vhd";
   my $held = sub { failure('EHELD', "$root/$vm/$_[0]: the json stays locked, the next pass looks again") };
-  # vdis gone, a file or a link: no VDI folder (the daemon's own listing enters none either).
-  my $vdis = open_unit("$vm/vdis");
-  if (ref $vdis eq 'HASH') {
-    return undef if $vdis->{code} eq 'ENOENT';
-    return $held->("vdis cannot be looked through ($vdis->{code})");
-  }
-  my $vdis_st = stat_at($vdis, '');
-  return undef if $vdis_st && !S_ISDIR($vdis_st->{mode});
-  my $jobs = listed_names($vdis) // return $held->("vdis cannot be listed ($!)");
-  for my $job (@$jobs) {
-    keep_alive(0);
-    my ($job_dir, $failed) = open_folder_entry($vdis, $job, "vdis/$job");
-    return $held->($failed) if $failed;
-    next unless $job_dir;
-    my $vdis_of_job = listed_names($job_dir) // return $held->("vdis/$job cannot be listed ($!)");
-    for my $vdi (@$vdis_of_job) {
-      keep_alive(0);
-      my ($vdi_dir, $vdi_failed) = open_folder_entry($job_dir, $vdi, "vdis/$job/$vdi");
-      return $held->($vdi_failed) if $vdi_failed;
-      next unless $vdi_dir;
-      my $where = "vdis/$job/$vdi/$disk";
-      my $st = stat_at($vdi_dir, $disk);
-      if (!$st) { next if $! == 2; return $held->("$where cannot be read ($!)") }
-      next unless S_ISREG($st->{mode});
-      my $immutable = $st->{immutable};
-      if (!defined $immutable) {
-        my $handle = open_at($vdi_dir, $disk, $O_PATH | O_NOFOLLOW);
-        $immutable = $handle ? is_immutable($handle, $st, "$root/$vm/$where") : undef;
-      }
-      next if defined $immutable && !$immutable;
-      return $held->($where . (defined $immutable ? ' is still locked' : "'s flag cannot be read"));
+  my $found = $vhds_of{$vm} //= list_vhds($vm);
+  return $held->($found->{failed}) if $found->{failed};
+  for my $folder (@{ $found->{where}{$disk} // [] }) {
+    my $where = "$folder/$disk";
+    # Walked again from the root: a folder swapped for a link since the listing is not entered, one gone holds nothing.
+    my $handle = open_unit("$vm/$where");
+    if (ref $handle eq 'HASH') {
+      next if $handle->{code} =~ /\A(?:ENOENT|ENOTDIR|ECONFINE)\z/;
+      return $held->("$where cannot be read ($handle->{code})");
     }
+    my $st = stat_at($handle, '') or return $held->("$where cannot be read ($!)");
+    next unless S_ISREG($st->{mode});
+    my $immutable = is_immutable($handle, $st, "$root/$vm/$where");
+    next if defined $immutable && !$immutable;
+    return $held->($where . (defined $immutable ? ' is still locked' : "'s flag cannot be read"));
   }
   return undef;
 }
@@ -653,6 +673,7 @@ while (defined(my $header = next_field())) {
     exit 3;
   }
   ($op, $root, $real_root) = ($request_op, $request_root, $request_real_root);
+  %vhds_of = ();
   my $refused = open_anchor();
   for my $n (0 .. $count - 1) {
     my $record = next_field();
@@ -663,6 +684,7 @@ while (defined(my $header = next_field())) {
   print "end\t", ($refused ? 0 : $count), "\n";
   # Nothing of this request is held while the helper waits for the next one.
   undef $anchor;
+  %vhds_of = ();
   $| = 1;
   $| = 0;
   $sent_at = time;

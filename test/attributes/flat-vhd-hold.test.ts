@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
@@ -40,7 +40,13 @@ async function disk(vm: string, job: string, vdi: string, locked: boolean): Prom
 }
 
 // One clear request of J records, to the helper run directly with at most `files` descriptors open.
-function clearJsons(root: string, relatives: readonly string[], files: number, walk: string) {
+function clearJsons(
+  root: string,
+  relatives: readonly string[],
+  files: number,
+  walk: string,
+  env: Record<string, string> = {},
+) {
   const input = `clear ${relatives.length}\0${root}\0${root}\0${relatives.map((r) => `J - ${r}\0`).join('')}`;
   const out = spawnSync('/bin/sh', ['-c', `ulimit -n ${files} && exec perl "$0"`, HELPER], {
     input,
@@ -50,6 +56,7 @@ function clearJsons(root: string, relatives: readonly string[], files: number, w
       LC_ALL: 'C',
       XO_IMMUTABLE_FLAGS_WARNINGS: '1',
       XO_IMMUTABLE_FLAGS_WALK: walk,
+      ...env,
     },
   });
   expect(out.stderr).toBe('');
@@ -87,6 +94,52 @@ describe.each(MODES)("the flag helper's look for a json's flat VHDs (%s)", (_nam
     expect(held).toMatchObject({ status: 'failed', code: 'EHELD' });
     expect(held?.status === 'failed' && held.message).toContain(`vdis/job149/vdi/${DT}.vhd is still locked`);
     expect(isImmutable(json)).toBe(true);
+  });
+
+  // The lift sends a VM folder's due jsons together, and takes its turn with the lock batches: a look through every
+  // folder of vdis/ for each json (folders cost XO's credentials nothing) made a pass cost jsons x folders, new backups
+  // waiting unlocked meanwhile. The folders are listed once a request; each json's disk is still read before its clear.
+  it("lists a VM folder's VDI folders once a request, not once a json", async () => {
+    const { root, vm } = await vmWithJson();
+    for (let i = 0; i < 30; i++) await mkdir(path.join(vm, 'vdis', `job${i}`));
+    const jsons: string[] = [];
+    for (let i = 10; i < 50; i++) {
+      const json = path.join(vm, `20261201T0100${i}Z.json`);
+      await writeFile(json, '{}');
+      jsons.push(json);
+    }
+    execFileSync('chattr', ['+i', ...jsons]);
+    const kept = path.join(vm, 'vdis', 'job7', 'vdi', '20261201T010049Z.vhd');
+    await mkdir(path.dirname(kept), { recursive: true });
+    await writeFile(kept, 'disk');
+    execFileSync('chattr', ['+i', kept]);
+    // perl's opendir counted, every listing the look makes.
+    const counter = await tempFolder();
+    await writeFile(
+      path.join(counter, 'CountListings.pm'),
+      [
+        'package CountListings;',
+        'my $count = 0;',
+        'BEGIN { *CORE::GLOBAL::opendir = sub (*$) { $count++; return CORE::opendir($_[0], $_[1]) } }',
+        "END { if (open(my $out, '>', $ENV{COUNT_LISTINGS_TO})) { print $out $count; close $out } }",
+        '1;',
+      ].join('\n'),
+    );
+    const countFile = path.join(counter, 'count');
+    const env = { PERL5LIB: counter, PERL5OPT: '-MCountListings', COUNT_LISTINGS_TO: countFile };
+
+    const answers = clearJsons(
+      root,
+      jsons.map((json) => path.relative(root, json)),
+      1024,
+      walk,
+      env,
+    );
+    expect(answers.slice(0, -1).map((a) => a?.status)).toEqual(jsons.slice(0, -1).map(() => 'ok'));
+    expect(answers.at(-1)).toMatchObject({ status: 'failed', code: 'EHELD' });
+    expect(jsons.filter(isImmutable)).toEqual([jsons.at(-1)]);
+    // vdis/, 30 job folders and one VDI folder: 32 listings for the 40 jsons (1,240 when each json looked again).
+    expect(Number(await readFile(countFile, 'utf8'))).toBeLessThanOrEqual(32);
   });
 
   // Names are the attacker's: a tab or a newline in a job or VDI folder's name must not cut the answer (the next
