@@ -8,9 +8,9 @@ import { DAY } from '../support/daemon.js';
 import { isImmutable } from '../support/remote.js';
 import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
 
-// What a lift says of a json the flag helper held (EHELD) for a disk that stays locked, sent early (with the chunk
-// after its own) and again at the end of the pass: deferred once, its entry kept for the next pass, and the dry run
-// says the same as the real lift (it looks in Node, the real lift in the helper).
+// What a lift says of a json the flag helper held (EHELD) for a disk that stays locked: deferred once (also when its
+// chunk is not the last), neither failed nor suspicious, its entry kept for the next pass, and the dry run says the
+// same as the real lift (it looks in Node, the real lift in the helper).
 describe('a json held for a locked flat VHD of its backup', () => {
   const outcome = (report: LiftReport) => ({
     unlocked: report.unlocked.map((u) => u.path).sort(),
