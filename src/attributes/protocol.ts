@@ -55,7 +55,12 @@ export function encodeRecords(records: readonly HelperRecord[]): string {
 
 function identityField({ ino, birthtimeNs }: HelperRecord): string {
   if (ino === undefined) return '-';
-  return birthtimeNs !== undefined && /^[1-9]\d*$/.test(birthtimeNs) ? `${ino}:${birthtimeNs}` : ino;
+  return checksBirthTime(birthtimeNs) ? `${ino}:${birthtimeNs}` : ino;
+}
+
+// Whether the helper is sent, and so compares, this birth time: a plain number other than "0" (not kept).
+export function checksBirthTime(birthtimeNs: string | undefined): birthtimeNs is string {
+  return birthtimeNs !== undefined && /^[1-9]\d*$/.test(birthtimeNs);
 }
 
 // One request to a running helper: what to do, the folder it is confined to (opened again for this request), and as

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { checksBirthTime } from '../attributes/protocol.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import { yieldIfDue } from '../concurrency.js';
 import { AppError, errnoCode } from '../errors.js';
@@ -60,8 +61,7 @@ export async function checkCandidates(
 function helperChecks(candidate: LiftCandidate, checks: UnlockChecks): boolean {
   if (checks.dryRun) return false;
   if (checks.all) return true;
-  const birth = candidate.identity?.birthtimeNs;
-  return birth !== undefined && /^[1-9]\d*$/.test(birth);
+  return checksBirthTime(candidate.identity?.birthtimeNs);
 }
 
 // A unit the flag helper checks: only its window by the identity recorded, which the helper then holds the file to.
