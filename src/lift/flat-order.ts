@@ -25,7 +25,7 @@ export function jsonBackup(root: string, unit: string): { vmFolder: string; date
 // record, a VDI folder renamed in), the json waits for a later pass; a pass asks at its end (lift/pass.ts), once its
 // chunks are unlocked. A real lift leaves the look to the flag helper, which reads those flags just before it clears
 // each json (its J records, libexec/xo-immutable-flags.pl). A dry run clears nothing and looks here: `wouldUnlock`,
-// what it would have unlocked, holds nothing back. A VM folder that cannot be looked through keeps its jsons locked.
+// what it would have unlocked, holds nothing back; a disk whose flag cannot be read does. A VM folder that cannot be looked through keeps its jsons locked.
 export async function holdJsonsOverLockedVhds(
   remote: RemoteContext,
   attributes: AttributesAdapter,
@@ -49,7 +49,8 @@ export async function holdJsonsOverLockedVhds(
     if (!looked.has(vmFolder)) for (const { candidate } of jsons) held.add(candidate);
   if (vhds.size > 0) {
     const flags = await attributes.isImmutable(remote, [...vhds.keys()]);
-    for (const [vhd, json] of vhds) if (flags.get(vhd) === true) held.add(json);
+    // A flag that cannot be read holds the json, as the helper's J record does.
+    for (const [vhd, json] of vhds) if (flags.get(vhd) !== false) held.add(json);
   }
   return { unlock: candidates.filter((c) => !held.has(c)), held: [...held] };
 }

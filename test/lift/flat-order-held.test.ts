@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { AttributesAdapter } from '../../src/attributes/adapter.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { entryName } from '../../src/index/entry.js';
 import { liftRemote } from '../../src/lift/apply.js';
@@ -49,4 +50,29 @@ describe('a json held for a locked flat VHD of its backup', () => {
       const [gone] = await context.index.readEntries(utcDay(t), [entryName(json)]);
       expect(gone?.entry).toBeUndefined();
     });
+
+  // The helper's J record holds a json whose disk's flag it cannot read (a filesystem without the flag); the dry run,
+  // which reads that flag through the adapter, says the same.
+  it('is deferred in a dry run when a disk left locked has a flag that cannot be read', async () => {
+    const { backup, context } = await lockedVmBackup(2);
+    const t = LOCKED_AT;
+    const kept = backup.units.filter((u) => u.endsWith('.vhd')).at(-1)!;
+    const newer = t + 5 * DAY;
+    const [old] = await context.index.readEntries(utcDay(t), [entryName(kept)]);
+    await context.index.write({ ...old!.entry!, backupDatetime: new Date(newer).toISOString(), day: utcDay(newer) });
+    const real = new IoctlAdapter();
+    const unreadable: AttributesAdapter = {
+      setImmutable: (within, targets, immutable) => real.setImmutable(within, targets, immutable),
+      async isImmutable(within, paths) {
+        const flags = await real.isImmutable(within, paths);
+        if (flags.has(kept)) flags.set(kept, undefined);
+        return flags;
+      },
+    };
+
+    const dry = await liftRemote(context, unreadable, { now: t + 8 * DAY, all: false, dryRun: true });
+    expect(dry.deferred).toEqual([backup.label]);
+    expect(dry.unlocked.map((u) => u.path)).not.toContain(backup.label);
+    expect(isImmutable(backup.label) && isImmutable(kept)).toBe(true);
+  });
 });
