@@ -846,6 +846,20 @@ function discardsUnder(dir) {
   return f.length >= 15 ? { count: f[11], ms: f[14] } : undefined;
 }
 
+// The busy time of every CPU so far (/proc/stat: all but idle and iowait), in ms; undefined where it cannot be read.
+function machineBusyMs() {
+  try {
+    const [, ...fields] = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/);
+    const ticks = fields.map(Number);
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = ticks[3] + ticks[4];
+    // In USER_HZ, 100 a second on Linux.
+    return ((total - idle) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 function liftRemoteRun(ctx, id, threads) {
   // The clock guard rightly freezes lifting after an 8-day jump within one boot: --accept-clock is the admin's word
   // that the (simulated) clock is right, as after a real clock change.
@@ -853,6 +867,7 @@ function liftRemoteRun(ctx, id, threads) {
   // helpers': they end on their own once it exits, never waited for, so their time is not counted.
   const times = path.join(ctx.dir, `lift-${id}.time`);
   const discards0 = discardsUnder(ctx.dir);
+  const busy0 = machineBusyMs();
   const run = runCli(
     ctx,
     id === REMOTE_ID ? 'lift' : `lift-${id}`,
@@ -861,12 +876,16 @@ function liftRemoteRun(ctx, id, threads) {
     threads === undefined ? ENV : { ...ENV, UV_THREADPOOL_SIZE: String(threads) },
   );
   const discards1 = discardsUnder(ctx.dir);
+  const busy1 = machineBusyMs();
   const report = run.json?.remotes?.[0];
   const endedAt = Date.now();
   const [user, system] = fs.readFileSync(times, 'utf8').trim().split('\n').pop().split(' ').map(Number);
   return {
     ms: run.ms,
     cpuMs: 1000 * (user + system),
+    // Both cores' busy time during the run (the flag helpers' too, and whatever else ran): near twice the wall time,
+    // the lift is bound by the CPU of the whole machine, and moving work between threads gains nothing.
+    ...(busy0 !== undefined && busy1 !== undefined ? { machineBusyMs: busy1 - busy0 } : {}),
     ...(discards0 && discards1
       ? {
           discards: discards1.count - discards0.count,
@@ -913,6 +932,7 @@ function repeatFlatLift(ctx, beforeLift, count, threads) {
 
 const liftFigures = (run) =>
   `${fmt(run.ms)} ms (CPU ${fmt(run.cpuMs)} ms` +
+  (run.machineBusyMs === undefined ? '' : `, machine busy ${fmt(run.machineBusyMs)} ms`) +
   (run.discards === undefined ? '' : `; ${fmt(run.discards)} discards, ${fmt(run.discardDiskMs)} ms on the disk`) +
   (run.threads === undefined ? '' : `; UV_THREADPOOL_SIZE ${run.threads}`) +
   ')';
