@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { AppError } from '../errors.js';
 import type { Within } from './adapter.js';
 import { FLAG_LANES } from './batch.js';
-import { answerEnd, encodeRequest, type HelperRecord, type Operation } from './protocol.js';
+import { AnswerChunks, encodeRequest, type HelperRecord, type Operation } from './protocol.js';
 
 // Shipped in the package ("files"), the same path from src/ and dist/. Only PATH (to find perl) passes from the
 // daemon's environment to it: no PERL5LIB or PERL5OPT.
@@ -52,7 +52,7 @@ function spawnHelper(env: Record<string, string>) {
 }
 
 interface Pending {
-  text: string;
+  answer: AnswerChunks;
   resolve: (reply: Reply) => void;
   reject: (error: unknown) => void;
   timer: NodeJS.Timeout;
@@ -105,7 +105,7 @@ class HelperProcess {
     clearTimeout(this.#idle);
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => this.#stuck(stallMs), stallMs);
-      this.#pending = { text: '', resolve, reject, timer };
+      this.#pending = { answer: new AnswerChunks(), resolve, reject, timer };
       this.#hold(true);
       this.#child.stdin.write(encodeRequest(operation, within, records));
     });
@@ -128,21 +128,19 @@ class HelperProcess {
   #answered(chunk: string): void {
     const pending = this.#pending;
     if (pending === undefined) return;
-    const from = pending.text.length;
-    pending.text += chunk;
     pending.timer.refresh();
-    const end = answerEnd(pending.text, from);
-    if (end !== undefined) return this.#settle({ text: pending.text.slice(0, end) });
-    if (pending.text.length <= MAX_ANSWER) return;
+    const whole = pending.answer.push(chunk);
+    if (whole !== undefined) return this.#settle({ text: whole });
+    if (pending.answer.length <= MAX_ANSWER) return;
     this.#kill();
     this.#settle({
-      text: pending.text,
+      text: pending.answer.text(),
       stopped: { code: 'EUNKNOWN', message: `the flag helper wrote over ${MAX_ANSWER} bytes for one request: killed` },
     });
   }
 
   #stuck(stallMs: number): void {
-    const text = this.#pending?.text ?? '';
+    const text = this.#pending?.answer.text() ?? '';
     this.#kill();
     this.#settle({
       text,
@@ -176,7 +174,7 @@ class HelperProcess {
       return;
     }
     const why = this.#stderr.trim() || (result.shortMessage ?? 'the flag helper stopped');
-    this.#settle({ text: pending.text, stopped: { code: 'EUNKNOWN', message: why } });
+    this.#settle({ text: pending.answer.text(), stopped: { code: 'EUNKNOWN', message: why } });
   }
 
   #settle(reply: Reply): void {

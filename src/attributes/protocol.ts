@@ -69,13 +69,47 @@ export function encodeRequest(operation: Operation, within: Within, records: rea
   return `${operation} ${records.length}\0${within.root}\0${within.realRoot}\0${encodeRecords(records)}`;
 }
 
-// Where the answer to a request ends in what the helper wrote so far (after its "end\t<n>" line), or undefined until it
-// has come. `from`: how much was looked at before (the line it falls in is looked at again, it may have been cut).
-export function answerEnd(text: string, from = 0): number | undefined {
-  const end = /^end\t\d+\n/gm;
-  end.lastIndex = from > 0 ? text.lastIndexOf('\n', from - 1) + 1 : 0;
-  const match = end.exec(text);
+// Where the answer to a request ends in `text` (after its "end\t<n>" line), or undefined until it has come. `text`
+// starts at the start of a line.
+export function answerEnd(text: string): number | undefined {
+  const match = /^end\t\d+\n/m.exec(text);
   return match === null ? undefined : match.index + match[0].length;
+}
+
+// A request's answer as it comes, chunk by chunk, kept in the chunks it came in and joined once (a string grown by
+// each chunk and searched whole is copied at every chunk: quadratic in an answer of thousands of records).
+export class AnswerChunks {
+  #chunks: string[] = [];
+  #length = 0;
+  // The last line so far, cut short by the chunk's end: where the end line may start.
+  #partial = '';
+  #ended = false;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  // The whole answer once `chunk` ends it (what follows its end line is left out), or undefined (also for any chunk
+  // after that one).
+  push(chunk: string): string | undefined {
+    if (this.#ended) return undefined;
+    const lines = this.#partial + chunk;
+    const end = answerEnd(lines);
+    if (end !== undefined) {
+      this.#chunks.push(chunk.slice(0, end - this.#partial.length));
+      this.#ended = true;
+      return this.text();
+    }
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    this.#partial = lines.slice(lines.lastIndexOf('\n') + 1);
+    return undefined;
+  }
+
+  // What came so far.
+  text(): string {
+    return this.#chunks.join('');
+  }
 }
 
 export type HelperAnswer =

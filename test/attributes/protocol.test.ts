@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AnswerChunks,
   answerEnd,
   encodeRecords,
   encodeRequest,
@@ -71,11 +72,28 @@ describe('the helper protocol', () => {
   it('finds the end of an answer only on a line of its own, however the output was cut', () => {
     const answer = '0\tfailed\tEIO\t/r/end\t1: Input/output error\nbusy\nend\t1\n';
     expect(answerEnd(answer)).toBe(answer.length);
-    for (let cut = 0; cut < answer.length; cut++) {
+    for (let cut = 0; cut < answer.length; cut++)
       expect(answerEnd(answer.slice(0, cut)), `cut at ${cut}`).toBeUndefined();
-      expect(answerEnd(answer, cut), `looked at ${cut} before`).toBe(answer.length);
-    }
     expect(answerEnd('anchor\tECONFINE\t/r moved\nend\t0\n')).toBe(31);
+  });
+
+  it('gathers an answer from its chunks, however they were cut, whole once its end line came and not before', () => {
+    const answer = '0\tok\t-\t-\t1 2 3 4 5 6\n1\tfailed\tEIO\t/r/end\t1: Input/output error\nbusy\nend\t2\n';
+    // What the helper might write after it (nothing, in practice): left out.
+    const output = `${answer}warn\tlate\n`;
+    for (let first = 0; first <= output.length; first++)
+      for (let second = first; second <= output.length; second++) {
+        const chunks = new AnswerChunks();
+        const pieces = [output.slice(0, first), output.slice(first, second), output.slice(second)];
+        const got = pieces.map((piece) => chunks.push(piece));
+        const endsIn = [first, second, output.length].findIndex((cut) => cut >= answer.length);
+        expect(got, `cut at ${first}, ${second}`).toEqual(pieces.map((_, i) => (i === endsIn ? answer : undefined)));
+      }
+    const cut = new AnswerChunks();
+    expect(cut.push('0\tok\n')).toBeUndefined();
+    expect(cut.push('en')).toBeUndefined();
+    expect(cut.text()).toBe('0\tok\nen');
+    expect(cut.length).toBe('0\tok\nen'.length);
   });
 
   it('names a directory unit by its layout, and a tree only when none is given', () => {
