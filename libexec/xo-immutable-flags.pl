@@ -520,39 +520,68 @@ sub open_folder_entry {
   return (undef, "$name cannot be opened ($!)");
 }
 
-# J's listings, per request: by VM folder, where its VDI folders hold a `<name>.vhd` ("vdis/<job>/<vdi>" each), or why
-# they cannot be looked through. A VM folder is walked once a request, not once a json: the walk costs an open a
-# folder, folders cost XO's credentials nothing, and a request can hold thousands of one VM folder's jsons (the lift
-# takes its turn with the lock batches, so a lift slowed that much is new backups left unlocked). Each json's disks
-# are still read just before its clear.
-my %vhds_of;
+# J's look, per request, by VM folder: its VDI folders ("vdis/<job>/<vdi>" each, listed down to the job folders), or
+# why they cannot be looked through; how many jsons of it were looked for; and, from its third json, where its VDI
+# folders hold a `<name>.vhd` (each listed once). A json's disk is looked for by name in each VDI folder, one open
+# each, cheaper than listing them for a VM folder's first jsons (a nightly lift has one or two a VM folder). From the
+# third, the listings cost less: folders cost XO's credentials nothing, and a request can hold thousands of one VM
+# folder's jsons (the lift takes its turn with the lock batches, so a lift slowed that much is new backups left
+# unlocked). Each json's disks are still read just before its clear.
+my (%vdis_of, %looks_of, %vhds_of);
 
-sub list_vhds {
+sub reset_looks { %vdis_of = (); %looks_of = (); %vhds_of = () }
+
+sub list_vdi_folders {
   my ($vm) = @_;
   # vdis gone, a file or a link: no VDI folder (the daemon's own listing enters none either).
   my $vdis = open_unit("$vm/vdis");
   if (ref $vdis eq 'HASH') {
-    return {} if $vdis->{code} eq 'ENOENT';
+    return { folders => [] } if $vdis->{code} eq 'ENOENT';
     return { failed => "vdis cannot be looked through ($vdis->{code})" };
   }
   my $vdis_st = stat_at($vdis, '');
-  return {} if $vdis_st && !S_ISDIR($vdis_st->{mode});
+  return { folders => [] } if $vdis_st && !S_ISDIR($vdis_st->{mode});
   my $jobs = listed_names($vdis) // return { failed => "vdis cannot be listed ($!)" };
-  my %where;
+  my @folders;
   for my $job (@$jobs) {
     keep_alive(0);
     my ($job_dir, $failed) = open_folder_entry($vdis, $job, "vdis/$job");
     return { failed => $failed } if $failed;
     next unless $job_dir;
     my $vdi_names = listed_names($job_dir) // return { failed => "vdis/$job cannot be listed ($!)" };
-    for my $vdi (@$vdi_names) {
-      keep_alive(0);
-      my ($vdi_dir, $vdi_failed) = open_folder_entry($job_dir, $vdi, "vdis/$job/$vdi");
-      return { failed => $vdi_failed } if $vdi_failed;
-      next unless $vdi_dir;
-      my $names = listed_names($vdi_dir) // return { failed => "vdis/$job/$vdi cannot be listed ($!)" };
-      push @{ $where{$_} }, "vdis/$job/$vdi" for grep {/\.vhd\z/} @$names;
+    push @folders, map { [$job, $_] } @$vdi_names;
+  }
+  return { folders => \@folders };
+}
+
+# Where the VDI folders ([job, vdi] each, a job's together) hold a `<name>.vhd`, by name; a VDI folder that is a link,
+# a file or gone holds none. One folder held at a time: a VM folder with more than the helper may keep open must not
+# keep its jsons locked.
+sub list_vhds {
+  my ($vm, $folders) = @_;
+  my %where;
+  return { where => \%where } unless @$folders;
+  my $vdis = open_unit("$vm/vdis");
+  if (ref $vdis eq 'HASH') {
+    return { where => \%where } if $vdis->{code} eq 'ENOENT';
+    return { failed => "vdis cannot be looked through ($vdis->{code})" };
+  }
+  my ($job, $job_dir) = ('');
+  for my $folder (@$folders) {
+    keep_alive(0);
+    my ($folder_job, $vdi) = @$folder;
+    if ($folder_job ne $job || !defined $job_dir) {
+      ($job, $job_dir) = ($folder_job, undef);
+      my ($opened, $failed) = open_folder_entry($vdis, $job, "vdis/$job");
+      return { failed => $failed } if $failed;
+      next unless $opened;
+      $job_dir = $opened;
     }
+    my ($vdi_dir, $failed) = open_folder_entry($job_dir, $vdi, "vdis/$job/$vdi");
+    return { failed => $failed } if $failed;
+    next unless $vdi_dir;
+    my $names = listed_names($vdi_dir) // return { failed => "vdis/$job/$vdi cannot be listed ($!)" };
+    push @{ $where{$_} }, "vdis/$job/$vdi" for grep {/\.vhd\z/} @$names;
   }
   return { where => \%where };
 }
@@ -567,12 +596,22 @@ sub flat_vhd_hold {
   return failure('EINVAL', "$root/$rel is not a VM backup's json: not touched") unless defined $dt;
   my $disk = "$dt.vhd";
   my $held = sub { failure('EHELD', "$root/$vm/$_[0]: the json stays locked, the next pass looks again") };
-  my $found = $vhds_of{$vm} //= list_vhds($vm);
-  return $held->($found->{failed}) if $found->{failed};
-  for my $folder (@{ $found->{where}{$disk} // [] }) {
+  my $vdis = $vdis_of{$vm} //= list_vdi_folders($vm);
+  return $held->($vdis->{failed}) if $vdis->{failed};
+  my $folders = [map {"vdis/$_->[0]/$_->[1]"} @{ $vdis->{folders} }];
+  if (++$looks_of{$vm} > 2) {
+    my $found = $vhds_of{$vm} //= list_vhds($vm, $vdis->{folders});
+    return $held->($found->{failed}) if $found->{failed};
+    $folders = $found->{where}{$disk} // [];
+  }
+  for my $folder (@$folders) {
+    keep_alive(0);
     my $where = "$folder/$disk";
     # Walked again from the root: a folder swapped for a link since the listing is not entered, one gone holds nothing.
-    my $handle = open_unit("$vm/$where");
+    # No such disk there (ENOENT from openat2) needs no walk to say why.
+    my $handle = $use_openat2 ? open_at($anchor, "$vm/$where", $O_PATH | O_NOFOLLOW) : undef;
+    next if !defined $handle && $use_openat2 && $! == 2;
+    $handle //= open_unit("$vm/$where");
     if (ref $handle eq 'HASH') {
       next if $handle->{code} =~ /\A(?:ENOENT|ENOTDIR|ECONFINE)\z/;
       return $held->("$where cannot be read ($handle->{code})");
@@ -673,7 +712,7 @@ while (defined(my $header = next_field())) {
     exit 3;
   }
   ($op, $root, $real_root) = ($request_op, $request_root, $request_real_root);
-  %vhds_of = ();
+  reset_looks();
   my $refused = open_anchor();
   for my $n (0 .. $count - 1) {
     my $record = next_field();
@@ -684,7 +723,7 @@ while (defined(my $header = next_field())) {
   print "end\t", ($refused ? 0 : $count), "\n";
   # Nothing of this request is held while the helper waits for the next one.
   undef $anchor;
-  %vhds_of = ();
+  reset_looks();
   $| = 1;
   $| = 0;
   $sent_at = time;
