@@ -31,13 +31,14 @@
 # Paths are opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) where the kernel has it
 # (5.6+), else one component at a time with O_NOFOLLOW from the folder already held (/proc/self/fd/N/NAME is
 # openat(N, NAME)); the last one with O_PATH; the flag is read and changed through that descriptor, so nothing is
-# resolved twice. XO_IMMUTABLE_FLAGS_WALK=1 forces the component walk (tests run both).
+# resolved twice. XO_IMMUTABLE_FLAGS_WALK=1 forces the component walk (tests run both); XO_IMMUTABLE_FLAGS_NO_OPENAT2=1
+# makes openat2 fail as on a kernel without it (tests: the first open of a helper's life falls back to the walk).
 # The answer to a request: one line per record, in order: "<n>\t<ok|vanished|failed|on|off>\t<code>\t<message>
-# [\t<identity>]", then "end\t<n>"; identity, after the change, of what was acted on: "<dev> <ino> <size> <mtime ns>
-# <ctime ns> <birth ns>". A refused root: "anchor\t<code>\t<message>", then "end\t0". A request that cannot be read
-# (cut short, or not one) ends the helper: what was not answered was not acted on. "busy" lines say a long unit is
-# still being worked on, and "warn\t<message>" lines carry perl's warnings. Lines go out at the end of a request and
-# at least once a second, so that the adapter can tell a slow helper from a stuck one.
+# [\t<identity>]", then "end\t<n>"; identity, after the change (and for a get), of what was acted on: "<dev> <ino>
+# <size> <mtime ns> <ctime ns> <birth ns>". A refused root: "anchor\t<code>\t<message>", then "end\t0". A request that
+# cannot be read (cut short, or not one) ends the helper: what was not answered was not acted on. "busy" lines say a
+# long unit is still being worked on, and "warn\t<message>" lines carry perl's warnings. Lines go out at the end of a
+# request and at least once a second, so that the adapter can tell a slow helper from a stuck one.
 # Names in messages are escaped (\xHH) and messages cut, so the output is bounded whatever the names.
 # No `use warnings` and no Errno or POSIX: each costs more start-up time than chattr's whole run, and each command
 # starts the helper. The tests turn perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1, as perl -w does), and stop the
@@ -132,6 +133,8 @@ for my $errno (2, 20, 40) {
     unless "$!" eq $expected{$errno};
 }
 my $use_openat2 = !($ENV{XO_IMMUTABLE_FLAGS_WALK} // '');
+# Tests: openat2 answers ENOSYS, as on a kernel before 5.6.
+my $openat2_missing = ($ENV{XO_IMMUTABLE_FLAGS_NO_OPENAT2} // '') eq '1';
 
 sub errno_code {
   my ($errno) = @_;
@@ -215,10 +218,11 @@ sub open_at {
   if ($use_openat2) {
     my $path = "$name";
     my $how = pack('QQQ', $flags | $O_CLOEXEC, 0, $RESOLVE_CONFINED);
-    my $fd = syscall($machine->{openat2}, fd_of($dir) + 0, $path, $how, 24);
+    my $fd = $openat2_missing ? do { $! = 38; -1 } : syscall($machine->{openat2}, fd_of($dir) + 0, $path, $how, 24);
     return adopt($fd) if $fd >= 0;
-    # Older kernel (or seccomp said no): the walk from now on.
-    if ($! == 38 || $! == 1) { $use_openat2 = 0 }
+    # Older kernel (or seccomp said no): the walk from now on. A path of several components is the walk's: the sysopen
+    # below would follow a link on its way (undef, $! still saying why, and the caller walks).
+    if ($! == 38 || $! == 1) { $use_openat2 = 0; return undef if index($name, '/') >= 0 }
     else { return undef }
   }
   my $handle;
