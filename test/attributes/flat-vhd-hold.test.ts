@@ -226,3 +226,50 @@ describe.each(MODES)("the flag helper's look for a json's flat VHDs (%s)", (_nam
     expect(isImmutable(json)).toBe(true);
   });
 });
+
+// With openat2 (the walk, for kernels without it, opens a component at a time through sysopen).
+describe('the cost of the look for the jsons of a VM folder with many VDI folders', () => {
+  // A json's disk is opened by name in each VDI folder for a VM folder's first two jsons of a request, then the VDI
+  // folders are listed once: VDI folders cost XO's credentials nothing, so jsons x folders opens would let anyone
+  // slow a pass down.
+  it("opens a VM folder's VDI folders for its first two jsons only, then lists them once", async () => {
+    const { root, vm } = await vmWithJson();
+    for (let i = 0; i < 200; i++) await mkdir(path.join(vm, 'vdis', 'job', `vdi${i}`), { recursive: true });
+    const jsons: string[] = [];
+    for (let i = 10; i < 50; i++) {
+      const json = path.join(vm, `20261201T0100${i}Z.json`);
+      await writeFile(json, '{}');
+      jsons.push(json);
+    }
+    execFileSync('chattr', ['+i', ...jsons]);
+    // perl's syscall counted: the opens (openat2), closes, statx and ioctl calls.
+    const counter = await tempFolder();
+    await writeFile(
+      path.join(counter, 'CountCalls.pm'),
+      [
+        'package CountCalls;',
+        'my $count = 0;',
+        'BEGIN { *CORE::GLOBAL::syscall = sub { $count++; my $n = shift; return CORE::syscall($n, @_) } }',
+        "END { if (open(my $out, '>', $ENV{COUNT_CALLS_TO})) { print $out $count; close $out } }",
+        '1;',
+      ].join('\n'),
+    );
+    const countFile = path.join(counter, 'count');
+    const env = { PERL5LIB: counter, PERL5OPT: '-MCountCalls', COUNT_CALLS_TO: countFile };
+
+    const answers = clearJsons(
+      root,
+      jsons.map((json) => path.relative(root, json)),
+      1024,
+      '',
+      env,
+    );
+    expect(answers.map((a) => a?.status)).toEqual(jsons.map(() => 'ok'));
+    expect(jsons.filter(isImmutable)).toEqual([]);
+    // Two jsons x 200 folders opened by name, then 200 listings; about 14 calls a json for its own clear. Opening by
+    // name for every json would be 40 x 200 = 8,000 opens at least (8,285 calls, against 1,089).
+    const calls = Number(await readFile(countFile, 'utf8'));
+    expect(calls).toBeGreaterThan(2 * 200);
+    expect(calls).toBeLessThan(4 * 200 + 40 * 20 + 400);
+  });
+});
