@@ -34,8 +34,8 @@
 # resolved twice. XO_IMMUTABLE_FLAGS_WALK=1 forces the component walk (tests run both); XO_IMMUTABLE_FLAGS_NO_OPENAT2=1
 # makes openat2 fail as on a kernel without it (tests: the first open of a helper's life falls back to the walk).
 # The answer to a request: one line per record, in order: "<n>\t<ok|vanished|failed|on|off>\t<code>\t<message>
-# [\t<identity>]", then "end\t<n>"; identity, after the change (and for a get), of what was acted on: "<dev> <ino>
-# <size> <mtime ns> <ctime ns> <birth ns>". A refused root: "anchor\t<code>\t<message>", then "end\t0". A request that
+# [\t<identity>]", then "end\t<n>"; identity, after a set (and for a get), of what was acted on: "<dev> <ino> <size>
+# <mtime ns> <ctime ns> <birth ns>". A refused root: "anchor\t<code>\t<message>", then "end\t0". A request that
 # cannot be read (cut short, or not one) ends the helper: what was not answered was not acted on. "busy" lines say a
 # long unit is still being worked on, and "warn\t<message>" lines carry perl's warnings. Lines go out at the end of a
 # request and at least once a second, so that the adapter can tell a slow helper from a stuck one.
@@ -691,6 +691,8 @@ sub answer {
     note(\%problems, $failed) if $failed;
   }
   if ($problems{count} == 0) {
+    # What was locked is recorded by its identity (the window records); what was unlocked is forgotten: no statx.
+    return emit($n, 'ok', '-', '') if $op eq 'clear';
     my $after = stat_at($handle, '');
     return emit($n, 'ok', '-', '', $after ? identity_of($after) : undef);
   }

@@ -41,7 +41,7 @@ export interface Within {
 }
 
 export type PathOutcome =
-  // identity: what was acted on, read on the helper's descriptor after the change.
+  // identity: what was locked, read on the helper's descriptor after the change (a set's only: a clear has none).
   | { path: string; status: 'ok'; identity?: AttributesIdentity }
   | { path: string; status: 'vanished' }
   | { path: string; status: 'failed'; code: string; message: string };
