@@ -76,6 +76,9 @@ export function answerEnd(text: string): number | undefined {
   return match === null ? undefined : match.index + match[0].length;
 }
 
+// "end\t" and a count of up to 9 digits (the helper reads no larger request), with room to spare.
+const END_LINE_MAX = 32;
+
 // A request's answer as it comes, chunk by chunk, kept in the chunks it came in and joined once (a string grown by
 // each chunk and searched whole is copied at every chunk: quadratic in an answer of thousands of records).
 export class AnswerChunks {
@@ -102,7 +105,10 @@ export class AnswerChunks {
     }
     this.#chunks.push(chunk);
     this.#length += chunk.length;
-    this.#partial = lines.slice(lines.lastIndexOf('\n') + 1);
+    // A line longer than an end line cannot become one: kept as one character that starts no line, so that a long
+    // line coming in many chunks is not copied again at each.
+    const line = lines.slice(lines.lastIndexOf('\n') + 1);
+    this.#partial = line.length > END_LINE_MAX ? '-' : line;
     return undefined;
   }
 

@@ -89,6 +89,13 @@ describe('the helper protocol', () => {
         const endsIn = [first, second, output.length].findIndex((cut) => cut >= answer.length);
         expect(got, `cut at ${first}, ${second}`).toEqual(pieces.map((_, i) => (i === endsIn ? answer : undefined)));
       }
+    // A long line (a message the helper did not cut, or warnings) in many chunks, then the end line cut in two.
+    const long = `0\tfailed\tEIO\t${'x'.repeat(100_000)}\nend\t1\n`;
+    const pieces = new AnswerChunks();
+    const got: (string | undefined)[] = [];
+    for (let at = 0; at < long.length; at += 997) got.push(pieces.push(long.slice(at, at + 997)));
+    expect(got.at(-1)).toBe(long);
+    expect(got.slice(0, -1).every((g) => g === undefined)).toBe(true);
     const cut = new AnswerChunks();
     expect(cut.push('0\tok\n')).toBeUndefined();
     expect(cut.push('en')).toBeUndefined();
