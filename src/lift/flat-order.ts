@@ -25,7 +25,8 @@ export function jsonBackup(root: string, unit: string): { vmFolder: string; date
 // record, a VDI folder renamed in), the json waits for a later pass; a pass asks at its end (lift/pass.ts), once its
 // chunks are unlocked. A real lift leaves the look to the flag helper, which reads those flags just before it clears
 // each json (its J records, libexec/xo-immutable-flags.pl). A dry run clears nothing and looks here: `wouldUnlock`,
-// what it would have unlocked, holds nothing back; a disk whose flag cannot be read does. A VM folder that cannot be looked through keeps its jsons locked.
+// what it would have unlocked, holds nothing back; a disk whose flag cannot be read does. A VM folder that cannot be
+// looked through keeps its jsons locked.
 export async function holdJsonsOverLockedVhds(
   remote: RemoteContext,
   attributes: AttributesAdapter,
