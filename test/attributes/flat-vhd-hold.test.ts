@@ -66,6 +66,25 @@ function clearJsons(
   return relatives.map((_, i) => answers.get(i));
 }
 
+// The environment that makes the helper count the calls of one perl builtin (`override`: "<name> = sub { $count++;
+// ... }", installed as CORE::GLOBAL::<name>), and the count, read once the helper has exited.
+async function perlCounter(override: string): Promise<{ env: Record<string, string>; count: () => Promise<number> }> {
+  const counter = await tempFolder();
+  const countFile = path.join(counter, 'count');
+  await writeFile(
+    path.join(counter, 'CountCalls.pm'),
+    [
+      'package CountCalls;',
+      'my $count = 0;',
+      `BEGIN { *CORE::GLOBAL::${override} }`,
+      "END { if (open(my $out, '>', $ENV{COUNT_CALLS_TO})) { print $out $count; close $out } }",
+      '1;',
+    ].join('\n'),
+  );
+  const env = { PERL5LIB: counter, PERL5OPT: '-MCountCalls', COUNT_CALLS_TO: countFile };
+  return { env, count: async () => Number(await readFile(countFile, 'utf8')) };
+}
+
 const MODES = [
   ['openat2', ''],
   ['the component walk', '1'],
@@ -114,19 +133,7 @@ describe.each(MODES)("the flag helper's look for a json's flat VHDs (%s)", (_nam
     await writeFile(kept, 'disk');
     execFileSync('chattr', ['+i', kept]);
     // perl's opendir counted, every listing the look makes.
-    const counter = await tempFolder();
-    await writeFile(
-      path.join(counter, 'CountListings.pm'),
-      [
-        'package CountListings;',
-        'my $count = 0;',
-        'BEGIN { *CORE::GLOBAL::opendir = sub (*$) { $count++; return CORE::opendir($_[0], $_[1]) } }',
-        "END { if (open(my $out, '>', $ENV{COUNT_LISTINGS_TO})) { print $out $count; close $out } }",
-        '1;',
-      ].join('\n'),
-    );
-    const countFile = path.join(counter, 'count');
-    const env = { PERL5LIB: counter, PERL5OPT: '-MCountListings', COUNT_LISTINGS_TO: countFile };
+    const { env, count } = await perlCounter('opendir = sub (*$) { $count++; return CORE::opendir($_[0], $_[1]) }');
 
     const answers = clearJsons(
       root,
@@ -139,7 +146,7 @@ describe.each(MODES)("the flag helper's look for a json's flat VHDs (%s)", (_nam
     expect(answers.at(-1)).toMatchObject({ status: 'failed', code: 'EHELD' });
     expect(jsons.filter(isImmutable)).toEqual([jsons.at(-1)]);
     // vdis/, 30 job folders and one VDI folder: 32 listings for the 40 jsons (1,240 when each json looked again).
-    expect(Number(await readFile(countFile, 'utf8'))).toBeLessThanOrEqual(32);
+    expect(await count()).toBeLessThanOrEqual(32);
   });
 
   // Names are the attacker's: a tab or a newline in a job or VDI folder's name must not cut the answer (the next
@@ -243,19 +250,7 @@ describe('the cost of the look for the jsons of a VM folder with many VDI folder
     }
     execFileSync('chattr', ['+i', ...jsons]);
     // perl's syscall counted: the opens (openat2), closes, statx and ioctl calls.
-    const counter = await tempFolder();
-    await writeFile(
-      path.join(counter, 'CountCalls.pm'),
-      [
-        'package CountCalls;',
-        'my $count = 0;',
-        'BEGIN { *CORE::GLOBAL::syscall = sub { $count++; my $n = shift; return CORE::syscall($n, @_) } }',
-        "END { if (open(my $out, '>', $ENV{COUNT_CALLS_TO})) { print $out $count; close $out } }",
-        '1;',
-      ].join('\n'),
-    );
-    const countFile = path.join(counter, 'count');
-    const env = { PERL5LIB: counter, PERL5OPT: '-MCountCalls', COUNT_CALLS_TO: countFile };
+    const { env, count } = await perlCounter('syscall = sub { $count++; my $n = shift; return CORE::syscall($n, @_) }');
 
     const answers = clearJsons(
       root,
@@ -268,7 +263,7 @@ describe('the cost of the look for the jsons of a VM folder with many VDI folder
     expect(jsons.filter(isImmutable)).toEqual([]);
     // Two jsons x 200 folders opened by name, then 200 listings; about 14 calls a json for its own clear. Opening by
     // name for every json would be 40 x 200 = 8,000 opens at least (8,285 calls, against 1,089).
-    const calls = Number(await readFile(countFile, 'utf8'));
+    const calls = await count();
     expect(calls).toBeGreaterThan(2 * 200);
     expect(calls).toBeLessThan(4 * 200 + 40 * 20 + 400);
   });
