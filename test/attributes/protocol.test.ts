@@ -89,7 +89,7 @@ describe('the helper protocol', () => {
         const endsIn = [first, second, output.length].findIndex((cut) => cut >= answer.length);
         expect(got, `cut at ${first}, ${second}`).toEqual(pieces.map((_, i) => (i === endsIn ? answer : undefined)));
       }
-    // A long line (a message the helper did not cut, or warnings) in many chunks, then the end line cut in two.
+    // A long line (a message the helper did not cut, or warnings) in many chunks, then the end line.
     const long = `0\tfailed\tEIO\t${'x'.repeat(100_000)}\nend\t1\n`;
     const pieces = new AnswerChunks();
     const got: (string | undefined)[] = [];
