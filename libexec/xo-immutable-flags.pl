@@ -602,11 +602,14 @@ sub flat_vhd_hold {
   my $held = sub { failure('EHELD', "$root/$vm/$_[0]: the json stays locked, the next pass looks again") };
   my $vdis = $vdis_of{$vm} //= list_vdi_folders($vm);
   return $held->($vdis->{failed}) if $vdis->{failed};
-  my $folders = [map {"vdis/$_->[0]/$_->[1]"} @{ $vdis->{folders} }];
+  my $folders;
   if (++$looks_of{$vm} > 2) {
     my $found = $vhds_of{$vm} //= list_vhds($vm, $vdis->{folders});
     return $held->($found->{failed}) if $found->{failed};
     $folders = $found->{where}{$disk} // [];
+  } else {
+    # Only for the first two: a path string for every folder and json would be jsons x folders again.
+    $folders = [map {"vdis/$_->[0]/$_->[1]"} @{ $vdis->{folders} }];
   }
   for my $folder (@$folders) {
     keep_alive(0);
