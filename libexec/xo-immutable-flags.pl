@@ -21,7 +21,9 @@
 #      when the folders cannot be looked through  (clear: lift, at the end of its pass)
 # A directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its layout
 # (another folder or name, a link, a special file, a file with two links, another filesystem, or, when locking, an
-# entry already immutable in a folder that is not) refuses it (EFOREIGN, naming the entry), and nothing is touched.
+# entry already immutable in a folder that is not) refuses a clear (EFOREIGN, naming the entry), and nothing is
+# touched. A set locks such a unit all the same, everything in it but links, special files and other filesystems, and
+# answers ok with EFOREIGN and what was found; a file with a second name likewise (ELINKS).
 # A file record that opens a directory, or a directory record that opens a file, is refused (EKIND). An identity,
 # "<inode>" or "<inode>:<birth ns>": act only if the path is still that file (ECHANGED otherwise); a birth time of 0,
 # given or found, says nothing (a filesystem that does not keep one). Lift sends the identity its entry recorded at
@@ -34,11 +36,12 @@
 # resolved twice. XO_IMMUTABLE_FLAGS_WALK=1 forces the component walk (tests run both); XO_IMMUTABLE_FLAGS_NO_OPENAT2=1
 # makes openat2 fail as on a kernel without it (tests: the first open of a helper's life falls back to the walk).
 # The answer to a request: one line per record, in order: "<n>\t<ok|vanished|failed|on|off>\t<code>\t<message>
-# [\t<identity>]", then "end\t<n>"; identity, after a set (and for a get), of what was acted on: "<dev> <ino> <size>
-# <mtime ns> <ctime ns> <birth ns>". A refused root: "anchor\t<code>\t<message>", then "end\t0". A request that
-# cannot be read (cut short, or not one) ends the helper: what was not answered was not acted on. "busy" lines say a
-# long unit is still being worked on, and "warn\t<message>" lines carry perl's warnings. Lines go out at the end of a
-# request and at least once a second, so that the adapter can tell a slow helper from a stuck one.
+# [\t<identity>]" (code "-" but for a set locked all the same, above), then "end\t<n>"; identity, after a set (and for
+# a get), of what was acted on: "<dev> <ino> <size> <mtime ns> <ctime ns> <birth ns>". A refused root:
+# "anchor\t<code>\t<message>", then "end\t0". A request that cannot be read (cut short, or not one) ends the helper:
+# what was not answered was not acted on. "busy" lines say a long unit is still being worked on, and "warn\t<message>"
+# lines carry perl's warnings. Lines go out at the end of a request and at least once a second, so that the adapter
+# can tell a slow helper from a stuck one.
 # Names in messages are escaped (\xHH) and messages cut, so the output is bounded whatever the names.
 # No `use warnings` and no Errno or POSIX: each costs more start-up time than chattr's whole run, and each command
 # starts the helper. The tests turn perl's warnings on (XO_IMMUTABLE_FLAGS_WARNINGS=1, as perl -w does), and stop the
@@ -289,15 +292,35 @@ sub open_unit {
   return walk($rel);
 }
 
-# What the flag can be changed on: a regular file with no other name, or a directory.
+# What the flag can be changed on: a regular file or a directory; cleared, a file with no other name (a set locks a file
+# with more, and says so: see `extra_links`).
 sub refusal {
   my ($st, $name) = @_;
   my $mode = $st->{mode};
   return failure('ENOTSUP', "$name is a symbolic link: not followed") if S_ISLNK($mode);
   return failure('ENOTSUP', "$name is not a regular file or directory") unless S_ISREG($mode) || S_ISDIR($mode);
   return failure('ELINKS', "$name has $st->{nlink} hard links (one may be outside the remote): not touched")
-    if S_ISREG($mode) && $st->{nlink} > 1 && $op ne 'get';
+    if S_ISREG($mode) && $st->{nlink} > 1 && $op eq 'clear';
   return undef;
+}
+
+# When locking, what XO never writes (a second name of a file, or, in a directory unit, anything outside its layout)
+# does not leave XO's data unlocked: the unit is locked whole all the same and the answer says what was found. Only
+# names XO's credentials could plant, so only files they can already write, are locked with it; lift refuses to clear
+# them while it is there, so nothing is unlocked with it.
+my $LOCKED_ANYWAY = 'locked all the same (when in doubt, protect); lift never unlocks it while that is there';
+my %foreign;
+
+sub extra_links {
+  my ($st, $name) = @_;
+  return undef unless $op eq 'set' && S_ISREG($st->{mode}) && $st->{nlink} > 1;
+  return failure('ELINKS', "$name has $st->{nlink} hard links (one may be outside the remote): $LOCKED_ANYWAY");
+}
+
+# Something outside a directory unit's layout: refused when clearing, locked all the same when locking.
+sub foreign_entry {
+  my ($what) = @_;
+  return failure('EFOREIGN', $op eq 'set' ? "$what: $LOCKED_ANYWAY" : "$what: refused, nothing changed");
 }
 
 # Reads the flags through a descriptor opened on the very file the O_PATH handle holds.
@@ -360,7 +383,8 @@ sub expected {
   return 'any';
 }
 
-my %LAYOUT_NAME = (V => 'VHD directory', D => 'config or pool metadata folder', R => 'folder');
+# A (internal): what a set found outside V or D, locked whole as R would clear it, without crossing a filesystem.
+my %LAYOUT_NAME = (V => 'VHD directory', D => 'config or pool metadata folder', R => 'folder', A => 'folder');
 
 # The entries of a held directory, each with its statx; a failure when it cannot be listed or an entry is outside the
 # layout. `mutable_before`: the directory was not immutable before this run, so an immutable entry was moved in.
@@ -376,34 +400,34 @@ sub entries_of {
     my $child = "$name/$entry";
     my $st = stat_at($dir, $entry);
     if (!$st) {
-      next if $! == 2 && $layout eq 'R';
+      next if $! == 2 && ($layout eq 'R' || $layout eq 'A');
       return failure(errno_code($!), "$child: $!");
     }
     my $kind = expected($layout, $depth, $entry);
     my $what = "$child is not part of a $LAYOUT_NAME{$layout}";
-    if ($layout eq 'R') {
-      # Decommissioning clears what it can reach: links and special files are reported, never followed.
+    if ($layout eq 'R' || $layout eq 'A') {
+      # Decommissioning clears what it can reach, a set locks it: links and special files are reported, never
+      # followed, and a set does not leave the unit's filesystem.
       my $refused = refusal($st, $child);
+      $refused //= failure('EFOREIGN', "$child is on another filesystem: not entered")
+        if $layout eq 'A' && $st->{dev} != $unit_dev;
       if ($refused && $refused->{code} ne 'ELINKS') { push @skipped, $refused; next }
     } else {
-      return failure('EFOREIGN', "$what (a symbolic link): refused, nothing changed") if S_ISLNK($st->{mode});
-      return failure('EFOREIGN', "$what: refused, nothing changed") unless defined $kind;
-      return failure('EFOREIGN', "$what (a special file): refused, nothing changed")
-        unless S_ISREG($st->{mode}) || S_ISDIR($st->{mode});
-      return failure('EFOREIGN', "$what (a " . (S_ISDIR($st->{mode}) ? 'folder' : 'file') . ' where XO writes a '
-          . ($kind eq 'dir' ? 'folder' : 'file') . '): refused, nothing changed')
+      return foreign_entry("$what (a symbolic link)") if S_ISLNK($st->{mode});
+      return foreign_entry($what) unless defined $kind;
+      return foreign_entry("$what (a special file)") unless S_ISREG($st->{mode}) || S_ISDIR($st->{mode});
+      return foreign_entry("$what (a " . (S_ISDIR($st->{mode}) ? 'folder' : 'file') . ' where XO writes a '
+          . ($kind eq 'dir' ? 'folder' : 'file') . ')')
         if ($kind eq 'dir') != (S_ISDIR($st->{mode}) ? 1 : 0);
-      return failure('EFOREIGN', "$what (it has $st->{nlink} hard links): refused, nothing changed")
-        if S_ISREG($st->{mode}) && $st->{nlink} > 1;
-      return failure('EFOREIGN', "$what (another filesystem): refused, nothing changed") if $st->{dev} != $unit_dev;
+      return foreign_entry("$what (it has $st->{nlink} hard links)") if S_ISREG($st->{mode}) && $st->{nlink} > 1;
+      return foreign_entry("$what (another filesystem)") if $st->{dev} != $unit_dev;
       if ($mutable_before && $op eq 'set') {
         my $immutable = $st->{immutable};
         if (!defined $immutable) {
           my $handle = open_at($dir, $entry, $O_PATH | O_NOFOLLOW);
           $immutable = $handle ? is_immutable($handle, $st, $child) : undef;
         }
-        return failure('EFOREIGN', "$child is immutable while its folder is not (moved in?): refused, nothing changed")
-          if $immutable;
+        return foreign_entry("$child is immutable while its folder is not (moved in?)") if $immutable;
       }
     }
     push @entries, { name => $entry, st => $st };
@@ -476,12 +500,18 @@ sub change_tree {
   # Clearing a folder still immutable: what check_tree listed in it is what it holds.
   my $stable = $op eq 'clear' && !$mutable_before && $listed{$name};
   my ($entries, $skipped) = $stable ? ($stable, []) : entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
+  # Something foreign came in between the check and the lock: locked with the rest, and said.
+  if (ref $entries eq 'HASH' && $op eq 'set' && $entries->{code} eq 'EFOREIGN') {
+    note(\%foreign, $entries);
+    $layout = 'A';
+    ($entries, $skipped) = entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
+  }
   if (ref $entries eq 'HASH') {
     note($problems, $entries);
     change($dir, $name, 0) if $locked_here;
     return;
   }
-  note($problems, $_) for @$skipped;
+  note($layout eq 'A' ? \%foreign : $problems, $_) for @$skipped;
   for my $entry (@$entries) {
     keep_alive(0);
     my $child_name = "$name/$entry->{name}";
@@ -679,15 +709,22 @@ sub answer {
     return emit($n, 'failed', $failed->{code}, $failed->{message});
   }
   my %problems = (count => 0);
+  %foreign = (count => 0);
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
     $kind = $EITHER{$kind} // $kind;
     %listed = ();
     my $failed = $kind eq 'R' ? undef
       : check_tree($handle, $name, $kind, 0, $st->{dev}, $op eq 'set' && !is_immutable($handle, $st, $name),
         $op eq 'clear' && is_immutable($handle, $st, $name));
-    if ($failed) { note(\%problems, $failed) }
+    if ($failed && $op eq 'set' && $failed->{code} eq 'EFOREIGN') {
+      note(\%foreign, $failed);
+      change_tree($handle, $name, 'A', 0, $st->{dev}, \%problems, $rel);
+    }
+    elsif ($failed) { note(\%problems, $failed) }
     else { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems, $rel) }
   } else {
+    my $links = extra_links($st, $name);
+    note(\%foreign, $links) if $links;
     my $locked_here = 0;
     my $failed = change($handle, $name, $op eq 'set', \$locked_here);
     $failed //= still_there($handle, $rel, $name, $locked_here) if $op eq 'set';
@@ -697,7 +734,9 @@ sub answer {
     # What was locked is recorded by its identity (the window records); what was unlocked is forgotten: no statx.
     return emit($n, 'ok', '-', '') if $op eq 'clear';
     my $after = stat_at($handle, '');
-    return emit($n, 'ok', '-', '', $after ? identity_of($after) : undef);
+    my $said = $foreign{count} > 1 ? ' (and ' . ($foreign{count} - 1) . ' more inside)' : '';
+    return emit($n, 'ok', $foreign{count} ? ($foreign{first}{code}, $foreign{first}{message} . $said) : ('-', ''),
+      $after ? identity_of($after) : undef);
   }
   my $more = $problems{count} > 1 ? ' (and ' . ($problems{count} - 1) . ' more problem(s) inside)' : '';
   return emit($n, 'failed', $problems{first}{code}, $problems{first}{message} . $more);

@@ -17,7 +17,8 @@ export interface AttributesIdentity {
 // The immutable attribute behind one interface, so protection logic is tested against a fake and runs for real.
 export interface Target {
   path: string;
-  // A directory locked or lifted with what it holds: only its layout's entries, anything else refuses it (EFOREIGN).
+  // A directory locked or lifted with what it holds: its layout's entries; anything else refuses a clear (EFOREIGN),
+  // and a lock locks it all the same and says so (the outcome's warning).
   // Without a layout, everything in it, whatever it is: decommissioning only (a lock of one is refused).
   recursive: boolean;
   layout?: DirectoryLayout;
@@ -42,7 +43,9 @@ export interface Within {
 
 export type PathOutcome =
   // identity: what was locked, read on the helper's descriptor after the change (a set's only: a clear has none).
-  | { path: string; status: 'ok'; identity?: AttributesIdentity }
+  // warning: locked all the same, with what XO never writes in it or a second name (EFOREIGN, ELINKS): lift refuses
+  // to clear it while that is there.
+  | { path: string; status: 'ok'; identity?: AttributesIdentity; warning?: { code: string; message: string } }
   | { path: string; status: 'vanished' }
   | { path: string; status: 'failed'; code: string; message: string };
 

@@ -119,8 +119,14 @@ export class AnswerChunks {
 }
 
 export type HelperAnswer =
-  | { status: 'ok' | 'vanished' | 'on' | 'off'; identity?: Identity }
+  | { status: 'ok' | 'vanished' | 'on' | 'off'; identity?: Identity; warning?: LockWarning }
   | { status: 'failed'; code: string; message: string };
+
+// A unit locked all the same although it holds what XO never writes (EFOREIGN) or has a second name (ELINKS).
+export interface LockWarning {
+  code: string;
+  message: string;
+}
 
 export interface HelperOutput {
   // By record number; a record with none was not reached (the helper stopped).
@@ -163,7 +169,12 @@ export function parseHelperOutput(stdout: string): HelperOutput {
       if (second === 'failed') answers.set(n, { status: 'failed', code: third, message });
       else if (second === 'ok' || second === 'vanished' || second === 'on' || second === 'off') {
         const identity = parseIdentity(identityText);
-        answers.set(n, identity === undefined ? { status: second } : { status: second, identity });
+        const warning = second === 'ok' && third !== '-' && third !== '' ? { code: third, message } : undefined;
+        answers.set(n, {
+          status: second,
+          ...(identity === undefined ? {} : { identity }),
+          ...(warning === undefined ? {} : { warning }),
+        });
       }
     }
   }
@@ -175,5 +186,10 @@ export function outcomeOf(path: string, answer: HelperAnswer | undefined): PathO
   if (answer === undefined) return { path, status: 'failed', code: 'EUNKNOWN', message: 'no outcome reported' };
   if (answer.status === 'failed') return { path, status: 'failed', code: answer.code, message: answer.message };
   if (answer.status === 'vanished') return { path, status: 'vanished' };
-  return answer.identity === undefined ? { path, status: 'ok' } : { path, status: 'ok', identity: answer.identity };
+  return {
+    path,
+    status: 'ok',
+    ...(answer.identity === undefined ? {} : { identity: answer.identity }),
+    ...(answer.warning === undefined ? {} : { warning: answer.warning }),
+  };
 }

@@ -109,10 +109,18 @@ function logBatchTimes(requests: readonly LockRequest[], marks: readonly number[
 // The helper walks from the root without following a link, so it is the one check of where a flag is changed.
 const SECURITY_CODES = new Set(['EFOREIGN', 'EKIND', 'ECONFINE']);
 
-// Said as a security warning naming the entry; the unit is not recorded as locked and its folder is tried again.
+// Said as a security warning naming the entry; the unit is not recorded as locked and its folder is tried again. A
+// unit the helper locked all the same (a second name, or what XO never writes inside) is said too: it is recorded as
+// locked, and lift refuses to clear it while that is there, for an admin to look at.
 function warnOfRefusals(requests: readonly LockRequest[], byPath: ReadonlyMap<string, PathOutcome>, log: Logger): void {
   for (const request of requests) {
     const outcome = byPath.get(request.unit);
+    if (outcome?.status === 'ok' && outcome.warning !== undefined)
+      log.warn(
+        { remote: request.remote.id, path: request.unit, code: outcome.warning.code, security: true },
+        `${request.unit} locked, but it is not as XO writes it: ${outcome.warning.message}; ` +
+          'find out who can write to the remote',
+      );
     if (outcome?.status !== 'failed' || !SECURITY_CODES.has(outcome.code)) continue;
     log.warn(
       { remote: request.remote.id, path: request.unit, code: outcome.code, security: true },

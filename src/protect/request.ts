@@ -121,11 +121,10 @@ export function addRequest(
     });
 }
 
-// Only plain files and directories are units; a second hard link could lead to a file outside the backups.
+// Only plain files and directories are units. A file with a second name is locked all the same (the flag helper says
+// so): left unlocked, the backup it belongs to could be deleted; XO's credentials can only link files they can write.
 export function refusalFor(unit: string, examined: Examined): Refusal | undefined {
   if (examined.type === 'symlink') return { path: unit, reason: 'it is a symbolic link', security: true };
   if (examined.type === 'other') return { path: unit, reason: 'it is not a regular file or directory', security: true };
-  if (examined.type === 'file' && examined.links > 1)
-    return { path: unit, reason: `it has ${examined.links} hard links`, security: true };
   return undefined;
 }

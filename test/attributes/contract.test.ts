@@ -115,52 +115,60 @@ describe.each(backends)('attributes adapter: %s', (name, make, real, tempFolder)
     expect(isImmutable(tree)).toBe(false);
   });
 
-  it.runIf(real)('refuses a directory unit holding anything XO does not write there, and changes nothing', async () => {
-    const folder = await tempFolder();
-    const within = { root: folder, realRoot: folder };
-    const adapter = make();
-    // A real VM folder moved into a look-alike VHD directory, its backup already locked; a folder in a date folder.
-    const vm = path.join(folder, 'vm');
-    await mkdir(vm);
-    await writeFile(path.join(vm, '20261122T061500Z.json'), '{}');
-    await adapter.setImmutable(within, [{ path: path.join(vm, '20261122T061500Z.json'), recursive: false }], true);
-    const junk = await vhdDirectory(path.join(folder, 'junk.vhd'));
-    await rename(vm, path.join(junk, 'blocks', '0', 'vm'));
-    const date = path.join(folder, '20261122T061500Z');
-    await mkdir(path.join(date, 'sub'), { recursive: true });
-    await writeFile(path.join(date, 'metadata.json'), '{}');
-    const sound = path.join(folder, '20261123T061500Z');
-    await mkdir(sound);
-    await writeFile(path.join(sound, 'metadata.json'), '{}');
-    await writeFile(path.join(sound, 'data.json'), '{}');
+  it.runIf(real)(
+    'locks a directory unit holding what XO does not write there, says so, and never clears it',
+    async () => {
+      const folder = await tempFolder();
+      const within = { root: folder, realRoot: folder };
+      const adapter = make();
+      // A real VM folder moved into a look-alike VHD directory, its backup already locked; a folder in a date folder.
+      const vm = path.join(folder, 'vm');
+      await mkdir(vm);
+      await writeFile(path.join(vm, '20261122T061500Z.json'), '{}');
+      await adapter.setImmutable(within, [{ path: path.join(vm, '20261122T061500Z.json'), recursive: false }], true);
+      const junk = await vhdDirectory(path.join(folder, 'junk.vhd'));
+      await rename(vm, path.join(junk, 'blocks', '0', 'vm'));
+      const date = path.join(folder, '20261122T061500Z');
+      await mkdir(path.join(date, 'sub'), { recursive: true });
+      await writeFile(path.join(date, 'metadata.json'), '{}');
+      const sound = path.join(folder, '20261123T061500Z');
+      await mkdir(sound);
+      await writeFile(path.join(sound, 'metadata.json'), '{}');
+      await writeFile(path.join(sound, 'data.json'), '{}');
 
-    const outcomes = await adapter.setImmutable(
-      within,
-      [
-        { path: junk, recursive: true, layout: 'vhd-directory' },
-        { path: date, recursive: true, layout: 'date-folder' },
-        { path: sound, recursive: true, layout: 'date-folder' },
-      ],
-      true,
-    );
+      const outcomes = await adapter.setImmutable(
+        within,
+        [
+          { path: junk, recursive: true, layout: 'vhd-directory' },
+          { path: date, recursive: true, layout: 'date-folder' },
+          { path: sound, recursive: true, layout: 'date-folder' },
+        ],
+        true,
+      );
 
-    expect(outcomes.map((o) => (o.status === 'failed' ? o.code : o.status))).toEqual(['EFOREIGN', 'EFOREIGN', 'ok']);
-    expect(outcomes[0]?.status === 'failed' && outcomes[0].message).toContain('blocks/0/vm');
-    for (const untouched of [junk, path.join(junk, 'blocks'), path.join(junk, 'header'), date])
-      expect(isImmutable(untouched), untouched).toBe(false);
-    expect(isImmutable(path.join(sound, 'data.json'))).toBe(true);
-    // Unlocking descends into nothing outside the layout either: the moved-in backup stays locked.
-    const moved = path.join(junk, 'blocks', '0', 'vm', '20261122T061500Z.json');
-    expect(isImmutable(moved)).toBe(true);
-    const [cleared] = await adapter.setImmutable(
-      within,
-      [{ path: junk, recursive: true, layout: 'vhd-directory' }],
-      false,
-    );
-    expect(cleared).toMatchObject({ status: 'failed', code: 'EFOREIGN' });
-    expect(isImmutable(moved)).toBe(true);
-    await adapter.setImmutable(within, [{ path: sound, recursive: true, layout: 'date-folder' }], false);
-  });
+      // Locked all the same (when in doubt, protect), and said.
+      expect(outcomes.map((o) => (o.status === 'ok' ? (o.warning?.code ?? 'ok') : o.status))).toEqual([
+        'EFOREIGN',
+        'EFOREIGN',
+        'ok',
+      ]);
+      expect(outcomes[0]?.status === 'ok' && outcomes[0].warning?.message).toContain('blocks/0/vm');
+      for (const locked of [junk, path.join(junk, 'blocks'), path.join(junk, 'header'), date, path.join(date, 'sub')])
+        expect(isImmutable(locked), locked).toBe(true);
+      expect(isImmutable(path.join(sound, 'data.json'))).toBe(true);
+      // Unlocking descends into nothing outside the layout either: the moved-in backup stays locked.
+      const moved = path.join(junk, 'blocks', '0', 'vm', '20261122T061500Z.json');
+      expect(isImmutable(moved)).toBe(true);
+      const [cleared] = await adapter.setImmutable(
+        within,
+        [{ path: junk, recursive: true, layout: 'vhd-directory' }],
+        false,
+      );
+      expect(cleared).toMatchObject({ status: 'failed', code: 'EFOREIGN' });
+      expect(isImmutable(moved)).toBe(true);
+      await adapter.setImmutable(within, [{ path: sound, recursive: true, layout: 'date-folder' }], false);
+    },
+  );
 
   it.runIf(real)('refuses a file checked as a directory, and a directory checked as a file', async () => {
     const folder = await tempFolder();

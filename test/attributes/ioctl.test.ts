@@ -2,6 +2,7 @@ import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_proce
 import { link, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { PathOutcome } from '../../src/attributes/adapter.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { AppError } from '../../src/errors.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
@@ -48,7 +49,7 @@ async function remoteAndOutside(): Promise<{ root: string; outside: string; vict
 }
 
 describe('the flag helper', () => {
-  it('refuses a link, a FIFO, a device and a file with a second hard link, and locks the rest of the call', async () => {
+  it('refuses a link, a FIFO and a device, locks a file with a second hard link and says so, and the rest', async () => {
     const { root, victim } = await remoteAndOutside();
     const file = (name: string) => path.join(root, name);
     await writeFile(file('good'), 'x');
@@ -65,18 +66,29 @@ describe('the flag helper', () => {
       true,
     );
 
-    expect(outcomes.map((o) => [path.basename(o.path), o.status, o.status === 'failed' ? o.code : ''])).toEqual([
+    const codeOf = (o: PathOutcome): string =>
+      o.status === 'failed' ? o.code : o.status === 'ok' ? (o.warning?.code ?? '') : '';
+    expect(outcomes.map((o) => [path.basename(o.path), o.status, codeOf(o)])).toEqual([
       ['link.json', 'failed', 'ENOTSUP'],
       ['fifo.json', 'failed', 'ENOTSUP'],
       ['null.json', 'failed', 'ENOTSUP'],
-      ['second-name.json', 'failed', 'ELINKS'],
+      // Locked all the same, and said: left unlocked, the backup it belongs to could be deleted.
+      ['second-name.json', 'ok', 'ELINKS'],
       ['good', 'ok', ''],
     ]);
     expect(isImmutable(file('good'))).toBe(true);
     expect(isImmutable(victim)).toBe(false);
-    expect(isImmutable(file('linked'))).toBe(false);
+    expect(isImmutable(file('linked'))).toBe(true);
     const read = await attributes.isImmutable({ root, realRoot: root }, [file('good'), file('link.json')]);
     expect([...read.values()]).toEqual([true, undefined]);
+    // Never cleared while it has a second name: that is for an admin to look at.
+    const [cleared] = await attributes.setImmutable(
+      { root, realRoot: root },
+      [{ path: file('second-name.json'), recursive: false }],
+      false,
+    );
+    expect(cleared).toMatchObject({ status: 'failed', code: 'ELINKS' });
+    expect(isImmutable(file('linked'))).toBe(true);
   });
 
   it('follows no symlinked folder on the way, whatever it points to', async () => {
@@ -97,7 +109,7 @@ describe('the flag helper', () => {
     ).toBeUndefined();
   });
 
-  it('refuses a VHD directory holding a dangling link, a link out or a FIFO, and locks the rest of the call', async () => {
+  it('locks a VHD directory holding a dangling link, a link out or a FIFO all the same, and says so', async () => {
     const { root, outside } = await remoteAndOutside();
     const data = path.join(root, 'data');
     const broken = path.join(data, 'broken.vhd');
@@ -121,15 +133,23 @@ describe('the flag helper', () => {
       true,
     );
 
-    expect(outcomes.map((o) => o.status)).toEqual(['failed', 'ok', 'ok']);
+    expect(outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'ok']);
     const [first] = outcomes;
-    expect(first?.status === 'failed' && first.code).toBe('EFOREIGN');
-    expect(first?.status === 'failed' && first.message).toMatch(/(symbolic link|special file)/);
-    // Checked whole before any flag changes: nothing of it is locked.
-    for (const untouched of [broken, path.join(broken, 'blocks'), path.join(broken, 'blocks', '0', '0')])
-      expect(isImmutable(untouched), untouched).toBe(false);
+    expect(first?.status === 'ok' && first.warning?.code).toBe('EFOREIGN');
+    expect(first?.status === 'ok' && first.warning?.message).toMatch(/(symbolic link|special file)/);
+    // Locked all the same, XO's part of it with the rest: no link followed, the link out's target untouched.
+    for (const locked of [broken, path.join(broken, 'blocks'), path.join(broken, 'blocks', '0', '0')])
+      expect(isImmutable(locked), locked).toBe(true);
     expect(isImmutable(path.join(sound, 'blocks', '0', '0'))).toBe(true);
     expect(isImmutable(path.join(outside, 'victim'))).toBe(false);
+    // Never cleared while it holds what XO does not write: for an admin to look at.
+    const [cleared] = await attributes.setImmutable(
+      { root, realRoot: root },
+      [{ path: broken, recursive: true, layout: 'vhd-directory' }],
+      false,
+    );
+    expect(cleared).toMatchObject({ status: 'failed', code: 'EFOREIGN' });
+    expect(isImmutable(path.join(broken, 'blocks', '0', '0'))).toBe(true);
   });
 
   it('locks and reads names with newlines, tabs, backslashes and a leading dash', async () => {

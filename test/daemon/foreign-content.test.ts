@@ -68,13 +68,15 @@ async function expectStillProtected(
   const json = movedUnits.find((u) => u.endsWith('.json'))!;
   expect(attackerCanDelete(json)).toBe(false);
   expect(await readdir(path.dirname(json))).toContain(path.basename(json));
-  expect(logs.find((l) => l.security === true && l.path === unit)?.msg).toMatch(/not part of|immutable while/);
-  // Refused before anything was locked: the junk stays as mutable as it came.
-  expect(isImmutable(unit)).toBe(false);
+  expect(logs.find((l) => l.security === true && l.path === unit)?.msg).toMatch(
+    /locked, but .*(not part of|immutable while).*locked all the same/,
+  );
+  // Locked all the same (when in doubt, protect), and lift refused to clear it: the junk stays locked too.
+  expect(isImmutable(unit)).toBe(true);
 }
 
 describe('a directory unit carrying foreign content', () => {
-  it('never locks a look-alike VHD directory holding a real VM folder, so lift cannot clear the real backup', async () => {
+  it('locks a look-alike VHD directory holding a real VM folder whole, and lift never clears the real backup', async () => {
     const { remote, real } = await remoteOwnedByAttacker();
     const { daemon, logs } = await startDaemon(remote, {
       config: {
@@ -100,9 +102,9 @@ describe('a directory unit carrying foreign content', () => {
       unit,
       `printf '{"mode":"delta","vhds":{"x":"vdis/j/v/${T}.vhd"}}' > "${json}"; touch -d @${Math.floor(soon / 1000)} "${json}"`,
     );
-    // Either the daemon refuses the junk unit (a security warning) or, as before, locks it with the real backup in it.
+    // The daemon locks the junk unit with the real backup in it, and says so (a security warning).
     await waitFor(
-      () => logs.some((l) => l.security === true && l.path === unit) || isImmutable(unit),
+      () => logs.some((l) => l.security === true && l.path === unit),
       'the daemon to act on the junk backup',
       30_000,
     );
@@ -110,7 +112,7 @@ describe('a directory unit carrying foreign content', () => {
     await expectStillProtected(remote, unit, movedUnits, logs);
   }, 60_000);
 
-  it('never locks a look-alike config date folder holding a real VM folder', async () => {
+  it('locks a look-alike config date folder holding a real VM folder whole, and lift never clears it', async () => {
     const { remote, real } = await remoteOwnedByAttacker();
     const { daemon, logs } = await startDaemon(remote, {
       config: {
@@ -131,7 +133,7 @@ describe('a directory unit carrying foreign content', () => {
       `printf '{"data":"./data.json"}' > "${metadata}"; touch -d @${Math.floor(soon / 1000)} "${metadata}"`,
     );
     await waitFor(
-      () => logs.some((l) => l.security === true && l.path === unit) || isImmutable(unit),
+      () => logs.some((l) => l.security === true && l.path === unit),
       'the daemon to act on the junk backup',
       30_000,
     );

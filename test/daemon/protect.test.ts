@@ -429,7 +429,7 @@ describe('protect daemon on ext4 with real chattr', () => {
     for (const file of [...protectedFiles, path.join(vm, 'vdis')]) expect(isImmutable(file), file).toBe(false);
   });
 
-  it('refuses a disk that is a hard link to a file outside the remote with a security warning, and ignores a FIFO', async () => {
+  it('locks a disk with a second hard link all the same with a security warning, and ignores a FIFO', async () => {
     const remote = await tempRemote();
     const outside = path.join(await tempFolder('xo-immutable-outside-'), 'shadow');
     await writeFile(outside, 'precious');
@@ -444,9 +444,13 @@ describe('protect daemon on ext4 with real chattr', () => {
     const json = path.join(remote.root, 'xo-vm-backups', 'vm', `${dt}.json`);
     await writeFile(json, '{}');
     await waitFor(() => isImmutable(json), 'the json to be locked');
-    expect(isImmutable(outside)).toBe(false);
+    const disk = path.join(vdi, `${dt}.vhd`);
+    await waitFor(() => logs.some((l) => l.security === true && l.path === disk), 'the second name to be said');
+    // Left unlocked, the backup could be deleted: its disk is locked, and with it its other name (the same inode).
+    expect(isImmutable(disk)).toBe(true);
+    expect(isImmutable(outside)).toBe(true);
     const warnings = new Set(logs.filter((l) => l.security === true).map((l) => l.msg));
-    expect([...warnings]).toEqual([expect.stringContaining('it has 2 hard links')]);
+    expect([...warnings]).toEqual([expect.stringMatching(/locked, but .*has 2 hard links.*locked all the same/)]);
     // The FIFO is not a disk at all: never a unit, nothing logged as a failure.
     expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });

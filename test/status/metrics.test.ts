@@ -1,4 +1,4 @@
-import { link, readFile } from 'node:fs/promises';
+import { readFile, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -54,10 +54,10 @@ describe('metrics file', () => {
     const remote = await tempRemote();
     const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
     const backup = await writeVmBackup(remote.root, { datetime: xoDatetime(Date.now() - 3600_000) });
-    await link(
-      backup.units.find((u) => u.endsWith('.vhd'))!,
-      path.join(remote.base, 'second-link'),
-    );
+    // A disk that is a symbolic link: never followed, never locked.
+    const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
+    await rm(disk);
+    await symlink(path.join(remote.base, 'elsewhere'), disk);
     await startDaemon(remote, { config: { metricsFile } });
     expect(parse(await readFile(metricsFile, 'utf8')).get('xo_immutable_backups_coverage_gaps')).toBe(1);
   });

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFile, link, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeConfigBackup, writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -57,10 +57,11 @@ describe('xo-immutable-backups verify', () => {
     const block = path.join(vhdDirectory, 'blocks', '0', '1');
     execFileSync('chattr', ['-i', block]);
     await appendFile(block, 'tampered');
-    // A disk the daemon refuses: a second hard link.
+    // A disk the daemon refuses: a symbolic link.
     const linked = await writeVmBackup(remote.root, { vm: 'vm-linked', datetime: xoDatetime(Date.now()) });
     const linkedDisk = linked.units.find((u) => u.endsWith('.vhd'))!;
-    await link(linkedDisk, path.join(remote.base, 'second-link'));
+    await rm(linkedDisk);
+    await symlink(path.join(remote.base, 'elsewhere'), linkedDisk);
 
     const found = verify(config);
     expect(found.status).toBe(1);
