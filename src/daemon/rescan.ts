@@ -77,14 +77,16 @@ export class RescanService implements Service {
   // One remote listed again: 'event' then 'scan' on the same folder is a full proof, right away. The folders changed
   // last come first: after a stop or an outage, what XO wrote meanwhile is locked before the rest is looked at again.
   async rescanRemote(remote: RemoteContext, ...urgencies: Urgency[]): Promise<void> {
-    const leaves = await this.#listLeaves(remote);
-    for (const leaf of leaves)
+    const linked: FoundLeaf[] = [];
+    const leaves = await this.#listLeaves(remote, linked);
+    // A symbolic link where XO writes a folder is looked at too, never watched: its look refuses it, and says so.
+    for (const leaf of [...leaves, ...linked])
       for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
   }
 
   // Every leaf folder, watched from now on (the watcher leaves its first listing to this scan), newest change first.
-  async #listLeaves(remote: RemoteContext): Promise<FoundLeaf[]> {
-    const found = await withHeldRemote(remote, (held) => findLeafFolders(held)).catch((error: unknown) => {
+  async #listLeaves(remote: RemoteContext, linked?: FoundLeaf[]): Promise<FoundLeaf[]> {
+    const found = await withHeldRemote(remote, (held) => findLeafFolders(held, '', linked)).catch((error: unknown) => {
       // The root gone since the health check looked: nothing to list; the next check pauses the remote.
       if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
       throw error;

@@ -7,6 +7,8 @@ export interface LeafFolder {
   remote: RemoteContext;
   kind: BackupKind;
   path: string;
+  // Found as a symbolic link where XO writes a folder (remote/scan.ts): refused as long as it is one.
+  linked?: true;
 }
 
 export interface BackupRef {

@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { readVmSnapshot, type JsonFile } from '../backup/snapshot.js';
 import { completionOf } from '../backup/vm.js';
@@ -20,6 +21,7 @@ export type { FolderReport, ProvableBackup, ReconcileOptions } from './folder-re
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
+  if (folder.linked === true) return linkedFolderReport(folder, report);
   try {
     // A VM folder's snapshot walks to it through held folders and says where it met a link (below).
     if (folder.kind === 'vm') return await reconcileVmFolder(folder, options);
@@ -44,6 +46,20 @@ async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boo
     });
   return real === true;
 }
+
+// A symbolic link where XO writes a folder: XO's handler follows it and writes its backups behind it, the daemon never
+// does (what it would lock there is not what its path says), so they are not locked. Said at every look, as long as it
+// is a link; once a real folder is back, the watcher and the next scan take it as any other.
+function linkedFolderReport(folder: LeafFolder, report: FolderReport): FolderReport {
+  if (lstatSync(folder.path, { throwIfNoEntry: false })?.isSymbolicLink() === true)
+    report.refusals.push({ path: folder.path, reason: LINKED_FOLDER, security: true });
+  return report;
+}
+
+const LINKED_FOLDER =
+  'a symbolic link where XO writes a folder: XO follows it and writes its backups behind it, where nothing is locked ' +
+  '(the daemon never follows a link on a remote); put the real folder back in its place, then find out who can ' +
+  'write to the remote';
 
 function isLinkOnPath(error: unknown): boolean {
   return error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH';

@@ -1,7 +1,7 @@
 import { fstatSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../errors.js';
-import { isPlainlyBelow, linkOnPath, NotAFolder, type HeldRemote, type HeldTree } from './held.js';
+import { isPlainlyBelow, linkOnPath, NotAFolder, type HeldEntry, type HeldRemote, type HeldTree } from './held.js';
 import type { RemoteRoot } from './root.js';
 import { identityOf, type Identity } from './identity.js';
 import type { ListedEntry, VdiFolder } from './model.js';
@@ -25,11 +25,12 @@ function onTheWay<T>(held: HeldRemote, relative: string, read: () => T | undefin
 
 // A folder's entries; [] when it is missing, a file or a link.
 export function listFolder(held: HeldRemote, relative: string): ListedEntry[] {
-  return (
-    onTheWay(held, relative, () =>
-      held.list(relative).map(({ name, isDirectory, isFile }) => ({ name, isDirectory, isFile })),
-    ) ?? []
-  );
+  return listHeld(held, relative).map(({ name, isDirectory, isFile }) => ({ name, isDirectory, isFile }));
+}
+
+// The same, saying which entries are symbolic links.
+export function listHeld(held: HeldRemote, relative: string): HeldEntry[] {
+  return onTheWay(held, relative, () => held.list(relative)) ?? [];
 }
 
 // vdis/<jobId>/<vdiUuid>/: two levels of folders, then each VDI folder's listing; symlinked folders are not entered.
