@@ -17,6 +17,7 @@ import { RemoteSet } from './remotes.js';
 import { ReclaimService } from './reclaim.js';
 import { RescanService } from './rescan.js';
 import type { Service } from './service.js';
+import { StatusFiles } from './status-files.js';
 import { StatusWriter } from './status-writer.js';
 import { WatchService } from './watchers.js';
 
@@ -62,7 +63,8 @@ export class Daemon {
     const base = { config, clock, attributes, log, pauses: new RemotePauses(), turns: new TakeTurns() };
 
     const lock = new InstanceLockService({ indexPath: config.indexPath, log });
-    const remotes = new RemoteSet(base);
+    const statusFiles = new StatusFiles(base);
+    const remotes = new RemoteSet({ ...base, statusFiles });
     const proven = new ProvenService({ ...base, remotes });
     const protection = new ProtectionService({ ...base, remotes, proven, log: log.child({ module: 'protect' }) });
     const holds = new HoldService({ ...base, remotes, protection, log: log.child({ module: 'hold' }) });
@@ -80,9 +82,9 @@ export class Daemon {
     const lift = new LiftLoop({ ...base, remotes });
     const reclaim = new ReclaimService({ ...base, remotes });
     const startedAt = (): string => this.#startedAt;
-    const status = new StatusWriter({ ...base, remotes, protection, watchers, lift, holds, startedAt });
+    const status = new StatusWriter({ ...base, remotes, statusFiles, protection, watchers, lift, holds, startedAt });
     const afterCheck = (): Promise<void> => status.write();
-    const health = new HealthService({ ...base, remotes, watchers, rescan, everyMs, afterCheck });
+    const health = new HealthService({ ...base, remotes, statusFiles, watchers, rescan, everyMs, afterCheck });
 
     this.#clock = clock;
     this.#config = config;

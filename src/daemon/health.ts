@@ -9,6 +9,7 @@ import { Periodic } from './periodic.js';
 import type { RemoteSet } from './remotes.js';
 import type { RescanService } from './rescan.js';
 import type { Service } from './service.js';
+import type { StatusFiles } from './status-files.js';
 import type { WatchService } from './watchers.js';
 
 export interface HealthDeps {
@@ -16,6 +17,7 @@ export interface HealthDeps {
   watchers: WatchService;
   rescan: RescanService;
   pauses: RemotePauses;
+  statusFiles: StatusFiles;
   attributes: AttributesAdapter;
   clock: Clock;
   log: Logger;
@@ -67,10 +69,13 @@ export class HealthService implements Service {
   }
 
   async #check(remote: RemoteContext): Promise<void> {
-    const { pauses, attributes, clock } = this.#deps;
+    const { pauses, statusFiles, attributes, clock } = this.#deps;
     const log = this.#deps.log.child({ remote: remote.id });
     if (pauses.awaitsActivation(remote)) return this.#checkWaiting(remote);
-    const problem = await remoteHealthProblem(remote, attributes);
+    // First: a status file the daemon failed to write is not taken for an unmounted remote.
+    await statusFiles.retry(remote);
+    const markerFailed = statusFiles.markerPending(remote);
+    const problem = await remoteHealthProblem(remote, attributes, { markerFailed });
     if (problem !== undefined && !pauses.isPaused(remote)) {
       pauses.pause(remote, { problem, since: new Date(clock.now()).toISOString(), waitingForXo: false });
       log.error(

@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { selfTestRemote } from '../attributes/selftest.js';
@@ -11,16 +10,16 @@ import type { CapLevel } from '../caps.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { isInside, realpathOfNearest } from '../paths.js';
-import { IMMUTABILITY_FILE, immutabilityStatus, writeImmutabilityFile } from '../remote/immutability-file.js';
+import { IMMUTABILITY_FILE } from '../remote/immutability-file.js';
 import { isKeyRefusal, readingOf } from '../remote/encryption.js';
 import { isUntouchedByXo } from '../remote/root.js';
-import { lockSetupFiles, XO_SETUP_FILES } from '../remote/setup-files.js';
-import { VERSION } from '../version.js';
 import type { RemotePauses } from './pauses.js';
 import type { Service } from './service.js';
+import type { StatusFiles } from './status-files.js';
 
 // Opens every configured remote at start: each check that can fail runs before anything watches or locks, and a
-// remote that fails one stops the daemon; but a key file refused stops only its remote, unless it stops them all.
+// remote that fails one stops the daemon; but a key file refused stops only its remote, unless it stops them all, and
+// immutability.json (at a root XO's user writes) is never a reason to stop (daemon/status-files.ts).
 export class RemoteSet implements Service {
   readonly name = 'remotes';
   readonly #config: Config;
@@ -32,6 +31,7 @@ export class RemoteSet implements Service {
   readonly #devices = new Map<RemoteContext, number>();
 
   readonly #pauses: RemotePauses;
+  readonly #statusFiles: StatusFiles;
   readonly #activations = new Map<RemoteContext, Promise<boolean>>();
   // Remotes this daemon watches for the first time: what was there already is dated by its name (protect/arrival.ts).
   readonly #firstStarts = new Set<RemoteContext>();
@@ -42,9 +42,11 @@ export class RemoteSet implements Service {
     clock: Clock;
     log: Logger;
     pauses: RemotePauses;
+    statusFiles: StatusFiles;
   }) {
     this.#config = deps.config;
     this.#pauses = deps.pauses;
+    this.#statusFiles = deps.statusFiles;
     this.#attributes = deps.attributes;
     this.#clock = deps.clock;
     this.#log = deps.log;
@@ -91,7 +93,7 @@ export class RemoteSet implements Service {
     );
     if (refusal !== undefined) refused.push(this.#refuseKey(context, refusal, log));
     else if (await isUntouchedByXo(context.root)) this.#waitForXo(context, log);
-    else await this.#writeImmutabilityFile(context);
+    else await this.#statusFiles.write(context);
     // Before catch-up and lift, so that units the index lost track of are lifted when their datetime says so.
     if (remote.rebuildIndexOnStart) await this.#rebuildIndex(context, log);
     // Capped only now: a rebuild is never capped (it is how units locked without an entry get theirs back), so a
@@ -142,13 +144,15 @@ export class RemoteSet implements Service {
       return false;
     }
     const keyFixed = this.#pauses.why(remote)?.keyRefused === true;
-    await this.#writeImmutabilityFile(remote);
+    // Protected even when immutability.json could not be written: that is logged, and tried again.
+    await this.#statusFiles.write(remote);
     this.#pauses.resume(remote);
+    const written = this.#statusFiles.markerPending(remote) ? '' : ` ${IMMUTABILITY_FILE} written,`;
     log.info(
       { encrypted: remote.encrypted },
       keyFixed
-        ? `the key file of remote ${remote.id} is accepted now: ${IMMUTABILITY_FILE} written, protecting it from now on`
-        : `XO has written to remote ${remote.id}: ${IMMUTABILITY_FILE} written, protecting it from now on`,
+        ? `the key file of remote ${remote.id} is accepted now:${written} protecting it from now on`
+        : `XO has written to remote ${remote.id}:${written} protecting it from now on`,
     );
     return true;
   }
@@ -189,10 +193,10 @@ export class RemoteSet implements Service {
   }
 
   // A remote protected before always has its immutability.json: without it, this is the empty folder of an unmounted
-  // remote, and nothing must be written there.
+  // remote, and nothing must be written there. Anything at the name counts (a link planted there is moved aside later).
   async #assertMounted(remote: RemoteContext): Promise<void> {
     const days = await remote.index.listDays();
-    if (days.length === 0 || existsSync(path.join(remote.root, IMMUTABILITY_FILE))) return;
+    if (days.length === 0 || (await hasEntry(path.join(remote.root, IMMUTABILITY_FILE)))) return;
     throw new AppError(
       'REMOTE_NOT_FOUND',
       `Remote "${remote.id}": ${remote.root} has no ${IMMUTABILITY_FILE}, ` +
@@ -202,38 +206,6 @@ export class RemoteSet implements Service {
         hint: `mount the remote; if it really is a new, empty remote, move ${remote.index.folder} away first`,
       },
     );
-  }
-
-  async #writeImmutabilityFile(remote: RemoteContext): Promise<void> {
-    const status = immutabilityStatus(remote.durationMs, this.#clock.now(), VERSION);
-    try {
-      await writeImmutabilityFile(remote, status, this.#attributes);
-    } catch (error) {
-      throw new AppError(
-        'STATUS_FILE_FAILED',
-        `Remote "${remote.id}": cannot write and lock ${path.join(remote.root, IMMUTABILITY_FILE)}: ` +
-          (error as Error).message,
-        {
-          value: remote.root,
-          hint: 'check that the remote is mounted read-write and that nothing but this daemon manages immutability.json',
-          cause: error,
-        },
-      );
-    }
-    try {
-      await lockSetupFiles(remote, this.#attributes);
-    } catch (error) {
-      throw new AppError(
-        'STATUS_FILE_FAILED',
-        `Remote "${remote.id}": cannot lock XO's set-up files (${XO_SETUP_FILES.join(', ')}): ` +
-          (error as Error).message,
-        {
-          value: remote.root,
-          hint: 'check that the remote is mounted read-write and that these are regular files XO wrote',
-          cause: error,
-        },
-      );
-    }
   }
 
   async #rebuildIndex(remote: RemoteContext, log: Logger): Promise<void> {
@@ -259,6 +231,14 @@ export class RemoteSet implements Service {
           'not indexed, lift it by hand when it is no longer needed',
       );
   }
+}
+
+// As existsSync, but a link counts whatever it points to.
+function hasEntry(file: string): Promise<boolean> {
+  return lstat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 // Once per crossing: 80% of maxIndexEntries, the cap, and back below each.

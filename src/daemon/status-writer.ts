@@ -24,6 +24,7 @@ import type { LiftLoop } from './lift-loop.js';
 import type { ProtectionService } from './protection.js';
 import type { RemoteSet } from './remotes.js';
 import type { Service } from './service.js';
+import type { StatusFiles } from './status-files.js';
 import type { WatchService } from './watchers.js';
 
 export interface StatusDeps {
@@ -32,6 +33,7 @@ export interface StatusDeps {
   log: Logger;
   attributes: AttributesAdapter;
   remotes: RemoteSet;
+  statusFiles: StatusFiles;
   pauses: RemotePauses;
   protection: ProtectionService;
   watchers: WatchService;
@@ -102,7 +104,7 @@ export class StatusWriter implements Service {
   }
 
   #daemonStatus(frozen: { reason: string } | undefined): DaemonStatus {
-    const { clock, remotes, pauses, protection, lift, watchers } = this.#deps;
+    const { clock, remotes, pauses, protection, lift, watchers, statusFiles } = this.#deps;
     const scheduler = protection.scheduler;
     const counters = scheduler?.record.counters;
     return {
@@ -136,8 +138,9 @@ export class StatusWriter implements Service {
       lastLock: scheduler?.record.lastLock,
       errors:
         pauses.outages +
+        statusFiles.failures +
         (counters === undefined ? 0 : counters.lockFailures + counters.indexFailures + counters.reconcileErrors),
-      securityWarnings: (counters?.refusals ?? 0) + this.#deps.holds.events,
+      securityWarnings: (counters?.refusals ?? 0) + this.#deps.holds.events + statusFiles.securityWarnings,
       watchedFolders: watchers.watchedFolders(),
       foldersBackingOff: scheduler?.backingOff() ?? 0,
     };
@@ -153,7 +156,7 @@ export class StatusWriter implements Service {
       liftingFrozen,
       lockFailuresTotal: counters?.lockFailures ?? 0,
       indexFailuresTotal: counters?.indexFailures ?? 0,
-      securityWarningsTotal: (counters?.refusals ?? 0) + holds.events,
+      securityWarningsTotal: (counters?.refusals ?? 0) + holds.events + this.#deps.statusFiles.securityWarnings,
       pendingRechecks: scheduler?.pendingRechecks() ?? 0,
       foldersBackingOff: scheduler?.backingOff() ?? 0,
       coverageGaps: scheduler?.coverage.gaps() ?? 0,

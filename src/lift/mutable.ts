@@ -34,11 +34,14 @@ export async function makeRemoteMutable(
     (work) => work(),
     () => false,
   );
-  await writeImmutabilityFile(
+  const { planted } = await writeImmutabilityFile(
     remote,
     { ...immutabilityStatus(remote.durationMs, now, VERSION), immutable: false },
     attributes,
     { lock: false },
   );
+  // Named as lift names anything it would not act on; moved aside as the daemon does (remote/immutability-file.ts).
+  if (planted !== undefined)
+    report.suspicious.push({ path: planted.path, reason: `it was ${planted.found}: moved to ${planted.movedTo}` });
   return report;
 }

@@ -56,8 +56,8 @@ export interface DaemonStatus {
   }[];
   lifting: { frozen: boolean; reason?: string };
   lastLock?: { at: string; units: number; failed: number };
-  // Since the daemon started: failures (lock, index, reconcile, a remote becoming unavailable) and security warnings
-  // (refused units).
+  // Since the daemon started: failures (lock, index, reconcile, a remote becoming unavailable, a status file not
+  // written) and security warnings (refused units, holds, planted status files).
   errors: number;
   securityWarnings: number;
   watchedFolders: number;

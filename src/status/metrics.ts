@@ -91,7 +91,8 @@ export const METRICS: readonly MetricDefinition[] = [
   ),
   counter(
     'security_warnings_total',
-    'Units refused (symlinks, hard links, outside the remote) since the daemon started.',
+    'Security warnings since the daemon started: units refused (symlinks, hard links, outside the remote), ' +
+      'repair-lift holds, entries planted at immutability.json.',
     daemonWide((i) => i.securityWarningsTotal),
   ),
   gauge(

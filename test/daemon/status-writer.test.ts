@@ -27,6 +27,7 @@ describe('the status writer beside a scheduler that stays busy', () => {
       watchers: { watchedFolders: () => 0 },
       lift: {},
       holds: { events: 0 },
+      statusFiles: { failures: 0, securityWarnings: 0 },
       startedAt: () => new Date().toISOString(),
     } as unknown as StatusDeps;
     const writer = new StatusWriter(deps);
