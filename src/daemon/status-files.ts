@@ -65,7 +65,7 @@ export class StatusFiles {
     const before = this.#pending.get(remote) ?? {};
     const after: Pending = { ...before };
     for (const part of parts) {
-      const problem = part === 'marker' ? await this.#writeMarker(remote, log) : await this.#lockSetup(remote);
+      const problem = part === 'marker' ? await this.#writeMarker(remote, log) : await this.#lockSetup(remote, log);
       if (problem === undefined) {
         delete after[part];
         if (before[part] !== undefined) log.info(`remote ${remote.id}: ${what(part)} now`);
@@ -106,9 +106,15 @@ export class StatusFiles {
     }
   }
 
-  async #lockSetup(remote: RemoteContext): Promise<AppError | undefined> {
+  async #lockSetup(remote: RemoteContext, log: Logger): Promise<AppError | undefined> {
     try {
-      await lockSetupFiles(remote, this.#attributes);
+      for (const { path: file, message } of await lockSetupFiles(remote, this.#attributes)) {
+        this.securityWarnings++;
+        log.warn(
+          { path: file, security: true },
+          `${file} locked, but it is not as XO writes it: ${message}; find out who can write to the remote`,
+        );
+      }
       return undefined;
     } catch (error) {
       return new AppError(
@@ -118,9 +124,8 @@ export class StatusFiles {
         {
           value: remote.root,
           hint:
-            `check that ${remote.root} is mounted read-write; each must be a regular file with one name (XO never ` +
-            `links them): find the other with \`find ${remote.root} -samefile FILE\`, remove it, and find out who ` +
-            'can write to the remote',
+            `check that ${remote.root} is mounted read-write and on a filesystem that keeps the immutable flag ` +
+            '(`xo-immutable-backups check`); if the message names something planted, find out who can write to the remote',
           cause: error,
         },
       );
