@@ -180,13 +180,13 @@ sub stat_at {
   my $flags = $path eq '' ? $AT_EMPTY_PATH | $AT_SYMLINK_NOFOLLOW : $AT_SYMLINK_NOFOLLOW;
   return undef if syscall($machine->{statx}, fd_of($handle) + 0, $path, $flags, $STATX_WANTED, $buffer) == -1;
   my (
-    undef, undef, $attributes, $nlink, undef, undef, $mode, $ino, $size, undef, $attributes_mask,
+    undef, undef, $attributes, $nlink, $uid, undef, $mode, $ino, $size, undef, $attributes_mask,
     undef, undef, $btime, $btime_ns, $ctime, $ctime_ns, $mtime, $mtime_ns, undef, undef, $major, $minor,
   ) = unpack('L L Q L L L S x2 Q Q Q Q q L x4 q L x4 q L x4 q L x4 L L L L', $buffer);
   # dev as glibc's makedev() gives it, which is what Node's stat reports: identities recorded either way compare equal.
   my $dev = (($major & 0xfffff000) << 32) | (($major & 0xfff) << 8) | (($minor & 0xffffff00) << 12) | ($minor & 0xff);
   return {
-    mode => $mode, nlink => $nlink, ino => $ino, dev => $dev,
+    mode => $mode, nlink => $nlink, ino => $ino, dev => $dev, uid => $uid,
     # undef when the filesystem does not say (the flag is then read by ioctl).
     immutable => ($attributes_mask & $STATX_ATTR_IMMUTABLE) ? (($attributes & $STATX_ATTR_IMMUTABLE) ? 1 : 0) : undef,
     # What identity_of answers with: only the unit's own statx is answered, not each entry of a directory's.
@@ -305,15 +305,32 @@ sub refusal {
 }
 
 # When locking, what XO never writes (a second name of a file, or, in a directory unit, anything outside its layout)
-# does not leave XO's data unlocked: the unit is locked whole all the same and the answer says what was found. Only
-# names XO's credentials could plant, so only files they can already write, are locked with it; lift refuses to clear
-# them while it is there, so nothing is unlocked with it.
+# does not leave XO's data unlocked: the unit is locked whole all the same and the answer says what was found; lift
+# refuses to clear it while that is there, so nothing is unlocked with it. A file with a second name is locked only
+# when owned by whoever owns the unit's folder (XO's user, who can change it anyway): over NFS the server does not
+# apply fs.protected_hardlinks to a client's link (nfsd calls vfs_link directly), so another owner's file, perhaps
+# from outside the remote, could have been linked in.
 my $LOCKED_ANYWAY = 'locked all the same (when in doubt, protect); lift never unlocks it while that is there';
-my %foreign;
+my (%foreign, $unit_uid);
 
+sub other_owner {
+  my ($st) = @_;
+  return S_ISREG($st->{mode}) && $st->{nlink} > 1 && defined $unit_uid && $st->{uid} != $unit_uid;
+}
+
+# A file unit with a second name, when locking: (warning) to lock it all the same, or (undef, refusal) when it has
+# another owner than its folder.
 sub extra_links {
-  my ($st, $name) = @_;
-  return undef unless $op eq 'set' && S_ISREG($st->{mode}) && $st->{nlink} > 1;
+  my ($st, $name, $rel) = @_;
+  return () unless $op eq 'set' && S_ISREG($st->{mode}) && $st->{nlink} > 1;
+  my ($parent) = $rel =~ m{\A(.*)/[^/]+\z};
+  my $folder = open_unit($parent // '.');
+  my $folder_st = ref $folder eq 'HASH' ? undef : stat_at($folder, '');
+  $unit_uid = $folder_st ? $folder_st->{uid} : undef;
+  return (undef, failure('ELINKS', "$name has $st->{nlink} hard links and its folder cannot be read: not touched"))
+    unless defined $unit_uid;
+  return (undef, failure('ELINKS', "$name has $st->{nlink} hard links and belongs to uid $st->{uid}, not to the owner "
+      . "of its folder (one may be outside the remote): not touched")) if other_owner($st);
   return failure('ELINKS', "$name has $st->{nlink} hard links (one may be outside the remote): $LOCKED_ANYWAY");
 }
 
@@ -411,6 +428,8 @@ sub entries_of {
       my $refused = refusal($st, $child);
       $refused //= failure('EFOREIGN', "$child is on another filesystem: not entered")
         if $layout eq 'A' && $st->{dev} != $unit_dev;
+      $refused //= failure('EFOREIGN', "$child has $st->{nlink} hard links and belongs to uid $st->{uid}, not to the "
+          . "owner of the unit (one may be outside the remote): not locked") if $layout eq 'A' && other_owner($st);
       if ($refused && $refused->{code} ne 'ELINKS') { push @skipped, $refused; next }
     } else {
       return foreign_entry("$what (a symbolic link)") if S_ISLNK($st->{mode});
@@ -710,24 +729,24 @@ sub answer {
   }
   my %problems = (count => 0);
   %foreign = (count => 0);
+  $unit_uid = $st->{uid};
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
     $kind = $EITHER{$kind} // $kind;
     %listed = ();
-    my $failed = $kind eq 'R' ? undef
-      : check_tree($handle, $name, $kind, 0, $st->{dev}, $op eq 'set' && !is_immutable($handle, $st, $name),
-        $op eq 'clear' && is_immutable($handle, $st, $name));
-    if ($failed && $op eq 'set' && $failed->{code} eq 'EFOREIGN') {
-      note(\%foreign, $failed);
-      change_tree($handle, $name, 'A', 0, $st->{dev}, \%problems, $rel);
-    }
-    elsif ($failed) { note(\%problems, $failed) }
+    # A set is not checked first: it locks each folder before listing it, so nothing can be swapped in or out of what it
+    # lists, and what it finds outside the layout is locked with the rest (change_tree). A check first could be made to
+    # fail again and again (entries removed and made while it lists), and left the unit unlocked.
+    my $failed = $kind eq 'R' || $op eq 'set' ? undef
+      : check_tree($handle, $name, $kind, 0, $st->{dev}, 0, is_immutable($handle, $st, $name));
+    if ($failed) { note(\%problems, $failed) }
     else { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems, $rel) }
   } else {
-    my $links = extra_links($st, $name);
+    my ($links, $refused) = extra_links($st, $name, $rel);
     note(\%foreign, $links) if $links;
+    note(\%problems, $refused) if $refused;
     my $locked_here = 0;
-    my $failed = change($handle, $name, $op eq 'set', \$locked_here);
-    $failed //= still_there($handle, $rel, $name, $locked_here) if $op eq 'set';
+    my $failed = $refused ? undef : change($handle, $name, $op eq 'set', \$locked_here);
+    $failed //= still_there($handle, $rel, $name, $locked_here) if $op eq 'set' && !$refused;
     note(\%problems, $failed) if $failed;
   }
   if ($problems{count} == 0) {

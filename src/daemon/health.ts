@@ -72,9 +72,11 @@ export class HealthService implements Service {
     const { pauses, statusFiles, attributes, clock } = this.#deps;
     const log = this.#deps.log.child({ remote: remote.id });
     if (pauses.awaitsActivation(remote)) return this.#checkWaiting(remote);
-    // First: a status file the daemon failed to write is not taken for an unmounted remote.
-    await statusFiles.retry(remote);
-    const markerFailed = statusFiles.markerPending(remote);
+    // First: a status file the daemon failed to write is not taken for an unmounted remote, but only on the filesystem
+    // the remote was on (an unmounted remote's folder, or another disk mounted there, must not get it, nor pass as one).
+    const sameDevice = (await stat(remote.root).catch(() => undefined))?.dev === this.#devices.get(remote);
+    if (sameDevice) await statusFiles.retry(remote);
+    const markerFailed = sameDevice && statusFiles.markerPending(remote);
     const problem = await remoteHealthProblem(remote, attributes, { markerFailed });
     if (problem !== undefined && !pauses.isPaused(remote)) {
       pauses.pause(remote, { problem, since: new Date(clock.now()).toISOString(), waitingForXo: false });

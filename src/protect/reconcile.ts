@@ -7,6 +7,7 @@ import { findVmBackups, governingClaims, isInWindow, type Claim, type VmBackup }
 import { AppError } from '../errors.js';
 import { linkOnPath, NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
 import { isRealFolder } from '../remote/confine.js';
+import { classifyFolder } from '../remote/patterns.js';
 import type { Examined } from '../remote/read.js';
 import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { examineAt, reconcileDateFolder } from './date-folder.js';
@@ -21,7 +22,10 @@ export type { FolderReport, ProvableBackup, ReconcileOptions } from './folder-re
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
-  if (folder.linked === true) return linkedFolderReport(folder, report);
+  if (folder.linked === true && isLinked(folder.path)) return linkedFolderReport(folder, report);
+  // A link made a real folder again since the scan: looked at as any leaf, if it is one (a structural folder is not).
+  if (folder.linked === true && classifyFolder(path.relative(folder.remote.root, folder.path))?.role !== 'leaf')
+    return report;
   try {
     // A VM folder's snapshot walks to it through held folders and says where it met a link (below).
     if (folder.kind === 'vm') return await reconcileVmFolder(folder, options);
@@ -51,9 +55,17 @@ async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boo
 // does (what it would lock there is not what its path says), so they are not locked. Said at every look, as long as it
 // is a link; once a real folder is back, the watcher and the next scan take it as any other.
 function linkedFolderReport(folder: LeafFolder, report: FolderReport): FolderReport {
-  if (lstatSync(folder.path, { throwIfNoEntry: false })?.isSymbolicLink() === true)
-    report.refusals.push({ path: folder.path, reason: LINKED_FOLDER, security: true });
+  report.refusals.push({ path: folder.path, reason: LINKED_FOLDER, security: true });
   return report;
+}
+
+function isLinked(file: string): boolean {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+  } catch {
+    // A folder above it made a file (ENOTDIR): no link there any more.
+    return false;
+  }
 }
 
 const LINKED_FOLDER =

@@ -84,6 +84,8 @@ export class ProtectionRecord {
 
   #lockedUnit({ outcome, request, indexed, movedFrom }: LockResult): void {
     if (outcome.status === 'ok' && !indexed) this.counters.indexFailures++;
+    // Locked all the same with what XO never writes in it, or a second name: a security warning (locker.ts says it).
+    if (outcome.status === 'ok' && outcome.warning !== undefined) this.counters.refusals++;
     if (movedFrom !== undefined) {
       this.counters.refusals++;
       this.#log.warn(

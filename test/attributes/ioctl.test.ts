@@ -1,11 +1,11 @@
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { link, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PathOutcome } from '../../src/attributes/adapter.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { AppError } from '../../src/errors.js';
-import { isImmutable, tempFolder } from '../support/remote.js';
+import { isImmutable, stopBeforeCleanup, tempFolder } from '../support/remote.js';
 
 const attributes = new IoctlAdapter();
 const HELPER = path.resolve('libexec/xo-immutable-flags.pl');
@@ -150,6 +150,70 @@ describe('the flag helper', () => {
     );
     expect(cleared).toMatchObject({ status: 'failed', code: 'EFOREIGN' });
     expect(isImmutable(path.join(broken, 'blocks', '0', '0'))).toBe(true);
+  });
+
+  it('locks no file of another owner through a second name: over NFS it may come from outside the remote', async () => {
+    const { root, victim } = await remoteAndOutside();
+    // XO's user may be squashed and unprivileged; nfsd does not apply fs.protected_hardlinks to a client's link.
+    execFileSync('chown', ['4242', victim]);
+    const data = path.join(root, 'data');
+    const unit = path.join(data, 'planted.vhd');
+    await mkdir(path.join(unit, 'blocks', '0'), { recursive: true });
+    await writeFile(path.join(unit, 'blocks', '0', '0'), 'block');
+    await link(victim, path.join(unit, 'blocks', '0', '1'));
+    await link(victim, path.join(root, 'named.vhd'));
+
+    const outcomes = await attributes.setImmutable(
+      { root, realRoot: root },
+      [
+        { path: unit, recursive: true, layout: 'vhd-directory' },
+        { path: path.join(root, 'named.vhd'), recursive: false },
+      ],
+      true,
+    );
+
+    const [directory, named] = outcomes;
+    expect(directory?.status === 'ok' && directory.warning?.code).toBe('EFOREIGN');
+    expect(isImmutable(path.join(unit, 'blocks', '0', '0'))).toBe(true);
+    expect(named).toMatchObject({ status: 'failed', code: 'ELINKS' });
+    expect(isImmutable(victim)).toBe(false);
+  });
+
+  it('locks a VHD directory whose entries are removed and made again while it locks', async () => {
+    const root = await tempFolder();
+    const unit = path.join(root, 'data', 'busy.vhd');
+    const blocks = path.join(unit, 'blocks');
+    await mkdir(blocks, { recursive: true });
+    for (const part of ['header', 'footer', 'bat']) await writeFile(path.join(unit, part), part);
+    await Promise.all(Array.from({ length: 5000 }, (_, n) => mkdir(path.join(blocks, String(n)))));
+    // Layout-valid folders, removed and made again as fast as can be: a look before the lock kept failing (ENOENT).
+    const churn = spawn(
+      'perl',
+      ['-e', 'while (1) { my $n = int(rand(5000)); rmdir("$ARGV[0]/$n"); mkdir("$ARGV[0]/$n") }', blocks],
+      {
+        stdio: 'ignore',
+      },
+    );
+    stopBeforeCleanup(async () => {
+      churn.kill('SIGKILL');
+    });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const [outcome] = await attributes.setImmutable(
+        { root, realRoot: root },
+        [{ path: unit, recursive: true, layout: 'vhd-directory' }],
+        true,
+      );
+      outcomes.push(outcome?.status === 'failed' ? outcome.code : (outcome?.status ?? 'none'));
+      expect(isImmutable(blocks)).toBe(outcome?.status === 'ok');
+      await attributes.setImmutable(
+        { root, realRoot: root },
+        [{ path: unit, recursive: true, layout: 'vhd-directory' }],
+        false,
+      );
+    }
+    churn.kill('SIGKILL');
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
   });
 
   it('locks and reads names with newlines, tabs, backslashes and a leading dash', async () => {

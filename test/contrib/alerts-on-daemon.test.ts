@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { link, readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -73,11 +73,10 @@ describe.skipIf(!promtool)('the alert rules on metrics files a real daemon wrote
   it('raise a coverage gap and an unprotected restore point for a disk the daemon refused', async () => {
     const text = await daemonMetrics(async (root, base) => {
       const backup = await writeVmBackup(root, { datetime: xoDatetime(Date.now() - 3600_000) });
-      // A second hard link to a disk: it could be changed through the link, so the daemon refuses to lock it.
-      await link(
-        backup.units.find((u) => u.endsWith('.vhd'))!,
-        path.join(base, 'second-link'),
-      );
+      // A disk that is a symbolic link: never followed, so the daemon refuses to lock it.
+      const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
+      await rm(disk);
+      await symlink(path.join(base, 'elsewhere'), disk);
     });
     expect(text).toContain('xo_immutable_backups_coverage_gaps 1');
     expect(await firingOn(text)).toEqual([

@@ -61,16 +61,18 @@ async function startSwapping(swaps: readonly Swap[]): Promise<() => Promise<Swap
 
 // Puts back every folder the swapper left out, as an admin would, and returns the swaps whose way back stays shut: a
 // `blocks` folder out of its VHD directory at the instant the daemon locked that directory (XO's layout allows a VHD
-// directory without `blocks`: vhd-lib creates it with the first block written). A link left standing in is always
-// taken out: a directory unit holding a link is refused, and unlocked again if it was locked for the check.
+// directory without `blocks`: vhd-lib creates it with the first block written), or the link standing in for it then
+// (a directory unit holding what XO never writes is locked all the same; the link in it is never followed).
 async function putBack(swaps: readonly Swap[]): Promise<Swap[]> {
   const shut: Swap[] = [];
   for (const swap of swaps)
     await waitFor(
       () => {
         const here = lstatOrUndefined(swap.folder);
-        if (here?.isSymbolicLink() === true) tryRename(swap.folder, swap.link);
-        else if (here !== undefined) return true;
+        if (here?.isSymbolicLink() === true) {
+          if (tryRename(swap.folder, swap.link)) return false;
+          return isImmutable(path.dirname(swap.folder)) && shut.push(swap) > 0;
+        } else if (here !== undefined) return true;
         else if (tryRename(swap.real, swap.folder)) return true;
         else if (isImmutable(path.dirname(swap.folder))) return shut.push(swap) > 0;
         return false;
