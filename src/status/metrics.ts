@@ -91,14 +91,14 @@ export const METRICS: readonly MetricDefinition[] = [
   ),
   counter(
     'security_warnings_total',
-    'Security warnings since the daemon started: units refused (symlinks, hard links, outside the remote), ' +
-      'repair-lift holds, entries planted at immutability.json.',
+    'Security warnings since the daemon started: units refused (symlinks, outside the remote), units locked with ' +
+      'what XO never writes or a second hard link, repair-lift holds, entries planted at immutability.json.',
     daemonWide((i) => i.securityWarningsTotal),
   ),
   gauge(
     'coverage_gaps',
     'Units of completed backups in their window that are not locked: ' +
-      'refused (symlinks, hard links) or failed and waiting for a retry.',
+      'refused (symlinks, folders where XO writes made links) or failed and waiting for a retry.',
     daemonWide((i) => i.coverageGaps),
   ),
   gauge(
