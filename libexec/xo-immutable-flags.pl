@@ -19,11 +19,13 @@
 #   J  a VM backup's json, xo-vm-backups/<vm>/<dt>.json, cleared as F only when no flat <dt>.vhd in a VDI folder of
 #      its VM folder (vdis/<job>/<vdi>/, dot names and links skipped) is immutable: EHELD otherwise, naming it, or
 #      when the folders cannot be looked through  (clear: lift, at the end of its pass)
-# A directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its layout
-# (another folder or name, a link, a special file, a file with two links, another filesystem, or, when locking, an
-# entry already immutable in a folder that is not) refuses a clear (EFOREIGN, naming the entry), and nothing is
-# touched. A set locks such a unit all the same, everything in it but links, special files and other filesystems, and
-# answers ok with EFOREIGN and what was found; a file with a second name likewise (ELINKS).
+# A clear of a directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its
+# layout (another folder or name, a link, a special file, a file with two links, another filesystem) refuses it
+# (EFOREIGN, naming the entry), and nothing is touched. A set locks each folder before listing it; what it finds
+# outside the layout (the same, or an entry already immutable in a folder that was not) does not stop it: the unit is
+# locked all the same, everything in it but links, special files, other filesystems and files of another owner with a
+# second name, and the answer is ok with EFOREIGN and what was found. A file unit with a second name is locked and
+# said likewise (ELINKS), unless someone else than its folder's owner owns it (refused).
 # A file record that opens a directory, or a directory record that opens a file, is refused (EKIND). An identity,
 # "<inode>" or "<inode>:<birth ns>": act only if the path is still that file (ECHANGED otherwise); a birth time of 0,
 # given or found, says nothing (a filesystem that does not keep one). Lift sends the identity its entry recorded at
@@ -519,7 +521,7 @@ sub change_tree {
   # Clearing a folder still immutable: what check_tree listed in it is what it holds.
   my $stable = $op eq 'clear' && !$mutable_before && $listed{$name};
   my ($entries, $skipped) = $stable ? ($stable, []) : entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
-  # Something foreign came in between the check and the lock: locked with the rest, and said.
+  # Something outside the layout (a set): locked with the rest, and said.
   if (ref $entries eq 'HASH' && $op eq 'set' && $entries->{code} eq 'EFOREIGN') {
     note(\%foreign, $entries);
     $layout = 'A';
