@@ -158,6 +158,9 @@ function checkCandidate(remote: RemoteContext, candidate: LiftCandidate, found: 
     };
   const swapped = swapReason(candidate.identity, examined.identity);
   if (swapped !== undefined) return { kind: 'suspicious', reason: swapped };
+  // Locked all the same with a second name: the flag helper never clears it (ELINKS), a dry run says so too.
+  if (examined.type === 'file' && examined.links > 1)
+    return { kind: 'suspicious', reason: `it has ${examined.links} hard links: never unlocked while they stay` };
   const held = checks.all ? undefined : heldReason(remote, candidate, [examined.identity], checks);
   if (held !== undefined) return { kind: 'suspicious', reason: held };
   return { kind: 'ok', recursive: candidate.recursive || examined.type === 'directory', orDirectory: false };
