@@ -1,15 +1,14 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
-import { parseHelperOutput } from '../../src/attributes/protocol.js';
+import { askHelper } from '../support/flag-helper.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
 
 // The flag helper's J records (a VM json cleared only while no flat `<dt>.vhd` of its backup is immutable) on a VM
 // folder written by someone holding XO's credentials: the look must answer, stay inside, and hold only for a disk.
 
-const HELPER = path.resolve('libexec/xo-immutable-flags.pl');
 const DT = '20261201T010000Z';
 const attributes = new IoctlAdapter();
 const walkBefore = process.env.XO_IMMUTABLE_FLAGS_WALK;
@@ -39,6 +38,18 @@ async function disk(vm: string, job: string, vdi: string, locked: boolean): Prom
   return file;
 }
 
+// 40 jsons of one VM folder, locked (20261201T010010Z to ...49Z).
+async function lockedJsons(vm: string): Promise<string[]> {
+  const jsons: string[] = [];
+  for (let i = 10; i < 50; i++) {
+    const json = path.join(vm, `20261201T0100${i}Z.json`);
+    await writeFile(json, '{}');
+    jsons.push(json);
+  }
+  execFileSync('chattr', ['+i', ...jsons]);
+  return jsons;
+}
+
 // One clear request of J records, to the helper run directly with at most `files` descriptors open.
 function clearJsons(
   root: string,
@@ -47,23 +58,12 @@ function clearJsons(
   walk: string,
   env: Record<string, string> = {},
 ) {
-  const input = `clear ${relatives.length}\0${root}\0${root}\0${relatives.map((r) => `J - ${r}\0`).join('')}`;
-  const out = spawnSync('/bin/sh', ['-c', `ulimit -n ${files} && exec perl "$0"`, HELPER], {
-    input,
-    encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      LC_ALL: 'C',
-      XO_IMMUTABLE_FLAGS_WARNINGS: '1',
-      XO_IMMUTABLE_FLAGS_WALK: walk,
-      ...env,
-    },
-  });
-  expect(out.stderr).toBe('');
-  expect(out.stdout).not.toMatch(/^warn\t/m);
-  const { answers, complete } = parseHelperOutput(out.stdout);
-  expect(complete).toBe(true);
-  return relatives.map((_, i) => answers.get(i));
+  return askHelper(
+    'clear',
+    root,
+    relatives.map((r) => `J - ${r}`),
+    { env: { XO_IMMUTABLE_FLAGS_WALK: walk, ...env }, openFiles: files },
+  );
 }
 
 // The environment that makes the helper count the calls of one perl builtin (`override`: "<name> = sub { $count++;
@@ -121,13 +121,7 @@ describe.each(MODES)("the flag helper's look for a json's flat VHDs (%s)", (_nam
   it("lists a VM folder's VDI folders once a request, not once a json", async () => {
     const { root, vm } = await vmWithJson();
     for (let i = 0; i < 30; i++) await mkdir(path.join(vm, 'vdis', `job${i}`));
-    const jsons: string[] = [];
-    for (let i = 10; i < 50; i++) {
-      const json = path.join(vm, `20261201T0100${i}Z.json`);
-      await writeFile(json, '{}');
-      jsons.push(json);
-    }
-    execFileSync('chattr', ['+i', ...jsons]);
+    const jsons = await lockedJsons(vm);
     const kept = path.join(vm, 'vdis', 'job7', 'vdi', '20261201T010049Z.vhd');
     await mkdir(path.dirname(kept), { recursive: true });
     await writeFile(kept, 'disk');
@@ -242,13 +236,7 @@ describe('the cost of the look for the jsons of a VM folder with many VDI folder
   it("opens a VM folder's VDI folders for its first two jsons only, then lists them once", async () => {
     const { root, vm } = await vmWithJson();
     for (let i = 0; i < 200; i++) await mkdir(path.join(vm, 'vdis', 'job', `vdi${i}`), { recursive: true });
-    const jsons: string[] = [];
-    for (let i = 10; i < 50; i++) {
-      const json = path.join(vm, `20261201T0100${i}Z.json`);
-      await writeFile(json, '{}');
-      jsons.push(json);
-    }
-    execFileSync('chattr', ['+i', ...jsons]);
+    const jsons = await lockedJsons(vm);
     // perl's syscall counted: the opens (openat2), closes, statx and ioctl calls.
     const { env, count } = await perlCounter('syscall = sub { $count++; my $n = shift; return CORE::syscall($n, @_) }');
 

@@ -1,32 +1,15 @@
-import { spawnSync } from 'node:child_process';
 import { mkdir, realpath, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseHelperOutput } from '../../src/attributes/protocol.js';
+import { askHelper } from '../support/flag-helper.js';
 import { isImmutable, tempFolder } from '../support/remote.js';
 
 // On a kernel without openat2 (before 5.6, or a seccomp filter that refuses it), the first path a helper opens finds
 // out, and falls back to the component walk. That first path must be walked too: opened as one path, a folder on its
 // way that is a link to outside the remote would be followed, and the file there locked (then unlocked by the check
 // that follows a lock, which found it was not the path's: ERACE).
-const HELPER = path.resolve('libexec/xo-immutable-flags.pl');
-
 function request(root: string, operation: string, records: readonly string[]) {
-  const input = `${operation} ${records.length}\0${root}\0${root}\0${records.map((r) => `${r}\0`).join('')}`;
-  const out = spawnSync('perl', [HELPER], {
-    input,
-    encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      LC_ALL: 'C',
-      XO_IMMUTABLE_FLAGS_WARNINGS: '1',
-      XO_IMMUTABLE_FLAGS_NO_OPENAT2: '1',
-    },
-  });
-  expect(out.stderr).toBe('');
-  const { answers, complete } = parseHelperOutput(out.stdout);
-  expect(complete).toBe(true);
-  return records.map((_, i) => answers.get(i));
+  return askHelper(operation, root, records, { env: { XO_IMMUTABLE_FLAGS_NO_OPENAT2: '1' } });
 }
 
 describe('the flag helper where openat2 is missing', () => {

@@ -2,31 +2,22 @@ import { link } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
-import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
-import { IndexStore } from '../../src/index/store.js';
 import { liftRemote } from '../../src/lift/apply.js';
-import { DAY, startDaemon } from '../support/daemon.js';
-import { LOCKED_AT } from '../support/locked-backup.js';
-import { isImmutable, tempRemote } from '../support/remote.js';
-import { remoteContextOf } from '../support/remote-context.js';
+import { DAY } from '../support/daemon.js';
+import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
+import { isImmutable } from '../support/remote.js';
 
 // A flat disk given a second name before it was locked is locked all the same (test/security/planted-before-json.test.ts
 // for VHD directories): past its window, lift leaves it locked for an admin, and a dry run says the same beforehand.
 describe('a disk locked all the same with a second hard link', () => {
   it('is left locked by lift past its window, and a dry run says so', async () => {
-    const remote = await tempRemote();
-    const backup = await writeVmBackup(remote.root, {
-      vm: 'vm1',
-      datetime: xoDatetime(LOCKED_AT),
-      disks: [{ type: 'flat' }],
+    let disk = '';
+    const { context, logs } = await lockedVmBackup(1, async (remote, backup) => {
+      disk = backup.units.find((u) => u.endsWith('.vhd'))!;
+      await link(disk, path.join(remote.root, '.pin'));
     });
-    const disk = backup.units.find((u) => u.endsWith('.vhd'))!;
-    await link(disk, path.join(remote.root, '.pin'));
-    const { daemon, logs } = await startDaemon(remote, { clock: { now: () => LOCKED_AT + 3_600_000 } });
-    await daemon.stop();
     expect(isImmutable(disk)).toBe(true);
     expect(logs.filter((l) => l.security === true).map((l) => l.path)).toEqual([disk]);
-    const context = remoteContextOf(remote.root, new IndexStore(remote.indexPath, 'r'));
     const options = { now: LOCKED_AT + 8 * DAY, all: false };
 
     const dry = await liftRemote(context, new IoctlAdapter(), { ...options, dryRun: true });
