@@ -1,4 +1,4 @@
-import { chmod, chown, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -222,9 +222,11 @@ describe.skipIf(h === undefined)('an encrypted remote read with its key file', (
     );
     expect(await readFile(metricsFile, 'utf8')).toContain('remote_healthy{remote="plain"} 1');
 
-    // The right key, readable by others: still refused, for its mode now.
-    await writeFile(file, KEY);
-    await chmod(file, 0o644);
+    // The right key, readable by others: still refused, for its mode now. Renamed in whole with its mode: written in
+    // place, the right key could be read (and accepted) before the chmod that makes it readable by others.
+    await writeFile(`${file}.new`, KEY, { mode: 0o644 });
+    await chmod(`${file}.new`, 0o644);
+    await rename(`${file}.new`, file);
     await waitFor(async () => (await status()).enc.problem.startsWith('KEY_FILE_REFUSED: '), 'the new problem');
     expect(immutableAmong(badFiles)).toEqual([]);
 
