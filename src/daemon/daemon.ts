@@ -79,6 +79,13 @@ export class Daemon {
       caps: new Map(config.remotes.map((r) => [r.id, r.maxWatchedFolders ?? defaults.maxWatchedFolders])),
     });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });
+    // xo-vm-backups or a schedule's folder put back in place of a link: what is under it listed and watched again
+    // (chokidar may not report the folder back).
+    protection.onPutBack((folder) => {
+      rescan
+        .rescanRemote(folder.remote, 'event')
+        .catch((err: unknown) => log.warn({ err }, 'could not list a remote again'));
+    });
     const lift = new LiftLoop({ ...base, remotes });
     const reclaim = new ReclaimService({ ...base, remotes });
     const startedAt = (): string => this.#startedAt;

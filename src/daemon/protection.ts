@@ -28,9 +28,15 @@ export class ProtectionService implements Service {
   readonly name = 'protection';
   readonly #deps: ProtectionDeps;
   #scheduler: ProtectionScheduler | undefined;
+  #onPutBack: (folder: LeafFolder) => void = () => undefined;
 
   constructor(deps: ProtectionDeps) {
     this.#deps = deps;
+  }
+
+  // Called after a structural folder was put back in place of a link (protect/linked-folder.ts).
+  onPutBack(listener: (folder: LeafFolder) => void): void {
+    this.#onPutBack = listener;
   }
 
   get scheduler(): ProtectionScheduler | undefined {
@@ -40,20 +46,22 @@ export class ProtectionService implements Service {
   async start(): Promise<void> {
     const { config, attributes, clock, log, proven, remotes, turns } = this.#deps;
     this.#scheduler = new ProtectionScheduler({
-      reconcile: async (folder, full) =>
-        !(await remotes.activateIfWritten(folder.remote))
-          ? { requests: [], refusals: [], provable: [] }
-          : reconcileFolder(folder, {
-              now: clock.now(),
-              // A json that does not parse on a plain remote is being written: only a long silence makes it complete.
-              jsonSettleMs: settleTimeFor(folder.remote.encrypted, config.jsonSettleMs),
-              proven: proven.get(folder.remote),
-              full,
-              protectChains: folder.remote.protectChains ?? config.protectChains,
-              // Only the flags of encrypted data directories that look orphaned (remote/by-name.ts).
-              flags: attributes,
-              maxClockJumpMs: config.maxClockJumpMs,
-            }),
+      reconcile: async (folder, full) => {
+        if (!(await remotes.activateIfWritten(folder.remote))) return { requests: [], refusals: [], provable: [] };
+        const report = await reconcileFolder(folder, {
+          now: clock.now(),
+          // A json that does not parse on a plain remote is being written: only a long silence makes it complete.
+          jsonSettleMs: settleTimeFor(folder.remote.encrypted, config.jsonSettleMs),
+          proven: proven.get(folder.remote),
+          full,
+          protectChains: folder.remote.protectChains ?? config.protectChains,
+          // Only the flags of encrypted data directories that look orphaned (remote/by-name.ts).
+          flags: attributes,
+          maxClockJumpMs: config.maxClockJumpMs,
+        });
+        if (report.relist === true) this.#onPutBack(folder);
+        return report;
+      },
       proven: (folder) => proven.get(folder.remote),
       lock: (requests) => turns.run(() => lockUnits(requests, attributes, clock, log)),
       // A full proof reads the flags of what it finds locked as indexed: one helper run per round and remote.

@@ -99,6 +99,8 @@ export class WatchService implements Service {
     if (event.type === 'leaf-removed') {
       this.#protection.forget(event.path);
       this.#proven.get(remote)?.forgetFolder(event.path);
-    } else this.#protection.enqueue({ remote, ...event.leaf }, 'event');
+    } else if (event.type === 'folder-linked')
+      this.#protection.enqueue({ remote, ...event.leaf, linked: true }, 'event');
+    else this.#protection.enqueue({ remote, ...event.leaf }, 'event');
   }
 }

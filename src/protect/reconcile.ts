@@ -1,4 +1,3 @@
-import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { readVmSnapshot, type JsonFile } from '../backup/snapshot.js';
 import { completionOf } from '../backup/vm.js';
@@ -13,6 +12,7 @@ import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { examineAt, reconcileDateFolder } from './date-folder.js';
 import { addRequest, EntryReads, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { withOrphanFlags } from './by-name.js';
+import { isLinked, lookAtLinkedFolder } from './linked-folder.js';
 import type { FolderReport, IndexedUnit, ReconcileOptions } from './folder-report.js';
 import { planVm, type LookedAt, type VmPlan } from './vm-plan.js';
 
@@ -21,11 +21,27 @@ export type { FolderReport, ProvableBackup, ReconcileOptions } from './folder-re
 // Level-triggered: returns what of the completed backups inside their window is not locked yet.
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
+  if (folder.linked === true) {
+    const linked = await lookAtLinkedFolder(folder, options.now);
+    if (linked.putBack === false && linked.refusal !== undefined)
+      return { requests: [], refusals: [linked.refusal], provable: [] };
+    // Put back, or a real folder again since the scan: looked at as any leaf, if it is one (what is under a structural
+    // folder put back is listed again by the daemon, protect/folder-report.ts).
+    const real = { remote: folder.remote, kind: folder.kind, path: folder.path };
+    const leaf = classifyFolder(path.relative(folder.remote.root, folder.path))?.role === 'leaf';
+    const report = leaf ? await reconcileRealFolder(real, options) : { requests: [], refusals: [], provable: [] };
+    if (!linked.putBack) return report;
+    return { ...report, warnings: [...(report.warnings ?? []), linked.warning], ...(leaf ? {} : { relist: true }) };
+  }
+  const report = await reconcileRealFolder(folder, options);
+  // The folder itself made a link since it was queued: looked at as one.
+  if (report.refusals.some((r) => r.path === folder.path && r.reason === THROUGH_A_LINK) && isLinked(folder.path))
+    return reconcileFolder({ ...folder, linked: true }, options);
+  return report;
+}
+
+async function reconcileRealFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   const report: FolderReport = { requests: [], refusals: [], provable: [] };
-  if (folder.linked === true && isLinked(folder.path)) return linkedFolderReport(folder, report);
-  // A link made a real folder again since the scan: looked at as any leaf, if it is one (a structural folder is not).
-  if (folder.linked === true && classifyFolder(path.relative(folder.remote.root, folder.path))?.role !== 'leaf')
-    return report;
   try {
     // A VM folder's snapshot walks to it through held folders and says where it met a link (below).
     if (folder.kind === 'vm') return await reconcileVmFolder(folder, options);
@@ -39,39 +55,19 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
   return report;
 }
 
+const THROUGH_A_LINK = 'the folder is reached through a symbolic link';
+
 // The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
 async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
   const real = await isRealFolder(folder.remote, folder.path);
   if (real === false)
     report.refusals.push({
       path: folder.path,
-      reason: 'the folder is reached through a symbolic link',
+      reason: THROUGH_A_LINK,
       security: true,
     });
   return real === true;
 }
-
-// A symbolic link where XO writes a folder: XO's handler follows it and writes its backups behind it, the daemon never
-// does (what it would lock there is not what its path says), so they are not locked. Said at every look, as long as it
-// is a link; once a real folder is back, the watcher and the next scan take it as any other.
-function linkedFolderReport(folder: LeafFolder, report: FolderReport): FolderReport {
-  report.refusals.push({ path: folder.path, reason: LINKED_FOLDER, security: true });
-  return report;
-}
-
-function isLinked(file: string): boolean {
-  try {
-    return lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() === true;
-  } catch {
-    // A folder above it made a file (ENOTDIR): no link there any more.
-    return false;
-  }
-}
-
-const LINKED_FOLDER =
-  'a symbolic link where XO writes a folder: XO follows it and writes its backups behind it, where nothing is locked ' +
-  '(the daemon never follows a link on a remote); put the real folder back in its place, then find out who can ' +
-  'write to the remote';
 
 function isLinkOnPath(error: unknown): boolean {
   return error instanceof AppError && error.code === 'REMOTE_LINK_ON_PATH';
@@ -106,9 +102,7 @@ async function reconcileVmFolder(folder: LeafFolder, options: ReconcileOptions):
     // made a file since it was queued: nothing to say). A link inside it (a json, a folder XO writes): said by its path.
     const refused = snapshot.problems.flatMap((p): Refusal[] => {
       if (p.path === snapshot.folder)
-        return p.reason === 'a symbolic link'
-          ? [{ path: folder.path, reason: 'the folder is reached through a symbolic link', security: true }]
-          : [];
+        return p.reason === 'a symbolic link' ? [{ path: folder.path, reason: THROUGH_A_LINK, security: true }] : [];
       return p.path.startsWith(`${snapshot.folder}/`)
         ? [{ path: path.join(held.root, p.path), reason: p.reason, security: true }]
         : [linkRefusal(path.join(held.root, p.path), p.path, p.reason)];

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { yieldIfDue } from '../concurrency.js';
 import type { HeldRemote } from './held.js';
-import { classifyFolder, type BackupKind, type StructuralFolder } from './patterns.js';
+import { classifyFolder, type BackupKind, type FolderRole, type StructuralFolder } from './patterns.js';
 import { listHeld } from './read.js';
 
 export interface FoundLeaf {
@@ -24,8 +24,7 @@ export async function findLeafFolders(held: HeldRemote, from = '', linked?: Foun
       const role = classifyFolder(child);
       const at = path.join(held.root, child);
       if (role === undefined || (role.role === 'structure' && role.kind === 'root')) continue;
-      if (entry.isSymlink)
-        linked?.push({ kind: role.role === 'leaf' ? role.kind : TREE_KIND[role.kind], path: at, linked: true });
+      if (entry.isSymlink) linked?.push({ kind: kindOfFolder(role), path: at, linked: true });
       else if (role.role === 'structure') await walk(child);
       else leaves.push({ kind: role.kind, path: at });
     }
@@ -34,7 +33,11 @@ export async function findLeafFolders(held: HeldRemote, from = '', linked?: Foun
   return leaves;
 }
 
-// The kind of backups under a structural folder.
+// The kind of backups in a leaf folder, or under a structural one.
+export function kindOfFolder(role: FolderRole): BackupKind {
+  return role.role === 'leaf' ? role.kind : TREE_KIND[role.kind];
+}
+
 const TREE_KIND: Record<StructuralFolder, BackupKind> = {
   root: 'vm',
   vmTree: 'vm',

@@ -13,7 +13,9 @@ export interface Leaf {
 export type WatchEvent =
   | { type: 'leaf-added'; leaf: Leaf }
   | { type: 'leaf-changed'; leaf: Leaf; file: string | undefined }
-  | { type: 'leaf-removed'; path: string };
+  | { type: 'leaf-removed'; path: string }
+  // A symbolic link where XO writes a folder (a leaf or a structural one), with the kind of backups behind it.
+  | { type: 'folder-linked'; leaf: Leaf };
 
 export interface LeafWatchOptions {
   // The cap shared with the structural watches (maxWatchedFolders): at it, a new leaf is known but not watched.

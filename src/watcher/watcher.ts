@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.js';
 import { classifyFolder } from '../remote/patterns.js';
 import { withHeldRemote } from '../remote/held.js';
 import type { RemoteRoot } from '../remote/root.js';
-import { findLeafFolders } from '../remote/scan.js';
+import { findLeafFolders, kindOfFolder } from '../remote/scan.js';
 import { logCapCrossed, logWatchError } from './messages.js';
 import { folderIdentityOf, LeafWatches, type Leaf, type WatchEvent } from './leaves.js';
 
@@ -36,6 +36,7 @@ export class RemoteWatcher {
   readonly #root: string;
   readonly #log: Logger;
   readonly #leaves: LeafWatches;
+  readonly #onEvent: (event: WatchEvent) => void;
   readonly #vmTrees = new Map<string, { watch: FolderWatch; identity: string; relist: NodeJS.Timeout | undefined }>();
   #structure: FSWatcher | undefined;
   #ready = false;
@@ -56,6 +57,7 @@ export class RemoteWatcher {
     this.#root = remote.root;
     this.#log = log;
     this.#rescanEveryMs = limits.rescanEveryMs;
+    this.#onEvent = onEvent;
     this.watches = new CapGauge(limits.maxWatchedFolders);
     this.#leaves = new LeafWatches({
       watches: this.watches,
@@ -79,6 +81,10 @@ export class RemoteWatcher {
     this.#structure = structure;
     structure.on('addDir', (dir: string) => this.#added(dir));
     structure.on('unlinkDir', (dir: string) => this.#removed(dir));
+    // Not a folder where XO writes one: a link is reported at once (its look puts the folder back, or says why not).
+    // (chokidar reports a folder replaced by a link as a change.)
+    structure.on('add', (file: string) => this.#linkedIfLink(file));
+    structure.on('change', (file: string) => this.#linkedIfLink(file));
     structure.on('error', (err: unknown) => this.#watchError(err as Error, this.#root));
     await new Promise<void>((resolve) => structure.once('ready', resolve));
     this.#ready = true;
@@ -139,6 +145,18 @@ export class RemoteWatcher {
       return;
     }
     this.#addLeaf({ kind: role.kind, path: dir });
+  }
+
+  #linkedIfLink(file: string): void {
+    const role = classifyFolder(this.#relative(file));
+    if (role === undefined || (role.role === 'structure' && role.kind === 'root')) return;
+    lstat(file).then(
+      (stats) => {
+        if (stats.isSymbolicLink())
+          this.#onEvent({ type: 'folder-linked', leaf: { kind: kindOfFolder(role), path: file } });
+      },
+      () => undefined,
+    );
   }
 
   #relistLater(dir: string): void {
@@ -214,6 +232,7 @@ export class RemoteWatcher {
       .then((stats) => {
         if (stats.isDirectory()) this.#addLeaf({ kind: role.kind, path: entry });
         else this.#removed(entry);
+        if (stats.isSymbolicLink()) this.#onEvent({ type: 'folder-linked', leaf: { kind: role.kind, path: entry } });
       })
       .catch((err: unknown) => {
         const code = errnoCode(err);

@@ -1,33 +1,38 @@
-import { readFile, rename, symlink } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readFile, readlink, rename, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon, type LogLine } from '../support/daemon.js';
-import { allImmutable, tempRemote, waitFor } from '../support/remote.js';
+import { allImmutable, tempFolder, tempRemote, waitFor } from '../support/remote.js';
 
 // Someone holding XO's credentials moves a (mutable) folder where XO writes to a name the daemon never looks at, and
 // leaves a relative symbolic link under its old name. XO follows it (NFS resolves it on the client) and writes every
-// new backup behind it; the daemon never follows a link, so none of them is locked (session 16's review). It stays
-// so until an admin puts the folder back; until then it is said at every look: a security warning naming the link,
-// and a coverage gap in the metrics (XoImmutableCoverageGap, XoImmutableSecurityWarnings).
+// new backup behind it, where the daemon, which never follows a link, locks nothing (session 16's review). The daemon
+// now puts the folder back in the link's place (what XO sees does not change) and says so; where it may not (a link
+// out of the remote, to another VM's folder, to a folder the link's maker could not have moved), it says at every look
+// that nothing behind the link is locked: a security warning and a coverage gap.
 
 function saidOf(logs: readonly LogLine[], link: string): string[] {
   return logs.filter((l) => l.security === true && l.path === link).map((l) => l.msg);
 }
 
-describe('a symbolic link where XO writes a folder', () => {
+async function isFolder(file: string): Promise<boolean> {
+  return (await lstat(file)).isDirectory();
+}
+
+async function asideLinks(folder: string, name: string): Promise<string[]> {
+  return (await readdir(folder)).filter((entry) => entry.startsWith(`.${name}.linked-`));
+}
+
+describe('a symbolic link where XO writes a folder, to a folder of the remote', () => {
   for (const [what, moved] of [
     ['a VM folder', (root: string) => path.join(root, 'xo-vm-backups', 'vm-1')],
     ['xo-vm-backups itself', (root: string) => path.join(root, 'xo-vm-backups')],
   ] as const)
-    it(`${what}, made a link to a dot name: said at each look as a security warning and a coverage gap`, async () => {
+    it(`${what}, made a link to a dot name: the folder is put back, and what XO writes next is locked`, async () => {
       const remote = await tempRemote();
-      const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
-      const { logs } = await startDaemon(remote, {
-        config: { rescanEveryMs: 500, metricsFile },
-        healthCheckEveryMs: 500,
-      });
-      const first = await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now() - 60_000) });
+      const { logs } = await startDaemon(remote, { config: { rescanEveryMs: 60_000 } });
+      const first = await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now() - 120_000) });
       await waitFor(() => allImmutable(first.units), 'the first backup to be locked');
 
       const link = moved(remote.root);
@@ -35,8 +40,70 @@ describe('a symbolic link where XO writes a folder', () => {
       await rename(link, hidden);
       await symlink(path.basename(hidden), link);
 
+      // Put back on the watcher's event, long before the next scan.
+      await waitFor(() => saidOf(logs, link).length > 0, 'the link to be said');
+      expect(saidOf(logs, link)[0]).toMatch(/symbolic link where XO writes a folder.*put back in its place/);
+      await waitFor(() => isFolder(link), 'the folder to be back in its place');
+      const aside = await asideLinks(path.dirname(link), path.basename(link));
+      expect(aside).toHaveLength(1);
+      expect(await readlink(path.join(path.dirname(link), aside[0]!))).toBe(path.basename(hidden));
+      expect(allImmutable(first.units)).toBe(true);
+      const next = await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now() - 60_000) });
+      await waitFor(() => allImmutable(next.units), 'the next backup to be locked');
+    });
+
+  it('with the watcher off, what XO wrote behind the link is locked at the next scan', async () => {
+    const remote = await tempRemote();
+    const { logs } = await startDaemon(remote, { watch: false, config: { rescanEveryMs: 500 } });
+    const vms = path.join(remote.root, 'xo-vm-backups');
+    await mkdir(path.join(vms, '.vm-1'), { recursive: true });
+    const link = path.join(vms, 'vm-1');
+    await symlink('.vm-1', link);
+    // XO follows the link: the whole backup lands in .vm-1.
+    const behind = await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now() - 60_000) });
+    await waitFor(() => isFolder(link), 'the folder to be put back');
+    await waitFor(() => allImmutable(behind.units), 'the backup written behind the link to be locked');
+    expect(saidOf(logs, link)).toHaveLength(1);
+  });
+});
+
+describe('a symbolic link where XO writes a folder, not put back', () => {
+  const cases: [string, (root: string, base: string) => Promise<string>][] = [
+    [
+      'to a folder outside the remote',
+      async (_root, base) => {
+        await mkdir(path.join(base, 'elsewhere'));
+        return path.join('..', '..', 'elsewhere');
+      },
+    ],
+    ['to another VM folder (XO writes into it, where it is locked)', async () => 'vm-2'],
+    [
+      'to a folder its maker could not have moved (another owner)',
+      async (root) => {
+        const other = path.join(root, 'xo-vm-backups', '.not-theirs');
+        await mkdir(other);
+        await chown(other, 4242, 4242);
+        return '.not-theirs';
+      },
+    ],
+  ];
+  for (const [what, target] of cases)
+    it(`${what}: said at each look as a security warning and a coverage gap`, async () => {
+      const remote = await tempRemote();
+      const metricsFile = path.join(remote.base, 'xo-immutable-backups.prom');
+      const { logs } = await startDaemon(remote, {
+        config: { rescanEveryMs: 500, metricsFile },
+        healthCheckEveryMs: 500,
+      });
+      await writeVmBackup(remote.root, { vm: 'vm-2', datetime: xoDatetime(Date.now() - 60_000) });
+      const link = path.join(remote.root, 'xo-vm-backups', 'vm-1');
+      const text = await target(remote.root, remote.base);
+      await symlink(text, link);
+
       await waitFor(() => saidOf(logs, link).length >= 2, 'the link to be said at two looks', 15_000);
-      expect(saidOf(logs, link)[0]).toMatch(/symbolic link where XO writes a folder.*nothing is locked/);
+      expect(saidOf(logs, link)[0]).toMatch(/symbolic link where XO writes a folder.*nothing is locked.*not put back/);
+      expect((await lstat(link)).isSymbolicLink()).toBe(true);
+      expect(await readlink(link)).toBe(text);
       await waitFor(
         async () => /^xo_immutable_backups_coverage_gaps [1-9]/m.test(await readFile(metricsFile, 'utf8')),
         'the metrics to count the link as a coverage gap',
@@ -44,20 +111,20 @@ describe('a symbolic link where XO writes a folder', () => {
       );
     });
 
-  it('is no longer said once the real folder is back, and what XO wrote meanwhile is locked', async () => {
+  it('no longer said once an admin puts the real folder back, and what XO wrote meanwhile is locked', async () => {
     const remote = await tempRemote();
+    const outside = await tempFolder();
     const { logs } = await startDaemon(remote, { config: { rescanEveryMs: 500 } });
     const vms = path.join(remote.root, 'xo-vm-backups');
-    await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now() - 60_000) });
+    await mkdir(vms);
     const link = path.join(vms, 'vm-1');
-    await rename(link, path.join(vms, '.vm-1'));
-    await symlink('.vm-1', link);
+    await symlink(path.join(outside, 'vm-1'), link);
+    await mkdir(path.join(outside, 'vm-1'));
     await waitFor(() => saidOf(logs, link).length > 0, 'the link to be said');
-    // XO writes through the link; then the admin puts the folder back.
     const meanwhile = await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now()) });
     const { rm } = await import('node:fs/promises');
     await rm(link);
-    await rename(path.join(vms, '.vm-1'), link);
+    await rename(path.join(outside, 'vm-1'), link);
     await waitFor(() => allImmutable(meanwhile.units), 'the backup written through the link to be locked');
     const said = saidOf(logs, link).length;
     const looks = logs.filter((l) => /reconciled/.test(l.msg)).length;

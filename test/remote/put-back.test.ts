@@ -1,0 +1,88 @@
+import { lstat, mkdir, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HeldRemote } from '../../src/remote/held.js';
+import { putBackLinkedFolder, putBackRefusal, type LinkTarget } from '../../src/remote/put-back.js';
+import { tempRemote } from '../support/remote.js';
+
+const owner = { uid: 1000, dev: 7 };
+function target(relative: string | undefined, more: Partial<LinkTarget> & { folder?: boolean; uid?: number } = {}) {
+  const stats = { isDirectory: () => more.folder ?? true, uid: more.uid ?? 1000, dev: 7, ino: 1 };
+  return { relative, text: more.text ?? 'x', stats };
+}
+
+describe('whether a linked folder may be put back', () => {
+  const link = 'xo-vm-backups/vm-1';
+  it('a folder its maker could have moved there, outside what XO reads by name: yes', () => {
+    expect(putBackRefusal(link, target('xo-vm-backups/.vm-1'), owner)).toBeUndefined();
+    expect(putBackRefusal(link, target('.stash/vm-1'), owner)).toBeUndefined();
+    expect(putBackRefusal('xo-vm-backups', target('.xo-vm-backups'), owner)).toBeUndefined();
+  });
+
+  for (const [what, found, reason] of [
+    ['an absolute link', target('xo-vm-backups/.vm-1', { text: '/srv/remote/.vm-1' }), /absolute/],
+    ['a link out of the remote', target(undefined), /outside the remote/],
+    ['a file', target('xo-vm-backups/.vm-1', { folder: false }), /not a folder/],
+    ['the root', target(''), /holds the link/],
+    ['a folder above the link', target('xo-vm-backups'), /holds the link/],
+    ['a folder of another owner', target('xo-vm-backups/.vm-1', { uid: 0 }), /owned by uid 0/],
+    ['another VM folder', target('xo-vm-backups/vm-2'), /a folder of XO's own/],
+    ['a folder inside a VM folder', target('xo-vm-backups/vm-2/vdis'), /inside a backup folder/],
+    ['a schedule folder', target('xo-config-backups/s1'), /a folder of XO's own/],
+  ] as const)
+    it(`${what}: no`, () => {
+      expect(putBackRefusal(link, found, owner)).toMatch(reason);
+    });
+
+  it('a folder on another filesystem: no', () => {
+    expect(putBackRefusal(link, target('.stash'), { uid: 1000, dev: 8 })).toMatch(/another filesystem/);
+  });
+});
+
+describe('putting a linked folder back', () => {
+  it('moves the folder into the link’s place and the link aside, once', async () => {
+    const remote = await tempRemote();
+    const vms = path.join(remote.root, 'xo-vm-backups');
+    await mkdir(path.join(vms, '.vm-1'), { recursive: true });
+    await writeFile(path.join(vms, '.vm-1', 'a.json'), '{}');
+    await symlink('.vm-1', path.join(vms, 'vm-1'));
+    const now = Date.UTC(2026, 11, 7, 18, 0, 0);
+    const held = HeldRemote.open({ root: remote.root, realRoot: remote.root });
+    try {
+      expect(putBackLinkedFolder(held, 'xo-vm-backups/vm-1', now)).toEqual({
+        result: 'put-back',
+        target: 'xo-vm-backups/.vm-1',
+        aside: 'xo-vm-backups/.vm-1.linked-20261207T180000Z',
+      });
+    } finally {
+      held.close();
+    }
+    expect((await lstat(path.join(vms, 'vm-1'))).isDirectory()).toBe(true);
+    expect(await readdir(path.join(vms, 'vm-1'))).toEqual(['a.json']);
+    expect(await readlink(path.join(vms, '.vm-1.linked-20261207T180000Z'))).toBe('.vm-1');
+    const again = HeldRemote.open({ root: remote.root, realRoot: remote.root });
+    try {
+      expect(putBackLinkedFolder(again, 'xo-vm-backups/vm-1', now)).toEqual({ result: 'no-link' });
+    } finally {
+      again.close();
+    }
+  });
+
+  it('leaves a link to a file, and says why', async () => {
+    const remote = await tempRemote();
+    const vms = path.join(remote.root, 'xo-vm-backups');
+    await mkdir(vms);
+    await writeFile(path.join(vms, '.f'), '');
+    await symlink('.f', path.join(vms, 'vm-1'));
+    const held = HeldRemote.open({ root: remote.root, realRoot: remote.root });
+    try {
+      expect(putBackLinkedFolder(held, 'xo-vm-backups/vm-1', 0)).toEqual({
+        result: 'left',
+        reason: 'it leads to xo-vm-backups/.f, not a folder',
+      });
+    } finally {
+      held.close();
+    }
+    expect((await lstat(path.join(vms, 'vm-1'))).isSymbolicLink()).toBe(true);
+  });
+});
