@@ -56,6 +56,7 @@ export interface SourceEntry {
   type: 'file' | 'directory' | 'symlink' | 'other';
   size: number;
   links: number;
+  uid: number;
 }
 
 export interface Refusal {
@@ -68,17 +69,21 @@ export interface CopyPlan {
   directories: string[];
   files: { path: string; bytes: number }[];
   bytes: number;
-  // Anything that is not a plain folder or a regular file with one link: nothing is copied while there is one.
+  // Anything that is not a plain folder or a regular file of the VM folder's owner: nothing is copied while there is one.
   refusals: Refusal[];
+  // Files with a second name, copied all the same: the VM folder's owner (XO's user) owns them, so XO could read them.
+  secondNames: string[];
 }
 
 // The folders to create and the files to copy, each once, in an order that creates parents first.
-// A remote is hostile input: a symlink, FIFO or device, or a file with a second hard link (which may be a file from
-// outside the remote, copied into a folder XO can then read) is refused and named, never copied.
-export function planCopy(entries: readonly SourceEntry[]): CopyPlan {
+// A remote is hostile input: a symlink, FIFO or device, or a file with a second hard link of another owner than the VM
+// folder's (`owner`: it may be a file from outside the remote, copied into a folder XO can then read) is refused and
+// named, never copied. A second name given to one of XO's own files (planted while XO wrote it) does not stop a restore.
+export function planCopy(entries: readonly SourceEntry[], owner?: number): CopyPlan {
   const directories = new Set<string>();
   const files = new Map<string, number>();
   const refusals = new Map<string, string>();
+  const secondNames: string[] = [];
   for (const entry of entries) {
     for (let parent = path.posix.dirname(entry.path); parent !== '.'; parent = path.posix.dirname(parent))
       directories.add(parent);
@@ -86,9 +91,16 @@ export function planCopy(entries: readonly SourceEntry[]): CopyPlan {
     else if (entry.type === 'symlink') refusals.set(entry.path, 'a symbolic link');
     else if (entry.type === 'other')
       refusals.set(entry.path, 'not a regular file or folder (a FIFO, socket or device)');
-    else if (entry.links > 1)
-      refusals.set(entry.path, `a file with ${entry.links} hard links (one may be a file outside the remote)`);
-    else files.set(entry.path, entry.size);
+    else if (entry.links > 1 && entry.uid !== owner)
+      refusals.set(
+        entry.path,
+        `a file with ${entry.links} hard links, of uid ${entry.uid}, not of the VM folder's owner (one may be a file ` +
+          'outside the remote)',
+      );
+    else {
+      if (entry.links > 1) secondNames.push(entry.path);
+      files.set(entry.path, entry.size);
+    }
   }
   const byPath = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   const fileList = [...files.entries()].sort(([a], [b]) => byPath(a, b)).map(([p, bytes]) => ({ path: p, bytes }));
@@ -97,6 +109,7 @@ export function planCopy(entries: readonly SourceEntry[]): CopyPlan {
     files: fileList,
     bytes: fileList.reduce((sum, f) => sum + f.bytes, 0),
     refusals: [...refusals.entries()].sort(([a], [b]) => byPath(a, b)).map(([p, reason]) => ({ path: p, reason })),
+    secondNames: secondNames.sort(byPath),
   };
 }
 

@@ -56,5 +56,6 @@ function toEntry(relative: string, stats: Stats): SourceEntry {
     type: stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other',
     size: stats.size,
     links: stats.nlink,
+    uid: stats.uid,
   };
 }

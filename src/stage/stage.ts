@@ -75,8 +75,13 @@ export async function stageRestore(options: StageOptions): Promise<StageReport> 
       settleMs: settleTimeFor(reading.encrypted, options.jsonSettleMs),
     });
     const refusals = [...gathered.problems];
-    const plan = planCopy(sourceEntries(source, gathered, encrypted, refusals));
+    const owner = source.lstat(`xo-vm-backups/${options.vm}`)?.uid;
+    const plan = planCopy(sourceEntries(source, gathered, encrypted, refusals), owner);
     refusals.push(...plan.refusals);
+    for (const file of plan.secondNames)
+      gathered.notes.push(
+        `${file} has a second hard link (someone gave it another name on the remote): copied, it is XO's own file`,
+      );
     const report: StageReport = {
       remote: options.remote.id,
       vm: options.vm,

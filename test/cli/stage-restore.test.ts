@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -131,6 +140,8 @@ describe('xo-immutable-backups stage-restore', () => {
     const vdiFolder = path.dirname(newer.units.find((u) => u.endsWith('.alias.vhd'))!);
     const secret = path.join(remote.base, 'secret');
     writeFileSync(secret, 'root only');
+    // Of another owner than the VM folder's: a file of XO's own user with a second name is copied (below).
+    chownSync(secret, 4242, 4242);
     const alias = path.join(vdiFolder, `${xoDatetime(Date.now() - DAY / 2)}.alias.vhd`);
     writeFileSync(alias, 'data/planted.vhd');
     await mkdir(path.join(vdiFolder, 'data', 'planted.vhd'));
@@ -145,9 +156,29 @@ describe('xo-immutable-backups stage-restore', () => {
     const result = run(['stage-restore', '-c', config, '--remote', 'r', '--vm', VM, '--to', to]);
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/REFUSED .*planted\.vhd\/header: a symbolic link/);
-    expect(result.stdout).toMatch(/REFUSED .*planted\.vhd\/footer: a file with 2 hard links/);
+    expect(result.stdout).toMatch(/REFUSED .*planted\.vhd\/footer: a file with 2 hard links, of uid 4242/);
     expect(result.stdout).toContain('nothing was copied');
     expect(existsSync(to)).toBe(false);
+  });
+
+  it("copies a file of XO's own user that was given a second name, and says so", async () => {
+    const remote = await tempRemote();
+    const backup = await writeVmBackup(remote.root, { vm: VM, datetime: xoDatetime(Date.now() - DAY) });
+    const flat = backup.units.find((u) => u.endsWith('.vhd'))!;
+    // Linked by someone holding XO's credentials while XO wrote it: locked all the same (ELINKS), as XO's user owns it.
+    linkSync(flat, path.join(remote.root, '.pin'));
+    const { daemon } = await startDaemon(remote, { config: { jsonSettleMs: 0 } });
+    await daemon.stop();
+    expect(allImmutable(backup.units)).toBe(true);
+    const to = path.join(await tempFolder(), 'staged');
+    const config = await writeConfigFile(remote);
+    const result = run(['stage-restore', '-c', config, '--remote', 'r', '--vm', VM, '--to', to, '--json']);
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout) as Report & { notes: string[] };
+    expect(report).toMatchObject({ staged: true, refusals: [] });
+    const relative = path.relative(remote.root, flat);
+    expect(report.notes).toContainEqual(expect.stringMatching(new RegExp(`^${relative}.* second hard link`)));
+    expect(readFileSync(path.join(to, relative)).equals(readFileSync(flat))).toBe(true);
   });
 
   it('encrypted remote: copies the ciphertext as is, with the root files XO needs to open it', async () => {

@@ -37,8 +37,8 @@ describe('selectBackup', () => {
   });
 });
 
-const file = (path: string, size = 10, links = 1): SourceEntry => ({ path, type: 'file', size, links });
-const dir = (path: string): SourceEntry => ({ path, type: 'directory', size: 4096, links: 2 });
+const file = (path: string, size = 10, links = 1, uid = 0): SourceEntry => ({ path, type: 'file', size, links, uid });
+const dir = (path: string): SourceEntry => ({ path, type: 'directory', size: 4096, links: 2, uid: 0 });
 
 describe('planCopy', () => {
   it('creates every parent folder before its files, copies each file once and sums the bytes', () => {
@@ -77,8 +77,8 @@ describe('planCopy', () => {
   it('names every symlink, FIFO or device and hard-linked file, and copies none of them', () => {
     const plan = planCopy([
       file('xo-vm-backups/vm/a.json'),
-      { path: 'xo-vm-backups/vm/vdis/j/v/data/d.vhd/bat', type: 'symlink', size: 11, links: 1 },
-      { path: 'xo-vm-backups/vm/vdis/j/v/data/d.vhd/footer', type: 'other', size: 0, links: 1 },
+      { path: 'xo-vm-backups/vm/vdis/j/v/data/d.vhd/bat', type: 'symlink', size: 11, links: 1, uid: 0 },
+      { path: 'xo-vm-backups/vm/vdis/j/v/data/d.vhd/footer', type: 'other', size: 0, links: 1, uid: 0 },
       file('xo-vm-backups/vm/vdis/j/v/data/d.vhd/header', 10, 2),
     ]);
     expect(plan.files.map((f) => f.path)).toEqual(['xo-vm-backups/vm/a.json']);
@@ -90,9 +90,20 @@ describe('planCopy', () => {
       },
       {
         path: 'xo-vm-backups/vm/vdis/j/v/data/d.vhd/header',
-        reason: 'a file with 2 hard links (one may be a file outside the remote)',
+        reason:
+          "a file with 2 hard links, of uid 0, not of the VM folder's owner (one may be a file outside the remote)",
       },
     ]);
+  });
+
+  it("copies a file with a second name when the VM folder's owner owns it, and names it", () => {
+    const plan = planCopy(
+      [file('xo-vm-backups/vm/a.json'), file('xo-vm-backups/vm/vdis/j/v/b.vhd', 10, 2, 1000)],
+      1000,
+    );
+    expect(plan.refusals).toEqual([]);
+    expect(plan.files.map((f) => f.path)).toEqual(['xo-vm-backups/vm/a.json', 'xo-vm-backups/vm/vdis/j/v/b.vhd']);
+    expect(plan.secondNames).toEqual(['xo-vm-backups/vm/vdis/j/v/b.vhd']);
   });
 });
 
