@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type { AttributesAdapter } from '../attributes/adapter.js';
 import { assertCapabilities } from '../attributes/capability.js';
@@ -15,6 +16,7 @@ import { ProtectionService } from './protection.js';
 import { ProvenService } from './proven.js';
 import { RemoteSet } from './remotes.js';
 import { ReclaimService } from './reclaim.js';
+import { RelistService } from './relist.js';
 import { RescanService } from './rescan.js';
 import type { Service } from './service.js';
 import { StatusFiles } from './status-files.js';
@@ -79,13 +81,8 @@ export class Daemon {
       caps: new Map(config.remotes.map((r) => [r.id, r.maxWatchedFolders ?? defaults.maxWatchedFolders])),
     });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });
-    // xo-vm-backups or a schedule's folder put back in place of a link: what is under it listed and watched again
-    // (chokidar may not report the folder back).
-    protection.onPutBack((folder) => {
-      rescan
-        .rescanRemote(folder.remote, 'event')
-        .catch((err: unknown) => log.warn({ err }, 'could not list a remote again'));
-    });
+    const relist = new RelistService({ watchers, rescan, clock, log });
+    protection.onSettled((folder) => relist.request(folder.remote, path.relative(folder.remote.root, folder.path)));
     const lift = new LiftLoop({ ...base, remotes });
     const reclaim = new ReclaimService({ ...base, remotes });
     const startedAt = (): string => this.#startedAt;
@@ -97,9 +94,22 @@ export class Daemon {
     this.#config = config;
     this.#log = log;
     // The order is the start-up sequence: the index taken (one daemon per index); remotes checked and opened; what was
-    // proven read back; the scheduler; the repair lifts' holds; watches; the catch-up; health checks; the first lift
-    // pass; unlinking what the index forgot, in the background; the first status.
-    this.#services = [lock, remotes, proven, protection, holds, watchers, rescan, health, lift, reclaim, status];
+    // proven read back; the scheduler; the repair lifts' holds; watches; the catch-up; relists after a settled link;
+    // health checks; the first lift pass; unlinking what the index forgot, in the background; the first status.
+    this.#services = [
+      lock,
+      remotes,
+      proven,
+      protection,
+      holds,
+      watchers,
+      rescan,
+      relist,
+      health,
+      lift,
+      reclaim,
+      status,
+    ];
     this.#status = status;
     this.#lock = lock;
   }

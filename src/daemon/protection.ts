@@ -28,15 +28,15 @@ export class ProtectionService implements Service {
   readonly name = 'protection';
   readonly #deps: ProtectionDeps;
   #scheduler: ProtectionScheduler | undefined;
-  #onPutBack: (folder: LeafFolder) => void = () => undefined;
+  #onSettled: (folder: LeafFolder) => void = () => undefined;
 
   constructor(deps: ProtectionDeps) {
     this.#deps = deps;
   }
 
-  // Called after a structural folder was put back in place of a link (protect/linked-folder.ts).
-  onPutBack(listener: (folder: LeafFolder) => void): void {
-    this.#onPutBack = listener;
+  // Called after a structural folder was settled in place of a link (protect/linked-folder.ts).
+  onSettled(listener: (folder: LeafFolder) => void): void {
+    this.#onSettled = listener;
   }
 
   get scheduler(): ProtectionScheduler | undefined {
@@ -59,7 +59,7 @@ export class ProtectionService implements Service {
           flags: attributes,
           maxClockJumpMs: config.maxClockJumpMs,
         });
-        if (report.relist === true) this.#onPutBack(folder);
+        if (report.relist === true) this.#onSettled(folder);
         return report;
       },
       proven: (folder) => proven.get(folder.remote),

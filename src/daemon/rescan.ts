@@ -77,20 +77,27 @@ export class RescanService implements Service {
   // One remote listed again: 'event' then 'scan' on the same folder is a full proof, right away. The folders changed
   // last come first: after a stop or an outage, what XO wrote meanwhile is locked before the rest is looked at again.
   async rescanRemote(remote: RemoteContext, ...urgencies: Urgency[]): Promise<void> {
+    await this.rescanFolder(remote, '', ...urgencies);
+  }
+
+  // The same for the leaves under one structural folder (relative to the root; '' for the whole remote).
+  async rescanFolder(remote: RemoteContext, from: string, ...urgencies: Urgency[]): Promise<void> {
     const linked: FoundLeaf[] = [];
-    const leaves = await this.#listLeaves(remote, linked);
+    const leaves = await this.#listLeaves(remote, from, linked);
     // A symbolic link where XO writes a folder is looked at too, never watched: its look refuses it, and says so.
     for (const leaf of [...leaves, ...linked])
       for (const urgency of urgencies) this.#deps.protection.enqueue({ remote, ...leaf }, urgency);
   }
 
   // Every leaf folder, watched from now on (the watcher leaves its first listing to this scan), newest change first.
-  async #listLeaves(remote: RemoteContext, linked?: FoundLeaf[]): Promise<FoundLeaf[]> {
-    const found = await withHeldRemote(remote, (held) => findLeafFolders(held, '', linked)).catch((error: unknown) => {
-      // The root gone since the health check looked: nothing to list; the next check pauses the remote.
-      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
-      throw error;
-    });
+  async #listLeaves(remote: RemoteContext, from: string, linked?: FoundLeaf[]): Promise<FoundLeaf[]> {
+    const found = await withHeldRemote(remote, (held) => findLeafFolders(held, from, linked)).catch(
+      (error: unknown) => {
+        // The root gone since the health check looked: nothing to list; the next check pauses the remote.
+        if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
+        throw error;
+      },
+    );
     const leaves = await newestFirst(found);
     this.#deps.watchers.adopt(remote, leaves);
     return leaves;
@@ -133,7 +140,7 @@ export class RescanService implements Service {
     for (const remote of this.#deps.remotes.list)
       if (await this.#deps.remotes.activateIfWritten(remote)) await this.rescanRemote(remote, urgency);
       else if (atStart)
-        await this.#listLeaves(remote).catch((err: unknown) =>
+        await this.#listLeaves(remote, '').catch((err: unknown) =>
           this.#deps.log.warn({ err, remote: remote.id }, 'could not list the remote; the periodic rescan will'),
         );
   }

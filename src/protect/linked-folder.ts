@@ -1,30 +1,66 @@
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
+import type { RemoteContext } from '../context/remote-context.js';
 import { withHeldRemote } from '../remote/held.js';
-import { putBackLinkedFolder } from '../remote/put-back.js';
+import { putBackLinkedFolder, type PutBack } from '../remote/put-back.js';
 import type { LeafFolder, Refusal } from './context.js';
 
-// A symbolic link where XO writes a folder (a VM folder, xo-vm-backups, a schedule's folder): XO's handler follows it
-// and writes its backups behind it, where the daemon, which never follows a link on a remote, locks nothing. Where the
-// link leads to a folder of the remote that whoever made the link could have moved there (remote/put-back.ts), that
-// folder is put back in the link's place and said once; the caller then looks at it as at any other. Otherwise the link
-// is said at every look, as a security warning and a coverage gap, until an admin puts the folder back.
-export type LinkedFolder = { putBack: true; warning: Refusal } | { putBack: false; refusal: Refusal | undefined };
+// A symbolic link where XO writes a folder (a VM folder, xo-vm-backups, a schedule's folder, or a folder XO makes in a
+// VM folder): XO's handler follows it and writes its backups behind it, where the daemon, which never follows a link on
+// a remote, locks nothing. The link is moved aside, and the folder it leads to put back in its place, or an empty one
+// made (remote/put-back.ts), said once; the caller then looks at the folder as at any other. Only when even that
+// fails is the link left, and said at every look, as a security warning and a coverage gap.
+export type LinkedFolder = { settled: true; warning: Refusal } | { settled: false; refusal: Refusal | undefined };
 
 export async function lookAtLinkedFolder(folder: LeafFolder, now: number): Promise<LinkedFolder> {
-  if (!isLinked(folder.path)) return { putBack: false, refusal: undefined };
-  const link = path.relative(folder.remote.root, folder.path).split(path.sep).join('/');
-  const done = await withHeldRemote(folder.remote, async (held) => putBackLinkedFolder(held, link, now));
-  if (done.result === 'no-link') return { putBack: false, refusal: undefined };
-  if (done.result === 'left')
-    return { putBack: false, refusal: { path: folder.path, reason: leftReason(done.reason), security: true } };
-  const reason =
-    `a symbolic link where XO writes a folder, to ${done.target}: that folder was put back in its place (what XO ` +
-    `wrote behind the link is locked now), the link moved aside to ${done.aside}; find out who can write to the remote`;
-  return { putBack: true, warning: { path: folder.path, reason, security: true } };
+  if (!isLinked(folder.path)) return { settled: false, refusal: undefined };
+  return settle(folder.remote, relativeTo(folder.remote, folder.path), now);
 }
 
-// Whether the folder's path is a link now; a folder above it made a file (ENOTDIR): no link there any more.
+// The links a VM folder's look met where XO makes a folder inside it (vdis/, a job's or a VDI's folder, data/), each
+// settled as above; the warnings of those settled (the folder is then looked at again).
+export async function settleLinksInside(
+  folder: LeafFolder,
+  refusals: readonly Refusal[],
+  now: number,
+): Promise<Refusal[]> {
+  const inside = refusals.filter((r) => r.path.startsWith(`${folder.path}/`) && FOLDER_LINK.test(r.reason));
+  const warnings: Refusal[] = [];
+  for (const refusal of inside) {
+    if (!isLinked(refusal.path)) continue;
+    const done = await settle(folder.remote, relativeTo(folder.remote, refusal.path), now, folder.path);
+    if (done.settled) warnings.push(done.warning);
+  }
+  return warnings;
+}
+
+// How a VM folder's look names a link where XO makes a folder (backup/snapshot.ts): the folder itself a link, or an
+// entry of vdis/ or of a job's folder that is one.
+const FOLDER_LINK = /^a symbolic link( where XO writes a folder)?$/;
+
+async function settle(remote: RemoteContext, link: string, now: number, within?: string): Promise<LinkedFolder> {
+  const inside = within === undefined ? undefined : relativeTo(remote, within);
+  const done = await withHeldRemote(remote, async (held) => putBackLinkedFolder(held, link, now, inside));
+  const at = path.join(remote.root, link);
+  if (done.result === 'no-link') return { settled: false, refusal: undefined };
+  if (done.result === 'left')
+    return { settled: false, refusal: { path: at, reason: leftReason(done.reason), security: true } };
+  return { settled: true, warning: { path: at, reason: settledReason(done), security: true } };
+}
+
+function settledReason(done: Extract<PutBack, { result: 'put-back' | 'replaced' }>): string {
+  const link = `a symbolic link where XO writes a folder, moved aside to ${done.aside}`;
+  if (done.result === 'put-back')
+    return `${link}: the folder it led to, ${done.target}, was put back in its place (what XO wrote behind the link is locked now); find out who can write to the remote`;
+  return (
+    `${link}: the folder it led to was not moved (${done.why}), an empty folder was made in its place, so that what ` +
+    'XO writes next is locked; what XO wrote behind the link stays there, where it may not be locked, and XO no ' +
+    'longer sees it: move it back by hand (docs/operations.md, XoImmutableSecurityWarnings), then find out who can ' +
+    'write to the remote'
+  );
+}
+
+// Whether the path is a link now; a folder above it made a file (ENOTDIR): no link there any more.
 export function isLinked(file: string): boolean {
   try {
     return lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() === true;
@@ -33,10 +69,14 @@ export function isLinked(file: string): boolean {
   }
 }
 
+function relativeTo(remote: RemoteContext, file: string): string {
+  return path.relative(remote.root, file).split(path.sep).join('/');
+}
+
 function leftReason(why: string): string {
   return (
     'a symbolic link where XO writes a folder: XO follows it and writes its backups behind it, where nothing is ' +
-    `locked (the daemon never follows a link on a remote), and the folder was not put back: ${why}; put the real ` +
+    `locked (the daemon never follows a link on a remote), and it could not be put aside: ${why}; put the real ` +
     'folder back in its place, then find out who can write to the remote'
   );
 }

@@ -12,7 +12,7 @@ import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { examineAt, reconcileDateFolder } from './date-folder.js';
 import { addRequest, EntryReads, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { withOrphanFlags } from './by-name.js';
-import { isLinked, lookAtLinkedFolder } from './linked-folder.js';
+import { isLinked, lookAtLinkedFolder, settleLinksInside } from './linked-folder.js';
 import type { FolderReport, IndexedUnit, ReconcileOptions } from './folder-report.js';
 import { planVm, type LookedAt, type VmPlan } from './vm-plan.js';
 
@@ -23,21 +23,28 @@ export type { FolderReport, ProvableBackup, ReconcileOptions } from './folder-re
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   if (folder.linked === true) {
     const linked = await lookAtLinkedFolder(folder, options.now);
-    if (linked.putBack === false && linked.refusal !== undefined)
+    if (!linked.settled && linked.refusal !== undefined)
       return { requests: [], refusals: [linked.refusal], provable: [] };
-    // Put back, or a real folder again since the scan: looked at as any leaf, if it is one (what is under a structural
-    // folder put back is listed again by the daemon, protect/folder-report.ts).
+    // Settled, or a real folder again since the scan: looked at as any leaf, if it is one (what is under a structural
+    // folder settled is listed again by the daemon, protect/folder-report.ts).
     const real = { remote: folder.remote, kind: folder.kind, path: folder.path };
     const leaf = classifyFolder(path.relative(folder.remote.root, folder.path))?.role === 'leaf';
     const report = leaf ? await reconcileRealFolder(real, options) : { requests: [], refusals: [], provable: [] };
-    if (!linked.putBack) return report;
-    return { ...report, warnings: [...(report.warnings ?? []), linked.warning], ...(leaf ? {} : { relist: true }) };
+    if (!linked.settled) return report;
+    return { ...withWarnings(report, [linked.warning]), ...(leaf ? {} : { relist: true }) };
   }
   const report = await reconcileRealFolder(folder, options);
   // The folder itself made a link since it was queued: looked at as one.
   if (report.refusals.some((r) => r.path === folder.path && r.reason === THROUGH_A_LINK) && isLinked(folder.path))
     return reconcileFolder({ ...folder, linked: true }, options);
-  return report;
+  if (report.refusals.length === 0 || folder.kind !== 'vm') return report;
+  // A link where XO makes a folder inside a VM folder: settled as above, then the folder looked at again.
+  const settled = await settleLinksInside(folder, report.refusals, options.now);
+  return settled.length === 0 ? report : withWarnings(await reconcileRealFolder(folder, options), settled);
+}
+
+function withWarnings(report: FolderReport, warnings: Refusal[]): FolderReport {
+  return { ...report, warnings: [...(report.warnings ?? []), ...warnings] };
 }
 
 async function reconcileRealFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {

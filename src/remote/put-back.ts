@@ -1,16 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import { lstatSync, readlinkSync, realpathSync, renameSync, type Stats } from 'node:fs';
+import {
+  chownSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { inFolder, NotAFolder, parentOf, type HeldRemote } from './held.js';
 import { classifyFolder } from './patterns.js';
 
-// A folder where XO writes, moved away by someone and replaced by a symbolic link to it: XO's handler follows the
-// link (NFS resolves it on the client) and writes its backups behind it, where the daemon, which never follows a link
-// on a remote, locks nothing. Putting the folder back in the link's place changes nothing XO sees (it reached that
-// very folder through the link) and brings what it wrote there back under protection.
+// A folder where XO writes, moved away by someone and replaced by a symbolic link: XO's handler follows the link (NFS
+// resolves it on the client) and writes its backups behind it, where the daemon, which never follows a link on a
+// remote, locks nothing. The link is moved aside, and in its place goes the folder it leads to (XO sees no change: it
+// reached that very folder through the link), or, where that folder may not be moved, an empty folder: what XO writes
+// next is then locked as any backup, and what it wrote behind the link stays there, for the admin to move back.
 export type PutBack =
-  { result: 'put-back'; target: string; aside: string } | { result: 'left'; reason: string } | { result: 'no-link' };
+  | { result: 'put-back'; target: string; aside: string }
+  | { result: 'replaced'; why: string; aside: string }
+  | { result: 'left'; reason: string }
+  | { result: 'no-link' };
 
 // What the link leads to, as found on the remote's own filesystem.
 export interface LinkTarget {
@@ -23,12 +36,13 @@ export interface LinkTarget {
 
 // Whether the daemon may move the link's target into its place, or why not (pure). Only what whoever made the link
 // could have moved there itself (a folder of the link's owner, on its filesystem), and nothing XO reads under its own
-// name: never a folder of XO's layout (another VM's folder: XO then writes into it, where it is locked), nor one
-// inside a backup folder, nor the root or a folder holding the link.
+// name: never a folder of XO's layout, nor one inside a backup folder (but `within`, the VM folder holding the link),
+// nor the root or a folder holding the link.
 export function putBackRefusal(
   link: string,
   target: LinkTarget,
   linkStats: Pick<Stats, 'uid' | 'dev'>,
+  within?: string,
 ): string | undefined {
   const to = target.relative;
   if (path.posix.isAbsolute(target.text)) return `it is absolute (${target.text}): each client resolves it on its own`;
@@ -42,16 +56,15 @@ export function putBackRefusal(
   for (let n = 1; n <= segments.length; n++) {
     const above = segments.slice(0, n).join('/');
     const role = classifyFolder(above);
-    if (role?.role === 'leaf' || (n === segments.length && role !== undefined))
-      return `it leads to ${to}, ${n === segments.length ? 'a folder' : 'inside a backup folder'} of XO's own`;
+    if (n === segments.length && role !== undefined) return `it leads to ${to}, a folder of XO's own`;
+    if (role?.role === 'leaf' && above !== within) return `it leads to ${to}, inside a backup folder of XO's own`;
   }
   return undefined;
 }
 
-// Puts the folder a link leads to back in the link's place, the link itself moved aside to a dot name XO never reads,
-// for the admin to look at. Two renames through held descriptors (Node has no RENAME_EXCHANGE): if XO makes a folder
-// of that name in between, the second fails and the link is put back as it was, to be tried again at the next look.
-export function putBackLinkedFolder(held: HeldRemote, link: string, now: number): PutBack {
+// Puts the folder a link leads to back in the link's place, or an empty folder, the link moved aside to a dot name XO
+// never reads, for the admin to look at. Renames through held descriptors: nothing on the way is a link.
+export function putBackLinkedFolder(held: HeldRemote, link: string, now: number, within?: string): PutBack {
   let holder: number | undefined;
   try {
     holder = held.folder(parentOf(link));
@@ -64,48 +77,91 @@ export function putBackLinkedFolder(held: HeldRemote, link: string, now: number)
   const linkStats = lstatSync(place, { throwIfNoEntry: false });
   if (linkStats?.isSymbolicLink() !== true) return { result: 'no-link' };
   const target = linkTarget(held, place);
-  if (typeof target === 'string') return { result: 'left', reason: target };
-  const refusal = putBackRefusal(link, target, linkStats);
-  if (refusal !== undefined) return { result: 'left', reason: refusal };
-  const to = target.relative as string;
-  const from = heldPlace(held, to, target.stats);
-  if (from.reason !== undefined) return { result: 'left', reason: from.reason };
-  let aside = `.${path.posix.basename(link)}.linked-${stampOf(now)}`;
-  if (lstatSync(inFolder(holder, aside), { throwIfNoEntry: false }) !== undefined)
-    aside = `${aside}-${randomBytes(4).toString('hex')}`;
-  const asidePlace = inFolder(holder, aside);
-  try {
-    renameSync(place, asidePlace);
-  } catch (error) {
-    return { result: 'left', reason: `the link could not be moved aside (${errnoCode(error) ?? String(error)})` };
-  }
-  try {
-    renameSync(from.place, place);
-  } catch (error) {
-    const code = errnoCode(error) ?? String(error);
+  const refusal = typeof target === 'string' ? target : putBackRefusal(link, target, linkStats, within);
+  const from = refusal === undefined ? heldPlace(held, target as LinkTarget, linkStats.uid, holder) : undefined;
+  const aside = asideName(holder, path.posix.basename(link), now);
+  const moved = moveAside(place, inFolder(holder, aside), linkStats.ino);
+  if (moved !== undefined) return { result: 'left', reason: moved };
+  const asidePath = path.posix.join(parentOf(link), aside);
+  let why = refusal ?? from?.reason;
+  if (why === undefined && from?.place !== undefined) {
     try {
-      renameSync(asidePlace, place);
-    } catch {
-      return { result: 'left', reason: `${to} could not be moved (${code}); the link is now ${aside}` };
+      renameSync(from.place, place);
+      return { result: 'put-back', target: (target as LinkTarget).relative as string, aside: asidePath };
+    } catch (error) {
+      why = `${(target as LinkTarget).relative} could not be moved (${errnoCode(error) ?? String(error)})`;
     }
-    return { result: 'left', reason: `${to} could not be moved (${code})` };
   }
-  return { result: 'put-back', target: to, aside: path.posix.join(parentOf(link), aside) };
+  return emptyFolderInPlace(holder, place, asidePath, why ?? 'it could not be looked at');
 }
 
-// The target reached from the root through held folders, no link on the way, and still the inode the link led to.
+// The link renamed aside. A rename moves whatever holds the name by then: if it is no longer that link (a folder
+// swapped back meanwhile), it is renamed back, and the link left for the next look.
+function moveAside(place: string, aside: string, ino: number): string | undefined {
+  try {
+    renameSync(place, aside);
+  } catch (error) {
+    return `the link could not be moved aside (${errnoCode(error) ?? String(error)})`;
+  }
+  if (lstatSync(aside, { throwIfNoEntry: false })?.ino === ino) return undefined;
+  if (lstatSync(place, { throwIfNoEntry: false }) === undefined)
+    try {
+      renameSync(aside, place);
+      return 'it was replaced while it was looked at';
+    } catch {
+      // Taken again meanwhile: said below.
+    }
+  return `it was replaced while it was looked at, and what replaced it is now ${path.posix.basename(aside)}`;
+}
+
+// An empty folder where the link was, as XO would have made it (owner, group and mode of the folder holding it): XO
+// writes its next backups there. XO may have made it first, in the instant the name was free: that is as good.
+function emptyFolderInPlace(holder: number, place: string, aside: string, why: string): PutBack {
+  const parent = fstatSync(holder);
+  try {
+    mkdirSync(place, parent.mode & 0o7777);
+    chownSync(place, parent.uid, parent.gid);
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST')
+      return {
+        result: 'left',
+        reason: `${why}; no folder could be made in its place (${errnoCode(error) ?? String(error)})`,
+      };
+  }
+  return { result: 'replaced', why, aside };
+}
+
+function asideName(holder: number, name: string, now: number): string {
+  const aside = `.${name}.linked-${new Date(now).toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
+  return lstatSync(inFolder(holder, aside), { throwIfNoEntry: false }) === undefined
+    ? aside
+    : `${aside}-${randomBytes(4).toString('hex')}`;
+}
+
+// The target reached from the root through held folders, no link on the way, still the inode the link led to, in a
+// folder its maker can write: its own, the link's, or the root (where XO writes).
 function heldPlace(
   held: HeldRemote,
-  to: string,
-  stats: Pick<Stats, 'ino' | 'dev'>,
-): { place: string; reason?: undefined } | { reason: string } {
+  target: LinkTarget,
+  owner: number,
+  holder: number,
+): { place: string; reason?: undefined } | { place?: undefined; reason: string } {
+  const to = target.relative as string;
   try {
     const folder = held.folder(parentOf(to));
     const place = folder === undefined ? undefined : inFolder(folder, path.posix.basename(to));
     const found = place === undefined ? undefined : lstatSync(place, { throwIfNoEntry: false });
-    if (place === undefined || found?.ino !== stats.ino || found.dev !== stats.dev)
+    if (
+      folder === undefined ||
+      place === undefined ||
+      found?.ino !== target.stats.ino ||
+      found.dev !== target.stats.dev
+    )
       return { reason: `${to} changed while it was looked at` };
-    return { place };
+    const parent = fstatSync(folder);
+    const holderStats = fstatSync(holder);
+    const ownFolder = parent.uid === owner || parentOf(to) === '' || parent.ino === holderStats.ino;
+    return ownFolder ? { place } : { reason: `${to} is in a folder of uid ${parent.uid}, not the link's owner's` };
   } catch (error) {
     if (error instanceof NotAFolder) return { reason: `${error.path} on the way to ${to} is ${error.reason}` };
     throw error;
@@ -127,8 +183,4 @@ function linkTarget(held: HeldRemote, place: string): LinkTarget | string {
   const relative = path.relative(held.realRoot, real);
   const inside = relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
   return { relative: inside ? relative.split(path.sep).join('/') : undefined, text, stats };
-}
-
-function stampOf(now: number): string {
-  return `${new Date(now).toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
 }

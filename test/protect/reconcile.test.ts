@@ -1,4 +1,4 @@
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
@@ -26,7 +26,7 @@ describe('reconcileFolder on a VM folder reached through a link', () => {
     return { folder, report: await reconcileFolder(folder, { now: Date.now(), jsonSettleMs: 0 }) };
   }
 
-  it('refuses a VM folder that is a symbolic link, and says why it was not put back', async () => {
+  it('settles a VM folder that is a symbolic link out of the remote: an empty folder in its place, said', async () => {
     const { folder, report } = await linked(async (root, outside) => {
       await mkdir(path.join(root, 'xo-vm-backups'));
       const at = path.join(root, 'xo-vm-backups', 'linked-vm');
@@ -34,9 +34,12 @@ describe('reconcileFolder on a VM folder reached through a link', () => {
       return at;
     });
     expect(report.requests).toEqual([]);
-    expect(report.refusals).toHaveLength(1);
-    expect(report.refusals[0]).toMatchObject({ path: folder.path, security: true });
-    expect(report.refusals[0]!.reason).toMatch(/where XO writes a folder.*not put back: it is absolute/);
+    expect(report.refusals).toEqual([]);
+    expect(report.warnings).toHaveLength(1);
+    expect(report.warnings![0]).toMatchObject({ path: folder.path, security: true });
+    expect(report.warnings![0]!.reason).toMatch(/where XO writes a folder.*not moved \(it is absolute/);
+    expect((await lstat(folder.path)).isDirectory()).toBe(true);
+    expect(await readdir(folder.path)).toEqual([]);
   });
 
   it('refuses a VM folder below a symbolic link in place of xo-vm-backups', async () => {

@@ -1,4 +1,4 @@
-import { lstat, mkdir, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HeldRemote } from '../../src/remote/held.js';
@@ -34,6 +34,14 @@ describe('whether a linked folder may be put back', () => {
       expect(putBackRefusal(link, found, owner)).toMatch(reason);
     });
 
+  it('a folder inside the VM folder that holds the link: yes; inside another: no', () => {
+    const inVdis = 'xo-vm-backups/vm-1/vdis';
+    expect(putBackRefusal(inVdis, target('xo-vm-backups/vm-1/.vdis'), owner, 'xo-vm-backups/vm-1')).toBeUndefined();
+    expect(putBackRefusal(inVdis, target('xo-vm-backups/vm-2/.vdis'), owner, 'xo-vm-backups/vm-1')).toMatch(
+      /inside a backup folder/,
+    );
+  });
+
   it('a folder on another filesystem: no', () => {
     expect(putBackRefusal(link, target('.stash'), { uid: 1000, dev: 8 })).toMatch(/another filesystem/);
   });
@@ -68,21 +76,25 @@ describe('putting a linked folder back', () => {
     }
   });
 
-  it('leaves a link to a file, and says why', async () => {
+  it('puts an empty folder, of the owner of the folder holding it, in place of a link to a file', async () => {
     const remote = await tempRemote();
     const vms = path.join(remote.root, 'xo-vm-backups');
-    await mkdir(vms);
+    await mkdir(vms, { mode: 0o750 });
+    await chown(vms, 4242, 4343);
     await writeFile(path.join(vms, '.f'), '');
     await symlink('.f', path.join(vms, 'vm-1'));
     const held = HeldRemote.open({ root: remote.root, realRoot: remote.root });
     try {
-      expect(putBackLinkedFolder(held, 'xo-vm-backups/vm-1', 0)).toEqual({
-        result: 'left',
-        reason: 'it leads to xo-vm-backups/.f, not a folder',
+      expect(putBackLinkedFolder(held, 'xo-vm-backups/vm-1', Date.UTC(2026, 11, 7))).toEqual({
+        result: 'replaced',
+        why: 'it leads to xo-vm-backups/.f, not a folder',
+        aside: 'xo-vm-backups/.vm-1.linked-20261207T000000Z',
       });
     } finally {
       held.close();
     }
-    expect((await lstat(path.join(vms, 'vm-1'))).isSymbolicLink()).toBe(true);
+    const made = await lstat(path.join(vms, 'vm-1'));
+    expect([made.isDirectory(), made.uid, made.gid, made.mode & 0o777]).toEqual([true, 4242, 4343, 0o750]);
+    expect(await readdir(path.join(vms, 'vm-1'))).toEqual([]);
   });
 });

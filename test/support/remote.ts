@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +56,11 @@ export async function writeConfigFile(remote: TestRemote, immutabilityDuration =
   const config = { indexPath: remote.indexPath, remotes: { r: { root: remote.root, immutabilityDuration } } };
   await writeFile(file, JSON.stringify(config));
   return file;
+}
+
+// A folder there now (not a link, not missing: the daemon settles a link in two renames, the name free between them).
+export function isFolder(file: string): boolean {
+  return lstatSync(file, { throwIfNoEntry: false })?.isDirectory() === true;
 }
 
 export function isImmutable(file: string): boolean {
