@@ -65,7 +65,7 @@ export interface FolderReport {
   pastWindow?: number;
   // Links (or other entries XO never writes) met in or above a VM folder, each refused (undefined: not looked at).
   plantedLinks?: number;
-  // A structural folder (xo-vm-backups, a schedule's folder) was put back in place of a link (protect/linked-folder.ts):
+  // A structural folder (xo-vm-backups, a schedule's folder) was settled in place of a link (protect/linked-folder.ts):
   // the leaves under it are to be listed and watched again.
   relist?: true;
 }

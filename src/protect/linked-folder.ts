@@ -17,7 +17,7 @@ export async function lookAtLinkedFolder(folder: LeafFolder, now: number): Promi
   return settle(folder.remote, relativeTo(folder.remote, folder.path), now);
 }
 
-// The links a VM folder's look met where XO makes a folder inside it (vdis/, a job's or a VDI's folder, data/), each
+// The links a VM folder's look met where XO makes a folder inside it (vdis/, a job's or a VDI's folder), each
 // settled as above; the warnings of those settled (the folder is then looked at again).
 export async function settleLinksInside(
   folder: LeafFolder,
