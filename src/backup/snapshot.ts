@@ -190,7 +190,9 @@ function listVdis(
 ): VdiFolder[] {
   const folders: VdiFolder[] = [];
   const folderOf = (entry: HeldEntry, parent: string): boolean => {
-    if (entry.isSymlink) problem(`${parent}/${entry.name}`, 'a symbolic link where XO writes a folder');
+    // A dot name is never XO's folder (the daemon's own `.<name>.linked-<time>` among them): not looked at.
+    if (entry.isSymlink && !entry.name.startsWith('.'))
+      problem(`${parent}/${entry.name}`, 'a symbolic link where XO writes a folder');
     return entry.isDirectory && !entry.name.startsWith('.');
   };
   for (const job of list('vdis'))

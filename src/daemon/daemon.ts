@@ -81,7 +81,7 @@ export class Daemon {
       caps: new Map(config.remotes.map((r) => [r.id, r.maxWatchedFolders ?? defaults.maxWatchedFolders])),
     });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });
-    const relist = new RelistService({ watchers, rescan, clock, log });
+    const relist = new RelistService({ ...base, watchers, rescan });
     protection.onSettled((folder) => relist.request(folder.remote, path.relative(folder.remote.root, folder.path)));
     const lift = new LiftLoop({ ...base, remotes });
     const reclaim = new ReclaimService({ ...base, remotes });

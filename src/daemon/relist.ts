@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { Logger } from '../log/logger.js';
+import type { RemotePauses } from './pauses.js';
 import type { RescanService } from './rescan.js';
 import type { Service } from './service.js';
 import type { WatchService } from './watchers.js';
@@ -10,16 +11,25 @@ const RELIST_EVERY_MS = 5_000;
 
 // After xo-vm-backups or a schedule's folder was settled in place of a link (protect/linked-folder.ts): the remote's
 // watches are made anew (chokidar reports neither the folder back nor a link made again under its name) and the
-// leaves under each such folder listed again.
+// leaves under each such folder listed again. The new watches lose the leaves' own: every leaf is adopted again (a
+// look at each), so a loop of links buys at most one look at every folder per period.
+interface RelistDeps {
+  watchers: WatchService;
+  rescan: RescanService;
+  pauses: RemotePauses;
+  clock: Clock;
+  log: Logger;
+}
+
 export class RelistService implements Service {
   readonly name = 'relist';
-  readonly #deps: { watchers: WatchService; rescan: RescanService; clock: Clock; log: Logger };
+  readonly #deps: RelistDeps;
   readonly #due = new Map<RemoteContext, { timer: NodeJS.Timeout; folders: Set<string> }>();
   readonly #last = new Map<RemoteContext, number>();
   #running: Promise<void> = Promise.resolve();
   #stopped = false;
 
-  constructor(deps: { watchers: WatchService; rescan: RescanService; clock: Clock; log: Logger }) {
+  constructor(deps: RelistDeps) {
     this.#deps = deps;
   }
 
@@ -52,9 +62,11 @@ export class RelistService implements Service {
   }
 
   async #relist(remote: RemoteContext, folders: ReadonlySet<string>): Promise<void> {
-    if (this.#stopped) return;
+    // A paused remote is watched again, and listed, by health when it is back.
+    if (this.#stopped || this.#deps.pauses.isPaused(remote)) return;
     try {
       await this.#deps.watchers.restart(remote);
+      await this.#deps.rescan.rescanFolder(remote, '');
       for (const folder of folders) await this.#deps.rescan.rescanFolder(remote, folder, 'event');
     } catch (err) {
       this.#deps.log.warn({ err, remote: remote.id }, 'could not list the remote again after a link was settled');

@@ -91,7 +91,10 @@ export class WatchService implements Service {
       maxWatchedFolders: this.#caps.get(remote.id) ?? defaults.maxWatchedFolders,
       rescanEveryMs: this.#rescanEveryMs,
     });
+    // Two restarts at once (health's, a relist's): the one set last is kept, the other closed.
+    const before = this.#watchers.get(remote);
     this.#watchers.set(remote, watcher);
+    await before?.close();
     await watcher.start();
   }
 

@@ -1,6 +1,7 @@
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import type { RemoteContext } from '../context/remote-context.js';
+import { errnoCode } from '../errors.js';
 import { withHeldRemote } from '../remote/held.js';
 import { putBackLinkedFolder, type PutBack } from '../remote/put-back.js';
 import type { LeafFolder, Refusal } from './context.js';
@@ -24,7 +25,9 @@ export async function settleLinksInside(
   refusals: readonly Refusal[],
   now: number,
 ): Promise<Refusal[]> {
-  const inside = refusals.filter((r) => r.path.startsWith(`${folder.path}/`) && FOLDER_LINK.test(r.reason));
+  const inside = refusals.filter(
+    (r) => r.path.startsWith(`${folder.path}/`) && VDI_TREE.test(r.path.slice(folder.path.length + 1)),
+  );
   const warnings: Refusal[] = [];
   for (const refusal of inside) {
     if (!isLinked(refusal.path)) continue;
@@ -34,14 +37,21 @@ export async function settleLinksInside(
   return warnings;
 }
 
-// How a VM folder's look names a link where XO makes a folder (backup/snapshot.ts): the folder itself a link, or an
-// entry of vdis/ or of a job's folder that is one.
-const FOLDER_LINK = /^a symbolic link( where XO writes a folder)?$/;
+// Where XO makes a folder in a VM folder, above what a unit is: vdis/, a job's folder, a VDI folder (never a dot name;
+// data/ and VHD directories are not settled: their units are refused, or locked without what is behind the link).
+const VDI_TREE = /^vdis(\/[^./][^/]*){0,2}$/;
 
 async function settle(remote: RemoteContext, link: string, now: number, within?: string): Promise<LinkedFolder> {
   const inside = within === undefined ? undefined : relativeTo(remote, within);
-  const done = await withHeldRemote(remote, async (held) => putBackLinkedFolder(held, link, now, inside));
   const at = path.join(remote.root, link);
+  let done: PutBack;
+  try {
+    done = await withHeldRemote(remote, async (held) => putBackLinkedFolder(held, link, now, inside));
+  } catch (error) {
+    // Whatever went wrong is said, and what the look found stands: the next look tries again.
+    const reason = `it could not be settled (${errnoCode(error) ?? String(error)})`;
+    return { settled: false, refusal: { path: at, reason: leftReason(reason), security: true } };
+  }
   if (done.result === 'no-link') return { settled: false, refusal: undefined };
   if (done.result === 'left')
     return { settled: false, refusal: { path: at, reason: leftReason(done.reason), security: true } };

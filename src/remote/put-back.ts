@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
-  chownSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
   fstatSync,
+  openSync,
   lstatSync,
   mkdirSync,
   readlinkSync,
@@ -11,7 +14,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
-import { inFolder, NotAFolder, parentOf, type HeldRemote } from './held.js';
+import { FOLDER_FLAGS, inFolder, NotAFolder, parentOf, type HeldRemote } from './held.js';
 import { classifyFolder } from './patterns.js';
 
 // A folder where XO writes, moved away by someone and replaced by a symbolic link: XO's handler follows the link (NFS
@@ -59,6 +62,16 @@ export function putBackRefusal(
     if (n === segments.length && role !== undefined) return `it leads to ${to}, a folder of XO's own`;
     if (role?.role === 'leaf' && above !== within) return `it leads to ${to}, inside a backup folder of XO's own`;
   }
+  // Inside the VM folder holding the link, only what XO cannot see (a dot name on the way) is moved: never its vdis/, a
+  // job's or VDI's folder, data/ or a VHD directory.
+  if (within !== undefined && to.startsWith(`${within}/`))
+    if (
+      !to
+        .slice(within.length + 1)
+        .split('/')
+        .some((segment) => segment.startsWith('.'))
+    )
+      return `it leads to ${to}, a folder of XO's own`;
   return undefined;
 }
 
@@ -85,14 +98,28 @@ export function putBackLinkedFolder(held: HeldRemote, link: string, now: number,
   const asidePath = path.posix.join(parentOf(link), aside);
   let why = refusal ?? from?.reason;
   if (why === undefined && from?.place !== undefined) {
-    try {
-      renameSync(from.place, place);
+    why = moveInPlace(from.place, place, target as LinkTarget);
+    if (why === undefined)
       return { result: 'put-back', target: (target as LinkTarget).relative as string, aside: asidePath };
-    } catch (error) {
-      why = `${(target as LinkTarget).relative} could not be moved (${errnoCode(error) ?? String(error)})`;
-    }
   }
   return emptyFolderInPlace(holder, place, asidePath, why ?? 'it could not be looked at');
+}
+
+// The target renamed into the link's place; what came instead of it (swapped in after it was checked) goes back.
+function moveInPlace(from: string, place: string, target: LinkTarget): string | undefined {
+  try {
+    renameSync(from, place);
+  } catch (error) {
+    return `${target.relative} could not be moved (${errnoCode(error) ?? String(error)})`;
+  }
+  const moved = lstatSync(place, { throwIfNoEntry: false });
+  if (moved?.ino === target.stats.ino && moved.dev === target.stats.dev) return undefined;
+  try {
+    renameSync(place, from);
+  } catch {
+    return `${target.relative} was replaced while it was moved, and what replaced it is now in the link's place`;
+  }
+  return `${target.relative} was replaced while it was moved`;
 }
 
 // The link renamed aside. A rename moves whatever holds the name by then: if it is no longer that link (a folder
@@ -119,23 +146,47 @@ function moveAside(place: string, aside: string, ino: number): string | undefine
 function emptyFolderInPlace(holder: number, place: string, aside: string, why: string): PutBack {
   const parent = fstatSync(holder);
   try {
-    mkdirSync(place, parent.mode & 0o7777);
-    chownSync(place, parent.uid, parent.gid);
+    mkdirSync(place, 0o700);
   } catch (error) {
-    if (errnoCode(error) !== 'EEXIST')
-      return {
-        result: 'left',
-        reason: `${why}; no folder could be made in its place (${errnoCode(error) ?? String(error)})`,
-      };
+    if (errnoCode(error) === 'EEXIST' && lstatSync(place, { throwIfNoEntry: false })?.isDirectory() === true)
+      return { result: 'replaced', why, aside };
+    return {
+      result: 'left',
+      reason: `${why}; no folder could be made in its place (${errnoCode(error) ?? String(error)})`,
+    };
+  }
+  // Owner and mode set on the folder itself, opened without following a link: the name may be swapped meanwhile.
+  let fd: number | undefined;
+  try {
+    fd = openSync(place, FOLDER_FLAGS);
+    fchownSync(fd, parent.uid, parent.gid);
+    fchmodSync(fd, parent.mode & 0o7777);
+  } catch (error) {
+    return {
+      result: 'left',
+      reason: `${why}; the folder made in its place was swapped (${errnoCode(error) ?? String(error)})`,
+    };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   return { result: 'replaced', why, aside };
 }
 
+// `.<name>.linked-<UTC>`, the name cut so that it stays a name (255 bytes), made unique when taken.
 function asideName(holder: number, name: string, now: number): string {
-  const aside = `.${name}.linked-${new Date(now).toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
-  return lstatSync(inFolder(holder, aside), { throwIfNoEntry: false }) === undefined
-    ? aside
-    : `${aside}-${randomBytes(4).toString('hex')}`;
+  const suffix = `.linked-${new Date(now).toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
+  const kept = Buffer.from(name)
+    .subarray(0, 200)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
+  const aside = `.${kept}${suffix}`;
+  let taken: boolean;
+  try {
+    taken = lstatSync(inFolder(holder, aside), { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    taken = true;
+  }
+  return taken ? `${aside}-${randomBytes(4).toString('hex')}` : aside;
 }
 
 // The target reached from the root through held folders, no link on the way, still the inode the link led to, in a
@@ -172,13 +223,16 @@ function heldPlace(
 function linkTarget(held: HeldRemote, place: string): LinkTarget | string {
   let text: string;
   let real: string;
+  let stats: Stats | undefined;
   try {
     text = readlinkSync(place);
+    // Never resolved: each client resolves it on its own filesystem (and it could lead the server anywhere).
+    if (path.posix.isAbsolute(text)) return `it is absolute (${text}): each client resolves it on its own`;
     real = realpathSync.native(place);
+    stats = lstatSync(real, { throwIfNoEntry: false });
   } catch (error) {
     return `it leads nowhere (${errnoCode(error) ?? String(error)})`;
   }
-  const stats = lstatSync(real, { throwIfNoEntry: false });
   if (stats === undefined) return 'it leads nowhere';
   const relative = path.relative(held.realRoot, real);
   const inside = relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);

@@ -150,13 +150,14 @@ export class RemoteWatcher {
   #linkedIfLink(file: string): void {
     const role = classifyFolder(this.#relative(file));
     if (role === undefined || (role.role === 'structure' && role.kind === 'root')) return;
-    lstat(file).then(
-      (stats) => {
-        if (stats.isSymbolicLink())
+    lstat(file)
+      .then((stats) => {
+        if (stats.isSymbolicLink() && this.#structure !== undefined)
           this.#onEvent({ type: 'folder-linked', leaf: { kind: kindOfFolder(role), path: file } });
-      },
-      () => undefined,
-    );
+      })
+      .catch((err: unknown) => {
+        if (errnoCode(err) !== 'ENOENT') this.#log.warn({ err, path: file }, 'could not look at a changed folder');
+      });
   }
 
   #relistLater(dir: string): void {

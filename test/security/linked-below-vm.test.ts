@@ -49,6 +49,25 @@ describe('a link XO follows, below a VM folder or absolute', () => {
       },
     ],
   ];
+  it('a link in vdis/ with a name of 240 bytes: settled, and the VM backup is still locked', async () => {
+    const remote = await tempRemote();
+    await startDaemon(remote, { config: { rescanEveryMs: 300 } });
+    const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
+    const first = await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now() - 120_000) });
+    const long = path.join(vm, 'vdis', 'j'.repeat(240));
+    await symlink('/nowhere', long);
+    await waitFor(() => allImmutable(first.units), 'the backup beside the link to be locked');
+    await waitFor(() => isFolder(long), 'the link to be settled');
+    // Looked at again and again (a scan every 300 ms): the aside link, a dot name, is never settled in its turn.
+    const looks = async (): Promise<string[]> =>
+      (await readdir(path.join(vm, 'vdis'))).filter((n) => n !== 'j'.repeat(240));
+    const next = await writeVmBackup(remote.root, { vm: 'vm-1', datetime: xoDatetime(Date.now() - 60_000) });
+    await waitFor(() => allImmutable(next.units), 'the next backup to be locked');
+    const aside = (await looks()).filter((n) => n.startsWith('.'));
+    expect(aside).toHaveLength(1);
+    expect(aside[0]!.startsWith('..')).toBe(false);
+  }, 60_000);
+
   for (const [what, attack] of cases)
     it(`${what}: XO's next backup is locked`, async () => {
       const remote = await tempRemote();
