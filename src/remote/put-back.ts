@@ -48,7 +48,8 @@ export function putBackRefusal(
   within?: string,
 ): string | undefined {
   const to = target.relative;
-  if (path.posix.isAbsolute(target.text)) return `it is absolute (${target.text}): each client resolves it on its own`;
+  const absolute = absoluteLink(target.text);
+  if (absolute !== undefined) return absolute;
   if (to === undefined) return 'it leads outside the remote';
   if (!target.stats.isDirectory()) return `it leads to ${to}, not a folder`;
   if (to === '' || `${link}/`.startsWith(`${to}/`)) return `it leads to ${to || 'the root'}, which holds the link`;
@@ -226,8 +227,9 @@ function linkTarget(held: HeldRemote, place: string): LinkTarget | string {
   let stats: Stats | undefined;
   try {
     text = readlinkSync(place);
-    // Never resolved: each client resolves it on its own filesystem (and it could lead the server anywhere).
-    if (path.posix.isAbsolute(text)) return `it is absolute (${text}): each client resolves it on its own`;
+    // Never resolved by the server: it could lead it anywhere (absoluteLink).
+    const absolute = absoluteLink(text);
+    if (absolute !== undefined) return absolute;
     real = realpathSync.native(place);
     stats = lstatSync(real, { throwIfNoEntry: false });
   } catch (error) {
@@ -237,4 +239,9 @@ function linkTarget(held: HeldRemote, place: string): LinkTarget | string {
   const relative = path.relative(held.realRoot, real);
   const inside = relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative);
   return { relative: inside ? relative.split(path.sep).join('/') : undefined, text, stats };
+}
+
+// An absolute link is never moved back, nor resolved: each client resolves it on its own filesystem.
+function absoluteLink(text: string): string | undefined {
+  return path.posix.isAbsolute(text) ? `it is absolute (${text}): each client resolves it on its own` : undefined;
 }
