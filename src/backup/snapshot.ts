@@ -183,6 +183,8 @@ function readJson(remote: HeldRemote, relative: string, name: string): [string, 
   return read === undefined ? [] : [[name, read]];
 }
 
+const LINKED_FOLDER = 'a symbolic link where XO writes a folder';
+
 // vdis/<job>/<vdi>/: two levels of plain folders; a link there is a problem, never entered.
 function listVdis(
   list: (relative: string) => HeldEntry[],
@@ -191,8 +193,7 @@ function listVdis(
   const folders: VdiFolder[] = [];
   const folderOf = (entry: HeldEntry, parent: string): boolean => {
     // A dot name is never XO's folder (the daemon's own `.<name>.linked-<time>` among them): not looked at.
-    if (entry.isSymlink && !entry.name.startsWith('.'))
-      problem(`${parent}/${entry.name}`, 'a symbolic link where XO writes a folder');
+    if (entry.isSymlink && !entry.name.startsWith('.')) problem(`${parent}/${entry.name}`, LINKED_FOLDER);
     return entry.isDirectory && !entry.name.startsWith('.');
   };
   for (const job of list('vdis'))
@@ -200,7 +201,10 @@ function listVdis(
       for (const vdi of list(`vdis/${job.name}`))
         if (folderOf(vdi, `vdis/${job.name}`)) {
           const relative = `vdis/${job.name}/${vdi.name}`;
-          folders.push({ path: relative, entries: list(relative).map(listed) });
+          const entries = list(relative);
+          // data/, where XO makes each VHD directory: a link there is planted too (settled as above, by protect/).
+          if (entries.some((e) => e.name === 'data' && e.isSymlink)) problem(`${relative}/data`, LINKED_FOLDER);
+          folders.push({ path: relative, entries: entries.map(listed) });
         }
   return folders;
 }

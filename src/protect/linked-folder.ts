@@ -37,9 +37,9 @@ export async function settleLinksInside(
   return warnings;
 }
 
-// Where XO makes a folder in a VM folder, above what a unit is: vdis/, a job's folder, a VDI folder (never a dot name;
-// data/ and VHD directories are not settled: their units are refused, or locked without what is behind the link).
-const VDI_TREE = /^vdis(\/[^./][^/]*){0,2}$/;
+// Where XO makes a folder in a VM folder, above what a unit is: vdis/, a job's folder, a VDI folder (never a dot name),
+// and a VDI folder's data/. A VHD directory's blocks/<n> is not settled: its unit is locked without what is behind it.
+const VDI_TREE = /^vdis(?:(?:\/[^./][^/]*){0,2}|\/[^./][^/]*\/[^./][^/]*\/data)$/;
 
 async function settle(remote: RemoteContext, link: string, now: number, within?: string): Promise<LinkedFolder> {
   const inside = within === undefined ? undefined : relativeTo(remote, within);
