@@ -2,7 +2,7 @@ import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import type { RemoteContext } from '../context/remote-context.js';
 import { errnoCode } from '../errors.js';
-import { withHeldRemote } from '../remote/held.js';
+import { NotAFolder, parentOf, withHeldRemote, type HeldRemote } from '../remote/held.js';
 import { putBackLinkedFolder, type PutBack } from '../remote/put-back.js';
 import type { LeafFolder, Refusal } from './context.js';
 
@@ -38,7 +38,7 @@ export async function settleLinksInside(
 }
 
 // Where XO makes a folder in a VM folder, above what a unit is: vdis/, a job's folder, a VDI folder (never a dot name),
-// and a VDI folder's data/. A VHD directory's blocks/<n> is not settled: its unit is locked without what is behind it.
+// and a VDI folder's data/ (a VHD directory's blocks/ and blocks/<n>: before its lock, settleLinksInVhdDirectory).
 const VDI_TREE = /^vdis(?:(?:\/[^./][^/]*){0,2}|\/[^./][^/]*\/[^./][^/]*\/data)$/;
 
 async function settle(remote: RemoteContext, link: string, now: number, within?: string): Promise<LinkedFolder> {
@@ -46,7 +46,9 @@ async function settle(remote: RemoteContext, link: string, now: number, within?:
   const at = path.join(remote.root, link);
   let done: PutBack;
   try {
-    done = await withHeldRemote(remote, async (held) => putBackLinkedFolder(held, link, now, inside));
+    done = await withHeldRemote(remote, async (held) =>
+      putBackLinkedFolder(held, link, now, inside === undefined ? {} : { within: inside }),
+    );
   } catch (error) {
     // Whatever went wrong is said, and what the look found stands: the next look tries again.
     const reason = `it could not be settled (${errnoCode(error) ?? String(error)})`;
@@ -57,6 +59,46 @@ async function settle(remote: RemoteContext, link: string, now: number, within?:
     return { settled: false, refusal: { path: at, reason: leftReason(done.reason), security: true } };
   return { settled: true, warning: { path: at, reason: settledReason(done), security: true } };
 }
+
+// A VHD directory about to be locked (`unit`, relative to the VM folder `vm`): XO makes its blocks/ and
+// blocks/<n> with mkdir -p, which follows a link there, and writes the blocks behind it, which its lock would leave
+// out. Each such link is moved aside beside the directory, and the folder it led to put back, when its maker could
+// have moved it there (remote/put-back.ts); never an empty folder: the backup is written by then, and one would only
+// lose its blocks. The warnings, for the look's report; a link left is also said by the lock (locked without it).
+export function settleLinksInVhdDirectory(held: HeldRemote, vm: string, inVm: string, now: number): Refusal[] {
+  const within = `xo-vm-backups/${vm}`;
+  const unit = `${within}/${inVm}`;
+  const links: string[] = [];
+  try {
+    const blocks = held.list(unit).find((e) => e.name === 'blocks');
+    if (blocks?.isSymlink === true) links.push(`${unit}/blocks`);
+    else if (blocks?.isDirectory === true)
+      for (const entry of held.list(`${unit}/blocks`))
+        if (entry.isSymlink && /^[0-9]+$/.test(entry.name)) links.push(`${unit}/blocks/${entry.name}`);
+  } catch (error) {
+    // Gone or swapped since it was examined: the lock says what it finds.
+    if (error instanceof NotAFolder) return [];
+    throw error;
+  }
+  return links.flatMap((link): Refusal[] => {
+    const aside = { folder: parentOf(unit), name: link.slice(parentOf(unit).length + 1).replaceAll('/', '-') };
+    const at = path.join(held.root, link);
+    let done: PutBack;
+    try {
+      done = putBackLinkedFolder(held, link, now, { within, aside, emptyFolder: false });
+    } catch (error) {
+      done = { result: 'left', reason: `it could not be settled (${errnoCode(error) ?? String(error)})` };
+    }
+    if (done.result === 'put-back') return [{ path: at, reason: settledReason(done), security: true }];
+    if (done.result !== 'left') return [];
+    return [{ path: at, reason: `${BLOCKS_LINK}, left in place: ${done.reason}; ${BLOCKS_LEFT}`, security: true }];
+  });
+}
+
+const BLOCKS_LINK = 'a symbolic link in a VHD directory, where XO writes its blocks';
+const BLOCKS_LEFT =
+  'the directory is locked without what is behind the link, which XO reads through it: move that folder back in ' +
+  "the link's place by hand, then find out who can write to the remote";
 
 function settledReason(done: Extract<PutBack, { result: 'put-back' | 'replaced' }>): string {
   const link = `a symbolic link where XO writes a folder, moved aside to ${done.aside}`;

@@ -12,7 +12,7 @@ import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { examineAt, reconcileDateFolder } from './date-folder.js';
 import { addRequest, EntryReads, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { withOrphanFlags } from './by-name.js';
-import { isLinked, lookAtLinkedFolder, settleLinksInside } from './linked-folder.js';
+import { isLinked, lookAtLinkedFolder, settleLinksInside, settleLinksInVhdDirectory } from './linked-folder.js';
 import type { FolderReport, IndexedUnit, ReconcileOptions } from './folder-report.js';
 import { planVm, type LookedAt, type VmPlan } from './vm-plan.js';
 
@@ -67,12 +67,7 @@ const THROUGH_A_LINK = 'the folder is reached through a symbolic link';
 // The folder must be where its path says, with no symlink on the way: otherwise a planted link could point us at /etc.
 async function isConfined(folder: LeafFolder, report: FolderReport): Promise<boolean> {
   const real = await isRealFolder(folder.remote, folder.path);
-  if (real === false)
-    report.refusals.push({
-      path: folder.path,
-      reason: THROUGH_A_LINK,
-      security: true,
-    });
+  if (real === false) report.refusals.push({ path: folder.path, reason: THROUGH_A_LINK, security: true });
   return real === true;
 }
 
@@ -217,6 +212,7 @@ function toLookAt(folder: LeafFolder, jsons: readonly Candidate[], options: Reco
 interface Acted {
   requests: LockRequest[];
   refusals: Refusal[];
+  warnings: Refusal[];
   flagsToRead?: IndexedUnit[];
   // Backups with a claimed unit gone since the listing.
   missing: Set<string>;
@@ -230,7 +226,7 @@ async function act(
   reads: EntryReads,
   options: ReconcileOptions,
 ): Promise<Acted> {
-  const acted: Acted = { requests: [], refusals: [], missing: new Set() };
+  const acted: Acted = { requests: [], refusals: [], warnings: [], missing: new Set() };
   for (const claim of governingClaims(plan.claims)) {
     const unit = path.join(folder.path, claim.unit.path);
     const examined = examineHeld(held, unit, acted.refusals);
@@ -245,6 +241,9 @@ async function act(
       continue;
     }
     const lockedAs = await redated(claim, unit, examined);
+    // A VHD directory: a link where XO makes its blocks' folders is settled before the lock (protect/linked-folder.ts).
+    if (claim.unit.recursive)
+      acted.warnings.push(...settleLinksInVhdDirectory(held, path.basename(folder.path), claim.unit.path, options.now));
     addRequest(acted, folder, {
       unit,
       examined,
@@ -290,7 +289,7 @@ function report(plan: VmPlan, acted: Acted, refusals: Refusal[], pastWindow: num
     provable: refusals.length > 0 ? [] : plan.provable.filter((backup) => !missing.has(backup.json)),
     unprovable: refusals.length > 0 ? considered : considered.filter((json) => missing.has(json)),
     pastWindow,
-    ...(plan.warnings.length > 0 ? { warnings: plan.warnings } : {}),
+    ...(plan.warnings.length + acted.warnings.length > 0 ? { warnings: [...plan.warnings, ...acted.warnings] } : {}),
     ...(plan.recheckAt === undefined ? {} : { recheckAt: plan.recheckAt }),
     ...(missing.size > 0 ? { unitsMissing: true } : {}),
     ...(plan.chainUnknown === undefined ? {} : { chainUnknown: plan.chainUnknown }),

@@ -76,34 +76,64 @@ export function putBackRefusal(
   return undefined;
 }
 
+export interface PutBackOptions {
+  // The VM folder holding the link, when it is inside one (putBackRefusal).
+  within?: string;
+  // Where the link goes, and under which name (`.<name>.linked-<UTC>`): by default beside itself, under its own name.
+  aside?: { folder: string; name: string };
+  // An empty folder where the target may not be put back (by default); without it, the link is left where it was.
+  emptyFolder?: boolean;
+}
+
 // Puts the folder a link leads to back in the link's place, or an empty folder, the link moved aside to a dot name XO
 // never reads, for the admin to look at. Renames through held descriptors: nothing on the way is a link.
-export function putBackLinkedFolder(held: HeldRemote, link: string, now: number, within?: string): PutBack {
+export function putBackLinkedFolder(
+  held: HeldRemote,
+  link: string,
+  now: number,
+  options: PutBackOptions = {},
+): PutBack {
   let holder: number | undefined;
+  let asideHolder: number | undefined;
+  const asideFolder = options.aside?.folder ?? parentOf(link);
   try {
     holder = held.folder(parentOf(link));
+    asideHolder = held.folder(asideFolder);
   } catch (error) {
     if (error instanceof NotAFolder) return { result: 'left', reason: `${error.path} above it is ${error.reason}` };
     throw error;
   }
-  if (holder === undefined) return { result: 'no-link' };
+  if (holder === undefined || asideHolder === undefined) return { result: 'no-link' };
   const place = inFolder(holder, path.posix.basename(link));
   const linkStats = lstatSync(place, { throwIfNoEntry: false });
   if (linkStats?.isSymbolicLink() !== true) return { result: 'no-link' };
   const target = linkTarget(held, place);
-  const refusal = typeof target === 'string' ? target : putBackRefusal(link, target, linkStats, within);
+  const refusal = typeof target === 'string' ? target : putBackRefusal(link, target, linkStats, options.within);
   const from = refusal === undefined ? heldPlace(held, target as LinkTarget, linkStats.uid, holder) : undefined;
-  const aside = asideName(holder, path.posix.basename(link), now);
-  const moved = moveAside(place, inFolder(holder, aside), linkStats.ino);
+  if (options.emptyFolder === false && (refusal ?? from?.reason) !== undefined)
+    return { result: 'left', reason: refusal ?? from?.reason ?? 'it could not be looked at' };
+  const aside = asideName(asideHolder, options.aside?.name ?? path.posix.basename(link), now);
+  const moved = moveAside(place, inFolder(asideHolder, aside), linkStats.ino);
   if (moved !== undefined) return { result: 'left', reason: moved };
-  const asidePath = path.posix.join(parentOf(link), aside);
+  const asidePath = path.posix.join(asideFolder, aside);
   let why = refusal ?? from?.reason;
   if (why === undefined && from?.place !== undefined) {
     why = moveInPlace(from.place, place, target as LinkTarget);
     if (why === undefined)
       return { result: 'put-back', target: (target as LinkTarget).relative as string, aside: asidePath };
   }
+  if (options.emptyFolder === false) return linkBack(inFolder(asideHolder, aside), place, asidePath, why);
   return emptyFolderInPlace(holder, place, asidePath, why ?? 'it could not be looked at');
+}
+
+// The link put back where it was, its target having failed to move: nothing changed but for the moment between.
+function linkBack(aside: string, place: string, asidePath: string, why = 'it could not be looked at'): PutBack {
+  try {
+    renameSync(aside, place);
+  } catch (error) {
+    return { result: 'left', reason: `${why}; the link stays at ${asidePath} (${errnoCode(error) ?? String(error)})` };
+  }
+  return { result: 'left', reason: why };
 }
 
 // The target renamed into the link's place; what came instead of it (swapped in after it was checked) goes back.

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chown, lstat, mkdir, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -96,5 +97,55 @@ describe('putting a linked folder back', () => {
     const made = await lstat(path.join(vms, 'vm-1'));
     expect([made.isDirectory(), made.uid, made.gid, made.mode & 0o777]).toEqual([true, 4242, 4343, 0o750]);
     expect(await readdir(path.join(vms, 'vm-1'))).toEqual([]);
+  });
+});
+
+describe('putting a linked folder back, or leaving the link (no empty folder)', () => {
+  it('a target the kernel will not move (a locked folder): the link goes back where it was', async () => {
+    const remote = await tempRemote();
+    const vhd = path.join(remote.root, 'xo-vm-backups', 'vm-1', 'vdis', 'j', 'v', 'data', 'd.vhd');
+    const hidden = path.join(remote.root, 'xo-vm-backups', 'vm-1', '.hidden');
+    await mkdir(path.join(vhd, 'blocks'), { recursive: true });
+    await mkdir(hidden);
+    await symlink('../../../../../../.hidden', path.join(vhd, 'blocks', '1'));
+    execFileSync('chattr', ['+i', hidden]);
+    const held = HeldRemote.open({ root: remote.root, realRoot: remote.root });
+    try {
+      const found = putBackLinkedFolder(
+        held,
+        'xo-vm-backups/vm-1/vdis/j/v/data/d.vhd/blocks/1',
+        Date.UTC(2026, 11, 7),
+        {
+          within: 'xo-vm-backups/vm-1',
+          aside: { folder: 'xo-vm-backups/vm-1/vdis/j/v/data', name: 'd.vhd-blocks-1' },
+          emptyFolder: false,
+        },
+      );
+      expect(found).toEqual({ result: 'left', reason: 'xo-vm-backups/vm-1/.hidden could not be moved (EPERM)' });
+    } finally {
+      held.close();
+      execFileSync('chattr', ['-i', hidden]);
+    }
+    expect(await readlink(path.join(vhd, 'blocks', '1'))).toBe('../../../../../../.hidden');
+    expect(await readdir(path.dirname(vhd))).toEqual(['d.vhd']);
+  });
+
+  it('a target it may not move (an absolute link): nothing is renamed', async () => {
+    const remote = await tempRemote();
+    const vhd = path.join(remote.root, 'xo-vm-backups', 'vm-1', 'vdis', 'j', 'v', 'd.vhd');
+    await mkdir(path.join(vhd, 'blocks'), { recursive: true });
+    await symlink(remote.base, path.join(vhd, 'blocks', '1'));
+    const held = HeldRemote.open({ root: remote.root, realRoot: remote.root });
+    try {
+      const found = putBackLinkedFolder(held, 'xo-vm-backups/vm-1/vdis/j/v/d.vhd/blocks/1', Date.UTC(2026, 11, 7), {
+        aside: { folder: 'xo-vm-backups/vm-1/vdis/j/v', name: 'd.vhd-blocks-1' },
+        emptyFolder: false,
+      });
+      expect(found).toMatchObject({ result: 'left', reason: expect.stringMatching(/absolute/) as unknown });
+    } finally {
+      held.close();
+    }
+    expect(await readlink(path.join(vhd, 'blocks', '1'))).toBe(remote.base);
+    expect(await readdir(path.dirname(vhd))).toEqual(['d.vhd']);
   });
 });
