@@ -4,7 +4,7 @@
 #   xo-immutable-flags.pl  < requests
 #
 # Serves requests one after the other until its stdin closes (the daemon keeps it running; a command runs one for its
-# own run). A request: "<set|clear|get> <count>" NUL, ROOT NUL, REALROOT NUL, then <count> records. ROOT is opened
+# own run). A request: "<set|clear|check|get> <count>" NUL, ROOT NUL, REALROOT NUL, then <count> records. ROOT is opened
 # again for each request, as given (the admin's links above it are followed), and must be REALROOT, as resolved at
 # start: nothing is held between requests, so a root renamed away or replaced is never acted on through a descriptor
 # of the old one, and an unmount is never kept busy. Each record ends with a NUL: "<kind> <identity or -> <path
@@ -19,7 +19,8 @@
 #   J  a VM backup's json, xo-vm-backups/<vm>/<dt>.json, cleared as F only when no flat <dt>.vhd in a VDI folder of
 #      its VM folder (vdis/<job>/<vdi>/, dot names and links skipped) is immutable: EHELD otherwise, naming it, or
 #      when the folders cannot be looked through  (clear: lift, at the end of its pass)
-# A clear of a directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its
+# A check is a clear that changes nothing (lift --dry-run): every refusal a clear would answer, and "ok" where it would
+# clear. A clear of a directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its
 # layout (another folder or name, a link, a special file, a file with two links, another filesystem) refuses it
 # (EFOREIGN, naming the entry), and nothing is touched. A set locks each folder before listing it; what it finds
 # outside the layout (the same, or an entry already immutable in a folder that was not) does not stop it: the unit is
@@ -103,6 +104,8 @@ sub refuse_run {
 
 # The request being served: what it does, and the folder it is confined to (opened for it, closed after it).
 my ($op, $root, $real_root, $anchor);
+# A check (lift --dry-run) is answered as a clear, with nothing changed.
+my $dry = 0;
 
 # Sends what was answered so far at least once a second (setting $| flushes), with a "busy" line when nothing was
 # answered since: a stuck helper (a disk that stopped answering) shows as silence, a slow one does not.
@@ -741,13 +744,13 @@ sub answer {
     my $failed = $kind eq 'R' || $op eq 'set' ? undef
       : check_tree($handle, $name, $kind, 0, $st->{dev}, 0, is_immutable($handle, $st, $name));
     if ($failed) { note(\%problems, $failed) }
-    else { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems, $rel) }
+    elsif (!$dry) { change_tree($handle, $name, $kind, 0, $st->{dev}, \%problems, $rel) }
   } else {
     my ($links, $refused) = extra_links($st, $name, $rel);
     note(\%foreign, $links) if $links;
     note(\%problems, $refused) if $refused;
     my $locked_here = 0;
-    my $failed = $refused ? undef : change($handle, $name, $op eq 'set', \$locked_here);
+    my $failed = $refused || $dry ? undef : change($handle, $name, $op eq 'set', \$locked_here);
     $failed //= still_there($handle, $rel, $name, $locked_here) if $op eq 'set' && !$refused;
     note(\%problems, $failed) if $failed;
   }
@@ -773,7 +776,7 @@ sub next_field {
 
 local $/ = "\0";
 while (defined(my $header = next_field())) {
-  my ($request_op, $count) = $header =~ /\A(set|clear|get) ([0-9]{1,9})\z/;
+  my ($request_op, $count) = $header =~ /\A(set|clear|check|get) ([0-9]{1,9})\z/;
   my $request_root = next_field();
   my $request_real_root = next_field();
   if (!defined $count || !defined $request_real_root || $request_root eq '') {
@@ -781,6 +784,8 @@ while (defined(my $header = next_field())) {
     exit 3;
   }
   ($op, $root, $real_root) = ($request_op, $request_root, $request_real_root);
+  $dry = $op eq 'check';
+  $op = 'clear' if $dry;
   reset_looks();
   my $refused = open_anchor();
   for my $n (0 .. $count - 1) {

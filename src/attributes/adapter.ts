@@ -52,6 +52,8 @@ export type PathOutcome =
 export interface AttributesAdapter {
   // Every path must be `within.root` or below it (or below `within.realRoot`); any other fails with ECONFINE.
   setImmutable(within: Within, targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]>;
+  // What setImmutable(..., false) would answer, nothing changed (lift --dry-run): its refusals, and ok where it clears.
+  checkClear(within: Within, targets: readonly Target[]): Promise<PathOutcome[]>;
   // undefined: the path does not exist, or is not a regular file or directory reached without a link.
   isImmutable(within: Within, paths: readonly string[]): Promise<Map<string, boolean | undefined>>;
 }

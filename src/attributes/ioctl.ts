@@ -113,6 +113,14 @@ export class IoctlAdapter implements AttributesAdapter {
   }
 
   async setImmutable(within: Within, targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
+    return this.#act(within, targets, immutable ? 'set' : 'clear');
+  }
+
+  async checkClear(within: Within, targets: readonly Target[]): Promise<PathOutcome[]> {
+    return this.#act(within, targets, 'check');
+  }
+
+  async #act(within: Within, targets: readonly Target[], operation: Operation): Promise<PathOutcome[]> {
     const outcomes = new Map<string, PathOutcome>();
     const batches: Target[][] = [];
     for (const recursive of [false, true]) {
@@ -121,12 +129,12 @@ export class IoctlAdapter implements AttributesAdapter {
       for (const paths of splitForLanes([...byPath.keys()], recursive)) batches.push(paths.map((p) => byPath.get(p)!));
     }
     await mapLimited(batches, FLAG_LANES, async (batch) => {
-      for (const outcome of await this.#setBatch(within, batch, immutable)) outcomes.set(outcome.path, outcome);
+      for (const outcome of await this.#setBatch(within, batch, operation)) outcomes.set(outcome.path, outcome);
     });
     return targets.map((t) => outcomes.get(t.path) ?? outcomeOf(t.path, undefined));
   }
 
-  async #setBatch(within: Within, batch: readonly Target[], immutable: boolean): Promise<PathOutcome[]> {
+  async #setBatch(within: Within, batch: readonly Target[], operation: Operation): Promise<PathOutcome[]> {
     const outcomes = new Map<string, PathOutcome>();
     const pending: { target: Target; record: HelperRecord }[] = [];
     for (const target of batch) {
@@ -146,7 +154,7 @@ export class IoctlAdapter implements AttributesAdapter {
     }
     const answers = await askWithTries(
       this.#helpers,
-      immutable ? 'set' : 'clear',
+      operation,
       within,
       pending.map((p) => p.record),
     );

@@ -45,7 +45,8 @@ export function recordKindOf(
   return 'R';
 }
 
-export type Operation = 'set' | 'clear' | 'get';
+// check: a clear that changes nothing (lift --dry-run), answered as the clear would be.
+export type Operation = 'set' | 'clear' | 'check' | 'get';
 
 // "<kind> <inode[:birth ns] or -> <relative path>\0" each: a NUL is the one byte no name holds. A birth time of "0"
 // (not kept) or not a plain number is not sent: the inode alone is checked, as lift's own check did.

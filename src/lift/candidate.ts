@@ -24,7 +24,7 @@ export interface UnlockChecks {
   // hold start (a repair lift): the VM folder whose units go whatever their window, unless the unit was locked under
   // another VM's folder (moved in: it keeps that window).
   repairOf?: string;
-  // Nothing is cleared: every candidate is examined here, as the flag helper would check it.
+  // Nothing is cleared: every candidate is examined here, then checked by the flag helper as it would clear it.
   dryRun: boolean;
 }
 

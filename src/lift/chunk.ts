@@ -1,4 +1,4 @@
-import type { AttributesAdapter, DirectoryLayout, PathOutcome } from '../attributes/adapter.js';
+import type { AttributesAdapter, DirectoryLayout, PathOutcome, Target } from '../attributes/adapter.js';
 import type { RemoteContext } from '../context/remote-context.js';
 import type { LiftedUnit, LiftReport } from './report.js';
 import { checkCandidates, type UnlockChecks } from './candidate.js';
@@ -48,22 +48,14 @@ export async function clearChunk(
   let unlocked: LiftCandidate[] = [];
   // Forgetting the chunk before failed: this chunk is still reported as unlocked (its entries stay for the next pass).
   let forgetFailure: PromiseRejectedResult | undefined;
-  if (dryRun || safe.length === 0) {
+  if (safe.length === 0) {
     await meanwhile();
-    if (dryRun) unlocked = safe.map(({ candidate }) => candidate);
+  } else if (dryRun) {
+    // What the helper would refuse (a directory holding what XO never writes, a second name...), as the lift would.
+    await meanwhile();
+    unlocked = sortOutcomes(safe, await attributes.checkClear(remote, targetsOf(safe, false)), gone, report);
   } else {
-    // Each with the identity its entry recorded: the helper unlocks that file or nothing, and its refusals are the
-    // lift's check (docs/security.md, "rename race"). A directory is cleared only as far as its layout goes: one
-    // holding anything else stays locked (EFOREIGN).
-    const targets = safe.map(({ candidate, recursive, orDirectory }) => ({
-      path: candidate.path,
-      recursive,
-      orDirectory,
-      layout: layoutOf(candidate),
-      ino: candidate.identity?.ino,
-      birthtimeNs: candidate.identity?.birthtimeNs,
-      afterFlatVhds,
-    }));
+    const targets = targetsOf(safe, afterFlatVhds);
     const [unlocking, other] = await Promise.allSettled([attributes.setImmutable(remote, targets, false), meanwhile()]);
     if (unlocking.status === 'rejected') throw unlocking.reason;
     unlocked = sortOutcomes(safe, unlocking.value, gone, report);
@@ -93,6 +85,21 @@ export async function checkChunk(
     else safe.push({ candidate, recursive: verdict.recursive, orDirectory: verdict.orDirectory });
   });
   return { safe, gone };
+}
+
+// Each with the identity its entry recorded: the helper unlocks that file or nothing, and its refusals are the lift's
+// check (docs/security.md, "rename race"). A directory is cleared only as far as its layout goes: one holding anything
+// else stays locked (EFOREIGN).
+function targetsOf(safe: readonly Safe[], afterFlatVhds: boolean): Target[] {
+  return safe.map(({ candidate, recursive, orDirectory }) => ({
+    path: candidate.path,
+    recursive,
+    orDirectory,
+    layout: layoutOf(candidate),
+    ino: candidate.identity?.ino,
+    birthtimeNs: candidate.identity?.birthtimeNs,
+    afterFlatVhds,
+  }));
 }
 
 // A VM backup's directory unit is a VHD directory; a config or pool backup's, its date folder.

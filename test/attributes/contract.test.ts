@@ -66,6 +66,28 @@ describe.each(backends)('attributes adapter: %s', (name, make, real, tempFolder)
     expect([...(await adapter.isImmutable(within, files)).values()]).toEqual(files.map(() => false));
   });
 
+  it('a check answers as a clear would, and changes nothing', async () => {
+    const folder = await tempFolder();
+    const within = { root: folder, realRoot: folder };
+    const [file, gone] = [path.join(folder, 'locked'), path.join(folder, 'gone')];
+    await writeFile(file, 'x');
+    const adapter = make();
+    try {
+      await adapter.setImmutable(within, [{ path: file, recursive: false }], true);
+      const checked = await adapter.checkClear(within, [
+        { path: file, recursive: false },
+        { path: gone, recursive: false },
+      ]);
+      expect(checked.map((o) => [o.path, o.status])).toEqual([
+        [file, 'ok'],
+        [gone, 'vanished'],
+      ]);
+      expect((await adapter.isImmutable(within, [file])).get(file)).toBe(true);
+    } finally {
+      await adapter.setImmutable(within, [{ path: file, recursive: false }], false);
+    }
+  });
+
   it('reports a vanished path as vanished, not as an error, and still locks the rest', async () => {
     const folder = await tempFolder();
     const within = { root: folder, realRoot: folder };

@@ -142,7 +142,14 @@ describe('the flag helper', () => {
       expect(isImmutable(locked), locked).toBe(true);
     expect(isImmutable(path.join(sound, 'blocks', '0', '0'))).toBe(true);
     expect(isImmutable(path.join(outside, 'victim'))).toBe(false);
-    // Never cleared while it holds what XO does not write: for an admin to look at.
+    // Never cleared while it holds what XO does not write: for an admin to look at. A check (lift --dry-run) says so
+    // first, as the clear will, and changes nothing; the sound one it would clear.
+    const checked = await attributes.checkClear({ root, realRoot: root }, [
+      { path: broken, recursive: true, layout: 'vhd-directory' },
+      { path: sound, recursive: true, layout: 'vhd-directory' },
+    ]);
+    expect(checked.map((o) => (o.status === 'failed' ? o.code : o.status))).toEqual(['EFOREIGN', 'ok']);
+    expect(isImmutable(path.join(sound, 'blocks', '0', '0')) && isImmutable(sound)).toBe(true);
     const [cleared] = await attributes.setImmutable(
       { root, realRoot: root },
       [{ path: broken, recursive: true, layout: 'vhd-directory' }],

@@ -63,6 +63,7 @@ describe('a json held for a locked flat VHD of its backup', () => {
     const real = new IoctlAdapter();
     const unreadable: AttributesAdapter = {
       setImmutable: (within, targets, immutable) => real.setImmutable(within, targets, immutable),
+      checkClear: (within, targets) => real.checkClear(within, targets),
       async isImmutable(within, paths) {
         const flags = await real.isImmutable(within, paths);
         if (flags.has(kept)) flags.set(kept, undefined);

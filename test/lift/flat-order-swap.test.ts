@@ -26,6 +26,7 @@ describe('a json is not lifted while a locked flat VHD of its backup was swapped
     // The attacker, once the helper cleared the first disk: its VDI folder and the locked disk's swap places.
     const swapping: AttributesAdapter = {
       isImmutable: (within, paths) => real.isImmutable(within, paths),
+      checkClear: (within, targets) => real.checkClear(within, targets),
       async setImmutable(within, targets, immutable) {
         const outcomes = await real.setImmutable(within, targets, immutable);
         if (targets.some((target) => target.path === due)) {

@@ -54,6 +54,7 @@ describe("a json is not lifted while its backup's flat VHD stays locked", () => 
     const real = new IoctlAdapter();
     const failing: AttributesAdapter = {
       isImmutable: (within, paths) => real.isImmutable(within, paths),
+      checkClear: (within, targets) => real.checkClear(within, targets),
       async setImmutable(within, targets, immutable) {
         const outcomes = await real.setImmutable(
           within,

@@ -81,6 +81,7 @@ function indexFiles(remote: TestRemote): string[] {
 function failingOn(failing: string): AttributesAdapter {
   return {
     isImmutable: (within, paths) => attributes.isImmutable(within, paths),
+    checkClear: (within, targets) => attributes.checkClear(within, targets),
     async setImmutable(within, targets, immutable) {
       const outcomes = await attributes.setImmutable(
         within,
@@ -236,6 +237,7 @@ describe('lift on ext4 with real chattr', () => {
     let calls = 0;
     const writing: AttributesAdapter = {
       isImmutable: (within, paths) => attributes.isImmutable(within, paths),
+      checkClear: (within, targets) => attributes.checkClear(within, targets),
       async setImmutable(within, targets, immutable) {
         if (calls++ === 1) await new IndexStore(remote.indexPath, 'r').write(newcomer);
         return attributes.setImmutable(within, targets, immutable);
@@ -271,6 +273,7 @@ describe('lift on ext4 with real chattr', () => {
     // The real chattr, watched: every unit it is asked to unlock still has its entry then.
     const watched: AttributesAdapter = {
       isImmutable: (within, paths) => attributes.isImmutable(within, paths),
+      checkClear: (within, targets) => attributes.checkClear(within, targets),
       async setImmutable(within, targets, immutable) {
         calls++;
         for (const target of targets) expect(hasEntry(target.path), target.path).toBe(true);

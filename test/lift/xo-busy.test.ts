@@ -71,6 +71,7 @@ describe('XO running on a VM folder holds its lift back', () => {
     const asked = new Set<string>();
     const watched: AttributesAdapter = {
       isImmutable: (within, paths) => real.isImmutable(within, paths),
+      checkClear: (within, targets) => real.checkClear(within, targets),
       setImmutable(within, targets, immutable) {
         for (const target of targets) asked.add(target.path);
         return real.setImmutable(within, targets, immutable);

@@ -63,6 +63,7 @@ function attackedAt(before: () => Promise<void>): AttributesAdapter {
   let done = false;
   return {
     isImmutable: (within, paths) => attributes.isImmutable(within, paths),
+    checkClear: (within, targets) => attributes.checkClear(within, targets),
     async setImmutable(within, targets, immutable) {
       if (!immutable && !done) {
         done = true;

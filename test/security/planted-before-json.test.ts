@@ -70,12 +70,19 @@ describe('what XO never writes, planted in a VHD directory before its json', () 
         { id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false },
         remote.indexPath,
       );
-      const report = await liftRemote(context, new IoctlAdapter(), {
-        now: Date.now() + 8 * DAY,
-        dryRun: false,
-        all: false,
-      });
-      expect(report.suspicious.map((s) => s.path)).toContain(directory);
+      const lift = { now: Date.now() + 8 * DAY, all: false };
+      // A dry run says beforehand what the lift will do: not unlocked, and why (the flag helper's own check).
+      const dry = await liftRemote(context, new IoctlAdapter(), { ...lift, dryRun: true });
+      const report = await liftRemote(context, new IoctlAdapter(), { ...lift, dryRun: false });
+      for (const said of [dry, report]) {
+        expect(said.suspicious.filter((s) => s.path === directory)).toEqual([
+          {
+            path: directory,
+            reason: expect.stringMatching(said === dry ? /refused, nothing changed/ : /./) as unknown,
+          },
+        ]);
+        expect(said.unlocked.map((u) => u.path)).not.toContain(directory);
+      }
       expect(immutableAmong(files).sort()).toEqual(files.sort());
     });
 });

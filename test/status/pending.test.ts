@@ -14,6 +14,7 @@ function failingOn(failing: string): AttributesAdapter {
   const real = new IoctlAdapter();
   return {
     isImmutable: (within, paths) => real.isImmutable(within, paths),
+    checkClear: (within, targets) => real.checkClear(within, targets),
     async setImmutable(within, targets, immutable): Promise<PathOutcome[]> {
       const rest = targets.filter((t) => t.path !== failing);
       const outcomes = new Map((await real.setImmutable(within, rest, immutable)).map((o) => [o.path, o]));

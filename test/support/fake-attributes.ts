@@ -28,6 +28,15 @@ export class FakeAttributes implements AttributesAdapter {
     });
   }
 
+  // As a clear would answer, nothing changed.
+  async checkClear(_within: Within, targets: readonly Target[]): Promise<PathOutcome[]> {
+    return targets.map(({ path }): PathOutcome => {
+      if (this.failFor.has(path))
+        return { path, status: 'failed', code: 'EIO', message: `Input/output error: ${path}` };
+      return existsSync(path) ? { path, status: 'ok' } : { path, status: 'vanished' };
+    });
+  }
+
   async isImmutable(_within: Within, paths: readonly string[]): Promise<Map<string, boolean | undefined>> {
     return new Map(paths.map((p) => [p, existsSync(p) ? this.immutable.has(p) : undefined]));
   }
