@@ -13,6 +13,7 @@ import { errnoCode } from '../errors.js';
 import { findLeafFolders } from '../remote/scan.js';
 import type { StoredEntry } from '../index/store.js';
 import { surveyRestorePoints } from '../status/restore-survey.js';
+import { lockedAnyway } from './locked-anyway.js';
 
 export type FindingKind =
   | 'missing'
@@ -27,7 +28,9 @@ export type FindingKind =
   | 'refused'
   // A backup inside its window that XO could not restore after an attack: a unit of it or of its chain is missing,
   // unlocked, changed, or past its lock.
-  | 'unrestorable';
+  | 'unrestorable'
+  // Locked, but not as XO writes it (what XO never writes inside, a second name): lift leaves it for an admin.
+  | 'locked-anyway';
 
 export interface Finding {
   kind: FindingKind;
@@ -88,6 +91,10 @@ export async function verifyRemote(
       if (finding !== undefined) report.findings.push(finding);
       if (report.entriesChecked % 1000 === 0) options.onProgress?.(report.entriesChecked, total);
     }
+    const named = new Set(report.findings.map((f) => f.path));
+    const sound = entries.filter((e) => newest.get(e.path) === e && !named.has(e.path));
+    for (const [unit, detail] of await lockedAnyway(remote, attributes, sound))
+      report.findings.push({ kind: 'locked-anyway', path: unit, detail });
     for (const leaf of leaves) {
       await checkFolder({ remote, ...leaf }, { ...options, flags: attributes }, report);
       report.foldersChecked++;

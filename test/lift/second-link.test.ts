@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { verifyRemote } from '../../src/verify/verify.js';
 import { DAY } from '../support/daemon.js';
 import { LOCKED_AT, lockedVmBackup } from '../support/locked-backup.js';
 import { isImmutable } from '../support/remote.js';
@@ -18,6 +19,11 @@ describe('a disk locked all the same with a second hard link', () => {
     });
     expect(isImmutable(disk)).toBe(true);
     expect(logs.filter((l) => l.security === true).map((l) => l.path)).toEqual([disk]);
+    // verify names it beforehand: locked and unchanged, but lift will leave it.
+    const verified = await verifyRemote(context, new IoctlAdapter(), { now: LOCKED_AT + DAY, jsonSettleMs: 0 });
+    expect(verified.findings.filter((f) => f.kind === 'locked-anyway')).toEqual([
+      { kind: 'locked-anyway', path: disk, detail: expect.stringMatching(/2 hard links/) as unknown },
+    ]);
     const options = { now: LOCKED_AT + 8 * DAY, all: false };
 
     const dry = await liftRemote(context, new IoctlAdapter(), { ...options, dryRun: true });

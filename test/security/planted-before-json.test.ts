@@ -6,6 +6,7 @@ import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { openRemoteContext } from '../../src/context/open.js';
 import { liftRemote } from '../../src/lift/apply.js';
+import { verifyRemote } from '../../src/verify/verify.js';
 import { DAY, startDaemon, type LogLine } from '../support/daemon.js';
 import { allImmutable, filesBelow, immutableAmong, stopBeforeCleanup, tempRemote, waitFor } from '../support/remote.js';
 import { missingForXo } from '../xo/requirements.js';
@@ -70,6 +71,9 @@ describe('what XO never writes, planted in a VHD directory before its json', () 
         { id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false },
         remote.indexPath,
       );
+      // verify names it as locked all the same, inside its window.
+      const verified = await verifyRemote(context, new IoctlAdapter(), { now: Date.now(), jsonSettleMs: 0 });
+      expect(verified.findings.filter((f) => f.kind === 'locked-anyway').map((f) => f.path)).toEqual([directory]);
       const lift = { now: Date.now() + 8 * DAY, all: false };
       // A dry run says beforehand what the lift will do: not unlocked, and why (the flag helper's own check).
       const dry = await liftRemote(context, new IoctlAdapter(), { ...lift, dryRun: true });
