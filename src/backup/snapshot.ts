@@ -102,20 +102,13 @@ export async function readVmSnapshot(
   const read = vhdLinks(remote, folder, snapshot.vdis, encrypted);
   for (const vdi of snapshot.vdis) {
     await yieldIfDue();
-    if (vdi.entries.some((e) => e.name === 'data' && e.isDirectory)) {
-      const names = new Set(vdi.entries.map((e) => e.name));
+    if (vdi.entries.some((e) => e.name === 'data' && e.isDirectory))
       data.set(
         vdi.path,
-        vhdDirectoryNames(list(`${vdi.path}/data`)).map((name) => ({
-          path: `${vdi.path}/data/${name}`,
-          name,
-          // Only needed where aliases cannot be read; a directory with an alias beside it is finished by then.
-          finished:
-            names.has(`${name.slice(0, -'.vhd'.length)}.alias.vhd`) ||
-            (encrypted && isFinishedVhdDirectory(list(`${vdi.path}/data/${name}`))),
-        })),
+        dataDirectories(list, vdi, encrypted, (at) =>
+          problems.push({ path: `${folder}/${at}`, reason: LINKED_FOLDER }),
+        ),
       );
-    }
     if (encrypted || scope.lazy === true) continue;
     for (const entry of vdi.entries) {
       await yieldIfDue();
@@ -123,6 +116,29 @@ export async function readVmSnapshot(
     }
   }
   return { ...snapshot, data, ...read };
+}
+
+// The VHD directories of a VDI folder's data/. One XO makes (mkdir -p, which follows a link) that is a link was planted:
+// `linked` names it, to be settled (protect/).
+function dataDirectories(
+  list: (relative: string) => HeldEntry[],
+  vdi: VdiFolder,
+  encrypted: boolean,
+  linked: (relative: string) => void,
+): DataDirectory[] {
+  const names = new Set(vdi.entries.map((e) => e.name));
+  const listing = list(`${vdi.path}/data`);
+  for (const entry of listing)
+    if (entry.isSymlink && entry.name.endsWith('.vhd') && !entry.name.startsWith('.'))
+      linked(`${vdi.path}/data/${entry.name}`);
+  return vhdDirectoryNames(listing).map((name) => ({
+    path: `${vdi.path}/data/${name}`,
+    name,
+    // Only needed where aliases cannot be read; a directory with an alias beside it is finished by then.
+    finished:
+      names.has(`${name.slice(0, -'.vhd'.length)}.alias.vhd`) ||
+      (encrypted && isFinishedVhdDirectory(list(`${vdi.path}/data/${name}`))),
+  }));
 }
 
 function listed({ name, isDirectory, isFile }: HeldEntry): ListedEntry {

@@ -2,8 +2,8 @@ import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import type { RemoteContext } from '../context/remote-context.js';
 import { errnoCode } from '../errors.js';
-import { NotAFolder, parentOf, withHeldRemote, type HeldRemote } from '../remote/held.js';
-import { putBackLinkedFolder, type PutBack } from '../remote/put-back.js';
+import { NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
+import { putBackLinkedFolder, type PutBack, type PutBackOptions } from '../remote/put-back.js';
 import type { LeafFolder, Refusal } from './context.js';
 
 // A symbolic link where XO writes a folder (a VM folder, xo-vm-backups, a schedule's folder, or a folder XO makes in a
@@ -18,37 +18,47 @@ export async function lookAtLinkedFolder(folder: LeafFolder, now: number): Promi
   return settle(folder.remote, relativeTo(folder.remote, folder.path), now);
 }
 
-// The links a VM folder's look met where XO makes a folder inside it (vdis/, a job's or a VDI's folder), each
-// settled as above; the warnings of those settled (the folder is then looked at again).
+// The links a VM folder's look met where XO makes a folder inside it (vdis/, a job's or a VDI's folder, data/, a VHD
+// directory), each settled as above: the warnings of those settled (the folder is then looked at again), and the look's
+// refusals, each link left said with why.
 export async function settleLinksInside(
   folder: LeafFolder,
   refusals: readonly Refusal[],
   now: number,
-): Promise<Refusal[]> {
-  const inside = refusals.filter(
-    (r) => r.path.startsWith(`${folder.path}/`) && VDI_TREE.test(r.path.slice(folder.path.length + 1)),
-  );
-  const warnings: Refusal[] = [];
-  for (const refusal of inside) {
-    if (!isLinked(refusal.path)) continue;
-    const done = await settle(folder.remote, relativeTo(folder.remote, refusal.path), now, folder.path);
-    if (done.settled) warnings.push(done.warning);
+): Promise<{ settled: Refusal[]; refusals: Refusal[] }> {
+  const settled: Refusal[] = [];
+  const within = relativeTo(folder.remote, folder.path);
+  const said = new Map<Refusal, Refusal>();
+  for (const refusal of refusals) {
+    const inside = refusal.path.startsWith(`${folder.path}/`) ? refusal.path.slice(folder.path.length + 1) : '';
+    if (!VDI_TREE.test(inside) || !isLinked(refusal.path)) continue;
+    const link = relativeTo(folder.remote, refusal.path);
+    // A VHD directory (written by then, or being written): its folder put back, never an empty one in its place.
+    const options = VHD_DIRECTORY.test(inside)
+      ? { within, aside: asideInVdiFolder(link), emptyFolder: false }
+      : { within };
+    const done = await settle(folder.remote, link, now, options);
+    if (done.settled) settled.push(done.warning);
+    else if (done.refusal !== undefined) said.set(refusal, done.refusal);
   }
-  return warnings;
+  return { settled, refusals: refusals.map((r) => said.get(r) ?? r) };
 }
 
-// Where XO makes a folder in a VM folder, above what a unit is: vdis/, a job's folder, a VDI folder (never a dot name),
-// and a VDI folder's data/ (a VHD directory's blocks/ and blocks/<n>: before its lock, settleLinksInVhdDirectory).
-const VDI_TREE = /^vdis(?:(?:\/[^./][^/]*){0,2}|\/[^./][^/]*\/[^./][^/]*\/data)$/;
+// Where XO makes a folder in a VM folder: vdis/, a job's folder, a VDI folder (never a dot name), a VDI folder's data/
+// and the VHD directories in it (their blocks/ and blocks/<n>: before their lock, settleLinksInVhdDirectory).
+const VDI_TREE = /^vdis(?:(?:\/[^./][^/]*){0,2}|\/[^./][^/]*\/[^./][^/]*\/data(?:\/[^./][^/]*\.vhd)?)$/;
+const VHD_DIRECTORY = /^vdis\/[^/]+\/[^/]+\/data\/[^/]+$/;
 
-async function settle(remote: RemoteContext, link: string, now: number, within?: string): Promise<LinkedFolder> {
-  const inside = within === undefined ? undefined : relativeTo(remote, within);
+async function settle(
+  remote: RemoteContext,
+  link: string,
+  now: number,
+  options: PutBackOptions = {},
+): Promise<LinkedFolder> {
   const at = path.join(remote.root, link);
   let done: PutBack;
   try {
-    done = await withHeldRemote(remote, async (held) =>
-      putBackLinkedFolder(held, link, now, inside === undefined ? {} : { within: inside }),
-    );
+    done = await withHeldRemote(remote, async (held) => putBackLinkedFolder(held, link, now, options));
   } catch (error) {
     // Whatever went wrong is said, and what the look found stands: the next look tries again.
     const reason = `it could not be settled (${errnoCode(error) ?? String(error)})`;
@@ -60,39 +70,67 @@ async function settle(remote: RemoteContext, link: string, now: number, within?:
   return { settled: true, warning: { path: at, reason: settledReason(done), security: true } };
 }
 
-// A VHD directory about to be locked (`unit`, relative to the VM folder `vm`): XO makes its blocks/ and
-// blocks/<n> with mkdir -p, which follows a link there, and writes the blocks behind it, which its lock would leave
-// out. Each such link is moved aside beside the directory, and the folder it led to put back, when its maker could
-// have moved it there (remote/put-back.ts); never an empty folder: the backup is written by then, and one would only
-// lose its blocks. The warnings, for the look's report; a link left is also said by the lock (locked without it).
+// A VHD directory about to be locked (`inVm`, relative to the VM folder `vm`): XO makes its blocks/ and blocks/<n> with
+// mkdir -p, which follows a link there, and writes the blocks behind it, which its lock would leave out. Each such
+// link is moved aside into the VDI folder (XO's clean-up removes what no disk claims in data/; the lift refuses what is
+// inside a unit), and the folder it led to put back, when its maker could have moved it there (remote/put-back.ts);
+// never an empty folder: the backup is written by then, and one would only lose its blocks. Again once a folder came
+// back (blocks/ put back may hold links in its turn). The warnings, for the look's report; a link left is said by the
+// lock too (locked without it).
 export function settleLinksInVhdDirectory(held: HeldRemote, vm: string, inVm: string, now: number): Refusal[] {
   const within = `xo-vm-backups/${vm}`;
   const unit = `${within}/${inVm}`;
-  const links: string[] = [];
+  const warnings: Refusal[] = [];
+  for (let round = 0; round < 2; round++) {
+    const links = blockLinks(held, unit);
+    const settled = links.map((link) => settleBlocks(held, link, within, now));
+    warnings.push(...settled.flatMap((s) => s.warning));
+    if (!settled.some((s) => s.putBack)) break;
+  }
+  return warnings;
+}
+
+// blocks/ itself when it is a link; else the links among its entries where XO makes a folder (<n>).
+function blockLinks(held: HeldRemote, unit: string): string[] {
   try {
     const blocks = held.list(unit).find((e) => e.name === 'blocks');
-    if (blocks?.isSymlink === true) links.push(`${unit}/blocks`);
-    else if (blocks?.isDirectory === true)
-      for (const entry of held.list(`${unit}/blocks`))
-        if (entry.isSymlink && /^[0-9]+$/.test(entry.name)) links.push(`${unit}/blocks/${entry.name}`);
+    if (blocks?.isSymlink === true) return [`${unit}/blocks`];
+    if (blocks?.isDirectory !== true) return [];
+    return held
+      .list(`${unit}/blocks`)
+      .filter((entry) => entry.isSymlink && /^[0-9]+$/.test(entry.name))
+      .map((entry) => `${unit}/blocks/${entry.name}`);
   } catch (error) {
     // Gone or swapped since it was examined: the lock says what it finds.
     if (error instanceof NotAFolder) return [];
     throw error;
   }
-  return links.flatMap((link): Refusal[] => {
-    const aside = { folder: parentOf(unit), name: link.slice(parentOf(unit).length + 1).replaceAll('/', '-') };
-    const at = path.join(held.root, link);
-    let done: PutBack;
-    try {
-      done = putBackLinkedFolder(held, link, now, { within, aside, emptyFolder: false });
-    } catch (error) {
-      done = { result: 'left', reason: `it could not be settled (${errnoCode(error) ?? String(error)})` };
-    }
-    if (done.result === 'put-back') return [{ path: at, reason: settledReason(done), security: true }];
-    if (done.result !== 'left') return [];
-    return [{ path: at, reason: `${BLOCKS_LINK}, left in place: ${done.reason}; ${BLOCKS_LEFT}`, security: true }];
-  });
+}
+
+function settleBlocks(
+  held: HeldRemote,
+  link: string,
+  within: string,
+  now: number,
+): { putBack: boolean; warning: Refusal[] } {
+  const at = path.join(held.root, link);
+  let done: PutBack;
+  try {
+    done = putBackLinkedFolder(held, link, now, { within, aside: asideInVdiFolder(link), emptyFolder: false });
+  } catch (error) {
+    done = { result: 'left', reason: `it could not be settled (${errnoCode(error) ?? String(error)})` };
+  }
+  if (done.result === 'put-back')
+    return { putBack: true, warning: [{ path: at, reason: settledReason(done), security: true }] };
+  if (done.result !== 'left') return { putBack: false, warning: [] };
+  const reason = `${BLOCKS_LINK}, left in place: ${done.reason}; ${BLOCKS_LEFT}`;
+  return { putBack: false, warning: [{ path: at, reason, security: true }] };
+}
+
+// Below a VDI folder (data/<dir>, data/<dir>/blocks/<n>): aside in the VDI folder, named by the path from it.
+function asideInVdiFolder(link: string): { folder: string; name: string } | undefined {
+  const match = /^(xo-vm-backups\/[^/]+\/vdis\/[^/]+\/[^/]+)\/(.+\/.+)$/.exec(link);
+  return match === null ? undefined : { folder: match[1]!, name: match[2]!.replaceAll('/', '-') };
 }
 
 const BLOCKS_LINK = 'a symbolic link in a VHD directory, where XO writes its blocks';

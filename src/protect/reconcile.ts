@@ -39,8 +39,9 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
     return reconcileFolder({ ...folder, linked: true }, options);
   if (report.refusals.length === 0 || folder.kind !== 'vm') return report;
   // A link where XO makes a folder inside a VM folder: settled as above, then the folder looked at again.
-  const settled = await settleLinksInside(folder, report.refusals, options.now);
-  return settled.length === 0 ? report : withWarnings(await reconcileRealFolder(folder, options), settled);
+  const inside = await settleLinksInside(folder, report.refusals, options.now);
+  if (inside.settled.length === 0) return { ...report, refusals: inside.refusals };
+  return withWarnings(await reconcileRealFolder(folder, options), inside.settled);
 }
 
 function withWarnings(report: FolderReport, warnings: Refusal[]): FolderReport {

@@ -10,6 +10,7 @@ import {
   readlinkSync,
   realpathSync,
   renameSync,
+  rmdirSync,
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
@@ -122,8 +123,9 @@ export function putBackLinkedFolder(
     if (why === undefined)
       return { result: 'put-back', target: (target as LinkTarget).relative as string, aside: asidePath };
   }
-  if (options.emptyFolder === false) return linkBack(inFolder(asideHolder, aside), place, asidePath, why);
-  return emptyFolderInPlace(holder, place, asidePath, why ?? 'it could not be looked at');
+  const asideAt = inFolder(asideHolder, aside);
+  if (options.emptyFolder === false) return linkBack(asideAt, place, asidePath, why);
+  return emptyFolderInPlace(holder, place, { at: asideAt, path: asidePath }, why ?? 'it could not be looked at');
 }
 
 // The link put back where it was, its target having failed to move: nothing changed but for the moment between.
@@ -174,13 +176,13 @@ function moveAside(place: string, aside: string, ino: number): string | undefine
 
 // An empty folder where the link was, as XO would have made it (owner, group and mode of the folder holding it): XO
 // writes its next backups there. XO may have made it first, in the instant the name was free: that is as good.
-function emptyFolderInPlace(holder: number, place: string, aside: string, why: string): PutBack {
+function emptyFolderInPlace(holder: number, place: string, aside: { at: string; path: string }, why: string): PutBack {
   const parent = fstatSync(holder);
   try {
     mkdirSync(place, 0o700);
   } catch (error) {
     if (errnoCode(error) === 'EEXIST' && lstatSync(place, { throwIfNoEntry: false })?.isDirectory() === true)
-      return { result: 'replaced', why, aside };
+      return { result: 'replaced', why, aside: aside.path };
     return {
       result: 'left',
       reason: `${why}; no folder could be made in its place (${errnoCode(error) ?? String(error)})`,
@@ -193,14 +195,31 @@ function emptyFolderInPlace(holder: number, place: string, aside: string, why: s
     fchownSync(fd, parent.uid, parent.gid);
     fchmodSync(fd, parent.mode & 0o7777);
   } catch (error) {
-    return {
-      result: 'left',
-      reason: `${why}; the folder made in its place was swapped (${errnoCode(error) ?? String(error)})`,
-    };
+    const code = errnoCode(error) ?? String(error);
+    // Not given away (no CAP_CHOWN): a folder of root's, 0700, would stop XO writing there at all. Taken back, and the
+    // link put back where it was, to be said at every look.
+    if (code === 'EPERM' && fd !== undefined) return takeBack(place, aside, `${why}; ${NOT_GIVEN}`);
+    return { result: 'left', reason: `${why}; the folder made in its place was swapped (${code})` };
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  return { result: 'replaced', why, aside };
+  return { result: 'replaced', why, aside: aside.path };
+}
+
+const NOT_GIVEN =
+  "the folder made in its place could not be given to its folder's owner (EPERM: the daemon lacks CAP_CHOWN; keep " +
+  'it in CapabilityBoundingSet=, systemd/xo-immutable-backups.service), so the link was put back';
+
+function takeBack(place: string, aside: { at: string; path: string }, why: string): PutBack {
+  try {
+    rmdirSync(place);
+  } catch (error) {
+    return {
+      result: 'left',
+      reason: `${why}; the folder made could not be removed (${errnoCode(error) ?? String(error)})`,
+    };
+  }
+  return linkBack(aside.at, place, aside.path, why);
 }
 
 // `.<name>.linked-<UTC>`, the name cut so that it stays a name (255 bytes), made unique when taken.

@@ -86,10 +86,14 @@ describe('a link where XO makes the folders of a VHD directory', () => {
       const files = await filesBelow(written.vhd);
       expect(files.filter((f) => f.includes(`${path.sep}blocks${path.sep}`))).toHaveLength(6);
       expect(immutableAmong(files)).toEqual(files);
-      // The link, aside beside the directory (never inside it: the lift would refuse it as foreign).
-      const aside = (await readdir(path.dirname(written.vhd))).filter((n) => n.includes('.linked-'));
+      // The link, aside in the VDI folder (never inside the directory, where the lift would refuse it as foreign, nor
+      // in data/, which XO's clean-up sweeps).
+      const vdi = path.dirname(path.dirname(written.vhd));
+      const aside = (await readdir(vdi)).filter((n) => n.includes('.linked-'));
       expect(aside).toHaveLength(1);
-      expect(aside[0]!.startsWith(`.${path.basename(written.vhd)}-${linked.replace('/', '-')}.linked-`)).toBe(true);
+      expect(aside[0]!.startsWith(`.data-${path.basename(written.vhd)}-${linked.replace('/', '-')}.linked-`)).toBe(
+        true,
+      );
     }, 60_000);
 
   it('blocks/1, an absolute link: left in place, the directory locked without it, said', async () => {
