@@ -19,8 +19,9 @@
 #   J  a VM backup's json, xo-vm-backups/<vm>/<dt>.json, cleared as F only when no flat <dt>.vhd in a VDI folder of
 #      its VM folder (vdis/<job>/<vdi>/, dot names and links skipped) is immutable: EHELD otherwise, naming it, or
 #      when the folders cannot be looked through  (clear: lift, at the end of its pass)
-# A check is a clear that changes nothing (lift --dry-run): every refusal a clear would answer, and "ok" where it would
-# clear. A clear of a directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its
+# A check is a clear that changes nothing (lift --dry-run, verify): every refusal a clear would answer, and "ok" where
+# it would clear.
+# A clear of a directory unit is checked whole, on the descriptors held, before any flag changes: anything outside its
 # layout (another folder or name, a link, a special file, a file with two links, another filesystem) refuses it
 # (EFOREIGN, naming the entry), and nothing is touched. A set locks each folder before listing it; what it finds
 # outside the layout (the same, or an entry already immutable in a folder that was not) does not stop it: the unit is

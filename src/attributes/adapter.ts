@@ -52,7 +52,7 @@ export type PathOutcome =
 export interface AttributesAdapter {
   // Every path must be `within.root` or below it (or below `within.realRoot`); any other fails with ECONFINE.
   setImmutable(within: Within, targets: readonly Target[], immutable: boolean): Promise<PathOutcome[]>;
-  // What setImmutable(..., false) would answer, nothing changed (lift --dry-run): its refusals, and ok where it clears.
+  // What setImmutable(..., false) would answer, nothing changed (lift --dry-run, verify): its refusals, ok elsewhere.
   checkClear(within: Within, targets: readonly Target[]): Promise<PathOutcome[]>;
   // undefined: the path does not exist, or is not a regular file or directory reached without a link.
   isImmutable(within: Within, paths: readonly string[]): Promise<Map<string, boolean | undefined>>;

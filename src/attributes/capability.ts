@@ -40,3 +40,11 @@ export function assertCapabilities(procStatus = readFileSync('/proc/self/status'
     },
   );
 }
+
+// Whether this process may give a file away (CAP_CHOWN, bit 0), read once: its capabilities do not change while it
+// runs. Without it, a folder root makes on the remote would stay root's.
+let chown: boolean | undefined;
+export function canChown(): boolean {
+  chown ??= hasCapability(parseEffectiveCapabilities(readFileSync('/proc/self/status', 'utf8')) ?? 0n, 0);
+  return chown;
+}

@@ -31,6 +31,8 @@ export interface ReconcileOptions {
   flags?: FlagReader;
   // A backup named later than now + this is named in the future (default: maxClockJump's default, a day).
   maxClockJumpMs?: number;
+  // false: a link where XO writes a folder is said, never settled (verify only reads).
+  settle?: boolean;
 }
 
 // A complete VM backup this reconcile looked at: proven once every unit it governs is locked and indexed.

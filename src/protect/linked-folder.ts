@@ -5,6 +5,7 @@ import { errnoCode } from '../errors.js';
 import { NotAFolder, withHeldRemote, type HeldRemote } from '../remote/held.js';
 import { putBackLinkedFolder, type PutBack, type PutBackOptions } from '../remote/put-back.js';
 import type { LeafFolder, Refusal } from './context.js';
+import type { FolderReport, ReconcileOptions } from './folder-report.js';
 
 // A symbolic link where XO writes a folder (a VM folder, xo-vm-backups, a schedule's folder, or a folder XO makes in a
 // VM folder): XO's handler follows it and writes its backups behind it, where the daemon, which never follows a link on
@@ -13,15 +14,44 @@ import type { LeafFolder, Refusal } from './context.js';
 // fails is the link left, and said at every look, as a security warning and a coverage gap.
 export type LinkedFolder = { settled: true; warning: Refusal } | { settled: false; refusal: Refusal | undefined };
 
-export async function lookAtLinkedFolder(folder: LeafFolder, now: number): Promise<LinkedFolder> {
+export async function lookAtLinkedFolder(folder: LeafFolder, options: ReconcileOptions): Promise<LinkedFolder> {
   if (!isLinked(folder.path)) return { settled: false, refusal: undefined };
-  return settle(folder.remote, relativeTo(folder.remote, folder.path), now);
+  if (options.settle === false)
+    return { settled: false, refusal: { path: folder.path, reason: leftReason(ONLY_READS), security: true } };
+  return settle(folder.remote, relativeTo(folder.remote, folder.path), options.now);
+}
+
+// verify's own look: the daemon settles the link, verify changes nothing on the remote.
+const ONLY_READS = 'verify only reads (the daemon settles it)';
+
+// A VM folder's look, the links it met inside settled, and looked at again while some were: nested links (vdis/, a
+// job's, a VDI's folder, data/, a VHD directory, each a link) are one level a look. Never with settle: false.
+export async function settleInsideAndLook(
+  folder: LeafFolder,
+  report: FolderReport,
+  options: ReconcileOptions,
+  look: () => Promise<FolderReport>,
+): Promise<FolderReport> {
+  if (options.settle === false) return report;
+  const settled: Refusal[] = [];
+  let current = report;
+  // Five levels where XO makes a folder in a VM folder, and a look after the last.
+  for (let level = 0; level < 6; level++) {
+    const inside = await settleLinksInside(folder, current.refusals, options.now);
+    if (inside.settled.length === 0) {
+      current = { ...current, refusals: inside.refusals };
+      break;
+    }
+    settled.push(...inside.settled);
+    current = await look();
+  }
+  return settled.length === 0 ? current : { ...current, warnings: [...(current.warnings ?? []), ...settled] };
 }
 
 // The links a VM folder's look met where XO makes a folder inside it (vdis/, a job's or a VDI's folder, data/, a VHD
 // directory), each settled as above: the warnings of those settled (the folder is then looked at again), and the look's
 // refusals, each link left said with why.
-export async function settleLinksInside(
+async function settleLinksInside(
   folder: LeafFolder,
   refusals: readonly Refusal[],
   now: number,
@@ -80,14 +110,37 @@ async function settle(
 export function settleLinksInVhdDirectory(held: HeldRemote, vm: string, inVm: string, now: number): Refusal[] {
   const within = `xo-vm-backups/${vm}`;
   const unit = `${within}/${inVm}`;
-  const warnings: Refusal[] = [];
+  const settled: Settled[] = [];
+  const tried = new Set<string>();
   for (let round = 0; round < 2; round++) {
-    const links = blockLinks(held, unit);
-    const settled = links.map((link) => settleBlocks(held, link, within, now));
-    warnings.push(...settled.flatMap((s) => s.warning));
+    const links = blockLinks(held, unit).filter((link) => !tried.has(link));
+    for (const link of links.slice(0, MAX_BLOCK_LINKS - tried.size)) {
+      tried.add(link);
+      settled.push(settleBlocks(held, link, within, now));
+    }
     if (!settled.some((s) => s.putBack)) break;
   }
-  return warnings;
+  return saidOnce(held, unit, settled);
+}
+
+// A directory XO writes has a thousand blocks/<n> folders at most (2 TiB): past that many links, the rest is left.
+const MAX_BLOCK_LINKS = 2048;
+
+interface Settled {
+  putBack: boolean;
+  warning: Refusal | undefined;
+}
+
+// One line for one link; for many (a flood planted with XO's credentials), one line each way, with the count.
+function saidOnce(held: HeldRemote, unit: string, settled: readonly Settled[]): Refusal[] {
+  return [true, false].flatMap((putBack) => {
+    const these = settled.filter((s) => s.putBack === putBack && s.warning !== undefined).map((s) => s.warning!);
+    if (these.length <= 1) return these;
+    const [first] = these as [Refusal];
+    const what = putBack ? 'settled' : 'left in place';
+    const reason = `${these.length} symbolic links in this VHD directory, where XO writes its blocks, ${what}; the first, ${first.path}: ${first.reason}`;
+    return [{ path: path.join(held.root, unit), reason, security: true }];
+  });
 }
 
 // blocks/ itself when it is a link; else the links among its entries where XO makes a folder (<n>).
@@ -107,12 +160,7 @@ function blockLinks(held: HeldRemote, unit: string): string[] {
   }
 }
 
-function settleBlocks(
-  held: HeldRemote,
-  link: string,
-  within: string,
-  now: number,
-): { putBack: boolean; warning: Refusal[] } {
+function settleBlocks(held: HeldRemote, link: string, within: string, now: number): Settled {
   const at = path.join(held.root, link);
   let done: PutBack;
   try {
@@ -121,10 +169,10 @@ function settleBlocks(
     done = { result: 'left', reason: `it could not be settled (${errnoCode(error) ?? String(error)})` };
   }
   if (done.result === 'put-back')
-    return { putBack: true, warning: [{ path: at, reason: settledReason(done), security: true }] };
-  if (done.result !== 'left') return { putBack: false, warning: [] };
+    return { putBack: true, warning: { path: at, reason: settledReason(done), security: true } };
+  if (done.result !== 'left') return { putBack: false, warning: undefined };
   const reason = `${BLOCKS_LINK}, left in place: ${done.reason}; ${BLOCKS_LEFT}`;
-  return { putBack: false, warning: [{ path: at, reason, security: true }] };
+  return { putBack: false, warning: { path: at, reason, security: true } };
 }
 
 // Below a VDI folder (data/<dir>, data/<dir>/blocks/<n>): aside in the VDI folder, named by the path from it.

@@ -12,7 +12,7 @@ import type { BackupRef, LeafFolder, LockRequest, Refusal } from './context.js';
 import { examineAt, reconcileDateFolder } from './date-folder.js';
 import { addRequest, EntryReads, isLockedAsIndexed, lockedForOlder, windowOfBackup } from './request.js';
 import { withOrphanFlags } from './by-name.js';
-import { isLinked, lookAtLinkedFolder, settleLinksInside, settleLinksInVhdDirectory } from './linked-folder.js';
+import { isLinked, lookAtLinkedFolder, settleInsideAndLook, settleLinksInVhdDirectory } from './linked-folder.js';
 import type { FolderReport, IndexedUnit, ReconcileOptions } from './folder-report.js';
 import { planVm, type LookedAt, type VmPlan } from './vm-plan.js';
 
@@ -22,7 +22,7 @@ export type { FolderReport, ProvableBackup, ReconcileOptions } from './folder-re
 // Idempotent: running it twice, or after a crash, asks for nothing that is already locked and unchanged.
 export async function reconcileFolder(folder: LeafFolder, options: ReconcileOptions): Promise<FolderReport> {
   if (folder.linked === true) {
-    const linked = await lookAtLinkedFolder(folder, options.now);
+    const linked = await lookAtLinkedFolder(folder, options);
     if (!linked.settled && linked.refusal !== undefined)
       return { requests: [], refusals: [linked.refusal], provable: [] };
     // Settled, or a real folder again since the scan: looked at as any leaf, if it is one (what is under a structural
@@ -39,9 +39,7 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
     return reconcileFolder({ ...folder, linked: true }, options);
   if (report.refusals.length === 0 || folder.kind !== 'vm') return report;
   // A link where XO makes a folder inside a VM folder: settled as above, then the folder looked at again.
-  const inside = await settleLinksInside(folder, report.refusals, options.now);
-  if (inside.settled.length === 0) return { ...report, refusals: inside.refusals };
-  return withWarnings(await reconcileRealFolder(folder, options), inside.settled);
+  return settleInsideAndLook(folder, report, options, () => reconcileRealFolder(folder, options));
 }
 
 function withWarnings(report: FolderReport, warnings: Refusal[]): FolderReport {
@@ -243,7 +241,7 @@ async function act(
     }
     const lockedAs = await redated(claim, unit, examined);
     // A VHD directory: a link where XO makes its blocks' folders is settled before the lock (protect/linked-folder.ts).
-    if (claim.unit.recursive)
+    if (claim.unit.recursive && options.settle !== false)
       acted.warnings.push(...settleLinksInVhdDirectory(held, path.basename(folder.path), claim.unit.path, options.now));
     addRequest(acted, folder, {
       unit,

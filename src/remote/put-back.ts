@@ -14,6 +14,7 @@ import {
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
+import { canChown } from '../attributes/capability.js';
 import { errnoCode } from '../errors.js';
 import { FOLDER_FLAGS, inFolder, NotAFolder, parentOf, type HeldRemote } from './held.js';
 import { classifyFolder } from './patterns.js';
@@ -111,8 +112,10 @@ export function putBackLinkedFolder(
   const target = linkTarget(held, place);
   const refusal = typeof target === 'string' ? target : putBackRefusal(link, target, linkStats, options.within);
   const from = refusal === undefined ? heldPlace(held, target as LinkTarget, linkStats.uid, holder) : undefined;
-  if (options.emptyFolder === false && (refusal ?? from?.reason) !== undefined)
-    return { result: 'left', reason: refusal ?? from?.reason ?? 'it could not be looked at' };
+  // No empty folder (none asked for, or none could be given away): a link whose target may not come back stays, untouched.
+  const noEmpty = options.emptyFolder === false ? '' : canChown() ? undefined : `; ${NOT_GIVEN}`;
+  if (noEmpty !== undefined && (refusal ?? from?.reason) !== undefined)
+    return { result: 'left', reason: `${refusal ?? from?.reason ?? 'it could not be looked at'}${noEmpty}` };
   const aside = asideName(asideHolder, options.aside?.name ?? path.posix.basename(link), now);
   const moved = moveAside(place, inFolder(asideHolder, aside), linkStats.ino);
   if (moved !== undefined) return { result: 'left', reason: moved };
@@ -124,7 +127,7 @@ export function putBackLinkedFolder(
       return { result: 'put-back', target: (target as LinkTarget).relative as string, aside: asidePath };
   }
   const asideAt = inFolder(asideHolder, aside);
-  if (options.emptyFolder === false) return linkBack(asideAt, place, asidePath, why);
+  if (noEmpty !== undefined) return linkBack(asideAt, place, asidePath, why === undefined ? why : `${why}${noEmpty}`);
   return emptyFolderInPlace(holder, place, { at: asideAt, path: asidePath }, why ?? 'it could not be looked at');
 }
 
@@ -207,8 +210,8 @@ function emptyFolderInPlace(holder: number, place: string, aside: { at: string; 
 }
 
 const NOT_GIVEN =
-  "the folder made in its place could not be given to its folder's owner (EPERM: the daemon lacks CAP_CHOWN; keep " +
-  'it in CapabilityBoundingSet=, systemd/xo-immutable-backups.service), so the link was put back';
+  "no empty folder is made in its place: it could not be given to its folder's owner (the daemon lacks CAP_CHOWN; " +
+  'keep it in CapabilityBoundingSet=, systemd/xo-immutable-backups.service), so the link stays';
 
 function takeBack(place: string, aside: { at: string; path: string }, why: string): PutBack {
   try {

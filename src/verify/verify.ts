@@ -205,6 +205,8 @@ async function checkFolder(
     protectChains: options.protectChains,
     // Not a full proof: only the flags of directories that look orphaned are read, as the daemon does.
     flags: options.flags,
+    // verify changes nothing: a link where XO writes a folder is a finding (refused), the daemon settles it.
+    settle: false,
   });
   for (const request of reconciled.requests) {
     if (!report.findings.some((f) => f.path === request.unit))

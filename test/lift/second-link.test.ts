@@ -1,6 +1,6 @@
 import { link } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { liftRemote } from '../../src/lift/apply.js';
 import { verifyRemote } from '../../src/verify/verify.js';
@@ -19,15 +19,17 @@ describe('a disk locked all the same with a second hard link', () => {
     });
     expect(isImmutable(disk)).toBe(true);
     expect(logs.filter((l) => l.security === true).map((l) => l.path)).toEqual([disk]);
+    const attributes = new IoctlAdapter();
+    onTestFinished(() => attributes.close());
     // verify names it beforehand: locked and unchanged, but lift will leave it.
-    const verified = await verifyRemote(context, new IoctlAdapter(), { now: LOCKED_AT + DAY, jsonSettleMs: 0 });
+    const verified = await verifyRemote(context, attributes, { now: LOCKED_AT + DAY, jsonSettleMs: 0 });
     expect(verified.findings.filter((f) => f.kind === 'locked-anyway')).toEqual([
       { kind: 'locked-anyway', path: disk, detail: expect.stringMatching(/2 hard links/) as unknown },
     ]);
     const options = { now: LOCKED_AT + 8 * DAY, all: false };
 
-    const dry = await liftRemote(context, new IoctlAdapter(), { ...options, dryRun: true });
-    const real = await liftRemote(context, new IoctlAdapter(), { ...options, dryRun: false });
+    const dry = await liftRemote(context, attributes, { ...options, dryRun: true });
+    const real = await liftRemote(context, attributes, { ...options, dryRun: false });
 
     for (const report of [dry, real]) {
       expect(report.suspicious.map((s) => s.path)).toEqual([disk]);

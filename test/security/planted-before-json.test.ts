@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { link, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { IoctlAdapter } from '../../src/attributes/ioctl.js';
 import { openRemoteContext } from '../../src/context/open.js';
@@ -71,13 +71,15 @@ describe('what XO never writes, planted in a VHD directory before its json', () 
         { id: 'r', root: remote.root, immutabilityDurationMs: 7 * DAY, rebuildIndexOnStart: false },
         remote.indexPath,
       );
+      const attributes = new IoctlAdapter();
+      onTestFinished(() => attributes.close());
       // verify names it as locked all the same, inside its window.
-      const verified = await verifyRemote(context, new IoctlAdapter(), { now: Date.now(), jsonSettleMs: 0 });
+      const verified = await verifyRemote(context, attributes, { now: Date.now(), jsonSettleMs: 0 });
       expect(verified.findings.filter((f) => f.kind === 'locked-anyway').map((f) => f.path)).toEqual([directory]);
       const lift = { now: Date.now() + 8 * DAY, all: false };
       // A dry run says beforehand what the lift will do: not unlocked, and why (the flag helper's own check).
-      const dry = await liftRemote(context, new IoctlAdapter(), { ...lift, dryRun: true });
-      const report = await liftRemote(context, new IoctlAdapter(), { ...lift, dryRun: false });
+      const dry = await liftRemote(context, attributes, { ...lift, dryRun: true });
+      const report = await liftRemote(context, attributes, { ...lift, dryRun: false });
       for (const said of [dry, report]) {
         expect(said.suspicious.filter((s) => s.path === directory)).toEqual([
           {
