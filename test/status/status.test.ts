@@ -24,9 +24,12 @@ describe('xo-immutable-backups status', () => {
   it('reports a real protected remote: JSON valid against its schema, counts matching the index, 80 columns', async () => {
     const remote = await tempRemote();
     const config = await writeConfigFile(remote);
+    // Noon, three days ago: its window (7 days and a 1 % slack, 1.7 h) ends on the fourth day from today, whatever the
+    // time of day (from now - 3 days, it ended on the fifth after 22:19 UTC).
+    const noon = Math.floor((Date.now() - 3 * DAY) / DAY) * DAY + DAY / 2;
     const old = await writeVmBackup(remote.root, {
       vm: 'vm',
-      datetime: xoDatetime(Date.now() - 3 * DAY),
+      datetime: xoDatetime(noon),
       disks: [{ type: 'flat' }, { type: 'vhd-directory' }],
     });
     const cfg = await writeConfigBackup(remote.root, 's', xoDatetime(Date.now() - DAY));
