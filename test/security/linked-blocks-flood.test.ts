@@ -3,13 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
+import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
 import { isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // docs/security.md, "Error floods": thousands of links planted at blocks/<n> of a VHD directory with XO's credentials
 // are said in a bounded number of lines, each path at most once (session 18's review: one line per link, and all of
 // them again in a second round).
-const JOB = 'a1b2c3d4-0000-4000-8000-000000000001';
-const VDI = 'b1b2c3d4-0000-4000-8000-000000000002';
 const LINKS = 2_000;
 
 describe('thousands of dangling links at blocks/<n> of a VHD directory', () => {
@@ -21,24 +20,17 @@ describe('thousands of dangling links at blocks/<n> of a VHD directory', () => {
     const dt = xoDatetime(Date.now() - 60_000);
     const vhd = path.join(vdi, 'data', `${dt}.vhd`);
     await mkdir(path.join(vhd, 'blocks'), { recursive: true });
-    for (const part of ['chunk-filters.json', 'header', 'bat', 'footer']) await writeFile(path.join(vhd, part), part);
     // One link that is put back (so that a second round runs), and many that lead nowhere.
     await mkdir(path.join(vdi, 'data', '.h'));
     await writeFile(path.join(vdi, 'data', '.h', '0'), Buffer.alloc(512, 7));
     await symlink(path.join('..', '..', '.h'), path.join(vhd, 'blocks', '0'));
     for (let n = 1; n <= LINKS; n++) await symlink(`nowhere-${n}`, path.join(vhd, 'blocks', String(n)));
-    const alias = path.join(vdi, `${dt}.alias.vhd`);
-    await writeFile(alias, `data/${dt}.vhd`);
-    const json = path.join(vm, `${dt}.json`);
-    await writeFile(
-      json,
-      JSON.stringify({
-        jobId: JOB,
-        mode: 'delta',
-        timestamp: Date.now(),
-        vhds: { [VDI]: `vdis/${JOB}/${VDI}/${dt}.alias.vhd` },
-      }),
-    );
+    const { json } = await finishVhdDirectoryBackup(vm, dt, undefined, [
+      'chunk-filters.json',
+      'header',
+      'bat',
+      'footer',
+    ]);
 
     await waitFor(() => isImmutable(json) && isImmutable(vhd), 'the backup to be locked', 30_000);
     const blockWarnings = logs.filter(

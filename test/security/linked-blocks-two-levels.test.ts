@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
+import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
 import { filesBelow, immutableAmong, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // Two levels of links in a VHD directory XO writes: blocks -> a dot folder `.b` whose entry `1` is itself a link to
@@ -11,8 +12,6 @@ import { filesBelow, immutableAmong, isImmutable, tempRemote, waitFor } from '..
 // blocks/ is not enough: what was put back is listed again, and blocks/1 settled in its turn, so that every block is
 // locked (session 18's review: the directory was locked with blocks/1 still a link, its blocks deletable). The link
 // texts resolve the same from both depths, so XO notices nothing.
-const JOB = 'a1b2c3d4-0000-4000-8000-000000000001';
-const VDI = 'b1b2c3d4-0000-4000-8000-000000000002';
 
 function isLink(file: string): boolean {
   return lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() === true;
@@ -42,19 +41,7 @@ describe('a link at blocks/ leading to a folder whose blocks/<n> are links (two 
       await mkdir(path.join(vhd, 'blocks', folder), { recursive: true });
       for (const block of ['0', '1']) await writeFile(path.join(vhd, 'blocks', folder, block), Buffer.alloc(512, 7));
     }
-    for (const part of ['bat', 'footer']) await writeFile(path.join(vhd, part), part);
-    const alias = path.join(vdi, `${dt}.alias.vhd`);
-    await writeFile(alias, `data/${dt}.vhd`);
-    const json = path.join(vm, `${dt}.json`);
-    await writeFile(
-      json,
-      JSON.stringify({
-        jobId: JOB,
-        mode: 'delta',
-        timestamp: Date.now(),
-        vhds: { [VDI]: `vdis/${JOB}/${VDI}/${dt}.alias.vhd` },
-      }),
-    );
+    const { json } = await finishVhdDirectoryBackup(vm, dt);
 
     await waitFor(() => isImmutable(json) && isImmutable(vhd), 'the backup to be locked');
     // The first level was settled: blocks/ is the folder `.b` again.

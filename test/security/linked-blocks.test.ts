@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
+import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
 import {
   allImmutable,
   filesBelow,
@@ -17,8 +18,6 @@ import {
 // Hole 3 inside a VHD directory: XO makes blocks/ and blocks/<n> with mkdir -p, which follows a link, and writes its
 // blocks behind it. The attacker (XO's credentials) plants the link while XO writes the directory; the daemon locks the
 // directory when the backup's json arrives, and settles the link first, so that the blocks are locked with it.
-const JOB = 'a1b2c3d4-0000-4000-8000-000000000001';
-const VDI = 'b1b2c3d4-0000-4000-8000-000000000002';
 
 interface Written {
   vhd: string;
@@ -39,13 +38,7 @@ async function xoBackup(root: string, attack: (vhd: string) => Promise<void>): P
     await mkdir(path.join(vhd, 'blocks', folder), { recursive: true });
     for (const block of ['0', '1']) await writeFile(path.join(vhd, 'blocks', folder, block), Buffer.alloc(512, 7));
   }
-  for (const part of ['bat', 'footer']) await writeFile(path.join(vhd, part), part);
-  const alias = path.join(vm, 'vdis', JOB, VDI, `${dt}.alias.vhd`);
-  await writeFile(alias, `data/${dt}.vhd`);
-  const json = path.join(vm, `${dt}.json`);
-  const vhds = { [VDI]: `vdis/${JOB}/${VDI}/${dt}.alias.vhd` };
-  await writeFile(json, JSON.stringify({ jobId: JOB, mode: 'delta', timestamp: Date.now(), vhds }));
-  return { vhd, json, alias };
+  return { vhd, ...(await finishVhdDirectoryBackup(vm, dt)) };
 }
 
 function isLink(file: string): boolean {

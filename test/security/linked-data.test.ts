@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeVmBackup, xoDatetime } from '../../src/demo/sample-remote.js';
+import { writeVmBackup, xoDatetime, type WrittenBackup } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
 import { allImmutable, immutableAmong, isFolder, tempRemote, waitFor } from '../support/remote.js';
 
@@ -25,6 +25,21 @@ async function nextBackup(vm: string, vdi: string, datetime: string): Promise<st
   const vhds = { [vdi]: `vdis/${JOB}/${vdi}/${datetime}.alias.vhd` };
   await writeFile(json, JSON.stringify({ jobId: JOB, mode: 'delta', timestamp: Date.now(), vhds }));
   return [alias, vhd, json];
+}
+
+// A first backup of one disk (a VHD directory in data/), written and locked; its VDI folder and data/.
+async function firstBackupLocked(
+  root: string,
+): Promise<{ vm: string; first: WrittenBackup; vdi: string; data: string }> {
+  const vm = path.join(root, 'xo-vm-backups', 'vm-1');
+  const first = await writeVmBackup(root, {
+    vm: 'vm-1',
+    datetime: xoDatetime(Date.now() - 120_000),
+    disks: [{ type: 'legacy-vhd-directory' }],
+  });
+  await waitFor(() => allImmutable(first.units), 'the first backup to be locked');
+  const [vdi] = await readdir(path.join(vm, 'vdis', JOB));
+  return { vm, first, vdi: vdi!, data: path.join(vm, 'vdis', JOB, vdi!, 'data') };
 }
 
 describe("a link in place of a VDI folder's data/", () => {
@@ -52,21 +67,13 @@ describe("a link in place of a VDI folder's data/", () => {
     it(`${what}, and XO's next backup is locked`, async () => {
       const remote = await tempRemote();
       await startDaemon(remote, { config: { rescanEveryMs: 1_000 } });
-      const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-      const first = await writeVmBackup(remote.root, {
-        vm: 'vm-1',
-        datetime: xoDatetime(Date.now() - 120_000),
-        disks: [{ type: 'legacy-vhd-directory' }],
-      });
-      await waitFor(() => allImmutable(first.units), 'the first backup to be locked');
-      const [vdi] = await readdir(path.join(vm, 'vdis', JOB));
-      const data = path.join(vm, 'vdis', JOB, vdi!, 'data');
+      const { vm, first, vdi, data } = await firstBackupLocked(remote.root);
       await attack(data);
       await waitFor(() => isFolder(data), 'the link to be settled', 30_000);
       // Put back: the first backup's VHD directory is where its alias says, still locked.
       const firstVhd = first.units.find((u) => u.includes(`${path.sep}data${path.sep}`))!;
       expect(isFolder(firstVhd)).toBe(putBack);
-      const next = await nextBackup(vm, vdi!, xoDatetime(Date.now() - 60_000));
+      const next = await nextBackup(vm, vdi, xoDatetime(Date.now() - 60_000));
       await waitFor(
         () => allImmutable(next),
         () => `the backup XO wrote in ${data} to be locked: ${immutableAmong(next).length}/${next.length}`,
@@ -79,18 +86,10 @@ describe("a link in place of a VDI folder's data/", () => {
   it('the watcher alone (no scan): settled when XO writes its next json, and that backup is locked', async () => {
     const remote = await tempRemote();
     await startDaemon(remote);
-    const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-    const first = await writeVmBackup(remote.root, {
-      vm: 'vm-1',
-      datetime: xoDatetime(Date.now() - 120_000),
-      disks: [{ type: 'legacy-vhd-directory' }],
-    });
-    await waitFor(() => allImmutable(first.units), 'the first backup to be locked');
-    const [vdi] = await readdir(path.join(vm, 'vdis', JOB));
-    const data = path.join(vm, 'vdis', JOB, vdi!, 'data');
+    const { vm, first, vdi, data } = await firstBackupLocked(remote.root);
     await rename(data, path.join(path.dirname(data), '.data'));
     await symlink('.data', data);
-    const next = await nextBackup(vm, vdi!, xoDatetime(Date.now() - 60_000));
+    const next = await nextBackup(vm, vdi, xoDatetime(Date.now() - 60_000));
     await waitFor(
       () => allImmutable(next),
       () => `the backup XO wrote behind the link to be locked: ${immutableAmong(next).length}/${next.length}`,

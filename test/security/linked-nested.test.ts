@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
+import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
 import { filesBelow, isFolder, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // Links nested at every level where XO makes a folder in a VM folder (vdis/, the job's and VDI's folders, data/,
@@ -11,8 +12,6 @@ import { filesBelow, isFolder, isImmutable, tempRemote, waitFor } from '../suppo
 // look settles the links it sees, then looks again while it settled some, one level a look: the disk is put back and
 // locked at once (session 18's review: each further level waited for a json event or rescanEvery, and the complete
 // backup's disk stayed deletable meanwhile).
-const JOB = 'a1b2c3d4-0000-4000-8000-000000000001';
-const VDI = 'b1b2c3d4-0000-4000-8000-000000000002';
 
 describe('nested links at vdis/, the job and VDI folders, data/ and data/<dt>.vhd', () => {
   it('the disk is put back and locked without waiting for a rescan per level', async () => {
@@ -39,19 +38,12 @@ describe('nested links at vdis/, the job and VDI folders, data/ and data/<dt>.vh
     const vhd = path.join(vdi, 'data', `${dt}.vhd`);
     await mkdir(path.join(vhd, 'blocks', '0'), { recursive: true });
     await writeFile(path.join(vhd, 'blocks', '0', '0'), Buffer.alloc(512, 7));
-    for (const part of ['chunk-filters.json', 'header', 'bat', 'footer']) await writeFile(path.join(vhd, part), part);
-    const alias = path.join(vdi, `${dt}.alias.vhd`);
-    await writeFile(alias, `data/${dt}.vhd`);
-    const json = path.join(vm, `${dt}.json`);
-    await writeFile(
-      json,
-      JSON.stringify({
-        jobId: JOB,
-        mode: 'delta',
-        timestamp: Date.now(),
-        vhds: { [VDI]: `vdis/${JOB}/${VDI}/${dt}.alias.vhd` },
-      }),
-    );
+    const { alias, json } = await finishVhdDirectoryBackup(vm, dt, undefined, [
+      'chunk-filters.json',
+      'header',
+      'bat',
+      'footer',
+    ]);
 
     // The json is locked at once (its disk's units refused: a link on their way).
     await waitFor(() => isImmutable(json), 'the json to be locked', 20_000);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
+import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
 import { filesBelow, immutableAmong, isFolder, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // A link in place of the VHD directory itself, `data/<dt>.vhd`, which XO makes with mkdir -p too (vhd-lib
@@ -11,8 +12,6 @@ import { filesBelow, immutableAmong, isFolder, isImmutable, tempRemote, waitFor 
 // while XO writes it and leaves a link: XO writes the rest through the link, its alias and json as ever. The daemon
 // puts the folder back (never an empty one: it is a backup's disk), says so, and locks it with its blocks; it refused
 // the unit at every look and never locked it (session 18's review).
-const JOB = 'a1b2c3d4-0000-4000-8000-000000000001';
-const VDI = 'b1b2c3d4-0000-4000-8000-000000000002';
 
 describe('a link in place of the VHD directory data/<dt>.vhd', () => {
   it('is settled like data/ and blocks/: the directory put back and locked with its blocks', async () => {
@@ -33,19 +32,12 @@ describe('a link in place of the VHD directory data/<dt>.vhd', () => {
     // XO goes on through the link.
     await mkdir(path.join(vhd, 'blocks', '1'), { recursive: true });
     await writeFile(path.join(vhd, 'blocks', '1', '0'), Buffer.alloc(512, 7));
-    for (const part of ['chunk-filters.json', 'header', 'bat', 'footer']) await writeFile(path.join(vhd, part), part);
-    const alias = path.join(vdi, `${dt}.alias.vhd`);
-    await writeFile(alias, `data/${dt}.vhd`);
-    const json = path.join(vm, `${dt}.json`);
-    await writeFile(
-      json,
-      JSON.stringify({
-        jobId: JOB,
-        mode: 'delta',
-        timestamp: Date.now(),
-        vhds: { [VDI]: `vdis/${JOB}/${VDI}/${dt}.alias.vhd` },
-      }),
-    );
+    const { alias, json } = await finishVhdDirectoryBackup(vm, dt, undefined, [
+      'chunk-filters.json',
+      'header',
+      'bat',
+      'footer',
+    ]);
 
     await waitFor(() => isImmutable(json) && isImmutable(alias), 'the json and alias to be locked');
     const settled = await waitFor(
