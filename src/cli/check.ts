@@ -13,6 +13,7 @@ import { realpathOfNearest } from '../paths.js';
 import { withHeldRemote } from '../remote/held.js';
 import { findLeafFolders } from '../remote/scan.js';
 import { readInstalledUnit, UNIT_NAME, viewedFrom, type InstalledUnit } from '../systemd/locate.js';
+import { boundingSetOf, judgeBoundingSet } from '../systemd/capabilities.js';
 import { judgeSandbox, pathNeeds, sandboxOf } from '../systemd/sandbox.js';
 import { lastValue, parseUnit, splitWords } from '../systemd/unit-file.js';
 import { surveyRemoteNow } from '../status/chain-cost-survey.js';
@@ -180,6 +181,7 @@ async function checkSystemdUnit(
       });
     return `the unit reads ${configFile}`;
   });
+  await record('systemd unit: capabilities', async () => judgeBoundingSet(boundingSetOf(parsed)));
   const base = options.root ?? '/';
   const findings = judgeSandbox(sandboxOf(parsed), pathNeeds(config, configFile), (p) =>
     existsSync(path.join(base, p)),

@@ -96,6 +96,7 @@ describe('install-unit and check against the installed unit', () => {
     const after = checkLines(sys.root, sys.config);
     expect(after.filter((l) => l.startsWith('FAIL'))).toEqual([]);
     expect(after.join('\n')).toContain('OK   systemd unit: sandbox');
+    expect(after.join('\n')).toMatch(/OK {3}systemd unit: capabilities: keeps .*CAP_CHOWN/);
     expect(after.join('\n')).toContain('xo-immutable-backups.service.d/paths.conf');
 
     // An admin's own drop-in read after paths.conf that empties the list: check sees it, as systemd would.
@@ -104,6 +105,15 @@ describe('install-unit and check against the installed unit', () => {
       '[Service]\nReadWritePaths=\n',
     );
     expect(checkLines(sys.root, sys.config).join('\n')).toMatch(/FAIL systemd unit: remote "main" root/);
+
+    // A unit installed before CAP_CHOWN, as a drop-in takes it away: a warning naming the fix, not a failure.
+    await writeFile(
+      path.join(sys.root, 'etc/systemd/system/xo-immutable-backups.service.d/zz-local.conf'),
+      '[Service]\nCapabilityBoundingSet=~CAP_CHOWN\n',
+    );
+    expect(checkLines(sys.root, sys.config).join('\n')).toMatch(
+      /OK {3}systemd unit: capabilities: WARNING: .*CAP_CHOWN.*install-unit/,
+    );
   });
 
   it('gives systemd the settings check reads (systemd-analyze verify on the installed files)', async (ctx) => {
