@@ -24,17 +24,19 @@ export async function lookAtLinkedFolder(folder: LeafFolder, options: ReconcileO
 // verify's own look: the daemon settles the link, verify changes nothing on the remote.
 const ONLY_READS = 'verify only reads (the daemon settles it)';
 
-// A VM folder's look, the links it met inside settled, and looked at again while some were: nested links (vdis/, a
-// job's, a VDI's folder, data/, a VHD directory, each a link) are one level a look. Never with settle: false.
+// A folder's look (`first`, or `look`), and for a VM folder the links it met inside settled, and looked at again while
+// some were: nested links (vdis/, a job's, a VDI's folder, data/, a VHD directory, each a link) are one level a look.
+// Never with settle: false.
 export async function settleInsideAndLook(
   folder: LeafFolder,
-  report: FolderReport,
   options: ReconcileOptions,
   look: () => Promise<FolderReport>,
+  first?: FolderReport,
 ): Promise<FolderReport> {
-  if (options.settle === false) return report;
-  const settled: Refusal[] = [];
-  let current = report;
+  let current = first ?? (await look());
+  if (options.settle === false || folder.kind !== 'vm' || current.refusals.length === 0) return current;
+  // What every look said: a look's own settles (a VHD directory's blocks/) are not met again by the next one.
+  const said: Refusal[] = [];
   // Five levels where XO makes a folder in a VM folder, and a look after the last.
   for (let level = 0; level < 6; level++) {
     const inside = await settleLinksInside(folder, current.refusals, options.now);
@@ -42,10 +44,14 @@ export async function settleInsideAndLook(
       current = { ...current, refusals: inside.refusals };
       break;
     }
-    settled.push(...inside.settled);
+    said.push(...(current.warnings ?? []), ...inside.settled);
     current = await look();
   }
-  return settled.length === 0 ? current : { ...current, warnings: [...(current.warnings ?? []), ...settled] };
+  if (said.length === 0) return current;
+  const warnings = [...said, ...(current.warnings ?? [])];
+  // A warning each look makes again (a json naming too much) is said once.
+  const once = warnings.filter((w, i) => warnings.findIndex((o) => o.path === w.path && o.reason === w.reason) === i);
+  return { ...current, warnings: once };
 }
 
 // The links a VM folder's look met where XO makes a folder inside it (vdis/, a job's or a VDI's folder, data/, a VHD
@@ -138,7 +144,8 @@ function saidOnce(held: HeldRemote, unit: string, settled: readonly Settled[]): 
     if (these.length <= 1) return these;
     const [first] = these as [Refusal];
     const what = putBack ? 'settled' : 'left in place';
-    const reason = `${these.length} symbolic links in this VHD directory, where XO writes its blocks, ${what}; the first, ${first.path}: ${first.reason}`;
+    const count = !putBack && settled.length >= MAX_BLOCK_LINKS ? `at least ${these.length}` : `${these.length}`;
+    const reason = `${count} symbolic links in this VHD directory, where XO writes its blocks, ${what}; the first, ${first.path}: ${first.reason}`;
     return [{ path: path.join(held.root, unit), reason, security: true }];
   });
 }
@@ -214,7 +221,7 @@ function relativeTo(remote: RemoteContext, file: string): string {
 function leftReason(why: string): string {
   return (
     'a symbolic link where XO writes a folder: XO follows it and writes its backups behind it, where nothing is ' +
-    `locked (the daemon never follows a link on a remote), and it could not be put aside: ${why}; put the real ` +
+    `locked (the daemon never follows a link on a remote), and it was left in place: ${why}; put the real ` +
     'folder back in its place, then find out who can write to the remote'
   );
 }

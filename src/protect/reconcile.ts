@@ -29,7 +29,10 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
     // folder settled is listed again by the daemon, protect/folder-report.ts).
     const real = { remote: folder.remote, kind: folder.kind, path: folder.path };
     const leaf = classifyFolder(path.relative(folder.remote.root, folder.path))?.role === 'leaf';
-    const report = leaf ? await reconcileRealFolder(real, options) : { requests: [], refusals: [], provable: [] };
+    const looked = (): Promise<FolderReport> => reconcileRealFolder(real, options);
+    const report = leaf
+      ? await settleInsideAndLook(real, options, looked)
+      : { requests: [], refusals: [], provable: [] };
     if (!linked.settled) return report;
     return { ...withWarnings(report, [linked.warning]), ...(leaf ? {} : { relist: true }) };
   }
@@ -37,9 +40,8 @@ export async function reconcileFolder(folder: LeafFolder, options: ReconcileOpti
   // The folder itself made a link since it was queued: looked at as one.
   if (report.refusals.some((r) => r.path === folder.path && r.reason === THROUGH_A_LINK) && isLinked(folder.path))
     return reconcileFolder({ ...folder, linked: true }, options);
-  if (report.refusals.length === 0 || folder.kind !== 'vm') return report;
   // A link where XO makes a folder inside a VM folder: settled as above, then the folder looked at again.
-  return settleInsideAndLook(folder, report, options, () => reconcileRealFolder(folder, options));
+  return settleInsideAndLook(folder, options, () => reconcileRealFolder(folder, options), report);
 }
 
 function withWarnings(report: FolderReport, warnings: Refusal[]): FolderReport {
