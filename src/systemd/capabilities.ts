@@ -15,14 +15,15 @@ export function boundingSetOf(unit: ParsedUnit): BoundingSet | undefined {
     const value = a.value.trim();
     const invert = value.startsWith('~');
     const sum = new Set(splitWords(invert ? value.slice(1) : value).flatMap(capabilityName));
-    set = sum.size === 0 || isAll(set) ? (invert ? { except: sum } : { only: sum }) : merged(set, sum, invert);
+    const replaces = set === undefined || sum.size === 0 || isAll(set);
+    set = replaces ? (invert ? { except: sum } : { only: sum }) : merged(set!, sum, invert);
   }
   return set;
 }
 
-// Every capability (unset, or "~" alone) is systemd's initial value, which a line replaces.
-function isAll(set: BoundingSet | undefined): set is undefined | { except: ReadonlySet<string> } {
-  return set === undefined || ('except' in set && set.except.size === 0);
+// Every capability ("~" alone, as when unset) is systemd's initial value, which a line replaces.
+function isAll(set: BoundingSet): boolean {
+  return 'except' in set && set.except.size === 0;
 }
 
 function merged(set: BoundingSet, sum: ReadonlySet<string>, invert: boolean): BoundingSet {
