@@ -26,8 +26,9 @@
 # (EFOREIGN, naming the entry), and nothing is touched. A set locks each folder before listing it; what it finds
 # outside the layout (the same, or an entry already immutable in a folder that was not) does not stop it: the unit is
 # locked all the same, everything in it but links, special files, other filesystems and files of another owner with a
-# second name, and the answer is ok with EFOREIGN and what was found. A file unit with a second name is locked and
-# said likewise (ELINKS), unless someone else than its folder's owner owns it (refused).
+# second name, and the answer is ok with EFOREIGN and what was found; a link where XO makes a VHD directory's blocks/
+# or blocks/<n> is followed, and what it leads to locked with the unit (follow_link). A file unit with a second name
+# is locked and said likewise (ELINKS), unless someone else than its folder's owner owns it (refused).
 # A file record that opens a directory, or a directory record that opens a file, is refused (EKIND). An identity,
 # "<inode>" or "<inode>:<birth ns>": act only if the path is still that file (ECHANGED otherwise); a birth time of 0,
 # given or found, says nothing (a filesystem that does not keep one). Lift sends the identity its entry recorded at
@@ -436,7 +437,7 @@ sub entries_of {
         if $layout eq 'A' && $st->{dev} != $unit_dev;
       $refused //= failure('EFOREIGN', "$child has $st->{nlink} hard links and belongs to uid $st->{uid}, not to the "
           . "owner of the unit (one may be outside the remote): not locked") if $layout eq 'A' && other_owner($st);
-      if ($refused && $refused->{code} ne 'ELINKS') { push @skipped, $refused; next }
+      if ($refused && $refused->{code} ne 'ELINKS') { push @skipped, { %$refused, entry => $entry, st => $st }; next }
     } else {
       return foreign_entry("$what (a symbolic link)") if S_ISLNK($st->{mode});
       return foreign_entry($what) unless defined $kind;
@@ -525,9 +526,10 @@ sub change_tree {
   # Clearing a folder still immutable: what check_tree listed in it is what it holds.
   my $stable = $op eq 'clear' && !$mutable_before && $listed{$name};
   my ($entries, $skipped) = $stable ? ($stable, []) : entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
-  # Something outside the layout (a set): locked with the rest, and said.
+  # Something outside the layout (a set): locked with the rest, and said (after a link followed, which says more).
+  my $found;
   if (ref $entries eq 'HASH' && $op eq 'set' && $entries->{code} eq 'EFOREIGN') {
-    note(\%foreign, $entries);
+    $found = $entries;
     $layout = 'A';
     ($entries, $skipped) = entries_of($dir, $name, $layout, $depth, $unit_dev, $mutable_before);
   }
@@ -536,7 +538,14 @@ sub change_tree {
     change($dir, $name, 0) if $locked_here;
     return;
   }
-  note($layout eq 'A' ? \%foreign : $problems, $_) for @$skipped;
+  for my $skip (@$skipped) {
+    my $into = $layout eq 'A' ? \%foreign : $problems;
+    next if follow_link($dir, $name, $depth, $unit_dev, $skip, $problems, $into);
+    note(\%foreign, $found) if $found;
+    undef $found;
+    note($into, $skip);
+  }
+  note(\%foreign, $found) if $found;
   for my $entry (@$entries) {
     keep_alive(0);
     my $child_name = "$name/$entry->{name}";
@@ -556,6 +565,109 @@ sub change_tree {
     my $failed = change($dir, $name, 0);
     note($problems, $failed) if $failed;
   }
+}
+
+# XO makes a VHD directory's blocks/ and blocks/<n> with `mkdir -p`, which follows a link there, and writes the disk's
+# blocks behind it. The reconcile puts such a link's folder back before the lock (protect/linked-folder.ts); one
+# planted again in between (the settle shows itself) is met here, in a folder this run has just locked, so the link
+# can no longer be moved or removed. What it leads to is locked with the unit (layout A), so that the blocks behind it
+# are as undeletable as the rest of the disk and XO still reads them through the link: resolved as a client resolves
+# it, below the root (openat2 RESOLVE_BENEATH, links on the way followed; without openat2, `../` first then names, no
+# link on the way), a folder of the link's owner on the unit's filesystem, never the root, a folder holding the unit,
+# nor one of XO's own folders above a unit (locking those would stop XO's next backups).
+my $MAX_FOLLOWED = 2048;
+my $RESOLVE_BENEATH = 0x02 | 0x08;    # NO_MAGICLINKS | BENEATH
+my ($unit_layout, $unit_handle, $followed) = ('', undef, 0);
+
+# Returns whether the link was said (into `into`): 0 for a skipped entry that is not such a link.
+sub follow_link {
+  my ($dir, $name, $depth, $unit_dev, $skip, $problems, $into) = @_;
+  my ($entry, $st) = @$skip{qw(entry st)};
+  return 0 unless $op eq 'set' && $unit_layout eq 'V' && defined $entry && S_ISLNK($st->{mode});
+  return 0 unless $depth == 0 ? $entry eq 'blocks' : $depth == 1 && $entry =~ /\A(?:0|[1-9][0-9]{0,9})\z/;
+  my $child = "$name/$entry";
+  my $not = sub {
+    note($into, failure('EFOREIGN', "$child is a symbolic link where XO makes a folder, $_[0]: $LOCKED_ANYWAY"));
+    return 1;
+  };
+  return $not->("not followed (over $MAX_FOLLOWED such links in the unit)") if ++$followed > $MAX_FOLLOWED;
+  my ($to, $handle) = link_target($dir, $entry);
+  # Where the unit is now (a folder above it may have been renamed since it was opened).
+  my $unit = rel_of($unit_handle) // '';
+  my $why = !$handle ? $to
+    : $to eq '' ? 'it leads to the root'
+    : "$unit/" =~ m{\A\Q$to\E/} ? "it leads to $to, which holds it"
+    : "$to/" =~ m{\A\Q$unit\E/} ? "it leads to $to, inside the unit (locked with it)"
+    : xo_folder($to) ? "it leads to $to, a folder of XO's own" : undef;
+  my $target = defined $why ? undef : stat_at($handle, '');
+  $why //= !$target ? "$to cannot be read ($!)"
+    : !S_ISDIR($target->{mode}) ? "$to is not a folder"
+    : $target->{dev} != $unit_dev ? "$to is on another filesystem"
+    : $target->{uid} != $st->{uid} ? "$to belongs to uid $target->{uid}, not to the link's owner ($st->{uid})" : undef;
+  return $not->("not followed: $why") if defined $why;
+  # Said before what is found inside it.
+  note($into, failure('EFOREIGN', "$child is a symbolic link where XO makes a folder: $to, which it leads to, is "
+      . "locked with the unit (XO reads the disk through it); $LOCKED_ANYWAY"));
+  change_tree($handle, "$root/$to", 'A', $depth + 1, $unit_dev, $problems);
+  # The link cannot change any more; a folder on the way to what it leads to could have, before that was locked.
+  my (undef, $again) = link_target($dir, $entry);
+  my $now = $again ? stat_at($again, '') : undef;
+  note($problems, failure('ERACE', "$child led to $to, moved while it was locked (locked where it went): tried again"))
+    unless $now && $now->{ino} == $target->{ino} && $now->{dev} == $target->{dev};
+  return 1;
+}
+
+# Where the link `entry` in the held folder leads, opened: (its path relative to the root, handle), or (why not).
+sub link_target {
+  my ($dir, $entry) = @_;
+  my $held = rel_of($dir);
+  return ('its folder is not below the root any more') unless defined $held;
+  my $from = $held eq '' ? $entry : "$held/$entry";
+  if ($use_openat2 && !$openat2_missing) {
+    my $how = pack('QQQ', $O_PATH | O_DIRECTORY | $O_CLOEXEC, 0, $RESOLVE_BENEATH);
+    my $fd = syscall($machine->{openat2}, fd_of($anchor) + 0, "$from", $how, 24);
+    return ($! == 18 ? 'it leads outside the remote' : $! == 20 ? 'it leads to a file' : "it leads nowhere ($!)")
+      if $fd < 0;
+    my $handle = adopt($fd);
+    my $to = rel_of($handle);
+    return defined $to ? ($to, $handle) : ('it leads outside the remote');
+  }
+  my $text = readlink(fd_path($dir) . "/$entry");
+  return ("it cannot be read ($!)") unless defined $text;
+  return ('it is absolute: each client resolves it on its own') if $text =~ m{\A/};
+  my @parts = split m{/}, $from;
+  pop @parts;
+  my $named = 0;
+  for my $part (split m{/}, $text) {
+    next if $part eq '' || $part eq '.';
+    if ($part ne '..') { push @parts, $part; $named = 1; next }
+    # A "../" after a name depends on what that name is: resolved only with openat2.
+    return ('a "../" after a name (this kernel has no openat2)') if $named;
+    return ('it leads outside the remote') unless @parts;
+    pop @parts;
+  }
+  my $to = join '/', @parts;
+  my $handle = $to eq '' ? $anchor : walk($to);
+  return ref $handle eq 'HASH' ? ($handle->{message}) : ($to, $handle);
+}
+
+# Where a held folder is now, relative to the root (as the kernel names it), or undef when not below it.
+sub rel_of {
+  my $path = readlink(fd_path($_[0])) // '';
+  return undef unless "$path/" =~ m{\A\Q$real_root\E/};
+  return length($path) > length($real_root) ? substr($path, length($real_root) + 1) : '';
+}
+
+# A folder of XO's own above its units: the tops, a VM folder (or its run lock), vdis/, a job's or VDI's folder, data/,
+# a config or pool schedule's folder, a pool's (a dot name on the way: never XO's).
+sub xo_folder {
+  my @parts = split m{/}, $_[0];
+  return 0 if grep {/\A\./} @parts;
+  return @parts <= 2 || ($parts[2] eq 'vdis' && (@parts <= 5 || (@parts == 6 && $parts[5] eq 'data')))
+    if $parts[0] eq 'xo-vm-backups';
+  return @parts <= 2 if $parts[0] eq 'xo-config-backups';
+  return @parts <= 3 if $parts[0] eq 'xo-pool-metadata-backups';
+  return 0;
 }
 
 # The names in a held folder, dot names skipped; undef, with $! set, when it cannot be listed.
@@ -736,6 +848,7 @@ sub answer {
   my %problems = (count => 0);
   %foreign = (count => 0);
   $unit_uid = $st->{uid};
+  ($unit_layout, $unit_handle, $followed) = ($EITHER{$kind} // $kind, $handle, 0);
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
     $kind = $EITHER{$kind} // $kind;
     %listed = ();
@@ -798,6 +911,7 @@ while (defined(my $header = next_field())) {
   print "end\t", ($refused ? 0 : $count), "\n";
   # Nothing of this request is held while the helper waits for the next one.
   undef $anchor;
+  undef $unit_handle;
   reset_looks();
   $| = 1;
   $| = 0;

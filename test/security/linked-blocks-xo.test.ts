@@ -3,7 +3,8 @@ import { readdir, rename, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startDaemon } from '../support/daemon.js';
-import { immutableAmong, stopBeforeCleanup, tempRemote, waitFor } from '../support/remote.js';
+import { immutableAmong, isImmutable, stopBeforeCleanup, tempRemote, waitFor } from '../support/remote.js';
+import { startReplanter, type Replanter } from '../support/replanter.js';
 import { missingForXo } from '../xo/requirements.js';
 
 // A link at blocks/<n> of a VHD directory XO writes, settled before the directory is locked: the link goes aside into
@@ -44,5 +45,42 @@ describe.skipIf(h === undefined)("XO's writer, a blocks/<n> link settled, then X
       asideKept: lstatSync(aside[0]!, { throwIfNoEntry: false }) !== undefined,
       orphanWarnings: outcome.warnings.filter((w) => w.message === 'orphaned data file').length,
     }).toEqual({ asideKept: true, orphanWarnings: 0 });
+  }, 90_000);
+
+  // The same link planted again by an attacker's process right after the settle, before the lock (the flag helper then
+  // locks what it leads to with the directory): XO restores the disk through the link, and its next cleanVm, which
+  // removes what no disk claims in data/, cannot take the blocks either.
+  it('a link planted again before the lock: the blocks behind it locked, restored by XO, kept by its cleanVm', async () => {
+    const remote = await tempRemote();
+    const { logs } = await startDaemon(remote, { config: { rescanEveryMs: 1_000 } });
+    const xo = await h!.openRemote({ root: remote.root, useVhdDirectory: true });
+    stopBeforeCleanup(() => xo.close());
+    const vm = h!.makeVm({ disks: [4 * h!.MiB] });
+    let attacker: Replanter | undefined;
+    let hidden = '';
+    const backup = await h!.writeNightly(xo, vm, Date.now() - HOUR, {
+      beforeAlias: async (dataPath) => {
+        const vhd = path.join(remote.root, dataPath);
+        await rename(path.join(vhd, 'blocks', '0'), path.join(vhd, '..', '.h'));
+        await symlink(path.join('..', '..', '.h'), path.join(vhd, 'blocks', '0'));
+        hidden = path.join(vhd, '..', '.h2');
+        attacker = await startReplanter(path.dirname(path.dirname(vhd)), vhd, '0', '.h2');
+      },
+    });
+    expect(await attacker!.done).toBe('replanted');
+    const json = path.join(remote.root, backup.metadataPath);
+    await waitFor(
+      () => isImmutable(json) && logs.some((l) => /\.h2, which it leads to, is locked with the unit/.test(l.msg)),
+      'the backup to be locked, the link said',
+    );
+    const behind = (await readdir(hidden)).map((n) => path.join(hidden, n));
+    expect(behind.length).toBeGreaterThan(0);
+    expect(immutableAmong([hidden, ...behind])).toHaveLength(behind.length + 1);
+    expect(await h!.restoreMismatches(xo, backup)).toEqual([]);
+
+    const outcome = await h!.runRetention(xo, vm.uuid, []);
+    expect(outcome.cleanError).toBeNull();
+    expect(immutableAmong([hidden, ...behind])).toHaveLength(behind.length + 1);
+    expect(await h!.restoreMismatches(xo, backup)).toEqual([]);
   }, 90_000);
 });
