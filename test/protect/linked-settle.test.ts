@@ -7,7 +7,7 @@ import { IndexStore } from '../../src/index/store.js';
 import { reconcileFolder } from '../../src/protect/reconcile.js';
 import { tempRemote, type TestRemote } from '../support/remote.js';
 import { remoteContextOf } from '../support/remote-context.js';
-import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
+import { finishVhdDirectoryBackup, vhdDirectoryPaths } from '../support/xo-writes.js';
 
 // One reconcile of a VM folder settles every link XO would follow in it, and its report says each one (session 18's
 // third review: a look after a settle dropped what the look before had said; a VM folder put back in place of a link
@@ -24,10 +24,7 @@ describe('settling links in one reconcile', () => {
   for (const secondLink of [true, false])
     it(`a blocks/<n> put back before the lock is said${secondLink ? ', with a job folder settled in the same look' : ''}`, async () => {
       const remote = await tempRemote();
-      const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-      const vdi = path.join(vm, 'vdis', JOB, VDI);
-      const dt = xoDatetime(Date.now() - 60_000);
-      const vhd = path.join(vdi, 'data', `${dt}.vhd`);
+      const { vm, vdi, datetime: dt, vhd } = vhdDirectoryPaths(remote.root);
       await mkdir(path.join(vhd, 'blocks', '0'), { recursive: true });
       await writeFile(path.join(vhd, 'blocks', '0', '0'), Buffer.alloc(512, 7));
       await mkdir(path.join(vdi, 'data', '.h'));

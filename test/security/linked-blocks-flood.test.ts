@@ -1,9 +1,8 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
-import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
+import { finishVhdDirectoryBackup, vhdDirectoryPaths } from '../support/xo-writes.js';
 import { isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // docs/security.md, "Error floods": thousands of links planted at blocks/<n> of a VHD directory with XO's credentials
@@ -15,10 +14,7 @@ describe('thousands of dangling links at blocks/<n> of a VHD directory', () => {
   it('are said in a bounded number of lines, each at most once', async () => {
     const remote = await tempRemote();
     const { logs } = await startDaemon(remote);
-    const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-    const vdi = path.join(vm, 'vdis', JOB, VDI);
-    const dt = xoDatetime(Date.now() - 60_000);
-    const vhd = path.join(vdi, 'data', `${dt}.vhd`);
+    const { vm, vdi, datetime: dt, vhd } = vhdDirectoryPaths(remote.root);
     await mkdir(path.join(vhd, 'blocks'), { recursive: true });
     // One link that is put back (so that a second round runs), and many that lead nowhere.
     await mkdir(path.join(vdi, 'data', '.h'));

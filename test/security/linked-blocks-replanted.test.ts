@@ -2,11 +2,10 @@ import { lstatSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
 import { isImmutable, tempRemote, waitFor } from '../support/remote.js';
 import { startReplanter } from '../support/replanter.js';
-import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
+import { finishVhdDirectoryBackup, vhdDirectoryPaths } from '../support/xo-writes.js';
 
 // Session 18's review of adf5951: the link at blocks/<n> is settled in the reconcile, and the directory is locked a
 // little later, by the lock batch (its index entries written first). The settle shows itself (the aside link appears in
@@ -18,11 +17,7 @@ describe('a link at blocks/<n> planted again right after its settle', () => {
   it('what it leads to is locked with the directory, and the disk still reads whole through it', async () => {
     const remote = await tempRemote();
     const { logs } = await startDaemon(remote);
-    const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-    const vdi = path.join(vm, 'vdis', JOB, VDI);
-    const data = path.join(vdi, 'data');
-    const dt = xoDatetime(Date.now() - 60_000);
-    const vhd = path.join(data, `${dt}.vhd`);
+    const { vm, vdi, data, datetime: dt, vhd } = vhdDirectoryPaths(remote.root);
     await mkdir(path.join(vhd, 'blocks'), { recursive: true });
     await mkdir(path.join(data, '.h'));
     await symlink(path.join('..', '..', '.h'), path.join(vhd, 'blocks', '1'));

@@ -2,9 +2,8 @@ import { lstatSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
-import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
+import { finishVhdDirectoryBackup, vhdDirectoryPaths } from '../support/xo-writes.js';
 import { filesBelow, immutableAmong, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // Two levels of links in a VHD directory XO writes: blocks -> a dot folder `.b` whose entry `1` is itself a link to
@@ -21,11 +20,7 @@ describe('a link at blocks/ leading to a folder whose blocks/<n> are links (two 
   it('every block XO wrote is locked once the directory is (no link left in blocks/)', async () => {
     const remote = await tempRemote();
     await startDaemon(remote);
-    const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-    const vdi = path.join(vm, 'vdis', JOB, VDI);
-    const data = path.join(vdi, 'data');
-    const dt = xoDatetime(Date.now() - 60_000);
-    const vhd = path.join(data, `${dt}.vhd`);
+    const { vm, data, datetime: dt, vhd } = vhdDirectoryPaths(remote.root);
     await mkdir(vhd, { recursive: true });
     for (const part of ['chunk-filters.json', 'header']) await writeFile(path.join(vhd, part), part);
 

@@ -2,9 +2,8 @@ import { lstatSync } from 'node:fs';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
-import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
+import { finishVhdDirectoryBackup, vhdDirectoryPaths } from '../support/xo-writes.js';
 import {
   allImmutable,
   filesBelow,
@@ -27,9 +26,7 @@ interface Written {
 
 // XO's VHD directory, its blocks' folders made by `attack` (a link, or nothing) before XO writes into them.
 async function xoBackup(root: string, attack: (vhd: string) => Promise<void>): Promise<Written> {
-  const vm = path.join(root, 'xo-vm-backups', 'vm-1');
-  const dt = xoDatetime(Date.now() - 60_000);
-  const vhd = path.join(vm, 'vdis', JOB, VDI, 'data', `${dt}.vhd`);
+  const { vm, datetime: dt, vhd } = vhdDirectoryPaths(root);
   await mkdir(vhd, { recursive: true });
   for (const part of ['chunk-filters.json', 'header']) await writeFile(path.join(vhd, part), part);
   await attack(vhd);

@@ -2,9 +2,8 @@ import { lstatSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
-import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
+import { finishVhdDirectoryBackup, JOB, VDI, vhdDirectoryPaths } from '../support/xo-writes.js';
 import { filesBelow, isFolder, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // Links nested at every level where XO makes a folder in a VM folder (vdis/, the job's and VDI's folders, data/,
@@ -18,10 +17,8 @@ describe('nested links at vdis/, the job and VDI folders, data/ and data/<dt>.vh
     const remote = await tempRemote();
     // rescanEvery 1 h (testConfig): only events bring a look, as with the 15 min default.
     await startDaemon(remote);
-    const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-    const vdi = path.join(vm, 'vdis', JOB, VDI);
+    const { vm, vdi, datetime: dt, vhd } = vhdDirectoryPaths(remote.root);
     await mkdir(vdi, { recursive: true });
-    const dt = xoDatetime(Date.now() - 60_000);
 
     // The attacker, as XO's user, before XO writes the disk: a link at every level where XO makes a folder, each to a
     // dot folder beside it (so each resolves the same once the one above is put back).
@@ -35,7 +32,6 @@ describe('nested links at vdis/, the job and VDI folders, data/ and data/<dt>.vh
     await symlink('.x', path.join(vm, '.v', '.j', '.i', '.d', `${dt}.vhd`));
 
     // XO: mkdir -p through both links, then its blocks, parts, alias and json.
-    const vhd = path.join(vdi, 'data', `${dt}.vhd`);
     await mkdir(path.join(vhd, 'blocks', '0'), { recursive: true });
     await writeFile(path.join(vhd, 'blocks', '0', '0'), Buffer.alloc(512, 7));
     const { alias, json } = await finishVhdDirectoryBackup(vm, dt, undefined, [

@@ -2,9 +2,8 @@ import { lstatSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { xoDatetime } from '../../src/demo/sample-remote.js';
 import { startDaemon } from '../support/daemon.js';
-import { finishVhdDirectoryBackup, JOB, VDI } from '../support/xo-writes.js';
+import { finishVhdDirectoryBackup, vhdDirectoryPaths } from '../support/xo-writes.js';
 import { filesBelow, immutableAmong, isFolder, isImmutable, tempRemote, waitFor } from '../support/remote.js';
 
 // A link in place of the VHD directory itself, `data/<dt>.vhd`, which XO makes with mkdir -p too (vhd-lib
@@ -17,10 +16,7 @@ describe('a link in place of the VHD directory data/<dt>.vhd', () => {
   it('is settled like data/ and blocks/: the directory put back and locked with its blocks', async () => {
     const remote = await tempRemote();
     const { logs } = await startDaemon(remote);
-    const vm = path.join(remote.root, 'xo-vm-backups', 'vm-1');
-    const vdi = path.join(vm, 'vdis', JOB, VDI);
-    const dt = xoDatetime(Date.now() - 60_000);
-    const vhd = path.join(vdi, 'data', `${dt}.vhd`);
+    const { vm, vdi, datetime: dt, vhd } = vhdDirectoryPaths(remote.root);
     await mkdir(path.join(vhd, 'blocks', '0'), { recursive: true });
     await writeFile(path.join(vhd, 'blocks', '0', '0'), Buffer.alloc(512, 7));
 
