@@ -568,13 +568,14 @@ sub change_tree {
 }
 
 # XO makes a VHD directory's blocks/ and blocks/<n> with `mkdir -p`, which follows a link there, and writes the disk's
-# blocks behind it. The reconcile puts such a link's folder back before the lock (protect/linked-folder.ts); one
+# blocks behind it; it writes chunk-filters.json with `w`, which follows one too (every other file with `wx`). The reconcile puts such a link's folder back before the lock (protect/linked-folder.ts); one
 # planted again in between (the settle shows itself) is met here, in a folder this run has just locked, so the link
 # can no longer be moved or removed. What it leads to is locked with the unit (layout A), so that the blocks behind it
 # are as undeletable as the rest of the disk and XO still reads them through the link: resolved as a client resolves
 # it, below the root (openat2 RESOLVE_BENEATH, links on the way followed; without openat2, `../` first then names, no
 # link on the way), a folder of the link's owner on the unit's filesystem, never the root, a folder holding the unit,
-# nor one of XO's own folders above a unit (locking those would stop XO's next backups).
+# nor one of XO's own folders above a unit (locking those would stop XO's next backups); for chunk-filters.json, a
+# file of the link's owner with no other name, never one at the root nor XO's cache.json.gz, which XO rewrites.
 my $MAX_FOLLOWED = 2048;
 my $RESOLVE_BENEATH = 0x02 | 0x08;    # NO_MAGICLINKS | BENEATH
 my ($unit_layout, $unit_handle, $followed) = ('', undef, 0);
@@ -584,47 +585,57 @@ sub follow_link {
   my ($dir, $name, $depth, $unit_dev, $skip, $problems, $into) = @_;
   my ($entry, $st) = @$skip{qw(entry st)};
   return 0 unless $op eq 'set' && $unit_layout eq 'V' && defined $entry && S_ISLNK($st->{mode});
-  return 0 unless $depth == 0 ? $entry eq 'blocks' : $depth == 1 && $entry =~ /\A(?:0|[1-9][0-9]{0,9})\z/;
+  my $folder = $depth == 0 ? $entry eq 'blocks' : $depth == 1 && $entry =~ /\A(?:0|[1-9][0-9]{0,9})\z/;
+  return 0 unless $folder || ($depth == 0 && $entry eq 'chunk-filters.json');
   my $child = "$name/$entry";
+  my $where = 'where XO ' . ($folder ? 'makes a folder' : 'writes a file');
   my $not = sub {
-    note($into, failure('EFOREIGN', "$child is a symbolic link where XO makes a folder, $_[0]: $LOCKED_ANYWAY"));
+    note($into, failure('EFOREIGN', "$child is a symbolic link $where, $_[0]: $LOCKED_ANYWAY"));
     return 1;
   };
   return $not->("not followed (over $MAX_FOLLOWED such links in the unit)") if ++$followed > $MAX_FOLLOWED;
-  my ($to, $handle) = link_target($dir, $entry);
+  my ($to, $handle) = link_target($dir, $entry, $folder);
   # Where the unit is now (a folder above it may have been renamed since it was opened).
   my $unit = rel_of($unit_handle) // '';
   my $why = !$handle ? $to
     : $to eq '' ? 'it leads to the root'
     : "$unit/" =~ m{\A\Q$to\E/} ? "it leads to $to, which holds it"
     : "$to/" =~ m{\A\Q$unit\E/} ? "it leads to $to, inside the unit (locked with it)"
-    : xo_folder($to) ? "it leads to $to, a folder of XO's own" : undef;
+    : $folder && xo_folder($to) ? "it leads to $to, a folder of XO's own"
+    : !$folder && ($to !~ m{/} || $to =~ m{(?:\A|/)cache\.json\.gz\z}) ? "it leads to $to, a file XO writes" : undef;
   my $target = defined $why ? undef : stat_at($handle, '');
   $why //= !$target ? "$to cannot be read ($!)"
-    : !S_ISDIR($target->{mode}) ? "$to is not a folder"
+    : $folder && !S_ISDIR($target->{mode}) ? "$to is not a folder"
+    : !$folder && !S_ISREG($target->{mode}) ? "$to is not a regular file"
+    : !$folder && $target->{nlink} != 1 ? "$to has $target->{nlink} hard links"
     : $target->{dev} != $unit_dev ? "$to is on another filesystem"
     : $target->{uid} != $st->{uid} ? "$to belongs to uid $target->{uid}, not to the link's owner ($st->{uid})" : undef;
   return $not->("not followed: $why") if defined $why;
   # Said before what is found inside it.
-  note($into, failure('EFOREIGN', "$child is a symbolic link where XO makes a folder: $to, which it leads to, is "
-      . "locked with the unit (XO reads the disk through it); $LOCKED_ANYWAY"));
-  change_tree($handle, "$root/$to", 'A', $depth + 1, $unit_dev, $problems);
+  note($into, failure('EFOREIGN', "$child is a symbolic link $where: $to, which it leads to, is locked with the unit "
+      . "(XO reads the disk through it); $LOCKED_ANYWAY"));
+  if ($folder) { change_tree($handle, "$root/$to", 'A', $depth + 1, $unit_dev, $problems) }
+  else {
+    my $failed = change($handle, "$root/$to", 1);
+    note($problems, $failed) if $failed;
+  }
   # The link cannot change any more; a folder on the way to what it leads to could have, before that was locked.
-  my (undef, $again) = link_target($dir, $entry);
+  my (undef, $again) = link_target($dir, $entry, $folder);
   my $now = $again ? stat_at($again, '') : undef;
   note($problems, failure('ERACE', "$child led to $to, moved while it was locked (locked where it went): tried again"))
     unless $now && $now->{ino} == $target->{ino} && $now->{dev} == $target->{dev};
   return 1;
 }
 
-# Where the link `entry` in the held folder leads, opened: (its path relative to the root, handle), or (why not).
+# Where the link `entry` in the held folder leads, opened (a folder, or not): (its path relative to the root, handle),
+# or (why not).
 sub link_target {
-  my ($dir, $entry) = @_;
+  my ($dir, $entry, $folder) = @_;
   my $held = rel_of($dir);
   return ('its folder is not below the root any more') unless defined $held;
   my $from = $held eq '' ? $entry : "$held/$entry";
   if ($use_openat2 && !$openat2_missing) {
-    my $how = pack('QQQ', $O_PATH | O_DIRECTORY | $O_CLOEXEC, 0, $RESOLVE_BENEATH);
+    my $how = pack('QQQ', $O_PATH | ($folder ? O_DIRECTORY : 0) | $O_CLOEXEC, 0, $RESOLVE_BENEATH);
     my $fd = syscall($machine->{openat2}, fd_of($anchor) + 0, "$from", $how, 24);
     return ($! == 18 ? 'it leads outside the remote' : $! == 20 ? 'it leads to a file' : "it leads nowhere ($!)")
       if $fd < 0;

@@ -1,4 +1,4 @@
-import { chown, mkdir, rename, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chown, link, mkdir, rename, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PathOutcome } from '../../src/attributes/adapter.js';
@@ -143,6 +143,44 @@ describe('a link where XO makes a folder of a VHD directory, met while locking i
       await blocks(path.join(root, 'xo-vm-backups', 'vm-2'));
       await symlink(to, path.join(vhd, 'blocks', '1'));
       expect(warning(await lock(root, vhd)), to).toMatch(why);
+    }
+  });
+
+  // XO writes chunk-filters.json with `w`, which follows a link (its other files with `wx`): the file behind it, which
+  // XO reads before any block (a garbled one and the disk cannot be read), is locked with the unit.
+  it("locks the file a link at chunk-filters.json leads to, never XO's cache nor a file with a second name", async () => {
+    const { root, vdi, vhd } = await vhdDirectory();
+    const filters = path.join(vdi, 'data', '.c');
+    await writeFile(filters, '["brotli"]');
+    await symlink('../.c', path.join(vhd, 'chunk-filters.json'));
+    const outcome = await lock(root, vhd);
+    expect(warning(outcome)).toMatch(
+      /chunk-filters\.json is a symbolic link where XO writes a file: .*data\/\.c, which/,
+    );
+    expect(isImmutable(filters)).toBe(true);
+    expect(await readFile(path.join(vhd, 'chunk-filters.json'), 'utf8')).toBe('["brotli"]');
+
+    for (const [make, why] of [
+      [
+        async (vm: string) => writeFile(path.join(vm, 'cache.json.gz'), 'x').then(() => 'cache.json.gz'),
+        /a file XO writes/,
+      ],
+      [
+        async (vm: string) => {
+          await writeFile(path.join(vm, '.two'), 'x');
+          await link(path.join(vm, '.two'), path.join(vm, '.other'));
+          return '.two';
+        },
+        /has 2 hard links/,
+      ],
+      [async (vm: string) => mkdir(path.join(vm, '.f')).then(() => '.f'), /not a regular file/],
+    ] as const) {
+      const next = await vhdDirectory();
+      const vm = path.join(next.root, 'xo-vm-backups', 'vm-1');
+      const name = await make(vm);
+      await symlink(`../../../../../${name}`, path.join(next.vhd, 'chunk-filters.json'));
+      expect(warning(await lock(next.root, next.vhd)), name).toMatch(why);
+      expect(isImmutable(path.join(vm, name)), name).toBe(false);
     }
   });
 });
