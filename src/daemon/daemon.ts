@@ -16,7 +16,7 @@ import { ProtectionService } from './protection.js';
 import { ProvenService } from './proven.js';
 import { RemoteSet } from './remotes.js';
 import { ReclaimService } from './reclaim.js';
-import { RelistService } from './relist.js';
+import { RELIST_EVERY_MS, RelistService } from './relist.js';
 import { RescanService } from './rescan.js';
 import type { Service } from './service.js';
 import { StatusFiles } from './status-files.js';
@@ -39,6 +39,8 @@ export interface DaemonOptions {
   watch?: boolean;
   // How often each remote root is checked to still be the protected remote (tests shorten it).
   healthCheckEveryMs?: number;
+  // At most one relist of a remote this often (tests shorten it).
+  relistEveryMs?: number;
 }
 
 // The composition root of the protection daemon: a list of services, started in order and stopped in reverse.
@@ -81,7 +83,7 @@ export class Daemon {
       caps: new Map(config.remotes.map((r) => [r.id, r.maxWatchedFolders ?? defaults.maxWatchedFolders])),
     });
     const rescan = new RescanService({ ...base, remotes, protection, watchers, proven, everyMs: config.rescanEveryMs });
-    const relist = new RelistService({ ...base, watchers, rescan });
+    const relist = new RelistService({ ...base, watchers, rescan, everyMs: options.relistEveryMs ?? RELIST_EVERY_MS });
     protection.onSettled((folder) => relist.request(folder.remote, path.relative(folder.remote.root, folder.path)));
     const lift = new LiftLoop({ ...base, remotes });
     const reclaim = new ReclaimService({ ...base, remotes });

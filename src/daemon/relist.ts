@@ -7,7 +7,7 @@ import type { Service } from './service.js';
 import type { WatchService } from './watchers.js';
 
 // At most one relist of a remote this often: a loop of links costs one listing of the remote per period.
-const RELIST_EVERY_MS = 5_000;
+export const RELIST_EVERY_MS = 5_000;
 
 // After xo-vm-backups or a schedule's folder was settled in place of a link (protect/linked-folder.ts): the remote's
 // watches are made anew (chokidar reports neither the folder back nor a link made again under its name) and the
@@ -19,6 +19,7 @@ interface RelistDeps {
   pauses: RemotePauses;
   clock: Clock;
   log: Logger;
+  everyMs: number;
 }
 
 export class RelistService implements Service {
@@ -44,7 +45,7 @@ export class RelistService implements Service {
       return;
     }
     const folders = new Set([folder]);
-    const wait = Math.max(0, (this.#last.get(remote) ?? -Infinity) + RELIST_EVERY_MS - this.#deps.clock.now());
+    const wait = Math.max(0, (this.#last.get(remote) ?? -Infinity) + this.#deps.everyMs - this.#deps.clock.now());
     const timer = setTimeout(() => {
       this.#due.delete(remote);
       this.#last.set(remote, this.#deps.clock.now());

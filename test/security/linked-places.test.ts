@@ -9,7 +9,8 @@ import { allImmutable, immutableAmong, tempRemote, waitFor } from '../support/re
 // put back); then the daemon makes the remote's watches anew and lists what is under it again (daemon/relist.ts):
 // chokidar itself reports neither the folder back nor the same name made a link again, so without that the second
 // link was seen only at the next scan (rescanEvery, 15 minutes by default), and what XO wrote behind it meanwhile was
-// not locked (the review of session 17). Relists are at most one every 5 s a remote: the waits allow for it.
+// not locked (the review of session 17). Relists are at most one every 5 s a remote, 200 ms here (the bound itself:
+// put-back-relist-amplification.test.ts).
 type Write = (root: string, datetime: string) => Promise<{ units: string[] }>;
 const config: Write = (root, dt) => writeConfigBackup(root, 'sched-1', dt);
 const pool: Write = (root, dt) => writePoolBackup(root, 's', 'pool-1', dt);
@@ -45,7 +46,7 @@ describe('a folder where XO writes, made a link twice in a row', () => {
   for (const [what, place, write] of PLACES)
     it(`${what}: settled each time, what XO writes behind each link is locked long before the next scan`, async () => {
       const remote = await tempRemote();
-      await startDaemon(remote, { config: { rescanEveryMs: 600_000 } });
+      await startDaemon(remote, { config: { rescanEveryMs: 600_000 }, relistEveryMs: 200 });
       const first = await write(remote.root, xoDatetime(Date.now() - 300_000));
       await waitFor(() => allImmutable(first.units), 'the first backup to be locked');
       const link = path.join(remote.root, place);

@@ -46,6 +46,7 @@ export async function startDaemon(
     attributes?: AttributesAdapter;
     watch?: boolean;
     healthCheckEveryMs?: number;
+    relistEveryMs?: number;
   } = {},
 ): Promise<RunningDaemon> {
   const logs: LogLine[] = [];
@@ -63,6 +64,7 @@ export async function startDaemon(
     ...(options.attributes ? { attributes: options.attributes } : {}),
     ...(options.watch === false ? { watch: false } : {}),
     ...(options.healthCheckEveryMs === undefined ? {} : { healthCheckEveryMs: options.healthCheckEveryMs }),
+    ...(options.relistEveryMs === undefined ? {} : { relistEveryMs: options.relistEveryMs }),
   });
   stopBeforeCleanup(() => daemon.stop());
   await daemon.start();
