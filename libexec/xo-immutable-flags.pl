@@ -407,6 +407,8 @@ sub expected {
   return 'any';
 }
 
+my $MAX_DEPTH = 64;
+
 # A (internal): what a set found outside V or D, locked whole as R would clear it, without crossing a filesystem.
 my %LAYOUT_NAME = (V => 'VHD directory', D => 'config or pool metadata folder', R => 'folder', A => 'folder');
 
@@ -521,6 +523,11 @@ sub change_tree {
   if ($op eq 'set') {
     my $failed = change($dir, $name, 1, \$locked_here) // still_there($dir, $rel, $name, $locked_here);
     if ($failed) { note($problems, $failed); return }
+    # What XO never writes, nested deeper than any of its layouts: locked down to here, not entered (nor recursed into).
+    if ($depth > $MAX_DEPTH) {
+      note(\%foreign, failure('EFOREIGN', "$name is more than $MAX_DEPTH folders deep in the unit: not entered"));
+      return;
+    }
   }
   my $before = $problems->{count};
   # Clearing a folder still immutable: what check_tree listed in it is what it holds.
@@ -568,41 +575,49 @@ sub change_tree {
 }
 
 # XO makes a VHD directory's blocks/ and blocks/<n> with `mkdir -p`, which follows a link there, and writes the disk's
-# blocks behind it; it writes chunk-filters.json with `w`, which follows one too (every other file with `wx`). The reconcile puts such a link's folder back before the lock (protect/linked-folder.ts); one
-# planted again in between (the settle shows itself) is met here, in a folder this run has just locked, so the link
-# can no longer be moved or removed. What it leads to is locked with the unit (layout A), so that the blocks behind it
-# are as undeletable as the rest of the disk and XO still reads them through the link: resolved as a client resolves
-# it, below the root (openat2 RESOLVE_BENEATH, links on the way followed; without openat2, `../` first then names, no
-# link on the way), a folder of the link's owner on the unit's filesystem, never the root, a folder holding the unit,
-# nor one of XO's own folders above a unit (locking those would stop XO's next backups); for chunk-filters.json, a
-# file of the link's owner with no other name, never one at the root nor XO's cache.json.gz, which XO rewrites.
+# blocks behind it; it writes chunk-filters.json with `w`, which follows one too (every other file with `wx`). The
+# reconcile puts such a folder back before the lock (protect/linked-folder.ts); a link planted again in between (the
+# settle shows itself) is met here, in a folder this run has just locked, so the link can no longer be moved or
+# removed. What it leads to is locked with the unit (layout A), so that the blocks behind it are as undeletable as the
+# rest of the disk and XO still reads them through the link: resolved as a client resolves it, below the root (openat2
+# RESOLVE_BENEATH, links on the way followed; without openat2, `../` first then names, no link on the way), a folder
+# of the link's owner on the unit's filesystem, never the root, a folder holding the link or the unit, nor one of XO's
+# own folders above a unit (locking those would stop XO's next backups); for chunk-filters.json, a file of the link's
+# owner with no other name, never one at the root nor XO's cache.json.gz, which XO rewrites. What it leads to is
+# locked first, then checked again where it is: once locked it cannot be moved, and one swapped in between (one of
+# XO's own) is unlocked again. A link that cannot be followed (it leads nowhere yet, or where it may not be followed)
+# fails the unit, what it holds locked all the same: it is tried again, and never recorded as locked meanwhile.
 my $MAX_FOLLOWED = 2048;
 my $RESOLVE_BENEATH = 0x02 | 0x08;    # NO_MAGICLINKS | BENEATH
-my ($unit_layout, $unit_handle, $followed) = ('', undef, 0);
+my ($unit_layout, $unit_handle, $followed) = ("", undef, 0);
+# Per record: the folders XO's blocks go in (blocks/, and what a link there leads to); what a follow locked (dev:ino),
+# each walked once whatever number of links lead to it.
+my (%blocks_folders, %walked);
 
-# Returns whether the link was said (into `into`): 0 for a skipped entry that is not such a link.
+# Returns whether the link was said (into `into`, or as a problem): 0 for a skipped entry that is not such a link.
 sub follow_link {
   my ($dir, $name, $depth, $unit_dev, $skip, $problems, $into) = @_;
   my ($entry, $st) = @$skip{qw(entry st)};
   return 0 unless $op eq 'set' && $unit_layout eq 'V' && defined $entry && S_ISLNK($st->{mode});
-  my $folder = $depth == 0 ? $entry eq 'blocks' : $depth == 1 && $entry =~ /\A(?:0|[1-9][0-9]{0,9})\z/;
+  my $folder = $depth == 0 ? $entry eq 'blocks'
+    : $depth == 1 && $blocks_folders{$name} && $entry =~ /\A(?:0|[1-9][0-9]{0,9})\z/;
   return 0 unless $folder || ($depth == 0 && $entry eq 'chunk-filters.json');
   my $child = "$name/$entry";
   my $where = 'where XO ' . ($folder ? 'makes a folder' : 'writes a file');
   my $not = sub {
-    note($into, failure('EFOREIGN', "$child is a symbolic link $where, $_[0]: $LOCKED_ANYWAY"));
+    note($problems, failure('EFOREIGN', "$child is a symbolic link $where, not followed: $_[0]; the rest is locked, "
+        . 'not what XO reads through the link: tried again'));
     return 1;
   };
-  return $not->("not followed (over $MAX_FOLLOWED such links in the unit)") if ++$followed > $MAX_FOLLOWED;
-  my ($to, $handle) = link_target($dir, $entry, $folder);
-  # Where the unit is now (a folder above it may have been renamed since it was opened).
-  my $unit = rel_of($unit_handle) // '';
-  my $why = !$handle ? $to
-    : $to eq '' ? 'it leads to the root'
-    : "$unit/" =~ m{\A\Q$to\E/} ? "it leads to $to, which holds it"
-    : "$to/" =~ m{\A\Q$unit\E/} ? "it leads to $to, inside the unit (locked with it)"
-    : $folder && xo_folder($to) ? "it leads to $to, a folder of XO's own"
-    : !$folder && ($to !~ m{/} || $to =~ m{(?:\A|/)cache\.json\.gz\z}) ? "it leads to $to, a file XO writes" : undef;
+  return $not->("over $MAX_FOLLOWED such links in the unit") if ++$followed > $MAX_FOLLOWED;
+  my ($to, $handle, $from) = link_target($dir, $entry, $folder);
+  return $not->($to) unless $handle;
+  my $why = target_refusal($to, $from, $folder);
+  if (defined $why && $why eq 'inside') {
+    note($into, failure('EFOREIGN', "$child is a symbolic link $where: it leads to $to, inside the unit (locked with "
+        . "it); $LOCKED_ANYWAY"));
+    return 1;
+  }
   my $target = defined $why ? undef : stat_at($handle, '');
   $why //= !$target ? "$to cannot be read ($!)"
     : $folder && !S_ISDIR($target->{mode}) ? "$to is not a folder"
@@ -610,25 +625,49 @@ sub follow_link {
     : !$folder && $target->{nlink} != 1 ? "$to has $target->{nlink} hard links"
     : $target->{dev} != $unit_dev ? "$to is on another filesystem"
     : $target->{uid} != $st->{uid} ? "$to belongs to uid $target->{uid}, not to the link's owner ($st->{uid})" : undef;
-  return $not->("not followed: $why") if defined $why;
+  return $not->($why) if defined $why;
+  my $said = "$child is a symbolic link $where: $to, which it leads to, is locked with the unit (XO reads the disk "
+    . "through it); $LOCKED_ANYWAY";
+  if ($walked{"$target->{dev}:$target->{ino}"}++) { note($into, failure('EFOREIGN', $said)); return 1 }
+  my $locked_here = 0;
+  my $failed = change($handle, "$root/$to", 1, \$locked_here);
+  return $not->("$to could not be locked: $failed->{message}") if $failed;
+  my $now = rel_of($handle);
+  my $moved = !defined $now ? 'out of the remote' : $now ne $to ? "to $now" : undef;
+  if (defined $moved) {
+    change($handle, "$root/$to", 0) if $locked_here;
+    return $not->("$to was swapped or moved ($moved) while it was locked, and unlocked again");
+  }
   # Said before what is found inside it.
-  note($into, failure('EFOREIGN', "$child is a symbolic link $where: $to, which it leads to, is locked with the unit "
-      . "(XO reads the disk through it); $LOCKED_ANYWAY"));
-  if ($folder) { change_tree($handle, "$root/$to", 'A', $depth + 1, $unit_dev, $problems) }
-  else {
-    my $failed = change($handle, "$root/$to", 1);
-    note($problems, $failed) if $failed;
+  note($into, failure('EFOREIGN', $said));
+  if ($folder) {
+    $blocks_folders{"$root/$to"} = 1 if $depth == 0;
+    change_tree($handle, "$root/$to", 'A', $depth + 1, $unit_dev, $problems);
   }
   # The link cannot change any more; a folder on the way to what it leads to could have, before that was locked.
   my (undef, $again) = link_target($dir, $entry, $folder);
-  my $now = $again ? stat_at($again, '') : undef;
-  note($problems, failure('ERACE', "$child led to $to, moved while it was locked (locked where it went): tried again"))
-    unless $now && $now->{ino} == $target->{ino} && $now->{dev} == $target->{dev};
+  my $again_st = $again ? stat_at($again, '') : undef;
+  note($problems, failure('ERACE', "$child led to $to, which a folder renamed on the way took elsewhere: tried again"))
+    unless $again_st && $again_st->{ino} == $target->{ino} && $again_st->{dev} == $target->{dev};
   return 1;
 }
 
-# Where the link `entry` in the held folder leads, opened (a folder, or not): (its path relative to the root, handle),
-# or (why not).
+# Why the target of a link at `from` (both relative to the root) may not be followed: undef, 'inside' (the unit's own),
+# or a reason.
+sub target_refusal {
+  my ($to, $from, $folder) = @_;
+  # Where the unit is now (a folder above it may have been renamed since it was opened).
+  my $unit = rel_of($unit_handle) // '';
+  return 'it leads to the root' if $to eq '';
+  return "it leads to $to, which holds it" if "$from/" =~ m{\A\Q$to\E/} || "$unit/" =~ m{\A\Q$to\E/};
+  return 'inside' if "$to/" =~ m{\A\Q$unit\E/};
+  return "it leads to $to, a folder of XO's own" if $folder && xo_folder($to);
+  return "it leads to $to, a file XO writes" if !$folder && ($to !~ m{/} || $to =~ m{(?:\A|/)cache\.json\.gz\z});
+  return undef;
+}
+
+# Where the link `entry` in the held folder leads, opened (a folder, or not): (its path relative to the root, handle,
+# the link's own path), or (why not).
 sub link_target {
   my ($dir, $entry, $folder) = @_;
   my $held = rel_of($dir);
@@ -636,12 +675,19 @@ sub link_target {
   my $from = $held eq '' ? $entry : "$held/$entry";
   if ($use_openat2 && !$openat2_missing) {
     my $how = pack('QQQ', $O_PATH | ($folder ? O_DIRECTORY : 0) | $O_CLOEXEC, 0, $RESOLVE_BENEATH);
-    my $fd = syscall($machine->{openat2}, fd_of($anchor) + 0, "$from", $how, 24);
+    # EAGAIN: a rename anywhere on the machine while a path with ".." was resolved; tried again, then walked.
+    my $fd = -1;
+    for (1 .. 16) {
+      $fd = syscall($machine->{openat2}, fd_of($anchor) + 0, "$from", $how, 24);
+      last unless $fd < 0 && $! == 11;
+    }
+    if ($fd >= 0) {
+      my $handle = adopt($fd);
+      my $to = rel_of($handle);
+      return defined $to ? ($to, $handle, $from) : ('it leads outside the remote');
+    }
     return ($! == 18 ? 'it leads outside the remote' : $! == 20 ? 'it leads to a file' : "it leads nowhere ($!)")
-      if $fd < 0;
-    my $handle = adopt($fd);
-    my $to = rel_of($handle);
-    return defined $to ? ($to, $handle) : ('it leads outside the remote');
+      unless $! == 11;
   }
   my $text = readlink(fd_path($dir) . "/$entry");
   return ("it cannot be read ($!)") unless defined $text;
@@ -653,13 +699,13 @@ sub link_target {
     next if $part eq '' || $part eq '.';
     if ($part ne '..') { push @parts, $part; $named = 1; next }
     # A "../" after a name depends on what that name is: resolved only with openat2.
-    return ('a "../" after a name (this kernel has no openat2)') if $named;
+    return ('a "../" after a name, resolved here only with openat2') if $named;
     return ('it leads outside the remote') unless @parts;
     pop @parts;
   }
   my $to = join '/', @parts;
   my $handle = $to eq '' ? $anchor : walk($to);
-  return ref $handle eq 'HASH' ? ($handle->{message}) : ($to, $handle);
+  return ref $handle eq 'HASH' ? ($handle->{message}) : ($to, $handle, $from);
 }
 
 # Where a held folder is now, relative to the root (as the kernel names it), or undef when not below it.
@@ -860,6 +906,8 @@ sub answer {
   %foreign = (count => 0);
   $unit_uid = $st->{uid};
   ($unit_layout, $unit_handle, $followed) = ($EITHER{$kind} // $kind, $handle, 0);
+  %blocks_folders = ("$name/blocks" => 1);
+  %walked = ();
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
     $kind = $EITHER{$kind} // $kind;
     %listed = ();

@@ -41,6 +41,8 @@ export interface DaemonOptions {
   healthCheckEveryMs?: number;
   // At most one relist of a remote this often (tests shorten it).
   relistEveryMs?: number;
+  // The wait before a failed folder is tried again, after a first failure (tests shorten it).
+  retryDelayMs?: number;
 }
 
 // The composition root of the protection daemon: a list of services, started in order and stopped in reverse.
@@ -58,10 +60,9 @@ export class Daemon {
   readonly #ownAttributes: IoctlAdapter | undefined;
 
   constructor(options: DaemonOptions) {
-    const { config, log } = options;
+    const { config, log, retryDelayMs } = options;
     const clock = options.clock ?? systemClock;
-    this.#ownAttributes = options.attributes === undefined ? new IoctlAdapter() : undefined;
-    const attributes = options.attributes ?? this.#ownAttributes!;
+    const attributes = options.attributes ?? (this.#ownAttributes = new IoctlAdapter());
     const everyMs = options.healthCheckEveryMs ?? HEALTH_CHECK_MS;
     // Lock batches and lift passes take turns; paused remotes are skipped by everything that acts on them.
     const base = { config, clock, attributes, log, pauses: new RemotePauses(), turns: new TakeTurns() };
@@ -70,7 +71,8 @@ export class Daemon {
     const statusFiles = new StatusFiles(base);
     const remotes = new RemoteSet({ ...base, statusFiles });
     const proven = new ProvenService({ ...base, remotes });
-    const protection = new ProtectionService({ ...base, remotes, proven, log: log.child({ module: 'protect' }) });
+    const protectLog = log.child({ module: 'protect' });
+    const protection = new ProtectionService({ ...base, remotes, proven, log: protectLog, retryDelayMs });
     const holds = new HoldService({ ...base, remotes, protection, log: log.child({ module: 'hold' }) });
     const enabled = options.watch ?? true;
     const watchers = new WatchService({

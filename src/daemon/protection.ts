@@ -21,6 +21,8 @@ export interface ProtectionDeps {
   remotes: RemoteSet;
   // Lock batches and lift passes take turns: a lift must not unlock a unit while a batch records its identity.
   turns: TakeTurns;
+  // The wait before a failed folder is tried again, after a first failure (tests shorten it).
+  retryDelayMs?: number | undefined;
 }
 
 // Reconciles the folders that events and scans name, and locks what they find, in shared batches.
@@ -68,6 +70,7 @@ export class ProtectionService implements Service {
       flags: attributes,
       clock,
       log,
+      ...(this.#deps.retryDelayMs === undefined ? {} : { retryDelayMs: this.#deps.retryDelayMs }),
     });
   }
 

@@ -48,4 +48,35 @@ describe('a link at blocks/<n> planted again right after its settle', () => {
     for (const block of ['0', '1'])
       expect(await readFile(path.join(vhd, 'blocks', '1', block))).toEqual(Buffer.alloc(512, 7));
   }, 60_000);
+
+  // Session 19's review: the link planted again leads nowhere while the helper passes it (the folder kept aside until
+  // blocks/0 is locked), then the folder is put where it leads. The helper cannot follow it: the unit fails, what it
+  // holds locked, and is tried again, when the link is followed and what it leads to locked. It was answered as
+  // locked, and the blocks XO reads through the link stayed deletable.
+  it('a link that leads nowhere while the helper passes it: the unit is tried again, then what it leads to locked', async () => {
+    const remote = await tempRemote();
+    const { logs } = await startDaemon(remote, { retryDelayMs: 200 });
+    const { vm, vdi, data, datetime: dt, vhd } = vhdDirectoryPaths(remote.root);
+    await mkdir(path.join(data, '.h'), { recursive: true });
+    await mkdir(path.join(vhd, 'blocks'), { recursive: true });
+    await symlink(path.join('..', '..', '.h'), path.join(vhd, 'blocks', '1'));
+    for (const folder of ['0', '1']) {
+      await mkdir(path.join(vhd, 'blocks', folder), { recursive: true });
+      for (const block of ['0', '1']) await writeFile(path.join(vhd, 'blocks', folder, block), Buffer.alloc(512, 7));
+    }
+
+    const attacker = await startReplanter(vdi, vhd, '1', '.h2', { dangling: true });
+    await finishVhdDirectoryBackup(vm, dt, undefined, ['chunk-filters.json', 'header', 'bat', 'footer']);
+    expect(await attacker.done).toBe('replanted');
+    const behind = ['0', '1'].map((n) => path.join(data, '.h2', n));
+    await waitFor(() => behind.every(isImmutable), 'what the link leads to, once it leads somewhere, to be locked');
+    // Said first as not followed, the unit not recorded as locked.
+    expect(
+      logs.some((l) => l.path === vhd && /not locked: .*blocks\/1 .*not followed: it leads nowhere/.test(l.msg)),
+    ).toBe(true);
+    for (const f of behind) await rm(f).catch(() => undefined);
+    expect(behind.filter((f) => !isImmutable(f))).toEqual([]);
+    for (const block of ['0', '1'])
+      expect(await readFile(path.join(vhd, 'blocks', '1', block))).toEqual(Buffer.alloc(512, 7));
+  }, 60_000);
 });

@@ -47,6 +47,7 @@ export async function startDaemon(
     watch?: boolean;
     healthCheckEveryMs?: number;
     relistEveryMs?: number;
+    retryDelayMs?: number;
   } = {},
 ): Promise<RunningDaemon> {
   const logs: LogLine[] = [];
@@ -65,6 +66,7 @@ export async function startDaemon(
     ...(options.watch === false ? { watch: false } : {}),
     ...(options.healthCheckEveryMs === undefined ? {} : { healthCheckEveryMs: options.healthCheckEveryMs }),
     ...(options.relistEveryMs === undefined ? {} : { relistEveryMs: options.relistEveryMs }),
+    ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
   });
   stopBeforeCleanup(() => daemon.stop());
   await daemon.start();
