@@ -579,13 +579,12 @@ sub change_tree {
 # reconcile puts such a folder back before the lock (protect/linked-folder.ts); a link planted again in between (the
 # settle shows itself) is met here, in a folder this run has just locked, so the link can no longer be moved or
 # removed. What it leads to is locked with the unit (layout A), so that the blocks behind it are as undeletable as the
-# rest of the disk and XO still reads them through the link: resolved as a client resolves it, below the root (openat2
-# RESOLVE_BENEATH, links on the way followed; without openat2, `../` first then names, no link on the way), a folder
-# of the link's owner on the unit's filesystem, never the root, a folder holding the link or the unit, nor one of XO's
-# own folders above a unit (locking those would stop XO's next backups); for chunk-filters.json, a file of the link's
-# owner with no other name, never one at the root nor XO's cache.json.gz, which XO rewrites. What it leads to is
-# locked first, then checked again where it is: once locked it cannot be moved, and one swapped in between (one of
-# XO's own) is unlocked again. A link that cannot be followed (it leads nowhere yet, or where it may not be followed)
+# rest of the disk and XO still reads them through the link: resolved as a client resolves it (link_target), a folder
+# of the link's owner on the unit's filesystem, never the root, a folder holding the link or the unit, one of XO's own
+# folders above a unit (locking those would stop XO's next backups), nor another backup (its lift would free it); for
+# chunk-filters.json, a file of the link's owner with no other name, never one at the root nor XO's cache.json.gz.
+# What it leads to is locked first, then checked again where it is: once locked it cannot be moved, and one swapped in
+# between (one of XO's own) is unlocked again. A link that cannot be followed (it leads nowhere yet, or where it may not be followed)
 # fails the unit, what it holds locked all the same: it is tried again, and never recorded as locked meanwhile.
 my $MAX_FOLLOWED = 2048;
 my $RESOLVE_BENEATH = 0x02 | 0x08;    # NO_MAGICLINKS | BENEATH
@@ -613,11 +612,6 @@ sub follow_link {
   my ($to, $handle, $from) = link_target($dir, $entry, $folder);
   return $not->($to) unless $handle;
   my $why = target_refusal($to, $from, $folder);
-  if (defined $why && $why eq 'inside') {
-    note($into, failure('EFOREIGN', "$child is a symbolic link $where: it leads to $to, inside the unit (locked with "
-        . "it); $LOCKED_ANYWAY"));
-    return 1;
-  }
   my $target = defined $why ? undef : stat_at($handle, '');
   $why //= !$target ? "$to cannot be read ($!)"
     : $folder && !S_ISDIR($target->{mode}) ? "$to is not a folder"
@@ -633,7 +627,7 @@ sub follow_link {
   my $failed = change($handle, "$root/$to", 1, \$locked_here);
   return $not->("$to could not be locked: $failed->{message}") if $failed;
   my $now = rel_of($handle);
-  my $moved = !defined $now ? 'out of the remote' : $now ne $to ? "to $now" : undef;
+  my $moved = !defined $now ? 'out of the remote' : $now ne $to ? "to $now" : target_refusal($now, $from, $folder);
   if (defined $moved) {
     change($handle, "$root/$to", 0) if $locked_here;
     return $not->("$to was swapped or moved ($moved) while it was locked, and unlocked again");
@@ -660,52 +654,70 @@ sub target_refusal {
   my $unit = rel_of($unit_handle) // '';
   return 'it leads to the root' if $to eq '';
   return "it leads to $to, which holds it" if "$from/" =~ m{\A\Q$to\E/} || "$unit/" =~ m{\A\Q$to\E/};
-  return 'inside' if "$to/" =~ m{\A\Q$unit\E/};
+  # Inside the unit: locked with it, and followed all the same (the unit's own walk stops at $MAX_DEPTH).
+  return undef if "$to/" =~ m{\A\Q$unit\E/};
   return "it leads to $to, a folder of XO's own" if $folder && xo_folder($to);
-  return "it leads to $to, a file XO writes" if !$folder && ($to !~ m{/} || $to =~ m{(?:\A|/)cache\.json\.gz\z});
+  # Another backup's: lifted with it at the end of its own window, whatever still reads through the link.
+  return "it leads to $to, in another backup" if xo_unit($to);
+  return "it leads to $to, a file at the remote's root" if !$folder && $to !~ m{/};
+  return "it leads to $to, a cache XO rewrites" if !$folder && $to =~ m{(?:\A|/)cache\.json\.gz\z};
   return undef;
 }
 
 # Where the link `entry` in the held folder leads, opened (a folder, or not): (its path relative to the root, handle,
-# the link's own path), or (why not).
+# the link's own path), or (why not). Resolved from the held folder, as a client resolves it: each leading `..` is the
+# folder's parent as it is (never a path that a folder renamed meanwhile would send elsewhere), the names after it
+# with openat2 RESOLVE_BENEATH from there (a link among them followed while it stays below), or without openat2 one at
+# a time, no link on the way. A `..` after a name is not followed.
 sub link_target {
   my ($dir, $entry, $folder) = @_;
   my $held = rel_of($dir);
   return ('its folder is not below the root any more') unless defined $held;
   my $from = $held eq '' ? $entry : "$held/$entry";
-  if ($use_openat2 && !$openat2_missing) {
-    my $how = pack('QQQ', $O_PATH | ($folder ? O_DIRECTORY : 0) | $O_CLOEXEC, 0, $RESOLVE_BENEATH);
-    # EAGAIN: a rename anywhere on the machine while a path with ".." was resolved; tried again, then walked.
-    my $fd = -1;
-    for (1 .. 16) {
-      $fd = syscall($machine->{openat2}, fd_of($anchor) + 0, "$from", $how, 24);
-      last unless $fd < 0 && $! == 11;
-    }
-    if ($fd >= 0) {
-      my $handle = adopt($fd);
-      my $to = rel_of($handle);
-      return defined $to ? ($to, $handle, $from) : ('it leads outside the remote');
-    }
-    return ($! == 18 ? 'it leads outside the remote' : $! == 20 ? 'it leads to a file' : "it leads nowhere ($!)")
-      unless $! == 11;
-  }
   my $text = readlink(fd_path($dir) . "/$entry");
   return ("it cannot be read ($!)") unless defined $text;
   return ('it is absolute: each client resolves it on its own') if $text =~ m{\A/};
-  my @parts = split m{/}, $from;
-  pop @parts;
-  my $named = 0;
-  for my $part (split m{/}, $text) {
-    next if $part eq '' || $part eq '.';
-    if ($part ne '..') { push @parts, $part; $named = 1; next }
-    # A "../" after a name depends on what that name is: resolved only with openat2.
-    return ('a "../" after a name, resolved here only with openat2') if $named;
-    return ('it leads outside the remote') unless @parts;
-    pop @parts;
+  my @names = grep { $_ ne '' && $_ ne '.' } split m{/}, $text;
+  my $at = $dir;
+  while (@names && $names[0] eq '..') {
+    shift @names;
+    my $where = rel_of($at);
+    return ('it leads outside the remote') if !defined $where || $where eq '';
+    my $up;
+    sysopen($up, fd_path($at) . '/..', $O_PATH | O_DIRECTORY) or return ("a folder above it cannot be opened ($!)");
+    $at = $up;
   }
-  my $to = join '/', @parts;
-  my $handle = $to eq '' ? $anchor : walk($to);
-  return ref $handle eq 'HASH' ? ($handle->{message}) : ($to, $handle, $from);
+  return ('a "../" after a name: not followed') if grep { $_ eq '..' } @names;
+  my $handle = @names ? open_below($at, join('/', @names), $folder) : $at;
+  return $handle unless ref $handle;
+  my $to = rel_of($handle);
+  return defined $to ? ($to, $handle, $from) : ('it leads outside the remote');
+}
+
+# `names` (no `..`) below the held folder `at`, opened; a reason when it cannot be.
+sub open_below {
+  my ($at, $names, $folder) = @_;
+  my $flags = $O_PATH | ($folder ? O_DIRECTORY : 0) | $O_CLOEXEC;
+  if ($use_openat2 && !$openat2_missing) {
+    # EAGAIN: a rename anywhere on the machine while a link with ".." was followed; tried again, then walked.
+    for (1 .. 16) {
+      my $fd = syscall($machine->{openat2}, fd_of($at) + 0, "$names", pack('QQQ', $flags, 0, $RESOLVE_BENEATH), 24);
+      return adopt($fd) if $fd >= 0;
+      next if $! == 11;
+      return $! == 18 ? 'it leads, through another link, outside the folder it names'
+        : $! == 20 ? 'it leads to a file' : "it leads nowhere ($!)";
+    }
+  }
+  my @parts = split m{/}, $names;
+  for my $i (0 .. $#parts) {
+    my $last = $i == $#parts;
+    my $next;
+    sysopen($next, fd_path($at) . "/$parts[$i]", $O_PATH | O_NOFOLLOW | (!$last || $folder ? O_DIRECTORY : 0))
+      or return $! == 40 || $! == 20 ? "a link or a file on the way ($parts[$i]): not followed"
+      : "it leads nowhere ($!)";
+    $at = $next;
+  }
+  return $at;
 }
 
 # Where a held folder is now, relative to the root (as the kernel names it), or undef when not below it.
@@ -724,6 +736,21 @@ sub xo_folder {
     if $parts[0] eq 'xo-vm-backups';
   return @parts <= 2 if $parts[0] eq 'xo-config-backups';
   return @parts <= 3 if $parts[0] eq 'xo-pool-metadata-backups';
+  return 0;
+}
+
+# A backup of XO's own, or something inside one: a VM backup's json or flat VHD (or alias), a VHD directory, a config
+# or pool metadata folder (dot names: never XO's).
+sub xo_unit {
+  my @parts = split m{/}, $_[0];
+  return 0 if grep {/\A\./} @parts;
+  if ($parts[0] eq 'xo-vm-backups') {
+    return 1 if @parts >= 3 && $parts[2] =~ /\.json\z/;
+    return 0 unless @parts >= 6 && $parts[2] eq 'vdis';
+    return $parts[5] =~ /\.vhd\z/ || ($parts[5] eq 'data' && @parts >= 7 && $parts[6] =~ /\.vhd\z/) ? 1 : 0;
+  }
+  return @parts >= 3 if $parts[0] eq 'xo-config-backups';
+  return @parts >= 4 if $parts[0] eq 'xo-pool-metadata-backups';
   return 0;
 }
 
@@ -907,7 +934,7 @@ sub answer {
   $unit_uid = $st->{uid};
   ($unit_layout, $unit_handle, $followed) = ($EITHER{$kind} // $kind, $handle, 0);
   %blocks_folders = ("$name/blocks" => 1);
-  %walked = ();
+  %walked = ("$st->{dev}:$st->{ino}" => 1);
   if (S_ISDIR($st->{mode}) && $kind ne 'F') {
     $kind = $EITHER{$kind} // $kind;
     %listed = ();

@@ -266,7 +266,10 @@ function checkEntry(held: HeldRemote, entry: IndexEntry, immutable: boolean | un
       'pending',
       entry.state === 'unlocking'
         ? 'a repair lift (hold start) unlocked it; the daemon locks it again once the hold ends'
-        : 'its lock was never confirmed (the daemon stopped between indexing and locking?)',
+        : immutable === true
+          ? 'locked, but its lock failed inside it (a link that could not be followed?): the journal says what; ' +
+            'the daemon tries it again'
+          : 'its lock was never confirmed (the daemon stopped between indexing and locking?)',
     );
   if (immutable !== true) return found('not-immutable', 'indexed as locked, but the immutable attribute is not set');
   const { changed, deviceChanged } = compareIdentity(entry.identity, examined.identity);

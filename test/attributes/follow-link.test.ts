@@ -143,7 +143,7 @@ describe('a link where XO makes a folder of a VHD directory, met while locking i
       ['../../../../../../../vm-2', /^failed EFOREIGN .*a folder of XO's own/],
       ['../../..', /^failed EFOREIGN .*which holds it/],
       ['.', /^failed EFOREIGN .*which holds it/],
-      ['0', /^ok EFOREIGN .*inside the unit/],
+      ['0', /^ok EFOREIGN .*blocks\/0, which it leads to, is locked/],
       ['../../nowhere', /^failed EFOREIGN .*it leads nowhere/],
     ] as const) {
       const { root, vhd, blocks } = await vhdDirectory();
@@ -170,7 +170,7 @@ describe('a link where XO makes a folder of a VHD directory, met while locking i
     for (const [make, why] of [
       [
         async (vm: string) => writeFile(path.join(vm, 'cache.json.gz'), 'x').then(() => 'cache.json.gz'),
-        /a file XO writes/,
+        /a cache XO rewrites/,
       ],
       [
         async (vm: string) => {
@@ -251,6 +251,39 @@ describe('a link where XO makes a folder of a VHD directory, met while locking i
     const flagReads = (await readFile(trace, 'utf8')).split('\n').filter((l) => l.includes('FS_IOC_GETFLAGS'));
     // The directory, its 3 parts, .x, .y and its 50 files, each read once or twice; 2,000 walks of .y were 100,000.
     expect(flagReads.length).toBeLessThan(300);
+  });
+
+  // Session 19's second review: a link to another backup's file or blocks (the same content, so XO reads the disk)
+  // was followed and answered as locked; when that backup left its window, the lift cleared it, and what this one reads
+  // through the link was writable inside its own window. Now such a link is not followed: the unit fails, tried again.
+  it('follows no link into another backup: its lift would free what this one reads', async () => {
+    for (const [entry, to] of [
+      ['chunk-filters.json', '../older.vhd/chunk-filters.json'],
+      ['blocks/1', '../../older.vhd/blocks/0'],
+    ] as const) {
+      const { root, vdi, vhd } = await vhdDirectory();
+      const older = path.join(vdi, 'data', 'older.vhd');
+      await mkdir(path.join(older, 'blocks', '0'), { recursive: true });
+      await writeFile(path.join(older, 'chunk-filters.json'), '["brotli"]');
+      await symlink(to, path.join(vhd, entry));
+      expect(said(await lock(root, vhd)), entry).toMatch(
+        /^failed EFOREIGN .*not followed: it leads to .*older\.vhd.*, in another backup/,
+      );
+    }
+  });
+
+  // Session 19's second review: a link to a folder inside the unit was left to the unit's own walk, which does not
+  // enter what XO never writes past 64 folders deep: the blocks moved down there stayed deletable. It is followed.
+  it('locks a folder of the unit the link leads to, however deep', async () => {
+    const { root, vhd } = await vhdDirectory();
+    const deep = Array.from({ length: 65 }, () => 'a').join('/');
+    const hidden = path.join(vhd, deep, 'T');
+    await mkdir(hidden, { recursive: true });
+    await writeFile(path.join(hidden, '0'), 'hidden block');
+    await symlink(`../${deep}/T`, path.join(vhd, 'blocks', '1'));
+    // Locked all the same, said (first: the folder a/, which XO never writes).
+    expect(said(await lock(root, vhd))).toMatch(/^ok EFOREIGN .*x\.vhd\/a is not part of a VHD directory/);
+    expect([isImmutable(hidden), isImmutable(path.join(hidden, '0'))]).toEqual([true, true]);
   });
 });
 
