@@ -9,7 +9,7 @@ import { isImmutable, tempRemote, waitFor } from '../support/remote.js';
 const HOUR = 3_600_000;
 
 // Hole 6 of issue 21: a unit its json names but missing when the json completes (its VDI folder moved aside for a
-// moment) is looked at again by the retry 10 s later (docs/architecture.md), not left for the rescan.
+// moment) is looked at again by the retry 10 s later (docs/architecture.md; 0.5 s here), not left for the rescan.
 describe('a unit missing when its backup completes', () => {
   it('is locked by the retry, long before the rescan', async () => {
     const remote = await tempRemote();
@@ -21,7 +21,7 @@ describe('a unit missing when its backup completes', () => {
     await writeFile(vhd, Buffer.alloc(4096, 1));
     // Only the retry can lock it in time: the rescan is a day away.
     await handRemoteToAttacker(remote);
-    const { logs } = await startDaemon(remote, { config: { rescanEveryMs: 24 * HOUR } });
+    const { logs } = await startDaemon(remote, { config: { rescanEveryMs: 24 * HOUR }, retryDelayMs: 500 });
     await waitFor(() => logs.some((l) => l.msg.startsWith('full proof (after start-up) done')), 'the start-up proof');
 
     // The attacker (an unprivileged user owning the remote) moves the VDI folder aside while XO writes the json.
