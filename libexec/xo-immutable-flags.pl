@@ -27,8 +27,9 @@
 # outside the layout (the same, or an entry already immutable in a folder that was not) does not stop it: the unit is
 # locked all the same, everything in it but links, special files, other filesystems and files of another owner with a
 # second name, and the answer is ok with EFOREIGN and what was found; a link where XO makes a VHD directory's blocks/
-# or blocks/<n> is followed, and what it leads to locked with the unit (follow_link). A file unit with a second name
-# is locked and said likewise (ELINKS), unless someone else than its folder's owner owns it (refused).
+# or blocks/<n>, or writes its chunk-filters.json, is followed and what it leads to locked with the unit, or, when it
+# may not be followed, the answer is failed, the rest locked all the same (follow_link). A file unit with a second
+# name is locked and said likewise (ELINKS), unless someone else than its folder's owner owns it (refused).
 # A file record that opens a directory, or a directory record that opens a file, is refused (EKIND). An identity,
 # "<inode>" or "<inode>:<birth ns>": act only if the path is still that file (ECHANGED otherwise); a birth time of 0,
 # given or found, says nothing (a filesystem that does not keep one). Lift sends the identity its entry recorded at
@@ -584,8 +585,8 @@ sub change_tree {
 # folders above a unit (locking those would stop XO's next backups), nor another backup (its lift would free it); for
 # chunk-filters.json, a file of the link's owner with no other name, never one at the root nor XO's cache.json.gz.
 # What it leads to is locked first, then checked again where it is: once locked it cannot be moved, and one swapped in
-# between (one of XO's own) is unlocked again. A link that cannot be followed (it leads nowhere yet, or where it may not be followed)
-# fails the unit, what it holds locked all the same: it is tried again, and never recorded as locked meanwhile.
+# between (one of XO's own) is unlocked again. A link that cannot be followed (it leads nowhere yet, or where it may
+# not be followed) fails the unit, what it holds locked all the same: it is tried again, never recorded as locked.
 my $MAX_FOLLOWED = 2048;
 my $RESOLVE_BENEATH = 0x02 | 0x08;    # NO_MAGICLINKS | BENEATH
 my ($unit_layout, $unit_handle, $followed) = ("", undef, 0);
@@ -646,8 +647,7 @@ sub follow_link {
   return 1;
 }
 
-# Why the target of a link at `from` (both relative to the root) may not be followed: undef, 'inside' (the unit's own),
-# or a reason.
+# Why the target of a link at `from` (both relative to the root) may not be followed: a reason, or undef.
 sub target_refusal {
   my ($to, $from, $folder) = @_;
   # Where the unit is now (a folder above it may have been renamed since it was opened).
